@@ -1,0 +1,23 @@
+# The libraries every build needs. The CUDA toolkit is found in the top-level CMakeLists.txt.
+include_guard(GLOBAL)
+
+find_package(Threads REQUIRED)
+find_package(absl CONFIG REQUIRED)
+
+set(BLA_VENDOR OpenBLAS)
+find_package(BLAS REQUIRED)
+find_path(USINE_CBLAS_INCLUDE_DIR cblas.h
+  HINTS /usr/include/x86_64-linux-gnu/openblas-pthread /usr/include/openblas
+  REQUIRED)
+
+find_package(MPI REQUIRED COMPONENTS C)
+# As root Open MPI refuses to start without these; more ranks than cores need oversubscription.
+set(USINE_MPIEXEC_FLAGS --oversubscribe CACHE STRING "Extra mpirun flags for the mpi tests")
+set(USINE_MPI_TEST_ENV
+  "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
+
+set(HDF5_PREFER_PARALLEL TRUE)
+find_package(HDF5 REQUIRED COMPONENTS C)
+if(NOT HDF5_IS_PARALLEL)
+  message(FATAL_ERROR "usine needs a parallel (MPI) HDF5; on Debian: libhdf5-openmpi-dev")
+endif()

@@ -1,0 +1,119 @@
+# Helpers that keep every usine target one short block (in the manner of absl_cc_library).
+#
+#   usine_cc_library(NAME core HDRS a.h SRCS a.cc CUDA_SRCS a.cu DEPS absl::status)
+#     -> target usine_core, alias usine::core, exported as usine::core; headers installed
+#        under include/usine/<path relative to the repository root>. CUDA_SRCS are compiled
+#        only when USINE_WITH_CUDA is ON.
+#   usine_cc_test(NAME tensor_test SRCS tensor_test.cc DEPS usine::core)
+#     -> one CTest entry per test case. Cases whose full name contains "Cuda" get the label
+#        `gpu` (and report *skipped* on a machine without a GPU); the others get `unit`.
+#   usine_mpi_test(NAME comm_test SRCS comm_test.cc DEPS usine::collectives NP 2 4)
+#     -> one binary with the MPI test main, run by CTest under `mpirun -np N` for each N
+#        (label `mpi`).
+
+include_guard(GLOBAL)
+
+function(_usine_warnings target)
+  set(cxx_flags -Wall -Wextra -Wno-unused-parameter)
+  if(USINE_WERROR)
+    list(APPEND cxx_flags -Werror)
+  endif()
+  list(JOIN cxx_flags "," cuda_host_flags)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:${cxx_flags}>
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${cuda_host_flags}>)
+endfunction()
+
+function(usine_cc_library)
+  cmake_parse_arguments(U "" "NAME" "HDRS;SRCS;CUDA_SRCS;DEPS;PRIVATE_DEPS;CUDA_DEPS" ${ARGN})
+  set(target usine_${U_NAME})
+  set(srcs ${U_SRCS})
+  if(USINE_WITH_CUDA)
+    list(APPEND srcs ${U_CUDA_SRCS})
+  endif()
+  if(srcs)
+    add_library(${target} ${srcs} ${U_HDRS})
+    target_link_libraries(${target} PUBLIC ${U_DEPS} PRIVATE ${U_PRIVATE_DEPS})
+    if(USINE_WITH_CUDA)
+      target_link_libraries(${target} PUBLIC ${U_CUDA_DEPS})
+      set_target_properties(${target} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF)
+    endif()
+    target_include_directories(${target} PUBLIC
+      $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>
+      $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/usine>)
+    _usine_warnings(${target})
+  else()
+    add_library(${target} INTERFACE ${U_HDRS})
+    target_link_libraries(${target} INTERFACE ${U_DEPS})
+    target_include_directories(${target} INTERFACE
+      $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>
+      $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/usine>)
+  endif()
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${U_NAME} OUTPUT_NAME usine_${U_NAME})
+  add_library(usine::${U_NAME} ALIAS ${target})
+
+  install(TARGETS ${target} EXPORT usineTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  foreach(hdr IN LISTS U_HDRS)
+    cmake_path(ABSOLUTE_PATH hdr BASE_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR} OUTPUT_VARIABLE abs)
+    cmake_path(RELATIVE_PATH abs BASE_DIRECTORY ${PROJECT_SOURCE_DIR} OUTPUT_VARIABLE rel)
+    cmake_path(GET rel PARENT_PATH rel_dir)
+    install(FILES ${abs} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/usine/${rel_dir})
+  endforeach()
+endfunction()
+
+function(_usine_test_executable name srcs deps)
+  add_executable(${name} ${srcs})
+  target_link_libraries(${name} PRIVATE ${deps} GTest::gtest GTest::gmock)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  _usine_warnings(${name})
+endfunction()
+
+function(usine_cc_test)
+  cmake_parse_arguments(U "" "NAME" "SRCS;DEPS" ${ARGN})
+  _usine_test_executable(${U_NAME} "${U_SRCS}" "${U_DEPS};GTest::gtest_main")
+  gtest_discover_tests(${U_NAME}
+    TEST_FILTER "-*Cuda*"
+    PROPERTIES LABELS unit TIMEOUT 300)
+  gtest_discover_tests(${U_NAME}
+    TEST_FILTER "*Cuda*"
+    PROPERTIES LABELS gpu TIMEOUT 300 SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
+endfunction()
+
+function(usine_mpi_test)
+  cmake_parse_arguments(U "" "NAME;TIMEOUT" "SRCS;DEPS;NP" ${ARGN})
+  if(NOT U_NP)
+    set(U_NP 2 4)
+  endif()
+  if(NOT U_TIMEOUT)
+    set(U_TIMEOUT 300)
+  endif()
+  _usine_test_executable(${U_NAME} "${U_SRCS}" "${U_DEPS};usine_mpi_test_main")
+  foreach(np IN LISTS U_NP)
+    add_test(NAME ${U_NAME}.np${np}
+      COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${USINE_MPIEXEC_FLAGS}
+              $<TARGET_FILE:${U_NAME}>)
+    set_tests_properties(${U_NAME}.np${np} PROPERTIES
+      LABELS mpi TIMEOUT ${U_TIMEOUT} PROCESSORS ${np}
+      ENVIRONMENT "${USINE_MPI_TEST_ENV}")
+  endforeach()
+endfunction()
+
+# Adds -fsanitize=<name> to everything built after this call.
+function(usine_apply_sanitizer name)
+  if(name STREQUAL "")
+    return()
+  endif()
+  if(NOT name MATCHES "^(address|undefined|thread)$")
+    message(FATAL_ERROR "USINE_SANITIZE must be address, undefined or thread, not '${name}'")
+  endif()
+  set(flags -fsanitize=${name} -fno-omit-frame-pointer)
+  if(name STREQUAL "undefined")
+    list(APPEND flags -fno-sanitize-recover=all)
+  endif()
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX,C>:${flags}>)
+  add_link_options(${flags})
+  message(STATUS "usine: sanitizer ${name}")
+endfunction()

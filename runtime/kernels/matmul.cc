@@ -1,0 +1,97 @@
+#include "runtime/kernels/matmul.h"
+
+#include <climits>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/internal/backends.h"
+#include "runtime/kernels/internal/dispatch.h"
+
+namespace usine {
+namespace {
+
+namespace ki = kernels_internal;
+
+bool Overlap(const Tensor& a, const Tensor& b) {
+  if (a.numel() == 0 || b.numel() == 0) return false;
+  const char* a0 = static_cast<const char*>(a.raw_data());
+  const char* b0 = static_cast<const char*>(b.raw_data());
+  return a.device() == b.device() && a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+absl::Status CheckDTypes(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor* bias) {
+  RETURN_IF_ERROR(CheckSameDType(a, b, "Matmul a", "b"));
+  const bool f32 = a.dtype() == DType::kF32 && c.dtype() == DType::kF32;
+  const bool bf16 = a.dtype() == DType::kBF16 &&
+                    (c.dtype() == DType::kBF16 || c.dtype() == DType::kF32) &&
+                    a.device().is_cuda();
+  if (!f32 && !bf16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Matmul: unsupported dtypes a ", a.DebugString(), ", c ", c.DebugString(),
+        " (cpu: f32 only; CUDA: f32, or bf16 inputs with a bf16 or f32 output)"));
+  }
+  if (bias != nullptr) RETURN_IF_ERROR(CheckSameDType(*bias, c, "Matmul bias", "c"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ki::MatmulDims> CheckShapes(const Tensor& a, const Tensor& b, const Tensor& c,
+                                           const MatmulOptions& o) {
+  if (b.rank() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat("Matmul b: expected rank 2, got ", b.DebugString()));
+  }
+  if (a.rank() < 2 || (o.transpose_a && a.rank() != 2)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Matmul a: expected rank 2 (or more without transpose_a), got ", a.DebugString()));
+  }
+  ki::MatmulDims d;
+  const int64_t a_last = a.dim(a.rank() - 1);
+  d.k = o.transpose_a ? a.dim(0) : a_last;
+  d.m = o.transpose_a ? a_last : (a_last == 0 ? a.numel() : a.numel() / a_last);
+  if (!o.transpose_a && a_last == 0) {
+    d.m = 1;
+    for (int i = 0; i + 1 < a.rank(); ++i) d.m *= a.dim(i);
+  }
+  const int64_t b_k = o.transpose_b ? b.dim(1) : b.dim(0);
+  d.n = o.transpose_b ? b.dim(0) : b.dim(1);
+  if (b_k != d.k) {
+    return absl::InvalidArgumentError(absl::StrCat("Matmul: inner dimensions differ: op(a) is [",
+                                                   d.m, ", ", d.k, "] from ", a.DebugString(),
+                                                   ", op(b) is [", b_k, ", ", d.n, "] from ",
+                                                   b.DebugString()));
+  }
+  // c must be [M, N], or a's leading dimensions followed by N.
+  std::vector<int64_t> want(a.shape().dims().begin(), a.shape().dims().end());
+  if (o.transpose_a) want = {d.m, d.n};
+  want.back() = d.n;
+  RETURN_IF_ERROR(CheckShape(c, Shape(absl::MakeConstSpan(want)), "Matmul c"));
+  if (o.bias != nullptr) RETURN_IF_ERROR(CheckShape(*o.bias, Shape{d.n}, "Matmul bias"));
+  if (d.m > INT_MAX || d.n > INT_MAX || d.k > INT_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Matmul: dimensions [", d.m, ", ", d.k, "] x [", d.k, ", ", d.n,
+                     "] exceed 2^31 - 1"));
+  }
+  return d;
+}
+
+}  // namespace
+
+absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c,
+                    const MatmulOptions& options, const Stream& stream) {
+  RETURN_IF_ERROR(CheckDefined(a, "Matmul a"));
+  RETURN_IF_ERROR(CheckDefined(b, "Matmul b"));
+  RETURN_IF_ERROR(CheckDefined(c, "Matmul c"));
+  RETURN_IF_ERROR(CheckSameDevice(a, b, "Matmul a", "b"));
+  RETURN_IF_ERROR(CheckSameDevice(a, c, "Matmul a", "c"));
+  if (options.bias != nullptr) RETURN_IF_ERROR(CheckSameDevice(a, *options.bias, "Matmul a", "bias"));
+  RETURN_IF_ERROR(CheckDTypes(a, b, c, options.bias));
+  ASSIGN_OR_RETURN(const ki::MatmulDims dims, CheckShapes(a, b, c, options));
+  if (Overlap(c, a) || Overlap(c, b) || (options.bias != nullptr && Overlap(c, *options.bias))) {
+    return absl::InvalidArgumentError("Matmul: c overlaps an input");
+  }
+  if (dims.m == 0 || dims.n == 0) return absl::OkStatus();
+  return ki::Dispatch(
+      "Matmul", a.device(), stream, [&] { ki::cpu::Matmul(a, b, c, options, dims); },
+      [&](StreamHandle s) { return ki::cuda::Matmul(a, b, c, options, dims, s); });
+}
+
+}  // namespace usine

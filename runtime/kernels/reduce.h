@@ -1,0 +1,34 @@
+// Reductions to a scalar, in a fixed order: the same input on the same device gives the
+// same bits on every run, whatever the thread count. Execution contract: kernels.h.
+// Accumulation is in f32 along a fixed tree (cpu: blocks of 1024 summed pairwise; CUDA: a
+// fixed grid, each block's partial sums reduced in a second fixed-shape pass).
+//
+//   ASSIGN_OR_RETURN(Tensor norm, Tensor::Empty({}, DType::kF32, grads.device()));
+//   RETURN_IF_ERROR(L2Norm(grads, norm, stream));   // stays on the device, no sync
+//   ASSIGN_OR_RETURN(double total, SumToHost(loss)); // synchronous
+#ifndef USINE_RUNTIME_KERNELS_REDUCE_H_
+#define USINE_RUNTIME_KERNELS_REDUCE_H_
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/core/stream.h"
+#include "runtime/core/tensor.h"
+
+namespace usine {
+
+// out <- sum of x's elements. x is f32, bf16 or f16; out is an f32 tensor of one element
+// on x's device.
+[[nodiscard]] absl::Status Sum(const Tensor& x, const Tensor& out,
+                               const Stream& stream = Stream::Host());
+
+// out <- sqrt(sum of squares of x's elements). Same argument rules as Sum.
+[[nodiscard]] absl::Status L2Norm(const Tensor& x, const Tensor& out,
+                                  const Stream& stream = Stream::Host());
+
+// Synchronous conveniences that return the value on the host.
+[[nodiscard]] absl::StatusOr<float> SumToHost(const Tensor& x);
+[[nodiscard]] absl::StatusOr<float> L2NormToHost(const Tensor& x);
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_KERNELS_REDUCE_H_
