@@ -11,6 +11,9 @@ find_path(USINE_CBLAS_INCLUDE_DIR cblas.h
   REQUIRED)
 
 find_package(MPI REQUIRED COMPONENTS C)
+# usine uses MPI's C API only; Open MPI's deprecated C++ bindings would need libmpi_cxx.
+set_property(TARGET MPI::MPI_C APPEND PROPERTY
+  INTERFACE_COMPILE_DEFINITIONS OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)
 # As root Open MPI refuses to start without these; more ranks than cores need oversubscription.
 set(USINE_MPIEXEC_FLAGS --oversubscribe CACHE STRING "Extra mpirun flags for the mpi tests")
 set(USINE_MPI_TEST_ENV

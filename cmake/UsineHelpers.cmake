@@ -5,8 +5,9 @@
 #        under include/usine/<path relative to the repository root>. CUDA_SRCS are compiled
 #        only when USINE_WITH_CUDA is ON.
 #   usine_cc_test(NAME tensor_test SRCS tensor_test.cc DEPS usine::core)
-#     -> one CTest entry per test case. Cases whose full name contains "Cuda" get the label
-#        `gpu` (and report *skipped* on a machine without a GPU); the others get `unit`.
+#     -> one CTest entry per test case. GPU cases -- a parameterised suite instantiated as
+#        `Cuda/...`, or a suite named `...GpuTest` -- get the label `gpu` and report *skipped*
+#        on a machine without a GPU; the others get `unit`.
 #   usine_mpi_test(NAME comm_test SRCS comm_test.cc DEPS usine::collectives NP 2 4)
 #     -> one binary with the MPI test main, run by CTest under `mpirun -np N` for each N
 #        (label `mpi`).
@@ -73,12 +74,12 @@ endfunction()
 
 function(usine_cc_test)
   cmake_parse_arguments(U "" "NAME" "SRCS;DEPS" ${ARGN})
-  _usine_test_executable(${U_NAME} "${U_SRCS}" "${U_DEPS};GTest::gtest_main")
+  _usine_test_executable(${U_NAME} "${U_SRCS}" "${U_DEPS};usine_testing;GTest::gtest_main")
   gtest_discover_tests(${U_NAME}
-    TEST_FILTER "-*Cuda*"
+    TEST_FILTER "-Cuda/*:*GpuTest.*"
     PROPERTIES LABELS unit TIMEOUT 300)
   gtest_discover_tests(${U_NAME}
-    TEST_FILTER "*Cuda*"
+    TEST_FILTER "Cuda/*:*GpuTest.*"
     PROPERTIES LABELS gpu TIMEOUT 300 SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
 endfunction()
 

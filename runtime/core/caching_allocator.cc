@@ -17,7 +17,7 @@ size_t CachingAllocator::SizeClass(size_t bytes) {
     return std::max<size_t>(kSmallGranule, (bytes + kSmallGranule - 1) / kSmallGranule *
                                                kSmallGranule);
   }
-  const size_t granule = std::bit_ceil(bytes) / 4;
+  const size_t granule = std::bit_floor(bytes) / 4;  // Waste below a quarter of `bytes`.
   return (bytes + granule - 1) / granule * granule;
 }
 

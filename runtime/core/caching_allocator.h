@@ -3,7 +3,8 @@
 //
 // Rules:
 // - Sizes are rounded up to a size class: a multiple of 512 B below 1 MiB; above, a
-//   multiple of a quarter of the enclosing power of two (so at most 25% is wasted).
+//   multiple of a quarter of the largest power of two not above the size (so less than
+//   25% is wasted).
 //   A block is reused only for a request of the same size class.
 // - A block belongs to the stream it was allocated for. Freed, it is reused at once for
 //   that stream: the stream's order keeps the old and the new user apart.

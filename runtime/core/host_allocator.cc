@@ -37,12 +37,14 @@ class AlignedHostAllocator final : public Allocator {
 class CudaPinnedAllocator final : public PinnedMemoryAllocator {
  public:
   absl::StatusOr<void*> Allocate(size_t bytes, StreamHandle) override {
-    if (!pins_memory() || bytes == 0) return AlignedAlloc(bytes);
 #if USINE_WITH_CUDA
-    void* ptr = nullptr;
-    RETURN_IF_ERROR(USINE_CUDA_STATUS(cudaHostAlloc(&ptr, bytes, cudaHostAllocPortable)));
-    return ptr;
+    if (pins_memory() && bytes > 0) {
+      void* ptr = nullptr;
+      RETURN_IF_ERROR(USINE_CUDA_STATUS(cudaHostAlloc(&ptr, bytes, cudaHostAllocPortable)));
+      return ptr;
+    }
 #endif
+    return AlignedAlloc(bytes);
   }
   void Deallocate(void* ptr) override {
     if (!pins_memory()) {

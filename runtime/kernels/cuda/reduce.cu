@@ -1,1 +1,96 @@
-// placeholder
+// Deterministic sums behind launch.h. The grid is a function of n alone, thread t of it always
+// accumulates elements t, t + G, t + 2G, ... (G threads in the grid) in that order, and both
+// passes combine their values along the same shared-memory tree, so the same input gives the
+// same bits on every run, whatever else the device is doing. No atomics.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "runtime/core/float16.h"
+#include "runtime/kernels/cuda/launch.h"
+
+namespace usine::kernels_internal::cuda {
+namespace {
+
+constexpr int kThreads = 256;  // A power of two, for the tree in BlockSum.
+// Enough blocks to fill current GPUs for the one streaming pass; few enough partials for
+// the second pass to be one short block.
+constexpr int64_t kMaxBlocks = 1024;
+
+template <typename T>
+__device__ float ToF32(T v) {
+  if constexpr (std::is_same_v<T, float>) {
+    return v;
+  } else {
+    return v.ToFloat();
+  }
+}
+
+// The sum of the kThreads values `v` of a block along a fixed tree, returned to every thread.
+// Every thread of the block must call it.
+__device__ float BlockSum(float v) {
+  __shared__ float values[kThreads];
+  values[threadIdx.x] = v;
+  __syncthreads();
+  for (int width = kThreads / 2; width > 0; width /= 2) {
+    if (static_cast<int>(threadIdx.x) < width) {
+      values[threadIdx.x] = __fadd_rn(values[threadIdx.x], values[threadIdx.x + width]);
+    }
+    __syncthreads();
+  }
+  return values[0];
+}
+
+template <typename T, bool kSquares>
+__global__ void PartialSumsKernel(const T* x, int64_t n, float* partials) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  float acc = 0.0f;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    const float v = ToF32(x[i]);
+    // A fused multiply-add rounds v * v + acc once: closer to the cpu's f64 accumulation, and
+    // written explicitly so that the rounding does not depend on the compiler's choice.
+    acc = kSquares ? __fmaf_rn(v, v, acc) : __fadd_rn(acc, v);
+  }
+  const float block_sum = BlockSum(acc);
+  if (threadIdx.x == 0) partials[blockIdx.x] = block_sum;
+}
+
+__global__ void FinalSumKernel(const float* partials, int count, bool square_root, float* out) {
+  float acc = 0.0f;
+  for (int i = threadIdx.x; i < count; i += kThreads) acc = __fadd_rn(acc, partials[i]);
+  const float total = BlockSum(acc);
+  if (threadIdx.x == 0) *out = square_root ? __fsqrt_rn(total) : total;
+}
+
+}  // namespace
+
+int SumPartialCount(int64_t n) {
+  return static_cast<int>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, kMaxBlocks));
+}
+
+template <typename T>
+cudaError_t LaunchSum(const T* x, int64_t n, bool squares, bool square_root, float* partials,
+                      float* out, cudaStream_t stream) {
+  // n == 0 still runs both passes: one block whose threads find no element and sum to 0.
+  const int blocks = SumPartialCount(n);
+  if (squares) {
+    PartialSumsKernel<T, true><<<blocks, kThreads, 0, stream>>>(x, n, partials);
+  } else {
+    PartialSumsKernel<T, false><<<blocks, kThreads, 0, stream>>>(x, n, partials);
+  }
+  if (const cudaError_t err = cudaGetLastError(); err != cudaSuccess) return err;
+  FinalSumKernel<<<1, kThreads, 0, stream>>>(partials, blocks, square_root, out);
+  return cudaGetLastError();
+}
+
+template cudaError_t LaunchSum<float>(const float*, int64_t, bool, bool, float*, float*,
+                                      cudaStream_t);
+template cudaError_t LaunchSum<BFloat16>(const BFloat16*, int64_t, bool, bool, float*, float*,
+                                         cudaStream_t);
+template cudaError_t LaunchSum<Float16>(const Float16*, int64_t, bool, bool, float*, float*,
+                                        cudaStream_t);
+
+}  // namespace usine::kernels_internal::cuda
