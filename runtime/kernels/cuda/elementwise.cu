@@ -2,11 +2,11 @@
 // are converted with float16.h's functions, the same code as the cpu path, so that every
 // value (NaN payloads included) rounds identically; f32 arithmetic uses explicitly rounded
 // intrinsics so that nvcc cannot fuse a multiply and an add the cpu rounds separately.
-#include <cuda_runtime_api.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+
+#include <cuda_runtime_api.h>
 
 #include "runtime/core/float16.h"
 #include "runtime/kernels/cuda/launch.h"
@@ -144,16 +144,15 @@ cudaError_t LaunchScaleAndAddBias(T* c, int64_t rows, int64_t cols, float beta, 
   return Launch(ScaleAndAddBiasKernel<T>, n, stream, c, n, cols, beta, bias);
 }
 
-#define USINE_INSTANTIATE_CAST(In)                                                      \
-  template cudaError_t LaunchCast<In, float>(const In*, float*, int64_t, cudaStream_t); \
-  template cudaError_t LaunchCast<In, BFloat16>(const In*, BFloat16*, int64_t,          \
-                                                cudaStream_t);                          \
+#define USINE_INSTANTIATE_CAST(In)                                                            \
+  template cudaError_t LaunchCast<In, float>(const In*, float*, int64_t, cudaStream_t);       \
+  template cudaError_t LaunchCast<In, BFloat16>(const In*, BFloat16*, int64_t, cudaStream_t); \
   template cudaError_t LaunchCast<In, Float16>(const In*, Float16*, int64_t, cudaStream_t);
 
-#define USINE_INSTANTIATE_ARITHMETIC(T)                                                      \
-  USINE_INSTANTIATE_CAST(T)                                                                  \
-  template cudaError_t LaunchScale<T>(T*, int64_t, float, cudaStream_t);                     \
-  template cudaError_t LaunchAxpy<T>(float, const T*, T*, int64_t, cudaStream_t);            \
+#define USINE_INSTANTIATE_ARITHMETIC(T)                                           \
+  USINE_INSTANTIATE_CAST(T)                                                       \
+  template cudaError_t LaunchScale<T>(T*, int64_t, float, cudaStream_t);          \
+  template cudaError_t LaunchAxpy<T>(float, const T*, T*, int64_t, cudaStream_t); \
   template cudaError_t LaunchAdd<T>(const T*, const T*, T*, int64_t, cudaStream_t);
 
 USINE_INSTANTIATE_ARITHMETIC(float)

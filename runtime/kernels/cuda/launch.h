@@ -18,16 +18,15 @@
 #ifndef USINE_RUNTIME_KERNELS_CUDA_LAUNCH_H_
 #define USINE_RUNTIME_KERNELS_CUDA_LAUNCH_H_
 
-#include <cuda_runtime_api.h>
-
 #include <cstdint>
+
+#include <cuda_runtime_api.h>
 
 namespace usine::kernels_internal::cuda {
 
 // Every element <- the low `element_size` bytes of `bits`. REQUIRES: element_size is 1, 2, 4
 // or 8 (otherwise cudaErrorInvalidValue) and `data` is aligned to it.
-cudaError_t LaunchFill(void* data, int64_t n, int element_size, uint64_t bits,
-                       cudaStream_t stream);
+cudaError_t LaunchFill(void* data, int64_t n, int element_size, uint64_t bits, cudaStream_t stream);
 
 // out[i] <- in[i] converted (round to nearest even). In place only when In == Out.
 template <typename In, typename Out>

@@ -1,1 +1,221 @@
-// placeholder, written next
+// cuda::Matmul through cuBLASLt. usine's matrices are row-major and cuBLASLt's column-major;
+// a row-major [r, c] matrix is, in the same memory, the column-major [c, r] matrix, so the
+// row-major c = op(a) op(b) is computed as the column-major c^T = op(b)^T op(a)^T: cuBLASLt's
+// A is usine's b and its B is usine's a, each keeping its own transpose flag. The bias is
+// cuBLASLt's epilogue, applied after alpha and beta, as matmul.h specifies.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+
+#include "runtime/core/caching_allocator.h"
+#include "runtime/core/cublas_status.h"
+#include "runtime/core/cuda_status.h"
+#include "runtime/core/float16.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/cuda/launch.h"
+#include "runtime/kernels/internal/backends.h"
+
+namespace usine::kernels_internal::cuda {
+namespace {
+
+// The most workspace an algorithm may use; 32 MiB is what cuBLAS recommends for Hopper.
+constexpr uint64_t kMaxWorkspaceBytes = uint64_t{32} << 20;
+
+// One cuBLASLt handle per device, created at first use and never destroyed (at exit the
+// device's context may already be gone). Safe for concurrent use: cuBLASLt allows calls on one
+// handle from several threads, and the handle holds no per-call state (the stream and the
+// workspace are arguments of each cublasLtMatmul).
+class LtHandles {
+ public:
+  // The handle of CUDA device `device`. REQUIRES: `device` is the current device.
+  absl::StatusOr<cublasLtHandle_t> Get(int device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = handles_.find(device); it != handles_.end()) return it->second;
+    cublasLtHandle_t handle = nullptr;
+    RETURN_IF_ERROR(USINE_CUBLAS_STATUS(cublasLtCreate(&handle)));
+    handles_.emplace(device, handle);
+    return handle;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<int, cublasLtHandle_t> handles_ ABSL_GUARDED_BY(mu_);
+};
+
+LtHandles& Handles() {
+  static LtHandles* const handles = new LtHandles;
+  return *handles;
+}
+
+// Owners of cuBLASLt descriptors, so that every return path destroys them.
+template <typename Opaque, cublasStatus_t (*kDestroy)(Opaque*)>
+struct LtDestroy {
+  void operator()(Opaque* descriptor) const { kDestroy(descriptor); }
+};
+using MatmulDesc =
+    std::unique_ptr<cublasLtMatmulDescOpaque_t,
+                    LtDestroy<cublasLtMatmulDescOpaque_t, cublasLtMatmulDescDestroy>>;
+using MatrixLayout =
+    std::unique_ptr<cublasLtMatrixLayoutOpaque_t,
+                    LtDestroy<cublasLtMatrixLayoutOpaque_t, cublasLtMatrixLayoutDestroy>>;
+using MatmulPreference =
+    std::unique_ptr<cublasLtMatmulPreferenceOpaque_t,
+                    LtDestroy<cublasLtMatmulPreferenceOpaque_t, cublasLtMatmulPreferenceDestroy>>;
+
+// f32 compute (not TF32, so that results stay close to the cpu's sgemm) and f32 alpha/beta.
+absl::StatusOr<MatmulDesc> MakeMatmulDesc() {
+  cublasLtMatmulDesc_t desc = nullptr;
+  RETURN_IF_ERROR(
+      USINE_CUBLAS_STATUS(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F)));
+  return MatmulDesc(desc);
+}
+
+// A contiguous column-major [rows, cols] matrix: the leading dimension is the row count.
+absl::StatusOr<MatrixLayout> MakeLayout(cudaDataType_t type, int64_t rows, int64_t cols) {
+  cublasLtMatrixLayout_t layout = nullptr;
+  RETURN_IF_ERROR(USINE_CUBLAS_STATUS(cublasLtMatrixLayoutCreate(
+      &layout, type, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols), rows)));
+  return MatrixLayout(layout);
+}
+
+absl::StatusOr<MatmulPreference> MakePreference() {
+  cublasLtMatmulPreference_t preference = nullptr;
+  RETURN_IF_ERROR(USINE_CUBLAS_STATUS(cublasLtMatmulPreferenceCreate(&preference)));
+  return MatmulPreference(preference);
+}
+
+template <typename T>
+absl::Status SetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attribute,
+                          const T& value) {
+  return WithContext(
+      USINE_CUBLAS_STATUS(cublasLtMatmulDescSetAttribute(desc, attribute, &value, sizeof(value))),
+      absl::StrCat("matmul descriptor attribute ", static_cast<int>(attribute)));
+}
+
+template <typename T>
+absl::Status SetAttribute(cublasLtMatmulPreference_t preference,
+                          cublasLtMatmulPreferenceAttributes_t attribute, const T& value) {
+  return WithContext(USINE_CUBLAS_STATUS(cublasLtMatmulPreferenceSetAttribute(
+                         preference, attribute, &value, sizeof(value))),
+                     absl::StrCat("matmul preference attribute ", static_cast<int>(attribute)));
+}
+
+// REQUIRES: f32 or bf16, the dtypes that Matmul admits on CUDA.
+cudaDataType_t CudaDataType(DType dtype) {
+  return dtype == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+// The largest power of two, up to 256, that divides the address. cuBLASLt's heuristic
+// assumes 256 unless told otherwise, but a view (Slice, View) may start at any element.
+uint32_t Alignment(const void* ptr) {
+  const auto address = reinterpret_cast<uintptr_t>(ptr);
+  uint32_t alignment = 256;
+  while (address % alignment != 0) alignment /= 2;
+  return alignment;
+}
+
+// With k == 0 the product is empty: c <- beta * c (+ bias). c is f32 or bf16.
+absl::Status EmptyProduct(const Tensor& c, const MatmulOptions& o, const MatmulDims& d,
+                          StreamHandle stream) {
+  const void* bias = o.bias != nullptr ? o.bias->raw_data() : nullptr;
+  const cudaError_t launch =
+      c.dtype() == DType::kBF16
+          ? LaunchScaleAndAddBias(static_cast<BFloat16*>(c.raw_data()), d.m, d.n, o.beta,
+                                  static_cast<const BFloat16*>(bias), stream)
+          : LaunchScaleAndAddBias(static_cast<float*>(c.raw_data()), d.m, d.n, o.beta,
+                                  static_cast<const float*>(bias), stream);
+  return USINE_CUDA_STATUS(launch);
+}
+
+std::string Describe(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& o,
+                     const MatmulDims& d) {
+  return absl::StrCat("op(a) [", d.m, ", ", d.k, "] x op(b) [", d.k, ", ", d.n, "]",
+                      o.transpose_a ? " (a transposed)" : "",
+                      o.transpose_b ? " (b transposed)" : "", ", a and b ", DTypeName(a.dtype()),
+                      ", c ", DTypeName(c.dtype()), o.bias != nullptr ? " with bias" : "",
+                      ", alignments a ", Alignment(a.raw_data()), " B, b ", Alignment(b.raw_data()),
+                      " B, c ", Alignment(c.raw_data()), " B");
+}
+
+}  // namespace
+
+absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& o,
+                    const MatmulDims& d, StreamHandle stream) {
+  if (d.k == 0) return EmptyProduct(c, o, d, stream);
+  const int device = c.device().index();
+  ASSIGN_OR_RETURN(const cublasLtHandle_t handle, Handles().Get(device));
+  const cudaDataType_t ab_type = CudaDataType(a.dtype()), c_type = CudaDataType(c.dtype());
+
+  ASSIGN_OR_RETURN(const MatmulDesc desc, MakeMatmulDesc());
+  const cublasOperation_t b_op = o.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t a_op = o.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSA, b_op));
+  RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSB, a_op));
+  if (o.bias != nullptr) {
+    // A vector of length n (the rows of the column-major c^T) added to every column of c^T,
+    // that is to every row of c.
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    const void* bias = o.bias->raw_data();
+    const cudaDataType_t bias_type = CudaDataType(o.bias->dtype());
+    RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue));
+    RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias));
+    RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type));
+  }
+
+  // cuBLASLt's A: b as stored, column-major [n, k] ([k, n] with transpose_b).
+  ASSIGN_OR_RETURN(const MatrixLayout b_layout,
+                   MakeLayout(ab_type, o.transpose_b ? d.k : d.n, o.transpose_b ? d.n : d.k));
+  // cuBLASLt's B: a as stored, column-major [k, m] ([m, k] with transpose_a).
+  ASSIGN_OR_RETURN(const MatrixLayout a_layout,
+                   MakeLayout(ab_type, o.transpose_a ? d.m : d.k, o.transpose_a ? d.k : d.m));
+  // cuBLASLt's C and D: c, column-major [n, m].
+  ASSIGN_OR_RETURN(const MatrixLayout c_layout, MakeLayout(c_type, d.n, d.m));
+
+  ASSIGN_OR_RETURN(const MatmulPreference preference, MakePreference());
+  RETURN_IF_ERROR(
+      SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, kMaxWorkspaceBytes));
+  RETURN_IF_ERROR(SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                               Alignment(b.raw_data())));
+  RETURN_IF_ERROR(SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                               Alignment(a.raw_data())));
+  RETURN_IF_ERROR(SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                               Alignment(c.raw_data())));
+  RETURN_IF_ERROR(SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                               Alignment(c.raw_data())));
+
+  cublasLtMatmulHeuristicResult_t heuristic = {};
+  int found = 0;
+  const cublasStatus_t search = cublasLtMatmulAlgoGetHeuristic(
+      handle, desc.get(), b_layout.get(), a_layout.get(), c_layout.get(), c_layout.get(),
+      preference.get(), /*requestedAlgoCount=*/1, &heuristic, &found);
+  if (search == CUBLAS_STATUS_NOT_SUPPORTED || (search == CUBLAS_STATUS_SUCCESS && found == 0)) {
+    return absl::UnimplementedError(
+        absl::StrCat("cuBLASLt has no algorithm for ", Describe(a, b, c, o, d)));
+  }
+  RETURN_IF_ERROR(USINE_CUBLAS_STATUS(search));
+
+  // The workspace comes from the caching allocator on this stream rather than from one buffer
+  // per device, which matmuls running at once on two streams would share.
+  ASSIGN_OR_RETURN(CachingAllocator * allocator, CudaCachingAllocator(device));
+  ASSIGN_OR_RETURN(void* workspace, allocator->Allocate(heuristic.workspaceSize, stream));
+  const absl::Status status = USINE_CUBLAS_STATUS(
+      cublasLtMatmul(handle, desc.get(), &o.alpha, b.raw_data(), b_layout.get(), a.raw_data(),
+                     a_layout.get(), &o.beta, c.raw_data(), c_layout.get(), c.raw_data(),
+                     c_layout.get(), &heuristic.algo, workspace, heuristic.workspaceSize, stream));
+  // Freed while the matmul may still run: the allocator hands the block out again only for
+  // work on this same stream, which the stream orders after it.
+  allocator->Deallocate(workspace);
+  return status;
+}
+
+}  // namespace usine::kernels_internal::cuda

@@ -1,11 +1,11 @@
 // Random fills behind launch.h. One thread per Philox block: it computes the block once and
 // writes the (up to) four output elements whose stream index falls in it, through the same
 // philox.h functions as cpu/random.cc, so both sides give the same bits.
-#include <cuda_runtime_api.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+
+#include <cuda_runtime_api.h>
 
 #include "runtime/core/float16.h"
 #include "runtime/kernels/cuda/launch.h"
@@ -48,10 +48,11 @@ __global__ void RandomKernel(T* out, int64_t n, int64_t philox_blocks, uint64_t 
                              uint64_t offset, Distribution distribution) {
   const int64_t head = static_cast<int64_t>(offset % 4);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       j < philox_blocks; j += stride) {
+  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < philox_blocks;
+       j += stride) {
     // Unsigned arithmetic wraps modulo 2^64, exactly like the cpu's (offset + i) / 4.
-    const uint64_t first_index = offset - static_cast<uint64_t>(head) + 4 * static_cast<uint64_t>(j);
+    const uint64_t first_index =
+        offset - static_cast<uint64_t>(head) + 4 * static_cast<uint64_t>(j);
     const Philox4 block = PhiloxBlock(seed, first_index / 4);
 #pragma unroll
     for (int lane = 0; lane < 4; ++lane) {
@@ -87,9 +88,9 @@ cudaError_t LaunchRandomNormal(T* out, int64_t n, uint64_t seed, uint64_t offset
   return LaunchRandom(out, n, seed, offset, Normal{mean, stddev}, stream);
 }
 
-#define USINE_INSTANTIATE_RANDOM(T)                                                        \
+#define USINE_INSTANTIATE_RANDOM(T)                                                          \
   template cudaError_t LaunchRandomUniform<T>(T*, int64_t, uint64_t, uint64_t, float, float, \
-                                              cudaStream_t);                               \
+                                              cudaStream_t);                                 \
   template cudaError_t LaunchRandomNormal<T>(T*, int64_t, uint64_t, uint64_t, float, float,  \
                                              cudaStream_t);
 

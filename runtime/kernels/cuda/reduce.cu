@@ -2,11 +2,11 @@
 // accumulates elements t, t + G, t + 2G, ... (G threads in the grid) in that order, and both
 // passes combine their values along the same shared-memory tree, so the same input gives the
 // same bits on every run, whatever else the device is doing. No atomics.
-#include <cuda_runtime_api.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+
+#include <cuda_runtime_api.h>
 
 #include "runtime/core/float16.h"
 #include "runtime/kernels/cuda/launch.h"

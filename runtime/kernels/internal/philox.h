@@ -22,12 +22,14 @@ USINE_HOST_DEVICE inline void MulHiLo(uint32_t a, uint32_t b, uint32_t* hi, uint
   *lo = static_cast<uint32_t>(p);
 }
 
-// The four outputs of counter block `block` under key `seed`.
-USINE_HOST_DEVICE inline Philox4 PhiloxBlock(uint64_t seed, uint64_t block) {
-  uint32_t c0 = static_cast<uint32_t>(block), c1 = static_cast<uint32_t>(block >> 32);
-  uint32_t c2 = 0, c3 = 0;
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+// Philox4x32 with 10 rounds (Salmon et al., SC'11) of a 128-bit counter under a 64-bit key.
+USINE_HOST_DEVICE inline Philox4 Philox4x32(Philox4 counter, uint32_t k0, uint32_t k1) {
+  uint32_t c0 = counter.x[0], c1 = counter.x[1], c2 = counter.x[2], c3 = counter.x[3];
   for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
     uint32_t hi0, lo0, hi1, lo1;
     MulHiLo(0xD2511F53u, c0, &hi0, &lo0);
     MulHiLo(0xCD9E8D57u, c2, &hi1, &lo1);
@@ -36,10 +38,14 @@ USINE_HOST_DEVICE inline Philox4 PhiloxBlock(uint64_t seed, uint64_t block) {
     c1 = lo1;
     c2 = n2;
     c3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
   }
   return {{c0, c1, c2, c3}};
+}
+
+// The four outputs of counter block `block` under key `seed`: the counter is (block, 0).
+USINE_HOST_DEVICE inline Philox4 PhiloxBlock(uint64_t seed, uint64_t block) {
+  return Philox4x32({{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), 0u, 0u}},
+                    static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
 // Correctly rounded IEEE operations that a compiler may not fuse.

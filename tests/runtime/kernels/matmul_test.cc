@@ -1,0 +1,174 @@
+#include "runtime/kernels/matmul.h"
+
+#include <cmath>
+#include <cstdint>
+#include <tuple>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/device_test.h"
+
+namespace usine {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::MakeTensor;
+using testing::ReadTensor;
+
+// Integer-valued inputs in [-3, 3]: every product and partial sum is an exact float, so
+// the expected outputs are exact whatever order the library sums in.
+std::vector<float> Ints(int64_t n, int salt) {
+  std::vector<float> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<float>((i * 7 + salt * 13) % 7) - 3.0f;
+  return v;
+}
+
+// Reference: c = alpha * op(a) op(b) + beta * c + bias, row-major, in double.
+std::vector<float> Reference(const std::vector<float>& a, const std::vector<float>& b,
+                             std::vector<float> c, const std::vector<float>& bias, int64_t m,
+                             int64_t n, int64_t k, bool ta, bool tb, float alpha, float beta) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int64_t p = 0; p < k; ++p) {
+        const double x = ta ? a[p * m + i] : a[i * k + p];
+        const double y = tb ? b[j * k + p] : b[p * n + j];
+        acc += x * y;
+      }
+      double out = alpha * acc + (beta == 0 ? 0.0 : beta * c[i * n + j]);
+      if (!bias.empty()) out += bias[j];
+      c[i * n + j] = static_cast<float>(out);
+    }
+  }
+  return c;
+}
+
+using Case = std::tuple<Device, bool, bool>;  // device, transpose_a, transpose_b
+
+class MatmulTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    if (device().is_cuda() && CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  }
+  Device device() const { return std::get<0>(GetParam()); }
+  bool ta() const { return std::get<1>(GetParam()); }
+  bool tb() const { return std::get<2>(GetParam()); }
+};
+
+TEST_P(MatmulTest, MatchesTheReferenceExactlyOnIntegerData) {
+  for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 5, 7}, {64, 33, 17},
+                         {128, 256, 64}, {5, 0, 4}}) {
+    const std::vector<float> a = Ints(m * k, 1), b = Ints(k * n, 2), c0 = Ints(m * n, 3);
+    const std::vector<float> bias = Ints(n, 4);
+    const Shape a_shape = ta() ? Shape{k, m} : Shape{m, k};
+    const Shape b_shape = tb() ? Shape{n, k} : Shape{k, n};
+    ASSERT_OK_AND_ASSIGN(Tensor ta_, MakeTensor(device(), a_shape, a));
+    ASSERT_OK_AND_ASSIGN(Tensor tb_, MakeTensor(device(), b_shape, b));
+    ASSERT_OK_AND_ASSIGN(Tensor tbias, MakeTensor(device(), {n}, bias));
+    for (auto [alpha, beta, with_bias] : {std::tuple<float, float, bool>{1, 0, false},
+                                          {2, 0, true}, {1, 1, false}, {-1, 0.5f, true}}) {
+      ASSERT_OK_AND_ASSIGN(Tensor tc, MakeTensor(device(), {m, n}, c0));
+      MatmulOptions options{.transpose_a = ta(), .transpose_b = tb(), .alpha = alpha,
+                            .beta = beta, .bias = with_bias ? &tbias : nullptr};
+      ASSERT_OK(Matmul(ta_, tb_, tc, options));
+      ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(tc));
+      EXPECT_EQ(got, Reference(a, b, c0, with_bias ? bias : std::vector<float>{}, m, n, k, ta(),
+                               tb(), alpha, beta))
+          << "m=" << m << " k=" << k << " n=" << n << " alpha=" << alpha << " beta=" << beta
+          << " bias=" << with_bias;
+    }
+  }
+}
+
+// Debian's OpenBLAS sums a long K in float, so compare with a tolerance scaled by K.
+TEST_P(MatmulTest, CloseToDoublePrecisionOnFractionalData) {
+  constexpr int64_t m = 96, k = 1000, n = 80;
+  std::vector<float> a(m * k), b(k * n);
+  for (int64_t i = 0; i < m * k; ++i) a[i] = std::sin(0.37f * static_cast<float>(i));
+  for (int64_t i = 0; i < k * n; ++i) b[i] = std::cos(0.11f * static_cast<float>(i));
+  ASSERT_OK_AND_ASSIGN(Tensor ta_, MakeTensor(device(), ta() ? Shape{k, m} : Shape{m, k}, a));
+  ASSERT_OK_AND_ASSIGN(Tensor tb_, MakeTensor(device(), tb() ? Shape{n, k} : Shape{k, n}, b));
+  ASSERT_OK_AND_ASSIGN(Tensor tc, Tensor::Empty({m, n}, DType::kF32, device()));
+  ASSERT_OK(Matmul(ta_, tb_, tc, {.transpose_a = ta(), .transpose_b = tb()}));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(tc));
+  const std::vector<float> want =
+      Reference(a, b, std::vector<float>(m * n), {}, m, n, k, ta(), tb(), 1, 0);
+  for (int64_t i = 0; i < m * n; ++i) ASSERT_NEAR(got[i], want[i], 1e-4) << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cpu, MatmulTest,
+                         ::testing::Combine(::testing::Values(Device::Cpu()), ::testing::Bool(),
+                                            ::testing::Bool()));
+INSTANTIATE_TEST_SUITE_P(Cuda, MatmulTest,
+                         ::testing::Combine(::testing::Values(Device::Cuda(0)), ::testing::Bool(),
+                                            ::testing::Bool()));
+
+class MatmulShapesTest : public testing::DeviceTest {};
+
+TEST_P(MatmulShapesTest, LeadingDimensionsOfAAreFlattenedIntoRows) {
+  const std::vector<float> a = Ints(2 * 3 * 4, 5), b = Ints(4 * 6, 6);
+  ASSERT_OK_AND_ASSIGN(Tensor ta_, MakeTensor(device(), {2, 3, 4}, a));
+  ASSERT_OK_AND_ASSIGN(Tensor tb_, MakeTensor(device(), {4, 6}, b));
+  ASSERT_OK_AND_ASSIGN(Tensor tc, Tensor::Empty({2, 3, 6}, DType::kF32, device()));
+  ASSERT_OK(Matmul(ta_, tb_, tc));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(tc));
+  EXPECT_EQ(got, Reference(a, b, std::vector<float>(36), {}, 6, 6, 4, false, false, 1, 0));
+}
+
+TEST_P(MatmulShapesTest, ShapeAndDTypeErrorsNameTheProblem) {
+  ASSERT_OK_AND_ASSIGN(Tensor a, Tensor::Empty({4, 5}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor b, Tensor::Empty({6, 3}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({4, 3}, DType::kF32, device()));
+  EXPECT_THAT(std::string(Matmul(a, b, c).message()), HasSubstr("inner dimensions differ"));
+  ASSERT_OK_AND_ASSIGN(Tensor b2, Tensor::Empty({5, 3}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor c2, Tensor::Empty({4, 4}, DType::kF32, device()));
+  EXPECT_THAT(std::string(Matmul(a, b2, c2).message()), HasSubstr("Matmul c: expected shape [4, 3]"));
+  ASSERT_OK_AND_ASSIGN(Tensor bias, Tensor::Empty({4}, DType::kF32, device()));
+  EXPECT_THAT(std::string(Matmul(a, b2, c, {.bias = &bias}).message()),
+              HasSubstr("Matmul bias: expected shape [3]"));
+  ASSERT_OK_AND_ASSIGN(Tensor alias, a.View(0, {4, 3}));
+  ASSERT_OK_AND_ASSIGN(Tensor sq, Tensor::Empty({5, 3}, DType::kF32, device()));
+  EXPECT_THAT(std::string(Matmul(a, sq, alias).message()), HasSubstr("overlaps"));
+  ASSERT_OK_AND_ASSIGN(Tensor ints, Tensor::Empty({4, 5}, DType::kI32, device()));
+  EXPECT_THAT(std::string(Matmul(ints, b2, c).message()), HasSubstr("dtype mismatch"));
+}
+
+TEST(MatmulCpu, Bf16IsCudaOnly) {
+  ASSERT_OK_AND_ASSIGN(Tensor a, Tensor::Empty({2, 2}, DType::kBF16));
+  ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({2, 2}, DType::kF32));
+  EXPECT_THAT(std::string(Matmul(a, a, c).message()), HasSubstr("cpu: f32 only"));
+}
+
+USINE_INSTANTIATE_DEVICE_TESTS(MatmulShapesTest);
+
+// bf16 inputs with f32 accumulation, on the GPU: exact on small integers.
+TEST(MatmulGpuTest, Bf16InputsAccumulateInFloat) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  constexpr int64_t m = 64, k = 512, n = 48;
+  const std::vector<float> a = Ints(m * k, 7), b = Ints(k * n, 8), bias = Ints(n, 9);
+  std::vector<BFloat16> a16, b16, bias16;
+  for (float v : a) a16.push_back(BFloat16::FromFloat(v));
+  for (float v : b) b16.push_back(BFloat16::FromFloat(v));
+  for (float v : bias) bias16.push_back(BFloat16::FromFloat(v));
+  const Device gpu = Device::Cuda(0);
+  ASSERT_OK_AND_ASSIGN(Tensor ta, MakeTensor(gpu, {m, k}, a16));
+  ASSERT_OK_AND_ASSIGN(Tensor tb, MakeTensor(gpu, {n, k}, b16));  // Stored transposed.
+  ASSERT_OK_AND_ASSIGN(Tensor c32, Tensor::Empty({m, n}, DType::kF32, gpu));
+  ASSERT_OK(Matmul(ta, tb, c32, {.transpose_b = true}));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(c32));
+  EXPECT_EQ(got, Reference(a, b, std::vector<float>(m * n), {}, m, n, k, false, true, 1, 0));
+  // bf16 output with a fused bf16 bias: the exact result rounded once to bf16.
+  ASSERT_OK_AND_ASSIGN(Tensor tbias, MakeTensor(gpu, {n}, bias16));
+  ASSERT_OK_AND_ASSIGN(Tensor c16, Tensor::Empty({m, n}, DType::kBF16, gpu));
+  ASSERT_OK(Matmul(ta, tb, c16, {.transpose_b = true, .bias = &tbias}));
+  ASSERT_OK_AND_ASSIGN(std::vector<BFloat16> got16, ReadTensor<BFloat16>(c16));
+  const std::vector<float> want =
+      Reference(a, b, std::vector<float>(m * n), bias, m, n, k, false, true, 1, 0);
+  for (int64_t i = 0; i < m * n; ++i) {
+    ASSERT_EQ(got16[i].bits, FloatToBFloat16Bits(want[i])) << i;
+  }
+}
+
+}  // namespace
+}  // namespace usine
