@@ -1,4 +1,5 @@
-// cuBLAS / cuBLASLt error translation (both return cublasStatus_t).
+// cuBLAS / cuBLASLt error translation (both return cublasStatus_t). The messages come from
+// cuBLASLt, so only libcublasLt is needed.
 //
 //   RETURN_IF_ERROR(USINE_CUBLAS_STATUS(cublasLtMatmul(handle, ...)));
 //
@@ -6,7 +7,7 @@
 #ifndef USINE_RUNTIME_CORE_CUBLAS_STATUS_H_
 #define USINE_RUNTIME_CORE_CUBLAS_STATUS_H_
 
-#include <cublas_api.h>
+#include <cublasLt.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -38,8 +39,8 @@ namespace usine {
       break;
   }
   return absl::Status(code, absl::StrCat(SourceLocation(file, line), ": ", expr, " failed: ",
-                                         cublasGetStatusString(err), " (",
-                                         cublasGetStatusName(err), ")"));
+                                         cublasLtGetStatusString(err), " (",
+                                         cublasLtGetStatusName(err), ")"));
 }
 
 }  // namespace usine

@@ -1,7 +1,8 @@
 // Reductions to a scalar, in a fixed order: the same input on the same device gives the
 // same bits on every run, whatever the thread count. Execution contract: kernels.h.
-// Accumulation is in f32 along a fixed tree (cpu: blocks of 1024 summed pairwise; CUDA: a
-// fixed grid, each block's partial sums reduced in a second fixed-shape pass).
+// cpu: f64 sums over blocks of 1024 elements, combined pairwise. CUDA: f32 sums over a fixed
+// grid (a function of the element count only), each block's partial reduced in a second
+// fixed-shape pass. The two devices agree to f32 rounding, not bit for bit.
 //
 //   ASSIGN_OR_RETURN(Tensor norm, Tensor::Empty({}, DType::kF32, grads.device()));
 //   RETURN_IF_ERROR(L2Norm(grads, norm, stream));   // stays on the device, no sync

@@ -163,7 +163,8 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSB, a_op));
   if (o.bias != nullptr) {
     // A vector of length n (the rows of the column-major c^T) added to every column of c^T,
-    // that is to every row of c.
+    // that is to every row of c. Set before the heuristic query, which reads the pointer's
+    // alignment.
     const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
     const void* bias = o.bias->raw_data();
     const cudaDataType_t bias_type = CudaDataType(o.bias->dtype());

@@ -21,12 +21,24 @@ TEST(CudaStatus, NamesTheErrorAndMapsTheCode) {
   EXPECT_TRUE(absl::IsInvalidArgument(USINE_CUDA_STATUS(cudaErrorInvalidValue)));
 }
 
-TEST(CudaStatus, ClearsTheLastErrorOfAFailedCall) {
+TEST(CudaStatus, CarriesTheFailedCall) {
   void* p = nullptr;
-  // A request no device can meet, or no device at all: either way an error, then cleared.
+  // A request no device can meet, or no device (or driver) at all: an error either way.
   const absl::Status s = USINE_CUDA_STATUS(cudaMalloc(&p, size_t{1} << 62));
   EXPECT_FALSE(s.ok());
-  EXPECT_THAT(std::string(s.message()), HasSubstr("cudaMalloc(&p, size_t{1} << 62)"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("cudaMalloc(&p, size_t{1} << 62) failed"));
+}
+
+// Without a driver CUDA's initialisation error persists in every call; with a device, a
+// failed allocation is a non-sticky error that the translator must clear.
+TEST(CudaStatusGpuTest, ClearsTheLastErrorOfAFailedCall) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    GTEST_SKIP() << "no CUDA device";
+  }
+  void* p = nullptr;
+  EXPECT_TRUE(absl::IsResourceExhausted(USINE_CUDA_STATUS(cudaMalloc(&p, size_t{1} << 62))));
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 }
 
