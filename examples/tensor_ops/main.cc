@@ -36,12 +36,12 @@ absl::Status Run(usine::Device device) {
 
   // Each y element is a sum of kIn products of independent N(0,1) and N(0, kStd^2) values.
   const double expected = std::sqrt(double{kBatch} * kOut * kIn) * kStd;
-  std::printf("%s: y = x w^T, [%lld x %lld] x [%lld x %lld]^T in %.1f ms (%.1f GFLOP/s), "
-              "|y| = %.2f, expected about %.2f\n",
-              device.ToString().c_str(), static_cast<long long>(kBatch),
-              static_cast<long long>(kIn), static_cast<long long>(kOut),
-              static_cast<long long>(kIn), seconds * 1e3,
-              2.0 * kBatch * kIn * kOut / seconds / 1e9, norm, expected);
+  std::printf(
+      "%s: y = x w^T, [%lld x %lld] x [%lld x %lld]^T in %.1f ms (%.1f GFLOP/s), "
+      "|y| = %.2f, expected about %.2f\n",
+      device.ToString().c_str(), static_cast<long long>(kBatch), static_cast<long long>(kIn),
+      static_cast<long long>(kOut), static_cast<long long>(kIn), seconds * 1e3,
+      2.0 * kBatch * kIn * kOut / seconds / 1e9, norm, expected);
   if (std::abs(norm - expected) > 0.02 * expected) {
     return absl::InternalError("the norm of y is not what the statistics predict");
   }
@@ -52,8 +52,7 @@ absl::Status Run(usine::Device device) {
 
 int main(int argc, char** argv) {
   std::printf("usine tensor_ops: %d CUDA device(s)%s%s\n", usine::CudaDeviceCount(),
-              usine::CudaDeviceCount() == 0 ? " — " : "",
-              usine::CudaUnavailableReason().c_str());
+              usine::CudaDeviceCount() == 0 ? " — " : "", usine::CudaUnavailableReason().c_str());
   for (const usine::CudaDeviceInfo& d : usine::ListCudaDevices()) {
     std::printf("  cuda:%d %s, %.1f GiB, sm_%d%d\n", d.index, d.name.c_str(),
                 d.total_memory_bytes / double(1 << 30), d.compute_capability_major,
@@ -61,9 +60,8 @@ int main(int argc, char** argv) {
   }
   absl::StatusOr<usine::Device> device =
       argc > 1 ? usine::Device::Parse(argv[1])
-               : absl::StatusOr<usine::Device>(usine::CudaDeviceCount() > 0
-                                                   ? usine::Device::Cuda(0)
-                                                   : usine::Device::Cpu());
+               : absl::StatusOr<usine::Device>(usine::CudaDeviceCount() > 0 ? usine::Device::Cuda(0)
+                                                                            : usine::Device::Cpu());
   absl::Status status = device.ok() ? Run(*device) : device.status();
   if (!status.ok()) {
     std::fprintf(stderr, "tensor_ops: %s\n", status.ToString().c_str());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/caching_allocator.h"
 #include "runtime/core/status_macros.h"
 

@@ -14,9 +14,10 @@
 #define USINE_RUNTIME_CORE_ALLOCATOR_H_
 
 #include <cstddef>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
 #include "runtime/core/device.h"
 #include "runtime/core/stream.h"
 

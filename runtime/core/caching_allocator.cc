@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+
 #include "runtime/core/logging.h"
 #include "runtime/core/status_macros.h"
 
@@ -14,8 +15,8 @@ size_t CachingAllocator::SizeClass(size_t bytes) {
   constexpr size_t kSmallGranule = 512;
   constexpr size_t kSmallLimit = size_t{1} << 20;
   if (bytes <= kSmallLimit) {
-    return std::max<size_t>(kSmallGranule, (bytes + kSmallGranule - 1) / kSmallGranule *
-                                               kSmallGranule);
+    return std::max<size_t>(kSmallGranule,
+                            (bytes + kSmallGranule - 1) / kSmallGranule * kSmallGranule);
   }
   const size_t granule = std::bit_floor(bytes) / 4;  // Waste below a quarter of `bytes`.
   return (bytes + granule - 1) / granule * granule;
@@ -113,13 +114,12 @@ absl::Status CachingAllocator::RecordStream(void* ptr, StreamHandle stream) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = live_.find(ptr);
   if (it == live_.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("RecordStream: %p is not a live allocation on %s", ptr, device_.ToString()));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "RecordStream: %p is not a live allocation on %s", ptr, device_.ToString()));
   }
   Block& block = it->second;
-  if (stream != block.stream &&
-      std::find(block.other_streams.begin(), block.other_streams.end(), stream) ==
-          block.other_streams.end()) {
+  if (stream != block.stream && std::find(block.other_streams.begin(), block.other_streams.end(),
+                                          stream) == block.other_streams.end()) {
     block.other_streams.push_back(stream);
   }
   return absl::OkStatus();

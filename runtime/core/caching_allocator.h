@@ -34,6 +34,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "runtime/core/allocator.h"
 #include "runtime/core/internal/device_memory_backend.h"
 
@@ -77,7 +78,7 @@ class CachingAllocator final : public Allocator {
     void* ptr = nullptr;
     size_t size = 0;  // Size class.
     StreamHandle stream = nullptr;
-    std::vector<StreamHandle> other_streams;            // Set by RecordStream.
+    std::vector<StreamHandle> other_streams;           // Set by RecordStream.
     std::vector<core_internal::StreamMarker> pending;  // Outstanding after Deallocate.
   };
   using PoolKey = std::pair<StreamHandle, size_t>;

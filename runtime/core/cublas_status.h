@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 
 #define USINE_CUBLAS_STATUS(expr) ::usine::CublasStatus((expr), #expr, __FILE__, __LINE__)
@@ -38,8 +39,8 @@ namespace usine {
     default:
       break;
   }
-  return absl::Status(code, absl::StrCat(SourceLocation(file, line), ": ", expr, " failed: ",
-                                         cublasLtGetStatusString(err), " (",
+  return absl::Status(code, absl::StrCat(SourceLocation(file, line), ": ", expr,
+                                         " failed: ", cublasLtGetStatusString(err), " (",
                                          cublasLtGetStatusName(err), ")"));
 }
 

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 
 #define USINE_CUDA_STATUS(expr) ::usine::CudaStatus((expr), #expr, __FILE__, __LINE__)
@@ -38,9 +39,9 @@ namespace usine {
     default:
       break;
   }
-  return absl::Status(code, absl::StrCat(SourceLocation(file, line), ": ", expr, " failed: ",
-                                         cudaGetErrorString(err), " (", cudaGetErrorName(err),
-                                         ")"));
+  return absl::Status(
+      code, absl::StrCat(SourceLocation(file, line), ": ", expr,
+                         " failed: ", cudaGetErrorString(err), " (", cudaGetErrorName(err), ")"));
 }
 
 }  // namespace usine

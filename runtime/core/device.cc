@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+
 #include "runtime/core/status_macros.h"
 
 #if USINE_WITH_CUDA
@@ -92,9 +93,8 @@ absl::Status CheckDeviceAvailable(Device device) {
     return absl::FailedPreconditionError(
         absl::StrCat(device.ToString(), " is not available: ", CudaUnavailableReason()));
   }
-  return absl::FailedPreconditionError(absl::StrCat(device.ToString(),
-                                                    " is not available: this machine has ",
-                                                    count, " CUDA device(s)"));
+  return absl::FailedPreconditionError(absl::StrCat(
+      device.ToString(), " is not available: this machine has ", count, " CUDA device(s)"));
 }
 
 absl::Status SetCurrentDevice(Device device) {

@@ -10,9 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <ostream>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
 #include "runtime/core/float16.h"
 
 namespace usine {

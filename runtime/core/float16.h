@@ -56,7 +56,7 @@ USINE_HOST_DEVICE inline uint16_t FloatToFloat16Bits(float f) {
                              : static_cast<uint16_t>(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
   }
   if (ax >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65520: Inf.
-  if (ax < 0x38800000u) {  // Below 2^-14: a float16 subnormal (or zero).
+  if (ax < 0x38800000u) {                // Below 2^-14: a float16 subnormal (or zero).
     if (ax <= 0x33000000u) return sign;  // <= 2^-25, half the smallest subnormal: ties to 0.
     const uint32_t exponent = ax >> 23;
     const uint32_t mantissa = (ax & 0x7fffffu) | 0x800000u;
@@ -67,7 +67,7 @@ USINE_HOST_DEVICE inline uint16_t FloatToFloat16Bits(float f) {
     if (rest > half || (rest == half && (q & 1u))) ++q;  // May carry into the normal range.
     return static_cast<uint16_t>(sign | q);
   }
-  uint32_t m = ax - 0x38000000u;   // Rebias the exponent from 127 to 15.
+  uint32_t m = ax - 0x38000000u;    // Rebias the exponent from 127 to 15.
   m += 0x0fffu + ((m >> 13) & 1u);  // Round to nearest even on the 13 dropped bits.
   return static_cast<uint16_t>(sign | (m >> 13));
 }

@@ -10,13 +10,14 @@
 #ifndef USINE_RUNTIME_CORE_HDF5_STATUS_H_
 #define USINE_RUNTIME_CORE_HDF5_STATUS_H_
 
-#include <hdf5.h>
-
 #include <string>
+
+#include <hdf5.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 
 #define USINE_HDF5_STATUS(expr) \
@@ -28,7 +29,8 @@ namespace hdf5_internal {
 
 inline herr_t AppendError(unsigned depth, const H5E_error2_t* error, void* out) {
   auto* text = static_cast<std::string*>(out);
-  absl::StrAppend(text, depth == 0 ? "" : "; ", error->func_name != nullptr ? error->func_name : "?",
+  absl::StrAppend(text, depth == 0 ? "" : "; ",
+                  error->func_name != nullptr ? error->func_name : "?",
                   "(): ", error->desc != nullptr ? error->desc : "");
   char minor[128] = "";
   if (H5Eget_msg(error->min_num, nullptr, minor, sizeof(minor)) > 0) {

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/allocator.h"
 #include "runtime/core/status_macros.h"
 
@@ -17,18 +18,21 @@ namespace {
 
 absl::StatusOr<void*> AlignedAlloc(size_t bytes) {
   if (bytes == 0) return nullptr;
-  const size_t rounded = (bytes + kAllocationAlignment - 1) / kAllocationAlignment *
-                         kAllocationAlignment;
+  const size_t rounded =
+      (bytes + kAllocationAlignment - 1) / kAllocationAlignment * kAllocationAlignment;
   void* ptr = std::aligned_alloc(kAllocationAlignment, rounded);
   if (ptr == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("host allocation of ", bytes, " bytes failed"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("host allocation of ", bytes, " bytes failed"));
   }
   return ptr;
 }
 
 class AlignedHostAllocator final : public Allocator {
  public:
-  absl::StatusOr<void*> Allocate(size_t bytes, StreamHandle) override { return AlignedAlloc(bytes); }
+  absl::StatusOr<void*> Allocate(size_t bytes, StreamHandle) override {
+    return AlignedAlloc(bytes);
+  }
   void Deallocate(void* ptr) override { std::free(ptr); }
   Device device() const override { return Device::Cpu(); }
   absl::string_view name() const override { return "host"; }

@@ -1,17 +1,18 @@
 #include "runtime/core/logging.h"
 
-#include <sys/time.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
-#include "absl/strings/string_view.h"
+
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+
 #include "runtime/core/status_macros.h"
 
 namespace usine {
@@ -30,7 +31,8 @@ LogLevel LevelFromEnv() {
   if (v == "info") return LogLevel::kInfo;
   if (v == "warning" || v == "warn") return LogLevel::kWarning;
   if (v == "error") return LogLevel::kError;
-  std::fprintf(stderr, "usine: USINE_LOG_LEVEL='%s' is not debug, info, warning or error; using info\n",
+  std::fprintf(stderr,
+               "usine: USINE_LOG_LEVEL='%s' is not debug, info, warning or error; using info\n",
                value);
   return LogLevel::kInfo;
 }

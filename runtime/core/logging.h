@@ -55,12 +55,11 @@ struct Voidify {
 #define USINE_LOG_LEVEL_WARNING ::usine::LogLevel::kWarning
 #define USINE_LOG_LEVEL_ERROR ::usine::LogLevel::kError
 
-#define USINE_LOG(severity)                                                        \
-  (USINE_LOG_LEVEL_##severity < ::usine::MinLogLevel())                            \
-      ? (void)0                                                                    \
-      : ::usine::logging_internal::Voidify() &                                     \
-            ::usine::logging_internal::LogMessage(USINE_LOG_LEVEL_##severity, __FILE__, \
-                                                  __LINE__)                        \
+#define USINE_LOG(severity)                                                                       \
+  (USINE_LOG_LEVEL_##severity < ::usine::MinLogLevel())                                           \
+      ? (void)0                                                                                   \
+      : ::usine::logging_internal::Voidify() &                                                    \
+            ::usine::logging_internal::LogMessage(USINE_LOG_LEVEL_##severity, __FILE__, __LINE__) \
                 .stream()
 
 #endif  // USINE_RUNTIME_CORE_LOGGING_H_

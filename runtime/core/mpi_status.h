@@ -8,12 +8,13 @@
 #ifndef USINE_RUNTIME_CORE_MPI_STATUS_H_
 #define USINE_RUNTIME_CORE_MPI_STATUS_H_
 
-#include <mpi.h>
-
 #include <string>
+
+#include <mpi.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 
 #define USINE_MPI_STATUS(expr) ::usine::MpiStatus((expr), #expr, __FILE__, __LINE__)
@@ -29,8 +30,7 @@ namespace usine {
   return std::string(text, length);
 }
 
-[[nodiscard]] inline absl::Status MpiStatus(int err, const char* expr, const char* file,
-                                            int line) {
+[[nodiscard]] inline absl::Status MpiStatus(int err, const char* expr, const char* file, int line) {
   if (err == MPI_SUCCESS) return absl::OkStatus();
   int error_class = MPI_ERR_UNKNOWN;
   MPI_Error_class(err, &error_class);

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 
 #define USINE_NCCL_STATUS(expr) ::usine::NcclStatus((expr), #expr, __FILE__, __LINE__)
@@ -38,8 +39,8 @@ namespace usine {
       break;
   }
   const char* detail = ncclGetLastError(comm);
-  return absl::Status(code, absl::StrCat(SourceLocation(file, line), ": ", expr, " failed: ",
-                                         ncclGetErrorString(err),
+  return absl::Status(code, absl::StrCat(SourceLocation(file, line), ": ", expr,
+                                         " failed: ", ncclGetErrorString(err),
                                          detail != nullptr && detail[0] != '\0' ? " — " : "",
                                          detail != nullptr ? detail : ""));
 }

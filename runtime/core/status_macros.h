@@ -9,19 +9,19 @@
 #ifndef USINE_RUNTIME_CORE_STATUS_MACROS_H_
 #define USINE_RUNTIME_CORE_STATUS_MACROS_H_
 
-#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing function if not OK.
-#define RETURN_IF_ERROR(expr)                                               \
-  do {                                                                      \
-    if (::absl::Status usine_status_ = (expr); !usine_status_.ok()) {       \
-      return usine_status_;                                                 \
-    }                                                                       \
+#define RETURN_IF_ERROR(expr)                                         \
+  do {                                                                \
+    if (::absl::Status usine_status_ = (expr); !usine_status_.ok()) { \
+      return usine_status_;                                           \
+    }                                                                 \
   } while (false)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status, otherwise moves

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 
 #if USINE_WITH_CUDA
@@ -42,7 +43,8 @@ absl::StatusOr<Stream> Stream::Create(Device device) {
 }
 
 Stream::Stream(Stream&& other) noexcept
-    : device_(other.device_), handle_(std::exchange(other.handle_, nullptr)),
+    : device_(other.device_),
+      handle_(std::exchange(other.handle_, nullptr)),
       owned_(std::exchange(other.owned_, false)) {}
 
 Stream& Stream::operator=(Stream&& other) noexcept {
@@ -94,8 +96,8 @@ absl::StatusOr<Event> Event::Create(Device device, bool enable_timing) {
   core_internal::CudaDeviceGuard guard;
   RETURN_IF_ERROR(guard.Enter(device));
   cudaEvent_t event = nullptr;
-  RETURN_IF_ERROR(USINE_CUDA_STATUS(cudaEventCreateWithFlags(
-      &event, enable_timing ? cudaEventDefault : cudaEventDisableTiming)));
+  RETURN_IF_ERROR(USINE_CUDA_STATUS(
+      cudaEventCreateWithFlags(&event, enable_timing ? cudaEventDefault : cudaEventDisableTiming)));
   return Event(device, event, enable_timing);
 #else
   return NoCuda(device);
@@ -103,8 +105,10 @@ absl::StatusOr<Event> Event::Create(Device device, bool enable_timing) {
 }
 
 Event::Event(Event&& other) noexcept
-    : device_(other.device_), handle_(std::exchange(other.handle_, nullptr)),
-      timing_(other.timing_), host_time_(other.host_time_) {}
+    : device_(other.device_),
+      handle_(std::exchange(other.handle_, nullptr)),
+      timing_(other.timing_),
+      host_time_(other.host_time_) {}
 
 Event& Event::operator=(Event&& other) noexcept {
   std::swap(device_, other.device_);  // `other` releases what this held.

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "runtime/core/device.h"
 
 // CUDA's own handle types (cudaStream_t is CUstream_st*), declared so that this header does

@@ -21,8 +21,7 @@ struct Tensor::Storage {
   Allocator* const allocator;  // nullptr: memory owned by someone else (Wrap).
 };
 
-absl::StatusOr<Tensor> Tensor::Empty(Shape shape, DType dtype, Device device,
-                                     StreamHandle stream) {
+absl::StatusOr<Tensor> Tensor::Empty(Shape shape, DType dtype, Device device, StreamHandle stream) {
   ASSIGN_OR_RETURN(Allocator * allocator, DefaultAllocator(device));
   return Empty(std::move(shape), dtype, *allocator, stream);
 }
@@ -63,8 +62,8 @@ void* Tensor::raw_data() const {
 absl::Status Tensor::CheckElementType(DType want) const {
   RETURN_IF_ERROR(CheckDefined(*this, "tensor"));
   if (dtype_ != want) {
-    return absl::InvalidArgumentError(absl::StrCat("element access as ", DTypeName(want),
-                                                   " to a tensor of ", DebugString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("element access as ", DTypeName(want), " to a tensor of ", DebugString()));
   }
   return absl::OkStatus();
 }
@@ -139,9 +138,8 @@ absl::Status CheckSameShape(const Tensor& a, const Tensor& b, absl::string_view 
   RETURN_IF_ERROR(CheckDefined(a, a_name));
   RETURN_IF_ERROR(CheckDefined(b, b_name));
   if (a.shape() == b.shape()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("shape mismatch: ", a_name, " is ",
-                                                 a.DebugString(), ", ", b_name, " is ",
-                                                 b.DebugString()));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "shape mismatch: ", a_name, " is ", a.DebugString(), ", ", b_name, " is ", b.DebugString()));
 }
 
 absl::Status CheckSameDType(const Tensor& a, const Tensor& b, absl::string_view a_name,
@@ -149,9 +147,8 @@ absl::Status CheckSameDType(const Tensor& a, const Tensor& b, absl::string_view 
   RETURN_IF_ERROR(CheckDefined(a, a_name));
   RETURN_IF_ERROR(CheckDefined(b, b_name));
   if (a.dtype() == b.dtype()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("dtype mismatch: ", a_name, " is ",
-                                                 a.DebugString(), ", ", b_name, " is ",
-                                                 b.DebugString()));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "dtype mismatch: ", a_name, " is ", a.DebugString(), ", ", b_name, " is ", b.DebugString()));
 }
 
 absl::Status CheckSameDevice(const Tensor& a, const Tensor& b, absl::string_view a_name,
@@ -159,9 +156,8 @@ absl::Status CheckSameDevice(const Tensor& a, const Tensor& b, absl::string_view
   RETURN_IF_ERROR(CheckDefined(a, a_name));
   RETURN_IF_ERROR(CheckDefined(b, b_name));
   if (a.device() == b.device()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("device mismatch: ", a_name, " is ",
-                                                 a.DebugString(), ", ", b_name, " is ",
-                                                 b.DebugString()));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "device mismatch: ", a_name, " is ", a.DebugString(), ", ", b_name, " is ", b.DebugString()));
 }
 
 }  // namespace usine

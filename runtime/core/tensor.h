@@ -18,12 +18,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+
 #include "runtime/core/allocator.h"
 #include "runtime/core/device.h"
 #include "runtime/core/dtype.h"
@@ -43,8 +44,7 @@ class Tensor {
                                                     Device device = Device::Cpu(),
                                                     StreamHandle stream = nullptr);
   // Uninitialised memory from `allocator`, which must outlive the tensor.
-  [[nodiscard]] static absl::StatusOr<Tensor> Empty(Shape shape, DType dtype,
-                                                    Allocator& allocator,
+  [[nodiscard]] static absl::StatusOr<Tensor> Empty(Shape shape, DType dtype, Allocator& allocator,
                                                     StreamHandle stream = nullptr);
   // A tensor over `data`, which the caller owns and keeps valid while the tensor (or any
   // view of it) is used. REQUIRES: data holds shape.numel() elements of dtype on device.
@@ -87,7 +87,9 @@ class Tensor {
  private:
   struct Storage;
   Tensor(std::shared_ptr<Storage> storage, size_t byte_offset, Shape shape, DType dtype)
-      : storage_(std::move(storage)), byte_offset_(byte_offset), shape_(std::move(shape)),
+      : storage_(std::move(storage)),
+        byte_offset_(byte_offset),
+        shape_(std::move(shape)),
         dtype_(dtype) {}
   [[nodiscard]] absl::Status CheckElementType(DType want) const;
 
@@ -103,10 +105,10 @@ class Tensor {
 [[nodiscard]] absl::Status CheckDType(const Tensor& t, DType want, absl::string_view what);
 [[nodiscard]] absl::Status CheckShape(const Tensor& t, const Shape& want, absl::string_view what);
 [[nodiscard]] absl::Status CheckDevice(const Tensor& t, Device want, absl::string_view what);
-[[nodiscard]] absl::Status CheckSameShape(const Tensor& a, const Tensor& b, absl::string_view a_name,
-                                          absl::string_view b_name);
-[[nodiscard]] absl::Status CheckSameDType(const Tensor& a, const Tensor& b, absl::string_view a_name,
-                                          absl::string_view b_name);
+[[nodiscard]] absl::Status CheckSameShape(const Tensor& a, const Tensor& b,
+                                          absl::string_view a_name, absl::string_view b_name);
+[[nodiscard]] absl::Status CheckSameDType(const Tensor& a, const Tensor& b,
+                                          absl::string_view a_name, absl::string_view b_name);
 [[nodiscard]] absl::Status CheckSameDevice(const Tensor& a, const Tensor& b,
                                            absl::string_view a_name, absl::string_view b_name);
 

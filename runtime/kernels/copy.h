@@ -9,6 +9,7 @@
 #define USINE_RUNTIME_KERNELS_COPY_H_
 
 #include "absl/status/status.h"
+
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
 

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/internal/backends.h"
 #include "runtime/kernels/internal/dispatch.h"
@@ -25,7 +26,8 @@ template <typename Int>
 absl::StatusOr<ki::FillBits> IntegerBits(double value, DType dtype) {
   // The range test is on doubles: the bounds are powers of two, exact in a double.
   const double low = static_cast<double>(std::numeric_limits<Int>::min());
-  const double high_exclusive = 2.0 * (static_cast<double>(std::numeric_limits<Int>::max() / 2) + 1);
+  const double high_exclusive =
+      2.0 * (static_cast<double>(std::numeric_limits<Int>::max() / 2) + 1);
   if (!(value == std::trunc(value) && value >= low && value < high_exclusive)) {
     return absl::InvalidArgumentError(
         absl::StrCat("Fill: value ", value, " is not representable in ", DTypeName(dtype)));

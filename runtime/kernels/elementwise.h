@@ -8,6 +8,7 @@
 #define USINE_RUNTIME_KERNELS_ELEMENTWISE_H_
 
 #include "absl/status/status.h"
+
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
 

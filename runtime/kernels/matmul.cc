@@ -3,6 +3,7 @@
 #include <climits>
 
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/internal/backends.h"
 #include "runtime/kernels/internal/dispatch.h"
@@ -23,12 +24,11 @@ absl::Status CheckDTypes(const Tensor& a, const Tensor& b, const Tensor& c, cons
   RETURN_IF_ERROR(CheckSameDType(a, b, "Matmul a", "b"));
   const bool f32 = a.dtype() == DType::kF32 && c.dtype() == DType::kF32;
   const bool bf16 = a.dtype() == DType::kBF16 &&
-                    (c.dtype() == DType::kBF16 || c.dtype() == DType::kF32) &&
-                    a.device().is_cuda();
+                    (c.dtype() == DType::kBF16 || c.dtype() == DType::kF32) && a.device().is_cuda();
   if (!f32 && !bf16) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Matmul: unsupported dtypes a ", a.DebugString(), ", c ", c.DebugString(),
-        " (cpu: f32 only; CUDA: f32, or bf16 inputs with a bf16 or f32 output)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Matmul: unsupported dtypes a ", a.DebugString(), ", c ", c.DebugString(),
+                     " (cpu: f32 only; CUDA: f32, or bf16 inputs with a bf16 or f32 output)"));
   }
   if (bias != nullptr) RETURN_IF_ERROR(CheckSameDType(*bias, c, "Matmul bias", "c"));
   return absl::OkStatus();
@@ -37,7 +37,8 @@ absl::Status CheckDTypes(const Tensor& a, const Tensor& b, const Tensor& c, cons
 absl::StatusOr<ki::MatmulDims> CheckShapes(const Tensor& a, const Tensor& b, const Tensor& c,
                                            const MatmulOptions& o) {
   if (b.rank() != 2) {
-    return absl::InvalidArgumentError(absl::StrCat("Matmul b: expected rank 2, got ", b.DebugString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Matmul b: expected rank 2, got ", b.DebugString()));
   }
   if (a.rank() < 2 || (o.transpose_a && a.rank() != 2)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -54,10 +55,9 @@ absl::StatusOr<ki::MatmulDims> CheckShapes(const Tensor& a, const Tensor& b, con
   const int64_t b_k = o.transpose_b ? b.dim(1) : b.dim(0);
   d.n = o.transpose_b ? b.dim(0) : b.dim(1);
   if (b_k != d.k) {
-    return absl::InvalidArgumentError(absl::StrCat("Matmul: inner dimensions differ: op(a) is [",
-                                                   d.m, ", ", d.k, "] from ", a.DebugString(),
-                                                   ", op(b) is [", b_k, ", ", d.n, "] from ",
-                                                   b.DebugString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Matmul: inner dimensions differ: op(a) is [", d.m, ", ", d.k, "] from ",
+                     a.DebugString(), ", op(b) is [", b_k, ", ", d.n, "] from ", b.DebugString()));
   }
   // c must be [M, N], or a's leading dimensions followed by N.
   std::vector<int64_t> want(a.shape().dims().begin(), a.shape().dims().end());
@@ -66,23 +66,23 @@ absl::StatusOr<ki::MatmulDims> CheckShapes(const Tensor& a, const Tensor& b, con
   RETURN_IF_ERROR(CheckShape(c, Shape(absl::MakeConstSpan(want)), "Matmul c"));
   if (o.bias != nullptr) RETURN_IF_ERROR(CheckShape(*o.bias, Shape{d.n}, "Matmul bias"));
   if (d.m > INT_MAX || d.n > INT_MAX || d.k > INT_MAX) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Matmul: dimensions [", d.m, ", ", d.k, "] x [", d.k, ", ", d.n,
-                     "] exceed 2^31 - 1"));
+    return absl::InvalidArgumentError(absl::StrCat("Matmul: dimensions [", d.m, ", ", d.k, "] x [",
+                                                   d.k, ", ", d.n, "] exceed 2^31 - 1"));
   }
   return d;
 }
 
 }  // namespace
 
-absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c,
-                    const MatmulOptions& options, const Stream& stream) {
+absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& options,
+                    const Stream& stream) {
   RETURN_IF_ERROR(CheckDefined(a, "Matmul a"));
   RETURN_IF_ERROR(CheckDefined(b, "Matmul b"));
   RETURN_IF_ERROR(CheckDefined(c, "Matmul c"));
   RETURN_IF_ERROR(CheckSameDevice(a, b, "Matmul a", "b"));
   RETURN_IF_ERROR(CheckSameDevice(a, c, "Matmul a", "c"));
-  if (options.bias != nullptr) RETURN_IF_ERROR(CheckSameDevice(a, *options.bias, "Matmul a", "bias"));
+  if (options.bias != nullptr)
+    RETURN_IF_ERROR(CheckSameDevice(a, *options.bias, "Matmul a", "bias"));
   RETURN_IF_ERROR(CheckDTypes(a, b, c, options.bias));
   ASSIGN_OR_RETURN(const ki::MatmulDims dims, CheckShapes(a, b, c, options));
   if (Overlap(c, a) || Overlap(c, b) || (options.bias != nullptr && Overlap(c, *options.bias))) {

@@ -12,6 +12,7 @@
 #define USINE_RUNTIME_KERNELS_MATMUL_H_
 
 #include "absl/status/status.h"
+
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
 

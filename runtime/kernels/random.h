@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
 

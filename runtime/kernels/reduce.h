@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
 

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
+
 #include "runtime/core/device.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/core/tensor.h"
@@ -31,8 +32,8 @@ class DeviceTest : public ::testing::TestWithParam<Device> {
   Device device() const { return GetParam(); }
 };
 
-#define USINE_INSTANTIATE_DEVICE_TESTS(suite)                                           \
-  INSTANTIATE_TEST_SUITE_P(Cpu, suite, ::testing::Values(::usine::Device::Cpu()));      \
+#define USINE_INSTANTIATE_DEVICE_TESTS(suite)                                      \
+  INSTANTIATE_TEST_SUITE_P(Cpu, suite, ::testing::Values(::usine::Device::Cpu())); \
   INSTANTIATE_TEST_SUITE_P(Cuda, suite, ::testing::Values(::usine::Device::Cuda(0)))
 
 // A tensor on `device` holding `values` (copied there through the host).
@@ -74,25 +75,23 @@ const absl::Status& ToStatus(const absl::StatusOr<T>& s) {
 }  // namespace usine::testing
 
 // Evaluate `expr` (a Status or StatusOr) once and check that it is OK.
-#define ASSERT_OK(expr)                                                    \
-  do {                                                                     \
-    const auto& usine_test_result_ = (expr);                               \
-    ASSERT_TRUE(usine_test_result_.ok())                                   \
-        << ::usine::testing::ToStatus(usine_test_result_);                 \
+#define ASSERT_OK(expr)                                                                     \
+  do {                                                                                      \
+    const auto& usine_test_result_ = (expr);                                                \
+    ASSERT_TRUE(usine_test_result_.ok()) << ::usine::testing::ToStatus(usine_test_result_); \
   } while (false)
-#define EXPECT_OK(expr)                                                    \
-  do {                                                                     \
-    const auto& usine_test_result_ = (expr);                               \
-    EXPECT_TRUE(usine_test_result_.ok())                                   \
-        << ::usine::testing::ToStatus(usine_test_result_);                 \
+#define EXPECT_OK(expr)                                                                     \
+  do {                                                                                      \
+    const auto& usine_test_result_ = (expr);                                                \
+    EXPECT_TRUE(usine_test_result_.ok()) << ::usine::testing::ToStatus(usine_test_result_); \
   } while (false)
 
 // Assigns the value of a StatusOr to `lhs`, failing the test on an error.
 #define ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
   USINE_ASSERT_OK_AND_ASSIGN_IMPL_(USINE_STATUS_CONCAT_(usine_test_so_, __LINE__), lhs, rexpr)
 #define USINE_ASSERT_OK_AND_ASSIGN_IMPL_(so, lhs, rexpr) \
-  auto so = (rexpr);                                      \
-  ASSERT_TRUE(so.ok()) << so.status();                    \
+  auto so = (rexpr);                                     \
+  ASSERT_TRUE(so.ok()) << so.status();                   \
   lhs = std::move(so).value()
 
 #endif  // USINE_TESTS_TESTING_DEVICE_TEST_H_

@@ -3,9 +3,9 @@
 // their failures, each line prefixed with the rank, so a failure on any rank is visible
 // without N copies of the same report. All ranks exit with the same code: non-zero if
 // any rank failed.
-#include <mpi.h>
-
 #include <cstdio>
+
+#include <mpi.h>
 
 #include "gtest/gtest.h"
 
@@ -18,8 +18,8 @@ class FailurePrinter : public testing::EmptyTestEventListener {
   void OnTestPartResult(const testing::TestPartResult& result) override {
     if (!result.failed()) return;
     std::fprintf(stderr, "[rank %d] %s:%d: Failure\n%s\n", rank_,
-                 result.file_name() != nullptr ? result.file_name() : "?",
-                 result.line_number(), result.summary());
+                 result.file_name() != nullptr ? result.file_name() : "?", result.line_number(),
+                 result.summary());
   }
 
   void OnTestEnd(const testing::TestInfo& info) override {

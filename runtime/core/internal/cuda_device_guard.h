@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 
 #include "absl/status/status.h"
+
 #include "runtime/core/cuda_status.h"
 #include "runtime/core/device.h"
 

@@ -1,7 +1,7 @@
 // DeviceMemoryBackend over the CUDA runtime. Compiled only with USINE_WITH_CUDA.
-#include <cuda_runtime_api.h>
-
 #include <vector>
+
+#include <cuda_runtime_api.h>
 
 #include "runtime/core/cuda_status.h"
 #include "runtime/core/internal/cuda_device_guard.h"
@@ -40,8 +40,7 @@ class CudaMemoryBackend final : public DeviceMemoryBackend {
       event = idle_events_.back();
       idle_events_.pop_back();
     } else {
-      RETURN_IF_ERROR(
-          USINE_CUDA_STATUS(cudaEventCreateWithFlags(&event, cudaEventDisableTiming)));
+      RETURN_IF_ERROR(USINE_CUDA_STATUS(cudaEventCreateWithFlags(&event, cudaEventDisableTiming)));
     }
     if (absl::Status s = USINE_CUDA_STATUS(cudaEventRecord(event, stream)); !s.ok()) {
       idle_events_.push_back(event);

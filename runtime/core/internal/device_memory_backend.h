@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "runtime/core/device.h"
 #include "runtime/core/stream.h"
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
 #include "runtime/kernels/matmul.h"
@@ -46,12 +47,12 @@ absl::Status Add(const Tensor& a, const Tensor& b, const Tensor& out, StreamHand
 // `out` is an f32 scalar on the device; `square_root` makes it sqrt(sum of squares).
 absl::Status Sum(const Tensor& x, const Tensor& out, bool squares, bool square_root,
                  StreamHandle stream);
-absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c,
-                    const MatmulOptions& options, const MatmulDims& dims, StreamHandle stream);
+absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& options,
+                    const MatmulDims& dims, StreamHandle stream);
 absl::Status RandomUniform(const Tensor& t, uint64_t seed, uint64_t offset, float low, float high,
                            StreamHandle stream);
-absl::Status RandomNormal(const Tensor& t, uint64_t seed, uint64_t offset, float mean,
-                          float stddev, StreamHandle stream);
+absl::Status RandomNormal(const Tensor& t, uint64_t seed, uint64_t offset, float mean, float stddev,
+                          StreamHandle stream);
 // Any copy with at least one CUDA side (cudaMemcpyAsync / cudaMemcpyPeerAsync).
 absl::Status Copy(const Tensor& src, const Tensor& dst, StreamHandle stream);
 }  // namespace cuda

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/device.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/core/stream.h"

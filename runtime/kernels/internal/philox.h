@@ -139,8 +139,7 @@ USINE_HOST_DEVICE inline void SinCosTurns(float turns, float* sin_out, float* co
 }
 
 // Lane `lane` (0..3) of a block as a uniform float on [low, high).
-USINE_HOST_DEVICE inline float UniformFromBlock(const Philox4& r, int lane, float low,
-                                                float high) {
+USINE_HOST_DEVICE inline float UniformFromBlock(const Philox4& r, int lane, float low, float high) {
   return Add(low, Mul(Add(high, -low), UniformFromBits(r.x[lane])));
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -45,8 +46,8 @@ TEST(PinnedHostAllocator, PinsExactlyWhenAGpuIsPresent) {
 TEST(DefaultAllocator, IsTheHostAllocatorForTheCpu) {
   ASSERT_OK_AND_ASSIGN(Allocator * a, DefaultAllocator(Device::Cpu()));
   EXPECT_EQ(a, &HostAllocator());
-  EXPECT_TRUE(absl::IsFailedPrecondition(
-      DefaultAllocator(Device::Cuda(CudaDeviceCount())).status()));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(DefaultAllocator(Device::Cuda(CudaDeviceCount())).status()));
 }
 
 TEST(HostAllocator, ConcurrentUseFromManyThreads) {

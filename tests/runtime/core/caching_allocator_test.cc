@@ -5,6 +5,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -127,8 +128,8 @@ TEST_F(CachingAllocatorTest, BlockUsedOnAnotherStreamWaitsUntilThatStreamPassesT
 }
 
 TEST_F(CachingAllocatorTest, StatisticsTrackAllocatedReservedAndPeak) {
-  ASSERT_OK_AND_ASSIGN(void* a, allocator_.Allocate(100));        // 512
-  ASSERT_OK_AND_ASSIGN(void* b, allocator_.Allocate(3 << 20));    // 3 MiB
+  ASSERT_OK_AND_ASSIGN(void* a, allocator_.Allocate(100));      // 512
+  ASSERT_OK_AND_ASSIGN(void* b, allocator_.Allocate(3 << 20));  // 3 MiB
   CachingAllocatorStats s = allocator_.stats();
   EXPECT_EQ(s.allocated_bytes, 512u + (3u << 20));
   EXPECT_EQ(s.reserved_bytes, 512u + (3u << 20));

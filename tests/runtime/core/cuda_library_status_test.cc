@@ -1,6 +1,7 @@
 // The CUDA-side translators: they need the libraries (for their message tables), not a GPU.
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "runtime/core/cublas_status.h"
 #include "runtime/core/cuda_status.h"
 #include "runtime/core/nccl_status.h"

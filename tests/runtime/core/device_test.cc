@@ -1,6 +1,7 @@
 #include "runtime/core/device.h"
 
 #include "gtest/gtest.h"
+
 #include "tests/testing/device_test.h"
 
 namespace usine {

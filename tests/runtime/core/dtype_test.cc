@@ -6,6 +6,7 @@
 #include <random>
 
 #include "gtest/gtest.h"
+
 #include "runtime/core/float16.h"
 
 namespace usine {
@@ -58,7 +59,7 @@ TEST(Float16, AllValuesRoundTripExactly) {
     EXPECT_EQ(FloatToFloat16Bits(f), h) << "h=" << h << " f=" << f;
     // Exact value: sign * mantissa * 2^exponent, computed independently in double.
     const int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    double want = e == 0 ? std::ldexp(m, -24)
+    double want = e == 0    ? std::ldexp(m, -24)
                   : e == 31 ? std::numeric_limits<double>::infinity()
                             : std::ldexp(1024 + m, e - 25);
     if (h & 0x8000) want = -want;
@@ -123,7 +124,7 @@ TEST(BFloat16, AllValuesRoundTripExactly) {
 }
 
 TEST(BFloat16, RoundsToNearestEvenAtEveryMidpoint) {
-  for (uint32_t h = 0; h < 0x7f7f; h += 1) {  // Positive finite values below the largest.
+  for (uint32_t h = 0; h < 0x7f7f; h += 1) {       // Positive finite values below the largest.
     const uint32_t mid_bits = (h << 16) | 0x8000;  // Exactly halfway to h + 1.
     const uint16_t even = (h & 1) == 0 ? h : h + 1;
     EXPECT_EQ(FloatToBFloat16Bits(FromBits(mid_bits)), even) << h;

@@ -10,9 +10,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-absl::Status FailIf(bool fail) {
-  return fail ? absl::NotFoundError("missing") : absl::OkStatus();
-}
+absl::Status FailIf(bool fail) { return fail ? absl::NotFoundError("missing") : absl::OkStatus(); }
 
 absl::Status Twice(bool fail, int* reached) {
   RETURN_IF_ERROR(FailIf(fail));

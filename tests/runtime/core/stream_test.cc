@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+
 #include "tests/testing/device_test.h"
 
 namespace usine {

@@ -4,6 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -37,7 +38,8 @@ TEST(Tensor, EmptyAllocatesAlignedOwnedMemory) {
 
 TEST(Tensor, RejectsBadShapesAndDevices) {
   EXPECT_TRUE(absl::IsInvalidArgument(Tensor::Empty({2, -3}, DType::kF32).status()));
-  const absl::Status no_gpu = Tensor::Empty({2}, DType::kF32, Device::Cuda(CudaDeviceCount())).status();
+  const absl::Status no_gpu =
+      Tensor::Empty({2}, DType::kF32, Device::Cuda(CudaDeviceCount())).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(no_gpu)) << no_gpu;
   EXPECT_THAT(std::string(no_gpu.message()), HasSubstr("cuda:"));
 }
@@ -93,8 +95,8 @@ TEST(Tensor, WrapDoesNotOwn) {
   ASSERT_OK_AND_ASSIGN(Tensor t, Tensor::Wrap(buffer, {2, 3}, DType::kF32, Device::Cpu()));
   EXPECT_FALSE(t.owns_memory());
   EXPECT_EQ(t.raw_data(), buffer);
-  EXPECT_TRUE(absl::IsInvalidArgument(
-      Tensor::Wrap(nullptr, {2}, DType::kF32, Device::Cpu()).status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(Tensor::Wrap(nullptr, {2}, DType::kF32, Device::Cpu()).status()));
   EXPECT_TRUE(Tensor::Wrap(nullptr, {0}, DType::kF32, Device::Cpu()).ok());
 }
 

@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -38,7 +39,8 @@ TEST_P(CopyTest, AsynchronousCopyFromPinnedMemoryOnAStream) {
   ASSERT_OK_AND_ASSIGN(Tensor pinned, Tensor::Empty({1 << 16}, DType::kI32, PinnedHostAllocator()));
   ASSERT_OK_AND_ASSIGN(absl::Span<int32_t> values, pinned.host_span<int32_t>());
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<int32_t>(i * i);
-  ASSERT_OK_AND_ASSIGN(Tensor dev, Tensor::Empty({1 << 16}, DType::kI32, device(), stream.handle()));
+  ASSERT_OK_AND_ASSIGN(Tensor dev,
+                       Tensor::Empty({1 << 16}, DType::kI32, device(), stream.handle()));
   ASSERT_OK(Copy(pinned, dev, stream));  // For the cpu, Stream::Create gives the host stream.
   ASSERT_OK(stream.Synchronize());
   ASSERT_OK_AND_ASSIGN(std::vector<int32_t> got, ReadTensor<int32_t>(dev));

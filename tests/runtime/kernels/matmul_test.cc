@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -57,8 +58,11 @@ class MatmulTest : public ::testing::TestWithParam<Case> {
 };
 
 TEST_P(MatmulTest, MatchesTheReferenceExactlyOnIntegerData) {
-  for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 5, 7}, {64, 33, 17},
-                         {128, 256, 64}, {5, 0, 4}}) {
+  for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1},
+                         {3, 5, 7},
+                         {64, 33, 17},
+                         {128, 256, 64},
+                         {5, 0, 4}}) {
     const std::vector<float> a = Ints(m * k, 1), b = Ints(k * n, 2), c0 = Ints(m * n, 3);
     const std::vector<float> bias = Ints(n, 4);
     const Shape a_shape = ta() ? Shape{k, m} : Shape{m, k};
@@ -67,10 +71,15 @@ TEST_P(MatmulTest, MatchesTheReferenceExactlyOnIntegerData) {
     ASSERT_OK_AND_ASSIGN(Tensor tb_, MakeTensor(device(), b_shape, b));
     ASSERT_OK_AND_ASSIGN(Tensor tbias, MakeTensor(device(), {n}, bias));
     for (auto [alpha, beta, with_bias] : {std::tuple<float, float, bool>{1, 0, false},
-                                          {2, 0, true}, {1, 1, false}, {-1, 0.5f, true}}) {
+                                          {2, 0, true},
+                                          {1, 1, false},
+                                          {-1, 0.5f, true}}) {
       ASSERT_OK_AND_ASSIGN(Tensor tc, MakeTensor(device(), {m, n}, c0));
-      MatmulOptions options{.transpose_a = ta(), .transpose_b = tb(), .alpha = alpha,
-                            .beta = beta, .bias = with_bias ? &tbias : nullptr};
+      MatmulOptions options{.transpose_a = ta(),
+                            .transpose_b = tb(),
+                            .alpha = alpha,
+                            .beta = beta,
+                            .bias = with_bias ? &tbias : nullptr};
       ASSERT_OK(Matmul(ta_, tb_, tc, options));
       ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(tc));
       EXPECT_EQ(got, Reference(a, b, c0, with_bias ? bias : std::vector<float>{}, m, n, k, ta(),
@@ -123,7 +132,8 @@ TEST_P(MatmulShapesTest, ShapeAndDTypeErrorsNameTheProblem) {
   EXPECT_THAT(std::string(Matmul(a, b, c).message()), HasSubstr("inner dimensions differ"));
   ASSERT_OK_AND_ASSIGN(Tensor b2, Tensor::Empty({5, 3}, DType::kF32, device()));
   ASSERT_OK_AND_ASSIGN(Tensor c2, Tensor::Empty({4, 4}, DType::kF32, device()));
-  EXPECT_THAT(std::string(Matmul(a, b2, c2).message()), HasSubstr("Matmul c: expected shape [4, 3]"));
+  EXPECT_THAT(std::string(Matmul(a, b2, c2).message()),
+              HasSubstr("Matmul c: expected shape [4, 3]"));
   ASSERT_OK_AND_ASSIGN(Tensor bias, Tensor::Empty({4}, DType::kF32, device()));
   EXPECT_THAT(std::string(Matmul(a, b2, c, {.bias = &bias}).message()),
               HasSubstr("Matmul bias: expected shape [3]"));

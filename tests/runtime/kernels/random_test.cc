@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+
 #include "runtime/kernels/internal/philox.h"
 #include "tests/testing/device_test.h"
 
@@ -91,10 +92,12 @@ TEST_P(RandomTest, MatchesTheCpuBitForBit) {
     Tensor cpu = Tensor::Empty({70001}, dtype).value();
     ASSERT_OK(RandomNormal(here, 1234, 17, 0.0f, 0.02f));
     ASSERT_OK(RandomNormal(cpu, 1234, 17, 0.0f, 0.02f));
-    EXPECT_EQ(testing::ReadBytes(here).value(), testing::ReadBytes(cpu).value()) << DTypeName(dtype);
+    EXPECT_EQ(testing::ReadBytes(here).value(), testing::ReadBytes(cpu).value())
+        << DTypeName(dtype);
     ASSERT_OK(RandomUniform(here, 99, 5, -1.0f, 3.0f));
     ASSERT_OK(RandomUniform(cpu, 99, 5, -1.0f, 3.0f));
-    EXPECT_EQ(testing::ReadBytes(here).value(), testing::ReadBytes(cpu).value()) << DTypeName(dtype);
+    EXPECT_EQ(testing::ReadBytes(here).value(), testing::ReadBytes(cpu).value())
+        << DTypeName(dtype);
   }
 }
 
@@ -109,8 +112,8 @@ TEST_P(RandomTest, UniformHasTheRightRangeAndMoments) {
     squares += static_cast<double>(v) * v;
   }
   const double mean = sum / n, var = squares / n - mean * mean;
-  EXPECT_NEAR(mean, 2.0, 0.01);           // sd of the mean: 8/sqrt(12 n) = 0.0023
-  EXPECT_NEAR(var, 64.0 / 12.0, 0.03);    // 5.333
+  EXPECT_NEAR(mean, 2.0, 0.01);         // sd of the mean: 8/sqrt(12 n) = 0.0023
+  EXPECT_NEAR(var, 64.0 / 12.0, 0.03);  // 5.333
 }
 
 TEST_P(RandomTest, NormalHasTheRightMomentsAndTails) {

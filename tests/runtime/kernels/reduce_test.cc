@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "runtime/kernels/random.h"
 #include "tests/testing/device_test.h"
 
