@@ -21,8 +21,8 @@ function(_usine_warnings target)
   endif()
   list(JOIN cxx_flags "," cuda_host_flags)
   target_compile_options(${target} PRIVATE
-    $<$<COMPILE_LANGUAGE:CXX>:${cxx_flags}>
-    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${cuda_host_flags}>)
+    "$<$<COMPILE_LANGUAGE:CXX>:${cxx_flags}>"
+    "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${cuda_host_flags}>")
 endfunction()
 
 function(usine_cc_library)
@@ -114,7 +114,7 @@ function(usine_apply_sanitizer name)
   if(name STREQUAL "undefined")
     list(APPEND flags -fno-sanitize-recover=all)
   endif()
-  add_compile_options($<$<COMPILE_LANGUAGE:CXX,C>:${flags}>)
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX,C>:${flags}>")
   add_link_options(${flags})
   message(STATUS "usine: sanitizer ${name}")
 endfunction()

@@ -1,4 +1,5 @@
 // Host allocators: aligned pageable memory, and page-locked memory through CUDA.
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -18,6 +19,9 @@ namespace {
 
 absl::StatusOr<void*> AlignedAlloc(size_t bytes) {
   if (bytes == 0) return nullptr;
+  if (bytes > SIZE_MAX - kAllocationAlignment) {
+    return absl::ResourceExhaustedError(absl::StrCat("host allocation of ", bytes, " bytes"));
+  }
   const size_t rounded =
       (bytes + kAllocationAlignment - 1) / kAllocationAlignment * kAllocationAlignment;
   void* ptr = std::aligned_alloc(kAllocationAlignment, rounded);

@@ -29,6 +29,7 @@ TEST(HostAllocator, AlignedWritableAndZeroBytesIsNull) {
 
 TEST(HostAllocator, ImpossibleSizeIsResourceExhausted) {
   EXPECT_TRUE(absl::IsResourceExhausted(HostAllocator().Allocate(SIZE_MAX / 2).status()));
+  EXPECT_TRUE(absl::IsResourceExhausted(HostAllocator().Allocate(SIZE_MAX - 1).status()));
 }
 
 TEST(PinnedHostAllocator, PinsExactlyWhenAGpuIsPresent) {
