@@ -4,7 +4,7 @@
 // PinnedHostAllocator() gives page-locked host memory for fast, asynchronous copies.
 //
 //   ASSIGN_OR_RETURN(Allocator* alloc, DefaultAllocator(Device::Cuda(0)));
-//   ASSIGN_OR_RETURN(void* p, alloc->Allocate(bytes, stream.handle()));
+//   ASSIGN_OR_RETURN(void* p, alloc->Allocate(bytes, stream.handle()));  // nullptr: host/default
 //   ...
 //   alloc->Deallocate(p);
 //
@@ -34,8 +34,7 @@ class Allocator {
   // `stream` is the CUDA stream where the memory will be used first: a caching allocator
   // hands out memory already ordered on it. Host allocators ignore it.
   // Out of memory is kResourceExhausted.
-  [[nodiscard]] virtual absl::StatusOr<void*> Allocate(size_t bytes,
-                                                       StreamHandle stream = nullptr) = 0;
+  [[nodiscard]] virtual absl::StatusOr<void*> Allocate(size_t bytes, StreamHandle stream) = 0;
 
   // REQUIRES: `ptr` came from this allocator's Allocate and was not deallocated since;
   // nullptr is ignored.

@@ -59,7 +59,7 @@ class CachingAllocator final : public Allocator {
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
 
-  absl::StatusOr<void*> Allocate(size_t bytes, StreamHandle stream = nullptr) override;
+  absl::StatusOr<void*> Allocate(size_t bytes, StreamHandle stream) override;
   void Deallocate(void* ptr) override;
   Device device() const override { return device_; }
   absl::string_view name() const override { return "cuda-caching"; }

@@ -55,6 +55,7 @@ struct Voidify {
 #define USINE_LOG_LEVEL_WARNING ::usine::LogLevel::kWarning
 #define USINE_LOG_LEVEL_ERROR ::usine::LogLevel::kError
 
+// NOLINTNEXTLINE(bugprone-macro-parentheses): the expansion is an expression statement.
 #define USINE_LOG(severity)                                                                       \
   (USINE_LOG_LEVEL_##severity < ::usine::MinLogLevel())                                           \
       ? (void)0                                                                                   \

@@ -29,11 +29,12 @@
 #define ASSIGN_OR_RETURN(lhs, rexpr) \
   USINE_ASSIGN_OR_RETURN_IMPL_(USINE_STATUS_CONCAT_(usine_statusor_, __LINE__), lhs, rexpr)
 
-#define USINE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                                 \
-  if (!statusor.ok()) {                                    \
-    return std::move(statusor).status();                   \
-  }                                                        \
+#define USINE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs,                                  \
+                                     rexpr) /* NOLINT(bugprone-macro-parentheses) */ \
+  auto statusor = (rexpr);                                                           \
+  if (!statusor.ok()) {                                                              \
+    return std::move(statusor).status();                                             \
+  }                                                                                  \
   lhs = std::move(statusor).value()
 
 #define USINE_STATUS_CONCAT_INNER_(a, b) a##b

@@ -24,10 +24,9 @@ ki::FillBits Bits(T value) {
 
 template <typename Int>
 absl::StatusOr<ki::FillBits> IntegerBits(double value, DType dtype) {
-  // The range test is on doubles: the bounds are powers of two, exact in a double.
+  // The range test is on doubles: both bounds are powers of two (or 0), exact in a double.
   const double low = static_cast<double>(std::numeric_limits<Int>::min());
-  const double high_exclusive =
-      2.0 * (static_cast<double>(std::numeric_limits<Int>::max() / 2) + 1);
+  const double high_exclusive = std::ldexp(1.0, std::numeric_limits<Int>::digits);
   if (!(value == std::trunc(value) && value >= low && value < high_exclusive)) {
     return absl::InvalidArgumentError(
         absl::StrCat("Fill: value ", value, " is not representable in ", DTypeName(dtype)));

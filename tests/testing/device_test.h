@@ -89,9 +89,9 @@ const absl::Status& ToStatus(const absl::StatusOr<T>& s) {
 // Assigns the value of a StatusOr to `lhs`, failing the test on an error.
 #define ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
   USINE_ASSERT_OK_AND_ASSIGN_IMPL_(USINE_STATUS_CONCAT_(usine_test_so_, __LINE__), lhs, rexpr)
-#define USINE_ASSERT_OK_AND_ASSIGN_IMPL_(so, lhs, rexpr) \
-  auto so = (rexpr);                                     \
-  ASSERT_TRUE(so.ok()) << so.status();                   \
+#define USINE_ASSERT_OK_AND_ASSIGN_IMPL_(so, lhs, rexpr) /* NOLINT(bugprone-macro-parentheses) */ \
+  auto so = (rexpr);                                                                              \
+  ASSERT_TRUE(so.ok()) << so.status();                                                            \
   lhs = std::move(so).value()
 
 #endif  // USINE_TESTS_TESTING_DEVICE_TEST_H_

@@ -209,7 +209,7 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   // per device, which matmuls running at once on two streams would share.
   ASSIGN_OR_RETURN(CachingAllocator * allocator, CudaCachingAllocator(device));
   ASSIGN_OR_RETURN(void* workspace, allocator->Allocate(heuristic.workspaceSize, stream));
-  const absl::Status status = USINE_CUBLAS_STATUS(
+  absl::Status status = USINE_CUBLAS_STATUS(
       cublasLtMatmul(handle, desc.get(), &o.alpha, b.raw_data(), b_layout.get(), a.raw_data(),
                      a_layout.get(), &o.beta, c.raw_data(), c_layout.get(), c.raw_data(),
                      c_layout.get(), &heuristic.algo, workspace, heuristic.workspaceSize, stream));

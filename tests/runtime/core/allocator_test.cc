@@ -16,26 +16,26 @@ TEST(HostAllocator, AlignedWritableAndZeroBytesIsNull) {
   Allocator& host = HostAllocator();
   EXPECT_EQ(host.device(), Device::Cpu());
   for (size_t bytes : {1u, 3u, 255u, 256u, 4097u, 1u << 20}) {
-    ASSERT_OK_AND_ASSIGN(void* p, host.Allocate(bytes));
+    ASSERT_OK_AND_ASSIGN(void* p, host.Allocate(bytes, nullptr));
     ASSERT_NE(p, nullptr);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kAllocationAlignment, 0u);
     std::memset(p, 0xab, bytes);  // ASan reports a short allocation.
     host.Deallocate(p);
   }
-  ASSERT_OK_AND_ASSIGN(void* none, host.Allocate(0));
+  ASSERT_OK_AND_ASSIGN(void* none, host.Allocate(0, nullptr));
   EXPECT_EQ(none, nullptr);
   host.Deallocate(nullptr);
 }
 
 TEST(HostAllocator, ImpossibleSizeIsResourceExhausted) {
-  EXPECT_TRUE(absl::IsResourceExhausted(HostAllocator().Allocate(SIZE_MAX / 2).status()));
-  EXPECT_TRUE(absl::IsResourceExhausted(HostAllocator().Allocate(SIZE_MAX - 1).status()));
+  EXPECT_TRUE(absl::IsResourceExhausted(HostAllocator().Allocate(SIZE_MAX / 2, nullptr).status()));
+  EXPECT_TRUE(absl::IsResourceExhausted(HostAllocator().Allocate(SIZE_MAX - 1, nullptr).status()));
 }
 
 TEST(PinnedHostAllocator, PinsExactlyWhenAGpuIsPresent) {
   PinnedMemoryAllocator& pinned = PinnedHostAllocator();
   EXPECT_EQ(pinned.pins_memory(), CudaDeviceCount() > 0);
-  ASSERT_OK_AND_ASSIGN(void* p, pinned.Allocate(1 << 16));
+  ASSERT_OK_AND_ASSIGN(void* p, pinned.Allocate(1 << 16, nullptr));
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kAllocationAlignment, 0u);
   std::memset(p, 1, 1 << 16);

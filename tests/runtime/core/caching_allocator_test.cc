@@ -128,8 +128,8 @@ TEST_F(CachingAllocatorTest, BlockUsedOnAnotherStreamWaitsUntilThatStreamPassesT
 }
 
 TEST_F(CachingAllocatorTest, StatisticsTrackAllocatedReservedAndPeak) {
-  ASSERT_OK_AND_ASSIGN(void* a, allocator_.Allocate(100));      // 512
-  ASSERT_OK_AND_ASSIGN(void* b, allocator_.Allocate(3 << 20));  // 3 MiB
+  ASSERT_OK_AND_ASSIGN(void* a, allocator_.Allocate(100, nullptr));      // 512
+  ASSERT_OK_AND_ASSIGN(void* b, allocator_.Allocate(3 << 20, nullptr));  // 3 MiB
   CachingAllocatorStats s = allocator_.stats();
   EXPECT_EQ(s.allocated_bytes, 512u + (3u << 20));
   EXPECT_EQ(s.reserved_bytes, 512u + (3u << 20));
@@ -145,7 +145,7 @@ TEST_F(CachingAllocatorTest, StatisticsTrackAllocatedReservedAndPeak) {
   EXPECT_EQ(s.allocations, 2);
   EXPECT_EQ(s.device_allocations, 2);
   allocator_.Deallocate(a);
-  ASSERT_OK_AND_ASSIGN(void* zero, allocator_.Allocate(0));
+  ASSERT_OK_AND_ASSIGN(void* zero, allocator_.Allocate(0, nullptr));
   EXPECT_EQ(zero, nullptr);
 }
 

@@ -8,8 +8,6 @@
 namespace usine {
 namespace {
 
-using ::testing::HasSubstr;
-
 absl::Status FailIf(bool fail) { return fail ? absl::NotFoundError("missing") : absl::OkStatus(); }
 
 absl::Status Twice(bool fail, int* reached) {

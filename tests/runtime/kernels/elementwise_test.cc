@@ -39,7 +39,7 @@ std::vector<uint16_t> Bits16(const std::vector<T>& v) {
 class ElementwiseTest : public testing::DeviceTest {};
 
 TEST_P(ElementwiseTest, FillWritesEveryElementOfEveryDType) {
-  constexpr int64_t n = 1000003;  // Odd, and more than one CUDA grid's worth of threads.
+  const int64_t n = 1000003;  // Odd, and more than one CUDA grid's worth of threads.
   ASSERT_OK_AND_ASSIGN(Tensor f32, Tensor::Empty({n}, DType::kF32, device()));
   ASSERT_OK(Fill(f32, 2.5));
   ASSERT_OK_AND_ASSIGN(std::vector<float> f, ReadTensor<float>(f32));
@@ -117,7 +117,7 @@ TEST_P(ElementwiseTest, CastRejectsIntegersShapeMismatchAndInPlaceResize) {
 }
 
 TEST_P(ElementwiseTest, ScaleAxpyAddMatchTheSameFloatArithmetic) {
-  constexpr int64_t n = 100001;
+  const int64_t n = 100001;
   const std::vector<float> x = Ramp(n), y = Ramp(n, -0.11f, 7.0f);
   ASSERT_OK_AND_ASSIGN(Tensor tx, MakeTensor(device(), {n}, x));
   ASSERT_OK_AND_ASSIGN(Tensor ty, MakeTensor(device(), {n}, y));

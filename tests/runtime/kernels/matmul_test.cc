@@ -92,7 +92,7 @@ TEST_P(MatmulTest, MatchesTheReferenceExactlyOnIntegerData) {
 
 // Debian's OpenBLAS sums a long K in float, so compare with a tolerance scaled by K.
 TEST_P(MatmulTest, CloseToDoublePrecisionOnFractionalData) {
-  constexpr int64_t m = 96, k = 1000, n = 80;
+  const int64_t m = 96, k = 1000, n = 80;
   std::vector<float> a(m * k), b(k * n);
   for (int64_t i = 0; i < m * k; ++i) a[i] = std::sin(0.37f * static_cast<float>(i));
   for (int64_t i = 0; i < k * n; ++i) b[i] = std::cos(0.11f * static_cast<float>(i));
@@ -155,7 +155,7 @@ USINE_INSTANTIATE_DEVICE_TESTS(MatmulShapesTest);
 // bf16 inputs with f32 accumulation, on the GPU: exact on small integers.
 TEST(MatmulGpuTest, Bf16InputsAccumulateInFloat) {
   if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
-  constexpr int64_t m = 64, k = 512, n = 48;
+  const int64_t m = 64, k = 512, n = 48;
   const std::vector<float> a = Ints(m * k, 7), b = Ints(k * n, 8), bias = Ints(n, 9);
   std::vector<BFloat16> a16, b16, bias16;
   for (float v : a) a16.push_back(BFloat16::FromFloat(v));

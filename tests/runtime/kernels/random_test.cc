@@ -102,7 +102,7 @@ TEST_P(RandomTest, MatchesTheCpuBitForBit) {
 }
 
 TEST_P(RandomTest, UniformHasTheRightRangeAndMoments) {
-  constexpr int64_t n = 1 << 20;
+  const int64_t n = 1 << 20;
   const std::vector<float> u = Uniform(n, 2024, 0, -2.0f, 6.0f);
   double sum = 0, squares = 0;
   for (float v : u) {
@@ -117,7 +117,7 @@ TEST_P(RandomTest, UniformHasTheRightRangeAndMoments) {
 }
 
 TEST_P(RandomTest, NormalHasTheRightMomentsAndTails) {
-  constexpr int64_t n = 1 << 20;
+  const int64_t n = 1 << 20;
   const std::vector<float> z = Normal(n, 31337, 0);
   double sum = 0, squares = 0;
   int64_t within_one = 0, beyond_three = 0;

@@ -39,7 +39,7 @@ TEST_P(ReduceTest, SumAndNormOfIntegerValuedDataAreExact) {
 }
 
 TEST_P(ReduceTest, SameInputSameBitsAndCloseToDoublePrecision) {
-  constexpr int64_t n = 1 << 20;
+  const int64_t n = 1 << 20;
   ASSERT_OK_AND_ASSIGN(Tensor t, Tensor::Empty({n}, DType::kF32, device()));
   ASSERT_OK(RandomNormal(t, /*seed=*/7, /*offset=*/0, 0.5f, 2.0f));
   ASSERT_OK_AND_ASSIGN(std::vector<float> x, ReadTensor<float>(t));
