@@ -4,12 +4,12 @@
 // intrinsics so that nvcc cannot fuse a multiply and an add the cpu rounds separately.
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 #include <cuda_runtime_api.h>
 
 #include "runtime/core/float16.h"
 #include "runtime/kernels/cuda/launch.h"
+#include "runtime/kernels/internal/float_convert.h"
 
 namespace usine::kernels_internal::cuda {
 namespace {
@@ -24,24 +24,6 @@ __device__ int64_t FirstIndex() {
 }
 __device__ int64_t GridStride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
-template <typename T>
-__device__ float ToF32(T v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return v;
-  } else {
-    return v.ToFloat();
-  }
-}
-
-template <typename T>
-__device__ T FromF32(float v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return v;
-  } else {
-    return T::FromFloat(v);
-  }
-}
-
 template <typename U>
 __global__ void FillKernel(U* out, int64_t n, U value) {
   for (int64_t i = FirstIndex(); i < n; i += GridStride()) out[i] = value;
@@ -49,36 +31,36 @@ __global__ void FillKernel(U* out, int64_t n, U value) {
 
 template <typename In, typename Out>
 __global__ void CastKernel(const In* in, Out* out, int64_t n) {
-  for (int64_t i = FirstIndex(); i < n; i += GridStride()) out[i] = FromF32<Out>(ToF32(in[i]));
+  for (int64_t i = FirstIndex(); i < n; i += GridStride()) out[i] = FromFloat<Out>(ToFloat(in[i]));
 }
 
 template <typename T>
 __global__ void ScaleKernel(T* x, int64_t n, float alpha) {
   for (int64_t i = FirstIndex(); i < n; i += GridStride()) {
-    x[i] = FromF32<T>(__fmul_rn(alpha, ToF32(x[i])));
+    x[i] = FromFloat<T>(__fmul_rn(alpha, ToFloat(x[i])));
   }
 }
 
 template <typename T>
 __global__ void AxpyKernel(float alpha, const T* x, T* y, int64_t n) {
   for (int64_t i = FirstIndex(); i < n; i += GridStride()) {
-    y[i] = FromF32<T>(__fadd_rn(__fmul_rn(alpha, ToF32(x[i])), ToF32(y[i])));
+    y[i] = FromFloat<T>(__fadd_rn(__fmul_rn(alpha, ToFloat(x[i])), ToFloat(y[i])));
   }
 }
 
 template <typename T>
 __global__ void AddKernel(const T* a, const T* b, T* out, int64_t n) {
   for (int64_t i = FirstIndex(); i < n; i += GridStride()) {
-    out[i] = FromF32<T>(__fadd_rn(ToF32(a[i]), ToF32(b[i])));
+    out[i] = FromFloat<T>(__fadd_rn(ToFloat(a[i]), ToFloat(b[i])));
   }
 }
 
 template <typename T>
 __global__ void ScaleAndAddBiasKernel(T* c, int64_t n, int64_t cols, float beta, const T* bias) {
   for (int64_t i = FirstIndex(); i < n; i += GridStride()) {
-    float v = beta == 0.0f ? 0.0f : __fmul_rn(beta, ToF32(c[i]));
-    if (bias != nullptr) v = __fadd_rn(v, ToF32(bias[i % cols]));
-    c[i] = FromF32<T>(v);
+    float v = beta == 0.0f ? 0.0f : __fmul_rn(beta, ToFloat(c[i]));
+    if (bias != nullptr) v = __fadd_rn(v, ToFloat(bias[i % cols]));
+    c[i] = FromFloat<T>(v);
   }
 }
 

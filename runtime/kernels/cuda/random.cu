@@ -3,12 +3,12 @@
 // philox.h functions as cpu/random.cc, so both sides give the same bits.
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 #include <cuda_runtime_api.h>
 
 #include "runtime/core/float16.h"
 #include "runtime/kernels/cuda/launch.h"
+#include "runtime/kernels/internal/float_convert.h"
 #include "runtime/kernels/internal/philox.h"
 
 namespace usine::kernels_internal::cuda {
@@ -17,15 +17,6 @@ namespace {
 constexpr int kThreads = 256;
 // A few waves on current GPUs; the grid-stride loop covers any number of Philox blocks.
 constexpr int64_t kMaxBlocks = 8192;
-
-template <typename T>
-__device__ T FromF32(float v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return v;
-  } else {
-    return T::FromFloat(v);
-  }
-}
 
 struct Uniform {
   float low, high;
@@ -57,7 +48,7 @@ __global__ void RandomKernel(T* out, int64_t n, int64_t philox_blocks, uint64_t 
 #pragma unroll
     for (int lane = 0; lane < 4; ++lane) {
       const int64_t i = 4 * j - head + lane;
-      if (i >= 0 && i < n) out[i] = FromF32<T>(distribution(block, lane));
+      if (i >= 0 && i < n) out[i] = FromFloat<T>(distribution(block, lane));
     }
   }
 }

@@ -4,12 +4,12 @@
 // same bits on every run, whatever else the device is doing. No atomics.
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 #include <cuda_runtime_api.h>
 
 #include "runtime/core/float16.h"
 #include "runtime/kernels/cuda/launch.h"
+#include "runtime/kernels/internal/float_convert.h"
 
 namespace usine::kernels_internal::cuda {
 namespace {
@@ -18,15 +18,6 @@ constexpr int kThreads = 256;  // A power of two, for the tree in BlockSum.
 // Enough blocks to fill current GPUs for the one streaming pass; few enough partials for
 // the second pass to be one short block.
 constexpr int64_t kMaxBlocks = 1024;
-
-template <typename T>
-__device__ float ToF32(T v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return v;
-  } else {
-    return v.ToFloat();
-  }
-}
 
 // The sum of the kThreads values `v` of a block along a fixed tree, returned to every thread.
 // Every thread of the block must call it.
@@ -49,7 +40,7 @@ __global__ void PartialSumsKernel(const T* x, int64_t n, float* partials) {
   float acc = 0.0f;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
-    const float v = ToF32(x[i]);
+    const float v = ToFloat(x[i]);
     // A fused multiply-add rounds v * v + acc once: closer to the cpu's f64 accumulation, and
     // written explicitly so that the rounding does not depend on the compiler's choice.
     acc = kSquares ? __fmaf_rn(v, v, acc) : __fadd_rn(acc, v);
