@@ -1,0 +1,128 @@
+#include "collectives/watchdog.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "runtime/core/logging.h"
+
+namespace usine {
+namespace {
+
+void DefaultExpiry(const std::string& message, ArrivalProbe* probe) {
+  USINE_LOG(ERROR) << message;
+  std::fflush(stderr);
+  if (probe == nullptr) std::_Exit(kCollectiveTimeoutExitCode);
+  ::sleep(1);  // Let the other ranks print their view before the job is torn down.
+  probe->Abort(kCollectiveTimeoutExitCode);
+}
+
+}  // namespace
+
+Watchdog::Token& Watchdog::Token::operator=(Token&& other) noexcept {
+  Release();
+  id_ = std::exchange(other.id_, 0);
+  return *this;
+}
+
+void Watchdog::Token::Release() {
+  if (id_ != 0) Watchdog::Get().Remove(std::exchange(id_, 0));
+}
+
+Watchdog& Watchdog::Get() {
+  static Watchdog* const watchdog = new Watchdog();  // Never destroyed: the thread runs on.
+  return *watchdog;
+}
+
+Watchdog::Watchdog() : action_(&DefaultExpiry) {
+  thread_ = std::thread([this] { Run(); });
+  thread_.detach();
+}
+
+Watchdog::Token Watchdog::Track(std::string description, absl::Duration timeout,
+                                ArrivalProbe* probe) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t id = next_id_++;
+  const absl::Time deadline = absl::Now() + timeout;
+  const bool earliest = entries_.empty() || deadline < entries_.begin()->second.deadline;
+  entries_.emplace(id, Entry{std::move(description), timeout, deadline, probe});
+  if (earliest) changed_.notify_one();
+  return Token(id);
+}
+
+void Watchdog::Remove(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_.erase(id);
+}
+
+void Watchdog::set_report_grace(absl::Duration grace) {
+  std::lock_guard<std::mutex> lock(mu_);
+  grace_ = grace;
+}
+
+void Watchdog::set_expiry_action(ExpiryAction action) {
+  std::lock_guard<std::mutex> lock(mu_);
+  action_ = std::move(action);
+}
+
+void Watchdog::ResetExpiryAction() { set_expiry_action(&DefaultExpiry); }
+
+std::string Watchdog::ExpiryMessage(const std::string& description, absl::Duration timeout,
+                                    const std::vector<std::optional<std::string>>& reports,
+                                    absl::Duration grace) {
+  std::vector<int> missing;
+  std::vector<std::string> seen;
+  for (size_t r = 0; r < reports.size(); ++r) {
+    if (!reports[r].has_value()) {
+      missing.push_back(static_cast<int>(r));
+    } else {
+      seen.push_back(*reports[r]);
+    }
+  }
+  std::string message =
+      absl::StrCat("watchdog: ", description, " did not complete within ", absl::FormatDuration(timeout));
+  if (reports.empty()) return message;
+  if (missing.empty()) {
+    absl::StrAppend(&message, "; every rank reported a stuck call");
+  } else {
+    absl::StrAppend(&message, "; rank(s) ", absl::StrJoin(missing, ", "),
+                    " did not arrive (no report within ", absl::FormatDuration(grace), ")");
+  }
+  absl::StrAppend(&message, "; reports: ", absl::StrJoin(seen, "; "));
+  return message;
+}
+
+void Watchdog::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    if (entries_.empty()) {
+      changed_.wait(lock);
+      continue;
+    }
+    // The earliest deadline; the map is small (one entry per call in flight).
+    auto first = entries_.begin();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->second.deadline < first->second.deadline) first = it;
+    }
+    const absl::Time now = absl::Now();
+    if (now < first->second.deadline) {
+      changed_.wait_for(lock, absl::ToChronoNanoseconds(first->second.deadline - now));
+      continue;
+    }
+    const Entry stuck = first->second;
+    const absl::Duration grace = grace_;
+    const ExpiryAction action = action_;
+    entries_.erase(first);
+    lock.unlock();
+    std::vector<std::optional<std::string>> reports;
+    if (stuck.probe != nullptr) reports = stuck.probe->ExchangeReports(stuck.description, grace);
+    action(ExpiryMessage(stuck.description, stuck.timeout, reports, grace), stuck.probe);
+    lock.lock();
+  }
+}
+
+}  // namespace usine
