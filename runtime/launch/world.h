@@ -1,0 +1,95 @@
+// The process's place in the job: launch, ranks, node-local ranks, its device, the world
+// communicator, and the stop signals that the training loop polls.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<World> world, World::Init());
+//   ... world->rank(), world->size(), world->device(), world->comm() ...
+//   if (World::StopSignal() != 0) { checkpoint at this step boundary; exit for requeue }
+//
+// Launch: under `mpirun` (Open MPI), `srun --mpi=pmix` or another PMI launcher, World
+// initialises MPI with MPI_THREAD_MULTIPLE (an error if the library cannot provide it) and
+// the world communicator is MPI's. A process started with no launcher is a world of one: no
+// MPI at all (LocalCommunicator). The world size MPI reports is checked against the
+// launcher's own count (OMPI_COMM_WORLD_SIZE, or SLURM_STEP_NUM_TASKS in an srun step), so
+// that N processes that each started an MPI world of one are an error, not N copies of the
+// same job. The local rank comes from MPI_Comm_split_type(MPI_COMM_TYPE_SHARED); a rank binds
+// CUDA device local_rank % device_count when the machine has GPUs.
+//
+// Signals: SIGTERM and SIGUSR1 are caught and recorded (StopSignal()); they do not end the
+// process, so that the training loop can checkpoint at the next step boundary.
+//
+// One World per process; Init and the destructor are not thread-safe, the accessors are.
+#ifndef USINE_RUNTIME_LAUNCH_WORLD_H_
+#define USINE_RUNTIME_LAUNCH_WORLD_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "collectives/communicator.h"
+#include "runtime/core/device.h"
+
+namespace usine {
+
+enum class Launcher { kNone, kOpenMpi, kSlurm, kPmi };
+absl::string_view LauncherName(Launcher launcher);  // "none", "mpirun", "srun", "pmi"
+
+struct WorldOptions {
+  // For the world communicator (its default collective timeout). Default: 600 s.
+  CommunicatorOptions communicator;
+  // Bind this rank's CUDA device (local_rank % device_count) when GPUs exist. Default: true.
+  bool bind_device = true;
+};
+
+class World {
+ public:
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<World>> Init(WorldOptions options = {});
+  // Frees the world communicator, then finalises MPI if Init initialised it.
+  ~World();
+  World(const World&) = delete;
+  World& operator=(const World&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
+  const std::string& hostname() const { return hostname_; }
+  Launcher launcher() const { return launcher_; }
+  // The bound CUDA device, or the cpu.
+  Device device() const { return device_; }
+  Communicator& comm() const { return *comm_; }
+
+  // The last of SIGTERM/SIGUSR1 received since Init, or 0.
+  static int StopSignal();
+
+  // Prints `status` (with the rank) and ends the whole job with `exit_code`: MPI_Abort when
+  // MPI is running, otherwise _exit.
+  [[noreturn]] static void Abort(const absl::Status& status, int exit_code = 1);
+
+ private:
+  World() = default;
+
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  std::string hostname_;
+  Launcher launcher_ = Launcher::kNone;
+  Device device_ = Device::Cpu();
+  bool owns_mpi_ = false;
+  std::unique_ptr<Communicator> comm_;
+};
+
+namespace launch_internal {
+
+// The launcher named by these environment variables.
+Launcher DetectLauncher(const std::map<std::string, std::string>& env);
+
+// OK when the launcher's own task count (if it states one) equals the MPI world size.
+absl::Status CheckWorldSize(int mpi_size, const std::map<std::string, std::string>& env);
+
+// The environment variables that the two functions above read, from this process.
+std::map<std::string, std::string> LauncherEnvironment();
+
+}  // namespace launch_internal
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_LAUNCH_WORLD_H_
