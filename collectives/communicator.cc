@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 
 namespace usine {
@@ -69,10 +70,10 @@ absl::Status Communicator::CheckTensor(const Tensor& t, absl::string_view what,
                                                    "' works on ", device_.ToString()));
   }
   const DType d = t.dtype();
-  if (!any_dtype && d != DType::kF32 && d != DType::kBF16 && d != DType::kF16 &&
-      d != DType::kI32 && d != DType::kI64) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " is ", t.DebugString(),
-                                                   ": reductions take f32, bf16, f16, i32, i64"));
+  if (!any_dtype && d != DType::kF32 && d != DType::kBF16 && d != DType::kF16 && d != DType::kI32 &&
+      d != DType::kI64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is ", t.DebugString(), ": reductions take f32, bf16, f16, i32, i64"));
   }
   return absl::OkStatus();
 }
@@ -91,8 +92,8 @@ absl::Status CheckChunks(absl::string_view call, const Tensor& whole, const Tens
                          int size) {
   RETURN_IF_ERROR(CheckSameDType(whole, chunk, absl::StrCat(call, " ", "send"), "recv"));
   if (whole.numel() != chunk.numel() * size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        call, ": ", whole.DebugString(), " must hold ", size, " chunks of ", chunk.DebugString()));
+    return absl::InvalidArgumentError(absl::StrCat(call, ": ", whole.DebugString(), " must hold ",
+                                                   size, " chunks of ", chunk.DebugString()));
   }
   return absl::OkStatus();
 }
@@ -108,7 +109,10 @@ absl::Status CheckPeer(absl::string_view call, int peer, const Communicator& com
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::AllReduceImpl(const Tensor& send, const Tensor& recv, ReduceOp op, const CollectiveOptions& options, bool blocking) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::AllReduceImpl(const Tensor& send,
+                                                                  const Tensor& recv, ReduceOp op,
+                                                                  const CollectiveOptions& options,
+                                                                  bool blocking) {
   RETURN_IF_ERROR(CheckTensor(send, "AllReduce send", false));
   RETURN_IF_ERROR(CheckTensor(recv, "AllReduce recv", false));
   RETURN_IF_ERROR(CheckSameDType(send, recv, "AllReduce send", "recv"));
@@ -118,45 +122,59 @@ absl::StatusOr<std::unique_ptr<Work>> Communicator::AllReduceImpl(const Tensor& 
                                                    " differ in element count"));
   }
   RETURN_IF_ERROR(CheckReduceOp(op, send, "AllReduce"));
-  return StartAllReduce(NextCall(CollectiveKind::kAllReduce, options, true, blocking), send, recv, op);
+  return StartAllReduce(NextCall(CollectiveKind::kAllReduce, options, true, blocking), send, recv,
+                        op);
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::ReduceScatterImpl(const Tensor& send, const Tensor& recv, ReduceOp op, const CollectiveOptions& options, bool blocking) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::ReduceScatterImpl(
+    const Tensor& send, const Tensor& recv, ReduceOp op, const CollectiveOptions& options,
+    bool blocking) {
   RETURN_IF_ERROR(CheckTensor(send, "ReduceScatter send", false));
   RETURN_IF_ERROR(CheckTensor(recv, "ReduceScatter recv", false));
   RETURN_IF_ERROR(CheckChunks("ReduceScatter", send, recv, size_));
   RETURN_IF_ERROR(CheckReduceOp(op, send, "ReduceScatter"));
-  return StartReduceScatter(NextCall(CollectiveKind::kReduceScatter, options, true, blocking), send, recv,
-                            op);
+  return StartReduceScatter(NextCall(CollectiveKind::kReduceScatter, options, true, blocking), send,
+                            recv, op);
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::AllGatherImpl(const Tensor& send, const Tensor& recv, const CollectiveOptions& options, bool blocking) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::AllGatherImpl(const Tensor& send,
+                                                                  const Tensor& recv,
+                                                                  const CollectiveOptions& options,
+                                                                  bool blocking) {
   RETURN_IF_ERROR(CheckTensor(send, "AllGather send", true));
   RETURN_IF_ERROR(CheckTensor(recv, "AllGather recv", true));
   RETURN_IF_ERROR(CheckChunks("AllGather", recv, send, size_));
   return StartAllGather(NextCall(CollectiveKind::kAllGather, options, true, blocking), send, recv);
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::BroadcastImpl(const Tensor& tensor, int root, const CollectiveOptions& options, bool blocking) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::BroadcastImpl(const Tensor& tensor, int root,
+                                                                  const CollectiveOptions& options,
+                                                                  bool blocking) {
   RETURN_IF_ERROR(CheckTensor(tensor, "Broadcast tensor", true));
   if (root < 0 || root >= size_) {
-    return absl::InvalidArgumentError(absl::StrCat("Broadcast on communicator '", name_,
-                                                   "': root ", root, " is not a rank of ", size_));
+    return absl::InvalidArgumentError(absl::StrCat("Broadcast on communicator '", name_, "': root ",
+                                                   root, " is not a rank of ", size_));
   }
-  return StartBroadcast(NextCall(CollectiveKind::kBroadcast, options, true, blocking), tensor, root);
+  return StartBroadcast(NextCall(CollectiveKind::kBroadcast, options, true, blocking), tensor,
+                        root);
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::BarrierImpl(const CollectiveOptions& options, bool blocking) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::BarrierImpl(const CollectiveOptions& options,
+                                                                bool blocking) {
   return StartBarrier(NextCall(CollectiveKind::kBarrier, options, true, blocking));
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::SendImpl(const Tensor& tensor, int peer, const CollectiveOptions& options, bool blocking) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::SendImpl(const Tensor& tensor, int peer,
+                                                             const CollectiveOptions& options,
+                                                             bool blocking) {
   RETURN_IF_ERROR(CheckTensor(tensor, "Send tensor", true));
   RETURN_IF_ERROR(CheckPeer("Send", peer, *this));
   return StartSend(NextCall(CollectiveKind::kSend, options, false, blocking), tensor, peer);
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::RecvImpl(const Tensor& tensor, int peer, const CollectiveOptions& options, bool blocking) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::RecvImpl(const Tensor& tensor, int peer,
+                                                             const CollectiveOptions& options,
+                                                             bool blocking) {
   RETURN_IF_ERROR(CheckTensor(tensor, "Recv tensor", true));
   RETURN_IF_ERROR(CheckPeer("Recv", peer, *this));
   return StartRecv(NextCall(CollectiveKind::kRecv, options, false, blocking), tensor, peer);
@@ -171,19 +189,23 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Split(int color, int
   return DoSplit(NextCall(CollectiveKind::kSplit, {}, true, true), color, key, std::move(name));
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::AllReduceAsync(const Tensor& send, const Tensor& recv, ReduceOp op, const CollectiveOptions& options) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::AllReduceAsync(
+    const Tensor& send, const Tensor& recv, ReduceOp op, const CollectiveOptions& options) {
   return AllReduceImpl(send, recv, op, options, /*blocking=*/false);
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::ReduceScatterAsync(const Tensor& send, const Tensor& recv, ReduceOp op, const CollectiveOptions& options) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::ReduceScatterAsync(
+    const Tensor& send, const Tensor& recv, ReduceOp op, const CollectiveOptions& options) {
   return ReduceScatterImpl(send, recv, op, options, /*blocking=*/false);
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::AllGatherAsync(const Tensor& send, const Tensor& recv, const CollectiveOptions& options) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::AllGatherAsync(
+    const Tensor& send, const Tensor& recv, const CollectiveOptions& options) {
   return AllGatherImpl(send, recv, options, /*blocking=*/false);
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::BroadcastAsync(const Tensor& tensor, int root, const CollectiveOptions& options) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::BroadcastAsync(
+    const Tensor& tensor, int root, const CollectiveOptions& options) {
   return BroadcastImpl(tensor, root, options, /*blocking=*/false);
 }
 
@@ -191,11 +213,13 @@ absl::StatusOr<std::unique_ptr<Work>> Communicator::BarrierAsync(const Collectiv
   return BarrierImpl(options, /*blocking=*/false);
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::SendAsync(const Tensor& tensor, int peer, const CollectiveOptions& options) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::SendAsync(const Tensor& tensor, int peer,
+                                                              const CollectiveOptions& options) {
   return SendImpl(tensor, peer, options, /*blocking=*/false);
 }
 
-absl::StatusOr<std::unique_ptr<Work>> Communicator::RecvAsync(const Tensor& tensor, int peer, const CollectiveOptions& options) {
+absl::StatusOr<std::unique_ptr<Work>> Communicator::RecvAsync(const Tensor& tensor, int peer,
+                                                              const CollectiveOptions& options) {
   return RecvImpl(tensor, peer, options, /*blocking=*/false);
 }
 

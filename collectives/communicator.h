@@ -42,6 +42,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+
 #include "runtime/core/device.h"
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
@@ -158,8 +159,7 @@ class Communicator {
 
  protected:
   Communicator(int rank, int size, std::string name, Device device, CommunicatorOptions options)
-      : rank_(rank), size_(size), name_(std::move(name)), device_(device),
-        options_(options) {}
+      : rank_(rank), size_(size), name_(std::move(name)), device_(device), options_(options) {}
 
   // What a backend is given for each call: the arguments, checked, plus its identity.
   struct Call {
@@ -174,20 +174,16 @@ class Communicator {
     std::string Describe(const Communicator& comm) const;
   };
 
-  virtual absl::StatusOr<std::unique_ptr<Work>> StartAllReduce(const Call& call,
-                                                               const Tensor& send,
-                                                               const Tensor& recv,
-                                                               ReduceOp op) = 0;
+  virtual absl::StatusOr<std::unique_ptr<Work>> StartAllReduce(const Call& call, const Tensor& send,
+                                                               const Tensor& recv, ReduceOp op) = 0;
   virtual absl::StatusOr<std::unique_ptr<Work>> StartReduceScatter(const Call& call,
                                                                    const Tensor& send,
                                                                    const Tensor& recv,
                                                                    ReduceOp op) = 0;
-  virtual absl::StatusOr<std::unique_ptr<Work>> StartAllGather(const Call& call,
-                                                               const Tensor& send,
+  virtual absl::StatusOr<std::unique_ptr<Work>> StartAllGather(const Call& call, const Tensor& send,
                                                                const Tensor& recv) = 0;
   virtual absl::StatusOr<std::unique_ptr<Work>> StartBroadcast(const Call& call,
-                                                               const Tensor& tensor,
-                                                               int root) = 0;
+                                                               const Tensor& tensor, int root) = 0;
   virtual absl::StatusOr<std::unique_ptr<Work>> StartBarrier(const Call& call) = 0;
   virtual absl::StatusOr<std::unique_ptr<Work>> StartSend(const Call& call, const Tensor& tensor,
                                                           int peer) = 0;

@@ -1,6 +1,7 @@
 #include "collectives/process_grid.h"
 
 #include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 
 namespace usine {
@@ -9,12 +10,10 @@ absl::string_view ParallelAxisName(ParallelAxis axis) {
   return axis == ParallelAxis::kTensor ? "tp" : "dp";
 }
 
-absl::StatusOr<std::unique_ptr<ProcessGrid>> ProcessGrid::Create(Communicator& world,
-                                                                 int tp_size) {
+absl::StatusOr<std::unique_ptr<ProcessGrid>> ProcessGrid::Create(Communicator& world, int tp_size) {
   if (tp_size < 1 || world.size() % tp_size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor-parallel size ", tp_size,
-                                                   " does not divide the world size ",
-                                                   world.size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor-parallel size ", tp_size, " does not divide the world size ", world.size()));
   }
   const int tp_rank = world.rank() % tp_size;
   const int dp_rank = world.rank() / tp_size;

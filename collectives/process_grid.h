@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+
 #include "collectives/communicator.h"
 
 namespace usine {

@@ -1,14 +1,17 @@
 #include "collectives/watchdog.h"
 
-#include <unistd.h>
-
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+
 #include "runtime/core/logging.h"
+#include "runtime/core/stop_signal.h"
 
 namespace usine {
 namespace {
@@ -47,9 +50,10 @@ Watchdog::Token Watchdog::Track(std::string description, absl::Duration timeout,
                                 ArrivalProbe* probe) {
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t id = next_id_++;
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Time now = absl::Now();
+  const absl::Time deadline = now + timeout;
   const bool earliest = entries_.empty() || deadline < entries_.begin()->second.deadline;
-  entries_.emplace(id, Entry{std::move(description), timeout, deadline, probe});
+  entries_.emplace(id, Entry{std::move(description), timeout, now, deadline, probe});
   if (earliest) changed_.notify_one();
   return Token(id);
 }
@@ -71,7 +75,8 @@ void Watchdog::set_expiry_action(ExpiryAction action) {
 
 void Watchdog::ResetExpiryAction() { set_expiry_action(&DefaultExpiry); }
 
-std::string Watchdog::ExpiryMessage(const std::string& description, absl::Duration timeout,
+std::string Watchdog::ExpiryMessage(const std::string& description,
+                                    const std::string& what_happened,
                                     const std::vector<std::optional<std::string>>& reports,
                                     absl::Duration grace) {
   std::vector<int> missing;
@@ -83,8 +88,7 @@ std::string Watchdog::ExpiryMessage(const std::string& description, absl::Durati
       seen.push_back(*reports[r]);
     }
   }
-  std::string message =
-      absl::StrCat("watchdog: ", description, " did not complete within ", absl::FormatDuration(timeout));
+  std::string message = absl::StrCat("watchdog: ", description, " ", what_happened);
   if (reports.empty()) return message;
   if (missing.empty()) {
     absl::StrAppend(&message, "; every rank reported a stuck call");
@@ -94,6 +98,26 @@ std::string Watchdog::ExpiryMessage(const std::string& description, absl::Durati
   }
   absl::StrAppend(&message, "; reports: ", absl::StrJoin(seen, "; "));
   return message;
+}
+
+void Watchdog::ExplainStopLocked(std::unique_lock<std::mutex>& lock) {
+  auto oldest = entries_.begin();
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->second.start < oldest->second.start) oldest = it;
+  }
+  const absl::Duration waited = absl::Now() - oldest->second.start;
+  if (waited < kStopSignalPatience || oldest->second.probe == nullptr) return;
+  stop_explained_ = true;
+  const Entry entry = oldest->second;
+  lock.unlock();
+  const auto reports = entry.probe->ExchangeReports(entry.description, kStopSignalGrace);
+  USINE_LOG(ERROR) << ExpiryMessage(
+      entry.description,
+      absl::StrCat("had waited ", absl::FormatDuration(absl::Trunc(waited, absl::Milliseconds(1))),
+                   " when signal ", StopSignal(), " arrived (the job is being stopped)"),
+      reports, kStopSignalGrace);
+  std::fflush(stderr);
+  lock.lock();
 }
 
 void Watchdog::Run() {
@@ -110,7 +134,10 @@ void Watchdog::Run() {
     }
     const absl::Time now = absl::Now();
     if (now < first->second.deadline) {
-      changed_.wait_for(lock, absl::ToChronoNanoseconds(first->second.deadline - now));
+      if (StopSignal() != 0 && !stop_explained_) ExplainStopLocked(lock);
+      // Wake at the deadline, and meanwhile often enough to notice a stop signal.
+      changed_.wait_for(lock, absl::ToChronoNanoseconds(std::min(
+                                  first->second.deadline - absl::Now(), absl::Milliseconds(100))));
       continue;
     }
     const Entry stuck = first->second;
@@ -120,7 +147,11 @@ void Watchdog::Run() {
     lock.unlock();
     std::vector<std::optional<std::string>> reports;
     if (stuck.probe != nullptr) reports = stuck.probe->ExchangeReports(stuck.description, grace);
-    action(ExpiryMessage(stuck.description, stuck.timeout, reports, grace), stuck.probe);
+    action(
+        ExpiryMessage(stuck.description,
+                      absl::StrCat("did not complete within ", absl::FormatDuration(stuck.timeout)),
+                      reports, grace),
+        stuck.probe);
     lock.lock();
   }
 }

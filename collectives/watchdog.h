@@ -6,6 +6,10 @@
 //      ranks that did not arrive, and what the others reported;
 //   3. ends the process (and, through MPI_Abort, the job) with kCollectiveTimeoutExitCode:
 //      a collective blocked in MPI or NCCL cannot be cancelled, so the process cannot go on.
+// When a stop signal arrives (runtime/core/stop_signal.h) while a call has been waiting for
+// more than kStopSignalPatience -- typically the launcher tearing the job down because a rank
+// died -- it runs steps 1 and 2 at once, with a short grace, so that the cause is printed
+// before the launcher's SIGKILL; it does not end the process, which may still checkpoint.
 //
 //   Watchdog::Token token = Watchdog::Get().Track(call_description, timeout, probe);
 //   ... blocking MPI call ...
@@ -32,6 +36,11 @@ namespace usine {
 
 // Exit status of a process ended by the watchdog (as timeout(1) uses).
 inline constexpr int kCollectiveTimeoutExitCode = 124;
+
+// How long a call may wait after a stop signal before the watchdog explains it, and the
+// grace it then allows for the reports (short: the launcher's SIGKILL follows its SIGTERM).
+inline constexpr absl::Duration kStopSignalPatience = absl::Milliseconds(200);
+inline constexpr absl::Duration kStopSignalGrace = absl::Milliseconds(500);
 
 // Finds out where the ranks of one communicator are, without using the communicator itself.
 class ArrivalProbe {
@@ -83,8 +92,9 @@ class Watchdog {
   // Restores the default expiry action.
   void ResetExpiryAction();
 
-  // The message for a stuck call, from the reports of its ranks (exposed for tests).
-  static std::string ExpiryMessage(const std::string& description, absl::Duration timeout,
+  // "watchdog: <description> <what_happened>; rank(s) 1 did not arrive ...; reports: ...",
+  // from the reports of its ranks (exposed for tests).
+  static std::string ExpiryMessage(const std::string& description, const std::string& what_happened,
                                    const std::vector<std::optional<std::string>>& reports,
                                    absl::Duration grace);
 
@@ -92,9 +102,13 @@ class Watchdog {
   struct Entry {
     std::string description;
     absl::Duration timeout;
+    absl::Time start;
     absl::Time deadline;
     ArrivalProbe* probe;
   };
+  // Prints where the ranks are for the longest-waiting call, once per process, when a stop
+  // signal has arrived. Called with mu_ held; releases it while exchanging reports.
+  void ExplainStopLocked(std::unique_lock<std::mutex>& lock) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Watchdog();
   void Run();
@@ -106,6 +120,7 @@ class Watchdog {
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Duration grace_ ABSL_GUARDED_BY(mu_) = absl::Seconds(3);
   ExpiryAction action_ ABSL_GUARDED_BY(mu_);
+  bool stop_explained_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;  // Runs for the life of the process.
 };
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+
 #include "collectives/communicator.h"
 
 namespace usine::collectives_internal {

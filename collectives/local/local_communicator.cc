@@ -39,8 +39,8 @@ absl::StatusOr<std::unique_ptr<Work>> LocalCommunicator::StartAllGather(const Ca
   return CopyOnStream(send, recv, call.stream);
 }
 
-absl::StatusOr<std::unique_ptr<Work>> LocalCommunicator::StartBroadcast(const Call&,
-                                                                        const Tensor&, int) {
+absl::StatusOr<std::unique_ptr<Work>> LocalCommunicator::StartBroadcast(const Call&, const Tensor&,
+                                                                        int) {
   return Completed(absl::OkStatus());
 }
 

@@ -1,12 +1,13 @@
 #include "collectives/mpi/mpi_communicator.h"
 
 #include <climits>
-#include <optional>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+
 #include "collectives/internal/completion.h"
 #include "runtime/core/mpi_status.h"
 #include "runtime/core/status_macros.h"
@@ -195,9 +196,9 @@ absl::StatusOr<std::unique_ptr<Work>> MpiCommunicator::StartAllReduce(const Call
       if (op == ReduceOp::kAvg) DivideBy(wide, size());
       return Cast(wide, recv);
     }
-    RETURN_IF_ERROR(USINE_MPI_STATUS(MPI_Allreduce(in_place ? MPI_IN_PLACE : send.raw_data(),
-                                                   recv.raw_data(), count, type, ToMpiOp(op),
-                                                   comm_)));
+    RETURN_IF_ERROR(
+        USINE_MPI_STATUS(MPI_Allreduce(in_place ? MPI_IN_PLACE : send.raw_data(), recv.raw_data(),
+                                       count, type, ToMpiOp(op), comm_)));
     if (op == ReduceOp::kAvg) DivideBy(recv, size());
     return absl::OkStatus();
   });
@@ -222,8 +223,8 @@ absl::StatusOr<std::unique_ptr<Work>> MpiCommunicator::StartReduceScatter(const 
     if (half || Overlap(send, recv)) {
       ASSIGN_OR_RETURN(output, Tensor::Empty(recv.shape(), half ? DType::kF32 : recv.dtype()));
     }
-    RETURN_IF_ERROR(USINE_MPI_STATUS(MPI_Reduce_scatter_block(
-        input.raw_data(), output.raw_data(), count, type, ToMpiOp(op), comm_)));
+    RETURN_IF_ERROR(USINE_MPI_STATUS(MPI_Reduce_scatter_block(input.raw_data(), output.raw_data(),
+                                                              count, type, ToMpiOp(op), comm_)));
     if (op == ReduceOp::kAvg) DivideBy(output, size());
     if (half) return Cast(output, recv);
     if (output.raw_data() != recv.raw_data()) {
@@ -237,8 +238,8 @@ absl::StatusOr<std::unique_ptr<Work>> MpiCommunicator::StartAllGather(const Call
                                                                       const Tensor& send,
                                                                       const Tensor& recv) {
   ASSIGN_OR_RETURN(const int bytes, MpiCount(static_cast<int64_t>(send.nbytes()), "AllGather"));
-  const char* own_chunk = static_cast<const char*>(recv.raw_data()) +
-                          static_cast<size_t>(rank()) * send.nbytes();
+  const char* own_chunk =
+      static_cast<const char*>(recv.raw_data()) + static_cast<size_t>(rank()) * send.nbytes();
   const bool in_place = send.numel() > 0 && send.raw_data() == own_chunk;
   if (!in_place && Overlap(send, recv)) {
     return absl::InvalidArgumentError(
@@ -294,9 +295,8 @@ absl::StatusOr<std::unique_ptr<Work>> MpiCommunicator::StartRecv(const Call& cal
   return StartPointToPoint(call, tensor, peer, /*send=*/false);
 }
 
-absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::DoSplit(const Call& call,
-                                                                      int color, int key,
-                                                                      std::string name) {
+absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::DoSplit(const Call& call, int color,
+                                                                       int key, std::string name) {
   MPI_Comm split = MPI_COMM_NULL;
   RETURN_IF_ERROR(Run(call, {}, [&] {
                     return USINE_MPI_STATUS(MPI_Comm_split(comm_, color, key, &split));

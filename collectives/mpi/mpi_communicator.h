@@ -19,12 +19,12 @@
 #ifndef USINE_COLLECTIVES_MPI_MPI_COMMUNICATOR_H_
 #define USINE_COLLECTIVES_MPI_MPI_COMMUNICATOR_H_
 
-#include <mpi.h>
-
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <mpi.h>
 
 #include "collectives/communicator.h"
 #include "collectives/internal/serial_executor.h"

@@ -1,40 +1,29 @@
 #include "runtime/launch/world.h"
 
+#include <atomic>
+#include <cstdlib>
+
 #include <mpi.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
-#include <cstdlib>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+
 #include "collectives/local/local_communicator.h"
 #include "collectives/mpi/mpi_communicator.h"
 #include "runtime/core/logging.h"
 #include "runtime/core/mpi_status.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/core/stop_signal.h"
 
 namespace usine {
 namespace {
 
 std::atomic<bool> world_exists{false};
-volatile std::sig_atomic_t stop_signal = 0;
 
-extern "C" void RecordStopSignal(int signal) { stop_signal = signal; }
-
-void InstallStopHandlers() {
-  struct sigaction action = {};
-  action.sa_handler = &RecordStopSignal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGUSR1, &action, nullptr);
-}
-
-constexpr const char* kLauncherVariables[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK",
-                                              "SLURM_STEP_NUM_TASKS", "SLURM_STEP_ID",
-                                              "PMI_RANK", "PMI_SIZE"};
+constexpr const char* kLauncherVariables[] = {
+    "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS",
+    "SLURM_STEP_ID",        "PMI_RANK",  "PMI_SIZE"};
 
 bool MpiRunning() {
   int initialized = 0, finalized = 0;
@@ -80,8 +69,8 @@ absl::Status CheckWorldSize(int mpi_size, const std::map<std::string, std::strin
     }
     if (expected != mpi_size) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "MPI reports a world of ", mpi_size, " rank(s) but the launcher started ", expected,
-          " (", variable, "=", expected, "): each process initialised an MPI world of its own. ",
+          "MPI reports a world of ", mpi_size, " rank(s) but the launcher started ", expected, " (",
+          variable, "=", expected, "): each process initialised an MPI world of its own. ",
           "Under SLURM launch with `srun --mpi=pmix` (and an MPI built with PMIx); with Open "
           "MPI use its own mpirun"));
     }
@@ -113,17 +102,18 @@ absl::StatusOr<std::unique_ptr<World>> World::Init(WorldOptions options) {
   int mpi_initialized = 0;
   MPI_Initialized(&mpi_initialized);
   if (world->launcher_ == Launcher::kNone && !mpi_initialized) {
-    world->comm_ = std::make_unique<LocalCommunicator>("world", Device::Cpu(), options.communicator);
+    world->comm_ =
+        std::make_unique<LocalCommunicator>("world", Device::Cpu(), options.communicator);
   } else {
     if (!mpi_initialized) {
       int provided = 0;
-      RETURN_IF_ERROR(USINE_MPI_STATUS(
-          MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided)));
+      RETURN_IF_ERROR(
+          USINE_MPI_STATUS(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided)));
       world->owns_mpi_ = true;
       if (provided < MPI_THREAD_MULTIPLE) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the MPI library provides thread level ", provided,
-            ", usine needs MPI_THREAD_MULTIPLE (", MPI_THREAD_MULTIPLE, ")"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("the MPI library provides thread level ", provided,
+                         ", usine needs MPI_THREAD_MULTIPLE (", MPI_THREAD_MULTIPLE, ")"));
       }
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -144,7 +134,7 @@ absl::StatusOr<std::unique_ptr<World>> World::Init(WorldOptions options) {
     world->device_ = Device::Cuda(world->local_rank_ % CudaDeviceCount());
     RETURN_IF_ERROR(SetCurrentDevice(world->device_));
   }
-  InstallStopHandlers();
+  InstallStopSignalHandlers();
   USINE_LOG(DEBUG) << "world: rank " << world->rank_ << " of " << world->size_ << " (local "
                    << world->local_rank_ << " of " << world->local_size_ << ") on "
                    << world->hostname_ << ", launcher " << LauncherName(world->launcher_)
@@ -158,7 +148,7 @@ World::~World() {
   world_exists = false;
 }
 
-int World::StopSignal() { return stop_signal; }
+int World::StopSignal() { return usine::StopSignal(); }
 
 void World::Abort(const absl::Status& status, int exit_code) {
   USINE_LOG(ERROR) << status;

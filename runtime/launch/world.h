@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "collectives/communicator.h"
 #include "runtime/core/device.h"
 

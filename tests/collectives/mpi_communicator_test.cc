@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -76,8 +77,9 @@ double Reduce(ReduceOp op, int size, const std::function<double(int)>& v) {
   double acc = v(0);
   for (int r = 1; r < size; ++r) {
     const double x = v(r);
-    acc = op == ReduceOp::kMax ? std::max(acc, x) : op == ReduceOp::kMin ? std::min(acc, x)
-                                                                          : acc + x;
+    acc = op == ReduceOp::kMax   ? std::max(acc, x)
+          : op == ReduceOp::kMin ? std::min(acc, x)
+                                 : acc + x;
   }
   return op == ReduceOp::kAvg ? acc / size : acc;
 }
@@ -105,7 +107,8 @@ TEST_F(MpiCommunicatorTest, AllReduceEveryOpDTypeSizeInAndOutOfPlace) {
         for (bool in_place : {false, true}) {
           SCOPED_TRACE(absl::StrCat(DTypeName(dtype), " ", ReduceOpName(op), " n=", n,
                                     in_place ? " in place" : ""));
-          ASSERT_OK_AND_ASSIGN(Tensor send, Filled(dtype, n, [&](int64_t i) { return Value(rank, i); }));
+          ASSERT_OK_AND_ASSIGN(Tensor send,
+                               Filled(dtype, n, [&](int64_t i) { return Value(rank, i); }));
           ASSERT_OK_AND_ASSIGN(Tensor recv, Filled(dtype, n, [](int64_t) { return 99; }));
           ASSERT_OK(world_->AllReduce(send, in_place ? send : recv, op));
           const Tensor& out = in_place ? send : recv;
@@ -131,8 +134,8 @@ TEST_F(MpiCommunicatorTest, ReduceScatterEveryDTypeInAndOutOfPlace) {
         const Tensor& out = in_place ? own_chunk : recv;
         ASSERT_OK(world_->ReduceScatter(send, out, ReduceOp::kSum));
         for (int64_t i = 0; i < n; ++i) {
-          ASSERT_EQ(At(out, i), Reduce(ReduceOp::kSum, size,
-                                       [&](int r) { return Value(r, rank * n + i); }));
+          ASSERT_EQ(At(out, i),
+                    Reduce(ReduceOp::kSum, size, [&](int r) { return Value(r, rank * n + i); }));
         }
       }
     }
@@ -146,7 +149,8 @@ TEST_F(MpiCommunicatorTest, AllGatherEveryDTypeInAndOutOfPlace) {
       for (bool in_place : {false, true}) {
         SCOPED_TRACE(absl::StrCat(DTypeName(dtype), " n=", n, in_place ? " in place" : ""));
         ASSERT_OK_AND_ASSIGN(Tensor recv, Filled(dtype, n * size, [](int64_t) { return 0; }));
-        ASSERT_OK_AND_ASSIGN(Tensor mine, Filled(dtype, n, [&](int64_t i) { return Value(rank, i); }));
+        ASSERT_OK_AND_ASSIGN(Tensor mine,
+                             Filled(dtype, n, [&](int64_t i) { return Value(rank, i); }));
         ASSERT_OK_AND_ASSIGN(Tensor own_chunk, recv.View(rank * n, {n}));
         if (in_place && n > 0) std::memcpy(own_chunk.raw_data(), mine.raw_data(), mine.nbytes());
         ASSERT_OK(world_->AllGather(in_place ? own_chunk : mine, recv));
@@ -174,7 +178,8 @@ TEST_F(MpiCommunicatorTest, BroadcastEveryDTypeFromTheLastRank) {
 TEST_F(MpiCommunicatorTest, LargeTensorsAreReducedGatheredAndScatteredExactly) {
   const int rank = world_->rank(), size = world_->size();
   const int64_t n = int64_t{16} << 20;  // 16 Mi floats = 64 MiB.
-  ASSERT_OK_AND_ASSIGN(Tensor big, Filled(DType::kF32, n, [&](int64_t i) { return Value(rank, i); }));
+  ASSERT_OK_AND_ASSIGN(Tensor big,
+                       Filled(DType::kF32, n, [&](int64_t i) { return Value(rank, i); }));
   ASSERT_OK(world_->AllReduce(big, ReduceOp::kSum));
   for (int64_t i = 0; i < n; i += 1) {
     if (At(big, i) != Reduce(ReduceOp::kSum, size, [&](int r) { return Value(r, i); })) {
@@ -195,7 +200,8 @@ TEST_F(MpiCommunicatorTest, LargeTensorsAreReducedGatheredAndScatteredExactly) {
 
 TEST_F(MpiCommunicatorTest, SendAndRecvAroundARing) {
   const int rank = world_->rank(), size = world_->size();
-  ASSERT_OK_AND_ASSIGN(Tensor out, Filled(DType::kI64, 333, [&](int64_t i) { return Value(rank, i); }));
+  ASSERT_OK_AND_ASSIGN(Tensor out,
+                       Filled(DType::kI64, 333, [&](int64_t i) { return Value(rank, i); }));
   ASSERT_OK_AND_ASSIGN(Tensor in, Tensor::Empty({333}, DType::kI64));
   const int next = (rank + 1) % size, prev = (rank + size - 1) % size;
   ASSERT_OK_AND_ASSIGN(auto recv, world_->RecvAsync(in, prev));
@@ -209,8 +215,10 @@ TEST_F(MpiCommunicatorTest, SendAndRecvAroundARing) {
 
 TEST_F(MpiCommunicatorTest, AsyncCallsOverlapTheCallerAndCompleteInOrder) {
   const int rank = world_->rank(), size = world_->size();
-  ASSERT_OK_AND_ASSIGN(Tensor a, Filled(DType::kF32, 4096, [&](int64_t i) { return Value(rank, i); }));
-  ASSERT_OK_AND_ASSIGN(Tensor b, Filled(DType::kF32, 4096, [&](int64_t i) { return Value(rank, i + 1); }));
+  ASSERT_OK_AND_ASSIGN(Tensor a,
+                       Filled(DType::kF32, 4096, [&](int64_t i) { return Value(rank, i); }));
+  ASSERT_OK_AND_ASSIGN(Tensor b,
+                       Filled(DType::kF32, 4096, [&](int64_t i) { return Value(rank, i + 1); }));
   if (rank == size - 1) std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const auto start = std::chrono::steady_clock::now();
   ASSERT_OK_AND_ASSIGN(auto first, world_->AllReduceAsync(a, a, ReduceOp::kSum));
@@ -296,8 +304,8 @@ TEST_F(MpiCommunicatorTest, WatchdogNamesTheRankThatDidNotArrive) {
     return;
   }
   ASSERT_EQ(messages.size(), 1u);
-  EXPECT_THAT(messages[0], HasSubstr("allreduce #2 on communicator 'world' (rank " +
-                                     std::to_string(rank)));
+  EXPECT_THAT(messages[0],
+              HasSubstr("allreduce #2 on communicator 'world' (rank " + std::to_string(rank)));
   EXPECT_THAT(messages[0], HasSubstr("did not complete within 1s"));
   EXPECT_THAT(messages[0], HasSubstr("rank(s) " + std::to_string(late) + " did not arrive"));
 }

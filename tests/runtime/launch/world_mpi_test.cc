@@ -2,6 +2,7 @@
 #include <mpi.h>
 
 #include "gtest/gtest.h"
+
 #include "runtime/launch/world.h"
 #include "tests/testing/device_test.h"
 

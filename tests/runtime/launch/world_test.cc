@@ -1,11 +1,12 @@
 #include "runtime/launch/world.h"
 
-#include <mpi.h>
-
 #include <csignal>
+
+#include <mpi.h>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/testing/device_test.h"
 
 namespace usine {
