@@ -29,6 +29,8 @@ Stream Stream::Host() { return Stream(Device::Cpu(), nullptr, false); }
 
 Stream Stream::Default(Device device) { return Stream(device, nullptr, false); }
 
+Stream Stream::Borrow(Device device, StreamHandle handle) { return Stream(device, handle, false); }
+
 absl::StatusOr<Stream> Stream::Create(Device device) {
   if (device.is_cpu()) return Host();
 #if USINE_WITH_CUDA

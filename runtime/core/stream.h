@@ -39,6 +39,8 @@ class Stream {
   static Stream Host();
   // CUDA's legacy default stream of `device` (not owned). REQUIRES: device.is_cuda().
   static Stream Default(Device device);
+  // A non-owning handle to an existing stream of `device` (nullptr: its default stream).
+  static Stream Borrow(Device device, StreamHandle handle);
   // A new non-blocking stream on `device` (Host() for the cpu).
   [[nodiscard]] static absl::StatusOr<Stream> Create(Device device);
 
