@@ -15,4 +15,5 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/usineConfigVersion.cmake
 install(FILES
   ${PROJECT_BINARY_DIR}/usineConfig.cmake
   ${PROJECT_BINARY_DIR}/usineConfigVersion.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/FindNCCL.cmake
   DESTINATION ${USINE_INSTALL_CMAKEDIR})

@@ -16,6 +16,9 @@
 namespace usine {
 namespace {
 
+// The watchdog thread's longest sleep.
+constexpr absl::Duration kPollInterval = absl::Milliseconds(100);
+
 void DefaultExpiry(const std::string& message, ArrivalProbe* probe) {
   USINE_LOG(ERROR) << message;
   std::fflush(stderr);
@@ -52,9 +55,10 @@ Watchdog::Token Watchdog::Track(std::string description, absl::Duration timeout,
   const uint64_t id = next_id_++;
   const absl::Time now = absl::Now();
   const absl::Time deadline = now + timeout;
-  const bool earliest = entries_.empty() || deadline < entries_.begin()->second.deadline;
   entries_.emplace(id, Entry{std::move(description), timeout, now, deadline, probe});
-  if (earliest) changed_.notify_one();
+  // The thread wakes at least every kPollInterval; waking it costs a context switch per call,
+  // so only a deadline sooner than its next wake-up does.
+  if (deadline < next_wake_) changed_.notify_one();
   return Token(id);
 }
 
@@ -124,7 +128,8 @@ void Watchdog::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     if (entries_.empty()) {
-      changed_.wait(lock);
+      next_wake_ = absl::Now() + kPollInterval;
+      changed_.wait_for(lock, absl::ToChronoNanoseconds(kPollInterval));
       continue;
     }
     // The earliest deadline; the map is small (one entry per call in flight).
@@ -136,8 +141,9 @@ void Watchdog::Run() {
     if (now < first->second.deadline) {
       if (StopSignal() != 0 && !stop_explained_) ExplainStopLocked(lock);
       // Wake at the deadline, and meanwhile often enough to notice a stop signal.
-      changed_.wait_for(lock, absl::ToChronoNanoseconds(std::min(
-                                  first->second.deadline - absl::Now(), absl::Milliseconds(100))));
+      const absl::Duration wait = std::min(first->second.deadline - absl::Now(), kPollInterval);
+      next_wake_ = absl::Now() + wait;
+      changed_.wait_for(lock, absl::ToChronoNanoseconds(wait));
       continue;
     }
     const Entry stuck = first->second;

@@ -121,6 +121,7 @@ class Watchdog {
   absl::Duration grace_ ABSL_GUARDED_BY(mu_) = absl::Seconds(3);
   ExpiryAction action_ ABSL_GUARDED_BY(mu_);
   bool stop_explained_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_wake_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();  // The thread's next wake.
   std::thread thread_;  // Runs for the life of the process.
 };
 

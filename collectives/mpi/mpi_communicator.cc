@@ -1,5 +1,6 @@
 #include "collectives/mpi/mpi_communicator.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <optional>
@@ -120,7 +121,12 @@ class RequestWork final : public Work {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(
-    MPI_Comm comm, std::string name, CommunicatorOptions options) {
+    MPI_Comm comm, std::string name, CommunicatorOptions options, MpiOptions mpi_options) {
+  if (mpi_options.allreduce_chunk_bytes < 1024) {
+    return absl::InvalidArgumentError(absl::StrCat("MpiOptions::allreduce_chunk_bytes ",
+                                                   mpi_options.allreduce_chunk_bytes,
+                                                   " is below 1 KiB"));
+  }
   int provided = 0;
   MPI_Query_thread(&provided);
   if (provided < MPI_THREAD_MULTIPLE) {
@@ -135,14 +141,17 @@ absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(
   int rank = 0, size = 0;
   MPI_Comm_rank(calls, &rank);
   MPI_Comm_size(calls, &size);
-  return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(
-      calls, std::make_unique<MpiArrivalProbe>(probes), rank, size, std::move(name), options));
+  return std::unique_ptr<MpiCommunicator>(
+      new MpiCommunicator(calls, std::make_unique<MpiArrivalProbe>(probes), rank, size,
+                          std::move(name), options, mpi_options));
 }
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::unique_ptr<MpiArrivalProbe> probe, int rank,
-                                 int size, std::string name, CommunicatorOptions options)
+                                 int size, std::string name, CommunicatorOptions options,
+                                 MpiOptions mpi_options)
     : Communicator(rank, size, std::move(name), Device::Cpu(), options),
       comm_(comm),
+      mpi_options_(mpi_options),
       probe_(std::move(probe)),
       executor_(std::make_unique<collectives_internal::SerialExecutor>()) {}
 
@@ -177,11 +186,26 @@ std::unique_ptr<Work> MpiCommunicator::Run(const Call& call, std::vector<Tensor>
   return std::make_unique<Handle>(std::move(work));
 }
 
+absl::Status MpiCommunicator::ChunkedAllReduce(const void* send, void* recv, int64_t count,
+                                               MPI_Datatype type, MPI_Op op) {
+  int type_size = 0;
+  MPI_Type_size(type, &type_size);
+  const int64_t chunk = std::max<int64_t>(1, mpi_options_.allreduce_chunk_bytes / type_size);
+  for (int64_t begin = 0; begin < count; begin += chunk) {
+    const int n = static_cast<int>(std::min(chunk, count - begin));
+    const int64_t offset = begin * type_size;
+    void* out = static_cast<char*>(recv) + offset;
+    const void* in = send == MPI_IN_PLACE ? MPI_IN_PLACE : static_cast<const char*>(send) + offset;
+    RETURN_IF_ERROR(USINE_MPI_STATUS(MPI_Allreduce(in, out, n, type, op, comm_)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Work>> MpiCommunicator::StartAllReduce(const Call& call,
                                                                       const Tensor& send,
                                                                       const Tensor& recv,
                                                                       ReduceOp op) {
-  ASSIGN_OR_RETURN(const int count, MpiCount(send.numel(), "AllReduce"));
+  const int64_t count = send.numel();
   const bool in_place = send.raw_data() == recv.raw_data();
   if (!in_place && Overlap(send, recv)) {
     return absl::InvalidArgumentError("AllReduce: send and recv overlap without being equal");
@@ -191,14 +215,12 @@ absl::StatusOr<std::unique_ptr<Work>> MpiCommunicator::StartAllReduce(const Call
     const MPI_Datatype type = ReductionType(send.dtype());
     if (IsHalf(send.dtype())) {
       ASSIGN_OR_RETURN(Tensor wide, Widen(send));
-      RETURN_IF_ERROR(USINE_MPI_STATUS(
-          MPI_Allreduce(MPI_IN_PLACE, wide.raw_data(), count, type, ToMpiOp(op), comm_)));
+      RETURN_IF_ERROR(ChunkedAllReduce(MPI_IN_PLACE, wide.raw_data(), count, type, ToMpiOp(op)));
       if (op == ReduceOp::kAvg) DivideBy(wide, size());
       return Cast(wide, recv);
     }
-    RETURN_IF_ERROR(
-        USINE_MPI_STATUS(MPI_Allreduce(in_place ? MPI_IN_PLACE : send.raw_data(), recv.raw_data(),
-                                       count, type, ToMpiOp(op), comm_)));
+    RETURN_IF_ERROR(ChunkedAllReduce(in_place ? MPI_IN_PLACE : send.raw_data(), recv.raw_data(),
+                                     count, type, ToMpiOp(op)));
     if (op == ReduceOp::kAvg) DivideBy(recv, size());
     return absl::OkStatus();
   });
@@ -302,7 +324,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::DoSplit(const Cal
                     return USINE_MPI_STATUS(MPI_Comm_split(comm_, color, key, &split));
                   })->Wait());
   absl::StatusOr<std::unique_ptr<MpiCommunicator>> child =
-      Create(split, std::move(name), options());
+      Create(split, std::move(name), options(), mpi_options_);
   MPI_Comm_free(&split);
   if (!child.ok()) return child.status();
   return std::unique_ptr<Communicator>(std::move(*child));

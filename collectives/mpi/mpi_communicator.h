@@ -4,10 +4,13 @@
 //   RETURN_IF_ERROR(world->AllReduce(grads, ReduceOp::kAvg));
 //
 // How it runs:
-// - Each call is one blocking MPI collective (Open MPI's tuned algorithms, measured faster
-//   than its non-blocking ones up to 16 MiB: docs/architecture.md). Synchronous calls run in
-//   the caller's thread; asynchronous ones on a worker thread of the communicator, in issue
-//   order, so that they overlap the caller's work. Send/Recv post MPI_Isend/MPI_Irecv at once.
+// - Each call is made of blocking MPI collectives (Open MPI's tuned algorithms, measured
+//   faster than its non-blocking ones up to 16 MiB; docs/BENCHMARKS.md). An all-reduce larger
+//   than MpiOptions::allreduce_chunk_bytes runs as consecutive all-reduces of that size:
+//   the elementwise result is the same, and Open MPI 4.1's blocking all-reduce is ~10x slower
+//   per byte above 16 MiB than below. Synchronous calls run in the caller's thread;
+//   asynchronous ones on a worker thread of the communicator, in issue order, so that they
+//   overlap the caller's work. Send/Recv post MPI_Isend/MPI_Irecv at once.
 // - bf16 and f16 reductions are exact in this sense: the inputs are widened to f32, reduced
 //   by MPI in f32 (every rank receives the same f32 result), and rounded once to the element
 //   type (nearest even). kAvg divides the f32 sum by size() before that rounding; integer
@@ -34,12 +37,18 @@ namespace usine {
 
 class MpiArrivalProbe;
 
+struct MpiOptions {
+  // All-reduces larger than this run in pieces of this size. Default: 8 MiB.
+  int64_t allreduce_chunk_bytes = int64_t{8} << 20;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   // A communicator over the ranks of `comm`, which is duplicated (a collective over `comm`);
   // the caller keeps ownership of `comm`.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<MpiCommunicator>> Create(
-      MPI_Comm comm, std::string name, CommunicatorOptions options = {});
+      MPI_Comm comm, std::string name, CommunicatorOptions options = {},
+      MpiOptions mpi_options = {});
   // Finishes the asynchronous calls still queued, then frees its MPI communicators.
   ~MpiCommunicator() override;
 
@@ -67,7 +76,10 @@ class MpiCommunicator final : public Communicator {
 
  private:
   MpiCommunicator(MPI_Comm comm, std::unique_ptr<MpiArrivalProbe> probe, int rank, int size,
-                  std::string name, CommunicatorOptions options);
+                  std::string name, CommunicatorOptions options, MpiOptions mpi_options);
+  // MPI_Allreduce of `count` elements in pieces of at most allreduce_chunk_bytes.
+  absl::Status ChunkedAllReduce(const void* send, void* recv, int64_t count, MPI_Datatype type,
+                                MPI_Op op);
 
   // Runs `op` (blocking MPI calls) under the watchdog: in the caller's thread for a blocking
   // call, otherwise on the worker after the calls issued before it.
@@ -78,6 +90,7 @@ class MpiCommunicator final : public Communicator {
                                                           int peer, bool send);
 
   MPI_Comm comm_;
+  const MpiOptions mpi_options_;
   std::unique_ptr<MpiArrivalProbe> probe_;
   std::unique_ptr<collectives_internal::SerialExecutor> executor_;
 };

@@ -198,6 +198,29 @@ TEST_F(MpiCommunicatorTest, LargeTensorsAreReducedGatheredAndScatteredExactly) {
   }
 }
 
+// Large all-reduces run in pieces; 1 KiB pieces put many boundaries in small tensors.
+TEST_F(MpiCommunicatorTest, ChunkedAllReduceIsExactAcrossChunkBoundaries) {
+  ASSERT_OK_AND_ASSIGN(auto chunked, MpiCommunicator::Create(MPI_COMM_WORLD, "chunked", {},
+                                                             {.allreduce_chunk_bytes = 1024}));
+  const int rank = chunked->rank(), size = chunked->size();
+  for (DType dtype : {DType::kF32, DType::kBF16, DType::kI64}) {
+    for (int64_t n : {255, 256, 257, 1001}) {
+      ASSERT_OK_AND_ASSIGN(Tensor send,
+                           Filled(dtype, n, [&](int64_t i) { return Value(rank, i); }));
+      ASSERT_OK_AND_ASSIGN(Tensor recv, Tensor::Empty({n}, dtype));
+      ASSERT_OK(chunked->AllReduce(send, recv, ReduceOp::kSum));
+      ASSERT_OK(chunked->AllReduce(send, ReduceOp::kMax));  // In place.
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_EQ(At(recv, i), Reduce(ReduceOp::kSum, size, [&](int r) { return Value(r, i); }))
+            << DTypeName(dtype) << " n=" << n << " i=" << i;
+        ASSERT_EQ(At(send, i), Reduce(ReduceOp::kMax, size, [&](int r) { return Value(r, i); }));
+      }
+    }
+  }
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      MpiCommunicator::Create(MPI_COMM_WORLD, "tiny", {}, {.allreduce_chunk_bytes = 16}).status()));
+}
+
 TEST_F(MpiCommunicatorTest, SendAndRecvAroundARing) {
   const int rank = world_->rank(), size = world_->size();
   ASSERT_OK_AND_ASSIGN(Tensor out,
