@@ -1,7 +1,7 @@
 # CTest script: install usine from BUILD_DIR into a scratch prefix, then configure, build and
 # run the examples against it with find_package(usine CONFIG). Proves that the exported
-# package is complete. Arguments: -DSOURCE_DIR= -DBUILD_DIR= -DWORK_DIR=
-foreach(var SOURCE_DIR BUILD_DIR WORK_DIR)
+# package is complete. Arguments: -DSOURCE_DIR= -DBUILD_DIR= -DWORK_DIR= -DMPIEXEC=
+foreach(var SOURCE_DIR BUILD_DIR WORK_DIR MPIEXEC)
   if(NOT ${var})
     message(FATAL_ERROR "CheckInstalledPackage.cmake needs -D${var}=...")
   endif()
@@ -21,3 +21,4 @@ run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples -B ${WORK_DIR}/build -G Ninja
     -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/tensor_ops/tensor_ops cpu)
+run(${MPIEXEC} -np 2 --oversubscribe ${WORK_DIR}/build/allreduce/allreduce)
