@@ -2,8 +2,8 @@
 #
 #   usine_cc_library(NAME core HDRS a.h SRCS a.cc CUDA_SRCS a.cu DEPS absl::status)
 #     -> target usine_core, alias usine::core, exported as usine::core; headers installed
-#        under include/usine/<path relative to the repository root>. CUDA_SRCS are compiled
-#        only when USINE_WITH_CUDA is ON.
+#        under include/usine/<path relative to the repository root>. CUDA_SRCS are compiled,
+#        CUDA_HDRS installed and CUDA_DEPS linked only when USINE_WITH_CUDA is ON.
 #   usine_cc_test(NAME tensor_test SRCS tensor_test.cc DEPS usine::core)
 #     -> one CTest entry per test case. GPU cases -- a parameterised suite instantiated as
 #        `Cuda/...`, or a suite named `...GpuTest` -- get the label `gpu` and report *skipped*
@@ -26,11 +26,13 @@ function(_usine_warnings target)
 endfunction()
 
 function(usine_cc_library)
-  cmake_parse_arguments(U "" "NAME" "HDRS;SRCS;CUDA_SRCS;DEPS;PRIVATE_DEPS;CUDA_DEPS" ${ARGN})
+  cmake_parse_arguments(U "" "NAME" "HDRS;SRCS;CUDA_HDRS;CUDA_SRCS;DEPS;PRIVATE_DEPS;CUDA_DEPS"
+                        ${ARGN})
   set(target usine_${U_NAME})
   set(srcs ${U_SRCS})
   if(USINE_WITH_CUDA)
     list(APPEND srcs ${U_CUDA_SRCS})
+    list(APPEND U_HDRS ${U_CUDA_HDRS})
   endif()
   if(srcs)
     add_library(${target} ${srcs} ${U_HDRS})

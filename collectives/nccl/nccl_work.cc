@@ -1,0 +1,116 @@
+#include "collectives/nccl/nccl_work.h"
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/time/clock.h"
+
+#include "collectives/watchdog.h"
+#include "runtime/core/internal/cuda_device_guard.h"
+#include "runtime/core/status_macros.h"
+
+namespace usine::collectives_internal {
+namespace {
+
+// Wait() polls this many times back to back (short calls end within microseconds), then
+// sleeps between polls so as not to take a core from the host threads feeding the GPU.
+constexpr int kSpinPolls = 100;
+constexpr auto kPollInterval = std::chrono::microseconds(50);
+
+// Thread-safe: Wait and Test may be called from any thread.
+class NcclWork final : public Work {
+ public:
+  NcclWork(std::shared_ptr<NcclComm> comm, Event done, std::vector<Tensor> keep_alive,
+           Watchdog::Token token, std::string description);
+  ~NcclWork() override { Wait().IgnoreError(); }
+
+  absl::Status Wait() override;
+  absl::StatusOr<bool> Test() override;
+
+ private:
+  // Whether the event has completed, with the device made current.
+  absl::StatusOr<bool> EventCompleted() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Declared first so that it outlives token_, whose probe it owns.
+  const std::shared_ptr<NcclComm> comm_;
+  const std::string description_;
+  std::mutex mu_;
+  Event done_ ABSL_GUARDED_BY(mu_);
+  std::vector<Tensor> keep_alive_ ABSL_GUARDED_BY(mu_);       // Cleared once the call is over.
+  Watchdog::Token token_ ABSL_GUARDED_BY(mu_);                // Released once the call is over.
+  std::optional<absl::Status> outcome_ ABSL_GUARDED_BY(mu_);  // Set once the call is over.
+};
+
+NcclWork::NcclWork(std::shared_ptr<NcclComm> comm, Event done, std::vector<Tensor> keep_alive,
+                   Watchdog::Token token, std::string description)
+    : comm_(std::move(comm)),
+      description_(std::move(description)),
+      done_(std::move(done)),
+      keep_alive_(std::move(keep_alive)),
+      token_(std::move(token)) {}
+
+absl::Status NcclWork::Wait() {
+  for (int polls = 0;; ++polls) {
+    ASSIGN_OR_RETURN(const bool done, Test());
+    if (done) return absl::OkStatus();
+    if (polls >= kSpinPolls) std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+absl::StatusOr<bool> NcclWork::Test() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!outcome_.has_value()) {
+    // NCCL's error first: a call that failed may still complete its event (NCCL's kernels
+    // quit when the communicator is aborted).
+    absl::Status status = comm_->Check(description_);
+    if (status.ok()) {
+      absl::StatusOr<bool> completed = EventCompleted();
+      if (completed.ok() && !*completed) return false;
+      status = completed.status();
+    }
+    outcome_ = status;
+    token_.Release();
+    keep_alive_.clear();
+  }
+  if (!outcome_->ok()) return *outcome_;
+  return true;
+}
+
+absl::StatusOr<bool> NcclWork::EventCompleted() {
+  core_internal::CudaDeviceGuard guard;
+  RETURN_IF_ERROR(WithContext(guard.Enter(comm_->device()), description_));
+  absl::StatusOr<bool> completed = done_.IsComplete();  // cudaEventQuery; clears NotReady.
+  if (!completed.ok()) return WithContext(completed.status(), description_);
+  return completed;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Work>> LaunchNcclCall(
+    std::shared_ptr<NcclComm> comm, const Stream& stream, std::string description,
+    absl::Duration timeout, std::vector<Tensor> keep_alive, const char* op_name,
+    absl::FunctionRef<ncclResult_t(ncclComm_t, cudaStream_t)> op) {
+  Watchdog::Token token = Watchdog::Get().Track(description, timeout, comm->probe());
+  const absl::Time deadline = absl::Now() + timeout;
+  // Created before the call, so that a failure here leaves nothing in flight.
+  absl::StatusOr<Event> done = Event::Create(comm->device());
+  if (!done.ok()) return WithContext(done.status(), description);
+  const cudaStream_t handle = stream.handle();
+  RETURN_IF_ERROR(
+      comm->Enqueue([&](ncclComm_t c) { return op(c, handle); }, op_name, description, deadline));
+  if (absl::Status recorded = done->Record(stream); !recorded.ok()) {
+    // The call is in flight with nothing to tell when it ends: stop it, so that the caller
+    // may free its tensors.
+    recorded = WithContext(recorded, description);
+    comm->Abort(recorded);
+    return recorded;
+  }
+  return std::make_unique<NcclWork>(std::move(comm), *std::move(done), std::move(keep_alive),
+                                    std::move(token), std::move(description));
+}
+
+}  // namespace usine::collectives_internal

@@ -1,0 +1,44 @@
+// Private to collectives/nccl/. How an NCCL call is started and followed: enqueued on a CUDA
+// stream under the watchdog, then marked there by a CUDA event; its Work is done when the
+// event has completed, and fails (aborting the communicator) when NCCL reports an error.
+//
+//   return LaunchNcclCall(comm, stream, call.Describe(*this), call.timeout, {send, recv},
+//                         "ncclAllReduce", [&](ncclComm_t c, cudaStream_t s) {
+//                           return ncclAllReduce(..., c, s);
+//                         });
+#ifndef USINE_COLLECTIVES_NCCL_NCCL_WORK_H_
+#define USINE_COLLECTIVES_NCCL_NCCL_WORK_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+#include "collectives/communicator.h"
+#include "collectives/nccl/nccl_comm.h"
+#include "runtime/core/stream.h"
+#include "runtime/core/tensor.h"
+
+namespace usine::collectives_internal {
+
+// Tracks `description` with the watchdog for `timeout` (from now), runs `op` on `stream`
+// through comm->Enqueue, records an event after it and returns the Work that follows it. The
+// Work keeps `keep_alive` (the call's tensors) until the call has completed, and the watch
+// until then; its Wait and Test may be called from any thread, and destroying it waits for the
+// call (the device may still be using the tensors).
+// REQUIRES: stream.device() == comm->device().
+[[nodiscard]] absl::StatusOr<std::unique_ptr<Work>> LaunchNcclCall(
+    std::shared_ptr<NcclComm> comm, const Stream& stream, std::string description,
+    absl::Duration timeout, std::vector<Tensor> keep_alive, const char* op_name,
+    absl::FunctionRef<ncclResult_t(ncclComm_t, cudaStream_t)> op);
+
+}  // namespace usine::collectives_internal
+
+#endif  // USINE_COLLECTIVES_NCCL_NCCL_WORK_H_
