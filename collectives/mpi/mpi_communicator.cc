@@ -122,10 +122,9 @@ class RequestWork final : public Work {
 
 absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(
     MPI_Comm comm, std::string name, CommunicatorOptions options, MpiOptions mpi_options) {
-  if (mpi_options.allreduce_chunk_bytes < 1024) {
-    return absl::InvalidArgumentError(absl::StrCat("MpiOptions::allreduce_chunk_bytes ",
-                                                   mpi_options.allreduce_chunk_bytes,
-                                                   " is below 1 KiB"));
+  if (mpi_options.chunk_bytes < 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("MpiOptions::chunk_bytes ", mpi_options.chunk_bytes, " is below 1 KiB"));
   }
   int provided = 0;
   MPI_Query_thread(&provided);
@@ -190,13 +189,37 @@ absl::Status MpiCommunicator::ChunkedAllReduce(const void* send, void* recv, int
                                                MPI_Datatype type, MPI_Op op) {
   int type_size = 0;
   MPI_Type_size(type, &type_size);
-  const int64_t chunk = std::max<int64_t>(1, mpi_options_.allreduce_chunk_bytes / type_size);
+  const int64_t chunk = std::max<int64_t>(1, mpi_options_.chunk_bytes / type_size);
   for (int64_t begin = 0; begin < count; begin += chunk) {
     const int n = static_cast<int>(std::min(chunk, count - begin));
     const int64_t offset = begin * type_size;
     void* out = static_cast<char*>(recv) + offset;
     const void* in = send == MPI_IN_PLACE ? MPI_IN_PLACE : static_cast<const char*>(send) + offset;
     RETURN_IF_ERROR(USINE_MPI_STATUS(MPI_Allreduce(in, out, n, type, op, comm_)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MpiCommunicator::ChunkedReduceScatter(const void* send, void* recv, int64_t count,
+                                                   MPI_Datatype type, MPI_Op op) {
+  int type_size = 0;
+  MPI_Type_size(type, &type_size);
+  const int64_t piece = std::max<int64_t>(1, mpi_options_.chunk_bytes / (type_size * size()));
+  if (count <= piece) {
+    return USINE_MPI_STATUS(
+        MPI_Reduce_scatter_block(send, recv, static_cast<int>(count), type, op, comm_));
+  }
+  std::vector<char> packed(static_cast<size_t>(piece) * size() * type_size);
+  for (int64_t begin = 0; begin < count; begin += piece) {
+    const int64_t n = std::min(piece, count - begin);
+    for (int r = 0; r < size(); ++r) {  // Piece `begin` of every rank's chunk, side by side.
+      std::memcpy(packed.data() + static_cast<size_t>(r) * n * type_size,
+                  static_cast<const char*>(send) + (r * count + begin) * type_size,
+                  static_cast<size_t>(n) * type_size);
+    }
+    RETURN_IF_ERROR(USINE_MPI_STATUS(
+        MPI_Reduce_scatter_block(packed.data(), static_cast<char*>(recv) + begin * type_size,
+                                 static_cast<int>(n), type, op, comm_)));
   }
   return absl::OkStatus();
 }
@@ -230,7 +253,7 @@ absl::StatusOr<std::unique_ptr<Work>> MpiCommunicator::StartReduceScatter(const 
                                                                           const Tensor& send,
                                                                           const Tensor& recv,
                                                                           ReduceOp op) {
-  ASSIGN_OR_RETURN(const int count, MpiCount(recv.numel(), "ReduceScatter"));
+  const int64_t count = recv.numel();
   return Run(call, {send, recv}, [this, send, recv, op, count]() -> absl::Status {
     if (count == 0) return absl::OkStatus();
     const MPI_Datatype type = ReductionType(send.dtype());
@@ -245,8 +268,8 @@ absl::StatusOr<std::unique_ptr<Work>> MpiCommunicator::StartReduceScatter(const 
     if (half || Overlap(send, recv)) {
       ASSIGN_OR_RETURN(output, Tensor::Empty(recv.shape(), half ? DType::kF32 : recv.dtype()));
     }
-    RETURN_IF_ERROR(USINE_MPI_STATUS(MPI_Reduce_scatter_block(input.raw_data(), output.raw_data(),
-                                                              count, type, ToMpiOp(op), comm_)));
+    RETURN_IF_ERROR(
+        ChunkedReduceScatter(input.raw_data(), output.raw_data(), count, type, ToMpiOp(op)));
     if (op == ReduceOp::kAvg) DivideBy(output, size());
     if (half) return Cast(output, recv);
     if (output.raw_data() != recv.raw_data()) {

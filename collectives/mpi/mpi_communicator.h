@@ -5,10 +5,11 @@
 //
 // How it runs:
 // - Each call is made of blocking MPI collectives (Open MPI's tuned algorithms, measured
-//   faster than its non-blocking ones up to 16 MiB; docs/BENCHMARKS.md). An all-reduce larger
-//   than MpiOptions::allreduce_chunk_bytes runs as consecutive all-reduces of that size:
-//   the elementwise result is the same, and Open MPI 4.1's blocking all-reduce is ~10x slower
-//   per byte above 16 MiB than below. Synchronous calls run in the caller's thread;
+//   faster than its non-blocking ones up to 16 MiB; docs/BENCHMARKS.md). Reductions larger
+//   than MpiOptions::chunk_bytes run as consecutive calls of at most that size (for a
+//   reduce-scatter, piece p of every rank's chunk packed together): the elementwise result is
+//   the same, and Open MPI 4.1's blocking reductions are up to 20x slower per byte above
+//   16 MiB than below. Synchronous calls run in the caller's thread;
 //   asynchronous ones on a worker thread of the communicator, in issue order, so that they
 //   overlap the caller's work. Send/Recv post MPI_Isend/MPI_Irecv at once.
 // - bf16 and f16 reductions are exact in this sense: the inputs are widened to f32, reduced
@@ -38,8 +39,8 @@ namespace usine {
 class MpiArrivalProbe;
 
 struct MpiOptions {
-  // All-reduces larger than this run in pieces of this size. Default: 8 MiB.
-  int64_t allreduce_chunk_bytes = int64_t{8} << 20;
+  // All-reduces and reduce-scatters larger than this run in pieces of this size. Default: 8 MiB.
+  int64_t chunk_bytes = int64_t{8} << 20;
 };
 
 class MpiCommunicator final : public Communicator {
@@ -77,9 +78,13 @@ class MpiCommunicator final : public Communicator {
  private:
   MpiCommunicator(MPI_Comm comm, std::unique_ptr<MpiArrivalProbe> probe, int rank, int size,
                   std::string name, CommunicatorOptions options, MpiOptions mpi_options);
-  // MPI_Allreduce of `count` elements in pieces of at most allreduce_chunk_bytes.
+  // MPI_Allreduce of `count` elements in pieces of at most chunk_bytes.
   absl::Status ChunkedAllReduce(const void* send, void* recv, int64_t count, MPI_Datatype type,
                                 MPI_Op op);
+  // MPI_Reduce_scatter_block of `count` elements per rank, in calls of at most chunk_bytes.
+  // REQUIRES: send and recv do not overlap.
+  absl::Status ChunkedReduceScatter(const void* send, void* recv, int64_t count, MPI_Datatype type,
+                                    MPI_Op op);
 
   // Runs `op` (blocking MPI calls) under the watchdog: in the caller's thread for a blocking
   // call, otherwise on the worker after the calls issued before it.

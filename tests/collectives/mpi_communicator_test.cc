@@ -196,12 +196,30 @@ TEST_F(MpiCommunicatorTest, LargeTensorsAreReducedGatheredAndScatteredExactly) {
       FAIL() << "reduce-scatter + all-gather element " << i;
     }
   }
+  // 64 MiB of bf16, out of place (widened to 128 MiB of f32 and back), and of bytes.
+  const int64_t n16 = int64_t{32} << 20;
+  ASSERT_OK_AND_ASSIGN(Tensor half,
+                       Filled(DType::kBF16, n16, [&](int64_t i) { return Value(rank, i); }));
+  ASSERT_OK_AND_ASSIGN(Tensor half_sum, Tensor::Empty({n16}, DType::kBF16));
+  ASSERT_OK(world_->AllReduce(half, half_sum, ReduceOp::kSum));
+  for (int64_t i = 0; i < n16; ++i) {
+    if (At(half_sum, i) != Reduce(ReduceOp::kSum, size, [&](int r) { return Value(r, i); })) {
+      FAIL() << "bf16 allreduce element " << i;
+    }
+  }
+  const int64_t bytes = int64_t{64} << 20;
+  ASSERT_OK_AND_ASSIGN(Tensor raw, Filled(DType::kU8, bytes,
+                                          [&](int64_t i) { return rank == 0 ? Value(0, i) : 0; }));
+  ASSERT_OK(world_->Broadcast(raw, 0));
+  for (int64_t i = 0; i < bytes; ++i) {
+    if (At(raw, i) != Value(0, i)) FAIL() << "broadcast byte " << i;
+  }
 }
 
-// Large all-reduces run in pieces; 1 KiB pieces put many boundaries in small tensors.
-TEST_F(MpiCommunicatorTest, ChunkedAllReduceIsExactAcrossChunkBoundaries) {
-  ASSERT_OK_AND_ASSIGN(auto chunked, MpiCommunicator::Create(MPI_COMM_WORLD, "chunked", {},
-                                                             {.allreduce_chunk_bytes = 1024}));
+// Large reductions run in pieces; 1 KiB pieces put many boundaries in small tensors.
+TEST_F(MpiCommunicatorTest, ChunkedReductionsAreExactAcrossChunkBoundaries) {
+  ASSERT_OK_AND_ASSIGN(
+      auto chunked, MpiCommunicator::Create(MPI_COMM_WORLD, "chunked", {}, {.chunk_bytes = 1024}));
   const int rank = chunked->rank(), size = chunked->size();
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kI64}) {
     for (int64_t n : {255, 256, 257, 1001}) {
@@ -215,10 +233,23 @@ TEST_F(MpiCommunicatorTest, ChunkedAllReduceIsExactAcrossChunkBoundaries) {
             << DTypeName(dtype) << " n=" << n << " i=" << i;
         ASSERT_EQ(At(send, i), Reduce(ReduceOp::kMax, size, [&](int r) { return Value(r, i); }));
       }
+      ASSERT_OK_AND_ASSIGN(Tensor whole,
+                           Filled(dtype, n * size, [&](int64_t j) { return Value(rank, j); }));
+      ASSERT_OK_AND_ASSIGN(Tensor mine, Tensor::Empty({n}, dtype));
+      ASSERT_OK(chunked->ReduceScatter(whole, mine, ReduceOp::kSum));
+      ASSERT_OK_AND_ASSIGN(Tensor own_chunk, whole.View(rank * n, {n}));
+      ASSERT_OK(chunked->ReduceScatter(whole, own_chunk, ReduceOp::kMin));  // In place.
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_EQ(At(mine, i),
+                  Reduce(ReduceOp::kSum, size, [&](int r) { return Value(r, rank * n + i); }))
+            << DTypeName(dtype) << " n=" << n << " i=" << i;
+        ASSERT_EQ(At(own_chunk, i),
+                  Reduce(ReduceOp::kMin, size, [&](int r) { return Value(r, rank * n + i); }));
+      }
     }
   }
   EXPECT_TRUE(absl::IsInvalidArgument(
-      MpiCommunicator::Create(MPI_COMM_WORLD, "tiny", {}, {.allreduce_chunk_bytes = 16}).status()));
+      MpiCommunicator::Create(MPI_COMM_WORLD, "tiny", {}, {.chunk_bytes = 16}).status()));
 }
 
 TEST_F(MpiCommunicatorTest, SendAndRecvAroundARing) {
