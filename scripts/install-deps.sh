@@ -12,6 +12,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
   clang-format clang-tidy
+  slurm-wlm munge bc
 )
 
 missing=()

@@ -21,9 +21,13 @@ namespace {
 
 std::atomic<bool> world_exists{false};
 
-constexpr const char* kLauncherVariables[] = {
-    "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS",
-    "SLURM_STEP_ID",        "PMI_RANK",  "PMI_SIZE"};
+constexpr const char* kLauncherVariables[] = {"OMPI_COMM_WORLD_SIZE",
+                                              "PMIX_RANK",
+                                              "SLURM_STEP_NUM_TASKS",
+                                              "SLURM_STEP_ID",
+                                              "PMI_RANK",
+                                              "PMI_SIZE",
+                                              "PMI_FD"};
 
 bool MpiRunning() {
   int initialized = 0, finalized = 0;
@@ -56,6 +60,17 @@ Launcher DetectLauncher(const std::map<std::string, std::string>& env) {
   if (env.count("SLURM_STEP_NUM_TASKS") && env.count("SLURM_STEP_ID")) return Launcher::kSlurm;
   if (env.count("PMIX_RANK") || env.count("PMI_RANK")) return Launcher::kPmi;
   return Launcher::kNone;
+}
+
+absl::Status CheckPmi(const std::map<std::string, std::string>& env) {
+  if (DetectLauncher(env) != Launcher::kSlurm || env.count("PMIX_RANK") || env.count("PMI_RANK")) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "srun started this process without a process-management interface, so MPI cannot "
+      "connect the step's ",
+      env.at("SLURM_STEP_NUM_TASKS"),
+      " tasks: launch with `srun --mpi=pmix` (or set MpiDefault=pmix in slurm.conf)"));
 }
 
 absl::Status CheckWorldSize(int mpi_size, const std::map<std::string, std::string>& env) {
@@ -106,6 +121,7 @@ absl::StatusOr<std::unique_ptr<World>> World::Init(WorldOptions options) {
         std::make_unique<LocalCommunicator>("world", Device::Cpu(), options.communicator);
   } else {
     if (!mpi_initialized) {
+      RETURN_IF_ERROR(launch_internal::CheckPmi(env));
       int provided = 0;
       RETURN_IF_ERROR(
           USINE_MPI_STATUS(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided)));

@@ -84,6 +84,10 @@ namespace launch_internal {
 // The launcher named by these environment variables.
 Launcher DetectLauncher(const std::map<std::string, std::string>& env);
 
+// OK unless this is an srun step without PMIx or PMI2, where MPI_Init cannot find the other
+// tasks (it fails, or starts worlds of one).
+absl::Status CheckPmi(const std::map<std::string, std::string>& env);
+
 // OK when the launcher's own task count (if it states one) equals the MPI world size.
 absl::Status CheckWorldSize(int mpi_size, const std::map<std::string, std::string>& env);
 

@@ -58,6 +58,18 @@ TEST(WorldLauncher, DetectsTheLauncherFromItsVariables) {
   EXPECT_EQ(DetectLauncher({{"PMIX_RANK", "0"}}), Launcher::kPmi);
 }
 
+TEST(WorldLauncher, AnSrunStepWithoutPmiIsAnError) {
+  using launch_internal::CheckPmi;
+  EXPECT_TRUE(CheckPmi({}).ok());
+  EXPECT_TRUE(
+      CheckPmi({{"SLURM_STEP_NUM_TASKS", "2"}, {"SLURM_STEP_ID", "0"}, {"PMIX_RANK", "1"}}).ok());
+  EXPECT_TRUE(
+      CheckPmi({{"SLURM_STEP_NUM_TASKS", "2"}, {"SLURM_STEP_ID", "0"}, {"PMI_RANK", "1"}}).ok());
+  const absl::Status s = CheckPmi({{"SLURM_STEP_NUM_TASKS", "2"}, {"SLURM_STEP_ID", "0"}});
+  EXPECT_TRUE(absl::IsFailedPrecondition(s));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("srun --mpi=pmix"));
+}
+
 TEST(WorldLauncher, AMisLaunchOfSeparateWorldsIsAnError) {
   EXPECT_TRUE(CheckWorldSize(4, {{"OMPI_COMM_WORLD_SIZE", "4"}}).ok());
   EXPECT_TRUE(CheckWorldSize(1, {}).ok());
