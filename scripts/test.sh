@@ -38,6 +38,7 @@ cmake --build "$build" -j "$jobs"
 
 [[ ${#labels[@]} -gt 0 ]] || labels=(-LE "e2e|fuzz")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# Allocation failures are tested: ASan must return null rather than abort.
+# Allocation failures are tested: the sanitizers must return null rather than abort.
 export ASAN_OPTIONS="allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export TSAN_OPTIONS="allocator_may_return_null=1:suppressions=$root/tests/tsan_suppressions.txt${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
 ctest --test-dir "$build" -j "$jobs" --output-on-failure "${labels[@]}" "${ctest_args[@]}"
