@@ -19,6 +19,10 @@ set(USINE_MPIEXEC_FLAGS --oversubscribe CACHE STRING "Extra mpirun flags for the
 set(USINE_MPI_TEST_ENV
   "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
 
+# The tokenizer reads encoder.json with nlohmann-json and takes Unicode classes from ICU.
+find_package(nlohmann_json 3 REQUIRED)
+find_package(ICU REQUIRED COMPONENTS uc)
+
 set(HDF5_PREFER_PARALLEL TRUE)
 find_package(HDF5 REQUIRED COMPONENTS C)
 if(NOT HDF5_IS_PARALLEL)

@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build ccache g++ pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
-  libabsl-dev libopenblas-dev
+  libabsl-dev libopenblas-dev nlohmann-json3-dev libicu-dev
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
   clang-format clang-tidy
