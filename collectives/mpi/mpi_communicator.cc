@@ -51,13 +51,6 @@ absl::StatusOr<int> MpiCount(int64_t count, absl::string_view what) {
   return static_cast<int>(count);
 }
 
-bool Overlap(const Tensor& a, const Tensor& b) {
-  if (a.numel() == 0 || b.numel() == 0) return false;
-  const char* a0 = static_cast<const char*>(a.raw_data());
-  const char* b0 = static_cast<const char*>(b.raw_data());
-  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
-}
-
 // f32 values divided by the number of ranks (kAvg), in place.
 void DivideBy(const Tensor& f32, int size) {
   float* p = static_cast<float*>(f32.raw_data());
@@ -230,7 +223,7 @@ absl::StatusOr<std::unique_ptr<Work>> MpiCommunicator::StartAllReduce(const Call
                                                                       ReduceOp op) {
   const int64_t count = send.numel();
   const bool in_place = send.raw_data() == recv.raw_data();
-  if (!in_place && Overlap(send, recv)) {
+  if (!in_place && send.Overlaps(recv)) {
     return absl::InvalidArgumentError("AllReduce: send and recv overlap without being equal");
   }
   return Run(call, {send, recv}, [this, send, recv, op, count, in_place]() -> absl::Status {
@@ -265,7 +258,7 @@ absl::StatusOr<std::unique_ptr<Work>> MpiCommunicator::StartReduceScatter(const 
       ASSIGN_OR_RETURN(input, Widen(send));
     }
     Tensor output = recv;
-    if (half || Overlap(send, recv)) {
+    if (half || send.Overlaps(recv)) {
       ASSIGN_OR_RETURN(output, Tensor::Empty(recv.shape(), half ? DType::kF32 : recv.dtype()));
     }
     RETURN_IF_ERROR(
@@ -286,7 +279,7 @@ absl::StatusOr<std::unique_ptr<Work>> MpiCommunicator::StartAllGather(const Call
   const char* own_chunk =
       static_cast<const char*>(recv.raw_data()) + static_cast<size_t>(rank()) * send.nbytes();
   const bool in_place = send.numel() > 0 && send.raw_data() == own_chunk;
-  if (!in_place && Overlap(send, recv)) {
+  if (!in_place && send.Overlaps(recv)) {
     return absl::InvalidArgumentError(
         "AllGather: send overlaps recv without being this rank's chunk of it");
   }

@@ -61,13 +61,6 @@ ncclRedOp_t NcclOp(ReduceOp op) {
   return ncclSum;  // Unreachable: every ReduceOp is handled above.
 }
 
-bool Overlap(const Tensor& a, const Tensor& b) {
-  if (a.numel() == 0 || b.numel() == 0) return false;
-  const char* a0 = static_cast<const char*>(a.raw_data());
-  const char* b0 = static_cast<const char*>(b.raw_data());
-  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
-}
-
 // Chunk `index` of `whole`, `chunk_bytes` long: where an in-place chunk must start.
 const void* ChunkStart(const Tensor& whole, int index, size_t chunk_bytes) {
   return static_cast<const char*>(whole.raw_data()) + static_cast<size_t>(index) * chunk_bytes;
@@ -174,7 +167,7 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartAllReduce(const Cal
                                                                        const Tensor& send,
                                                                        const Tensor& recv,
                                                                        ReduceOp op) {
-  if (send.raw_data() != recv.raw_data() && Overlap(send, recv)) {
+  if (send.raw_data() != recv.raw_data() && send.Overlaps(recv)) {
     return absl::InvalidArgumentError(
         absl::StrCat(call.Describe(*this), ": send and recv overlap without being the same"));
   }
@@ -194,7 +187,7 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartReduceScatter(const
                                                                            const Tensor& recv,
                                                                            ReduceOp op) {
   // NCCL's in-place form: recv is this rank's chunk of send.
-  if (recv.raw_data() != ChunkStart(send, rank(), recv.nbytes()) && Overlap(send, recv)) {
+  if (recv.raw_data() != ChunkStart(send, rank(), recv.nbytes()) && send.Overlaps(recv)) {
     return absl::InvalidArgumentError(absl::StrCat(
         call.Describe(*this), ": recv overlaps send without being chunk ", rank(), " of it"));
   }
@@ -213,7 +206,7 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartAllGather(const Cal
                                                                        const Tensor& send,
                                                                        const Tensor& recv) {
   // NCCL's in-place form: send is this rank's chunk of recv.
-  if (send.raw_data() != ChunkStart(recv, rank(), send.nbytes()) && Overlap(send, recv)) {
+  if (send.raw_data() != ChunkStart(recv, rank(), send.nbytes()) && send.Overlaps(recv)) {
     return absl::InvalidArgumentError(absl::StrCat(
         call.Describe(*this), ": send overlaps recv without being chunk ", rank(), " of it"));
   }

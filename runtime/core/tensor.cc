@@ -54,6 +54,13 @@ bool Tensor::SharesMemoryWith(const Tensor& other) const {
   return defined() && storage_ == other.storage_;
 }
 
+bool Tensor::Overlaps(const Tensor& other) const {
+  if (numel() == 0 || other.numel() == 0 || device() != other.device()) return false;
+  const char* a = static_cast<const char*>(raw_data());
+  const char* b = static_cast<const char*>(other.raw_data());
+  return a < b + other.nbytes() && b < a + nbytes();
+}
+
 void* Tensor::raw_data() const {
   if (!defined() || storage_->data == nullptr || numel() == 0) return nullptr;
   return static_cast<char*>(storage_->data) + byte_offset_;

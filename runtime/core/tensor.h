@@ -64,6 +64,8 @@ class Tensor {
   bool owns_memory() const;
   // True when both tensors use the same allocation.
   bool SharesMemoryWith(const Tensor& other) const;
+  // True when some byte of this tensor's elements is also one of `other`'s (same device).
+  bool Overlaps(const Tensor& other) const;
 
   // Address of the first element (nullptr when empty or undefined).
   void* raw_data() const;

@@ -13,13 +13,6 @@ namespace {
 
 namespace ki = kernels_internal;
 
-bool Overlap(const Tensor& a, const Tensor& b) {
-  if (a.numel() == 0 || b.numel() == 0) return false;
-  const char* a0 = static_cast<const char*>(a.raw_data());
-  const char* b0 = static_cast<const char*>(b.raw_data());
-  return a.device() == b.device() && a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
-}
-
 absl::Status CheckDTypes(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor* bias) {
   RETURN_IF_ERROR(CheckSameDType(a, b, "Matmul a", "b"));
   const bool f32 = a.dtype() == DType::kF32 && c.dtype() == DType::kF32;
@@ -85,7 +78,7 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
     RETURN_IF_ERROR(CheckSameDevice(a, *options.bias, "Matmul a", "bias"));
   RETURN_IF_ERROR(CheckDTypes(a, b, c, options.bias));
   ASSIGN_OR_RETURN(const ki::MatmulDims dims, CheckShapes(a, b, c, options));
-  if (Overlap(c, a) || Overlap(c, b) || (options.bias != nullptr && Overlap(c, *options.bias))) {
+  if (c.Overlaps(a) || c.Overlaps(b) || (options.bias != nullptr && c.Overlaps(*options.bias))) {
     return absl::InvalidArgumentError("Matmul: c overlaps an input");
   }
   if (dims.m == 0 || dims.n == 0) return absl::OkStatus();

@@ -90,6 +90,21 @@ TEST(Tensor, ViewsOutOfRangeAreErrors) {
   EXPECT_TRUE(absl::IsInvalidArgument(scalar.Slice(0, 1).status()));
 }
 
+TEST(Tensor, OverlapsComparesTheBytesOfTheElements) {
+  ASSERT_OK_AND_ASSIGN(Tensor t, Tensor::Empty({10}, DType::kF32));
+  ASSERT_OK_AND_ASSIGN(Tensor head, t.View(0, {5}));
+  ASSERT_OK_AND_ASSIGN(Tensor tail, t.View(5, {5}));
+  ASSERT_OK_AND_ASSIGN(Tensor middle, t.View(4, {2}));
+  ASSERT_OK_AND_ASSIGN(Tensor other, Tensor::Empty({10}, DType::kF32));
+  ASSERT_OK_AND_ASSIGN(Tensor none, t.View(3, {0}));
+  EXPECT_FALSE(head.Overlaps(tail));  // Adjacent, not overlapping.
+  EXPECT_TRUE(middle.Overlaps(head));
+  EXPECT_TRUE(middle.Overlaps(tail));
+  EXPECT_TRUE(t.Overlaps(t));
+  EXPECT_FALSE(t.Overlaps(other));
+  EXPECT_FALSE(none.Overlaps(t));
+}
+
 TEST(Tensor, WrapDoesNotOwn) {
   float buffer[6] = {1, 2, 3, 4, 5, 6};
   ASSERT_OK_AND_ASSIGN(Tensor t, Tensor::Wrap(buffer, {2, 3}, DType::kF32, Device::Cpu()));
