@@ -11,7 +11,7 @@ packages=(
   libabsl-dev libopenblas-dev nlohmann-json3-dev libicu-dev
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
-  clang-format clang-tidy
+  clang-format clang-tidy clang
   slurm-wlm munge bc
 )
 

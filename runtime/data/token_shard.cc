@@ -150,8 +150,10 @@ absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path, int64_t voc
                                             file_bytes < expected ? " (truncated)" : ""));
   }
   for (int64_t i = 0; i < shard.count_; ++i) {
-    if (shard.token(i) >= vocab_size) {
-      return absl::DataLossError(absl::StrCat("token shard ", path, ": token id ", shard.token(i),
+    // Compared unsigned: a uint32 id of 2^31 or more would be a negative int32.
+    const uint32_t id = static_cast<uint32_t>(shard.token(i));
+    if (id >= static_cast<uint64_t>(vocab_size)) {
+      return absl::DataLossError(absl::StrCat("token shard ", path, ": token id ", id,
                                               " at offset ",
                                               kTokenShardHeaderBytes + i * bytes_per_token,
                                               " is not below the vocabulary size ", vocab_size));

@@ -121,6 +121,13 @@ TEST_F(TokenShardTest, CorruptShardsAreRejectedNamingTheFileAndOffset) {
   EXPECT_THAT(Error(Path("good.bin"), /*vocab=*/40000), HasSubstr("at offset"));
   EXPECT_THAT(Error(Path("good.bin"), 40000), HasSubstr("is not below the vocabulary size 40000"));
   EXPECT_THAT(Error(Path("missing.bin")), HasSubstr("missing.bin"));
+
+  // A uint32 id of 2^31 or more (found by the fuzzer: it reads back as a negative int32).
+  ASSERT_OK(WriteTokenShard(Path("wide.bin"), {1, 2, 3}, TokenWidth::kUint32));
+  bad = Read(Path("wide.bin"));
+  bad[1024 + 4 + 3] = static_cast<char>(0x80);  // Token 1 becomes 0x80000002.
+  Write(Path("wide.bin"), bad);
+  EXPECT_THAT(Error(Path("wide.bin")), HasSubstr("token id 2147483650 at offset 1028"));
   EXPECT_TRUE(TokenShard::Open(Path("good.bin"), 50000).ok());
 }
 
