@@ -1,11 +1,11 @@
 // libFuzzer target: TokenShard::Open on arbitrary file contents must return a Status (never
 // crash, never read out of bounds), and a shard it accepts must be readable end to end.
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "runtime/data/token_shard.h"
 
