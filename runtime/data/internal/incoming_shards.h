@@ -1,0 +1,79 @@
+// The incoming side of DataStream's watch mode: takes the shards that land in a watched
+// directory one at a time, each once, with every rank of the job agreeing on which.
+//
+// Rank 0 of `comm` decides: it lists the directory and names the first landed shard (in
+// bytewise name order) that is neither consumed nor current; the others open the shard it
+// names, waiting up to `arrival_grace` for it to appear on their view of a shared file system.
+// Each round is two collectives on `comm`: an all-reduce of "a rank is closing", then a
+// broadcast of the decision. So every rank must run the same sequence of Take() calls (they
+// do: the calls follow the global batch sequence), and `comm` must carry nothing else. With
+// a null comm (a job of one) there are no collectives.
+//
+// Thread-compatible: Take() runs on DataStream's prefetch thread.
+#ifndef USINE_RUNTIME_DATA_INTERNAL_INCOMING_SHARDS_H_
+#define USINE_RUNTIME_DATA_INTERNAL_INCOMING_SHARDS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+#include "collectives/communicator.h"
+#include "runtime/data/directory_watcher.h"
+#include "runtime/data/token_shard.h"
+
+namespace usine::data_internal {
+
+struct IncomingOptions {
+  std::string directory;
+  WatchMethod method = WatchMethod::kAuto;
+  absl::Duration poll_interval = absl::Seconds(1);
+  absl::Duration arrival_grace = absl::Seconds(60);
+  absl::Duration report_every = absl::Seconds(60);  // "waiting for new shards" while idle
+  int64_t vocab_size = 0;
+  Communicator* comm = nullptr;  // not owned; null for a job of one
+};
+
+struct IncomingShard {
+  std::string name;
+  std::shared_ptr<const TokenShard> shard;  // null when rejected
+  std::string rejection;                    // why the file is not a valid shard
+};
+
+class IncomingShards {
+ public:
+  // `consumed`: names never to take again (a restored state's list).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<IncomingShards>> Open(
+      IncomingOptions options, const std::vector<std::string>& consumed);
+
+  // Reopens the shard a restored state was reading, on every rank (no collective).
+  [[nodiscard]] absl::StatusOr<IncomingShard> Reopen(const std::string& name) const;
+
+  // One agreement round, repeated every poll interval while `wait` and nothing is ready.
+  // Returns the next shard (added to the consumed set), an empty name when none is ready and
+  // !wait, or kCancelled once any rank has set its `closing`.
+  [[nodiscard]] absl::StatusOr<IncomingShard> Take(bool wait, const std::atomic<bool>& closing);
+
+ private:
+  IncomingShards(IncomingOptions options, std::unique_ptr<DirectoryWatcher> watcher)
+      : options_(std::move(options)), watcher_(std::move(watcher)) {}
+
+  // Rank 0's choice: a name, or empty.
+  [[nodiscard]] absl::StatusOr<std::string> Choose() const;
+  // All ranks: rank 0's `name` (or its error) on every rank; kCancelled if any is closing.
+  [[nodiscard]] absl::StatusOr<std::string> Agree(bool closing, absl::StatusOr<std::string> name);
+  [[nodiscard]] absl::StatusOr<IncomingShard> OpenShard(const std::string& name) const;
+
+  IncomingOptions options_;
+  std::unique_ptr<DirectoryWatcher> watcher_;  // rank 0 only
+  absl::flat_hash_set<std::string> taken_;
+};
+
+}  // namespace usine::data_internal
+
+#endif  // USINE_RUNTIME_DATA_INTERNAL_INCOMING_SHARDS_H_
