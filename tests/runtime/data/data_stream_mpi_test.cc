@@ -1,0 +1,154 @@
+// Runs under mpirun at 2 and 4 ranks: DataStream across processes, laid out as DP x TP with
+// TP = 2 (ranks 2d and 2d + 1 form DP rank d).
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "collectives/mpi/mpi_communicator.h"
+#include "runtime/data/data_stream.h"
+#include "runtime/data/token_shard.h"
+#include "tests/testing/device_test.h"
+
+namespace usine {
+namespace {
+
+constexpr int64_t kVocab = 1 << 24;
+constexpr int kTp = 2;
+
+class DataStreamMpiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(world_, MpiCommunicator::Create(MPI_COMM_WORLD, "world"));
+    // One directory for all ranks: rank 0's pid names it.
+    Tensor pid = testing::MakeTensor<int32_t>(Device::Cpu(), {1}, {::getpid()}).value();
+    ASSERT_OK(world_->Broadcast(pid, 0));
+    dir_ = std::filesystem::temp_directory_path() /
+           ("usine_stream_mpi_" + std::to_string(testing::ReadTensor<int32_t>(pid).value()[0]));
+    if (world_->rank() == 0) {
+      std::filesystem::create_directories(dir_ / "base");
+      std::filesystem::create_directories(dir_ / "incoming");
+      for (int s = 1; s <= 3; ++s) Land("base", s, 41 + 6 * s);
+    }
+    ASSERT_OK(world_->Barrier());
+  }
+  void TearDown() override {
+    EXPECT_OK(world_->Barrier());
+    if (world_->rank() == 0) std::filesystem::remove_all(dir_);
+  }
+
+  // Token i of shard s is s * 100000 + i.
+  void Land(const std::string& folder, int s, int tokens) {
+    std::vector<int32_t> ids(tokens);
+    for (int i = 0; i < tokens; ++i) ids[i] = s * 100000 + i;
+    EXPECT_OK(WriteTokenShard((dir_ / folder / (std::to_string(s) + ".bin")).string(), ids,
+                              TokenWidth::kUint32));
+  }
+
+  DataStreamOptions Options(int64_t batch, int dp_rank, int dp_size) {
+    DataStreamOptions options;
+    for (int s = 1; s <= 3; ++s) {
+      options.shards.push_back((dir_ / "base" / (std::to_string(s) + ".bin")).string());
+    }
+    options.vocab_size = kVocab;
+    options.batch_size = batch;
+    options.seq_len = 4;
+    options.dp_rank = dp_rank;
+    options.dp_size = dp_size;
+    return options;
+  }
+
+  // Every rank's first tokens of one batch, gathered in rank order.
+  std::vector<int32_t> Gather(const Batch& batch) {
+    std::vector<int32_t> inputs = testing::ReadTensor<int32_t>(batch.inputs).value();
+    std::vector<int32_t> firsts;
+    for (size_t i = 0; i < inputs.size(); i += batch.inputs.dim(1)) firsts.push_back(inputs[i]);
+    Tensor send =
+        testing::MakeTensor<int32_t>(Device::Cpu(), {batch.inputs.dim(0)}, firsts).value();
+    Tensor recv = Tensor::Empty({send.numel() * world_->size()}, DType::kI32).value();
+    EXPECT_OK(world_->AllGather(send, recv));
+    return testing::ReadTensor<int32_t>(recv).value();
+  }
+
+  std::unique_ptr<MpiCommunicator> world_;
+  std::filesystem::path dir_;
+};
+
+// The first tokens of `batches` batches of a single-process stream with batch `batch`.
+std::vector<int32_t> Reference(DataStreamOptions options, int batches) {
+  auto stream = DataStream::Open(options).value();
+  std::vector<int32_t> firsts;
+  for (int b = 0; b < batches; ++b) {
+    Batch batch = stream->Next().value();
+    std::vector<int32_t> inputs = testing::ReadTensor<int32_t>(batch.inputs).value();
+    for (size_t i = 0; i < inputs.size(); i += batch.inputs.dim(1)) firsts.push_back(inputs[i]);
+  }
+  return firsts;
+}
+
+TEST_F(DataStreamMpiTest, DataParallelRanksReadDisjointSlicesAndTensorPeersTheSame) {
+  const int dp_size = world_->size() / kTp, dp_rank = world_->rank() / kTp;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> stream,
+                       DataStream::Open(Options(2, dp_rank, dp_size)));
+  const std::vector<int32_t> expected = Reference(Options(2 * dp_size, 0, 1), 8);
+  std::vector<int32_t> seen;
+  for (int step = 0; step < 8; ++step) {
+    ASSERT_OK_AND_ASSIGN(Batch batch, stream->Next());
+    const std::vector<int32_t> all = Gather(batch);  // 2 samples per rank, ranks in order
+    for (int d = 0; d < dp_size; ++d) {
+      const std::vector<int32_t> tp0(all.begin() + 4 * d, all.begin() + 4 * d + 2);
+      const std::vector<int32_t> tp1(all.begin() + 4 * d + 2, all.begin() + 4 * d + 4);
+      EXPECT_EQ(tp0, tp1) << "dp rank " << d << " step " << step;
+      seen.insert(seen.end(), tp0.begin(), tp0.end());
+    }
+  }
+  EXPECT_EQ(seen, expected);
+}
+
+TEST_F(DataStreamMpiTest, WatchModeRanksAgreeOnEachLandedShard) {
+  const int dp_size = world_->size() / kTp, dp_rank = world_->rank() / kTp;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Communicator> data,
+                       world_->Split(0, world_->rank(), "data"));
+  DataStreamOptions options = Options(1, dp_rank, dp_size);
+  options.shards.clear();
+  options.prefetch = 1;
+  WatchOptions watch;
+  watch.directory = (dir_ / "incoming").string();
+  watch.poll_interval = absl::Milliseconds(20);
+  options.watch = watch;
+  options.comm = data.get();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> stream, DataStream::Open(options));
+
+  // Rank 0 lands three shards of 2 samples each while the ranks read: 6 samples in all.
+  std::thread lander;
+  if (world_->rank() == 0) {
+    lander = std::thread([&] {
+      for (int s = 11; s <= 13; ++s) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        Land("incoming", s, 9);
+      }
+    });
+  }
+  std::vector<int32_t> seen;
+  const int steps = 6 / dp_size;
+  for (int step = 0; step < steps; ++step) {
+    ASSERT_OK_AND_ASSIGN(Batch batch, stream->Next());
+    const std::vector<int32_t> all = Gather(batch);
+    for (int d = 0; d < dp_size; ++d) {
+      EXPECT_EQ(all[2 * d], all[2 * d + 1]) << "tensor-parallel peers, dp rank " << d;
+      seen.push_back(all[2 * d]);
+    }
+  }
+  if (lander.joinable()) lander.join();
+  std::sort(seen.begin(), seen.end());
+  EXPECT_THAT(seen, ::testing::ElementsAre(1100000, 1100004, 1200000, 1200004, 1300000, 1300004));
+  EXPECT_THAT(stream->state().consumed, ::testing::ElementsAre("11.bin", "12.bin", "13.bin"));
+  stream->Close();  // every rank: they agree on closing in their next round
+}
+
+}  // namespace
+}  // namespace usine
