@@ -5,6 +5,10 @@
 #include <cstring>
 #include <utility>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -13,15 +17,23 @@
 namespace usine {
 namespace {
 
-// nlohmann's message without its "[json.exception...] parse error at line 1, column N: "
-// prefix (a JSONL line is always line 1 to it), capped: it quotes the input it stopped at.
-std::string ParseErrorDetail(const nlohmann::json::parse_error& e) {
+// nlohmann's message without its "[json.exception...] " prefix (and, for a syntax error,
+// without "parse error at line 1, column N: ": a JSONL line is always line 1 to it), capped:
+// it quotes the input it stopped at.
+std::string ErrorDetail(const nlohmann::json::exception& e) {
   constexpr size_t kMaxDetail = 160;
   absl::string_view what = e.what();
-  if (const size_t colon = what.find(": "); colon != absl::string_view::npos) {
-    what.remove_prefix(colon + 2);
+  if (const size_t bracket = what.find("] "); bracket != absl::string_view::npos) {
+    what.remove_prefix(bracket + 2);
   }
-  std::string detail = absl::StrCat("byte ", e.byte, ": ", what.substr(0, kMaxDetail));
+  std::string location;
+  if (const auto* parse_error = dynamic_cast<const nlohmann::json::parse_error*>(&e)) {
+    if (const size_t colon = what.find(": "); colon != absl::string_view::npos) {
+      what.remove_prefix(colon + 2);
+    }
+    location = absl::StrCat("byte ", parse_error->byte, ": ");
+  }
+  std::string detail = absl::StrCat(location, what.substr(0, kMaxDetail));
   if (what.size() > kMaxDetail) detail += "...";
   return detail;
 }
@@ -37,8 +49,8 @@ absl::StatusOr<std::string> ParseJsonlLine(absl::string_view line, absl::string_
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(line.begin(), line.end());
-  } catch (const nlohmann::json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat("not JSON (", ParseErrorDetail(e), ")"));
+  } catch (const nlohmann::json::exception& e) {  // A syntax error, or a number too large.
+    return absl::InvalidArgumentError(absl::StrCat("not JSON (", ErrorDetail(e), ")"));
   }
   if (!json.is_object()) {
     return absl::InvalidArgumentError(
@@ -60,9 +72,22 @@ bool IsBlankJsonlLine(absl::string_view line) {
 }
 
 absl::StatusOr<std::unique_ptr<JsonlReader>> JsonlReader::Open(std::string path) {
-  std::FILE* file = std::fopen(path.c_str(), "rbe");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat st = {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
+    return absl::Status(absl::ErrnoToStatusCode(error),
+                        absl::StrCat(path, ": cannot open: ", std::strerror(error)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(path, ": cannot open: not a regular file"));
+  }
+  std::FILE* file = ::fdopen(fd, "rb");
   if (file == nullptr) {
     const int error = errno;
+    ::close(fd);
     return absl::Status(absl::ErrnoToStatusCode(error),
                         absl::StrCat(path, ": cannot open: ", std::strerror(error)));
   }

@@ -44,7 +44,8 @@ bool IsBlankJsonlLine(absl::string_view line);
 
 class JsonlReader {
  public:
-  // Opens `path` for reading; an error names it.
+  // Opens `path` for reading; an error names it. Only a regular file is accepted (a FIFO
+  // would block, a directory cannot be read).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<JsonlReader>> Open(std::string path);
   ~JsonlReader();
   JsonlReader(const JsonlReader&) = delete;
@@ -63,6 +64,8 @@ class JsonlReader {
   const std::string& path() const { return path_; }
   // Bytes consumed so far, line endings and blank lines included.
   int64_t bytes_read() const { return bytes_read_; }
+  // Lines consumed so far, blank lines included.
+  int64_t lines_read() const { return line_number_; }
 
  private:
   JsonlReader(std::string path, std::FILE* file) : path_(std::move(path)), file_(file) {}
