@@ -69,7 +69,9 @@ std::string FormatProgress(absl::string_view label, int64_t bytes_done, int64_t 
 ProgressBar::ProgressBar(ProgressBarOptions options)
     : options_(std::move(options)),
       in_place_(options_.in_place.value_or(::isatty(::fileno(options_.out)) == 1)),
-      start_(absl::Now()) {}
+      start_(absl::Now()),
+      // A log's first line comes one interval in: a short job prints only its final line.
+      last_draw_(in_place_ ? absl::InfinitePast() : start_) {}
 
 void ProgressBar::Update(int64_t bytes_done, int64_t items) {
   if (finished_) return;

@@ -9,7 +9,7 @@
 //
 // On a terminal the line is redrawn in place ("\r") at most every `redraw_interval`;
 // otherwise (a log file, a batch job) a plain line is printed every `line_interval`, so a
-// log shows progress without a flood of lines.
+// log shows progress without a flood of lines; Finish always prints the last one.
 // Not thread-safe: one thread updates a bar.
 #ifndef USINE_RUNTIME_CORE_PROGRESS_BAR_H_
 #define USINE_RUNTIME_CORE_PROGRESS_BAR_H_
@@ -53,7 +53,7 @@ class ProgressBar {
   const ProgressBarOptions options_;
   const bool in_place_;
   const absl::Time start_;
-  absl::Time last_draw_ = absl::InfinitePast();
+  absl::Time last_draw_;
   bool finished_ = false;
 };
 

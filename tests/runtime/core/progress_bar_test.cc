@@ -62,17 +62,32 @@ TEST_F(ProgressBarTest, OnATerminalRedrawsOneLineInPlace) {
 
 TEST_F(ProgressBarTest, InALogPrintsPlainLinesAtMostEveryInterval) {
   ProgressBar bar({.label = "prep", .total_bytes = 100, .out = out_, .in_place = false});
-  bar.Update(10, 1);  // The first update draws.
-  bar.Update(20, 2);  // Within 5 s of it: not drawn.
+  bar.Update(10, 1);  // Within 5 s of the start: not drawn.
+  bar.Update(20, 2);
+  bar.Finish(100, 10);
+  const std::string output = Output();
+  Close();
+  EXPECT_THAT(output, ::testing::StartsWith("prep 100.0%  100 B/100 B  "));
+  EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1);
+  EXPECT_THAT(output, EndsWith("10 tokens  in 0s\n"));
+}
+
+TEST_F(ProgressBarTest, InALogEveryUpdatePastTheIntervalPrintsALine) {
+  ProgressBar bar({.label = "prep",
+                   .total_bytes = 100,
+                   .out = out_,
+                   .in_place = false,
+                   .line_interval = absl::ZeroDuration()});
+  bar.Update(10, 1);
+  bar.Update(20, 2);
   bar.Finish(100, 10);
   const std::string output = Output();
   Close();
   EXPECT_THAT(output, Not(HasSubstr("\r")));
   EXPECT_THAT(output, Not(HasSubstr("[")));
-  EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 2);
+  EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 3);
   EXPECT_THAT(output, HasSubstr("prep  10.0%"));
-  EXPECT_THAT(output, Not(HasSubstr(" 20.0%")));
-  EXPECT_THAT(output, EndsWith("10 tokens  in 0s\n"));
+  EXPECT_THAT(output, HasSubstr("prep  20.0%"));
 }
 
 }  // namespace
