@@ -1,6 +1,6 @@
 # CTest script: install usine from BUILD_DIR into a scratch prefix, then configure, build and
-# run the examples against it with find_package(usine CONFIG). Proves that the exported
-# package is complete. Arguments: -DSOURCE_DIR= -DBUILD_DIR= -DWORK_DIR= -DMPIEXEC=
+# run the examples against it with find_package(usine CONFIG), and run the installed `usine`.
+# Proves that the exported package is complete. Arguments: -DSOURCE_DIR= -DBUILD_DIR= -DWORK_DIR= -DMPIEXEC=
 foreach(var SOURCE_DIR BUILD_DIR WORK_DIR MPIEXEC)
   if(NOT ${var})
     message(FATAL_ERROR "CheckInstalledPackage.cmake needs -D${var}=...")
@@ -17,6 +17,7 @@ endfunction()
 
 file(REMOVE_RECURSE ${WORK_DIR})
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix)
+run(${WORK_DIR}/prefix/bin/usine prep --help)
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples -B ${WORK_DIR}/build -G Ninja
     -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "runtime/core/atomic_file.h"
 #include "runtime/core/status_macros.h"
 
 namespace usine {
@@ -23,30 +24,6 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
   return absl::Status(
       errno == ENOSPC ? absl::StatusCode::kResourceExhausted : absl::StatusCode::kInternal,
       absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
-
-absl::Status WriteAll(int fd, const void* data, size_t bytes, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    const ssize_t n = ::write(fd, p, bytes);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno("writing", path);
-    }
-    p += n;
-    bytes -= static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status FsyncDirectoryOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Errno("opening directory", dir);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  return rc == 0 ? absl::OkStatus() : Errno("syncing directory", dir);
 }
 
 template <typename T>
@@ -79,26 +56,16 @@ absl::Status WriteTokenShard(const std::string& path, absl::Span<const int32_t> 
   header[1] = static_cast<int32_t>(width);
   header[2] = static_cast<int32_t>(tokens.size());
 
-  const std::string temporary = absl::StrCat(path, ".tmp.", ::getpid());
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("creating", temporary);
-  absl::Status status = WriteAll(fd, header, sizeof(header), temporary);
-  if (status.ok() && width == TokenWidth::kUint16) {
+  const absl::string_view header_bytes(reinterpret_cast<const char*>(header), sizeof(header));
+  if (width == TokenWidth::kUint16) {
     const std::vector<uint16_t> narrow = Narrow<uint16_t>(tokens);
-    status = WriteAll(fd, narrow.data(), narrow.size() * 2, temporary);
-  } else if (status.ok()) {
-    status = WriteAll(fd, tokens.data(), tokens.size() * 4, temporary);
+    return WriteFileAtomically(
+        path, {header_bytes,
+               absl::string_view(reinterpret_cast<const char*>(narrow.data()), narrow.size() * 2)});
   }
-  if (status.ok() && ::fsync(fd) != 0) status = Errno("syncing", temporary);
-  if (::close(fd) != 0 && status.ok()) status = Errno("closing", temporary);
-  if (status.ok() && ::rename(temporary.c_str(), path.c_str()) != 0) {
-    status = Errno("renaming to", path);
-  }
-  if (!status.ok()) {
-    ::unlink(temporary.c_str());  // Nothing partial is left behind.
-    return status;
-  }
-  return FsyncDirectoryOf(path);
+  return WriteFileAtomically(
+      path, {header_bytes,
+             absl::string_view(reinterpret_cast<const char*>(tokens.data()), tokens.size() * 4)});
 }
 
 absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path, int64_t vocab_size) {

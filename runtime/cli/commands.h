@@ -1,0 +1,17 @@
+// The commands of the `usine` executable (DESIGN.md: prep, train, finetune, eval, inspect,
+// bench; those that exist so far). Each takes the arguments after its name and returns the
+// process's exit code, having printed its own output and errors.
+#ifndef USINE_RUNTIME_CLI_COMMANDS_H_
+#define USINE_RUNTIME_CLI_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace usine::cli {
+
+// `usine prep`: text, directories and JSONL files into token shards (runtime/data/prep.h).
+int PrepCommand(const std::vector<std::string>& args);
+
+}  // namespace usine::cli
+
+#endif  // USINE_RUNTIME_CLI_COMMANDS_H_

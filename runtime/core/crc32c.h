@@ -1,0 +1,37 @@
+// CRC-32C (Castagnoli, the polynomial of iSCSI, ext4 and LevelDB), the checksum that token
+// shard manifests and checkpoints record for their files.
+//
+//   uint32_t crc = Crc32c(bytes);                       // one buffer
+//   uint32_t crc = Crc32cExtend(Crc32c(head), tail);    // == Crc32c(head + tail)
+//   ASSIGN_OR_RETURN(uint32_t crc, Crc32cOfFile(path));
+//
+// Software, table-driven (slicing-by-8): about 1-2 GB/s on one core, no CPU feature
+// required. Results match RFC 3720's known answers (32 zero bytes -> 0x8A9136AA).
+// Thread-safety: pure functions; safe from any thread.
+#ifndef USINE_RUNTIME_CORE_CRC32C_H_
+#define USINE_RUNTIME_CORE_CRC32C_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace usine {
+
+// The CRC of `data` continued from `crc`, the CRC of the bytes before it (0 for none).
+uint32_t Crc32cExtend(uint32_t crc, absl::Span<const uint8_t> data);
+
+inline uint32_t Crc32c(absl::Span<const uint8_t> data) { return Crc32cExtend(0, data); }
+inline uint32_t Crc32c(absl::string_view data) {
+  return Crc32c(
+      absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+}
+
+// The CRC of the whole file at `path`, read in blocks. An error names the path.
+[[nodiscard]] absl::StatusOr<uint32_t> Crc32cOfFile(const std::string& path);
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_CORE_CRC32C_H_

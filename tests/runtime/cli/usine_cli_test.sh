@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The `usine` executable: the dispatcher, `usine prep --help`, flag errors, and small prep
+# runs (alone, or with MPIEXEC under `mpirun -np 2`, where an error on one rank must fail
+# the job and be printed once).
+#   usine_cli_test.sh USINE GPT2_DIR [MPIEXEC]
+set -u
+usine=$1 gpt2=$2 mpiexec=${3:-}
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fail=0
+check() {  # check DESCRIPTION COMMAND...: the command must succeed
+  local what=$1
+  shift
+  if ! "$@"; then
+    echo "FAIL: $what"
+    fail=1
+  fi
+}
+
+# A corpus: 6 text files and a JSONL file of 40 lines.
+mkdir -p "$dir/in/sub"
+for i in 1 2 3 4 5 6; do echo "Text document $i: $(printf 'word%.0s ' $(seq $((i * 20))))" >"$dir/in/sub/t$i.txt"; done
+for i in $(seq 40); do echo "{\"text\": \"JSONL document $i\"}"; done >"$dir/in/lines.jsonl"
+
+if [[ -z $mpiexec ]]; then
+  "$usine" >"$dir/out" 2>"$dir/err"
+  check "usine without a command exits 2" test $? -eq 2
+  check "usine without a command lists prep" grep -q "prep" "$dir/err"
+  "$usine" frobnicate >"$dir/out" 2>"$dir/err"
+  check "an unknown command exits 2" test $? -eq 2
+  check "an unknown command is named" grep -q "unknown command 'frobnicate'" "$dir/err"
+  check "the commands that exist are listed" grep -q "^  prep " "$dir/err"
+
+  "$usine" prep --help >"$dir/out" 2>"$dir/err"
+  check "prep --help exits 0" test $? -eq 0
+  for flag in --out --tokenizer-dir --jsonl-field --shard-tokens --val-fraction --threads \
+              --on-error; do
+    check "prep --help documents $flag" grep -q -- "  $flag " "$dir/out"
+  done
+  "$usine" prep "$dir/in" --out "$dir/x" --tokenizer-dir "$gpt2" --shard-tokenz 5 2>"$dir/err"
+  check "an unknown flag exits 1" test $? -eq 1
+  check "an unknown flag is named" grep -q "unknown flag --shard-tokenz" "$dir/err"
+  "$usine" prep "$dir/in" --out "$dir/x" --tokenizer-dir "$gpt2" --val-fraction lots 2>"$dir/err"
+  check "an ill-typed value is named" grep -q "flag --val-fraction: 'lots' is not a number" "$dir/err"
+  "$usine" prep "$dir/in" --tokenizer-dir "$gpt2" 2>"$dir/err"
+  check "a missing --out is named" grep -q -- "--out DIR is required" "$dir/err"
+
+  "$usine" prep "$dir/in" --out "$dir/one" --tokenizer-dir "$gpt2" --shard-tokens 64 \
+    --val-fraction 0.2 --threads 2 >"$dir/out" 2>"$dir/err"
+  check "a small prep run exits 0" test $? -eq 0
+  check "it prints a summary" grep -q "7 files (6 text, 1 JSONL" "$dir/out"
+  check "it writes a manifest" test -s "$dir/one/manifest.json"
+  documents=$(awk '/^  (train|val):/ { for (i = 2; i <= NF; ++i) if ($i == "documents,") s += $(i - 1) }
+                   END { print s }' "$dir/out")
+  check "all 46 documents, in train and val ($documents)" test "$documents" = 46
+  check "several training shards" test -f "$dir/one/train_r0000_000002.bin"
+  check "a validation shard" test -f "$dir/one/val_r0000_000000.bin"
+
+  echo '{"text": broken}' >>"$dir/in/lines.jsonl"
+  "$usine" prep "$dir/in" --out "$dir/bad" --tokenizer-dir "$gpt2" 2>"$dir/err"
+  check "a bad JSONL line exits 1" test $? -eq 1
+  check "the bad line is named" grep -q "lines.jsonl:41: not JSON" "$dir/err"
+  "$usine" prep "$dir/in" --out "$dir/skip" --tokenizer-dir "$gpt2" --on-error skip \
+    >"$dir/out" 2>"$dir/err"
+  check "--on-error skip goes on" test $? -eq 0
+  check "and records the line" grep -q '"line": 41' "$dir/skip/manifest.json"
+else
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+  "$mpiexec" -np 2 "$usine" prep "$dir/in" --out "$dir/two" --tokenizer-dir "$gpt2" \
+    --shard-tokens 64 --val-fraction 0.2 --threads 1 >"$dir/out" 2>"$dir/err"
+  check "prep under mpirun -np 2 exits 0" test $? -eq 0
+  check "rank 0 wrote shards" test -f "$dir/two/train_r0000_000000.bin"
+  check "rank 1 wrote shards" test -f "$dir/two/train_r0001_000000.bin"
+  check "the manifest counts 2 ranks" grep -q '"ranks": 2' "$dir/two/manifest.json"
+  check "one summary" test "$(grep -c '^usine prep:' "$dir/out")" -eq 1
+
+  # lines.jsonl, the largest file, is rank 0's; a bad line fails both ranks, printed once.
+  echo '{"text": broken}' >>"$dir/in/lines.jsonl"
+  "$mpiexec" -np 2 "$usine" prep "$dir/in" --out "$dir/bad" --tokenizer-dir "$gpt2" \
+    >"$dir/out" 2>"$dir/err"
+  check "a bad line under mpirun fails the job" test $? -ne 0
+  check "the error is printed once" test "$(grep -c 'lines.jsonl:41: not JSON' "$dir/err")" -eq 1
+  check "no shard is left" test -z "$(ls "$dir/bad"/*.bin 2>/dev/null)"
+fi
+
+if [[ $fail -ne 0 ]]; then
+  echo "--- stdout ---"; cat "$dir/out"; echo "--- stderr ---"; cat "$dir/err"
+  exit 1
+fi
+echo PASS

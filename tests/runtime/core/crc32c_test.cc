@@ -1,0 +1,76 @@
+#include "runtime/core/crc32c.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "tests/testing/device_test.h"
+
+namespace usine {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(Crc32c, MatchesTheKnownAnswersOfRfc3720) {
+  std::vector<uint8_t> bytes(32, 0x00);
+  EXPECT_EQ(Crc32c(bytes), 0x8A9136AAu);
+  bytes.assign(32, 0xFF);
+  EXPECT_EQ(Crc32c(bytes), 0x62A8AB43u);
+  for (int i = 0; i < 32; ++i) bytes[i] = static_cast<uint8_t>(i);
+  EXPECT_EQ(Crc32c(bytes), 0x46DD794Eu);
+  for (int i = 0; i < 32; ++i) bytes[i] = static_cast<uint8_t>(31 - i);
+  EXPECT_EQ(Crc32c(bytes), 0x113FDB5Cu);
+  EXPECT_EQ(Crc32c(absl::string_view("123456789")), 0xE3069283u);
+  EXPECT_EQ(Crc32c(absl::string_view("")), 0u);
+}
+
+// The 8-byte step and the byte step must agree for every length and alignment.
+TEST(Crc32c, ExtendingPieceByPieceEqualsOneCall) {
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data.push_back(static_cast<char>((i * 131 + 7) % 256));
+  const uint32_t whole = Crc32c(data);
+  for (size_t split = 0; split <= data.size(); split += 37) {
+    const absl::string_view head = absl::string_view(data).substr(0, split);
+    const absl::string_view tail = absl::string_view(data).substr(split);
+    EXPECT_EQ(
+        Crc32cExtend(Crc32c(head), absl::Span<const uint8_t>(
+                                       reinterpret_cast<const uint8_t*>(tail.data()), tail.size())),
+        whole)
+        << "split at " << split;
+  }
+  // Unaligned starts over the same bytes.
+  for (size_t start = 1; start < 9; ++start) {
+    uint32_t crc = 0;
+    for (size_t i = start; i < data.size(); ++i) {
+      crc = Crc32cExtend(
+          crc, absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()) + i, 1));
+    }
+    EXPECT_EQ(crc, Crc32c(absl::string_view(data).substr(start)));
+  }
+}
+
+TEST(Crc32c, OfAFileEqualsOfItsBytesAndErrorsNameThePath) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("usine_crc32c_test_" + std::to_string(::getpid())))
+          .string();
+  std::string data(3 << 20, '\0');  // Several read blocks.
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 2654435761u >> 24);
+  std::ofstream(path, std::ios::binary)
+      .write(data.data(), static_cast<std::streamsize>(data.size()));
+  ASSERT_OK_AND_ASSIGN(uint32_t crc, Crc32cOfFile(path));
+  EXPECT_EQ(crc, Crc32c(data));
+  std::remove(path.c_str());
+  const absl::StatusOr<uint32_t> missing = Crc32cOfFile(path);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr(path));
+}
+
+}  // namespace
+}  // namespace usine
