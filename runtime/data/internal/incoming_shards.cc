@@ -1,24 +1,17 @@
 #include "runtime/data/internal/incoming_shards.h"
 
-#include <algorithm>
-#include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 
+#include "collectives/byte_exchange.h"
 #include "runtime/core/logging.h"
 #include "runtime/core/status_macros.h"
-#include "runtime/core/tensor.h"
 
 namespace usine::data_internal {
 namespace {
-
-// The broadcast decision: [kind, length] as int32, then the bytes of a name or an error.
-constexpr int64_t kDecisionHeader = 8;
-constexpr int64_t kDecisionBytes = kDecisionHeader + 4096;
-enum DecisionKind : int32_t { kName = 0, kError = 1 };
 
 bool IsRoot(const Communicator* comm) { return comm == nullptr || comm->rank() == 0; }
 
@@ -50,33 +43,22 @@ absl::StatusOr<std::string> IncomingShards::Agree(bool closing, absl::StatusOr<s
     if (closing) return absl::CancelledError("data stream closed");
     return name;
   }
-  ASSIGN_OR_RETURN(Tensor flag, Tensor::Empty({1}, DType::kI32));
-  ASSIGN_OR_RETURN(absl::Span<int32_t> flag_value, flag.host_span<int32_t>());
-  flag_value[0] = closing ? 1 : 0;
-  RETURN_IF_ERROR(comm->AllReduce(flag, ReduceOp::kMax));
-  if (flag_value[0] != 0) return absl::CancelledError("data stream closed on some rank");
-
-  ASSIGN_OR_RETURN(Tensor decision, Tensor::Empty({kDecisionBytes}, DType::kU8));
-  ASSIGN_OR_RETURN(absl::Span<uint8_t> bytes, decision.host_span<uint8_t>());
+  // Each rank says whether it is closing ('C' or '-'); rank 0 adds its decision: 'N' and a
+  // name (empty: none ready), or 'E' and the error that kept it from deciding.
+  std::string mine(1, closing ? 'C' : '-');
   if (comm->rank() == 0) {
-    const int32_t kind = name.ok() ? kName : kError;
-    const std::string text = name.ok() ? *name : std::string(name.status().message());
-    const int32_t length =
-        static_cast<int32_t>(std::min<size_t>(text.size(), kDecisionBytes - kDecisionHeader));
-    std::memcpy(bytes.data(), &kind, 4);
-    std::memcpy(bytes.data() + 4, &length, 4);
-    std::memcpy(bytes.data() + kDecisionHeader, text.data(), length);
+    absl::StrAppend(&mine, name.ok() ? "N" : "E", name.ok() ? *name : name.status().message());
   }
-  RETURN_IF_ERROR(comm->Broadcast(decision, /*root=*/0));
-  int32_t kind = 0;
-  int32_t length = 0;
-  std::memcpy(&kind, bytes.data(), 4);
-  std::memcpy(&length, bytes.data() + 4, 4);
-  std::string text(reinterpret_cast<const char*>(bytes.data()) + kDecisionHeader, length);
-  if (kind == kError) {
-    return absl::UnavailableError(absl::StrCat("rank 0 of ", comm->name(), ": ", text));
+  ASSIGN_OR_RETURN(std::vector<std::string> all, AllGatherBytes(*comm, mine));
+  for (const std::string& said : all) {
+    if (said[0] == 'C') return absl::CancelledError("data stream closed on some rank");
   }
-  return text;
+  const std::string& decision = all[0];
+  if (decision[1] == 'E') {
+    return absl::UnavailableError(
+        absl::StrCat("rank 0 of ", comm->name(), ": ", decision.substr(2)));
+  }
+  return decision.substr(2);
 }
 
 absl::StatusOr<IncomingShard> IncomingShards::OpenShard(const std::string& name) const {

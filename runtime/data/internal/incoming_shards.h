@@ -4,8 +4,8 @@
 // Rank 0 of `comm` decides: it lists the directory and names the first landed shard (in
 // bytewise name order) that is neither consumed nor current; the others open the shard it
 // names, waiting up to `arrival_grace` for it to appear on their view of a shared file system.
-// Each round is two collectives on `comm`: an all-reduce of "a rank is closing", then a
-// broadcast of the decision. So every rank must run the same sequence of Take() calls (they
+// Each round is one all-gather on `comm` of every rank's "I am closing" and rank 0's
+// decision. So every rank must run the same sequence of Take() calls (they
 // do: the calls follow the global batch sequence), and `comm` must carry nothing else. With
 // a null comm (a job of one) there are no collectives.
 //
