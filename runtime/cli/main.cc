@@ -16,6 +16,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"prep", "tokenise text, directories and JSONL files into token shards",
      usine::cli::PrepCommand},
+    {"bench", "benchmarks against a peer measured in the same run", usine::cli::BenchCommand},
 };
 
 void PrintUsage(std::FILE* out) {

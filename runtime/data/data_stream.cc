@@ -2,17 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <filesystem>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
-#include "runtime/core/allocator.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/data/internal/batch_buffers.h"
 #include "runtime/data/internal/batch_planner.h"
 #include "runtime/data/internal/incoming_shards.h"
 #include "runtime/kernels/copy.h"
@@ -20,8 +17,12 @@
 namespace usine {
 namespace {
 
+using data_internal::BatchBuffers;
 using data_internal::BatchPlanner;
 using data_internal::GlobalBatch;
+
+// The narrowest type that holds every id: a batch is then one copy per row from a uint16 shard.
+DType TokenDType(int64_t vocab_size) { return vocab_size <= 65536 ? DType::kU16 : DType::kI32; }
 
 absl::Status CheckOptions(const DataStreamOptions& o) {
   auto invalid = [](auto&&... parts) {
@@ -32,7 +33,10 @@ absl::Status CheckOptions(const DataStreamOptions& o) {
   if (o.dp_size <= 0 || o.dp_rank < 0 || o.dp_rank >= o.dp_size) {
     return invalid("dp_rank ", o.dp_rank, " is not in [0, dp_size = ", o.dp_size, ")");
   }
-  if (o.prefetch <= 0) return invalid("prefetch must be positive, not ", o.prefetch);
+  if (o.prefetch <= 0 || o.prefetch >= BatchBuffers::kMaxBuffers) {
+    return invalid("prefetch must be in [1, ", BatchBuffers::kMaxBuffers - 1, "], not ",
+                   o.prefetch);
+  }
   if (o.vocab_size <= 0) return invalid("vocab_size must be positive, not ", o.vocab_size);
   if (!o.watch.has_value()) {
     if (o.shards.empty()) return invalid("no shards given");
@@ -70,45 +74,14 @@ absl::StatusOr<std::vector<TokenShard>> OpenShards(std::vector<std::string> path
 
 }  // namespace
 
-// What the prefetch thread and the consumer share: the host buffers, and the queues of free
-// and filled ones. Batches on the cpu hold it too, so that a buffer can return to the pool
-// even after the stream is gone.
-struct BufferPool {
-  struct Filled {
-    int buffer;
-    int64_t index;
-    int64_t incoming_samples;
-    DataStreamState state;
-  };
-
-  ~BufferPool() {
-    for (void* memory : memory) PinnedHostAllocator().Deallocate(memory);
-  }
-  void Release(int buffer) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      free.push_back(buffer);
-    }
-    changed.notify_all();
-  }
-
-  std::vector<void*> memory;                 // i32[2, B, T] each: inputs, then targets
-  std::vector<std::optional<Event>> copied;  // recorded after a device copy out of it
-  std::mutex mu;
-  std::condition_variable changed;
-  std::deque<int> free;       // guarded by mu
-  std::deque<Filled> filled;  // guarded by mu
-  absl::Status error;         // guarded by mu: why the prefetch thread stopped
-  bool stopped = false;       // guarded by mu
-};
-
 class DataStream::Impl {
  public:
   Impl(DataStreamOptions options, std::unique_ptr<BatchPlanner> planner,
-       std::shared_ptr<BufferPool> pool)
+       std::shared_ptr<BatchBuffers> buffers)
       : options_(std::move(options)),
         planner_(std::move(planner)),
-        pool_(std::move(pool)),
+        buffers_(std::move(buffers)),
+        token_dtype_(TokenDType(options_.vocab_size)),
         state_(planner_->state()),
         samples_per_epoch_(planner_->base_samples_per_epoch()) {
     producer_ = std::thread([this] { Produce(); });
@@ -123,117 +96,94 @@ class DataStream::Impl {
  private:
   void Produce();
   absl::Status Fill(int buffer, const GlobalBatch& batch);
-  void Stop(absl::Status status);
+  // Copies the host buffer to the device on `stream`; the buffer is free once that is done.
+  absl::Status CopyToDevice(const Tensor& host, int buffer, const Stream& stream, Tensor* device);
 
   const DataStreamOptions options_;
   std::unique_ptr<BatchPlanner> planner_;  // the prefetch thread's
-  std::shared_ptr<BufferPool> pool_;
+  std::shared_ptr<BatchBuffers> buffers_;
+  const DType token_dtype_;
   std::atomic<bool> closing_{false};
   DataStreamState state_;  // the consumer's
   int64_t samples_per_epoch_;
   std::thread producer_;
 };
 
-void DataStream::Impl::Stop(absl::Status status) {
-  {
-    std::lock_guard<std::mutex> lock(pool_->mu);
-    pool_->stopped = true;
-    pool_->error = std::move(status);
+template <typename Id>
+void CopyRows(absl::Span<const data_internal::SampleSpan> samples, int64_t row_tokens, Id* out) {
+  for (const data_internal::SampleSpan& span : samples) {
+    span.shard->CopyTokens(span.begin, row_tokens, out);
+    out += row_tokens;
   }
-  pool_->changed.notify_all();
 }
 
 absl::Status DataStream::Impl::Fill(int buffer, const GlobalBatch& batch) {
-  if (std::optional<Event>& copied = pool_->copied[buffer]; copied.has_value()) {
+  if (std::optional<Event>& copied = buffers_->copied(buffer); copied.has_value()) {
     RETURN_IF_ERROR(copied->Synchronize());
   }
   const int64_t b = options_.batch_size;
-  const int64_t t = options_.seq_len;
-  int32_t* inputs = static_cast<int32_t*>(pool_->memory[buffer]);
-  int32_t* targets = inputs + b * t;
-  const int64_t first = options_.dp_rank * b;
-  for (int64_t k = 0; k < b; ++k) {
-    const data_internal::SampleSpan& span = batch.samples[first + k];
-    span.shard->CopyTokens(span.begin, t, inputs + k * t);
-    span.shard->CopyTokens(span.begin + 1, t, targets + k * t);
+  const auto mine = absl::MakeConstSpan(batch.samples).subspan(options_.dp_rank * b, b);
+  void* out = buffers_->memory(buffer);
+  if (token_dtype_ == DType::kU16) {
+    CopyRows(mine, options_.seq_len + 1, static_cast<uint16_t*>(out));
+  } else {
+    CopyRows(mine, options_.seq_len + 1, static_cast<int32_t*>(out));
   }
   return absl::OkStatus();
 }
 
 void DataStream::Impl::Produce() {
+  GlobalBatch batch;
   while (true) {
-    absl::StatusOr<GlobalBatch> batch = planner_->Next(closing_);
-    if (!batch.ok()) return Stop(batch.status());
-    int buffer = 0;
-    {
-      std::unique_lock<std::mutex> lock(pool_->mu);
-      pool_->changed.wait(lock, [&] { return !pool_->free.empty() || closing_; });
-      if (closing_) break;
-      buffer = pool_->free.front();
-      pool_->free.pop_front();
-    }
-    if (absl::Status s = Fill(buffer, *batch); !s.ok()) return Stop(s);
-    {
-      std::lock_guard<std::mutex> lock(pool_->mu);
-      pool_->filled.push_back(
-          {buffer, batch->state.batches - 1, batch->state.incoming_samples, batch->state});
-    }
-    pool_->changed.notify_all();
+    if (absl::Status s = planner_->Next(closing_, &batch); !s.ok()) return buffers_->Stop(s);
+    const std::optional<int> buffer = buffers_->AcquireFree(closing_);
+    if (!buffer.has_value()) break;
+    if (absl::Status s = Fill(*buffer, batch); !s.ok()) return buffers_->Stop(s);
+    buffers_->Publish(
+        {*buffer, batch.state.batches - 1, batch.state.incoming_samples, batch.state});
   }
-  Stop(absl::CancelledError("data stream closed"));
+  buffers_->Stop(absl::CancelledError("data stream closed"));
+}
+
+absl::Status DataStream::Impl::CopyToDevice(const Tensor& host, int buffer, const Stream& stream,
+                                            Tensor* device) {
+  ASSIGN_OR_RETURN(*device,
+                   Tensor::Empty(host.shape(), host.dtype(), options_.device, stream.handle()));
+  RETURN_IF_ERROR(Copy(host, *device, stream));
+  std::optional<Event>& event = buffers_->copied(buffer);
+  if (!event.has_value()) {
+    ASSIGN_OR_RETURN(Event created, Event::Create(options_.device));
+    event.emplace(std::move(created));
+  }
+  return event->Record(stream);
 }
 
 absl::StatusOr<Batch> DataStream::Impl::Next(const Stream& stream) {
-  BufferPool::Filled filled;
-  {
-    std::unique_lock<std::mutex> lock(pool_->mu);
-    pool_->changed.wait(lock, [&] { return !pool_->filled.empty() || pool_->stopped; });
-    if (pool_->filled.empty()) return pool_->error;
-    filled = std::move(pool_->filled.front());
-    pool_->filled.pop_front();
-  }
-  const int64_t b = options_.batch_size;
-  const int64_t t = options_.seq_len;
+  ASSIGN_OR_RETURN(data_internal::FilledBuffer filled, buffers_->Take());
   Batch batch;
   batch.index = filled.index;
   batch.incoming_samples = filled.incoming_samples;
-  ASSIGN_OR_RETURN(Tensor host, Tensor::Wrap(pool_->memory[filled.buffer], {2, b, t}, DType::kI32,
-                                             Device::Cpu()));
-  Tensor both = host;
+  ASSIGN_OR_RETURN(Tensor host, Tensor::Wrap(buffers_->memory(filled.buffer),
+                                             {options_.batch_size, options_.seq_len + 1},
+                                             token_dtype_, Device::Cpu()));
   if (options_.device.is_cpu()) {
-    // The buffer returns to the pool when the last copy of the Batch is gone.
-    batch.buffer =
-        std::shared_ptr<void>(pool_->memory[filled.buffer],
-                              [pool = pool_, id = filled.buffer](void*) { pool->Release(id); });
+    batch.tokens = std::move(host);
+    // The buffer is free again when the last copy of the Batch is gone.
+    batch.buffer = std::shared_ptr<void>(
+        buffers_->memory(filled.buffer),
+        [buffers = buffers_, id = filled.buffer](void*) { buffers->Release(id); });
   } else {
-    absl::Status copied = [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(both,
-                       Tensor::Empty({2, b, t}, DType::kI32, options_.device, stream.handle()));
-      RETURN_IF_ERROR(Copy(host, both, stream));
-      std::optional<Event>& event = pool_->copied[filled.buffer];
-      if (!event.has_value()) {
-        ASSIGN_OR_RETURN(Event created, Event::Create(options_.device));
-        event.emplace(std::move(created));
-      }
-      return event->Record(stream);
-    }();
-    pool_->Release(filled.buffer);
+    const absl::Status copied = CopyToDevice(host, filled.buffer, stream, &batch.tokens);
+    buffers_->Release(filled.buffer);
     RETURN_IF_ERROR(copied);
   }
-  ASSIGN_OR_RETURN(Tensor inputs, both.Slice(0, 1));
-  ASSIGN_OR_RETURN(Tensor targets, both.Slice(1, 2));
-  ASSIGN_OR_RETURN(batch.inputs, inputs.Reshape({b, t}));
-  ASSIGN_OR_RETURN(batch.targets, targets.Reshape({b, t}));
   state_ = std::move(filled.state);
   return batch;
 }
 
 void DataStream::Impl::Close() {
-  {
-    std::lock_guard<std::mutex> lock(pool_->mu);
-    closing_ = true;
-  }
-  pool_->changed.notify_all();
+  closing_ = true;
+  buffers_->Wake();
   if (producer_.joinable()) producer_.join();
 }
 
@@ -269,16 +219,13 @@ absl::StatusOr<std::unique_ptr<DataStream>> DataStream::Open(DataStreamOptions o
   ASSIGN_OR_RETURN(std::unique_ptr<BatchPlanner> planner,
                    BatchPlanner::Create(plan, std::move(base), std::move(incoming), resume));
 
-  auto pool = std::make_shared<BufferPool>();
-  const size_t bytes = 2 * options.batch_size * options.seq_len * sizeof(int32_t);
-  for (int i = 0; i <= options.prefetch; ++i) {  // one more than prefetch: the consumer's
-    ASSIGN_OR_RETURN(void* memory, PinnedHostAllocator().Allocate(bytes, nullptr));
-    pool->memory.push_back(memory);
-    pool->free.push_back(i);
-  }
-  pool->copied.resize(pool->memory.size());
+  // One buffer more than `prefetch`: the one the consumer holds.
+  ASSIGN_OR_RETURN(
+      std::shared_ptr<BatchBuffers> buffers,
+      BatchBuffers::Create(options.prefetch + 1, options.batch_size * (options.seq_len + 1) *
+                                                     DTypeSize(TokenDType(options.vocab_size))));
   return std::unique_ptr<DataStream>(new DataStream(
-      std::make_unique<Impl>(std::move(options), std::move(planner), std::move(pool))));
+      std::make_unique<Impl>(std::move(options), std::move(planner), std::move(buffers))));
 }
 
 DataStream::DataStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

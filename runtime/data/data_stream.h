@@ -6,10 +6,15 @@
 //   options.batch_size = 8;  options.seq_len = 1024;
 //   options.dp_rank = grid.dp_rank();  options.dp_size = grid.dp_size();
 //   ASSIGN_OR_RETURN(std::unique_ptr<DataStream> stream, DataStream::Open(options));
-//   ASSIGN_OR_RETURN(Batch batch, stream->Next(copy_stream));  // inputs, targets: i32[B, T]
+//   ASSIGN_OR_RETURN(Batch batch, stream->Next(copy_stream));  // batch.tokens: u16[B, T+1]
 //   checkpoint.data_state = stream->state().ToJson();             // after that batch
 //
-// Order. A sample is T+1 consecutive tokens (internal/batch_planner.h says which). The global
+// A batch is B samples of T+1 consecutive tokens, one row each: the inputs of row b are
+// tokens[b][0..T), its targets tokens[b][1..T]. They are 16-bit ids (kU16) when vocab_size
+// <= 65536, as for GPT-2, else kI32: the narrowest type, so that a batch costs one copy per
+// row from the mapped shard, like read(2), and the least host-to-device traffic.
+//
+// Order. internal/batch_planner.h says which tokens form sample j of a shard. The global
 // sequence of samples is a function of the seed and the data only: each epoch visits the
 // shards in a seeded random order and each shard's samples in a seeded random order (file
 // order when `shuffle` is off). Global batch k is the dp_size * batch_size samples after the
@@ -32,8 +37,9 @@
 // or the thread stalls. On a CUDA device Next() copies the buffer to device memory
 // asynchronously on the caller's stream and the buffer is reused once that copy is done.
 //
-// Thread-safety: Next(), state() and Close() are for one consumer thread. Errors of the
-// prefetch thread (a shard that vanished, a failed collective) are returned by Next().
+// Thread-safety: Next() and state() are for one consumer thread; Close() may come from
+// another (it ends a blocked Next()). Errors of the prefetch thread (a shard that vanished,
+// a failed collective) are returned by Next().
 #ifndef USINE_RUNTIME_DATA_DATA_STREAM_H_
 #define USINE_RUNTIME_DATA_DATA_STREAM_H_
 
@@ -77,15 +83,14 @@ struct DataStreamOptions {
   int dp_size = 1;
   uint64_t seed = 1337;
   bool shuffle = true;
-  int prefetch = 4;               // batches filled ahead. Default: 4.
+  int prefetch = 4;               // batches filled ahead, 1 to 63. Default: 4.
   Device device = Device::Cpu();  // where Next() puts the batches
   std::optional<WatchOptions> watch;
   Communicator* comm = nullptr;  // watch mode with several ranks; not owned
 };
 
 struct Batch {
-  Tensor inputs;                 // i32[B, T] on options.device
-  Tensor targets;                // i32[B, T]: inputs shifted by one token
+  Tensor tokens;                 // u16 or i32 [B, T+1] on options.device (see above)
   int64_t index = 0;             // this global batch's number, from 0 at the first run
   int64_t incoming_samples = 0;  // samples from incoming shards so far (watch mode)
   std::shared_ptr<void> buffer;  // the host buffer the tensors use (cpu)

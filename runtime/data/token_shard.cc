@@ -174,4 +174,17 @@ void TokenShard::CopyTokens(int64_t begin, int64_t n, int32_t* out) const {
   }
 }
 
+void TokenShard::CopyTokens(int64_t begin, int64_t n, uint16_t* out) const {
+  const unsigned char* p = map_ + kTokenShardHeaderBytes;
+  if (width_ == TokenWidth::kUint16) {
+    std::memcpy(out, p + begin * 2, static_cast<size_t>(n) * 2);
+    return;
+  }
+  for (int64_t k = 0; k < n; ++k) {
+    uint32_t v;
+    std::memcpy(&v, p + (begin + k) * 4, 4);
+    out[k] = static_cast<uint16_t>(v);
+  }
+}
+
 }  // namespace usine

@@ -151,13 +151,13 @@ SampleSpan BatchPlanner::NextIncomingSample() {
   return span;
 }
 
-absl::StatusOr<GlobalBatch> BatchPlanner::Next(const std::atomic<bool>& closing) {
-  GlobalBatch batch;
-  batch.samples.reserve(options_.global_batch);
+absl::Status BatchPlanner::Next(const std::atomic<bool>& closing, GlobalBatch* batch) {
+  batch->samples.clear();
+  batch->incoming.clear();
   bool idle = false;  // no incoming shard was ready: replay for the rest of this batch
   for (int64_t i = 0; i < options_.global_batch; ++i) {
     if (incoming_ == nullptr) {
-      batch.samples.push_back(NextBaseSample());
+      batch->samples.push_back(NextBaseSample());
       continue;
     }
     const int64_t seen = state_.incoming_samples + state_.replay_samples;
@@ -168,19 +168,19 @@ absl::StatusOr<GlobalBatch> BatchPlanner::Next(const std::atomic<bool>& closing)
       idle = !ready;
     }
     if (replay || idle) {
-      batch.samples.push_back(NextBaseSample());
+      batch->samples.push_back(NextBaseSample());
       ++state_.replay_samples;
       continue;
     }
-    if (batch.incoming.empty() || batch.incoming.back() != current_) {
-      batch.incoming.push_back(current_);
+    if (batch->incoming.empty() || batch->incoming.back() != current_) {
+      batch->incoming.push_back(current_);
     }
-    batch.samples.push_back(NextIncomingSample());
+    batch->samples.push_back(NextIncomingSample());
   }
   ++state_.batches;
   state_.samples += options_.global_batch;
-  batch.state = state_;
-  return batch;
+  batch->state = state_;
+  return absl::OkStatus();
 }
 
 }  // namespace usine::data_internal

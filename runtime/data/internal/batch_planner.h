@@ -61,9 +61,9 @@ class BatchPlanner {
       PlannerOptions options, std::vector<TokenShard> base,
       std::unique_ptr<IncomingShards> incoming, const DataStreamState* resume);
 
-  // The next global batch. In watch mode it may wait for a shard to land; kCancelled when
-  // any rank set `closing`.
-  [[nodiscard]] absl::StatusOr<GlobalBatch> Next(const std::atomic<bool>& closing);
+  // Makes *batch the next global batch, reusing its memory. In watch mode it may wait for a
+  // shard to land; kCancelled when any rank set `closing`.
+  [[nodiscard]] absl::Status Next(const std::atomic<bool>& closing, GlobalBatch* batch);
 
   const DataStreamState& state() const { return state_; }
   int64_t base_samples_per_epoch() const { return order_.samples_per_epoch(); }

@@ -64,11 +64,11 @@ class DataStreamMpiTest : public ::testing::Test {
 
   // Every rank's first tokens of one batch, gathered in rank order.
   std::vector<int32_t> Gather(const Batch& batch) {
-    std::vector<int32_t> inputs = testing::ReadTensor<int32_t>(batch.inputs).value();
+    std::vector<int32_t> tokens = testing::ReadTensor<int32_t>(batch.tokens).value();
     std::vector<int32_t> firsts;
-    for (size_t i = 0; i < inputs.size(); i += batch.inputs.dim(1)) firsts.push_back(inputs[i]);
+    for (size_t i = 0; i < tokens.size(); i += batch.tokens.dim(1)) firsts.push_back(tokens[i]);
     Tensor send =
-        testing::MakeTensor<int32_t>(Device::Cpu(), {batch.inputs.dim(0)}, firsts).value();
+        testing::MakeTensor<int32_t>(Device::Cpu(), {batch.tokens.dim(0)}, firsts).value();
     Tensor recv = Tensor::Empty({send.numel() * world_->size()}, DType::kI32).value();
     EXPECT_OK(world_->AllGather(send, recv));
     return testing::ReadTensor<int32_t>(recv).value();
@@ -84,8 +84,8 @@ std::vector<int32_t> Reference(DataStreamOptions options, int batches) {
   std::vector<int32_t> firsts;
   for (int b = 0; b < batches; ++b) {
     Batch batch = stream->Next().value();
-    std::vector<int32_t> inputs = testing::ReadTensor<int32_t>(batch.inputs).value();
-    for (size_t i = 0; i < inputs.size(); i += batch.inputs.dim(1)) firsts.push_back(inputs[i]);
+    std::vector<int32_t> tokens = testing::ReadTensor<int32_t>(batch.tokens).value();
+    for (size_t i = 0; i < tokens.size(); i += batch.tokens.dim(1)) firsts.push_back(tokens[i]);
   }
   return firsts;
 }

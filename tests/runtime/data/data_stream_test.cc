@@ -61,19 +61,18 @@ class DataStreamTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-// The first token of each sample of a batch, after checking that the targets are the inputs
-// shifted by one (which the numbering makes input + 1).
+// The first token of each sample of a batch, after checking that each row holds T+1
+// consecutive tokens (which the numbering makes increasing by one).
 std::vector<int32_t> Firsts(const Batch& batch) {
-  std::vector<int32_t> in = *testing::ReadTensor<int32_t>(batch.inputs);
-  std::vector<int32_t> out = *testing::ReadTensor<int32_t>(batch.targets);
-  const int64_t t = batch.inputs.dim(1);
+  EXPECT_EQ(batch.tokens.dtype(), DType::kI32);
+  std::vector<int32_t> tokens = *testing::ReadTensor<int32_t>(batch.tokens);
+  const int64_t row = batch.tokens.dim(1);
   std::vector<int32_t> firsts;
-  for (size_t i = 0; i < in.size(); ++i) {
-    EXPECT_EQ(out[i], in[i] + 1) << "element " << i;
-    if (i % t == 0) {
-      firsts.push_back(in[i]);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (i % row == 0) {
+      firsts.push_back(tokens[i]);
     } else {
-      EXPECT_EQ(in[i], in[i - 1] + 1) << "element " << i;
+      EXPECT_EQ(tokens[i], tokens[i - 1] + 1) << "element " << i;
     }
   }
   return firsts;
@@ -99,7 +98,7 @@ std::set<int32_t> AllSampleStarts() {
   return starts;
 }
 
-TEST_F(DataStreamTest, EachEpochVisitsEverySampleOnceWithShiftedTargets) {
+TEST_F(DataStreamTest, EachEpochVisitsEverySampleOnce) {
   DataStreamOptions options = BaseOptions(/*batch=*/2, /*seq_len=*/4);
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> stream, DataStream::Open(options));
   ASSERT_EQ(stream->samples_per_epoch(), 22);
@@ -266,6 +265,32 @@ TEST_F(DataStreamTest, BadOptionsAndShardsAreErrorsNamingThem) {
   options = BaseOptions(2, 4);
   std::ofstream(options.shards[0], std::ios::binary | std::ios::trunc) << "not a shard";
   EXPECT_THAT(DataStream::Open(options).status().message(), HasSubstr(options.shards[0]));
+}
+
+TEST_F(DataStreamTest, BatchesAreRowsOfTPlusOneTokensIn16BitsForSmallVocabularies) {
+  DataStreamOptions options;
+  std::vector<int32_t> ids(100);
+  for (int i = 0; i < 100; ++i) ids[i] = 65535 - i;  // the widest 16-bit ids
+  options.shards = {(dir_ / "base" / "u32.bin").string(), (dir_ / "base" / "u16.bin").string()};
+  ASSERT_OK(WriteTokenShard(options.shards[0], ids, TokenWidth::kUint32));
+  ASSERT_OK(WriteTokenShard(options.shards[1], ids, TokenWidth::kUint16));
+  options.vocab_size = 65536;
+  options.batch_size = 3;
+  options.seq_len = 8;
+  options.shuffle = false;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> stream, DataStream::Open(options));
+  for (int b = 0; b < 8; ++b) {  // 12 samples per shard: both shards, both widths
+    ASSERT_OK_AND_ASSIGN(Batch batch, stream->Next());
+    ASSERT_EQ(batch.tokens.dtype(), DType::kU16);
+    ASSERT_EQ(batch.tokens.shape(), Shape({3, 9}));
+    std::vector<uint16_t> tokens = *testing::ReadTensor<uint16_t>(batch.tokens);
+    for (int r = 0; r < 3; ++r) {
+      const int sample = (3 * b + r) % 12;  // file order within each shard of 12 samples
+      for (int k = 0; k < 9; ++k) {
+        EXPECT_EQ(tokens[r * 9 + k], 65535 - (8 * sample + k)) << "batch " << b << " row " << r;
+      }
+    }
+  }
 }
 
 TEST_F(DataStreamTest, HeldBatchesKeepTheirTokensUntilReleased) {

@@ -1,0 +1,98 @@
+#include "runtime/data/internal/batch_buffers.h"
+
+#include <chrono>
+#include <thread>
+
+#include "runtime/core/allocator.h"
+#include "runtime/core/status_macros.h"
+
+namespace usine::data_internal {
+namespace {
+
+// How long the consumer polls before it sleeps: about what a batch takes to fill when the
+// stream, not training, is the bottleneck; a futex sleep and wake-up costs more. It yields
+// while it polls, so that a producer sharing its core (more threads than cores) runs.
+constexpr std::chrono::microseconds kPoll(50);
+
+template <typename Ready>
+void PollUntil(Ready ready) {
+  const auto until = std::chrono::steady_clock::now() + kPoll;
+  while (!ready() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<BatchBuffers>> BatchBuffers::Create(int count, size_t bytes) {
+  std::shared_ptr<BatchBuffers> buffers(new BatchBuffers());
+  for (int i = 0; i < count; ++i) {
+    ASSIGN_OR_RETURN(void* memory, PinnedHostAllocator().Allocate(bytes, nullptr));
+    buffers->memory_.push_back(memory);
+  }
+  buffers->copied_.resize(count);
+  buffers->ring_.resize(count);
+  buffers->free_mask_ = count == 64 ? ~uint64_t{0} : (uint64_t{1} << count) - 1;
+  return buffers;
+}
+
+BatchBuffers::~BatchBuffers() {
+  for (void* memory : memory_) PinnedHostAllocator().Deallocate(memory);
+}
+
+std::optional<int> BatchBuffers::AcquireFree(const std::atomic<bool>& closing) {
+  while (true) {
+    const uint32_t events = free_events_.load(std::memory_order_acquire);
+    if (closing.load()) return std::nullopt;
+    const uint64_t mask = free_mask_.load(std::memory_order_acquire);
+    if (mask != 0) {
+      const int buffer = __builtin_ctzll(mask);
+      free_mask_.fetch_and(~(uint64_t{1} << buffer), std::memory_order_acq_rel);
+      return buffer;
+    }
+    free_events_.wait(events, std::memory_order_acquire);
+  }
+}
+
+void BatchBuffers::Publish(FilledBuffer filled) {
+  const int64_t i = published_.load(std::memory_order_relaxed);
+  ring_[i % ring_.size()] = std::move(filled);
+  published_.store(i + 1, std::memory_order_release);
+  filled_events_.fetch_add(1, std::memory_order_release);
+  filled_events_.notify_one();
+}
+
+void BatchBuffers::Stop(absl::Status status) {
+  stop_status_ = std::move(status);
+  stopped_.store(true, std::memory_order_release);
+  filled_events_.fetch_add(1, std::memory_order_release);
+  filled_events_.notify_one();
+}
+
+absl::StatusOr<FilledBuffer> BatchBuffers::Take() {
+  PollUntil([&] {
+    return published_.load(std::memory_order_relaxed) > taken_ ||
+           stopped_.load(std::memory_order_relaxed);
+  });
+  while (true) {
+    const uint32_t events = filled_events_.load(std::memory_order_acquire);
+    if (published_.load(std::memory_order_acquire) > taken_) {
+      FilledBuffer filled = std::move(ring_[taken_ % ring_.size()]);
+      ++taken_;
+      return filled;
+    }
+    if (stopped_.load(std::memory_order_acquire)) return stop_status_;
+    filled_events_.wait(events, std::memory_order_acquire);
+  }
+}
+
+void BatchBuffers::Release(int buffer) {
+  free_mask_.fetch_or(uint64_t{1} << buffer, std::memory_order_release);
+  free_events_.fetch_add(1, std::memory_order_release);
+  free_events_.notify_one();
+}
+
+void BatchBuffers::Wake() {
+  free_events_.fetch_add(1, std::memory_order_release);
+  free_events_.notify_all();
+}
+
+}  // namespace usine::data_internal
