@@ -12,6 +12,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "runtime/core/device.h"
+#include "runtime/core/stream.h"
 #include "runtime/data/token_shard.h"
 #include "tests/testing/device_test.h"
 
@@ -304,6 +306,34 @@ TEST_F(DataStreamTest, HeldBatchesKeepTheirTokensUntilReleased) {
   EXPECT_EQ(Firsts(first), before);
   EXPECT_EQ(Firsts(first)[0], 1 * kShardStride);
   EXPECT_EQ(Firsts(second)[0], 1 * kShardStride + 8);
+}
+
+// On a GPU: the batches are device tensors, copied on the caller's stream, equal to the
+// cpu stream's, and the host buffers are refilled only after their copies (prefetch 1, so
+// every buffer is reused while earlier batches may still be copying).
+class DataStreamGpuTest : public DataStreamTest {};
+
+TEST_F(DataStreamGpuTest, BatchesOnTheDeviceMatchTheCpuStream) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  DataStreamOptions options = BaseOptions(3, 4);
+  options.prefetch = 1;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> cpu, DataStream::Open(options));
+  options.device = Device::Cuda(0);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> gpu, DataStream::Open(options));
+  ASSERT_OK_AND_ASSIGN(Stream stream, Stream::Create(Device::Cuda(0)));
+  std::vector<Batch> on_device;
+  for (int b = 0; b < 20; ++b) {
+    ASSERT_OK_AND_ASSIGN(Batch batch, gpu->Next(stream));
+    EXPECT_TRUE(batch.tokens.device().is_cuda());
+    on_device.push_back(std::move(batch));
+  }
+  ASSERT_OK(stream.Synchronize());
+  for (int b = 0; b < 20; ++b) {
+    ASSERT_OK_AND_ASSIGN(Batch expected, cpu->Next());
+    EXPECT_EQ(*testing::ReadTensor<int32_t>(on_device[b].tokens),
+              *testing::ReadTensor<int32_t>(expected.tokens))
+        << "batch " << b;
+  }
 }
 
 // ---- Watch mode ----
