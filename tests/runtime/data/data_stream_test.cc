@@ -380,6 +380,18 @@ TEST_F(WatchTest, WaitsForTheNextShardToLand) {
   EXPECT_THAT(next.get(), ElementsAreArray({500000, 500004}));
 }
 
+TEST_F(WatchTest, PollingFindsShardsToo) {  // as on a network file system
+  DataStreamOptions options = WatchOptionsFor(false, 0, false);
+  options.watch->method = WatchMethod::kPolling;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> stream, DataStream::Open(options));
+  std::future<std::vector<int32_t>> next =
+      std::async(std::launch::async, [&] { return Take(*stream, 1); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  WriteShard("incoming", "polled.bin", 6, 9);
+  ASSERT_EQ(next.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_THAT(next.get(), ElementsAreArray({600000, 600004}));
+}
+
 TEST_F(WatchTest, CloseEndsAWait) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> stream,
                        DataStream::Open(WatchOptionsFor(false, 0, false)));
