@@ -161,30 +161,34 @@ int32_t TokenShard::token(int64_t i) const {
   return v;
 }
 
+namespace {
+
+// out[k] = the k-th of n little-endian `Stored` values at `p`, as `Out`.
+template <typename Stored, typename Out>
+void CopyAs(const unsigned char* p, int64_t n, Out* out) {
+  if constexpr (sizeof(Stored) == sizeof(Out)) {
+    std::memcpy(out, p, static_cast<size_t>(n) * sizeof(Out));
+  } else {
+    for (int64_t k = 0; k < n; ++k) {
+      Stored v;
+      std::memcpy(&v, p + k * sizeof(Stored), sizeof(Stored));
+      out[k] = static_cast<Out>(v);
+    }
+  }
+}
+
+}  // namespace
+
 void TokenShard::CopyTokens(int64_t begin, int64_t n, int32_t* out) const {
   const unsigned char* p = map_ + kTokenShardHeaderBytes;
-  if (width_ == TokenWidth::kUint32) {
-    std::memcpy(out, p + begin * 4, static_cast<size_t>(n) * 4);
-    return;
-  }
-  for (int64_t k = 0; k < n; ++k) {
-    uint16_t v;
-    std::memcpy(&v, p + (begin + k) * 2, 2);
-    out[k] = v;
-  }
+  if (width_ == TokenWidth::kUint32) return CopyAs<uint32_t>(p + begin * 4, n, out);
+  CopyAs<uint16_t>(p + begin * 2, n, out);
 }
 
 void TokenShard::CopyTokens(int64_t begin, int64_t n, uint16_t* out) const {
   const unsigned char* p = map_ + kTokenShardHeaderBytes;
-  if (width_ == TokenWidth::kUint16) {
-    std::memcpy(out, p + begin * 2, static_cast<size_t>(n) * 2);
-    return;
-  }
-  for (int64_t k = 0; k < n; ++k) {
-    uint32_t v;
-    std::memcpy(&v, p + (begin + k) * 4, 4);
-    out[k] = static_cast<uint16_t>(v);
-  }
+  if (width_ == TokenWidth::kUint16) return CopyAs<uint16_t>(p + begin * 2, n, out);
+  CopyAs<uint32_t>(p + begin * 4, n, out);
 }
 
 }  // namespace usine
