@@ -46,6 +46,17 @@ absl::StatusOr<StoredTensor> OpenStoredTensor(const H5File& file, absl::string_v
         absl::StrCat(file.path, ": dataset ", out.path, " has ", dtype.status().message()));
   }
   out.dtype = *dtype;
+  // The bytes that the dataspace needs must be what the file stores, and within the file.
+  const hsize_t want = static_cast<hsize_t>(out.dataset.shape.numel()) * DTypeSize(out.dtype);
+  const hsize_t stored = H5Dget_storage_size(out.dataset.dataset.id());
+  hsize_t file_size = 0;
+  RETURN_IF_ERROR(USINE_HDF5_STATUS(H5Fget_filesize(file.file.id(), &file_size)));
+  if (stored != want || want > file_size) {
+    H5Eclear2(H5E_DEFAULT);
+    return absl::InvalidArgumentError(absl::StrCat(
+        file.path, ": dataset ", out.path, " stores ", stored, " bytes for ", DTypeName(out.dtype),
+        out.dataset.shape.ToString(), " (", want, " bytes) in a file of ", file_size));
+  }
   ASSIGN_OR_RETURN(out.crc32c,
                    ReadUint32Attribute(file, out.dataset.dataset.id(), out.path, "crc32c"));
   return out;

@@ -16,6 +16,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"prep", "tokenise text, directories and JSONL files into token shards",
      usine::cli::PrepCommand},
+    {"inspect", "show a checkpoint's metadata and tensors; --verify checks its CRCs",
+     usine::cli::InspectCommand},
 };
 
 void PrintUsage(std::FILE* out) {
