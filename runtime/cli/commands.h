@@ -15,6 +15,9 @@ int PrepCommand(const std::vector<std::string>& args);
 // `usine inspect`: a checkpoint's metadata and tensors; --verify checks its CRCs.
 int InspectCommand(const std::vector<std::string>& args);
 
+// `usine bench checkpoint`: checkpoint stall, write and load against copy and dd.
+int BenchCommand(const std::vector<std::string>& args);
+
 }  // namespace usine::cli
 
 #endif  // USINE_RUNTIME_CLI_COMMANDS_H_

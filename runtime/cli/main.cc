@@ -18,6 +18,8 @@ constexpr Command kCommands[] = {
      usine::cli::PrepCommand},
     {"inspect", "show a checkpoint's metadata and tensors; --verify checks its CRCs",
      usine::cli::InspectCommand},
+    {"bench", "benchmarks: checkpoint (stall, write and load against copy and dd)",
+     usine::cli::BenchCommand},
 };
 
 void PrintUsage(std::FILE* out) {
