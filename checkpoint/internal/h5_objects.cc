@@ -33,7 +33,8 @@ herr_t VisitLink(hid_t group, const char* name, const H5L_info_t* info, void* da
   }
   H5O_info_t object;
   if (H5Oget_info_by_name2(group, name, &object, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
-    state->status = USINE_HDF5_STATUS(-1);
+    state->status =
+        WithContext(USINE_HDF5_STATUS(-1), absl::StrCat(state->file->path, ": reading ", path));
     return -1;
   }
   if (object.type == H5O_TYPE_DATASET) {

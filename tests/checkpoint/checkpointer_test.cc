@@ -107,6 +107,47 @@ TEST_F(CheckpointerTest, RetentionNeverDeletesTheCheckpointThatLatestNames) {
   EXPECT_THAT(*ListCheckpointSteps(dir_ + "/ckpt"), ElementsAre(1, 5));
 }
 
+// The model with its pieces on `device` (copied from the host model).
+absl::StatusOr<StateDict> OnDevice(const StateDict& host, Device device) {
+  StateDict out;
+  for (const auto& [name, e] : host.tensors()) {
+    ASSIGN_OR_RETURN(Tensor piece, usine::testing::MakeTensor(device, e.piece.shape(),
+                                                              e.piece.dtype(), e.piece.raw_data()));
+    RETURN_IF_ERROR(out.AddShard(name, piece, e.global_shape, e.offset));
+  }
+  out.mutable_metadata() = host.metadata();
+  return out;
+}
+
+class CheckpointerDeviceTest : public usine::testing::DeviceTest {};
+
+TEST_P(CheckpointerDeviceTest, SavesAndLoadsPiecesOnTheDevice) {
+  char tmpl[] = "/tmp/usine_checkpointer_dev_XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  LocalCommunicator comm("test");
+  CheckpointerOptions options;
+  options.directory = dir;
+  ASSERT_OK_AND_ASSIGN(auto ckpt, Checkpointer::Create(comm, options));
+  ASSERT_OK_AND_ASSIGN(StateDict host, MakeModel(0, 1, Fill::kValues));
+  ASSERT_OK_AND_ASSIGN(StateDict state, OnDevice(host, device()));
+  ASSERT_OK(ckpt->Save(3, state));
+  ASSERT_OK_AND_ASSIGN(StateDict sentinel, MakeModel(0, 1, Fill::kSentinel));
+  ASSERT_OK_AND_ASSIGN(StateDict loaded, OnDevice(sentinel, device()));
+  ASSERT_OK_AND_ASSIGN(int64_t step, ckpt->LoadLatest(loaded));
+  EXPECT_EQ(step, 3);
+  for (const auto& [name, e] : loaded.tensors()) {
+    ASSERT_OK_AND_ASSIGN(std::vector<char> bytes, usine::testing::ReadBytes(e.piece));
+    if (!bytes.empty())
+      std::memcpy(sentinel.tensors().at(name).piece.raw_data(), bytes.data(), bytes.size());
+  }
+  EXPECT_EQ(CheckModel(sentinel), "");
+  ckpt.reset();
+  std::filesystem::remove_all(dir);
+}
+
+USINE_INSTANTIATE_DEVICE_TESTS(CheckpointerDeviceTest);
+
 // In a child process with a file-size limit (RLIMIT_FSIZE: writes past it fail with EFBIG,
 // as on a full disk): the save fails with an error, its partial file is removed, and the
 // previous checkpoint stays `latest` and loads. Returns what went wrong, or "".
