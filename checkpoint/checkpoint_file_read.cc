@@ -1,6 +1,7 @@
 // ReadCheckpointFile: each rank reads its boxes; tensors that the ranks read whole between
 // them are checked against their CRC-32C.
 #include <cstring>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ using checkpoint_internal::PlannedBox;
 using checkpoint_internal::PlannedTensor;
 using checkpoint_internal::StoredTensor;
 
+// Pieces from this size on are checksummed on a worker thread, overlapping the next reads.
+constexpr size_t kAsyncChecksumBytes = size_t{1} << 20;
+
 struct LocalRead {
   std::vector<uint32_t> terms;     // Per planned tensor: xor of the boxes this rank owns.
   std::vector<uint32_t> recorded;  // Per planned tensor: the file's CRC (0 when not read here).
@@ -33,7 +37,7 @@ struct LocalRead {
 };
 
 absl::Status ReadPiece(const H5File& file, const PlannedTensor& planned, const TensorEntry& entry,
-                       int rank, uint32_t* term, uint32_t* recorded) {
+                       int rank, uint32_t* recorded) {
   ASSIGN_OR_RETURN(StoredTensor stored, checkpoint_internal::OpenStoredTensor(file, planned.name));
   if (stored.dtype != entry.piece.dtype() || stored.dataset.shape != entry.global_shape) {
     return absl::InvalidArgumentError(
@@ -44,29 +48,47 @@ absl::Status ReadPiece(const H5File& file, const PlannedTensor& planned, const T
   RETURN_IF_ERROR(checkpoint_internal::ReadBox(file, stored, entry.offset, entry.piece.shape(),
                                                entry.piece.raw_data()));
   *recorded = stored.crc32c;
-  for (const PlannedBox& box : planned.boxes) {
-    if (planned.tiled && box.owner == rank && box.offset == entry.offset) {
-      checkpoint_internal::TensorCrc crc(planned.global_shape, DTypeSize(planned.dtype));
-      *term =
-          crc.BoxTerm(static_cast<const uint8_t*>(entry.piece.raw_data()), box.extent, box.offset);
-    }
-  }
   return absl::OkStatus();
 }
 
+// The CRC term of this rank's piece when it is the box this rank checksums, else 0.
+uint32_t PieceTerm(const PlannedTensor& planned, const TensorEntry& entry, int rank) {
+  for (const PlannedBox& box : planned.boxes) {
+    if (planned.tiled && box.owner == rank && box.offset == entry.offset) {
+      checkpoint_internal::TensorCrc crc(planned.global_shape, DTypeSize(planned.dtype));
+      return crc.BoxTerm(static_cast<const uint8_t*>(entry.piece.raw_data()), box.extent,
+                         box.offset);
+    }
+  }
+  return 0;
+}
+
 absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePlan& plan,
-                                    StateDict& state, Communicator& comm) {
+                                    StateDict& state, Communicator& comm, bool verify) {
   ASSIGN_OR_RETURN(H5File file, checkpoint_internal::OpenH5File(path, comm));
   LocalRead out;
   out.terms.assign(plan.tensors.size(), 0);
   out.recorded.assign(plan.tensors.size(), 0);
   absl::Status status = checkpoint_internal::CheckFormat(file).status();
+  // Checksums of large pieces run on worker threads while the next pieces are read.
+  std::vector<std::pair<size_t, std::future<uint32_t>>> pending;
   for (size_t i = 0; status.ok() && i < plan.tensors.size(); ++i) {
     auto it = state.tensors().find(plan.tensors[i].name);
     if (it == state.tensors().end()) continue;
-    status =
-        ReadPiece(file, plan.tensors[i], it->second, comm.rank(), &out.terms[i], &out.recorded[i]);
+    status = ReadPiece(file, plan.tensors[i], it->second, comm.rank(), &out.recorded[i]);
+    if (!status.ok() || !verify) continue;
+    const PlannedTensor& planned = plan.tensors[i];
+    const TensorEntry& entry = it->second;
+    const int rank = comm.rank();
+    if (entry.piece.nbytes() < kAsyncChecksumBytes) {
+      out.terms[i] = PieceTerm(planned, entry, rank);
+    } else {
+      pending.emplace_back(i, std::async(std::launch::async, [&planned, &entry, rank] {
+                             return PieceTerm(planned, entry, rank);
+                           }));
+    }
   }
+  for (auto& [i, term] : pending) out.terms[i] = term.get();
   if (status.ok()) {
     absl::StatusOr<std::map<std::string, MetadataValue>> metadata =
         checkpoint_internal::ReadMetadata(file);
@@ -117,7 +139,7 @@ absl::Status ReadCheckpointFile(const std::string& path, StateDict& state, Commu
   RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(comm, host));
   ASSIGN_OR_RETURN(CollectivePlan plan, checkpoint_internal::PlanCollectively(
                                             state, comm, checkpoint_internal::PlanPurpose::kRead));
-  absl::StatusOr<LocalRead> local = ReadLocal(path, plan, state, comm);
+  absl::StatusOr<LocalRead> local = ReadLocal(path, plan, state, comm, options.verify_checksums);
   RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(comm, local.status()));
   if (options.verify_checksums) {
     RETURN_IF_ERROR(

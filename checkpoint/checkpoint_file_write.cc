@@ -1,5 +1,7 @@
-// WriteCheckpointFile: plan, checksums, then one dataset per tensor written collectively.
+// WriteCheckpointFile: plan, then one dataset per tensor written collectively, while a worker
+// thread computes the checksums; then the checksums.
 #include <cstring>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -39,21 +41,27 @@ absl::Status CheckHostPieces(const StateDict& state) {
   return absl::OkStatus();
 }
 
-// The CRC-32C of every planned tensor: each rank checksums the boxes it writes, and the
-// terms are combined on every rank.
-absl::StatusOr<std::vector<uint32_t>> TensorCrcs(const CollectivePlan& plan, const StateDict& state,
-                                                 Communicator& comm) {
+// Per planned tensor, the xor of the CRC terms of the boxes this rank writes (tensor_crc.h).
+// Pure computation: runs on a worker thread while the I/O thread writes.
+std::vector<uint32_t> LocalTerms(const CollectivePlan& plan, const StateDict& state, int rank) {
   std::vector<uint32_t> terms(plan.tensors.size(), 0);
   for (size_t i = 0; i < plan.tensors.size(); ++i) {
     const PlannedTensor& t = plan.tensors[i];
     checkpoint_internal::TensorCrc crc(t.global_shape, DTypeSize(t.dtype));
     for (const PlannedBox& box : t.boxes) {
-      if (box.owner != comm.rank()) continue;
+      if (box.owner != rank) continue;
       const TensorEntry& entry = state.tensors().at(t.name);
       terms[i] ^=
           crc.BoxTerm(static_cast<const uint8_t*>(entry.piece.raw_data()), box.extent, box.offset);
     }
   }
+  return terms;
+}
+
+// The CRC-32C of every planned tensor from every rank's terms (a collective).
+absl::StatusOr<std::vector<uint32_t>> CombineTerms(const CollectivePlan& plan,
+                                                   const std::vector<uint32_t>& terms,
+                                                   Communicator& comm) {
   const std::string mine(reinterpret_cast<const char*>(terms.data()), terms.size() * 4);
   ASSIGN_OR_RETURN(std::vector<std::string> all, AllGatherBytes(comm, mine));
   std::vector<uint32_t> crcs(plan.tensors.size(), 0);
@@ -71,6 +79,24 @@ absl::StatusOr<std::vector<uint32_t>> TensorCrcs(const CollectivePlan& plan, con
   return crcs;
 }
 
+std::string TensorPath(const PlannedTensor& t) {
+  return absl::StrCat(checkpoint_internal::kTensorsGroup, "/", t.name);
+}
+
+// Each tensor's crc32c attribute (collective), once the data is written.
+absl::Status WriteChecksums(const H5File& file, const CollectivePlan& plan,
+                            const std::vector<uint32_t>& crcs) {
+  for (size_t i = 0; i < plan.tensors.size(); ++i) {
+    const std::string path = TensorPath(plan.tensors[i]);
+    ASSIGN_OR_RETURN(
+        H5Handle dataset,
+        H5Handle::Own(USINE_HDF5_ID(H5Dopen2(file.file.id(), path.c_str(), H5P_DEFAULT)),
+                      H5Dclose));
+    RETURN_IF_ERROR(checkpoint_internal::WriteUint32Attribute(dataset.id(), "crc32c", crcs[i]));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<H5Handle> DataspaceOf(const Shape& shape) {
   if (shape.rank() == 0) return H5Handle::Own(USINE_HDF5_ID(H5Screate(H5S_SCALAR)), H5Sclose);
   std::vector<hsize_t> dims(shape.dims().begin(), shape.dims().end());
@@ -83,9 +109,9 @@ absl::StatusOr<H5Handle> DataspaceOf(const Shape& shape) {
 // data transfer alone is returned in *write_error, so that this rank goes on taking part in
 // the collective calls that follow.
 absl::Status WriteTensor(const H5File& file, hid_t lcpl, hid_t dcpl, hid_t xfer,
-                         const PlannedTensor& t, uint32_t crc, const StateDict& state, int rank,
+                         const PlannedTensor& t, const StateDict& state, int rank,
                          absl::Status* write_error) {
-  const std::string path = absl::StrCat(checkpoint_internal::kTensorsGroup, "/", t.name);
+  const std::string path = TensorPath(t);
   ASSIGN_OR_RETURN(H5Handle type, checkpoint_internal::FileTypeOf(t.dtype));
   ASSIGN_OR_RETURN(H5Handle file_space, DataspaceOf(t.global_shape));
   ASSIGN_OR_RETURN(
@@ -93,7 +119,6 @@ absl::Status WriteTensor(const H5File& file, hid_t lcpl, hid_t dcpl, hid_t xfer,
       H5Handle::Own(USINE_HDF5_ID(H5Dcreate2(file.file.id(), path.c_str(), type.id(),
                                              file_space.id(), lcpl, dcpl, H5P_DEFAULT)),
                     H5Dclose));
-  RETURN_IF_ERROR(checkpoint_internal::WriteUint32Attribute(dataset.id(), "crc32c", crc));
   RETURN_IF_ERROR(
       checkpoint_internal::WriteStringAttribute(dataset.id(), "dtype", DTypeName(t.dtype)));
   const PlannedBox* mine = nullptr;
@@ -122,7 +147,7 @@ absl::Status WriteTensor(const H5File& file, hid_t lcpl, hid_t dcpl, hid_t xfer,
 }
 
 absl::Status WriteAll(const std::string& path, const CollectivePlan& plan,
-                      const std::vector<uint32_t>& crcs, const StateDict& state,
+                      std::future<std::vector<uint32_t>>& terms, const StateDict& state,
                       Communicator& comm) {
   ASSIGN_OR_RETURN(H5File file, checkpoint_internal::CreateH5File(path, comm));
   const hid_t root = file.file.id();
@@ -146,9 +171,11 @@ absl::Status WriteAll(const std::string& path, const CollectivePlan& plan,
   ASSIGN_OR_RETURN(H5Handle xfer, checkpoint_internal::TransferList(file));
   absl::Status write_error;
   for (size_t i = 0; i < plan.tensors.size(); ++i) {
-    RETURN_IF_ERROR(WriteTensor(file, lcpl.id(), dcpl.id(), xfer.id(), plan.tensors[i], crcs[i],
-                                state, comm.rank(), &write_error));
+    RETURN_IF_ERROR(WriteTensor(file, lcpl.id(), dcpl.id(), xfer.id(), plan.tensors[i], state,
+                                comm.rank(), &write_error));
   }
+  ASSIGN_OR_RETURN(std::vector<uint32_t> crcs, CombineTerms(plan, terms.get(), comm));
+  RETURN_IF_ERROR(WriteChecksums(file, plan, crcs));
   group.Close();
   if (file.file.Close() < 0 && write_error.ok()) {
     write_error = WithContext(USINE_HDF5_STATUS(-1), absl::StrCat("closing ", path));
@@ -163,8 +190,10 @@ absl::Status WriteCheckpointFile(const std::string& path, const StateDict& state
   RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(comm, CheckHostPieces(state)));
   ASSIGN_OR_RETURN(CollectivePlan plan, checkpoint_internal::PlanCollectively(
                                             state, comm, checkpoint_internal::PlanPurpose::kWrite));
-  ASSIGN_OR_RETURN(std::vector<uint32_t> crcs, TensorCrcs(plan, state, comm));
-  return checkpoint_internal::AgreeOnStatus(comm, WriteAll(path, plan, crcs, state, comm));
+  // The checksums are computed while the data is written (the same bytes, read only).
+  std::future<std::vector<uint32_t>> terms =
+      std::async(std::launch::async, [&] { return LocalTerms(plan, state, comm.rank()); });
+  return checkpoint_internal::AgreeOnStatus(comm, WriteAll(path, plan, terms, state, comm));
 }
 
 }  // namespace usine

@@ -81,7 +81,7 @@ absl::Status Checkpointer::Save(int64_t step, const StateDict& state) {
   {
     absl::MutexLock lock(&timings_mu_);
     timings_ = SaveTimings{absl::Now() - start, absl::ZeroDuration(), absl::ZeroDuration(),
-                           snapshot->piece_bytes()};
+                           absl::ZeroDuration(), snapshot->piece_bytes()};
   }
   io_->Submit(
       [this, step, snapshot = *std::move(snapshot)] { return WriteAndCommit(step, snapshot); });
@@ -95,17 +95,21 @@ absl::Status Checkpointer::WriteAndCommit(int64_t step, const StateDict& snapsho
   absl::Status status = WriteCheckpointFile(temporary, snapshot, *io_comm_);
   const absl::Time written = absl::Now();
   absl::Status committed;
+  absl::Time retained = written;
   if (io_comm_->rank() == 0) {
-    if (status.ok()) {
-      committed = CommitCheckpoint(dir, step);
-      if (committed.ok()) committed = ApplyRetention(dir, options_.retention).status();
+    if (status.ok()) committed = CommitCheckpoint(dir, step);
+    retained = absl::Now();
+    if (committed.ok() && status.ok()) {
+      committed = ApplyRetention(dir, options_.retention).status();
     }
     if (!status.ok() || !committed.ok()) ::unlink(temporary.c_str());  // Nothing partial stays.
   }
+  const absl::Time end_retention = absl::Now();
   if (status.ok()) status = checkpoint_internal::AgreeOnStatus(*io_comm_, committed);
   absl::MutexLock lock(&timings_mu_);
   timings_.write = written - start;
-  timings_.commit = absl::Now() - written;
+  timings_.retention = end_retention - retained;
+  timings_.commit = absl::Now() - written - timings_.retention;
   return WithContext(status, absl::StrCat("saving checkpoint step ", step, " in ", dir));
 }
 

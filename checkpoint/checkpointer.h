@@ -56,7 +56,8 @@ struct CheckpointerOptions {
 struct SaveTimings {
   absl::Duration snapshot;  // In Save: copying the pieces (the training loop's stall).
   absl::Duration write;     // Background: writing the file (collective), checksums included.
-  absl::Duration commit;    // Background: fsync, rename, `latest`, retention, agreement.
+  absl::Duration commit;    // Background: fsync, rename, `latest`, agreement.
+  absl::Duration retention;  // Background: deleting old checkpoints (rank 0).
   int64_t snapshot_bytes = 0;
 };
 

@@ -1,50 +1,11 @@
 #include "checkpoint/internal/tensor_crc.h"
 
-#include <array>
 #include <vector>
 
 #include "runtime/core/crc32c.h"
 
 namespace usine::checkpoint_internal {
 namespace {
-
-constexpr uint32_t kPoly = 0x82f63b78u;  // CRC-32C, reflected.
-
-// a * b mod P, bit-reflected (zlib's multmodp).
-uint32_t MultModP(uint32_t a, uint32_t b) {
-  uint32_t m = uint32_t{1} << 31, p = 0;
-  for (;;) {
-    if (a & m) {
-      p ^= b;
-      if ((a & (m - 1)) == 0) break;
-    }
-    m >>= 1;
-    b = (b & 1) ? (b >> 1) ^ kPoly : b >> 1;
-  }
-  return p;
-}
-
-// table[k] = x^(2^k) mod P.
-const std::array<uint32_t, 32>& PowerTable() {
-  static const std::array<uint32_t, 32> table = [] {
-    std::array<uint32_t, 32> t{};
-    uint32_t p = uint32_t{1} << 30;  // x^1
-    t[0] = p;
-    for (int k = 1; k < 32; ++k) t[k] = p = MultModP(p, p);
-    return t;
-  }();
-  return table;
-}
-
-// x^(8n) mod P.
-uint32_t XPowBytes(uint64_t n) {
-  const auto& table = PowerTable();
-  uint32_t p = uint32_t{1} << 31;  // x^0
-  for (unsigned k = 3; n != 0; n >>= 1, ++k) {
-    if (n & 1) p = MultModP(table[k & 31], p);
-  }
-  return p;
-}
 
 // The linear register of `data` (zero initial value, no final xor).
 uint32_t LinearCrc(const uint8_t* data, size_t size) {
@@ -53,7 +14,7 @@ uint32_t LinearCrc(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-uint32_t ShiftCrc(uint32_t v, uint64_t n) { return v == 0 ? 0 : MultModP(XPowBytes(n), v); }
+uint32_t ShiftCrc(uint32_t v, uint64_t n) { return Crc32cMultiply(Crc32cZerosOperator(n), v); }
 
 TensorCrc::TensorCrc(Shape global_shape, size_t element_size)
     : global_(std::move(global_shape)),
@@ -79,7 +40,7 @@ uint32_t TensorCrc::BoxTerm(const uint8_t* bytes, const Shape& box,
   uint32_t acc = 0;
   uint64_t acc_end = 0;  // Byte position where the runs folded into acc end.
   uint64_t last_gap = 0;
-  uint32_t last_power = XPowBytes(0);
+  uint32_t last_power = Crc32cZerosOperator(0);
   const uint64_t runs = static_cast<uint64_t>(box.numel()) / run_elements;
   for (uint64_t r = 0; r < runs; ++r) {
     uint64_t start = 0;
@@ -92,9 +53,9 @@ uint32_t TensorCrc::BoxTerm(const uint8_t* bytes, const Shape& box,
     const uint64_t gap = end - acc_end;
     if (gap != last_gap) {
       last_gap = gap;
-      last_power = XPowBytes(gap);
+      last_power = Crc32cZerosOperator(gap);
     }
-    acc = MultModP(last_power, acc) ^ LinearCrc(bytes + r * run_bytes, run_bytes);
+    acc = Crc32cMultiply(last_power, acc) ^ LinearCrc(bytes + r * run_bytes, run_bytes);
     acc_end = end;
     for (int d = split - 1; d >= 0; --d) {  // Next outer index, last dimension fastest.
       if (++index[d] < box.dim(d)) break;
