@@ -75,17 +75,19 @@ absl::Status Checkpointer::Save(int64_t step, const StateDict& state) {
   RETURN_IF_ERROR(io_->Wait());
   const absl::Time start = absl::Now();
   absl::StatusOr<StateDict> snapshot = Snapshot(state);
-  // A copy that failed on one rank must stop every rank's save (on the idle I/O thread).
-  RETURN_IF_ERROR(
-      io_->Run([&] { return checkpoint_internal::AgreeOnStatus(*io_comm_, snapshot.status()); }));
   {
     absl::MutexLock lock(&timings_mu_);
     timings_ = SaveTimings{absl::Now() - start, absl::ZeroDuration(), absl::ZeroDuration(),
-                           absl::ZeroDuration(), snapshot->piece_bytes()};
+                           absl::ZeroDuration(), snapshot.ok() ? snapshot->piece_bytes() : 0};
   }
-  io_->Submit(
-      [this, step, snapshot = *std::move(snapshot)] { return WriteAndCommit(step, snapshot); });
-  return absl::OkStatus();
+  // Submitted also when the copy failed here: the task then tells the other ranks, whose
+  // writes stop at the same collective (the failure comes back from their next Wait/Save).
+  const absl::Status copied = snapshot.status();
+  io_->Submit([this, step, snapshot = std::move(snapshot)] {
+    RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(*io_comm_, snapshot.status()));
+    return WriteAndCommit(step, *snapshot);
+  });
+  return copied;
 }
 
 absl::Status Checkpointer::WriteAndCommit(int64_t step, const StateDict& snapshot) {

@@ -54,9 +54,9 @@ struct CheckpointerOptions {
 
 // How long the parts of the last save took on this rank.
 struct SaveTimings {
-  absl::Duration snapshot;  // In Save: copying the pieces (the training loop's stall).
-  absl::Duration write;     // Background: writing the file (collective), checksums included.
-  absl::Duration commit;    // Background: fsync, rename, `latest`, agreement.
+  absl::Duration snapshot;   // In Save: copying the pieces (the training loop's stall).
+  absl::Duration write;      // Background: writing the file (collective), checksums included.
+  absl::Duration commit;     // Background: fsync, rename, `latest`, agreement.
   absl::Duration retention;  // Background: deleting old checkpoints (rank 0).
   int64_t snapshot_bytes = 0;
 };
@@ -74,8 +74,10 @@ class Checkpointer {
   Checkpointer& operator=(const Checkpointer&) = delete;
 
   // Starts checkpoint `step` of `state` (see above). Returns once the pieces are copied; the
-  // caller may then change them. An error of the previous save is returned instead, and this
-  // save is not started. REQUIRES: steps increase from save to save.
+  // caller may then change them. No collective runs in the caller's thread: the ranks agree
+  // in the background (a copy that failed on one rank is an error there at once, and on the
+  // others at their next Wait or Save). An error of the previous save is returned instead,
+  // and this save is not started. REQUIRES: steps increase from save to save.
   [[nodiscard]] absl::Status Save(int64_t step, const StateDict& state);
 
   // Blocks until the save in flight (if any) is committed; returns its status.
