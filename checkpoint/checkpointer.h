@@ -84,7 +84,8 @@ class Checkpointer {
   [[nodiscard]] absl::Status Wait();
 
   // Fills `state` (checkpoint_file.h's ReadCheckpointFile, pieces on any device) from the
-  // checkpoint that `latest` names and returns its step; NotFound when there is none.
+  // checkpoint that `latest` names and returns its step; NotFound when there is none. Waits
+  // for a save in flight first, and returns its error if it failed.
   [[nodiscard]] absl::StatusOr<int64_t> LoadLatest(StateDict& state);
   // The same from the checkpoint file at `path`.
   [[nodiscard]] absl::Status Load(const std::string& path, StateDict& state);
