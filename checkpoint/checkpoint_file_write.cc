@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <hdf5.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -146,10 +147,10 @@ absl::Status WriteTensor(const H5File& file, hid_t lcpl, hid_t dcpl, hid_t xfer,
   return absl::OkStatus();
 }
 
-absl::Status WriteAll(const std::string& path, const CollectivePlan& plan,
-                      std::future<std::vector<uint32_t>>& terms, const StateDict& state,
-                      Communicator& comm) {
-  ASSIGN_OR_RETURN(H5File file, checkpoint_internal::CreateH5File(path, comm));
+// Everything but closing the file. The HDF5 objects it opens are closed when it returns.
+absl::Status WriteContents(const H5File& file, const CollectivePlan& plan,
+                           std::future<std::vector<uint32_t>>& terms, const StateDict& state,
+                           Communicator& comm) {
   const hid_t root = file.file.id();
   RETURN_IF_ERROR(checkpoint_internal::WriteStringAttribute(root, "usine_format",
                                                             checkpoint_internal::kFormatName));
@@ -176,11 +177,34 @@ absl::Status WriteAll(const std::string& path, const CollectivePlan& plan,
   }
   ASSIGN_OR_RETURN(std::vector<uint32_t> crcs, CombineTerms(plan, terms.get(), comm));
   RETURN_IF_ERROR(WriteChecksums(file, plan, crcs));
-  group.Close();
-  if (file.file.Close() < 0 && write_error.ok()) {
-    write_error = WithContext(USINE_HDF5_STATUS(-1), absl::StrCat("closing ", path));
-  }
   return write_error;
+}
+
+// Flushes and closes the file after `status`, the outcome of writing it on this rank, with
+// one outcome for every rank. HDF5 1.10 crashes at exit when a file failed to close, which a
+// full disk causes (closing writes metadata): so the ranks agree on a failure first, and the
+// partial file is emptied to free its space before it is closed (it is deleted after).
+absl::Status FinishFile(H5File& file, absl::Status status, Communicator& comm) {
+  if (status.ok()) {
+    status = WithContext(USINE_HDF5_STATUS(H5Fflush(file.file.id(), H5F_SCOPE_GLOBAL)),
+                         absl::StrCat("flushing ", file.path));
+  }
+  status = checkpoint_internal::AgreeOnStatus(comm, status);
+  if (!status.ok()) {
+    if (comm.rank() == 0) ::truncate(file.path.c_str(), 0);
+    RETURN_IF_ERROR(comm.Barrier());
+  }
+  if (file.file.Close() < 0 && status.ok()) {
+    status = WithContext(USINE_HDF5_STATUS(-1), absl::StrCat("closing ", file.path));
+  }
+  return status;
+}
+
+absl::Status WriteAll(const std::string& path, const CollectivePlan& plan,
+                      std::future<std::vector<uint32_t>>& terms, const StateDict& state,
+                      Communicator& comm) {
+  ASSIGN_OR_RETURN(H5File file, checkpoint_internal::CreateH5File(path, comm));
+  return FinishFile(file, WriteContents(file, plan, terms, state, comm), comm);
 }
 
 }  // namespace
