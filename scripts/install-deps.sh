@@ -10,7 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libabsl-dev libopenblas-dev nlohmann-json3-dev libicu-dev
   libopenmpi-dev openmpi-bin
-  libhdf5-openmpi-dev hdf5-tools
+  libhdf5-openmpi-dev hdf5-tools python3-h5py
   clang-format clang-tidy clang
   slurm-wlm munge bc
 )

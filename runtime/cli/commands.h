@@ -12,7 +12,11 @@ namespace usine::cli {
 // `usine prep`: text, directories and JSONL files into token shards (runtime/data/prep.h).
 int PrepCommand(const std::vector<std::string>& args);
 
-// `usine bench <what>`: benchmarks against a peer measured in the same run (docs/BENCHMARKS.md).
+// `usine inspect`: a checkpoint's metadata and tensors; --verify checks its CRCs.
+int InspectCommand(const std::vector<std::string>& args);
+
+// `usine bench <what>`: benchmarks against a peer measured in the same run (docs/BENCHMARKS.md):
+// data (DataStream, tokenizer), checkpoint (stall, write and load against copy and dd).
 int BenchCommand(const std::vector<std::string>& args);
 
 }  // namespace usine::cli

@@ -16,7 +16,10 @@ struct Command {
 constexpr Command kCommands[] = {
     {"prep", "tokenise text, directories and JSONL files into token shards",
      usine::cli::PrepCommand},
-    {"bench", "benchmarks against a peer measured in the same run", usine::cli::BenchCommand},
+    {"inspect", "show a checkpoint's metadata and tensors; --verify checks its CRCs",
+     usine::cli::InspectCommand},
+    {"bench", "benchmarks against a peer measured in the same run: data, checkpoint",
+     usine::cli::BenchCommand},
 };
 
 void PrintUsage(std::FILE* out) {

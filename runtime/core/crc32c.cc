@@ -8,6 +8,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -37,12 +41,8 @@ constexpr Tables kTables = MakeTables();
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the 8-byte step reads little-endian");
 
-}  // namespace
-
-uint32_t Crc32cExtend(uint32_t crc, absl::Span<const uint8_t> data) {
-  const uint8_t* p = data.data();
-  size_t n = data.size();
-  crc = ~crc;
+// The register after `n` bytes at `p`, from register `crc` (no inversions), in software.
+uint32_t ExtendSoftware(uint32_t crc, const uint8_t* p, size_t n) {
   while (n >= 8) {
     uint64_t word;
     std::memcpy(&word, p, 8);
@@ -55,7 +55,82 @@ uint32_t Crc32cExtend(uint32_t crc, absl::Span<const uint8_t> data) {
     n -= 8;
   }
   while (n-- > 0) crc = (crc >> 8) ^ kTables[0][(crc ^ *p++) & 0xFF];
-  return ~crc;
+  return crc;
+}
+
+#if defined(__x86_64__)
+// The same with SSE 4.2's crc32 instruction. It has a latency of 3 cycles and a throughput
+// of 1, so large buffers run as three independent streams over consecutive blocks, joined
+// by multiplying by x^(8 * kBlock) (the cost of two multiplications per 48 KiB).
+__attribute__((target("sse4.2"))) uint32_t ExtendHardware(uint32_t crc, const uint8_t* p,
+                                                          size_t n) {
+  constexpr size_t kBlock = 16 << 10;
+  static const uint32_t kBlockShift = Crc32cZerosOperator(kBlock);
+  auto load = [](const uint8_t* q) {
+    uint64_t word;
+    std::memcpy(&word, q, 8);
+    return word;
+  };
+  while (n >= 3 * kBlock) {
+    uint64_t a = crc, b = 0, c = 0;
+    for (size_t i = 0; i < kBlock; i += 8) {
+      a = _mm_crc32_u64(a, load(p + i));
+      b = _mm_crc32_u64(b, load(p + kBlock + i));
+      c = _mm_crc32_u64(c, load(p + 2 * kBlock + i));
+    }
+    crc = Crc32cMultiply(kBlockShift, Crc32cMultiply(kBlockShift, static_cast<uint32_t>(a)) ^
+                                          static_cast<uint32_t>(b)) ^
+          static_cast<uint32_t>(c);
+    p += 3 * kBlock;
+    n -= 3 * kBlock;
+  }
+  uint64_t r = crc;
+  for (; n >= 8; p += 8, n -= 8) r = _mm_crc32_u64(r, load(p));
+  crc = static_cast<uint32_t>(r);
+  for (; n > 0; --n) crc = _mm_crc32_u8(crc, *p++);
+  return crc;
+}
+
+const bool kHasSse42 = __builtin_cpu_supports("sse4.2");
+#endif
+
+}  // namespace
+
+uint32_t Crc32cMultiply(uint32_t a, uint32_t b) {
+  if (a == 0) return 0;
+  uint32_t m = uint32_t{1} << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1) ? (b >> 1) ^ kPolynomial : b >> 1;
+  }
+  return p;
+}
+
+uint32_t Crc32cZerosOperator(uint64_t n) {
+  // powers[k] = x^(2^k) mod P.
+  static const std::array<uint32_t, 64> powers = [] {
+    std::array<uint32_t, 64> t{};
+    uint32_t p = uint32_t{1} << 30;  // x^1
+    t[0] = p;
+    for (int k = 1; k < 64; ++k) t[k] = p = Crc32cMultiply(p, p);
+    return t;
+  }();
+  uint32_t p = uint32_t{1} << 31;  // x^0
+  for (unsigned k = 3; n != 0 && k < 64; n >>= 1, ++k) {
+    if (n & 1) p = Crc32cMultiply(powers[k], p);
+  }
+  return p;
+}
+
+uint32_t Crc32cExtend(uint32_t crc, absl::Span<const uint8_t> data) {
+#if defined(__x86_64__)
+  if (kHasSse42) return ~ExtendHardware(~crc, data.data(), data.size());
+#endif
+  return ~ExtendSoftware(~crc, data.data(), data.size());
 }
 
 absl::StatusOr<uint32_t> Crc32cOfFile(const std::string& path) {

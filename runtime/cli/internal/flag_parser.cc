@@ -41,6 +41,18 @@ void FlagParser::Double(std::string name, std::string value_name, std::string he
                     }});
 }
 
+void FlagParser::Bool(std::string name, std::string help, bool* value) {
+  flags_.push_back({std::move(name), "", std::move(help), *value ? "true" : "false",
+                    [value](absl::string_view text) {
+                      if (text == "true" || text == "false") {
+                        *value = text == "true";
+                        return absl::OkStatus();
+                      }
+                      return absl::InvalidArgumentError("is not true or false");
+                    },
+                    /*is_switch=*/true});
+}
+
 void FlagParser::Choice(std::string name, std::vector<std::string> choices, std::string help,
                         std::string* value) {
   std::string value_name = absl::StrJoin(choices, "|");
@@ -86,6 +98,7 @@ absl::StatusOr<bool> FlagParser::Parse(absl::Span<const std::string> args,
       return absl::InvalidArgumentError(absl::StrCat("unknown flag ", arg.substr(0, arg.find('=')),
                                                      " (see ", command_, " --help)"));
     }
+    if (!value.has_value() && flag->is_switch) value = "true";
     if (!value.has_value()) {
       if (i + 1 == args.size()) {
         return absl::InvalidArgumentError(

@@ -37,6 +37,8 @@ class FlagParser {
   void String(std::string name, std::string value_name, std::string help, std::string* value);
   void Int(std::string name, std::string value_name, std::string help, int64_t* value);
   void Double(std::string name, std::string value_name, std::string help, double* value);
+  // A switch: `--name` sets it, `--name=true|false` sets it to that.
+  void Bool(std::string name, std::string help, bool* value);
   // A string that must be one of `choices`.
   void Choice(std::string name, std::vector<std::string> choices, std::string help,
               std::string* value);
@@ -57,6 +59,7 @@ class FlagParser {
     std::string default_value;  // As shown by Help(); empty for none.
     // Stores the text of a value, or says why it cannot.
     std::function<absl::Status(absl::string_view)> set;
+    bool is_switch = false;  // Takes no value after it (Bool).
   };
 
   const Flag* Find(absl::string_view name) const;

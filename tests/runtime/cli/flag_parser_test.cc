@@ -19,6 +19,8 @@ struct Values {
   int64_t n = 7;
   double f = 0.5;
   std::string mode = "fatal";
+  bool verify = false;
+  bool quiet = true;
 };
 
 FlagParser Parser(Values* v) {
@@ -27,6 +29,8 @@ FlagParser Parser(Values* v) {
   parser.Int("count", "N", "a count", &v->n);
   parser.Double("fraction", "F", "a fraction", &v->f);
   parser.Choice("mode", {"fatal", "skip"}, "what errors do", &v->mode);
+  parser.Bool("verify", "check more", &v->verify);
+  parser.Bool("quiet", "print less", &v->quiet);
   return parser;
 }
 
@@ -49,6 +53,18 @@ TEST(FlagParser, ReadsBothFlagSpellingsAndPositionals) {
   EXPECT_EQ(v.f, 0.25);
   EXPECT_EQ(v.mode, "skip");
   EXPECT_THAT(positional, ElementsAre("a.txt", "dir/", "--literal"));
+}
+
+TEST(FlagParser, SwitchesTakeNoValueOrAnExplicitOne) {
+  Values v;
+  std::vector<std::string> positional;
+  ASSERT_OK_AND_ASSIGN(bool run,
+                       Parser(&v).Parse({"--verify", "x.h5", "--quiet=false"}, &positional));
+  EXPECT_TRUE(run);
+  EXPECT_TRUE(v.verify);
+  EXPECT_FALSE(v.quiet);
+  EXPECT_THAT(positional, ElementsAre("x.h5"));
+  EXPECT_THAT(Error({"--verify=yes"}), HasSubstr("flag --verify: 'yes' is not true or false"));
 }
 
 TEST(FlagParser, HelpStopsParsingAndListsEveryFlagWithItsDefault) {

@@ -56,6 +56,39 @@ TEST(Crc32c, ExtendingPieceByPieceEqualsOneCall) {
   }
 }
 
+// Bit at a time, straight from the definition.
+uint32_t ReferenceCrc32c(const uint8_t* p, size_t n) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) {
+    crc ^= p[i];
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ ((crc & 1) ? 0x82F63B78u : 0);
+  }
+  return ~crc;
+}
+
+// Lengths around the 48 KiB blocks of the three-stream path, at several alignments.
+TEST(Crc32c, LargeBuffersMatchTheBitwiseDefinition) {
+  std::vector<uint8_t> data(200 << 10);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  for (size_t start : {0, 1, 5}) {
+    for (size_t n :
+         {size_t{49151}, size_t{49152}, size_t{49153}, size_t{98304 + 13}, data.size() - 5}) {
+      EXPECT_EQ(Crc32c(absl::Span<const uint8_t>(data.data() + start, n)),
+                ReferenceCrc32c(data.data() + start, n))
+          << "start " << start << " length " << n;
+    }
+  }
+}
+
+TEST(Crc32c, CombineJoinsTheCrcsOfTwoPieces) {
+  const std::string data = "The quick brown fox jumps over the lazy dog, twice over.";
+  for (size_t split : {size_t{0}, size_t{1}, size_t{20}, data.size()}) {
+    const absl::string_view a = absl::string_view(data).substr(0, split);
+    const absl::string_view b = absl::string_view(data).substr(split);
+    EXPECT_EQ(Crc32cCombine(Crc32c(a), Crc32c(b), b.size()), Crc32c(data)) << split;
+  }
+}
+
 TEST(Crc32c, OfAFileEqualsOfItsBytesAndErrorsNameThePath) {
   const std::string path =
       (std::filesystem::temp_directory_path() / ("usine_crc32c_test_" + std::to_string(::getpid())))

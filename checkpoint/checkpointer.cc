@@ -1,0 +1,166 @@
+#include "checkpoint/checkpointer.h"
+
+#include <filesystem>
+#include <utility>
+
+#include <unistd.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+#include "checkpoint/checkpoint_file.h"
+#include "checkpoint/internal/agree.h"
+#include "checkpoint/internal/io_thread.h"
+#include "collectives/byte_exchange.h"
+#include "runtime/core/allocator.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/copy.h"
+
+namespace usine {
+
+absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Create(Communicator& comm,
+                                                                   CheckpointerOptions options) {
+  if (options.directory.empty()) {
+    return absl::InvalidArgumentError("CheckpointerOptions::directory is empty");
+  }
+  absl::Status prepared;
+  if (comm.rank() == 0) {
+    std::error_code error;
+    std::filesystem::create_directories(options.directory, error);
+    if (error) {
+      prepared = absl::InternalError(
+          absl::StrCat("creating checkpoint directory ", options.directory, ": ", error.message()));
+    } else {
+      prepared = RemoveLeftovers(options.directory).status();
+    }
+  }
+  RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(comm, prepared));
+  ASSIGN_OR_RETURN(std::unique_ptr<Communicator> io_comm,
+                   comm.Split(0, comm.rank(), absl::StrCat(comm.name(), ".checkpoint")));
+  return std::unique_ptr<Checkpointer>(new Checkpointer(std::move(io_comm), std::move(options)));
+}
+
+Checkpointer::Checkpointer(std::unique_ptr<Communicator> io_comm, CheckpointerOptions options)
+    : io_comm_(std::move(io_comm)),
+      options_(std::move(options)),
+      io_(std::make_unique<checkpoint_internal::IoThread>()) {}
+
+Checkpointer::~Checkpointer() { io_->Wait().IgnoreError(); }
+
+absl::StatusOr<StateDict> Checkpointer::Snapshot(const StateDict& state) {
+  StateDict snapshot;
+  for (const auto& [name, entry] : state.tensors()) {
+    Tensor& buffer = snapshot_buffers_[name];
+    if (!buffer.defined() || buffer.shape() != entry.piece.shape() ||
+        buffer.dtype() != entry.piece.dtype()) {
+      if (entry.piece.device().is_cpu()) {
+        ASSIGN_OR_RETURN(buffer, Tensor::Empty(entry.piece.shape(), entry.piece.dtype()));
+      } else {
+        ASSIGN_OR_RETURN(
+            buffer, Tensor::Empty(entry.piece.shape(), entry.piece.dtype(), PinnedHostAllocator()));
+      }
+    }
+    RETURN_IF_ERROR(Copy(entry.piece, buffer));
+    RETURN_IF_ERROR(snapshot.AddShard(name, buffer, entry.global_shape, entry.offset));
+  }
+  for (auto it = snapshot_buffers_.begin(); it != snapshot_buffers_.end();) {
+    it = state.tensors().contains(it->first) ? std::next(it) : snapshot_buffers_.erase(it);
+  }
+  snapshot.mutable_metadata() = state.metadata();
+  return snapshot;
+}
+
+absl::Status Checkpointer::Save(int64_t step, const StateDict& state) {
+  RETURN_IF_ERROR(io_->Wait());
+  const absl::Time start = absl::Now();
+  absl::StatusOr<StateDict> snapshot = Snapshot(state);
+  {
+    absl::MutexLock lock(&timings_mu_);
+    timings_ = SaveTimings{absl::Now() - start, absl::ZeroDuration(), absl::ZeroDuration(),
+                           absl::ZeroDuration(), snapshot.ok() ? snapshot->piece_bytes() : 0};
+  }
+  // Submitted also when the copy failed here: the task then tells the other ranks, whose
+  // writes stop at the same collective (the failure comes back from their next Wait/Save).
+  const absl::Status copied = snapshot.status();
+  io_->Submit([this, step, snapshot = std::move(snapshot)] {
+    RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(*io_comm_, snapshot.status()));
+    return WriteAndCommit(step, *snapshot);
+  });
+  return copied;
+}
+
+absl::Status Checkpointer::WriteAndCommit(int64_t step, const StateDict& snapshot) {
+  const std::string& dir = options_.directory;
+  const std::string temporary = TemporaryCheckpointPath(dir, step);
+  const absl::Time start = absl::Now();
+  absl::Status status = WriteCheckpointFile(temporary, snapshot, *io_comm_);
+  const absl::Time written = absl::Now();
+  absl::Status committed;
+  absl::Time retained = written;
+  if (io_comm_->rank() == 0) {
+    if (status.ok()) committed = CommitCheckpoint(dir, step);
+    retained = absl::Now();
+    if (committed.ok() && status.ok()) {
+      committed = ApplyRetention(dir, options_.retention).status();
+    }
+    if (!status.ok() || !committed.ok()) ::unlink(temporary.c_str());  // Nothing partial stays.
+  }
+  const absl::Time end_retention = absl::Now();
+  if (status.ok()) status = checkpoint_internal::AgreeOnStatus(*io_comm_, committed);
+  absl::MutexLock lock(&timings_mu_);
+  timings_.write = written - start;
+  timings_.retention = end_retention - retained;
+  timings_.commit = absl::Now() - written - timings_.retention;
+  return WithContext(status, absl::StrCat("saving checkpoint step ", step, " in ", dir));
+}
+
+absl::Status Checkpointer::Wait() { return io_->Wait(); }
+
+absl::Status Checkpointer::Load(const std::string& path, StateDict& state) {
+  RETURN_IF_ERROR(io_->Wait());
+  // Pieces on a device are read into host buffers and copied over.
+  StateDict host;
+  std::map<std::string, Tensor> staged;
+  for (const auto& [name, entry] : state.tensors()) {
+    Tensor buffer = entry.piece;
+    if (!entry.piece.device().is_cpu()) {
+      ASSIGN_OR_RETURN(
+          buffer, Tensor::Empty(entry.piece.shape(), entry.piece.dtype(), PinnedHostAllocator()));
+      staged.emplace(name, buffer);
+    }
+    RETURN_IF_ERROR(host.AddShard(name, buffer, entry.global_shape, entry.offset));
+  }
+  ReadOptions read_options;
+  read_options.verify_checksums = options_.verify_on_load;
+  RETURN_IF_ERROR(
+      io_->Run([&] { return ReadCheckpointFile(path, host, *io_comm_, read_options); }));
+  for (const auto& [name, buffer] : staged) {
+    RETURN_IF_ERROR(Copy(buffer, state.tensors().at(name).piece));
+  }
+  state.mutable_metadata() = std::move(host.mutable_metadata());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Checkpointer::LoadLatest(StateDict& state) {
+  // Rank 0 reads `latest` and tells the others, so that every rank loads the same step.
+  int64_t step = -1;
+  RETURN_IF_ERROR(io_->Run([&]() -> absl::Status {
+    absl::StatusOr<int64_t> latest = -1;
+    if (io_comm_->rank() == 0) latest = ReadLatestStep(options_.directory);
+    RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(*io_comm_, latest.status()));
+    std::string text = absl::StrCat(*latest);
+    RETURN_IF_ERROR(BroadcastBytes(*io_comm_, 0, &text));
+    return absl::SimpleAtoi(text, &step) ? absl::OkStatus()
+                                         : absl::InternalError("bad step from rank 0");
+  }));
+  RETURN_IF_ERROR(Load(CheckpointPath(options_.directory, step), state));
+  return step;
+}
+
+SaveTimings Checkpointer::last_save_timings() const {
+  absl::MutexLock lock(&timings_mu_);
+  return timings_;
+}
+
+}  // namespace usine

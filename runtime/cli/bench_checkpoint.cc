@@ -1,0 +1,219 @@
+// `usine bench checkpoint`: what a checkpoint costs, against what the machine can do with the
+// same bytes in the same run:
+//   stall  — Save()'s time in the training thread, vs a plain copy of the pieces (goal <= 1.2x)
+//   write  — the background write + commit, vs `dd ... conv=fsync` of the same bytes to the same
+//            file system (goal >= 0.8x)
+//   load   — LoadLatest (checksums verified), vs read() of the same file into memory of its
+//            size (goal >= 0.8x); dd's read into one 1 MiB buffer is shown too
+// Runs alone or under mpirun (each rank holds 1/size of the tensors, TP-style). Each of
+// --saves iterations measures all six; the best of each is shown. Rank 0 runs dd and prints.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+#include "checkpoint/checkpointer.h"
+#include "runtime/cli/internal/benchmarks.h"
+#include "runtime/cli/internal/flag_parser.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/launch/world.h"
+
+namespace usine::cli_internal {
+namespace {
+
+constexpr char kDescription[] =
+    "Benchmarks: `checkpoint` saves and loads a model of --mib MiB (f32 tensors of\n"
+    "--tensor-mib MiB, split over the ranks) in --dir, and compares with a copy and dd.";
+
+struct BenchFlags {
+  std::string dir = "/tmp/usine-bench-checkpoint";
+  int64_t mib = 512;
+  int64_t tensor_mib = 64;
+  int64_t saves = 3;
+};
+
+double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+
+// Seconds that `command` (a shell command) took, or an error.
+absl::StatusOr<double> TimeShell(const std::string& command) {
+  const absl::Time start = absl::Now();
+  if (std::system(command.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("`", command, "` failed"));
+  }
+  return Seconds(absl::Now() - start);
+}
+
+// Seconds to read the file at `path` into `buffer` (resized to the file, pages touched first).
+absl::StatusOr<double> TimeRead(const std::string& path, std::vector<char>& buffer) {
+  buffer.resize(std::filesystem::file_size(path), 1);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot open ", path));
+  const absl::Time start = absl::Now();
+  size_t done = 0;
+  while (done < buffer.size()) {
+    const ssize_t n =
+        ::read(fd, buffer.data() + done, std::min<size_t>(8 << 20, buffer.size() - done));
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  const double seconds = Seconds(absl::Now() - start);
+  ::close(fd);
+  if (done != buffer.size()) return absl::InternalError(absl::StrCat("short read of ", path));
+  return seconds;
+}
+
+absl::StatusOr<StateDict> MakeState(const World& world, const BenchFlags& f) {
+  StateDict state;
+  const int64_t rows = f.tensor_mib * 256;  // Rows of 1024 f32.
+  const int64_t mine = rows / world.size();
+  for (int64_t t = 0; t < f.mib / f.tensor_mib; ++t) {
+    ASSIGN_OR_RETURN(Tensor piece, Tensor::Empty({mine, 1024}, DType::kF32));
+    ASSIGN_OR_RETURN(absl::Span<float> values, piece.host_span<float>());
+    for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 4099) + t;
+    RETURN_IF_ERROR(state.AddShard(absl::StrCat("layer", t, "/w"), piece,
+                                   Shape{mine * world.size(), 1024}, {mine * world.rank(), 0}));
+  }
+  state.SetInt("step", 0);
+  return state;
+}
+
+absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
+  if (f.mib < f.tensor_mib || f.tensor_mib < 1 || f.saves < 1) {
+    return absl::InvalidArgumentError("need --mib >= --tensor-mib >= 1 and --saves >= 1");
+  }
+  ASSIGN_OR_RETURN(StateDict state, MakeState(world, f));
+  const double bytes = static_cast<double>(state.piece_bytes()) * world.size();
+  CheckpointerOptions options;
+  options.directory = f.dir;
+  options.retention.keep_last = 1;
+  ASSIGN_OR_RETURN(auto ckpt, Checkpointer::Create(world.comm(), options));
+
+  // The plain copy of the same pieces, into buffers already touched (as Save's are).
+  std::vector<std::vector<char>> copies;
+  for (const auto& [name, e] : state.tensors()) copies.emplace_back(e.piece.nbytes(), 1);
+  const int64_t mib = static_cast<int64_t>(bytes) >> 20;
+  double copy_s = 1e9, stall_s = 1e9, write_s = 1e9, load_s = 1e9, dd_write = 1e9, dd_read = 1e9,
+         read_s = 1e9;
+  std::vector<char> file_bytes;
+  SaveTimings best;
+  for (int64_t i = 0; i < f.saves; ++i) {
+    // Both the copy and Save start together on every rank (they share the memory bandwidth).
+    RETURN_IF_ERROR(world.comm().Barrier());
+    absl::Time start = absl::Now();
+    size_t k = 0;
+    for (const auto& [name, e] : state.tensors()) {
+      std::memcpy(copies[k++].data(), e.piece.raw_data(), e.piece.nbytes());
+    }
+    copy_s = std::min(copy_s, Seconds(absl::Now() - start));
+    RETURN_IF_ERROR(world.comm().Barrier());
+    start = absl::Now();
+    RETURN_IF_ERROR(ckpt->Save(i + 1, state));
+    stall_s = std::min(stall_s, Seconds(absl::Now() - start));
+    RETURN_IF_ERROR(ckpt->Wait());
+    RETURN_IF_ERROR(world.comm().Barrier());
+    const SaveTimings t = ckpt->last_save_timings();
+    if (Seconds(t.write + t.commit) < write_s) {
+      write_s = Seconds(t.write + t.commit);
+      best = t;
+    }
+    start = absl::Now();
+    ASSIGN_OR_RETURN(int64_t step, ckpt->LoadLatest(state));
+    load_s = std::min(load_s, Seconds(absl::Now() - start));
+    // The peers, in the same iteration (the disk of a shared VM varies from minute to minute).
+    if (world.rank() == 0) {
+      const std::string file = absl::StrCat(f.dir, "/dd.bin");
+      ASSIGN_OR_RETURN(double w,
+                       TimeShell(absl::StrCat("dd if=/dev/zero of=", file, " bs=1M count=", mib,
+                                              " conv=fsync status=none")));
+      std::filesystem::remove(file);
+      ASSIGN_OR_RETURN(double r, TimeShell(absl::StrCat("dd if=", CheckpointPath(f.dir, step),
+                                                        " of=/dev/null bs=1M status=none")));
+      ASSIGN_OR_RETURN(double m, TimeRead(CheckpointPath(f.dir, step), file_bytes));
+      dd_write = std::min(dd_write, w);
+      dd_read = std::min(dd_read, r);
+      read_s = std::min(read_s, m);
+    }
+    RETURN_IF_ERROR(world.comm().Barrier());
+  }
+  // Loads without checksums, from a Checkpointer of their own (one at a time per process).
+  ckpt.reset();
+  options.verify_on_load = false;
+  ASSIGN_OR_RETURN(ckpt, Checkpointer::Create(world.comm(), options));
+  double unverified_s = 1e9;
+  for (int64_t i = 0; i < f.saves; ++i) {
+    RETURN_IF_ERROR(world.comm().Barrier());
+    const absl::Time start = absl::Now();
+    RETURN_IF_ERROR(ckpt->LoadLatest(state).status());
+    unverified_s = std::min(unverified_s, Seconds(absl::Now() - start));
+  }
+  if (world.rank() == 0) {
+    const double mb = bytes / 1e6;
+    absl::PrintF("usine bench checkpoint: %d rank%s, %.0f MB in %d tensors, %s, best of %d\n",
+                 world.size(), world.size() == 1 ? "" : "s", mb, state.tensors().size(), f.dir,
+                 f.saves);
+    absl::PrintF("  stall  Save() %8.1f ms   copy %8.1f ms   ratio %.2f  (goal <= 1.2)\n",
+                 stall_s * 1e3, copy_s * 1e3, stall_s / copy_s);
+    absl::PrintF("  write  %8.0f MB/s   dd conv=fsync %8.0f MB/s   ratio %.2f  (goal >= 0.8)\n",
+                 mb / write_s, mb / dd_write, dd_write / write_s);
+    absl::PrintF(
+        "         file %.1f ms (checksums included), commit %.1f ms (fsync, rename, latest);\n"
+        "         then retention %.1f ms (deleting the previous checkpoint), not counted\n",
+        Seconds(best.write) * 1e3, Seconds(best.commit) * 1e3, Seconds(best.retention) * 1e3);
+    absl::PrintF(
+        "  load   %8.0f MB/s   read() into memory %8.0f MB/s   ratio %.2f  (goal >= 0.8)\n",
+        mb / load_s, mb / read_s, read_s / load_s);
+    absl::PrintF(
+        "         without checksums %.0f MB/s, ratio %.2f; dd of the file to /dev/null"
+        " (1 MiB buffer) %.0f MB/s\n",
+        mb / unverified_s, read_s / unverified_s, mb / dd_read);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Run(const std::vector<std::string>& args, World& world) {
+  BenchFlags flags;
+  FlagParser parser("usine bench checkpoint", "[flags]", kDescription);
+  parser.String("dir", "DIR", "where the checkpoints and dd's file go", &flags.dir);
+  parser.Int("mib", "N", "model size in MiB (all ranks)", &flags.mib);
+  parser.Int("tensor-mib", "N", "size of each tensor in MiB", &flags.tensor_mib);
+  parser.Int("saves", "N", "saves and loads; the best is shown", &flags.saves);
+  std::vector<std::string> positional;
+  ASSIGN_OR_RETURN(bool run, parser.Parse(args, &positional));
+  if (!run) {
+    if (world.rank() == 0) std::fputs(parser.Help().c_str(), stdout);
+    return absl::OkStatus();
+  }
+  if (!positional.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'"));
+  }
+  return RunCheckpoint(world, flags);
+}
+
+}  // namespace
+
+int BenchCheckpoint(const std::vector<std::string>& args) {
+  WorldOptions world_options;
+  world_options.bind_device = false;
+  absl::StatusOr<std::unique_ptr<World>> world = World::Init(world_options);
+  if (!world.ok()) {
+    std::fprintf(stderr, "usine bench checkpoint: %s\n",
+                 std::string(world.status().message()).c_str());
+    return 1;
+  }
+  const absl::Status status = Run(args, **world);
+  if (!status.ok() && (*world)->rank() == 0) {
+    std::fprintf(stderr, "usine bench checkpoint: %s\n", std::string(status.message()).c_str());
+  }
+  return status.ok() ? 0 : 1;
+}
+
+}  // namespace usine::cli_internal

@@ -1,0 +1,182 @@
+// One process (POSIX I/O): round trips, and files that are damaged, foreign or not what the
+// reader expects.
+#include "checkpoint/checkpoint_file.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <hdf5.h>
+#include <unistd.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "collectives/local/local_communicator.h"
+#include "tests/checkpoint/checkpoint_test_util.h"
+#include "tests/testing/device_test.h"
+
+namespace usine {
+namespace {
+
+using ::testing::HasSubstr;
+using usine::testing::CheckModel;
+using usine::testing::Fill;
+using usine::testing::MakeModel;
+
+class CheckpointFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/usine_ckpt_file_XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    path_ = dir_ + "/c.h5";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  void WriteModel() {
+    ASSERT_OK_AND_ASSIGN(StateDict state, MakeModel(0, 1, Fill::kValues));
+    ASSERT_OK(WriteCheckpointFile(path_, state, comm_));
+  }
+  absl::Status ReadModel(int tp_rank = 0, int tp_size = 1) {
+    ASSIGN_OR_RETURN(StateDict state, MakeModel(tp_rank, tp_size, Fill::kSentinel));
+    RETURN_IF_ERROR(ReadCheckpointFile(path_, state, comm_));
+    const std::string wrong = CheckModel(state);
+    if (!wrong.empty()) return absl::InternalError(wrong);
+    return absl::OkStatus();
+  }
+  // Opens the written file with HDF5 for a change that makes it foreign.
+  hid_t OpenForEdit() { return H5Fopen(path_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT); }
+
+  LocalCommunicator comm_{"test"};
+  std::string dir_, path_;
+};
+
+TEST_F(CheckpointFileTest, RoundTripsEveryDTypeShapeAndMetadataKind) {
+  WriteModel();
+  ASSERT_OK_AND_ASSIGN(StateDict state, MakeModel(0, 1, Fill::kSentinel));
+  ASSERT_OK(ReadCheckpointFile(path_, state, comm_));
+  EXPECT_EQ(CheckModel(state), "");
+  ASSERT_OK_AND_ASSIGN(StateDict want, MakeModel(0, 1, Fill::kValues));
+  EXPECT_EQ(state.metadata(), want.metadata());
+  EXPECT_EQ(*state.GetInt("step"), 1200);
+  EXPECT_EQ(*state.GetJson("model_config"), R"({"layers": 2, "d_model": 12})");
+}
+
+TEST_F(CheckpointFileTest, ReadsOnePieceOfEachTensor) {
+  WriteModel();
+  EXPECT_OK(ReadModel(1, 2));
+  EXPECT_OK(ReadModel(3, 4));
+}
+
+TEST_F(CheckpointFileTest, WrongShapeOrDTypeOrMissingTensorNamesTheDataset) {
+  WriteModel();
+  StateDict wrong_shape, wrong_dtype, missing;
+  ASSERT_OK(wrong_shape.AddTensor("w_col", *Tensor::Empty({8, 13}, DType::kF32)));
+  ASSERT_OK(wrong_dtype.AddTensor("w_row", *Tensor::Empty({12, 6}, DType::kF32)));
+  ASSERT_OK(missing.AddTensor("nope", *Tensor::Empty({2}, DType::kF32)));
+  absl::Status s = ReadCheckpointFile(path_, wrong_shape, comm_);
+  EXPECT_THAT(s.message(), HasSubstr("/tensors/w_col is f32[8, 12] but rank 0 expects f32[8, 13]"));
+  s = ReadCheckpointFile(path_, wrong_dtype, comm_);
+  EXPECT_THAT(s.message(), HasSubstr("/tensors/w_row is bf16[12, 6] but rank 0 expects f32"));
+  s = ReadCheckpointFile(path_, missing, comm_);
+  EXPECT_TRUE(absl::IsNotFound(s)) << s;
+  EXPECT_THAT(s.message(), HasSubstr("no tensor 'nope'"));
+}
+
+TEST_F(CheckpointFileTest, DamagedTensorBytesAreDataLossNamingTheDataset) {
+  WriteModel();
+  haddr_t offset;
+  {
+    hid_t file = H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t dataset = H5Dopen2(file, "/tensors/w_row", H5P_DEFAULT);
+    offset = H5Dget_offset(dataset);
+    H5Dclose(dataset);
+    H5Fclose(file);
+  }
+  ASSERT_NE(offset, HADDR_UNDEF);
+  std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(offset + 17));
+  f.put('\x5a');
+  f.close();
+  const absl::Status s = ReadModel();
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_THAT(s.message(), HasSubstr("/tensors/w_row has CRC-32C"));
+}
+
+TEST_F(CheckpointFileTest, TruncatedFilesAndOtherFilesAreErrors) {
+  WriteModel();
+  const auto size = std::filesystem::file_size(path_);
+  for (auto keep : {size / 2, size - 1, uintmax_t{100}, uintmax_t{5}, uintmax_t{0}}) {
+    WriteModel();
+    std::filesystem::resize_file(path_, keep);
+    EXPECT_FALSE(ReadModel().ok()) << "kept " << keep << " bytes";
+  }
+  std::ofstream(path_) << "{\"not\": \"hdf5\"}";
+  EXPECT_THAT(ReadModel().message(), HasSubstr("not an HDF5 file"));
+  // HDF5's default (1.0) format, whose metadata has no checksums, is refused before parsing.
+  hid_t file = H5Fcreate(path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  H5Fclose(file);
+  EXPECT_THAT(ReadModel().message(), HasSubstr("superblock of version 0"));
+  // Valid HDF5 of the right version that is not a checkpoint.
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+  file = H5Fcreate(path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  H5Pclose(fapl);
+  H5Fclose(file);
+  EXPECT_THAT(ReadModel().message(), HasSubstr("not a usine checkpoint"));
+  StateDict nothing;
+  EXPECT_TRUE(absl::IsNotFound(ReadCheckpointFile(dir_ + "/missing.h5", nothing, comm_)));
+}
+
+TEST_F(CheckpointFileTest, ExternalAndSoftLinksAreRefused) {
+  WriteModel();
+  hid_t file = OpenForEdit();
+  ASSERT_GE(H5Ldelete(file, "/tensors/w_col", H5P_DEFAULT), 0);
+  ASSERT_GE(
+      H5Lcreate_external("/etc/other.h5", "/x", file, "/tensors/w_col", H5P_DEFAULT, H5P_DEFAULT),
+      0);
+  ASSERT_GE(H5Ldelete(file, "/tensors/bias", H5P_DEFAULT), 0);
+  ASSERT_GE(H5Lcreate_soft("/tensors/scale", file, "/tensors/bias", H5P_DEFAULT, H5P_DEFAULT), 0);
+  H5Fclose(file);
+  StateDict col, bias;
+  ASSERT_OK(col.AddTensor("w_col", *Tensor::Empty({8, 12}, DType::kF32)));
+  ASSERT_OK(bias.AddTensor("bias", *Tensor::Empty({5}, DType::kI64)));
+  EXPECT_THAT(ReadCheckpointFile(path_, col, comm_).message(),
+              HasSubstr("/tensors/w_col is a soft or external link (refused)"));
+  EXPECT_THAT(ReadCheckpointFile(path_, bias, comm_).message(),
+              HasSubstr("/tensors/bias is a soft or external link (refused)"));
+}
+
+TEST_F(CheckpointFileTest, FilteredDatasetsAreRefused) {
+  WriteModel();
+  hid_t file = OpenForEdit();
+  ASSERT_GE(H5Ldelete(file, "/tensors/bias", H5P_DEFAULT), 0);
+  const hsize_t dims[1] = {5};
+  hid_t space = H5Screate_simple(1, dims, nullptr);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 1, dims);
+  H5Pset_deflate(dcpl, 6);
+  hid_t d = H5Dcreate2(file, "/tensors/bias", H5T_STD_I64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  ASSERT_GE(d, 0);
+  H5Dclose(d);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Fclose(file);
+  StateDict bias;
+  ASSERT_OK(bias.AddTensor("bias", *Tensor::Empty({5}, DType::kI64)));
+  EXPECT_THAT(ReadCheckpointFile(path_, bias, comm_).message(),
+              HasSubstr("/tensors/bias has filters"));
+}
+
+TEST_F(CheckpointFileTest, PiecesThatDoNotTileATensorAreRefusedBeforeWriting) {
+  StateDict state;
+  ASSERT_OK(state.AddShard("w", *Tensor::Empty({2, 3}, DType::kF32), Shape{4, 3}, {0, 0}));
+  const absl::Status s = WriteCheckpointFile(path_, state, comm_);
+  EXPECT_THAT(s.message(), HasSubstr("tensor 'w': the ranks' pieces do not cover [4, 3]"));
+}
+
+}  // namespace
+}  // namespace usine

@@ -1,0 +1,204 @@
+// One process: asynchronous saves, retention, leftovers of a crash, and a disk that fills up
+// during a save (a file-size limit in a child process).
+#include "checkpoint/checkpointer.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "collectives/local/local_communicator.h"
+#include "tests/checkpoint/checkpoint_test_util.h"
+#include "tests/testing/device_test.h"
+
+namespace usine {
+namespace {
+
+using ::testing::ElementsAre;
+using usine::testing::CheckModel;
+using usine::testing::Fill;
+using usine::testing::MakeModel;
+
+class CheckpointerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/usine_checkpointer_XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  CheckpointerOptions Options() {
+    CheckpointerOptions options;
+    options.directory = dir_ + "/ckpt";
+    return options;
+  }
+  void Touch(const std::string& name) { std::ofstream(dir_ + "/ckpt/" + name) << "x"; }
+
+  LocalCommunicator comm_{"test"};
+  std::string dir_;
+};
+
+TEST_F(CheckpointerTest, SaveSnapshotsAndReturnsThenLoadLatestReadsTheLastCommitted) {
+  CheckpointerOptions options = Options();
+  options.retention.keep_last = 2;
+  options.retention.keep_every = 2;
+  ASSERT_OK_AND_ASSIGN(auto ckpt, Checkpointer::Create(comm_, options));
+  ASSERT_OK_AND_ASSIGN(StateDict state, MakeModel(0, 1, Fill::kValues));
+  ASSERT_OK_AND_ASSIGN(StateDict sentinel, MakeModel(0, 1, Fill::kSentinel));
+  for (int64_t step = 1; step <= 5; ++step) {
+    state.SetInt("step", step);
+    ASSERT_OK(ckpt->Save(step, state));
+  }
+  // The snapshot is the caller's no more: overwriting the tensors now changes nothing saved.
+  for (const auto& [name, entry] : state.tensors()) {
+    std::memcpy(entry.piece.raw_data(), sentinel.tensors().at(name).piece.raw_data(),
+                entry.piece.nbytes());
+  }
+  ASSERT_OK(ckpt->Wait());
+  EXPECT_THAT(*ListCheckpointSteps(options.directory), ElementsAre(2, 4, 5));
+  ASSERT_OK_AND_ASSIGN(int64_t step, ckpt->LoadLatest(sentinel));
+  EXPECT_EQ(step, 5);
+  EXPECT_EQ(*sentinel.GetInt("step"), 5);
+  EXPECT_EQ(CheckModel(sentinel), "");
+  const SaveTimings timings = ckpt->last_save_timings();
+  EXPECT_EQ(timings.snapshot_bytes, state.piece_bytes());
+  EXPECT_GT(timings.write, absl::ZeroDuration());
+}
+
+TEST_F(CheckpointerTest, LoadLatestWithoutACheckpointIsNotFound) {
+  ASSERT_OK_AND_ASSIGN(auto ckpt, Checkpointer::Create(comm_, Options()));
+  StateDict state;
+  EXPECT_TRUE(absl::IsNotFound(ckpt->LoadLatest(state).status()));
+}
+
+TEST_F(CheckpointerTest, CreateRemovesTheLeftoversOfAnInterruptedSave) {
+  ASSERT_OK_AND_ASSIGN(auto ckpt, Checkpointer::Create(comm_, Options()));
+  ASSERT_OK_AND_ASSIGN(StateDict state, MakeModel(0, 1, Fill::kValues));
+  ASSERT_OK(ckpt->Save(7, state));
+  ASSERT_OK(ckpt->Wait());
+  ckpt.reset();
+  Touch("step-00000009.h5.tmp");
+  Touch("latest.tmp.4242");
+  ASSERT_OK_AND_ASSIGN(ckpt, Checkpointer::Create(comm_, Options()));
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/ckpt")) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_THAT(names, ElementsAre("latest", "step-00000007.h5"));
+}
+
+TEST_F(CheckpointerTest, RetentionNeverDeletesTheCheckpointThatLatestNames) {
+  std::filesystem::create_directories(dir_ + "/ckpt");
+  for (int step = 1; step <= 5; ++step) Touch(CheckpointFileName(step));
+  std::ofstream(dir_ + "/ckpt/latest") << CheckpointFileName(1) << "\n";
+  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> deleted, ApplyRetention(dir_ + "/ckpt", {1, 0}));
+  EXPECT_THAT(deleted, ElementsAre(2, 3, 4));
+  EXPECT_THAT(*ListCheckpointSteps(dir_ + "/ckpt"), ElementsAre(1, 5));
+}
+
+// The model with its pieces on `device` (copied from the host model).
+absl::StatusOr<StateDict> OnDevice(const StateDict& host, Device device) {
+  StateDict out;
+  for (const auto& [name, e] : host.tensors()) {
+    ASSIGN_OR_RETURN(Tensor piece, usine::testing::MakeTensor(device, e.piece.shape(),
+                                                              e.piece.dtype(), e.piece.raw_data()));
+    RETURN_IF_ERROR(out.AddShard(name, piece, e.global_shape, e.offset));
+  }
+  out.mutable_metadata() = host.metadata();
+  return out;
+}
+
+class CheckpointerDeviceTest : public usine::testing::DeviceTest {};
+
+TEST_P(CheckpointerDeviceTest, SavesAndLoadsPiecesOnTheDevice) {
+  char tmpl[] = "/tmp/usine_checkpointer_dev_XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  LocalCommunicator comm("test");
+  CheckpointerOptions options;
+  options.directory = dir;
+  ASSERT_OK_AND_ASSIGN(auto ckpt, Checkpointer::Create(comm, options));
+  ASSERT_OK_AND_ASSIGN(StateDict host, MakeModel(0, 1, Fill::kValues));
+  ASSERT_OK_AND_ASSIGN(StateDict state, OnDevice(host, device()));
+  ASSERT_OK(ckpt->Save(3, state));
+  ASSERT_OK_AND_ASSIGN(StateDict sentinel, MakeModel(0, 1, Fill::kSentinel));
+  ASSERT_OK_AND_ASSIGN(StateDict loaded, OnDevice(sentinel, device()));
+  ASSERT_OK_AND_ASSIGN(int64_t step, ckpt->LoadLatest(loaded));
+  EXPECT_EQ(step, 3);
+  for (const auto& [name, e] : loaded.tensors()) {
+    ASSERT_OK_AND_ASSIGN(std::vector<char> bytes, usine::testing::ReadBytes(e.piece));
+    if (!bytes.empty())
+      std::memcpy(sentinel.tensors().at(name).piece.raw_data(), bytes.data(), bytes.size());
+  }
+  EXPECT_EQ(CheckModel(sentinel), "");
+  ckpt.reset();
+  std::filesystem::remove_all(dir);
+}
+
+USINE_INSTANTIATE_DEVICE_TESTS(CheckpointerDeviceTest);
+
+// In a child process with a file-size limit (RLIMIT_FSIZE: writes past it fail with EFBIG,
+// as on a full disk): the save fails with an error, its partial file is removed, and the
+// previous checkpoint stays `latest` and loads. Returns what went wrong, or "".
+std::string DiskFullChild(const std::string& dir) {
+  signal(SIGXFSZ, SIG_IGN);
+  LocalCommunicator comm("child");
+  CheckpointerOptions options;
+  options.directory = dir;
+  auto ckpt = Checkpointer::Create(comm, options);
+  if (!ckpt.ok()) return std::string(ckpt.status().message());
+  auto state = MakeModel(0, 1, Fill::kValues);
+  if (!(*ckpt)->Save(1, *state).ok() || !(*ckpt)->Wait().ok()) return "first save failed";
+  const auto first_size = std::filesystem::file_size(CheckpointPath(dir, 1));
+  // The second checkpoint holds 4 MiB more; the limit lets only part of it be written.
+  Tensor big = *Tensor::Empty({1 << 20}, DType::kF32);
+  std::memset(big.raw_data(), 1, big.nbytes());
+  if (!state->AddTensor("big", big).ok()) return "AddTensor";
+  const rlimit limit{first_size + (1 << 20), first_size + (1 << 20)};
+  setrlimit(RLIMIT_FSIZE, &limit);
+  if (!(*ckpt)->Save(2, *state).ok()) return "second Save returned an error at once";
+  const absl::Status failed = (*ckpt)->Wait();
+  if (failed.ok()) return "the save past the limit succeeded";
+  if (failed.message().find("step-00000002.h5.tmp") == absl::string_view::npos) {
+    return absl::StrCat("error does not name the file: ", failed.message());
+  }
+  if (std::filesystem::exists(TemporaryCheckpointPath(dir, 2))) return "partial file left";
+  if (std::filesystem::exists(CheckpointPath(dir, 2))) return "step 2 committed";
+  auto loaded = MakeModel(0, 1, Fill::kSentinel);
+  auto step = (*ckpt)->LoadLatest(*loaded);
+  if (!step.ok() || *step != 1) return "latest is not step 1";
+  return CheckModel(*loaded);
+}
+
+TEST_F(CheckpointerTest, DiskFullDuringASaveIsAnErrorAndKeepsThePreviousCheckpoint) {
+  const std::string dir = dir_ + "/ckpt";
+  const std::string report = dir_ + "/report";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string wrong = DiskFullChild(dir);
+    struct rlimit none = {RLIM_INFINITY, RLIM_INFINITY};
+    setrlimit(RLIMIT_FSIZE, &none);
+    std::ofstream(report) << wrong;
+    _exit(wrong.empty() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  std::ifstream in(report);
+  const std::string wrong((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << wrong;
+}
+
+}  // namespace
+}  // namespace usine
