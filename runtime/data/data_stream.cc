@@ -111,8 +111,17 @@ class DataStream::Impl {
 
 template <typename Id>
 void CopyRows(absl::Span<const data_internal::SampleSpan> samples, int64_t row_tokens, Id* out) {
-  for (const data_internal::SampleSpan& span : samples) {
-    span.shard->CopyTokens(span.begin, row_tokens, out);
+  // Samples lie at random places of the shards: without a hint each row would wait on
+  // memory (TLB and DRAM misses) before the hardware prefetcher catches on.
+  constexpr size_t kAhead = 4;
+  for (size_t i = 0; i < std::min(kAhead, samples.size()); ++i) {
+    samples[i].shard->Prefetch(samples[i].begin, row_tokens);
+  }
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (i + kAhead < samples.size()) {
+      samples[i + kAhead].shard->Prefetch(samples[i + kAhead].begin, row_tokens);
+    }
+    samples[i].shard->CopyTokens(samples[i].begin, row_tokens, out);
     out += row_tokens;
   }
 }

@@ -179,6 +179,12 @@ void CopyAs(const unsigned char* p, int64_t n, Out* out) {
 
 }  // namespace
 
+void TokenShard::Prefetch(int64_t begin, int64_t n) const {
+  const int64_t width = width_ == TokenWidth::kUint16 ? 2 : 4;
+  const unsigned char* first = map_ + kTokenShardHeaderBytes + begin * width;
+  for (int64_t offset = 0; offset < n * width; offset += 64) __builtin_prefetch(first + offset);
+}
+
 void TokenShard::CopyTokens(int64_t begin, int64_t n, int32_t* out) const {
   const unsigned char* p = map_ + kTokenShardHeaderBytes;
   if (width_ == TokenWidth::kUint32) return CopyAs<uint32_t>(p + begin * 4, n, out);

@@ -56,7 +56,10 @@ class TokenShard {
   int32_t token(int64_t i) const;  // REQUIRES: 0 <= i < size().
   // out[k] = token(begin + k) for k < n. REQUIRES: 0 <= begin, begin + n <= size().
   void CopyTokens(int64_t begin, int64_t n, int32_t* out) const;
-  // The same into 16-bit ids (a memcpy for a uint16 shard).
+  // Asks the CPU to start loading tokens [begin, begin + n) into its caches (a hint; for
+  // readers that know their next reads, such as DataStream's random samples).
+  void Prefetch(int64_t begin, int64_t n) const;
+  // CopyTokens into 16-bit ids (a memcpy for a uint16 shard).
   // REQUIRES: as above, and every token < 65536 (Open's vocab_size <= 65536).
   void CopyTokens(int64_t begin, int64_t n, uint16_t* out) const;
 
