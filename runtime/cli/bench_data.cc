@@ -39,6 +39,7 @@ struct DataFlags {
   int64_t batch = 8;
   int64_t seq = 1024;
   int64_t prefetch = 4;
+  int64_t fill_threads = 2;
   double seconds = 2;
   int64_t rounds = 3;
 };
@@ -124,6 +125,7 @@ absl::Status BenchStreamOn(const DataFlags& f, const std::vector<std::string>& s
   options.batch_size = f.batch;
   options.seq_len = f.seq;
   options.prefetch = static_cast<int>(f.prefetch);
+  options.fill_threads = static_cast<int>(f.fill_threads);
   const absl::Duration duration = absl::Seconds(f.seconds);
   ReadRate raw, stream;
   for (int64_t round = 0; round < f.rounds; ++round) {
@@ -135,9 +137,10 @@ absl::Status BenchStreamOn(const DataFlags& f, const std::vector<std::string>& s
   int64_t bytes = 0;
   for (const std::string& shard : shards) bytes += std::filesystem::file_size(shard);
   absl::PrintF(
-      "usine bench data: %s, %d shards, %.1f MB, B=%d T=%d, prefetch %d, best of %d x %gs\n",
+      "usine bench data: %s, %d shards, %.1f MB, B=%d T=%d, prefetch %d, %d fill threads, best "
+      "of %d x %gs\n",
       f.synthetic_tokens > 0 ? "synthetic" : f.data, shards.size(), bytes / 1e6, f.batch, f.seq,
-      f.prefetch, f.rounds, f.seconds);
+      f.prefetch, f.fill_threads, f.rounds, f.seconds);
   absl::PrintF("  read(2) of the shard files   %7.2f GB/s  %8.1f M tokens/s\n",
                raw.bytes_per_second() / 1e9, raw.tokens_per_second() / 1e6);
   absl::PrintF("  DataStream batches           %7.2f GB/s  %8.1f M tokens/s   ratio %.2f\n",
@@ -188,6 +191,7 @@ absl::Status Run(const std::vector<std::string>& args) {
   parser.Int("batch", "B", "samples per batch", &f.batch);
   parser.Int("seq", "T", "tokens per sample", &f.seq);
   parser.Int("prefetch", "N", "batches DataStream fills ahead", &f.prefetch);
+  parser.Int("fill-threads", "N", "DataStream's fill threads", &f.fill_threads);
   parser.Double("seconds", "S", "duration of each measurement", &f.seconds);
   parser.Int("rounds", "N", "alternating rounds; the best of each side is shown", &f.rounds);
   std::vector<std::string> positional;

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -38,6 +40,7 @@ absl::Status CheckOptions(const DataStreamOptions& o) {
                    o.prefetch);
   }
   if (o.vocab_size <= 0) return invalid("vocab_size must be positive, not ", o.vocab_size);
+  if (o.fill_threads < 1) return invalid("fill_threads must be positive, not ", o.fill_threads);
   if (!o.watch.has_value()) {
     if (o.shards.empty()) return invalid("no shards given");
     return absl::OkStatus();
@@ -84,7 +87,9 @@ class DataStream::Impl {
         token_dtype_(TokenDType(options_.vocab_size)),
         state_(planner_->state()),
         samples_per_epoch_(planner_->base_samples_per_epoch()) {
-    producer_ = std::thread([this] { Produce(); });
+    for (int i = 0; i < std::min(options_.fill_threads, options_.prefetch); ++i) {
+      fillers_.emplace_back([this] { Produce(); });
+    }
   }
   ~Impl() { Close(); }
 
@@ -100,13 +105,15 @@ class DataStream::Impl {
   absl::Status CopyToDevice(const Tensor& host, int buffer, const Stream& stream, Tensor* device);
 
   const DataStreamOptions options_;
-  std::unique_ptr<BatchPlanner> planner_;  // the prefetch thread's
+  std::mutex plan_mu_;
+  std::unique_ptr<BatchPlanner> planner_;  // guarded by plan_mu_
+  bool planning_stopped_ = false;          // guarded by plan_mu_: an error or closing
   std::shared_ptr<BatchBuffers> buffers_;
   const DType token_dtype_;
   std::atomic<bool> closing_{false};
   DataStreamState state_;  // the consumer's
   int64_t samples_per_epoch_;
-  std::thread producer_;
+  std::vector<std::thread> fillers_;
 };
 
 template <typename Id>
@@ -141,12 +148,23 @@ absl::Status DataStream::Impl::Fill(int buffer, const GlobalBatch& batch) {
   return absl::OkStatus();
 }
 
+// A fill thread: takes a free buffer, then the next batch number and its samples from the
+// planner (in order, under plan_mu_), then fills the buffer alongside the other threads.
 void DataStream::Impl::Produce() {
   GlobalBatch batch;
   while (true) {
-    if (absl::Status s = planner_->Next(closing_, &batch); !s.ok()) return buffers_->Stop(s);
     const std::optional<int> buffer = buffers_->AcquireFree(closing_);
     if (!buffer.has_value()) break;
+    {
+      std::lock_guard<std::mutex> lock(plan_mu_);
+      absl::Status planned = planning_stopped_ ? absl::CancelledError("data stream stopped")
+                                               : planner_->Next(closing_, &batch);
+      if (!planned.ok()) {
+        planning_stopped_ = true;
+        buffers_->Release(*buffer);
+        return buffers_->Stop(std::move(planned));
+      }
+    }
     if (absl::Status s = Fill(*buffer, batch); !s.ok()) return buffers_->Stop(s);
     buffers_->Publish(
         {*buffer, batch.state.batches - 1, batch.state.incoming_samples, batch.state});
@@ -193,7 +211,9 @@ absl::StatusOr<Batch> DataStream::Impl::Next(const Stream& stream) {
 void DataStream::Impl::Close() {
   closing_ = true;
   buffers_->Wake();
-  if (producer_.joinable()) producer_.join();
+  for (std::thread& filler : fillers_) {
+    if (filler.joinable()) filler.join();
+  }
 }
 
 absl::StatusOr<std::unique_ptr<DataStream>> DataStream::Open(DataStreamOptions options,
@@ -229,10 +249,11 @@ absl::StatusOr<std::unique_ptr<DataStream>> DataStream::Open(DataStreamOptions o
                    BatchPlanner::Create(plan, std::move(base), std::move(incoming), resume));
 
   // One buffer more than `prefetch`: the one the consumer holds.
-  ASSIGN_OR_RETURN(
-      std::shared_ptr<BatchBuffers> buffers,
-      BatchBuffers::Create(options.prefetch + 1, options.batch_size * (options.seq_len + 1) *
-                                                     DTypeSize(TokenDType(options.vocab_size))));
+  ASSIGN_OR_RETURN(std::shared_ptr<BatchBuffers> buffers,
+                   BatchBuffers::Create(options.prefetch + 1,
+                                        options.batch_size * (options.seq_len + 1) *
+                                            DTypeSize(TokenDType(options.vocab_size)),
+                                        planner->state().batches));
   return std::unique_ptr<DataStream>(new DataStream(
       std::make_unique<Impl>(std::move(options), std::move(planner), std::move(buffers))));
 }

@@ -1,4 +1,4 @@
-// DataStream: token batches for training, read from token shards by a prefetch thread, one
+// DataStream: token batches for training, read from token shards by fill threads, one
 // slice of each global batch per data-parallel rank, resumable to the exact sample.
 //
 //   DataStreamOptions options;
@@ -31,14 +31,14 @@
 // and carry nothing else (e.g. world.comm().Split(0, rank, "data")): rank 0 decides which
 // shard comes next and tells the others.
 //
-// Memory. The prefetch thread fills up to `prefetch` batches ahead into pinned host buffers
+// Memory. Fill threads fill up to `prefetch` batches ahead into pinned host buffers
 // (PinnedHostAllocator). On the cpu a Batch's tensors point into its buffer, which returns to
 // the pool when the last copy of the Batch is destroyed; hold no more than `prefetch` batches
 // or the thread stalls. On a CUDA device Next() copies the buffer to device memory
 // asynchronously on the caller's stream and the buffer is reused once that copy is done.
 //
 // Thread-safety: Next() and state() are for one consumer thread; Close() may come from
-// another (it ends a blocked Next()). Errors of the prefetch thread (a shard that vanished,
+// another (it ends a blocked Next()). Errors of the fill threads (a shard that vanished,
 // a failed collective) are returned by Next().
 #ifndef USINE_RUNTIME_DATA_DATA_STREAM_H_
 #define USINE_RUNTIME_DATA_DATA_STREAM_H_
@@ -83,7 +83,10 @@ struct DataStreamOptions {
   int dp_size = 1;
   uint64_t seed = 1337;
   bool shuffle = true;
-  int prefetch = 4;               // batches filled ahead, 1 to 63. Default: 4.
+  int prefetch = 4;  // batches filled ahead, 1 to 63. Default: 4.
+  // Threads that fill batches (copy the samples' tokens); no more than `prefetch` run. The
+  // batches do not depend on it. Default: 2.
+  int fill_threads = 2;
   Device device = Device::Cpu();  // where Next() puts the batches
   std::optional<WatchOptions> watch;
   Communicator* comm = nullptr;  // watch mode with several ranks; not owned
@@ -98,7 +101,7 @@ struct Batch {
 
 class DataStream {
  public:
-  // Opens and validates the shards and starts the prefetch thread. `resume`: continue from
+  // Opens and validates the shards and starts the fill threads. `resume`: continue from
   // this state (an error if it was saved with another seed, seq_len or base dataset).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DataStream>> Open(
       DataStreamOptions options, const DataStreamState* resume = nullptr);
@@ -106,7 +109,7 @@ class DataStream {
   DataStream& operator=(const DataStream&) = delete;
   ~DataStream();  // Close()
 
-  // The next batch; blocks until the prefetch thread has it. For a CUDA device the copy is
+  // The next batch; blocks until the fill threads have it. For a CUDA device the copy is
   // enqueued on `stream` (a stream of that device). kCancelled after Close().
   [[nodiscard]] absl::StatusOr<Batch> Next(const Stream& stream = Stream::Host());
 
@@ -116,7 +119,7 @@ class DataStream {
   // Samples in one epoch of the base dataset.
   int64_t samples_per_epoch() const;
 
-  // Stops the prefetch thread. In watch mode with several ranks every rank must close (the
+  // Stops the fill threads. In watch mode with several ranks every rank must close (the
   // destructor does), at any point: ranks agree on closing in their next decision round.
   void Close();
 

@@ -22,14 +22,18 @@ void PollUntil(Ready ready) {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<BatchBuffers>> BatchBuffers::Create(int count, size_t bytes) {
+absl::StatusOr<std::shared_ptr<BatchBuffers>> BatchBuffers::Create(int count, size_t bytes,
+                                                                   int64_t first_batch) {
   std::shared_ptr<BatchBuffers> buffers(new BatchBuffers());
   for (int i = 0; i < count; ++i) {
     ASSIGN_OR_RETURN(void* memory, PinnedHostAllocator().Allocate(bytes, nullptr));
     buffers->memory_.push_back(memory);
   }
   buffers->copied_.resize(count);
+  buffers->taken_ = first_batch;
   buffers->ring_.resize(count);
+  buffers->ready_.reset(new std::atomic<int64_t>[count]);
+  for (int i = 0; i < count; ++i) buffers->ready_[i] = 0;
   buffers->free_mask_ = count == 64 ? ~uint64_t{0} : (uint64_t{1} << count) - 1;
   return buffers;
 }
@@ -44,42 +48,53 @@ std::optional<int> BatchBuffers::AcquireFree(const std::atomic<bool>& closing) {
     if (closing.load()) return std::nullopt;
     const uint64_t mask = free_mask_.load(std::memory_order_acquire);
     if (mask != 0) {
-      const int buffer = __builtin_ctzll(mask);
-      free_mask_.fetch_and(~(uint64_t{1} << buffer), std::memory_order_acq_rel);
-      return buffer;
+      const uint64_t bit = mask & -mask;
+      // Another filler may take the same buffer first: then look again.
+      if ((free_mask_.fetch_and(~bit, std::memory_order_acq_rel) & bit) != 0) {
+        return __builtin_ctzll(bit);
+      }
+      continue;
     }
     free_events_.wait(events, std::memory_order_acquire);
   }
 }
 
 void BatchBuffers::Publish(FilledBuffer filled) {
-  const int64_t i = published_.load(std::memory_order_relaxed);
+  const int64_t i = filled.index;
   ring_[i % ring_.size()] = std::move(filled);
-  published_.store(i + 1, std::memory_order_release);
+  ready_[i % ring_.size()].store(i + 1, std::memory_order_release);
   filled_events_.fetch_add(1, std::memory_order_release);
   filled_events_.notify_one();
 }
 
 void BatchBuffers::Stop(absl::Status status) {
-  stop_status_ = std::move(status);
-  stopped_.store(true, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopped_.load()) return;  // the first reason stands
+    stop_status_ = std::move(status);
+    stopped_.store(true, std::memory_order_release);
+  }
   filled_events_.fetch_add(1, std::memory_order_release);
   filled_events_.notify_one();
 }
 
 absl::StatusOr<FilledBuffer> BatchBuffers::Take() {
+  std::atomic<int64_t>& ready = ready_[taken_ % ring_.size()];
   PollUntil([&] {
-    return published_.load(std::memory_order_relaxed) > taken_ ||
+    return ready.load(std::memory_order_relaxed) == taken_ + 1 ||
            stopped_.load(std::memory_order_relaxed);
   });
   while (true) {
     const uint32_t events = filled_events_.load(std::memory_order_acquire);
-    if (published_.load(std::memory_order_acquire) > taken_) {
+    if (ready.load(std::memory_order_acquire) == taken_ + 1) {
       FilledBuffer filled = std::move(ring_[taken_ % ring_.size()]);
       ++taken_;
       return filled;
     }
-    if (stopped_.load(std::memory_order_acquire)) return stop_status_;
+    if (stopped_.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      return stop_status_;
+    }
     filled_events_.wait(events, std::memory_order_acquire);
   }
 }

@@ -125,6 +125,23 @@ TEST_F(DataStreamTest, UnshuffledVisitsShardsByFileNameInFileOrder) {
   EXPECT_THAT(firsts, ElementsAreArray(expected));  // a.bin (1), b.bin (2), c.bin (3)
 }
 
+TEST_F(DataStreamTest, FillThreadsDoNotChangeTheBatches) {
+  DataStreamOptions options = BaseOptions(3, 4);
+  options.fill_threads = 1;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> one, DataStream::Open(options));
+  options.fill_threads = 4;
+  options.prefetch = 8;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> four, DataStream::Open(options));
+  for (int b = 0; b < 40; ++b) {
+    ASSERT_OK_AND_ASSIGN(Batch x, one->Next());
+    ASSERT_OK_AND_ASSIGN(Batch y, four->Next());
+    EXPECT_EQ(x.index, b);
+    EXPECT_EQ(y.index, b);
+    EXPECT_EQ(*testing::ReadTensor<int32_t>(x.tokens), *testing::ReadTensor<int32_t>(y.tokens));
+    EXPECT_EQ(one->state(), four->state());
+  }
+}
+
 TEST_F(DataStreamTest, OrderIsAFunctionOfTheSeed) {
   DataStreamOptions options = BaseOptions(2, 4);
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> a, DataStream::Open(options));
