@@ -39,7 +39,7 @@ struct DataFlags {
   int64_t batch = 8;
   int64_t seq = 1024;
   int64_t prefetch = 4;
-  int64_t fill_threads = 2;
+  int64_t fill_threads = 1;
   double seconds = 2;
   int64_t rounds = 3;
 };

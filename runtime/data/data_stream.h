@@ -85,8 +85,9 @@ struct DataStreamOptions {
   bool shuffle = true;
   int prefetch = 4;  // batches filled ahead, 1 to 63. Default: 4.
   // Threads that fill batches (copy the samples' tokens); no more than `prefetch` run. The
-  // batches do not depend on it. Default: 2.
-  int fill_threads = 2;
+  // batches do not depend on it. More than one pays off with spare cores and data larger than
+  // the caches (docs/BENCHMARKS.md); on 2 cores one is faster. Default: 1.
+  int fill_threads = 1;
   Device device = Device::Cpu();  // where Next() puts the batches
   std::optional<WatchOptions> watch;
   Communicator* comm = nullptr;  // watch mode with several ranks; not owned
