@@ -38,6 +38,8 @@ absl::StatusOr<H5Handle> FileTypeOf(DType dtype) {
       return H5Handle::Own(USINE_HDF5_ID(H5Tcopy(H5T_STD_U16LE)), H5Tclose);
     case DType::kU8:
       return H5Handle::Own(USINE_HDF5_ID(H5Tcopy(H5T_STD_U8LE)), H5Tclose);
+    case DType::kF64:
+      return H5Handle::Own(USINE_HDF5_ID(H5Tcopy(H5T_IEEE_F64LE)), H5Tclose);
   }
   return absl::InvalidArgumentError("unknown dtype");
 }
@@ -50,7 +52,7 @@ absl::StatusOr<DType> DTypeOfFileType(hid_t type) {
     if (equal > 0) return dtype;
   }
   return absl::InvalidArgumentError(
-      "a datatype that is none of usine's (f32, bf16, f16, i32, i64, u16, u8 little-endian)");
+      "a datatype that is none of usine's (f32, bf16, f16, i32, i64, u16, u8, f64 little-endian)");
 }
 
 }  // namespace usine::checkpoint_internal

@@ -39,6 +39,8 @@ absl::StatusOr<ncclDataType_t> NcclType(DType dtype) {
       return ncclInt32;
     case DType::kI64:
       return ncclInt64;
+    case DType::kF64:
+      return ncclFloat64;
     case DType::kU16:
     case DType::kU8:
       break;

@@ -20,6 +20,8 @@ absl::string_view DTypeName(DType dtype) {
       return "u16";
     case DType::kU8:
       return "u8";
+    case DType::kF64:
+      return "f64";
   }
   return "invalid";
 }
@@ -28,8 +30,8 @@ absl::StatusOr<DType> ParseDType(absl::string_view name) {
   for (DType dtype : kAllDTypes) {
     if (DTypeName(dtype) == name) return dtype;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown dtype '", name, "' (expected f32, bf16, f16, i32, i64, u16 or u8)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown dtype '", name, "' (expected f32, bf16, f16, i32, i64, u16, u8 or f64)"));
 }
 
 std::ostream& operator<<(std::ostream& os, DType dtype) { return os << DTypeName(dtype); }

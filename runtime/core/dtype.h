@@ -4,6 +4,10 @@
 //   size_t bytes = DTypeSize(t) * numel;           // 2 * numel
 //   ASSIGN_OR_RETURN(DType parsed, ParseDType("f32"));
 //   static_assert(kDTypeOf<float> == DType::kF32);
+//
+// f64 is a host-side type for reference computations (the layers' finite-difference tests):
+// tensors of it can be made, filled, copied, multiplied on the cpu (Matmul), gathered,
+// broadcast and checkpointed, but the other kernels and reductions take f32, bf16 and f16.
 #ifndef USINE_RUNTIME_CORE_DTYPE_H_
 #define USINE_RUNTIME_CORE_DTYPE_H_
 
@@ -18,10 +22,10 @@
 
 namespace usine {
 
-enum class DType : uint8_t { kF32, kBF16, kF16, kI32, kI64, kU16, kU8 };
+enum class DType : uint8_t { kF32, kBF16, kF16, kI32, kI64, kU16, kU8, kF64 };
 
 inline constexpr DType kAllDTypes[] = {DType::kF32, DType::kBF16, DType::kF16, DType::kI32,
-                                       DType::kI64, DType::kU16,  DType::kU8};
+                                       DType::kI64, DType::kU16,  DType::kU8,  DType::kF64};
 
 // Bytes per element.
 constexpr size_t DTypeSize(DType dtype) {
@@ -34,6 +38,7 @@ constexpr size_t DTypeSize(DType dtype) {
     case DType::kU16:
       return 2;
     case DType::kI64:
+    case DType::kF64:
       return 8;
     case DType::kU8:
       return 1;
@@ -41,12 +46,12 @@ constexpr size_t DTypeSize(DType dtype) {
   return 0;
 }
 
-// f32, bf16 and f16.
+// f32, bf16 and f16: the types of the floating kernels (f64 is not one, see above).
 constexpr bool IsFloatingPoint(DType dtype) {
   return dtype == DType::kF32 || dtype == DType::kBF16 || dtype == DType::kF16;
 }
 
-// "f32", "bf16", "f16", "i32", "i64", "u16", "u8".
+// "f32", "bf16", "f16", "i32", "i64", "u16", "u8", "f64".
 absl::string_view DTypeName(DType dtype);
 
 // Inverse of DTypeName; an unknown name is InvalidArgument naming it.
@@ -62,6 +67,8 @@ inline constexpr DType kDTypeOf = [] {
 }();
 template <>
 inline constexpr DType kDTypeOf<float> = DType::kF32;
+template <>
+inline constexpr DType kDTypeOf<double> = DType::kF64;
 template <>
 inline constexpr DType kDTypeOf<BFloat16> = DType::kBF16;
 template <>

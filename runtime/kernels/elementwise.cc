@@ -50,6 +50,8 @@ absl::StatusOr<ki::FillBits> FillValueBits(double value, DType dtype) {
       return IntegerBits<uint16_t>(value, dtype);
     case DType::kU8:
       return IntegerBits<uint8_t>(value, dtype);
+    case DType::kF64:
+      return Bits(value);
   }
   return absl::InvalidArgumentError("Fill: invalid dtype");
 }

@@ -16,12 +16,13 @@ namespace ki = kernels_internal;
 absl::Status CheckDTypes(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor* bias) {
   RETURN_IF_ERROR(CheckSameDType(a, b, "Matmul a", "b"));
   const bool f32 = a.dtype() == DType::kF32 && c.dtype() == DType::kF32;
+  const bool f64 = a.dtype() == DType::kF64 && c.dtype() == DType::kF64 && a.device().is_cpu();
   const bool bf16 = a.dtype() == DType::kBF16 &&
                     (c.dtype() == DType::kBF16 || c.dtype() == DType::kF32) && a.device().is_cuda();
-  if (!f32 && !bf16) {
+  if (!f32 && !f64 && !bf16) {
     return absl::InvalidArgumentError(
         absl::StrCat("Matmul: unsupported dtypes a ", a.DebugString(), ", c ", c.DebugString(),
-                     " (cpu: f32 only; CUDA: f32, or bf16 inputs with a bf16 or f32 output)"));
+                     " (cpu: f32 or f64; CUDA: f32, or bf16 inputs with a bf16 or f32 output)"));
   }
   if (bias != nullptr) RETURN_IF_ERROR(CheckSameDType(*bias, c, "Matmul bias", "c"));
   return absl::OkStatus();

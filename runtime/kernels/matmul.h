@@ -3,8 +3,9 @@
 //
 // Shapes: op(a) is [M, K], op(b) is [K, N], c is [M, N], bias is [N]. Without transpose_a,
 // `a` and `c` may have more dimensions, flattened into rows ([B, T, K] x [K, N] -> [B, T, N]).
-// dtypes: cpu: all f32 (OpenBLAS sgemm). CUDA: all f32 (f32 compute), or a and b bf16 with
-// c and bias bf16 or f32, accumulated in f32 (cuBLASLt; the bias is fused as an epilogue).
+// dtypes: cpu: all f32 or all f64 (OpenBLAS sgemm, dgemm). CUDA: all f32 (f32 compute), or
+// a and b bf16 with c and bias bf16 or f32, accumulated in f32 (cuBLASLt; the bias is fused
+// as an epilogue).
 //
 //   RETURN_IF_ERROR(Matmul(x, w, y, {.transpose_b = true, .bias = &b}, stream));  // y = x w^T + b
 //   RETURN_IF_ERROR(Matmul(dy, x, dw, {.transpose_a = true, .beta = 1}, stream)); // dw += dy^T x

@@ -50,6 +50,8 @@ inline double ModelValue(DType dtype, int id, int64_t index) {
       return index * 0.5 + id;
     case DType::kI64:
       return static_cast<double>(index * 3 - 7 + id);
+    case DType::kF64:
+      return id * 1e6 + index * 0.125 + 1.0 / 3.0;
     default:
       return static_cast<double>((index * 7 + id) % 60000);
   }
@@ -92,6 +94,9 @@ inline void StoreElement(DType dtype, void* data, int64_t i, double v) {
       *p = static_cast<char>(static_cast<uint8_t>(v));
       return;
     }
+    case DType::kF64:
+      std::memcpy(p, &v, 8);
+      return;
   }
 }
 
@@ -126,6 +131,11 @@ inline double LoadElement(DType dtype, const void* data, int64_t i) {
     }
     case DType::kU8:
       return static_cast<uint8_t>(*p);
+    case DType::kF64: {
+      double x;
+      std::memcpy(&x, p, 8);
+      return x;
+    }
   }
   return 0;
 }

@@ -48,6 +48,9 @@ absl::StatusOr<Tensor> Filled(DType dtype, int64_t n, const std::function<double
       case DType::kU8:
         static_cast<uint8_t*>(t.raw_data())[i] = static_cast<uint8_t>(v + 100);
         break;
+      case DType::kF64:
+        static_cast<double*>(t.raw_data())[i] = v;
+        break;
     }
   }
   return t;
@@ -69,6 +72,8 @@ double At(const Tensor& t, int64_t i) {
       return static_cast<const uint16_t*>(t.raw_data())[i] - 100.0;
     case DType::kU8:
       return static_cast<const uint8_t*>(t.raw_data())[i] - 100.0;
+    case DType::kF64:
+      return static_cast<const double*>(t.raw_data())[i];
   }
   return 0;
 }

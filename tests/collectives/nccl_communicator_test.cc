@@ -67,6 +67,9 @@ absl::StatusOr<Tensor> Filled(Device device, DType dtype, const std::vector<doub
       case DType::kU8:
         static_cast<uint8_t*>(host.raw_data())[i] = static_cast<uint8_t>(values[i]);
         break;
+      case DType::kF64:
+        static_cast<double*>(host.raw_data())[i] = values[i];
+        break;
     }
   }
   return MakeTensor(device, host.shape(), dtype, host.raw_data());
@@ -99,6 +102,9 @@ absl::StatusOr<std::vector<double>> Read(const Tensor& t) {
         break;
       case DType::kU8:
         values[i] = *reinterpret_cast<const uint8_t*>(p);
+        break;
+      case DType::kF64:
+        values[i] = *reinterpret_cast<const double*>(p);
         break;
     }
   }

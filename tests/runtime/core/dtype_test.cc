@@ -32,6 +32,8 @@ TEST(DType, SizesNamesAndParsing) {
   EXPECT_EQ(DTypeSize(DType::kI64), 8u);
   EXPECT_EQ(DTypeSize(DType::kU16), 2u);
   EXPECT_EQ(DTypeSize(DType::kU8), 1u);
+  EXPECT_EQ(DTypeSize(DType::kF64), 8u);
+  EXPECT_FALSE(IsFloatingPoint(DType::kF64));  // Not a type of the floating kernels.
   for (DType d : kAllDTypes) {
     absl::StatusOr<DType> parsed = ParseDType(DTypeName(d));
     ASSERT_TRUE(parsed.ok()) << parsed.status();

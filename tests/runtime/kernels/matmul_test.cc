@@ -147,7 +147,29 @@ TEST_P(MatmulShapesTest, ShapeAndDTypeErrorsNameTheProblem) {
 TEST(MatmulCpu, Bf16IsCudaOnly) {
   ASSERT_OK_AND_ASSIGN(Tensor a, Tensor::Empty({2, 2}, DType::kBF16));
   ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({2, 2}, DType::kF32));
-  EXPECT_THAT(std::string(Matmul(a, a, c).message()), HasSubstr("cpu: f32 only"));
+  EXPECT_THAT(std::string(Matmul(a, a, c).message()), HasSubstr("cpu: f32 or f64"));
+}
+
+// f64 goes through dgemm: products of values that are not exact in f32 keep f64 precision.
+TEST(MatmulCpu, F64TransposedWithBiasMatchesTheReferenceInDoublePrecision) {
+  const int64_t m = 5, k = 7, n = 3;
+  std::vector<double> a(k * m), b(n * k), bias(n);
+  for (int64_t i = 0; i < k * m; ++i) a[i] = 1.0 / (i + 3);
+  for (int64_t i = 0; i < n * k; ++i) b[i] = std::sqrt(static_cast<double>(i + 2));
+  for (int64_t i = 0; i < n; ++i) bias[i] = 0.1 * static_cast<double>(i);
+  ASSERT_OK_AND_ASSIGN(Tensor ta, MakeTensor(Device::Cpu(), {k, m}, a));
+  ASSERT_OK_AND_ASSIGN(Tensor tb, MakeTensor(Device::Cpu(), {n, k}, b));
+  ASSERT_OK_AND_ASSIGN(Tensor tbias, MakeTensor(Device::Cpu(), {n}, bias));
+  ASSERT_OK_AND_ASSIGN(Tensor tc, Tensor::Empty({m, n}, DType::kF64));
+  ASSERT_OK(Matmul(ta, tb, tc, {.transpose_a = true, .transpose_b = true, .bias = &tbias}));
+  ASSERT_OK_AND_ASSIGN(std::vector<double> got, ReadTensor<double>(tc));
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double want = bias[j];
+      for (int64_t p = 0; p < k; ++p) want += a[p * m + i] * b[j * k + p];
+      EXPECT_NEAR(got[i * n + j], want, 1e-14 * std::abs(want)) << i << "," << j;
+    }
+  }
 }
 
 USINE_INSTANTIATE_DEVICE_TESTS(MatmulShapesTest);

@@ -1,0 +1,60 @@
+// Causal multi-head self-attention, GPT-2's: c_attn (Linear C -> 3C, q|k|v), scaled dot
+// product per head with a causal mask and softmax, c_proj (Linear C -> C). Children "c_attn"
+// and "c_proj". Module contract: module.h.
+//
+//   ASSIGN_OR_RETURN(auto attn, CausalSelfAttention::Create({.n_embd = 768, .n_head = 12}, init));
+//   ASSIGN_OR_RETURN(Tensor y, attn->Forward(x));   // x [B, T, 768]
+//   ASSIGN_OR_RETURN(Tensor dx, attn->Backward(dy));
+#ifndef USINE_RUNTIME_NN_ATTENTION_H_
+#define USINE_RUNTIME_NN_ATTENTION_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/status/statusor.h"
+
+#include "runtime/core/device.h"
+#include "runtime/core/dtype.h"
+#include "runtime/core/tensor.h"
+#include "runtime/nn/init.h"
+#include "runtime/nn/linear.h"
+#include "runtime/nn/module.h"
+
+namespace usine {
+
+struct AttentionOptions {
+  int64_t n_embd = 0;
+  int64_t n_head = 0;              // REQUIRES: divides n_embd.
+  double init_stddev = 0.02;       // c_attn's weights. Default: GPT-2's.
+  double proj_init_stddev = 0.02;  // c_proj's (GPT-2: 0.02 / sqrt(2 * n_layer)).
+  DType dtype = DType::kF32;       // f32 or f64. Default: f32.
+  Device device = Device::Cpu();   // Default: the cpu.
+};
+
+class CausalSelfAttention : public Module {
+ public:
+  // Draws c_attn's weights, then c_proj's, from `init`.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<CausalSelfAttention>> Create(
+      const AttentionOptions& options, ParameterInitializer& init);
+
+  // x [B, T, C] -> y [B, T, C]. Saves q|k|v [B, T, 3C] and the probabilities [B, H, T, T].
+  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
+  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+
+ private:
+  explicit CausalSelfAttention(const AttentionOptions& options) : options_(options) {}
+  void ClearSaved() override { saved_.reset(); }
+
+  AttentionOptions options_;
+  std::unique_ptr<Linear> c_attn_;
+  std::unique_ptr<Linear> c_proj_;
+  struct Saved {
+    Tensor qkv, probs;
+  };
+  std::optional<Saved> saved_;
+};
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_NN_ATTENTION_H_

@@ -1,0 +1,87 @@
+#include "runtime/nn/block.h"
+
+#include "runtime/core/status_macros.h"
+#include "runtime/nn/internal/cpu_elementwise.h"
+#include "runtime/nn/internal/real_types.h"
+
+namespace usine {
+
+namespace ni = nn_internal;
+
+namespace {
+
+// a + b into a new tensor. REQUIRES: same shape, dtype f32 or f64, cpu (checked by the layers
+// that produced them).
+absl::StatusOr<Tensor> Sum(const Tensor& a, const Tensor& b, absl::string_view what) {
+  RETURN_IF_ERROR(CheckSameShape(a, b, what, "residual"));
+  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(a.shape(), a.dtype()));
+  ni::VisitReal(a.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    ni::AddArrays(ni::Elements<T>(a), ni::Elements<T>(b), a.numel(), ni::Elements<T>(out));
+  });
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Block>> Block::Create(const BlockOptions& options,
+                                                     ParameterInitializer& init) {
+  auto block = std::unique_ptr<Block>(new Block(options));
+  const LayerNormOptions ln{
+      .dim = options.n_embd, .dtype = options.dtype, .device = options.device};
+  ASSIGN_OR_RETURN(block->ln_1_, LayerNorm::Create(ln));
+  ASSIGN_OR_RETURN(block->attn_,
+                   CausalSelfAttention::Create({.n_embd = options.n_embd,
+                                                .n_head = options.n_head,
+                                                .init_stddev = options.init_stddev,
+                                                .proj_init_stddev = options.proj_init_stddev,
+                                                .dtype = options.dtype,
+                                                .device = options.device},
+                                               init));
+  ASSIGN_OR_RETURN(block->ln_2_, LayerNorm::Create(ln));
+  ASSIGN_OR_RETURN(block->mlp_, Mlp::Create({.n_embd = options.n_embd,
+                                             .init_stddev = options.init_stddev,
+                                             .proj_init_stddev = options.proj_init_stddev,
+                                             .dtype = options.dtype,
+                                             .device = options.device},
+                                            init));
+  block->AddChild("ln_1", block->ln_1_.get());
+  block->AddChild("attn", block->attn_.get());
+  block->AddChild("ln_2", block->ln_2_.get());
+  block->AddChild("mlp", block->mlp_.get());
+  return block;
+}
+
+absl::StatusOr<Tensor> Block::ForwardChildren(const Tensor& x) {
+  ASSIGN_OR_RETURN(Tensor a, ln_1_->Forward(x));
+  ASSIGN_OR_RETURN(a, attn_->Forward(a));
+  ASSIGN_OR_RETURN(Tensor r, Sum(x, a, "Block attention output"));
+  ASSIGN_OR_RETURN(Tensor m, ln_2_->Forward(r));
+  ASSIGN_OR_RETURN(m, mlp_->Forward(m));
+  return Sum(r, m, "Block mlp output");
+}
+
+absl::StatusOr<Tensor> Block::Forward(const Tensor& x) {
+  ASSIGN_OR_RETURN(Tensor y, ForwardChildren(x));
+  if (options_.recompute) {
+    ReleaseActivations();
+    x_ = x;
+  }
+  return y;
+}
+
+absl::StatusOr<Tensor> Block::Backward(const Tensor& dy) {
+  if (options_.recompute) {
+    if (!x_) return absl::FailedPreconditionError("Block::Backward before Forward");
+    RETURN_IF_ERROR(ForwardChildren(*x_).status());
+    x_.reset();
+  }
+  ASSIGN_OR_RETURN(Tensor dm, mlp_->Backward(dy));
+  ASSIGN_OR_RETURN(dm, ln_2_->Backward(dm));
+  ASSIGN_OR_RETURN(Tensor dr, Sum(dy, dm, "Block mlp gradient"));
+  ASSIGN_OR_RETURN(Tensor da, attn_->Backward(dr));
+  ASSIGN_OR_RETURN(da, ln_1_->Backward(da));
+  return Sum(dr, da, "Block attention gradient");
+}
+
+}  // namespace usine

@@ -1,0 +1,66 @@
+// A pre-norm transformer block, GPT-2's: x + attn(ln_1(x)), then + mlp(ln_2(.)). Children
+// "ln_1", "attn", "ln_2", "mlp". Module contract: module.h.
+//
+// With `recompute`, Forward keeps only its input and drops its children's activations;
+// Backward runs Forward again from that input first (the same kernels on the same data, so
+// the gradients are bit-identical) -- activation memory traded for one more forward.
+//
+//   ASSIGN_OR_RETURN(auto block, Block::Create({.n_embd = 768, .n_head = 12}, init));
+//   ASSIGN_OR_RETURN(Tensor y, block->Forward(x));
+//   ASSIGN_OR_RETURN(Tensor dx, block->Backward(dy));
+#ifndef USINE_RUNTIME_NN_BLOCK_H_
+#define USINE_RUNTIME_NN_BLOCK_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/status/statusor.h"
+
+#include "runtime/core/device.h"
+#include "runtime/core/dtype.h"
+#include "runtime/core/tensor.h"
+#include "runtime/nn/attention.h"
+#include "runtime/nn/init.h"
+#include "runtime/nn/layer_norm.h"
+#include "runtime/nn/mlp.h"
+#include "runtime/nn/module.h"
+
+namespace usine {
+
+struct BlockOptions {
+  int64_t n_embd = 0;
+  int64_t n_head = 0;
+  double init_stddev = 0.02;       // c_attn's and c_fc's weights. Default: GPT-2's.
+  double proj_init_stddev = 0.02;  // Both c_proj's (GPT-2: 0.02 / sqrt(2 * n_layer)).
+  bool recompute = false;          // Default: keep the activations (see above).
+  DType dtype = DType::kF32;       // f32 or f64. Default: f32.
+  Device device = Device::Cpu();   // Default: the cpu.
+};
+
+class Block : public Module {
+ public:
+  // Draws attn's weights, then mlp's, from `init`.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Block>> Create(const BlockOptions& options,
+                                                                     ParameterInitializer& init);
+
+  // x [B, T, C] -> [B, T, C].
+  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
+  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+
+ private:
+  explicit Block(const BlockOptions& options) : options_(options) {}
+  absl::StatusOr<Tensor> ForwardChildren(const Tensor& x);
+  void ClearSaved() override { x_.reset(); }
+
+  BlockOptions options_;
+  std::unique_ptr<LayerNorm> ln_1_;
+  std::unique_ptr<CausalSelfAttention> attn_;
+  std::unique_ptr<LayerNorm> ln_2_;
+  std::unique_ptr<Mlp> mlp_;
+  std::optional<Tensor> x_;  // The input, kept only with recompute.
+};
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_NN_BLOCK_H_

@@ -1,0 +1,53 @@
+#include "runtime/nn/cross_entropy.h"
+
+#include "absl/strings/str_cat.h"
+
+#include "runtime/core/status_macros.h"
+#include "runtime/nn/internal/cpu_cross_entropy.h"
+#include "runtime/nn/internal/real_types.h"
+
+namespace usine {
+
+namespace ni = nn_internal;
+
+absl::StatusOr<double> SoftmaxCrossEntropy::Forward(const Tensor& logits,
+                                                    const TokenWindow& targets) {
+  RETURN_IF_ERROR(CheckDefined(logits, "SoftmaxCrossEntropy logits"));
+  RETURN_IF_ERROR(
+      ni::CheckLayerPlacement(logits.dtype(), logits.device(), "SoftmaxCrossEntropy logits"));
+  if (logits.rank() != 2 || logits.dim(1) < vocab_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SoftmaxCrossEntropy logits: expected [N, >= ", vocab_, "], got ", logits.DebugString()));
+  }
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                   ReadTokenIds(targets, vocab_, "SoftmaxCrossEntropy targets"));
+  if (static_cast<int64_t>(ids.size()) != logits.dim(0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SoftmaxCrossEntropy: ", ids.size(), " targets for ", logits.DebugString()));
+  }
+  const ni::CrossEntropyDims dims{logits.dim(0), vocab_, logits.dim(1)};
+  ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({dims.rows}, logits.dtype()));
+  const double total = ni::VisitReal(logits.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return ni::CrossEntropyForward(ni::Elements<T>(logits), ids.data(), dims, ni::Elements<T>(lse));
+  });
+  saved_ = Saved{logits, lse, std::move(ids)};
+  return total / static_cast<double>(dims.rows);
+}
+
+absl::Status SoftmaxCrossEntropy::Backward(double dloss) {
+  if (!saved_) {
+    return absl::FailedPreconditionError("SoftmaxCrossEntropy::Backward before Forward");
+  }
+  const Tensor& logits = saved_->logits;
+  const ni::CrossEntropyDims dims{logits.dim(0), vocab_, logits.dim(1)};
+  ni::VisitReal(logits.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    ni::CrossEntropyBackward(saved_->targets.data(), ni::Elements<T>(saved_->lse), dims,
+                             dloss / static_cast<double>(dims.rows), ni::Elements<T>(logits));
+  });
+  saved_.reset();
+  return absl::OkStatus();
+}
+
+}  // namespace usine

@@ -1,0 +1,50 @@
+// Softmax cross-entropy over logits [N, padded_vocab], mean over the N rows, fused with its
+// gradient: the columns >= vocab are padding that is never predicted (no probability, zero
+// gradient), and Backward writes the gradient over the logits in place (one buffer for both,
+// as the vocabulary-sized tensor is a model's largest). No parameters.
+//
+//   SoftmaxCrossEntropy ce(/*vocab=*/50257);
+//   ASSIGN_OR_RETURN(double loss, ce.Forward(logits, targets));  // logits [B*T, 50304]
+//   RETURN_IF_ERROR(ce.Backward(/*dloss=*/1.0));                 // logits now hold dL/dlogits
+//
+// Not thread-safe.
+#ifndef USINE_RUNTIME_NN_CROSS_ENTROPY_H_
+#define USINE_RUNTIME_NN_CROSS_ENTROPY_H_
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+#include "runtime/core/tensor.h"
+#include "runtime/nn/tokens.h"
+
+namespace usine {
+
+class SoftmaxCrossEntropy {
+ public:
+  explicit SoftmaxCrossEntropy(int64_t vocab) : vocab_(vocab) {}
+
+  // The mean loss over rows. logits: f32 or f64 [N, padded_vocab >= vocab] on the cpu;
+  // targets: a window of B * length = N ids, each < vocab. Keeps `logits` (a handle) for
+  // Backward.
+  [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& logits, const TokenWindow& targets);
+  // Overwrites the logits given to Forward with d(dloss * loss)/dlogits.
+  // REQUIRES: Forward since the last Backward.
+  [[nodiscard]] absl::Status Backward(double dloss);
+
+ private:
+  int64_t vocab_;
+  struct Saved {
+    Tensor logits;
+    Tensor lse;  // Per row log-sum-exp.
+    std::vector<int32_t> targets;
+  };
+  std::optional<Saved> saved_;
+};
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_NN_CROSS_ENTROPY_H_

@@ -1,0 +1,95 @@
+#include "runtime/nn/gpt.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/elementwise.h"
+#include "runtime/kernels/matmul.h"
+#include "runtime/nn/internal/real_types.h"
+
+namespace usine {
+
+absl::StatusOr<std::unique_ptr<Gpt>> Gpt::Create(const GptOptions& options) {
+  const GptConfig& c = options.config;
+  RETURN_IF_ERROR(c.Validate());
+  RETURN_IF_ERROR(nn_internal::CheckLayerPlacement(options.dtype, options.device, "Gpt"));
+  auto gpt = std::unique_ptr<Gpt>(new Gpt(options));
+  ParameterInitializer init(options.seed);
+  ASSIGN_OR_RETURN(gpt->wte_, Embedding::Create({.rows = c.padded_vocab(),
+                                                 .dim = c.n_embd,
+                                                 .dtype = options.dtype,
+                                                 .device = options.device},
+                                                init));
+  ASSIGN_OR_RETURN(Tensor padding, gpt->wte_->weight().value.Slice(c.vocab_size, c.padded_vocab()));
+  RETURN_IF_ERROR(Fill(padding, 0.0));
+  ASSIGN_OR_RETURN(
+      gpt->wpe_,
+      PositionEmbedding::Create(
+          {.rows = c.block_size, .dim = c.n_embd, .dtype = options.dtype, .device = options.device},
+          init));
+  gpt->AddChild("wte", gpt->wte_.get());
+  gpt->AddChild("wpe", gpt->wpe_.get());
+  const double proj_stddev = 0.02 / std::sqrt(2.0 * static_cast<double>(c.n_layer));
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    ASSIGN_OR_RETURN(auto block, Block::Create({.n_embd = c.n_embd,
+                                                .n_head = c.n_head,
+                                                .proj_init_stddev = proj_stddev,
+                                                .recompute = options.recompute,
+                                                .dtype = options.dtype,
+                                                .device = options.device},
+                                               init));
+    gpt->AddChild(absl::StrCat("h.", i), block.get());
+    gpt->h_.push_back(std::move(block));
+  }
+  ASSIGN_OR_RETURN(
+      gpt->ln_f_,
+      LayerNorm::Create({.dim = c.n_embd, .dtype = options.dtype, .device = options.device}));
+  gpt->AddChild("ln_f", gpt->ln_f_.get());
+  return gpt;
+}
+
+absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
+  const GptConfig& c = options_.config;
+  if (tokens.rank() != 2 || tokens.dim(1) < 2 || tokens.dim(1) - 1 > c.block_size) {
+    return absl::InvalidArgumentError(absl::StrCat("Gpt tokens: expected [B, T+1] with 1 <= T <= ",
+                                                   c.block_size, ", got ", tokens.DebugString()));
+  }
+  const int64_t batch = tokens.dim(0), seq = tokens.dim(1) - 1;
+  ASSIGN_OR_RETURN(Tensor x, wte_->Forward({tokens, 0, seq}, c.vocab_size));
+  RETURN_IF_ERROR(wpe_->Forward(x));
+  for (auto& block : h_) {
+    ASSIGN_OR_RETURN(x, block->Forward(x));
+  }
+  ASSIGN_OR_RETURN(x, ln_f_->Forward(x));
+  ASSIGN_OR_RETURN(Tensor xf, x.Reshape({batch * seq, c.n_embd}));
+  ASSIGN_OR_RETURN(Tensor logits, Tensor::Empty({batch * seq, c.padded_vocab()}, options_.dtype));
+  RETURN_IF_ERROR(Matmul(xf, wte_->weight().value, logits, {.transpose_b = true}));
+  ASSIGN_OR_RETURN(double loss, cross_entropy_.Forward(logits, {tokens, 1, seq}));
+  saved_ = Saved{x, logits};
+  return loss;
+}
+
+absl::Status Gpt::Backward(double dloss) {
+  if (!saved_) return absl::FailedPreconditionError("Gpt::Backward before Forward");
+  const GptConfig& c = options_.config;
+  RETURN_IF_ERROR(cross_entropy_.Backward(dloss));
+  const Tensor& dlogits = saved_->logits;  // Overwritten in place by the cross-entropy.
+  Parameter& wte = wte_->weight();
+  ASSIGN_OR_RETURN(Tensor xf, saved_->xf.Reshape({dlogits.dim(0), c.n_embd}));
+  RETURN_IF_ERROR(Matmul(dlogits, xf, wte.grad, {.transpose_a = true, .beta = 1.0f}));
+  ASSIGN_OR_RETURN(Tensor dxf, Tensor::Empty(xf.shape(), options_.dtype));
+  RETURN_IF_ERROR(Matmul(dlogits, wte.value, dxf));
+  ASSIGN_OR_RETURN(Tensor dx, dxf.Reshape(saved_->xf.shape()));
+  ASSIGN_OR_RETURN(dx, ln_f_->Backward(dx));
+  for (auto it = h_.rbegin(); it != h_.rend(); ++it) {
+    ASSIGN_OR_RETURN(dx, (*it)->Backward(dx));
+  }
+  RETURN_IF_ERROR(wpe_->Backward(dx));
+  RETURN_IF_ERROR(wte_->Backward(dx));
+  ReleaseActivations();
+  return absl::OkStatus();
+}
+
+}  // namespace usine

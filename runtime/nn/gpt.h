@@ -1,0 +1,86 @@
+// GPT-2: token and learned position embeddings, n_layer pre-norm blocks, a final LayerNorm and
+// an output projection tied to the token embedding (logits = x wte^T), with the softmax
+// cross-entropy fused over the logits. Parameter names are Hugging Face's without the
+// "transformer." prefix: "wte.weight", "wpe.weight", "h.0.ln_1.weight",
+// "h.0.attn.c_attn.weight", ..., "ln_f.bias" (linear weights are [out, in], the transpose of
+// HF's Conv1D). wte has padded_vocab() rows; the padding rows start at zero and, since no id
+// reaches them and the loss never predicts them, stay zero but for weight decay.
+//
+// Initialisation (GPT-2's): weights ~ normal(0, 0.02), the residual projections (attn.c_proj,
+// mlp.c_proj) ~ normal(0, 0.02 / sqrt(2 n_layer)), biases 0, LayerNorm weights 1; all drawn
+// from one Philox stream of `seed` (ParameterInitializer), in parameter order.
+//
+//   ASSIGN_OR_RETURN(GptConfig config, GptConfigNamed("gpt2"));
+//   ASSIGN_OR_RETURN(auto model, Gpt::Create({.config = config, .seed = 1337}));
+//   ASSIGN_OR_RETURN(Batch batch, stream->Next());                // tokens [B, T+1], u16
+//   ASSIGN_OR_RETURN(double loss, model->Forward(batch.tokens));  // inputs [0, T), targets [1, T]
+//   RETURN_IF_ERROR(model->Backward());                           // adds into the gradients
+//
+// Module contract: module.h. Thread-compatible.
+#ifndef USINE_RUNTIME_NN_GPT_H_
+#define USINE_RUNTIME_NN_GPT_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+#include "runtime/core/device.h"
+#include "runtime/core/dtype.h"
+#include "runtime/core/tensor.h"
+#include "runtime/nn/block.h"
+#include "runtime/nn/cross_entropy.h"
+#include "runtime/nn/embedding.h"
+#include "runtime/nn/gpt_config.h"
+#include "runtime/nn/layer_norm.h"
+#include "runtime/nn/module.h"
+
+namespace usine {
+
+struct GptOptions {
+  GptConfig config;
+  uint64_t seed = 0;              // Of the initial weights.
+  bool recompute = false;         // Every block recomputes its activations (block.h).
+  DType dtype = DType::kF32;      // f32 or f64. Default: f32.
+  Device device = Device::Cpu();  // Default: the cpu.
+};
+
+class Gpt : public Module {
+ public:
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Gpt>> Create(const GptOptions& options);
+
+  // The mean cross-entropy of predicting tokens[:, 1:] from tokens[:, :-1]. tokens: [B, T+1]
+  // u16 or i32 ids < vocab_size on the cpu, 1 <= T <= block_size (a DataStream batch as it
+  // comes). Saves the activations for Backward.
+  [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& tokens);
+  // Adds the gradients of dloss * (the last Forward's loss) into the parameters' gradients
+  // (dloss = 1 / micro-batches averages over gradient accumulation), then drops the
+  // activations.
+  [[nodiscard]] absl::Status Backward(double dloss = 1.0);
+
+  const GptConfig& config() const { return options_.config; }
+
+ private:
+  explicit Gpt(const GptOptions& options)
+      : options_(options), cross_entropy_(options.config.vocab_size) {}
+  void ClearSaved() override { saved_.reset(); }
+
+  GptOptions options_;
+  std::unique_ptr<Embedding> wte_;
+  std::unique_ptr<PositionEmbedding> wpe_;
+  std::vector<std::unique_ptr<Block>> h_;
+  std::unique_ptr<LayerNorm> ln_f_;
+  SoftmaxCrossEntropy cross_entropy_;
+  struct Saved {
+    Tensor xf;      // ln_f's output, [B, T, C].
+    Tensor logits;  // [B*T, padded_vocab]; its gradient after Backward's first step.
+  };
+  std::optional<Saved> saved_;
+};
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_NN_GPT_H_

@@ -1,0 +1,38 @@
+// Deterministic parameter initialisation from one Philox stream: each tensor drawn takes the
+// next numel() counters of (seed, offset), so a model's initial weights depend only on the
+// seed and the order its layers draw in (not on the device or the thread count).
+//
+//   ParameterInitializer init(/*seed=*/1337);
+//   RETURN_IF_ERROR(init.Normal(weight, 0.02));   // counters [0, n)
+//   RETURN_IF_ERROR(init.Normal(other, 0.02));    // counters [n, n + m)
+//
+// Not thread-safe (it advances an offset).
+#ifndef USINE_RUNTIME_NN_INIT_H_
+#define USINE_RUNTIME_NN_INIT_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+
+#include "runtime/core/tensor.h"
+
+namespace usine {
+
+class ParameterInitializer {
+ public:
+  explicit ParameterInitializer(uint64_t seed) : seed_(seed) {}
+
+  // t <- normal(0, stddev) draws (made in f32 by RandomNormal; widened exactly for f64).
+  // REQUIRES: t is f32, bf16, f16, or f64 on the cpu.
+  [[nodiscard]] absl::Status Normal(const Tensor& t, double stddev);
+
+  uint64_t offset() const { return offset_; }
+
+ private:
+  uint64_t seed_;
+  uint64_t offset_ = 0;
+};
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_NN_INIT_H_

@@ -1,0 +1,33 @@
+#include "runtime/nn/internal/real_types.h"
+
+#include "absl/strings/str_cat.h"
+
+#include "runtime/core/status_macros.h"
+
+namespace usine::nn_internal {
+
+absl::Status CheckLayerPlacement(DType dtype, Device device, absl::string_view what) {
+  if (dtype != DType::kF32 && dtype != DType::kF64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": layers compute in f32 or f64, not ", DTypeName(dtype)));
+  }
+  if (!device.is_cpu()) {
+    return absl::UnimplementedError(
+        absl::StrCat(what, ": the layers have cpu kernels only so far, not ", device.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLayerInput(const Tensor& x, DType dtype, int64_t last_dim,
+                             absl::string_view what) {
+  RETURN_IF_ERROR(CheckDefined(x, what));
+  RETURN_IF_ERROR(CheckDType(x, dtype, what));
+  RETURN_IF_ERROR(CheckDevice(x, Device::Cpu(), what));
+  if (x.rank() < 1 || x.dim(x.rank() - 1) != last_dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": expected a last dimension of ", last_dim, ", got ", x.DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace usine::nn_internal

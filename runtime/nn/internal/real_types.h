@@ -1,0 +1,43 @@
+// The element types of the cpu layers (f32 for training, f64 for the finite-difference
+// tests) and the checks every layer makes on its tensors.
+#ifndef USINE_RUNTIME_NN_INTERNAL_REAL_TYPES_H_
+#define USINE_RUNTIME_NN_INTERNAL_REAL_TYPES_H_
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+#include "runtime/core/dtype.h"
+#include "runtime/core/tensor.h"
+
+namespace usine::nn_internal {
+
+template <typename T>
+struct RealTag {
+  using type = T;
+};
+
+// Calls fn(RealTag<double>{}) for f64 and fn(RealTag<float>{}) otherwise.
+// REQUIRES: dtype is f32 or f64 (CheckRealType).
+template <typename Fn>
+decltype(auto) VisitReal(DType dtype, Fn&& fn) {
+  if (dtype == DType::kF64) return fn(RealTag<double>{});
+  return fn(RealTag<float>{});
+}
+
+// OK when the layers can run on `dtype` and `device` (f32 or f64, cpu); otherwise
+// InvalidArgument (dtype) or Unimplemented (a CUDA device) naming `what`.
+[[nodiscard]] absl::Status CheckLayerPlacement(DType dtype, Device device, absl::string_view what);
+
+// OK when `x` has `dtype`, is on the cpu, has rank >= 1 and a last dimension of `last_dim`.
+[[nodiscard]] absl::Status CheckLayerInput(const Tensor& x, DType dtype, int64_t last_dim,
+                                           absl::string_view what);
+
+// The elements of a checked cpu tensor.
+template <typename T>
+T* Elements(const Tensor& t) {
+  return static_cast<T*>(t.raw_data());
+}
+
+}  // namespace usine::nn_internal
+
+#endif  // USINE_RUNTIME_NN_INTERNAL_REAL_TYPES_H_

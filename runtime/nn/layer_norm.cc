@@ -1,0 +1,62 @@
+#include "runtime/nn/layer_norm.h"
+
+#include "absl/strings/str_cat.h"
+
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/elementwise.h"
+#include "runtime/nn/internal/cpu_layer_norm.h"
+#include "runtime/nn/internal/real_types.h"
+
+namespace usine {
+
+namespace ni = nn_internal;
+
+absl::StatusOr<std::unique_ptr<LayerNorm>> LayerNorm::Create(const LayerNormOptions& options) {
+  RETURN_IF_ERROR(ni::CheckLayerPlacement(options.dtype, options.device, "LayerNorm"));
+  if (options.dim < 1 || !(options.eps > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "LayerNorm: dim must be positive and eps > 0, got ", options.dim, ", ", options.eps));
+  }
+  auto ln = std::unique_ptr<LayerNorm>(new LayerNorm(options));
+  ASSIGN_OR_RETURN(ln->weight_, ln->AddParameter("weight", {options.dim}, options.dtype,
+                                                 options.device, /*decay=*/false));
+  ASSIGN_OR_RETURN(ln->bias_, ln->AddParameter("bias", {options.dim}, options.dtype, options.device,
+                                               /*decay=*/false));
+  RETURN_IF_ERROR(Fill(ln->weight_->value, 1.0));
+  RETURN_IF_ERROR(Fill(ln->bias_->value, 0.0));
+  return ln;
+}
+
+absl::StatusOr<Tensor> LayerNorm::Forward(const Tensor& x) {
+  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, options_.dim, "LayerNorm input"));
+  const int64_t rows = x.numel() / options_.dim;
+  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), x.dtype()));
+  ASSIGN_OR_RETURN(Tensor mean, Tensor::Empty({rows}, x.dtype()));
+  ASSIGN_OR_RETURN(Tensor rstd, Tensor::Empty({rows}, x.dtype()));
+  ni::VisitReal(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    ni::LayerNormForward(ni::Elements<T>(x), ni::Elements<T>(weight_->value),
+                         ni::Elements<T>(bias_->value), rows, options_.dim, options_.eps,
+                         ni::Elements<T>(y), ni::Elements<T>(mean), ni::Elements<T>(rstd));
+  });
+  saved_ = Saved{x, mean, rstd};
+  return y;
+}
+
+absl::StatusOr<Tensor> LayerNorm::Backward(const Tensor& dy) {
+  if (!saved_) return absl::FailedPreconditionError("LayerNorm::Backward before Forward");
+  RETURN_IF_ERROR(ni::CheckLayerInput(dy, options_.dtype, options_.dim, "LayerNorm dy"));
+  RETURN_IF_ERROR(CheckSameShape(dy, saved_->x, "LayerNorm dy", "input"));
+  ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(saved_->x.shape(), dy.dtype()));
+  ni::VisitReal(dy.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    ni::LayerNormBackward(ni::Elements<T>(dy), ni::Elements<T>(saved_->x),
+                          ni::Elements<T>(weight_->value), ni::Elements<T>(saved_->mean),
+                          ni::Elements<T>(saved_->rstd), saved_->mean.numel(), options_.dim,
+                          ni::Elements<T>(dx), ni::Elements<T>(weight_->grad),
+                          ni::Elements<T>(bias_->grad));
+  });
+  return dx;
+}
+
+}  // namespace usine

@@ -1,0 +1,55 @@
+// Layer normalisation over the last dimension: y = (x - mean) / sqrt(var + eps) * weight +
+// bias, parameters "weight" (init 1) and "bias" (init 0), neither weight-decayed.
+// Module contract: module.h.
+//
+//   ASSIGN_OR_RETURN(auto ln, LayerNorm::Create({.dim = 768}));
+//   ASSIGN_OR_RETURN(Tensor y, ln->Forward(x));       // x [B, T, 768]
+//   ASSIGN_OR_RETURN(Tensor dx, ln->Backward(dy));
+#ifndef USINE_RUNTIME_NN_LAYER_NORM_H_
+#define USINE_RUNTIME_NN_LAYER_NORM_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/status/statusor.h"
+
+#include "runtime/core/device.h"
+#include "runtime/core/dtype.h"
+#include "runtime/core/tensor.h"
+#include "runtime/nn/module.h"
+
+namespace usine {
+
+struct LayerNormOptions {
+  int64_t dim = 0;
+  double eps = 1e-5;              // Default: 1e-5, GPT-2's.
+  DType dtype = DType::kF32;      // f32 or f64. Default: f32.
+  Device device = Device::Cpu();  // Default: the cpu.
+};
+
+class LayerNorm : public Module {
+ public:
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<LayerNorm>> Create(
+      const LayerNormOptions& options);
+
+  // x [..., dim] -> y, same shape. Saves x and each row's mean and 1/stddev.
+  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
+  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+
+ private:
+  explicit LayerNorm(const LayerNormOptions& options) : options_(options) {}
+  void ClearSaved() override { saved_.reset(); }
+
+  LayerNormOptions options_;
+  Parameter* weight_ = nullptr;
+  Parameter* bias_ = nullptr;
+  struct Saved {
+    Tensor x, mean, rstd;
+  };
+  std::optional<Saved> saved_;
+};
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_NN_LAYER_NORM_H_

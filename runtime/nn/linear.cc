@@ -1,0 +1,73 @@
+#include "runtime/nn/linear.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/elementwise.h"
+#include "runtime/kernels/matmul.h"
+#include "runtime/nn/internal/cpu_elementwise.h"
+#include "runtime/nn/internal/real_types.h"
+
+namespace usine {
+
+namespace ni = nn_internal;
+
+absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const LinearOptions& options,
+                                                       ParameterInitializer& init) {
+  RETURN_IF_ERROR(ni::CheckLayerPlacement(options.dtype, options.device, "Linear"));
+  if (options.in_features < 1 || options.out_features < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("Linear: features must be positive, got in ",
+                                                   options.in_features, ", out ",
+                                                   options.out_features));
+  }
+  auto linear = std::unique_ptr<Linear>(new Linear(options));
+  ASSIGN_OR_RETURN(linear->weight_,
+                   linear->AddParameter("weight", {options.out_features, options.in_features},
+                                        options.dtype, options.device, /*decay=*/true));
+  RETURN_IF_ERROR(init.Normal(linear->weight_->value, options.init_stddev));
+  if (options.bias) {
+    ASSIGN_OR_RETURN(linear->bias_, linear->AddParameter("bias", {options.out_features},
+                                                         options.dtype, options.device,
+                                                         /*decay=*/false));
+    RETURN_IF_ERROR(Fill(linear->bias_->value, 0.0));
+  }
+  return linear;
+}
+
+absl::StatusOr<Tensor> Linear::Forward(const Tensor& x) {
+  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, options_.in_features, "Linear input"));
+  std::vector<int64_t> dims(x.shape().dims().begin(), x.shape().dims().end());
+  dims.back() = options_.out_features;
+  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(Shape(absl::MakeConstSpan(dims)), x.dtype()));
+  RETURN_IF_ERROR(
+      Matmul(x, weight_->value, y, {.transpose_b = true, .bias = bias_ ? &bias_->value : nullptr}));
+  x_ = x;
+  return y;
+}
+
+absl::StatusOr<Tensor> Linear::Backward(const Tensor& dy) {
+  if (!x_) return absl::FailedPreconditionError("Linear::Backward before Forward");
+  RETURN_IF_ERROR(ni::CheckLayerInput(dy, options_.dtype, options_.out_features, "Linear dy"));
+  const int64_t rows = x_->numel() / options_.in_features;
+  if (dy.numel() != rows * options_.out_features) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Linear dy: ", dy.DebugString(), " does not match the input ", x_->DebugString()));
+  }
+  ASSIGN_OR_RETURN(Tensor dy2, dy.Reshape({rows, options_.out_features}));
+  ASSIGN_OR_RETURN(Tensor x2, x_->Reshape({rows, options_.in_features}));
+  RETURN_IF_ERROR(Matmul(dy2, x2, weight_->grad, {.transpose_a = true, .beta = 1.0f}));
+  if (bias_ != nullptr) {
+    ni::VisitReal(dy.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      ni::AccumulateColumnSums(ni::Elements<T>(dy2), rows, options_.out_features,
+                               ni::Elements<T>(bias_->grad));
+    });
+  }
+  ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), x_->dtype()));
+  RETURN_IF_ERROR(Matmul(dy, weight_->value, dx));
+  return dx;
+}
+
+}  // namespace usine

@@ -1,0 +1,61 @@
+// A fully connected layer: y = x W^T + b over the last dimension, W [out, in] (PyTorch's
+// nn.Linear layout; GPT-2's Hugging Face Conv1D stores W^T), parameters "weight" and "bias".
+// Module contract: module.h.
+//
+//   ParameterInitializer init(seed);
+//   ASSIGN_OR_RETURN(auto fc, Linear::Create({.in_features = 768, .out_features = 3072}, init));
+//   ASSIGN_OR_RETURN(Tensor y, fc->Forward(x));     // x [B, T, 768] -> y [B, T, 3072]
+//   ASSIGN_OR_RETURN(Tensor dx, fc->Backward(dy));  // adds into weight/bias grads
+#ifndef USINE_RUNTIME_NN_LINEAR_H_
+#define USINE_RUNTIME_NN_LINEAR_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/status/statusor.h"
+
+#include "runtime/core/device.h"
+#include "runtime/core/dtype.h"
+#include "runtime/core/tensor.h"
+#include "runtime/nn/init.h"
+#include "runtime/nn/module.h"
+
+namespace usine {
+
+struct LinearOptions {
+  int64_t in_features = 0;
+  int64_t out_features = 0;
+  bool bias = true;               // Default: with a bias (initialised to 0).
+  double init_stddev = 0.02;      // Default: W ~ normal(0, 0.02), GPT-2's.
+  DType dtype = DType::kF32;      // f32 or f64. Default: f32.
+  Device device = Device::Cpu();  // Default: the cpu (the only device with layer kernels yet).
+};
+
+class Linear : public Module {
+ public:
+  // Draws W from `init`. REQUIRES: positive feature counts.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Linear>> Create(const LinearOptions& options,
+                                                                      ParameterInitializer& init);
+
+  // x [..., in] -> y [..., out]. Saves x.
+  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
+  // dy [..., out] -> dx [..., in]; adds dL/dW and dL/db into the gradients.
+  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+
+  Parameter& weight() { return *weight_; }
+  const LinearOptions& options() const { return options_; }
+
+ private:
+  explicit Linear(const LinearOptions& options) : options_(options) {}
+  void ClearSaved() override { x_.reset(); }
+
+  LinearOptions options_;
+  Parameter* weight_ = nullptr;
+  Parameter* bias_ = nullptr;  // nullptr without a bias.
+  std::optional<Tensor> x_;
+};
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_NN_LINEAR_H_

@@ -1,0 +1,52 @@
+// GPT-2's feed-forward block: c_fc (Linear C -> 4C), GELU (tanh), c_proj (Linear 4C -> C).
+// Children "c_fc" and "c_proj". Module contract: module.h.
+//
+//   ASSIGN_OR_RETURN(auto mlp, Mlp::Create({.n_embd = 768}, init));
+//   ASSIGN_OR_RETURN(Tensor y, mlp->Forward(x));
+//   ASSIGN_OR_RETURN(Tensor dx, mlp->Backward(dy));
+#ifndef USINE_RUNTIME_NN_MLP_H_
+#define USINE_RUNTIME_NN_MLP_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+
+#include "runtime/core/device.h"
+#include "runtime/core/dtype.h"
+#include "runtime/core/tensor.h"
+#include "runtime/nn/gelu.h"
+#include "runtime/nn/init.h"
+#include "runtime/nn/linear.h"
+#include "runtime/nn/module.h"
+
+namespace usine {
+
+struct MlpOptions {
+  int64_t n_embd = 0;
+  double init_stddev = 0.02;       // c_fc's weights. Default: GPT-2's.
+  double proj_init_stddev = 0.02;  // c_proj's (GPT-2: 0.02 / sqrt(2 * n_layer)).
+  DType dtype = DType::kF32;       // f32 or f64. Default: f32.
+  Device device = Device::Cpu();   // Default: the cpu.
+};
+
+class Mlp : public Module {
+ public:
+  // Draws c_fc's weights, then c_proj's, from `init`.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Mlp>> Create(const MlpOptions& options,
+                                                                   ParameterInitializer& init);
+
+  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
+  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+
+ private:
+  explicit Mlp(DType dtype) : gelu_(dtype) {}
+
+  std::unique_ptr<Linear> c_fc_;
+  Gelu gelu_;
+  std::unique_ptr<Linear> c_proj_;
+};
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_NN_MLP_H_

@@ -1,0 +1,57 @@
+#include "runtime/nn/module.h"
+
+#include "absl/strings/str_cat.h"
+
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/elementwise.h"
+
+namespace usine {
+
+std::vector<NamedParameter> Module::Parameters() {
+  std::vector<NamedParameter> out;
+  Collect("", out);
+  return out;
+}
+
+void Module::Collect(const std::string& prefix, std::vector<NamedParameter>& out) {
+  for (Parameter& p : parameters_) out.push_back({absl::StrCat(prefix, p.name), &p});
+  for (auto& [name, child] : children_) child->Collect(absl::StrCat(prefix, name, "."), out);
+}
+
+absl::Status Module::ZeroGrad() {
+  for (const NamedParameter& p : Parameters()) {
+    RETURN_IF_ERROR(WithContext(Fill(p.parameter->grad, 0.0), p.name));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Module::AddToStateDict(StateDict& state, absl::string_view prefix) {
+  for (const NamedParameter& p : Parameters()) {
+    RETURN_IF_ERROR(state.AddTensor(absl::StrCat(prefix, p.name), p.parameter->value));
+  }
+  return absl::OkStatus();
+}
+
+void Module::ReleaseActivations() {
+  ClearSaved();
+  for (auto& [name, child] : children_) child->ReleaseActivations();
+}
+
+absl::StatusOr<Parameter*> Module::AddParameter(std::string name, Shape shape, DType dtype,
+                                                Device device, bool decay) {
+  for (const Parameter& p : parameters_) {
+    if (p.name == name) return absl::AlreadyExistsError(absl::StrCat("parameter '", name, "'"));
+  }
+  Parameter p{.name = std::move(name), .value = Tensor(), .grad = Tensor(), .decay = decay};
+  ASSIGN_OR_RETURN(p.value, Tensor::Empty(shape, dtype, device));
+  ASSIGN_OR_RETURN(p.grad, Tensor::Empty(shape, dtype, device));
+  RETURN_IF_ERROR(WithContext(Fill(p.grad, 0.0), p.name));
+  parameters_.push_back(std::move(p));
+  return &parameters_.back();
+}
+
+void Module::AddChild(std::string name, Module* child) {
+  children_.emplace_back(std::move(name), child);
+}
+
+}  // namespace usine

@@ -1,0 +1,84 @@
+#include "runtime/optim/adamw.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/elementwise.h"
+
+namespace usine {
+
+absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(std::vector<NamedParameter> parameters,
+                                                     const AdamWOptions& options) {
+  const AdamWOptions& o = options;
+  if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1 && o.eps > 0 &&
+        o.weight_decay >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "AdamW: need 0 <= beta1, beta2 < 1, eps > 0 and weight_decay >= 0, got beta1 ", o.beta1,
+        ", beta2 ", o.beta2, ", eps ", o.eps, ", weight_decay ", o.weight_decay));
+  }
+  auto adamw = std::unique_ptr<AdamW>(new AdamW(options));
+  for (NamedParameter& p : parameters) {
+    const std::string what = absl::StrCat("AdamW parameter ", p.name);
+    RETURN_IF_ERROR(CheckDType(p.parameter->value, DType::kF32, what));
+    RETURN_IF_ERROR(CheckDevice(p.parameter->value, Device::Cpu(), what));
+    Slot slot{.parameter = std::move(p), .exp_avg = Tensor(), .exp_avg_sq = Tensor()};
+    const Shape& shape = slot.parameter.parameter->value.shape();
+    ASSIGN_OR_RETURN(slot.exp_avg, Tensor::Empty(shape, DType::kF32));
+    ASSIGN_OR_RETURN(slot.exp_avg_sq, Tensor::Empty(shape, DType::kF32));
+    RETURN_IF_ERROR(Fill(slot.exp_avg, 0.0));
+    RETURN_IF_ERROR(Fill(slot.exp_avg_sq, 0.0));
+    adamw->slots_.push_back(std::move(slot));
+  }
+  return adamw;
+}
+
+absl::Status AdamW::Step(double lr) {
+  if (!(lr >= 0)) return absl::InvalidArgumentError(absl::StrCat("AdamW: learning rate ", lr));
+  const int64_t t = step_ + 1;
+  const double b1 = options_.beta1, b2 = options_.beta2;
+  const double correction1 = 1.0 - std::pow(b1, static_cast<double>(t));
+  const double correction2 = 1.0 - std::pow(b2, static_cast<double>(t));
+  for (Slot& slot : slots_) {
+    const Parameter& p = *slot.parameter.parameter;
+    RETURN_IF_ERROR(CheckSameShape(p.grad, p.value, slot.parameter.name + " grad", "value"));
+    float* value = static_cast<float*>(p.value.raw_data());
+    const float* grad = static_cast<const float*>(p.grad.raw_data());
+    float* m = static_cast<float*>(slot.exp_avg.raw_data());
+    float* v = static_cast<float*>(slot.exp_avg_sq.raw_data());
+    const double decay = p.decay ? lr * options_.weight_decay : 0.0;
+    for (int64_t i = 0, n = p.value.numel(); i < n; ++i) {
+      const double g = grad[i];
+      const double mi = b1 * m[i] + (1 - b1) * g;
+      const double vi = b2 * v[i] + (1 - b2) * g * g;
+      const double x = value[i] - decay * value[i];
+      value[i] = static_cast<float>(x - lr * (mi / correction1) /
+                                            (std::sqrt(vi / correction2) + options_.eps));
+      m[i] = static_cast<float>(mi);
+      v[i] = static_cast<float>(vi);
+    }
+  }
+  step_ = t;
+  return absl::OkStatus();
+}
+
+absl::Status AdamW::AddToStateDict(StateDict& state, absl::string_view prefix) const {
+  for (const Slot& slot : slots_) {
+    RETURN_IF_ERROR(
+        state.AddTensor(absl::StrCat(prefix, "exp_avg/", slot.parameter.name), slot.exp_avg));
+    RETURN_IF_ERROR(
+        state.AddTensor(absl::StrCat(prefix, "exp_avg_sq/", slot.parameter.name), slot.exp_avg_sq));
+  }
+  state.SetInt(absl::StrCat(prefix, "step"), step_);
+  return absl::OkStatus();
+}
+
+absl::Status AdamW::RestoreStep(const StateDict& state, absl::string_view prefix) {
+  ASSIGN_OR_RETURN(const int64_t step, state.GetInt(absl::StrCat(prefix, "step")));
+  if (step < 0) return absl::InvalidArgumentError(absl::StrCat("AdamW: saved step ", step));
+  step_ = step;
+  return absl::OkStatus();
+}
+
+}  // namespace usine

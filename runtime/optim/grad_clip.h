@@ -1,0 +1,22 @@
+// Global-norm gradient clipping: the L2 norm over every gradient together, and when it
+// exceeds max_norm every gradient scaled by max_norm / norm (the direction is kept).
+//
+//   ASSIGN_OR_RETURN(double norm, ClipGradientNorm(model->Parameters(), /*max_norm=*/1.0));
+#ifndef USINE_RUNTIME_OPTIM_GRAD_CLIP_H_
+#define USINE_RUNTIME_OPTIM_GRAD_CLIP_H_
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+#include "runtime/nn/module.h"
+
+namespace usine {
+
+// Returns the norm before clipping. max_norm <= 0 (or infinite) only measures. Gradients are
+// f32, bf16 or f16 on any device (kernels' L2Norm and Scale; synchronous).
+[[nodiscard]] absl::StatusOr<double> ClipGradientNorm(absl::Span<const NamedParameter> parameters,
+                                                      double max_norm);
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_OPTIM_GRAD_CLIP_H_

@@ -1,0 +1,181 @@
+#include "runtime/nn/gpt.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "runtime/kernels/elementwise.h"
+#include "tests/runtime/nn/gradient_check.h"
+#include "tests/testing/device_test.h"
+
+namespace usine {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::MakeTensor;
+using testing::ReadTensor;
+
+// A small model for the f64 gradient check: vocab 40 (padded to 128), 2 layers.
+GptConfig Small() { return GptConfig{"small", 40, 8, 2, 2, 8}; }
+
+// [B, T+1] ids in [0, vocab), a function of `salt`.
+template <typename Id>
+Tensor Tokens(int64_t batch, int64_t seq_plus_one, int64_t vocab, int salt) {
+  std::vector<Id> ids(batch * seq_plus_one);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<Id>((i * 37 + salt * 11) % vocab);
+  return MakeTensor(Device::Cpu(), {batch, seq_plus_one}, ids).value();
+}
+
+TEST(GptConfig, PresetsAndPaddedVocabulary) {
+  ASSERT_OK_AND_ASSIGN(GptConfig gpt2, GptConfigNamed("gpt2"));
+  EXPECT_EQ(gpt2.vocab_size, 50257);
+  EXPECT_EQ(gpt2.padded_vocab(), 50304);
+  EXPECT_EQ(gpt2.n_layer, 12);
+  EXPECT_EQ(gpt2.n_embd, 768);
+  for (const char* name : {"tiny", "gpt2-medium", "gpt2-large", "gpt2-xl"}) {
+    ASSERT_OK_AND_ASSIGN(GptConfig c, GptConfigNamed(name));
+    EXPECT_OK(c.Validate());
+    EXPECT_EQ(c.padded_vocab() % 128, 0) << name;
+  }
+  EXPECT_EQ(GptConfigNamed("gpt2-xl")->n_head, 25);
+  EXPECT_THAT(std::string(GptConfigNamed("gpt3").status().message()), HasSubstr("'gpt3'"));
+  GptConfig bad = Small();
+  bad.n_head = 3;
+  EXPECT_THAT(std::string(bad.Validate().message()), HasSubstr("n_head 3 does not divide"));
+}
+
+TEST(Gpt, ParametersHaveGpt2NamesShapesAndDecayFlags) {
+  ASSERT_OK_AND_ASSIGN(GptConfig tiny, GptConfigNamed("tiny"));
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = tiny, .seed = 1}));
+  std::vector<NamedParameter> params = model->Parameters();
+  ASSERT_EQ(params.size(), 2u + 12u * 2 + 2u);
+  EXPECT_EQ(params[0].name, "wte.weight");
+  EXPECT_EQ(params[0].parameter->value.shape(), Shape({512, 32}));
+  EXPECT_EQ(params[1].name, "wpe.weight");
+  EXPECT_EQ(params[2].name, "h.0.ln_1.weight");
+  EXPECT_FALSE(params[2].parameter->decay);
+  EXPECT_EQ(params[4].name, "h.0.attn.c_attn.weight");
+  EXPECT_EQ(params[4].parameter->value.shape(), Shape({96, 32}));
+  EXPECT_TRUE(params[4].parameter->decay);
+  EXPECT_EQ(params[5].name, "h.0.attn.c_attn.bias");
+  EXPECT_FALSE(params[5].parameter->decay);
+  EXPECT_EQ(params[6].name, "h.0.attn.c_proj.weight");
+  EXPECT_EQ(params[10].name, "h.0.mlp.c_fc.weight");
+  EXPECT_EQ(params[12].name, "h.0.mlp.c_proj.weight");
+  EXPECT_EQ(params[14].name, "h.1.ln_1.weight");
+  EXPECT_EQ(params.back().name, "ln_f.bias");
+  StateDict state;
+  ASSERT_OK(model->AddToStateDict(state, "model/"));
+  EXPECT_EQ(state.tensors().size(), params.size());
+  EXPECT_EQ(state.tensors().count("model/h.1.mlp.c_fc.bias"), 1u);
+}
+
+TEST(Gpt, InitialisationIsGpt2sAndDependsOnlyOnTheSeed) {
+  ASSERT_OK_AND_ASSIGN(GptConfig tiny, GptConfigNamed("tiny"));
+  ASSERT_OK_AND_ASSIGN(auto a, Gpt::Create({.config = tiny, .seed = 7}));
+  ASSERT_OK_AND_ASSIGN(auto b, Gpt::Create({.config = tiny, .seed = 7}));
+  std::vector<NamedParameter> pa = a->Parameters(), pb = b->Parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    ASSERT_OK_AND_ASSIGN(std::vector<float> va, ReadTensor<float>(pa[i].parameter->value));
+    ASSERT_OK_AND_ASSIGN(std::vector<float> vb, ReadTensor<float>(pb[i].parameter->value));
+    EXPECT_EQ(va, vb) << pa[i].name;
+    double sum_sq = 0;
+    for (float v : va) sum_sq += static_cast<double>(v) * v;
+    const double rms = std::sqrt(sum_sq / static_cast<double>(va.size()));
+    const std::string& name = pa[i].name;
+    if (name.ends_with("bias")) {
+      EXPECT_EQ(rms, 0.0) << name;
+    } else if (name.find("ln_") != std::string::npos) {
+      EXPECT_EQ(rms, 1.0) << name;
+    } else if (name.ends_with("c_proj.weight")) {
+      EXPECT_NEAR(rms, 0.02 / std::sqrt(4.0), 0.002) << name;  // 2 layers.
+    } else if (name == "wte.weight") {
+      // Rows [500, 512) are padding, zero: the rms over all rows is 0.02 * sqrt(500/512).
+      EXPECT_NEAR(rms, 0.02 * std::sqrt(500.0 / 512.0), 0.001) << name;
+      for (size_t j = 500 * 32; j < va.size(); ++j) ASSERT_EQ(va[j], 0.0f) << j;
+    } else {
+      EXPECT_NEAR(rms, 0.02, 0.002) << name;
+    }
+  }
+}
+
+// At initialisation the logits are near zero, so the loss is near ln(vocab): the padding
+// columns are not part of the softmax (ln(512) = 6.238 would be 0.024 above ln(500) = 6.215).
+TEST(Gpt, LossAtInitialisationIsLnVocab) {
+  ASSERT_OK_AND_ASSIGN(GptConfig tiny, GptConfigNamed("tiny"));
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = tiny, .seed = 3}));
+  ASSERT_OK_AND_ASSIGN(double loss, model->Forward(Tokens<uint16_t>(4, 33, 500, 1)));
+  EXPECT_NEAR(loss, std::log(500.0), 0.015);
+}
+
+TEST(Gpt, BackwardMatchesFiniteDifferencesInF64) {
+  ASSERT_OK_AND_ASSIGN(auto model,
+                       Gpt::Create({.config = Small(), .seed = 5, .dtype = DType::kF64}));
+  testing::RandomizeParameters(*model, 60);
+  // Keep wte's padding rows at zero, as the model has them.
+  const Tensor wte = model->Parameters()[0].parameter->value;
+  ASSERT_OK(Fill(wte.Slice(40, 128).value(), 0.0));
+  const Tensor tokens = Tokens<int32_t>(2, 6, 40, 2);
+  ASSERT_OK(model->Forward(tokens).status());
+  ASSERT_OK(model->Backward(1.5));
+  testing::ExpectParameterGradientsMatch(
+      *model, [&] { return 1.5 * model->Forward(tokens).value(); }, 200);
+  // The padding rows of wte get no gradient: no token reaches them and no logit predicts them.
+  const Tensor grad = model->Parameters()[0].parameter->grad;
+  const double* g = static_cast<const double*>(grad.raw_data());
+  for (int64_t i = 40 * 8; i < grad.numel(); ++i) ASSERT_EQ(g[i], 0.0) << i;
+}
+
+TEST(Gpt, RecomputedActivationsGiveBitIdenticalGradients) {
+  ASSERT_OK_AND_ASSIGN(GptConfig tiny, GptConfigNamed("tiny"));
+  ASSERT_OK_AND_ASSIGN(auto stored, Gpt::Create({.config = tiny, .seed = 9}));
+  ASSERT_OK_AND_ASSIGN(auto recomputed,
+                       Gpt::Create({.config = tiny, .seed = 9, .recompute = true}));
+  const Tensor tokens = Tokens<uint16_t>(2, 17, 500, 4);
+  ASSERT_OK_AND_ASSIGN(double l1, stored->Forward(tokens));
+  ASSERT_OK_AND_ASSIGN(double l2, recomputed->Forward(tokens));
+  EXPECT_EQ(l1, l2);
+  ASSERT_OK(stored->Backward());
+  ASSERT_OK(recomputed->Backward());
+  std::vector<NamedParameter> a = stored->Parameters(), b = recomputed->Parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(ReadTensor<float>(a[i].parameter->grad).value(),
+              ReadTensor<float>(b[i].parameter->grad).value())
+        << a[i].name;
+  }
+}
+
+// Plain SGD (lr 1) on one batch: in 300 steps the tiny model memorises it (the loss falls
+// from ln(500) = 6.2 to below 0.1).
+TEST(Gpt, OverfitsOneBatch) {
+  ASSERT_OK_AND_ASSIGN(GptConfig tiny, GptConfigNamed("tiny"));
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = tiny, .seed = 11}));
+  const Tensor tokens = Tokens<uint16_t>(4, 17, 500, 5);
+  double loss = 0;
+  for (int step = 0; step < 300; ++step) {
+    ASSERT_OK(model->ZeroGrad());
+    ASSERT_OK_AND_ASSIGN(loss, model->Forward(tokens));
+    ASSERT_OK(model->Backward());
+    for (const NamedParameter& p : model->Parameters()) {
+      ASSERT_OK(Axpy(-1.0f, p.parameter->grad, p.parameter->value));
+    }
+  }
+  EXPECT_LT(loss, 0.1);
+}
+
+TEST(Gpt, TokenErrorsNameThePosition) {
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = Small(), .seed = 1}));
+  ASSERT_OK_AND_ASSIGN(Tensor tokens,
+                       MakeTensor(Device::Cpu(), {1, 4}, std::vector<uint16_t>{1, 2, 40, 3}));
+  EXPECT_THAT(std::string(model->Forward(tokens).status().message()),
+              HasSubstr("token 40 at [0, 2] is outside the vocabulary [0, 40)"));
+  EXPECT_THAT(std::string(model->Forward(Tokens<uint16_t>(1, 10, 40, 1)).status().message()),
+              HasSubstr("1 <= T <= 8"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(model->Backward()));
+}
+
+}  // namespace
+}  // namespace usine

@@ -1,0 +1,187 @@
+// Every layer's Backward against finite differences of its Forward, in f64 on the cpu
+// (tolerances in gradient_check.h).
+#include <cmath>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+#include "runtime/nn/attention.h"
+#include "runtime/nn/block.h"
+#include "runtime/nn/cross_entropy.h"
+#include "runtime/nn/embedding.h"
+#include "runtime/nn/gelu.h"
+#include "runtime/nn/layer_norm.h"
+#include "runtime/nn/linear.h"
+#include "runtime/nn/mlp.h"
+#include "tests/runtime/nn/gradient_check.h"
+#include "tests/testing/device_test.h"
+
+namespace usine {
+namespace {
+
+using testing::Dot;
+using testing::ExpectGradientMatches;
+using testing::ExpectParameterGradientsMatch;
+using testing::MakeTensor;
+using testing::RandomF64;
+using testing::RandomizeParameters;
+
+constexpr DType kF64 = DType::kF64;
+
+// Checks d(sum(Forward(x) * r))/dx and /dparameters for a layer mapping x [B, T, C] to a
+// tensor. `forward` and `backward` wrap the layer's calls.
+template <typename Layer>
+void CheckLayer(Layer& layer, const Tensor& x,
+                const std::function<absl::StatusOr<Tensor>(const Tensor&)>& forward,
+                const std::function<absl::StatusOr<Tensor>(const Tensor&)>& backward) {
+  ASSERT_OK_AND_ASSIGN(Tensor y, forward(x));
+  const Tensor r = RandomF64(y.shape(), 99);
+  ASSERT_OK(layer.ZeroGrad());
+  ASSERT_OK_AND_ASSIGN(Tensor dx, backward(r));
+  const auto objective = [&] { return Dot(forward(x).value(), r); };
+  ExpectGradientMatches(x, dx, objective, "input");
+  ExpectParameterGradientsMatch(layer, objective);
+}
+
+TEST(LayerGradient, Linear) {
+  ParameterInitializer init(1);
+  ASSERT_OK_AND_ASSIGN(auto fc,
+                       Linear::Create({.in_features = 6, .out_features = 5, .dtype = kF64}, init));
+  RandomizeParameters(*fc, 10);
+  CheckLayer(
+      *fc, RandomF64({2, 3, 6}, 1), [&](const Tensor& x) { return fc->Forward(x); },
+      [&](const Tensor& dy) { return fc->Backward(dy); });
+}
+
+TEST(LayerGradient, LayerNorm) {
+  ASSERT_OK_AND_ASSIGN(auto ln, LayerNorm::Create({.dim = 7, .dtype = kF64}));
+  RandomizeParameters(*ln, 20);
+  CheckLayer(
+      *ln, RandomF64({2, 3, 7}, 2, 2.0), [&](const Tensor& x) { return ln->Forward(x); },
+      [&](const Tensor& dy) { return ln->Backward(dy); });
+}
+
+TEST(LayerGradient, Gelu) {
+  Gelu gelu(kF64);
+  CheckLayer(
+      gelu, RandomF64({4, 25}, 3, 3.0), [&](const Tensor& x) { return gelu.Forward(x); },
+      [&](const Tensor& dy) { return gelu.Backward(dy); });
+}
+
+TEST(LayerGradient, CausalSelfAttention) {
+  ParameterInitializer init(1);
+  ASSERT_OK_AND_ASSIGN(
+      auto attn, CausalSelfAttention::Create({.n_embd = 8, .n_head = 2, .dtype = kF64}, init));
+  RandomizeParameters(*attn, 30);
+  CheckLayer(
+      *attn, RandomF64({2, 5, 8}, 4), [&](const Tensor& x) { return attn->Forward(x); },
+      [&](const Tensor& dy) { return attn->Backward(dy); });
+}
+
+TEST(LayerGradient, Mlp) {
+  ParameterInitializer init(1);
+  ASSERT_OK_AND_ASSIGN(auto mlp, Mlp::Create({.n_embd = 6, .dtype = kF64}, init));
+  RandomizeParameters(*mlp, 40);
+  CheckLayer(
+      *mlp, RandomF64({2, 3, 6}, 5), [&](const Tensor& x) { return mlp->Forward(x); },
+      [&](const Tensor& dy) { return mlp->Backward(dy); });
+}
+
+class BlockGradient : public ::testing::TestWithParam<bool> {};
+
+TEST_P(BlockGradient, MatchesFiniteDifferences) {
+  ParameterInitializer init(1);
+  ASSERT_OK_AND_ASSIGN(
+      auto block,
+      Block::Create({.n_embd = 8, .n_head = 2, .recompute = GetParam(), .dtype = kF64}, init));
+  RandomizeParameters(*block, 50);
+  CheckLayer(
+      *block, RandomF64({2, 4, 8}, 6), [&](const Tensor& x) { return block->Forward(x); },
+      [&](const Tensor& dy) { return block->Backward(dy); });
+}
+
+INSTANTIATE_TEST_SUITE_P(StoredAndRecomputed, BlockGradient, ::testing::Bool());
+
+TEST(LayerGradient, EmbeddingFromAWindowOfTokenColumns) {
+  ParameterInitializer init(1);
+  ASSERT_OK_AND_ASSIGN(auto wte, Embedding::Create({.rows = 7, .dim = 4, .dtype = kF64}, init));
+  // [2, 5] ids, columns [1, 4) used: a repeated id accumulates.
+  ASSERT_OK_AND_ASSIGN(Tensor ids, MakeTensor(Device::Cpu(), {2, 5},
+                                              std::vector<uint16_t>{6, 3, 3, 0, 6, 5, 1, 2, 3, 4}));
+  const TokenWindow window{ids, 1, 3};
+  ASSERT_OK_AND_ASSIGN(Tensor y, wte->Forward(window));
+  const Tensor r = RandomF64(y.shape(), 7);
+  ASSERT_OK(wte->Backward(r));
+  ExpectParameterGradientsMatch(*wte, [&] { return Dot(wte->Forward(window).value(), r); });
+  // Rows 5 and 6 are outside the window: no gradient.
+  const double* g = static_cast<const double*>(wte->weight().grad.raw_data());
+  for (int i = 5 * 4; i < 7 * 4; ++i) EXPECT_EQ(g[i], 0.0) << i;
+}
+
+TEST(LayerGradient, PositionEmbedding) {
+  ParameterInitializer init(1);
+  ASSERT_OK_AND_ASSIGN(auto wpe,
+                       PositionEmbedding::Create({.rows = 6, .dim = 3, .dtype = kF64}, init));
+  const Tensor x = RandomF64({2, 4, 3}, 8);
+  const Tensor r = RandomF64({2, 4, 3}, 9);
+  const auto objective = [&] {
+    const Tensor y = RandomF64({2, 4, 3}, 8);  // A fresh copy of x: Forward works in place.
+    EXPECT_OK(wpe->Forward(y));
+    return Dot(y, r);
+  };
+  ASSERT_OK(wpe->Backward(r));
+  ExpectParameterGradientsMatch(*wpe, objective);
+}
+
+TEST(LayerGradient, SoftmaxCrossEntropyIgnoresThePaddedColumns) {
+  constexpr int64_t kVocab = 5, kPadded = 8;
+  SoftmaxCrossEntropy ce(kVocab);
+  ASSERT_OK_AND_ASSIGN(Tensor targets, MakeTensor(Device::Cpu(), {2, 4},
+                                                  std::vector<int32_t>{0, 4, 1, 2, 9, 3, 0, 4}));
+  const TokenWindow window{targets, 1, 3};  // 6 rows.
+  const Tensor logits = RandomF64({6, kPadded}, 10, 3.0);
+  const Tensor probe = RandomF64({6, kPadded}, 10, 3.0);  // The same values, kept intact.
+  ASSERT_OK_AND_ASSIGN(double loss, ce.Forward(logits, window));
+  // The padding does not change the loss.
+  SoftmaxCrossEntropy unpadded(kVocab);
+  const Tensor narrow = Tensor::Empty({6, kVocab}, kF64).value();
+  for (int64_t r = 0; r < 6; ++r) {
+    for (int64_t c = 0; c < kVocab; ++c) {
+      static_cast<double*>(narrow.raw_data())[r * kVocab + c] =
+          static_cast<const double*>(probe.raw_data())[r * kPadded + c];
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(double narrow_loss, unpadded.Forward(narrow, window));
+  EXPECT_DOUBLE_EQ(loss, narrow_loss);
+  ASSERT_OK(ce.Backward(2.0));  // d(2 * loss): logits now hold the gradient.
+  ExpectGradientMatches(
+      probe, logits, [&] { return 2.0 * ce.Forward(probe, window).value(); }, "logits");
+  for (int64_t r = 0; r < 6; ++r) {
+    for (int64_t c = kVocab; c < kPadded; ++c) {
+      EXPECT_EQ(static_cast<const double*>(logits.raw_data())[r * kPadded + c], 0.0);
+    }
+  }
+}
+
+TEST(LayerErrors, NameTheLayerAndTheShape) {
+  ParameterInitializer init(1);
+  ASSERT_OK_AND_ASSIGN(auto fc, Linear::Create({.in_features = 6, .out_features = 5}, init));
+  ASSERT_OK_AND_ASSIGN(Tensor x, Tensor::Empty({2, 7}, DType::kF32));
+  const absl::Status s = fc->Forward(x).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_NE(s.message().find("Linear input"), absl::string_view::npos) << s;
+  EXPECT_NE(s.message().find("[2, 7]"), absl::string_view::npos) << s;
+  EXPECT_TRUE(absl::IsFailedPrecondition(fc->Backward(x).status()));
+  EXPECT_TRUE(absl::IsUnimplemented(
+      Linear::Create({.in_features = 1, .out_features = 1, .device = Device::Cuda(0)}, init)
+          .status()));
+  SoftmaxCrossEntropy ce(5);
+  ASSERT_OK_AND_ASSIGN(Tensor ids,
+                       MakeTensor(Device::Cpu(), {1, 3}, std::vector<int32_t>{1, 5, 2}));
+  ASSERT_OK_AND_ASSIGN(Tensor logits, Tensor::Empty({2, 8}, DType::kF32));
+  const absl::Status bad_id = ce.Forward(logits, {ids, 1, 2}).status();
+  EXPECT_NE(bad_id.message().find("token 5 at [0, 1]"), absl::string_view::npos) << bad_id;
+}
+
+}  // namespace
+}  // namespace usine
