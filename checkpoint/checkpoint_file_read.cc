@@ -9,7 +9,6 @@
 #include "absl/strings/str_format.h"
 
 #include "checkpoint/checkpoint_file.h"
-#include "checkpoint/internal/agree.h"
 #include "checkpoint/internal/collective_plan.h"
 #include "checkpoint/internal/h5_file.h"
 #include "checkpoint/internal/metadata_io.h"
@@ -136,14 +135,13 @@ absl::Status ReadCheckpointFile(const std::string& path, StateDict& state, Commu
           "tensor '", name, "' is ", entry.piece.DebugString(), ": reads take host tensors"));
     }
   }
-  RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(comm, host));
+  RETURN_IF_ERROR(AgreeOnStatus(comm, host));
   ASSIGN_OR_RETURN(CollectivePlan plan, checkpoint_internal::PlanCollectively(
                                             state, comm, checkpoint_internal::PlanPurpose::kRead));
   absl::StatusOr<LocalRead> local = ReadLocal(path, plan, state, comm, options.verify_checksums);
-  RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(comm, local.status()));
+  RETURN_IF_ERROR(AgreeOnStatus(comm, local.status()));
   if (options.verify_checksums) {
-    RETURN_IF_ERROR(
-        checkpoint_internal::AgreeOnStatus(comm, VerifyChecksums(path, plan, *local, state, comm)));
+    RETURN_IF_ERROR(AgreeOnStatus(comm, VerifyChecksums(path, plan, *local, state, comm)));
   }
   state.mutable_metadata() = std::move(local->metadata);
   return absl::OkStatus();

@@ -11,7 +11,6 @@
 #include "absl/strings/str_cat.h"
 
 #include "checkpoint/checkpoint_file.h"
-#include "checkpoint/internal/agree.h"
 #include "checkpoint/internal/collective_plan.h"
 #include "checkpoint/internal/h5_file.h"
 #include "checkpoint/internal/h5_objects.h"
@@ -189,7 +188,7 @@ absl::Status FinishFile(H5File& file, absl::Status status, Communicator& comm) {
     status = WithContext(USINE_HDF5_STATUS(H5Fflush(file.file.id(), H5F_SCOPE_GLOBAL)),
                          absl::StrCat("flushing ", file.path));
   }
-  status = checkpoint_internal::AgreeOnStatus(comm, status);
+  status = AgreeOnStatus(comm, status);
   if (!status.ok()) {
     if (comm.rank() == 0) ::truncate(file.path.c_str(), 0);
     RETURN_IF_ERROR(comm.Barrier());
@@ -211,13 +210,13 @@ absl::Status WriteAll(const std::string& path, const CollectivePlan& plan,
 
 absl::Status WriteCheckpointFile(const std::string& path, const StateDict& state,
                                  Communicator& comm) {
-  RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(comm, CheckHostPieces(state)));
+  RETURN_IF_ERROR(AgreeOnStatus(comm, CheckHostPieces(state)));
   ASSIGN_OR_RETURN(CollectivePlan plan, checkpoint_internal::PlanCollectively(
                                             state, comm, checkpoint_internal::PlanPurpose::kWrite));
   // The checksums are computed while the data is written (the same bytes, read only).
   std::future<std::vector<uint32_t>> terms =
       std::async(std::launch::async, [&] { return LocalTerms(plan, state, comm.rank()); });
-  return checkpoint_internal::AgreeOnStatus(comm, WriteAll(path, plan, terms, state, comm));
+  return AgreeOnStatus(comm, WriteAll(path, plan, terms, state, comm));
 }
 
 }  // namespace usine

@@ -10,7 +10,6 @@
 #include "absl/time/clock.h"
 
 #include "checkpoint/checkpoint_file.h"
-#include "checkpoint/internal/agree.h"
 #include "checkpoint/internal/io_thread.h"
 #include "collectives/byte_exchange.h"
 #include "runtime/core/allocator.h"
@@ -35,7 +34,7 @@ absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Create(Communicator&
       prepared = RemoveLeftovers(options.directory).status();
     }
   }
-  RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(comm, prepared));
+  RETURN_IF_ERROR(AgreeOnStatus(comm, prepared));
   ASSIGN_OR_RETURN(std::unique_ptr<Communicator> io_comm,
                    comm.Split(0, comm.rank(), absl::StrCat(comm.name(), ".checkpoint")));
   return std::unique_ptr<Checkpointer>(new Checkpointer(std::move(io_comm), std::move(options)));
@@ -84,7 +83,7 @@ absl::Status Checkpointer::Save(int64_t step, const StateDict& state) {
   // writes stop at the same collective (the failure comes back from their next Wait/Save).
   const absl::Status copied = snapshot.status();
   io_->Submit([this, step, snapshot = std::move(snapshot)] {
-    RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(*io_comm_, snapshot.status()));
+    RETURN_IF_ERROR(AgreeOnStatus(*io_comm_, snapshot.status()));
     return WriteAndCommit(step, *snapshot);
   });
   return copied;
@@ -107,7 +106,7 @@ absl::Status Checkpointer::WriteAndCommit(int64_t step, const StateDict& snapsho
     if (!status.ok() || !committed.ok()) ::unlink(temporary.c_str());  // Nothing partial stays.
   }
   const absl::Time end_retention = absl::Now();
-  if (status.ok()) status = checkpoint_internal::AgreeOnStatus(*io_comm_, committed);
+  if (status.ok()) status = AgreeOnStatus(*io_comm_, committed);
   absl::MutexLock lock(&timings_mu_);
   timings_.write = written - start;
   timings_.retention = end_retention - retained;
@@ -148,7 +147,7 @@ absl::StatusOr<int64_t> Checkpointer::LoadLatest(StateDict& state) {
   RETURN_IF_ERROR(io_->Run([&]() -> absl::Status {
     absl::StatusOr<int64_t> latest = -1;
     if (io_comm_->rank() == 0) latest = ReadLatestStep(options_.directory);
-    RETURN_IF_ERROR(checkpoint_internal::AgreeOnStatus(*io_comm_, latest.status()));
+    RETURN_IF_ERROR(AgreeOnStatus(*io_comm_, latest.status()));
     std::string text = absl::StrCat(*latest);
     RETURN_IF_ERROR(BroadcastBytes(*io_comm_, 0, &text));
     return absl::SimpleAtoi(text, &step) ? absl::OkStatus()

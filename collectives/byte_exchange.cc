@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 #include "runtime/core/tensor.h"
 
@@ -45,6 +48,24 @@ absl::Status BroadcastBytes(Communicator& comm, int root, std::string* bytes,
   if (size == 0) return absl::OkStatus();
   ASSIGN_OR_RETURN(Tensor data, HostBytes(bytes->data(), size, DType::kU8));
   return comm.Broadcast(data, root, options);
+}
+
+absl::Status AgreeOnStatus(Communicator& comm, const absl::Status& mine,
+                           const CollectiveOptions& options) {
+  const std::string message =
+      mine.ok() ? "" : absl::StrCat(static_cast<int>(mine.code()), ":", mine.message());
+  ASSIGN_OR_RETURN(std::vector<std::string> all, AllGatherBytes(comm, message, options));
+  for (int r = 0; r < comm.size(); ++r) {
+    if (all[r].empty()) continue;
+    if (r == comm.rank()) return mine;
+    const size_t colon = all[r].find(':');
+    int code = static_cast<int>(absl::StatusCode::kInternal);
+    if (!absl::SimpleAtoi(all[r].substr(0, colon), &code))
+      code = static_cast<int>(absl::StatusCode::kInternal);
+    return absl::Status(static_cast<absl::StatusCode>(code),
+                        absl::StrCat("rank ", r, ": ", all[r].substr(colon + 1)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace usine

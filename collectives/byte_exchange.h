@@ -30,6 +30,13 @@ namespace usine {
 [[nodiscard]] absl::Status BroadcastBytes(Communicator& comm, int root, std::string* bytes,
                                           const CollectiveOptions& options = {});
 
+// The first failure among the ranks' statuses, on every rank: how an operation that may fail
+// on some ranks only (a local I/O error) ends with one outcome everywhere. Another rank's
+// error comes back with its code and "rank R: " before its message.
+//   RETURN_IF_ERROR(AgreeOnStatus(comm, local_status));
+[[nodiscard]] absl::Status AgreeOnStatus(Communicator& comm, const absl::Status& mine,
+                                         const CollectiveOptions& options = {});
+
 }  // namespace usine
 
 #endif  // USINE_COLLECTIVES_BYTE_EXCHANGE_H_

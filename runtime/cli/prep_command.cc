@@ -92,21 +92,6 @@ absl::StatusOr<PrepOptions> ToOptions(const PrepFlags& f, const World& world) {
   return options;
 }
 
-// The first failure among the ranks' statuses, on every rank (a collective).
-absl::Status AgreeOnStatus(Communicator& comm, const absl::Status& mine) {
-  const std::string message =
-      mine.ok() ? "" : absl::StrCat(static_cast<int>(mine.code()), ":", mine.message());
-  ASSIGN_OR_RETURN(std::vector<std::string> all, AllGatherBytes(comm, message));
-  for (int r = 0; r < comm.size(); ++r) {
-    if (all[r].empty()) continue;
-    if (r == comm.rank()) return mine;
-    const size_t colon = all[r].find(':');
-    return absl::Status(static_cast<absl::StatusCode>(std::stoi(all[r].substr(0, colon))),
-                        absl::StrCat("rank ", r, ": ", all[r].substr(colon + 1)));
-  }
-  return absl::OkStatus();
-}
-
 std::string Describe(const PrepSplitTotals& totals) {
   return absl::StrFormat("%d tokens, %d documents, %d shard%s", totals.tokens, totals.documents,
                          totals.shards, totals.shards == 1 ? "" : "s");
