@@ -55,16 +55,26 @@ std::optional<int> BatchBuffers::AcquireFree(const std::atomic<bool>& closing) {
       }
       continue;
     }
-    free_events_.wait(events, std::memory_order_acquire);
+    // Announce the sleep, then look again: a Release that did not see the announcement
+    // freed its buffer before this second look (both sides are sequentially consistent).
+    fillers_sleeping_.fetch_add(1);
+    if (free_mask_.load() == 0 && !closing.load()) {
+      free_events_.wait(events, std::memory_order_acquire);
+    }
+    fillers_sleeping_.fetch_sub(1);
   }
 }
 
 void BatchBuffers::Publish(FilledBuffer filled) {
   const int64_t i = filled.index;
   ring_[i % ring_.size()] = std::move(filled);
-  ready_[i % ring_.size()].store(i + 1, std::memory_order_release);
-  filled_events_.fetch_add(1, std::memory_order_release);
-  filled_events_.notify_one();
+  ready_[i % ring_.size()].store(i + 1);
+  // Touch the consumer's wake-up word only when it sleeps: a shared cache line written on every
+  // batch costs more than the batch at small sizes.
+  if (consumer_sleeping_.load()) {
+    filled_events_.fetch_add(1, std::memory_order_release);
+    filled_events_.notify_one();
+  }
 }
 
 void BatchBuffers::Stop(absl::Status status) {
@@ -95,14 +105,21 @@ absl::StatusOr<FilledBuffer> BatchBuffers::Take() {
       std::lock_guard<std::mutex> lock(stop_mu_);
       return stop_status_;
     }
-    filled_events_.wait(events, std::memory_order_acquire);
+    // As in AcquireFree: announce, look again, then sleep.
+    consumer_sleeping_.store(true);
+    if (ready.load() != taken_ + 1 && !stopped_.load()) {
+      filled_events_.wait(events, std::memory_order_acquire);
+    }
+    consumer_sleeping_.store(false);
   }
 }
 
 void BatchBuffers::Release(int buffer) {
-  free_mask_.fetch_or(uint64_t{1} << buffer, std::memory_order_release);
-  free_events_.fetch_add(1, std::memory_order_release);
-  free_events_.notify_one();
+  free_mask_.fetch_or(uint64_t{1} << buffer);
+  if (fillers_sleeping_.load() > 0) {
+    free_events_.fetch_add(1, std::memory_order_release);
+    free_events_.notify_all();
+  }
 }
 
 void BatchBuffers::Wake() {

@@ -79,10 +79,12 @@ class BatchBuffers {
   std::vector<std::optional<Event>> copied_;
 
   std::atomic<uint64_t> free_mask_{0};    // bit b: buffer b is free
-  std::atomic<uint32_t> free_events_{0};  // bumped by Release and Wake; AcquireFree sleeps on it
+  std::atomic<uint32_t> free_events_{0};  // bumped by Wake, and by Release when a filler sleeps
+  std::atomic<int> fillers_sleeping_{0};  // fillers about to sleep, or asleep, on free_events_
   std::vector<FilledBuffer> ring_;        // batch i is ring_[i % size] once ready_ says so
   std::unique_ptr<std::atomic<int64_t>[]> ready_;  // ready_[i % size] == i + 1: batch i is
-  std::atomic<uint32_t> filled_events_{0};         // bumped by Publish and Stop; Take sleeps on it
+  std::atomic<uint32_t> filled_events_{0};  // bumped by Stop, and by Publish when Take sleeps
+  std::atomic<bool> consumer_sleeping_{false};
   std::atomic<bool> stopped_{false};
   std::mutex stop_mu_;
   absl::Status stop_status_;  // guarded by stop_mu_: the first Stop()'s
