@@ -51,16 +51,33 @@ herr_t VisitLink(hid_t group, const char* name, const H5L_info_t* info, void* da
   return 0;
 }
 
-template <typename T>
-absl::StatusOr<T> ReadNumericAttribute(const H5File& file, hid_t object, absl::string_view where,
-                                       const char* name, H5T_class_t want_class, hid_t mem_type) {
+// An attribute of `object` with its type and dataspace; a missing one is a foreign file.
+struct OpenedAttribute {
+  H5Handle attr;
+  H5Handle type;
+  H5Handle space;
+};
+
+absl::StatusOr<OpenedAttribute> OpenAttribute(const H5File& file, hid_t object,
+                                              absl::string_view where, const char* name) {
   const htri_t exists = H5Aexists(object, name);
   RETURN_IF_ERROR(USINE_HDF5_STATUS(exists));
   if (exists == 0) return Foreign(file, where, absl::StrCat("has no attribute '", name, "'"));
-  ASSIGN_OR_RETURN(H5Handle attr,
+  OpenedAttribute a;
+  ASSIGN_OR_RETURN(a.attr,
                    H5Handle::Own(USINE_HDF5_ID(H5Aopen(object, name, H5P_DEFAULT)), H5Aclose));
-  ASSIGN_OR_RETURN(H5Handle type, H5Handle::Own(USINE_HDF5_ID(H5Aget_type(attr.id())), H5Tclose));
-  ASSIGN_OR_RETURN(H5Handle space, H5Handle::Own(USINE_HDF5_ID(H5Aget_space(attr.id())), H5Sclose));
+  ASSIGN_OR_RETURN(a.type, H5Handle::Own(USINE_HDF5_ID(H5Aget_type(a.attr.id())), H5Tclose));
+  ASSIGN_OR_RETURN(a.space, H5Handle::Own(USINE_HDF5_ID(H5Aget_space(a.attr.id())), H5Sclose));
+  return a;
+}
+
+template <typename T>
+absl::StatusOr<T> ReadNumericAttribute(const H5File& file, hid_t object, absl::string_view where,
+                                       const char* name, H5T_class_t want_class, hid_t mem_type) {
+  ASSIGN_OR_RETURN(OpenedAttribute opened, OpenAttribute(file, object, where, name));
+  const H5Handle& attr = opened.attr;
+  const H5Handle& type = opened.type;
+  const H5Handle& space = opened.space;
   if (H5Tget_class(type.id()) != want_class || H5Tget_size(type.id()) > 8 ||
       H5Sget_simple_extent_type(space.id()) != H5S_SCALAR) {
     return Foreign(file, where, absl::StrCat("has an attribute '", name, "' of the wrong type"));
@@ -169,13 +186,10 @@ absl::StatusOr<uint32_t> ReadUint32Attribute(const H5File& file, hid_t object,
 
 absl::StatusOr<std::string> ReadStringAttribute(const H5File& file, hid_t object,
                                                 absl::string_view where, const char* name) {
-  const htri_t exists = H5Aexists(object, name);
-  RETURN_IF_ERROR(USINE_HDF5_STATUS(exists));
-  if (exists == 0) return Foreign(file, where, absl::StrCat("has no attribute '", name, "'"));
-  ASSIGN_OR_RETURN(H5Handle attr,
-                   H5Handle::Own(USINE_HDF5_ID(H5Aopen(object, name, H5P_DEFAULT)), H5Aclose));
-  ASSIGN_OR_RETURN(H5Handle type, H5Handle::Own(USINE_HDF5_ID(H5Aget_type(attr.id())), H5Tclose));
-  ASSIGN_OR_RETURN(H5Handle space, H5Handle::Own(USINE_HDF5_ID(H5Aget_space(attr.id())), H5Sclose));
+  ASSIGN_OR_RETURN(OpenedAttribute opened, OpenAttribute(file, object, where, name));
+  const H5Handle& attr = opened.attr;
+  const H5Handle& type = opened.type;
+  const H5Handle& space = opened.space;
   const size_t size = H5Tget_size(type.id());
   if (H5Tget_class(type.id()) != H5T_STRING || H5Tis_variable_str(type.id()) != 0 || size == 0 ||
       size > kMaxStringAttribute || H5Sget_simple_extent_type(space.id()) != H5S_SCALAR) {

@@ -79,7 +79,7 @@ absl::StatusOr<std::unique_ptr<BatchPlanner>> BatchPlanner::Create(
     return absl::FailedPreconditionError(absl::StrCat(
         "data stream state is reading incoming shard ", resume->current, " but watch is off"));
   }
-  ASSIGN_OR_RETURN(IncomingShard shard, planner->incoming_->Reopen(resume->current));
+  ASSIGN_OR_RETURN(IncomingShard shard, planner->incoming_->OpenShard(resume->current));
   if (shard.shard == nullptr) {
     return absl::DataLossError(
         absl::StrCat("resuming incoming shard ", shard.name, ": ", shard.rejection));

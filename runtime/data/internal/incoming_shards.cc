@@ -79,10 +79,6 @@ absl::StatusOr<IncomingShard> IncomingShards::OpenShard(const std::string& name)
   return IncomingShard{name, std::make_shared<const TokenShard>(*std::move(shard)), ""};
 }
 
-absl::StatusOr<IncomingShard> IncomingShards::Reopen(const std::string& name) const {
-  return OpenShard(name);
-}
-
 absl::StatusOr<IncomingShard> IncomingShards::Take(bool wait, const std::atomic<bool>& closing) {
   const bool root = IsRoot(options_.comm);
   const absl::Time started = absl::Now();

@@ -51,8 +51,10 @@ class IncomingShards {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<IncomingShards>> Open(
       IncomingOptions options, const std::vector<std::string>& consumed);
 
-  // Reopens the shard a restored state was reading, on every rank (no collective).
-  [[nodiscard]] absl::StatusOr<IncomingShard> Reopen(const std::string& name) const;
+  // Opens the shard `name` of the directory on this rank (no collective), waiting up to
+  // arrival_grace for it to appear; a malformed file comes back with its rejection. Take()
+  // uses it, and a restored state reopens the shard it was reading.
+  [[nodiscard]] absl::StatusOr<IncomingShard> OpenShard(const std::string& name) const;
 
   // One agreement round, repeated every poll interval while `wait` and nothing is ready.
   // Returns the next shard (added to the consumed set), an empty name when none is ready and
@@ -67,7 +69,6 @@ class IncomingShards {
   [[nodiscard]] absl::StatusOr<std::string> Choose() const;
   // All ranks: rank 0's `name` (or its error) on every rank; kCancelled if any is closing.
   [[nodiscard]] absl::StatusOr<std::string> Agree(bool closing, absl::StatusOr<std::string> name);
-  [[nodiscard]] absl::StatusOr<IncomingShard> OpenShard(const std::string& name) const;
 
   IncomingOptions options_;
   std::unique_ptr<DirectoryWatcher> watcher_;  // rank 0 only

@@ -460,7 +460,7 @@ TEST_F(WatchTest, ReplaysWhileIdleWhenConfigured) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> stream,
                        DataStream::Open(WatchOptionsFor(true, 0, true)));
   const std::vector<int32_t> firsts = Take(*stream, 3);
-  for (int32_t f : firsts) EXPECT_NE(f / kShardStride, 0);
+  for (int32_t f : firsts) EXPECT_THAT(f / kShardStride, ::testing::AnyOf(1, 2, 3));  // base
   EXPECT_EQ(stream->state().replay_samples, 6);
   WriteShard("incoming", "new.bin", 40, 9);
   // Batches planned before the shard landed are replays; it is taken in the next ones.
