@@ -47,24 +47,27 @@ Checkpointer::Checkpointer(std::unique_ptr<Communicator> io_comm, CheckpointerOp
 
 Checkpointer::~Checkpointer() { io_->Wait().IgnoreError(); }
 
+absl::StatusOr<Tensor> Checkpointer::HostBuffer(const std::string& name, const Tensor& piece) {
+  Tensor& buffer = host_buffers_[name];
+  if (!buffer.defined() || buffer.shape() != piece.shape() || buffer.dtype() != piece.dtype()) {
+    if (piece.device().is_cpu()) {
+      ASSIGN_OR_RETURN(buffer, Tensor::Empty(piece.shape(), piece.dtype()));
+    } else {
+      ASSIGN_OR_RETURN(buffer, Tensor::Empty(piece.shape(), piece.dtype(), PinnedHostAllocator()));
+    }
+  }
+  return buffer;
+}
+
 absl::StatusOr<StateDict> Checkpointer::Snapshot(const StateDict& state) {
   StateDict snapshot;
   for (const auto& [name, entry] : state.tensors()) {
-    Tensor& buffer = snapshot_buffers_[name];
-    if (!buffer.defined() || buffer.shape() != entry.piece.shape() ||
-        buffer.dtype() != entry.piece.dtype()) {
-      if (entry.piece.device().is_cpu()) {
-        ASSIGN_OR_RETURN(buffer, Tensor::Empty(entry.piece.shape(), entry.piece.dtype()));
-      } else {
-        ASSIGN_OR_RETURN(
-            buffer, Tensor::Empty(entry.piece.shape(), entry.piece.dtype(), PinnedHostAllocator()));
-      }
-    }
+    ASSIGN_OR_RETURN(Tensor buffer, HostBuffer(name, entry.piece));
     RETURN_IF_ERROR(Copy(entry.piece, buffer));
     RETURN_IF_ERROR(snapshot.AddShard(name, buffer, entry.global_shape, entry.offset));
   }
-  for (auto it = snapshot_buffers_.begin(); it != snapshot_buffers_.end();) {
-    it = state.tensors().contains(it->first) ? std::next(it) : snapshot_buffers_.erase(it);
+  for (auto it = host_buffers_.begin(); it != host_buffers_.end();) {
+    it = state.tensors().contains(it->first) ? std::next(it) : host_buffers_.erase(it);
   }
   snapshot.mutable_metadata() = state.metadata();
   return snapshot;
@@ -118,14 +121,14 @@ absl::Status Checkpointer::Wait() { return io_->Wait(); }
 
 absl::Status Checkpointer::Load(const std::string& path, StateDict& state) {
   RETURN_IF_ERROR(io_->Wait());
-  // Pieces on a device are read into host buffers and copied over.
+  // Pieces on a device are read into the pinned host buffers that saves use (no save is in
+  // flight now) and copied over: pinning gigabytes anew for every load costs more than the read.
   StateDict host;
   std::map<std::string, Tensor> staged;
   for (const auto& [name, entry] : state.tensors()) {
     Tensor buffer = entry.piece;
     if (!entry.piece.device().is_cpu()) {
-      ASSIGN_OR_RETURN(
-          buffer, Tensor::Empty(entry.piece.shape(), entry.piece.dtype(), PinnedHostAllocator()));
+      ASSIGN_OR_RETURN(buffer, HostBuffer(name, entry.piece));
       staged.emplace(name, buffer);
     }
     RETURN_IF_ERROR(host.AddShard(name, buffer, entry.global_shape, entry.offset));

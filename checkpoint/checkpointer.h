@@ -96,14 +96,17 @@ class Checkpointer {
 
  private:
   Checkpointer(std::unique_ptr<Communicator> io_comm, CheckpointerOptions options);
-  // The host copy of `state` in snapshot_ buffers.
+  // The host buffer for the piece `name` (pinned for a device piece), kept from call to call:
+  // saves snapshot into it, loads of device pieces stage through it.
+  absl::StatusOr<Tensor> HostBuffer(const std::string& name, const Tensor& piece);
+  // The host copy of `state` in host buffers.
   absl::StatusOr<StateDict> Snapshot(const StateDict& state);
   // Runs on the I/O thread: write, commit, retention.
   absl::Status WriteAndCommit(int64_t step, const StateDict& snapshot);
 
   std::unique_ptr<Communicator> io_comm_;  // Used on the I/O thread only.
   CheckpointerOptions options_;
-  std::map<std::string, Tensor> snapshot_buffers_;  // Reused from save to save.
+  std::map<std::string, Tensor> host_buffers_;  // HostBuffer's, by entry name.
   mutable absl::Mutex timings_mu_;
   SaveTimings timings_ ABSL_GUARDED_BY(timings_mu_);
   std::unique_ptr<checkpoint_internal::IoThread> io_;  // Last: joined first.

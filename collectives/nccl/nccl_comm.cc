@@ -177,7 +177,11 @@ absl::Status NcclComm::Enqueue(absl::FunctionRef<ncclResult_t(ncclComm_t)> op, c
     if (comm_ == nullptr) return AbortedError(call);
     result = op(comm_);
   }
-  if (result == ncclInProgress) {
+  // Wait while the communicator is in progress even when the call returned ncclSuccess: on a
+  // non-blocking communicator NCCL 2.28's ncclCommSplit returns ncclSuccess while the split
+  // still runs (the parent's state says ncclInProgress, and the child is written only when it
+  // is done). For a collective, the state is ncclSuccess at once and this costs one query.
+  if (result == ncclSuccess || result == ncclInProgress) {
     result = PollWhileInProgress(
         [this] {
           std::lock_guard<std::mutex> lock(mu_);

@@ -5,8 +5,10 @@
 //            file system (goal >= 0.8x)
 //   load   — LoadLatest (checksums verified), vs read() of the same file into memory of its
 //            size (goal >= 0.8x); dd's read into one 1 MiB buffer is shown too
-// Runs alone or under mpirun (each rank holds 1/size of the tensors, TP-style). Each of
-// --saves iterations measures all six; the best of each is shown. Rank 0 runs dd and prints.
+// Runs alone or under mpirun (each rank holds 1/size of the tensors, TP-style). With
+// --device cuda the tensors live on each rank's GPU and the stall's peer is a copy of the
+// pieces into pinned host memory (the snapshot's own path). Each of --saves iterations
+// measures all six; the best of each is shown. Rank 0 runs dd and prints.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,7 +26,9 @@
 #include "checkpoint/checkpointer.h"
 #include "runtime/cli/internal/benchmarks.h"
 #include "runtime/cli/internal/flag_parser.h"
+#include "runtime/core/allocator.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/copy.h"
 #include "runtime/launch/world.h"
 
 namespace usine::cli_internal {
@@ -32,13 +36,15 @@ namespace {
 
 constexpr char kDescription[] =
     "Benchmarks: `checkpoint` saves and loads a model of --mib MiB (f32 tensors of\n"
-    "--tensor-mib MiB, split over the ranks) in --dir, and compares with a copy and dd.";
+    "--tensor-mib MiB, split over the ranks, on the cpu or each rank's GPU) in --dir, and\n"
+    "compares with a copy (into pinned host memory from a GPU) and dd.";
 
 struct BenchFlags {
   std::string dir = "/tmp/usine-bench-checkpoint";
   int64_t mib = 512;
   int64_t tensor_mib = 64;
   int64_t saves = 3;
+  std::string device = "cpu";
 };
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
@@ -76,9 +82,14 @@ absl::StatusOr<StateDict> MakeState(const World& world, const BenchFlags& f) {
   const int64_t rows = f.tensor_mib * 256;  // Rows of 1024 f32.
   const int64_t mine = rows / world.size();
   for (int64_t t = 0; t < f.mib / f.tensor_mib; ++t) {
-    ASSIGN_OR_RETURN(Tensor piece, Tensor::Empty({mine, 1024}, DType::kF32));
-    ASSIGN_OR_RETURN(absl::Span<float> values, piece.host_span<float>());
+    ASSIGN_OR_RETURN(Tensor host, Tensor::Empty({mine, 1024}, DType::kF32));
+    ASSIGN_OR_RETURN(absl::Span<float> values, host.host_span<float>());
     for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 4099) + t;
+    Tensor piece = host;
+    if (!world.device().is_cpu()) {
+      ASSIGN_OR_RETURN(piece, Tensor::Empty(host.shape(), host.dtype(), world.device()));
+      RETURN_IF_ERROR(Copy(host, piece));
+    }
     RETURN_IF_ERROR(state.AddShard(absl::StrCat("layer", t, "/w"), piece,
                                    Shape{mine * world.size(), 1024}, {mine * world.rank(), 0}));
   }
@@ -97,9 +108,17 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
   options.retention.keep_last = 1;
   ASSIGN_OR_RETURN(auto ckpt, Checkpointer::Create(world.comm(), options));
 
-  // The plain copy of the same pieces, into buffers already touched (as Save's are).
-  std::vector<std::vector<char>> copies;
-  for (const auto& [name, e] : state.tensors()) copies.emplace_back(e.piece.nbytes(), 1);
+  // The plain copy of the same pieces, into buffers already touched (as Save's are): host
+  // memory for host pieces, pinned host memory for device pieces.
+  std::vector<Tensor> copies;
+  for (const auto& [name, e] : state.tensors()) {
+    ASSIGN_OR_RETURN(Tensor copy,
+                     e.piece.device().is_cpu()
+                         ? Tensor::Empty(e.piece.shape(), e.piece.dtype())
+                         : Tensor::Empty(e.piece.shape(), e.piece.dtype(), PinnedHostAllocator()));
+    std::memset(copy.raw_data(), 1, copy.nbytes());
+    copies.push_back(std::move(copy));
+  }
   const int64_t mib = static_cast<int64_t>(bytes) >> 20;
   double copy_s = 1e9, stall_s = 1e9, write_s = 1e9, load_s = 1e9, dd_write = 1e9, dd_read = 1e9,
          read_s = 1e9;
@@ -110,9 +129,7 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
     RETURN_IF_ERROR(world.comm().Barrier());
     absl::Time start = absl::Now();
     size_t k = 0;
-    for (const auto& [name, e] : state.tensors()) {
-      std::memcpy(copies[k++].data(), e.piece.raw_data(), e.piece.nbytes());
-    }
+    for (const auto& [name, e] : state.tensors()) RETURN_IF_ERROR(Copy(e.piece, copies[k++]));
     copy_s = std::min(copy_s, Seconds(absl::Now() - start));
     RETURN_IF_ERROR(world.comm().Barrier());
     start = absl::Now();
@@ -157,9 +174,9 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
   }
   if (world.rank() == 0) {
     const double mb = bytes / 1e6;
-    absl::PrintF("usine bench checkpoint: %d rank%s, %.0f MB in %d tensors, %s, best of %d\n",
-                 world.size(), world.size() == 1 ? "" : "s", mb, state.tensors().size(), f.dir,
-                 f.saves);
+    absl::PrintF("usine bench checkpoint: %d rank%s, %.0f MB in %d tensors on %s, %s, best of %d\n",
+                 world.size(), world.size() == 1 ? "" : "s", mb, state.tensors().size(),
+                 world.device().ToString(), f.dir, f.saves);
     absl::PrintF("  stall  Save() %8.1f ms   copy %8.1f ms   ratio %.2f  (goal <= 1.2)\n",
                  stall_s * 1e3, copy_s * 1e3, stall_s / copy_s);
     absl::PrintF("  write  %8.0f MB/s   dd conv=fsync %8.0f MB/s   ratio %.2f  (goal >= 0.8)\n",
@@ -179,38 +196,40 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
   return absl::OkStatus();
 }
 
-absl::Status Run(const std::vector<std::string>& args, World& world) {
+// Parses `args`, then sets `world` up and runs; `world` stays null for --help or a bad flag.
+absl::Status Run(const std::vector<std::string>& args, std::unique_ptr<World>& world) {
   BenchFlags flags;
   FlagParser parser("usine bench checkpoint", "[flags]", kDescription);
   parser.String("dir", "DIR", "where the checkpoints and dd's file go", &flags.dir);
   parser.Int("mib", "N", "model size in MiB (all ranks)", &flags.mib);
   parser.Int("tensor-mib", "N", "size of each tensor in MiB", &flags.tensor_mib);
   parser.Int("saves", "N", "saves and loads; the best is shown", &flags.saves);
+  parser.Choice("device", {"cpu", "cuda"}, "where the tensors live", &flags.device);
   std::vector<std::string> positional;
   ASSIGN_OR_RETURN(bool run, parser.Parse(args, &positional));
   if (!run) {
-    if (world.rank() == 0) std::fputs(parser.Help().c_str(), stdout);
+    std::fputs(parser.Help().c_str(), stdout);
     return absl::OkStatus();
   }
   if (!positional.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'"));
   }
-  return RunCheckpoint(world, flags);
+  WorldOptions world_options;
+  world_options.bind_device = flags.device == "cuda";
+  ASSIGN_OR_RETURN(world, World::Init(world_options));
+  if (flags.device == "cuda" && world->device().is_cpu()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--device cuda: no CUDA device (", CudaUnavailableReason(), ")"));
+  }
+  return RunCheckpoint(*world, flags);
 }
 
 }  // namespace
 
 int BenchCheckpoint(const std::vector<std::string>& args) {
-  WorldOptions world_options;
-  world_options.bind_device = false;
-  absl::StatusOr<std::unique_ptr<World>> world = World::Init(world_options);
-  if (!world.ok()) {
-    std::fprintf(stderr, "usine bench checkpoint: %s\n",
-                 std::string(world.status().message()).c_str());
-    return 1;
-  }
-  const absl::Status status = Run(args, **world);
-  if (!status.ok() && (*world)->rank() == 0) {
+  std::unique_ptr<World> world;
+  const absl::Status status = Run(args, world);
+  if (!status.ok() && (world == nullptr || world->rank() == 0)) {
     std::fprintf(stderr, "usine bench checkpoint: %s\n", std::string(status.message()).c_str());
   }
   return status.ok() ? 0 : 1;
