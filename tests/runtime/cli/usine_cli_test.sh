@@ -69,6 +69,18 @@ if [[ -z $mpiexec ]]; then
   check "bench data on a missing dataset exits 1" test $? -eq 1
   check "and names its manifest" grep -q "$dir/absent/manifest.json" "$dir/err"
 
+  # usine bench train on the tiny model, without the PyTorch peer, and with a peer that fails.
+  "$usine" bench train --model tiny --layers 0 --heads 0 --embd 0 --seq 16 --steps 2 \
+    --warmup 1 --peer '' >"$dir/out" 2>"$dir/err"
+  check "bench train exits 0" test $? -eq 0
+  check "bench train gives tokens/s" grep -q "usine  *[0-9]* tokens/s" "$dir/out"
+  check "and the sgemm share" grep -q "usine's step reaches [0-9]*% of it" "$dir/out"
+  "$usine" bench train --model tiny --layers 0 --heads 0 --embd 0 --seq 16 --steps 1 \
+    --warmup 0 --peer "$dir/absent.py" >"$dir/out" 2>"$dir/err"
+  check "a failing peer is said, not fatal" grep -q "PyTorch *not measured" "$dir/out"
+  "$usine" bench train --model nano 2>"$dir/err"
+  check "an unknown model exits 1" test $? -eq 1
+
   echo '{"text": broken}' >>"$dir/in/lines.jsonl"
   "$usine" prep "$dir/in" --out "$dir/bad" --tokenizer-dir "$gpt2" 2>"$dir/err"
   check "a bad JSONL line exits 1" test $? -eq 1

@@ -1,0 +1,256 @@
+// `usine bench train`: the speed of a GPT training step (forward, backward, clip, AdamW) next
+// to the same model, batch and step in PyTorch (scripts/bench/torch_gpt_train.py), run in the
+// same invocation on the same machine; and, on the cpu, the achieved FLOP rate as a share of
+// the machine's sgemm rate measured in the same run (docs/BENCHMARKS.md records the figures).
+//
+// FLOPs per token: 6 N + 12 L C T (forward and backward of every matrix product: N counts the
+// parameters except the position embedding, the tied token embedding once as the output
+// projection; 12 L C T is attention's scores and weighted sum, causal mask not discounted),
+// the convention of PaLM's appendix and llm.c.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+#include "nlohmann/json.hpp"
+#include "runtime/cli/internal/benchmarks.h"
+#include "runtime/cli/internal/flag_parser.h"
+#include "runtime/cli/internal/subprocess.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/core/stream.h"
+#include "runtime/kernels/matmul.h"
+#include "runtime/kernels/random.h"
+#include "runtime/nn/gpt.h"
+#include "runtime/optim/adamw.h"
+#include "runtime/optim/grad_clip.h"
+
+namespace usine::cli_internal {
+namespace {
+
+constexpr char kDescription[] =
+    "Times training steps of a GPT (forward, backward, clip at 1.0, AdamW) on random tokens,\n"
+    "then the same model, batch and step in PyTorch (--peer), and prints tokens/s, the\n"
+    "achieved GFLOP/s and, on the cpu, its share of the sgemm rate measured in the same run.\n"
+    "On the cpu both sides use the threads that OpenBLAS uses (OPENBLAS_NUM_THREADS, else every\n"
+    "core). --layers, --heads and --embd override the --model preset (0 keeps it).";
+
+struct TrainFlags {
+  std::string model = "gpt2";
+  int64_t layers = 4;
+  int64_t heads = 4;
+  int64_t embd = 256;
+  int64_t batch = 4;
+  int64_t seq = 256;
+  int64_t steps = 5;
+  int64_t warmup = 2;
+  std::string device = "cpu";
+  std::string peer = "scripts/bench/torch_gpt_train.py";
+  std::string python = "python3";
+  bool compile = false;
+};
+
+double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+int CpuThreads() {
+  if (const char* env = std::getenv("OPENBLAS_NUM_THREADS"); env != nullptr && std::atoi(env) > 0) {
+    return std::atoi(env);
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// The parameters a token's forward and backward multiply by (see the file comment).
+int64_t MatmulParameters(Gpt& model) {
+  int64_t n = 0;
+  for (const NamedParameter& p : model.Parameters()) {
+    if (p.name != "wpe.weight") n += p.parameter->value.numel();
+  }
+  return n;
+}
+
+// The median seconds of one sgemm of [n, n] x [n, n] on the cpu (OpenBLAS, its threads).
+absl::StatusOr<double> SgemmSeconds(int64_t n) {
+  ASSIGN_OR_RETURN(Tensor a, Tensor::Empty({n, n}, DType::kF32));
+  ASSIGN_OR_RETURN(Tensor b, Tensor::Empty({n, n}, DType::kF32));
+  ASSIGN_OR_RETURN(Tensor c, Tensor::Empty({n, n}, DType::kF32));
+  RETURN_IF_ERROR(RandomUniform(a, 1, 0, -1.0f, 1.0f));
+  RETURN_IF_ERROR(RandomUniform(b, 2, 0, -1.0f, 1.0f));
+  std::vector<double> times;
+  for (int i = 0; i < 7; ++i) {
+    const absl::Time start = absl::Now();
+    RETURN_IF_ERROR(Matmul(a, b, c));
+    if (i >= 2) times.push_back(Seconds(absl::Now() - start));
+  }
+  return Median(times);
+}
+
+struct StepTimes {
+  std::vector<double> forward, backward, optimizer, step;
+  double loss = 0;
+};
+
+absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f, Device device,
+                                    int64_t* matmul_parameters) {
+  ASSIGN_OR_RETURN(auto model, Gpt::Create({.config = config, .seed = 1337, .device = device}));
+  *matmul_parameters = MatmulParameters(*model);
+  ASSIGN_OR_RETURN(auto optimizer, AdamW::Create(model->Parameters()));
+  ASSIGN_OR_RETURN(Tensor ids, Tensor::Empty({f.batch, f.seq + 1}, DType::kF32));
+  RETURN_IF_ERROR(RandomUniform(ids, 7, 0, 0.0f, static_cast<float>(config.vocab_size)));
+  ASSIGN_OR_RETURN(Tensor tokens, Tensor::Empty({f.batch, f.seq + 1}, DType::kI32));
+  {
+    ASSIGN_OR_RETURN(absl::Span<float> from, ids.host_span<float>());
+    ASSIGN_OR_RETURN(absl::Span<int32_t> to, tokens.host_span<int32_t>());
+    for (size_t i = 0; i < to.size(); ++i) {
+      to[i] = std::min(static_cast<int32_t>(from[i]), static_cast<int32_t>(config.vocab_size - 1));
+    }
+  }
+  const Stream stream = device.is_cpu() ? Stream::Host() : Stream::Default(device);
+  StepTimes times;
+  for (int64_t i = 0; i < f.warmup + f.steps; ++i) {
+    RETURN_IF_ERROR(stream.Synchronize());
+    const absl::Time start = absl::Now();
+    RETURN_IF_ERROR(model->ZeroGrad());
+    ASSIGN_OR_RETURN(times.loss, model->Forward(tokens));  // The loss reaches the host.
+    const absl::Time forward = absl::Now();
+    RETURN_IF_ERROR(model->Backward());
+    RETURN_IF_ERROR(stream.Synchronize());
+    const absl::Time backward = absl::Now();
+    RETURN_IF_ERROR(ClipGradientNorm(model->Parameters(), 1.0).status());
+    RETURN_IF_ERROR(optimizer->Step(3e-4));
+    RETURN_IF_ERROR(stream.Synchronize());
+    const absl::Time end = absl::Now();
+    if (i < f.warmup) continue;
+    times.forward.push_back(Seconds(forward - start));
+    times.backward.push_back(Seconds(backward - forward));
+    times.optimizer.push_back(Seconds(end - backward));
+    times.step.push_back(Seconds(end - start));
+  }
+  return times;
+}
+
+absl::Status RunTrain(const TrainFlags& f) {
+  ASSIGN_OR_RETURN(GptConfig config, GptConfigNamed(f.model));
+  if (f.layers > 0) config.n_layer = f.layers;
+  if (f.heads > 0) config.n_head = f.heads;
+  if (f.embd > 0) config.n_embd = f.embd;
+  config.name = absl::StrCat(f.model, "(", config.n_layer, "x", config.n_embd, ")");
+  RETURN_IF_ERROR(config.Validate());
+  if (f.seq < 1 || f.seq > config.block_size || f.batch < 1 || f.steps < 1 || f.warmup < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("need 1 <= --seq <= ", config.block_size,
+                                                   ", --batch >= 1, --steps >= 1, --warmup >= 0"));
+  }
+  Device device = Device::Cpu();
+  if (f.device == "cuda") {
+    if (CudaDeviceCount() == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--device cuda: no CUDA device (", CudaUnavailableReason(), ")"));
+    }
+    device = Device::Cuda(0);
+  }
+  const int threads = CpuThreads();
+  int64_t n = 0;
+  ASSIGN_OR_RETURN(StepTimes usine, TimeUsine(config, f, device, &n));
+  const double tokens = static_cast<double>(f.batch * f.seq);
+  const double flops_per_token = 6.0 * static_cast<double>(n) +
+                                 12.0 * static_cast<double>(config.n_layer * config.n_embd * f.seq);
+  const double step_s = Median(usine.step);
+
+  absl::PrintF(
+      "usine bench train: %s, %d layers, %d heads, %d wide, vocab %d, B=%d T=%d, on %s%s, "
+      "median of %d steps after %d\n",
+      f.model, config.n_layer, config.n_head, config.n_embd, config.vocab_size, f.batch, f.seq,
+      device.ToString(), device.is_cpu() ? absl::StrCat(" (", threads, " threads)") : "", f.steps,
+      f.warmup);
+  absl::PrintF("  parameters %.2f M; %.3f GFLOP per token (6N + 12LCT)\n", n / 1e6,
+               flops_per_token / 1e9);
+  absl::PrintF(
+      "  usine     %10.0f tokens/s  step %8.1f ms (forward %.1f, backward %.1f, clip+AdamW "
+      "%.1f)  %8.1f GFLOP/s  loss %.4f\n",
+      tokens / step_s, step_s * 1e3, Median(usine.forward) * 1e3, Median(usine.backward) * 1e3,
+      Median(usine.optimizer) * 1e3, tokens * flops_per_token / step_s / 1e9, usine.loss);
+  if (device.is_cpu()) {
+    constexpr int64_t kSgemm = 2048;
+    ASSIGN_OR_RETURN(double sgemm_s, SgemmSeconds(kSgemm));
+    const double sgemm_rate = 2.0 * kSgemm * kSgemm * kSgemm / sgemm_s;
+    absl::PrintF(
+        "  sgemm %dx%dx%d (OpenBLAS) %8.1f GFLOP/s; usine's step reaches %.0f%% of it"
+        "  (goal >= 50%%)\n",
+        kSgemm, kSgemm, kSgemm, sgemm_rate / 1e9,
+        100.0 * tokens * flops_per_token / step_s / sgemm_rate);
+  }
+  if (f.peer.empty()) return absl::OkStatus();
+  const std::string command = absl::StrCat(
+      ShellQuote(f.python), " ", ShellQuote(f.peer), " --layers ", config.n_layer, " --heads ",
+      config.n_head, " --embd ", config.n_embd, " --vocab ", config.vocab_size, " --block ",
+      config.block_size, " --batch ", f.batch, " --seq ", f.seq, " --steps ", f.steps, " --warmup ",
+      f.warmup, " --device ", f.device, device.is_cpu() ? absl::StrCat(" --threads ", threads) : "",
+      f.compile ? " --compile" : "");
+  absl::StatusOr<std::string> output = RunCommand(command);
+  if (!output.ok()) {
+    absl::PrintF("  PyTorch   not measured: %s\n", output.status().message());
+    return absl::OkStatus();
+  }
+  const std::string last_line = output->substr(output->rfind('{'));
+  const nlohmann::json peer = nlohmann::json::parse(last_line, nullptr, /*allow_exceptions=*/false);
+  if (peer.is_discarded() || !peer.contains("tokens_per_s")) {
+    return absl::InternalError(absl::StrCat("unexpected output of `", command, "`: ", *output));
+  }
+  const double peer_tokens_per_s = peer["tokens_per_s"].get<double>();
+  absl::PrintF(
+      "  PyTorch   %10.0f tokens/s  step %8.1f ms  %8.1f GFLOP/s  loss %.4f  (torch %s, %s, "
+      "%d threads)\n",
+      peer_tokens_per_s, peer["step_ms"].get<double>(), peer_tokens_per_s * flops_per_token / 1e9,
+      peer["loss"].get<double>(), peer["torch"].get<std::string>(),
+      peer["recipe"].get<std::string>(), peer["threads"].get<int>());
+  absl::PrintF("  usine / PyTorch: %.2fx%s\n", tokens / step_s / peer_tokens_per_s,
+               device.is_cpu() ? "  (goal >= 2)" : "  (goal >= 1 against torch.compile)");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int BenchTrain(const std::vector<std::string>& args) {
+  TrainFlags flags;
+  FlagParser parser("usine bench train", "[flags]", kDescription);
+  parser.String("model", "NAME", "GPT preset: tiny, gpt2, gpt2-medium, gpt2-large, gpt2-xl",
+                &flags.model);
+  parser.Int("layers", "N", "transformer blocks (0: the preset's)", &flags.layers);
+  parser.Int("heads", "N", "attention heads (0: the preset's)", &flags.heads);
+  parser.Int("embd", "N", "width (0: the preset's)", &flags.embd);
+  parser.Int("batch", "B", "sequences per step", &flags.batch);
+  parser.Int("seq", "T", "tokens per sequence", &flags.seq);
+  parser.Int("steps", "N", "timed steps (the median is shown)", &flags.steps);
+  parser.Int("warmup", "N", "untimed steps first", &flags.warmup);
+  parser.Choice("device", {"cpu", "cuda"}, "where the model trains", &flags.device);
+  parser.String("peer", "SCRIPT", "the PyTorch peer script ('' to skip it)", &flags.peer);
+  parser.String("python", "PATH", "the Python that has torch", &flags.python);
+  parser.Bool("compile", "the peer uses torch.compile", &flags.compile);
+  std::vector<std::string> positional;
+  absl::StatusOr<bool> run = parser.Parse(args, &positional);
+  absl::Status status = run.status();
+  if (status.ok() && !*run) {
+    std::fputs(parser.Help().c_str(), stdout);
+    return 0;
+  }
+  if (status.ok() && !positional.empty()) {
+    status = absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'"));
+  }
+  if (status.ok()) status = RunTrain(flags);
+  if (!status.ok()) {
+    std::fprintf(stderr, "usine bench train: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace usine::cli_internal
