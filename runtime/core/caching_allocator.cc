@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -41,6 +42,10 @@ CachingAllocator::~CachingAllocator() {
 
 absl::StatusOr<void*> CachingAllocator::Allocate(size_t bytes, StreamHandle stream) {
   if (bytes == 0) return nullptr;
+  if (bytes > SIZE_MAX / 2) {  // No memory holds it, and its size class would overflow.
+    return absl::ResourceExhaustedError(
+        absl::StrCat("allocating ", bytes, " bytes on ", device_.ToString(), ": impossible size"));
+  }
   const size_t size = SizeClass(bytes);
   std::lock_guard<std::mutex> lock(mu_);
   RETURN_IF_ERROR(CollectPendingLocked());
