@@ -94,7 +94,7 @@ void RandomizeAlike(Module& cpu, Module& cuda, uint64_t seed) {
   for (size_t i = 0; i < a.size(); ++i) {
     ASSERT_EQ(a[i].name, b[i].name);
     const int64_t n = a[i].parameter->value.numel();
-    std::vector<float> values = RandomValues(n, seed + 2 * i, 0.5f);
+    std::vector<float> values = RandomValues(n, seed + 2 * i, 0.3f);
     if (a[i].name.find("ln") != std::string::npos && a[i].name.ends_with("weight")) {
       for (float& v : values) v += 1.0f;
     }
