@@ -172,6 +172,24 @@ TEST_F(CudaGptGpuTest, TwoCudaRunsAreBitIdentical) {
   }
 }
 
+// Recomputing a block's activations runs the same kernels on the same data.
+TEST_F(CudaGptGpuTest, RecomputedActivationsGiveBitIdenticalGradients) {
+  auto stored = Make(kCuda);
+  absl::StatusOr<std::unique_ptr<Gpt>> recomputed =
+      Gpt::Create({.config = tiny_, .seed = 1234, .recompute = true, .device = kCuda});
+  ASSERT_TRUE(stored && recomputed.ok()) << recomputed.status();
+  const Tensor tokens = Tokens(2, 25, tiny_.vocab_size, 9);
+  ASSERT_OK_AND_ASSIGN(double l1, stored->Forward(tokens));
+  ASSERT_OK_AND_ASSIGN(double l2, (*recomputed)->Forward(tokens));
+  EXPECT_EQ(l1, l2);
+  ASSERT_OK(stored->Backward());
+  ASSERT_OK((*recomputed)->Backward());
+  std::vector<NamedParameter> a = stored->Parameters(), b = (*recomputed)->Parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(BitIdentical(a[i].parameter->grad, b[i].parameter->grad)) << a[i].name;
+  }
+}
+
 // The update itself: the CUDA kernel rounds as the cpu loop does.
 TEST_F(CudaGptGpuTest, AdamWUpdateIsTheCpusBitForBit) {
   auto cpu = Make(Device::Cpu()), cuda = Make(kCuda);
