@@ -162,8 +162,8 @@ namespace {
 
 // The [T, D] block of head `bh` (b * H + h) of part `part` in a [parts, B, H, T, D] buffer, or
 // the [T, T] block of a [B, H, T, T] one (rows = T, cols = T).
-absl::StatusOr<Tensor> Block(const Tensor& buffer, int64_t part, int64_t bh, const AttentionDims& d,
-                             int64_t cols) {
+absl::StatusOr<Tensor> Tile(const Tensor& buffer, int64_t part, int64_t bh, const AttentionDims& d,
+                            int64_t cols) {
   const int64_t blocks_per_part = d.batch * d.heads;
   return buffer.View((part * blocks_per_part + bh) * d.seq * cols, {d.seq, cols});
 }
@@ -185,9 +185,9 @@ absl::Status CudaCausalAttentionForward(const Tensor& qkv, const AttentionDims& 
       cuda::LaunchSplitHeads(F32(qkv), {d.batch, T, 3, d.heads, D}, F32(heads), kDefaultStream)));
   // scores = q k^T / sqrt(D), per head, into probs; then the causal softmax in place.
   for (int64_t bh = 0; bh < count; ++bh) {
-    ASSIGN_OR_RETURN(Tensor q, Block(heads, 0, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor k, Block(heads, 1, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor p, Block(probs, 0, bh, d, T));
+    ASSIGN_OR_RETURN(Tensor q, Tile(heads, 0, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor k, Tile(heads, 1, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor p, Tile(probs, 0, bh, d, T));
     RETURN_IF_ERROR(Matmul(q, k, p, {.transpose_b = true, .alpha = AttentionScale(d)}, stream));
   }
   RETURN_IF_ERROR(
@@ -195,9 +195,9 @@ absl::Status CudaCausalAttentionForward(const Tensor& qkv, const AttentionDims& 
   // out = probs v, per head, then back to [B, T, C].
   ASSIGN_OR_RETURN(Tensor out_heads, Tensor::Empty({d.batch, d.heads, T, D}, DType::kF32, device));
   for (int64_t bh = 0; bh < count; ++bh) {
-    ASSIGN_OR_RETURN(Tensor p, Block(probs, 0, bh, d, T));
-    ASSIGN_OR_RETURN(Tensor v, Block(heads, 2, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor o, Block(out_heads, 0, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor p, Tile(probs, 0, bh, d, T));
+    ASSIGN_OR_RETURN(Tensor v, Tile(heads, 2, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor o, Tile(out_heads, 0, bh, d, D));
     RETURN_IF_ERROR(Matmul(p, v, o, {}, stream));
   }
   return USINE_CUDA_STATUS(cuda::LaunchMergeHeads(F32(out_heads), {d.batch, T, 1, d.heads, D},
@@ -218,11 +218,11 @@ absl::Status CudaCausalAttentionBackward(const Tensor& dout, const Tensor& heads
   ASSIGN_OR_RETURN(Tensor dscores, Tensor::Empty(probs.shape(), DType::kF32, device));
   // dprobs = dout v^T; dv = probs^T dout.
   for (int64_t bh = 0; bh < count; ++bh) {
-    ASSIGN_OR_RETURN(Tensor go, Block(dout_heads, 0, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor v, Block(heads, 2, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor p, Block(probs, 0, bh, d, T));
-    ASSIGN_OR_RETURN(Tensor ds, Block(dscores, 0, bh, d, T));
-    ASSIGN_OR_RETURN(Tensor dv, Block(dheads, 2, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor go, Tile(dout_heads, 0, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor v, Tile(heads, 2, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor p, Tile(probs, 0, bh, d, T));
+    ASSIGN_OR_RETURN(Tensor ds, Tile(dscores, 0, bh, d, T));
+    ASSIGN_OR_RETURN(Tensor dv, Tile(dheads, 2, bh, d, D));
     RETURN_IF_ERROR(Matmul(go, v, ds, {.transpose_b = true}, stream));
     RETURN_IF_ERROR(Matmul(p, go, dv, {.transpose_a = true}, stream));
   }
@@ -231,11 +231,11 @@ absl::Status CudaCausalAttentionBackward(const Tensor& dout, const Tensor& heads
       F32(probs), count, T, AttentionScale(d), F32(dscores), kDefaultStream)));
   // dq = dscores k; dk = dscores^T q.
   for (int64_t bh = 0; bh < count; ++bh) {
-    ASSIGN_OR_RETURN(Tensor ds, Block(dscores, 0, bh, d, T));
-    ASSIGN_OR_RETURN(Tensor q, Block(heads, 0, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor k, Block(heads, 1, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor dq, Block(dheads, 0, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor dk, Block(dheads, 1, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor ds, Tile(dscores, 0, bh, d, T));
+    ASSIGN_OR_RETURN(Tensor q, Tile(heads, 0, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor k, Tile(heads, 1, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor dq, Tile(dheads, 0, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor dk, Tile(dheads, 1, bh, d, D));
     RETURN_IF_ERROR(Matmul(ds, k, dq, {}, stream));
     RETURN_IF_ERROR(Matmul(ds, q, dk, {.transpose_a = true}, stream));
   }
