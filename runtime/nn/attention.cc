@@ -4,6 +4,7 @@
 
 #include "runtime/core/status_macros.h"
 #include "runtime/nn/internal/cpu_attention.h"
+#include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
 
 namespace usine {
@@ -35,22 +36,31 @@ absl::StatusOr<std::unique_ptr<CausalSelfAttention>> CausalSelfAttention::Create
 }
 
 absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
+  const Device device = options_.device;
   RETURN_IF_ERROR(
-      ni::CheckLayerInput(x, options_.dtype, options_.n_embd, "CausalSelfAttention input"));
+      ni::CheckLayerInput(x, options_.dtype, device, options_.n_embd, "CausalSelfAttention input"));
   if (x.rank() != 3) {
     return absl::InvalidArgumentError(
         absl::StrCat("CausalSelfAttention input: expected [B, T, C], got ", x.DebugString()));
   }
   const ni::AttentionDims d{x.dim(0), x.dim(1), options_.n_head, options_.n_embd / options_.n_head};
   ASSIGN_OR_RETURN(Tensor qkv, c_attn_->Forward(x));
-  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(x.shape(), x.dtype()));
-  ASSIGN_OR_RETURN(Tensor probs, Tensor::Empty({d.batch, d.heads, d.seq, d.seq}, x.dtype()));
+  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(x.shape(), x.dtype(), device));
+  ASSIGN_OR_RETURN(Tensor probs,
+                   Tensor::Empty({d.batch, d.heads, d.seq, d.seq}, x.dtype(), device));
+  if (device.is_cuda()) {
+    ASSIGN_OR_RETURN(Tensor heads,
+                     Tensor::Empty({3, d.batch, d.heads, d.seq, d.head_dim}, x.dtype(), device));
+    RETURN_IF_ERROR(ni::CudaCausalAttentionForward(qkv, d, out, heads, probs));
+    saved_ = Saved{heads, probs, d};
+    return c_proj_->Forward(out);
+  }
   ni::VisitReal(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     ni::CausalAttentionForward(ni::Elements<T>(qkv), d, ni::Elements<T>(out),
                                ni::Elements<T>(probs));
   });
-  saved_ = Saved{qkv, probs};
+  saved_ = Saved{qkv, probs, d};
   return c_proj_->Forward(out);
 }
 
@@ -60,9 +70,14 @@ absl::StatusOr<Tensor> CausalSelfAttention::Backward(const Tensor& dy) {
   }
   ASSIGN_OR_RETURN(Tensor dout, c_proj_->Backward(dy));
   const Tensor& qkv = saved_->qkv;
-  const ni::AttentionDims d{qkv.dim(0), qkv.dim(1), options_.n_head,
-                            options_.n_embd / options_.n_head};
-  ASSIGN_OR_RETURN(Tensor dqkv, Tensor::Empty(qkv.shape(), qkv.dtype()));
+  const ni::AttentionDims& d = saved_->dims;
+  const Device device = options_.device;
+  ASSIGN_OR_RETURN(Tensor dqkv,
+                   Tensor::Empty({d.batch, d.seq, 3 * options_.n_embd}, qkv.dtype(), device));
+  if (device.is_cuda()) {
+    RETURN_IF_ERROR(ni::CudaCausalAttentionBackward(dout, qkv, saved_->probs, d, dqkv));
+    return c_attn_->Backward(dqkv);
+  }
   ni::VisitReal(dy.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     ni::CausalAttentionBackward(ni::Elements<T>(dout), ni::Elements<T>(qkv),

@@ -18,6 +18,7 @@
 #include "runtime/core/dtype.h"
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
+#include "runtime/nn/internal/cpu_attention.h"
 #include "runtime/nn/linear.h"
 #include "runtime/nn/module.h"
 
@@ -38,7 +39,7 @@ class CausalSelfAttention : public Module {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<CausalSelfAttention>> Create(
       const AttentionOptions& options, ParameterInitializer& init);
 
-  // x [B, T, C] -> y [B, T, C]. Saves q|k|v [B, T, 3C] and the probabilities [B, H, T, T].
+  // x [B, T, C] -> y [B, T, C]. Saves q|k|v and the probabilities [B, H, T, T].
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
 
@@ -50,7 +51,11 @@ class CausalSelfAttention : public Module {
   std::unique_ptr<Linear> c_attn_;
   std::unique_ptr<Linear> c_proj_;
   struct Saved {
-    Tensor qkv, probs;
+    // cpu: c_attn's output [B, T, 3C]. CUDA: the same values with each head contiguous,
+    // [3, B, H, T, D] (nn/internal/cuda_layers.h).
+    Tensor qkv;
+    Tensor probs;
+    nn_internal::AttentionDims dims;
   };
   std::optional<Saved> saved_;
 };

@@ -1,6 +1,7 @@
 #include "runtime/nn/block.h"
 
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/elementwise.h"
 #include "runtime/nn/internal/cpu_elementwise.h"
 #include "runtime/nn/internal/real_types.h"
 
@@ -10,11 +11,16 @@ namespace ni = nn_internal;
 
 namespace {
 
-// a + b into a new tensor. REQUIRES: same shape, dtype f32 or f64, cpu (checked by the layers
-// that produced them).
+// a + b into a new tensor. REQUIRES: same dtype and device, f32 or f64 on the cpu, f32 on
+// CUDA (checked by the layers that produced them).
 absl::StatusOr<Tensor> Sum(const Tensor& a, const Tensor& b, absl::string_view what) {
   RETURN_IF_ERROR(CheckSameShape(a, b, what, "residual"));
-  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(a.shape(), a.dtype()));
+  RETURN_IF_ERROR(CheckSameDevice(a, b, what, "residual"));
+  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(a.shape(), a.dtype(), a.device()));
+  if (a.device().is_cuda()) {
+    RETURN_IF_ERROR(Add(a, b, out, ni::LayerStream(a.device())));
+    return out;
+  }
   ni::VisitReal(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     ni::AddArrays(ni::Elements<T>(a), ni::Elements<T>(b), a.numel(), ni::Elements<T>(out));

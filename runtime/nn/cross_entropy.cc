@@ -4,6 +4,7 @@
 
 #include "runtime/core/status_macros.h"
 #include "runtime/nn/internal/cpu_cross_entropy.h"
+#include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
 
 namespace usine {
@@ -26,12 +27,19 @@ absl::StatusOr<double> SoftmaxCrossEntropy::Forward(const Tensor& logits,
         absl::StrCat("SoftmaxCrossEntropy: ", ids.size(), " targets for ", logits.DebugString()));
   }
   const ni::CrossEntropyDims dims{logits.dim(0), vocab_, logits.dim(1)};
-  ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({dims.rows}, logits.dtype()));
+  ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({dims.rows}, logits.dtype(), logits.device()));
+  if (logits.device().is_cuda()) {
+    ASSIGN_OR_RETURN(Tensor device_targets, ni::CudaUploadIds(ids, logits.device()));
+    ASSIGN_OR_RETURN(const double cuda_total,
+                     ni::CudaCrossEntropyForward(logits, device_targets, vocab_, lse));
+    saved_ = Saved{logits, lse, std::move(ids), device_targets};
+    return cuda_total / static_cast<double>(dims.rows);
+  }
   const double total = ni::VisitReal(logits.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     return ni::CrossEntropyForward(ni::Elements<T>(logits), ids.data(), dims, ni::Elements<T>(lse));
   });
-  saved_ = Saved{logits, lse, std::move(ids)};
+  saved_ = Saved{logits, lse, std::move(ids), Tensor()};
   return total / static_cast<double>(dims.rows);
 }
 
@@ -41,10 +49,17 @@ absl::Status SoftmaxCrossEntropy::Backward(double dloss) {
   }
   const Tensor& logits = saved_->logits;
   const ni::CrossEntropyDims dims{logits.dim(0), vocab_, logits.dim(1)};
+  const double scale = dloss / static_cast<double>(dims.rows);
+  if (logits.device().is_cuda()) {
+    RETURN_IF_ERROR(
+        ni::CudaCrossEntropyBackward(saved_->device_targets, saved_->lse, vocab_, scale, logits));
+    saved_.reset();
+    return absl::OkStatus();
+  }
   ni::VisitReal(logits.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    ni::CrossEntropyBackward(saved_->targets.data(), ni::Elements<T>(saved_->lse), dims,
-                             dloss / static_cast<double>(dims.rows), ni::Elements<T>(logits));
+    ni::CrossEntropyBackward(saved_->targets.data(), ni::Elements<T>(saved_->lse), dims, scale,
+                             ni::Elements<T>(logits));
   });
   saved_.reset();
   return absl::OkStatus();

@@ -27,9 +27,10 @@ class SoftmaxCrossEntropy {
  public:
   explicit SoftmaxCrossEntropy(int64_t vocab) : vocab_(vocab) {}
 
-  // The mean loss over rows. logits: f32 or f64 [N, padded_vocab >= vocab] on the cpu;
-  // targets: a window of B * length = N ids, each < vocab. Keeps `logits` (a handle) for
-  // Backward.
+  // The mean loss over rows. logits: [N, padded_vocab >= vocab], f32 or f64 on the cpu or f32
+  // on a CUDA device (then the call waits for the device: the loss comes back to the host);
+  // targets: a window of B * length = N ids on the cpu, each < vocab. Keeps `logits` (a
+  // handle) for Backward.
   [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& logits, const TokenWindow& targets);
   // Overwrites the logits given to Forward with d(dloss * loss)/dlogits.
   // REQUIRES: Forward since the last Backward.
@@ -41,6 +42,7 @@ class SoftmaxCrossEntropy {
     Tensor logits;
     Tensor lse;  // Per row log-sum-exp.
     std::vector<int32_t> targets;
+    Tensor device_targets;  // i32 [N] on the logits' CUDA device; undefined on the cpu.
   };
   std::optional<Saved> saved_;
 };

@@ -4,6 +4,7 @@
 
 #include "runtime/core/status_macros.h"
 #include "runtime/nn/internal/cpu_embedding.h"
+#include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
 
 namespace usine {
@@ -37,12 +38,17 @@ absl::StatusOr<Tensor> Embedding::Forward(const TokenWindow& ids, int64_t valid_
   ASSIGN_OR_RETURN(std::vector<int32_t> gathered,
                    ReadTokenIds(ids, valid_rows < 0 ? options_.rows : valid_rows, "Embedding ids"));
   const Shape shape{ids.batch(), ids.length, options_.dim};
-  ASSIGN_OR_RETURN(Tensor x, Tensor::Empty(shape, options_.dtype));
-  ni::VisitReal(options_.dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    ni::EmbeddingForward(gathered.data(), static_cast<int64_t>(gathered.size()),
-                         ni::Elements<T>(weight_->value), options_.dim, ni::Elements<T>(x));
-  });
+  ASSIGN_OR_RETURN(Tensor x, Tensor::Empty(shape, options_.dtype, options_.device));
+  if (options_.device.is_cuda()) {
+    ASSIGN_OR_RETURN(Tensor device_ids, ni::CudaUploadIds(gathered, options_.device));
+    RETURN_IF_ERROR(ni::CudaEmbeddingForward(device_ids, weight_->value, x));
+  } else {
+    ni::VisitReal(options_.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      ni::EmbeddingForward(gathered.data(), static_cast<int64_t>(gathered.size()),
+                           ni::Elements<T>(weight_->value), options_.dim, ni::Elements<T>(x));
+    });
+  }
   ids_ = std::move(gathered);
   ids_batch_ = ids.batch();
   return x;
@@ -50,9 +56,11 @@ absl::StatusOr<Tensor> Embedding::Forward(const TokenWindow& ids, int64_t valid_
 
 absl::Status Embedding::Backward(const Tensor& dx) {
   if (ids_.empty()) return absl::FailedPreconditionError("Embedding::Backward before Forward");
-  RETURN_IF_ERROR(ni::CheckLayerInput(dx, options_.dtype, options_.dim, "Embedding dx"));
+  RETURN_IF_ERROR(
+      ni::CheckLayerInput(dx, options_.dtype, options_.device, options_.dim, "Embedding dx"));
   const int64_t length = static_cast<int64_t>(ids_.size()) / ids_batch_;
   RETURN_IF_ERROR(CheckShape(dx, {ids_batch_, length, options_.dim}, "Embedding dx"));
+  if (options_.device.is_cuda()) return ni::CudaEmbeddingBackward(ids_, dx, weight_->grad);
   ni::VisitReal(options_.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     ni::EmbeddingBackward(ids_.data(), static_cast<int64_t>(ids_.size()), ni::Elements<T>(dx),
@@ -72,7 +80,7 @@ absl::StatusOr<std::unique_ptr<PositionEmbedding>> PositionEmbedding::Create(
 }
 
 absl::Status PositionEmbedding::CheckInput(const Tensor& x, absl::string_view what) const {
-  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, options_.dim, what));
+  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, options_.device, options_.dim, what));
   if (x.rank() != 3 || x.dim(1) > options_.rows) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": expected [B, T <= ", options_.rows,
                                                    ", ", options_.dim, "], got ", x.DebugString()));
@@ -82,6 +90,7 @@ absl::Status PositionEmbedding::CheckInput(const Tensor& x, absl::string_view wh
 
 absl::Status PositionEmbedding::Forward(const Tensor& x) {
   RETURN_IF_ERROR(CheckInput(x, "PositionEmbedding input"));
+  if (options_.device.is_cuda()) return ni::CudaAddPositions(weight_->value, x);
   ni::VisitReal(options_.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     ni::AddPositions(ni::Elements<T>(weight_->value), x.dim(0), x.dim(1), options_.dim,
@@ -92,6 +101,11 @@ absl::Status PositionEmbedding::Forward(const Tensor& x) {
 
 absl::Status PositionEmbedding::Backward(const Tensor& dx) {
   RETURN_IF_ERROR(CheckInput(dx, "PositionEmbedding dx"));
+  if (options_.device.is_cuda()) {
+    // The sum over the batch is a column sum of dx as [B, T * dim] into rows [0, T).
+    ASSIGN_OR_RETURN(Tensor rows, weight_->grad.Slice(0, dx.dim(1)));
+    return ni::CudaAccumulateColumnSums(dx, dx.dim(1) * options_.dim, rows);
+  }
   ni::VisitReal(options_.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     ni::AddPositionsBackward(ni::Elements<T>(dx), dx.dim(0), dx.dim(1), options_.dim,

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/copy.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/nn/internal/real_types.h"
@@ -57,6 +58,12 @@ absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
                                                    c.block_size, ", got ", tokens.DebugString()));
   }
   const int64_t batch = tokens.dim(0), seq = tokens.dim(1) - 1;
+  if (tokens.device().is_cuda()) {
+    // The ids are read on the host (checked, then grouped for the embedding's gradient).
+    ASSIGN_OR_RETURN(Tensor host_tokens, Tensor::Empty(tokens.shape(), tokens.dtype()));
+    RETURN_IF_ERROR(WithContext(Copy(tokens, host_tokens), "Gpt tokens"));
+    return Forward(host_tokens);
+  }
   ASSIGN_OR_RETURN(Tensor x, wte_->Forward({tokens, 0, seq}, c.vocab_size));
   RETURN_IF_ERROR(wpe_->Forward(x));
   for (auto& block : h_) {
@@ -64,8 +71,10 @@ absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
   }
   ASSIGN_OR_RETURN(x, ln_f_->Forward(x));
   ASSIGN_OR_RETURN(Tensor xf, x.Reshape({batch * seq, c.n_embd}));
-  ASSIGN_OR_RETURN(Tensor logits, Tensor::Empty({batch * seq, c.padded_vocab()}, options_.dtype));
-  RETURN_IF_ERROR(Matmul(xf, wte_->weight().value, logits, {.transpose_b = true}));
+  ASSIGN_OR_RETURN(Tensor logits,
+                   Tensor::Empty({batch * seq, c.padded_vocab()}, options_.dtype, options_.device));
+  const Stream stream = nn_internal::LayerStream(options_.device);
+  RETURN_IF_ERROR(Matmul(xf, wte_->weight().value, logits, {.transpose_b = true}, stream));
   ASSIGN_OR_RETURN(double loss, cross_entropy_.Forward(logits, {tokens, 1, seq}));
   saved_ = Saved{x, logits};
   return loss;
@@ -78,9 +87,10 @@ absl::Status Gpt::Backward(double dloss) {
   const Tensor& dlogits = saved_->logits;  // Overwritten in place by the cross-entropy.
   Parameter& wte = wte_->weight();
   ASSIGN_OR_RETURN(Tensor xf, saved_->xf.Reshape({dlogits.dim(0), c.n_embd}));
-  RETURN_IF_ERROR(Matmul(dlogits, xf, wte.grad, {.transpose_a = true, .beta = 1.0f}));
-  ASSIGN_OR_RETURN(Tensor dxf, Tensor::Empty(xf.shape(), options_.dtype));
-  RETURN_IF_ERROR(Matmul(dlogits, wte.value, dxf));
+  const Stream stream = nn_internal::LayerStream(options_.device);
+  RETURN_IF_ERROR(Matmul(dlogits, xf, wte.grad, {.transpose_a = true, .beta = 1.0f}, stream));
+  ASSIGN_OR_RETURN(Tensor dxf, Tensor::Empty(xf.shape(), options_.dtype, options_.device));
+  RETURN_IF_ERROR(Matmul(dlogits, wte.value, dxf, {}, stream));
   ASSIGN_OR_RETURN(Tensor dx, dxf.Reshape(saved_->xf.shape()));
   ASSIGN_OR_RETURN(dx, ln_f_->Backward(dx));
   for (auto it = h_.rbegin(); it != h_.rend(); ++it) {

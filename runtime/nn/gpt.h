@@ -45,7 +45,7 @@ struct GptOptions {
   uint64_t seed = 0;              // Of the initial weights.
   bool recompute = false;         // Every block recomputes its activations (block.h).
   DType dtype = DType::kF32;      // f32 or f64. Default: f32.
-  Device device = Device::Cpu();  // Default: the cpu.
+  Device device = Device::Cpu();  // Default: the cpu. CUDA devices compute in f32 only.
 };
 
 class Gpt : public Module {
@@ -53,8 +53,10 @@ class Gpt : public Module {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Gpt>> Create(const GptOptions& options);
 
   // The mean cross-entropy of predicting tokens[:, 1:] from tokens[:, :-1]. tokens: [B, T+1]
-  // u16 or i32 ids < vocab_size on the cpu, 1 <= T <= block_size (a DataStream batch as it
-  // comes). Saves the activations for Backward.
+  // u16 or i32 ids < vocab_size, 1 <= T <= block_size, on the cpu (a DataStream batch as it
+  // comes) or on any CUDA device (then first copied to the host, where the ids are checked).
+  // Saves the activations for Backward. On a CUDA model the work runs on the device's default
+  // stream and the call returns once the loss has reached the host.
   [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& tokens);
   // Adds the gradients of dloss * (the last Forward's loss) into the parameters' gradients
   // (dloss = 1 / micro-batches averages over gradient accumulation), then drops the

@@ -5,6 +5,7 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/internal/cpu_layer_norm.h"
+#include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
 
 namespace usine {
@@ -28,11 +29,18 @@ absl::StatusOr<std::unique_ptr<LayerNorm>> LayerNorm::Create(const LayerNormOpti
 }
 
 absl::StatusOr<Tensor> LayerNorm::Forward(const Tensor& x) {
-  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, options_.dim, "LayerNorm input"));
+  const Device device = options_.device;
+  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, device, options_.dim, "LayerNorm input"));
   const int64_t rows = x.numel() / options_.dim;
-  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), x.dtype()));
-  ASSIGN_OR_RETURN(Tensor mean, Tensor::Empty({rows}, x.dtype()));
-  ASSIGN_OR_RETURN(Tensor rstd, Tensor::Empty({rows}, x.dtype()));
+  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), x.dtype(), device));
+  ASSIGN_OR_RETURN(Tensor mean, Tensor::Empty({rows}, x.dtype(), device));
+  ASSIGN_OR_RETURN(Tensor rstd, Tensor::Empty({rows}, x.dtype(), device));
+  if (device.is_cuda()) {
+    RETURN_IF_ERROR(ni::CudaLayerNormForward(x, weight_->value, bias_->value, options_.dim,
+                                             options_.eps, y, mean, rstd));
+    saved_ = Saved{x, mean, rstd};
+    return y;
+  }
   ni::VisitReal(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     ni::LayerNormForward(ni::Elements<T>(x), ni::Elements<T>(weight_->value),
@@ -45,9 +53,16 @@ absl::StatusOr<Tensor> LayerNorm::Forward(const Tensor& x) {
 
 absl::StatusOr<Tensor> LayerNorm::Backward(const Tensor& dy) {
   if (!saved_) return absl::FailedPreconditionError("LayerNorm::Backward before Forward");
-  RETURN_IF_ERROR(ni::CheckLayerInput(dy, options_.dtype, options_.dim, "LayerNorm dy"));
+  const Device device = options_.device;
+  RETURN_IF_ERROR(ni::CheckLayerInput(dy, options_.dtype, device, options_.dim, "LayerNorm dy"));
   RETURN_IF_ERROR(CheckSameShape(dy, saved_->x, "LayerNorm dy", "input"));
-  ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(saved_->x.shape(), dy.dtype()));
+  ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(saved_->x.shape(), dy.dtype(), device));
+  if (device.is_cuda()) {
+    RETURN_IF_ERROR(ni::CudaLayerNormBackward(dy, saved_->x, weight_->value, saved_->mean,
+                                              saved_->rstd, options_.dim, dx, weight_->grad,
+                                              bias_->grad));
+    return dx;
+  }
   ni::VisitReal(dy.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     ni::LayerNormBackward(ni::Elements<T>(dy), ni::Elements<T>(saved_->x),

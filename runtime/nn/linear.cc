@@ -8,6 +8,7 @@
 #include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/nn/internal/cpu_elementwise.h"
+#include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
 
 namespace usine {
@@ -37,19 +38,23 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const LinearOptions& opti
 }
 
 absl::StatusOr<Tensor> Linear::Forward(const Tensor& x) {
-  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, options_.in_features, "Linear input"));
+  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, options_.device, options_.in_features,
+                                      "Linear input"));
   std::vector<int64_t> dims(x.shape().dims().begin(), x.shape().dims().end());
   dims.back() = options_.out_features;
-  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(Shape(absl::MakeConstSpan(dims)), x.dtype()));
-  RETURN_IF_ERROR(
-      Matmul(x, weight_->value, y, {.transpose_b = true, .bias = bias_ ? &bias_->value : nullptr}));
+  ASSIGN_OR_RETURN(Tensor y,
+                   Tensor::Empty(Shape(absl::MakeConstSpan(dims)), x.dtype(), options_.device));
+  RETURN_IF_ERROR(Matmul(x, weight_->value, y,
+                         {.transpose_b = true, .bias = bias_ ? &bias_->value : nullptr},
+                         ni::LayerStream(options_.device)));
   x_ = x;
   return y;
 }
 
 absl::StatusOr<Tensor> Linear::Backward(const Tensor& dy) {
   if (!x_) return absl::FailedPreconditionError("Linear::Backward before Forward");
-  RETURN_IF_ERROR(ni::CheckLayerInput(dy, options_.dtype, options_.out_features, "Linear dy"));
+  RETURN_IF_ERROR(
+      ni::CheckLayerInput(dy, options_.dtype, options_.device, options_.out_features, "Linear dy"));
   const int64_t rows = x_->numel() / options_.in_features;
   if (dy.numel() != rows * options_.out_features) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -57,16 +62,19 @@ absl::StatusOr<Tensor> Linear::Backward(const Tensor& dy) {
   }
   ASSIGN_OR_RETURN(Tensor dy2, dy.Reshape({rows, options_.out_features}));
   ASSIGN_OR_RETURN(Tensor x2, x_->Reshape({rows, options_.in_features}));
-  RETURN_IF_ERROR(Matmul(dy2, x2, weight_->grad, {.transpose_a = true, .beta = 1.0f}));
-  if (bias_ != nullptr) {
+  const Stream stream = ni::LayerStream(options_.device);
+  RETURN_IF_ERROR(Matmul(dy2, x2, weight_->grad, {.transpose_a = true, .beta = 1.0f}, stream));
+  if (bias_ != nullptr && options_.device.is_cuda()) {
+    RETURN_IF_ERROR(ni::CudaAccumulateColumnSums(dy2, options_.out_features, bias_->grad));
+  } else if (bias_ != nullptr) {
     ni::VisitReal(dy.dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
       ni::AccumulateColumnSums(ni::Elements<T>(dy2), rows, options_.out_features,
                                ni::Elements<T>(bias_->grad));
     });
   }
-  ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), x_->dtype()));
-  RETURN_IF_ERROR(Matmul(dy, weight_->value, dx));
+  ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), x_->dtype(), options_.device));
+  RETURN_IF_ERROR(Matmul(dy, weight_->value, dx, {}, stream));
   return dx;
 }
 

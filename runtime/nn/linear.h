@@ -29,7 +29,7 @@ struct LinearOptions {
   bool bias = true;               // Default: with a bias (initialised to 0).
   double init_stddev = 0.02;      // Default: W ~ normal(0, 0.02), GPT-2's.
   DType dtype = DType::kF32;      // f32 or f64. Default: f32.
-  Device device = Device::Cpu();  // Default: the cpu (the only device with layer kernels yet).
+  Device device = Device::Cpu();  // Default: the cpu. CUDA devices compute in f32 only.
 };
 
 class Linear : public Module {

@@ -7,7 +7,39 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
 
+#if USINE_WITH_CUDA
+#include "runtime/core/cuda_status.h"
+#include "runtime/core/internal/cuda_device_guard.h"
+#include "runtime/optim/internal/cuda_adamw.h"
+#endif
+
 namespace usine {
+namespace {
+
+// The update of one CUDA parameter, on its device's default stream.
+absl::Status CudaStep(const AdamWOptions& o, double lr, double decay, double correction1,
+                      double correction2, const Parameter& p, const Tensor& exp_avg,
+                      const Tensor& exp_avg_sq) {
+#if USINE_WITH_CUDA
+  const optim_internal::cuda::AdamWStep step{.lr = lr,
+                                             .beta1 = o.beta1,
+                                             .beta2 = o.beta2,
+                                             .eps = o.eps,
+                                             .decay = decay,
+                                             .correction1 = correction1,
+                                             .correction2 = correction2};
+  core_internal::CudaDeviceGuard guard;
+  RETURN_IF_ERROR(guard.Enter(p.value.device()));
+  return USINE_CUDA_STATUS(optim_internal::cuda::LaunchAdamW(
+      step, static_cast<const float*>(p.grad.raw_data()), p.value.numel(),
+      static_cast<float*>(p.value.raw_data()), static_cast<float*>(exp_avg.raw_data()),
+      static_cast<float*>(exp_avg_sq.raw_data()), /*stream=*/nullptr));
+#else
+  return absl::FailedPreconditionError("AdamW: CUDA parameters need a build with CUDA");
+#endif
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(std::vector<NamedParameter> parameters,
                                                      const AdamWOptions& options) {
@@ -22,11 +54,13 @@ absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(std::vector<NamedParameter>
   for (NamedParameter& p : parameters) {
     const std::string what = absl::StrCat("AdamW parameter ", p.name);
     RETURN_IF_ERROR(CheckDType(p.parameter->value, DType::kF32, what));
-    RETURN_IF_ERROR(CheckDevice(p.parameter->value, Device::Cpu(), what));
+    const Device device = p.parameter->value.device();
+    RETURN_IF_ERROR(WithContext(CheckDeviceAvailable(device), what));
+    RETURN_IF_ERROR(CheckDevice(p.parameter->grad, device, what + " grad"));
     Slot slot{.parameter = std::move(p), .exp_avg = Tensor(), .exp_avg_sq = Tensor()};
     const Shape& shape = slot.parameter.parameter->value.shape();
-    ASSIGN_OR_RETURN(slot.exp_avg, Tensor::Empty(shape, DType::kF32));
-    ASSIGN_OR_RETURN(slot.exp_avg_sq, Tensor::Empty(shape, DType::kF32));
+    ASSIGN_OR_RETURN(slot.exp_avg, Tensor::Empty(shape, DType::kF32, device));
+    ASSIGN_OR_RETURN(slot.exp_avg_sq, Tensor::Empty(shape, DType::kF32, device));
     RETURN_IF_ERROR(Fill(slot.exp_avg, 0.0));
     RETURN_IF_ERROR(Fill(slot.exp_avg_sq, 0.0));
     adamw->slots_.push_back(std::move(slot));
@@ -43,11 +77,17 @@ absl::Status AdamW::Step(double lr) {
   for (Slot& slot : slots_) {
     const Parameter& p = *slot.parameter.parameter;
     RETURN_IF_ERROR(CheckSameShape(p.grad, p.value, slot.parameter.name + " grad", "value"));
+    const double decay = p.decay ? lr * options_.weight_decay : 0.0;
+    if (p.value.device().is_cuda()) {
+      RETURN_IF_ERROR(WithContext(
+          CudaStep(options_, lr, decay, correction1, correction2, p, slot.exp_avg, slot.exp_avg_sq),
+          slot.parameter.name));
+      continue;
+    }
     float* value = static_cast<float*>(p.value.raw_data());
     const float* grad = static_cast<const float*>(p.grad.raw_data());
     float* m = static_cast<float*>(slot.exp_avg.raw_data());
     float* v = static_cast<float*>(slot.exp_avg_sq.raw_data());
-    const double decay = p.decay ? lr * options_.weight_decay : 0.0;
     for (int64_t i = 0, n = p.value.numel(); i < n; ++i) {
       const double g = grad[i];
       const double mi = b1 * m[i] + (1 - b1) * g;

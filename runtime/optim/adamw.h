@@ -6,8 +6,10 @@
 //   m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2
 //   p <- p - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
 //
-// computed in double per element, stored in f32. The moments m and v are f32 tensors, one
-// pair per parameter, exposed for checkpoints as StateDict entries.
+// computed in double per element, stored in f32, on the parameter's device (the CUDA kernel
+// rounds each operation as the cpu does, so both give the same bits). The moments m and v are
+// f32 tensors on that device, one pair per parameter, exposed for checkpoints as StateDict
+// entries.
 //
 //   ASSIGN_OR_RETURN(auto optimizer, AdamW::Create(model->Parameters(), {.weight_decay = 0.1}));
 //   ASSIGN_OR_RETURN(double norm, ClipGradientNorm(model->Parameters(), 1.0));   // grad_clip.h
@@ -41,12 +43,13 @@ struct AdamWOptions {
 
 class AdamW {
  public:
-  // Zero moments for each parameter. REQUIRES (checked): f32 parameters on the cpu (the update
-  // has no CUDA kernel yet), 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0.
+  // Zero moments for each parameter. REQUIRES (checked): f32 parameters, on the cpu or a CUDA
+  // device, 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<AdamW>> Create(
       std::vector<NamedParameter> parameters, const AdamWOptions& options = {});
 
   // One update from the current gradients with learning rate `lr`; then step() grows by one.
+  // CUDA parameters are updated on their device's default stream; the call does not wait.
   [[nodiscard]] absl::Status Step(double lr);
 
   // Updates made so far (t of the last update).

@@ -1,26 +1,69 @@
 #include "runtime/optim/grad_clip.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/copy.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/reduce.h"
 
 namespace usine {
+namespace {
+
+// The stream the gradients of `device` are scaled on: the host's, or the CUDA device's
+// default stream (the one the layers and the optimizer use, nn/internal/real_types.h).
+Stream GradientStream(Device device) {
+  return device.is_cpu() ? Stream::Host() : Stream::Default(device);
+}
+
+// Each gradient's L2 norm (f32, in a fixed order on its device). When every gradient is on one
+// CUDA device the norms are reduced into one device vector and copied to the host once, rather
+// than one synchronisation per parameter.
+absl::StatusOr<std::vector<float>> GradientNorms(absl::Span<const NamedParameter> parameters) {
+  std::vector<float> norms(parameters.size());
+  const Device device = parameters.empty() ? Device::Cpu() : parameters[0].parameter->grad.device();
+  const bool one_cuda_device =
+      device.is_cuda() && std::all_of(parameters.begin(), parameters.end(), [&](const auto& p) {
+        return p.parameter->grad.device() == device;
+      });
+  if (!one_cuda_device) {
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      absl::StatusOr<float> norm = L2NormToHost(parameters[i].parameter->grad);
+      if (!norm.ok()) return WithContext(norm.status(), parameters[i].name);
+      norms[i] = *norm;
+    }
+    return norms;
+  }
+  const int64_t n = static_cast<int64_t>(parameters.size());
+  ASSIGN_OR_RETURN(Tensor on_device, Tensor::Empty({n}, DType::kF32, device));
+  const Stream stream = Stream::Default(device);
+  for (int64_t i = 0; i < n; ++i) {
+    ASSIGN_OR_RETURN(Tensor out, on_device.View(i, Shape{}));
+    RETURN_IF_ERROR(
+        WithContext(L2Norm(parameters[i].parameter->grad, out, stream), parameters[i].name));
+  }
+  ASSIGN_OR_RETURN(Tensor host, Tensor::Empty({n}, DType::kF32));
+  RETURN_IF_ERROR(Copy(on_device, host));  // Synchronous: after every norm above.
+  const float* values = static_cast<const float*>(host.raw_data());
+  std::copy(values, values + n, norms.begin());
+  return norms;
+}
+
+}  // namespace
 
 absl::StatusOr<double> ClipGradientNorm(absl::Span<const NamedParameter> parameters,
                                         double max_norm) {
+  ASSIGN_OR_RETURN(const std::vector<float> norms, GradientNorms(parameters));
   double sum_of_squares = 0;
-  for (const NamedParameter& p : parameters) {
-    absl::StatusOr<float> norm = L2NormToHost(p.parameter->grad);
-    if (!norm.ok()) return WithContext(norm.status(), p.name);
-    sum_of_squares += static_cast<double>(*norm) * *norm;
-  }
+  for (const float norm : norms) sum_of_squares += static_cast<double>(norm) * norm;
   const double norm = std::sqrt(sum_of_squares);
   if (max_norm > 0 && norm > max_norm) {
     const float factor = static_cast<float>(max_norm / norm);
     for (const NamedParameter& p : parameters) {
-      RETURN_IF_ERROR(WithContext(Scale(p.parameter->grad, factor), p.name));
+      const Tensor& grad = p.parameter->grad;
+      RETURN_IF_ERROR(WithContext(Scale(grad, factor, GradientStream(grad.device())), p.name));
     }
   }
   return norm;

@@ -13,7 +13,9 @@
 namespace usine {
 
 // Returns the norm before clipping. max_norm <= 0 (or infinite) only measures. Gradients are
-// f32, bf16 or f16 on any device (kernels' L2Norm and Scale; synchronous).
+// f32, bf16 or f16 on any device (kernels' L2Norm and Scale). Returns once the norm is on the
+// host (one synchronisation when every gradient is on one CUDA device); the scaling of CUDA
+// gradients is enqueued on their device's default stream, where the layers and AdamW run.
 [[nodiscard]] absl::StatusOr<double> ClipGradientNorm(absl::Span<const NamedParameter> parameters,
                                                       double max_norm);
 

@@ -11,18 +11,23 @@ absl::Status CheckLayerPlacement(DType dtype, Device device, absl::string_view w
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": layers compute in f32 or f64, not ", DTypeName(dtype)));
   }
-  if (!device.is_cpu()) {
-    return absl::UnimplementedError(
-        absl::StrCat(what, ": the layers have cpu kernels only so far, not ", device.ToString()));
+  if (device.is_cpu()) return absl::OkStatus();
+  if (!BuiltWithCuda()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": ", device.ToString(), " needs a build of usine with CUDA"));
   }
-  return absl::OkStatus();
+  if (dtype != DType::kF32) {
+    return absl::UnimplementedError(
+        absl::StrCat(what, ": the CUDA layers compute in f32, not ", DTypeName(dtype)));
+  }
+  return WithContext(CheckDeviceAvailable(device), what);
 }
 
-absl::Status CheckLayerInput(const Tensor& x, DType dtype, int64_t last_dim,
+absl::Status CheckLayerInput(const Tensor& x, DType dtype, Device device, int64_t last_dim,
                              absl::string_view what) {
   RETURN_IF_ERROR(CheckDefined(x, what));
   RETURN_IF_ERROR(CheckDType(x, dtype, what));
-  RETURN_IF_ERROR(CheckDevice(x, Device::Cpu(), what));
+  RETURN_IF_ERROR(CheckDevice(x, device, what));
   if (x.rank() < 1 || x.dim(x.rank() - 1) != last_dim) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": expected a last dimension of ", last_dim, ", got ", x.DebugString()));

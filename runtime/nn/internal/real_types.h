@@ -1,12 +1,14 @@
-// The element types of the cpu layers (f32 for training, f64 for the finite-difference
-// tests) and the checks every layer makes on its tensors.
+// The element types of the layers (f32 for training, f64 for the finite-difference tests, on
+// the cpu only), the checks every layer makes on its tensors, and the stream the layers run on.
 #ifndef USINE_RUNTIME_NN_INTERNAL_REAL_TYPES_H_
 #define USINE_RUNTIME_NN_INTERNAL_REAL_TYPES_H_
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
+#include "runtime/core/device.h"
 #include "runtime/core/dtype.h"
+#include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
 
 namespace usine::nn_internal {
@@ -24,13 +26,23 @@ decltype(auto) VisitReal(DType dtype, Fn&& fn) {
   return fn(RealTag<float>{});
 }
 
-// OK when the layers can run on `dtype` and `device` (f32 or f64, cpu); otherwise
-// InvalidArgument (dtype) or Unimplemented (a CUDA device) naming `what`.
+// OK when the layers can run on `dtype` and `device`: f32 or f64 on the cpu, f32 on a CUDA
+// device of a build with CUDA. Otherwise InvalidArgument (dtype), Unimplemented (f64 on CUDA)
+// or FailedPrecondition (CUDA without the CUDA path, or no such device), naming `what`.
 [[nodiscard]] absl::Status CheckLayerPlacement(DType dtype, Device device, absl::string_view what);
 
-// OK when `x` has `dtype`, is on the cpu, has rank >= 1 and a last dimension of `last_dim`.
-[[nodiscard]] absl::Status CheckLayerInput(const Tensor& x, DType dtype, int64_t last_dim,
-                                           absl::string_view what);
+// OK when `x` has `dtype`, is on `device`, has rank >= 1 and a last dimension of `last_dim`.
+[[nodiscard]] absl::Status CheckLayerInput(const Tensor& x, DType dtype, Device device,
+                                           int64_t last_dim, absl::string_view what);
+
+// The stream the layers' work on `device` goes on: the host stream for the cpu, and the
+// device's default (legacy) stream for CUDA, where every nn kernel and the layers' Matmul
+// calls are enqueued without waiting. Tensors the layers allocate are ordered on that same
+// stream, so no further synchronisation is needed between layers; results reach the host
+// through a synchronous Copy.
+inline Stream LayerStream(Device device) {
+  return device.is_cpu() ? Stream::Host() : Stream::Default(device);
+}
 
 // The elements of a checked cpu tensor.
 template <typename T>

@@ -1,0 +1,27 @@
+// Softmax cross-entropy over logits [rows, padded_vocab] (cpu_cross_entropy.h's definition) on
+// a CUDA device, in f32: one block per row, max and sum of exponentials along fixed block trees
+// over the columns [0, vocab) only (the padding is never predicted); the backward pass writes
+// the gradient over the logits in place, padding 0. Launch contract: cuda_gelu.h.
+#ifndef USINE_RUNTIME_NN_INTERNAL_CUDA_CROSS_ENTROPY_H_
+#define USINE_RUNTIME_NN_INTERNAL_CUDA_CROSS_ENTROPY_H_
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace usine::nn_internal::cuda {
+
+// Writes each row's log-sum-exp to lse [rows] and its loss, lse - logits[r, targets[r]], to
+// losses [rows]. REQUIRES: 0 <= targets[r] < vocab <= padded_vocab.
+cudaError_t LaunchCrossEntropyForward(const float* logits, const int32_t* targets, int64_t rows,
+                                      int64_t vocab, int64_t padded_vocab, float* lse,
+                                      float* losses, cudaStream_t stream);
+
+// In place: logits[r] <- scale * (softmax(logits[r]) - onehot(targets[r])), padding <- 0.
+cudaError_t LaunchCrossEntropyBackward(const int32_t* targets, const float* lse, int64_t rows,
+                                       int64_t vocab, int64_t padded_vocab, float scale,
+                                       float* logits, cudaStream_t stream);
+
+}  // namespace usine::nn_internal::cuda
+
+#endif  // USINE_RUNTIME_NN_INTERNAL_CUDA_CROSS_ENTROPY_H_

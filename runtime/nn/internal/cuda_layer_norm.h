@@ -1,0 +1,33 @@
+// LayerNorm over the last dimension (cpu_layer_norm.h's definition) on a CUDA device, in f32:
+// one warp per row, each row's sums along a fixed warp tree; the weight and bias gradients
+// are column sums over the rows in a fixed two-pass order (cuda_reduce.cuh). Deterministic.
+// Launch contract: cuda_gelu.h. Arrays are row-major [rows, cols] (weight, bias: [cols];
+// mean, rstd: [rows]).
+#ifndef USINE_RUNTIME_NN_INTERNAL_CUDA_LAYER_NORM_H_
+#define USINE_RUNTIME_NN_INTERNAL_CUDA_LAYER_NORM_H_
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace usine::nn_internal::cuda {
+
+// Writes y, and the mean and rstd of each row for the backward pass.
+cudaError_t LaunchLayerNormForward(const float* x, const float* weight, const float* bias,
+                                   int64_t rows, int64_t cols, float eps, float* y, float* mean,
+                                   float* rstd, cudaStream_t stream);
+
+// Floats of scratch that LaunchLayerNormBackward needs: a function of rows and cols only.
+int64_t LayerNormBackwardScratch(int64_t rows, int64_t cols);
+
+// Writes dx and *adds* the gradients of weight and bias into dweight and dbias. REQUIRES:
+// `scratch` holds LayerNormBackwardScratch(rows, cols) floats unused by other work until this
+// finishes (stream order).
+cudaError_t LaunchLayerNormBackward(const float* dy, const float* x, const float* weight,
+                                    const float* mean, const float* rstd, int64_t rows,
+                                    int64_t cols, float* dx, float* dweight, float* dbias,
+                                    float* scratch, cudaStream_t stream);
+
+}  // namespace usine::nn_internal::cuda
+
+#endif  // USINE_RUNTIME_NN_INTERNAL_CUDA_LAYER_NORM_H_

@@ -1,0 +1,246 @@
+// The Tensor-level CUDA path of the layers (cuda_layers.h): unpacks tensors into raw pointers
+// for the launchers of cuda_*.h, all on the device's default stream (nullptr), in the manner
+// of kernels/cuda/backend.cc. Scratch tensors are freed as soon as their kernels are enqueued:
+// the caching allocator hands a block out again only for work on the same stream, which runs
+// after them.
+#include "runtime/nn/internal/cuda_layers.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <cuda_runtime_api.h>
+
+#include "absl/strings/str_cat.h"
+
+#include "runtime/core/cuda_status.h"
+#include "runtime/core/internal/cuda_device_guard.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/copy.h"
+#include "runtime/kernels/matmul.h"
+#include "runtime/nn/internal/cuda_attention.h"
+#include "runtime/nn/internal/cuda_cross_entropy.h"
+#include "runtime/nn/internal/cuda_elementwise.h"
+#include "runtime/nn/internal/cuda_embedding.h"
+#include "runtime/nn/internal/cuda_gelu.h"
+#include "runtime/nn/internal/cuda_layer_norm.h"
+#include "runtime/nn/internal/real_types.h"
+
+namespace usine::nn_internal {
+namespace {
+
+constexpr cudaStream_t kDefaultStream = nullptr;  // LayerStream(device).handle().
+
+float* F32(const Tensor& t) { return static_cast<float*>(t.raw_data()); }
+const int32_t* I32(const Tensor& t) { return static_cast<const int32_t*>(t.raw_data()); }
+
+// Makes `t`'s device current for the rest of the enclosing scope.
+#define USINE_ENTER_DEVICE_OF(t)               \
+  core_internal::CudaDeviceGuard usine_guard_; \
+  RETURN_IF_ERROR(usine_guard_.Enter((t).device()))
+
+absl::StatusOr<Tensor> Scratch(int64_t floats, Device device) {
+  return Tensor::Empty({std::max<int64_t>(floats, 1)}, DType::kF32, device);
+}
+
+}  // namespace
+
+absl::Status CudaGeluForward(const Tensor& x, const Tensor& y) {
+  USINE_ENTER_DEVICE_OF(x);
+  return USINE_CUDA_STATUS(cuda::LaunchGeluForward(F32(x), x.numel(), F32(y), kDefaultStream));
+}
+
+absl::Status CudaGeluBackward(const Tensor& x, const Tensor& dy, const Tensor& dx) {
+  USINE_ENTER_DEVICE_OF(x);
+  return USINE_CUDA_STATUS(
+      cuda::LaunchGeluBackward(F32(x), F32(dy), x.numel(), F32(dx), kDefaultStream));
+}
+
+absl::Status CudaLayerNormForward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                  int64_t cols, double eps, const Tensor& y, const Tensor& mean,
+                                  const Tensor& rstd) {
+  USINE_ENTER_DEVICE_OF(x);
+  return USINE_CUDA_STATUS(cuda::LaunchLayerNormForward(
+      F32(x), F32(weight), F32(bias), x.numel() / cols, cols, static_cast<float>(eps), F32(y),
+      F32(mean), F32(rstd), kDefaultStream));
+}
+
+absl::Status CudaLayerNormBackward(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                                   const Tensor& mean, const Tensor& rstd, int64_t cols,
+                                   const Tensor& dx, const Tensor& dweight, const Tensor& dbias) {
+  USINE_ENTER_DEVICE_OF(x);
+  const int64_t rows = x.numel() / cols;
+  ASSIGN_OR_RETURN(Tensor scratch, Scratch(cuda::LayerNormBackwardScratch(rows, cols), x.device()));
+  return USINE_CUDA_STATUS(cuda::LaunchLayerNormBackward(
+      F32(dy), F32(x), F32(weight), F32(mean), F32(rstd), rows, cols, F32(dx), F32(dweight),
+      F32(dbias), F32(scratch), kDefaultStream));
+}
+
+absl::Status CudaAccumulateColumnSums(const Tensor& x, int64_t cols, const Tensor& sums) {
+  USINE_ENTER_DEVICE_OF(x);
+  const int64_t rows = x.numel() / cols;
+  ASSIGN_OR_RETURN(Tensor scratch, Scratch(cuda::ColumnSumsScratch(rows, cols), x.device()));
+  return USINE_CUDA_STATUS(cuda::LaunchAccumulateColumnSums(F32(x), rows, cols, F32(sums),
+                                                            F32(scratch), kDefaultStream));
+}
+
+absl::StatusOr<Tensor> CudaUploadIds(const std::vector<int32_t>& ids, Device device) {
+  const int64_t n = static_cast<int64_t>(ids.size());
+  ASSIGN_OR_RETURN(Tensor host,
+                   Tensor::Wrap(const_cast<int32_t*>(ids.data()), {n}, DType::kI32, Device::Cpu()));
+  ASSIGN_OR_RETURN(Tensor on_device, Tensor::Empty({n}, DType::kI32, device));
+  // From pageable memory CUDA stages the copy and returns once `ids` has been read, so the
+  // caller may free it; the device side is ordered on the default stream like the kernels.
+  RETURN_IF_ERROR(Copy(host, on_device, LayerStream(device)));
+  return on_device;
+}
+
+absl::Status CudaEmbeddingForward(const Tensor& ids, const Tensor& table, const Tensor& out) {
+  USINE_ENTER_DEVICE_OF(table);
+  const int64_t dim = table.dim(1);
+  return USINE_CUDA_STATUS(cuda::LaunchEmbeddingForward(I32(ids), ids.numel(), F32(table), dim,
+                                                        F32(out), kDefaultStream));
+}
+
+absl::Status CudaEmbeddingBackward(const std::vector<int32_t>& ids, const Tensor& dout,
+                                   const Tensor& dtable) {
+  USINE_ENTER_DEVICE_OF(dtable);
+  // Group the positions by id (a stable sort keeps each id's positions increasing).
+  std::vector<int32_t> positions(ids.size());
+  std::iota(positions.begin(), positions.end(), 0);
+  std::stable_sort(positions.begin(), positions.end(),
+                   [&](int32_t a, int32_t b) { return ids[a] < ids[b]; });
+  std::vector<int32_t> group_ids, group_begin;
+  for (size_t k = 0; k < positions.size(); ++k) {
+    if (k == 0 || ids[positions[k]] != ids[positions[k - 1]]) {
+      group_ids.push_back(ids[positions[k]]);
+      group_begin.push_back(static_cast<int32_t>(k));
+    }
+  }
+  group_begin.push_back(static_cast<int32_t>(positions.size()));
+  const Device device = dtable.device();
+  ASSIGN_OR_RETURN(Tensor d_positions, CudaUploadIds(positions, device));
+  ASSIGN_OR_RETURN(Tensor d_group_ids, CudaUploadIds(group_ids, device));
+  ASSIGN_OR_RETURN(Tensor d_group_begin, CudaUploadIds(group_begin, device));
+  return USINE_CUDA_STATUS(
+      cuda::LaunchEmbeddingBackward(I32(d_group_ids), I32(d_group_begin), I32(d_positions),
+                                    static_cast<int64_t>(group_ids.size()), F32(dout),
+                                    dtable.dim(1), F32(dtable), kDefaultStream));
+}
+
+absl::Status CudaAddPositions(const Tensor& table, const Tensor& x) {
+  USINE_ENTER_DEVICE_OF(x);
+  return USINE_CUDA_STATUS(
+      cuda::LaunchAddPositions(F32(table), x.dim(0), x.dim(1), x.dim(2), F32(x), kDefaultStream));
+}
+
+absl::StatusOr<double> CudaCrossEntropyForward(const Tensor& logits, const Tensor& targets,
+                                               int64_t vocab, const Tensor& lse) {
+  USINE_ENTER_DEVICE_OF(logits);
+  const int64_t rows = logits.dim(0);
+  ASSIGN_OR_RETURN(Tensor losses, Tensor::Empty({rows}, DType::kF32, logits.device()));
+  RETURN_IF_ERROR(USINE_CUDA_STATUS(cuda::LaunchCrossEntropyForward(F32(logits), I32(targets), rows,
+                                                                    vocab, logits.dim(1), F32(lse),
+                                                                    F32(losses), kDefaultStream)));
+  ASSIGN_OR_RETURN(Tensor host, Tensor::Empty({rows}, DType::kF32));
+  RETURN_IF_ERROR(Copy(losses, host));  // Synchronous: waits for the kernels above.
+  const float* l = F32(host);
+  double total = 0;  // In row order, in double, as the cpu.
+  for (int64_t r = 0; r < rows; ++r) total += l[r];
+  return total;
+}
+
+absl::Status CudaCrossEntropyBackward(const Tensor& targets, const Tensor& lse, int64_t vocab,
+                                      double scale, const Tensor& logits) {
+  USINE_ENTER_DEVICE_OF(logits);
+  return USINE_CUDA_STATUS(
+      cuda::LaunchCrossEntropyBackward(I32(targets), F32(lse), logits.dim(0), vocab, logits.dim(1),
+                                       static_cast<float>(scale), F32(logits), kDefaultStream));
+}
+
+namespace {
+
+// The [T, D] block of head `bh` (b * H + h) of part `part` in a [parts, B, H, T, D] buffer, or
+// the [T, T] block of a [B, H, T, T] one (rows = T, cols = T).
+absl::StatusOr<Tensor> Tile(const Tensor& buffer, int64_t part, int64_t bh, const AttentionDims& d,
+                            int64_t cols) {
+  const int64_t blocks_per_part = d.batch * d.heads;
+  return buffer.View((part * blocks_per_part + bh) * d.seq * cols, {d.seq, cols});
+}
+
+float AttentionScale(const AttentionDims& d) {
+  return static_cast<float>(1.0 / std::sqrt(static_cast<double>(d.head_dim)));
+}
+
+}  // namespace
+
+absl::Status CudaCausalAttentionForward(const Tensor& qkv, const AttentionDims& d,
+                                        const Tensor& out, const Tensor& heads,
+                                        const Tensor& probs) {
+  USINE_ENTER_DEVICE_OF(qkv);
+  const Device device = qkv.device();
+  const Stream stream = LayerStream(device);
+  const int64_t D = d.head_dim, T = d.seq, count = d.batch * d.heads;
+  RETURN_IF_ERROR(USINE_CUDA_STATUS(
+      cuda::LaunchSplitHeads(F32(qkv), {d.batch, T, 3, d.heads, D}, F32(heads), kDefaultStream)));
+  // scores = q k^T / sqrt(D), per head, into probs; then the causal softmax in place.
+  for (int64_t bh = 0; bh < count; ++bh) {
+    ASSIGN_OR_RETURN(Tensor q, Tile(heads, 0, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor k, Tile(heads, 1, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor p, Tile(probs, 0, bh, d, T));
+    RETURN_IF_ERROR(Matmul(q, k, p, {.transpose_b = true, .alpha = AttentionScale(d)}, stream));
+  }
+  RETURN_IF_ERROR(
+      USINE_CUDA_STATUS(cuda::LaunchCausalSoftmaxForward(F32(probs), count, T, kDefaultStream)));
+  // out = probs v, per head, then back to [B, T, C].
+  ASSIGN_OR_RETURN(Tensor out_heads, Tensor::Empty({d.batch, d.heads, T, D}, DType::kF32, device));
+  for (int64_t bh = 0; bh < count; ++bh) {
+    ASSIGN_OR_RETURN(Tensor p, Tile(probs, 0, bh, d, T));
+    ASSIGN_OR_RETURN(Tensor v, Tile(heads, 2, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor o, Tile(out_heads, 0, bh, d, D));
+    RETURN_IF_ERROR(Matmul(p, v, o, {}, stream));
+  }
+  return USINE_CUDA_STATUS(cuda::LaunchMergeHeads(F32(out_heads), {d.batch, T, 1, d.heads, D},
+                                                  F32(out), kDefaultStream));
+}
+
+absl::Status CudaCausalAttentionBackward(const Tensor& dout, const Tensor& heads,
+                                         const Tensor& probs, const AttentionDims& d,
+                                         const Tensor& dqkv) {
+  USINE_ENTER_DEVICE_OF(dout);
+  const Device device = dout.device();
+  const Stream stream = LayerStream(device);
+  const int64_t D = d.head_dim, T = d.seq, count = d.batch * d.heads;
+  ASSIGN_OR_RETURN(Tensor dout_heads, Tensor::Empty({d.batch, d.heads, T, D}, DType::kF32, device));
+  RETURN_IF_ERROR(USINE_CUDA_STATUS(cuda::LaunchSplitHeads(F32(dout), {d.batch, T, 1, d.heads, D},
+                                                           F32(dout_heads), kDefaultStream)));
+  ASSIGN_OR_RETURN(Tensor dheads, Tensor::Empty(heads.shape(), DType::kF32, device));
+  ASSIGN_OR_RETURN(Tensor dscores, Tensor::Empty(probs.shape(), DType::kF32, device));
+  // dprobs = dout v^T; dv = probs^T dout.
+  for (int64_t bh = 0; bh < count; ++bh) {
+    ASSIGN_OR_RETURN(Tensor go, Tile(dout_heads, 0, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor v, Tile(heads, 2, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor p, Tile(probs, 0, bh, d, T));
+    ASSIGN_OR_RETURN(Tensor ds, Tile(dscores, 0, bh, d, T));
+    ASSIGN_OR_RETURN(Tensor dv, Tile(dheads, 2, bh, d, D));
+    RETURN_IF_ERROR(Matmul(go, v, ds, {.transpose_b = true}, stream));
+    RETURN_IF_ERROR(Matmul(p, go, dv, {.transpose_a = true}, stream));
+  }
+  // Through the softmax and the 1/sqrt(D) scaling, in place.
+  RETURN_IF_ERROR(USINE_CUDA_STATUS(cuda::LaunchCausalSoftmaxBackward(
+      F32(probs), count, T, AttentionScale(d), F32(dscores), kDefaultStream)));
+  // dq = dscores k; dk = dscores^T q.
+  for (int64_t bh = 0; bh < count; ++bh) {
+    ASSIGN_OR_RETURN(Tensor ds, Tile(dscores, 0, bh, d, T));
+    ASSIGN_OR_RETURN(Tensor q, Tile(heads, 0, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor k, Tile(heads, 1, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor dq, Tile(dheads, 0, bh, d, D));
+    ASSIGN_OR_RETURN(Tensor dk, Tile(dheads, 1, bh, d, D));
+    RETURN_IF_ERROR(Matmul(ds, k, dq, {}, stream));
+    RETURN_IF_ERROR(Matmul(ds, q, dk, {.transpose_a = true}, stream));
+  }
+  return USINE_CUDA_STATUS(
+      cuda::LaunchMergeHeads(F32(dheads), {d.batch, T, 3, d.heads, D}, F32(dqkv), kDefaultStream));
+}
+
+}  // namespace usine::nn_internal

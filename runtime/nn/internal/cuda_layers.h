@@ -1,0 +1,78 @@
+// The layers' CUDA path at the level of Tensors: each function checks nothing beyond what the
+// layer already checked (f32, shapes, one CUDA device), makes the tensors' device current,
+// allocates its scratch, and enqueues the kernels of cuda_*.h (and the kernels library's
+// Matmul) on the device's default stream (LayerStream, real_types.h), returning without
+// waiting unless it says otherwise. The counterpart of the cpu_*.h functions; this header
+// needs no CUDA toolkit, and in a build without CUDA every function returns FailedPrecondition
+// (cuda_layers_unavailable.cc), which CheckLayerPlacement keeps the layers from reaching.
+#ifndef USINE_RUNTIME_NN_INTERNAL_CUDA_LAYERS_H_
+#define USINE_RUNTIME_NN_INTERNAL_CUDA_LAYERS_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+#include "runtime/core/tensor.h"
+#include "runtime/nn/internal/cpu_attention.h"
+
+namespace usine::nn_internal {
+
+// y = gelu(x); dx = dy * gelu'(x). Same shapes.
+[[nodiscard]] absl::Status CudaGeluForward(const Tensor& x, const Tensor& y);
+[[nodiscard]] absl::Status CudaGeluBackward(const Tensor& x, const Tensor& dy, const Tensor& dx);
+
+// x, y [rows * cols]; mean, rstd [rows]; weight, bias [cols].
+[[nodiscard]] absl::Status CudaLayerNormForward(const Tensor& x, const Tensor& weight,
+                                                const Tensor& bias, int64_t cols, double eps,
+                                                const Tensor& y, const Tensor& mean,
+                                                const Tensor& rstd);
+// Writes dx; adds into dweight and dbias.
+[[nodiscard]] absl::Status CudaLayerNormBackward(const Tensor& dy, const Tensor& x,
+                                                 const Tensor& weight, const Tensor& mean,
+                                                 const Tensor& rstd, int64_t cols, const Tensor& dx,
+                                                 const Tensor& dweight, const Tensor& dbias);
+
+// sums[c] += sum over rows of x[r, c], for x of rows * cols elements and sums [cols].
+[[nodiscard]] absl::Status CudaAccumulateColumnSums(const Tensor& x, int64_t cols,
+                                                    const Tensor& sums);
+
+// `ids` (host) as an i32 tensor on `device`, copied on the default stream. Returns once `ids`
+// has been read (CUDA stages a copy from pageable memory before cudaMemcpyAsync returns), so
+// the caller may free it at once.
+[[nodiscard]] absl::StatusOr<Tensor> CudaUploadIds(const std::vector<int32_t>& ids, Device device);
+
+// out [n, dim] = table[ids]; ids: i32 [n] on the table's device.
+[[nodiscard]] absl::Status CudaEmbeddingForward(const Tensor& ids, const Tensor& table,
+                                                const Tensor& out);
+// dtable[ids[i]] += dout[i], each row in increasing i (the cpu's order). ids on the host.
+[[nodiscard]] absl::Status CudaEmbeddingBackward(const std::vector<int32_t>& ids,
+                                                 const Tensor& dout, const Tensor& dtable);
+// x [B, T, dim] += table[0:T].
+[[nodiscard]] absl::Status CudaAddPositions(const Tensor& table, const Tensor& x);
+
+// Writes lse [rows] and returns the sum over rows of the losses, in double on the host
+// (synchronous). logits [rows, padded_vocab]; targets i32 [rows] on the device.
+[[nodiscard]] absl::StatusOr<double> CudaCrossEntropyForward(const Tensor& logits,
+                                                             const Tensor& targets, int64_t vocab,
+                                                             const Tensor& lse);
+// In place over the logits, as CrossEntropyBackward.
+[[nodiscard]] absl::Status CudaCrossEntropyBackward(const Tensor& targets, const Tensor& lse,
+                                                    int64_t vocab, double scale,
+                                                    const Tensor& logits);
+
+// Causal attention over qkv [B, T, 3C]: writes out [B, T, C]; heads [3, B, H, T, D] (q, k, v
+// with each head contiguous) and probs [B, H, T, T] (0 above the diagonal) are what the
+// backward pass needs.
+[[nodiscard]] absl::Status CudaCausalAttentionForward(const Tensor& qkv, const AttentionDims& d,
+                                                      const Tensor& out, const Tensor& heads,
+                                                      const Tensor& probs);
+// dqkv [B, T, 3C] from dout [B, T, C] and what the forward pass kept.
+[[nodiscard]] absl::Status CudaCausalAttentionBackward(const Tensor& dout, const Tensor& heads,
+                                                       const Tensor& probs, const AttentionDims& d,
+                                                       const Tensor& dqkv);
+
+}  // namespace usine::nn_internal
+
+#endif  // USINE_RUNTIME_NN_INTERNAL_CUDA_LAYERS_H_

@@ -1,0 +1,211 @@
+// The tiny Gpt and its optimizer on CUDA against the cpu, from the same seed and batch: the
+// initial weights (bit for bit), the loss and every parameter's gradient (within
+// testing::kCudaRelTolerance, cuda_compare.h), three AdamW steps with gradient clipping, and
+// two CUDA runs bit for bit. Label `gpu`: skipped without a CUDA device.
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+#include "runtime/kernels/copy.h"
+#include "runtime/nn/gpt.h"
+#include "runtime/optim/adamw.h"
+#include "runtime/optim/grad_clip.h"
+#include "tests/runtime/nn/cuda_compare.h"
+#include "tests/testing/device_test.h"
+
+namespace usine {
+namespace {
+
+using testing::BitIdentical;
+using testing::Close;
+using testing::F32Tensor;
+using testing::kCuda;
+using testing::MakeTensor;
+using testing::RandomizeAlike;
+
+class CudaGptGpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
+    tiny_ = GptConfigNamed("tiny").value();  // vocab 500 (512 padded), block 64, 2 x 4 x 32.
+  }
+  std::unique_ptr<Gpt> Make(Device device, uint64_t seed = 1234) {
+    absl::StatusOr<std::unique_ptr<Gpt>> m =
+        Gpt::Create({.config = tiny_, .seed = seed, .device = device});
+    EXPECT_TRUE(m.ok()) << m.status();
+    return m.ok() ? std::move(*m) : nullptr;
+  }
+  GptConfig tiny_;
+};
+
+// [B, T+1] u16 ids in [0, vocab), irregular and a function of `salt`.
+Tensor Tokens(int64_t batch, int64_t seq_plus_one, int64_t vocab, int salt) {
+  std::vector<uint16_t> ids(batch * seq_plus_one);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = static_cast<uint16_t>((i * i * 31 + i * 7 + salt * 101) % vocab);
+  }
+  return MakeTensor(Device::Cpu(), {batch, seq_plus_one}, ids).value();
+}
+
+TEST_F(CudaGptGpuTest, InitialWeightsAreTheCpusBitForBit) {
+  auto cpu = Make(Device::Cpu()), cuda = Make(kCuda);
+  ASSERT_TRUE(cpu && cuda);
+  std::vector<NamedParameter> a = cpu->Parameters(), b = cuda->Parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i].parameter->value.device(), kCuda) << a[i].name;
+    EXPECT_TRUE(BitIdentical(b[i].parameter->value, a[i].parameter->value)) << a[i].name;
+  }
+}
+
+// T = 1, T odd, and T = block_size.
+TEST_F(CudaGptGpuTest, LossAndEveryGradientMatchCpu) {
+  struct Case {
+    int64_t batch, seq;
+  };
+  for (const Case& c : {Case{2, 1}, Case{3, 17}, Case{4, 64}}) {
+    SCOPED_TRACE(absl::StrCat("B ", c.batch, " T ", c.seq));
+    auto cpu = Make(Device::Cpu()), cuda = Make(kCuda);
+    ASSERT_TRUE(cpu && cuda);
+    const Tensor tokens = Tokens(c.batch, c.seq + 1, tiny_.vocab_size, static_cast<int>(c.seq));
+    ASSERT_OK_AND_ASSIGN(double loss_cpu, cpu->Forward(tokens));
+    ASSERT_OK_AND_ASSIGN(double loss_cuda, cuda->Forward(tokens));
+    EXPECT_NEAR(loss_cuda, loss_cpu, testing::kCudaRelTolerance * loss_cpu) << "loss";
+    ASSERT_OK(cpu->Backward(0.5));
+    ASSERT_OK(cuda->Backward(0.5));
+    testing::ExpectParametersClose(*cpu, *cuda, "after Backward");
+    // wte's padding rows: no token reaches them and no logit predicts them.
+    const Tensor grad = cuda->Parameters()[0].parameter->grad;
+    ASSERT_OK_AND_ASSIGN(std::vector<float> g, testing::ReadTensor<float>(grad));
+    for (int64_t i = tiny_.vocab_size * tiny_.n_embd; i < grad.numel(); ++i) {
+      ASSERT_EQ(g[i], 0.0f) << "wte grad element " << i << " (a padding row)";
+    }
+  }
+}
+
+// Backward adds into the gradients: random starting gradients and random weights (so that no
+// term hides behind LayerNorm's 1 and the biases' 0).
+TEST_F(CudaGptGpuTest, RandomWeightsAndAccumulatedGradientsMatchCpu) {
+  auto cpu = Make(Device::Cpu()), cuda = Make(kCuda);
+  ASSERT_TRUE(cpu && cuda);
+  RandomizeAlike(*cpu, *cuda, 500);
+  const Tensor tokens = Tokens(3, 30, tiny_.vocab_size, 7);
+  ASSERT_OK_AND_ASSIGN(double loss_cpu, cpu->Forward(tokens));
+  ASSERT_OK_AND_ASSIGN(double loss_cuda, cuda->Forward(tokens));
+  EXPECT_NEAR(loss_cuda, loss_cpu, testing::kCudaRelTolerance * loss_cpu) << "loss";
+  ASSERT_OK(cpu->Backward());
+  ASSERT_OK(cuda->Backward());
+  testing::ExpectParametersClose(*cpu, *cuda, "random weights");
+}
+
+TEST_F(CudaGptGpuTest, TokensOnTheDeviceGiveTheSameLoss) {
+  auto model = Make(kCuda);
+  ASSERT_TRUE(model);
+  const Tensor tokens = Tokens(2, 9, tiny_.vocab_size, 3);
+  ASSERT_OK_AND_ASSIGN(double on_host, model->Forward(tokens));
+  ASSERT_OK(model->Backward());
+  ASSERT_OK_AND_ASSIGN(Tensor on_device, Tensor::Empty(tokens.shape(), tokens.dtype(), kCuda));
+  ASSERT_OK(Copy(tokens, on_device));
+  ASSERT_OK_AND_ASSIGN(double from_device, model->Forward(on_device));
+  EXPECT_EQ(from_device, on_host);
+  ASSERT_OK(model->Backward());
+}
+
+// The losses of one AdamW step (lr 1e-2, gradients clipped to norm 0.05) per batch; the model
+// is left as it ends.
+std::vector<double> Train(Gpt& model, const std::vector<Tensor>& batches) {
+  std::vector<double> losses;
+  absl::StatusOr<std::unique_ptr<AdamW>> optimizer =
+      AdamW::Create(model.Parameters(), {.weight_decay = 0.1});
+  EXPECT_TRUE(optimizer.ok()) << optimizer.status();
+  if (!optimizer.ok()) return losses;
+  for (const Tensor& batch : batches) {
+    EXPECT_OK(model.ZeroGrad());
+    absl::StatusOr<double> loss = model.Forward(batch);
+    EXPECT_TRUE(loss.ok()) << loss.status();
+    if (!loss.ok()) return losses;
+    losses.push_back(*loss);
+    EXPECT_OK(model.Backward());
+    constexpr double kMaxNorm = 0.05;
+    absl::StatusOr<double> norm = ClipGradientNorm(model.Parameters(), kMaxNorm);
+    EXPECT_TRUE(norm.ok()) << norm.status();
+    if (!norm.ok()) return losses;
+    EXPECT_GT(*norm, kMaxNorm) << "the test means clipping to scale the gradients";
+    EXPECT_OK((*optimizer)->Step(1e-2));
+  }
+  return losses;
+}
+
+// One batch three times, so that the loss falls.
+std::vector<Tensor> Batches(int64_t vocab) {
+  const Tensor batch = Tokens(4, 33, vocab, 1);
+  return {batch, batch, batch};
+}
+
+TEST_F(CudaGptGpuTest, ThreeAdamWStepsWithClippingMatchCpu) {
+  auto cpu = Make(Device::Cpu()), cuda = Make(kCuda);
+  ASSERT_TRUE(cpu && cuda);
+  const std::vector<double> loss_cpu = Train(*cpu, Batches(tiny_.vocab_size));
+  const std::vector<double> loss_cuda = Train(*cuda, Batches(tiny_.vocab_size));
+  ASSERT_EQ(loss_cpu.size(), 3u);
+  ASSERT_EQ(loss_cuda.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(loss_cuda[i], loss_cpu[i], testing::kCudaRelTolerance * loss_cpu[i])
+        << "step " << i;
+  }
+  EXPECT_LT(loss_cpu[2], loss_cpu[0]);  // It learns at all.
+  testing::ExpectParametersClose(*cpu, *cuda, "after 3 AdamW steps");
+}
+
+TEST_F(CudaGptGpuTest, TwoCudaRunsAreBitIdentical) {
+  auto a = Make(kCuda), b = Make(kCuda);
+  ASSERT_TRUE(a && b);
+  const std::vector<double> loss_a = Train(*a, Batches(tiny_.vocab_size));
+  const std::vector<double> loss_b = Train(*b, Batches(tiny_.vocab_size));
+  EXPECT_EQ(loss_a, loss_b);
+  std::vector<NamedParameter> pa = a->Parameters(), pb = b->Parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_TRUE(BitIdentical(pa[i].parameter->value, pb[i].parameter->value)) << pa[i].name;
+    EXPECT_TRUE(BitIdentical(pa[i].parameter->grad, pb[i].parameter->grad)) << pa[i].name;
+  }
+}
+
+// Recomputing a block's activations runs the same kernels on the same data.
+TEST_F(CudaGptGpuTest, RecomputedActivationsGiveBitIdenticalGradients) {
+  auto stored = Make(kCuda);
+  absl::StatusOr<std::unique_ptr<Gpt>> recomputed =
+      Gpt::Create({.config = tiny_, .seed = 1234, .recompute = true, .device = kCuda});
+  ASSERT_TRUE(stored && recomputed.ok()) << recomputed.status();
+  const Tensor tokens = Tokens(2, 25, tiny_.vocab_size, 9);
+  ASSERT_OK_AND_ASSIGN(double l1, stored->Forward(tokens));
+  ASSERT_OK_AND_ASSIGN(double l2, (*recomputed)->Forward(tokens));
+  EXPECT_EQ(l1, l2);
+  ASSERT_OK(stored->Backward());
+  ASSERT_OK((*recomputed)->Backward());
+  std::vector<NamedParameter> a = stored->Parameters(), b = (*recomputed)->Parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(BitIdentical(a[i].parameter->grad, b[i].parameter->grad)) << a[i].name;
+  }
+}
+
+// The update itself: the CUDA kernel rounds as the cpu loop does.
+TEST_F(CudaGptGpuTest, AdamWUpdateIsTheCpusBitForBit) {
+  auto cpu = Make(Device::Cpu()), cuda = Make(kCuda);
+  ASSERT_TRUE(cpu && cuda);
+  RandomizeAlike(*cpu, *cuda, 600);
+  ASSERT_OK_AND_ASSIGN(auto opt_cpu, AdamW::Create(cpu->Parameters()));
+  ASSERT_OK_AND_ASSIGN(auto opt_cuda, AdamW::Create(cuda->Parameters()));
+  for (int step = 0; step < 2; ++step) {
+    ASSERT_OK(opt_cpu->Step(1e-2));
+    ASSERT_OK(opt_cuda->Step(1e-2));
+  }
+  std::vector<NamedParameter> a = cpu->Parameters(), b = cuda->Parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(BitIdentical(b[i].parameter->value, a[i].parameter->value)) << a[i].name;
+  }
+}
+
+}  // namespace
+}  // namespace usine

@@ -1,0 +1,365 @@
+// Every layer's CUDA path against its cpu path, in f32, on random inputs and parameters:
+// outputs, input gradients and parameter gradients (added into random starting gradients)
+// within testing::kCudaRelTolerance (cuda_compare.h), over odd sizes (rows not a multiple of a
+// block, widths not a multiple of 32, T = 1). The kernel-level cases write into NaN-poisoned
+// outputs, so an element a kernel misses fails. Label `gpu`: skipped without a CUDA device.
+#include "runtime/nn/internal/cuda_layers.h"
+
+#include <cmath>
+#include <functional>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+#include "runtime/kernels/elementwise.h"
+#include "runtime/nn/attention.h"
+#include "runtime/nn/block.h"
+#include "runtime/nn/cross_entropy.h"
+#include "runtime/nn/embedding.h"
+#include "runtime/nn/gelu.h"
+#include "runtime/nn/internal/cpu_attention.h"
+#include "runtime/nn/internal/cpu_gelu.h"
+#include "runtime/nn/internal/cpu_layer_norm.h"
+#include "runtime/nn/layer_norm.h"
+#include "runtime/nn/linear.h"
+#include "runtime/nn/mlp.h"
+#include "tests/runtime/nn/cuda_compare.h"
+#include "tests/testing/device_test.h"
+
+namespace usine {
+namespace {
+
+namespace ni = nn_internal;
+using testing::BitIdentical;
+using testing::Close;
+using testing::F32Tensor;
+using testing::kCuda;
+using testing::MakeTensor;
+using testing::Poison;
+using testing::RandomizeAlike;
+using testing::RandomPair;
+using testing::RandomValues;
+using testing::TensorPair;
+
+class CudaLayersGpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
+  }
+};
+
+// Runs Forward and Backward of a layer mapping x -> y on both devices and compares y, dx and
+// the parameters' gradients.
+template <typename Layer>
+void CompareLayer(Layer& cpu, Layer& cuda, const Shape& x_shape, uint64_t seed,
+                  const std::function<absl::StatusOr<Tensor>(Layer&, const Tensor&)>& forward,
+                  const std::function<absl::StatusOr<Tensor>(Layer&, const Tensor&)>& backward,
+                  const std::string& what) {
+  SCOPED_TRACE(what);
+  RandomizeAlike(cpu, cuda, seed);
+  const TensorPair x = RandomPair(x_shape, seed + 100, 2.0f);
+  ASSERT_OK_AND_ASSIGN(Tensor y_cpu, forward(cpu, x.cpu));
+  ASSERT_OK_AND_ASSIGN(Tensor y_cuda, forward(cuda, x.cuda));
+  EXPECT_EQ(y_cuda.device(), kCuda);
+  EXPECT_TRUE(Close(y_cuda, y_cpu)) << "output";
+  const TensorPair dy = RandomPair(y_cpu.shape(), seed + 200);
+  ASSERT_OK_AND_ASSIGN(Tensor dx_cpu, backward(cpu, dy.cpu));
+  ASSERT_OK_AND_ASSIGN(Tensor dx_cuda, backward(cuda, dy.cuda));
+  EXPECT_TRUE(Close(dx_cuda, dx_cpu)) << "input gradient";
+  testing::ExpectParametersClose(cpu, cuda, what);
+}
+
+TEST_F(CudaLayersGpuTest, LinearMatchesCpu) {
+  struct Case {
+    Shape x;
+    int64_t out;
+    bool bias;
+  };
+  for (const Case& c : {Case{{3, 5, 37}, 45, true}, Case{{1, 1, 7}, 3, true},
+                        Case{{2, 129, 64}, 33, true}, Case{{4, 9}, 17, false}}) {
+    const int64_t in = c.x.dim(c.x.rank() - 1);
+    ParameterInitializer i1(1), i2(1);
+    ASSERT_OK_AND_ASSIGN(
+        auto cpu, Linear::Create({.in_features = in, .out_features = c.out, .bias = c.bias}, i1));
+    ASSERT_OK_AND_ASSIGN(
+        auto cuda,
+        Linear::Create({.in_features = in, .out_features = c.out, .bias = c.bias, .device = kCuda},
+                       i2));
+    CompareLayer<Linear>(
+        *cpu, *cuda, c.x, 10, [](Linear& l, const Tensor& x) { return l.Forward(x); },
+        [](Linear& l, const Tensor& dy) { return l.Backward(dy); },
+        absl::StrCat("Linear ", c.x.ToString(), " -> ", c.out));
+  }
+}
+
+TEST_F(CudaLayersGpuTest, LayerNormMatchesCpu) {
+  // Widths below, at and above a warp, not multiples of 32; row counts that leave a block
+  // (8 rows) partly empty and that span several column-sum chunks (128 rows).
+  for (const Shape& x :
+       {Shape{1, 1, 7}, Shape{3, 3, 33}, Shape{257, 96}, Shape{2, 300, 768}, Shape{1, 1, 1}}) {
+    const int64_t dim = x.dim(x.rank() - 1);
+    ASSERT_OK_AND_ASSIGN(auto cpu, LayerNorm::Create({.dim = dim}));
+    ASSERT_OK_AND_ASSIGN(auto cuda, LayerNorm::Create({.dim = dim, .device = kCuda}));
+    CompareLayer<LayerNorm>(
+        *cpu, *cuda, x, 20, [](LayerNorm& l, const Tensor& in) { return l.Forward(in); },
+        [](LayerNorm& l, const Tensor& dy) { return l.Backward(dy); },
+        absl::StrCat("LayerNorm ", x.ToString()));
+  }
+}
+
+TEST_F(CudaLayersGpuTest, GeluMatchesCpu) {
+  for (const Shape& x : {Shape{1}, Shape{3, 7, 129}, Shape{1000003}}) {
+    Gelu cpu(DType::kF32), cuda(DType::kF32);
+    CompareLayer<Gelu>(
+        cpu, cuda, x, 30, [](Gelu& l, const Tensor& in) { return l.Forward(in); },
+        [](Gelu& l, const Tensor& dy) { return l.Backward(dy); },
+        absl::StrCat("Gelu ", x.ToString()));
+  }
+}
+
+TEST_F(CudaLayersGpuTest, MlpMatchesCpu) {
+  ParameterInitializer i1(2), i2(2);
+  ASSERT_OK_AND_ASSIGN(auto cpu, Mlp::Create({.n_embd = 24}, i1));
+  ASSERT_OK_AND_ASSIGN(auto cuda, Mlp::Create({.n_embd = 24, .device = kCuda}, i2));
+  CompareLayer<Mlp>(
+      *cpu, *cuda, {3, 11, 24}, 40, [](Mlp& l, const Tensor& x) { return l.Forward(x); },
+      [](Mlp& l, const Tensor& dy) { return l.Backward(dy); }, "Mlp");
+}
+
+TEST_F(CudaLayersGpuTest, CausalSelfAttentionMatchesCpu) {
+  struct Case {
+    int64_t batch, seq, n_embd, n_head;
+  };
+  // T = 1 (one visible position), T not a multiple of a warp, T beyond a warp (the softmax
+  // rows loop), head_dim 4, 8 and 12.
+  for (const Case& c :
+       {Case{2, 1, 8, 2}, Case{3, 17, 24, 3}, Case{1, 64, 32, 4}, Case{2, 45, 48, 4}}) {
+    ParameterInitializer i1(3), i2(3);
+    ASSERT_OK_AND_ASSIGN(auto cpu,
+                         CausalSelfAttention::Create({.n_embd = c.n_embd, .n_head = c.n_head}, i1));
+    ASSERT_OK_AND_ASSIGN(
+        auto cuda,
+        CausalSelfAttention::Create({.n_embd = c.n_embd, .n_head = c.n_head, .device = kCuda}, i2));
+    CompareLayer<CausalSelfAttention>(
+        *cpu, *cuda, {c.batch, c.seq, c.n_embd}, 50,
+        [](CausalSelfAttention& l, const Tensor& x) { return l.Forward(x); },
+        [](CausalSelfAttention& l, const Tensor& dy) { return l.Backward(dy); },
+        absl::StrCat("attention B ", c.batch, " T ", c.seq, " C ", c.n_embd, " H ", c.n_head));
+  }
+}
+
+TEST_F(CudaLayersGpuTest, BlockMatchesCpuWithAndWithoutRecompute) {
+  for (bool recompute : {false, true}) {
+    ParameterInitializer i1(4), i2(4);
+    ASSERT_OK_AND_ASSIGN(auto cpu,
+                         Block::Create({.n_embd = 32, .n_head = 4, .recompute = recompute}, i1));
+    ASSERT_OK_AND_ASSIGN(
+        auto cuda,
+        Block::Create({.n_embd = 32, .n_head = 4, .recompute = recompute, .device = kCuda}, i2));
+    CompareLayer<Block>(
+        *cpu, *cuda, {2, 19, 32}, 60, [](Block& l, const Tensor& x) { return l.Forward(x); },
+        [](Block& l, const Tensor& dy) { return l.Backward(dy); },
+        recompute ? "Block (recompute)" : "Block");
+  }
+}
+
+// Ids with many repeats (a small range), so that the embedding's backward groups positions.
+Tensor RepeatingIds(int64_t batch, int64_t seq, int64_t rows, int salt) {
+  std::vector<int32_t> ids(batch * seq);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = static_cast<int32_t>((i * i * 7 + salt) % static_cast<size_t>(rows));
+  }
+  return MakeTensor(Device::Cpu(), {batch, seq}, ids).value();
+}
+
+TEST_F(CudaLayersGpuTest, EmbeddingMatchesCpuBitForBit) {
+  for (int64_t dim : {1, 33, 200}) {
+    ParameterInitializer i1(5), i2(5);
+    ASSERT_OK_AND_ASSIGN(auto cpu, Embedding::Create({.rows = 13, .dim = dim}, i1));
+    ASSERT_OK_AND_ASSIGN(auto cuda,
+                         Embedding::Create({.rows = 13, .dim = dim, .device = kCuda}, i2));
+    RandomizeAlike(*cpu, *cuda, 70);
+    const Tensor ids = RepeatingIds(3, 41, 13, static_cast<int>(dim));
+    ASSERT_OK_AND_ASSIGN(Tensor x_cpu, cpu->Forward({ids, 1, 40}));
+    ASSERT_OK_AND_ASSIGN(Tensor x_cuda, cuda->Forward({ids, 1, 40}));
+    EXPECT_TRUE(BitIdentical(x_cuda, x_cpu)) << "forward, dim " << dim;
+    const TensorPair dx = RandomPair(x_cpu.shape(), 71);
+    ASSERT_OK(cpu->Backward(dx.cpu));
+    ASSERT_OK(cuda->Backward(dx.cuda));
+    // Each row adds its positions in increasing order on both devices.
+    EXPECT_TRUE(BitIdentical(cuda->weight().grad, cpu->weight().grad)) << "gradient, dim " << dim;
+  }
+}
+
+TEST_F(CudaLayersGpuTest, PositionEmbeddingMatchesCpu) {
+  // T = 1, T = rows (the block size), and a batch larger than a column-sum chunk.
+  for (const Shape& x : {Shape{2, 1, 33}, Shape{3, 16, 8}, Shape{300, 5, 7}}) {
+    ParameterInitializer i1(6), i2(6);
+    ASSERT_OK_AND_ASSIGN(auto cpu, PositionEmbedding::Create({.rows = 16, .dim = x.dim(2)}, i1));
+    ASSERT_OK_AND_ASSIGN(
+        auto cuda, PositionEmbedding::Create({.rows = 16, .dim = x.dim(2), .device = kCuda}, i2));
+    RandomizeAlike(*cpu, *cuda, 80);
+    const TensorPair in = RandomPair(x, 81);
+    ASSERT_OK(cpu->Forward(in.cpu));
+    ASSERT_OK(cuda->Forward(in.cuda));
+    EXPECT_TRUE(BitIdentical(in.cuda, in.cpu)) << "forward (in place) " << x.ToString();
+    const TensorPair dx = RandomPair(x, 82);
+    ASSERT_OK(cpu->Backward(dx.cpu));
+    ASSERT_OK(cuda->Backward(dx.cuda));
+    testing::ExpectParametersClose(*cpu, *cuda, absl::StrCat("wpe ", x.ToString()));
+  }
+}
+
+// The padding columns hold NaN on both devices: a kernel that reads them into the softmax
+// makes the loss NaN, one that does not overwrite them leaves NaN in the gradient.
+TEST_F(CudaLayersGpuTest, CrossEntropyMatchesCpuAndNeverPredictsPadding) {
+  struct Case {
+    int64_t rows, vocab, padded;
+  };
+  for (const Case& c :
+       {Case{1, 5, 5}, Case{37, 40, 128}, Case{9, 500, 512}, Case{3, 50257, 50304}}) {
+    SCOPED_TRACE(absl::StrCat("rows ", c.rows, " vocab ", c.vocab, " padded ", c.padded));
+    std::vector<float> values = RandomValues(c.rows * c.padded, 90, 8.0f);
+    for (int64_t r = 0; r < c.rows; ++r) {
+      for (int64_t j = c.vocab; j < c.padded; ++j) values[r * c.padded + j] = NAN;
+    }
+    const Tensor cpu_logits = F32Tensor(Device::Cpu(), {c.rows, c.padded}, values);
+    const Tensor cuda_logits = F32Tensor(kCuda, {c.rows, c.padded}, values);
+    const Tensor targets = RepeatingIds(1, c.rows, c.vocab, 3);
+    SoftmaxCrossEntropy cpu(c.vocab), cuda(c.vocab);
+    ASSERT_OK_AND_ASSIGN(double loss_cpu, cpu.Forward(cpu_logits, {targets, 0, c.rows}));
+    ASSERT_OK_AND_ASSIGN(double loss_cuda, cuda.Forward(cuda_logits, {targets, 0, c.rows}));
+    EXPECT_NEAR(loss_cuda, loss_cpu, 1e-5 * std::abs(loss_cpu)) << "loss";
+    ASSERT_OK(cpu.Backward(0.7));
+    ASSERT_OK(cuda.Backward(0.7));
+    EXPECT_TRUE(Close(cuda_logits, cpu_logits)) << "gradient (padding must be 0)";
+  }
+}
+
+// Kernel level: outputs poisoned with NaN before the kernels run.
+
+TEST_F(CudaLayersGpuTest, LayerNormKernelsWriteEveryOutput) {
+  const int64_t rows = 19, cols = 45;
+  const TensorPair x = RandomPair({rows, cols}, 100, 3.0f);
+  const TensorPair w = RandomPair({cols}, 101), b = RandomPair({cols}, 102);
+  const TensorPair dy = RandomPair({rows, cols}, 103);
+  std::vector<float> y(rows * cols), mean(rows), rstd(rows), dx(rows * cols), dw(cols, 0.0f),
+      db(cols, 0.0f);
+  const float* xp = static_cast<const float*>(x.cpu.raw_data());
+  const float* wp = static_cast<const float*>(w.cpu.raw_data());
+  const float* bp = static_cast<const float*>(b.cpu.raw_data());
+  ni::LayerNormForward(xp, wp, bp, rows, cols, 1e-5, y.data(), mean.data(), rstd.data());
+  ni::LayerNormBackward(static_cast<const float*>(dy.cpu.raw_data()), xp, wp, mean.data(),
+                        rstd.data(), rows, cols, dx.data(), dw.data(), db.data());
+  ASSERT_OK_AND_ASSIGN(Tensor y_cuda, Tensor::Empty({rows, cols}, DType::kF32, kCuda));
+  ASSERT_OK_AND_ASSIGN(Tensor mean_cuda, Tensor::Empty({rows}, DType::kF32, kCuda));
+  ASSERT_OK_AND_ASSIGN(Tensor rstd_cuda, Tensor::Empty({rows}, DType::kF32, kCuda));
+  ASSERT_OK_AND_ASSIGN(Tensor dx_cuda, Tensor::Empty({rows, cols}, DType::kF32, kCuda));
+  for (const Tensor& t : {y_cuda, mean_cuda, rstd_cuda, dx_cuda}) Poison(t);
+  const Tensor dw_cuda = F32Tensor(kCuda, {cols}, std::vector<float>(cols, 0.0f));
+  const Tensor db_cuda = F32Tensor(kCuda, {cols}, std::vector<float>(cols, 0.0f));
+  ASSERT_OK(
+      ni::CudaLayerNormForward(x.cuda, w.cuda, b.cuda, cols, 1e-5, y_cuda, mean_cuda, rstd_cuda));
+  ASSERT_OK(ni::CudaLayerNormBackward(dy.cuda, x.cuda, w.cuda, mean_cuda, rstd_cuda, cols, dx_cuda,
+                                      dw_cuda, db_cuda));
+  EXPECT_TRUE(Close(y_cuda, F32Tensor(Device::Cpu(), {rows, cols}, y))) << "y";
+  EXPECT_TRUE(Close(mean_cuda, F32Tensor(Device::Cpu(), {rows}, mean))) << "mean";
+  EXPECT_TRUE(Close(rstd_cuda, F32Tensor(Device::Cpu(), {rows}, rstd))) << "rstd";
+  EXPECT_TRUE(Close(dx_cuda, F32Tensor(Device::Cpu(), {rows, cols}, dx))) << "dx";
+  EXPECT_TRUE(Close(dw_cuda, F32Tensor(Device::Cpu(), {cols}, dw))) << "dweight";
+  EXPECT_TRUE(Close(db_cuda, F32Tensor(Device::Cpu(), {cols}, db))) << "dbias";
+}
+
+TEST_F(CudaLayersGpuTest, GeluKernelsWriteEveryOutput) {
+  const int64_t n = 70001;
+  const TensorPair x = RandomPair({n}, 110, 5.0f), dy = RandomPair({n}, 111);
+  std::vector<float> y(n), dx(n);
+  ni::GeluForward(static_cast<const float*>(x.cpu.raw_data()), n, y.data());
+  ni::GeluBackward(static_cast<const float*>(x.cpu.raw_data()),
+                   static_cast<const float*>(dy.cpu.raw_data()), n, dx.data());
+  ASSERT_OK_AND_ASSIGN(Tensor y_cuda, Tensor::Empty({n}, DType::kF32, kCuda));
+  ASSERT_OK_AND_ASSIGN(Tensor dx_cuda, Tensor::Empty({n}, DType::kF32, kCuda));
+  Poison(y_cuda);
+  Poison(dx_cuda);
+  ASSERT_OK(ni::CudaGeluForward(x.cuda, y_cuda));
+  ASSERT_OK(ni::CudaGeluBackward(x.cuda, dy.cuda, dx_cuda));
+  EXPECT_TRUE(Close(y_cuda, F32Tensor(Device::Cpu(), {n}, y))) << "y";
+  EXPECT_TRUE(Close(dx_cuda, F32Tensor(Device::Cpu(), {n}, dx))) << "dx";
+}
+
+TEST_F(CudaLayersGpuTest, AttentionKernelsWriteEveryOutput) {
+  const ni::AttentionDims d{.batch = 2, .seq = 37, .heads = 3, .head_dim = 5};
+  const int64_t c = d.heads * d.head_dim;
+  const TensorPair qkv = RandomPair({d.batch, d.seq, 3 * c}, 120, 1.5f);
+  const TensorPair dout = RandomPair({d.batch, d.seq, c}, 121);
+  std::vector<float> out(d.batch * d.seq * c), probs(d.batch * d.heads * d.seq * d.seq),
+      dqkv(d.batch * d.seq * 3 * c);
+  ni::CausalAttentionForward(static_cast<const float*>(qkv.cpu.raw_data()), d, out.data(),
+                             probs.data());
+  ni::CausalAttentionBackward(static_cast<const float*>(dout.cpu.raw_data()),
+                              static_cast<const float*>(qkv.cpu.raw_data()), probs.data(), d,
+                              dqkv.data());
+  ASSERT_OK_AND_ASSIGN(Tensor out_cuda, Tensor::Empty({d.batch, d.seq, c}, DType::kF32, kCuda));
+  ASSERT_OK_AND_ASSIGN(Tensor heads,
+                       Tensor::Empty({3, d.batch, d.heads, d.seq, d.head_dim}, DType::kF32, kCuda));
+  ASSERT_OK_AND_ASSIGN(Tensor probs_cuda,
+                       Tensor::Empty({d.batch, d.heads, d.seq, d.seq}, DType::kF32, kCuda));
+  ASSERT_OK_AND_ASSIGN(Tensor dqkv_cuda,
+                       Tensor::Empty({d.batch, d.seq, 3 * c}, DType::kF32, kCuda));
+  for (const Tensor& t : {out_cuda, heads, probs_cuda, dqkv_cuda}) Poison(t);
+  ASSERT_OK(ni::CudaCausalAttentionForward(qkv.cuda, d, out_cuda, heads, probs_cuda));
+  ASSERT_OK(ni::CudaCausalAttentionBackward(dout.cuda, heads, probs_cuda, d, dqkv_cuda));
+  EXPECT_TRUE(Close(out_cuda, F32Tensor(Device::Cpu(), {d.batch, d.seq, c}, out))) << "out";
+  // Above the diagonal both hold exact zeros.
+  EXPECT_TRUE(Close(probs_cuda, F32Tensor(Device::Cpu(), {d.batch, d.heads, d.seq, d.seq}, probs)))
+      << "probs";
+  EXPECT_TRUE(Close(dqkv_cuda, F32Tensor(Device::Cpu(), {d.batch, d.seq, 3 * c}, dqkv))) << "dqkv";
+}
+
+TEST_F(CudaLayersGpuTest, EmbeddingForwardWritesEveryOutput) {
+  const std::vector<int32_t> ids = {4, 0, 4, 2, 1, 4, 3};
+  const TensorPair table = RandomPair({5, 37}, 130);
+  ASSERT_OK_AND_ASSIGN(Tensor device_ids, ni::CudaUploadIds(ids, kCuda));
+  ASSERT_OK_AND_ASSIGN(Tensor out, Tensor::Empty({7, 37}, DType::kF32, kCuda));
+  Poison(out);
+  ASSERT_OK(ni::CudaEmbeddingForward(device_ids, table.cuda, out));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> got, testing::ReadTensor<float>(out));
+  const float* t = static_cast<const float*>(table.cpu.raw_data());
+  for (int64_t i = 0; i < 7; ++i) {
+    for (int64_t j = 0; j < 37; ++j) {
+      ASSERT_EQ(testing::Bits(got[i * 37 + j]), testing::Bits(t[ids[i] * 37 + j]))
+          << "row " << i << " column " << j;
+    }
+  }
+}
+
+// Column sums (bias and LayerNorm gradients) in a fixed order: the same bits every time, and
+// the cpu's sum to f32 rounding.
+TEST_F(CudaLayersGpuTest, ColumnSumsAreDeterministic) {
+  const int64_t rows = 1000, cols = 77;
+  const TensorPair x = RandomPair({rows, cols}, 140);
+  const std::vector<float> start = RandomValues(cols, 141);
+  std::vector<float> expected = start;
+  const float* xp = static_cast<const float*>(x.cpu.raw_data());
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) expected[c] += xp[r * cols + c];
+  }
+  const Tensor a = F32Tensor(kCuda, {cols}, start), b = F32Tensor(kCuda, {cols}, start);
+  ASSERT_OK(ni::CudaAccumulateColumnSums(x.cuda, cols, a));
+  ASSERT_OK(ni::CudaAccumulateColumnSums(x.cuda, cols, b));
+  EXPECT_TRUE(BitIdentical(a, b));
+  EXPECT_TRUE(Close(a, F32Tensor(Device::Cpu(), {cols}, expected)));
+}
+
+TEST_F(CudaLayersGpuTest, MismatchedDevicesAreErrors) {
+  ParameterInitializer init(1);
+  ASSERT_OK_AND_ASSIGN(
+      auto fc, Linear::Create({.in_features = 4, .out_features = 2, .device = kCuda}, init));
+  ASSERT_OK_AND_ASSIGN(Tensor x_cpu, Tensor::Empty({2, 4}, DType::kF32));
+  const absl::Status s = fc->Forward(x_cpu).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find("Linear input"), absl::string_view::npos) << s;
+}
+
+}  // namespace
+}  // namespace usine
