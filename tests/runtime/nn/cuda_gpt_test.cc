@@ -156,7 +156,31 @@ TEST_F(CudaGptGpuTest, ThreeAdamWStepsWithClippingMatchCpu) {
         << "step " << i;
   }
   EXPECT_LT(loss_cpu[2], loss_cpu[0]);  // It learns at all.
-  testing::ExpectParametersClose(*cpu, *cuda, "after 3 AdamW steps");
+  // Attention's key bias has a gradient that is zero but for rounding (a constant added to
+  // every key of a row leaves the row's softmax unchanged), so AdamW moves it by rounding
+  // noise over eps: the cpu and the GPU agree on its size (about 1e-7, seen on an H100), not
+  // its digits. Its slice is compared absolutely, every other value relatively.
+  std::vector<NamedParameter> a = cpu->Parameters(), b = cuda->Parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    const Tensor& want = a[i].parameter->value;
+    const Tensor& got = b[i].parameter->value;
+    EXPECT_TRUE(Close(b[i].parameter->grad, a[i].parameter->grad)) << a[i].name;
+    if (!a[i].name.ends_with("attn.c_attn.bias")) {
+      EXPECT_TRUE(Close(got, want)) << "after 3 AdamW steps: value of " << a[i].name;
+      continue;
+    }
+    const int64_t c = want.numel() / 3;
+    for (int64_t part : {0, 2}) {  // q and v
+      ASSERT_OK_AND_ASSIGN(Tensor got_part, got.View(part * c, {c}));
+      ASSERT_OK_AND_ASSIGN(Tensor want_part, want.View(part * c, {c}));
+      EXPECT_TRUE(Close(got_part, want_part)) << a[i].name << " part " << part;
+    }
+    ASSERT_OK_AND_ASSIGN(std::vector<float> got_k, testing::ReadTensor<float>(got));
+    ASSERT_OK_AND_ASSIGN(std::vector<float> want_k, testing::ReadTensor<float>(want));
+    for (int64_t j = c; j < 2 * c; ++j) {
+      EXPECT_NEAR(got_k[j], want_k[j], 1e-5) << a[i].name << " key bias " << j - c;
+    }
+  }
 }
 
 TEST_F(CudaGptGpuTest, TwoCudaRunsAreBitIdentical) {
