@@ -97,7 +97,8 @@ absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
   return loss;
 }
 
-absl::Status Gpt::Backward(double dloss) {
+absl::Status Gpt::Backward(double dloss, const GradientsFinal& on_final) {
+  const auto final = [&](Module& m) { return on_final ? on_final(m) : absl::OkStatus(); };
   if (!saved_) return absl::FailedPreconditionError("Gpt::Backward before Forward");
   const GptConfig& c = options_.config;
   RETURN_IF_ERROR(tp_cross_entropy_ ? tp_cross_entropy_->Backward(dloss)
@@ -113,11 +114,20 @@ absl::Status Gpt::Backward(double dloss) {
   RETURN_IF_ERROR(AllReduceOverTensorParallel(tp(), dxf, ReduceOp::kSum));
   ASSIGN_OR_RETURN(Tensor dx, dxf.Reshape(saved_->xf.shape()));
   ASSIGN_OR_RETURN(dx, ln_f_->Backward(dx));
+  RETURN_IF_ERROR(final(*ln_f_));
   for (auto it = h_.rbegin(); it != h_.rend(); ++it) {
     ASSIGN_OR_RETURN(dx, (*it)->Backward(dx));
+    RETURN_IF_ERROR(final(**it));
   }
   RETURN_IF_ERROR(wpe_->Backward(dx));
-  RETURN_IF_ERROR(wte_ != nullptr ? wte_->Backward(dx) : tp_wte_->Backward(dx));
+  RETURN_IF_ERROR(final(*wpe_));
+  if (wte_ != nullptr) {
+    RETURN_IF_ERROR(wte_->Backward(dx));
+    RETURN_IF_ERROR(final(*wte_));
+  } else {
+    RETURN_IF_ERROR(tp_wte_->Backward(dx));
+    RETURN_IF_ERROR(final(*tp_wte_));
+  }
   ReleaseActivations();
   return absl::OkStatus();
 }

@@ -30,6 +30,7 @@
 #define USINE_RUNTIME_NN_GPT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -71,10 +72,16 @@ class Gpt : public Module {
   // u16 or i32 ids < vocab_size on the cpu, 1 <= T <= block_size (a DataStream batch as it
   // comes). Saves the activations for Backward.
   [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& tokens);
+  // Called by Backward with each child ("ln_f", "h.<n_layer - 1>", ..., "h.0", "wpe", "wte",
+  // in that order) as soon as its parameters' gradients are final for this Backward, so that
+  // their data-parallel reduction can start while backward goes on (data_parallel.h). An
+  // error stops Backward and is returned.
+  using GradientsFinal = std::function<absl::Status(Module& finished)>;
+
   // Adds the gradients of dloss * (the last Forward's loss) into the parameters' gradients
   // (dloss = 1 / micro-batches averages over gradient accumulation), then drops the
-  // activations.
-  [[nodiscard]] absl::Status Backward(double dloss = 1.0);
+  // activations. `on_final` (may be null) is told when each child's gradients are final.
+  [[nodiscard]] absl::Status Backward(double dloss = 1.0, const GradientsFinal& on_final = nullptr);
 
   const GptConfig& config() const { return options_.config; }
   // The tensor-parallel group, or null without tensor parallelism.

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/copy.h"
 
@@ -26,8 +28,23 @@ absl::StatusOr<std::unique_ptr<GradientReducer>> AttachGradientReducer(
   return reducer;
 }
 
-absl::Status MarkGradientsReady(GradientReducer& reducer) {
-  for (int i = reducer.num_gradients() - 1; i >= 0; --i) RETURN_IF_ERROR(reducer.MarkReady(i));
+GradientReadyMarker::GradientReadyMarker(Module& model, GradientReducer& reducer)
+    : reducer_(reducer) {
+  const std::vector<NamedParameter> parameters = model.Parameters();
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    index_[parameters[i].parameter] = static_cast<int>(i);
+  }
+}
+
+absl::Status GradientReadyMarker::MarkModule(Module& finished) {
+  for (const NamedParameter& p : finished.Parameters()) {
+    const auto it = index_.find(p.parameter);
+    if (it == index_.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("GradientReadyMarker: parameter '", p.name, "' is not the reducer's"));
+    }
+    RETURN_IF_ERROR(WithContext(reducer_.MarkReady(it->second), p.name));
+  }
   return absl::OkStatus();
 }
 

@@ -1,17 +1,21 @@
 // Data parallelism for a Module: its parameters' gradients registered with a GradientReducer
 // over the data-parallel group, so that backward accumulates straight into the reducer's
-// buckets.
+// buckets, and each bucket's all-reduce starts as soon as backward has finished its
+// gradients.
 //
 // Each Parameter::grad is *replaced by a view into a bucket* (its current values copied in),
 // rather than copied into the buckets after backward: no second copy of the gradients in
-// memory, no copy per step, and a bucket can start its all-reduce as soon as backward has
-// written its gradients (MarkReady). Layers reach their gradients through their Parameter
-// (never a Tensor handle cached at creation), and so do the optimizer and ZeroGrad, so they
-// all see the views; whoever holds a `grad` handle taken before attaching keeps the old
-// tensor.
+// memory, no copy per step, and a bucket can start reducing while backward computes the
+// others (MarkReady). Layers reach their gradients through their Parameter (never a Tensor
+// handle cached at creation), and so do the optimizer and ZeroGrad, so they all see the
+// views; whoever holds a `grad` handle taken before attaching keeps the old tensor.
 //
 //   ASSIGN_OR_RETURN(auto reducer, AttachGradientReducer(*model, grid->comm(ParallelAxis::kData)));
-//   ... reducer->BeginStep(true); backward; MarkGradientsReady(*reducer); reducer->Finish();
+//   GradientReadyMarker marker(*model, *reducer);
+//   RETURN_IF_ERROR(reducer->BeginStep(/*reduce=*/true));
+//   ... model->Forward(tokens) ...
+//   RETURN_IF_ERROR(model->Backward(1.0, [&](Module& m) { return marker.MarkModule(m); }));
+//   RETURN_IF_ERROR(reducer->Finish());   // gradients: the average over the DP ranks
 //
 // Not thread-safe. The model and `dp` must outlive the reducer; the model must not add or
 // drop parameters afterwards.
@@ -20,6 +24,7 @@
 
 #include <memory>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -34,9 +39,21 @@ namespace usine {
 [[nodiscard]] absl::StatusOr<std::unique_ptr<GradientReducer>> AttachGradientReducer(
     Module& model, Communicator& dp, const GradientReducerOptions& options = {});
 
-// Marks every gradient ready, last parameter first (the order backward finishes them), so
-// the buckets launch in order.
-[[nodiscard]] absl::Status MarkGradientsReady(GradientReducer& reducer);
+// Marks gradients ready module by module, for backward passes that report the modules they
+// have finished (Gpt::GradientsFinal). The model and reducer must outlive it.
+class GradientReadyMarker {
+ public:
+  // REQUIRES: `reducer` came from AttachGradientReducer(model, ...).
+  GradientReadyMarker(Module& model, GradientReducer& reducer);
+
+  // Marks every parameter of `finished` (a module of the model) ready. An error for a
+  // parameter the reducer does not know, or one marked twice in a step.
+  [[nodiscard]] absl::Status MarkModule(Module& finished);
+
+ private:
+  GradientReducer& reducer_;
+  absl::flat_hash_map<const Parameter*, int> index_;  // Parameter -> reducer gradient.
+};
 
 }  // namespace usine
 

@@ -27,11 +27,13 @@ absl::StatusOr<TrainStepResult> TrainStep(Gpt& model, const Tensor& tokens, Adam
   RETURN_IF_ERROR(model.ZeroGrad());  // With a reducer, this zeroes its buckets.
   if (options.reducer != nullptr) RETURN_IF_ERROR(options.reducer->BeginStep(/*reduce=*/true));
   ASSIGN_OR_RETURN(const double local_loss, model.Forward(tokens));
-  RETURN_IF_ERROR(model.Backward());
   if (options.reducer != nullptr) {
-    // Gpt::Backward is one call, so the buckets launch after it rather than during it.
-    RETURN_IF_ERROR(MarkGradientsReady(*options.reducer));
+    // Buckets start reducing as backward finishes each block's gradients.
+    GradientReadyMarker marker(model, *options.reducer);
+    RETURN_IF_ERROR(model.Backward(1.0, [&](Module& m) { return marker.MarkModule(m); }));
     RETURN_IF_ERROR(options.reducer->Finish());
+  } else {
+    RETURN_IF_ERROR(model.Backward());
   }
   TrainStepResult result;
   ASSIGN_OR_RETURN(result.grad_norm, ClipTensorParallelGradientNorm(

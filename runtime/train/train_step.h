@@ -1,10 +1,12 @@
 // One optimizer step of a Gpt trained tensor- and/or data-parallel: zero the gradients,
-// forward, backward, the data-parallel reduction, global-norm clipping, AdamW.
+// forward, backward (each child's gradients marked ready as backward finishes it, so the
+// data-parallel buckets reduce while backward goes on), the reducer's Finish, global-norm
+// clipping over the whole model (tensor_parallel_grad_clip.h), AdamW.
 //
 //   ASSIGN_OR_RETURN(auto reducer, AttachGradientReducer(*model, dp));      // data_parallel.h
 //   ASSIGN_OR_RETURN(auto adamw, AdamW::Create(model->Parameters()));
 //   for (...) {
-//     ASSIGN_OR_RETURN(TrainStepResult r, TrainStep(*model, local_tokens, adamw.get(),
+//     ASSIGN_OR_RETURN(TrainStepResult r, TrainStep(*model, local_tokens, *adamw,
 //                                                  {.lr = 6e-4, .reducer = reducer.get(),
 //                                                   .dp = &dp}));
 //   }
