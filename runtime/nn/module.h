@@ -73,8 +73,9 @@ struct Parameter {
   std::string name;  // Local to its module ("weight").
   Tensor value;
   Tensor grad;
-  bool decay = true;               // AdamW's weight decay applies (false for biases and LayerNorm).
-  TensorParallelSplit split = {};  // value and grad are this rank's shard. Default: whole.
+  bool decay = true;  // AdamW's weight decay applies (false for biases and LayerNorm).
+  // Set by tensor-parallel layers: value and grad are this rank's shard. Default: whole.
+  TensorParallelSplit split = {};
 };
 
 // A parameter with its full dotted name ("h.0.ln_1.weight").
