@@ -21,6 +21,7 @@
 #include "runtime/nn/internal/cpu_attention.h"
 #include "runtime/nn/linear.h"
 #include "runtime/nn/module.h"
+#include "runtime/nn/sublayer.h"
 
 namespace usine {
 
@@ -33,15 +34,15 @@ struct AttentionOptions {
   Device device = Device::Cpu();   // Default: the cpu.
 };
 
-class CausalSelfAttention : public Module {
+class CausalSelfAttention : public Sublayer {
  public:
   // Draws c_attn's weights, then c_proj's, from `init`.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<CausalSelfAttention>> Create(
       const AttentionOptions& options, ParameterInitializer& init);
 
-  // x [B, T, C] -> y [B, T, C]. Saves q|k|v and the probabilities [B, H, T, T].
-  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
-  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+  // x [B, T, C] -> y [B, T, C]. Saves q|k|v [B, T, 3C] and the probabilities [B, H, T, T].
+  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
+  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
  private:
   explicit CausalSelfAttention(const AttentionOptions& options) : options_(options) {}

@@ -1,6 +1,10 @@
 // A pre-norm transformer block, GPT-2's: x + attn(ln_1(x)), then + mlp(ln_2(.)). Children
 // "ln_1", "attn", "ln_2", "mlp". Module contract: module.h.
 //
+// With a tensor-parallel group `tp` of more than one rank, attn and mlp are their
+// tensor-parallel forms (parallel_attention.h, parallel_mlp.h): the same parameter names and
+// full weights, each rank holding its shard; the LayerNorms are replicated.
+//
 // With `recompute`, Forward keeps only its input and drops its children's activations;
 // Backward runs Forward again from that input first (the same kernels on the same data, so
 // the gradients are bit-identical) -- activation memory traded for one more forward.
@@ -17,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 
+#include "collectives/communicator.h"
 #include "runtime/core/device.h"
 #include "runtime/core/dtype.h"
 #include "runtime/core/tensor.h"
@@ -25,6 +30,7 @@
 #include "runtime/nn/layer_norm.h"
 #include "runtime/nn/mlp.h"
 #include "runtime/nn/module.h"
+#include "runtime/nn/sublayer.h"
 
 namespace usine {
 
@@ -36,6 +42,7 @@ struct BlockOptions {
   bool recompute = false;          // Default: keep the activations (see above).
   DType dtype = DType::kF32;       // f32 or f64. Default: f32.
   Device device = Device::Cpu();   // Default: the cpu.
+  Communicator* tp = nullptr;      // The TP group; outlives the block. Default: none.
 };
 
 class Block : public Module {
@@ -50,15 +57,16 @@ class Block : public Module {
 
  private:
   explicit Block(const BlockOptions& options) : options_(options) {}
+  absl::Status CreateParallelSublayers(ParameterInitializer& init);
   absl::StatusOr<Tensor> ForwardChildren(const Tensor& x);
   void ClearSaved() override { x_.reset(); }
 
   BlockOptions options_;
   std::unique_ptr<LayerNorm> ln_1_;
-  std::unique_ptr<CausalSelfAttention> attn_;
+  std::unique_ptr<Sublayer> attn_;  // CausalSelfAttention or ParallelSelfAttention.
   std::unique_ptr<LayerNorm> ln_2_;
-  std::unique_ptr<Mlp> mlp_;
-  std::optional<Tensor> x_;  // The input, kept only with recompute.
+  std::unique_ptr<Sublayer> mlp_;  // Mlp or ParallelMlp.
+  std::optional<Tensor> x_;        // The input, kept only with recompute.
 };
 
 }  // namespace usine

@@ -9,6 +9,7 @@
 #include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/nn/internal/real_types.h"
+#include "runtime/nn/tensor_parallel.h"
 
 namespace usine {
 
@@ -18,19 +19,17 @@ absl::StatusOr<std::unique_ptr<Gpt>> Gpt::Create(const GptOptions& options) {
   RETURN_IF_ERROR(nn_internal::CheckLayerPlacement(options.dtype, options.device, "Gpt"));
   auto gpt = std::unique_ptr<Gpt>(new Gpt(options));
   ParameterInitializer init(options.seed);
-  ASSIGN_OR_RETURN(gpt->wte_, Embedding::Create({.rows = c.padded_vocab(),
-                                                 .dim = c.n_embd,
-                                                 .dtype = options.dtype,
-                                                 .device = options.device},
-                                                init));
-  ASSIGN_OR_RETURN(Tensor padding, gpt->wte_->weight().value.Slice(c.vocab_size, c.padded_vocab()));
-  RETURN_IF_ERROR(Fill(padding, 0.0));
+  RETURN_IF_ERROR(gpt->CreateTokenEmbedding(init));
   ASSIGN_OR_RETURN(
       gpt->wpe_,
       PositionEmbedding::Create(
           {.rows = c.block_size, .dim = c.n_embd, .dtype = options.dtype, .device = options.device},
           init));
-  gpt->AddChild("wte", gpt->wte_.get());
+  if (gpt->wte_ != nullptr) {
+    gpt->AddChild("wte", gpt->wte_.get());
+  } else {
+    gpt->AddChild("wte", gpt->tp_wte_.get());
+  }
   gpt->AddChild("wpe", gpt->wpe_.get());
   const double proj_stddev = 0.02 / std::sqrt(2.0 * static_cast<double>(c.n_layer));
   for (int64_t i = 0; i < c.n_layer; ++i) {
@@ -39,7 +38,8 @@ absl::StatusOr<std::unique_ptr<Gpt>> Gpt::Create(const GptOptions& options) {
                                                 .proj_init_stddev = proj_stddev,
                                                 .recompute = options.recompute,
                                                 .dtype = options.dtype,
-                                                .device = options.device},
+                                                .device = options.device,
+                                                .tp = gpt->tp()},
                                                init));
     gpt->AddChild(absl::StrCat("h.", i), block.get());
     gpt->h_.push_back(std::move(block));
@@ -49,6 +49,28 @@ absl::StatusOr<std::unique_ptr<Gpt>> Gpt::Create(const GptOptions& options) {
       LayerNorm::Create({.dim = c.n_embd, .dtype = options.dtype, .device = options.device}));
   gpt->AddChild("ln_f", gpt->ln_f_.get());
   return gpt;
+}
+
+absl::Status Gpt::CreateTokenEmbedding(ParameterInitializer& init) {
+  const GptConfig& c = options_.config;
+  if (TensorParallelSize(options_.tp) == 1) {
+    ASSIGN_OR_RETURN(wte_, Embedding::Create({.rows = c.padded_vocab(),
+                                              .dim = c.n_embd,
+                                              .dtype = options_.dtype,
+                                              .device = options_.device},
+                                             init));
+    ASSIGN_OR_RETURN(Tensor padding, wte_->weight().value.Slice(c.vocab_size, c.padded_vocab()));
+    return Fill(padding, 0.0);
+  }
+  ASSIGN_OR_RETURN(tp_wte_, VocabParallelEmbedding::Create({.rows = c.padded_vocab(),
+                                                            .valid_rows = c.vocab_size,
+                                                            .dim = c.n_embd,
+                                                            .dtype = options_.dtype,
+                                                            .device = options_.device,
+                                                            .tp = options_.tp},
+                                                           init));
+  tp_cross_entropy_.emplace(options_.tp, c.vocab_size, tp_wte_->row_begin());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
@@ -64,40 +86,58 @@ absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
     RETURN_IF_ERROR(WithContext(Copy(tokens, host_tokens), "Gpt tokens"));
     return Forward(host_tokens);
   }
-  ASSIGN_OR_RETURN(Tensor x, wte_->Forward({tokens, 0, seq}, c.vocab_size));
+  ASSIGN_OR_RETURN(Tensor x, wte_ != nullptr ? wte_->Forward({tokens, 0, seq}, c.vocab_size)
+                                             : tp_wte_->Forward({tokens, 0, seq}));
   RETURN_IF_ERROR(wpe_->Forward(x));
   for (auto& block : h_) {
     ASSIGN_OR_RETURN(x, block->Forward(x));
   }
   ASSIGN_OR_RETURN(x, ln_f_->Forward(x));
   ASSIGN_OR_RETURN(Tensor xf, x.Reshape({batch * seq, c.n_embd}));
+  const Tensor& table = wte_weight().value;  // With TP, this rank's vocabulary slice.
   ASSIGN_OR_RETURN(Tensor logits,
-                   Tensor::Empty({batch * seq, c.padded_vocab()}, options_.dtype, options_.device));
+                   Tensor::Empty({batch * seq, table.dim(0)}, options_.dtype, options_.device));
   const Stream stream = nn_internal::LayerStream(options_.device);
-  RETURN_IF_ERROR(Matmul(xf, wte_->weight().value, logits, {.transpose_b = true}, stream));
-  ASSIGN_OR_RETURN(double loss, cross_entropy_.Forward(logits, {tokens, 1, seq}));
+  RETURN_IF_ERROR(Matmul(xf, table, logits, {.transpose_b = true}, stream));
+  ASSIGN_OR_RETURN(double loss, tp_cross_entropy_
+                                    ? tp_cross_entropy_->Forward(logits, {tokens, 1, seq})
+                                    : cross_entropy_.Forward(logits, {tokens, 1, seq}));
   saved_ = Saved{x, logits};
   return loss;
 }
 
-absl::Status Gpt::Backward(double dloss) {
+absl::Status Gpt::Backward(double dloss, const GradientsFinal& on_final) {
+  const auto final = [&](Module& m) { return on_final ? on_final(m) : absl::OkStatus(); };
   if (!saved_) return absl::FailedPreconditionError("Gpt::Backward before Forward");
   const GptConfig& c = options_.config;
-  RETURN_IF_ERROR(cross_entropy_.Backward(dloss));
+  RETURN_IF_ERROR(tp_cross_entropy_ ? tp_cross_entropy_->Backward(dloss)
+                                    : cross_entropy_.Backward(dloss));
   const Tensor& dlogits = saved_->logits;  // Overwritten in place by the cross-entropy.
-  Parameter& wte = wte_->weight();
+  Parameter& wte = wte_weight();
   ASSIGN_OR_RETURN(Tensor xf, saved_->xf.Reshape({dlogits.dim(0), c.n_embd}));
   const Stream stream = nn_internal::LayerStream(options_.device);
   RETURN_IF_ERROR(Matmul(dlogits, xf, wte.grad, {.transpose_a = true, .beta = 1.0f}, stream));
   ASSIGN_OR_RETURN(Tensor dxf, Tensor::Empty(xf.shape(), options_.dtype, options_.device));
   RETURN_IF_ERROR(Matmul(dlogits, wte.value, dxf, {}, stream));
+  // With TP, each rank's dxf is its vocabulary slice's part: the input of a column-parallel
+  // projection, whose gradient is the sum over the group.
+  RETURN_IF_ERROR(AllReduceOverTensorParallel(tp(), dxf, ReduceOp::kSum));
   ASSIGN_OR_RETURN(Tensor dx, dxf.Reshape(saved_->xf.shape()));
   ASSIGN_OR_RETURN(dx, ln_f_->Backward(dx));
+  RETURN_IF_ERROR(final(*ln_f_));
   for (auto it = h_.rbegin(); it != h_.rend(); ++it) {
     ASSIGN_OR_RETURN(dx, (*it)->Backward(dx));
+    RETURN_IF_ERROR(final(**it));
   }
   RETURN_IF_ERROR(wpe_->Backward(dx));
-  RETURN_IF_ERROR(wte_->Backward(dx));
+  RETURN_IF_ERROR(final(*wpe_));
+  if (wte_ != nullptr) {
+    RETURN_IF_ERROR(wte_->Backward(dx));
+    RETURN_IF_ERROR(final(*wte_));
+  } else {
+    RETURN_IF_ERROR(tp_wte_->Backward(dx));
+    RETURN_IF_ERROR(final(*tp_wte_));
+  }
   ReleaseActivations();
   return absl::OkStatus();
 }

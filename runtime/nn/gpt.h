@@ -16,11 +16,21 @@
 //   ASSIGN_OR_RETURN(double loss, model->Forward(batch.tokens));  // inputs [0, T), targets [1, T]
 //   RETURN_IF_ERROR(model->Backward());                           // adds into the gradients
 //
+// Tensor parallelism (GptOptions::tp, a group of more than one rank; Megatron-LM's layout):
+// the blocks' attention heads and MLP units are split over the group (block.h), wte is a
+// VocabParallelEmbedding (each rank a contiguous slice of the padded vocabulary) and the tied
+// output projection gives each rank the logits of its slice, for a vocab-parallel
+// cross-entropy. Parameter names stay GPT-2's; each rank holds its shard
+// (Parameter::split), cut from the same full weights the seed gives without TP, so runs at
+// any TP size start from the same model. Forward and Backward are then collectives over the
+// group, and every rank gets the same loss.
+//
 // Module contract: module.h. Thread-compatible.
 #ifndef USINE_RUNTIME_NN_GPT_H_
 #define USINE_RUNTIME_NN_GPT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -28,6 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+#include "collectives/communicator.h"
 #include "runtime/core/device.h"
 #include "runtime/core/dtype.h"
 #include "runtime/core/tensor.h"
@@ -37,6 +48,8 @@
 #include "runtime/nn/gpt_config.h"
 #include "runtime/nn/layer_norm.h"
 #include "runtime/nn/module.h"
+#include "runtime/nn/vocab_parallel_cross_entropy.h"
+#include "runtime/nn/vocab_parallel_embedding.h"
 
 namespace usine {
 
@@ -46,6 +59,9 @@ struct GptOptions {
   bool recompute = false;         // Every block recomputes its activations (block.h).
   DType dtype = DType::kF32;      // f32 or f64. Default: f32.
   Device device = Device::Cpu();  // Default: the cpu. CUDA devices compute in f32 only.
+  // The tensor-parallel group (see above); it outlives the model. REQUIRES: its size divides
+  // n_head and padded_vocab(). Default: null, no tensor parallelism (as is a group of one).
+  Communicator* tp = nullptr;
 };
 
 class Gpt : public Module {
@@ -58,27 +74,39 @@ class Gpt : public Module {
   // Saves the activations for Backward. On a CUDA model the work runs on the device's default
   // stream and the call returns once the loss has reached the host.
   [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& tokens);
+  // Called by Backward with each child ("ln_f", "h.<n_layer - 1>", ..., "h.0", "wpe", "wte",
+  // in that order) as soon as its parameters' gradients are final for this Backward, so that
+  // their data-parallel reduction can start while backward goes on (data_parallel.h). An
+  // error stops Backward and is returned.
+  using GradientsFinal = std::function<absl::Status(Module& finished)>;
+
   // Adds the gradients of dloss * (the last Forward's loss) into the parameters' gradients
   // (dloss = 1 / micro-batches averages over gradient accumulation), then drops the
-  // activations.
-  [[nodiscard]] absl::Status Backward(double dloss = 1.0);
+  // activations. `on_final` (may be null) is told when each child's gradients are final.
+  [[nodiscard]] absl::Status Backward(double dloss = 1.0, const GradientsFinal& on_final = nullptr);
 
   const GptConfig& config() const { return options_.config; }
+  // The tensor-parallel group, or null without tensor parallelism.
+  Communicator* tp() const { return tp_wte_ != nullptr ? options_.tp : nullptr; }
 
  private:
   explicit Gpt(const GptOptions& options)
       : options_(options), cross_entropy_(options.config.vocab_size) {}
   void ClearSaved() override { saved_.reset(); }
+  absl::Status CreateTokenEmbedding(ParameterInitializer& init);
+  Parameter& wte_weight() { return tp_wte_ != nullptr ? tp_wte_->weight() : wte_->weight(); }
 
   GptOptions options_;
-  std::unique_ptr<Embedding> wte_;
+  std::unique_ptr<Embedding> wte_;  // Without tensor parallelism; else:
+  std::unique_ptr<VocabParallelEmbedding> tp_wte_;
   std::unique_ptr<PositionEmbedding> wpe_;
   std::vector<std::unique_ptr<Block>> h_;
   std::unique_ptr<LayerNorm> ln_f_;
   SoftmaxCrossEntropy cross_entropy_;
+  std::optional<VocabParallelCrossEntropy> tp_cross_entropy_;  // With tensor parallelism.
   struct Saved {
     Tensor xf;      // ln_f's output, [B, T, C].
-    Tensor logits;  // [B*T, padded_vocab]; its gradient after Backward's first step.
+    Tensor logits;  // [B*T, padded_vocab / tp]; its gradient after Backward's first step.
   };
   std::optional<Saved> saved_;
 };

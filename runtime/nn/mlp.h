@@ -19,6 +19,7 @@
 #include "runtime/nn/init.h"
 #include "runtime/nn/linear.h"
 #include "runtime/nn/module.h"
+#include "runtime/nn/sublayer.h"
 
 namespace usine {
 
@@ -30,14 +31,14 @@ struct MlpOptions {
   Device device = Device::Cpu();   // Default: the cpu.
 };
 
-class Mlp : public Module {
+class Mlp : public Sublayer {
  public:
   // Draws c_fc's weights, then c_proj's, from `init`.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Mlp>> Create(const MlpOptions& options,
                                                                    ParameterInitializer& init);
 
-  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
-  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
+  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
  private:
   explicit Mlp(DType dtype) : gelu_(dtype) {}

@@ -55,12 +55,27 @@
 
 namespace usine {
 
+// How a tensor-parallel layer (tensor_parallel.h) splits a parameter over the `size` ranks
+// of its TP group: dimension `dim` of the full tensor is `groups` equal blocks (c_attn's
+// q|k|v: 3), each cut into `size` equal pieces; rank `rank` holds piece `rank` of every
+// block, concatenated. The default (size 1) is a parameter every rank holds whole.
+struct TensorParallelSplit {
+  int dim = 0;
+  int groups = 1;
+  int rank = 0;
+  int size = 1;
+
+  bool sharded() const { return size > 1; }
+};
+
 // A parameter and its gradient, same shape, dtype and device. The gradient starts at zero.
 struct Parameter {
   std::string name;  // Local to its module ("weight").
   Tensor value;
   Tensor grad;
   bool decay = true;  // AdamW's weight decay applies (false for biases and LayerNorm).
+  // Set by tensor-parallel layers: value and grad are this rank's shard. Default: whole.
+  TensorParallelSplit split = {};
 };
 
 // A parameter with its full dotted name ("h.0.ln_1.weight").

@@ -1,0 +1,72 @@
+// A Linear layer (linear.h) split by input features over a tensor-parallel group
+// (Megatron-LM's RowParallelLinear): each rank holds the columns of W [out, in] for its slice
+// of the inputs and takes only that slice of x (what a ColumnParallelLinear before it
+// produced). Forward all-reduces the ranks' partial products (a collective) and adds the
+// bias once, so every rank gets the whole output; backward needs no communication: dx is this
+// rank's slice. The bias is replicated (Parameter::split is whole): its gradient, computed
+// from the same dy on every rank, is the same everywhere. Parameters "weight" (this rank's
+// columns; initialised from the full tensor, tensor_parallel.h) and "bias", as Linear's.
+// Module contract: module.h.
+//
+//   ASSIGN_OR_RETURN(auto c_proj, RowParallelLinear::Create(
+//       {.in_features = 3072, .out_features = 768, .tp = &grid.comm(ParallelAxis::kTensor)},
+//       init));
+//   ASSIGN_OR_RETURN(Tensor y, c_proj->Forward(h));   // h [B, T, 3072 / tp] -> y [B, T, 768]
+//   ASSIGN_OR_RETURN(Tensor dh, c_proj->Backward(dy)); // dh [B, T, 3072 / tp]
+#ifndef USINE_RUNTIME_NN_ROW_PARALLEL_LINEAR_H_
+#define USINE_RUNTIME_NN_ROW_PARALLEL_LINEAR_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/status/statusor.h"
+
+#include "collectives/communicator.h"
+#include "runtime/core/device.h"
+#include "runtime/core/dtype.h"
+#include "runtime/core/tensor.h"
+#include "runtime/nn/init.h"
+#include "runtime/nn/module.h"
+
+namespace usine {
+
+struct RowParallelLinearOptions {
+  int64_t in_features = 0;  // Of the whole layer. REQUIRES: a multiple of the TP size.
+  int64_t out_features = 0;
+  bool bias = true;               // Default: with a bias (initialised to 0).
+  double init_stddev = 0.02;      // Default: W ~ normal(0, 0.02).
+  DType dtype = DType::kF32;      // f32 or f64. Default: f32.
+  Device device = Device::Cpu();  // Default: the cpu.
+  // The TP group; must outlive the layer. Default: null, a group of one (a plain Linear).
+  Communicator* tp = nullptr;
+};
+
+class RowParallelLinear : public Module {
+ public:
+  // Draws the full W from `init` (the same counters as Linear) and keeps this rank's columns.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RowParallelLinear>> Create(
+      const RowParallelLinearOptions& options, ParameterInitializer& init);
+
+  // x [..., in / tp] (this rank's slice) -> y [..., out], all-reduced over the group. Saves x.
+  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
+  // dy [..., out] (the same on every rank) -> dx [..., in / tp]; adds dL/dW (this rank's
+  // columns) and dL/db into the gradients. No communication.
+  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+
+  Parameter& weight() { return *weight_; }
+  int64_t local_in_features() const;
+
+ private:
+  explicit RowParallelLinear(const RowParallelLinearOptions& options) : options_(options) {}
+  void ClearSaved() override { x_.reset(); }
+
+  RowParallelLinearOptions options_;
+  Parameter* weight_ = nullptr;
+  Parameter* bias_ = nullptr;  // nullptr without a bias.
+  std::optional<Tensor> x_;
+};
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_NN_ROW_PARALLEL_LINEAR_H_

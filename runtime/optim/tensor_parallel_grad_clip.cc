@@ -1,0 +1,39 @@
+#include "runtime/optim/tensor_parallel_grad_clip.h"
+
+#include <cmath>
+
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/elementwise.h"
+#include "runtime/kernels/reduce.h"
+#include "runtime/optim/grad_clip.h"
+
+namespace usine {
+
+absl::StatusOr<double> ClipTensorParallelGradientNorm(absl::Span<const NamedParameter> parameters,
+                                                      double max_norm, Communicator* tp) {
+  if (tp == nullptr || tp->size() == 1) return ClipGradientNorm(parameters, max_norm);
+  double sharded = 0, replicated = 0;
+  for (const NamedParameter& p : parameters) {
+    absl::StatusOr<float> norm = L2NormToHost(p.parameter->grad);
+    if (!norm.ok()) return WithContext(norm.status(), p.name);
+    (p.parameter->split.sharded() ? sharded : replicated) += static_cast<double>(*norm) * *norm;
+  }
+  // The communicators reduce no f64: gather the ranks' sums and add them in rank order, which
+  // gives every rank the same bits.
+  ASSIGN_OR_RETURN(Tensor mine, Tensor::Empty({1}, DType::kF64));
+  ASSIGN_OR_RETURN(Tensor all, Tensor::Empty({tp->size()}, DType::kF64));
+  *static_cast<double*>(mine.raw_data()) = sharded;
+  RETURN_IF_ERROR(tp->AllGather(mine, all));
+  double sum_of_squares = 0;
+  for (int r = 0; r < tp->size(); ++r) sum_of_squares += static_cast<double*>(all.raw_data())[r];
+  const double norm = std::sqrt(sum_of_squares + replicated);
+  if (max_norm > 0 && norm > max_norm) {
+    const float factor = static_cast<float>(max_norm / norm);
+    for (const NamedParameter& p : parameters) {
+      RETURN_IF_ERROR(WithContext(Scale(p.parameter->grad, factor), p.name));
+    }
+  }
+  return norm;
+}
+
+}  // namespace usine

@@ -1,0 +1,51 @@
+#include "runtime/train/data_parallel.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/copy.h"
+
+namespace usine {
+
+absl::StatusOr<std::unique_ptr<GradientReducer>> AttachGradientReducer(
+    Module& model, Communicator& dp, const GradientReducerOptions& options) {
+  const std::vector<NamedParameter> parameters = model.Parameters();
+  std::vector<GradientSpec> specs;
+  specs.reserve(parameters.size());
+  for (const NamedParameter& p : parameters) {
+    specs.push_back({p.name, p.parameter->grad.shape(), p.parameter->grad.dtype()});
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<GradientReducer> reducer,
+                   GradientReducer::Create(dp, std::move(specs), options));
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const Tensor& view = reducer->gradient(static_cast<int>(i));
+    RETURN_IF_ERROR(WithContext(Copy(parameters[i].parameter->grad, view), parameters[i].name));
+    parameters[i].parameter->grad = view;
+  }
+  return reducer;
+}
+
+GradientReadyMarker::GradientReadyMarker(Module& model, GradientReducer& reducer)
+    : reducer_(reducer) {
+  const std::vector<NamedParameter> parameters = model.Parameters();
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    index_[parameters[i].parameter] = static_cast<int>(i);
+  }
+}
+
+absl::Status GradientReadyMarker::MarkModule(Module& finished) {
+  for (const NamedParameter& p : finished.Parameters()) {
+    const auto it = index_.find(p.parameter);
+    if (it == index_.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("GradientReadyMarker: parameter '", p.name, "' is not the reducer's"));
+    }
+    RETURN_IF_ERROR(WithContext(reducer_.MarkReady(it->second), p.name));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace usine
