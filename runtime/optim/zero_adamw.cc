@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -62,6 +63,16 @@ absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
                                       .length = hi - lo,
                                       .shard_offset = lo - shard_begin});
   }
+  // The parameters move into the flat buffers, where the collectives run in place.
+  for (size_t i = 0; i < zero->parameters_.size(); ++i) {
+    Parameter& p = *zero->parameters_[i].parameter;
+    ASSIGN_OR_RETURN(Tensor value, zero->flat_value_.View(zero->offsets_[i], p.value.shape()));
+    ASSIGN_OR_RETURN(Tensor grad, zero->flat_grad_.View(zero->offsets_[i], p.grad.shape()));
+    std::memcpy(value.raw_data(), p.value.raw_data(), p.value.nbytes());
+    std::memcpy(grad.raw_data(), p.grad.raw_data(), p.grad.nbytes());
+    p.value = std::move(value);
+    p.grad = std::move(grad);
+  }
   return zero;
 }
 
@@ -88,10 +99,6 @@ absl::StatusOr<double> ZeroAdamW::ClipShard(double max_norm) {
 
 absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
   if (!(lr >= 0)) return absl::InvalidArgumentError(absl::StrCat("ZeroAdamW: learning rate ", lr));
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    const Tensor& grad = parameters_[i].parameter->grad;
-    std::memcpy(Floats(flat_grad_, offsets_[i]), grad.raw_data(), grad.nbytes());
-  }
   ASSIGN_OR_RETURN(Tensor grad_shard, flat_grad_.View(shard_begin(), {shard_numel_}));
   RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg));
   ASSIGN_OR_RETURN(const double norm, ClipShard(max_norm));
@@ -100,19 +107,13 @@ absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
   const optim_internal::AdamWCoefficients c = optim_internal::AdamWCoefficientsAt(options_, lr, t);
   for (const Segment& s : segments_) {
     const Parameter& p = *parameters_[s.parameter].parameter;
-    float* value = Floats(p.value, s.begin);
+    float* value = Floats(p.value, s.begin);  // In flat_value_'s shard.
     optim_internal::AdamWUpdate(c, p.decay, s.length, value, Floats(grad_shard, s.shard_offset),
                                 Floats(exp_avg_, s.shard_offset),
                                 Floats(exp_avg_sq_, s.shard_offset));
-    std::memcpy(Floats(flat_value_, shard_begin() + s.shard_offset), value,
-                static_cast<size_t>(s.length) * sizeof(float));
   }
   ASSIGN_OR_RETURN(Tensor value_shard, flat_value_.View(shard_begin(), {shard_numel_}));
   RETURN_IF_ERROR(dp_.AllGather(value_shard, flat_value_));
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    const Tensor& value = parameters_[i].parameter->value;
-    std::memcpy(value.raw_data(), Floats(flat_value_, offsets_[i]), value.nbytes());
-  }
   step_ = t;
   return norm;
 }

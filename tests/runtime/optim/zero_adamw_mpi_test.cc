@@ -98,6 +98,13 @@ TEST_F(ZeroAdamWTest, ShardsThePaddedFlatParametersEvenly) {
   EXPECT_EQ(zero->padded_numel(), zero->shard_numel() * n);
   EXPECT_GT(zero->padded_numel(), 13);
   EXPECT_EQ(zero->shard_begin(), dp_->rank() * zero->shard_numel());
+  // The parameters now live in the flat buffer, with their values kept.
+  for (const NamedParameter& p : model->Parameters()) {
+    const std::vector<float> v = ReadTensor<float>(p.parameter->value).value();
+    for (size_t i = 0; i < v.size(); ++i) {
+      EXPECT_EQ(v[i], 0.5f + 0.1f * static_cast<float>(i)) << p.name << "[" << i << "]";
+    }
+  }
 }
 
 // Three steps, the second and third clipped: the parameters equal those of plain data
