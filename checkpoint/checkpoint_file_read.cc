@@ -73,7 +73,13 @@ absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePla
   std::vector<std::pair<size_t, std::future<uint32_t>>> pending;
   for (size_t i = 0; status.ok() && i < plan.tensors.size(); ++i) {
     auto it = state.tensors().find(plan.tensors[i].name);
-    if (it == state.tensors().end()) continue;
+    if (it == state.tensors().end()) {
+      // Opening a dataset reads HDF5 metadata collectively (all_coll_metadata_ops, h5_file.cc):
+      // every rank opens every planned tensor, also one it reads nothing of (a ZeRO-1 rank
+      // holds pieces of only some of the optimizer's tensors), or the ranks deadlock.
+      status = checkpoint_internal::OpenStoredTensor(file, plan.tensors[i].name).status();
+      continue;
+    }
     status = ReadPiece(file, plan.tensors[i], it->second, comm.rank(), &out.recorded[i]);
     if (!status.ok() || !verify) continue;
     const PlannedTensor& planned = plan.tensors[i];

@@ -1,11 +1,10 @@
 #include "runtime/optim/adamw.h"
 
-#include <cmath>
-
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
+#include "runtime/optim/internal/adamw_update.h"
 
 #if USINE_WITH_CUDA
 #include "runtime/core/cuda_status.h"
@@ -17,17 +16,16 @@ namespace usine {
 namespace {
 
 // The update of one CUDA parameter, on its device's default stream.
-absl::Status CudaStep(const AdamWOptions& o, double lr, double decay, double correction1,
-                      double correction2, const Parameter& p, const Tensor& exp_avg,
-                      const Tensor& exp_avg_sq) {
+absl::Status CudaStep(const optim_internal::AdamWCoefficients& c, const Parameter& p,
+                      const Tensor& exp_avg, const Tensor& exp_avg_sq) {
 #if USINE_WITH_CUDA
-  const optim_internal::cuda::AdamWStep step{.lr = lr,
-                                             .beta1 = o.beta1,
-                                             .beta2 = o.beta2,
-                                             .eps = o.eps,
-                                             .decay = decay,
-                                             .correction1 = correction1,
-                                             .correction2 = correction2};
+  const optim_internal::cuda::AdamWStep step{.lr = c.lr,
+                                             .beta1 = c.beta1,
+                                             .beta2 = c.beta2,
+                                             .eps = c.eps,
+                                             .decay = p.decay ? c.lr * c.weight_decay : 0.0,
+                                             .correction1 = c.correction1,
+                                             .correction2 = c.correction2};
   core_internal::CudaDeviceGuard guard;
   RETURN_IF_ERROR(guard.Enter(p.value.device()));
   return USINE_CUDA_STATUS(optim_internal::cuda::LaunchAdamW(
@@ -41,15 +39,18 @@ absl::Status CudaStep(const AdamWOptions& o, double lr, double decay, double cor
 
 }  // namespace
 
+absl::Status AdamWOptions::Validate() const {
+  if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0 && weight_decay >= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AdamW: need 0 <= beta1, beta2 < 1, eps > 0 and weight_decay >= 0, got beta1 ",
+                     beta1, ", beta2 ", beta2, ", eps ", eps, ", weight_decay ", weight_decay));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(std::vector<NamedParameter> parameters,
                                                      const AdamWOptions& options) {
-  const AdamWOptions& o = options;
-  if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1 && o.eps > 0 &&
-        o.weight_decay >= 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "AdamW: need 0 <= beta1, beta2 < 1, eps > 0 and weight_decay >= 0, got beta1 ", o.beta1,
-        ", beta2 ", o.beta2, ", eps ", o.eps, ", weight_decay ", o.weight_decay));
-  }
+  RETURN_IF_ERROR(options.Validate());
   auto adamw = std::unique_ptr<AdamW>(new AdamW(options));
   for (NamedParameter& p : parameters) {
     const std::string what = absl::StrCat("AdamW parameter ", p.name);
@@ -71,33 +72,19 @@ absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(std::vector<NamedParameter>
 absl::Status AdamW::Step(double lr) {
   if (!(lr >= 0)) return absl::InvalidArgumentError(absl::StrCat("AdamW: learning rate ", lr));
   const int64_t t = step_ + 1;
-  const double b1 = options_.beta1, b2 = options_.beta2;
-  const double correction1 = 1.0 - std::pow(b1, static_cast<double>(t));
-  const double correction2 = 1.0 - std::pow(b2, static_cast<double>(t));
+  const optim_internal::AdamWCoefficients c = optim_internal::AdamWCoefficientsAt(options_, lr, t);
   for (Slot& slot : slots_) {
     const Parameter& p = *slot.parameter.parameter;
     RETURN_IF_ERROR(CheckSameShape(p.grad, p.value, slot.parameter.name + " grad", "value"));
-    const double decay = p.decay ? lr * options_.weight_decay : 0.0;
     if (p.value.device().is_cuda()) {
-      RETURN_IF_ERROR(WithContext(
-          CudaStep(options_, lr, decay, correction1, correction2, p, slot.exp_avg, slot.exp_avg_sq),
-          slot.parameter.name));
+      RETURN_IF_ERROR(
+          WithContext(CudaStep(c, p, slot.exp_avg, slot.exp_avg_sq), slot.parameter.name));
       continue;
     }
-    float* value = static_cast<float*>(p.value.raw_data());
-    const float* grad = static_cast<const float*>(p.grad.raw_data());
-    float* m = static_cast<float*>(slot.exp_avg.raw_data());
-    float* v = static_cast<float*>(slot.exp_avg_sq.raw_data());
-    for (int64_t i = 0, n = p.value.numel(); i < n; ++i) {
-      const double g = grad[i];
-      const double mi = b1 * m[i] + (1 - b1) * g;
-      const double vi = b2 * v[i] + (1 - b2) * g * g;
-      const double x = value[i] - decay * value[i];
-      value[i] = static_cast<float>(x - lr * (mi / correction1) /
-                                            (std::sqrt(vi / correction2) + options_.eps));
-      m[i] = static_cast<float>(mi);
-      v[i] = static_cast<float>(vi);
-    }
+    optim_internal::AdamWUpdate(
+        c, p.decay, p.value.numel(), static_cast<float*>(p.value.raw_data()),
+        static_cast<const float*>(p.grad.raw_data()), static_cast<float*>(slot.exp_avg.raw_data()),
+        static_cast<float*>(slot.exp_avg_sq.raw_data()));
   }
   step_ = t;
   return absl::OkStatus();
@@ -105,10 +92,13 @@ absl::Status AdamW::Step(double lr) {
 
 absl::Status AdamW::AddToStateDict(StateDict& state, absl::string_view prefix) const {
   for (const Slot& slot : slots_) {
+    const Shape flat{slot.exp_avg.numel()};
+    ASSIGN_OR_RETURN(Tensor exp_avg, slot.exp_avg.Reshape(flat));
+    ASSIGN_OR_RETURN(Tensor exp_avg_sq, slot.exp_avg_sq.Reshape(flat));
     RETURN_IF_ERROR(
-        state.AddTensor(absl::StrCat(prefix, "exp_avg/", slot.parameter.name), slot.exp_avg));
+        state.AddTensor(absl::StrCat(prefix, "exp_avg/", slot.parameter.name), exp_avg));
     RETURN_IF_ERROR(
-        state.AddTensor(absl::StrCat(prefix, "exp_avg_sq/", slot.parameter.name), slot.exp_avg_sq));
+        state.AddTensor(absl::StrCat(prefix, "exp_avg_sq/", slot.parameter.name), exp_avg_sq));
   }
   state.SetInt(absl::StrCat(prefix, "step"), step_);
   return absl::OkStatus();

@@ -9,12 +9,15 @@
 // computed in double per element, stored in f32, on the parameter's device (the CUDA kernel
 // rounds each operation as the cpu does, so both give the same bits). The moments m and v are
 // f32 tensors on that device, one pair per parameter, exposed for checkpoints as StateDict
-// entries.
+// entries (flattened, see AddToStateDict). ZeroAdamW (zero_adamw.h) is the same update with
+// the moments sharded over the data-parallel ranks; the two write the same checkpoint entries.
 //
 //   ASSIGN_OR_RETURN(auto optimizer, AdamW::Create(model->Parameters(), {.weight_decay = 0.1}));
 //   ASSIGN_OR_RETURN(double norm, ClipGradientNorm(model->Parameters(), 1.0));   // grad_clip.h
 //   RETURN_IF_ERROR(optimizer->Step(schedule.At(step)));                          // lr_schedule.h
 //   RETURN_IF_ERROR(optimizer->AddToStateDict(state));     // "optim/exp_avg/<name>", ...
+//   ... a checkpoint load fills the moments in place, then:
+//   RETURN_IF_ERROR(optimizer->RestoreStep(state));
 //
 // Thread-compatible. The parameters must outlive the optimizer.
 #ifndef USINE_RUNTIME_OPTIM_ADAMW_H_
@@ -39,6 +42,10 @@ struct AdamWOptions {
   double beta2 = 0.95;        // Default: 0.95 (GPT-2/3 training's).
   double eps = 1e-8;          // Default: 1e-8.
   double weight_decay = 0.1;  // Default: 0.1; only on parameters with `decay`.
+
+  // OK when 0 <= beta1, beta2 < 1, eps > 0 and weight_decay >= 0; otherwise InvalidArgument
+  // naming the values.
+  [[nodiscard]] absl::Status Validate() const;
 };
 
 class AdamW {
@@ -56,7 +63,10 @@ class AdamW {
   int64_t step() const { return step_; }
 
   // Adds "<prefix>exp_avg/<name>" and "<prefix>exp_avg_sq/<name>" (the moments, as handles:
-  // a checkpoint load fills them in place) and the int "<prefix>step".
+  // a checkpoint load fills them in place) and the int "<prefix>step". The moments are
+  // flattened to 1-D [numel]: ZeroAdamW's shards are ranges of the flattened parameters, which
+  // are boxes only of a 1-D tensor, and the two optimizers share the same entries so that a
+  // checkpoint of either loads into the other, at any number of data-parallel ranks.
   [[nodiscard]] absl::Status AddToStateDict(StateDict& state,
                                             absl::string_view prefix = "optim/") const;
   // Reads "<prefix>step" back after a checkpoint load filled the moments.

@@ -5,10 +5,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <mpi.h>
 #include <unistd.h>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -81,6 +83,56 @@ TEST_F(CheckpointFileMpiTest, DisagreeingRanksGetTheSameErrorAndNothingHangs) {
   metadata.SetInt("step", world_->rank() == 0 ? 1 : 2);
   EXPECT_THAT(WriteCheckpointFile(dir_ + "/bad.h5", metadata, *world_).message(),
               ::testing::HasSubstr("metadata 'step' differs between rank 0 and rank 1"));
+}
+
+// Ranks that hold pieces of different tensors (ZeRO-1's optimizer state: each rank a range of
+// the flattened parameters): tensor "t<r>" is rank r's alone, and "shared" is split between
+// the ranks. Read back the same way, and with rank 0 wanting every tensor whole.
+TEST_F(CheckpointFileMpiTest, RanksHoldingDifferentTensorsReadBackWithoutHanging) {
+  const std::string path = dir_ + "/z.h5";
+  const int rank = world_->rank(), size = world_->size();
+  auto values = [](int tensor, int64_t n, int64_t first) {
+    std::vector<float> v(n);
+    for (int64_t i = 0; i < n; ++i) v[i] = static_cast<float>(tensor * 100 + first + i);
+    return v;
+  };
+  {
+    StateDict state;
+    ASSERT_OK(state.AddTensor(absl::StrCat("t", rank),
+                              testing::MakeTensor(Device::Cpu(), {3}, values(rank, 3, 0)).value()));
+    ASSERT_OK(state.AddShard(
+        "shared", testing::MakeTensor(Device::Cpu(), {2}, values(size, 2, 2 * rank)).value(),
+        Shape{2 * size}, {2 * rank}));
+    ASSERT_OK(WriteCheckpointFile(path, state, *world_));
+  }
+  {
+    StateDict state;
+    Tensor mine = Tensor::Empty({3}, DType::kF32).value();
+    Tensor shared = Tensor::Empty({2}, DType::kF32).value();
+    ASSERT_OK(state.AddTensor(absl::StrCat("t", rank), mine));
+    ASSERT_OK(state.AddShard("shared", shared, Shape{2 * size}, {2 * rank}));
+    ASSERT_OK(ReadCheckpointFile(path, state, *world_));
+    EXPECT_EQ(testing::ReadTensor<float>(mine).value(), values(rank, 3, 0));
+    EXPECT_EQ(testing::ReadTensor<float>(shared).value(), values(size, 2, 2 * rank));
+  }
+  {
+    StateDict state;
+    std::vector<Tensor> whole;
+    if (rank == 0) {
+      for (int r = 0; r < size; ++r) {
+        whole.push_back(Tensor::Empty({3}, DType::kF32).value());
+        ASSERT_OK(state.AddTensor(absl::StrCat("t", r), whole.back()));
+      }
+      whole.push_back(Tensor::Empty({2 * size}, DType::kF32).value());
+      ASSERT_OK(state.AddTensor("shared", whole.back()));
+    }
+    ASSERT_OK(ReadCheckpointFile(path, state, *world_));
+    for (size_t i = 0; i < whole.size(); ++i) {
+      const bool is_shared = i + 1 == whole.size();
+      EXPECT_EQ(testing::ReadTensor<float>(whole[i]).value(),
+                is_shared ? values(size, 2 * size, 0) : values(static_cast<int>(i), 3, 0));
+    }
+  }
 }
 
 }  // namespace

@@ -1,0 +1,143 @@
+#include "runtime/optim/zero_adamw.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+#include "runtime/core/status_macros.h"
+#include "runtime/kernels/elementwise.h"
+#include "runtime/optim/internal/adamw_update.h"
+
+namespace usine {
+namespace {
+
+float* Floats(const Tensor& t, int64_t offset = 0) {
+  return static_cast<float*>(t.raw_data()) + offset;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
+                                                             std::vector<NamedParameter> parameters,
+                                                             const AdamWOptions& options) {
+  RETURN_IF_ERROR(options.Validate());
+  if (!dp.device().is_cpu()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ZeroAdamW: communicator '", dp.name(), "' is on ", dp.device().ToString(),
+        "; the update runs on the cpu, so it needs a host communicator (mpi or local)"));
+  }
+  auto zero = std::unique_ptr<ZeroAdamW>(new ZeroAdamW(dp, options));
+  for (const NamedParameter& p : parameters) {
+    const std::string what = absl::StrCat("ZeroAdamW parameter ", p.name);
+    RETURN_IF_ERROR(CheckDType(p.parameter->value, DType::kF32, what));
+    RETURN_IF_ERROR(CheckDevice(p.parameter->value, Device::Cpu(), what));
+    RETURN_IF_ERROR(CheckSameShape(p.parameter->grad, p.parameter->value, what + " grad", "value"));
+    RETURN_IF_ERROR(CheckDType(p.parameter->grad, DType::kF32, what + " grad"));
+    RETURN_IF_ERROR(CheckDevice(p.parameter->grad, Device::Cpu(), what + " grad"));
+    zero->offsets_.push_back(zero->numel_);
+    zero->numel_ += p.parameter->value.numel();
+  }
+  zero->parameters_ = std::move(parameters);
+  const int64_t ranks = dp.size();
+  zero->shard_numel_ = (zero->numel_ + ranks - 1) / ranks;
+  const int64_t padded = zero->shard_numel_ * ranks;
+  ASSIGN_OR_RETURN(zero->flat_grad_, Tensor::Empty({padded}, DType::kF32));
+  ASSIGN_OR_RETURN(zero->flat_value_, Tensor::Empty({padded}, DType::kF32));
+  ASSIGN_OR_RETURN(zero->exp_avg_, Tensor::Empty({zero->shard_numel_}, DType::kF32));
+  ASSIGN_OR_RETURN(zero->exp_avg_sq_, Tensor::Empty({zero->shard_numel_}, DType::kF32));
+  for (const Tensor* t :
+       {&zero->flat_grad_, &zero->flat_value_, &zero->exp_avg_, &zero->exp_avg_sq_}) {
+    RETURN_IF_ERROR(Fill(*t, 0.0));
+  }
+  const int64_t shard_begin = zero->shard_begin(), shard_end = shard_begin + zero->shard_numel_;
+  for (size_t i = 0; i < zero->parameters_.size(); ++i) {
+    const int64_t begin = zero->offsets_[i];
+    const int64_t end = begin + zero->parameters_[i].parameter->value.numel();
+    const int64_t lo = std::max(begin, shard_begin), hi = std::min(end, shard_end);
+    if (lo >= hi) continue;
+    zero->segments_.push_back(Segment{.parameter = static_cast<int>(i),
+                                      .begin = lo - begin,
+                                      .length = hi - lo,
+                                      .shard_offset = lo - shard_begin});
+  }
+  // The parameters move into the flat buffers, where the collectives run in place.
+  for (size_t i = 0; i < zero->parameters_.size(); ++i) {
+    Parameter& p = *zero->parameters_[i].parameter;
+    ASSIGN_OR_RETURN(Tensor value, zero->flat_value_.View(zero->offsets_[i], p.value.shape()));
+    ASSIGN_OR_RETURN(Tensor grad, zero->flat_grad_.View(zero->offsets_[i], p.grad.shape()));
+    std::memcpy(value.raw_data(), p.value.raw_data(), p.value.nbytes());
+    std::memcpy(grad.raw_data(), p.grad.raw_data(), p.grad.nbytes());
+    p.value = std::move(value);
+    p.grad = std::move(grad);
+  }
+  return zero;
+}
+
+absl::StatusOr<double> ZeroAdamW::ClipShard(double max_norm) {
+  const float* g = Floats(flat_grad_, shard_begin());
+  double sum_of_squares = 0;
+  for (int64_t i = 0; i < shard_numel_; ++i) sum_of_squares += static_cast<double>(g[i]) * g[i];
+  // Reductions take no f64 (communicator.h), so the partial sums are gathered and added in
+  // rank order: every rank gets the same norm, in double.
+  ASSIGN_OR_RETURN(Tensor mine, Tensor::Empty({1}, DType::kF64));
+  ASSIGN_OR_RETURN(Tensor all, Tensor::Empty({dp_.size()}, DType::kF64));
+  *static_cast<double*>(mine.raw_data()) = sum_of_squares;
+  RETURN_IF_ERROR(dp_.AllGather(mine, all));
+  double total = 0;
+  const double* partial = static_cast<const double*>(all.raw_data());
+  for (int r = 0; r < dp_.size(); ++r) total += partial[r];
+  const double norm = std::sqrt(total);
+  if (max_norm > 0 && norm > max_norm) {
+    ASSIGN_OR_RETURN(Tensor shard, flat_grad_.View(shard_begin(), {shard_numel_}));
+    RETURN_IF_ERROR(Scale(shard, static_cast<float>(max_norm / norm)));
+  }
+  return norm;
+}
+
+absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
+  if (!(lr >= 0)) return absl::InvalidArgumentError(absl::StrCat("ZeroAdamW: learning rate ", lr));
+  ASSIGN_OR_RETURN(Tensor grad_shard, flat_grad_.View(shard_begin(), {shard_numel_}));
+  RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg));
+  ASSIGN_OR_RETURN(const double norm, ClipShard(max_norm));
+
+  const int64_t t = step_ + 1;
+  const optim_internal::AdamWCoefficients c = optim_internal::AdamWCoefficientsAt(options_, lr, t);
+  for (const Segment& s : segments_) {
+    const Parameter& p = *parameters_[s.parameter].parameter;
+    float* value = Floats(p.value, s.begin);  // In flat_value_'s shard.
+    optim_internal::AdamWUpdate(c, p.decay, s.length, value, Floats(grad_shard, s.shard_offset),
+                                Floats(exp_avg_, s.shard_offset),
+                                Floats(exp_avg_sq_, s.shard_offset));
+  }
+  ASSIGN_OR_RETURN(Tensor value_shard, flat_value_.View(shard_begin(), {shard_numel_}));
+  RETURN_IF_ERROR(dp_.AllGather(value_shard, flat_value_));
+  step_ = t;
+  return norm;
+}
+
+absl::Status ZeroAdamW::AddToStateDict(StateDict& state, absl::string_view prefix) const {
+  for (const Segment& s : segments_) {
+    const NamedParameter& p = parameters_[s.parameter];
+    const Shape global{p.parameter->value.numel()};
+    ASSIGN_OR_RETURN(Tensor exp_avg, exp_avg_.View(s.shard_offset, {s.length}));
+    ASSIGN_OR_RETURN(Tensor exp_avg_sq, exp_avg_sq_.View(s.shard_offset, {s.length}));
+    RETURN_IF_ERROR(
+        state.AddShard(absl::StrCat(prefix, "exp_avg/", p.name), exp_avg, global, {s.begin}));
+    RETURN_IF_ERROR(
+        state.AddShard(absl::StrCat(prefix, "exp_avg_sq/", p.name), exp_avg_sq, global, {s.begin}));
+  }
+  state.SetInt(absl::StrCat(prefix, "step"), step_);
+  return absl::OkStatus();
+}
+
+absl::Status ZeroAdamW::RestoreStep(const StateDict& state, absl::string_view prefix) {
+  ASSIGN_OR_RETURN(const int64_t step, state.GetInt(absl::StrCat(prefix, "step")));
+  if (step < 0) return absl::InvalidArgumentError(absl::StrCat("ZeroAdamW: saved step ", step));
+  step_ = step;
+  return absl::OkStatus();
+}
+
+}  // namespace usine

@@ -1,0 +1,117 @@
+// ZeRO stage 1 (Rajbhandari et al., "ZeRO: Memory Optimizations Toward Training Trillion
+// Parameter Models", 2020): AdamW (adamw.h) with its moments sharded over the data-parallel
+// group. The parameters are viewed as one flat vector (in the order given, padded with zeros
+// to a multiple of the group's size), and rank r owns the r-th of size() equal, contiguous
+// shards. Create moves the parameters' values and gradients into two flat buffers (each
+// Parameter's `value` and `grad` become views of them, with the same contents), so that the
+// collectives run in place and nothing is copied; the moments are held for the shard alone
+// (2/size() of the parameters, where AdamW holds twice the parameters). Each Step:
+//
+//   1. reduce-scatters the flat gradients in place (average): rank r's shard of them becomes
+//      the averaged gradients; the rest keeps this rank's local gradients;
+//   2. computes the global gradient norm from the shards (each rank's sum of squares in
+//      double, all-gathered and summed in rank order, so every rank gets the same value) and,
+//      when it exceeds max_norm, scales the shard by max_norm / norm, as ClipGradientNorm
+//      (grad_clip.h) does with whole gradients;
+//   3. applies AdamW to its shard of the parameters (the same element-wise update as AdamW,
+//      weight decay only on parameters with `decay`);
+//   4. all-gathers the updated shards in place, so that every rank's parameters are equal.
+//
+// A replacement for "all-reduce the gradients, ClipGradientNorm, AdamW::Step" on every rank:
+//
+//   Communicator& dp = grid->comm(ParallelAxis::kData);
+//   ASSIGN_OR_RETURN(auto optimizer, ZeroAdamW::Create(dp, model->Parameters()));
+//   ... forward, backward (local gradients, not reduced) ...
+//   ASSIGN_OR_RETURN(double norm, optimizer->Step(schedule.At(step), /*max_norm=*/1.0));
+//
+// Checkpoints: AddToStateDict adds AdamW's entries ("optim/exp_avg/<name>", flattened to
+// [numel]), each rank adding the piece of each moment that its shard holds, so the pieces of
+// all ranks tile the logical tensors: a checkpoint holds the whole state, and loads into
+// AdamW (tested) or into ZeroAdamW at any data-parallel size (the same boxes mechanism).
+//
+// REQUIRES: f32 parameters on the cpu (MPI backend; the update has no CUDA kernel yet), equal
+// on every rank before the first Step (same seed, or broadcast), listed in the same order on
+// every rank; nothing else keeps their value or grad tensors from before Create (a handle
+// taken earlier no longer aliases the parameter). Step is a collective over `dp`; Create,
+// AddToStateDict and RestoreStep communicate nothing. Thread-compatible. `dp` and the
+// parameters must outlive the optimizer, which owns the parameters' memory from Create on.
+#ifndef USINE_RUNTIME_OPTIM_ZERO_ADAMW_H_
+#define USINE_RUNTIME_OPTIM_ZERO_ADAMW_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+#include "checkpoint/state_dict.h"
+#include "collectives/communicator.h"
+#include "runtime/core/tensor.h"
+#include "runtime/nn/module.h"
+#include "runtime/optim/adamw.h"
+
+namespace usine {
+
+class ZeroAdamW {
+ public:
+  // Zero moments for this rank's shard; re-points every parameter's value and grad into the
+  // flat buffers (see above). Not a collective (no communication).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<ZeroAdamW>> Create(
+      Communicator& dp, std::vector<NamedParameter> parameters, const AdamWOptions& options = {});
+
+  // One update from the local gradients (steps 1-4 above) with learning rate `lr`, clipping
+  // the averaged gradients to global norm `max_norm` (<= 0 or infinite: no clipping). Returns
+  // the global norm of the averaged gradients before clipping. Afterwards the parameters'
+  // gradients hold the averaged, clipped values in this rank's shard and the local ones
+  // elsewhere (ZeroGrad before the next backward). A collective over `dp`.
+  [[nodiscard]] absl::StatusOr<double> Step(double lr, double max_norm = 0.0);
+
+  // Updates made so far.
+  int64_t step() const { return step_; }
+  // Elements of all parameters together, and with the padding (a multiple of dp.size()).
+  int64_t numel() const { return numel_; }
+  int64_t padded_numel() const { return shard_numel_ * dp_.size(); }
+  // This rank's shard: flat elements [shard_begin(), shard_begin() + shard_numel()).
+  int64_t shard_begin() const { return shard_numel_ * dp_.rank(); }
+  int64_t shard_numel() const { return shard_numel_; }
+
+  // Adds this rank's pieces of "<prefix>exp_avg/<name>" and "<prefix>exp_avg_sq/<name>" (1-D
+  // boxes of [numel] tensors, as handles: a checkpoint load fills them in place; a parameter
+  // outside the shard adds nothing) and the int "<prefix>step".
+  [[nodiscard]] absl::Status AddToStateDict(StateDict& state,
+                                            absl::string_view prefix = "optim/") const;
+  // Reads "<prefix>step" back after a checkpoint load filled the moments.
+  [[nodiscard]] absl::Status RestoreStep(const StateDict& state,
+                                         absl::string_view prefix = "optim/");
+
+ private:
+  // The part of one parameter inside this rank's shard.
+  struct Segment {
+    int parameter = 0;         // Index into parameters_.
+    int64_t begin = 0;         // First element, in the flattened parameter.
+    int64_t length = 0;        // Elements.
+    int64_t shard_offset = 0;  // Where it starts in the shard.
+  };
+  ZeroAdamW(Communicator& dp, const AdamWOptions& options) : dp_(dp), options_(options) {}
+  // Step 2: the norm of the averaged gradients, and clipping.
+  absl::StatusOr<double> ClipShard(double max_norm);
+
+  Communicator& dp_;
+  AdamWOptions options_;
+  std::vector<NamedParameter> parameters_;
+  std::vector<int64_t> offsets_;  // Of each parameter in the flat vector.
+  std::vector<Segment> segments_;
+  int64_t numel_ = 0;
+  int64_t shard_numel_ = 0;
+  Tensor flat_grad_;   // [padded_numel]: the parameters' gradients, then zero padding.
+  Tensor flat_value_;  // [padded_numel]: the parameters' values, then zero padding.
+  Tensor exp_avg_;     // [shard_numel]
+  Tensor exp_avg_sq_;  // [shard_numel]
+  int64_t step_ = 0;
+};
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_OPTIM_ZERO_ADAMW_H_

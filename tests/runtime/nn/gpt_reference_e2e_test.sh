@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# usine's tiny GPT against the same model in PyTorch (gpt_reference.py), in f64 and f32: the
+# loss and every parameter gradient. Skips (exit 77) without python3-torch and python3-h5py.
+#   gpt_reference_e2e_test.sh EXPORT_TOOL REFERENCE_SCRIPT
+set -euo pipefail
+tool=$1
+script=$2
+python=""
+for candidate in python3 /usr/bin/python3; do
+  if "$candidate" -c "import torch, h5py" 2>/dev/null; then python=$candidate; break; fi
+done
+if [[ -z $python ]]; then
+  echo "SKIP: no python3 with torch and h5py (Debian: python3-torch, python3-h5py)"
+  exit 77
+fi
+dir=$(mktemp -d /tmp/usine_gpt_reference_XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+for dtype in f64 f32; do
+  "$tool" "$dir/$dtype.h5" "$dtype"
+  "$python" "$script" "$dir/$dtype.h5"
+done
