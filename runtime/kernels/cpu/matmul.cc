@@ -1,6 +1,7 @@
 // cpu matrix product through OpenBLAS's sgemm and dgemm (row-major).
 #include <cblas.h>
 
+#include "runtime/kernels/cpu_gemm.h"
 #include "runtime/kernels/internal/backends.h"
 
 namespace usine::kernels_internal::cpu {
@@ -49,3 +50,25 @@ void Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptio
 }
 
 }  // namespace usine::kernels_internal::cpu
+
+namespace usine {
+
+void CpuGemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
+             const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+             int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
+              transpose_b ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
+              c, static_cast<int>(ldc));
+}
+
+void CpuGemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, double alpha,
+             const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
+             int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
+              transpose_b ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
+              c, static_cast<int>(ldc));
+}
+
+}  // namespace usine

@@ -4,44 +4,44 @@
 #include <cmath>
 #include <vector>
 
+#include "runtime/core/parallel_for.h"
+#include "runtime/kernels/cpu_gemm.h"
+
 namespace usine::nn_internal {
+
+// Each (sequence, head) pair is one item of a ParallelFor: its matrix products go through
+// OpenBLAS on the head's strided columns of q|k|v (leading dimension 3C), computing the whole
+// T x T square of which the causal half is kept; each item writes only its own probabilities
+// and its head's columns of the output, so the result does not depend on the threads.
 
 template <typename T>
 void CausalAttentionForward(const T* qkv, const AttentionDims& d, T* out, T* probs) {
   const int64_t n = d.seq, dim = d.head_dim, c = d.heads * dim;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(dim)));
-  for (int64_t b = 0; b < d.batch; ++b) {
-    const T* x = qkv + b * n * 3 * c;
-    for (int64_t h = 0; h < d.heads; ++h) {
-      T* p_head = probs + (b * d.heads + h) * n * n;
+  ParallelFor(d.batch * d.heads, /*grain=*/1, [&](int64_t begin, int64_t end) {
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t b = bh / d.heads, h = bh % d.heads;
+      const T* q = qkv + b * n * 3 * c + h * dim;
+      T* p = probs + bh * n * n;
+      // p <- scale * q k^T, then the causal softmax of each row.
+      CpuGemm(false, true, n, n, dim, scale, q, 3 * c, q + c, 3 * c, T(0), p, n);
       for (int64_t t = 0; t < n; ++t) {
-        const T* q = x + t * 3 * c + h * dim;
-        T* p = p_head + t * n;
-        T max = -INFINITY;
-        for (int64_t s = 0; s <= t; ++s) {
-          const T* k = x + s * 3 * c + c + h * dim;
-          T dot = 0;
-          for (int64_t i = 0; i < dim; ++i) dot += q[i] * k[i];
-          p[s] = dot * scale;
-          max = std::max(max, p[s]);
-        }
+        T* row = p + t * n;
+        const T max = *std::max_element(row, row + t + 1);
         double sum = 0;
         for (int64_t s = 0; s <= t; ++s) {
-          p[s] = std::exp(p[s] - max);
-          sum += p[s];
+          row[s] = std::exp(row[s] - max);
+          sum += row[s];
         }
         const T inv = static_cast<T>(1.0 / sum);
-        for (int64_t s = 0; s <= t; ++s) p[s] *= inv;
-        std::fill(p + t + 1, p + n, T(0));
-        T* o = out + (b * n + t) * c + h * dim;
-        std::fill(o, o + dim, T(0));
-        for (int64_t s = 0; s <= t; ++s) {
-          const T* v = x + s * 3 * c + 2 * c + h * dim;
-          for (int64_t i = 0; i < dim; ++i) o[i] += p[s] * v[i];
-        }
+        for (int64_t s = 0; s <= t; ++s) row[s] *= inv;
+        std::fill(row + t + 1, row + n, T(0));
       }
+      // out_h <- p v.
+      CpuGemm(false, false, n, dim, n, T(1), p, n, q + 2 * c, 3 * c, T(0),
+              out + b * n * c + h * dim, c);
     }
-  }
+  });
 }
 
 template <typename T>
@@ -49,44 +49,32 @@ void CausalAttentionBackward(const T* dout, const T* qkv, const T* probs, const 
                              T* dqkv) {
   const int64_t n = d.seq, dim = d.head_dim, c = d.heads * dim;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(dim)));
-  std::fill(dqkv, dqkv + d.batch * n * 3 * c, T(0));
-  std::vector<T> dp(n);
-  for (int64_t b = 0; b < d.batch; ++b) {
-    const T* x = qkv + b * n * 3 * c;
-    T* dx = dqkv + b * n * 3 * c;
-    for (int64_t h = 0; h < d.heads; ++h) {
-      const T* p_head = probs + (b * d.heads + h) * n * n;
+  ParallelFor(d.batch * d.heads, /*grain=*/1, [&](int64_t begin, int64_t end) {
+    std::vector<T> ds(n * n);
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t b = bh / d.heads, h = bh % d.heads;
+      const T* q = qkv + b * n * 3 * c + h * dim;
+      const T* go = dout + b * n * c + h * dim;
+      const T* p = probs + bh * n * n;
+      T* dq = dqkv + b * n * 3 * c + h * dim;
+      // dv <- p^T dout; dp <- dout v^T (into ds).
+      CpuGemm(true, false, n, dim, n, T(1), p, n, go, c, T(0), dq + 2 * c, 3 * c);
+      CpuGemm(false, true, n, n, dim, T(1), go, c, q + 2 * c, 3 * c, T(0), ds.data(), n);
+      // Through the softmax and the scaling: ds = scale * p (dp - sum_s p dp), zero above the
+      // diagonal where p is.
       for (int64_t t = 0; t < n; ++t) {
-        const T* p = p_head + t * n;
-        const T* go = dout + (b * n + t) * c + h * dim;
-        // dp[s] = dout_t . v_s; dv_s += p[s] dout_t.
+        const T* pr = p + t * n;
+        T* row = ds.data() + t * n;
         double p_dp = 0;
-        for (int64_t s = 0; s <= t; ++s) {
-          const T* v = x + s * 3 * c + 2 * c + h * dim;
-          T* dv = dx + s * 3 * c + 2 * c + h * dim;
-          T dot = 0;
-          for (int64_t i = 0; i < dim; ++i) {
-            dot += go[i] * v[i];
-            dv[i] += p[s] * go[i];
-          }
-          dp[s] = dot;
-          p_dp += static_cast<double>(p[s]) * dot;
-        }
-        // Through the softmax: dscore[s] = p[s] (dp[s] - sum_j p[j] dp[j]); then the scaling.
-        const T* q = x + t * 3 * c + h * dim;
-        T* dq = dx + t * 3 * c + h * dim;
-        for (int64_t s = 0; s <= t; ++s) {
-          const T dscore = p[s] * (dp[s] - static_cast<T>(p_dp)) * scale;
-          const T* k = x + s * 3 * c + c + h * dim;
-          T* dk = dx + s * 3 * c + c + h * dim;
-          for (int64_t i = 0; i < dim; ++i) {
-            dq[i] += dscore * k[i];
-            dk[i] += dscore * q[i];
-          }
-        }
+        for (int64_t s = 0; s <= t; ++s) p_dp += static_cast<double>(pr[s]) * row[s];
+        for (int64_t s = 0; s <= t; ++s) row[s] = pr[s] * (row[s] - static_cast<T>(p_dp)) * scale;
+        std::fill(row + t + 1, row + n, T(0));
       }
+      // dq <- ds k; dk <- ds^T q.
+      CpuGemm(false, false, n, dim, n, T(1), ds.data(), n, q + c, 3 * c, T(0), dq, 3 * c);
+      CpuGemm(true, false, n, dim, n, T(1), ds.data(), n, q, 3 * c, T(0), dq + c, 3 * c);
     }
-  }
+  });
 }
 
 template void CausalAttentionForward<float>(const float*, const AttentionDims&, float*, float*);

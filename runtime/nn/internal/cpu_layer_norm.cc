@@ -2,54 +2,71 @@
 
 #include <cmath>
 
+#include "runtime/core/parallel_for.h"
+
 namespace usine::nn_internal {
 
 template <typename T>
 void LayerNormForward(const T* x, const T* weight, const T* bias, int64_t rows, int64_t cols,
                       double eps, T* y, T* mean, T* rstd) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * cols;
-    double sum = 0;
-    for (int64_t c = 0; c < cols; ++c) sum += xr[c];
-    const double m = sum / static_cast<double>(cols);
-    double squares = 0;
-    for (int64_t c = 0; c < cols; ++c) squares += (xr[c] - m) * (xr[c] - m);
-    const double s = 1.0 / std::sqrt(squares / static_cast<double>(cols) + eps);
-    T* yr = y + r * cols;
-    for (int64_t c = 0; c < cols; ++c) {
-      yr[c] = static_cast<T>((xr[c] - m) * s * weight[c] + bias[c]);
+  ParallelFor(rows, /*grain=*/16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = x + r * cols;
+      double sum = 0;
+      for (int64_t c = 0; c < cols; ++c) sum += xr[c];
+      const double m = sum / static_cast<double>(cols);
+      double squares = 0;
+      for (int64_t c = 0; c < cols; ++c) squares += (xr[c] - m) * (xr[c] - m);
+      const double s = 1.0 / std::sqrt(squares / static_cast<double>(cols) + eps);
+      T* yr = y + r * cols;
+      for (int64_t c = 0; c < cols; ++c) {
+        yr[c] = static_cast<T>((xr[c] - m) * s * weight[c] + bias[c]);
+      }
+      mean[r] = static_cast<T>(m);
+      rstd[r] = static_cast<T>(s);
     }
-    mean[r] = static_cast<T>(m);
-    rstd[r] = static_cast<T>(s);
-  }
+  });
 }
 
 template <typename T>
 void LayerNormBackward(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd,
                        int64_t rows, int64_t cols, T* dx, T* dweight, T* dbias) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * cols;
-    const T* dyr = dy + r * cols;
-    const double m = mean[r], s = rstd[r];
-    // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), where g = dy * weight.
-    double g_sum = 0, g_xhat_sum = 0;
-    for (int64_t c = 0; c < cols; ++c) {
-      const double xhat = (xr[c] - m) * s;
-      const double g = static_cast<double>(dyr[c]) * weight[c];
-      g_sum += g;
-      g_xhat_sum += g * xhat;
-      dweight[c] += static_cast<T>(dyr[c] * xhat);
-      dbias[c] += dyr[c];
+  // dweight and dbias sum over rows: threads take columns, each summing in row order.
+  ParallelFor(cols, /*grain=*/64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * cols;
+      const T* dyr = dy + r * cols;
+      const double m = mean[r], s = rstd[r];
+      for (int64_t c = begin; c < end; ++c) {
+        const double xhat = (xr[c] - m) * s;
+        dweight[c] += static_cast<T>(dyr[c] * xhat);
+        dbias[c] += dyr[c];
+      }
     }
-    const double g_mean = g_sum / static_cast<double>(cols);
-    const double g_xhat_mean = g_xhat_sum / static_cast<double>(cols);
-    T* dxr = dx + r * cols;
-    for (int64_t c = 0; c < cols; ++c) {
-      const double xhat = (xr[c] - m) * s;
-      const double g = static_cast<double>(dyr[c]) * weight[c];
-      dxr[c] = static_cast<T>(s * (g - g_mean - xhat * g_xhat_mean));
+  });
+  ParallelFor(rows, /*grain=*/16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = x + r * cols;
+      const T* dyr = dy + r * cols;
+      const double m = mean[r], s = rstd[r];
+      // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), where g = dy * weight.
+      double g_sum = 0, g_xhat_sum = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double xhat = (xr[c] - m) * s;
+        const double g = static_cast<double>(dyr[c]) * weight[c];
+        g_sum += g;
+        g_xhat_sum += g * xhat;
+      }
+      const double g_mean = g_sum / static_cast<double>(cols);
+      const double g_xhat_mean = g_xhat_sum / static_cast<double>(cols);
+      T* dxr = dx + r * cols;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double xhat = (xr[c] - m) * s;
+        const double g = static_cast<double>(dyr[c]) * weight[c];
+        dxr[c] = static_cast<T>(s * (g - g_mean - xhat * g_xhat_mean));
+      }
     }
-  }
+  });
 }
 
 #define USINE_INSTANTIATE(T)                                                                    \

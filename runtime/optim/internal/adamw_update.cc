@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "runtime/core/parallel_for.h"
+
 namespace usine::optim_internal {
 
 AdamWCoefficients AdamWCoefficientsAt(const AdamWOptions& options, double lr, int64_t t) {
@@ -20,16 +22,18 @@ void AdamWUpdate(const AdamWCoefficients& c, bool decay, int64_t n, float* value
                  float* exp_avg, float* exp_avg_sq) {
   const double b1 = c.beta1, b2 = c.beta2;
   const double shrink = decay ? c.lr * c.weight_decay : 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double g = grad[i];
-    const double m = b1 * exp_avg[i] + (1 - b1) * g;
-    const double v = b2 * exp_avg_sq[i] + (1 - b2) * g * g;
-    const double x = value[i] - shrink * value[i];
-    value[i] =
-        static_cast<float>(x - c.lr * (m / c.correction1) / (std::sqrt(v / c.correction2) + c.eps));
-    exp_avg[i] = static_cast<float>(m);
-    exp_avg_sq[i] = static_cast<float>(v);
-  }
+  ParallelFor(n, /*grain=*/1 << 15, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const double g = grad[i];
+      const double m = b1 * exp_avg[i] + (1 - b1) * g;
+      const double v = b2 * exp_avg_sq[i] + (1 - b2) * g * g;
+      const double x = value[i] - shrink * value[i];
+      value[i] = static_cast<float>(x - c.lr * (m / c.correction1) /
+                                            (std::sqrt(v / c.correction2) + c.eps));
+      exp_avg[i] = static_cast<float>(m);
+      exp_avg_sq[i] = static_cast<float>(v);
+    }
+  });
 }
 
 }  // namespace usine::optim_internal

@@ -1,0 +1,25 @@
+// A row-major matrix product on raw cpu arrays with leading dimensions (OpenBLAS sgemm and
+// dgemm), for kernels whose operands are strided pieces that Matmul's contiguous tensors
+// cannot name, such as one attention head's columns of q|k|v:
+//
+//   c <- alpha * op(a) * op(b) + beta * c,  op(a) [m, k], op(b) [k, n], c [m, n]
+//
+// lda, ldb and ldc are the distances between rows as stored. REQUIRES: m, n, k >= 1; the
+// arrays hold what the dimensions say; c overlaps neither a nor b. Synchronous.
+#ifndef USINE_RUNTIME_KERNELS_CPU_GEMM_H_
+#define USINE_RUNTIME_KERNELS_CPU_GEMM_H_
+
+#include <cstdint>
+
+namespace usine {
+
+void CpuGemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
+             const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+             int64_t ldc);
+void CpuGemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, double alpha,
+             const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
+             int64_t ldc);
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_KERNELS_CPU_GEMM_H_
