@@ -129,7 +129,7 @@ def main():
     print(json.dumps({
         "tokens_per_s": args.batch * args.seq / step_s,
         "step_ms": step_s * 1e3,
-        "loss": float(loss),
+        "loss": loss.item(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name() if cuda else "cpu",
