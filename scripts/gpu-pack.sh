@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Packs what a GPU machine without Debian's libraries needs to run usine's gpu tests and
+# benchmarks: the test binaries that hold gpu cases, `usine`, `nccl_perf`, and the shared
+# libraries they use but the CUDA ones (../shared/tools/bundle-libs.sh), stripped of debug
+# information and compressed into one file (the device tool carries at most 64 MiB).
+#
+#   scripts/gpu-pack.sh [BUILD_DIR] [OUT]     # default build/ and .gpu/pack.tar.xz
+#   then, on the GPU machine, from the repository root:  scripts/gpu-run.sh [OUT]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${1:-$root/build}
+out=${2:-$root/.gpu/pack.tar.xz}
+bundle=$root/../shared/tools/bundle-libs.sh
+[[ -x $bundle ]] || bundle=$(command -v bundle-libs.sh) || {
+  echo "gpu-pack.sh: bundle-libs.sh not found (../shared/tools/)" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/bin"
+# Every test binary whose sources hold a gpu suite (cmake/UsineHelpers.cmake's rule).
+for src in $(grep -lE "USINE_INSTANTIATE_DEVICE_TESTS|GpuTest" -r "$root/tests" --include=*.cc); do
+  name=$(basename "$src" .cc)
+  bin=$(find "$build/tests" -name "$name" -type f -perm -u+x | head -1)
+  [[ -n $bin ]] && strip --strip-debug -o "$work/bin/$name" "$bin"
+done
+strip --strip-debug -o "$work/usine" "$build/runtime/cli/usine"
+[[ -f $build/examples/nccl_perf/nccl_perf ]] &&
+  strip --strip-debug -o "$work/bin/nccl_perf" "$build/examples/nccl_perf/nccl_perf"
+bash "$bundle" "$work" "$work"/bin/* "$work/usine" >/dev/null
+mkdir -p "$(dirname "$out")"
+tar -C "$work" -cf - lib bin usine | xz -6 -T0 >"$out"
+echo "gpu-pack.sh: $(ls "$work/bin" | wc -l) binaries and usine in $out ($(du -h "$out" | cut -f1))"
