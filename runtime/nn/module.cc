@@ -27,6 +27,13 @@ absl::Status Module::ZeroGrad() {
 
 absl::Status Module::AddToStateDict(StateDict& state, absl::string_view prefix) {
   for (const NamedParameter& p : Parameters()) {
+    if (p.parameter->split.sharded()) {
+      // Each rank holds a piece (or, for q|k|v, several) of the logical tensor; adding it as a
+      // whole tensor would write one rank's piece under the full name.
+      return absl::UnimplementedError(
+          absl::StrCat("checkpoints of tensor-parallel shards are not supported yet: ", prefix,
+                       p.name, " is split over ", p.parameter->split.size, " ranks"));
+    }
     RETURN_IF_ERROR(state.AddTensor(absl::StrCat(prefix, p.name), p.parameter->value));
   }
   return absl::OkStatus();

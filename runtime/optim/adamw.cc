@@ -92,6 +92,12 @@ absl::Status AdamW::Step(double lr) {
 
 absl::Status AdamW::AddToStateDict(StateDict& state, absl::string_view prefix) const {
   for (const Slot& slot : slots_) {
+    if (slot.parameter.parameter->split.sharded()) {  // As Module::AddToStateDict.
+      return absl::UnimplementedError(absl::StrCat(
+          "checkpoints of tensor-parallel shards are not supported yet: the moments "
+          "of ",
+          slot.parameter.name, " are split over ", slot.parameter.parameter->split.size, " ranks"));
+    }
     const Shape flat{slot.exp_avg.numel()};
     ASSIGN_OR_RETURN(Tensor exp_avg, slot.exp_avg.Reshape(flat));
     ASSIGN_OR_RETURN(Tensor exp_avg_sq, slot.exp_avg_sq.Reshape(flat));

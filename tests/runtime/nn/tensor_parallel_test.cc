@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
+#include "checkpoint/state_dict.h"
 #include "collectives/mpi/mpi_communicator.h"
 #include "runtime/kernels/copy.h"
 #include "runtime/kernels/elementwise.h"
@@ -323,6 +325,19 @@ TEST_F(TensorParallelTest, GptMatchesTheUnsplitModelInLossAndEveryGradient) {
                          p.name.find("c_proj.weight") != std::string::npos;
     EXPECT_EQ(p.parameter->split.sharded(), sharded) << p.name;
   }
+}
+
+// Until checkpoints hold tensor-parallel pieces, saving a split model is an error that names a
+// parameter, never a file with one rank's piece under the full name.
+TEST_F(TensorParallelTest, SavingTheShardsOfASplitModelIsAnErrorNotAWrongCheckpoint) {
+  ASSERT_OK_AND_ASSIGN(auto split,
+                       Gpt::Create({.config = Small(), .seed = 3, .dtype = kF64, .tp = tp_.get()}));
+  StateDict state;
+  const absl::Status status = split->AddToStateDict(state);
+  EXPECT_TRUE(absl::IsUnimplemented(status)) << status;
+  EXPECT_NE(status.message().find(absl::StrCat("is split over ", tp_->size(), " ranks")),
+            absl::string_view::npos)
+      << status;
 }
 
 TEST_F(TensorParallelTest, GptRefusesATensorParallelSizeThatDoesNotDivideTheHeads) {

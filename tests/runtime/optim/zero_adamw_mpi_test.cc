@@ -188,10 +188,12 @@ TEST_F(ZeroAdamWTest, TinyGptTrainsLikeDataParallelAdamW) {
   }
   // The parameters: at 2 ranks the averaged gradients are the same sums (a + b either way) and
   // the parameters agree to 1e-7. At 4, MPI_Allreduce and MPI_Reduce_scatter_block add in
-  // different orders, and Adam scales each element's step to about lr whatever the gradient's
-  // size: the attention's key bias, whose gradient is zero but for rounding (the softmax
-  // ignores a shift of all scores), takes lr-sized steps on last-bit noise. So beyond 2 ranks
-  // the key biases are held to 1e-3 (a tenth of the peak lr) and everything else to 1e-5.
+  // different orders, and everything else is held to 1e-5. Adam scales each element's step to
+  // about lr whatever the gradient's size: the attention's key bias, whose gradient is zero but
+  // for rounding (the softmax ignores a shift of all scores), takes steps on last-bit noise,
+  // which differs between the two models as soon as any product rounds differently (the
+  // sharded model's parameters are views into one flat buffer, so OpenBLAS sees other
+  // alignments). So the key biases are held to 1e-3 (a tenth of the peak lr) at every size.
   const int64_t c = tiny.n_embd;
   std::vector<NamedParameter> a = plain->Parameters(), b = sharded->Parameters();
   double max_difference = 0, max_key_bias_difference = 0;
@@ -214,7 +216,7 @@ TEST_F(ZeroAdamWTest, TinyGptTrainsLikeDataParallelAdamW) {
   }
   const bool two = dp_->size() == 2;
   EXPECT_LE(max_difference, two ? 1e-7 : 1e-5) << where;
-  EXPECT_LE(max_key_bias_difference, two ? 1e-7 : 1e-3);
+  EXPECT_LE(max_key_bias_difference, 1e-3);
   if (dp_->rank() == 0) {
     std::printf("largest parameter difference: %g at %s; key biases: %g\n", max_difference,
                 where.c_str(), max_key_bias_difference);
