@@ -5,7 +5,6 @@
 #include "runtime/nn/internal/cpu_elementwise.h"
 #include "runtime/nn/internal/real_types.h"
 #include "runtime/nn/parallel_attention.h"
-#include "runtime/nn/parallel_mlp.h"
 
 namespace usine {
 
@@ -39,7 +38,15 @@ absl::StatusOr<std::unique_ptr<Block>> Block::Create(const BlockOptions& options
       .dim = options.n_embd, .dtype = options.dtype, .device = options.device};
   ASSIGN_OR_RETURN(block->ln_1_, LayerNorm::Create(ln));
   if (options.tp != nullptr && options.tp->size() > 1) {
-    RETURN_IF_ERROR(block->CreateParallelSublayers(init));
+    ASSIGN_OR_RETURN(block->attn_,
+                     ParallelSelfAttention::Create({.n_embd = options.n_embd,
+                                                    .n_head = options.n_head,
+                                                    .init_stddev = options.init_stddev,
+                                                    .proj_init_stddev = options.proj_init_stddev,
+                                                    .dtype = options.dtype,
+                                                    .device = options.device,
+                                                    .tp = options.tp},
+                                                   init));
   } else {
     ASSIGN_OR_RETURN(block->attn_,
                      CausalSelfAttention::Create({.n_embd = options.n_embd,
@@ -49,39 +56,20 @@ absl::StatusOr<std::unique_ptr<Block>> Block::Create(const BlockOptions& options
                                                   .dtype = options.dtype,
                                                   .device = options.device},
                                                  init));
-    ASSIGN_OR_RETURN(block->mlp_, Mlp::Create({.n_embd = options.n_embd,
-                                               .init_stddev = options.init_stddev,
-                                               .proj_init_stddev = options.proj_init_stddev,
-                                               .dtype = options.dtype,
-                                               .device = options.device},
-                                              init));
   }
+  ASSIGN_OR_RETURN(block->mlp_, Mlp::Create({.n_embd = options.n_embd,
+                                             .init_stddev = options.init_stddev,
+                                             .proj_init_stddev = options.proj_init_stddev,
+                                             .dtype = options.dtype,
+                                             .device = options.device,
+                                             .tp = options.tp},
+                                            init));
   ASSIGN_OR_RETURN(block->ln_2_, LayerNorm::Create(ln));
   block->AddChild("ln_1", block->ln_1_.get());
   block->AddChild("attn", block->attn_.get());
   block->AddChild("ln_2", block->ln_2_.get());
   block->AddChild("mlp", block->mlp_.get());
   return block;
-}
-
-absl::Status Block::CreateParallelSublayers(ParameterInitializer& init) {
-  const BlockOptions& o = options_;
-  ASSIGN_OR_RETURN(attn_, ParallelSelfAttention::Create({.n_embd = o.n_embd,
-                                                         .n_head = o.n_head,
-                                                         .init_stddev = o.init_stddev,
-                                                         .proj_init_stddev = o.proj_init_stddev,
-                                                         .dtype = o.dtype,
-                                                         .device = o.device,
-                                                         .tp = o.tp},
-                                                        init));
-  ASSIGN_OR_RETURN(mlp_, ParallelMlp::Create({.n_embd = o.n_embd,
-                                              .init_stddev = o.init_stddev,
-                                              .proj_init_stddev = o.proj_init_stddev,
-                                              .dtype = o.dtype,
-                                              .device = o.device,
-                                              .tp = o.tp},
-                                             init));
-  return absl::OkStatus();
 }
 
 absl::StatusOr<Tensor> Block::ForwardChildren(const Tensor& x) {

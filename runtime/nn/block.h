@@ -2,8 +2,8 @@
 // "ln_1", "attn", "ln_2", "mlp". Module contract: module.h.
 //
 // With a tensor-parallel group `tp` of more than one rank, attn and mlp are their
-// tensor-parallel forms (parallel_attention.h, parallel_mlp.h): the same parameter names and
-// full weights, each rank holding its shard; the LayerNorms are replicated.
+// tensor-parallel forms (parallel_attention.h; Mlp with its tp option): the same parameter names
+// and full weights, each rank holding its shard; the LayerNorms are replicated.
 //
 // With `recompute`, Forward keeps only its input and drops its children's activations;
 // Backward runs Forward again from that input first (the same kernels on the same data, so
@@ -57,7 +57,6 @@ class Block : public Module {
 
  private:
   explicit Block(const BlockOptions& options) : options_(options) {}
-  absl::Status CreateParallelSublayers(ParameterInitializer& init);
   absl::StatusOr<Tensor> ForwardChildren(const Tensor& x);
   void ClearSaved() override { x_.reset(); }
 
@@ -65,8 +64,8 @@ class Block : public Module {
   std::unique_ptr<LayerNorm> ln_1_;
   std::unique_ptr<Sublayer> attn_;  // CausalSelfAttention or ParallelSelfAttention.
   std::unique_ptr<LayerNorm> ln_2_;
-  std::unique_ptr<Sublayer> mlp_;  // Mlp or ParallelMlp.
-  std::optional<Tensor> x_;        // The input, kept only with recompute.
+  std::unique_ptr<Mlp> mlp_;  // Split over TP when options_.tp is.
+  std::optional<Tensor> x_;   // The input, kept only with recompute.
 };
 
 }  // namespace usine

@@ -28,6 +28,7 @@
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
 #include "runtime/nn/module.h"
+#include "runtime/nn/sublayer.h"
 
 namespace usine {
 
@@ -43,17 +44,17 @@ struct ColumnParallelLinearOptions {
   Communicator* tp = nullptr;
 };
 
-class ColumnParallelLinear : public Module {
+class ColumnParallelLinear : public Sublayer {
  public:
   // Draws the full W from `init` (the same counters as Linear) and keeps this rank's rows.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ColumnParallelLinear>> Create(
       const ColumnParallelLinearOptions& options, ParameterInitializer& init);
 
   // x [..., in] (the same on every rank) -> y [..., out / tp], this rank's outputs. Saves x.
-  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
+  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   // dy [..., out / tp] -> dx [..., in], all-reduced over the group (a collective); adds this
   // rank's dL/dW and dL/db into the gradients.
-  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
   Parameter& weight() { return *weight_; }
   int64_t local_out_features() const;

@@ -20,6 +20,7 @@
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
 #include "runtime/nn/module.h"
+#include "runtime/nn/sublayer.h"
 
 namespace usine {
 
@@ -32,16 +33,16 @@ struct LinearOptions {
   Device device = Device::Cpu();  // Default: the cpu. CUDA devices compute in f32 only.
 };
 
-class Linear : public Module {
+class Linear : public Sublayer {
  public:
   // Draws W from `init`. REQUIRES: positive feature counts.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Linear>> Create(const LinearOptions& options,
                                                                       ParameterInitializer& init);
 
   // x [..., in] -> y [..., out]. Saves x.
-  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
+  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   // dy [..., out] -> dx [..., in]; adds dL/dW and dL/db into the gradients.
-  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
   Parameter& weight() { return *weight_; }
   const LinearOptions& options() const { return options_; }

@@ -1,7 +1,13 @@
 // GPT-2's feed-forward block: c_fc (Linear C -> 4C), GELU (tanh), c_proj (Linear 4C -> C).
-// Children "c_fc" and "c_proj". Module contract: module.h.
+// Children "c_fc", "gelu" and "c_proj". Module contract: module.h.
 //
-//   ASSIGN_OR_RETURN(auto mlp, Mlp::Create({.n_embd = 768}, init));
+// Split over a tensor-parallel group (MlpOptions::tp, Megatron-LM's): c_fc is a
+// ColumnParallelLinear (rank r computes hidden units [r 4C / tp, (r + 1) 4C / tp)), GELU runs
+// on those units alone, and c_proj is a RowParallelLinear over them: input and output whole on
+// every rank, one all-reduce forward (c_proj) and one backward (c_fc's input gradient); the
+// same parameter names, each rank holding its shard of the weights the unsplit Mlp draws.
+//
+//   ASSIGN_OR_RETURN(auto mlp, Mlp::Create({.n_embd = 768}, init));  // .tp = &tp_comm to split
 //   ASSIGN_OR_RETURN(Tensor y, mlp->Forward(x));
 //   ASSIGN_OR_RETURN(Tensor dx, mlp->Backward(dy));
 #ifndef USINE_RUNTIME_NN_MLP_H_
@@ -12,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 
+#include "collectives/communicator.h"
 #include "runtime/core/device.h"
 #include "runtime/core/dtype.h"
 #include "runtime/core/tensor.h"
@@ -29,6 +36,9 @@ struct MlpOptions {
   double proj_init_stddev = 0.02;  // c_proj's (GPT-2: 0.02 / sqrt(2 * n_layer)).
   DType dtype = DType::kF32;       // f32 or f64. Default: f32.
   Device device = Device::Cpu();   // Default: the cpu.
+  // The TP group; outlives the layer. REQUIRES: its size divides 4 n_embd. Default: null, no
+  // split (as is a group of one).
+  Communicator* tp = nullptr;
 };
 
 class Mlp : public Sublayer {
@@ -43,9 +53,9 @@ class Mlp : public Sublayer {
  private:
   explicit Mlp(DType dtype) : gelu_(dtype) {}
 
-  std::unique_ptr<Linear> c_fc_;
+  std::unique_ptr<Sublayer> c_fc_;  // Linear, or ColumnParallelLinear under TP.
   Gelu gelu_;
-  std::unique_ptr<Linear> c_proj_;
+  std::unique_ptr<Sublayer> c_proj_;  // Linear, or RowParallelLinear under TP.
 };
 
 }  // namespace usine

@@ -28,6 +28,7 @@
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
 #include "runtime/nn/module.h"
+#include "runtime/nn/sublayer.h"
 
 namespace usine {
 
@@ -42,17 +43,17 @@ struct RowParallelLinearOptions {
   Communicator* tp = nullptr;
 };
 
-class RowParallelLinear : public Module {
+class RowParallelLinear : public Sublayer {
  public:
   // Draws the full W from `init` (the same counters as Linear) and keeps this rank's columns.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RowParallelLinear>> Create(
       const RowParallelLinearOptions& options, ParameterInitializer& init);
 
   // x [..., in / tp] (this rank's slice) -> y [..., out], all-reduced over the group. Saves x.
-  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
+  [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   // dy [..., out] (the same on every rank) -> dx [..., in / tp]; adds dL/dW (this rank's
   // columns) and dL/db into the gradients. No communication.
-  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+  [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
   Parameter& weight() { return *weight_; }
   int64_t local_in_features() const;

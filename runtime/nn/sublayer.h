@@ -1,8 +1,9 @@
-// One of a transformer block's two sub-layers (attention, MLP): a module mapping x [B, T, C]
-// to [B, T, C]. Block (block.h) holds its sub-layers through this interface so that the
-// same block takes the plain layers or their tensor-parallel forms (parallel_attention.h,
-// parallel_mlp.h). Unlike most modules' (module.h), these Forward and Backward are virtual:
-// one indirect call per sub-layer and step.
+// A module mapping one tensor x [..., in] to one y [..., out], with virtual Forward and
+// Backward: a transformer block's sub-layers (attention, MLP: in = out = C) and the linear
+// layers an MLP is made of. Block (block.h) and Mlp (mlp.h) hold their parts through this
+// interface so that one class takes the plain layers or their tensor-parallel forms
+// (parallel_attention.h, column_ and row_parallel_linear.h). Unlike most modules' (module.h),
+// these Forward and Backward are virtual: one indirect call per layer and step.
 #ifndef USINE_RUNTIME_NN_SUBLAYER_H_
 #define USINE_RUNTIME_NN_SUBLAYER_H_
 
@@ -15,9 +16,9 @@ namespace usine {
 
 class Sublayer : public Module {
  public:
-  // x [B, T, C] -> y [B, T, C]. Saves what Backward needs.
+  // x [..., in] -> y [..., out]. Saves what Backward needs.
   [[nodiscard]] virtual absl::StatusOr<Tensor> Forward(const Tensor& x) = 0;
-  // dy [B, T, C] -> dx [B, T, C]; adds into the parameters' gradients.
+  // dy [..., out] -> dx [..., in]; adds into the parameters' gradients.
   [[nodiscard]] virtual absl::StatusOr<Tensor> Backward(const Tensor& dy) = 0;
 };
 

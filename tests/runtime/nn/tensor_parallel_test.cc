@@ -27,7 +27,6 @@
 #include "runtime/nn/linear.h"
 #include "runtime/nn/mlp.h"
 #include "runtime/nn/parallel_attention.h"
-#include "runtime/nn/parallel_mlp.h"
 #include "runtime/nn/row_parallel_linear.h"
 #include "runtime/nn/vocab_parallel_cross_entropy.h"
 #include "runtime/nn/vocab_parallel_embedding.h"
@@ -225,12 +224,12 @@ TEST_F(TensorParallelTest, ParallelSelfAttentionMatchesCausalSelfAttention) {
       [&](const Tensor& t) { return pattn->Backward(t); }, x, x, Whole(), Whole());
 }
 
-TEST_F(TensorParallelTest, ParallelMlpMatchesMlp) {
+TEST_F(TensorParallelTest, MlpSplitOverTheGroupMatchesMlp) {
   const int64_t embd = 6;
   ParameterInitializer full_init(4), split_init(4);
   ASSERT_OK_AND_ASSIGN(auto mlp, Mlp::Create({.n_embd = embd, .dtype = kF64}, full_init));
-  ASSERT_OK_AND_ASSIGN(
-      auto pmlp, ParallelMlp::Create({.n_embd = embd, .dtype = kF64, .tp = tp_.get()}, split_init));
+  ASSERT_OK_AND_ASSIGN(auto pmlp,
+                       Mlp::Create({.n_embd = embd, .dtype = kF64, .tp = tp_.get()}, split_init));
   ExpectShardsOf(*mlp, *pmlp, /*gradients=*/false);
   RandomizeParameters(*mlp, 14);
   LoadShards(*mlp, *pmlp);
