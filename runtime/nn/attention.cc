@@ -3,9 +3,12 @@
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
+#include "runtime/nn/column_parallel_linear.h"
 #include "runtime/nn/internal/cpu_attention.h"
 #include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
+#include "runtime/nn/row_parallel_linear.h"
+#include "runtime/nn/tensor_parallel.h"
 
 namespace usine {
 
@@ -13,23 +16,47 @@ namespace ni = nn_internal;
 
 absl::StatusOr<std::unique_ptr<CausalSelfAttention>> CausalSelfAttention::Create(
     const AttentionOptions& options, ParameterInitializer& init) {
-  if (options.n_head < 1 || options.n_embd < 1 || options.n_embd % options.n_head != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("CausalSelfAttention: n_head ", options.n_head,
-                                                   " does not divide n_embd ", options.n_embd));
+  const int tp = TensorParallelSize(options.tp);
+  if (options.n_head < 1 || options.n_embd < 1 || options.n_embd % options.n_head != 0 ||
+      options.n_head % tp != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CausalSelfAttention: n_head ", options.n_head, " must divide n_embd ",
+                     options.n_embd, " and be a multiple of the tensor-parallel size ", tp));
   }
   auto attn = std::unique_ptr<CausalSelfAttention>(new CausalSelfAttention(options));
-  ASSIGN_OR_RETURN(attn->c_attn_, Linear::Create({.in_features = options.n_embd,
-                                                  .out_features = 3 * options.n_embd,
-                                                  .init_stddev = options.init_stddev,
-                                                  .dtype = options.dtype,
-                                                  .device = options.device},
-                                                 init));
-  ASSIGN_OR_RETURN(attn->c_proj_, Linear::Create({.in_features = options.n_embd,
-                                                  .out_features = options.n_embd,
-                                                  .init_stddev = options.proj_init_stddev,
-                                                  .dtype = options.dtype,
-                                                  .device = options.device},
-                                                 init));
+  const int64_t c = options.n_embd;
+  if (tp > 1) {
+    ASSIGN_OR_RETURN(attn->c_attn_,
+                     ColumnParallelLinear::Create({.in_features = c,
+                                                   .out_features = 3 * c,
+                                                   .groups = 3,
+                                                   .init_stddev = options.init_stddev,
+                                                   .dtype = options.dtype,
+                                                   .device = options.device,
+                                                   .tp = options.tp},
+                                                  init));
+    ASSIGN_OR_RETURN(attn->c_proj_,
+                     RowParallelLinear::Create({.in_features = c,
+                                                .out_features = c,
+                                                .init_stddev = options.proj_init_stddev,
+                                                .dtype = options.dtype,
+                                                .device = options.device,
+                                                .tp = options.tp},
+                                               init));
+  } else {
+    ASSIGN_OR_RETURN(attn->c_attn_, Linear::Create({.in_features = c,
+                                                    .out_features = 3 * c,
+                                                    .init_stddev = options.init_stddev,
+                                                    .dtype = options.dtype,
+                                                    .device = options.device},
+                                                   init));
+    ASSIGN_OR_RETURN(attn->c_proj_, Linear::Create({.in_features = c,
+                                                    .out_features = c,
+                                                    .init_stddev = options.proj_init_stddev,
+                                                    .dtype = options.dtype,
+                                                    .device = options.device},
+                                                   init));
+  }
   attn->AddChild("c_attn", attn->c_attn_.get());
   attn->AddChild("c_proj", attn->c_proj_.get());
   return attn;
@@ -43,9 +70,12 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
     return absl::InvalidArgumentError(
         absl::StrCat("CausalSelfAttention input: expected [B, T, C], got ", x.DebugString()));
   }
-  const ni::AttentionDims d{x.dim(0), x.dim(1), options_.n_head, options_.n_embd / options_.n_head};
+  // This rank's heads: all of them, or n_head / tp under tensor parallelism.
+  const ni::AttentionDims d{x.dim(0), x.dim(1), options_.n_head / TensorParallelSize(options_.tp),
+                            options_.n_embd / options_.n_head};
   ASSIGN_OR_RETURN(Tensor qkv, c_attn_->Forward(x));
-  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(x.shape(), x.dtype(), device));
+  ASSIGN_OR_RETURN(Tensor out,
+                   Tensor::Empty({d.batch, d.seq, d.heads * d.head_dim}, x.dtype(), device));
   ASSIGN_OR_RETURN(Tensor probs,
                    Tensor::Empty({d.batch, d.heads, d.seq, d.seq}, x.dtype(), device));
   if (device.is_cuda()) {
@@ -72,8 +102,7 @@ absl::StatusOr<Tensor> CausalSelfAttention::Backward(const Tensor& dy) {
   const Tensor& qkv = saved_->qkv;
   const ni::AttentionDims& d = saved_->dims;
   const Device device = options_.device;
-  ASSIGN_OR_RETURN(Tensor dqkv,
-                   Tensor::Empty({d.batch, d.seq, 3 * options_.n_embd}, qkv.dtype(), device));
+  ASSIGN_OR_RETURN(Tensor dqkv, Tensor::Empty(qkv.shape(), qkv.dtype(), device));
   if (device.is_cuda()) {
     RETURN_IF_ERROR(ni::CudaCausalAttentionBackward(dout, qkv, saved_->probs, d, dqkv));
     return c_attn_->Backward(dqkv);

@@ -4,7 +4,6 @@
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/internal/cpu_elementwise.h"
 #include "runtime/nn/internal/real_types.h"
-#include "runtime/nn/parallel_attention.h"
 
 namespace usine {
 
@@ -37,26 +36,15 @@ absl::StatusOr<std::unique_ptr<Block>> Block::Create(const BlockOptions& options
   const LayerNormOptions ln{
       .dim = options.n_embd, .dtype = options.dtype, .device = options.device};
   ASSIGN_OR_RETURN(block->ln_1_, LayerNorm::Create(ln));
-  if (options.tp != nullptr && options.tp->size() > 1) {
-    ASSIGN_OR_RETURN(block->attn_,
-                     ParallelSelfAttention::Create({.n_embd = options.n_embd,
-                                                    .n_head = options.n_head,
-                                                    .init_stddev = options.init_stddev,
-                                                    .proj_init_stddev = options.proj_init_stddev,
-                                                    .dtype = options.dtype,
-                                                    .device = options.device,
-                                                    .tp = options.tp},
-                                                   init));
-  } else {
-    ASSIGN_OR_RETURN(block->attn_,
-                     CausalSelfAttention::Create({.n_embd = options.n_embd,
-                                                  .n_head = options.n_head,
-                                                  .init_stddev = options.init_stddev,
-                                                  .proj_init_stddev = options.proj_init_stddev,
-                                                  .dtype = options.dtype,
-                                                  .device = options.device},
-                                                 init));
-  }
+  ASSIGN_OR_RETURN(block->attn_,
+                   CausalSelfAttention::Create({.n_embd = options.n_embd,
+                                                .n_head = options.n_head,
+                                                .init_stddev = options.init_stddev,
+                                                .proj_init_stddev = options.proj_init_stddev,
+                                                .dtype = options.dtype,
+                                                .device = options.device,
+                                                .tp = options.tp},
+                                               init));
   ASSIGN_OR_RETURN(block->mlp_, Mlp::Create({.n_embd = options.n_embd,
                                              .init_stddev = options.init_stddev,
                                              .proj_init_stddev = options.proj_init_stddev,

@@ -1,9 +1,9 @@
 // A pre-norm transformer block, GPT-2's: x + attn(ln_1(x)), then + mlp(ln_2(.)). Children
 // "ln_1", "attn", "ln_2", "mlp". Module contract: module.h.
 //
-// With a tensor-parallel group `tp` of more than one rank, attn and mlp are their
-// tensor-parallel forms (parallel_attention.h; Mlp with its tp option): the same parameter names
-// and full weights, each rank holding its shard; the LayerNorms are replicated.
+// With a tensor-parallel group `tp` of more than one rank, attn and mlp are split over it
+// (their `tp` options: attention.h, mlp.h): the same parameter names and full weights, each
+// rank holding its shard; the LayerNorms are replicated.
 //
 // With `recompute`, Forward keeps only its input and drops its children's activations;
 // Backward runs Forward again from that input first (the same kernels on the same data, so
@@ -62,7 +62,7 @@ class Block : public Module {
 
   BlockOptions options_;
   std::unique_ptr<LayerNorm> ln_1_;
-  std::unique_ptr<Sublayer> attn_;  // CausalSelfAttention or ParallelSelfAttention.
+  std::unique_ptr<CausalSelfAttention> attn_;
   std::unique_ptr<LayerNorm> ln_2_;
   std::unique_ptr<Mlp> mlp_;  // Split over TP when options_.tp is.
   std::optional<Tensor> x_;   // The input, kept only with recompute.

@@ -1,9 +1,8 @@
 // A module mapping one tensor x [..., in] to one y [..., out], with virtual Forward and
-// Backward: a transformer block's sub-layers (attention, MLP: in = out = C) and the linear
-// layers an MLP is made of. Block (block.h) and Mlp (mlp.h) hold their parts through this
-// interface so that one class takes the plain layers or their tensor-parallel forms
-// (parallel_attention.h, column_ and row_parallel_linear.h). Unlike most modules' (module.h),
-// these Forward and Backward are virtual: one indirect call per layer and step.
+// Backward: the linear layers (linear.h and its tensor-parallel forms, column_ and
+// row_parallel_linear.h), so that attention and the MLP hold either kind, and the block's
+// sub-layers. Unlike most modules' (module.h), these Forward and Backward are virtual: one
+// indirect call per layer and step.
 #ifndef USINE_RUNTIME_NN_SUBLAYER_H_
 #define USINE_RUNTIME_NN_SUBLAYER_H_
 

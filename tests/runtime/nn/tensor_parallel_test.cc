@@ -26,7 +26,6 @@
 #include "runtime/nn/gpt.h"
 #include "runtime/nn/linear.h"
 #include "runtime/nn/mlp.h"
-#include "runtime/nn/parallel_attention.h"
 #include "runtime/nn/row_parallel_linear.h"
 #include "runtime/nn/vocab_parallel_cross_entropy.h"
 #include "runtime/nn/vocab_parallel_embedding.h"
@@ -204,15 +203,15 @@ TEST_F(TensorParallelTest, RowParallelLinearMatchesLinearAndAddsTheBiasOnce) {
       [&](const Tensor& t) { return rfc->Backward(t); }, x, Shard(x, x_split), Whole(), x_split);
 }
 
-TEST_F(TensorParallelTest, ParallelSelfAttentionMatchesCausalSelfAttention) {
+TEST_F(TensorParallelTest, AttentionSplitByHeadsMatchesTheUnsplitAttention) {
   const int64_t heads = 2 * tp_->size(), embd = 3 * heads;
   ParameterInitializer full_init(3), split_init(3);
   ASSERT_OK_AND_ASSIGN(auto attn, CausalSelfAttention::Create(
                                       {.n_embd = embd, .n_head = heads, .dtype = kF64}, full_init));
   ASSERT_OK_AND_ASSIGN(
       auto pattn,
-      ParallelSelfAttention::Create(
-          {.n_embd = embd, .n_head = heads, .dtype = kF64, .tp = tp_.get()}, split_init));
+      CausalSelfAttention::Create({.n_embd = embd, .n_head = heads, .dtype = kF64, .tp = tp_.get()},
+                                  split_init));
   ExpectShardsOf(*attn, *pattn, /*gradients=*/false);
   RandomizeParameters(*attn, 13);
   LoadShards(*attn, *pattn);
