@@ -3,11 +3,10 @@
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
-#include "runtime/nn/column_parallel_linear.h"
 #include "runtime/nn/internal/cpu_attention.h"
 #include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
-#include "runtime/nn/row_parallel_linear.h"
+#include "runtime/nn/splittable_linear.h"
 #include "runtime/nn/tensor_parallel.h"
 
 namespace usine {
@@ -25,38 +24,23 @@ absl::StatusOr<std::unique_ptr<CausalSelfAttention>> CausalSelfAttention::Create
   }
   auto attn = std::unique_ptr<CausalSelfAttention>(new CausalSelfAttention(options));
   const int64_t c = options.n_embd;
-  if (tp > 1) {
-    ASSIGN_OR_RETURN(attn->c_attn_,
-                     ColumnParallelLinear::Create({.in_features = c,
-                                                   .out_features = 3 * c,
-                                                   .groups = 3,
-                                                   .init_stddev = options.init_stddev,
-                                                   .dtype = options.dtype,
-                                                   .device = options.device,
-                                                   .tp = options.tp},
-                                                  init));
-    ASSIGN_OR_RETURN(attn->c_proj_,
-                     RowParallelLinear::Create({.in_features = c,
-                                                .out_features = c,
-                                                .init_stddev = options.proj_init_stddev,
-                                                .dtype = options.dtype,
-                                                .device = options.device,
-                                                .tp = options.tp},
-                                               init));
-  } else {
-    ASSIGN_OR_RETURN(attn->c_attn_, Linear::Create({.in_features = c,
-                                                    .out_features = 3 * c,
-                                                    .init_stddev = options.init_stddev,
-                                                    .dtype = options.dtype,
-                                                    .device = options.device},
-                                                   init));
-    ASSIGN_OR_RETURN(attn->c_proj_, Linear::Create({.in_features = c,
-                                                    .out_features = c,
-                                                    .init_stddev = options.proj_init_stddev,
-                                                    .dtype = options.dtype,
-                                                    .device = options.device},
-                                                   init));
-  }
+  ASSIGN_OR_RETURN(attn->c_attn_, CreateSplittableLinear({.in_features = c,
+                                                          .out_features = 3 * c,
+                                                          .groups = 3,
+                                                          .init_stddev = options.init_stddev,
+                                                          .dtype = options.dtype,
+                                                          .device = options.device,
+                                                          .split = LinearSplit::kColumns,
+                                                          .tp = options.tp},
+                                                         init));
+  ASSIGN_OR_RETURN(attn->c_proj_, CreateSplittableLinear({.in_features = c,
+                                                          .out_features = c,
+                                                          .init_stddev = options.proj_init_stddev,
+                                                          .dtype = options.dtype,
+                                                          .device = options.device,
+                                                          .split = LinearSplit::kRows,
+                                                          .tp = options.tp},
+                                                         init));
   attn->AddChild("c_attn", attn->c_attn_.get());
   attn->AddChild("c_proj", attn->c_proj_.get());
   return attn;

@@ -27,7 +27,6 @@
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
 #include "runtime/nn/internal/cpu_attention.h"
-#include "runtime/nn/linear.h"
 #include "runtime/nn/module.h"
 #include "runtime/nn/sublayer.h"
 

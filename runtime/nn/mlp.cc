@@ -1,9 +1,7 @@
 #include "runtime/nn/mlp.h"
 
 #include "runtime/core/status_macros.h"
-#include "runtime/nn/column_parallel_linear.h"
-#include "runtime/nn/row_parallel_linear.h"
-#include "runtime/nn/tensor_parallel.h"
+#include "runtime/nn/splittable_linear.h"
 
 namespace usine {
 
@@ -11,36 +9,22 @@ absl::StatusOr<std::unique_ptr<Mlp>> Mlp::Create(const MlpOptions& options,
                                                  ParameterInitializer& init) {
   auto mlp = std::unique_ptr<Mlp>(new Mlp(options.dtype));
   const int64_t c = options.n_embd;
-  if (TensorParallelSize(options.tp) > 1) {
-    ASSIGN_OR_RETURN(mlp->c_fc_, ColumnParallelLinear::Create({.in_features = c,
-                                                               .out_features = 4 * c,
-                                                               .init_stddev = options.init_stddev,
-                                                               .dtype = options.dtype,
-                                                               .device = options.device,
-                                                               .tp = options.tp},
-                                                              init));
-    ASSIGN_OR_RETURN(mlp->c_proj_,
-                     RowParallelLinear::Create({.in_features = 4 * c,
-                                                .out_features = c,
-                                                .init_stddev = options.proj_init_stddev,
-                                                .dtype = options.dtype,
-                                                .device = options.device,
-                                                .tp = options.tp},
-                                               init));
-  } else {
-    ASSIGN_OR_RETURN(mlp->c_fc_, Linear::Create({.in_features = c,
-                                                 .out_features = 4 * c,
-                                                 .init_stddev = options.init_stddev,
-                                                 .dtype = options.dtype,
-                                                 .device = options.device},
-                                                init));
-    ASSIGN_OR_RETURN(mlp->c_proj_, Linear::Create({.in_features = 4 * c,
-                                                   .out_features = c,
-                                                   .init_stddev = options.proj_init_stddev,
-                                                   .dtype = options.dtype,
-                                                   .device = options.device},
-                                                  init));
-  }
+  ASSIGN_OR_RETURN(mlp->c_fc_, CreateSplittableLinear({.in_features = c,
+                                                       .out_features = 4 * c,
+                                                       .init_stddev = options.init_stddev,
+                                                       .dtype = options.dtype,
+                                                       .device = options.device,
+                                                       .split = LinearSplit::kColumns,
+                                                       .tp = options.tp},
+                                                      init));
+  ASSIGN_OR_RETURN(mlp->c_proj_, CreateSplittableLinear({.in_features = 4 * c,
+                                                         .out_features = c,
+                                                         .init_stddev = options.proj_init_stddev,
+                                                         .dtype = options.dtype,
+                                                         .device = options.device,
+                                                         .split = LinearSplit::kRows,
+                                                         .tp = options.tp},
+                                                        init));
   mlp->AddChild("c_fc", mlp->c_fc_.get());
   mlp->AddChild("gelu", &mlp->gelu_);
   mlp->AddChild("c_proj", mlp->c_proj_.get());

@@ -24,7 +24,6 @@
 #include "runtime/core/tensor.h"
 #include "runtime/nn/gelu.h"
 #include "runtime/nn/init.h"
-#include "runtime/nn/linear.h"
 #include "runtime/nn/module.h"
 #include "runtime/nn/sublayer.h"
 

@@ -1,0 +1,45 @@
+#include "runtime/nn/splittable_linear.h"
+
+#include "runtime/core/status_macros.h"
+#include "runtime/nn/column_parallel_linear.h"
+#include "runtime/nn/linear.h"
+#include "runtime/nn/row_parallel_linear.h"
+#include "runtime/nn/tensor_parallel.h"
+
+namespace usine {
+
+absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(const SplittableLinearOptions& o,
+                                                                 ParameterInitializer& init) {
+  if (TensorParallelSize(o.tp) <= 1) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Linear> linear, Linear::Create({.in_features = o.in_features,
+                                                                     .out_features = o.out_features,
+                                                                     .init_stddev = o.init_stddev,
+                                                                     .dtype = o.dtype,
+                                                                     .device = o.device},
+                                                                    init));
+    return linear;
+  }
+  if (o.split == LinearSplit::kColumns) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ColumnParallelLinear> linear,
+                     ColumnParallelLinear::Create({.in_features = o.in_features,
+                                                   .out_features = o.out_features,
+                                                   .groups = o.groups,
+                                                   .init_stddev = o.init_stddev,
+                                                   .dtype = o.dtype,
+                                                   .device = o.device,
+                                                   .tp = o.tp},
+                                                  init));
+    return linear;
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<RowParallelLinear> linear,
+                   RowParallelLinear::Create({.in_features = o.in_features,
+                                              .out_features = o.out_features,
+                                              .init_stddev = o.init_stddev,
+                                              .dtype = o.dtype,
+                                              .device = o.device,
+                                              .tp = o.tp},
+                                             init));
+  return linear;
+}
+
+}  // namespace usine
