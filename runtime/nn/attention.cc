@@ -86,7 +86,9 @@ absl::StatusOr<Tensor> CausalSelfAttention::Backward(const Tensor& dy) {
   const Tensor& qkv = saved_->qkv;
   const ni::AttentionDims& d = saved_->dims;
   const Device device = options_.device;
-  ASSIGN_OR_RETURN(Tensor dqkv, Tensor::Empty(qkv.shape(), qkv.dtype(), device));
+  // (On CUDA, saved_->qkv holds the heads laid out [3, B, H, T, D], not c_attn's output.)
+  ASSIGN_OR_RETURN(Tensor dqkv,
+                   Tensor::Empty({d.batch, d.seq, 3 * d.heads * d.head_dim}, qkv.dtype(), device));
   if (device.is_cuda()) {
     RETURN_IF_ERROR(ni::CudaCausalAttentionBackward(dout, qkv, saved_->probs, d, dqkv));
     return c_attn_->Backward(dqkv);
