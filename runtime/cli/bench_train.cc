@@ -9,9 +9,7 @@
 // the convention of PaLM's appendix and llm.c.
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +20,7 @@
 #include "runtime/cli/internal/benchmarks.h"
 #include "runtime/cli/internal/flag_parser.h"
 #include "runtime/cli/internal/subprocess.h"
+#include "runtime/core/parallel_for.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/core/stream.h"
 #include "runtime/kernels/matmul.h"
@@ -37,8 +36,9 @@ constexpr char kDescription[] =
     "Times training steps of a GPT (forward, backward, clip at 1.0, AdamW) on random tokens,\n"
     "then the same model, batch and step in PyTorch (--peer), and prints tokens/s, the\n"
     "achieved GFLOP/s and, on the cpu, its share of the sgemm rate measured in the same run.\n"
-    "On the cpu both sides use the threads that OpenBLAS uses (OPENBLAS_NUM_THREADS, else every\n"
-    "core). --layers, --heads and --embd override the --model preset (0 keeps it).";
+    "On the cpu both sides use usine's threads (USINE_CPU_THREADS, else OPENBLAS_NUM_THREADS,\n"
+    "else every core; set OPENBLAS_NUM_THREADS, which OpenBLAS reads too). --layers, --heads and "
+    "--embd override the --model preset (0 keeps it).";
 
 struct TrainFlags {
   std::string model = "gpt2";
@@ -53,6 +53,7 @@ struct TrainFlags {
   std::string peer = "scripts/bench/torch_gpt_train.py";
   std::string python = "python3";
   bool compile = false;
+  bool tf32 = false;
 };
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
@@ -60,13 +61,6 @@ double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
-}
-
-int CpuThreads() {
-  if (const char* env = std::getenv("OPENBLAS_NUM_THREADS"); env != nullptr && std::atoi(env) > 0) {
-    return std::atoi(env);
-  }
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 // The parameters a token's forward and backward multiply by (see the file comment).
@@ -158,6 +152,7 @@ absl::Status RunTrain(const TrainFlags& f) {
     device = Device::Cuda(0);
   }
   const int threads = CpuThreads();
+  SetCudaMatmulTf32(f.tf32);
   int64_t n = 0;
   ASSIGN_OR_RETURN(StepTimes usine, TimeUsine(config, f, device, &n));
   const double tokens = static_cast<double>(f.batch * f.seq);
@@ -169,8 +164,9 @@ absl::Status RunTrain(const TrainFlags& f) {
       "usine bench train: %s, %d layers, %d heads, %d wide, vocab %d, B=%d T=%d, on %s%s, "
       "median of %d steps after %d\n",
       f.model, config.n_layer, config.n_head, config.n_embd, config.vocab_size, f.batch, f.seq,
-      device.ToString(), device.is_cpu() ? absl::StrCat(" (", threads, " threads)") : "", f.steps,
-      f.warmup);
+      device.ToString(),
+      device.is_cpu() ? absl::StrCat(" (", threads, " threads)") : (f.tf32 ? ", TF32" : ", f32"),
+      f.steps, f.warmup);
   absl::PrintF("  parameters %.2f M; %.3f GFLOP per token (6N + 12LCT)\n", n / 1e6,
                flops_per_token / 1e9);
   absl::PrintF(
@@ -235,6 +231,7 @@ int BenchTrain(const std::vector<std::string>& args) {
   parser.String("peer", "SCRIPT", "the PyTorch peer script ('' to skip it)", &flags.peer);
   parser.String("python", "PATH", "the Python that has torch", &flags.python);
   parser.Bool("compile", "the peer uses torch.compile", &flags.compile);
+  parser.Bool("tf32", "CUDA f32 products in TF32 (SetCudaMatmulTf32)", &flags.tf32);
   std::vector<std::string> positional;
   absl::StatusOr<bool> run = parser.Parse(args, &positional);
   absl::Status status = run.status();

@@ -1,5 +1,6 @@
 #include "runtime/kernels/matmul.h"
 
+#include <atomic>
 #include <climits>
 
 #include "absl/strings/str_cat.h"
@@ -87,5 +88,12 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
       "Matmul", a.device(), stream, [&] { ki::cpu::Matmul(a, b, c, options, dims); },
       [&](StreamHandle s) { return ki::cuda::Matmul(a, b, c, options, dims, s); });
 }
+
+namespace {
+std::atomic<bool> cuda_matmul_tf32{false};
+}  // namespace
+
+void SetCudaMatmulTf32(bool enabled) { cuda_matmul_tf32.store(enabled); }
+bool CudaMatmulTf32() { return cuda_matmul_tf32.load(); }
 
 }  // namespace usine

@@ -32,6 +32,14 @@ struct MatmulOptions {
                                   const MatmulOptions& options = {},
                                   const Stream& stream = Stream::Host());
 
+// Whether CUDA products of f32 tensors run in TF32 on the tensor cores (operands rounded to
+// 10-bit mantissas, products accumulated in f32: relative errors near 1e-3 instead of 1e-6,
+// and several times the f32 rate). Process-wide, like PyTorch's
+// torch.backends.cuda.matmul.allow_tf32; default off, so that CUDA f32 results stay close to
+// the cpu's. No effect on the cpu or on bf16/f16 operands. Thread-safe.
+void SetCudaMatmulTf32(bool enabled);
+bool CudaMatmulTf32();
+
 }  // namespace usine
 
 #endif  // USINE_RUNTIME_KERNELS_MATMUL_H_

@@ -3,6 +3,8 @@
 // row-major c = op(a) op(b) is computed as the column-major c^T = op(b)^T op(a)^T: cuBLASLt's
 // A is usine's b and its B is usine's a, each keeping its own transpose flag. The bias is
 // cuBLASLt's epilogue, applied after alpha and beta, as matmul.h specifies.
+#include "runtime/kernels/matmul.h"
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -72,11 +74,13 @@ using MatmulPreference =
     std::unique_ptr<cublasLtMatmulPreferenceOpaque_t,
                     LtDestroy<cublasLtMatmulPreferenceOpaque_t, cublasLtMatmulPreferenceDestroy>>;
 
-// f32 compute (not TF32, so that results stay close to the cpu's sgemm) and f32 alpha/beta.
-absl::StatusOr<MatmulDesc> MakeMatmulDesc() {
+// f32 accumulation and alpha/beta; f32 operands multiply in f32 (close to the cpu's sgemm)
+// unless SetCudaMatmulTf32 asked for TF32.
+absl::StatusOr<MatmulDesc> MakeMatmulDesc(cudaDataType_t ab_type) {
+  const cublasComputeType_t compute =
+      ab_type == CUDA_R_32F && CudaMatmulTf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   cublasLtMatmulDesc_t desc = nullptr;
-  RETURN_IF_ERROR(
-      USINE_CUBLAS_STATUS(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F)));
+  RETURN_IF_ERROR(USINE_CUBLAS_STATUS(cublasLtMatmulDescCreate(&desc, compute, CUDA_R_32F)));
   return MatmulDesc(desc);
 }
 
@@ -156,7 +160,7 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   ASSIGN_OR_RETURN(const cublasLtHandle_t handle, Handles().Get(device));
   const cudaDataType_t ab_type = CudaDataType(a.dtype()), c_type = CudaDataType(c.dtype());
 
-  ASSIGN_OR_RETURN(const MatmulDesc desc, MakeMatmulDesc());
+  ASSIGN_OR_RETURN(const MatmulDesc desc, MakeMatmulDesc(ab_type));
   const cublasOperation_t b_op = o.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t a_op = o.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSA, b_op));

@@ -202,5 +202,42 @@ TEST(MatmulGpuTest, Bf16InputsAccumulateInFloat) {
   }
 }
 
+// TF32 (SetCudaMatmulTf32): products of f32 tensors near the exact result (operands rounded
+// to 10-bit mantissas: relative error well under 1e-2), and not the bits of the f32 product,
+// which shows the mode took effect; off again, the f32 product comes back bit for bit.
+TEST(MatmulGpuTest, Tf32IsCloseToTheExactProductAndCanBeTurnedOff) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  const int64_t m = 96, k = 256, n = 80;
+  std::vector<float> a(m * k), b(k * n);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(0.37f * static_cast<float>(i)) + 0.01f;
+  for (size_t i = 0; i < b.size(); ++i) b[i] = std::cos(0.11f * static_cast<float>(i)) - 0.02f;
+  const Device gpu = Device::Cuda(0);
+  ASSERT_OK_AND_ASSIGN(Tensor ta, MakeTensor(gpu, {m, k}, a));
+  ASSERT_OK_AND_ASSIGN(Tensor tb, MakeTensor(gpu, {k, n}, b));
+  ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({m, n}, DType::kF32, gpu));
+  ASSERT_FALSE(CudaMatmulTf32());
+  ASSERT_OK(Matmul(ta, tb, c));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> strict, ReadTensor<float>(c));
+  SetCudaMatmulTf32(true);
+  const absl::Status tf32_status = Matmul(ta, tb, c);
+  SetCudaMatmulTf32(false);
+  ASSERT_OK(tf32_status);
+  ASSERT_OK_AND_ASSIGN(std::vector<float> tf32, ReadTensor<float>(c));
+  double error = 0, norm = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double exact = 0;
+      for (int64_t p = 0; p < k; ++p) exact += static_cast<double>(a[i * k + p]) * b[p * n + j];
+      error += (tf32[i * n + j] - exact) * (tf32[i * n + j] - exact);
+      norm += exact * exact;
+    }
+  }
+  EXPECT_LT(std::sqrt(error / norm), 1e-2);
+  EXPECT_NE(tf32, strict) << "TF32 gave the f32 product's bits: the mode did not take effect";
+  ASSERT_OK(Matmul(ta, tb, c));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> again, ReadTensor<float>(c));
+  EXPECT_EQ(again, strict);
+}
+
 }  // namespace
 }  // namespace usine
