@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packs what a GPU machine without Debian's libraries needs to run usine's gpu tests and
 # benchmarks: the test binaries that hold gpu cases, `usine`, `nccl_perf`, and the shared
-# libraries they use but the CUDA ones (../shared/tools/bundle-libs.sh), stripped of debug
-# information and compressed into one file (the device tool carries at most 64 MiB).
+# libraries they use except the C/C++ runtime and the CUDA, NCCL and cuDNN ones (the GPU
+# machine brings its own), stripped of debug information and compressed into one file.
 #
 #   scripts/gpu-pack.sh [BUILD_DIR] [OUT]     # default build/ and .gpu/pack.tar.xz
 #   then, on the GPU machine, from the repository root:  scripts/gpu-run.sh [OUT]
@@ -10,9 +10,6 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-$root/build}
 out=${2:-$root/.gpu/pack.tar.xz}
-bundle=$root/../shared/tools/bundle-libs.sh
-[[ -x $bundle ]] || bundle=$(command -v bundle-libs.sh) || {
-  echo "gpu-pack.sh: bundle-libs.sh not found (../shared/tools/)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin"
@@ -25,7 +22,14 @@ done
 strip --strip-debug -o "$work/usine" "$build/runtime/cli/usine"
 [[ -f $build/examples/nccl_perf/nccl_perf ]] &&
   strip --strip-debug -o "$work/bin/nccl_perf" "$build/examples/nccl_perf/nccl_perf"
-bash "$bundle" "$work" "$work"/bin/* "$work/usine" >/dev/null
+# The shared libraries, as ldd resolves them here, but those the GPU machine has already.
+mkdir -p "$work/lib"
+keep_out='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libgcc_s|libstdc\+\+|libcuda|libcudart|libcublas|libnccl|libcudnn|libnvidia|libnvrtc|libnvJitLink|libcupti)'
+for program in "$work"/bin/* "$work/usine"; do
+  ldd "$program" | awk '/=> \//{print $1, $3}' | while read -r name path; do
+    [[ $name =~ $keep_out ]] || cp -Lu "$path" "$work/lib/$name"
+  done
+done
 mkdir -p "$(dirname "$out")"
 tar -C "$work" -cf - lib bin usine | xz -6 -T0 >"$out"
 echo "gpu-pack.sh: $(ls "$work/bin" | wc -l) binaries and usine in $out ($(du -h "$out" | cut -f1))"
