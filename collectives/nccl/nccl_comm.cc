@@ -105,9 +105,16 @@ absl::StatusOr<std::shared_ptr<NcclComm>> NcclComm::Split(int color, int key,
   // NCCL writes `child` from its own thread when the split is done; Enqueue returns only
   // once that thread has been joined (or, on failure, once ncclCommAbort has joined it).
   ncclComm_t child = nullptr;
-  const absl::Status split =
-      Enqueue([&](ncclComm_t comm) { return ncclCommSplit(comm, color, key, &child, &config); },
-              "ncclCommSplit", what, deadline);
+  // On a non-blocking communicator NCCL 2.28's ncclCommSplit returns ncclSuccess while the
+  // split still runs (the parent's state says ncclInProgress; the child is written only at the
+  // end, which the first query of a finished state joins): so its success means "in progress"
+  // and Enqueue polls the parent until the split is over.
+  const absl::Status split = Enqueue(
+      [&](ncclComm_t comm) {
+        const ncclResult_t started = ncclCommSplit(comm, color, key, &child, &config);
+        return started == ncclSuccess ? ncclInProgress : started;
+      },
+      "ncclCommSplit", what, deadline);
   // A child whose set-up failed is left alone: it may still refer to the parent, which the
   // failure has aborted.
   if (!split.ok()) return split;
@@ -177,11 +184,7 @@ absl::Status NcclComm::Enqueue(absl::FunctionRef<ncclResult_t(ncclComm_t)> op, c
     if (comm_ == nullptr) return AbortedError(call);
     result = op(comm_);
   }
-  // Wait while the communicator is in progress even when the call returned ncclSuccess: on a
-  // non-blocking communicator NCCL 2.28's ncclCommSplit returns ncclSuccess while the split
-  // still runs (the parent's state says ncclInProgress, and the child is written only when it
-  // is done). For a collective, the state is ncclSuccess at once and this costs one query.
-  if (result == ncclSuccess || result == ncclInProgress) {
+  if (result == ncclInProgress) {
     result = PollWhileInProgress(
         [this] {
           std::lock_guard<std::mutex> lock(mu_);

@@ -4,10 +4,8 @@
 #   checkpoint_h5py_test.sh TOOL
 set -euo pipefail
 tool=$1
-python=""
-for candidate in python3 /usr/bin/python3; do
-  if "$candidate" -c "import h5py" 2>/dev/null; then python=$candidate; break; fi
-done
+source "$(dirname "${BASH_SOURCE[0]}")/../testing/python_with.sh"
+python=$(python_with h5py)
 if [[ -z $python ]]; then
   echo "SKIP: no python3 with h5py (scripts/install-deps.sh installs python3-h5py)"
   exit 77

@@ -70,7 +70,7 @@ class GradientReducerGpuTest : public ::testing::Test {
   std::vector<Tensor> inputs_;
 };
 
-TEST_F(GradientReducerGpuTest, MicroStepsAccumulateAndTheLastReducesOnTheComputeStreamsOrder) {
+TEST_F(GradientReducerGpuTest, MicroStepsAccumulateAndBucketsStartBeforeTheLastGradient) {
   ASSERT_OK_AND_ASSIGN(busy_, Tensor::Empty({int64_t{64} << 20}, DType::kF32, kGpu));
   ASSERT_OK(Fill(busy_, 1.0));
   ASSERT_OK_AND_ASSIGN(auto reducer,

@@ -5,10 +5,8 @@
 set -euo pipefail
 tool=$1
 script=$2
-python=""
-for candidate in python3 /usr/bin/python3; do
-  if "$candidate" -c "import torch, h5py" 2>/dev/null; then python=$candidate; break; fi
-done
+source "$(dirname "${BASH_SOURCE[0]}")/../../testing/python_with.sh"
+python=$(python_with torch h5py)
 if [[ -z $python ]]; then
   echo "SKIP: no python3 with torch and h5py (Debian: python3-torch, python3-h5py)"
   exit 77
