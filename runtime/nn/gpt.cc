@@ -41,7 +41,8 @@ absl::StatusOr<std::unique_ptr<Gpt>> Gpt::Create(const GptOptions& options) {
                                                 .recompute = options.recompute,
                                                 .dtype = options.dtype,
                                                 .device = options.device,
-                                                .tp = gpt->tp()},
+                                                .tp = gpt->tp(),
+                                                .attention = options.attention},
                                                init));
     gpt->AddChild(absl::StrCat("h.", i), block.get());
     gpt->h_.push_back(std::move(block));

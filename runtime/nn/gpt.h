@@ -63,6 +63,9 @@ struct GptOptions {
   // The tensor-parallel group (see above); it outlives the model. REQUIRES: its size divides
   // n_head and padded_vocab(). Default: null, no tensor parallelism (as is a group of one).
   Communicator* tp = nullptr;
+  // The blocks' attention kernel on a CUDA device (attention.h; kFlash is refused on the cpu).
+  // Default: kUnfused.
+  AttentionKernel attention = AttentionKernel::kUnfused;
 };
 
 class Gpt : public TokenModel {
