@@ -36,7 +36,7 @@ namespace usine {
 
 // [run]
 struct RunSection {
-  // The run directory: metrics, the effective configuration (config.toml) and checkpoints/.
+  // The run directory: metrics.jsonl, the effective configuration and checkpoints/.
   // Not empty. Default: "run".
   std::string dir = "run";
   // Seeds the initial weights and the data order. 0 to 2^63 - 1. Default: 1337.
@@ -121,8 +121,9 @@ struct OptimSection {
 
 // [train] When to stop (the first limit reached; at least one must be set) and evaluate.
 struct TrainSection {
-  int64_t max_steps = 0;      // Optimizer steps. 0: no limit. Default: 0.
-  int64_t max_tokens = 0;     // Training tokens (steps * batch_size * seq_len). 0: no limit.
+  int64_t max_steps = 0;  // Optimizer steps. 0: no limit. Default: 0.
+  // Training tokens (steps * batch_size * seq_len); 0: no limit. Default: 0.
+  int64_t max_tokens = 0;
   double max_minutes = 0;     // Wall-clock minutes of this launch. 0: no limit. Default: 0.
   int64_t eval_every = 250;   // Steps between validation-loss evaluations; 0: never. Default: 250.
   int64_t eval_batches = 20;  // Validation batches per evaluation. >= 1. Default: 20.
