@@ -63,8 +63,8 @@ struct ModelSection {
   bool recompute = false;
   // CUDA f32 matrix products in TF32 (SetCudaMatmulTf32); no effect on the cpu. Default: false.
   bool tf32 = false;
-  // "unfused" (the attention matrix in memory) or "flash" (the fused CUDA kernel; needs
-  // device "cuda"). Default: "unfused".
+  // "unfused" (the attention matrix in memory) or "flash" (the fused CUDA kernel of
+  // nn/attention.h; needs device "cuda" and n_embd / n_head <= 128). Default: "unfused".
   Attention attention = Attention::kUnfused;
   bool operator==(const ModelSection&) const = default;
 };
@@ -171,7 +171,8 @@ struct RunConfig {
   // data.micro_batch_size divides data.batch_size; optim.min_lr <= optim.lr;
   // optim.warmup_steps <= ScheduleSteps() when that is not 0; at least one of
   // train.max_steps, max_tokens, max_minutes; data.replay_ratio > 0 only with data.watch;
-  // attention "flash" only on device "cuda". Otherwise InvalidArgument naming the keys.
+  // attention "flash" only on device "cuda" and with heads of at most 128 (n_embd / n_head).
+  // Otherwise InvalidArgument naming the keys.
   // (What depends on the number of ranks is ResolveLayout's.)
   [[nodiscard]] absl::Status Validate() const;
 
