@@ -124,12 +124,13 @@ struct TrainSection {
   int64_t max_steps = 0;  // Optimizer steps. 0: no limit. Default: 0.
   // Training tokens (steps * batch_size * seq_len); 0: no limit. Default: 0.
   int64_t max_tokens = 0;
-  double max_minutes = 0;     // Wall-clock minutes of this launch. 0: no limit. Default: 0.
-  int64_t eval_every = 250;   // Steps between validation-loss evaluations; 0: never. Default: 250.
-  int64_t eval_batches = 20;  // Validation batches per evaluation. >= 1. Default: 20.
+  double max_minutes = 0;    // Wall-clock minutes of this launch. 0: no limit. Default: 0.
+  int64_t eval_every = 250;  // Steps between validation-loss evaluations; 0: never. Default: 250.
+  // Validation micro-batches per rank per evaluation; 0: the whole split. Default: 20.
+  int64_t eval_batches = 20;
   // Non-finite losses in a row (each step skipped) that stop the run with an error. >= 1.
-  // Default: 3.
-  int64_t max_bad_steps = 3;
+  // Default: 5 (TrainerOptions').
+  int64_t max_bad_steps = 5;
   bool operator==(const TrainSection&) const = default;
 };
 

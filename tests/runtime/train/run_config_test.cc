@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 
 #include "runtime/train/internal/nearest_name.h"
+#include "runtime/train/trainer.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -105,6 +106,7 @@ TEST(RunConfig, EmptySectionsGiveTheDocumentedDefaults) {
   EXPECT_EQ(config.optim.decay, schedule.decay);
   EXPECT_EQ(config.checkpoint.keep_last, RetentionPolicy{}.keep_last);
   EXPECT_EQ(config.checkpoint.keep_every, RetentionPolicy{}.keep_every);
+  EXPECT_EQ(config.train.max_bad_steps, TrainerOptions{}.max_bad_steps);
   EXPECT_TRUE(config.checkpoint.resume);
   EXPECT_EQ(config.logging.metrics_file, "metrics.jsonl");
 }
