@@ -152,8 +152,6 @@ struct LoggingSection {
   int64_t every_steps = 1;  // Steps between progress lines. >= 1. Default: 1.
   // The device's peak TFLOP/s for MFU; 0: from the table of known devices. >= 0. Default: 0.
   double peak_tflops = 0;
-  // One JSON object per step; relative to run.dir. Not empty. Default: "metrics.jsonl".
-  std::string metrics_file = "metrics.jsonl";
   bool operator==(const LoggingSection&) const = default;
 };
 

@@ -134,7 +134,6 @@ std::vector<ConfigKey> MakeConfigKeys() {
 
       USINE_CONFIG_KEY(logging, every_steps, Int, 1),
       USINE_CONFIG_KEY(logging, peak_tflops, Float, 0),
-      USINE_CONFIG_KEY(logging, metrics_file, String, /*allow_empty=*/false),
   };
   return keys;
 }

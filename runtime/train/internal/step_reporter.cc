@@ -2,29 +2,41 @@
 
 #include <cmath>
 #include <cstdio>
-#include <set>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
+#include "absl/strings/str_cat.h"
 
-#include "collectives/byte_exchange.h"
 #include "runtime/core/logging.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/train/flops.h"
 #include "runtime/train/step_metrics.h"
+#include "runtime/train/train_step.h"
 
 namespace usine::train_internal {
 namespace {
 
-// The devices the job computes on: every rank's GPU, or on the cpu each machine once (the
-// ranks of a machine share its cores, whose rate the sgemm measures).
-absl::StatusOr<int> DeviceCount(Communicator& world, Device device) {
-  if (device.is_cuda()) return world.size();
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  ASSIGN_OR_RETURN(std::vector<std::string> hosts, AllGatherBytes(world, host));
-  return static_cast<int>(std::set<std::string>(hosts.begin(), hosts.end()).size());
+// The peak FLOP/s of the whole job. GPUs: the table's (or the override) times the ranks.
+// The cpu: every rank measures sgemm at the same time and the rates are added up, so that
+// ranks sharing a machine's cores share its rate, as they do when training.
+absl::StatusOr<PeakFlops> JobPeakFlops(Communicator& world, Device device,
+                                       const TrainerMetricsOptions& options) {
+  const PeakFlopsOptions peak_options{.override_flops_per_second = options.peak_flops,
+                                      .precision = options.precision};
+  if (device.is_cuda() || options.peak_flops) {
+    if (world.rank() != 0) return PeakFlops{};
+    ASSIGN_OR_RETURN(PeakFlops peak, DevicePeakFlops(device, peak_options));
+    if (peak.flops_per_second) *peak.flops_per_second *= world.size();
+    peak.source = absl::StrCat(world.size(), " x ", peak.source);
+    return peak;
+  }
+  RETURN_IF_ERROR(world.Barrier());  // Measured together.
+  ASSIGN_OR_RETURN(PeakFlops mine, DevicePeakFlops(device, peak_options));
+  ASSIGN_OR_RETURN(const double mean, AverageOverRanks(&world, mine.flops_per_second.value_or(0)));
+  PeakFlops peak{.flops_per_second = mean * world.size(),
+                 .source = absl::StrCat(world.size(), " ranks measuring at once: ", mine.source)};
+  if (!(mean > 0)) peak.flops_per_second.reset();
+  return peak;
 }
 
 }  // namespace
@@ -34,18 +46,15 @@ absl::StatusOr<std::unique_ptr<StepReporter>> StepReporter::Create(
     const TrainerMetricsOptions& options, double flops_per_token) {
   auto r = std::unique_ptr<StepReporter>(new StepReporter(world, options));
   r->flops_per_token_ = flops_per_token;
-  ASSIGN_OR_RETURN(const int devices, DeviceCount(world, device));
   if (options.energy) {
     ASSIGN_OR_RETURN(const EnergyMeterOptions sources, AssignEnergySources(world, device));
     r->energy_ = EnergyMeter::Start(sources);
     ASSIGN_OR_RETURN(r->last_energy_, SumEnergyOverRanks(world, r->energy_->Read()));
   }
+  ASSIGN_OR_RETURN(const PeakFlops peak, JobPeakFlops(world, device, options));
   if (world.rank() != 0) return r;
-  ASSIGN_OR_RETURN(const PeakFlops peak,
-                   DevicePeakFlops(device, {.override_flops_per_second = options.peak_flops,
-                                            .precision = options.precision}));
-  if (peak.flops_per_second) r->peak_flops_ = *peak.flops_per_second * devices;
-  USINE_LOG(INFO) << "MFU against " << devices << " x " << peak.source << "; energy: "
+  r->peak_flops_ = peak.flops_per_second;
+  USINE_LOG(INFO) << "MFU against " << peak.source << "; energy: "
                   << (r->energy_ != nullptr ? r->energy_->Describe() : "not measured");
   ASSIGN_OR_RETURN(r->log_, MetricsLog::Open(run_dir));
   return r;

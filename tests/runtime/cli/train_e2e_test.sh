@@ -59,12 +59,18 @@ eval_batches = 2
 every_steps = 10
 EOF
 
+# One thread per rank everywhere (mpirun and srun alike), so that every run computes the
+# same sums in the same order.
+export USINE_CPU_THREADS=1 OPENBLAS_NUM_THREADS=1
+
 # train NP RUN [--set ...]: trains in the foreground; the exit code is usine's.
-train() {
+train() { (train_exec "$@"); }
+# train_exec NP RUN [--set ...]: becomes mpirun (so that `train_exec ... &` gives its pid).
+train_exec() {
   local np=$1 run=$2
   shift 2
-  "${mpirun[@]}" -np "$np" "$usine" train --config "$dir/run.toml" --set "run.dir=$dir/$run" \
-    "$@" >>"$dir/$run.log" 2>&1
+  exec "${mpirun[@]}" -np "$np" "$usine" train --config "$dir/run.toml" \
+    --set "run.dir=$dir/$run" "$@" >>"$dir/$run.log" 2>&1
 }
 
 # losses RUN: "step loss grad_norm" of each training step (its last record), exactly as logged.
@@ -100,7 +106,7 @@ wait_for_step() {
 interrupted() {
   local np=$1 run=$2
   shift 2
-  train "$np" "$run" "$@" &
+  train_exec "$np" "$run" "$@" &
   local pid=$!
   wait_for_step "$run" 30 "$pid" || failed "$run: step 30 never logged"
   kill -USR1 "$pid"
@@ -124,7 +130,7 @@ for scenario in "${scenarios[@]}"; do
         failed "dp2: losses differ from the uninterrupted run: $(diff "$dir/straight.losses" "$dir/dp2.losses" | head -4)"
       ;;
     kill)
-      train 2 killed &
+      train_exec 2 killed &
       pid=$!
       wait_for_step killed 25 "$pid" || failed "killed: step 25 never logged"
       victim=$(pgrep -P "$pid" -f "usine train" | head -1)

@@ -75,7 +75,7 @@ RunConfig EveryKeySet() {
                   .keep_every = 500,
                   .resume = false,
                   .verify = false};
-  c.logging = {.every_steps = 5, .peak_tflops = 989.5, .metrics_file = "/tmp/m.jsonl"};
+  c.logging = {.every_steps = 5, .peak_tflops = 989.5};
   return c;
 }
 
@@ -108,7 +108,6 @@ TEST(RunConfig, EmptySectionsGiveTheDocumentedDefaults) {
   EXPECT_EQ(config.checkpoint.keep_every, RetentionPolicy{}.keep_every);
   EXPECT_EQ(config.train.max_bad_steps, TrainerOptions{}.max_bad_steps);
   EXPECT_TRUE(config.checkpoint.resume);
-  EXPECT_EQ(config.logging.metrics_file, "metrics.jsonl");
 }
 
 TEST(RunConfig, ReadsAFullFile) {
@@ -170,7 +169,6 @@ verify = false
 [logging]
 every_steps = 5
 peak_tflops = 312
-metrics_file = "m.jsonl"
 )";
   ASSERT_OK_AND_ASSIGN(RunConfig c, ParseRunConfig(kFile, "run.toml"));
   EXPECT_EQ(c.run.dir, "runs/x");
@@ -216,7 +214,6 @@ metrics_file = "m.jsonl"
   EXPECT_FALSE(c.checkpoint.verify);
   EXPECT_EQ(c.logging.every_steps, 5);
   EXPECT_EQ(c.logging.peak_tflops, 312);
-  EXPECT_EQ(c.logging.metrics_file, "m.jsonl");
 }
 
 TEST(RunConfig, DottedKeysAndInlineTablesAreTheSameKeys) {
