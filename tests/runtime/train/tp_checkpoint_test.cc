@@ -170,8 +170,8 @@ void ExpectPiecesOf(const StateDict& pieces, const StateDict& whole, const std::
         }
         ASSERT_EQ(p[i], w[index]) << what << ": " << name << "[" << index << "] is "
                                   << std::bit_cast<float>(p[i]) << ", want "
-                                  << std::bit_cast<float>(w[index])
-            << " (piece at [" << absl::StrJoin(piece.offset, ", ") << "])";
+                                  << std::bit_cast<float>(w[index]) << " (piece at ["
+                                  << absl::StrJoin(piece.offset, ", ") << "])";
       }
     }
   }
