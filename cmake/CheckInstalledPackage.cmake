@@ -23,3 +23,4 @@ run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples -B ${WORK_DIR}/build -G Ninja
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/tensor_ops/tensor_ops cpu)
 run(${MPIEXEC} -np 2 --oversubscribe ${WORK_DIR}/build/allreduce/allreduce)
+run(${MPIEXEC} -np 2 --oversubscribe ${WORK_DIR}/build/custom_model/custom_model ${WORK_DIR}/custom_model)

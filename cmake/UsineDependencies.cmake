@@ -23,6 +23,11 @@ set(USINE_MPI_TEST_ENV
 find_package(nlohmann_json 3 REQUIRED)
 find_package(ICU REQUIRED COMPONENTS uc)
 
+# The run configuration is TOML, read with toml++ 3 (Debian: libtomlplusplus-dev). Only its
+# headers are used (runtime/train/internal/run_config_reader.cc), so it is no dependency of
+# the installed package.
+find_package(tomlplusplus 3 CONFIG REQUIRED)
+
 set(HDF5_PREFER_PARALLEL TRUE)
 find_package(HDF5 REQUIRED COMPONENTS C)
 if(NOT HDF5_IS_PARALLEL)

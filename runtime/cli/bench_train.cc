@@ -54,6 +54,7 @@ struct TrainFlags {
   std::string python = "python3";
   bool compile = false;
   bool tf32 = false;
+  std::string attention = "unfused";
 };
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
@@ -95,7 +96,11 @@ struct StepTimes {
 
 absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f, Device device,
                                     int64_t* matmul_parameters) {
-  ASSIGN_OR_RETURN(auto model, Gpt::Create({.config = config, .seed = 1337, .device = device}));
+  const AttentionKernel attention =
+      f.attention == "flash" ? AttentionKernel::kFlash : AttentionKernel::kUnfused;
+  ASSIGN_OR_RETURN(
+      auto model,
+      Gpt::Create({.config = config, .seed = 1337, .device = device, .attention = attention}));
   *matmul_parameters = MatmulParameters(*model);
   ASSIGN_OR_RETURN(auto optimizer, AdamW::Create(model->Parameters()));
   ASSIGN_OR_RETURN(Tensor ids, Tensor::Empty({f.batch, f.seq + 1}, DType::kF32));
@@ -165,7 +170,8 @@ absl::Status RunTrain(const TrainFlags& f) {
       "median of %d steps after %d\n",
       f.model, config.n_layer, config.n_head, config.n_embd, config.vocab_size, f.batch, f.seq,
       device.ToString(),
-      device.is_cpu() ? absl::StrCat(" (", threads, " threads)") : (f.tf32 ? ", TF32" : ", f32"),
+      device.is_cpu() ? absl::StrCat(" (", threads, " threads)")
+                      : absl::StrCat(f.tf32 ? ", TF32" : ", f32", ", ", f.attention, " attention"),
       f.steps, f.warmup);
   absl::PrintF("  parameters %.2f M; %.3f GFLOP per token (6N + 12LCT)\n", n / 1e6,
                flops_per_token / 1e9);
@@ -232,6 +238,8 @@ int BenchTrain(const std::vector<std::string>& args) {
   parser.String("python", "PATH", "the Python that has torch", &flags.python);
   parser.Bool("compile", "the peer uses torch.compile", &flags.compile);
   parser.Bool("tf32", "CUDA f32 products in TF32 (SetCudaMatmulTf32)", &flags.tf32);
+  parser.Choice("attention", {"unfused", "flash"},
+                "the CUDA attention kernel (AttentionKernel; flash: CUDA only)", &flags.attention);
   std::vector<std::string> positional;
   absl::StatusOr<bool> run = parser.Parse(args, &positional);
   absl::Status status = run.status();

@@ -22,4 +22,6 @@ void InstallStopSignalHandlers() {
 
 int StopSignal() { return stop_signal; }
 
+void ClearStopSignal() { stop_signal = 0; }
+
 }  // namespace usine

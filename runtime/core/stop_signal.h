@@ -18,6 +18,10 @@ void InstallStopSignalHandlers();
 // safe to read from any thread.
 int StopSignal();
 
+// Forgets the recorded signal, for a process that has acted on it and goes on (a test that
+// runs several trainings).
+void ClearStopSignal();
+
 }  // namespace usine
 
 #endif  // USINE_RUNTIME_CORE_STOP_SIGNAL_H_

@@ -22,6 +22,20 @@ absl::StatusOr<std::unique_ptr<CausalSelfAttention>> CausalSelfAttention::Create
         absl::StrCat("CausalSelfAttention: n_head ", options.n_head, " must divide n_embd ",
                      options.n_embd, " and be a multiple of the tensor-parallel size ", tp));
   }
+  if (options.kernel == AttentionKernel::kFlash) {
+    if (!options.device.is_cuda()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CausalSelfAttention: the flash kernel (AttentionKernel::kFlash) runs on "
+                       "CUDA devices only, not on ",
+                       options.device.ToString()));
+    }
+    if (options.n_embd / options.n_head > ni::kFlashAttentionMaxHeadDim) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CausalSelfAttention: the flash kernel takes heads of at most ",
+                       ni::kFlashAttentionMaxHeadDim, " (n_embd / n_head), got ",
+                       options.n_embd / options.n_head));
+    }
+  }
   auto attn = std::unique_ptr<CausalSelfAttention>(new CausalSelfAttention(options));
   const int64_t c = options.n_embd;
   ASSIGN_OR_RETURN(attn->c_attn_, CreateSplittableLinear({.in_features = c,
@@ -60,13 +74,19 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
   ASSIGN_OR_RETURN(Tensor qkv, c_attn_->Forward(x));
   ASSIGN_OR_RETURN(Tensor out,
                    Tensor::Empty({d.batch, d.seq, d.heads * d.head_dim}, x.dtype(), device));
+  if (options_.kernel == AttentionKernel::kFlash) {  // On a CUDA device (Create).
+    ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({d.batch, d.heads, d.seq}, x.dtype(), device));
+    RETURN_IF_ERROR(ni::CudaFlashAttentionForward(qkv, d, out, lse));
+    saved_ = Saved{.qkv = qkv, .lse = lse, .out = out, .dims = d};
+    return c_proj_->Forward(out);
+  }
   ASSIGN_OR_RETURN(Tensor probs,
                    Tensor::Empty({d.batch, d.heads, d.seq, d.seq}, x.dtype(), device));
   if (device.is_cuda()) {
     ASSIGN_OR_RETURN(Tensor heads,
                      Tensor::Empty({3, d.batch, d.heads, d.seq, d.head_dim}, x.dtype(), device));
     RETURN_IF_ERROR(ni::CudaCausalAttentionForward(qkv, d, out, heads, probs));
-    saved_ = Saved{heads, probs, d};
+    saved_ = Saved{.qkv = heads, .probs = probs, .dims = d};
     return c_proj_->Forward(out);
   }
   ni::VisitReal(x.dtype(), [&](auto tag) {
@@ -74,7 +94,7 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
     ni::CausalAttentionForward(ni::Elements<T>(qkv), d, ni::Elements<T>(out),
                                ni::Elements<T>(probs));
   });
-  saved_ = Saved{qkv, probs, d};
+  saved_ = Saved{.qkv = qkv, .probs = probs, .dims = d};
   return c_proj_->Forward(out);
 }
 
@@ -86,9 +106,14 @@ absl::StatusOr<Tensor> CausalSelfAttention::Backward(const Tensor& dy) {
   const Tensor& qkv = saved_->qkv;
   const ni::AttentionDims& d = saved_->dims;
   const Device device = options_.device;
-  // (On CUDA, saved_->qkv holds the heads laid out [3, B, H, T, D], not c_attn's output.)
+  // (Unfused on CUDA, saved_->qkv holds the heads laid out [3, B, H, T, D], not c_attn's
+  // output.)
   ASSIGN_OR_RETURN(Tensor dqkv,
                    Tensor::Empty({d.batch, d.seq, 3 * d.heads * d.head_dim}, qkv.dtype(), device));
+  if (options_.kernel == AttentionKernel::kFlash) {
+    RETURN_IF_ERROR(ni::CudaFlashAttentionBackward(dout, qkv, saved_->out, saved_->lse, d, dqkv));
+    return c_attn_->Backward(dqkv);
+  }
   if (device.is_cuda()) {
     RETURN_IF_ERROR(ni::CudaCausalAttentionBackward(dout, qkv, saved_->probs, d, dqkv));
     return c_attn_->Backward(dqkv);

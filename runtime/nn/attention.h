@@ -32,6 +32,20 @@
 
 namespace usine {
 
+// How a CUDA attention layer computes softmax(q k^T / sqrt(D)) v, causally, per head.
+enum class AttentionKernel {
+  // Per-head cuBLAS products around a causal softmax kernel, keeping the [B, H, T, T]
+  // probabilities for the backward pass (nn/internal/cuda_attention.h). The default: it is
+  // the path verified on a GPU (an H100).
+  kUnfused,
+  // Fused flash-attention-style kernels (nn/internal/cuda_flash_attention.h): no [T, T]
+  // matrix, the backward pass recomputes the probabilities, and runs give the same bits.
+  // CUDA devices only (Create refuses it on the cpu); head size n_embd / n_head <= 128. Not
+  // the default until its gpu tests (tests/runtime/nn/cuda_flash_attention_test.cc) have
+  // passed on a GPU: it was written where none was at hand.
+  kFlash,
+};
+
 struct AttentionOptions {
   int64_t n_embd = 0;
   int64_t n_head = 0;              // REQUIRES: divides n_embd.
@@ -42,6 +56,7 @@ struct AttentionOptions {
   // The TP group; outlives the layer. REQUIRES: its size divides n_head. Default: null, no
   // split (as is a group of one).
   Communicator* tp = nullptr;
+  AttentionKernel kernel = AttentionKernel::kUnfused;  // Default: see AttentionKernel.
 };
 
 class CausalSelfAttention : public Sublayer {
@@ -50,7 +65,8 @@ class CausalSelfAttention : public Sublayer {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<CausalSelfAttention>> Create(
       const AttentionOptions& options, ParameterInitializer& init);
 
-  // x [B, T, C] -> y [B, T, C]. Saves q|k|v [B, T, 3C] and the probabilities [B, H, T, T].
+  // x [B, T, C] -> y [B, T, C]. Saves q|k|v [B, T, 3C] and the probabilities [B, H, T, T]
+  // (kFlash: the attention output [B, T, C] and each row's log-sum-exp [B, H, T] instead).
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
@@ -62,10 +78,12 @@ class CausalSelfAttention : public Sublayer {
   std::unique_ptr<Sublayer> c_attn_;  // Linear, or ColumnParallelLinear under TP.
   std::unique_ptr<Sublayer> c_proj_;  // Linear, or RowParallelLinear under TP.
   struct Saved {
-    // cpu: c_attn's output [B, T, 3C]. CUDA: the same values with each head contiguous,
-    // [3, B, H, T, D] (nn/internal/cuda_layers.h).
+    // cpu and kFlash: c_attn's output [B, T, 3C]. Unfused CUDA: the same values with each head
+    // contiguous, [3, B, H, T, D] (nn/internal/cuda_layers.h).
     Tensor qkv;
-    Tensor probs;
+    Tensor probs = {};  // [B, H, T, T]; kFlash keeps instead:
+    Tensor lse = {};    // [B, H, T], each row's log-sum-exp of scores,
+    Tensor out = {};    // and the attention output [B, T, C].
     nn_internal::AttentionDims dims;
   };
   std::optional<Saved> saved_;

@@ -43,7 +43,8 @@ absl::StatusOr<std::unique_ptr<Block>> Block::Create(const BlockOptions& options
                                                 .proj_init_stddev = options.proj_init_stddev,
                                                 .dtype = options.dtype,
                                                 .device = options.device,
-                                                .tp = options.tp},
+                                                .tp = options.tp,
+                                                .kernel = options.attention},
                                                init));
   ASSIGN_OR_RETURN(block->mlp_, Mlp::Create({.n_embd = options.n_embd,
                                              .init_stddev = options.init_stddev,

@@ -43,6 +43,7 @@ struct BlockOptions {
   DType dtype = DType::kF32;       // f32 or f64. Default: f32.
   Device device = Device::Cpu();   // Default: the cpu.
   Communicator* tp = nullptr;      // The TP group; outlives the block. Default: none.
+  AttentionKernel attention = AttentionKernel::kUnfused;  // attention.h. Default: unfused.
 };
 
 class Block : public Module {

@@ -1,6 +1,8 @@
 #include "runtime/nn/gpt.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -39,7 +41,8 @@ absl::StatusOr<std::unique_ptr<Gpt>> Gpt::Create(const GptOptions& options) {
                                                 .recompute = options.recompute,
                                                 .dtype = options.dtype,
                                                 .device = options.device,
-                                                .tp = gpt->tp()},
+                                                .tp = gpt->tp(),
+                                                .attention = options.attention},
                                                init));
     gpt->AddChild(absl::StrCat("h.", i), block.get());
     gpt->h_.push_back(std::move(block));
@@ -86,24 +89,76 @@ absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
     RETURN_IF_ERROR(WithContext(Copy(tokens, host_tokens), "Gpt tokens"));
     return Forward(host_tokens);
   }
-  ASSIGN_OR_RETURN(Tensor x, wte_ != nullptr ? wte_->Forward({tokens, 0, seq}, c.vocab_size)
-                                             : tp_wte_->Forward({tokens, 0, seq}));
-  RETURN_IF_ERROR(wpe_->Forward(x));
-  for (auto& block : h_) {
-    ASSIGN_OR_RETURN(x, block->Forward(x));
-  }
-  ASSIGN_OR_RETURN(x, ln_f_->Forward(x));
-  ASSIGN_OR_RETURN(Tensor xf, x.Reshape({batch * seq, c.n_embd}));
-  const Tensor& table = wte_weight().value;  // With TP, this rank's vocabulary slice.
-  ASSIGN_OR_RETURN(Tensor logits,
-                   Tensor::Empty({batch * seq, table.dim(0)}, options_.dtype, options_.device));
-  const Stream stream = nn_internal::LayerStream(options_.device);
-  RETURN_IF_ERROR(Matmul(xf, table, logits, {.transpose_b = true}, stream));
+  ASSIGN_OR_RETURN(const HiddenAndLogits out, ForwardToLogits({tokens, 0, seq}));
+  ASSIGN_OR_RETURN(Tensor x, out.hidden.Reshape({batch, seq, c.n_embd}));
+  ASSIGN_OR_RETURN(Tensor logits, out.logits.Reshape({batch * seq, out.logits.dim(2)}));
   ASSIGN_OR_RETURN(double loss, tp_cross_entropy_
                                     ? tp_cross_entropy_->Forward(logits, {tokens, 1, seq})
                                     : cross_entropy_.Forward(logits, {tokens, 1, seq}));
   saved_ = Saved{x, logits};
   return loss;
+}
+
+absl::StatusOr<Gpt::HiddenAndLogits> Gpt::ForwardToLogits(const TokenWindow& inputs) {
+  const GptConfig& c = options_.config;
+  const int64_t batch = inputs.batch(), seq = inputs.length;
+  ASSIGN_OR_RETURN(
+      Tensor x, wte_ != nullptr ? wte_->Forward(inputs, c.vocab_size) : tp_wte_->Forward(inputs));
+  RETURN_IF_ERROR(wpe_->Forward(x));
+  for (auto& block : h_) {
+    ASSIGN_OR_RETURN(x, block->Forward(x));
+  }
+  ASSIGN_OR_RETURN(x, ln_f_->Forward(x));
+  ASSIGN_OR_RETURN(Tensor hidden, x.Reshape({batch * seq, c.n_embd}));
+  const Tensor& table = wte_weight().value;  // With TP, this rank's vocabulary slice.
+  ASSIGN_OR_RETURN(Tensor logits,
+                   Tensor::Empty({batch, seq, table.dim(0)}, options_.dtype, options_.device));
+  ASSIGN_OR_RETURN(Tensor flat, logits.Reshape({batch * seq, table.dim(0)}));
+  const Stream stream = nn_internal::LayerStream(options_.device);
+  RETURN_IF_ERROR(Matmul(hidden, table, flat, {.transpose_b = true}, stream));
+  return HiddenAndLogits{hidden, logits};
+}
+
+absl::StatusOr<Tensor> Gpt::Logits(const Tensor& inputs) {
+  const GptConfig& c = options_.config;
+  if (inputs.rank() != 2 || inputs.dim(1) < 1 || inputs.dim(1) > c.block_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Gpt::Logits inputs: expected [B, T] with 1 <= T <= ", c.block_size, ", got ",
+                     inputs.DebugString()));
+  }
+  Tensor host_inputs = inputs;
+  if (inputs.device().is_cuda()) {
+    ASSIGN_OR_RETURN(host_inputs, Tensor::Empty(inputs.shape(), inputs.dtype()));
+    RETURN_IF_ERROR(WithContext(Copy(inputs, host_inputs), "Gpt::Logits inputs"));
+  }
+  const int64_t batch = inputs.dim(0), seq = inputs.dim(1);
+  absl::StatusOr<HiddenAndLogits> local = ForwardToLogits({host_inputs, 0, seq});
+  ReleaseActivations();  // Inference: nothing is kept for a Backward.
+  RETURN_IF_ERROR(local.status());
+  ASSIGN_OR_RETURN(Tensor host, Tensor::Empty(local->logits.shape(), local->logits.dtype()));
+  RETURN_IF_ERROR(Copy(local->logits, host));  // Waits for the device.
+  // Each TP rank holds the columns of its vocabulary slice: gathered, then interleaved.
+  const int tp_size = TensorParallelSize(tp());
+  Tensor all = host;
+  if (tp_size > 1) {
+    ASSIGN_OR_RETURN(all, Tensor::Empty({tp_size, batch, seq, host.dim(2)}, host.dtype()));
+    RETURN_IF_ERROR(tp()->AllGather(host, all));
+  }
+  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({batch, seq, c.vocab_size}, host.dtype()));
+  const int64_t slice = host.dim(2), rows = batch * seq;
+  const size_t width = DTypeSize(host.dtype());
+  const auto* src = static_cast<const char*>(all.raw_data());
+  auto* dst = static_cast<char*>(out.raw_data());
+  for (int r = 0; r < tp_size; ++r) {
+    const int64_t begin = r * slice;
+    const int64_t n = std::min(slice, c.vocab_size - begin);  // The padding is left out.
+    if (n <= 0) break;
+    for (int64_t row = 0; row < rows; ++row) {
+      std::memcpy(dst + (row * c.vocab_size + begin) * width,
+                  src + ((r * rows + row) * slice) * width, n * width);
+    }
+  }
+  return out;
 }
 
 absl::Status Gpt::Backward(double dloss, const GradientsFinal& on_final) {

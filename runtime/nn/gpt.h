@@ -25,12 +25,11 @@
 // any TP size start from the same model. Forward and Backward are then collectives over the
 // group, and every rank gets the same loss.
 //
-// Module contract: module.h. Thread-compatible.
+// Module contract: module.h and token_model.h. Thread-compatible.
 #ifndef USINE_RUNTIME_NN_GPT_H_
 #define USINE_RUNTIME_NN_GPT_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -48,6 +47,8 @@
 #include "runtime/nn/gpt_config.h"
 #include "runtime/nn/layer_norm.h"
 #include "runtime/nn/module.h"
+#include "runtime/nn/token_model.h"
+#include "runtime/nn/tokens.h"
 #include "runtime/nn/vocab_parallel_cross_entropy.h"
 #include "runtime/nn/vocab_parallel_embedding.h"
 
@@ -62,9 +63,12 @@ struct GptOptions {
   // The tensor-parallel group (see above); it outlives the model. REQUIRES: its size divides
   // n_head and padded_vocab(). Default: null, no tensor parallelism (as is a group of one).
   Communicator* tp = nullptr;
+  // The blocks' attention kernel on a CUDA device (attention.h; kFlash is refused on the cpu).
+  // Default: kUnfused.
+  AttentionKernel attention = AttentionKernel::kUnfused;
 };
 
-class Gpt : public Module {
+class Gpt : public TokenModel {
  public:
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Gpt>> Create(const GptOptions& options);
 
@@ -73,27 +77,35 @@ class Gpt : public Module {
   // comes) or on any CUDA device (then first copied to the host, where the ids are checked).
   // Saves the activations for Backward. On a CUDA model the work runs on the device's default
   // stream and the call returns once the loss has reached the host.
-  [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& tokens);
-  // Called by Backward with each child ("ln_f", "h.<n_layer - 1>", ..., "h.0", "wpe", "wte",
-  // in that order) as soon as its parameters' gradients are final for this Backward, so that
-  // their data-parallel reduction can start while backward goes on (data_parallel.h). An
-  // error stops Backward and is returned.
-  using GradientsFinal = std::function<absl::Status(Module& finished)>;
-
+  [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& tokens) override;
   // Adds the gradients of dloss * (the last Forward's loss) into the parameters' gradients
   // (dloss = 1 / micro-batches averages over gradient accumulation), then drops the
-  // activations. `on_final` (may be null) is told when each child's gradients are final.
-  [[nodiscard]] absl::Status Backward(double dloss = 1.0, const GradientsFinal& on_final = nullptr);
+  // activations. `on_final` (may be null) is told of each child ("ln_f", "h.<n_layer - 1>",
+  // ..., "h.0", "wpe", "wte", in that order) as soon as its gradients are final.
+  [[nodiscard]] absl::Status Backward(double dloss = 1.0,
+                                      const GradientsFinal& on_final = nullptr) override;
+
+  // The logits of the next token after each position of `inputs` ([B, T] u16 or i32 ids,
+  // 1 <= T <= block_size, cpu or CUDA): [B, T, vocab_size] in the model's dtype on the cpu
+  // (the padding columns left out; with TP, gathered from the group, a collective). Keeps no
+  // activations: for evaluation and sampling, not for training.
+  [[nodiscard]] absl::StatusOr<Tensor> Logits(const Tensor& inputs);
 
   const GptConfig& config() const { return options_.config; }
   // The tensor-parallel group, or null without tensor parallelism.
-  Communicator* tp() const { return tp_wte_ != nullptr ? options_.tp : nullptr; }
+  Communicator* tp() const override { return tp_wte_ != nullptr ? options_.tp : nullptr; }
 
  private:
   explicit Gpt(const GptOptions& options)
       : options_(options), cross_entropy_(options.config.vocab_size) {}
   void ClearSaved() override { saved_.reset(); }
   absl::Status CreateTokenEmbedding(ParameterInitializer& init);
+  // Embeddings, blocks and ln_f (saving their activations), then this rank's logits.
+  struct HiddenAndLogits {
+    Tensor hidden;  // ln_f's output, [B*T, C].
+    Tensor logits;  // [B, T, padded_vocab / tp].
+  };
+  absl::StatusOr<HiddenAndLogits> ForwardToLogits(const TokenWindow& inputs);
   Parameter& wte_weight() { return tp_wte_ != nullptr ? tp_wte_->weight() : wte_->weight(); }
 
   GptOptions options_;

@@ -134,6 +134,7 @@ absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
   ASSIGN_OR_RETURN(Tensor grad_shard, flat_grad_.View(shard_begin(), {shard_numel_}));
   RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg));
   ASSIGN_OR_RETURN(const double norm, ClipShard(max_norm));
+  if (!std::isfinite(norm)) return norm;  // The same on every rank: nothing is updated.
 
   const int64_t t = step_ + 1;
   const optim_internal::AdamWCoefficients c = optim_internal::AdamWCoefficientsAt(options_, lr, t);

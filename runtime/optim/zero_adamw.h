@@ -81,7 +81,9 @@ class ZeroAdamW {
   // the averaged gradients to global norm `max_norm` (<= 0 or infinite: no clipping). Returns
   // the global norm of the averaged gradients before clipping. Afterwards the parameters'
   // gradients hold the averaged, clipped values in this rank's shard and the local ones
-  // elsewhere (ZeroGrad before the next backward). A collective over `dp`.
+  // elsewhere (ZeroGrad before the next backward). A non-finite norm (the same on every
+  // rank) updates nothing: parameters, moments and step() stay as they were. A collective
+  // over `dp`.
   [[nodiscard]] absl::StatusOr<double> Step(double lr, double max_norm = 0.0);
 
   // Updates made so far.

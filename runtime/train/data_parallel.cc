@@ -34,6 +34,7 @@ GradientReadyMarker::GradientReadyMarker(Module& model, GradientReducer& reducer
   for (size_t i = 0; i < parameters.size(); ++i) {
     index_[parameters[i].parameter] = static_cast<int>(i);
   }
+  marked_.assign(parameters.size(), false);
 }
 
 absl::Status GradientReadyMarker::MarkModule(Module& finished) {
@@ -44,6 +45,16 @@ absl::Status GradientReadyMarker::MarkModule(Module& finished) {
           absl::StrCat("GradientReadyMarker: parameter '", p.name, "' is not the reducer's"));
     }
     RETURN_IF_ERROR(WithContext(reducer_.MarkReady(it->second), p.name));
+    marked_[it->second] = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GradientReadyMarker::MarkRemaining() {
+  for (size_t i = 0; i < marked_.size(); ++i) {
+    if (marked_[i]) continue;
+    RETURN_IF_ERROR(reducer_.MarkReady(static_cast<int>(i)));
+    marked_[i] = true;
   }
   return absl::OkStatus();
 }

@@ -23,6 +23,7 @@
 #define USINE_RUNTIME_TRAIN_DATA_PARALLEL_H_
 
 #include <memory>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -40,7 +41,8 @@ namespace usine {
     Module& model, Communicator& dp, const GradientReducerOptions& options = {});
 
 // Marks gradients ready module by module, for backward passes that report the modules they
-// have finished (Gpt::GradientsFinal). The model and reducer must outlive it.
+// have finished (TokenModel::GradientsFinal), one marker per step. The model and reducer
+// must outlive it.
 class GradientReadyMarker {
  public:
   // REQUIRES: `reducer` came from AttachGradientReducer(model, ...).
@@ -49,10 +51,14 @@ class GradientReadyMarker {
   // Marks every parameter of `finished` (a module of the model) ready. An error for a
   // parameter the reducer does not know, or one marked twice in a step.
   [[nodiscard]] absl::Status MarkModule(Module& finished);
+  // Marks every parameter not marked yet through this marker (for a backward that reports
+  // only some of its children, or none).
+  [[nodiscard]] absl::Status MarkRemaining();
 
  private:
   GradientReducer& reducer_;
   absl::flat_hash_map<const Parameter*, int> index_;  // Parameter -> reducer gradient.
+  std::vector<bool> marked_;                          // By reducer gradient.
 };
 
 }  // namespace usine

@@ -22,6 +22,7 @@
 #include "runtime/nn/internal/cuda_cross_entropy.h"
 #include "runtime/nn/internal/cuda_elementwise.h"
 #include "runtime/nn/internal/cuda_embedding.h"
+#include "runtime/nn/internal/cuda_flash_attention.h"
 #include "runtime/nn/internal/cuda_gelu.h"
 #include "runtime/nn/internal/cuda_layer_norm.h"
 #include "runtime/nn/internal/real_types.h"
@@ -241,6 +242,34 @@ absl::Status CudaCausalAttentionBackward(const Tensor& dout, const Tensor& heads
   }
   return USINE_CUDA_STATUS(
       cuda::LaunchMergeHeads(F32(dheads), {d.batch, T, 3, d.heads, D}, F32(dqkv), kDefaultStream));
+}
+
+static_assert(kFlashAttentionMaxHeadDim == cuda::kFlashMaxHeadDim);
+
+namespace {
+
+cuda::FlashShape FlashShapeOf(const AttentionDims& d) {
+  return {.batch = d.batch, .seq = d.seq, .heads = d.heads, .head_dim = d.head_dim};
+}
+
+}  // namespace
+
+absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d, const Tensor& out,
+                                       const Tensor& lse) {
+  USINE_ENTER_DEVICE_OF(qkv);
+  return USINE_CUDA_STATUS(cuda::LaunchFlashAttentionForward(F32(qkv), FlashShapeOf(d), F32(out),
+                                                             F32(lse), kDefaultStream));
+}
+
+absl::Status CudaFlashAttentionBackward(const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                                        const Tensor& lse, const AttentionDims& d,
+                                        const Tensor& dqkv) {
+  USINE_ENTER_DEVICE_OF(dout);
+  const cuda::FlashShape shape = FlashShapeOf(d);
+  ASSIGN_OR_RETURN(Tensor scratch,
+                   Scratch(cuda::FlashAttentionBackwardScratch(shape), dout.device()));
+  return USINE_CUDA_STATUS(cuda::LaunchFlashAttentionBackward(
+      F32(qkv), F32(out), F32(dout), F32(lse), shape, F32(dqkv), F32(scratch), kDefaultStream));
 }
 
 }  // namespace usine::nn_internal

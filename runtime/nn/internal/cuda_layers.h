@@ -73,6 +73,20 @@ namespace usine::nn_internal {
                                                        const Tensor& probs, const AttentionDims& d,
                                                        const Tensor& dqkv);
 
+// The largest head size of the flash attention kernels (cuda_flash_attention.h's
+// kFlashMaxHeadDim, here for code built without the CUDA toolkit).
+inline constexpr int64_t kFlashAttentionMaxHeadDim = 128;
+
+// The fused kernels of cuda_flash_attention.h over qkv [B, T, 3C]: writes out [B, T, C] and
+// lse [B, H, T] (each row's log-sum-exp of scores), which the backward pass needs with qkv and
+// out; no [T, T] matrix. REQUIRES: d.head_dim <= kFlashAttentionMaxHeadDim.
+[[nodiscard]] absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d,
+                                                     const Tensor& out, const Tensor& lse);
+// dqkv [B, T, 3C] from dout [B, T, C] and the forward pass's qkv, out and lse; deterministic.
+[[nodiscard]] absl::Status CudaFlashAttentionBackward(const Tensor& dout, const Tensor& qkv,
+                                                      const Tensor& out, const Tensor& lse,
+                                                      const AttentionDims& d, const Tensor& dqkv);
+
 }  // namespace usine::nn_internal
 
 #endif  // USINE_RUNTIME_NN_INTERNAL_CUDA_LAYERS_H_

@@ -46,4 +46,13 @@ absl::Status CudaCausalAttentionBackward(const Tensor&, const Tensor&, const Ten
   return NoCuda();
 }
 
+absl::Status CudaFlashAttentionForward(const Tensor&, const AttentionDims&, const Tensor&,
+                                       const Tensor&) {
+  return NoCuda();
+}
+absl::Status CudaFlashAttentionBackward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                        const AttentionDims&, const Tensor&) {
+  return NoCuda();
+}
+
 }  // namespace usine::nn_internal

@@ -80,6 +80,10 @@ if [[ -z $mpiexec ]]; then
   check "a failing peer is said, not fatal" grep -q "PyTorch *not measured" "$dir/out"
   "$usine" bench train --model nano 2>"$dir/err"
   check "an unknown model exits 1" test $? -eq 1
+  "$usine" bench train --model tiny --seq 16 --steps 1 --warmup 0 --peer '' --attention flash \
+    >"$dir/out" 2>"$dir/err"
+  check "flash attention on the cpu exits 1" test $? -eq 1
+  check "and says why" grep -q "CUDA devices only" "$dir/err"
 
   echo '{"text": broken}' >>"$dir/in/lines.jsonl"
   "$usine" prep "$dir/in" --out "$dir/bad" --tokenizer-dir "$gpt2" 2>"$dir/err"

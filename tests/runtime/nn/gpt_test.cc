@@ -177,5 +177,41 @@ TEST(Gpt, TokenErrorsNameThePosition) {
   EXPECT_TRUE(absl::IsFailedPrecondition(model->Backward()));
 }
 
+// Logits are what Forward's loss is made of: the mean over positions of log-sum-exp minus the
+// target's logit gives back the loss, and the padding columns are not in them.
+TEST(Gpt, LogitsGiveForwardsLoss) {
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = Small(), .seed = 5}));
+  const int64_t batch = 2, seq = 7;
+  const Tensor tokens = Tokens<int32_t>(batch, seq + 1, Small().vocab_size, 3);
+  ASSERT_OK_AND_ASSIGN(const double loss, model->Forward(tokens));
+  model->ReleaseActivations();
+  ASSERT_OK_AND_ASSIGN(Tensor inputs, Tensor::Empty({batch, seq}, DType::kI32));
+  ASSERT_OK_AND_ASSIGN(std::vector<int32_t> ids, ReadTensor<int32_t>(tokens));
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t t = 0; t < seq; ++t) {
+      static_cast<int32_t*>(inputs.raw_data())[b * seq + t] = ids[b * (seq + 1) + t];
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(Tensor logits, model->Logits(inputs));
+  ASSERT_EQ(logits.shape(), Shape({batch, seq, Small().vocab_size}));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> l, ReadTensor<float>(logits));
+  double sum = 0;
+  const int64_t v = Small().vocab_size;
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t t = 0; t < seq; ++t) {
+      const float* row = &l[(b * seq + t) * v];
+      double max = row[0], z = 0;
+      for (int64_t j = 1; j < v; ++j) max = std::max<double>(max, row[j]);
+      for (int64_t j = 0; j < v; ++j) z += std::exp(row[j] - max);
+      sum += max + std::log(z) - row[ids[b * (seq + 1) + t + 1]];
+    }
+  }
+  EXPECT_NEAR(sum / (batch * seq), loss, 1e-5 * loss);
+  // Logits keep nothing for a Backward.
+  EXPECT_THAT(std::string(model->Backward().message()), HasSubstr("before Forward"));
+  ASSERT_OK_AND_ASSIGN(Tensor flat, Tensor::Empty({3}, DType::kI32));
+  EXPECT_THAT(std::string(model->Logits(flat).status().message()), HasSubstr("expected [B, T]"));
+}
+
 }  // namespace
 }  // namespace usine

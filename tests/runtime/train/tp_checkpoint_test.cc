@@ -56,17 +56,6 @@ Tensor GlobalBatch(int step) {
   return MakeTensor(Device::Cpu(), {kBatch, kSeq + 1}, ids).value();
 }
 
-// The mean of `value` over `dp`, added in rank order (as TrainStep averages its loss).
-absl::StatusOr<double> AverageOver(Communicator& dp, double value) {
-  ASSIGN_OR_RETURN(Tensor mine, Tensor::Empty({1}, DType::kF64));
-  ASSIGN_OR_RETURN(Tensor all, Tensor::Empty({dp.size()}, DType::kF64));
-  *static_cast<double*>(mine.raw_data()) = value;
-  RETURN_IF_ERROR(dp.AllGather(mine, all));
-  double sum = 0;
-  for (int r = 0; r < dp.size(); ++r) sum += static_cast<const double*>(all.raw_data())[r];
-  return sum / dp.size();
-}
-
 enum class Optimizer { kAdamW, kZero };
 
 // A model and its optimizer at one layout: TP tp x DP (world / tp) over `world`, or alone
@@ -118,18 +107,10 @@ struct Training {
     const int rank = dp() == nullptr ? 0 : dp()->rank();
     const int64_t rows = kBatch / ranks;
     ASSIGN_OR_RETURN(Tensor local, GlobalBatch(step).Slice(rank * rows, (rank + 1) * rows));
-    if (adamw != nullptr) {
-      return TrainStep(
-          *model, local, *adamw,
-          {.lr = kLr, .max_grad_norm = kMaxGradNorm, .reducer = reducer.get(), .dp = dp()});
-    }
-    RETURN_IF_ERROR(model->ZeroGrad());
-    ASSIGN_OR_RETURN(const double loss, model->Forward(local));
-    RETURN_IF_ERROR(model->Backward());
-    TrainStepResult result;
-    ASSIGN_OR_RETURN(result.grad_norm, zero->Step(kLr, kMaxGradNorm));
-    ASSIGN_OR_RETURN(result.loss, AverageOver(*dp(), loss));
-    return result;
+    const TrainStepOptions options{
+        .lr = kLr, .max_grad_norm = kMaxGradNorm, .reducer = reducer.get(), .dp = dp()};
+    if (adamw != nullptr) return TrainStep(*model, {local}, *adamw, options);
+    return TrainStep(*model, {local}, *zero, options);
   }
 };
 

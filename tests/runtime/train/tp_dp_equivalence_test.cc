@@ -58,7 +58,7 @@ absl::StatusOr<LossCurve> TrainUnsplit() {
   LossCurve curve;
   for (int step = 0; step < kSteps; ++step) {
     ASSIGN_OR_RETURN(TrainStepResult r,
-                     TrainStep(*model, GlobalBatch(step, Tiny().vocab_size), *adamw,
+                     TrainStep(*model, {GlobalBatch(step, Tiny().vocab_size)}, *adamw,
                                {.lr = kLr, .max_grad_norm = kMaxGradNorm}));
     curve.losses.push_back(r.loss);
     curve.grad_norms.push_back(r.grad_norm);
@@ -107,7 +107,7 @@ class TpDpEquivalenceTest : public ::testing::Test {
       const Tensor global = GlobalBatch(step, Tiny().vocab_size);
       ASSERT_OK_AND_ASSIGN(Tensor local,
                            global.Slice(dp_comm.rank() * rows, (dp_comm.rank() + 1) * rows));
-      ASSERT_OK_AND_ASSIGN(TrainStepResult r, TrainStep(*model, local, *adamw,
+      ASSERT_OK_AND_ASSIGN(TrainStepResult r, TrainStep(*model, {local}, *adamw,
                                                         {.lr = kLr,
                                                          .max_grad_norm = kMaxGradNorm,
                                                          .reducer = reducer.get(),
@@ -153,6 +153,30 @@ TEST_F(TpDpEquivalenceTest, Dp2MatchesTheUnsplitModel) { ExpectSameLosses(1, 2);
 TEST_F(TpDpEquivalenceTest, Tp2Dp2MatchesTheUnsplitModel) { ExpectSameLosses(2, 2); }
 TEST_F(TpDpEquivalenceTest, Tp4MatchesTheUnsplitModel) { ExpectSameLosses(4, 1); }
 TEST_F(TpDpEquivalenceTest, Dp4MatchesTheUnsplitModel) { ExpectSameLosses(1, 4); }
+
+// Logits gathered from a TP group are the unsplit model's (the columns interleaved back from
+// the vocabulary slices, the padding left out).
+TEST_F(TpDpEquivalenceTest, TensorParallelLogitsAreTheUnsplitModels) {
+  const int tp = world_->size();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProcessGrid> grid, ProcessGrid::Create(*world_, tp));
+  ASSERT_OK_AND_ASSIGN(
+      auto split,
+      Gpt::Create({.config = Tiny(), .seed = kSeed, .tp = &grid->comm(ParallelAxis::kTensor)}));
+  ASSERT_OK_AND_ASSIGN(auto whole, Gpt::Create({.config = Tiny(), .seed = kSeed}));
+  const Tensor batch = GlobalBatch(0, Tiny().vocab_size);
+  ASSERT_OK_AND_ASSIGN(Tensor inputs, Tensor::Empty({kBatch, kSeq}, DType::kU16));
+  for (int64_t b = 0; b < kBatch; ++b) {
+    std::memcpy(static_cast<uint16_t*>(inputs.raw_data()) + b * kSeq,
+                static_cast<const uint16_t*>(batch.raw_data()) + b * (kSeq + 1),
+                kSeq * sizeof(uint16_t));
+  }
+  ASSERT_OK_AND_ASSIGN(Tensor want, whole->Logits(inputs));
+  ASSERT_OK_AND_ASSIGN(Tensor got, split->Logits(inputs));
+  ASSERT_EQ(got.shape(), want.shape());
+  ASSERT_OK_AND_ASSIGN(std::vector<float> w, ReadTensor<float>(want));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> g, ReadTensor<float>(got));
+  for (size_t i = 0; i < w.size(); ++i) ASSERT_NEAR(g[i], w[i], 1e-5) << "logit " << i;
+}
 
 }  // namespace
 }  // namespace usine

@@ -1,0 +1,351 @@
+#include "runtime/train/trainer.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <filesystem>
+#include <optional>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+#include "checkpoint/checkpointer.h"
+#include "checkpoint/state_dict.h"
+#include "runtime/core/atomic_file.h"
+#include "runtime/core/logging.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/core/stop_signal.h"
+#include "runtime/data/data_stream_state.h"
+#include "runtime/optim/zero_adamw.h"
+#include "runtime/train/data_parallel.h"
+
+namespace usine {
+namespace {
+
+constexpr char kStepKey[] = "train/step";
+constexpr char kTokensKey[] = "train/tokens_seen";
+constexpr char kSkippedKey[] = "train/skipped_steps";
+constexpr char kSeedKey[] = "train/seed";
+constexpr char kConfigKey[] = "train/config";
+constexpr char kDataStateKey[] = "data/state";
+constexpr char kTpKey[] = "parallel/tp";
+constexpr char kDpKey[] = "parallel/dp";
+
+absl::Status ValidateOptions(const TrainerOptions& o, int dp_size) {
+  const auto bad = [](auto... parts) {
+    return absl::InvalidArgumentError(absl::StrCat("Trainer: ", parts...));
+  };
+  if (o.run_dir.empty()) return bad("run_dir is required");
+  if (o.train_data.batch_size <= 0) return bad("micro-batch size ", o.train_data.batch_size);
+  const int64_t per_step = dp_size * o.train_data.batch_size;
+  if (o.global_batch <= 0 || o.global_batch % per_step != 0) {
+    return bad("global batch ", o.global_batch, " is not a positive multiple of dp size ", dp_size,
+               " x micro-batch ", o.train_data.batch_size);
+  }
+  if (o.max_steps <= 0 && o.max_tokens <= 0 && o.max_time <= absl::ZeroDuration()) {
+    return bad("no budget: set max_steps, max_tokens or max_time");
+  }
+  if (o.max_steps < 0 || o.max_tokens < 0 || o.eval_every < 0 || o.eval_batches < 0 ||
+      o.checkpoint_every_steps < 0) {
+    return bad("negative budget, evaluation or checkpoint interval");
+  }
+  if (o.max_bad_steps < 1) return bad("max_bad_steps ", o.max_bad_steps, " (at least 1)");
+  RETURN_IF_ERROR(o.adamw.Validate());
+  RETURN_IF_ERROR(o.schedule.Validate());
+  return absl::OkStatus();
+}
+
+// Decisions taken together at a step boundary, from every rank's view (max over the world).
+struct Boundary {
+  int signal = 0;               // A stop signal arrived on some rank.
+  bool checkpoint_due = false;  // By rank 0's clock.
+  bool time_up = false;         // By rank 0's clock.
+};
+
+absl::StatusOr<Boundary> AgreeAtBoundary(Communicator& world, int signal, bool checkpoint_due,
+                                         bool time_up) {
+  ASSIGN_OR_RETURN(Tensor flags, Tensor::Empty({3}, DType::kF32));
+  float* f = static_cast<float*>(flags.raw_data());
+  f[0] = static_cast<float>(signal);
+  f[1] = world.rank() == 0 && checkpoint_due ? 1.0f : 0.0f;
+  f[2] = world.rank() == 0 && time_up ? 1.0f : 0.0f;
+  if (world.size() > 1) RETURN_IF_ERROR(world.AllReduce(flags, ReduceOp::kMax));
+  return Boundary{
+      .signal = static_cast<int>(f[0]), .checkpoint_due = f[1] != 0.0f, .time_up = f[2] != 0.0f};
+}
+
+}  // namespace
+
+class Trainer::Impl {
+ public:
+  Impl(ProcessGrid& grid, TokenModel& model, TrainerOptions options)
+      : grid_(grid), model_(model), o_(std::move(options)), dp_(grid.comm(ParallelAxis::kData)) {}
+
+  absl::Status Init();
+  absl::StatusOr<TrainOutcome> Run();
+  int64_t start_step() const { return start_step_; }
+
+ private:
+  absl::Status BuildOptimizer();
+  absl::Status WriteConfig();
+  absl::Status Resume(std::optional<DataStreamState>* data_state);
+  absl::StatusOr<TrainStepResult> Step(absl::Span<const Tensor> micro_batches, double lr);
+  // Adds the model's ("model/") and the optimizer's ("optim/") entries, as handles.
+  absl::Status AddState(StateDict& state) const;
+  absl::StatusOr<absl::Duration> Save();
+  absl::Status Evaluate();
+  int64_t TokensPerStep() const { return o_.global_batch * o_.train_data.seq_len; }
+
+  ProcessGrid& grid_;
+  TokenModel& model_;
+  TrainerOptions o_;
+  Communicator& dp_;
+  int64_t micro_batches_ = 0;  // Per step and DP rank.
+
+  std::unique_ptr<GradientReducer> reducer_;  // AdamW over more than one DP rank.
+  std::unique_ptr<AdamW> adamw_;
+  std::unique_ptr<ZeroAdamW> zero_;
+  std::unique_ptr<Checkpointer> checkpointer_;
+  std::unique_ptr<DataStream> data_;
+
+  int64_t start_step_ = 0;
+  int64_t step_ = 0;
+  int64_t tokens_seen_ = 0;
+  int64_t skipped_total_ = 0;
+  int64_t saved_step_ = -1;  // The step of the last Save.
+};
+
+absl::Status Trainer::Impl::BuildOptimizer() {
+  if (o_.zero) {
+    ASSIGN_OR_RETURN(zero_, ZeroAdamW::Create(dp_, model_.Parameters(), o_.adamw, model_.tp()));
+    return absl::OkStatus();
+  }
+  if (dp_.size() > 1) {
+    ASSIGN_OR_RETURN(reducer_, AttachGradientReducer(model_, dp_));
+  }
+  ASSIGN_OR_RETURN(adamw_, AdamW::Create(model_.Parameters(), o_.adamw));
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Impl::WriteConfig() {
+  if (grid_.world().rank() != 0 || o_.config_text.empty()) return absl::OkStatus();
+  const std::string path = absl::StrCat(o_.run_dir, "/config.toml");
+  return WithContext(WriteFileAtomically(path, {o_.config_text}), path);
+}
+
+absl::Status Trainer::Impl::Init() {
+  RETURN_IF_ERROR(ValidateOptions(o_, dp_.size()));
+  micro_batches_ = o_.global_batch / (dp_.size() * o_.train_data.batch_size);
+  std::error_code ec;
+  std::filesystem::create_directories(o_.run_dir, ec);  // Every rank: a shared or local disk.
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("Trainer: cannot create run directory ", o_.run_dir, ": ", ec.message()));
+  }
+  RETURN_IF_ERROR(WriteConfig());
+  RETURN_IF_ERROR(BuildOptimizer());
+  ASSIGN_OR_RETURN(
+      checkpointer_,
+      Checkpointer::Create(grid_.world(), {.directory = absl::StrCat(o_.run_dir, "/checkpoints"),
+                                           .retention = o_.retention,
+                                           .verify_on_load = o_.verify_on_load}));
+  std::optional<DataStreamState> data_state;
+  if (o_.resume) RETURN_IF_ERROR(Resume(&data_state));
+  DataStreamOptions data = o_.train_data;
+  data.dp_rank = dp_.rank();
+  data.dp_size = dp_.size();
+  ASSIGN_OR_RETURN(data_, DataStream::Open(std::move(data), data_state ? &*data_state : nullptr));
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Impl::Resume(std::optional<DataStreamState>* data_state) {
+  StateDict state;  // Handles: the load fills the model's and the optimizer's tensors.
+  RETURN_IF_ERROR(AddState(state));
+  absl::StatusOr<int64_t> loaded = checkpointer_->LoadLatest(state);
+  if (absl::IsNotFound(loaded.status())) return absl::OkStatus();  // A fresh run.
+  RETURN_IF_ERROR(loaded.status());
+  ASSIGN_OR_RETURN(step_, state.GetInt(kStepKey));
+  ASSIGN_OR_RETURN(tokens_seen_, state.GetInt(kTokensKey));
+  ASSIGN_OR_RETURN(skipped_total_, state.GetInt(kSkippedKey));
+  ASSIGN_OR_RETURN(const std::string json, state.GetJson(kDataStateKey));
+  ASSIGN_OR_RETURN(DataStreamState data, DataStreamState::FromJson(json));
+  *data_state = std::move(data);
+  if (zero_ != nullptr) {
+    RETURN_IF_ERROR(zero_->RestoreStep(state));
+  } else {
+    RETURN_IF_ERROR(adamw_->RestoreStep(state));
+  }
+  start_step_ = saved_step_ = step_;
+  if (grid_.world().rank() == 0) {
+    const int64_t tp = state.GetInt(kTpKey).value_or(1);
+    const int64_t dp = state.GetInt(kDpKey).value_or(1);
+    USINE_LOG(INFO) << "resumed from " << checkpointer_->directory() << " at step " << step_ << " ("
+                    << tokens_seen_ << " tokens; written at tp " << tp << " x dp " << dp << ")";
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainStepResult> Trainer::Impl::Step(absl::Span<const Tensor> micro_batches,
+                                                    double lr) {
+  const TrainStepOptions options{
+      .lr = lr, .max_grad_norm = o_.max_grad_norm, .reducer = reducer_.get(), .dp = &dp_};
+  if (zero_ != nullptr) return TrainStep(model_, micro_batches, *zero_, options);
+  return TrainStep(model_, micro_batches, *adamw_, options);
+}
+
+absl::Status Trainer::Impl::AddState(StateDict& state) const {
+  RETURN_IF_ERROR(model_.AddToStateDict(state, "model/"));
+  return zero_ != nullptr ? zero_->AddToStateDict(state) : adamw_->AddToStateDict(state);
+}
+
+absl::StatusOr<absl::Duration> Trainer::Impl::Save() {
+  // Built afresh: the optimizer's metadata (its step) is taken as it is now.
+  StateDict state;
+  RETURN_IF_ERROR(AddState(state));
+  state.SetInt(kStepKey, step_);
+  state.SetInt(kTokensKey, tokens_seen_);
+  state.SetInt(kSkippedKey, skipped_total_);
+  state.SetInt(kSeedKey, static_cast<int64_t>(o_.seed));
+  state.SetInt(kTpKey, grid_.size(ParallelAxis::kTensor));
+  state.SetInt(kDpKey, grid_.size(ParallelAxis::kData));
+  state.SetJson(kDataStateKey, data_->state().ToJson());
+  if (!o_.config_text.empty()) state.SetString(kConfigKey, o_.config_text);
+  const absl::Time start = absl::Now();
+  RETURN_IF_ERROR(checkpointer_->Save(step_, state));
+  saved_step_ = step_;
+  return absl::Now() - start;
+}
+
+absl::Status Trainer::Impl::Evaluate() {
+  DataStreamOptions val = o_.train_data;
+  val.shards = o_.val_shards;
+  val.shuffle = false;
+  val.watch.reset();
+  val.comm = nullptr;
+  val.dp_rank = dp_.rank();
+  val.dp_size = dp_.size();
+  absl::StatusOr<std::unique_ptr<DataStream>> opened = DataStream::Open(std::move(val));
+  RETURN_IF_ERROR(WithContext(opened.status(), "validation data"));
+  std::unique_ptr<DataStream> stream = std::move(*opened);
+  const int64_t whole = stream->samples_per_epoch() / (dp_.size() * o_.train_data.batch_size);
+  const int64_t batches = o_.eval_batches > 0 ? std::min(o_.eval_batches, whole) : whole;
+  if (batches < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Trainer: the validation split holds ", stream->samples_per_epoch(),
+        " sequences, fewer than one batch of dp ", dp_.size(), " x ", o_.train_data.batch_size));
+  }
+  double sum = 0;
+  for (int64_t i = 0; i < batches; ++i) {
+    ASSIGN_OR_RETURN(Batch batch, stream->Next());
+    ASSIGN_OR_RETURN(const double loss, model_.Forward(batch.tokens));
+    model_.ReleaseActivations();
+    sum += loss;
+  }
+  ASSIGN_OR_RETURN(const double mean, AverageOverRanks(&dp_, sum / static_cast<double>(batches)));
+  if (o_.on_eval) o_.on_eval({.step = step_, .loss = mean, .batches = batches});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
+  Communicator& world = grid_.world();
+  const absl::Time run_start = absl::Now();
+  absl::Time last_checkpoint = run_start;
+  const bool checkpoint_by_time = o_.checkpoint_every > absl::ZeroDuration();
+  const bool time_budget = o_.max_time > absl::ZeroDuration();
+  TrainOutcome outcome;
+  int bad_in_row = 0;
+  std::vector<Tensor> micro(static_cast<size_t>(micro_batches_));
+  std::vector<Batch> batches(micro.size());  // Keep the batches' buffers alive.
+  absl::Duration stall;  // The last Save's snapshot, reported with the step that ended with it.
+  while (true) {
+    // The step boundary: agree on signals and clocks, then stop, checkpoint or go on.
+    const absl::Time now = absl::Now();
+    ASSIGN_OR_RETURN(
+        const Boundary boundary,
+        AgreeAtBoundary(world, StopSignal(),
+                        checkpoint_by_time && now - last_checkpoint >= o_.checkpoint_every,
+                        time_budget && now - run_start >= o_.max_time));
+    const bool budget_done = (o_.max_steps > 0 && step_ >= o_.max_steps) ||
+                             (o_.max_tokens > 0 && tokens_seen_ >= o_.max_tokens) ||
+                             boundary.time_up;
+    const bool stop = budget_done || boundary.signal != 0;
+    const bool by_steps = o_.checkpoint_every_steps > 0 && step_ > start_step_ &&
+                          step_ % o_.checkpoint_every_steps == 0;
+    if (step_ != saved_step_ && (stop || by_steps || boundary.checkpoint_due)) {
+      ASSIGN_OR_RETURN(stall, Save());
+      last_checkpoint = absl::Now();
+    }
+    if (stop) {
+      RETURN_IF_ERROR(checkpointer_->Wait());
+      outcome.reason =
+          boundary.signal != 0 && !budget_done ? StopReason::kSignal : StopReason::kBudget;
+      outcome.signal = boundary.signal;
+      break;
+    }
+
+    const absl::Time step_start = absl::Now();
+    for (size_t i = 0; i < micro.size(); ++i) {
+      ASSIGN_OR_RETURN(batches[i], data_->Next());
+      micro[i] = batches[i].tokens;
+    }
+    const absl::Duration data_wait = absl::Now() - step_start;
+    const double lr = o_.schedule.At(step_);
+    ASSIGN_OR_RETURN(const TrainStepResult result, Step(micro, lr));
+    ++step_;
+    tokens_seen_ += TokensPerStep();
+    if (result.skipped) {
+      ++skipped_total_;
+      ++bad_in_row;
+    } else {
+      bad_in_row = 0;
+      outcome.last_loss = result.loss;
+    }
+    if (o_.on_step) {
+      o_.on_step({.step = step_,
+                  .max_steps = o_.max_steps,
+                  .loss = result.loss,
+                  .lr = lr,
+                  .grad_norm = result.grad_norm,
+                  .skipped = result.skipped,
+                  .skipped_total = skipped_total_,
+                  .tokens = TokensPerStep(),
+                  .tokens_seen = tokens_seen_,
+                  .data_wait = data_wait,
+                  .times = result.times,
+                  .checkpoint_stall = stall,
+                  .step_time = absl::Now() - step_start});
+    }
+    stall = absl::ZeroDuration();
+    if (bad_in_row >= o_.max_bad_steps) {
+      (void)checkpointer_->Wait();  // The last committed checkpoint stays; its error is moot.
+      return absl::AbortedError(absl::StrCat(
+          "Trainer: ", bad_in_row, " steps in a row had a non-finite loss or gradient norm (step ",
+          step_, "); stopping. The last checkpoint is in ", checkpointer_->directory(),
+          "; lower the learning rate or check the data, then resume"));
+    }
+    if (o_.eval_every > 0 && !o_.val_shards.empty() && step_ % o_.eval_every == 0) {
+      RETURN_IF_ERROR(Evaluate());
+    }
+  }
+  outcome.step = step_;
+  outcome.tokens_seen = tokens_seen_;
+  outcome.skipped_steps = skipped_total_;
+  return outcome;
+}
+
+Trainer::Trainer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Trainer::~Trainer() = default;
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(ProcessGrid& grid, TokenModel& model,
+                                                         TrainerOptions options) {
+  auto impl = std::make_unique<Impl>(grid, model, std::move(options));
+  RETURN_IF_ERROR(impl->Init());
+  return std::unique_ptr<Trainer>(new Trainer(std::move(impl)));
+}
+
+absl::StatusOr<TrainOutcome> Trainer::Run() { return impl_->Run(); }
+
+int64_t Trainer::start_step() const { return impl_->start_step(); }
+
+}  // namespace usine

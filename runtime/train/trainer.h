@@ -1,0 +1,167 @@
+// The training loop of a TokenModel (nn/token_model.h), data- and tensor-parallel: batches from
+// a DataStream, gradient accumulation, the data-parallel reduction overlapped with backward
+// (data_parallel.h) or ZeRO-1 (optim/zero_adamw.h), clipping, AdamW on a warmup-then-decay
+// schedule, evaluation on the validation split, asynchronous HDF5 checkpoints with automatic
+// resume, budgets, stop signals, and one metrics record per step.
+//
+//   ASSIGN_OR_RETURN(auto world, World::Init());
+//   ASSIGN_OR_RETURN(auto grid, ProcessGrid::Create(world->comm(), /*tp_size=*/2));
+//   ASSIGN_OR_RETURN(auto model, Gpt::Create({.config = config, .seed = 1337,
+//                                             .tp = &grid->comm(ParallelAxis::kTensor)}));
+//   ASSIGN_OR_RETURN(auto trainer, Trainer::Create(*grid, *model, options));
+//   ASSIGN_OR_RETURN(TrainOutcome outcome, trainer->Run());
+//   return outcome.exit_code();    // kExitRequeue after SIGTERM/SIGUSR1
+//
+// Resume: with `resume` set, Create loads the run directory's `latest` checkpoint, if there
+// is one, into the model, the optimizer and the data position (any TP/DP layout the
+// checkpoint files allow: checkpoint/state_dict.h); the run then continues exactly where that
+// one stopped (on the cpu the losses repeat bit for bit).
+//
+// Agreement: every decision that must be the same everywhere is taken together at each step
+// boundary (one small all-reduce over the world): a stop signal on any rank, a checkpoint
+// due by the clock, the time budget (rank 0's clock). A non-finite loss or gradient norm skips
+// the step on every rank (train_step.h); `max_bad_steps` in a row end the run with an error.
+//
+// Create and Run are collectives over the grid's world: every rank calls them. Not
+// thread-safe. The grid and the model must outlive the trainer.
+#ifndef USINE_RUNTIME_TRAIN_TRAINER_H_
+#define USINE_RUNTIME_TRAIN_TRAINER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+#include "checkpoint/checkpoint_directory.h"
+#include "collectives/process_grid.h"
+#include "runtime/data/data_stream.h"
+#include "runtime/nn/token_model.h"
+#include "runtime/optim/adamw.h"
+#include "runtime/optim/lr_schedule.h"
+#include "runtime/train/train_step.h"
+
+namespace usine {
+
+// The exit code of a run stopped by SIGTERM or SIGUSR1 after its checkpoint: EX_TEMPFAIL
+// (sysexits.h), "try again later" -- what scripts/slurm/train.sbatch requeues on.
+inline constexpr int kExitRequeue = 75;
+
+// One step, as every rank sees it (loss and norm are the same everywhere).
+struct StepReport {
+  int64_t step = 0;  // Steps done, this one included.
+  int64_t max_steps = 0;
+  double loss = 0;
+  double lr = 0;
+  double grad_norm = 0;
+  bool skipped = false;
+  int64_t skipped_total = 0;
+  int64_t tokens = 0;       // This step's, over all DP ranks.
+  int64_t tokens_seen = 0;  // Since the first step of the run (resumes included).
+  absl::Duration data_wait;
+  TrainStepTimes times;
+  absl::Duration checkpoint_stall;  // Save()'s snapshot, when this step ended with one.
+  absl::Duration step_time;         // Wall time of the whole step.
+};
+
+struct EvalReport {
+  int64_t step = 0;
+  double loss = 0;  // Mean over the evaluated tokens of every DP rank.
+  int64_t batches = 0;
+};
+
+struct TrainerOptions {
+  // The run directory: checkpoints/ (the Checkpointer's), metrics.jsonl and config.toml.
+  // Created when missing. Required.
+  std::string run_dir;
+
+  // Training data: the shards, seq_len, seed, shuffle and prefetch are used; batch_size is
+  // the micro-batch (sequences per rank per forward); dp_rank and dp_size are set here.
+  DataStreamOptions train_data;
+  // Validation shards (evaluated in order, not shuffled, split over the DP ranks). Empty: no
+  // evaluation.
+  std::vector<std::string> val_shards;
+
+  // Sequences per optimizer step over all DP ranks. REQUIRES: a multiple of
+  // dp_size * train_data.batch_size; the quotient is the number of micro-batches per step.
+  int64_t global_batch = 0;
+
+  AdamWOptions adamw;
+  bool zero = false;  // ZeRO-1: the optimizer state sharded over the DP ranks.
+  LrSchedule schedule;
+  double max_grad_norm = 1.0;  // <= 0: no clipping.
+
+  // Budgets: the run ends at whichever comes first; 0 means none. At least one is required.
+  int64_t max_steps = 0;
+  int64_t max_tokens = 0;
+  absl::Duration max_time = absl::ZeroDuration();
+
+  int64_t eval_every = 0;    // Steps between evaluations; 0: never.
+  int64_t eval_batches = 0;  // Micro-batches per rank per evaluation; 0: the whole split.
+
+  int max_bad_steps = 5;  // Non-finite steps in a row that end the run.
+
+  // Checkpoints every `checkpoint_every_steps` steps and/or every `checkpoint_every` of wall
+  // time (0: never by that rule), and at the end of the run or at a stop signal.
+  int64_t checkpoint_every_steps = 0;
+  absl::Duration checkpoint_every = absl::ZeroDuration();
+  RetentionPolicy retention;
+  bool resume = true;          // Continue from run_dir's latest checkpoint when there is one.
+  bool verify_on_load = true;  // Check the checkpoint's CRC-32Cs when resuming.
+
+  // Written to run_dir/config.toml (rank 0) and into every checkpoint ("train/config"): the
+  // effective configuration of the run, as the caller describes it. May be empty.
+  std::string config_text;
+  uint64_t seed = 0;  // Recorded in checkpoints ("train/seed").
+
+  // Called on every rank after every step (skipped ones included), and after evaluations.
+  std::function<void(const StepReport&)> on_step;
+  std::function<void(const EvalReport&)> on_eval;
+};
+
+enum class StopReason { kBudget, kSignal };
+
+struct TrainOutcome {
+  StopReason reason = StopReason::kBudget;
+  int64_t step = 0;
+  int64_t tokens_seen = 0;
+  int64_t skipped_steps = 0;
+  double last_loss = 0;
+  int signal = 0;  // With kSignal.
+  // 0 for a finished budget, kExitRequeue after a stop signal.
+  int exit_code() const { return reason == StopReason::kSignal ? kExitRequeue : 0; }
+};
+
+class Trainer {
+ public:
+  // Validates the options, builds the optimizer (AdamW with a gradient reducer over the DP
+  // group, or ZeroAdamW), the checkpointer and the data stream, and resumes from the latest
+  // checkpoint (see above). Errors name the option or the file.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Trainer>> Create(ProcessGrid& grid,
+                                                                       TokenModel& model,
+                                                                       TrainerOptions options);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Trains until a budget is reached or a stop signal arrives, checkpointing on the way and at
+  // the end. An error (a failed collective, `max_bad_steps` non-finite steps in a row, a failed
+  // save) ends it; the last committed checkpoint stays loadable.
+  [[nodiscard]] absl::StatusOr<TrainOutcome> Run();
+
+  // The step the run starts from (after a resume: the checkpoint's).
+  int64_t start_step() const;
+
+ private:
+  class Impl;
+  explicit Trainer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_TRAIN_TRAINER_H_

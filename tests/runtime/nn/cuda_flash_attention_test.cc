@@ -1,0 +1,285 @@
+// The flash attention kernels (AttentionKernel::kFlash, cuda_flash_attention.h) against the
+// cpu attention (cpu_attention.h, f32) and the unfused CUDA path, in f32 on random inputs:
+// outputs, each row's log-sum-exp (against a double-precision sum) and dq|dk|dv, within
+// testing::kCudaRelTolerance (cuda_compare.h; both sides round differently, neither exactly),
+// over T = 1, T not a multiple of the 64-row tile, T = 1024 at D = 64, D = 128, D that pads to
+// the kernels' 32, 64 or 128, B > 1 and H > 1. The outputs are poisoned with NaN first, so an
+// element a kernel misses fails. Two runs give the same bits (kernels and whole models, with
+// and without recomputation); the layer matches the cpu's, and a whole tiny Gpt step with
+// kFlash matches kUnfused. Label `gpu`: skipped without a CUDA device, but for the
+// option's checks, which need none.
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+#include "runtime/nn/attention.h"
+#include "runtime/nn/gpt.h"
+#include "runtime/nn/internal/cpu_attention.h"
+#include "runtime/nn/internal/cuda_layers.h"
+#include "runtime/optim/adamw.h"
+#include "runtime/optim/grad_clip.h"
+#include "tests/runtime/nn/cuda_compare.h"
+#include "tests/testing/device_test.h"
+
+namespace usine {
+namespace {
+
+namespace ni = nn_internal;
+using testing::BitIdentical;
+using testing::Close;
+using testing::F32Tensor;
+using testing::kCuda;
+using testing::MakeTensor;
+using testing::Poison;
+using testing::RandomizeAlike;
+using testing::RandomPair;
+using testing::TensorPair;
+
+class CudaFlashAttentionGpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
+  }
+};
+
+std::string Describe(const ni::AttentionDims& d) {
+  return absl::StrCat("B ", d.batch, " T ", d.seq, " H ", d.heads, " D ", d.head_dim);
+}
+
+// log sum_{s <= t} exp(q_t . k_s / sqrt(D)) for every (b, h, t), in double, from qkv [B, T, 3C]
+// on the cpu.
+std::vector<float> ReferenceLse(const Tensor& qkv, const ni::AttentionDims& d) {
+  const float* x = static_cast<const float*>(qkv.raw_data());
+  const int64_t c = d.heads * d.head_dim;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d.head_dim));
+  std::vector<float> lse(d.batch * d.heads * d.seq);
+  std::vector<double> scores(d.seq);
+  for (int64_t b = 0; b < d.batch; ++b) {
+    for (int64_t h = 0; h < d.heads; ++h) {
+      for (int64_t t = 0; t < d.seq; ++t) {
+        const float* q = x + (b * d.seq + t) * 3 * c + h * d.head_dim;
+        double max = -INFINITY;
+        for (int64_t s = 0; s <= t; ++s) {
+          const float* k = x + (b * d.seq + s) * 3 * c + c + h * d.head_dim;
+          double dot = 0;
+          for (int64_t i = 0; i < d.head_dim; ++i) dot += static_cast<double>(q[i]) * k[i];
+          scores[s] = dot * scale;
+          max = std::max(max, scores[s]);
+        }
+        double sum = 0;
+        for (int64_t s = 0; s <= t; ++s) sum += std::exp(scores[s] - max);
+        lse[(b * d.heads + h) * d.seq + t] = static_cast<float>(max + std::log(sum));
+      }
+    }
+  }
+  return lse;
+}
+
+// The flash kernels' results on kCuda, written into NaN-poisoned tensors.
+struct FlashResult {
+  Tensor out, lse, dqkv;
+};
+
+FlashResult RunFlash(const Tensor& qkv, const Tensor& dout, const ni::AttentionDims& d) {
+  const int64_t c = d.heads * d.head_dim;
+  FlashResult r{Tensor::Empty({d.batch, d.seq, c}, DType::kF32, kCuda).value(),
+                Tensor::Empty({d.batch, d.heads, d.seq}, DType::kF32, kCuda).value(),
+                Tensor::Empty({d.batch, d.seq, 3 * c}, DType::kF32, kCuda).value()};
+  for (const Tensor& t : {r.out, r.lse, r.dqkv}) Poison(t);
+  EXPECT_OK(ni::CudaFlashAttentionForward(qkv, d, r.out, r.lse));
+  EXPECT_OK(ni::CudaFlashAttentionBackward(dout, qkv, r.out, r.lse, d, r.dqkv));
+  return r;
+}
+
+TEST_F(CudaFlashAttentionGpuTest, MatchesCpuAndUnfusedCuda) {
+  // T = 1; D not a multiple of 4 (padded to 32); T = 65 (one row past a tile) and 130; D = 48
+  // (padded to 64); T = 1024 at GPT-2's D = 64; D = 128 and D = 100 (padded to 128).
+  for (const ni::AttentionDims& d :
+       {ni::AttentionDims{1, 1, 1, 64}, ni::AttentionDims{2, 1, 3, 8},
+        ni::AttentionDims{2, 37, 3, 5}, ni::AttentionDims{1, 65, 2, 64},
+        ni::AttentionDims{3, 17, 2, 48}, ni::AttentionDims{2, 130, 4, 32},
+        ni::AttentionDims{1, 1024, 2, 64}, ni::AttentionDims{2, 200, 2, 128},
+        ni::AttentionDims{1, 64, 1, 100}}) {
+    SCOPED_TRACE(Describe(d));
+    const int64_t c = d.heads * d.head_dim;
+    const TensorPair qkv = RandomPair({d.batch, d.seq, 3 * c}, 10 + d.seq, 1.5f);
+    const TensorPair dout = RandomPair({d.batch, d.seq, c}, 11 + d.seq);
+    // The cpu attention.
+    std::vector<float> out(d.batch * d.seq * c), probs(d.batch * d.heads * d.seq * d.seq),
+        dqkv(d.batch * d.seq * 3 * c);
+    ni::CausalAttentionForward(static_cast<const float*>(qkv.cpu.raw_data()), d, out.data(),
+                               probs.data());
+    ni::CausalAttentionBackward(static_cast<const float*>(dout.cpu.raw_data()),
+                                static_cast<const float*>(qkv.cpu.raw_data()), probs.data(), d,
+                                dqkv.data());
+    const Tensor out_cpu = F32Tensor(Device::Cpu(), {d.batch, d.seq, c}, out);
+    const Tensor dqkv_cpu = F32Tensor(Device::Cpu(), {d.batch, d.seq, 3 * c}, dqkv);
+    // The unfused CUDA path.
+    ASSERT_OK_AND_ASSIGN(Tensor out_unfused,
+                         Tensor::Empty({d.batch, d.seq, c}, DType::kF32, kCuda));
+    ASSERT_OK_AND_ASSIGN(
+        Tensor heads, Tensor::Empty({3, d.batch, d.heads, d.seq, d.head_dim}, DType::kF32, kCuda));
+    ASSERT_OK_AND_ASSIGN(Tensor probs_unfused,
+                         Tensor::Empty({d.batch, d.heads, d.seq, d.seq}, DType::kF32, kCuda));
+    ASSERT_OK_AND_ASSIGN(Tensor dqkv_unfused,
+                         Tensor::Empty({d.batch, d.seq, 3 * c}, DType::kF32, kCuda));
+    ASSERT_OK(ni::CudaCausalAttentionForward(qkv.cuda, d, out_unfused, heads, probs_unfused));
+    ASSERT_OK(ni::CudaCausalAttentionBackward(dout.cuda, heads, probs_unfused, d, dqkv_unfused));
+
+    const FlashResult flash = RunFlash(qkv.cuda, dout.cuda, d);
+    EXPECT_TRUE(Close(flash.out, out_cpu)) << "out against the cpu";
+    EXPECT_TRUE(Close(flash.dqkv, dqkv_cpu)) << "dqkv against the cpu";
+    EXPECT_TRUE(Close(flash.out, out_unfused)) << "out against unfused CUDA";
+    EXPECT_TRUE(Close(flash.dqkv, dqkv_unfused)) << "dqkv against unfused CUDA";
+    EXPECT_TRUE(Close(
+        flash.lse, F32Tensor(Device::Cpu(), {d.batch, d.heads, d.seq}, ReferenceLse(qkv.cpu, d))))
+        << "log-sum-exp against double";
+  }
+}
+
+TEST_F(CudaFlashAttentionGpuTest, TwoRunsGiveTheSameBits) {
+  const ni::AttentionDims d{.batch = 2, .seq = 300, .heads = 3, .head_dim = 64};
+  const int64_t c = d.heads * d.head_dim;
+  const TensorPair qkv = RandomPair({d.batch, d.seq, 3 * c}, 20, 1.5f);
+  const TensorPair dout = RandomPair({d.batch, d.seq, c}, 21);
+  const FlashResult a = RunFlash(qkv.cuda, dout.cuda, d);
+  const FlashResult b = RunFlash(qkv.cuda, dout.cuda, d);
+  EXPECT_TRUE(BitIdentical(a.out, b.out)) << "out";
+  EXPECT_TRUE(BitIdentical(a.lse, b.lse)) << "lse";
+  EXPECT_TRUE(BitIdentical(a.dqkv, b.dqkv)) << "dqkv";
+}
+
+// The layer with kFlash against the cpu layer: output, input gradient, and the parameters'
+// gradients added into random starting ones.
+TEST_F(CudaFlashAttentionGpuTest, LayerMatchesCpu) {
+  struct Case {
+    int64_t batch, seq, n_embd, n_head;
+  };
+  for (const Case& c : {Case{2, 1, 8, 2}, Case{3, 70, 48, 3}, Case{2, 129, 256, 2}}) {
+    SCOPED_TRACE(absl::StrCat("B ", c.batch, " T ", c.seq, " C ", c.n_embd, " H ", c.n_head));
+    ParameterInitializer i1(3), i2(3);
+    ASSERT_OK_AND_ASSIGN(auto cpu,
+                         CausalSelfAttention::Create({.n_embd = c.n_embd, .n_head = c.n_head}, i1));
+    ASSERT_OK_AND_ASSIGN(auto flash,
+                         CausalSelfAttention::Create({.n_embd = c.n_embd,
+                                                      .n_head = c.n_head,
+                                                      .device = kCuda,
+                                                      .kernel = AttentionKernel::kFlash},
+                                                     i2));
+    RandomizeAlike(*cpu, *flash, 50);
+    const TensorPair x = RandomPair({c.batch, c.seq, c.n_embd}, 150, 2.0f);
+    ASSERT_OK_AND_ASSIGN(Tensor y_cpu, cpu->Forward(x.cpu));
+    ASSERT_OK_AND_ASSIGN(Tensor y_flash, flash->Forward(x.cuda));
+    EXPECT_TRUE(Close(y_flash, y_cpu)) << "output";
+    const TensorPair dy = RandomPair(y_cpu.shape(), 250);
+    ASSERT_OK_AND_ASSIGN(Tensor dx_cpu, cpu->Backward(dy.cpu));
+    ASSERT_OK_AND_ASSIGN(Tensor dx_flash, flash->Backward(dy.cuda));
+    EXPECT_TRUE(Close(dx_flash, dx_cpu)) << "input gradient";
+    testing::ExpectParametersClose(*cpu, *flash, "flash attention layer");
+  }
+}
+
+// [B, T+1] u16 ids in [0, vocab), irregular and a function of `salt`.
+Tensor Tokens(int64_t batch, int64_t seq_plus_one, int64_t vocab, int salt) {
+  std::vector<uint16_t> ids(batch * seq_plus_one);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = static_cast<uint16_t>((i * i * 31 + i * 7 + static_cast<size_t>(salt) * 101) % vocab);
+  }
+  return MakeTensor(Device::Cpu(), {batch, seq_plus_one}, ids).value();
+}
+
+// A whole training step of the tiny Gpt (vocab 500, block 64, 2 layers, 4 heads of 8) at
+// T = 64, then the next step's loss: kFlash against kUnfused, both on kCuda.
+TEST_F(CudaFlashAttentionGpuTest, TinyGptStepMatchesUnfused) {
+  const GptConfig tiny = GptConfigNamed("tiny").value();
+  ASSERT_OK_AND_ASSIGN(auto unfused, Gpt::Create({.config = tiny, .seed = 77, .device = kCuda}));
+  ASSERT_OK_AND_ASSIGN(
+      auto flash,
+      Gpt::Create(
+          {.config = tiny, .seed = 77, .device = kCuda, .attention = AttentionKernel::kFlash}));
+  const Tensor tokens = Tokens(4, tiny.block_size + 1, tiny.vocab_size, 5);
+  std::vector<double> losses[2];
+  Gpt* models[2] = {unfused.get(), flash.get()};
+  for (int m = 0; m < 2; ++m) {
+    ASSERT_OK_AND_ASSIGN(auto optimizer, AdamW::Create(models[m]->Parameters()));
+    for (int step = 0; step < 2; ++step) {
+      ASSERT_OK(models[m]->ZeroGrad());
+      ASSERT_OK_AND_ASSIGN(double loss, models[m]->Forward(tokens));
+      losses[m].push_back(loss);
+      ASSERT_OK(models[m]->Backward());
+      if (step == 1) break;  // Its gradients are compared below.
+      ASSERT_OK(ClipGradientNorm(models[m]->Parameters(), 1.0).status());
+      ASSERT_OK(optimizer->Step(1e-3));
+    }
+  }
+  for (int step = 0; step < 2; ++step) {
+    EXPECT_NEAR(losses[1][step], losses[0][step], testing::kCudaRelTolerance * losses[0][step])
+        << "loss of step " << step;
+  }
+  // After one AdamW step the key biases differ by rounding noise (their gradient is zero but
+  // for rounding; cuda_gpt_test.cc), which the loss does not see; the gradients of the second
+  // step are compared, not the values.
+  std::vector<NamedParameter> a = unfused->Parameters(), b = flash->Parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].name.ends_with("attn.c_attn.bias")) continue;
+    EXPECT_TRUE(Close(b[i].parameter->grad, a[i].parameter->grad)) << "gradient of " << a[i].name;
+  }
+}
+
+// A block that recomputes its activations runs the flash kernels again on the same data: the
+// same bits, as two runs of one model.
+TEST_F(CudaFlashAttentionGpuTest, RecomputedAndRepeatedRunsGiveTheSameBits) {
+  const GptConfig tiny = GptConfigNamed("tiny").value();
+  const Tensor tokens = Tokens(3, 50, tiny.vocab_size, 9);
+  std::vector<std::unique_ptr<Gpt>> models;
+  for (bool recompute : {false, false, true}) {
+    ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = tiny,
+                                                  .seed = 78,
+                                                  .recompute = recompute,
+                                                  .device = kCuda,
+                                                  .attention = AttentionKernel::kFlash}));
+    models.push_back(std::move(model));
+  }
+  std::vector<double> losses;
+  for (auto& model : models) {
+    ASSERT_OK_AND_ASSIGN(double loss, model->Forward(tokens));
+    losses.push_back(loss);
+    ASSERT_OK(model->Backward());
+  }
+  EXPECT_EQ(losses[1], losses[0]);
+  EXPECT_EQ(losses[2], losses[0]);
+  std::vector<NamedParameter> a = models[0]->Parameters();
+  for (int m = 1; m < 3; ++m) {
+    std::vector<NamedParameter> b = models[m]->Parameters();
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_TRUE(BitIdentical(b[i].parameter->grad, a[i].parameter->grad))
+          << (m == 1 ? "second run: " : "recomputed: ") << a[i].name;
+    }
+  }
+}
+
+// Needs no GPU: the option is checked before anything is allocated.
+TEST(FlashAttentionOptionTest, IsRefusedOnTheCpuAndForHeadsOver128) {
+  ParameterInitializer init(1);
+  absl::StatusOr<std::unique_ptr<CausalSelfAttention>> on_cpu = CausalSelfAttention::Create(
+      {.n_embd = 16, .n_head = 2, .kernel = AttentionKernel::kFlash}, init);
+  ASSERT_FALSE(on_cpu.ok());
+  EXPECT_EQ(on_cpu.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(on_cpu.status().message().find("CUDA devices only"), std::string::npos)
+      << on_cpu.status();
+  absl::StatusOr<std::unique_ptr<Gpt>> gpt =
+      Gpt::Create({.config = GptConfigNamed("tiny").value(), .attention = AttentionKernel::kFlash});
+  EXPECT_FALSE(gpt.ok());
+  absl::StatusOr<std::unique_ptr<CausalSelfAttention>> wide = CausalSelfAttention::Create(
+      {.n_embd = 258, .n_head = 2, .device = kCuda, .kernel = AttentionKernel::kFlash}, init);
+  ASSERT_FALSE(wide.ok());
+  EXPECT_NE(wide.status().message().find("at most 128"), std::string::npos) << wide.status();
+}
+
+}  // namespace
+}  // namespace usine
