@@ -12,7 +12,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools python3-h5py
   clang-format clang-tidy clang
-  slurm-wlm munge bc
+  slurm-wlm munge bc python3-matplotlib
 )
 
 missing=()

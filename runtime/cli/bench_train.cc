@@ -3,10 +3,8 @@
 // same invocation on the same machine; and, on the cpu, the achieved FLOP rate as a share of
 // the machine's sgemm rate measured in the same run (docs/BENCHMARKS.md records the figures).
 //
-// FLOPs per token: 6 N + 12 L C T (forward and backward of every matrix product: N counts the
-// parameters except the position embedding, the tied token embedding once as the output
-// projection; 12 L C T is attention's scores and weighted sum, causal mask not discounted),
-// the convention of PaLM's appendix and llm.c.
+// FLOPs per token: 6 N + 12 L C T (TrainingFlopsPerToken, runtime/train/flops.h, which the
+// Trainer's MFU uses too); the sgemm rate is MeasureCpuMatmulFlops from the same file.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -28,6 +26,7 @@
 #include "runtime/nn/gpt.h"
 #include "runtime/optim/adamw.h"
 #include "runtime/optim/grad_clip.h"
+#include "runtime/train/flops.h"
 
 namespace usine::cli_internal {
 namespace {
@@ -64,44 +63,17 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-// The parameters a token's forward and backward multiply by (see the file comment).
-int64_t MatmulParameters(Gpt& model) {
-  int64_t n = 0;
-  for (const NamedParameter& p : model.Parameters()) {
-    if (p.name != "wpe.weight") n += p.parameter->value.numel();
-  }
-  return n;
-}
-
-// The median seconds of one sgemm of [n, n] x [n, n] on the cpu (OpenBLAS, its threads).
-absl::StatusOr<double> SgemmSeconds(int64_t n) {
-  ASSIGN_OR_RETURN(Tensor a, Tensor::Empty({n, n}, DType::kF32));
-  ASSIGN_OR_RETURN(Tensor b, Tensor::Empty({n, n}, DType::kF32));
-  ASSIGN_OR_RETURN(Tensor c, Tensor::Empty({n, n}, DType::kF32));
-  RETURN_IF_ERROR(RandomUniform(a, 1, 0, -1.0f, 1.0f));
-  RETURN_IF_ERROR(RandomUniform(b, 2, 0, -1.0f, 1.0f));
-  std::vector<double> times;
-  for (int i = 0; i < 7; ++i) {
-    const absl::Time start = absl::Now();
-    RETURN_IF_ERROR(Matmul(a, b, c));
-    if (i >= 2) times.push_back(Seconds(absl::Now() - start));
-  }
-  return Median(times);
-}
-
 struct StepTimes {
   std::vector<double> forward, backward, optimizer, step;
   double loss = 0;
 };
 
-absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f, Device device,
-                                    int64_t* matmul_parameters) {
+absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f, Device device) {
   const AttentionKernel attention =
       f.attention == "flash" ? AttentionKernel::kFlash : AttentionKernel::kUnfused;
   ASSIGN_OR_RETURN(
       auto model,
       Gpt::Create({.config = config, .seed = 1337, .device = device, .attention = attention}));
-  *matmul_parameters = MatmulParameters(*model);
   ASSIGN_OR_RETURN(auto optimizer, AdamW::Create(model->Parameters()));
   ASSIGN_OR_RETURN(Tensor ids, Tensor::Empty({f.batch, f.seq + 1}, DType::kF32));
   RETURN_IF_ERROR(RandomUniform(ids, 7, 0, 0.0f, static_cast<float>(config.vocab_size)));
@@ -158,11 +130,9 @@ absl::Status RunTrain(const TrainFlags& f) {
   }
   const int threads = CpuThreads();
   SetCudaMatmulTf32(f.tf32);
-  int64_t n = 0;
-  ASSIGN_OR_RETURN(StepTimes usine, TimeUsine(config, f, device, &n));
+  ASSIGN_OR_RETURN(StepTimes usine, TimeUsine(config, f, device));
   const double tokens = static_cast<double>(f.batch * f.seq);
-  const double flops_per_token = 6.0 * static_cast<double>(n) +
-                                 12.0 * static_cast<double>(config.n_layer * config.n_embd * f.seq);
+  const double flops_per_token = TrainingFlopsPerToken(config, f.seq);
   const double step_s = Median(usine.step);
 
   absl::PrintF(
@@ -173,8 +143,8 @@ absl::Status RunTrain(const TrainFlags& f) {
       device.is_cpu() ? absl::StrCat(" (", threads, " threads)")
                       : absl::StrCat(f.tf32 ? ", TF32" : ", f32", ", ", f.attention, " attention"),
       f.steps, f.warmup);
-  absl::PrintF("  parameters %.2f M; %.3f GFLOP per token (6N + 12LCT)\n", n / 1e6,
-               flops_per_token / 1e9);
+  absl::PrintF("  parameters %.2f M; %.3f GFLOP per token (6N + 12LCT)\n",
+               MatmulParameterCount(config) / 1e6, flops_per_token / 1e9);
   absl::PrintF(
       "  usine     %10.0f tokens/s  step %8.1f ms (forward %.1f, backward %.1f, clip+AdamW "
       "%.1f)  %8.1f GFLOP/s  loss %.4f\n",
@@ -182,8 +152,7 @@ absl::Status RunTrain(const TrainFlags& f) {
       Median(usine.optimizer) * 1e3, tokens * flops_per_token / step_s / 1e9, usine.loss);
   if (device.is_cpu()) {
     constexpr int64_t kSgemm = 2048;
-    ASSIGN_OR_RETURN(double sgemm_s, SgemmSeconds(kSgemm));
-    const double sgemm_rate = 2.0 * kSgemm * kSgemm * kSgemm / sgemm_s;
+    ASSIGN_OR_RETURN(double sgemm_rate, MeasureCpuMatmulFlops(kSgemm));
     absl::PrintF(
         "  sgemm %dx%dx%d (OpenBLAS) %8.1f GFLOP/s; usine's step reaches %.0f%% of it"
         "  (goal >= 50%%)\n",

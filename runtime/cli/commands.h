@@ -12,6 +12,9 @@ namespace usine::cli {
 // `usine prep`: text, directories and JSONL files into token shards (runtime/data/prep.h).
 int PrepCommand(const std::vector<std::string>& args);
 
+// `usine train`: trains a GPT model from a TOML run configuration (runtime/train/trainer.h).
+int TrainCommand(const std::vector<std::string>& args);
+
 // `usine inspect`: a checkpoint's metadata and tensors; --verify checks its CRCs.
 int InspectCommand(const std::vector<std::string>& args);
 

@@ -16,6 +16,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"prep", "tokenise text, directories and JSONL files into token shards",
      usine::cli::PrepCommand},
+    {"train", "train a GPT model from a TOML run configuration (resumes from its checkpoints)",
+     usine::cli::TrainCommand},
     {"inspect", "show a checkpoint's metadata and tensors; --verify checks its CRCs",
      usine::cli::InspectCommand},
     {"bench", "benchmarks against a peer measured in the same run: data, checkpoint",

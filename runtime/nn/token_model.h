@@ -47,10 +47,6 @@ class TokenModel : public Module {
 
   // The tensor-parallel group the model's layers split over, or null (no tensor parallelism).
   virtual Communicator* tp() const { return nullptr; }
-
-  // The training FLOPs (forward and backward) per token at sequence length `seq_len`, for
-  // MFU; 0 when unknown (the Trainer then uses 6 x the parameter count).
-  virtual double TrainingFlopsPerToken(int64_t seq_len) const { return 0; }
 };
 
 }  // namespace usine

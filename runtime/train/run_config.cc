@@ -72,6 +72,16 @@ absl::Status RunConfig::Validate() const {
           absl::StrCat("parallel.tp = ", parallel.tp, " does not divide ",
                        ModelValue(*this, "n_head", this->model.n_head, model->n_head)));
     }
+    // kFlashMaxHeadDim of nn/internal/cuda_flash_attention.h (a CUDA-only header): the
+    // kernel's shared-memory tiles are sized for heads of at most 128.
+    constexpr int64_t kFlashMaxHeadSize = 128;
+    if (this->model.attention == ModelSection::Attention::kFlash &&
+        model->n_embd / model->n_head > kFlashMaxHeadSize) {
+      problems.push_back(
+          absl::StrCat("model.attention = \"flash\" needs a head size (n_embd / "
+                       "n_head) of at most ",
+                       kFlashMaxHeadSize, ", got ", model->n_embd / model->n_head));
+    }
     if (model->padded_vocab() % parallel.tp != 0) {
       problems.push_back(
           absl::StrCat("parallel.tp = ", parallel.tp, " does not divide the padded vocabulary, ",

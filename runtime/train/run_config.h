@@ -36,7 +36,7 @@ namespace usine {
 
 // [run]
 struct RunSection {
-  // The run directory: metrics, the effective configuration (config.toml) and checkpoints/.
+  // The run directory: metrics.jsonl, the effective configuration and checkpoints/.
   // Not empty. Default: "run".
   std::string dir = "run";
   // Seeds the initial weights and the data order. 0 to 2^63 - 1. Default: 1337.
@@ -63,8 +63,8 @@ struct ModelSection {
   bool recompute = false;
   // CUDA f32 matrix products in TF32 (SetCudaMatmulTf32); no effect on the cpu. Default: false.
   bool tf32 = false;
-  // "unfused" (the attention matrix in memory) or "flash" (the fused CUDA kernel; needs
-  // device "cuda"). Default: "unfused".
+  // "unfused" (the attention matrix in memory) or "flash" (the fused CUDA kernel of
+  // nn/attention.h; needs device "cuda" and n_embd / n_head <= 128). Default: "unfused".
   Attention attention = Attention::kUnfused;
   bool operator==(const ModelSection&) const = default;
 };
@@ -121,14 +121,16 @@ struct OptimSection {
 
 // [train] When to stop (the first limit reached; at least one must be set) and evaluate.
 struct TrainSection {
-  int64_t max_steps = 0;      // Optimizer steps. 0: no limit. Default: 0.
-  int64_t max_tokens = 0;     // Training tokens (steps * batch_size * seq_len). 0: no limit.
-  double max_minutes = 0;     // Wall-clock minutes of this launch. 0: no limit. Default: 0.
-  int64_t eval_every = 250;   // Steps between validation-loss evaluations; 0: never. Default: 250.
-  int64_t eval_batches = 20;  // Validation batches per evaluation. >= 1. Default: 20.
+  int64_t max_steps = 0;  // Optimizer steps. 0: no limit. Default: 0.
+  // Training tokens (steps * batch_size * seq_len); 0: no limit. Default: 0.
+  int64_t max_tokens = 0;
+  double max_minutes = 0;    // Wall-clock minutes of this launch. 0: no limit. Default: 0.
+  int64_t eval_every = 250;  // Steps between validation-loss evaluations; 0: never. Default: 250.
+  // Validation micro-batches per rank per evaluation; 0: the whole split. Default: 20.
+  int64_t eval_batches = 20;
   // Non-finite losses in a row (each step skipped) that stop the run with an error. >= 1.
-  // Default: 3.
-  int64_t max_bad_steps = 3;
+  // Default: 5 (TrainerOptions').
+  int64_t max_bad_steps = 5;
   bool operator==(const TrainSection&) const = default;
 };
 
@@ -170,7 +172,8 @@ struct RunConfig {
   // data.micro_batch_size divides data.batch_size; optim.min_lr <= optim.lr;
   // optim.warmup_steps <= ScheduleSteps() when that is not 0; at least one of
   // train.max_steps, max_tokens, max_minutes; data.replay_ratio > 0 only with data.watch;
-  // attention "flash" only on device "cuda". Otherwise InvalidArgument naming the keys.
+  // attention "flash" only on device "cuda" and with heads of at most 128 (n_embd / n_head).
+  // Otherwise InvalidArgument naming the keys.
   // (What depends on the number of ranks is ResolveLayout's.)
   [[nodiscard]] absl::Status Validate() const;
 

@@ -19,18 +19,20 @@
 #include "runtime/data/data_stream_state.h"
 #include "runtime/optim/zero_adamw.h"
 #include "runtime/train/data_parallel.h"
+#include "runtime/train/internal/step_reporter.h"
 
 namespace usine {
 namespace {
 
-constexpr char kStepKey[] = "train/step";
-constexpr char kTokensKey[] = "train/tokens_seen";
-constexpr char kSkippedKey[] = "train/skipped_steps";
-constexpr char kSeedKey[] = "train/seed";
-constexpr char kConfigKey[] = "train/config";
-constexpr char kDataStateKey[] = "data/state";
-constexpr char kTpKey[] = "parallel/tp";
-constexpr char kDpKey[] = "parallel/dp";
+// Metadata names (docs/checkpoint-format.md).
+constexpr char kStepKey[] = "step";
+constexpr char kTokensKey[] = "tokens_seen";
+constexpr char kSkippedKey[] = "skipped_steps";
+constexpr char kSeedKey[] = "seed";
+constexpr char kRunConfigKey[] = "run_config";
+constexpr char kModelConfigKey[] = "model_config";
+constexpr char kLayoutKey[] = "parallel_layout";
+constexpr char kDataPositionKey[] = "data_position";
 
 absl::Status ValidateOptions(const TrainerOptions& o, int dp_size) {
   const auto bad = [](auto... parts) {
@@ -108,6 +110,7 @@ class Trainer::Impl {
   std::unique_ptr<ZeroAdamW> zero_;
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<DataStream> data_;
+  std::unique_ptr<train_internal::StepReporter> reporter_;
 
   int64_t start_step_ = 0;
   int64_t step_ = 0;
@@ -150,6 +153,17 @@ absl::Status Trainer::Impl::Init() {
       Checkpointer::Create(grid_.world(), {.directory = absl::StrCat(o_.run_dir, "/checkpoints"),
                                            .retention = o_.retention,
                                            .verify_on_load = o_.verify_on_load}));
+  double flops_per_token = o_.metrics.flops_per_token;
+  if (flops_per_token <= 0) {
+    int64_t parameters = 0;
+    for (const NamedParameter& p : model_.Parameters()) parameters += p.parameter->value.numel();
+    flops_per_token = 6.0 * static_cast<double>(parameters);
+  }
+  const Device device = model_.Parameters().empty()
+                            ? Device::Cpu()
+                            : model_.Parameters()[0].parameter->value.device();
+  ASSIGN_OR_RETURN(reporter_, train_internal::StepReporter::Create(
+                                  grid_.world(), device, o_.run_dir, o_.metrics, flops_per_token));
   std::optional<DataStreamState> data_state;
   if (o_.resume) RETURN_IF_ERROR(Resume(&data_state));
   DataStreamOptions data = o_.train_data;
@@ -168,7 +182,7 @@ absl::Status Trainer::Impl::Resume(std::optional<DataStreamState>* data_state) {
   ASSIGN_OR_RETURN(step_, state.GetInt(kStepKey));
   ASSIGN_OR_RETURN(tokens_seen_, state.GetInt(kTokensKey));
   ASSIGN_OR_RETURN(skipped_total_, state.GetInt(kSkippedKey));
-  ASSIGN_OR_RETURN(const std::string json, state.GetJson(kDataStateKey));
+  ASSIGN_OR_RETURN(const std::string json, state.GetJson(kDataPositionKey));
   ASSIGN_OR_RETURN(DataStreamState data, DataStreamState::FromJson(json));
   *data_state = std::move(data);
   if (zero_ != nullptr) {
@@ -178,10 +192,9 @@ absl::Status Trainer::Impl::Resume(std::optional<DataStreamState>* data_state) {
   }
   start_step_ = saved_step_ = step_;
   if (grid_.world().rank() == 0) {
-    const int64_t tp = state.GetInt(kTpKey).value_or(1);
-    const int64_t dp = state.GetInt(kDpKey).value_or(1);
     USINE_LOG(INFO) << "resumed from " << checkpointer_->directory() << " at step " << step_ << " ("
-                    << tokens_seen_ << " tokens; written at tp " << tp << " x dp " << dp << ")";
+                    << tokens_seen_ << " tokens; written at "
+                    << state.GetJson(kLayoutKey).value_or("an unknown layout") << ")";
   }
   return absl::OkStatus();
 }
@@ -207,10 +220,11 @@ absl::StatusOr<absl::Duration> Trainer::Impl::Save() {
   state.SetInt(kTokensKey, tokens_seen_);
   state.SetInt(kSkippedKey, skipped_total_);
   state.SetInt(kSeedKey, static_cast<int64_t>(o_.seed));
-  state.SetInt(kTpKey, grid_.size(ParallelAxis::kTensor));
-  state.SetInt(kDpKey, grid_.size(ParallelAxis::kData));
-  state.SetJson(kDataStateKey, data_->state().ToJson());
-  if (!o_.config_text.empty()) state.SetString(kConfigKey, o_.config_text);
+  state.SetJson(kLayoutKey, absl::StrCat("{\"tp\": ", grid_.size(ParallelAxis::kTensor),
+                                         ", \"dp\": ", grid_.size(ParallelAxis::kData), "}"));
+  state.SetJson(kDataPositionKey, data_->state().ToJson());
+  if (!o_.config_text.empty()) state.SetString(kRunConfigKey, o_.config_text);
+  if (!o_.model_config_json.empty()) state.SetJson(kModelConfigKey, o_.model_config_json);
   const absl::Time start = absl::Now();
   RETURN_IF_ERROR(checkpointer_->Save(step_, state));
   saved_step_ = step_;
@@ -243,8 +257,10 @@ absl::Status Trainer::Impl::Evaluate() {
     sum += loss;
   }
   ASSIGN_OR_RETURN(const double mean, AverageOverRanks(&dp_, sum / static_cast<double>(batches)));
-  if (o_.on_eval) o_.on_eval({.step = step_, .loss = mean, .batches = batches});
-  return absl::OkStatus();
+  const EvalReport report{.step = step_, .loss = mean, .batches = batches};
+  if (o_.on_eval) o_.on_eval(report);
+  return reporter_->ReportEval(
+      report, batches * dp_.size() * o_.train_data.batch_size * o_.train_data.seq_len);
 }
 
 absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
@@ -301,21 +317,21 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
       bad_in_row = 0;
       outcome.last_loss = result.loss;
     }
-    if (o_.on_step) {
-      o_.on_step({.step = step_,
-                  .max_steps = o_.max_steps,
-                  .loss = result.loss,
-                  .lr = lr,
-                  .grad_norm = result.grad_norm,
-                  .skipped = result.skipped,
-                  .skipped_total = skipped_total_,
-                  .tokens = TokensPerStep(),
-                  .tokens_seen = tokens_seen_,
-                  .data_wait = data_wait,
-                  .times = result.times,
-                  .checkpoint_stall = stall,
-                  .step_time = absl::Now() - step_start});
-    }
+    const StepReport report{.step = step_,
+                            .max_steps = o_.max_steps,
+                            .loss = result.loss,
+                            .lr = lr,
+                            .grad_norm = result.grad_norm,
+                            .skipped = result.skipped,
+                            .skipped_total = skipped_total_,
+                            .tokens = TokensPerStep(),
+                            .tokens_seen = tokens_seen_,
+                            .data_wait = data_wait,
+                            .times = result.times,
+                            .checkpoint_stall = stall,
+                            .step_time = absl::Now() - step_start};
+    if (o_.on_step) o_.on_step(report);
+    RETURN_IF_ERROR(reporter_->Report(report, /*last=*/step_ == o_.max_steps));
     stall = absl::ZeroDuration();
     if (bad_in_row >= o_.max_bad_steps) {
       (void)checkpointer_->Wait();  // The last committed checkpoint stays; its error is moot.

@@ -2,7 +2,8 @@
 // a DataStream, gradient accumulation, the data-parallel reduction overlapped with backward
 // (data_parallel.h) or ZeRO-1 (optim/zero_adamw.h), clipping, AdamW on a warmup-then-decay
 // schedule, evaluation on the validation split, asynchronous HDF5 checkpoints with automatic
-// resume, budgets, stop signals, and one metrics record per step.
+// resume, budgets, stop signals, and one metrics line and record per step (rank 0 prints the
+// line and appends the record to run_dir/metrics.jsonl; TrainerMetricsOptions).
 //
 //   ASSIGN_OR_RETURN(auto world, World::Init());
 //   ASSIGN_OR_RETURN(auto grid, ProcessGrid::Create(world->comm(), /*tp_size=*/2));
@@ -30,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,7 @@
 #include "runtime/nn/token_model.h"
 #include "runtime/optim/adamw.h"
 #include "runtime/optim/lr_schedule.h"
+#include "runtime/train/flops.h"
 #include "runtime/train/train_step.h"
 
 namespace usine {
@@ -72,6 +75,18 @@ struct EvalReport {
   int64_t step = 0;
   double loss = 0;  // Mean over the evaluated tokens of every DP rank.
   int64_t batches = 0;
+};
+
+// The per-step line and metrics.jsonl record (step_metrics.h, docs/metrics.md).
+struct TrainerMetricsOptions {
+  int64_t log_every = 1;  // Steps between lines and records (the last step always); 0: none.
+  // The model's training FLOPs per token, for MFU. 0: 6 x its parameter count.
+  double flops_per_token = 0;
+  // The peak FLOP/s of one device; default: NVIDIA's table for the GPU, the measured sgemm
+  // rate on the cpu (flops.h).
+  std::optional<double> peak_flops;
+  MatmulPrecision precision = MatmulPrecision::kF32;  // The peak's precision.
+  bool energy = true;  // Measure GPU (NVML) and CPU (RAPL) energy where readable.
 };
 
 struct TrainerOptions {
@@ -113,10 +128,15 @@ struct TrainerOptions {
   bool resume = true;          // Continue from run_dir's latest checkpoint when there is one.
   bool verify_on_load = true;  // Check the checkpoint's CRC-32Cs when resuming.
 
-  // Written to run_dir/config.toml (rank 0) and into every checkpoint ("train/config"): the
+  // Written to run_dir/config.toml (rank 0) and into every checkpoint ("run_config"): the
   // effective configuration of the run, as the caller describes it. May be empty.
   std::string config_text;
-  uint64_t seed = 0;  // Recorded in checkpoints ("train/seed").
+  // The model's configuration as JSON, for readers of the checkpoints ("model_config";
+  // scripts/export_to_torch.py reads Gpt's). May be empty.
+  std::string model_config_json;
+  uint64_t seed = 0;  // Recorded in checkpoints ("seed").
+
+  TrainerMetricsOptions metrics;
 
   // Called on every rank after every step (skipped ones included), and after evaluations.
   std::function<void(const StepReport&)> on_step;

@@ -53,6 +53,15 @@ void FlagParser::Bool(std::string name, std::string help, bool* value) {
                     /*is_switch=*/true});
 }
 
+void FlagParser::Repeated(std::string name, std::string value_name, std::string help,
+                          std::vector<std::string>* values) {
+  flags_.push_back({std::move(name), std::move(value_name), std::move(help), "",
+                    [values](absl::string_view text) {
+                      values->emplace_back(text);
+                      return absl::OkStatus();
+                    }});
+}
+
 void FlagParser::Choice(std::string name, std::vector<std::string> choices, std::string help,
                         std::string* value) {
   std::string value_name = absl::StrJoin(choices, "|");

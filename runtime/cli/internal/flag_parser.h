@@ -39,6 +39,9 @@ class FlagParser {
   void Double(std::string name, std::string value_name, std::string help, double* value);
   // A switch: `--name` sets it, `--name=true|false` sets it to that.
   void Bool(std::string name, std::string help, bool* value);
+  // A flag that may be given several times; each value is appended to *values.
+  void Repeated(std::string name, std::string value_name, std::string help,
+                std::vector<std::string>* values);
   // A string that must be one of `choices`.
   void Choice(std::string name, std::vector<std::string> choices, std::string help,
               std::string* value);

@@ -122,7 +122,7 @@ std::vector<ConfigKey> MakeConfigKeys() {
       USINE_CONFIG_KEY(train, max_tokens, Int, 0),
       USINE_CONFIG_KEY(train, max_minutes, Float, 0),
       USINE_CONFIG_KEY(train, eval_every, Int, 0),
-      USINE_CONFIG_KEY(train, eval_batches, Int, 1),
+      USINE_CONFIG_KEY(train, eval_batches, Int, 0),
       USINE_CONFIG_KEY(train, max_bad_steps, Int, 1),
 
       USINE_CONFIG_KEY(checkpoint, every_steps, Int, 0),

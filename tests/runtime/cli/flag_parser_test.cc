@@ -67,6 +67,16 @@ TEST(FlagParser, SwitchesTakeNoValueOrAnExplicitOne) {
   EXPECT_THAT(Error({"--verify=yes"}), HasSubstr("flag --verify: 'yes' is not true or false"));
 }
 
+TEST(FlagParser, RepeatedFlagsCollectEveryValueInOrder) {
+  std::vector<std::string> sets, positional;
+  FlagParser parser("usine test", "[flags]", "Tests the parser.");
+  parser.Repeated("set", "KEY=VALUE", "an override", &sets);
+  ASSERT_OK_AND_ASSIGN(bool run,
+                       parser.Parse({"--set", "optim.lr=3e-4", "--set=data.dir=x=y"}, &positional));
+  EXPECT_TRUE(run);
+  EXPECT_THAT(sets, ElementsAre("optim.lr=3e-4", "data.dir=x=y"));
+}
+
 TEST(FlagParser, HelpStopsParsingAndListsEveryFlagWithItsDefault) {
   Values v;
   std::vector<std::string> positional;

@@ -62,7 +62,7 @@ def forward(params, tokens, config):
 
 def main(path):
     f = h5py.File(path, "r")
-    config = json.loads(f["metadata/config"][()])
+    config = json.loads(f["metadata/model_config"][()])
     model = f["tensors/model"]
     dtype = model["wte.weight"].dtype
     tol = 1e-9 if dtype == np.float64 else 1e-4

@@ -5,7 +5,7 @@
 //
 //   tensors/model/<name>   the parameters          tensors/grad/<name>   their gradients
 //   tensors/batch/tokens   i32 [B, T+1]            metadata/loss         the loss (double)
-//   metadata/config        the GptConfig as JSON
+//   metadata/model_config  the GptConfig as JSON   tensors/logits        Gpt::Logits of the inputs
 //
 //   gpt_reference_export OUT.h5 f32|f64
 #include <cmath>
@@ -67,10 +67,21 @@ absl::Status Export(const std::string& path, DType dtype) {
   }
   RETURN_IF_ERROR(state.AddTensor("batch/tokens", tokens));
   state.SetDouble("loss", loss);
-  state.SetJson("config", absl::StrCat(R"({"vocab_size": )", config.vocab_size,
-                                       R"(, "block_size": )", config.block_size, R"(, "n_layer": )",
-                                       config.n_layer, R"(, "n_head": )", config.n_head,
-                                       R"(, "n_embd": )", config.n_embd, "}"));
+  // As `usine train` writes it (scripts/export_to_torch.py reads it).
+  state.SetJson("model_config",
+                absl::StrCat(R"({"name": "tiny", "vocab_size": )", config.vocab_size,
+                             R"(, "block_size": )", config.block_size, R"(, "n_layer": )",
+                             config.n_layer, R"(, "n_head": )", config.n_head, R"(, "n_embd": )",
+                             config.n_embd, R"(, "padded_vocab": )", config.padded_vocab(), "}"));
+  // The logits of the batch's inputs, for the check of the PyTorch export.
+  ASSIGN_OR_RETURN(Tensor inputs, Tensor::Empty({kBatch, kSeq}, DType::kI32));
+  for (int64_t b = 0; b < kBatch; ++b) {
+    for (int64_t t = 0; t < kSeq; ++t) {
+      static_cast<int32_t*>(inputs.raw_data())[b * kSeq + t] = ids[b * (kSeq + 1) + t];
+    }
+  }
+  ASSIGN_OR_RETURN(Tensor logits, model->Logits(inputs));
+  RETURN_IF_ERROR(state.AddTensor("logits", logits));
   LocalCommunicator comm("export");
   RETURN_IF_ERROR(WriteCheckpointFile(path, state, comm));
   std::printf("usine %s loss %.17g, %zu parameters -> %s\n", std::string(DTypeName(dtype)).c_str(),

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 
 #include "runtime/train/internal/nearest_name.h"
+#include "runtime/train/trainer.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -105,6 +106,7 @@ TEST(RunConfig, EmptySectionsGiveTheDocumentedDefaults) {
   EXPECT_EQ(config.optim.decay, schedule.decay);
   EXPECT_EQ(config.checkpoint.keep_last, RetentionPolicy{}.keep_last);
   EXPECT_EQ(config.checkpoint.keep_every, RetentionPolicy{}.keep_every);
+  EXPECT_EQ(config.train.max_bad_steps, TrainerOptions{}.max_bad_steps);
   EXPECT_TRUE(config.checkpoint.resume);
   EXPECT_EQ(config.logging.metrics_file, "metrics.jsonl");
 }
@@ -429,6 +431,10 @@ TEST(RunConfig, CrossFieldRulesNameTheKeys) {
               HasSubstr("data.replay_ratio = 0.5 needs data.watch"));
   EXPECT_THAT(ErrorOf("[train]\nmax_steps = 1\n[model]\nattention = \"flash\"\n"),
               HasSubstr("model.attention = \"flash\" needs model.device = \"cuda\""));
+  EXPECT_THAT(ErrorOf("[train]\nmax_steps = 1\n[model]\nattention = \"flash\"\ndevice = \"cuda\"\n"
+                      "n_head = 4\n"),
+              HasSubstr("model.attention = \"flash\" needs a head size (n_embd / n_head) of at "
+                        "most 128, got 192"));
   // Every problem is listed, each naming the file.
   EXPECT_EQ(ErrorOf("[data]\nreplay_ratio = 0.5\n[optim]\nlr = 1e-4\nmin_lr = 1e-3\n"),
             "run.toml: data.replay_ratio = 0.5 needs data.watch (replay mixes the base data "
