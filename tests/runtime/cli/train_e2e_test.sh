@@ -59,12 +59,19 @@ eval_batches = 2
 every_steps = 10
 EOF
 
-# train NP RUN [--set ...]: trains in the foreground; the exit code is usine's.
-train() {
+# train_argv NP RUN [--set ...]: sets `argv` to the command line of a training job.
+train_argv() {
   local np=$1 run=$2
   shift 2
-  "${mpirun[@]}" -np "$np" "$usine" train --config "$dir/run.toml" --set "run.dir=$dir/$run" \
-    "$@" >>"$dir/$run.log" 2>&1
+  argv=("${mpirun[@]}" -np "$np" "$usine" train --config "$dir/run.toml" --set "run.dir=$dir/$run"
+    "$@")
+}
+
+# train NP RUN [--set ...]: trains in the foreground; the exit code is usine's.
+train() {
+  local argv
+  train_argv "$@"
+  "${argv[@]}" >>"$dir/$2.log" 2>&1
 }
 
 # losses RUN: "step loss grad_norm" of each training step (its last record), exactly as logged.
@@ -98,9 +105,11 @@ wait_for_step() {
 # interrupted NP RUN [--set ...]: trains in the background, SIGUSR1 once step 30 is logged;
 # expects exit 75.
 interrupted() {
-  local np=$1 run=$2
-  shift 2
-  train "$np" "$run" "$@" &
+  local np=$1 run=$2 argv
+  train_argv "$@"
+  # mpirun itself in the background (not a subshell running it, which SIGUSR1 would end), so
+  # that the signal reaches mpirun, which forwards it to the ranks.
+  "${argv[@]}" >>"$dir/$run.log" 2>&1 &
   local pid=$!
   wait_for_step "$run" 30 "$pid" || failed "$run: step 30 never logged"
   kill -USR1 "$pid"
