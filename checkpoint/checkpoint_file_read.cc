@@ -22,7 +22,7 @@ namespace {
 
 using checkpoint_internal::CollectivePlan;
 using checkpoint_internal::H5File;
-using checkpoint_internal::PlannedBox;
+using checkpoint_internal::OwnedBox;
 using checkpoint_internal::PlannedTensor;
 using checkpoint_internal::StoredTensor;
 
@@ -35,31 +35,39 @@ struct LocalRead {
   std::map<std::string, MetadataValue> metadata;
 };
 
-absl::Status ReadPiece(const H5File& file, const PlannedTensor& planned, const TensorEntry& entry,
-                       int rank, uint32_t* recorded) {
+// Reads every piece of `entry` (independent transfers: the ranks read different numbers of
+// boxes). `version` is the file's format version, for the message when a shape differs.
+absl::Status ReadPieces(const H5File& file, const PlannedTensor& planned, const TensorEntry& entry,
+                        int rank, int64_t version, uint32_t* recorded) {
   ASSIGN_OR_RETURN(StoredTensor stored, checkpoint_internal::OpenStoredTensor(file, planned.name));
-  if (stored.dtype != entry.piece.dtype() || stored.dataset.shape != entry.global_shape) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file.path, ": dataset ", stored.path, " is ", DTypeName(stored.dtype),
-                     stored.dataset.shape.ToString(), " but rank ", rank, " expects ",
-                     DTypeName(entry.piece.dtype()), entry.global_shape.ToString()));
+  if (stored.dtype != entry.dtype || stored.dataset.shape != entry.global_shape) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file.path, ": dataset ", stored.path, " is ", DTypeName(stored.dtype),
+        stored.dataset.shape.ToString(), " but rank ", rank, " expects ", DTypeName(entry.dtype),
+        entry.global_shape.ToString(),
+        version < 2 ? " (the file has format version 1, whose optimizer moments are flattened "
+                      "to 1-D; this build's optimizers keep them in the parameter's shape)"
+                    : ""));
   }
-  RETURN_IF_ERROR(checkpoint_internal::ReadBox(file, stored, entry.offset, entry.piece.shape(),
-                                               entry.piece.raw_data()));
+  for (const TensorPiece& piece : entry.pieces) {
+    RETURN_IF_ERROR(checkpoint_internal::ReadBox(file, stored, piece.offset, piece.tensor.shape(),
+                                                 piece.tensor.raw_data()));
+  }
   *recorded = stored.crc32c;
   return absl::OkStatus();
 }
 
-// The CRC term of this rank's piece when it is the box this rank checksums, else 0.
-uint32_t PieceTerm(const PlannedTensor& planned, const TensorEntry& entry, int rank) {
-  for (const PlannedBox& box : planned.boxes) {
-    if (planned.tiled && box.owner == rank && box.offset == entry.offset) {
-      checkpoint_internal::TensorCrc crc(planned.global_shape, DTypeSize(planned.dtype));
-      return crc.BoxTerm(static_cast<const uint8_t*>(entry.piece.raw_data()), box.extent,
-                         box.offset);
-    }
+// The xor of the CRC terms of this rank's pieces whose boxes it checksums (owns in a tiled
+// tensor).
+uint32_t PieceTerms(const PlannedTensor& planned, const TensorEntry& entry, int rank) {
+  if (!planned.tiled) return 0;
+  checkpoint_internal::TensorCrc crc(planned.global_shape, DTypeSize(planned.dtype));
+  uint32_t terms = 0;
+  for (const OwnedBox& owned : checkpoint_internal::OwnedBoxes(planned, entry, rank)) {
+    terms ^= crc.BoxTerm(static_cast<const uint8_t*>(owned.piece->tensor.raw_data()),
+                         owned.box->extent, owned.box->offset);
   }
-  return 0;
+  return terms;
 }
 
 absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePlan& plan,
@@ -68,7 +76,9 @@ absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePla
   LocalRead out;
   out.terms.assign(plan.tensors.size(), 0);
   out.recorded.assign(plan.tensors.size(), 0);
-  absl::Status status = checkpoint_internal::CheckFormat(file).status();
+  absl::StatusOr<checkpoint_internal::FormatInfo> format = checkpoint_internal::CheckFormat(file);
+  absl::Status status = format.status();
+  const int64_t version = format.ok() ? format->version : 0;
   // Checksums of large pieces run on worker threads while the next pieces are read.
   std::vector<std::pair<size_t, std::future<uint32_t>>> pending;
   for (size_t i = 0; status.ok() && i < plan.tensors.size(); ++i) {
@@ -80,16 +90,16 @@ absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePla
       status = checkpoint_internal::OpenStoredTensor(file, plan.tensors[i].name).status();
       continue;
     }
-    status = ReadPiece(file, plan.tensors[i], it->second, comm.rank(), &out.recorded[i]);
+    status = ReadPieces(file, plan.tensors[i], it->second, comm.rank(), version, &out.recorded[i]);
     if (!status.ok() || !verify) continue;
     const PlannedTensor& planned = plan.tensors[i];
     const TensorEntry& entry = it->second;
     const int rank = comm.rank();
-    if (entry.piece.nbytes() < kAsyncChecksumBytes) {
-      out.terms[i] = PieceTerm(planned, entry, rank);
+    if (entry.nbytes() < static_cast<int64_t>(kAsyncChecksumBytes)) {
+      out.terms[i] = PieceTerms(planned, entry, rank);
     } else {
       pending.emplace_back(i, std::async(std::launch::async, [&planned, &entry, rank] {
-                             return PieceTerm(planned, entry, rank);
+                             return PieceTerms(planned, entry, rank);
                            }));
     }
   }
@@ -136,9 +146,12 @@ absl::Status ReadCheckpointFile(const std::string& path, StateDict& state, Commu
                                 const ReadOptions& options) {
   absl::Status host;
   for (const auto& [name, entry] : state.tensors()) {
-    if (!entry.piece.device().is_cpu() && host.ok()) {
-      host = absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", name, "' is ", entry.piece.DebugString(), ": reads take host tensors"));
+    for (const TensorPiece& piece : entry.pieces) {
+      if (!piece.tensor.device().is_cpu() && host.ok()) {
+        host = absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has a piece ",
+                                                       piece.tensor.DebugString(),
+                                                       ": reads take host tensors"));
+      }
     }
   }
   RETURN_IF_ERROR(AgreeOnStatus(comm, host));

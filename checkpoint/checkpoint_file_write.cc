@@ -27,15 +27,17 @@ namespace {
 using checkpoint_internal::CollectivePlan;
 using checkpoint_internal::H5File;
 using checkpoint_internal::H5Handle;
-using checkpoint_internal::PlannedBox;
+using checkpoint_internal::OwnedBox;
 using checkpoint_internal::PlannedTensor;
 
 absl::Status CheckHostPieces(const StateDict& state) {
   for (const auto& [name, entry] : state.tensors()) {
-    if (!entry.piece.device().is_cpu()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", name, "' is ", entry.piece.DebugString(),
-                       ": checkpoint files take host tensors (Checkpointer copies them)"));
+    for (const TensorPiece& piece : entry.pieces) {
+      if (!piece.tensor.device().is_cpu()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor '", name, "' has a piece ", piece.tensor.DebugString(),
+                         ": checkpoint files take host tensors (Checkpointer copies them)"));
+      }
     }
   }
   return absl::OkStatus();
@@ -47,12 +49,12 @@ std::vector<uint32_t> LocalTerms(const CollectivePlan& plan, const StateDict& st
   std::vector<uint32_t> terms(plan.tensors.size(), 0);
   for (size_t i = 0; i < plan.tensors.size(); ++i) {
     const PlannedTensor& t = plan.tensors[i];
+    auto entry = state.tensors().find(t.name);
+    if (entry == state.tensors().end()) continue;
     checkpoint_internal::TensorCrc crc(t.global_shape, DTypeSize(t.dtype));
-    for (const PlannedBox& box : t.boxes) {
-      if (box.owner != rank) continue;
-      const TensorEntry& entry = state.tensors().at(t.name);
-      terms[i] ^=
-          crc.BoxTerm(static_cast<const uint8_t*>(entry.piece.raw_data()), box.extent, box.offset);
+    for (const OwnedBox& owned : checkpoint_internal::OwnedBoxes(t, entry->second, rank)) {
+      terms[i] ^= crc.BoxTerm(static_cast<const uint8_t*>(owned.piece->tensor.raw_data()),
+                              owned.box->extent, owned.box->offset);
     }
   }
   return terms;
@@ -105,9 +107,35 @@ absl::StatusOr<H5Handle> DataspaceOf(const Shape& shape) {
       H5Sclose);
 }
 
-// Creates tensor `t`'s dataset and writes this rank's box if it owns one. A failure of the
-// data transfer alone is returned in *write_error, so that this rank goes on taking part in
-// the collective calls that follow.
+// Writes `owned` (a box and its piece) into `dataset`, or nothing when it is null: one
+// collective transfer on an MPI-IO file. A failure of the transfer alone is returned in
+// *write_error, so that this rank goes on taking part in the collective calls that follow.
+absl::Status WriteBox(const H5File& file, const std::string& path, hid_t dataset, hid_t type,
+                      hid_t file_space, hid_t xfer, const OwnedBox* owned,
+                      absl::Status* write_error) {
+  const void* data = nullptr;
+  H5Handle mem_space;
+  if (owned != nullptr) {
+    RETURN_IF_ERROR(
+        checkpoint_internal::SelectBox(file_space, owned->box->offset, owned->box->extent));
+    ASSIGN_OR_RETURN(mem_space, DataspaceOf(owned->box->extent));
+    data = owned->piece->tensor.raw_data();
+  } else {
+    RETURN_IF_ERROR(USINE_HDF5_STATUS(H5Sselect_none(file_space)));
+    ASSIGN_OR_RETURN(mem_space, H5Handle::Own(USINE_HDF5_ID(H5Screate(H5S_SCALAR)), H5Sclose));
+    RETURN_IF_ERROR(USINE_HDF5_STATUS(H5Sselect_none(mem_space.id())));
+  }
+  absl::Status status =
+      USINE_HDF5_STATUS(H5Dwrite(dataset, type, mem_space.id(), file_space, xfer, data));
+  if (!status.ok() && write_error->ok()) {
+    *write_error = WithContext(status, absl::StrCat("writing ", path, " to ", file.path));
+  }
+  return absl::OkStatus();
+}
+
+// Creates tensor `t`'s dataset and writes the boxes this rank owns. On an MPI-IO file every
+// rank makes MaxOwnedBoxes(t) collective writes, each of one of its boxes or of nothing; one
+// rank on a POSIX file writes its boxes alone.
 absl::Status WriteTensor(const H5File& file, hid_t lcpl, hid_t dcpl, hid_t xfer,
                          const PlannedTensor& t, const StateDict& state, int rank,
                          absl::Status* write_error) {
@@ -121,27 +149,19 @@ absl::Status WriteTensor(const H5File& file, hid_t lcpl, hid_t dcpl, hid_t xfer,
                     H5Dclose));
   RETURN_IF_ERROR(
       checkpoint_internal::WriteStringAttribute(dataset.id(), "dtype", DTypeName(t.dtype)));
-  const PlannedBox* mine = nullptr;
-  for (const PlannedBox& box : t.boxes) {
-    if (box.owner == rank && box.extent.numel() > 0) mine = &box;
+  // Empty tensors have no storage to write to.
+  if (t.global_shape.numel() == 0) return absl::OkStatus();
+  std::vector<OwnedBox> mine;
+  auto entry = state.tensors().find(t.name);
+  if (entry != state.tensors().end()) {
+    mine = checkpoint_internal::OwnedBoxes(t, entry->second, rank);
   }
-  // Empty tensors have no storage to write to; one rank writes on a POSIX file.
-  if (t.global_shape.numel() == 0 || (mine == nullptr && !file.mpio)) return absl::OkStatus();
-  const void* data = nullptr;
-  H5Handle mem_space;
-  if (mine != nullptr) {
-    RETURN_IF_ERROR(checkpoint_internal::SelectBox(file_space.id(), mine->offset, mine->extent));
-    ASSIGN_OR_RETURN(mem_space, DataspaceOf(mine->extent));
-    data = state.tensors().at(t.name).piece.raw_data();
-  } else {
-    RETURN_IF_ERROR(USINE_HDF5_STATUS(H5Sselect_none(file_space.id())));
-    ASSIGN_OR_RETURN(mem_space, H5Handle::Own(USINE_HDF5_ID(H5Screate(H5S_SCALAR)), H5Sclose));
-    RETURN_IF_ERROR(USINE_HDF5_STATUS(H5Sselect_none(mem_space.id())));
-  }
-  absl::Status status = USINE_HDF5_STATUS(
-      H5Dwrite(dataset.id(), type.id(), mem_space.id(), file_space.id(), xfer, data));
-  if (!status.ok() && write_error->ok()) {
-    *write_error = WithContext(status, absl::StrCat("writing ", path, " to ", file.path));
+  const int writes =
+      file.mpio ? checkpoint_internal::MaxOwnedBoxes(t) : static_cast<int>(mine.size());
+  for (int k = 0; k < writes; ++k) {
+    const OwnedBox* owned = k < static_cast<int>(mine.size()) ? &mine[k] : nullptr;
+    RETURN_IF_ERROR(
+        WriteBox(file, path, dataset.id(), type.id(), file_space.id(), xfer, owned, write_error));
   }
   return absl::OkStatus();
 }

@@ -47,8 +47,11 @@ Checkpointer::Checkpointer(std::unique_ptr<Communicator> io_comm, CheckpointerOp
 
 Checkpointer::~Checkpointer() { io_->Wait().IgnoreError(); }
 
-absl::StatusOr<Tensor> Checkpointer::HostBuffer(const std::string& name, const Tensor& piece) {
-  Tensor& buffer = host_buffers_[name];
+absl::StatusOr<Tensor> Checkpointer::HostBuffer(const std::string& name, size_t index,
+                                                const Tensor& piece) {
+  std::vector<Tensor>& buffers = host_buffers_[name];
+  if (buffers.size() <= index) buffers.resize(index + 1);
+  Tensor& buffer = buffers[index];
   if (!buffer.defined() || buffer.shape() != piece.shape() || buffer.dtype() != piece.dtype()) {
     if (piece.device().is_cpu()) {
       ASSIGN_OR_RETURN(buffer, Tensor::Empty(piece.shape(), piece.dtype()));
@@ -62,12 +65,21 @@ absl::StatusOr<Tensor> Checkpointer::HostBuffer(const std::string& name, const T
 absl::StatusOr<StateDict> Checkpointer::Snapshot(const StateDict& state) {
   StateDict snapshot;
   for (const auto& [name, entry] : state.tensors()) {
-    ASSIGN_OR_RETURN(Tensor buffer, HostBuffer(name, entry.piece));
-    RETURN_IF_ERROR(Copy(entry.piece, buffer));
-    RETURN_IF_ERROR(snapshot.AddShard(name, buffer, entry.global_shape, entry.offset));
+    for (size_t i = 0; i < entry.pieces.size(); ++i) {
+      const TensorPiece& piece = entry.pieces[i];
+      ASSIGN_OR_RETURN(Tensor buffer, HostBuffer(name, i, piece.tensor));
+      RETURN_IF_ERROR(Copy(piece.tensor, buffer));
+      RETURN_IF_ERROR(snapshot.AddShard(name, buffer, entry.global_shape, piece.offset));
+    }
   }
   for (auto it = host_buffers_.begin(); it != host_buffers_.end();) {
-    it = state.tensors().contains(it->first) ? std::next(it) : host_buffers_.erase(it);
+    auto entry = state.tensors().find(it->first);
+    if (entry == state.tensors().end()) {
+      it = host_buffers_.erase(it);
+    } else {
+      it->second.resize(entry->second.pieces.size());
+      ++it;
+    }
   }
   snapshot.mutable_metadata() = state.metadata();
   return snapshot;
@@ -124,22 +136,27 @@ absl::Status Checkpointer::Load(const std::string& path, StateDict& state) {
   // Pieces on a device are read into the pinned host buffers that saves use (no save is in
   // flight now) and copied over: pinning gigabytes anew for every load costs more than the read.
   StateDict host;
-  std::map<std::string, Tensor> staged;
+  struct Staged {
+    Tensor buffer;
+    Tensor piece;
+  };
+  std::vector<Staged> staged;
   for (const auto& [name, entry] : state.tensors()) {
-    Tensor buffer = entry.piece;
-    if (!entry.piece.device().is_cpu()) {
-      ASSIGN_OR_RETURN(buffer, HostBuffer(name, entry.piece));
-      staged.emplace(name, buffer);
+    for (size_t i = 0; i < entry.pieces.size(); ++i) {
+      const TensorPiece& piece = entry.pieces[i];
+      Tensor buffer = piece.tensor;
+      if (!piece.tensor.device().is_cpu()) {
+        ASSIGN_OR_RETURN(buffer, HostBuffer(name, i, piece.tensor));
+        staged.push_back(Staged{buffer, piece.tensor});
+      }
+      RETURN_IF_ERROR(host.AddShard(name, buffer, entry.global_shape, piece.offset));
     }
-    RETURN_IF_ERROR(host.AddShard(name, buffer, entry.global_shape, entry.offset));
   }
   ReadOptions read_options;
   read_options.verify_checksums = options_.verify_on_load;
   RETURN_IF_ERROR(
       io_->Run([&] { return ReadCheckpointFile(path, host, *io_comm_, read_options); }));
-  for (const auto& [name, buffer] : staged) {
-    RETURN_IF_ERROR(Copy(buffer, state.tensors().at(name).piece));
-  }
+  for (const Staged& s : staged) RETURN_IF_ERROR(Copy(s.buffer, s.piece));
   state.mutable_metadata() = std::move(host.mutable_metadata());
   return absl::OkStatus();
 }

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -96,9 +97,9 @@ class Checkpointer {
 
  private:
   Checkpointer(std::unique_ptr<Communicator> io_comm, CheckpointerOptions options);
-  // The host buffer for the piece `name` (pinned for a device piece), kept from call to call:
-  // saves snapshot into it, loads of device pieces stage through it.
-  absl::StatusOr<Tensor> HostBuffer(const std::string& name, const Tensor& piece);
+  // The host buffer for piece `index` of entry `name` (pinned for a device piece), kept from
+  // call to call: saves snapshot into it, loads of device pieces stage through it.
+  absl::StatusOr<Tensor> HostBuffer(const std::string& name, size_t index, const Tensor& piece);
   // The host copy of `state` in host buffers.
   absl::StatusOr<StateDict> Snapshot(const StateDict& state);
   // Runs on the I/O thread: write, commit, retention.
@@ -106,7 +107,8 @@ class Checkpointer {
 
   std::unique_ptr<Communicator> io_comm_;  // Used on the I/O thread only.
   CheckpointerOptions options_;
-  std::map<std::string, Tensor> host_buffers_;  // HostBuffer's, by entry name.
+  // HostBuffer's, by entry name, one per piece.
+  std::map<std::string, std::vector<Tensor>> host_buffers_;
   mutable absl::Mutex timings_mu_;
   SaveTimings timings_ ABSL_GUARDED_BY(timings_mu_);
   std::unique_ptr<checkpoint_internal::IoThread> io_;  // Last: joined first.

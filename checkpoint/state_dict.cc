@@ -17,6 +17,24 @@ bool IsNameChar(char c) {
 
 }  // namespace
 
+bool BoxesOverlap(absl::Span<const int64_t> a_offset, const Shape& a_extent,
+                  absl::Span<const int64_t> b_offset, const Shape& b_extent) {
+  if (a_extent.numel() == 0 || b_extent.numel() == 0) return false;
+  for (size_t d = 0; d < a_offset.size(); ++d) {
+    if (a_offset[d] + a_extent.dim(static_cast<int>(d)) <= b_offset[d] ||
+        b_offset[d] + b_extent.dim(static_cast<int>(d)) <= a_offset[d]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int64_t TensorEntry::nbytes() const {
+  int64_t total = 0;
+  for (const TensorPiece& p : pieces) total += static_cast<int64_t>(p.tensor.nbytes());
+  return total;
+}
+
 absl::string_view MetadataKindName(const MetadataValue& value) {
   constexpr absl::string_view kNames[] = {"int64", "double", "string", "json", "bytes"};
   return kNames[value.index()];
@@ -44,8 +62,8 @@ absl::Status ValidateEntryName(absl::string_view name) {
 absl::Status StateDict::AddTensor(std::string name, Tensor tensor) {
   RETURN_IF_ERROR(CheckDefined(tensor, name));
   Shape global = tensor.shape();
-  return AddShard(std::move(name), std::move(tensor), std::move(global),
-                  std::vector<int64_t>(static_cast<size_t>(global.rank()), 0));
+  std::vector<int64_t> offset(static_cast<size_t>(global.rank()), 0);
+  return AddShard(std::move(name), std::move(tensor), std::move(global), std::move(offset));
 }
 
 absl::Status StateDict::AddShard(std::string name, Tensor piece, Shape global_shape,
@@ -53,24 +71,44 @@ absl::Status StateDict::AddShard(std::string name, Tensor piece, Shape global_sh
   RETURN_IF_ERROR(ValidateEntryName(name));
   RETURN_IF_ERROR(CheckDefined(piece, name));
   RETURN_IF_ERROR(global_shape.Validate());
-  if (tensors_.contains(name)) {
-    return absl::AlreadyExistsError(absl::StrCat("tensor '", name, "' added twice"));
-  }
+  auto box = [&] {
+    return absl::StrCat("tensor '", name, "': piece ", DTypeName(piece.dtype()),
+                        piece.shape().ToString(), " at offset [", absl::StrJoin(offset, ", "), "]");
+  };
   if (piece.rank() != global_shape.rank() ||
       offset.size() != static_cast<size_t>(global_shape.rank())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", name, "': piece ", piece.shape().ToString(), " at offset [",
-        absl::StrJoin(offset, ", "), "] does not have the rank of ", global_shape.ToString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(box(), " does not have the rank of ", global_shape.ToString()));
   }
   for (int d = 0; d < global_shape.rank(); ++d) {
     if (offset[d] < 0 || offset[d] + piece.dim(d) > global_shape.dim(d)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", name, "': piece ", piece.shape().ToString(), " at offset [",
-                       absl::StrJoin(offset, ", "), "] is not inside ", global_shape.ToString()));
+          absl::StrCat(box(), " is not inside ", global_shape.ToString()));
     }
   }
-  tensors_.emplace(std::move(name),
-                   TensorEntry{std::move(piece), std::move(global_shape), std::move(offset)});
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) {
+    const DType dtype = piece.dtype();
+    std::vector<TensorPiece> pieces;
+    pieces.push_back(TensorPiece{std::move(piece), std::move(offset)});
+    tensors_.emplace(std::move(name),
+                     TensorEntry{std::move(global_shape), dtype, std::move(pieces)});
+    return absl::OkStatus();
+  }
+  TensorEntry& entry = it->second;
+  if (entry.global_shape != global_shape || entry.dtype != piece.dtype()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        box(), " of ", global_shape.ToString(), " is not a piece of the ", DTypeName(entry.dtype),
+        entry.global_shape.ToString(), " tensor added before under that name"));
+  }
+  for (const TensorPiece& other : entry.pieces) {
+    if (BoxesOverlap(offset, piece.shape(), other.offset, other.tensor.shape())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          box(), " overlaps the piece ", other.tensor.shape().ToString(), " at offset [",
+          absl::StrJoin(other.offset, ", "), "] added before (a tensor added twice?)"));
+    }
+  }
+  entry.pieces.push_back(TensorPiece{std::move(piece), std::move(offset)});
   return absl::OkStatus();
 }
 
@@ -115,7 +153,7 @@ absl::StatusOr<std::string> StateDict::GetBytes(absl::string_view name) const {
 
 int64_t StateDict::piece_bytes() const {
   int64_t total = 0;
-  for (const auto& [name, entry] : tensors_) total += static_cast<int64_t>(entry.piece.nbytes());
+  for (const auto& [name, entry] : tensors_) total += entry.nbytes();
   return total;
 }
 

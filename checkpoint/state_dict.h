@@ -5,16 +5,23 @@
 //   RETURN_IF_ERROR(state.AddTensor("wte", wte));                       // replicated
 //   RETURN_IF_ERROR(state.AddShard("h0.mlp.fc.w", fc_w_piece,           // a TP column shard
 //                                  Shape{768, 3072}, {0, tp_rank * 3072 / tp_size}));
+//   for (int g = 0; g < 3; ++g) {                                       // q|k|v: three boxes
+//     RETURN_IF_ERROR(state.AddShard("h0.attn.qkv.w", qkv_piece[g], Shape{3 * 768, 768},
+//                                    {(g * tp_size + tp_rank) * 768 / tp_size, 0}));
+//   }
 //   state.SetInt("step", 1200);
 //   state.SetJson("model_config", config_json);
 //   state.SetBytes("rng/rank3", rng_state);
 //
 // Pieces: every tensor has a global (logical) shape; a piece is the box [offset, offset +
-// piece shape) of it. When several ranks hold the same box of a tensor (data-parallel
-// replicas, or a tensor held whole by every rank) the lowest of those ranks writes it. The
-// distinct boxes of a tensor must tile it: cover every element exactly once. For loading,
-// the same calls say which box of each tensor this rank wants, in which dtype, and the
-// tensors are filled in place (the checkpoint may have been written at another layout).
+// piece shape) of it. A rank may hold several disjoint boxes of one tensor (a tensor-parallel
+// shard of q|k|v is one box per block; a ZeRO-1 shard of a moment is a range of the flattened
+// tensor, a few boxes): AddShard is then called once per box. When several ranks hold the
+// same box of a tensor (data-parallel replicas, or a tensor held whole by every rank) the
+// lowest of those ranks writes it. The distinct boxes of a tensor over all ranks must tile
+// it: cover every element exactly once. For loading, the same calls say which boxes of each
+// tensor this rank wants, in which dtype, and the pieces are filled in place (the checkpoint
+// may have been written at another layout).
 //
 // Metadata: the same name on several ranks must carry the same value; names unique to one
 // rank (e.g. "rng/rank3") are written as they are. Loading replaces this dict's metadata
@@ -39,19 +46,28 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
+#include "runtime/core/dtype.h"
 #include "runtime/core/shape.h"
 #include "runtime/core/tensor.h"
 
 namespace usine {
 
-// One tensor of a StateDict: this rank's piece of a global tensor.
-struct TensorEntry {
-  Tensor piece;                 // Host or CUDA; contiguous; shape is the box's extent.
-  Shape global_shape;           // The logical tensor's shape.
+// One box of a global tensor, held by this rank.
+struct TensorPiece {
+  Tensor tensor;                // Host or CUDA; contiguous; shape is the box's extent.
   std::vector<int64_t> offset;  // Per dimension, where the box starts.
+};
 
-  // True when the piece is the whole tensor.
-  bool whole() const { return piece.shape() == global_shape; }
+// One tensor of a StateDict: this rank's pieces of a global tensor.
+struct TensorEntry {
+  Shape global_shape;               // The logical tensor's shape.
+  DType dtype = DType::kF32;        // Of every piece.
+  std::vector<TensorPiece> pieces;  // At least one; disjoint boxes, in the order added.
+
+  // True when this rank's one piece is the whole tensor.
+  bool whole() const { return pieces.size() == 1 && pieces.front().tensor.shape() == global_shape; }
+  // The bytes of all pieces.
+  int64_t nbytes() const;
 };
 
 // Metadata values. Strings hold UTF-8 text; JSON is text that the writer has serialised;
@@ -71,6 +87,11 @@ inline constexpr size_t kMaxMetadataBytes = size_t{16} << 20;
 // "int64", "double", "string", "json", "bytes".
 absl::string_view MetadataKindName(const MetadataValue& value);
 
+// Whether boxes [a_offset, a_offset + a_extent) and [b_offset, b_offset + b_extent) of one
+// tensor share an element (an empty box shares none). REQUIRES: offsets of the extents' rank.
+bool BoxesOverlap(absl::Span<const int64_t> a_offset, const Shape& a_extent,
+                  absl::Span<const int64_t> b_offset, const Shape& b_extent);
+
 // OK when `name` is a valid entry name (see above); otherwise InvalidArgument naming it.
 [[nodiscard]] absl::Status ValidateEntryName(absl::string_view name);
 
@@ -78,9 +99,12 @@ class StateDict {
  public:
   // A tensor this rank holds whole. Same as AddShard(name, t, t.shape(), {0, ...}).
   [[nodiscard]] absl::Status AddTensor(std::string name, Tensor tensor);
-  // This rank's piece of `name`, the box at `offset` of a tensor of `global_shape`.
-  // REQUIRES (checked): a valid, new name; piece defined, contiguous, of rank
-  // global_shape.rank(); offset[d] + piece.dim(d) <= global_shape.dim(d).
+  // A piece of `name` held by this rank: the box at `offset` of a tensor of `global_shape`.
+  // Called again with the same name, adds another box of the same tensor.
+  // REQUIRES (checked): a valid name; piece defined, contiguous, of rank
+  // global_shape.rank(); offset[d] + piece.dim(d) <= global_shape.dim(d); for a name added
+  // before, the same global shape and dtype, and a box that shares no element with this
+  // rank's other boxes of it.
   [[nodiscard]] absl::Status AddShard(std::string name, Tensor piece, Shape global_shape,
                                       std::vector<int64_t> offset);
 
@@ -113,7 +137,7 @@ class StateDict {
   const std::map<std::string, MetadataValue>& metadata() const { return metadata_; }
   std::map<std::string, MetadataValue>& mutable_metadata() { return metadata_; }
 
-  // Sum of this rank's piece sizes.
+  // Sum of this rank's piece sizes, over every piece of every tensor.
   int64_t piece_bytes() const;
 
  private:

@@ -45,16 +45,21 @@ MetadataValue MetadataFromJson(const json& j) {
   return j["int64"].get<int64_t>();
 }
 
+std::vector<int64_t> Dims(const Shape& shape) {
+  return std::vector<int64_t>(shape.dims().begin(), shape.dims().end());
+}
+
 std::string Encode(const StateDict& state, PlanPurpose purpose) {
   json tensors = json::array();
   for (const auto& [name, entry] : state.tensors()) {
+    json boxes = json::array();
+    for (const TensorPiece& piece : entry.pieces) {
+      boxes.push_back({{"offset", piece.offset}, {"extent", Dims(piece.tensor.shape())}});
+    }
     tensors.push_back({{"name", name},
-                       {"dtype", static_cast<int>(entry.piece.dtype())},
-                       {"global", std::vector<int64_t>(entry.global_shape.dims().begin(),
-                                                       entry.global_shape.dims().end())},
-                       {"offset", entry.offset},
-                       {"extent", std::vector<int64_t>(entry.piece.shape().dims().begin(),
-                                                       entry.piece.shape().dims().end())}});
+                       {"dtype", static_cast<int>(entry.dtype)},
+                       {"global", Dims(entry.global_shape)},
+                       {"boxes", std::move(boxes)}});
   }
   json metadata = json::object();
   if (purpose == PlanPurpose::kWrite) {
@@ -64,24 +69,16 @@ std::string Encode(const StateDict& state, PlanPurpose purpose) {
   return std::string(cbor.begin(), cbor.end());
 }
 
-// Boxes [a, a + ea) and [b, b + eb) share an element.
-bool Overlap(const PlannedBox& a, const PlannedBox& b) {
-  for (size_t d = 0; d < a.offset.size(); ++d) {
-    if (a.offset[d] + a.extent.dim(d) <= b.offset[d] ||
-        b.offset[d] + b.extent.dim(d) <= a.offset[d]) {
-      return false;
-    }
-  }
-  return a.extent.numel() > 0 && b.extent.numel() > 0;
-}
-
 bool Tiles(const PlannedTensor& t) {
   int64_t covered = 0;
   for (const PlannedBox& box : t.boxes) covered += box.extent.numel();
   if (covered != t.global_shape.numel()) return false;
   for (size_t i = 0; i < t.boxes.size(); ++i) {
     for (size_t j = i + 1; j < t.boxes.size(); ++j) {
-      if (Overlap(t.boxes[i], t.boxes[j])) return false;
+      if (BoxesOverlap(t.boxes[i].offset, t.boxes[i].extent, t.boxes[j].offset,
+                       t.boxes[j].extent)) {
+        return false;
+      }
     }
   }
   return true;
@@ -93,8 +90,6 @@ absl::Status AddRank(const json& mine, int rank, std::map<std::string, PlannedTe
     const std::string name = t["name"].get<std::string>();
     const DType dtype = static_cast<DType>(t["dtype"].get<int>());
     const Shape global(t["global"].get<std::vector<int64_t>>());
-    PlannedBox box{t["offset"].get<std::vector<int64_t>>(),
-                   Shape(t["extent"].get<std::vector<int64_t>>()), rank};
     auto [it, inserted] = tensors.try_emplace(name, PlannedTensor{name, dtype, global, {}, false});
     PlannedTensor& planned = it->second;
     if (!inserted && (planned.dtype != dtype || planned.global_shape != global)) {
@@ -103,10 +98,16 @@ absl::Status AddRank(const json& mine, int rank, std::map<std::string, PlannedTe
                        DTypeName(planned.dtype), planned.global_shape.ToString(), " but rank ",
                        rank, " has ", DTypeName(dtype), global.ToString()));
     }
-    const bool seen = std::any_of(planned.boxes.begin(), planned.boxes.end(), [&](const auto& b) {
-      return b.offset == box.offset && b.extent == box.extent;
-    });
-    if (!seen) planned.boxes.push_back(std::move(box));  // Ranks come in order: owner is lowest.
+    for (const json& b : t["boxes"]) {
+      PlannedBox box{b["offset"].get<std::vector<int64_t>>(),
+                     Shape(b["extent"].get<std::vector<int64_t>>()), rank};
+      const bool seen =
+          std::any_of(planned.boxes.begin(), planned.boxes.end(), [&](const PlannedBox& other) {
+            return other.offset == box.offset && other.extent == box.extent;
+          });
+      // Ranks come in order: the owner of a box is the lowest rank that holds it.
+      if (!seen) planned.boxes.push_back(std::move(box));
+    }
   }
   for (const auto& [name, j] : mine["m"].items()) {
     MetadataValue value = MetadataFromJson(j);
@@ -144,6 +145,32 @@ absl::StatusOr<CollectivePlan> PlanCollectively(const StateDict& state, Communic
   }
   for (auto& [name, ranked] : metadata) plan.metadata.emplace(name, std::move(ranked.second));
   return plan;
+}
+
+const TensorPiece* FindPiece(const TensorEntry& entry, const PlannedBox& box) {
+  for (const TensorPiece& piece : entry.pieces) {
+    if (piece.offset == box.offset && piece.tensor.shape() == box.extent) return &piece;
+  }
+  return nullptr;
+}
+
+std::vector<OwnedBox> OwnedBoxes(const PlannedTensor& planned, const TensorEntry& entry, int rank) {
+  std::vector<OwnedBox> out;
+  for (const PlannedBox& box : planned.boxes) {
+    if (box.owner != rank || box.extent.numel() == 0) continue;
+    const TensorPiece* piece = FindPiece(entry, box);
+    if (piece != nullptr) out.push_back(OwnedBox{&box, piece});
+  }
+  return out;
+}
+
+int MaxOwnedBoxes(const PlannedTensor& planned) {
+  std::map<int, int> per_owner;
+  int most = 0;
+  for (const PlannedBox& box : planned.boxes) {
+    if (box.extent.numel() > 0) most = std::max(most, ++per_owner[box.owner]);
+  }
+  return most;
 }
 
 }  // namespace usine::checkpoint_internal

@@ -33,7 +33,7 @@ struct PlannedTensor {
   std::string name;
   DType dtype = DType::kF32;
   Shape global_shape;
-  std::vector<PlannedBox> boxes;  // Distinct boxes, sorted.
+  std::vector<PlannedBox> boxes;  // Distinct boxes of all ranks (a rank may hold several), sorted.
   bool tiled = false;             // The boxes cover every element exactly once.
 };
 
@@ -50,6 +50,21 @@ enum class PlanPurpose {
 [[nodiscard]] absl::StatusOr<CollectivePlan> PlanCollectively(const StateDict& state,
                                                               Communicator& comm,
                                                               PlanPurpose purpose);
+
+// The piece of `entry` whose box is `box`, or null when this rank holds no such piece.
+const TensorPiece* FindPiece(const TensorEntry& entry, const PlannedBox& box);
+
+// A non-empty box that `rank` owns, with its piece.
+struct OwnedBox {
+  const PlannedBox* box;
+  const TensorPiece* piece;
+};
+// The non-empty boxes of `planned` owned by `rank` (whose entry is `entry`), in plan order.
+std::vector<OwnedBox> OwnedBoxes(const PlannedTensor& planned, const TensorEntry& entry, int rank);
+
+// The most non-empty boxes of `planned` that one rank owns: the number of collective writes
+// of the tensor, in each of which every rank writes one of its boxes or nothing.
+int MaxOwnedBoxes(const PlannedTensor& planned);
 
 }  // namespace usine::checkpoint_internal
 

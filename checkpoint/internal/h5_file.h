@@ -25,7 +25,9 @@
 namespace usine::checkpoint_internal {
 
 inline constexpr char kFormatName[] = "usine-checkpoint";
-inline constexpr int64_t kFormatVersion = 1;
+// Version 2: optimizer moments in their parameter's logical shape (1: flattened to 1-D), and
+// tensor-parallel shards. Files of version 1 are read too (their layout is the same).
+inline constexpr int64_t kFormatVersion = 2;
 inline constexpr char kTensorsGroup[] = "/tensors";
 inline constexpr char kMetadataGroup[] = "/metadata";
 

@@ -112,12 +112,14 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
   // memory for host pieces, pinned host memory for device pieces.
   std::vector<Tensor> copies;
   for (const auto& [name, e] : state.tensors()) {
-    ASSIGN_OR_RETURN(Tensor copy,
-                     e.piece.device().is_cpu()
-                         ? Tensor::Empty(e.piece.shape(), e.piece.dtype())
-                         : Tensor::Empty(e.piece.shape(), e.piece.dtype(), PinnedHostAllocator()));
-    std::memset(copy.raw_data(), 1, copy.nbytes());
-    copies.push_back(std::move(copy));
+    for (const TensorPiece& p : e.pieces) {
+      ASSIGN_OR_RETURN(Tensor copy, p.tensor.device().is_cpu()
+                                        ? Tensor::Empty(p.tensor.shape(), p.tensor.dtype())
+                                        : Tensor::Empty(p.tensor.shape(), p.tensor.dtype(),
+                                                        PinnedHostAllocator()));
+      std::memset(copy.raw_data(), 1, copy.nbytes());
+      copies.push_back(std::move(copy));
+    }
   }
   const int64_t mib = static_cast<int64_t>(bytes) >> 20;
   double copy_s = 1e9, stall_s = 1e9, write_s = 1e9, load_s = 1e9, dd_write = 1e9, dd_read = 1e9,
@@ -129,7 +131,9 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
     RETURN_IF_ERROR(world.comm().Barrier());
     absl::Time start = absl::Now();
     size_t k = 0;
-    for (const auto& [name, e] : state.tensors()) RETURN_IF_ERROR(Copy(e.piece, copies[k++]));
+    for (const auto& [name, e] : state.tensors()) {
+      for (const TensorPiece& p : e.pieces) RETURN_IF_ERROR(Copy(p.tensor, copies[k++]));
+    }
     copy_s = std::min(copy_s, Seconds(absl::Now() - start));
     RETURN_IF_ERROR(world.comm().Barrier());
     start = absl::Now();

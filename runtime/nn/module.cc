@@ -4,6 +4,7 @@
 
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
+#include "runtime/nn/shard_boxes.h"
 
 namespace usine {
 
@@ -27,14 +28,8 @@ absl::Status Module::ZeroGrad() {
 
 absl::Status Module::AddToStateDict(StateDict& state, absl::string_view prefix) {
   for (const NamedParameter& p : Parameters()) {
-    if (p.parameter->split.sharded()) {
-      // Each rank holds a piece (or, for q|k|v, several) of the logical tensor; adding it as a
-      // whole tensor would write one rank's piece under the full name.
-      return absl::UnimplementedError(
-          absl::StrCat("checkpoints of tensor-parallel shards are not supported yet: ", prefix,
-                       p.name, " is split over ", p.parameter->split.size, " ranks"));
-    }
-    RETURN_IF_ERROR(state.AddTensor(absl::StrCat(prefix, p.name), p.parameter->value));
+    RETURN_IF_ERROR(AddShardPieces(state, absl::StrCat(prefix, p.name), p.parameter->value,
+                                   p.parameter->split));
   }
   return absl::OkStatus();
 }

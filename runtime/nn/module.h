@@ -99,7 +99,11 @@ class Module {
   // Sets every gradient to zero.
   [[nodiscard]] absl::Status ZeroGrad();
 
-  // Adds every parameter's value (not its gradient) to `state` as "<prefix><name>", whole.
+  // Adds every parameter's value (not its gradient) to `state` as "<prefix><name>", a tensor of
+  // the parameter's logical (unsplit) shape: a whole parameter as one piece, a
+  // tensor-parallel shard as its boxes of the logical tensor (one per block: q, k and v for
+  // c_attn), views of the value (shard_boxes.h), so a checkpoint load fills them in place at
+  // whatever layout wrote it.
   [[nodiscard]] absl::Status AddToStateDict(StateDict& state, absl::string_view prefix = "");
 
   // Drops what Forward saved for Backward, here and in every child.

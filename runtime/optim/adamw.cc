@@ -4,6 +4,7 @@
 
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
+#include "runtime/nn/shard_boxes.h"
 #include "runtime/optim/internal/adamw_update.h"
 
 #if USINE_WITH_CUDA
@@ -92,19 +93,11 @@ absl::Status AdamW::Step(double lr) {
 
 absl::Status AdamW::AddToStateDict(StateDict& state, absl::string_view prefix) const {
   for (const Slot& slot : slots_) {
-    if (slot.parameter.parameter->split.sharded()) {  // As Module::AddToStateDict.
-      return absl::UnimplementedError(absl::StrCat(
-          "checkpoints of tensor-parallel shards are not supported yet: the moments "
-          "of ",
-          slot.parameter.name, " are split over ", slot.parameter.parameter->split.size, " ranks"));
-    }
-    const Shape flat{slot.exp_avg.numel()};
-    ASSIGN_OR_RETURN(Tensor exp_avg, slot.exp_avg.Reshape(flat));
-    ASSIGN_OR_RETURN(Tensor exp_avg_sq, slot.exp_avg_sq.Reshape(flat));
-    RETURN_IF_ERROR(
-        state.AddTensor(absl::StrCat(prefix, "exp_avg/", slot.parameter.name), exp_avg));
-    RETURN_IF_ERROR(
-        state.AddTensor(absl::StrCat(prefix, "exp_avg_sq/", slot.parameter.name), exp_avg_sq));
+    const TensorParallelSplit& split = slot.parameter.parameter->split;
+    RETURN_IF_ERROR(AddShardPieces(state, absl::StrCat(prefix, "exp_avg/", slot.parameter.name),
+                                   slot.exp_avg, split));
+    RETURN_IF_ERROR(AddShardPieces(state, absl::StrCat(prefix, "exp_avg_sq/", slot.parameter.name),
+                                   slot.exp_avg_sq, split));
   }
   state.SetInt(absl::StrCat(prefix, "step"), step_);
   return absl::OkStatus();

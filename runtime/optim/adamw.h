@@ -8,9 +8,10 @@
 //
 // computed in double per element, stored in f32, on the parameter's device (the CUDA kernel
 // rounds each operation as the cpu does, so both give the same bits). The moments m and v are
-// f32 tensors on that device, one pair per parameter, exposed for checkpoints as StateDict
-// entries (flattened, see AddToStateDict). ZeroAdamW (zero_adamw.h) is the same update with
-// the moments sharded over the data-parallel ranks; the two write the same checkpoint entries.
+// f32 tensors on that device, one pair per parameter of the parameter's shape, exposed for
+// checkpoints as StateDict entries in the parameter's logical shape (see AddToStateDict).
+// ZeroAdamW (zero_adamw.h) is the same update with the moments sharded over the data-parallel
+// ranks; the two write the same checkpoint entries.
 //
 //   ASSIGN_OR_RETURN(auto optimizer, AdamW::Create(model->Parameters(), {.weight_decay = 0.1}));
 //   ASSIGN_OR_RETURN(double norm, ClipGradientNorm(model->Parameters(), 1.0));   // grad_clip.h
@@ -63,10 +64,11 @@ class AdamW {
   int64_t step() const { return step_; }
 
   // Adds "<prefix>exp_avg/<name>" and "<prefix>exp_avg_sq/<name>" (the moments, as handles:
-  // a checkpoint load fills them in place) and the int "<prefix>step". The moments are
-  // flattened to 1-D [numel]: ZeroAdamW's shards are ranges of the flattened parameters, which
-  // are boxes only of a 1-D tensor, and the two optimizers share the same entries so that a
-  // checkpoint of either loads into the other, at any number of data-parallel ranks.
+  // a checkpoint load fills them in place) and the int "<prefix>step". Each moment is a tensor
+  // of its parameter's logical shape with the parameter's boxes (Module::AddToStateDict: a
+  // tensor-parallel shard adds its pieces of the whole), so a checkpoint loads at another
+  // tensor-parallel size; ZeroAdamW adds the same entries (its pieces are boxes of the same
+  // tensors), so a checkpoint of either loads into the other at any data-parallel size.
   [[nodiscard]] absl::Status AddToStateDict(StateDict& state,
                                             absl::string_view prefix = "optim/") const;
   // Reads "<prefix>step" back after a checkpoint load filled the moments.

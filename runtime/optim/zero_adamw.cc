@@ -9,6 +9,7 @@
 
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
+#include "runtime/nn/shard_boxes.h"
 #include "runtime/optim/internal/adamw_update.h"
 
 namespace usine {
@@ -22,16 +23,28 @@ float* Floats(const Tensor& t, int64_t offset = 0) {
 
 absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
                                                              std::vector<NamedParameter> parameters,
-                                                             const AdamWOptions& options) {
+                                                             const AdamWOptions& options,
+                                                             Communicator* tp) {
   RETURN_IF_ERROR(options.Validate());
-  if (!dp.device().is_cpu()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ZeroAdamW: communicator '", dp.name(), "' is on ", dp.device().ToString(),
-        "; the update runs on the cpu, so it needs a host communicator (mpi or local)"));
+  for (const Communicator* comm : {&dp, tp}) {
+    if (comm != nullptr && !comm->device().is_cpu()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ZeroAdamW: communicator '", comm->name(), "' is on ", comm->device().ToString(),
+          "; the update runs on the cpu, so it needs a host communicator (mpi or local)"));
+    }
   }
-  auto zero = std::unique_ptr<ZeroAdamW>(new ZeroAdamW(dp, options));
+  auto zero = std::unique_ptr<ZeroAdamW>(new ZeroAdamW(dp, tp, options));
   for (const NamedParameter& p : parameters) {
     const std::string what = absl::StrCat("ZeroAdamW parameter ", p.name);
+    const TensorParallelSplit& split = p.parameter->split;
+    if (split.sharded() && (tp == nullptr || tp->size() != split.size)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " is a shard of a split over ", split.size,
+          " tensor-parallel ranks, but the tensor-parallel group given to Create ",
+          tp == nullptr ? std::string("is null")
+                        : absl::StrCat("'", tp->name(), "' has ", tp->size(), " ranks"),
+          ": the gradient norm must add the shards over that group"));
+    }
     RETURN_IF_ERROR(CheckDType(p.parameter->value, DType::kF32, what));
     RETURN_IF_ERROR(CheckDevice(p.parameter->value, Device::Cpu(), what));
     RETURN_IF_ERROR(CheckSameShape(p.parameter->grad, p.parameter->value, what + " grad", "value"));
@@ -78,18 +91,37 @@ absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
 
 absl::StatusOr<double> ZeroAdamW::ClipShard(double max_norm) {
   const float* g = Floats(flat_grad_, shard_begin());
-  double sum_of_squares = 0;
-  for (int64_t i = 0; i < shard_numel_; ++i) sum_of_squares += static_cast<double>(g[i]) * g[i];
+  // Squares of tensor-parallel shards, then of parameters every TP rank holds whole; the
+  // padding (zeros) adds nothing.
+  double sums[2] = {0, 0};
+  for (const Segment& s : segments_) {
+    double& sum = sums[parameters_[s.parameter].parameter->split.sharded() ? 0 : 1];
+    const float* x = g + s.shard_offset;
+    for (int64_t i = 0; i < s.length; ++i) sum += static_cast<double>(x[i]) * x[i];
+  }
   // Reductions take no f64 (communicator.h), so the partial sums are gathered and added in
-  // rank order: every rank gets the same norm, in double.
-  ASSIGN_OR_RETURN(Tensor mine, Tensor::Empty({1}, DType::kF64));
-  ASSIGN_OR_RETURN(Tensor all, Tensor::Empty({dp_.size()}, DType::kF64));
-  *static_cast<double*>(mine.raw_data()) = sum_of_squares;
+  // rank order: every rank gets the same norm, in double. The shards' sum is then added over
+  // the TP group; the whole parameters' sum is the same on every TP rank and counts once.
+  ASSIGN_OR_RETURN(Tensor mine, Tensor::Empty({2}, DType::kF64));
+  ASSIGN_OR_RETURN(Tensor all, Tensor::Empty({int64_t{2} * dp_.size()}, DType::kF64));
+  std::memcpy(mine.raw_data(), sums, sizeof(sums));
   RETURN_IF_ERROR(dp_.AllGather(mine, all));
-  double total = 0;
+  double sharded = 0, whole = 0;
   const double* partial = static_cast<const double*>(all.raw_data());
-  for (int r = 0; r < dp_.size(); ++r) total += partial[r];
-  const double norm = std::sqrt(total);
+  for (int64_t r = 0; r < dp_.size(); ++r) {
+    sharded += partial[2 * r];
+    whole += partial[2 * r + 1];
+  }
+  if (tp_ != nullptr && tp_->size() > 1) {
+    ASSIGN_OR_RETURN(Tensor tp_mine, Tensor::Empty({1}, DType::kF64));
+    ASSIGN_OR_RETURN(Tensor tp_all, Tensor::Empty({tp_->size()}, DType::kF64));
+    *static_cast<double*>(tp_mine.raw_data()) = sharded;
+    RETURN_IF_ERROR(tp_->AllGather(tp_mine, tp_all));
+    const double* shards = static_cast<const double*>(tp_all.raw_data());
+    sharded = 0;
+    for (int r = 0; r < tp_->size(); ++r) sharded += shards[r];
+  }
+  const double norm = std::sqrt(sharded + whole);
   if (max_norm > 0 && norm > max_norm) {
     ASSIGN_OR_RETURN(Tensor shard, flat_grad_.View(shard_begin(), {shard_numel_}));
     RETURN_IF_ERROR(Scale(shard, static_cast<float>(max_norm / norm)));
@@ -122,13 +154,22 @@ absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
 absl::Status ZeroAdamW::AddToStateDict(StateDict& state, absl::string_view prefix) const {
   for (const Segment& s : segments_) {
     const NamedParameter& p = parameters_[s.parameter];
-    const Shape global{p.parameter->value.numel()};
-    ASSIGN_OR_RETURN(Tensor exp_avg, exp_avg_.View(s.shard_offset, {s.length}));
-    ASSIGN_OR_RETURN(Tensor exp_avg_sq, exp_avg_sq_.View(s.shard_offset, {s.length}));
-    RETURN_IF_ERROR(
-        state.AddShard(absl::StrCat(prefix, "exp_avg/", p.name), exp_avg, global, {s.begin}));
-    RETURN_IF_ERROR(
-        state.AddShard(absl::StrCat(prefix, "exp_avg_sq/", p.name), exp_avg_sq, global, {s.begin}));
+    const Shape& shape = p.parameter->value.shape();
+    const TensorParallelSplit& split = p.parameter->split;
+    const Shape logical = LogicalShape(shape, split);
+    // The segment is elements [begin, begin + length) of the parameter's (shard's) flat
+    // vector: a few boxes of the logical tensor, each contiguous in the moments' shard.
+    ASSIGN_OR_RETURN(std::vector<ShardBox> boxes,
+                     ShardRangeBoxes(shape, split, s.begin, s.begin + s.length));
+    for (const ShardBox& box : boxes) {
+      const int64_t at = s.shard_offset + (box.shard_begin - s.begin);
+      ASSIGN_OR_RETURN(Tensor exp_avg, exp_avg_.View(at, box.extent));
+      ASSIGN_OR_RETURN(Tensor exp_avg_sq, exp_avg_sq_.View(at, box.extent));
+      RETURN_IF_ERROR(
+          state.AddShard(absl::StrCat(prefix, "exp_avg/", p.name), exp_avg, logical, box.offset));
+      RETURN_IF_ERROR(state.AddShard(absl::StrCat(prefix, "exp_avg_sq/", p.name), exp_avg_sq,
+                                     logical, box.offset));
+    }
   }
   state.SetInt(absl::StrCat(prefix, "step"), step_);
   return absl::OkStatus();

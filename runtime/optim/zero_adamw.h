@@ -12,7 +12,10 @@
 //   2. computes the global gradient norm from the shards (each rank's sum of squares in
 //      double, all-gathered and summed in rank order, so every rank gets the same value) and,
 //      when it exceeds max_norm, scales the shard by max_norm / norm, as ClipGradientNorm
-//      (grad_clip.h) does with whole gradients;
+//      (grad_clip.h) does with whole gradients; with tensor parallelism, the squares of
+//      tensor-parallel shards (Parameter::split) are then added over the TP group, and those
+//      of parameters every TP rank holds whole count once, as in
+//      ClipTensorParallelGradientNorm (tensor_parallel_grad_clip.h);
 //   3. applies AdamW to its shard of the parameters (the same element-wise update as AdamW,
 //      weight decay only on parameters with `decay`);
 //   4. all-gathers the updated shards in place, so that every rank's parameters are equal.
@@ -24,17 +27,26 @@
 //   ... forward, backward (local gradients, not reduced) ...
 //   ASSIGN_OR_RETURN(double norm, optimizer->Step(schedule.At(step), /*max_norm=*/1.0));
 //
-// Checkpoints: AddToStateDict adds AdamW's entries ("optim/exp_avg/<name>", flattened to
-// [numel]), each rank adding the piece of each moment that its shard holds, so the pieces of
-// all ranks tile the logical tensors: a checkpoint holds the whole state, and loads into
-// AdamW (tested) or into ZeroAdamW at any data-parallel size (the same boxes mechanism).
+// With tensor parallelism (a DP x TP ProcessGrid), each TP rank's ZeroAdamW shards its own
+// parameter shards over its DP group, and Create takes the TP group for the norm:
+//
+//   ASSIGN_OR_RETURN(auto optimizer, ZeroAdamW::Create(dp, model->Parameters(), {},
+//                                                      &grid->comm(ParallelAxis::kTensor)));
+//
+// Checkpoints: AddToStateDict adds AdamW's entries ("optim/exp_avg/<name>", in the
+// parameter's logical shape), each rank adding the part of each moment that its shard holds:
+// a range of the flattened parameter (shard), which is a few boxes of the logical tensor
+// (shard_boxes.h: a partial first row, whole rows, a partial last row, per TP block). The
+// pieces of all ranks tile the logical tensors: a checkpoint holds the whole state, and loads
+// into AdamW or into ZeroAdamW at any data-parallel and tensor-parallel size.
 //
 // REQUIRES: f32 parameters on the cpu (MPI backend; the update has no CUDA kernel yet), equal
-// on every rank before the first Step (same seed, or broadcast), listed in the same order on
-// every rank; nothing else keeps their value or grad tensors from before Create (a handle
-// taken earlier no longer aliases the parameter). Step is a collective over `dp`; Create,
-// AddToStateDict and RestoreStep communicate nothing. Thread-compatible. `dp` and the
-// parameters must outlive the optimizer, which owns the parameters' memory from Create on.
+// on every rank of `dp` before the first Step (same seed, or broadcast), listed in the same
+// order on every rank; nothing else keeps their value or grad tensors from before Create (a
+// handle taken earlier no longer aliases the parameter). Step is a collective over `dp` (and
+// `tp`); Create, AddToStateDict and RestoreStep communicate nothing. Thread-compatible. `dp`,
+// `tp` and the parameters must outlive the optimizer, which owns the parameters' memory from
+// Create on.
 #ifndef USINE_RUNTIME_OPTIM_ZERO_ADAMW_H_
 #define USINE_RUNTIME_OPTIM_ZERO_ADAMW_H_
 
@@ -57,9 +69,13 @@ namespace usine {
 class ZeroAdamW {
  public:
   // Zero moments for this rank's shard; re-points every parameter's value and grad into the
-  // flat buffers (see above). Not a collective (no communication).
+  // flat buffers (see above). Not a collective (no communication). `tp`: the
+  // tensor-parallel group of the parameters' splits, or null without tensor parallelism.
+  // InvalidArgument naming the parameter when one is a shard of a split over other than
+  // tp's size (or tp is null).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ZeroAdamW>> Create(
-      Communicator& dp, std::vector<NamedParameter> parameters, const AdamWOptions& options = {});
+      Communicator& dp, std::vector<NamedParameter> parameters, const AdamWOptions& options = {},
+      Communicator* tp = nullptr);
 
   // One update from the local gradients (steps 1-4 above) with learning rate `lr`, clipping
   // the averaged gradients to global norm `max_norm` (<= 0 or infinite: no clipping). Returns
@@ -79,9 +95,9 @@ class ZeroAdamW {
   int64_t shard_begin() const { return shard_numel_ * dp_.rank(); }
   int64_t shard_numel() const { return shard_numel_; }
 
-  // Adds this rank's pieces of "<prefix>exp_avg/<name>" and "<prefix>exp_avg_sq/<name>" (1-D
-  // boxes of [numel] tensors, as handles: a checkpoint load fills them in place; a parameter
-  // outside the shard adds nothing) and the int "<prefix>step".
+  // Adds this rank's pieces of "<prefix>exp_avg/<name>" and "<prefix>exp_avg_sq/<name>" (boxes
+  // of tensors of the parameters' logical shapes, as handles: a checkpoint load fills them in
+  // place; a parameter outside the shard adds nothing) and the int "<prefix>step".
   [[nodiscard]] absl::Status AddToStateDict(StateDict& state,
                                             absl::string_view prefix = "optim/") const;
   // Reads "<prefix>step" back after a checkpoint load filled the moments.
@@ -96,11 +112,13 @@ class ZeroAdamW {
     int64_t length = 0;        // Elements.
     int64_t shard_offset = 0;  // Where it starts in the shard.
   };
-  ZeroAdamW(Communicator& dp, const AdamWOptions& options) : dp_(dp), options_(options) {}
+  ZeroAdamW(Communicator& dp, Communicator* tp, const AdamWOptions& options)
+      : dp_(dp), tp_(tp), options_(options) {}
   // Step 2: the norm of the averaged gradients, and clipping.
   absl::StatusOr<double> ClipShard(double max_norm);
 
   Communicator& dp_;
+  Communicator* tp_;  // Null without tensor parallelism.
   AdamWOptions options_;
   std::vector<NamedParameter> parameters_;
   std::vector<int64_t> offsets_;  // Of each parameter in the flat vector.

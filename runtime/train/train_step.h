@@ -14,7 +14,7 @@
 //
 // With ZeroAdamW (ZeRO-1) there is no reducer: backward accumulates local gradients and the
 // optimizer's Step reduce-scatters them, clips and updates its shard (its time counts as the
-// optimizer's). It does not clip over a tensor-parallel group (zero_adamw.h).
+// optimizer's); it clips over the tensor-parallel group it was created with (zero_adamw.h).
 //
 // Non-finite values: the ranks agree (one small all-reduce over `dp`, before the last
 // backward and so before any gradient is reduced) whether every micro-batch's loss is

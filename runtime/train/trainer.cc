@@ -121,11 +121,7 @@ class Trainer::Impl {
 
 absl::Status Trainer::Impl::BuildOptimizer() {
   if (o_.zero) {
-    if (model_.tp() != nullptr && model_.tp()->size() > 1) {
-      return absl::UnimplementedError(
-          "Trainer: ZeRO-1 with tensor parallelism is not supported yet (zero_adamw.h)");
-    }
-    ASSIGN_OR_RETURN(zero_, ZeroAdamW::Create(dp_, model_.Parameters(), o_.adamw));
+    ASSIGN_OR_RETURN(zero_, ZeroAdamW::Create(dp_, model_.Parameters(), o_.adamw, model_.tp()));
     return absl::OkStatus();
   }
   if (dp_.size() > 1) {

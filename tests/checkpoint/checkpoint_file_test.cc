@@ -171,6 +171,45 @@ TEST_F(CheckpointFileTest, FilteredDatasetsAreRefused) {
               HasSubstr("/tensors/bias has filters"));
 }
 
+// One rank holding several boxes of a tensor (each block of q|k|v in MakeModel) writes each,
+// and reads back any set of boxes.
+TEST_F(CheckpointFileTest, SeveralBoxesOfATensorOnOneRankRoundTrip) {
+  ASSERT_OK_AND_ASSIGN(StateDict state, MakeModel(0, 1, Fill::kValues));
+  ASSERT_EQ(state.tensors().at("qkv").pieces.size(), 3u);
+  ASSERT_EQ(state.tensors().at("qkv_cols").pieces.size(), 3u);
+  ASSERT_OK(WriteCheckpointFile(path_, state, comm_));
+  EXPECT_OK(ReadModel());
+  EXPECT_OK(ReadModel(1, 4));  // Other boxes: a quarter of each block.
+}
+
+// Version 1 stored optimizer moments flattened: such a file still loads, and a moment read
+// in its parameter's shape is an error that says why. A version from the future is refused.
+TEST_F(CheckpointFileTest, VersionOneFilesLoadAndNameTheirFlatMoments) {
+  StateDict old;
+  ASSERT_OK(old.AddTensor("model/w", *Tensor::Empty({2, 3}, DType::kF32)));
+  ASSERT_OK(old.AddTensor("optim/exp_avg/w", *Tensor::Empty({6}, DType::kF32)));
+  ASSERT_OK(WriteCheckpointFile(path_, old, comm_));
+  auto set_version = [&](int64_t version) {
+    hid_t file = OpenForEdit();
+    hid_t attribute = H5Aopen(file, "format_version", H5P_DEFAULT);
+    ASSERT_GE(attribute, 0);
+    ASSERT_GE(H5Awrite(attribute, H5T_NATIVE_INT64, &version), 0);
+    H5Aclose(attribute);
+    H5Fclose(file);
+  };
+  set_version(1);
+  StateDict weights, moments;
+  ASSERT_OK(weights.AddTensor("model/w", *Tensor::Empty({2, 3}, DType::kF32)));
+  EXPECT_OK(ReadCheckpointFile(path_, weights, comm_));
+  ASSERT_OK(moments.AddTensor("optim/exp_avg/w", *Tensor::Empty({2, 3}, DType::kF32)));
+  EXPECT_THAT(ReadCheckpointFile(path_, moments, comm_).message(),
+              HasSubstr("is f32[6] but rank 0 expects f32[2, 3] (the file has format version 1, "
+                        "whose optimizer moments are flattened"));
+  set_version(3);
+  EXPECT_THAT(ReadCheckpointFile(path_, weights, comm_).message(),
+              HasSubstr("has checkpoint format version 3; this build reads 1 to 2"));
+}
+
 TEST_F(CheckpointFileTest, PiecesThatDoNotTileATensorAreRefusedBeforeWriting) {
   StateDict state;
   ASSERT_OK(state.AddShard("w", *Tensor::Empty({2, 3}, DType::kF32), Shape{4, 3}, {0, 0}));

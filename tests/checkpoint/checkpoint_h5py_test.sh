@@ -20,7 +20,7 @@ import numpy as np
 
 f = h5py.File(sys.argv[1], "r")
 assert f.attrs["usine_format"] == b"usine-checkpoint", f.attrs["usine_format"]
-assert f.attrs["format_version"] == 1
+assert f.attrs["format_version"] == 2
 # checkpoint_test_util.h's values: tensor number id, element index i (row-major, global).
 def want(dtype, id_, i):
     if dtype == "f32": return id_ * 1000.0 + i * 0.25
@@ -30,7 +30,7 @@ def want(dtype, id_, i):
     return (i * 7 + id_) % 60000
 tensors = [("w_col", "f32", (8, 12)), ("w_row", "bf16", (12, 6)), ("emb", "u16", (4, 3, 4)),
            ("blocks/0/ln", "f16", (7,)), ("bias", "i64", (5,)), ("scale", "f32", ()),
-           ("empty", "i32", (0, 4))]
+           ("empty", "i32", (0, 4)), ("qkv", "f32", (12, 5)), ("qkv_cols", "bf16", (3, 24))]
 for id_, (name, dtype, shape) in enumerate(tensors):
     d = f["tensors/" + name]
     assert d.shape == shape, (name, d.shape)

@@ -23,20 +23,23 @@ namespace usine::testing {
 
 enum class Fill { kValues, kSentinel };
 
-// The model's tensors: dtype, global shape, and the dimension that tensor parallelism splits
-// (-1: replicated on every rank).
+// The model's tensors: dtype, global shape, the dimension that tensor parallelism splits
+// (-1: replicated on every rank) and into how many blocks, each split over the ranks (q|k|v:
+// 3), so that a rank holds one box per block.
 struct ModelTensor {
   const char* name;
   DType dtype;
   Shape shape;
   int split_dim;
+  int groups = 1;
 };
 
 inline std::vector<ModelTensor> ModelTensors() {
-  return {{"w_col", DType::kF32, Shape{8, 12}, 1}, {"w_row", DType::kBF16, Shape{12, 6}, 0},
-          {"emb", DType::kU16, Shape{4, 3, 4}, 2}, {"blocks/0/ln", DType::kF16, Shape{7}, -1},
-          {"bias", DType::kI64, Shape{5}, -1},     {"scale", DType::kF32, Shape{}, -1},
-          {"empty", DType::kI32, Shape{0, 4}, -1}};
+  return {{"w_col", DType::kF32, Shape{8, 12}, 1},       {"w_row", DType::kBF16, Shape{12, 6}, 0},
+          {"emb", DType::kU16, Shape{4, 3, 4}, 2},       {"blocks/0/ln", DType::kF16, Shape{7}, -1},
+          {"bias", DType::kI64, Shape{5}, -1},           {"scale", DType::kF32, Shape{}, -1},
+          {"empty", DType::kI32, Shape{0, 4}, -1},       {"qkv", DType::kF32, Shape{12, 5}, 0, 3},
+          {"qkv_cols", DType::kBF16, Shape{3, 24}, 1, 3}};
 }
 
 // The value of element `index` (row-major, global) of tensor number `id`, exact in `dtype`.
@@ -162,20 +165,23 @@ inline absl::StatusOr<StateDict> MakeModel(int tp_rank, int tp_size, Fill fill,
   const std::vector<ModelTensor> tensors = ModelTensors();
   for (int id = 0; id < static_cast<int>(tensors.size()); ++id) {
     const ModelTensor& t = tensors[id];
-    std::vector<int64_t> dims(t.shape.dims().begin(), t.shape.dims().end());
-    std::vector<int64_t> offset(dims.size(), 0);
-    if (t.split_dim >= 0) {
-      dims[t.split_dim] /= tp_size;
-      offset[t.split_dim] = dims[t.split_dim] * tp_rank;
+    for (int g = 0; g < t.groups; ++g) {
+      std::vector<int64_t> dims(t.shape.dims().begin(), t.shape.dims().end());
+      std::vector<int64_t> offset(dims.size(), 0);
+      if (t.split_dim >= 0) {
+        dims[t.split_dim] /= t.groups * tp_size;
+        offset[t.split_dim] = dims[t.split_dim] * (g * tp_size + tp_rank);
+      }
+      ASSIGN_OR_RETURN(Tensor piece, Tensor::Empty(Shape(dims), t.dtype));
+      for (int64_t i = 0; i < piece.numel(); ++i) {
+        const double v =
+            fill == Fill::kValues
+                ? ModelValue(t.dtype, id, GlobalIndex(t.shape, offset, piece.shape(), i))
+                : 77.0;
+        StoreElement(t.dtype, piece.raw_data(), i, v);
+      }
+      RETURN_IF_ERROR(state.AddShard(t.name, piece, t.shape, offset));
     }
-    ASSIGN_OR_RETURN(Tensor piece, Tensor::Empty(Shape(dims), t.dtype));
-    for (int64_t i = 0; i < piece.numel(); ++i) {
-      const double v = fill == Fill::kValues
-                           ? ModelValue(t.dtype, id, GlobalIndex(t.shape, offset, piece.shape(), i))
-                           : 77.0;
-      StoreElement(t.dtype, piece.raw_data(), i, v);
-    }
-    RETURN_IF_ERROR(state.AddShard(t.name, piece, t.shape, offset));
   }
   if (fill == Fill::kValues) {
     state.SetInt("step", 1200);
@@ -193,12 +199,14 @@ inline std::string CheckModel(const StateDict& state) {
   const std::vector<ModelTensor> tensors = ModelTensors();
   for (int id = 0; id < static_cast<int>(tensors.size()); ++id) {
     const TensorEntry& e = state.tensors().at(tensors[id].name);
-    for (int64_t i = 0; i < e.piece.numel(); ++i) {
-      const int64_t g = GlobalIndex(e.global_shape, e.offset, e.piece.shape(), i);
-      const double want = ModelValue(tensors[id].dtype, id, g);
-      const double got = LoadElement(tensors[id].dtype, e.piece.raw_data(), i);
-      if (got != want) {
-        return absl::StrCat(tensors[id].name, "[", g, "] = ", got, ", want ", want);
+    for (const TensorPiece& p : e.pieces) {
+      for (int64_t i = 0; i < p.tensor.numel(); ++i) {
+        const int64_t g = GlobalIndex(e.global_shape, p.offset, p.tensor.shape(), i);
+        const double want = ModelValue(tensors[id].dtype, id, g);
+        const double got = LoadElement(tensors[id].dtype, p.tensor.raw_data(), i);
+        if (got != want) {
+          return absl::StrCat(tensors[id].name, "[", g, "] = ", got, ", want ", want);
+        }
       }
     }
   }

@@ -65,8 +65,9 @@ absl::Status Verify(const World& world, const std::string& dir) {
   RETURN_IF_ERROR(AddBig(big, world, mib, step, false));
   ASSIGN_OR_RETURN(int64_t loaded, ckpt->LoadLatest(big));
   if (loaded != step) return absl::InternalError("latest changed while loading");
-  ASSIGN_OR_RETURN(absl::Span<float> values, big.tensors().at("big").piece.host_span<float>());
-  const int64_t first = big.tensors().at("big").offset[0] * 1024;
+  const TensorPiece& piece = big.tensors().at("big").pieces.front();
+  ASSIGN_OR_RETURN(absl::Span<float> values, piece.tensor.host_span<float>());
+  const int64_t first = piece.offset[0] * 1024;
   for (size_t i = 0; i < values.size(); ++i) {
     const float want = static_cast<float>((first + static_cast<int64_t>(i)) % 1000003 + step);
     if (values[i] != want) {

@@ -61,8 +61,11 @@ TEST_F(CheckpointerTest, SaveSnapshotsAndReturnsThenLoadLatestReadsTheLastCommit
   }
   // The snapshot is the caller's no more: overwriting the tensors now changes nothing saved.
   for (const auto& [name, entry] : state.tensors()) {
-    std::memcpy(entry.piece.raw_data(), sentinel.tensors().at(name).piece.raw_data(),
-                entry.piece.nbytes());
+    for (size_t i = 0; i < entry.pieces.size(); ++i) {
+      const Tensor& piece = entry.pieces[i].tensor;
+      std::memcpy(piece.raw_data(), sentinel.tensors().at(name).pieces[i].tensor.raw_data(),
+                  piece.nbytes());
+    }
   }
   ASSERT_OK(ckpt->Wait());
   EXPECT_THAT(*ListCheckpointSteps(options.directory), ElementsAre(2, 4, 5));
@@ -111,9 +114,11 @@ TEST_F(CheckpointerTest, RetentionNeverDeletesTheCheckpointThatLatestNames) {
 absl::StatusOr<StateDict> OnDevice(const StateDict& host, Device device) {
   StateDict out;
   for (const auto& [name, e] : host.tensors()) {
-    ASSIGN_OR_RETURN(Tensor piece, usine::testing::MakeTensor(device, e.piece.shape(),
-                                                              e.piece.dtype(), e.piece.raw_data()));
-    RETURN_IF_ERROR(out.AddShard(name, piece, e.global_shape, e.offset));
+    for (const TensorPiece& p : e.pieces) {
+      ASSIGN_OR_RETURN(Tensor piece, usine::testing::MakeTensor(device, p.tensor.shape(), e.dtype,
+                                                                p.tensor.raw_data()));
+      RETURN_IF_ERROR(out.AddShard(name, piece, e.global_shape, p.offset));
+    }
   }
   out.mutable_metadata() = host.metadata();
   return out;
@@ -137,9 +142,13 @@ TEST_P(CheckpointerDeviceTest, SavesAndLoadsPiecesOnTheDevice) {
   ASSERT_OK_AND_ASSIGN(int64_t step, ckpt->LoadLatest(loaded));
   EXPECT_EQ(step, 3);
   for (const auto& [name, e] : loaded.tensors()) {
-    ASSERT_OK_AND_ASSIGN(std::vector<char> bytes, usine::testing::ReadBytes(e.piece));
-    if (!bytes.empty())
-      std::memcpy(sentinel.tensors().at(name).piece.raw_data(), bytes.data(), bytes.size());
+    for (size_t i = 0; i < e.pieces.size(); ++i) {
+      ASSERT_OK_AND_ASSIGN(std::vector<char> bytes, usine::testing::ReadBytes(e.pieces[i].tensor));
+      if (!bytes.empty()) {
+        std::memcpy(sentinel.tensors().at(name).pieces[i].tensor.raw_data(), bytes.data(),
+                    bytes.size());
+      }
+    }
   }
   EXPECT_EQ(CheckModel(sentinel), "");
   ckpt.reset();

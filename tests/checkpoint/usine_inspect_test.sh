@@ -12,7 +12,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$tool" save "$dir" 2 1
 out=$("$usine" inspect "$dir")
 echo "$out"
-grep -q "step-00000002.h5: usine checkpoint, format version 1, written by 1 rank" <<<"$out" || fail header
+grep -q "step-00000002.h5: usine checkpoint, format version 2, written by 1 rank" <<<"$out" || fail header
 grep -Eq "^  w_row +bf16 +\[12, 6\] +144 B" <<<"$out" || fail "w_row line"
 grep -Eq "^  step +int64 +2$" <<<"$out" || fail "step line"
 "$usine" inspect --verify "$dir/step-00000002.h5" | grep -q "verified: every tensor matches" ||

@@ -325,17 +325,43 @@ TEST_F(TensorParallelTest, GptMatchesTheUnsplitModelInLossAndEveryGradient) {
   }
 }
 
-// Until checkpoints hold tensor-parallel pieces, saving a split model is an error that names a
-// parameter, never a file with one rank's piece under the full name.
-TEST_F(TensorParallelTest, SavingTheShardsOfASplitModelIsAnErrorNotAWrongCheckpoint) {
+// A split model's StateDict holds, under the unsplit names and shapes, this rank's boxes of
+// the unsplit model's tensors: one box per q|k|v block for c_attn, this rank's columns for the
+// row-parallel c_proj, its vocabulary rows for wte; the whole tensor elsewhere.
+TEST_F(TensorParallelTest, AStateDictOfASplitModelHoldsThisRanksBoxesOfTheUnsplitTensors) {
+  ASSERT_OK_AND_ASSIGN(auto gpt, Gpt::Create({.config = Small(), .seed = 3, .dtype = kF64}));
   ASSERT_OK_AND_ASSIGN(auto split,
                        Gpt::Create({.config = Small(), .seed = 3, .dtype = kF64, .tp = tp_.get()}));
-  StateDict state;
-  const absl::Status status = split->AddToStateDict(state);
-  EXPECT_TRUE(absl::IsUnimplemented(status)) << status;
-  EXPECT_NE(status.message().find(absl::StrCat("is split over ", tp_->size(), " ranks")),
-            absl::string_view::npos)
-      << status;
+  StateDict full_state, state;
+  ASSERT_OK(gpt->AddToStateDict(full_state, "model/"));
+  ASSERT_OK(split->AddToStateDict(state, "model/"));
+  ASSERT_EQ(state.tensors().size(), full_state.tensors().size());
+  for (const NamedParameter& p : split->Parameters()) {
+    const std::string name = "model/" + p.name;
+    ASSERT_EQ(state.tensors().count(name), 1u) << name;
+    const TensorEntry& entry = state.tensors().at(name);
+    const TensorEntry& full = full_state.tensors().at(name);
+    EXPECT_EQ(entry.global_shape, full.global_shape) << name;
+    const size_t boxes = p.name.find("c_attn") != std::string::npos ? 3 : 1;
+    ASSERT_EQ(entry.pieces.size(), boxes) << name;
+    const Shape& shape = full.global_shape;
+    ASSERT_OK_AND_ASSIGN(std::vector<double> whole, ReadTensor<double>(full.pieces[0].tensor));
+    int64_t elements = 0;
+    for (const TensorPiece& piece : entry.pieces) {
+      ASSERT_OK_AND_ASSIGN(std::vector<double> got, ReadTensor<double>(piece.tensor));
+      for (int64_t i = 0; i < piece.tensor.numel(); ++i) {
+        int64_t index = 0, rest = i, scale = 1;
+        for (int d = shape.rank() - 1; d >= 0; --d) {
+          index += (piece.offset[d] + rest % piece.tensor.dim(d)) * scale;
+          rest /= piece.tensor.dim(d);
+          scale *= shape.dim(d);
+        }
+        ASSERT_EQ(got[i], whole[index]) << name << " element " << i << " of a piece";
+      }
+      elements += piece.tensor.numel();
+    }
+    EXPECT_EQ(elements, shape.numel() / (p.parameter->split.sharded() ? tp_->size() : 1)) << name;
+  }
 }
 
 TEST_F(TensorParallelTest, GptRefusesATensorParallelSizeThatDoesNotDivideTheHeads) {

@@ -70,10 +70,12 @@ TEST(AdamW, MatchesHandComputedStepsWithDecayOnlyOnWeights) {
   ASSERT_EQ(state.tensors().count("optim/exp_avg/weight"), 1u);
   ASSERT_EQ(state.tensors().count("optim/exp_avg_sq/bias"), 1u);
   // m = 0.9 * -0.055 + 0.1 * 2 = 0.1505; v = 0.95 * 0.061875 + 0.05 * 4 = 0.25878125.
-  EXPECT_NEAR(ReadTensor<float>(state.tensors().at("optim/exp_avg/weight").piece).value()[0],
-              0.1505, 1e-7);
-  EXPECT_NEAR(ReadTensor<float>(state.tensors().at("optim/exp_avg_sq/bias").piece).value()[0],
-              0.25878125, 1e-7);
+  EXPECT_NEAR(
+      ReadTensor<float>(state.tensors().at("optim/exp_avg/weight").pieces[0].tensor).value()[0],
+      0.1505, 1e-7);
+  EXPECT_NEAR(
+      ReadTensor<float>(state.tensors().at("optim/exp_avg_sq/bias").pieces[0].tensor).value()[0],
+      0.25878125, 1e-7);
 
   auto fresh = TwoParameters::Create();
   ASSERT_OK_AND_ASSIGN(auto restored, AdamW::Create(fresh->Parameters()));

@@ -75,13 +75,16 @@ struct Training {
   }
 };
 
-// A deep copy of `state`'s tensors and metadata (what a save keeps).
+// A deep copy of `state`'s tensors (each one whole piece here) and metadata (what a save
+// keeps).
 StateDict Snapshot(const StateDict& state) {
   StateDict copy;
   for (const auto& [name, entry] : state.tensors()) {
-    Tensor t = Tensor::Empty(entry.piece.shape(), entry.piece.dtype()).value();
-    std::memcpy(t.raw_data(), entry.piece.raw_data(), t.nbytes());
-    EXPECT_OK(copy.AddShard(name, t, entry.global_shape, entry.offset));
+    EXPECT_TRUE(entry.whole()) << name;
+    const Tensor& piece = entry.pieces[0].tensor;
+    Tensor t = Tensor::Empty(piece.shape(), piece.dtype()).value();
+    std::memcpy(t.raw_data(), piece.raw_data(), t.nbytes());
+    EXPECT_OK(copy.AddTensor(name, t));
   }
   copy.mutable_metadata() = state.metadata();
   return copy;
@@ -92,9 +95,11 @@ void Load(const StateDict& from, StateDict& into) {
   ASSERT_EQ(from.tensors().size(), into.tensors().size());
   for (const auto& [name, entry] : into.tensors()) {
     ASSERT_EQ(from.tensors().count(name), 1u) << name;
-    const Tensor& source = from.tensors().at(name).piece;
-    ASSERT_EQ(source.shape(), entry.piece.shape()) << name;
-    std::memcpy(entry.piece.raw_data(), source.raw_data(), source.nbytes());
+    ASSERT_TRUE(entry.whole()) << name;
+    const Tensor& source = from.tensors().at(name).pieces[0].tensor;
+    const Tensor& target = entry.pieces[0].tensor;
+    ASSERT_EQ(source.shape(), target.shape()) << name;
+    std::memcpy(target.raw_data(), source.raw_data(), source.nbytes());
   }
   into.mutable_metadata() = from.metadata();
 }
@@ -113,7 +118,7 @@ StateDict TrainAndSnapshot() {
   return Snapshot(run.State());
 }
 
-TEST(OptimizerState, AdamWEntriesAreFlatMomentsAndTheStep) {
+TEST(OptimizerState, AdamWEntriesAreMomentsOfTheParametersShapesAndTheStep) {
   Training run = Training::Create(11);
   ASSERT_OK(run.Step(0));
   StateDict state = run.State();
@@ -122,7 +127,8 @@ TEST(OptimizerState, AdamWEntriesAreFlatMomentsAndTheStep) {
     for (const char* moment : {"optim/exp_avg/", "optim/exp_avg_sq/"}) {
       const std::string name = moment + p.name;
       ASSERT_EQ(state.tensors().count(name), 1u) << name;
-      EXPECT_EQ(state.tensors().at(name).global_shape, Shape({p.parameter->value.numel()}));
+      EXPECT_EQ(state.tensors().at(name).global_shape, p.parameter->value.shape()) << name;
+      EXPECT_TRUE(state.tensors().at(name).whole()) << name;
     }
   }
   EXPECT_EQ(state.tensors().size(), 3 * params.size());
@@ -153,7 +159,8 @@ TEST(OptimizerState, ResumingTheWeightsAloneGivesOtherLosses) {
   ASSERT_OK(resumed.model->AddToStateDict(weights, "model/"));
   StateDict saved_weights;
   for (const auto& [name, entry] : saved.tensors()) {
-    if (name.starts_with("model/")) ASSERT_OK(saved_weights.AddTensor(name, entry.piece));
+    if (name.starts_with("model/"))
+      ASSERT_OK(saved_weights.AddTensor(name, entry.pieces[0].tensor));
   }
   Load(saved_weights, weights);
   ASSERT_OK_AND_ASSIGN(double first, resumed.Step(kStopAfter));  // Identical forward...

@@ -1,10 +1,14 @@
 // Runs under mpirun at 2 and 4 ranks: ZeroAdamW against data parallelism with AdamW on every
 // rank (all-reduce of the gradients, ClipGradientNorm, AdamW::Step), the ranks feeding
-// different micro-batches.
+// different micro-batches; and checkpoints of either loaded into the other, at the world's
+// size and at one rank. (ZeroAdamW with tensor parallelism: tests/runtime/train/
+// tp_checkpoint_test.cc.)
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -15,8 +19,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "checkpoint/checkpoint_directory.h"
+#include "checkpoint/checkpoint_file.h"
 #include "checkpoint/checkpointer.h"
 #include "collectives/byte_exchange.h"
+#include "collectives/local/local_communicator.h"
 #include "collectives/mpi/mpi_communicator.h"
 #include "runtime/nn/gpt.h"
 #include "runtime/optim/adamw.h"
@@ -39,16 +46,61 @@ CheckpointerOptions CheckpointIn(std::string directory) {
 
 const LrSchedule kSchedule{.max_lr = 1e-2, .min_lr = 1e-3, .warmup_steps = 2, .total_steps = 8};
 
+// The row-major index in a tensor of shape `global` of element `i` of `piece`.
+int64_t LogicalIndex(const Shape& global, const TensorPiece& piece, int64_t i) {
+  int64_t index = 0, scale = 1;
+  for (int d = global.rank() - 1; d >= 0; --d) {
+    index += (piece.offset[d] + i % piece.tensor.dim(d)) * scale;
+    i /= piece.tensor.dim(d);
+    scale *= global.dim(d);
+  }
+  return index;
+}
+
+// Expects every piece of `pieces` to hold the bits of `whole` (whole tensors) at its box.
+void ExpectPiecesOf(const StateDict& pieces, const StateDict& whole) {
+  for (const auto& [name, entry] : pieces.tensors()) {
+    ASSERT_EQ(whole.tensors().count(name), 1u) << name;
+    const TensorEntry& full = whole.tensors().at(name);
+    ASSERT_TRUE(full.whole() && full.global_shape == entry.global_shape) << name;
+    // f32 compared as bits: equal values with other bits (-0 and 0, NaNs) are not the same.
+    const uint32_t* w = static_cast<const uint32_t*>(full.pieces[0].tensor.raw_data());
+    for (const TensorPiece& piece : entry.pieces) {
+      const uint32_t* p = static_cast<const uint32_t*>(piece.tensor.raw_data());
+      for (int64_t i = 0; i < piece.tensor.numel(); ++i) {
+        const int64_t at = LogicalIndex(entry.global_shape, piece, i);
+        ASSERT_EQ(p[i], w[at]) << name << "[" << at << "] = " << std::bit_cast<float>(p[i])
+                               << ", want " << std::bit_cast<float>(w[at]);
+      }
+    }
+  }
+}
+
+// A deep copy of `state`'s pieces and metadata.
+StateDict DeepCopy(const StateDict& state) {
+  StateDict copy;
+  for (const auto& [name, entry] : state.tensors()) {
+    for (const TensorPiece& piece : entry.pieces) {
+      Tensor t = Tensor::Empty(piece.tensor.shape(), piece.tensor.dtype()).value();
+      std::memcpy(t.raw_data(), piece.tensor.raw_data(), t.nbytes());
+      EXPECT_OK(copy.AddShard(name, t, entry.global_shape, piece.offset));
+    }
+  }
+  copy.mutable_metadata() = state.metadata();
+  return copy;
+}
+
 // A module of 13 elements (not a multiple of 2 or 4: the flat vector is padded) whose
-// parameters are cut by the shard boundaries: weight [2, 3] and scale [4] decayed, bias [3]
-// not.
+// parameters are cut by the shard boundaries: weight [3, 3] and scale [2] decayed, bias [2]
+// not. At 2 ranks (shards of 7) and at 4 (shards of 4) rank 0 holds whole rows and part of a
+// row of the weight: two boxes of each moment.
 class ThreeParameters : public Module {
  public:
   static std::unique_ptr<ThreeParameters> Create() {
     auto m = std::make_unique<ThreeParameters>();
-    m->AddParameter("weight", {2, 3}, DType::kF32, Device::Cpu(), true).value();
-    m->AddParameter("bias", {3}, DType::kF32, Device::Cpu(), false).value();
-    m->AddParameter("scale", {4}, DType::kF32, Device::Cpu(), true).value();
+    m->AddParameter("weight", {3, 3}, DType::kF32, Device::Cpu(), true).value();
+    m->AddParameter("bias", {2}, DType::kF32, Device::Cpu(), false).value();
+    m->AddParameter("scale", {2}, DType::kF32, Device::Cpu(), true).value();
     for (const NamedParameter& p : m->Parameters()) {
       absl::Span<float> v = p.parameter->value.host_span<float>().value();
       for (size_t i = 0; i < v.size(); ++i) v[i] = 0.5f + 0.1f * static_cast<float>(i);
@@ -149,20 +201,44 @@ TEST_F(ZeroAdamWTest, MatchesDataParallelAdamWWithPaddingAndClipping) {
   for (const auto& [name, entry] : got_state.tensors()) {
     const TensorEntry& whole = want_state.tensors().at(name);
     EXPECT_EQ(entry.global_shape, whole.global_shape) << name;
-    ASSERT_OK_AND_ASSIGN(std::vector<float> want, ReadTensor<float>(whole.piece));
-    ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(entry.piece));
-    for (size_t i = 0; i < got.size(); ++i) {
-      EXPECT_NEAR(got[i], want[entry.offset[0] + i],
-                  1e-6 * (1 + std::abs(want[entry.offset[0] + i])))
-          << name << "[" << entry.offset[0] + i << "]";
+    ASSERT_OK_AND_ASSIGN(std::vector<float> want, ReadTensor<float>(whole.pieces[0].tensor));
+    for (const TensorPiece& piece : entry.pieces) {
+      ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(piece.tensor));
+      for (size_t i = 0; i < got.size(); ++i) {
+        const int64_t at = LogicalIndex(entry.global_shape, piece, static_cast<int64_t>(i));
+        EXPECT_NEAR(got[i], want[at], 1e-6 * (1 + std::abs(want[at]))) << name << "[" << at << "]";
+      }
+      elements += piece.tensor.numel();
     }
-    elements += entry.piece.numel();
+  }
+  if (dp_->rank() == 0) {
+    EXPECT_EQ(got_state.tensors().at("optim/exp_avg/weight").pieces.size(), 2u);
   }
   // The pieces of all ranks tile both moments of all 13 elements.
   ASSERT_OK_AND_ASSIGN(Tensor count,
                        MakeTensor(Device::Cpu(), {1}, std::vector<int64_t>{elements}));
   ASSERT_OK(dp_->AllReduce(count, ReduceOp::kSum));
   EXPECT_EQ(ReadTensor<int64_t>(count).value()[0], 2 * 13);
+
+  // Written to a file by every rank (several boxes per rank and moment), read back whole by
+  // each rank alone: the ZeroAdamW ranks' moments, bit for bit.
+  std::string dir;
+  if (dp_->rank() == 0) {
+    char tmpl[] = "/tmp/usine_zero_boxes_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir = tmpl;
+  }
+  ASSERT_OK(BroadcastBytes(*dp_, 0, &dir));
+  ASSERT_OK(WriteCheckpointFile(dir + "/zero.h5", got_state, *dp_));
+  auto fresh = ThreeParameters::Create();
+  ASSERT_OK_AND_ASSIGN(auto loaded, AdamW::Create(fresh->Parameters(), options));
+  StateDict whole;
+  ASSERT_OK(loaded->AddToStateDict(whole));
+  LocalCommunicator alone("alone");
+  ASSERT_OK(ReadCheckpointFile(dir + "/zero.h5", whole, alone));
+  ExpectPiecesOf(got_state, whole);
+  ASSERT_OK(dp_->Barrier());
+  if (dp_->rank() == 0) std::filesystem::remove_all(dir);
 }
 
 // The tiny GPT, 8 steps of micro-batches that differ by rank, clipped at 1: the same losses
@@ -225,7 +301,8 @@ TEST_F(ZeroAdamWTest, TinyGptTrainsLikeDataParallelAdamW) {
 
 // A ZeroAdamW run checkpointed (Checkpointer, over MPI) after 3 of 6 steps: a fresh ZeroAdamW
 // run loading it repeats the last 3 losses exactly, and so does, within 1e-6, data-parallel
-// AdamW loading the same file (whole moments assembled from the ranks' pieces).
+// AdamW loading the same file (whole moments assembled from the ranks' pieces); AdamW on one
+// rank alone (a data-parallel size of 1) reads the ZeroAdamW ranks' moments bit for bit.
 TEST_F(ZeroAdamWTest, CheckpointResumesZeroAndLoadsIntoAdamW) {
   std::string dir;
   if (dp_->rank() == 0) {
@@ -244,6 +321,7 @@ TEST_F(ZeroAdamWTest, CheckpointResumesZeroAndLoadsIntoAdamW) {
     return loss;
   };
   std::vector<double> want;
+  StateDict saved;  // What this rank saved.
   {
     ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = tiny, .seed = 21}));
     ASSERT_OK_AND_ASSIGN(auto zero, ZeroAdamW::Create(*dp_, model->Parameters()));
@@ -254,6 +332,7 @@ TEST_F(ZeroAdamWTest, CheckpointResumesZeroAndLoadsIntoAdamW) {
         ASSERT_OK(model->AddToStateDict(state, "model/"));
         ASSERT_OK(zero->AddToStateDict(state));
         ASSERT_OK(checkpointer->Save(step, state));
+        saved = DeepCopy(state);
       }
       ASSERT_OK_AND_ASSIGN(double loss, train_step(*model, step, update));
       want.push_back(loss);
@@ -290,7 +369,75 @@ TEST_F(ZeroAdamWTest, CheckpointResumesZeroAndLoadsIntoAdamW) {
       EXPECT_NEAR(loss, want[s], 1e-6 * want[s]) << "AdamW resumed, step " << s;
     }
   }
+  {
+    // Each rank alone, as a job of one rank would.
+    LocalCommunicator alone("alone");
+    ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = tiny, .seed = 77}));
+    ASSERT_OK_AND_ASSIGN(auto adamw, AdamW::Create(model->Parameters()));
+    StateDict state;
+    ASSERT_OK(model->AddToStateDict(state, "model/"));
+    ASSERT_OK(adamw->AddToStateDict(state));
+    ASSERT_OK(ReadCheckpointFile(CheckpointPath(dir, 3), state, alone));
+    ExpectPiecesOf(saved, state);
+  }
   checkpointer.reset();
+  ASSERT_OK(dp_->Barrier());
+  if (dp_->rank() == 0) std::filesystem::remove_all(dir);
+}
+
+// The other way: AdamW on one rank (a job of one rank, every rank training the same model on
+// the same batches) writes a checkpoint after 3 steps; ZeroAdamW over every rank reads it
+// (each rank a few boxes of each moment it shards), holds the writer's moments bit for bit,
+// and trains on as AdamW alone does (the ranks feed the same batches, so the averaged
+// gradients are AdamW's but for the rounding of the average).
+TEST_F(ZeroAdamWTest, AdamWOnOneRankWritesWhatZeroAdamWLoads) {
+  std::string dir;
+  if (dp_->rank() == 0) {
+    char tmpl[] = "/tmp/usine_zero_ckpt_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir = tmpl;
+  }
+  ASSERT_OK(BroadcastBytes(*dp_, 0, &dir));
+  const std::string path = dir + "/adamw.h5";
+  ASSERT_OK_AND_ASSIGN(GptConfig tiny, GptConfigNamed("tiny"));
+  auto train_step = [&](Gpt& model, int step, auto&& update) -> absl::StatusOr<double> {
+    RETURN_IF_ERROR(model.ZeroGrad());
+    ASSIGN_OR_RETURN(double loss, model.Forward(Batch(0, step)));
+    RETURN_IF_ERROR(model.Backward());
+    RETURN_IF_ERROR(update(kSchedule.At(step)));
+    return loss;
+  };
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = tiny, .seed = 21}));
+  ASSERT_OK_AND_ASSIGN(auto adamw, AdamW::Create(model->Parameters()));
+  auto adamw_update = [&](double lr) -> absl::Status {
+    RETURN_IF_ERROR(ClipGradientNorm(model->Parameters(), 1.0).status());
+    return adamw->Step(lr);
+  };
+  for (int step = 0; step < 3; ++step) ASSERT_OK(train_step(*model, step, adamw_update).status());
+  StateDict written;
+  ASSERT_OK(model->AddToStateDict(written, "model/"));
+  ASSERT_OK(adamw->AddToStateDict(written));
+  if (dp_->rank() == 0) {
+    LocalCommunicator alone("alone");
+    ASSERT_OK(WriteCheckpointFile(path, written, alone));
+  }
+  ASSERT_OK(dp_->Barrier());
+
+  ASSERT_OK_AND_ASSIGN(auto sharded, Gpt::Create({.config = tiny, .seed = 77}));
+  ASSERT_OK_AND_ASSIGN(auto zero, ZeroAdamW::Create(*dp_, sharded->Parameters()));
+  StateDict state;
+  ASSERT_OK(sharded->AddToStateDict(state, "model/"));
+  ASSERT_OK(zero->AddToStateDict(state));
+  ASSERT_OK(ReadCheckpointFile(path, state, *dp_));
+  ASSERT_OK(zero->RestoreStep(state));
+  EXPECT_EQ(zero->step(), 3);
+  ExpectPiecesOf(state, written);
+  auto zero_update = [&](double lr) { return zero->Step(lr, 1.0).status(); };
+  for (int step = 3; step < 6; ++step) {
+    ASSERT_OK_AND_ASSIGN(double want, train_step(*model, step, adamw_update));
+    ASSERT_OK_AND_ASSIGN(double loss, train_step(*sharded, step, zero_update));
+    EXPECT_NEAR(loss, want, 1e-6 * want) << "step " << step;
+  }
   ASSERT_OK(dp_->Barrier());
   if (dp_->rank() == 0) std::filesystem::remove_all(dir);
 }

@@ -113,23 +113,23 @@ class TrainerTest : public ::testing::Test {
     }
   }
 
-  void ExpectResumeRepeatsLosses(bool zero) {
+  void ExpectResumeRepeatsLosses(bool zero, int tp = 1) {
     TrainerOptions o = Options("straight", 8);
     o.zero = zero;
-    ASSERT_OK_AND_ASSIGN(std::vector<StepReport> straight, Train(o));
+    ASSERT_OK_AND_ASSIGN(std::vector<StepReport> straight, Train(o, tp));
     ASSERT_EQ(straight.size(), 8u);
     EXPECT_LT(straight.back().loss, straight.front().loss - 0.5);  // It learned something.
 
     o = Options("stopped", 4);
     o.zero = zero;
-    ASSERT_OK_AND_ASSIGN(std::vector<StepReport> first, Train(o));
+    ASSERT_OK_AND_ASSIGN(std::vector<StepReport> first, Train(o, tp));
     ASSERT_EQ(first.size(), 4u);
     ExpectSameSteps({straight.begin(), straight.begin() + 4}, first);
     ASSERT_OK_AND_ASSIGN(int64_t latest, ReadLatestStep(o.run_dir + "/checkpoints"));
     EXPECT_EQ(latest, 4);
 
     o.max_steps = 8;  // The same run directory: resumes from step 4.
-    ASSERT_OK_AND_ASSIGN(std::vector<StepReport> rest, Train(o));
+    ASSERT_OK_AND_ASSIGN(std::vector<StepReport> rest, Train(o, tp));
     ASSERT_EQ(rest.size(), 4u);
     ExpectSameSteps(straight, rest);
   }
@@ -141,6 +141,15 @@ class TrainerTest : public ::testing::Test {
 TEST_F(TrainerTest, ResumedRunRepeatsLossesBitForBit) { ExpectResumeRepeatsLosses(false); }
 
 TEST_F(TrainerTest, ResumedRunRepeatsLossesBitForBitWithZero) { ExpectResumeRepeatsLosses(true); }
+
+// Tensor-parallel checkpoints (each rank its boxes of every tensor), with either optimizer.
+TEST_F(TrainerTest, ResumedRunRepeatsLossesBitForBitAtTp2) {
+  ExpectResumeRepeatsLosses(false, /*tp=*/2);
+}
+
+TEST_F(TrainerTest, ResumedRunRepeatsLossesBitForBitWithZeroAtTp2) {
+  ExpectResumeRepeatsLosses(true, /*tp=*/2);
+}
 
 TEST_F(TrainerTest, AccumulationEqualsOneLargeBatch) {
   TrainerOptions accumulated = Options("accumulated", 3);
