@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `usine train` end to end on the cpu (label e2e), on a small corpus (the repository's docs,
 # tokenised with the test tokenizer) and a 2-layer GPT:
-#   resume   at np 2 with DP=2 (and with TP=2 when tensor-parallel checkpoints load): a run
+#   resume   at np 2 with DP=2, and with TP=2: a run
 #            stopped by SIGUSR1 near step 30 (checkpoint, exit 75) and started again to step
 #            60 logs the same losses, bit for bit, as a run that was never stopped;
 #   kill     SIGKILL of one rank mid-run: the job ends (mpirun takes the others down) within
@@ -15,7 +15,7 @@
 #            uninterrupted run's losses, bit for bit.
 #   train_e2e_test.sh USINE TOKENIZER_DIR SOURCE_DIR MPIEXEC [SCENARIO...]
 set -u
-usine=$1 tokenizer=$2 source_dir=$3 mpiexec=$4
+usine=$(realpath "$1") tokenizer=$2 source_dir=$3 mpiexec=$4
 shift 4
 scenarios=("$@")
 [[ ${#scenarios[@]} -eq 0 ]] && scenarios=(resume kill layout slurm)
@@ -128,6 +128,13 @@ for scenario in "${scenarios[@]}"; do
       losses dp2 >"$dir/dp2.losses"
       diff "$dir/straight.losses" "$dir/dp2.losses" >/dev/null ||
         failed "dp2: losses differ from the uninterrupted run: $(diff "$dir/straight.losses" "$dir/dp2.losses" | head -4)"
+      # The same at TP=2, against an uninterrupted TP=2 run (TP sums in another order).
+      train 2 straight_tp2 --set parallel.tp=2 || failed "tp2: the uninterrupted run"
+      interrupted 2 tp2 --set parallel.tp=2
+      train 2 tp2 --set parallel.tp=2 || failed "tp2: the resumed run"
+      grep -q "resumed from" "$dir/tp2.log" || failed "tp2: did not resume"
+      diff <(losses straight_tp2) <(losses tp2) >/dev/null ||
+        failed "tp2: losses differ from the uninterrupted run"
       ;;
     kill)
       train_exec 2 killed &
