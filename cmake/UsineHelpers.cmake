@@ -25,6 +25,12 @@ function(_usine_warnings target)
     "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${cuda_host_flags}>")
 endfunction()
 
+function(usine_cpu_loops)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    set_property(SOURCE ${ARGN} APPEND PROPERTY COMPILE_OPTIONS -fvect-cost-model=dynamic)
+  endif()
+endfunction()
+
 function(usine_cc_library)
   cmake_parse_arguments(U "" "NAME" "HDRS;SRCS;CUDA_HDRS;CUDA_SRCS;DEPS;PRIVATE_DEPS;CUDA_DEPS"
                         ${ARGN})
