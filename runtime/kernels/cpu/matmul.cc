@@ -63,7 +63,8 @@ void GemmPiece(bool ta, bool tb, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
   if (k == 0) {  // gemm rejects a zero leading dimension; the product is empty.
     for (int64_t i = 0; i < rows; ++i) {
       for (int64_t j = 0; j < cols; ++j) {
-        piece[i * ldc + j] = beta == T(0) ? T(0) : beta * piece[i * ldc + j];
+        piece[i * ldc + j] =
+            beta == static_cast<T>(0) ? static_cast<T>(0) : beta * piece[i * ldc + j];
       }
     }
   } else {

@@ -50,7 +50,7 @@ void CrossEntropyBackward(const int32_t* targets, const T* lse, const CrossEntro
       T* row = logits + r * d.padded_vocab;
       ScaledSoftmax(row, d.vocab, lse[r], static_cast<T>(scale));
       row[targets[r]] -= static_cast<T>(scale);
-      std::fill(row + d.vocab, row + d.padded_vocab, T(0));
+      std::fill(row + d.vocab, row + d.padded_vocab, static_cast<T>(0));
     }
   });
 }

@@ -59,8 +59,9 @@ void GeluBackward<float>(const float* x, const float* dy, int64_t n, float* dx) 
 template <>
 void GeluForward<double>(const double* x, int64_t n, double* y) {
   ParallelFor(n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i)
+    for (int64_t i = begin; i < end; ++i) {
       y[i] = Gelu<double>(x[i], std::tanh(GeluArgument<double>(x[i])));
+    }
   });
 }
 

@@ -20,14 +20,14 @@ double ExpBlock(const float* x, int64_t begin, int64_t end, float shift, float* 
   Float4 acc[4] = {};
   int64_t j = begin;
   for (; j + kStep <= end; j += kStep) {
-    for (int v = 0; v < 4; ++v) {
+    for (int64_t v = 0; v < 4; ++v) {
       const Float4 e = Exp(Load4(x + j + 4 * v) - shift);
       if constexpr (kStore) Store4(out + j + 4 * v, e);
       acc[v] += e;
     }
   }
   double sum = 0;
-  for (int v = 0; v < 4; ++v) {
+  for (int64_t v = 0; v < 4; ++v) {
     for (int l = 0; l < 4; ++l) sum += acc[v][l];
   }
   for (; j < end; ++j) {
@@ -54,14 +54,14 @@ float RowMax(const float* x, int64_t n) {
   float max = x[0];
   if (n >= kStep) {
     Float4 acc[4];
-    for (int v = 0; v < 4; ++v) acc[v] = Load4(x + 4 * v);
+    for (int64_t v = 0; v < 4; ++v) acc[v] = Load4(x + 4 * v);
     for (j = kStep; j + kStep <= n; j += kStep) {
-      for (int v = 0; v < 4; ++v) {
+      for (int64_t v = 0; v < 4; ++v) {
         const Float4 y = Load4(x + j + 4 * v);
         acc[v] = Select4(acc[v] < y, y, acc[v]);
       }
     }
-    for (int v = 0; v < 4; ++v) {
+    for (int64_t v = 0; v < 4; ++v) {
       for (int l = 0; l < 4; ++l) max = std::max(max, acc[v][l]);
     }
   }

@@ -32,8 +32,9 @@ std::vector<float> RandomRow(int64_t n, float scale, unsigned seed) {
 
 TEST(CpuExp, WithinOneUlpOfExpWhereFloatsAreNormal) {
   double worst = 0;
-  for (double x = -86.5; x < 88.7; x += 1.0 / 4096) {
-    const float xf = static_cast<float>(x);
+  constexpr int64_t kPerUnit = 4096;  // x = i / kPerUnit over [-86.5, 88.7).
+  for (int64_t i = -86 * kPerUnit - kPerUnit / 2; i < 88 * kPerUnit + 2867; ++i) {
+    const float xf = static_cast<float>(static_cast<double>(i) / kPerUnit);
     worst = std::max(worst, UlpError(Exp(xf), std::exp(static_cast<double>(xf))));
   }
   EXPECT_LE(worst, 1.0);
@@ -60,8 +61,9 @@ TEST(CpuExp, EachLaneIsTheScalarFunction) {
 
 TEST(CpuExp, TanhWithinTwoTenMillionthsAndSaturates) {
   double worst = 0;
-  for (double x = -12; x < 12; x += 1.0 / 1024) {
-    const float xf = static_cast<float>(x);
+  constexpr int64_t kPerUnit = 1024;  // x = i / kPerUnit over [-12, 12).
+  for (int64_t i = -12 * kPerUnit; i < 12 * kPerUnit; ++i) {
+    const float xf = static_cast<float>(static_cast<double>(i) / kPerUnit);
     worst = std::max(worst, std::abs(Tanh(xf) - std::tanh(static_cast<double>(xf))));
   }
   EXPECT_LE(worst, 2e-7);
