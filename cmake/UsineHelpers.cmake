@@ -11,6 +11,13 @@
 #   usine_mpi_test(NAME comm_test SRCS comm_test.cc DEPS usine::collectives NP 2 4)
 #     -> one binary with the MPI test main, run by CTest under `mpirun -np N` for each N
 #        (label `mpi`).
+#   usine_cpu_loops(cpu/elementwise.cc ...)
+#     -> these sources are compiled at -O3 (but in Debug builds): GCC's -O2 vectorises with
+#        its "very-cheap" cost model, which leaves scalar every loop whose trip count is not a
+#        known multiple of the vector width, nearly every loop of the cpu kernels. Only the
+#        speed changes: -O3 allows no reassociation or contraction that -O2 does not, so the
+#        loops compute the same bits (reductions stay in order). (-fvect-cost-model=dynamic
+#        alone would do for GCC, but clang and clang-tidy reject it.)
 
 include_guard(GLOBAL)
 
@@ -23,6 +30,10 @@ function(_usine_warnings target)
   target_compile_options(${target} PRIVATE
     "$<$<COMPILE_LANGUAGE:CXX>:${cxx_flags}>"
     "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${cuda_host_flags}>")
+endfunction()
+
+function(usine_cpu_loops)
+  set_property(SOURCE ${ARGN} APPEND PROPERTY COMPILE_OPTIONS $<$<NOT:$<CONFIG:Debug>>:-O3>)
 endfunction()
 
 function(usine_cc_library)

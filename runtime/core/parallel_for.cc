@@ -1,11 +1,15 @@
 #include "runtime/core/parallel_for.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace usine {
 namespace {
@@ -21,7 +25,29 @@ int ThreadsFromEnvironment() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-// Workers 1..threads-1 wait for a job; the caller is worker 0. One job at a time.
+// Polls `done` for up to kSpin, then gives up: true if it became true. A thread that is
+// about to get work or a result within microseconds (the loops of a training step follow
+// each other that closely) takes it without the futex wake-up and reschedule that blocking
+// costs; after kSpin it blocks, so an idle pool takes no cpu time.
+constexpr absl::Duration kSpin = absl::Microseconds(50);
+
+template <typename Done>
+bool SpinUntil(Done done) {
+  const absl::Time give_up = absl::Now() + kSpin;
+  while (true) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    if (absl::Now() > give_up) return done();
+  }
+}
+
+// Workers 1..threads-1 wait for a job; the caller is worker 0. One job at a time. Every
+// worker acknowledges every job (those beyond its chunks without running anything), so
+// that the next job's fields are written only once no worker can still read them.
 class Pool {
  public:
   explicit Pool(int threads) : threads_(threads) {
@@ -31,18 +57,22 @@ class Pool {
 
   void Run(int64_t n, int chunks, absl::FunctionRef<void(int64_t, int64_t)> body) {
     std::lock_guard<std::mutex> turn(turn_mu_);
+    body_ = &body;
+    n_ = n;
+    chunks_ = chunks;
+    pending_.store(threads_ - 1, std::memory_order_relaxed);
     {
+      // Under mu_, so that a worker between its check and its wait cannot miss it.
       std::lock_guard<std::mutex> lock(mu_);
-      body_ = &body;
-      n_ = n;
-      chunks_ = chunks;
-      pending_ = chunks - 1;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     work_cv_.notify_all();
     RunChunk(0);
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [this] { return pending_ == 0; });
+    const auto finished = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+    if (!SpinUntil(finished)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      done_cv_.wait(lock, finished);
+    }
     body_ = nullptr;
   }
 
@@ -57,28 +87,32 @@ class Pool {
   void Work(int w) {
     uint64_t seen = 0;
     while (true) {
-      {
+      const auto posted = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+      if (!SpinUntil(posted)) {
         std::unique_lock<std::mutex> lock(mu_);
-        work_cv_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
-        if (w >= chunks_) continue;  // Fewer chunks than workers this time.
+        work_cv_.wait(lock, posted);
       }
-      RunChunk(w);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      seen = generation_.load(std::memory_order_acquire);
+      if (w < chunks_) RunChunk(w);
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mu_);  // As in Run: no lost wake-up.
+        done_cv_.notify_one();
+      }
     }
   }
 
   const int threads_;
   std::vector<std::thread> workers_;
   std::mutex turn_mu_;  // One job at a time.
-  std::mutex mu_;
+  std::mutex mu_;       // Orders the wake-ups with the waits.
   std::condition_variable work_cv_, done_cv_;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};  // Bumped (release) once a job's fields are written.
+  std::atomic<int> pending_{0};          // Workers yet to acknowledge the current job.
+  // The current job: written by Run before the generation is bumped, read by the workers
+  // after they see it.
   const absl::FunctionRef<void(int64_t, int64_t)>* body_ = nullptr;
   int64_t n_ = 0;
   int chunks_ = 0;
-  int pending_ = 0;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
-// Data-parallel loops over the cpu's cores, for the kernels that are not matrix products
-// (OpenBLAS threads those itself).
+// Data-parallel loops over the cpu's cores: the cpu kernels' loops, and the matrix products,
+// which runtime/kernels cuts into pieces over these threads (OpenBLAS itself runs
+// single-threaded, so that one pool of threads, not two, shares the cores).
 //
 //   ParallelFor(rows, /*grain=*/16, [&](int64_t begin, int64_t end) {
 //     for (int64_t r = begin; r < end; ++r) NormaliseRow(r);
@@ -11,6 +12,8 @@
 // when all have returned. Results are deterministic as long as each item's output is
 // written by the item alone (reductions across items belong after the loop, in item order).
 // A ParallelFor inside a body runs serially. Thread-safe: concurrent calls take turns.
+// Between loops the workers poll for the next one for up to 50 microseconds (the loops of a
+// training step follow each other closer than a blocked thread wakes up), then block.
 #ifndef USINE_RUNTIME_CORE_PARALLEL_FOR_H_
 #define USINE_RUNTIME_CORE_PARALLEL_FOR_H_
 

@@ -6,6 +6,11 @@
 //
 // lda, ldb and ldc are the distances between rows as stored. REQUIRES: m, n, k >= 1; the
 // arrays hold what the dimensions say; c overlaps neither a nor b. Synchronous.
+//
+// Threads: usine runs OpenBLAS single-threaded (process-wide, from the first product on) and
+// cuts each product, as Matmul's cpu products, into pieces of c over ParallelFor's threads
+// (runtime/core/parallel_for.h); inside a ParallelFor body the product runs on the calling
+// thread alone. The cut depends on the shape and CpuThreads() only, so the result does too.
 #ifndef USINE_RUNTIME_KERNELS_CPU_GEMM_H_
 #define USINE_RUNTIME_KERNELS_CPU_GEMM_H_
 
@@ -19,6 +24,13 @@ void CpuGemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k
 void CpuGemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, double alpha,
              const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
              int64_t ldc);
+
+// The same f32 product on OpenBLAS's own `threads` threads instead of usine's cut: for
+// measuring OpenBLAS's rate on this machine (usine bench train). OpenBLAS's thread count is
+// process-wide: not for use while other threads run products.
+void CpuGemmOnBlasThreads(int threads, bool transpose_a, bool transpose_b, int64_t m, int64_t n,
+                          int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+                          int64_t ldb, float beta, float* c, int64_t ldc);
 
 }  // namespace usine
 

@@ -6,8 +6,10 @@
 // - All tensor arguments are on one device (Copy excepted) and the call checks dtypes,
 //   shapes and devices, returning InvalidArgument that names the argument; nothing is
 //   written when a check fails.
-// - cpu tensors: the work runs in the calling thread before the call returns; `stream`
-//   must be the host stream (the default).
+// - cpu tensors: the work runs before the call returns, in the calling thread and, when it
+//   is large enough, in ParallelFor's workers (runtime/core/parallel_for.h: a cut fixed by
+//   the sizes and CpuThreads(), so the same inputs give the same bits); `stream` must be the
+//   host stream (the default).
 // - CUDA tensors: with a CUDA stream of the tensors' device, the work is enqueued on it and
 //   the call returns at once (outputs are ready when the stream reaches that point); with
 //   the host stream (the default), the work runs on the device's default stream and the call

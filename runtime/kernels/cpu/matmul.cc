@@ -1,41 +1,113 @@
-// cpu matrix product through OpenBLAS's sgemm and dgemm (row-major).
+// cpu matrix product through OpenBLAS's sgemm and dgemm (row-major), threaded by usine.
+//
+// OpenBLAS runs single-threaded here: each product is cut into pieces along its longer
+// output dimension (rows of c, or columns), one piece per ParallelFor thread, each a
+// single-threaded gemm. With OpenBLAS's own threads the process had two thread pools on the
+// same cores: OpenBLAS's workers spin (sched_yield) for a while after each product and took
+// the cores from the ParallelFor loops that run between products (at two threads on two
+// cores those loops ran no faster than on one). Cutting the longer dimension duplicates the
+// packing of the smaller operand only. The cut depends on the shape and the thread count
+// alone, so the result does too.
+#include <algorithm>
+#include <cstdint>
+
 #include <cblas.h>
 
+#include "runtime/core/parallel_for.h"
 #include "runtime/kernels/cpu_gemm.h"
 #include "runtime/kernels/internal/backends.h"
 
 namespace usine::kernels_internal::cpu {
 namespace {
 
-void Gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha, const float* a,
-          int lda, const float* b, int ldb, float beta, float* c) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, n);
+// Pieces start at multiples of this many rows or columns (whole cache lines of c, whole
+// micro-kernel tiles).
+constexpr int64_t kCutUnit = 64;
+// A piece multiplies at least this many flops: below, the threads' start-up costs more than
+// it saves.
+constexpr double kMinPieceFlops = 1 << 22;
+
+// OpenBLAS threads nothing: set once, before the first product. OpenBLAS's own workers,
+// started when the library loaded, go to sleep after their spin time and stay asleep.
+void UseOneBlasThread() {
+  static const bool once = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)once;
 }
 
-void Gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha, const double* a,
-          int lda, const double* b, int ldb, float beta, double* c) {
-  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, n);
+void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+          int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+// c[rows, cols) <- alpha op(a) op(b) + beta c (+ bias on every row) for one piece: rows
+// [r0, r1) and columns [c0, c1) of c.
+template <typename T>
+void GemmPiece(bool ta, bool tb, int64_t r0, int64_t r1, int64_t c0, int64_t c1, int64_t k, T alpha,
+               const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
+               const T* bias) {
+  const int64_t rows = r1 - r0, cols = c1 - c0;
+  if (rows <= 0 || cols <= 0) return;
+  T* piece = c + r0 * ldc + c0;
+  if (k == 0) {  // gemm rejects a zero leading dimension; the product is empty.
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < cols; ++j) {
+        piece[i * ldc + j] =
+            beta == static_cast<T>(0) ? static_cast<T>(0) : beta * piece[i * ldc + j];
+      }
+    }
+  } else {
+    // Row r of op(a) starts at a + r * lda, or at column r of a when transposed; column j of
+    // op(b) likewise.
+    Gemm(ta, tb, rows, cols, k, alpha, ta ? a + r0 : a + r0 * lda, lda, tb ? b + c0 * ldb : b + c0,
+         ldb, beta, piece, ldc);
+  }
+  if (bias != nullptr) {
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < cols; ++j) piece[i * ldc + j] += bias[c0 + j];
+    }
+  }
+}
+
+template <typename T>
+void ThreadedGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
+                  const T* bias = nullptr) {
+  UseOneBlasThread();
+  const bool cut_rows = m >= n;
+  const int64_t length = cut_rows ? m : n, breadth = cut_rows ? n : m;
+  const int64_t units = (length + kCutUnit - 1) / kCutUnit;
+  const double unit_flops = 2.0 * static_cast<double>(kCutUnit * breadth * std::max<int64_t>(k, 1));
+  const int64_t grain = static_cast<int64_t>(kMinPieceFlops / unit_flops) + 1;
+  ParallelFor(units, grain, [&](int64_t begin, int64_t end) {
+    const int64_t from = begin * kCutUnit, to = std::min(end * kCutUnit, length);
+    if (cut_rows) {
+      GemmPiece(ta, tb, from, to, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+    } else {
+      GemmPiece(ta, tb, 0, m, from, to, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+    }
+  });
 }
 
 template <typename T>
 void TypedMatmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& o,
                  const MatmulDims& d) {
-  const int m = static_cast<int>(d.m), n = static_cast<int>(d.n), k = static_cast<int>(d.k);
-  T* pc = static_cast<T*>(c.raw_data());
-  if (k == 0) {  // gemm rejects a zero leading dimension; the product is empty.
-    for (int64_t i = 0; i < d.m * d.n; ++i) pc[i] = o.beta == 0.0f ? T(0) : o.beta * pc[i];
-  } else {
-    Gemm(o.transpose_a ? CblasTrans : CblasNoTrans, o.transpose_b ? CblasTrans : CblasNoTrans, m, n,
-         k, o.alpha, static_cast<const T*>(a.raw_data()), o.transpose_a ? m : k,
-         static_cast<const T*>(b.raw_data()), o.transpose_b ? k : n, o.beta, pc);
-  }
-  if (o.bias != nullptr) {
-    const T* bias = static_cast<const T*>(o.bias->raw_data());
-    for (int64_t i = 0; i < d.m; ++i) {
-      T* row = pc + i * d.n;
-      for (int64_t j = 0; j < d.n; ++j) row[j] += bias[j];
-    }
-  }
+  ThreadedGemm<T>(o.transpose_a, o.transpose_b, d.m, d.n, d.k, static_cast<T>(o.alpha),
+                  static_cast<const T*>(a.raw_data()), o.transpose_a ? d.m : d.k,
+                  static_cast<const T*>(b.raw_data()), o.transpose_b ? d.k : d.n,
+                  static_cast<T>(o.beta), static_cast<T*>(c.raw_data()), d.n,
+                  o.bias != nullptr ? static_cast<const T*>(o.bias->raw_data()) : nullptr);
 }
 
 }  // namespace
@@ -56,19 +128,25 @@ namespace usine {
 void CpuGemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
              const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
              int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
-              transpose_b ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
-              c, static_cast<int>(ldc));
+  kernels_internal::cpu::ThreadedGemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb,
+                                      beta, c, ldc);
 }
 
 void CpuGemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, double alpha,
              const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
              int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
-              transpose_b ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
-              c, static_cast<int>(ldc));
+  kernels_internal::cpu::ThreadedGemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb,
+                                      beta, c, ldc);
+}
+
+void CpuGemmOnBlasThreads(int threads, bool transpose_a, bool transpose_b, int64_t m, int64_t n,
+                          int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+                          int64_t ldb, float beta, float* c, int64_t ldc) {
+  namespace cpu = kernels_internal::cpu;
+  cpu::UseOneBlasThread();
+  openblas_set_num_threads(threads);
+  cpu::Gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  openblas_set_num_threads(1);
 }
 
 }  // namespace usine

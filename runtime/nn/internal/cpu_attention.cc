@@ -6,6 +6,7 @@
 
 #include "runtime/core/parallel_for.h"
 #include "runtime/kernels/cpu_gemm.h"
+#include "runtime/nn/internal/cpu_softmax_rows.h"
 
 namespace usine::nn_internal {
 
@@ -27,13 +28,7 @@ void CausalAttentionForward(const T* qkv, const AttentionDims& d, T* out, T* pro
       CpuGemm(false, true, n, n, dim, scale, q, 3 * c, q + c, 3 * c, T(0), p, n);
       for (int64_t t = 0; t < n; ++t) {
         T* row = p + t * n;
-        const T max = *std::max_element(row, row + t + 1);
-        double sum = 0;
-        for (int64_t s = 0; s <= t; ++s) {
-          row[s] = std::exp(row[s] - max);
-          sum += row[s];
-        }
-        const T inv = static_cast<T>(1.0 / sum);
+        const T inv = static_cast<T>(1.0 / ExpShiftedInPlace(row, t + 1, RowMax(row, t + 1)));
         for (int64_t s = 0; s <= t; ++s) row[s] *= inv;
         std::fill(row + t + 1, row + n, T(0));
       }

@@ -5,8 +5,24 @@
 #include <vector>
 
 #include "runtime/core/parallel_for.h"
+#include "runtime/nn/internal/cpu_exp.h"
+#include "runtime/nn/internal/cpu_softmax_rows.h"
 
 namespace usine::nn_internal {
+namespace {
+
+// row[j] <- scale * e^(row[j] - log_sum_exp) for j in [0, n).
+void ScaledSoftmax(float* row, int64_t n, float log_sum_exp, float scale) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) Store4(row + j, scale * Exp(Load4(row + j) - log_sum_exp));
+  for (; j < n; ++j) row[j] = scale * Exp(row[j] - log_sum_exp);
+}
+
+void ScaledSoftmax(double* row, int64_t n, double log_sum_exp, double scale) {
+  for (int64_t j = 0; j < n; ++j) row[j] = scale * std::exp(row[j] - log_sum_exp);
+}
+
+}  // namespace
 
 template <typename T>
 double CrossEntropyForward(const T* logits, const int32_t* targets, const CrossEntropyDims& d,
@@ -15,10 +31,8 @@ double CrossEntropyForward(const T* logits, const int32_t* targets, const CrossE
   ParallelFor(d.rows, /*grain=*/4, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const T* row = logits + r * d.padded_vocab;
-      const double max = *std::max_element(row, row + d.vocab);
-      double sum = 0;
-      for (int64_t j = 0; j < d.vocab; ++j) sum += std::exp(row[j] - max);
-      const double log_sum_exp = max + std::log(sum);
+      const T max = RowMax(row, d.vocab);
+      const double log_sum_exp = max + std::log(SumExpShifted(row, d.vocab, max));
       lse[r] = static_cast<T>(log_sum_exp);
       row_loss[r] = log_sum_exp - row[targets[r]];
     }
@@ -34,12 +48,9 @@ void CrossEntropyBackward(const int32_t* targets, const T* lse, const CrossEntro
   ParallelFor(d.rows, /*grain=*/4, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       T* row = logits + r * d.padded_vocab;
-      const double log_sum_exp = lse[r];
-      for (int64_t j = 0; j < d.vocab; ++j) {
-        const double p = std::exp(row[j] - log_sum_exp);
-        row[j] = static_cast<T>(scale * (p - (j == targets[r] ? 1.0 : 0.0)));
-      }
-      std::fill(row + d.vocab, row + d.padded_vocab, T(0));
+      ScaledSoftmax(row, d.vocab, lse[r], static_cast<T>(scale));
+      row[targets[r]] -= static_cast<T>(scale);
+      std::fill(row + d.vocab, row + d.padded_vocab, static_cast<T>(0));
     }
   });
 }

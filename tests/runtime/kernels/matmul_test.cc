@@ -62,6 +62,10 @@ TEST_P(MatmulTest, MatchesTheReferenceExactlyOnIntegerData) {
                          {3, 5, 7},
                          {64, 33, 17},
                          {128, 256, 64},
+                         // Large enough for the cpu to cut c over its threads: by rows, and
+                         // (more columns than rows) by columns.
+                         {1000, 96, 200},
+                         {96, 150, 1100},
                          {5, 0, 4}}) {
     const std::vector<float> a = Ints(m * k, 1), b = Ints(k * n, 2), c0 = Ints(m * n, 3);
     const std::vector<float> bias = Ints(n, 4);

@@ -1,0 +1,32 @@
+// The row operations of the cpu softmaxes (attention's and the cross-entropy's): a row's
+// maximum, and e^(x - shift) over a row with its sum. In f32 they run four lanes at a time
+// (cpu_exp.h's Float4) with four independent accumulators, added up in a fixed order at the
+// end, so that a row gives the same bits on every call and thread; in f64 they are plain
+// loops over std::exp.
+//
+//   const float max = RowMax(row, n);
+//   const double sum = ExpShiftedInPlace(row, n, max);  // row[j] <- e^(row[j] - max)
+//
+// Thread-safe (pure functions of their arguments).
+#ifndef USINE_RUNTIME_NN_INTERNAL_CPU_SOFTMAX_ROWS_H_
+#define USINE_RUNTIME_NN_INTERNAL_CPU_SOFTMAX_ROWS_H_
+
+#include <cstdint>
+
+namespace usine::nn_internal {
+
+// max(x[0, n)). REQUIRES: n >= 1, no NaN among them (else the result is unspecified).
+float RowMax(const float* x, int64_t n);
+double RowMax(const double* x, int64_t n);
+
+// The sum of e^(x[j] - shift) over [0, n), in double; x is left as it is.
+double SumExpShifted(const float* x, int64_t n, float shift);
+double SumExpShifted(const double* x, int64_t n, double shift);
+
+// x[j] <- e^(x[j] - shift) for j in [0, n); returns the sum of the new values, in double.
+double ExpShiftedInPlace(float* x, int64_t n, float shift);
+double ExpShiftedInPlace(double* x, int64_t n, double shift);
+
+}  // namespace usine::nn_internal
+
+#endif  // USINE_RUNTIME_NN_INTERNAL_CPU_SOFTMAX_ROWS_H_

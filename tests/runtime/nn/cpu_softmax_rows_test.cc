@@ -1,0 +1,113 @@
+// The cpu layers' vectorised exp, tanh and softmax row operations (nn/internal/cpu_exp.h,
+// cpu_softmax_rows.h) against the C library's, in double.
+#include "runtime/nn/internal/cpu_softmax_rows.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+#include "runtime/nn/internal/cpu_exp.h"
+
+namespace usine::nn_internal {
+namespace {
+
+// |got - want| in units of the last place of want as a float.
+double UlpError(float got, double want) {
+  const float rounded = static_cast<float>(want);
+  const double ulp = std::nextafter(rounded, std::numeric_limits<float>::infinity()) - rounded;
+  return std::abs(got - want) / ulp;
+}
+
+std::vector<float> RandomRow(int64_t n, float scale, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> uniform(-scale, scale);
+  std::vector<float> row(n);
+  for (float& x : row) x = uniform(gen);
+  return row;
+}
+
+TEST(CpuExp, WithinOneUlpOfExpWhereFloatsAreNormal) {
+  double worst = 0;
+  constexpr int64_t kPerUnit = 4096;  // x = i / kPerUnit over [-86.5, 88.7).
+  for (int64_t i = -86 * kPerUnit - kPerUnit / 2; i < 88 * kPerUnit + 2867; ++i) {
+    const float xf = static_cast<float>(static_cast<double>(i) / kPerUnit);
+    worst = std::max(worst, UlpError(Exp(xf), std::exp(static_cast<double>(xf))));
+  }
+  EXPECT_LE(worst, 1.0);
+  EXPECT_EQ(Exp(0.0f), 1.0f);
+}
+
+TEST(CpuExp, UnderflowsToZeroOverflowsToInfinityAndKeepsNaN) {
+  EXPECT_EQ(Exp(-87.0f), 0.0f);
+  EXPECT_EQ(Exp(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_EQ(Exp(88.75f), std::numeric_limits<float>::infinity());
+  EXPECT_EQ(Exp(std::numeric_limits<float>::infinity()), std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(Exp(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_TRUE(std::isfinite(Exp(88.72f)));  // Just below FLT_MAX.
+}
+
+TEST(CpuExp, EachLaneIsTheScalarFunction) {
+  const Float4 x = {-3.5f, 0.25f, 10.0f, -80.0f};
+  const Float4 e = Exp(x), t = Tanh(x);
+  for (int l = 0; l < 4; ++l) {
+    EXPECT_EQ(e[l], Exp(x[l])) << l;
+    EXPECT_EQ(t[l], Tanh(x[l])) << l;
+  }
+}
+
+TEST(CpuExp, TanhWithinTwoTenMillionthsAndSaturates) {
+  double worst = 0;
+  constexpr int64_t kPerUnit = 1024;  // x = i / kPerUnit over [-12, 12).
+  for (int64_t i = -12 * kPerUnit; i < 12 * kPerUnit; ++i) {
+    const float xf = static_cast<float>(static_cast<double>(i) / kPerUnit);
+    worst = std::max(worst, std::abs(Tanh(xf) - std::tanh(static_cast<double>(xf))));
+  }
+  EXPECT_LE(worst, 2e-7);
+  EXPECT_EQ(Tanh(100.0f), 1.0f);
+  EXPECT_EQ(Tanh(-100.0f), -1.0f);
+}
+
+// Lengths around the 16-element steps and the 1024-element blocks, so that every tail runs.
+constexpr int64_t kLengths[] = {1, 3, 15, 16, 17, 63, 1023, 1024, 1025, 5000};
+
+TEST(SoftmaxRows, RowMaxIsTheLargestElement) {
+  for (int64_t n : kLengths) {
+    std::vector<float> row = RandomRow(n, 5.0f, static_cast<unsigned>(n));
+    row[n / 2] = 7.0f;  // The largest, wherever the lanes put it.
+    EXPECT_EQ(RowMax(row.data(), n), 7.0f) << n;
+    const std::vector<double> wide(row.begin(), row.end());
+    EXPECT_EQ(RowMax(wide.data(), n), 7.0) << n;
+  }
+}
+
+TEST(SoftmaxRows, SumsOfExponentialsMatchDoublePrecision) {
+  for (int64_t n : kLengths) {
+    std::vector<float> row = RandomRow(n, 8.0f, static_cast<unsigned>(n) + 100);
+    const float shift = RowMax(row.data(), n);
+    double want = 0;
+    for (float x : row) want += std::exp(static_cast<double>(x) - shift);
+    const double sum = SumExpShifted(row.data(), n, shift);
+    EXPECT_NEAR(sum, want, 1e-6 * want) << n;
+    // In place: the same sum to the bit, and each element its own exponential.
+    std::vector<float> in_place = row;
+    EXPECT_EQ(ExpShiftedInPlace(in_place.data(), n, shift), sum) << n;
+    for (int64_t j = 0; j < n; ++j) ASSERT_EQ(in_place[j], Exp(row[j] - shift)) << n << " " << j;
+  }
+}
+
+TEST(SoftmaxRows, DoubleRowsUseTheCLibrary) {
+  const std::vector<double> row = {0.5, -1.25, 3.0};
+  double want = 0;
+  for (double x : row) want += std::exp(x - 3.0);
+  EXPECT_EQ(SumExpShifted(row.data(), 3, 3.0), want);
+  std::vector<double> in_place = row;
+  EXPECT_EQ(ExpShiftedInPlace(in_place.data(), 3, 3.0), want);
+  EXPECT_EQ(in_place[0], std::exp(0.5 - 3.0));
+}
+
+}  // namespace
+}  // namespace usine::nn_internal
