@@ -1,8 +1,6 @@
 #include "runtime/train/trainer.h"
 
 #include <algorithm>
-#include <array>
-#include <cmath>
 #include <filesystem>
 #include <optional>
 #include <system_error>
@@ -273,21 +271,21 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
   int bad_in_row = 0;
   std::vector<Tensor> micro(static_cast<size_t>(micro_batches_));
   std::vector<Batch> batches(micro.size());  // Keep the batches' buffers alive.
-  absl::Duration stall;  // The last Save's snapshot, reported with the step that ended with it.
   while (true) {
     // The step boundary: agree on signals and clocks, then stop, checkpoint or go on.
-    const absl::Time now = absl::Now();
+    const absl::Time step_start = absl::Now();
     ASSIGN_OR_RETURN(
         const Boundary boundary,
         AgreeAtBoundary(world, StopSignal(),
-                        checkpoint_by_time && now - last_checkpoint >= o_.checkpoint_every,
-                        time_budget && now - run_start >= o_.max_time));
+                        checkpoint_by_time && step_start - last_checkpoint >= o_.checkpoint_every,
+                        time_budget && step_start - run_start >= o_.max_time));
     const bool budget_done = (o_.max_steps > 0 && step_ >= o_.max_steps) ||
                              (o_.max_tokens > 0 && tokens_seen_ >= o_.max_tokens) ||
                              boundary.time_up;
     const bool stop = budget_done || boundary.signal != 0;
     const bool by_steps = o_.checkpoint_every_steps > 0 && step_ > start_step_ &&
                           step_ % o_.checkpoint_every_steps == 0;
+    absl::Duration stall;
     if (step_ != saved_step_ && (stop || by_steps || boundary.checkpoint_due)) {
       ASSIGN_OR_RETURN(stall, Save());
       last_checkpoint = absl::Now();
@@ -300,12 +298,12 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
       break;
     }
 
-    const absl::Time step_start = absl::Now();
+    const absl::Time data_start = absl::Now();
     for (size_t i = 0; i < micro.size(); ++i) {
       ASSIGN_OR_RETURN(batches[i], data_->Next());
       micro[i] = batches[i].tokens;
     }
-    const absl::Duration data_wait = absl::Now() - step_start;
+    const absl::Duration data_wait = absl::Now() - data_start;
     const double lr = o_.schedule.At(step_);
     ASSIGN_OR_RETURN(const TrainStepResult result, Step(micro, lr));
     ++step_;
@@ -332,7 +330,6 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
                             .step_time = absl::Now() - step_start};
     if (o_.on_step) o_.on_step(report);
     RETURN_IF_ERROR(reporter_->Report(report, /*last=*/step_ == o_.max_steps));
-    stall = absl::ZeroDuration();
     if (bad_in_row >= o_.max_bad_steps) {
       (void)checkpointer_->Wait();  // The last committed checkpoint stays; its error is moot.
       return absl::AbortedError(absl::StrCat(

@@ -67,8 +67,10 @@ struct StepReport {
   int64_t tokens_seen = 0;  // Since the first step of the run (resumes included).
   absl::Duration data_wait;
   TrainStepTimes times;
-  absl::Duration checkpoint_stall;  // Save()'s snapshot, when this step ended with one.
-  absl::Duration step_time;         // Wall time of the whole step.
+  // Save()'s snapshot, when the step boundary before this step checkpointed.
+  absl::Duration checkpoint_stall;
+  // Wall time from that boundary (its agreement and checkpoint included) to the step's end.
+  absl::Duration step_time;
 };
 
 struct EvalReport {
