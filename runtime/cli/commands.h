@@ -1,26 +1,36 @@
-// The commands of the `usine` executable (DESIGN.md: prep, train, finetune, eval, inspect,
-// bench; those that exist so far). Each takes the arguments after its name and returns the
-// process's exit code, having printed its own output and errors.
+// The commands of the `usine` executable (DESIGN.md): each Add*Command declares a subcommand
+// of `parent` (CLI11), its flags with their help and defaults, and returns it with what runs it
+// once the command line has been parsed; main.cc runs the one that was given.
 #ifndef USINE_RUNTIME_CLI_COMMANDS_H_
 #define USINE_RUNTIME_CLI_COMMANDS_H_
 
-#include <string>
-#include <vector>
+#include <functional>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace usine::cli {
 
+struct Command {
+  CLI::App* app = nullptr;  // The subcommand; owned by its parent.
+  // Runs the command with the parsed flags; returns the process's exit code, having printed
+  // the command's output and its errors (one line each).
+  std::function<int()> run;
+};
+
 // `usine prep`: text, directories and JSONL files into token shards (runtime/data/prep.h).
-int PrepCommand(const std::vector<std::string>& args);
+Command AddPrepCommand(CLI::App& parent);
 
 // `usine train`: trains a GPT model from a TOML run configuration (runtime/train/trainer.h).
-int TrainCommand(const std::vector<std::string>& args);
+Command AddTrainCommand(CLI::App& parent);
 
 // `usine inspect`: a checkpoint's metadata and tensors; --verify checks its CRCs.
-int InspectCommand(const std::vector<std::string>& args);
+Command AddInspectCommand(CLI::App& parent);
 
 // `usine bench <what>`: benchmarks against a peer measured in the same run (docs/BENCHMARKS.md):
-// data (DataStream, tokenizer), checkpoint (stall, write and load against copy and dd).
-int BenchCommand(const std::vector<std::string>& args);
+// data (DataStream, tokenizer), checkpoint (stall, write and load against copy and dd), train.
+Command AddBenchCommand(CLI::App& parent);
 
 }  // namespace usine::cli
 

@@ -4,6 +4,7 @@
 // One process, no MPI. Exit code 1 for an unreadable file or a CRC that does not match.
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,10 +13,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
+#include "CLI/CLI.hpp"
 #include "checkpoint/checkpoint_directory.h"
 #include "checkpoint/inspect.h"
 #include "runtime/cli/commands.h"
-#include "runtime/cli/internal/flag_parser.h"
 #include "runtime/core/status_macros.h"
 
 namespace usine::cli {
@@ -55,18 +56,8 @@ absl::StatusOr<std::string> ResolvePath(const std::string& ckpt) {
   return CheckpointPath(ckpt, step);
 }
 
-absl::Status Run(const std::vector<std::string>& args) {
-  bool verify = false;
-  cli_internal::FlagParser parser("usine inspect", "[--verify] CKPT", kDescription);
-  parser.Bool("verify", "read every tensor and check its CRC-32C", &verify);
-  std::vector<std::string> positional;
-  ASSIGN_OR_RETURN(bool run, parser.Parse(args, &positional));
-  if (!run) {
-    std::fputs(parser.Help().c_str(), stdout);
-    return absl::OkStatus();
-  }
-  if (positional.size() != 1) return absl::InvalidArgumentError("give one checkpoint (CKPT)");
-  ASSIGN_OR_RETURN(std::string path, ResolvePath(positional[0]));
+absl::Status Run(const std::string& ckpt, bool verify) {
+  ASSIGN_OR_RETURN(std::string path, ResolvePath(ckpt));
   ASSIGN_OR_RETURN(CheckpointInfo info, InspectCheckpoint(path, verify));
   absl::PrintF("%s: usine checkpoint, format version %d, written by %d rank%s\n", path,
                info.format_version, info.world_size, info.world_size == 1 ? "" : "s");
@@ -93,13 +84,25 @@ absl::Status Run(const std::vector<std::string>& args) {
 
 }  // namespace
 
-int InspectCommand(const std::vector<std::string>& args) {
-  const absl::Status status = Run(args);
-  if (!status.ok()) {
-    std::fprintf(stderr, "usine inspect: %s\n", std::string(status.message()).c_str());
-    return 1;
-  }
-  return 0;
+Command AddInspectCommand(CLI::App& parent) {
+  struct Flags {
+    std::string ckpt;
+    bool verify = false;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* app = parent.add_subcommand(
+      "inspect", "show a checkpoint's metadata and tensors; --verify checks its CRCs");
+  app->footer(kDescription);
+  app->add_option("CKPT", flags->ckpt, "a checkpoint file or directory")->required()->type_name("");
+  app->add_flag("--verify", flags->verify, "read every tensor and check its CRC-32C");
+  return {app, [flags] {
+            const absl::Status status = Run(flags->ckpt, flags->verify);
+            if (!status.ok()) {
+              std::fprintf(stderr, "usine inspect: %s\n", std::string(status.message()).c_str());
+              return 1;
+            }
+            return 0;
+          }};
 }
 
 }  // namespace usine::cli

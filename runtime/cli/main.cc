@@ -1,54 +1,27 @@
-// `usine <command> [flags]`: the dispatcher.
-#include <cstdio>
-#include <string>
+// `usine <command> [flags]`: parses the command line (CLI11) and runs the command given.
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "runtime/cli/commands.h"
-
-namespace {
-
-struct Command {
-  const char* name;
-  const char* summary;
-  int (*run)(const std::vector<std::string>& args);
-};
-
-constexpr Command kCommands[] = {
-    {"prep", "tokenise text, directories and JSONL files into token shards",
-     usine::cli::PrepCommand},
-    {"train", "train a GPT model from a TOML run configuration (resumes from its checkpoints)",
-     usine::cli::TrainCommand},
-    {"inspect", "show a checkpoint's metadata and tensors; --verify checks its CRCs",
-     usine::cli::InspectCommand},
-    {"bench", "benchmarks against a peer measured in the same run: data, checkpoint",
-     usine::cli::BenchCommand},
-};
-
-void PrintUsage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: usine <command> [flags]   (usine <command> --help for its flags)\n\n"
-               "commands:\n");
-  for (const Command& command : kCommands) {
-    std::fprintf(out, "  %-10s %s\n", command.name, command.summary);
-  }
-}
-
-}  // namespace
+#include "runtime/cli/internal/command_line.h"
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    PrintUsage(stderr);
-    return 2;
+  CLI::App usine("usine: a distributed training runtime for GPT-style models", "usine");
+  usine.require_subcommand(1);
+  const std::vector<usine::cli::Command> commands = {
+      usine::cli::AddPrepCommand(usine),
+      usine::cli::AddTrainCommand(usine),
+      usine::cli::AddInspectCommand(usine),
+      usine::cli::AddBenchCommand(usine),
+  };
+  try {
+    usine.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    namespace ci = usine::cli_internal;
+    return ci::PrintParseFailure(ci::ExplainParseError(usine, error));
   }
-  const std::string name = argv[1];
-  if (name == "--help" || name == "-h" || name == "help") {
-    PrintUsage(stdout);
-    return 0;
+  for (const usine::cli::Command& command : commands) {
+    if (command.app->parsed()) return command.run();
   }
-  for (const Command& command : kCommands) {
-    if (name == command.name) return command.run(std::vector<std::string>(argv + 2, argv + argc));
-  }
-  std::fprintf(stderr, "usine: unknown command '%s'\n\n", name.c_str());
-  PrintUsage(stderr);
-  return 2;
+  return 2;  // Unreachable: the parse requires one command.
 }

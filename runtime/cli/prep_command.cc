@@ -3,6 +3,7 @@
 // and every rank exits with the same code.
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -13,9 +14,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 
+#include "CLI/CLI.hpp"
 #include "collectives/byte_exchange.h"
 #include "runtime/cli/commands.h"
-#include "runtime/cli/internal/flag_parser.h"
 #include "runtime/core/progress_bar.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/data/gpt2_tokenizer.h"
@@ -42,27 +43,40 @@ struct PrepFlags {
   std::string on_error = "fatal";
 };
 
-void DeclareFlags(cli_internal::FlagParser& parser, PrepFlags* f) {
-  parser.String("out", "DIR", "where the shards and manifest.json go (required)", &f->out);
-  parser.String("tokenizer-dir", "DIR",
-                "the directory with GPT-2's vocab.bpe and encoder.json (required)",
-                &f->tokenizer_dir);
-  parser.String("jsonl-field", "NAME", "the member of each JSONL line that holds the text",
-                &f->jsonl_field);
-  parser.Int("shard-tokens", "N", "tokens per shard", &f->shard_tokens);
-  parser.Double("val-fraction", "F", "fraction of documents for validation, in [0, 1)",
-                &f->val_fraction);
-  parser.Int("threads", "N", "tokenising threads per rank; 0: the cores shared by the node's ranks",
-             &f->threads);
-  parser.Choice("on-error", {"fatal", "skip"},
-                "an unreadable file or bad JSONL line stops the run, or is skipped and recorded",
-                &f->on_error);
+void DeclareFlags(CLI::App& app, PrepFlags* f) {
+  app.add_option("INPUT", f->inputs, "text files, directories and JSONL files")
+      ->required()
+      ->type_name("");
+  app.add_option("--out", f->out, "where the shards and manifest.json go")
+      ->required()
+      ->type_name("DIR");
+  app.add_option("--tokenizer-dir", f->tokenizer_dir,
+                 "the directory with GPT-2's vocab.bpe and encoder.json")
+      ->required()
+      ->type_name("DIR");
+  app.add_option("--jsonl-field", f->jsonl_field,
+                 "the member of each JSONL line that holds the text")
+      ->capture_default_str()
+      ->type_name("NAME");
+  app.add_option("--shard-tokens", f->shard_tokens, "tokens per shard")
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--val-fraction", f->val_fraction,
+                 "fraction of documents for validation, in [0, 1)")
+      ->capture_default_str()
+      ->type_name("F");
+  app.add_option("--threads", f->threads,
+                 "tokenising threads per rank; 0: the cores shared by the node's ranks")
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--on-error", f->on_error,
+                 "an unreadable file or bad JSONL line stops the run, or is skipped and recorded")
+      ->check(CLI::IsMember({"fatal", "skip"}))
+      ->capture_default_str()
+      ->type_name("MODE");
 }
 
 absl::StatusOr<PrepOptions> ToOptions(const PrepFlags& f, const World& world) {
-  if (f.inputs.empty()) return absl::InvalidArgumentError("no inputs (files or directories)");
-  if (f.out.empty()) return absl::InvalidArgumentError("--out DIR is required");
-  if (f.tokenizer_dir.empty()) return absl::InvalidArgumentError("--tokenizer-dir is required");
   if (f.shard_tokens < 1 || f.shard_tokens > INT32_MAX) {
     return absl::InvalidArgumentError(
         absl::StrCat("--shard-tokens ", f.shard_tokens, " is not in [1, 2147483647]"));
@@ -97,15 +111,7 @@ std::string Describe(const PrepSplitTotals& totals) {
                          totals.shards, totals.shards == 1 ? "" : "s");
 }
 
-absl::Status Run(const std::vector<std::string>& args, World& world) {
-  PrepFlags flags;
-  cli_internal::FlagParser parser("usine prep", "[flags] INPUT...", kDescription);
-  DeclareFlags(parser, &flags);
-  ASSIGN_OR_RETURN(bool run, parser.Parse(args, &flags.inputs));
-  if (!run) {
-    if (world.rank() == 0) std::fputs(parser.Help().c_str(), stdout);
-    return absl::OkStatus();
-  }
+absl::Status Run(const PrepFlags& flags, World& world) {
   ASSIGN_OR_RETURN(PrepOptions options, ToOptions(flags, world));
 
   absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> tokenizer =
@@ -147,9 +153,7 @@ absl::Status Run(const std::vector<std::string>& args, World& world) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-int PrepCommand(const std::vector<std::string>& args) {
+int RunPrep(const PrepFlags& flags) {
   WorldOptions world_options;
   world_options.bind_device = false;  // Prep needs no GPU.
   absl::StatusOr<std::unique_ptr<World>> world = World::Init(world_options);
@@ -157,12 +161,23 @@ int PrepCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "usine prep: %s\n", std::string(world.status().message()).c_str());
     return 1;
   }
-  const absl::Status status = Run(args, **world);
+  const absl::Status status = Run(flags, **world);
   // Every rank has the same outcome (the ranks agree before they finish); one prints it.
   if (!status.ok() && (*world)->rank() == 0) {
     std::fprintf(stderr, "usine prep: %s\n", std::string(status.message()).c_str());
   }
   return status.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+Command AddPrepCommand(CLI::App& parent) {
+  auto flags = std::make_shared<PrepFlags>();
+  CLI::App* app =
+      parent.add_subcommand("prep", "tokenise text, directories and JSONL files into token shards");
+  app->footer(kDescription);
+  DeclareFlags(*app, flags.get());
+  return {app, [flags] { return RunPrep(*flags); }};
 }
 
 }  // namespace usine::cli

@@ -4,6 +4,7 @@
 // 0 when a budget is reached, 75 (kExitRequeue) after SIGTERM/SIGUSR1 and its checkpoint,
 // 1 for an error (one line naming what and where).
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,9 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
+#include "CLI/CLI.hpp"
 #include "collectives/process_grid.h"
 #include "runtime/cli/commands.h"
-#include "runtime/cli/internal/flag_parser.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/data/prep.h"
 #include "runtime/kernels/matmul.h"
@@ -159,31 +160,7 @@ absl::StatusOr<int> Train(World& world, const std::string& path,
   return outcome.exit_code();
 }
 
-}  // namespace
-
-int TrainCommand(const std::vector<std::string>& args) {
-  std::string config;
-  std::vector<std::string> sets;
-  cli_internal::FlagParser parser("usine train", "--config RUN.toml [--set KEY=VALUE]...",
-                                  kDescription);
-  parser.String("config", "RUN.toml", "the run configuration (required)", &config);
-  parser.Repeated("set", "KEY=VALUE", "overrides a key of the configuration (optim.lr=3e-4)",
-                  &sets);
-  std::vector<std::string> positional;
-  absl::StatusOr<bool> run = parser.Parse(args, &positional);
-  if (run.ok() && !*run) {
-    std::fputs(parser.Help().c_str(), stdout);
-    return 0;
-  }
-  absl::Status status = run.status();
-  if (status.ok() && config.empty()) status = absl::InvalidArgumentError("--config is required");
-  if (status.ok() && !positional.empty()) {
-    status = absl::InvalidArgumentError(absl::StrCat("unexpected argument '", positional[0], "'"));
-  }
-  if (!status.ok()) {
-    std::fprintf(stderr, "usine train: %s\n", std::string(status.message()).c_str());
-    return 2;
-  }
+int RunTrain(const std::string& config, const std::vector<std::string>& sets) {
   absl::StatusOr<std::unique_ptr<World>> world = World::Init();
   if (!world.ok()) {
     std::fprintf(stderr, "usine train: %s\n", world.status().ToString().c_str());
@@ -197,6 +174,26 @@ int TrainCommand(const std::vector<std::string>& args) {
     return 1;
   }
   return *code;
+}
+
+}  // namespace
+
+Command AddTrainCommand(CLI::App& parent) {
+  struct Flags {
+    std::string config;
+    std::vector<std::string> sets;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* app = parent.add_subcommand(
+      "train", "train a GPT model from a TOML run configuration (resumes from its checkpoints)");
+  app->footer(kDescription);
+  app->add_option("--config", flags->config, "the run configuration")
+      ->required()
+      ->type_name("RUN.toml");
+  app->add_option("--set", flags->sets, "overrides a key of the configuration (optim.lr=3e-4)")
+      ->allow_extra_args(false)
+      ->type_name("KEY=VALUE");
+  return {app, [flags] { return RunTrain(flags->config, flags->sets); }};
 }
 
 }  // namespace usine::cli

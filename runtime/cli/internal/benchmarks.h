@@ -1,19 +1,18 @@
-// The benchmarks behind `usine bench <what>`, one file each (runtime/cli/bench_*.cc). Each
-// takes the arguments after its name, prints its figures and returns the exit code.
+// The benchmarks behind `usine bench <what>`, one file each (runtime/cli/bench_*.cc): each
+// declares its subcommand of `bench` (runtime/cli/commands.h) and prints its figures.
 #ifndef USINE_RUNTIME_CLI_INTERNAL_BENCHMARKS_H_
 #define USINE_RUNTIME_CLI_INTERNAL_BENCHMARKS_H_
 
-#include <string>
-#include <vector>
+#include "runtime/cli/commands.h"
 
 namespace usine::cli_internal {
 
 // DataStream vs read(2) of the same shards; the tokenizer vs gpt-3-encoder under node.
-int BenchData(const std::vector<std::string>& args);
+cli::Command AddBenchData(CLI::App& bench);
 // Checkpoint stall, write and load vs a copy, dd conv=fsync and read() (alone or under mpirun).
-int BenchCheckpoint(const std::vector<std::string>& args);
+cli::Command AddBenchCheckpoint(CLI::App& bench);
 // A GPT training step's tokens/s and FLOP rate vs PyTorch on the same model and batch.
-int BenchTrain(const std::vector<std::string>& args);
+cli::Command AddBenchTrain(CLI::App& bench);
 
 }  // namespace usine::cli_internal
 

@@ -13,8 +13,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
+#include "runtime/core/nearest_name.h"
 #include "runtime/core/status_macros.h"
-#include "runtime/train/internal/nearest_name.h"
 #include "runtime/train/internal/run_config_schema.h"
 #include "runtime/train/internal/toml_text.h"
 

@@ -29,7 +29,9 @@ if [[ -z $mpiexec ]]; then
   "$usine" frobnicate >"$dir/out" 2>"$dir/err"
   check "an unknown command exits 2" test $? -eq 2
   check "an unknown command is named" grep -q "unknown command 'frobnicate'" "$dir/err"
-  check "the commands that exist are listed" grep -q "^  prep " "$dir/err"
+  check "the commands that exist are listed" grep -q "the commands are prep, train" "$dir/err"
+  "$usine" trian 2>"$dir/err"
+  check "a misspelt command gets the near one" grep -q "did you mean train?" "$dir/err"
 
   "$usine" prep --help >"$dir/out" 2>"$dir/err"
   check "prep --help exits 0" test $? -eq 0
@@ -38,12 +40,19 @@ if [[ -z $mpiexec ]]; then
     check "prep --help documents $flag" grep -q -- "  $flag " "$dir/out"
   done
   "$usine" prep "$dir/in" --out "$dir/x" --tokenizer-dir "$gpt2" --shard-tokenz 5 2>"$dir/err"
-  check "an unknown flag exits 1" test $? -eq 1
-  check "an unknown flag is named" grep -q "unknown flag --shard-tokenz" "$dir/err"
+  check "an unknown flag exits 2" test $? -eq 2
+  check "an unknown flag is named with the near one" \
+    grep -q "^usine prep: unknown flag --shard-tokenz (did you mean --shard-tokens?)" "$dir/err"
+  check "in one line" test "$(wc -l <"$dir/err")" -eq 1
   "$usine" prep "$dir/in" --out "$dir/x" --tokenizer-dir "$gpt2" --val-fraction lots 2>"$dir/err"
-  check "an ill-typed value is named" grep -q "flag --val-fraction: 'lots' is not a number" "$dir/err"
+  check "an ill-typed value is named" grep -q "Could not convert: --val-fraction = lots" "$dir/err"
+  "$usine" prep "$dir/in" --out "$dir/x" --tokenizer-dir "$gpt2" --on-error ignore 2>"$dir/err"
+  check "a value outside the choices is named" grep -q -- "--on-error: ignore not in {fatal,skip}" "$dir/err"
   "$usine" prep "$dir/in" --tokenizer-dir "$gpt2" 2>"$dir/err"
-  check "a missing --out is named" grep -q -- "--out DIR is required" "$dir/err"
+  check "a missing --out is named" grep -q -- "^usine prep: --out is required" "$dir/err"
+  "$usine" bench >"$dir/out" 2>"$dir/err"
+  check "bench without a benchmark exits 2" test $? -eq 2
+  check "and lists them" grep -q "usine bench: give a command: data, checkpoint, train" "$dir/err"
 
   "$usine" prep "$dir/in" --out "$dir/one" --tokenizer-dir "$gpt2" --shard-tokens 64 \
     --val-fraction 0.2 --threads 2 >"$dir/out" 2>"$dir/err"
@@ -102,6 +111,10 @@ else
   check "rank 1 wrote shards" test -f "$dir/two/train_r0001_000000.bin"
   check "the manifest counts 2 ranks" grep -q '"ranks": 2' "$dir/two/manifest.json"
   check "one summary" test "$(grep -c '^usine prep:' "$dir/out")" -eq 1
+  "$mpiexec" -np 2 "$usine" prep "$dir/in" --out "$dir/x" --tokenizer-dir "$gpt2" --shard-tokenz 5 \
+    >"$dir/out" 2>"$dir/err"
+  check "a bad flag under mpirun fails the job" test $? -ne 0
+  check "and is printed once" test "$(grep -c 'unknown flag --shard-tokenz' "$dir/err")" -eq 1
 
   # lines.jsonl, the largest file, is rank 0's; a bad line fails both ranks, printed once.
   echo '{"text": broken}' >>"$dir/in/lines.jsonl"

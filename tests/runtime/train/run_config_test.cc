@@ -9,7 +9,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-#include "runtime/train/internal/nearest_name.h"
 #include "runtime/train/trainer.h"
 #include "tests/testing/device_test.h"
 
@@ -553,18 +552,6 @@ TEST(RunConfig, BrownTinyFitsTwoCpuRanks) {
   EXPECT_EQ(one.accumulation_steps, 2);
   ASSERT_OK_AND_ASSIGN(GptConfig model, ResolveGptConfig(c));
   EXPECT_EQ(model.vocab_size, 50257);  // the data are GPT-2 tokens
-}
-
-TEST(NearestName, SuggestsSlipsAndPrefixesOnly) {
-  using run_config_internal::EditDistance;
-  using run_config_internal::NearestName;
-  EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
-  EXPECT_EQ(EditDistance("", "abc"), 3u);
-  EXPECT_EQ(EditDistance("abc", "abc"), 0u);
-  EXPECT_EQ(NearestName("lrr", {"eps", "lr", "min_lr"}), "lr");
-  EXPECT_EQ(NearestName("warmup", {"warmup_steps", "decay"}), "warmup_steps");
-  EXPECT_EQ(NearestName("zzz", {"eps", "lr"}), std::nullopt);
-  EXPECT_EQ(NearestName("", {"lr"}), std::nullopt);
 }
 
 }  // namespace

@@ -1,11 +1,11 @@
-#include "runtime/train/internal/nearest_name.h"
+#include "runtime/core/nearest_name.h"
 
 #include <algorithm>
 #include <numeric>
 
 #include "absl/strings/match.h"
 
-namespace usine::run_config_internal {
+namespace usine {
 
 size_t EditDistance(absl::string_view a, absl::string_view b) {
   // One row of the dynamic-programming table at a time: row[j] is the distance between the
@@ -42,4 +42,4 @@ std::optional<absl::string_view> NearestName(absl::string_view name,
   return best;
 }
 
-}  // namespace usine::run_config_internal
+}  // namespace usine

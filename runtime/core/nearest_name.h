@@ -2,8 +2,8 @@
 // of known names.
 //
 //   NearestName("optim.lrr", {"optim.lr", "optim.eps"}) == "optim.lr"
-#ifndef USINE_RUNTIME_TRAIN_INTERNAL_NEAREST_NAME_H_
-#define USINE_RUNTIME_TRAIN_INTERNAL_NEAREST_NAME_H_
+#ifndef USINE_RUNTIME_CORE_NEAREST_NAME_H_
+#define USINE_RUNTIME_CORE_NEAREST_NAME_H_
 
 #include <cstddef>
 #include <optional>
@@ -11,7 +11,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace usine::run_config_internal {
+namespace usine {
 
 // Single-character insertions, deletions and substitutions that turn a into b.
 size_t EditDistance(absl::string_view a, absl::string_view b);
@@ -22,6 +22,6 @@ size_t EditDistance(absl::string_view a, absl::string_view b);
 std::optional<absl::string_view> NearestName(absl::string_view name,
                                              const std::vector<absl::string_view>& known);
 
-}  // namespace usine::run_config_internal
+}  // namespace usine
 
-#endif  // USINE_RUNTIME_TRAIN_INTERNAL_NEAREST_NAME_H_
+#endif  // USINE_RUNTIME_CORE_NEAREST_NAME_H_
