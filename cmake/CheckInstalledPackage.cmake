@@ -24,3 +24,7 @@ run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/tensor_ops/tensor_ops cpu)
 run(${MPIEXEC} -np 2 --oversubscribe ${WORK_DIR}/build/allreduce/allreduce)
 run(${MPIEXEC} -np 2 --oversubscribe ${WORK_DIR}/build/custom_model/custom_model ${WORK_DIR}/custom_model)
+# Tensor-parallel MLP at TP 2, then TP 2 x DP 2; it fails unless its losses match an unsplit
+# copy of the model trained alongside.
+run(${MPIEXEC} -np 2 --oversubscribe ${WORK_DIR}/build/tp_mlp/tp_mlp --tp 2)
+run(${MPIEXEC} -np 4 --oversubscribe ${WORK_DIR}/build/tp_mlp/tp_mlp --tp 2)
