@@ -89,9 +89,9 @@ absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
     RETURN_IF_ERROR(WithContext(Copy(tokens, host_tokens), "Gpt tokens"));
     return Forward(host_tokens);
   }
-  ASSIGN_OR_RETURN(const HiddenAndLogits out, ForwardToLogits({tokens, 0, seq}));
-  ASSIGN_OR_RETURN(Tensor x, out.hidden.Reshape({batch, seq, c.n_embd}));
-  ASSIGN_OR_RETURN(Tensor logits, out.logits.Reshape({batch * seq, out.logits.dim(2)}));
+  ASSIGN_OR_RETURN(const Tensor hidden, ForwardHidden({tokens, 0, seq}));
+  ASSIGN_OR_RETURN(Tensor x, hidden.Reshape({batch, seq, c.n_embd}));
+  ASSIGN_OR_RETURN(Tensor logits, ProjectToVocab(hidden));
   ASSIGN_OR_RETURN(double loss, tp_cross_entropy_
                                     ? tp_cross_entropy_->Forward(logits, {tokens, 1, seq})
                                     : cross_entropy_.Forward(logits, {tokens, 1, seq}));
@@ -99,7 +99,7 @@ absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
   return loss;
 }
 
-absl::StatusOr<Gpt::HiddenAndLogits> Gpt::ForwardToLogits(const TokenWindow& inputs) {
+absl::StatusOr<Tensor> Gpt::ForwardHidden(const TokenWindow& inputs) {
   const GptConfig& c = options_.config;
   const int64_t batch = inputs.batch(), seq = inputs.length;
   ASSIGN_OR_RETURN(
@@ -109,43 +109,47 @@ absl::StatusOr<Gpt::HiddenAndLogits> Gpt::ForwardToLogits(const TokenWindow& inp
     ASSIGN_OR_RETURN(x, block->Forward(x));
   }
   ASSIGN_OR_RETURN(x, ln_f_->Forward(x));
-  ASSIGN_OR_RETURN(Tensor hidden, x.Reshape({batch * seq, c.n_embd}));
-  const Tensor& table = wte_weight().value;  // With TP, this rank's vocabulary slice.
-  ASSIGN_OR_RETURN(Tensor logits,
-                   Tensor::Empty({batch, seq, table.dim(0)}, options_.dtype, options_.device));
-  ASSIGN_OR_RETURN(Tensor flat, logits.Reshape({batch * seq, table.dim(0)}));
-  const Stream stream = nn_internal::LayerStream(options_.device);
-  RETURN_IF_ERROR(Matmul(hidden, table, flat, {.transpose_b = true}, stream));
-  return HiddenAndLogits{hidden, logits};
+  return x.Reshape({batch * seq, c.n_embd});
 }
 
-absl::StatusOr<Tensor> Gpt::Logits(const Tensor& inputs) {
+absl::StatusOr<Tensor> Gpt::ProjectToVocab(const Tensor& hidden) {
+  const Tensor& table = wte_weight().value;  // With TP, this rank's vocabulary slice.
+  ASSIGN_OR_RETURN(Tensor logits,
+                   Tensor::Empty({hidden.dim(0), table.dim(0)}, options_.dtype, options_.device));
+  const Stream stream = nn_internal::LayerStream(options_.device);
+  RETURN_IF_ERROR(Matmul(hidden, table, logits, {.transpose_b = true}, stream));
+  return logits;
+}
+
+absl::StatusOr<Tensor> Gpt::InferenceHidden(const Tensor& inputs, absl::string_view what) {
   const GptConfig& c = options_.config;
   if (inputs.rank() != 2 || inputs.dim(1) < 1 || inputs.dim(1) > c.block_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Gpt::Logits inputs: expected [B, T] with 1 <= T <= ", c.block_size, ", got ",
-                     inputs.DebugString()));
+    return absl::InvalidArgumentError(absl::StrCat(what, " inputs: expected [B, T] with 1 <= T <= ",
+                                                   c.block_size, ", got ", inputs.DebugString()));
   }
   Tensor host_inputs = inputs;
   if (inputs.device().is_cuda()) {
     ASSIGN_OR_RETURN(host_inputs, Tensor::Empty(inputs.shape(), inputs.dtype()));
-    RETURN_IF_ERROR(WithContext(Copy(inputs, host_inputs), "Gpt::Logits inputs"));
+    RETURN_IF_ERROR(WithContext(Copy(inputs, host_inputs), absl::StrCat(what, " inputs")));
   }
-  const int64_t batch = inputs.dim(0), seq = inputs.dim(1);
-  absl::StatusOr<HiddenAndLogits> local = ForwardToLogits({host_inputs, 0, seq});
+  absl::StatusOr<Tensor> hidden = ForwardHidden({host_inputs, 0, inputs.dim(1)});
   ReleaseActivations();  // Inference: nothing is kept for a Backward.
-  RETURN_IF_ERROR(local.status());
-  ASSIGN_OR_RETURN(Tensor host, Tensor::Empty(local->logits.shape(), local->logits.dtype()));
-  RETURN_IF_ERROR(Copy(local->logits, host));  // Waits for the device.
+  return hidden;
+}
+
+absl::StatusOr<Tensor> Gpt::GatherVocab(const Tensor& local) {
+  const GptConfig& c = options_.config;
+  ASSIGN_OR_RETURN(Tensor host, Tensor::Empty(local.shape(), local.dtype()));
+  RETURN_IF_ERROR(Copy(local, host));  // Waits for the device.
   // Each TP rank holds the columns of its vocabulary slice: gathered, then interleaved.
   const int tp_size = TensorParallelSize(tp());
+  const int64_t rows = host.dim(0), slice = host.dim(1);
   Tensor all = host;
   if (tp_size > 1) {
-    ASSIGN_OR_RETURN(all, Tensor::Empty({tp_size, batch, seq, host.dim(2)}, host.dtype()));
+    ASSIGN_OR_RETURN(all, Tensor::Empty({tp_size, rows, slice}, host.dtype()));
     RETURN_IF_ERROR(tp()->AllGather(host, all));
   }
-  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({batch, seq, c.vocab_size}, host.dtype()));
-  const int64_t slice = host.dim(2), rows = batch * seq;
+  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({rows, c.vocab_size}, host.dtype()));
   const size_t width = DTypeSize(host.dtype());
   const auto* src = static_cast<const char*>(all.raw_data());
   auto* dst = static_cast<char*>(out.raw_data());
@@ -159,6 +163,31 @@ absl::StatusOr<Tensor> Gpt::Logits(const Tensor& inputs) {
     }
   }
   return out;
+}
+
+absl::StatusOr<Tensor> Gpt::Logits(const Tensor& inputs) {
+  ASSIGN_OR_RETURN(const Tensor hidden, InferenceHidden(inputs, "Gpt::Logits"));
+  ASSIGN_OR_RETURN(const Tensor local, ProjectToVocab(hidden));
+  ASSIGN_OR_RETURN(const Tensor logits, GatherVocab(local));
+  return logits.Reshape({inputs.dim(0), inputs.dim(1), options_.config.vocab_size});
+}
+
+absl::StatusOr<Tensor> Gpt::NextTokenLogits(const Tensor& inputs) {
+  ASSIGN_OR_RETURN(const Tensor hidden, InferenceHidden(inputs, "Gpt::NextTokenLogits"));
+  const int64_t batch = inputs.dim(0), seq = inputs.dim(1);
+  // Row b's last position is hidden row b*T + T-1: one view for one row, else copied together.
+  ASSIGN_OR_RETURN(Tensor last, hidden.Slice(seq - 1, seq));
+  if (batch > 1) {
+    ASSIGN_OR_RETURN(last, Tensor::Empty({batch, hidden.dim(1)}, hidden.dtype(), hidden.device()));
+    const Stream stream = nn_internal::LayerStream(options_.device);
+    for (int64_t b = 0; b < batch; ++b) {
+      ASSIGN_OR_RETURN(const Tensor from, hidden.Slice(b * seq + seq - 1, b * seq + seq));
+      ASSIGN_OR_RETURN(const Tensor to, last.Slice(b, b + 1));
+      RETURN_IF_ERROR(Copy(from, to, stream));
+    }
+  }
+  ASSIGN_OR_RETURN(const Tensor local, ProjectToVocab(last));
+  return GatherVocab(local);
 }
 
 absl::Status Gpt::Backward(double dloss, const GradientsFinal& on_final) {

@@ -36,6 +36,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 #include "collectives/communicator.h"
 #include "runtime/core/device.h"
@@ -90,6 +91,10 @@ class Gpt : public TokenModel {
   // (the padding columns left out; with TP, gathered from the group, a collective). Keeps no
   // activations: for evaluation and sampling, not for training.
   [[nodiscard]] absl::StatusOr<Tensor> Logits(const Tensor& inputs);
+  // The logits of the token after each row of `inputs`: [B, vocab_size], Logits(inputs)[:, T-1]
+  // (the same inputs and contract), with the output projection and the gather done for those
+  // B positions only: what sampling needs.
+  [[nodiscard]] absl::StatusOr<Tensor> NextTokenLogits(const Tensor& inputs);
 
   const GptConfig& config() const { return options_.config; }
   // The tensor-parallel group, or null without tensor parallelism.
@@ -100,12 +105,15 @@ class Gpt : public TokenModel {
       : options_(options), cross_entropy_(options.config.vocab_size) {}
   void ClearSaved() override { saved_.reset(); }
   absl::Status CreateTokenEmbedding(ParameterInitializer& init);
-  // Embeddings, blocks and ln_f (saving their activations), then this rank's logits.
-  struct HiddenAndLogits {
-    Tensor hidden;  // ln_f's output, [B*T, C].
-    Tensor logits;  // [B, T, padded_vocab / tp].
-  };
-  absl::StatusOr<HiddenAndLogits> ForwardToLogits(const TokenWindow& inputs);
+  // Embeddings, blocks and ln_f, saving their activations: ln_f's output, [B*T, C].
+  absl::StatusOr<Tensor> ForwardHidden(const TokenWindow& inputs);
+  // This rank's logits of the rows of `hidden` ([N, C]): [N, padded_vocab / tp].
+  absl::StatusOr<Tensor> ProjectToVocab(const Tensor& hidden);
+  // ForwardHidden of Logits' `inputs` (checked; errors name `what`), keeping no activations.
+  absl::StatusOr<Tensor> InferenceHidden(const Tensor& inputs, absl::string_view what);
+  // The host logits [N, vocab_size] from every TP rank's ProjectToVocab rows (a collective
+  // with TP), the padding columns left out.
+  absl::StatusOr<Tensor> GatherVocab(const Tensor& local);
   Parameter& wte_weight() { return tp_wte_ != nullptr ? tp_wte_->weight() : wte_->weight(); }
 
   GptOptions options_;

@@ -5,6 +5,8 @@
 //
 //   ASSIGN_OR_RETURN(GptConfig config, GptConfigNamed("gpt2"));
 //   config.block_size = 512;          // fields may be changed; Gpt::Create validates them
+//   state.SetJson("model_config", GptConfigToJson(config));   // what a checkpoint records
+//   ASSIGN_OR_RETURN(GptConfig same, GptConfigFromJson(GptConfigToJson(config)));
 #ifndef USINE_RUNTIME_NN_GPT_CONFIG_H_
 #define USINE_RUNTIME_NN_GPT_CONFIG_H_
 
@@ -36,6 +38,16 @@ struct GptConfig {
 // The presets: "tiny" is vocab 500, block 64, 2 layers, 4 heads, 32 wide (for tests); the
 // others are GPT-2's (vocab 50257, block 1024). An unknown name is InvalidArgument listing them.
 [[nodiscard]] absl::StatusOr<GptConfig> GptConfigNamed(absl::string_view name);
+
+// The config as one JSON object: {"name", "vocab_size", "block_size", "n_layer", "n_head",
+// "n_embd", "padded_vocab"} -- what checkpoints record as "model_config"
+// (scripts/export_to_torch.py reads it; padded_vocab is derived, for readers of the file).
+std::string GptConfigToJson(const GptConfig& config);
+
+// The config that GptConfigToJson wrote: the six fields are required, padded_vocab may be
+// absent but must otherwise be the config's, other keys are ignored. Does not Validate().
+// Errors (InvalidArgument) name the field.
+[[nodiscard]] absl::StatusOr<GptConfig> GptConfigFromJson(absl::string_view json);
 
 }  // namespace usine
 

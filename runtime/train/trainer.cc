@@ -1,6 +1,5 @@
 #include "runtime/train/trainer.h"
 
-#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <system_error>
@@ -16,21 +15,15 @@
 #include "runtime/core/stop_signal.h"
 #include "runtime/data/data_stream_state.h"
 #include "runtime/optim/zero_adamw.h"
+#include "runtime/train/checkpoint_keys.h"
 #include "runtime/train/data_parallel.h"
+#include "runtime/train/evaluate.h"
 #include "runtime/train/internal/step_reporter.h"
 
 namespace usine {
 namespace {
 
-// Metadata names (docs/checkpoint-format.md).
-constexpr char kStepKey[] = "step";
-constexpr char kTokensKey[] = "tokens_seen";
-constexpr char kSkippedKey[] = "skipped_steps";
-constexpr char kSeedKey[] = "seed";
-constexpr char kRunConfigKey[] = "run_config";
-constexpr char kModelConfigKey[] = "model_config";
-constexpr char kLayoutKey[] = "parallel_layout";
-constexpr char kDataPositionKey[] = "data_position";
+namespace keys = checkpoint_keys;
 
 absl::Status ValidateOptions(const TrainerOptions& o, int dp_size) {
   const auto bad = [](auto... parts) {
@@ -177,10 +170,10 @@ absl::Status Trainer::Impl::Resume(std::optional<DataStreamState>* data_state) {
   absl::StatusOr<int64_t> loaded = checkpointer_->LoadLatest(state);
   if (absl::IsNotFound(loaded.status())) return absl::OkStatus();  // A fresh run.
   RETURN_IF_ERROR(loaded.status());
-  ASSIGN_OR_RETURN(step_, state.GetInt(kStepKey));
-  ASSIGN_OR_RETURN(tokens_seen_, state.GetInt(kTokensKey));
-  ASSIGN_OR_RETURN(skipped_total_, state.GetInt(kSkippedKey));
-  ASSIGN_OR_RETURN(const std::string json, state.GetJson(kDataPositionKey));
+  ASSIGN_OR_RETURN(step_, state.GetInt(keys::kStep));
+  ASSIGN_OR_RETURN(tokens_seen_, state.GetInt(keys::kTokensSeen));
+  ASSIGN_OR_RETURN(skipped_total_, state.GetInt(keys::kSkippedSteps));
+  ASSIGN_OR_RETURN(const std::string json, state.GetJson(keys::kDataPosition));
   ASSIGN_OR_RETURN(DataStreamState data, DataStreamState::FromJson(json));
   *data_state = std::move(data);
   if (zero_ != nullptr) {
@@ -192,7 +185,7 @@ absl::Status Trainer::Impl::Resume(std::optional<DataStreamState>* data_state) {
   if (grid_.world().rank() == 0) {
     USINE_LOG(INFO) << "resumed from " << checkpointer_->directory() << " at step " << step_ << " ("
                     << tokens_seen_ << " tokens; written at "
-                    << state.GetJson(kLayoutKey).value_or("an unknown layout") << ")";
+                    << state.GetJson(keys::kParallelLayout).value_or("an unknown layout") << ")";
   }
   return absl::OkStatus();
 }
@@ -206,7 +199,7 @@ absl::StatusOr<TrainStepResult> Trainer::Impl::Step(absl::Span<const Tensor> mic
 }
 
 absl::Status Trainer::Impl::AddState(StateDict& state) const {
-  RETURN_IF_ERROR(model_.AddToStateDict(state, "model/"));
+  RETURN_IF_ERROR(model_.AddToStateDict(state, keys::kModelPrefix));
   return zero_ != nullptr ? zero_->AddToStateDict(state) : adamw_->AddToStateDict(state);
 }
 
@@ -214,15 +207,16 @@ absl::StatusOr<absl::Duration> Trainer::Impl::Save() {
   // Built afresh: the optimizer's metadata (its step) is taken as it is now.
   StateDict state;
   RETURN_IF_ERROR(AddState(state));
-  state.SetInt(kStepKey, step_);
-  state.SetInt(kTokensKey, tokens_seen_);
-  state.SetInt(kSkippedKey, skipped_total_);
-  state.SetInt(kSeedKey, static_cast<int64_t>(o_.seed));
-  state.SetJson(kLayoutKey, absl::StrCat("{\"tp\": ", grid_.size(ParallelAxis::kTensor),
-                                         ", \"dp\": ", grid_.size(ParallelAxis::kData), "}"));
-  state.SetJson(kDataPositionKey, data_->state().ToJson());
-  if (!o_.config_text.empty()) state.SetString(kRunConfigKey, o_.config_text);
-  if (!o_.model_config_json.empty()) state.SetJson(kModelConfigKey, o_.model_config_json);
+  state.SetInt(keys::kStep, step_);
+  state.SetInt(keys::kTokensSeen, tokens_seen_);
+  state.SetInt(keys::kSkippedSteps, skipped_total_);
+  state.SetInt(keys::kSeed, static_cast<int64_t>(o_.seed));
+  state.SetJson(keys::kParallelLayout,
+                absl::StrCat("{\"tp\": ", grid_.size(ParallelAxis::kTensor),
+                             ", \"dp\": ", grid_.size(ParallelAxis::kData), "}"));
+  state.SetJson(keys::kDataPosition, data_->state().ToJson());
+  if (!o_.config_text.empty()) state.SetString(keys::kRunConfig, o_.config_text);
+  if (!o_.model_config_json.empty()) state.SetJson(keys::kModelConfig, o_.model_config_json);
   const absl::Time start = absl::Now();
   RETURN_IF_ERROR(checkpointer_->Save(step_, state));
   saved_step_ = step_;
@@ -232,33 +226,12 @@ absl::StatusOr<absl::Duration> Trainer::Impl::Save() {
 absl::Status Trainer::Impl::Evaluate() {
   DataStreamOptions val = o_.train_data;
   val.shards = o_.val_shards;
-  val.shuffle = false;
-  val.watch.reset();
-  val.comm = nullptr;
-  val.dp_rank = dp_.rank();
-  val.dp_size = dp_.size();
-  absl::StatusOr<std::unique_ptr<DataStream>> opened = DataStream::Open(std::move(val));
-  RETURN_IF_ERROR(WithContext(opened.status(), "validation data"));
-  std::unique_ptr<DataStream> stream = std::move(*opened);
-  const int64_t whole = stream->samples_per_epoch() / (dp_.size() * o_.train_data.batch_size);
-  const int64_t batches = o_.eval_batches > 0 ? std::min(o_.eval_batches, whole) : whole;
-  if (batches < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Trainer: the validation split holds ", stream->samples_per_epoch(),
-        " sequences, fewer than one batch of dp ", dp_.size(), " x ", o_.train_data.batch_size));
-  }
-  double sum = 0;
-  for (int64_t i = 0; i < batches; ++i) {
-    ASSIGN_OR_RETURN(Batch batch, stream->Next());
-    ASSIGN_OR_RETURN(const double loss, model_.Forward(batch.tokens));
-    model_.ReleaseActivations();
-    sum += loss;
-  }
-  ASSIGN_OR_RETURN(const double mean, AverageOverRanks(&dp_, sum / static_cast<double>(batches)));
-  const EvalReport report{.step = step_, .loss = mean, .batches = batches};
+  absl::StatusOr<EvalResult> result =
+      usine::Evaluate(model_, &dp_, std::move(val), o_.eval_batches);
+  RETURN_IF_ERROR(WithContext(result.status(), "Trainer: validation split"));
+  const EvalReport report{.step = step_, .loss = result->loss, .batches = result->batches};
   if (o_.on_eval) o_.on_eval(report);
-  return reporter_->ReportEval(
-      report, batches * dp_.size() * o_.train_data.batch_size * o_.train_data.seq_len);
+  return reporter_->ReportEval(report, result->tokens);
 }
 
 absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {

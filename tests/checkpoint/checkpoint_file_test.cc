@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -69,6 +70,30 @@ TEST_F(CheckpointFileTest, ReadsOnePieceOfEachTensor) {
   WriteModel();
   EXPECT_OK(ReadModel(1, 2));
   EXPECT_OK(ReadModel(3, 4));
+}
+
+// What a reader that wants only the model of a model-and-optimizer checkpoint does.
+TEST_F(CheckpointFileTest, ReadsOnlyTheTensorsAskedForAndAllTheMetadata) {
+  WriteModel();
+  ASSERT_OK_AND_ASSIGN(StateDict want, MakeModel(0, 1, Fill::kValues));
+  ASSERT_OK_AND_ASSIGN(StateDict sentinel, MakeModel(0, 1, Fill::kSentinel));
+  StateDict some;
+  for (const char* name : {"w_row", "blocks/0/ln", "bias"}) {
+    ASSERT_OK(some.AddTensor(name, sentinel.tensors().at(name).pieces[0].tensor));
+  }
+  ASSERT_OK(ReadCheckpointFile(path_, some, comm_));
+  ASSERT_EQ(some.tensors().size(), 3u);
+  for (const auto& [name, entry] : some.tensors()) {
+    const Tensor& got = entry.pieces[0].tensor;
+    const Tensor& expected = want.tensors().at(name).pieces[0].tensor;
+    EXPECT_EQ(std::memcmp(got.raw_data(), expected.raw_data(), got.nbytes()), 0) << name;
+  }
+  EXPECT_EQ(some.metadata(), want.metadata());
+  // No tensors at all: the metadata alone.
+  StateDict none;
+  ASSERT_OK(ReadCheckpointFile(path_, none, comm_));
+  EXPECT_TRUE(none.tensors().empty());
+  EXPECT_EQ(none.metadata(), want.metadata());
 }
 
 TEST_F(CheckpointFileTest, WrongShapeOrDTypeOrMissingTensorNamesTheDataset) {

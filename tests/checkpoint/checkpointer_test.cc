@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -76,6 +77,26 @@ TEST_F(CheckpointerTest, SaveSnapshotsAndReturnsThenLoadLatestReadsTheLastCommit
   const SaveTimings timings = ckpt->last_save_timings();
   EXPECT_EQ(timings.snapshot_bytes, state.piece_bytes());
   EXPECT_GT(timings.write, absl::ZeroDuration());
+}
+
+TEST_F(CheckpointerTest, LoadLatestFillsADictOfSomeOfTheCheckpointsTensors) {
+  ASSERT_OK_AND_ASSIGN(auto ckpt, Checkpointer::Create(comm_, Options()));
+  ASSERT_OK_AND_ASSIGN(StateDict state, MakeModel(0, 1, Fill::kValues));
+  ASSERT_OK(ckpt->Save(7, state));
+  ASSERT_OK_AND_ASSIGN(StateDict sentinel, MakeModel(0, 1, Fill::kSentinel));
+  StateDict some;
+  ASSERT_OK(some.AddTensor("w_col", sentinel.tensors().at("w_col").pieces[0].tensor));
+  ASSERT_OK(some.AddTensor("emb", sentinel.tensors().at("emb").pieces[0].tensor));
+  ASSERT_OK_AND_ASSIGN(int64_t step, ckpt->LoadLatest(some));
+  EXPECT_EQ(step, 7);
+  for (const char* name : {"w_col", "emb"}) {
+    const Tensor& got = some.tensors().at(name).pieces[0].tensor;
+    EXPECT_EQ(std::memcmp(got.raw_data(), state.tensors().at(name).pieces[0].tensor.raw_data(),
+                          got.nbytes()),
+              0)
+        << name;
+  }
+  EXPECT_EQ(some.metadata(), state.metadata());
 }
 
 TEST_F(CheckpointerTest, LoadLatestWithoutACheckpointIsNotFound) {

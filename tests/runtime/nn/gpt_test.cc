@@ -213,5 +213,63 @@ TEST(Gpt, LogitsGiveForwardsLoss) {
   EXPECT_THAT(std::string(model->Logits(flat).status().message()), HasSubstr("expected [B, T]"));
 }
 
+TEST(Gpt, NextTokenLogitsAreLogitsAtTheLastPosition) {
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = Small(), .seed = 6}));
+  const int64_t batch = 3, seq = 5, v = Small().vocab_size;
+  const Tensor inputs = Tokens<uint16_t>(batch, seq, v, 4);
+  ASSERT_OK_AND_ASSIGN(Tensor all, model->Logits(inputs));
+  ASSERT_OK_AND_ASSIGN(Tensor next, model->NextTokenLogits(inputs));
+  ASSERT_EQ(next.shape(), Shape({batch, v}));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> a, ReadTensor<float>(all));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> n, ReadTensor<float>(next));
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t j = 0; j < v; ++j) {
+      EXPECT_NEAR(n[b * v + j], a[(b * seq + seq - 1) * v + j], 1e-6)
+          << "row " << b << ", id " << j;
+    }
+  }
+  // One row (a view of the hidden states, no copy) gives the same.
+  ASSERT_OK_AND_ASSIGN(Tensor row, inputs.Slice(1, 2));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> one, ReadTensor<float>(*model->NextTokenLogits(row)));
+  for (int64_t j = 0; j < v; ++j) EXPECT_NEAR(one[j], n[v + j], 1e-6) << "id " << j;
+  EXPECT_THAT(std::string(model->Backward().message()), HasSubstr("before Forward"));
+  ASSERT_OK_AND_ASSIGN(Tensor long_inputs, Tensor::Empty({1, Small().block_size + 1}, DType::kI32));
+  EXPECT_THAT(std::string(model->NextTokenLogits(long_inputs).status().message()),
+              HasSubstr("Gpt::NextTokenLogits inputs: expected [B, T] with 1 <= T <= 8"));
+}
+
+TEST(GptConfig, JsonRoundTripsAndErrorsNameTheField) {
+  ASSERT_OK_AND_ASSIGN(GptConfig gpt2, GptConfigNamed("gpt2"));
+  gpt2.name = "my \"gpt\"";
+  const std::string json = GptConfigToJson(gpt2);
+  EXPECT_EQ(json, R"({"name":"my \"gpt\"","vocab_size":50257,"block_size":1024,"n_layer":12,)"
+                  R"("n_head":12,"n_embd":768,"padded_vocab":50304})");
+  ASSERT_OK_AND_ASSIGN(GptConfig back, GptConfigFromJson(json));
+  EXPECT_EQ(back.name, gpt2.name);
+  EXPECT_EQ(back.vocab_size, 50257);
+  EXPECT_EQ(back.block_size, 1024);
+  EXPECT_EQ(back.n_layer, 12);
+  EXPECT_EQ(back.n_head, 12);
+  EXPECT_EQ(back.n_embd, 768);
+  // As `usine train` writes it (spaces), padded_vocab optional.
+  ASSERT_OK_AND_ASSIGN(GptConfig spaced,
+                       GptConfigFromJson(R"({"name": "tiny", "vocab_size": 500, "block_size": 64, )"
+                                         R"("n_layer": 2, "n_head": 4, "n_embd": 32})"));
+  EXPECT_EQ(spaced.padded_vocab(), 512);
+  const auto message = [](const std::string& text) {
+    absl::StatusOr<GptConfig> c = GptConfigFromJson(text);
+    EXPECT_TRUE(absl::IsInvalidArgument(c.status())) << c.status();
+    return std::string(c.status().message());
+  };
+  EXPECT_THAT(message("[1, 2]"), HasSubstr("not a JSON object"));
+  EXPECT_THAT(message("{\"name\": "), HasSubstr("not a JSON object"));
+  EXPECT_THAT(message(R"({"vocab_size": 5})"), HasSubstr("name: expected a string, got null"));
+  EXPECT_THAT(message(R"({"name": "x", "vocab_size": 5, "block_size": "64"})"),
+              HasSubstr("block_size: expected an integer, got \"64\""));
+  EXPECT_THAT(message(R"({"name": "x", "vocab_size": 500, "block_size": 64, "n_layer": 2, )"
+                      R"("n_head": 4, "n_embd": 32, "padded_vocab": 500})"),
+              HasSubstr("padded_vocab: expected 512"));
+}
+
 }  // namespace
 }  // namespace usine

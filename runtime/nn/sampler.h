@@ -1,0 +1,51 @@
+// Text continuation with a Gpt: tokens drawn one at a time after a prompt, each from the
+// model's next-token logits (Gpt::NextTokenLogits) by DrawToken (token_draw.h).
+//
+//   const std::vector<int32_t> ids = tokenizer->Encode("Once upon a time");
+//   ASSIGN_OR_RETURN(std::vector<int32_t> more,
+//                    Sample(*model, ids, {.max_new_tokens = 100, .temperature = 0.8,
+//                                         .top_k = 40, .seed = 7, .stop_token = 50256}));
+//
+// Each token costs one forward pass over the context, the last block_size tokens of the
+// prompt and of the tokens drawn so far (no key/value cache: the blocks are recomputed; the
+// output projection runs for the last position only).
+//
+// With tensor parallelism Sample is a collective over the model's TP group (the logits are
+// gathered from it) and every rank of the group must call it with the same prompt and
+// options; every rank then returns the same tokens (the gathered logits are the same bits on
+// every rank, and so is the seeded engine). Thread-compatible; the model must not be used by
+// another thread meanwhile.
+#ifndef USINE_RUNTIME_NN_SAMPLER_H_
+#define USINE_RUNTIME_NN_SAMPLER_H_
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+#include "runtime/nn/gpt.h"
+
+namespace usine {
+
+struct SampleOptions {
+  int64_t max_new_tokens = 64;  // Tokens to draw at most, >= 0. Default: 64.
+  double temperature = 1.0;     // >= 0; 0: greedy (the argmax). Default: 1.
+  int64_t top_k = 0;            // >= 0; draws among the k likeliest ids; 0: every id.
+  uint64_t seed = 0;            // Of the std::mt19937_64 the draws take their variates from.
+  // Drawing this id (< vocab_size) ends the continuation. Default: none.
+  std::optional<int32_t> stop_token = std::nullopt;
+};
+
+// The tokens drawn after `prompt`: max_new_tokens of them, or fewer ending with the stop
+// token. Errors (InvalidArgument, before any forward pass): an empty prompt, an id of the
+// prompt outside [0, vocab_size) (naming its position), options out of range; and those of
+// the model's forward pass.
+[[nodiscard]] absl::StatusOr<std::vector<int32_t>> Sample(Gpt& model,
+                                                          absl::Span<const int32_t> prompt,
+                                                          const SampleOptions& options);
+
+}  // namespace usine
+
+#endif  // USINE_RUNTIME_NN_SAMPLER_H_

@@ -1,0 +1,176 @@
+// Inference from a Trainer's checkpoint at 2 (and 4) ranks: the tiny GPT trained at TP 2 x DP
+// (world / 2) loads at TP 1 and at TP 2 with the writer's logits (bit for bit at its own
+// layout); Sample gives the same tokens on every rank and at both layouts; Evaluate over the
+// world's DP ranks gives the loss of one rank evaluating the same sequences alone.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "gtest/gtest.h"
+
+#include "collectives/byte_exchange.h"
+#include "collectives/mpi/mpi_communicator.h"
+#include "collectives/process_grid.h"
+#include "runtime/data/token_shard.h"
+#include "runtime/nn/gpt.h"
+#include "runtime/nn/sampler.h"
+#include "runtime/train/evaluate.h"
+#include "runtime/train/gpt_checkpoint.h"
+#include "runtime/train/trainer.h"
+#include "tests/testing/device_test.h"
+
+namespace usine {
+namespace {
+
+using testing::ReadTensor;
+
+constexpr int64_t kSeq = 16;
+constexpr int64_t kSteps = 3;
+constexpr char kRunConfig[] = "[model]\nname = \"tiny\"\n";
+
+GptConfig Tiny() { return GptConfigNamed("tiny").value(); }
+
+std::vector<int32_t> Tokens(int64_t n, int salt) {
+  std::vector<int32_t> ids(n);
+  for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i % 23) * 7 + (i / 97 + salt) % 5);
+  return ids;
+}
+
+// The logits of a fixed [2, 10] input (a collective over the model's TP group).
+std::vector<float> FixedLogits(Gpt& model) {
+  Tensor inputs = Tensor::Empty({2, 10}, DType::kI32).value();
+  for (int i = 0; i < 20; ++i) static_cast<int32_t*>(inputs.raw_data())[i] = (i * 37 + 11) % 500;
+  return ReadTensor<float>(model.Logits(inputs).value()).value();
+}
+
+class GptInferenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(world_, MpiCommunicator::Create(MPI_COMM_WORLD, "world"));
+    if (world_->rank() == 0) {
+      char tmpl[] = "/tmp/usine_gpt_inference_XXXXXX";
+      ASSERT_NE(mkdtemp(tmpl), nullptr);
+      dir_ = tmpl;
+      ASSERT_OK(WriteTokenShard(dir_ + "/train.bin", Tokens(12000, 0), TokenWidth::kUint16));
+      ASSERT_OK(WriteTokenShard(dir_ + "/val.bin", Tokens(3000, 3), TokenWidth::kUint16));
+    }
+    ASSERT_OK(BroadcastBytes(*world_, 0, &dir_));
+    ASSERT_OK_AND_ASSIGN(grid_, ProcessGrid::Create(*world_, 2));
+    ASSERT_OK_AND_ASSIGN(
+        writer_,
+        Gpt::Create({.config = Tiny(), .seed = 1337, .tp = &grid_->comm(ParallelAxis::kTensor)}));
+    TrainerOptions o;
+    o.run_dir = dir_ + "/run";
+    o.train_data = Data("train.bin");
+    o.train_data.seed = 7;
+    o.global_batch = 2 * grid_->size(ParallelAxis::kData);
+    o.schedule = {.max_lr = 3e-3, .min_lr = 3e-4, .warmup_steps = 1, .total_steps = kSteps};
+    o.max_steps = kSteps;
+    o.config_text = kRunConfig;
+    o.model_config_json = GptConfigToJson(Tiny());
+    o.metrics.log_every = 0;
+    o.metrics.peak_flops = 1e11;  // No sgemm measurement.
+    ASSERT_OK_AND_ASSIGN(auto trainer, Trainer::Create(*grid_, *writer_, std::move(o)));
+    ASSERT_OK_AND_ASSIGN(TrainOutcome outcome, trainer->Run());
+    ASSERT_EQ(outcome.step, kSteps);
+  }  // The trainer (and its Checkpointer) is gone before the loads.
+
+  void TearDown() override {
+    ASSERT_OK(world_->Barrier());
+    if (world_->rank() == 0) std::filesystem::remove_all(dir_);
+  }
+
+  DataStreamOptions Data(const std::string& shard) const {
+    DataStreamOptions data;
+    data.shards = {dir_ + "/" + shard};
+    data.vocab_size = Tiny().vocab_size;
+    data.seq_len = kSeq;
+    data.batch_size = 2;
+    return data;
+  }
+
+  // Loads the run's latest checkpoint with `tp` as the model's group (null: TP 1).
+  std::unique_ptr<Gpt> Load(Communicator* tp) {
+    absl::StatusOr<GptCheckpoint> loaded = LoadGptCheckpoint(*world_, dir_ + "/run", {.tp = tp});
+    EXPECT_OK(loaded.status());
+    if (!loaded.ok()) return nullptr;
+    EXPECT_EQ(loaded->step, kSteps);
+    EXPECT_EQ(loaded->run_config, kRunConfig);
+    return std::move(loaded->model);
+  }
+
+  std::unique_ptr<MpiCommunicator> world_;
+  std::string dir_;
+  std::unique_ptr<ProcessGrid> grid_;
+  std::unique_ptr<Gpt> writer_;
+};
+
+TEST_F(GptInferenceTest, LoadsAtTp1AndTp2WithTheWritersLogits) {
+  const std::vector<float> want = FixedLogits(*writer_);
+  std::unique_ptr<Gpt> tp2 = Load(&grid_->comm(ParallelAxis::kTensor));
+  ASSERT_NE(tp2, nullptr);
+  ASSERT_NE(tp2->tp(), nullptr);
+  EXPECT_EQ(FixedLogits(*tp2), want);  // The same layout: the same sums, bit for bit.
+  std::unique_ptr<Gpt> tp1 = Load(nullptr);
+  ASSERT_NE(tp1, nullptr);
+  EXPECT_EQ(tp1->tp(), nullptr);
+  const std::vector<float> alone = FixedLogits(*tp1);
+  ASSERT_EQ(alone.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_NEAR(alone[i], want[i], 1e-5 * std::max(1.0f, std::abs(want[i]))) << "logit " << i;
+  }
+  // Trained: not the initial weights (nor the loader's seed-0 ones).
+  ASSERT_OK_AND_ASSIGN(auto fresh, Gpt::Create({.config = Tiny(), .seed = 1337}));
+  EXPECT_NE(FixedLogits(*fresh), alone);
+}
+
+TEST_F(GptInferenceTest, SampleAtTp2GivesEveryRankTheTokensOfTp1) {
+  std::unique_ptr<Gpt> tp2 = Load(&grid_->comm(ParallelAxis::kTensor));
+  std::unique_ptr<Gpt> tp1 = Load(nullptr);
+  ASSERT_NE(tp2, nullptr);
+  ASSERT_NE(tp1, nullptr);
+  const std::vector<int32_t> prompt = {7, 14, 21, 28};
+  for (const SampleOptions& options :
+       {SampleOptions{.max_new_tokens = 24, .temperature = 1.0, .top_k = 50, .seed = 5},
+        SampleOptions{.max_new_tokens = 24, .temperature = 0}}) {
+    ASSERT_OK_AND_ASSIGN(const std::vector<int32_t> sharded, Sample(*tp2, prompt, options));
+    ASSERT_OK_AND_ASSIGN(const std::vector<int32_t> whole, Sample(*tp1, prompt, options));
+    ASSERT_EQ(sharded.size(), 24u);
+    EXPECT_EQ(sharded, whole) << "temperature " << options.temperature;
+    const std::string mine(reinterpret_cast<const char*>(sharded.data()),
+                           sharded.size() * sizeof(int32_t));
+    ASSERT_OK_AND_ASSIGN(const std::vector<std::string> all, AllGatherBytes(*world_, mine));
+    for (size_t r = 0; r < all.size(); ++r) EXPECT_EQ(all[r], mine) << "rank " << r;
+  }
+}
+
+TEST_F(GptInferenceTest, EvaluateOverDpRanksEqualsOneRankOnTheSameSequences) {
+  std::unique_ptr<Gpt> tp1 = Load(nullptr);
+  std::unique_ptr<Gpt> tp2 = Load(&grid_->comm(ParallelAxis::kTensor));
+  ASSERT_NE(tp1, nullptr);
+  ASSERT_NE(tp2, nullptr);
+  constexpr int64_t kPerRank = 3;
+  const int n = world_->size();
+  ASSERT_OK_AND_ASSIGN(const EvalResult alone,
+                       Evaluate(*tp1, nullptr, Data("val.bin"), n * kPerRank));
+  ASSERT_OK_AND_ASSIGN(const EvalResult dp,
+                       Evaluate(*tp1, world_.get(), Data("val.bin"), kPerRank));
+  EXPECT_EQ(alone.batches, n * kPerRank);
+  EXPECT_EQ(dp.batches, kPerRank);
+  EXPECT_EQ(dp.tokens, alone.tokens);
+  EXPECT_NEAR(dp.loss, alone.loss, 1e-6);
+  // TP 2 x DP (world / 2): the same sequences, the TP ranks' sums in another order.
+  Communicator& dp2 = grid_->comm(ParallelAxis::kData);
+  ASSERT_OK_AND_ASSIGN(const EvalResult tp_dp,
+                       Evaluate(*tp2, &dp2, Data("val.bin"), n * kPerRank / dp2.size()));
+  EXPECT_EQ(tp_dp.tokens, alone.tokens);
+  EXPECT_NEAR(tp_dp.loss, alone.loss, 1e-5);
+}
+
+}  // namespace
+}  // namespace usine
