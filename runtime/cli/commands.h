@@ -25,6 +25,12 @@ Command AddPrepCommand(CLI::App& parent);
 // `usine train`: trains a GPT model from a TOML run configuration (runtime/train/trainer.h).
 Command AddTrainCommand(CLI::App& parent);
 
+// `usine eval`: the loss and perplexity of a checkpoint on a dataset's split.
+Command AddEvalCommand(CLI::App& parent);
+
+// `usine sample`: text a checkpoint's model writes after a prompt (top-k, temperature).
+Command AddSampleCommand(CLI::App& parent);
+
 // `usine inspect`: a checkpoint's metadata and tensors; --verify checks its CRCs.
 Command AddInspectCommand(CLI::App& parent);
 

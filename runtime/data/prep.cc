@@ -217,6 +217,15 @@ absl::StatusOr<PrepManifest> Prep(const PrepOptions& options, const Gpt2Tokenize
   return *std::move(manifest);
 }
 
+std::vector<std::string> ShardPaths(const PrepManifest& manifest, const std::string& dir,
+                                    DataSplit split) {
+  std::vector<std::string> paths;
+  for (const PrepShard& shard : manifest.shards) {
+    if (shard.split == split) paths.push_back(absl::StrCat(dir, "/", shard.file));
+  }
+  return paths;
+}
+
 absl::StatusOr<PrepManifest> ReadPrepManifest(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

@@ -155,6 +155,11 @@ struct PrepManifest {
 // Reads a manifest.json that Prep wrote; an error names the file and the field.
 [[nodiscard]] absl::StatusOr<PrepManifest> ReadPrepManifest(const std::string& path);
 
+// The paths (`dir`/file) of the manifest's shards of `split`, in the manifest's order. `dir`
+// is the directory that holds the manifest.
+std::vector<std::string> ShardPaths(const PrepManifest& manifest, const std::string& dir,
+                                    DataSplit split);
+
 }  // namespace usine
 
 #endif  // USINE_RUNTIME_DATA_PREP_H_

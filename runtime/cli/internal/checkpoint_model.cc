@@ -1,0 +1,81 @@
+#include "runtime/cli/internal/checkpoint_model.h"
+
+#include <cstdio>
+#include <utility>
+#include <variant>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+#include "checkpoint/inspect.h"
+#include "collectives/byte_exchange.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/train/checkpoint_keys.h"
+
+namespace usine::cli_internal {
+
+void AddCheckpointModelFlags(CLI::App& app, CheckpointModelFlags* flags) {
+  app.add_option("CKPT", flags->checkpoint,
+                 "a checkpoint file, a checkpoints directory or a run directory (its latest)")
+      ->required()
+      ->type_name("");
+  app.add_option("--tp", flags->tp, "tensor-parallel ranks (dividing the world size)")
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--device", flags->device, "where the model runs (default: the run's device)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->type_name("DEVICE");
+}
+
+absl::StatusOr<CheckpointModel> LoadCheckpointModel(World& world,
+                                                    const CheckpointModelFlags& flags) {
+  if (flags.tp < 1 || world.size() % flags.tp != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tp ", flags.tp, " does not divide the ", world.size(), " ranks"));
+  }
+  CheckpointModel m;
+  ASSIGN_OR_RETURN(m.grid, ProcessGrid::Create(world.comm(), static_cast<int>(flags.tp)));
+  // Rank 0 names the file (a run may be moving `latest` meanwhile); every rank reads its
+  // run configuration, whose model.device is the default device.
+  absl::StatusOr<std::string> resolved =
+      world.rank() == 0 ? ResolveCheckpointPath(flags.checkpoint) : absl::StatusOr<std::string>("");
+  RETURN_IF_ERROR(AgreeOnStatus(world.comm(), resolved.status()));
+  std::string path = *resolved;
+  RETURN_IF_ERROR(BroadcastBytes(world.comm(), 0, &path));
+  absl::StatusOr<CheckpointInfo> info = InspectCheckpoint(path, /*verify=*/false);
+  RETURN_IF_ERROR(AgreeOnStatus(world.comm(), info.status()));
+  if (auto it = info->metadata.find(checkpoint_keys::kRunConfig); it != info->metadata.end()) {
+    const std::string* text = std::get_if<std::string>(&it->second);
+    if (text == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": run_config is not text"));
+    }
+    ASSIGN_OR_RETURN(m.run_config, ParseRunConfig(*text, absl::StrCat(path, ": run_config")));
+  }
+  const bool cuda = flags.device.empty() ? m.run_config.has_value() &&
+                                               m.run_config->model.device == DeviceType::kCuda
+                                         : flags.device == "cuda";
+  if (cuda && !world.device().is_cuda()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the model runs on cuda, but this rank (on ", world.hostname(),
+                     ") has no CUDA device; --device cpu runs it on the cpu"));
+  }
+  ASSIGN_OR_RETURN(m.loaded, LoadGptCheckpoint(world.comm(), path,
+                                               {.device = cuda ? world.device() : Device::Cpu(),
+                                                .tp = &m.grid->comm(ParallelAxis::kTensor)}));
+  return m;
+}
+
+int RunOnWorld(const std::string& command, const std::function<absl::Status(World&)>& body) {
+  absl::StatusOr<std::unique_ptr<World>> world = World::Init();
+  if (!world.ok()) {
+    std::fprintf(stderr, "%s: %s\n", command.c_str(), world.status().ToString().c_str());
+    return 1;
+  }
+  const absl::Status status = body(**world);
+  if (status.ok()) return 0;
+  if ((*world)->size() > 1) World::Abort(WithContext(status, command), 1);
+  std::fprintf(stderr, "%s: %s\n", command.c_str(), status.ToString().c_str());
+  return 1;
+}
+
+}  // namespace usine::cli_internal

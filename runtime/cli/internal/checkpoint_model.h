@@ -1,0 +1,56 @@
+// The model of a checkpoint, for the commands that read one (`usine eval`, `usine sample`):
+// the flags that name it and its layout, and the loading under mpirun or alone.
+//
+//   CheckpointModelFlags flags;
+//   AddCheckpointModelFlags(*app, &flags);
+//   ... after parsing, on every rank:
+//   ASSIGN_OR_RETURN(CheckpointModel m, LoadCheckpointModel(*world, flags));
+//   ... m.loaded.model, m.grid->comm(ParallelAxis::kData), m.run_config ...
+#ifndef USINE_RUNTIME_CLI_INTERNAL_CHECKPOINT_MODEL_H_
+#define USINE_RUNTIME_CLI_INTERNAL_CHECKPOINT_MODEL_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+#include "CLI/CLI.hpp"
+#include "collectives/process_grid.h"
+#include "runtime/launch/world.h"
+#include "runtime/train/gpt_checkpoint.h"
+#include "runtime/train/run_config.h"
+
+namespace usine::cli_internal {
+
+struct CheckpointModelFlags {
+  std::string checkpoint;  // A checkpoint file, a checkpoints directory or a run directory.
+  int64_t tp = 1;          // Tensor-parallel ranks; the rest of the world is data-parallel.
+  std::string device;      // "cpu", "cuda", or empty: the run's model.device.
+};
+
+// CKPT (positional, required), --tp and --device.
+void AddCheckpointModelFlags(CLI::App& app, CheckpointModelFlags* flags);
+
+struct CheckpointModel {
+  std::unique_ptr<ProcessGrid> grid;    // Over the world: TP = flags.tp, DP = the rest.
+  GptCheckpoint loaded;                 // The model lives on the grid's TP group.
+  std::optional<RunConfig> run_config;  // The run's configuration, when the checkpoint has it.
+};
+
+// Loads the checkpoint's model onto the grid (LoadGptCheckpoint). A collective over the world.
+// Errors: --tp not dividing the world size, --device cuda without a GPU, the checkpoint's, and a
+// run configuration in it that does not parse (naming the checkpoint).
+[[nodiscard]] absl::StatusOr<CheckpointModel> LoadCheckpointModel(
+    World& world, const CheckpointModelFlags& flags);
+
+// Runs `body` on every rank of a World made for `command` ("usine eval"), and returns the exit
+// code: 0, or 1 after an error, printed as one line. With more than one rank an error ends
+// the whole job (the other ranks may be waiting in a collective).
+int RunOnWorld(const std::string& command, const std::function<absl::Status(World&)>& body);
+
+}  // namespace usine::cli_internal
+
+#endif  // USINE_RUNTIME_CLI_INTERNAL_CHECKPOINT_MODEL_H_
