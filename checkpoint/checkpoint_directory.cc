@@ -32,12 +32,12 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
       absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
-absl::Status Fsync(const std::string& path, int flags) {
+absl::Status Fsync(const std::filesystem::path& path, int flags) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return Errno("opening", path);
+  if (fd < 0) return Errno("opening", path.string());
   const int rc = ::fsync(fd);
   ::close(fd);
-  return rc == 0 ? absl::OkStatus() : Errno("syncing", path);
+  return rc == 0 ? absl::OkStatus() : Errno("syncing", path.string());
 }
 
 // The step of a committed checkpoint's file name, or -1.
@@ -64,14 +64,17 @@ std::string TemporaryCheckpointPath(const std::string& dir, int64_t step) {
   return absl::StrCat(CheckpointPath(dir, step), ".tmp");
 }
 
-absl::Status CommitCheckpoint(const std::string& dir, int64_t step) {
-  const std::string temporary = TemporaryCheckpointPath(dir, step);
-  const std::string final_path = CheckpointPath(dir, step);
+absl::Status CommitFile(const std::string& temporary, const std::string& path) {
   RETURN_IF_ERROR(Fsync(temporary, O_RDONLY));
-  if (::rename(temporary.c_str(), final_path.c_str()) != 0) {
-    return Errno(absl::StrCat("renaming ", temporary, " to"), final_path);
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    return Errno(absl::StrCat("renaming ", temporary, " to"), path);
   }
-  RETURN_IF_ERROR(Fsync(dir, O_RDONLY | O_DIRECTORY));
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  return Fsync(dir.empty() ? std::filesystem::path(".") : dir, O_RDONLY | O_DIRECTORY);
+}
+
+absl::Status CommitCheckpoint(const std::string& dir, int64_t step) {
+  RETURN_IF_ERROR(CommitFile(TemporaryCheckpointPath(dir, step), CheckpointPath(dir, step)));
   const std::string line = absl::StrCat(CheckpointFileName(step), "\n");
   return WriteFileAtomically(absl::StrCat(dir, "/latest"), {line});
 }
@@ -89,6 +92,13 @@ absl::StatusOr<int64_t> ReadLatestStep(const std::string& dir) {
         absl::StrCat(path, " does not name a checkpoint file (step-NNNNNNNN.h5)"));
   }
   return step;
+}
+
+absl::StatusOr<std::string> ResolveCheckpointPath(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_directory(path, error)) return path;
+  ASSIGN_OR_RETURN(const int64_t step, ReadLatestStep(path));
+  return CheckpointPath(path, step);
 }
 
 absl::StatusOr<std::vector<int64_t>> ListCheckpointSteps(const std::string& dir) {

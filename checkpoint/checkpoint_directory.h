@@ -41,6 +41,15 @@ std::string CheckpointPath(const std::string& dir, int64_t step);
 // Makes the written temporary of `step` the committed checkpoint and points `latest` at it.
 [[nodiscard]] absl::Status CommitCheckpoint(const std::string& dir, int64_t step);
 
+// Makes the written file `temporary` appear as `path` (same directory), with the crash safety
+// above: fsync, rename (replacing a file there), fsync of the directory. CommitCheckpoint's
+// first half; Checkpointer::SaveAs's commit.
+[[nodiscard]] absl::Status CommitFile(const std::string& temporary, const std::string& path);
+
+// `path` itself when it is not a directory; for a checkpoint directory, the checkpoint that
+// its `latest` names (NotFound when it has none).
+[[nodiscard]] absl::StatusOr<std::string> ResolveCheckpointPath(const std::string& path);
+
 // The step that `latest` names: NotFound when there is no `latest`, InvalidArgument when it
 // does not hold a checkpoint file name.
 [[nodiscard]] absl::StatusOr<int64_t> ReadLatestStep(const std::string& dir);
