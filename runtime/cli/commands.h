@@ -25,6 +25,10 @@ Command AddPrepCommand(CLI::App& parent);
 // `usine train`: trains a GPT model from a TOML run configuration (runtime/train/trainer.h).
 Command AddTrainCommand(CLI::App& parent);
 
+// `usine finetune`: `usine train` on the shards that land in a watched directory, publishing
+// improved models (runtime/train/trainer.h's watch mode, init_from, publish_dir).
+Command AddFinetuneCommand(CLI::App& parent);
+
 // `usine inspect`: a checkpoint's metadata and tensors; --verify checks its CRCs.
 Command AddInspectCommand(CLI::App& parent);
 
