@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 
+#include "collectives/byte_exchange.h"
 #include "runtime/core/atomic_file.h"
 #include "runtime/core/status_macros.h"
 
@@ -32,12 +33,12 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
       absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
-absl::Status Fsync(const std::string& path, int flags) {
+absl::Status Fsync(const std::filesystem::path& path, int flags) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return Errno("opening", path);
+  if (fd < 0) return Errno("opening", path.string());
   const int rc = ::fsync(fd);
   ::close(fd);
-  return rc == 0 ? absl::OkStatus() : Errno("syncing", path);
+  return rc == 0 ? absl::OkStatus() : Errno("syncing", path.string());
 }
 
 // The step of a committed checkpoint's file name, or -1.
@@ -64,14 +65,17 @@ std::string TemporaryCheckpointPath(const std::string& dir, int64_t step) {
   return absl::StrCat(CheckpointPath(dir, step), ".tmp");
 }
 
-absl::Status CommitCheckpoint(const std::string& dir, int64_t step) {
-  const std::string temporary = TemporaryCheckpointPath(dir, step);
-  const std::string final_path = CheckpointPath(dir, step);
+absl::Status CommitFile(const std::string& temporary, const std::string& path) {
   RETURN_IF_ERROR(Fsync(temporary, O_RDONLY));
-  if (::rename(temporary.c_str(), final_path.c_str()) != 0) {
-    return Errno(absl::StrCat("renaming ", temporary, " to"), final_path);
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    return Errno(absl::StrCat("renaming ", temporary, " to"), path);
   }
-  RETURN_IF_ERROR(Fsync(dir, O_RDONLY | O_DIRECTORY));
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  return Fsync(dir.empty() ? std::filesystem::path(".") : dir, O_RDONLY | O_DIRECTORY);
+}
+
+absl::Status CommitCheckpoint(const std::string& dir, int64_t step) {
+  RETURN_IF_ERROR(CommitFile(TemporaryCheckpointPath(dir, step), CheckpointPath(dir, step)));
   const std::string line = absl::StrCat(CheckpointFileName(step), "\n");
   return WriteFileAtomically(absl::StrCat(dir, "/latest"), {line});
 }
@@ -89,6 +93,33 @@ absl::StatusOr<int64_t> ReadLatestStep(const std::string& dir) {
         absl::StrCat(path, " does not name a checkpoint file (step-NNNNNNNN.h5)"));
   }
   return step;
+}
+
+absl::StatusOr<std::string> ResolveCheckpointPath(const std::string& path) {
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(path, error);
+  if (!std::filesystem::exists(status)) {
+    return absl::NotFoundError(absl::StrCat("no checkpoint at ", path, ": no such file"));
+  }
+  if (!std::filesystem::is_directory(status)) return path;
+  for (const std::string& dir : {path, absl::StrCat(path, "/checkpoints")}) {
+    if (!std::filesystem::exists(absl::StrCat(dir, "/latest"), error)) continue;
+    ASSIGN_OR_RETURN(const int64_t step, ReadLatestStep(dir));
+    return CheckpointPath(dir, step);
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "no checkpoint in ", path, ": neither ", path, "/latest nor ", path,
+      "/checkpoints/latest exists (expected a checkpoint file, a checkpoint directory or a run "
+      "directory with a committed checkpoint)"));
+}
+
+absl::StatusOr<std::string> ResolveCheckpointPathOnRankZero(Communicator& comm,
+                                                            const std::string& path) {
+  absl::StatusOr<std::string> resolved = std::string();
+  if (comm.rank() == 0) resolved = ResolveCheckpointPath(path);
+  RETURN_IF_ERROR(AgreeOnStatus(comm, resolved.status()));
+  RETURN_IF_ERROR(BroadcastBytes(comm, 0, &*resolved));
+  return resolved;
 }
 
 absl::StatusOr<std::vector<int64_t>> ListCheckpointSteps(const std::string& dir) {

@@ -22,6 +22,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+#include "collectives/communicator.h"
+
 namespace usine {
 
 struct RetentionPolicy {
@@ -40,6 +42,22 @@ std::string CheckpointPath(const std::string& dir, int64_t step);
 
 // Makes the written temporary of `step` the committed checkpoint and points `latest` at it.
 [[nodiscard]] absl::Status CommitCheckpoint(const std::string& dir, int64_t step);
+
+// Makes the written file `temporary` appear as `path` (same directory), with the crash safety
+// above: fsync, rename (replacing a file there), fsync of the directory. CommitCheckpoint's
+// first half; Checkpointer::SaveAs's commit.
+[[nodiscard]] absl::Status CommitFile(const std::string& temporary, const std::string& path);
+
+// The checkpoint file that `path` names: a file, as it is; a directory holding `latest` (a
+// Checkpointer's directory), the checkpoint `latest` names; a directory holding
+// checkpoints/latest (a run directory of the Trainer), that one. NotFound, naming the path,
+// for a missing path or a directory with neither; the errors of ReadLatestStep.
+[[nodiscard]] absl::StatusOr<std::string> ResolveCheckpointPath(const std::string& path);
+
+// ResolveCheckpointPath on rank 0 of `comm`, and its answer (or error) on every rank, so that
+// all load the same file while a run may be moving `latest`. A collective over `comm`.
+[[nodiscard]] absl::StatusOr<std::string> ResolveCheckpointPathOnRankZero(Communicator& comm,
+                                                                          const std::string& path);
 
 // The step that `latest` names: NotFound when there is no `latest`, InvalidArgument when it
 // does not hold a checkpoint file name.

@@ -72,6 +72,11 @@ absl::StatusOr<StateDict> Checkpointer::Snapshot(const StateDict& state) {
       RETURN_IF_ERROR(snapshot.AddShard(name, buffer, entry.global_shape, piece.offset));
     }
   }
+  snapshot.mutable_metadata() = state.metadata();
+  return snapshot;
+}
+
+void Checkpointer::DropOtherBuffers(const StateDict& state) {
   for (auto it = host_buffers_.begin(); it != host_buffers_.end();) {
     auto entry = state.tensors().find(it->first);
     if (entry == state.tensors().end()) {
@@ -81,12 +86,24 @@ absl::StatusOr<StateDict> Checkpointer::Snapshot(const StateDict& state) {
       ++it;
     }
   }
-  snapshot.mutable_metadata() = state.metadata();
-  return snapshot;
 }
 
 absl::Status Checkpointer::Save(int64_t step, const StateDict& state) {
   RETURN_IF_ERROR(io_->Wait());
+  RETURN_IF_ERROR(Submit(
+      state, [this, step](const StateDict& snapshot) { return WriteAndCommit(step, snapshot); }));
+  DropOtherBuffers(state);
+  return absl::OkStatus();
+}
+
+absl::Status Checkpointer::SaveAs(const std::string& path, const StateDict& state) {
+  RETURN_IF_ERROR(io_->Wait());
+  return Submit(state,
+                [this, path](const StateDict& snapshot) { return WriteAndRename(path, snapshot); });
+}
+
+absl::Status Checkpointer::Submit(const StateDict& state,
+                                  std::function<absl::Status(const StateDict& snapshot)> write) {
   const absl::Time start = absl::Now();
   absl::StatusOr<StateDict> snapshot = Snapshot(state);
   {
@@ -97,11 +114,23 @@ absl::Status Checkpointer::Save(int64_t step, const StateDict& state) {
   // Submitted also when the copy failed here: the task then tells the other ranks, whose
   // writes stop at the same collective (the failure comes back from their next Wait/Save).
   const absl::Status copied = snapshot.status();
-  io_->Submit([this, step, snapshot = std::move(snapshot)] {
+  io_->Submit([this, write = std::move(write), snapshot = std::move(snapshot)] {
     RETURN_IF_ERROR(AgreeOnStatus(*io_comm_, snapshot.status()));
-    return WriteAndCommit(step, *snapshot);
+    return write(*snapshot);
   });
   return copied;
+}
+
+absl::Status Checkpointer::WriteAndRename(const std::string& path, const StateDict& snapshot) {
+  const std::string temporary = absl::StrCat(path, ".tmp");
+  absl::Status status = WriteCheckpointFile(temporary, snapshot, *io_comm_);
+  absl::Status committed;
+  if (io_comm_->rank() == 0) {
+    if (status.ok()) committed = CommitFile(temporary, path);
+    if (!status.ok() || !committed.ok()) ::unlink(temporary.c_str());  // Nothing partial stays.
+  }
+  if (status.ok()) status = AgreeOnStatus(*io_comm_, committed);
+  return WithContext(status, absl::StrCat("writing ", path));
 }
 
 absl::Status Checkpointer::WriteAndCommit(int64_t step, const StateDict& snapshot) {

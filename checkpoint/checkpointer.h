@@ -18,13 +18,18 @@
 // A failed save (disk full, ...) removes its temporary file and leaves the previous
 // checkpoint and `latest` as they were; its error is returned by the next Wait() or Save().
 //
-// Save, Wait, LoadLatest and Load are collectives over the communicator given to Create:
+// SaveAs writes a StateDict to a file of the caller's choosing the same way (a published
+// model, for instance: `SaveAs("published/model-v0003.h5", model_only)`), without `latest`
+// or retention.
+//
+// Save, SaveAs, Wait, LoadLatest and Load are collectives over the communicator given to Create:
 // every rank calls them in the same order. Not thread-safe: one training thread calls them.
 // Only one Checkpointer per process may exist at a time (HDF5 is used by its thread alone).
 #ifndef USINE_CHECKPOINT_CHECKPOINTER_H_
 #define USINE_CHECKPOINT_CHECKPOINTER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -81,6 +86,14 @@ class Checkpointer {
   // and this save is not started. REQUIRES: steps increase from save to save.
   [[nodiscard]] absl::Status Save(int64_t step, const StateDict& state);
 
+  // Writes `state` to `path` like Save writes a checkpoint, asynchronously: snapshot here, then
+  // on the I/O thread `path`.tmp is written by every rank, fsynced and renamed to `path`
+  // (replacing a file there), and its directory fsynced (rank 0). No `latest`, no retention;
+  // a failure removes the temporary and comes back from the next Wait, Save or SaveAs. Waits
+  // for the save in flight first, returning its error instead of starting. REQUIRES: the
+  // directory of `path` exists.
+  [[nodiscard]] absl::Status SaveAs(const std::string& path, const StateDict& state);
+
   // Blocks until the save in flight (if any) is committed; returns its status.
   [[nodiscard]] absl::Status Wait();
 
@@ -100,10 +113,18 @@ class Checkpointer {
   // The host buffer for piece `index` of entry `name` (pinned for a device piece), kept from
   // call to call: saves snapshot into it, loads of device pieces stage through it.
   absl::StatusOr<Tensor> HostBuffer(const std::string& name, size_t index, const Tensor& piece);
-  // The host copy of `state` in host buffers.
+  // The host copy of `state` in host buffers. REQUIRES: no save in flight (io_->Wait()).
   absl::StatusOr<StateDict> Snapshot(const StateDict& state);
-  // Runs on the I/O thread: write, commit, retention.
+  // Frees the host buffers of entries that `state` does not have (after a Save: a SaveAs of
+  // a part of the state keeps the others' buffers).
+  void DropOtherBuffers(const StateDict& state);
+  // Snapshots `state` and submits `write` with the snapshot to the I/O thread, after the
+  // ranks agreed that every snapshot succeeded.
+  absl::Status Submit(const StateDict& state,
+                      std::function<absl::Status(const StateDict& snapshot)> write);
+  // Run on the I/O thread: write, commit, retention; write and commit.
   absl::Status WriteAndCommit(int64_t step, const StateDict& snapshot);
+  absl::Status WriteAndRename(const std::string& path, const StateDict& snapshot);
 
   std::unique_ptr<Communicator> io_comm_;  // Used on the I/O thread only.
   CheckpointerOptions options_;

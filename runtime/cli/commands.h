@@ -31,6 +31,10 @@ Command AddEvalCommand(CLI::App& parent);
 // `usine sample`: text a checkpoint's model writes after a prompt (top-k, temperature).
 Command AddSampleCommand(CLI::App& parent);
 
+// `usine finetune`: `usine train` on the shards that land in a watched directory, publishing
+// improved models (runtime/train/trainer.h's watch mode, init_from, publish_dir).
+Command AddFinetuneCommand(CLI::App& parent);
+
 // `usine inspect`: a checkpoint's metadata and tensors; --verify checks its CRCs.
 Command AddInspectCommand(CLI::App& parent);
 

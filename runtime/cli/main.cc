@@ -9,9 +9,10 @@ int main(int argc, char** argv) {
   CLI::App usine("usine: a distributed training runtime for GPT-style models", "usine");
   usine.require_subcommand(1);
   const std::vector<usine::cli::Command> commands = {
-      usine::cli::AddPrepCommand(usine),    usine::cli::AddTrainCommand(usine),
-      usine::cli::AddEvalCommand(usine),    usine::cli::AddSampleCommand(usine),
-      usine::cli::AddInspectCommand(usine), usine::cli::AddBenchCommand(usine),
+      usine::cli::AddPrepCommand(usine),     usine::cli::AddTrainCommand(usine),
+      usine::cli::AddFinetuneCommand(usine), usine::cli::AddEvalCommand(usine),
+      usine::cli::AddSampleCommand(usine),   usine::cli::AddInspectCommand(usine),
+      usine::cli::AddBenchCommand(usine),
   };
   try {
     usine.parse(argc, argv);

@@ -1,7 +1,5 @@
 #include "runtime/train/gpt_checkpoint.h"
 
-#include <filesystem>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -20,20 +18,6 @@ namespace usine {
 namespace {
 
 namespace keys = checkpoint_keys;
-
-bool Exists(const std::string& path) {
-  std::error_code error;
-  return std::filesystem::exists(path, error);
-}
-
-// The path of world rank 0's resolution, on every rank.
-absl::StatusOr<std::string> ResolveOnRankZero(Communicator& world, const std::string& path) {
-  absl::StatusOr<std::string> resolved = std::string();
-  if (world.rank() == 0) resolved = ResolveCheckpointPath(path);
-  RETURN_IF_ERROR(AgreeOnStatus(world, resolved.status()));
-  RETURN_IF_ERROR(BroadcastBytes(world, 0, &*resolved));
-  return resolved;
-}
 
 absl::StatusOr<GptConfig> ReadConfig(const std::string& file, const StateDict& metadata) {
   absl::StatusOr<std::string> json = metadata.GetJson(keys::kModelConfig);
@@ -75,27 +59,9 @@ absl::Status ReadWeights(const std::string& file, Gpt& model, Communicator& worl
 
 }  // namespace
 
-absl::StatusOr<std::string> ResolveCheckpointPath(const std::string& path) {
-  std::error_code error;
-  const std::filesystem::file_status status = std::filesystem::status(path, error);
-  if (!std::filesystem::exists(status)) {
-    return absl::NotFoundError(absl::StrCat("no checkpoint at ", path, ": no such file"));
-  }
-  if (!std::filesystem::is_directory(status)) return path;
-  for (const std::string& dir : {path, absl::StrCat(path, "/checkpoints")}) {
-    if (!Exists(absl::StrCat(dir, "/latest"))) continue;
-    ASSIGN_OR_RETURN(const int64_t step, ReadLatestStep(dir));
-    return CheckpointPath(dir, step);
-  }
-  return absl::NotFoundError(absl::StrCat(
-      "no checkpoint in ", path, ": neither ", path, "/latest nor ", path,
-      "/checkpoints/latest exists (expected a checkpoint file, a checkpoint directory or a run "
-      "directory with a committed checkpoint)"));
-}
-
 absl::StatusOr<GptCheckpoint> LoadGptCheckpoint(Communicator& world, const std::string& path,
                                                 const GptCheckpointOptions& options) {
-  ASSIGN_OR_RETURN(std::string file, ResolveOnRankZero(world, path));
+  ASSIGN_OR_RETURN(std::string file, ResolveCheckpointPathOnRankZero(world, path));
   const ReadOptions read{.verify_checksums = options.verify_checksums};
   StateDict metadata;  // No tensors: the file's metadata alone.
   RETURN_IF_ERROR(ReadCheckpointFile(file, metadata, world, read));

@@ -44,18 +44,12 @@ struct GptCheckpoint {
   std::string run_config;      // Its "run_config", the run's TOML; empty when it has none.
 };
 
-// The checkpoint file that `path` names: a file, as it is; a directory holding `latest` (a
-// Checkpointer's directory), the checkpoint `latest` names; a directory holding
-// checkpoints/latest (a run directory), that one. NotFound, naming the path, for a missing
-// path or a directory with neither; the errors of ReadLatestStep (checkpoint_directory.h).
-// Not a collective.
-[[nodiscard]] absl::StatusOr<std::string> ResolveCheckpointPath(const std::string& path);
-
-// The Gpt of the checkpoint that `path` names (ResolveCheckpointPath, on world rank 0, so that
-// every rank loads the same file). Errors, the same on every rank and naming the file:
-// the resolution's; a file that is no usine checkpoint or is damaged (checkpoint_file.h);
-// FailedPrecondition for a checkpoint without "model_config" or "step"; InvalidArgument for a
-// model_config that is no valid GptConfig, or a TP group that does not divide it (Gpt's).
+// The Gpt of the checkpoint that `path` names (ResolveCheckpointPathOnRankZero of
+// checkpoint_directory.h, so that every rank loads the same file). Errors, the same on every rank
+// and naming the file: the resolution's; a file that is no usine checkpoint or is damaged
+// (checkpoint_file.h); FailedPrecondition for a checkpoint without "model_config" or "step";
+// InvalidArgument for a model_config that is no valid GptConfig, or a TP group that does not divide
+// it (Gpt's).
 //
 // A collective over `world` (every rank calls it; also the TP group's ranks, which must be
 // ranks of `world`); REQUIRES: `world` is an MPI communicator when it has more than one rank

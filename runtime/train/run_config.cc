@@ -107,9 +107,16 @@ absl::Status RunConfig::Validate() const {
     problems.push_back(absl::StrCat("optim.min_lr = ", TomlFloat(optim.min_lr),
                                     " exceeds optim.lr = ", TomlFloat(optim.lr)));
   }
-  if (train.max_steps == 0 && train.max_tokens == 0 && train.max_minutes == 0) {
+  if (train.max_steps == 0 && train.max_tokens == 0 && train.max_minutes == 0 &&
+      data.watch.empty()) {
     problems.emplace_back(
-        "no stop condition: set train.max_steps, train.max_tokens or train.max_minutes");
+        "no stop condition: set train.max_steps, train.max_tokens or train.max_minutes (or "
+        "data.watch, to run until a stop signal)");
+  }
+  if (!train.publish_dir.empty() && train.eval_every == 0) {
+    problems.emplace_back(
+        "train.publish_dir needs train.eval_every > 0 (a model is published after an "
+        "evaluation)");
   }
   if (const int64_t steps = ScheduleSteps(); steps > 0 && optim.warmup_steps > steps) {
     problems.push_back(absl::StrCat(

@@ -119,7 +119,9 @@ struct OptimSection {
   bool operator==(const OptimSection&) const = default;
 };
 
-// [train] When to stop (the first limit reached; at least one must be set) and evaluate.
+// [train] When to stop (the first limit reached; at least one must be set, except with
+// data.watch: a run that watches for data may go on until SIGTERM/SIGUSR1), evaluate and
+// publish.
 struct TrainSection {
   int64_t max_steps = 0;  // Optimizer steps. 0: no limit. Default: 0.
   // Training tokens (steps * batch_size * seq_len); 0: no limit. Default: 0.
@@ -131,6 +133,10 @@ struct TrainSection {
   // Non-finite losses in a row (each step skipped) that stop the run with an error. >= 1.
   // Default: 5 (TrainerOptions').
   int64_t max_bad_steps = 5;
+  // Where the model is published, as model-vNNNN.h5, after each evaluation whose validation
+  // loss beats the best so far (the starting model's at first; TrainerOptions::publish_dir).
+  // Needs eval_every > 0. "": off. Default: "".
+  std::string publish_dir;
   bool operator==(const TrainSection&) const = default;
 };
 
@@ -144,6 +150,10 @@ struct CheckpointSection {
   bool resume = true;
   // Check every tensor's CRC-32C when loading. Default: true.
   bool verify = true;
+  // The model to start from when there is no checkpoint to resume: a checkpoint file (a
+  // published model too) or a checkpoint directory (its `latest`); only the model's tensors
+  // are loaded, the optimizer starts afresh (TrainerOptions::init_from). "": none. Default: "".
+  std::string init_from;
   bool operator==(const CheckpointSection&) const = default;
 };
 
@@ -169,7 +179,8 @@ struct RunConfig {
   // data.seq_len <= block_size; parallel.tp divides n_head and the padded vocabulary;
   // data.micro_batch_size divides data.batch_size; optim.min_lr <= optim.lr;
   // optim.warmup_steps <= ScheduleSteps() when that is not 0; at least one of
-  // train.max_steps, max_tokens, max_minutes; data.replay_ratio > 0 only with data.watch;
+  // train.max_steps, max_tokens, max_minutes unless data.watch is set; data.replay_ratio > 0
+  // only with data.watch; train.publish_dir only with train.eval_every > 0;
   // attention "flash" only on device "cuda" and with heads of at most 128 (n_embd / n_head).
   // Otherwise InvalidArgument naming the keys.
   // (What depends on the number of ranks is ResolveLayout's.)

@@ -18,12 +18,17 @@
 #include "runtime/train/checkpoint_keys.h"
 #include "runtime/train/data_parallel.h"
 #include "runtime/train/evaluate.h"
+#include "runtime/train/internal/publication_bar.h"
 #include "runtime/train/internal/step_reporter.h"
+#include "runtime/train/internal/stop_watcher.h"
 
 namespace usine {
 namespace {
 
 namespace keys = checkpoint_keys;
+// A published model's metadata (TrainerOptions::publish_dir).
+constexpr char kVersionKey[] = "version";
+constexpr char kValLossKey[] = "val_loss";
 
 absl::Status ValidateOptions(const TrainerOptions& o, int dp_size) {
   const auto bad = [](auto... parts) {
@@ -36,8 +41,12 @@ absl::Status ValidateOptions(const TrainerOptions& o, int dp_size) {
     return bad("global batch ", o.global_batch, " is not a positive multiple of dp size ", dp_size,
                " x micro-batch ", o.train_data.batch_size);
   }
-  if (o.max_steps <= 0 && o.max_tokens <= 0 && o.max_time <= absl::ZeroDuration()) {
-    return bad("no budget: set max_steps, max_tokens or max_time");
+  if (o.max_steps <= 0 && o.max_tokens <= 0 && o.max_time <= absl::ZeroDuration() &&
+      !o.train_data.watch.has_value()) {
+    return bad("no budget: set max_steps, max_tokens or max_time (or watch for new data)");
+  }
+  if (!o.publish_dir.empty() && (o.val_shards.empty() || o.eval_every <= 0)) {
+    return bad("publish_dir ", o.publish_dir, " needs evaluations: val_shards and eval_every > 0");
   }
   if (o.max_steps < 0 || o.max_tokens < 0 || o.eval_every < 0 || o.eval_batches < 0 ||
       o.checkpoint_every_steps < 0) {
@@ -83,11 +92,20 @@ class Trainer::Impl {
   absl::Status BuildOptimizer();
   absl::Status WriteConfig();
   absl::Status Resume(std::optional<DataStreamState>* data_state);
+  // The model's tensors from o_.init_from (rank 0 resolves a directory's `latest`).
+  absl::Status InitFrom();
+  absl::Status OpenData(const DataStreamState* resume);
+  // This step's micro-batches into `batches` and `micro`. In watch mode the ranks then agree
+  // that all of them have theirs; returns the agreed stop signal when some rank's stream was
+  // closed by one (the step is then not taken), else 0.
+  absl::StatusOr<int> Fetch(std::vector<Batch>& batches, std::vector<Tensor>& micro);
+  // After an evaluation: publishes the model when `eval` beats the bar.
+  absl::Status MaybePublish(const EvalReport& eval);
   absl::StatusOr<TrainStepResult> Step(absl::Span<const Tensor> micro_batches, double lr);
   // Adds the model's ("model/") and the optimizer's ("optim/") entries, as handles.
   absl::Status AddState(StateDict& state) const;
   absl::StatusOr<absl::Duration> Save();
-  absl::Status Evaluate();
+  absl::StatusOr<EvalReport> Evaluate();
   int64_t TokensPerStep() const { return o_.global_batch * o_.train_data.seq_len; }
 
   ProcessGrid& grid_;
@@ -100,6 +118,7 @@ class Trainer::Impl {
   std::unique_ptr<AdamW> adamw_;
   std::unique_ptr<ZeroAdamW> zero_;
   std::unique_ptr<Checkpointer> checkpointer_;
+  std::unique_ptr<Communicator> data_comm_;  // Watch mode over more than one rank.
   std::unique_ptr<DataStream> data_;
   std::unique_ptr<train_internal::StepReporter> reporter_;
 
@@ -108,6 +127,9 @@ class Trainer::Impl {
   int64_t tokens_seen_ = 0;
   int64_t skipped_total_ = 0;
   int64_t saved_step_ = -1;  // The step of the last Save.
+  bool resumed_ = false;
+  DataStreamState boundary_data_;  // data_'s state at the last step boundary: what Save saves.
+  train_internal::PublicationBar bar_;
 };
 
 absl::Status Trainer::Impl::BuildOptimizer() {
@@ -157,10 +179,42 @@ absl::Status Trainer::Impl::Init() {
                                   grid_.world(), device, o_.run_dir, o_.metrics, flops_per_token));
   std::optional<DataStreamState> data_state;
   if (o_.resume) RETURN_IF_ERROR(Resume(&data_state));
+  if (!resumed_ && !o_.init_from.empty()) RETURN_IF_ERROR(InitFrom());
+  if (!o_.publish_dir.empty() && grid_.world().rank() == 0) {
+    std::filesystem::create_directories(o_.publish_dir, ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat("Trainer: cannot create publish directory ",
+                                              o_.publish_dir, ": ", ec.message()));
+    }
+  }
+  return OpenData(data_state ? &*data_state : nullptr);
+}
+
+absl::Status Trainer::Impl::OpenData(const DataStreamState* resume) {
   DataStreamOptions data = o_.train_data;
   data.dp_rank = dp_.rank();
   data.dp_size = dp_.size();
-  ASSIGN_OR_RETURN(data_, DataStream::Open(std::move(data), data_state ? &*data_state : nullptr));
+  Communicator& world = grid_.world();
+  if (data.watch.has_value() && world.size() > 1) {
+    // Every rank reads the stream (TP ranks of a DP group alike); its decision rounds need a
+    // communicator that carries nothing else.
+    ASSIGN_OR_RETURN(data_comm_, world.Split(0, world.rank(), absl::StrCat(world.name(), ".data")));
+    data.comm = data_comm_.get();
+  }
+  ASSIGN_OR_RETURN(data_, DataStream::Open(std::move(data), resume));
+  boundary_data_ = data_->state();
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Impl::InitFrom() {
+  Communicator& world = grid_.world();
+  absl::StatusOr<std::string> path = ResolveCheckpointPathOnRankZero(world, o_.init_from);
+  RETURN_IF_ERROR(WithContext(path.status(), absl::StrCat("init_from ", o_.init_from)));
+  const std::string& resolved = *path;
+  StateDict state;  // The model's entries only: the file's others (optimizer, ...) stay unread.
+  RETURN_IF_ERROR(model_.AddToStateDict(state, keys::kModelPrefix));
+  RETURN_IF_ERROR(WithContext(checkpointer_->Load(resolved, state), "init_from"));
+  if (world.rank() == 0) USINE_LOG(INFO) << "model initialised from " << resolved;
   return absl::OkStatus();
 }
 
@@ -176,12 +230,14 @@ absl::Status Trainer::Impl::Resume(std::optional<DataStreamState>* data_state) {
   ASSIGN_OR_RETURN(const std::string json, state.GetJson(keys::kDataPosition));
   ASSIGN_OR_RETURN(DataStreamState data, DataStreamState::FromJson(json));
   *data_state = std::move(data);
+  ASSIGN_OR_RETURN(bar_, train_internal::PublicationBar::FromMetadata(state));
   if (zero_ != nullptr) {
     RETURN_IF_ERROR(zero_->RestoreStep(state));
   } else {
     RETURN_IF_ERROR(adamw_->RestoreStep(state));
   }
   start_step_ = saved_step_ = step_;
+  resumed_ = true;
   if (grid_.world().rank() == 0) {
     USINE_LOG(INFO) << "resumed from " << checkpointer_->directory() << " at step " << step_ << " ("
                     << tokens_seen_ << " tokens; written at "
@@ -214,16 +270,17 @@ absl::StatusOr<absl::Duration> Trainer::Impl::Save() {
   state.SetJson(keys::kParallelLayout,
                 absl::StrCat("{\"tp\": ", grid_.size(ParallelAxis::kTensor),
                              ", \"dp\": ", grid_.size(ParallelAxis::kData), "}"));
-  state.SetJson(keys::kDataPosition, data_->state().ToJson());
+  state.SetJson(keys::kDataPosition, boundary_data_.ToJson());
   if (!o_.config_text.empty()) state.SetString(keys::kRunConfig, o_.config_text);
   if (!o_.model_config_json.empty()) state.SetJson(keys::kModelConfig, o_.model_config_json);
+  if (!o_.publish_dir.empty()) bar_.AddToMetadata(state);
   const absl::Time start = absl::Now();
   RETURN_IF_ERROR(checkpointer_->Save(step_, state));
   saved_step_ = step_;
   return absl::Now() - start;
 }
 
-absl::Status Trainer::Impl::Evaluate() {
+absl::StatusOr<EvalReport> Trainer::Impl::Evaluate() {
   DataStreamOptions val = o_.train_data;
   val.shards = o_.val_shards;
   absl::StatusOr<EvalResult> result =
@@ -231,7 +288,65 @@ absl::Status Trainer::Impl::Evaluate() {
   RETURN_IF_ERROR(WithContext(result.status(), "Trainer: validation split"));
   const EvalReport report{.step = step_, .loss = result->loss, .batches = result->batches};
   if (o_.on_eval) o_.on_eval(report);
-  return reporter_->ReportEval(report, result->tokens);
+  RETURN_IF_ERROR(reporter_->ReportEval(report, result->tokens));
+  return report;
+}
+
+absl::Status Trainer::Impl::MaybePublish(const EvalReport& eval) {
+  if (o_.publish_dir.empty() || !bar_.Improves(eval.loss)) return absl::OkStatus();
+  const std::optional<double> previous = bar_.best_loss();
+  const int64_t version = bar_.Advance(eval.loss);
+  const std::string path = train_internal::PublishedModelPath(o_.publish_dir, version);
+  StateDict state;
+  RETURN_IF_ERROR(model_.AddToStateDict(state, keys::kModelPrefix));
+  state.SetInt(kVersionKey, version);
+  state.SetInt(keys::kStep, step_);
+  state.SetInt(keys::kTokensSeen, tokens_seen_);
+  state.SetDouble(kValLossKey, eval.loss);
+  if (!o_.config_text.empty()) state.SetString(keys::kRunConfig, o_.config_text);
+  if (!o_.model_config_json.empty()) state.SetJson(keys::kModelConfig, o_.model_config_json);
+  RETURN_IF_ERROR(checkpointer_->SaveAs(path, state));
+  if (grid_.world().rank() == 0) {
+    USINE_LOG(INFO) << "publishing " << path << " (step " << step_ << ", val loss " << eval.loss
+                    << " < " << *previous << ")";
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Trainer::Impl::Fetch(std::vector<Batch>& batches, std::vector<Tensor>& micro) {
+  absl::Status fetched;
+  for (size_t i = 0; i < micro.size() && fetched.ok(); ++i) {
+    absl::StatusOr<Batch> batch = data_->Next();
+    fetched = batch.status();
+    if (!batch.ok()) break;
+    batches[i] = *std::move(batch);
+    micro[i] = batches[i].tokens;
+  }
+  if (!o_.train_data.watch.has_value()) {
+    RETURN_IF_ERROR(fetched);
+    return 0;
+  }
+  // [a stop signal, a stream closed, a stream failed otherwise], the max over the world.
+  Communicator& world = grid_.world();
+  const bool closed = absl::IsCancelled(fetched);
+  ASSIGN_OR_RETURN(Tensor flags, Tensor::Empty({3}, DType::kF32));
+  float* f = static_cast<float*>(flags.raw_data());
+  f[0] = static_cast<float>(StopSignal());
+  f[1] = closed ? 1.0f : 0.0f;
+  f[2] = !fetched.ok() && !closed ? 1.0f : 0.0f;
+  if (world.size() > 1) RETURN_IF_ERROR(world.AllReduce(flags, ReduceOp::kMax));
+  if (f[2] != 0.0f) {
+    if (!fetched.ok() && !closed) return WithContext(fetched, "Trainer: training data");
+    return absl::AbortedError(
+        absl::StrCat("Trainer: the training data failed on another rank (rank ", world.rank(),
+                     " fetched step ", step_ + 1, ")"));
+  }
+  if (f[1] == 0.0f) return 0;
+  if (f[0] == 0.0f) {
+    return absl::InternalError(absl::StrCat(
+        "Trainer: the training data stream closed without a stop signal at step ", step_ + 1));
+  }
+  return static_cast<int>(f[0]);
 }
 
 absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
@@ -244,9 +359,17 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
   int bad_in_row = 0;
   std::vector<Tensor> micro(static_cast<size_t>(micro_batches_));
   std::vector<Batch> batches(micro.size());  // Keep the batches' buffers alive.
+  // A stop signal ends a wait for new shards at once (the stream is closed); see trainer.h.
+  std::optional<train_internal::StopWatcher> stop_watcher;
+  if (o_.train_data.watch.has_value()) stop_watcher.emplace([this] { data_->Close(); });
+  if (!o_.publish_dir.empty() && !bar_.has_baseline()) {
+    ASSIGN_OR_RETURN(const EvalReport baseline, Evaluate());
+    bar_.SetBaseline(baseline.loss);
+  }
   while (true) {
     // The step boundary: agree on signals and clocks, then stop, checkpoint or go on.
     const absl::Time step_start = absl::Now();
+    boundary_data_ = data_->state();
     ASSIGN_OR_RETURN(
         const Boundary boundary,
         AgreeAtBoundary(world, StopSignal(),
@@ -272,9 +395,13 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
     }
 
     const absl::Time data_start = absl::Now();
-    for (size_t i = 0; i < micro.size(); ++i) {
-      ASSIGN_OR_RETURN(batches[i], data_->Next());
-      micro[i] = batches[i].tokens;
+    ASSIGN_OR_RETURN(const int closed_by, Fetch(batches, micro));
+    if (closed_by != 0) {  // The step is not taken: its boundary's data position is saved.
+      if (step_ != saved_step_) RETURN_IF_ERROR(Save().status());
+      RETURN_IF_ERROR(checkpointer_->Wait());
+      outcome.reason = StopReason::kSignal;
+      outcome.signal = closed_by;
+      break;
     }
     const absl::Duration data_wait = absl::Now() - data_start;
     const double lr = o_.schedule.At(step_);
@@ -311,7 +438,8 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
           "; lower the learning rate or check the data, then resume"));
     }
     if (o_.eval_every > 0 && !o_.val_shards.empty() && step_ % o_.eval_every == 0) {
-      RETURN_IF_ERROR(Evaluate());
+      ASSIGN_OR_RETURN(const EvalReport eval, Evaluate());
+      RETURN_IF_ERROR(MaybePublish(eval));
     }
   }
   outcome.step = step_;

@@ -18,6 +18,26 @@
 // checkpoint files allow: checkpoint/state_dict.h); the run then continues exactly where that
 // one stopped (on the cpu the losses repeat bit for bit).
 //
+// Watch mode (train_data.watch set): the stream gets a communicator of its own, split from the
+// world. The run may then have no budget: it goes on, training on the shards as they land,
+// until a stop signal. A signal that arrives while the stream waits for a shard closes the
+// stream at once (on that rank; the others follow, data_stream.h); after fetching a step's
+// micro-batches the ranks agree that every rank has all of them (one more small all-reduce
+// per step), and a step that some rank could not fetch is not taken: the checkpoint holds
+// the data position of the step boundary before it, so that no sample is lost or repeated.
+//
+// Starting point (init_from): when there is no checkpoint to resume, the model's tensors
+// ("model/" entries) are loaded from a checkpoint file, a published model or a checkpoint
+// directory's `latest`, at any TP layout; the optimizer starts fresh at step 0.
+//
+// Publishing (publish_dir): before the first step the starting model is evaluated (its
+// validation loss is the baseline); after every evaluation, when the validation loss is
+// below the best so far, the model is written to publish_dir/model-vNNNN.h5 (version 1, 2,
+// ...; Checkpointer::SaveAs, atomic): its "model/" tensors and the metadata version, step,
+// tokens_seen, val_loss, model_config and run_config. It loads like any checkpoint file. The
+// best loss and the last version are in every checkpoint ("best_val_loss",
+// "published_version"): a resumed run keeps the bar and the numbering.
+//
 // Agreement: every decision that must be the same everywhere is taken together at each step
 // boundary (one small all-reduce over the world): a stop signal on any rank, a checkpoint
 // due by the clock, the time budget (rank 0's clock). A non-finite loss or gradient norm skips
@@ -112,7 +132,8 @@ struct TrainerOptions {
   LrSchedule schedule;
   double max_grad_norm = 1.0;  // <= 0: no clipping.
 
-  // Budgets: the run ends at whichever comes first; 0 means none. At least one is required.
+  // Budgets: the run ends at whichever comes first; 0 means none. At least one is required,
+  // except in watch mode, where a run without one ends only at a stop signal.
   int64_t max_steps = 0;
   int64_t max_tokens = 0;
   absl::Duration max_time = absl::ZeroDuration();
@@ -129,6 +150,12 @@ struct TrainerOptions {
   RetentionPolicy retention;
   bool resume = true;          // Continue from run_dir's latest checkpoint when there is one.
   bool verify_on_load = true;  // Check the checkpoint's CRC-32Cs when resuming.
+  // The model to start from when there is no checkpoint to resume (see above): a checkpoint
+  // file, or a checkpoint directory (its `latest`). Empty: the model as given.
+  std::string init_from;
+  // Where models are published (see above); created when missing. REQUIRES: val_shards and
+  // eval_every > 0. Empty: nothing is published.
+  std::string publish_dir;
 
   // Written to run_dir/config.toml (rank 0) and into every checkpoint ("run_config"): the
   // effective configuration of the run, as the caller describes it. May be empty.

@@ -2,6 +2,7 @@
 // during a save (a file-size limit in a child process).
 #include "checkpoint/checkpointer.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -129,6 +130,70 @@ TEST_F(CheckpointerTest, RetentionNeverDeletesTheCheckpointThatLatestNames) {
   ASSERT_OK_AND_ASSIGN(std::vector<int64_t> deleted, ApplyRetention(dir_ + "/ckpt", {1, 0}));
   EXPECT_THAT(deleted, ElementsAre(2, 3, 4));
   EXPECT_THAT(*ListCheckpointSteps(dir_ + "/ckpt"), ElementsAre(1, 5));
+}
+
+// The entries of `state` whose names start with `prefix`, sharing its tensors.
+absl::StatusOr<StateDict> Part(const StateDict& state, const std::string& prefix) {
+  StateDict part;
+  for (const auto& [name, e] : state.tensors()) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    for (const TensorPiece& p : e.pieces) {
+      RETURN_IF_ERROR(part.AddShard(name, p.tensor, e.global_shape, p.offset));
+    }
+  }
+  return part;
+}
+
+TEST_F(CheckpointerTest, SaveAsWritesAnyPathWithoutLatestOrRetention) {
+  CheckpointerOptions options = Options();
+  options.retention.keep_last = 1;
+  ASSERT_OK_AND_ASSIGN(auto ckpt, Checkpointer::Create(comm_, options));
+  ASSERT_OK_AND_ASSIGN(StateDict state, MakeModel(0, 1, Fill::kValues));
+  const std::string name = state.tensors().begin()->first;  // One entry of several.
+  ASSERT_GT(state.tensors().size(), 1u);
+  ASSERT_OK_AND_ASSIGN(StateDict part, Part(state, name));
+  std::filesystem::create_directories(dir_ + "/published");
+  const std::string published = dir_ + "/published/model-v0001.h5";
+  part.SetInt("version", 1);
+  ASSERT_OK(ckpt->Save(1, state));
+  ASSERT_OK(ckpt->SaveAs(published, part));  // Waits for the save in flight.
+  ASSERT_OK(ckpt->SaveAs(dir_ + "/published/model-v0002.h5", part));
+  ASSERT_OK(ckpt->Save(2, state));  // The whole state again, after a save of a part.
+  ASSERT_OK(ckpt->Wait());
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/published")) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_THAT(names, ElementsAre("model-v0001.h5", "model-v0002.h5"));  // No tmp, no latest.
+  EXPECT_THAT(*ListCheckpointSteps(options.directory), ElementsAre(2));
+  EXPECT_EQ(*ReadLatestStep(options.directory), 2);
+
+  // The published file holds the part and its metadata; a load of a part of a file's entries
+  // (the published one, or the whole checkpoint) reads just those.
+  ASSERT_OK_AND_ASSIGN(StateDict sentinel, MakeModel(0, 1, Fill::kSentinel));
+  ASSERT_OK_AND_ASSIGN(StateDict wanted, Part(sentinel, name));
+  ASSERT_OK(ckpt->Load(published, wanted));
+  EXPECT_EQ(*wanted.GetInt("version"), 1);
+  const Tensor& loaded = wanted.tensors().at(name).pieces[0].tensor;
+  const Tensor& saved = state.tensors().at(name).pieces[0].tensor;
+  EXPECT_EQ(std::memcmp(loaded.raw_data(), saved.raw_data(), saved.nbytes()), 0);
+  ASSERT_OK_AND_ASSIGN(sentinel, MakeModel(0, 1, Fill::kSentinel));
+  ASSERT_OK(ckpt->LoadLatest(sentinel));
+  EXPECT_EQ(CheckModel(sentinel), "");  // The save after SaveAs wrote every entry right.
+}
+
+TEST_F(CheckpointerTest, SaveAsIntoAMissingDirectoryFailsAtTheNextWaitAndLeavesNothing) {
+  ASSERT_OK_AND_ASSIGN(auto ckpt, Checkpointer::Create(comm_, Options()));
+  ASSERT_OK_AND_ASSIGN(StateDict state, MakeModel(0, 1, Fill::kValues));
+  const std::string path = dir_ + "/nowhere/model-v0001.h5";
+  ASSERT_OK(ckpt->SaveAs(path, state));
+  const absl::Status status = ckpt->Wait();
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr(path));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/nowhere"));
+  ASSERT_OK(ckpt->Save(1, state));  // The error was reported once; saving goes on.
+  ASSERT_OK(ckpt->Wait());
 }
 
 // The model with its pieces on `device` (copied from the host model).

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
+#include "checkpoint/checkpoint_directory.h"
 #include "checkpoint/inspect.h"
 #include "collectives/byte_exchange.h"
 #include "runtime/core/status_macros.h"
@@ -35,13 +36,9 @@ absl::StatusOr<CheckpointModel> LoadCheckpointModel(World& world,
   }
   CheckpointModel m;
   ASSIGN_OR_RETURN(m.grid, ProcessGrid::Create(world.comm(), static_cast<int>(flags.tp)));
-  // Rank 0 names the file (a run may be moving `latest` meanwhile); every rank reads its
-  // run configuration, whose model.device is the default device.
-  absl::StatusOr<std::string> resolved =
-      world.rank() == 0 ? ResolveCheckpointPath(flags.checkpoint) : absl::StatusOr<std::string>("");
-  RETURN_IF_ERROR(AgreeOnStatus(world.comm(), resolved.status()));
-  std::string path = *resolved;
-  RETURN_IF_ERROR(BroadcastBytes(world.comm(), 0, &path));
+  // Every rank reads the run configuration, whose model.device is the default device.
+  ASSIGN_OR_RETURN(const std::string path,
+                   ResolveCheckpointPathOnRankZero(world.comm(), flags.checkpoint));
   absl::StatusOr<CheckpointInfo> info = InspectCheckpoint(path, /*verify=*/false);
   RETURN_IF_ERROR(AgreeOnStatus(world.comm(), info.status()));
   if (auto it = info->metadata.find(checkpoint_keys::kRunConfig); it != info->metadata.end()) {

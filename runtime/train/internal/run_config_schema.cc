@@ -124,6 +124,7 @@ std::vector<ConfigKey> MakeConfigKeys() {
       USINE_CONFIG_KEY(train, eval_every, Int, 0),
       USINE_CONFIG_KEY(train, eval_batches, Int, 0),
       USINE_CONFIG_KEY(train, max_bad_steps, Int, 1),
+      USINE_CONFIG_KEY(train, publish_dir, String, /*allow_empty=*/true),
 
       USINE_CONFIG_KEY(checkpoint, every_steps, Int, 0),
       USINE_CONFIG_KEY(checkpoint, every_minutes, Float, 0),
@@ -131,6 +132,7 @@ std::vector<ConfigKey> MakeConfigKeys() {
       USINE_CONFIG_KEY(checkpoint, keep_every, Int, 0),
       USINE_CONFIG_KEY(checkpoint, resume, Bool),
       USINE_CONFIG_KEY(checkpoint, verify, Bool),
+      USINE_CONFIG_KEY(checkpoint, init_from, String, /*allow_empty=*/true),
 
       USINE_CONFIG_KEY(logging, every_steps, Int, 1),
       USINE_CONFIG_KEY(logging, peak_tflops, Float, 0),

@@ -65,15 +65,17 @@ RunConfig EveryKeySet() {
   c.train = {.max_steps = 123,
              .max_tokens = 456789,
              .max_minutes = 1.5,
-             .eval_every = 0,
+             .eval_every = 7,
              .eval_batches = 3,
-             .max_bad_steps = 9};
+             .max_bad_steps = 9,
+             .publish_dir = "published"};
   c.checkpoint = {.every_steps = 0,
                   .every_minutes = 12.25,
                   .keep_last = 1,
                   .keep_every = 500,
                   .resume = false,
-                  .verify = false};
+                  .verify = false,
+                  .init_from = "base/checkpoints"};
   c.logging = {.every_steps = 5, .peak_tflops = 989.5};
   return c;
 }
@@ -402,7 +404,11 @@ TEST(RunConfig, SyntaxErrorNamesLineAndColumn) {
 TEST(RunConfig, CrossFieldRulesNameTheKeys) {
   EXPECT_EQ(ErrorOf(""),
             "run.toml: no stop condition: set train.max_steps, train.max_tokens or "
-            "train.max_minutes");
+            "train.max_minutes (or data.watch, to run until a stop signal)");
+  // A run that watches for data may go on until a stop signal.
+  EXPECT_OK(ParseRunConfig("[data]\nwatch = \"incoming\"\n", "run.toml"));
+  EXPECT_THAT(ErrorOf("[train]\nmax_steps = 1\neval_every = 0\npublish_dir = \"pub\"\n"),
+              HasSubstr("train.publish_dir needs train.eval_every > 0"));
   EXPECT_THAT(ErrorOf("[train]\nmax_steps = 100\n[optim]\nwarmup_steps = 200\n"),
               HasSubstr("optim.warmup_steps = 200 exceeds the 100 steps of the run "
                         "(train.max_steps)"));
@@ -437,7 +443,7 @@ TEST(RunConfig, CrossFieldRulesNameTheKeys) {
             "into the watched data)\n"
             "run.toml: optim.min_lr = 0.001 exceeds optim.lr = 1e-04\n"
             "run.toml: no stop condition: set train.max_steps, train.max_tokens or "
-            "train.max_minutes");
+            "train.max_minutes (or data.watch, to run until a stop signal)");
   // An override can repair what the file got wrong: the rules apply after the overrides.
   EXPECT_OK(ParseRunConfig("[optim]\nwarmup_steps = 200\n", "run.toml", {"train.max_steps=1000"}));
 }
