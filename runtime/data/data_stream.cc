@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "runtime/core/logging.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/data/internal/batch_buffers.h"
 #include "runtime/data/internal/batch_planner.h"
@@ -100,6 +101,9 @@ class DataStream::Impl {
 
  private:
   void Produce();
+  // Ends planning for good, taking this rank's part in the agreement round the other ranks
+  // wait in or will reach (BatchPlanner::Abandon), unless planning already stopped.
+  void StopPlanning();
   absl::Status Fill(int buffer, const GlobalBatch& batch);
   // Copies the host buffer to the device on `stream`; the buffer is free once that is done.
   absl::Status CopyToDevice(const Tensor& host, int buffer, const Stream& stream, Tensor* device);
@@ -108,6 +112,7 @@ class DataStream::Impl {
   std::mutex plan_mu_;
   std::unique_ptr<BatchPlanner> planner_;  // guarded by plan_mu_
   bool planning_stopped_ = false;          // guarded by plan_mu_: an error or closing
+  std::mutex close_mu_;                    // Close() joins fillers_ under it
   std::shared_ptr<BatchBuffers> buffers_;
   const DType token_dtype_;
   std::atomic<bool> closing_{false};
@@ -160,16 +165,32 @@ void DataStream::Impl::Produce() {
       absl::Status planned = planning_stopped_ ? absl::CancelledError("data stream stopped")
                                                : planner_->Next(closing_, &batch);
       if (!planned.ok()) {
+        // The planner failed, or its round ended in closing: there is no round to go on to.
         planning_stopped_ = true;
         buffers_->Release(*buffer);
         return buffers_->Stop(std::move(planned));
       }
     }
-    if (absl::Status s = Fill(*buffer, batch); !s.ok()) return buffers_->Stop(s);
+    if (absl::Status s = Fill(*buffer, batch); !s.ok()) {
+      buffers_->Stop(std::move(s));
+      break;
+    }
     buffers_->Publish(
         {*buffer, batch.state.batches - 1, batch.state.incoming_samples, batch.state});
   }
-  buffers_->Stop(absl::CancelledError("data stream closed"));
+  buffers_->Stop(absl::CancelledError("data stream closed"));  // unless stopped already
+  // Closing, or a fill error: a thread waiting for a buffer has not entered the next round,
+  // which the other ranks may already be waiting in.
+  StopPlanning();
+}
+
+void DataStream::Impl::StopPlanning() {
+  std::lock_guard<std::mutex> lock(plan_mu_);
+  if (planning_stopped_) return;
+  planning_stopped_ = true;
+  if (absl::Status s = planner_->Abandon(); !s.ok() && !absl::IsCancelled(s)) {
+    USINE_LOG(WARNING) << "data stream: closing the agreement with the other ranks: " << s;
+  }
 }
 
 absl::Status DataStream::Impl::CopyToDevice(const Tensor& host, int buffer, const Stream& stream,
@@ -210,7 +231,10 @@ absl::StatusOr<Batch> DataStream::Impl::Next(const Stream& stream) {
 
 void DataStream::Impl::Close() {
   closing_ = true;
+  // A blocked Next() ends now, not when the other ranks have reached the closing round.
+  buffers_->Stop(absl::CancelledError("data stream closed"));
   buffers_->Wake();
+  std::lock_guard<std::mutex> lock(close_mu_);
   for (std::thread& filler : fillers_) {
     if (filler.joinable()) filler.join();
   }

@@ -38,7 +38,7 @@
 // asynchronously on the caller's stream and the buffer is reused once that copy is done.
 //
 // Thread-safety: Next() and state() are for one consumer thread; Close() may come from
-// another (it ends a blocked Next()). Errors of the fill threads (a shard that vanished,
+// others (it ends a blocked Next()). Errors of the fill threads (a shard that vanished,
 // a failed collective) are returned by Next().
 #ifndef USINE_RUNTIME_DATA_DATA_STREAM_H_
 #define USINE_RUNTIME_DATA_DATA_STREAM_H_
@@ -120,8 +120,11 @@ class DataStream {
   // Samples in one epoch of the base dataset.
   int64_t samples_per_epoch() const;
 
-  // Stops the fill threads. In watch mode with several ranks every rank must close (the
-  // destructor does), at any point: ranks agree on closing in their next decision round.
+  // Stops the fill threads; a blocked Next() returns kCancelled at once. In watch mode with
+  // several ranks every rank must close (the destructor does), at any point: ranks agree on
+  // closing in their next decision round, which a closing rank plans on to (without filling
+  // batches). So Close() returns once every other rank has closed or read on to that round.
+  // Safe to call from several threads at once.
   void Close();
 
  private:

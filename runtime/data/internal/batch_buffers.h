@@ -11,8 +11,8 @@
 //
 // REQUIRES: batch numbers are handed out in order to fillers that hold a buffer (so that a
 // ring slot is reused only after the consumer took its previous batch).
-// Thread-safety: AcquireFree, Publish and Stop from any number of filler threads; Take from
-// one consumer thread; Release and Wake from any thread. Held through a shared_ptr by batches
+// Thread-safety: AcquireFree and Publish from any number of filler threads; Take from one
+// consumer thread; Stop, Release and Wake from any thread. Held through a shared_ptr by batches
 // that point into it, so that memory outlives the stream when a batch does.
 #ifndef USINE_RUNTIME_DATA_INTERNAL_BATCH_BUFFERS_H_
 #define USINE_RUNTIME_DATA_INTERNAL_BATCH_BUFFERS_H_
@@ -60,7 +60,7 @@ class BatchBuffers {
   std::optional<int> AcquireFree(const std::atomic<bool>& closing);
   // Filler: hands a filled buffer to the consumer (batch number filled.index).
   void Publish(FilledBuffer filled);
-  // Filler: no more buffers; Take() returns `status` (the first one given) when the next
+  // Any thread: no more buffers; Take() returns `status` (the first one given) when the next
   // batch in order is not ready.
   void Stop(absl::Status status);
 

@@ -183,4 +183,16 @@ absl::Status BatchPlanner::Next(const std::atomic<bool>& closing, GlobalBatch* b
   return absl::OkStatus();
 }
 
+absl::Status BatchPlanner::Abandon() {
+  if (incoming_ == nullptr || !incoming_->HasPeers()) return absl::OkStatus();
+  // Each batch planned here is bounded (a round comes once the current shard is used up,
+  // and that round ends at once: this rank says it is closing).
+  const std::atomic<bool> closed{true};
+  GlobalBatch dropped;
+  absl::Status planned;
+  while ((planned = Next(closed, &dropped)).ok()) {
+  }
+  return planned;
+}
+
 }  // namespace usine::data_internal

@@ -65,6 +65,15 @@ class BatchPlanner {
   // shard to land; kCancelled when any rank set `closing`.
   [[nodiscard]] absl::Status Next(const std::atomic<bool>& closing, GlobalBatch* batch);
 
+  // Closing with other ranks (IncomingShards::HasPeers()): plans on, dropping the batches, to
+  // the next agreement round and says there that this rank is closing, so that the others
+  // end that round with kCancelled. They are in it or will reach it, for every rank takes the
+  // same rounds; a rank that stopped planning without this would leave them waiting there
+  // forever. Blocks until every rank has reached the round (every rank must close, or read
+  // on to it). Returns the round's kCancelled, or the error that ended it; OK at once
+  // without peers. REQUIRES: no Next() after it, nor after a Next() that failed.
+  [[nodiscard]] absl::Status Abandon();
+
   const DataStreamState& state() const { return state_; }
   int64_t base_samples_per_epoch() const { return order_.samples_per_epoch(); }
 

@@ -38,13 +38,13 @@ absl::StatusOr<std::string> IncomingShards::Choose() const {
 }
 
 absl::StatusOr<std::string> IncomingShards::Agree(bool closing, absl::StatusOr<std::string> name) {
-  Communicator* comm = options_.comm;
-  if (comm == nullptr || comm->size() == 1) {
+  if (!HasPeers()) {
     if (closing) return absl::CancelledError("data stream closed");
     return name;
   }
   // Each rank says whether it is closing ('C' or '-'); rank 0 adds its decision: 'N' and a
   // name (empty: none ready), or 'E' and the error that kept it from deciding.
+  Communicator* comm = options_.comm;
   std::string mine(1, closing ? 'C' : '-');
   if (comm->rank() == 0) {
     absl::StrAppend(&mine, name.ok() ? "N" : "E", name.ok() ? *name : name.status().message());

@@ -6,8 +6,9 @@
 // names, waiting up to `arrival_grace` for it to appear on their view of a shared file system.
 // Each round is one all-gather on `comm` of every rank's "I am closing" and rank 0's
 // decision. So every rank must run the same sequence of Take() calls (they
-// do: the calls follow the global batch sequence), and `comm` must carry nothing else. With
-// a null comm (a job of one) there are no collectives.
+// do: the calls follow the global batch sequence; a closing rank plans on to its next one,
+// BatchPlanner::Abandon), and `comm` must carry nothing else. With a null comm (a job of
+// one) there are no collectives.
 //
 // Thread-compatible: Take() runs on DataStream's prefetch thread.
 #ifndef USINE_RUNTIME_DATA_INTERNAL_INCOMING_SHARDS_H_
@@ -60,6 +61,9 @@ class IncomingShards {
   // Returns the next shard (added to the consumed set), an empty name when none is ready and
   // !wait, or kCancelled once any rank has set its `closing`.
   [[nodiscard]] absl::StatusOr<IncomingShard> Take(bool wait, const std::atomic<bool>& closing);
+
+  // Whether Take() agrees with other ranks (a comm of more than one rank).
+  bool HasPeers() const { return options_.comm != nullptr && options_.comm->size() > 1; }
 
  private:
   IncomingShards(IncomingOptions options, std::unique_ptr<DirectoryWatcher> watcher)

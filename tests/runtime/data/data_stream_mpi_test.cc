@@ -1,6 +1,7 @@
 // Runs under mpirun at 2 and 4 ranks: DataStream across processes, laid out as DP x TP with
 // TP = 2 (ranks 2d and 2d + 1 form DP rank d).
 #include <filesystem>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -148,6 +149,51 @@ TEST_F(DataStreamMpiTest, WatchModeRanksAgreeOnEachLandedShard) {
   EXPECT_THAT(seen, ::testing::ElementsAre(1100000, 1100004, 1200000, 1200004, 1300000, 1300004));
   EXPECT_THAT(stream->state().consumed, ::testing::ElementsAre("11.bin", "12.bin", "13.bin"));
   stream->Close();  // every rank: they agree on closing in their next round
+}
+
+// What `call` returns, or a failure and the end of the job if it takes over 30 s: a hang
+// would leave a thread that cannot be stopped.
+template <typename Call>
+auto WithinOrAbort(const char* what, Call call) {
+  auto done = std::async(std::launch::async, std::move(call));
+  if (done.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    ADD_FAILURE() << what << " still blocked after 30 s";
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  return done.get();
+}
+
+// The ranks but 0 hold their first batch, so that their fill threads, with both buffers full,
+// wait for a buffer, and close there. Rank 0 reads both batches of the one shard, so that its
+// fill thread goes on to the round that picks the next shard: the others' closing must end
+// that round (it used to wait there for them forever).
+TEST_F(DataStreamMpiTest, ClosingWithFullBuffersEndsTheRoundAnotherRankWaitsIn) {
+  const int dp_size = world_->size() / kTp, dp_rank = world_->rank() / kTp;
+  if (world_->rank() == 0) Land("incoming", 21, 4 * 2 * dp_size + 1);  // 2 global batches
+  ASSERT_OK(world_->Barrier());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Communicator> data,
+                       world_->Split(0, world_->rank(), "data"));
+  DataStreamOptions options = Options(1, dp_rank, dp_size);
+  options.shards.clear();
+  options.prefetch = 1;  // two buffers
+  WatchOptions watch;
+  watch.directory = (dir_ / "incoming").string();
+  watch.poll_interval = absl::Milliseconds(20);
+  options.watch = watch;
+  options.comm = data.get();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> stream, DataStream::Open(options));
+
+  if (world_->rank() == 0) {
+    for (int b = 0; b < 2; ++b) ASSERT_OK(stream->Next().status());
+    const absl::Status third =
+        WithinOrAbort("rank 0: Next() after the shard", [&] { return stream->Next().status(); });
+    EXPECT_EQ(third.code(), absl::StatusCode::kCancelled) << third;
+    WithinOrAbort("rank 0: Close()", [&] { stream->Close(); });
+  } else {
+    ASSERT_OK_AND_ASSIGN(Batch held, stream->Next());
+    EXPECT_EQ(testing::ReadTensor<int32_t>(held.tokens).value()[0] / 100000, 21);
+    WithinOrAbort("Close() with full buffers", [&] { stream->Close(); });
+  }
 }
 
 }  // namespace
