@@ -442,6 +442,9 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
       RETURN_IF_ERROR(MaybePublish(eval));
     }
   }
+  // Every rank closes a watched stream now, so that a rank whose stop watcher is closing it
+  // (a signal after the stop was agreed) finds the others in the closing round at once.
+  if (o_.train_data.watch.has_value()) data_->Close();
   outcome.step = step_;
   outcome.tokens_seen = tokens_seen_;
   outcome.skipped_steps = skipped_total_;
