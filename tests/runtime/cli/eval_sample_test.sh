@@ -8,28 +8,14 @@
 #   - a missing checkpoint and a --tp that does not divide the ranks are one-line errors.
 #   eval_sample_test.sh USINE TOKENIZER_DIR SOURCE_DIR MPIEXEC
 set -u
-usine=$(realpath "$1") tokenizer=$2 source_dir=$3 mpiexec=$4
-dir=$(mktemp -d /tmp/usine_eval_sample_XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-mpirun=("$mpiexec" --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpirun+=(--allow-run-as-root)
-export USINE_CPU_THREADS=1 OPENBLAS_NUM_THREADS=1
-fail=0
-failed() { echo "FAIL: $*"; fail=1; }
-
-"$usine" prep "$source_dir/docs" "$source_dir/README.md" --out "$dir/data" \
-  --tokenizer-dir "$tokenizer" --val-fraction 0.1 >"$dir/prep.log" 2>&1 ||
-  { cat "$dir/prep.log"; echo "FAIL: usine prep"; exit 1; }
-cat >"$dir/run.toml" <<TOML
+source "$3/tests/testing/cli_test_lib.sh"
+cli_test_setup eval_sample "$@"
+prep_docs "$dir/data" 0.1
+{
+  tiny_model_toml
+  cat <<TOML
 [run]
 dir = "$dir/run"
-[model]
-preset = "tiny"
-n_layer = 2
-n_head = 4
-n_embd = 64
-block_size = 64
-vocab_size = 50257
 [data]
 dir = "$dir/data"
 seq_len = 32
@@ -43,6 +29,7 @@ max_steps = 20
 eval_every = 20
 eval_batches = 2
 TOML
+} >"$dir/run.toml"
 "${mpirun[@]}" -np 2 "$usine" train --config "$dir/run.toml" >"$dir/train.log" 2>&1 ||
   { cat "$dir/train.log"; echo "FAIL: usine train"; exit 1; }
 logged=$(python3 -c "

@@ -9,15 +9,8 @@
 # one; SIGTERM to the ranks ends it with 75 again. `usine inspect` reads a published model.
 #   finetune_e2e_test.sh USINE TOKENIZER_DIR SOURCE_DIR MPIEXEC
 set -u
-usine=$(realpath "$1") tokenizer=$2 source_dir=$3 mpiexec=$4
-
-dir=$(mktemp -d /tmp/usine_finetune_e2e_XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-mpirun=("$mpiexec" --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpirun+=(--allow-run-as-root)
-fail=0
-failed() { echo "FAIL: $*"; fail=1; }
-export USINE_CPU_THREADS=1 OPENBLAS_NUM_THREADS=1
+source "$3/tests/testing/cli_test_lib.sh"
+cli_test_setup finetune_e2e "$@"
 
 prep() {  # prep OUT INPUT...
   local out=$1
@@ -25,18 +18,11 @@ prep() {  # prep OUT INPUT...
   "$usine" prep "$@" --out "$out" --tokenizer-dir "$tokenizer" --val-fraction 0 \
     >>"$dir/prep.log" 2>&1 || { cat "$dir/prep.log"; echo "FAIL: usine prep $*"; exit 1; }
 }
-"$usine" prep "$source_dir/docs" "$source_dir/README.md" --out "$dir/data" \
-  --tokenizer-dir "$tokenizer" --val-fraction 0.1 >"$dir/prep.log" 2>&1 ||
-  { cat "$dir/prep.log"; echo "FAIL: usine prep"; exit 1; }
+prep_docs "$dir/data" 0.1
 
-cat >"$dir/run.toml" <<TOML
-[model]
-preset = "tiny"
-n_layer = 2
-n_head = 4
-n_embd = 64
-block_size = 64
-vocab_size = 50257
+{
+  tiny_model_toml
+  cat <<TOML
 [data]
 dir = "$dir/data"
 seq_len = 32
@@ -51,6 +37,7 @@ eval_batches = 2
 [checkpoint]
 every_steps = 10
 TOML
+} >"$dir/run.toml"
 
 # The base model.
 "${mpirun[@]}" -np 2 "$usine" train --config "$dir/run.toml" --set "run.dir=$dir/base" \

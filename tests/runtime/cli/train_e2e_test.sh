@@ -15,34 +15,22 @@
 #            uninterrupted run's losses, bit for bit.
 #   train_e2e_test.sh USINE TOKENIZER_DIR SOURCE_DIR MPIEXEC [SCENARIO...]
 set -u
-usine=$(realpath "$1") tokenizer=$2 source_dir=$3 mpiexec=$4
+source "$3/tests/testing/cli_test_lib.sh"
+cli_test_setup train_e2e "$1" "$2" "$3" "$4"
 shift 4
 scenarios=("$@")
 [[ ${#scenarios[@]} -eq 0 ]] && scenarios=(resume kill layout slurm)
-
-dir=$(mktemp -d /tmp/usine_train_e2e_XXXXXX)
 cleanup() {
   [[ -d $dir/cluster ]] && "$source_dir/tests/testing/slurm_cluster.sh" stop "$dir/cluster"
   rm -rf "$dir"
 }
 trap cleanup EXIT
-mpirun=("$mpiexec" --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpirun+=(--allow-run-as-root)
-fail=0
-failed() { echo "FAIL: $*"; fail=1; }
 
-"$usine" prep "$source_dir/docs" "$source_dir/README.md" --out "$dir/data" \
-  --tokenizer-dir "$tokenizer" --val-fraction 0.1 >"$dir/prep.log" 2>&1 ||
-  { cat "$dir/prep.log"; echo "FAIL: usine prep"; exit 1; }
+prep_docs "$dir/data" 0.1
 
-cat >"$dir/run.toml" <<EOF
-[model]
-preset = "tiny"
-n_layer = 2
-n_head = 4
-n_embd = 64
-block_size = 64
-vocab_size = 50257
+{
+  tiny_model_toml
+  cat <<EOF
 [data]
 dir = "$dir/data"
 seq_len = 32
@@ -58,10 +46,7 @@ eval_batches = 2
 [checkpoint]
 every_steps = 10
 EOF
-
-# One thread per rank everywhere (mpirun and srun alike), so that every run computes the
-# same sums in the same order.
-export USINE_CPU_THREADS=1 OPENBLAS_NUM_THREADS=1
+} >"$dir/run.toml"
 
 # train NP RUN [--set ...]: trains in the foreground; the exit code is usine's.
 train() { (train_exec "$@"); }

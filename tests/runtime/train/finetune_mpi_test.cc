@@ -20,7 +20,6 @@
 #include "gtest/gtest.h"
 
 #include "checkpoint/checkpointer.h"
-#include "collectives/byte_exchange.h"
 #include "collectives/local/local_communicator.h"
 #include "collectives/mpi/mpi_communicator.h"
 #include "collectives/process_grid.h"
@@ -30,6 +29,7 @@
 #include "runtime/nn/gpt.h"
 #include "runtime/train/trainer.h"
 #include "tests/testing/device_test.h"
+#include "tests/testing/training_fixtures.h"
 
 namespace usine {
 namespace {
@@ -41,11 +41,7 @@ GptConfig Tiny() { return GptConfigNamed("tiny").value(); }
 
 // `samples` samples of kSeq + 1 tokens ((n - 1) / T of them in n tokens), learnable.
 std::vector<int32_t> Samples(int64_t samples, int salt) {
-  std::vector<int32_t> ids(samples * kSeq + 1);
-  for (size_t i = 0; i < ids.size(); ++i) {
-    ids[i] = static_cast<int32_t>((i % 23) * 7 + (i / 97 + salt) % 5);
-  }
-  return ids;
+  return testing::LearnableTokens(samples * kSeq + 1, salt);
 }
 
 class FinetuneTest : public ::testing::Test {
@@ -54,24 +50,18 @@ class FinetuneTest : public ::testing::Test {
     InstallStopSignalHandlers();
     ClearStopSignal();
     ASSERT_OK_AND_ASSIGN(world_, MpiCommunicator::Create(MPI_COMM_WORLD, "world"));
-    std::string dir;
+    ASSERT_OK_AND_ASSIGN(dir_, testing::MakeSharedTempDir(*world_, "usine_finetune_mpi"));
     if (world_->rank() == 0) {
-      char tmpl[] = "/tmp/usine_finetune_mpi_XXXXXX";
-      ASSERT_NE(mkdtemp(tmpl), nullptr);
-      dir = tmpl;
-      std::filesystem::create_directories(dir + "/incoming");
-      ASSERT_OK(WriteTokenShard(dir + "/train_0.bin", Samples(400, 0), TokenWidth::kUint16));
-      ASSERT_OK(WriteTokenShard(dir + "/val_0.bin", Samples(40, 3), TokenWidth::kUint16));
+      std::filesystem::create_directories(dir_ + "/incoming");
+      ASSERT_OK(WriteTokenShard(dir_ + "/train_0.bin", Samples(400, 0), TokenWidth::kUint16));
+      ASSERT_OK(WriteTokenShard(dir_ + "/val_0.bin", Samples(40, 3), TokenWidth::kUint16));
     }
-    ASSERT_OK(BroadcastBytes(*world_, 0, &dir));
-    dir_ = dir;
   }
 
   void TearDown() override {
     ClearStopSignal();
     if (world_ == nullptr) return;
-    ASSERT_OK(world_->Barrier());
-    if (world_->rank() == 0) std::filesystem::remove_all(dir_);
+    ASSERT_OK(testing::RemoveSharedTempDir(*world_, dir_));
   }
 
   // Lands a shard of `samples` samples in incoming/ (rank 0; WriteTokenShard renames).

@@ -4,7 +4,6 @@
 // world's DP ranks gives the loss of one rank evaluating the same sequences alone.
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +22,7 @@
 #include "runtime/train/gpt_checkpoint.h"
 #include "runtime/train/trainer.h"
 #include "tests/testing/device_test.h"
+#include "tests/testing/training_fixtures.h"
 
 namespace usine {
 namespace {
@@ -35,12 +35,6 @@ constexpr char kRunConfig[] = "[model]\nname = \"tiny\"\n";
 
 GptConfig Tiny() { return GptConfigNamed("tiny").value(); }
 
-std::vector<int32_t> Tokens(int64_t n, int salt) {
-  std::vector<int32_t> ids(n);
-  for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i % 23) * 7 + (i / 97 + salt) % 5);
-  return ids;
-}
-
 // The logits of a fixed [2, 10] input (a collective over the model's TP group).
 std::vector<float> FixedLogits(Gpt& model) {
   Tensor inputs = Tensor::Empty({2, 10}, DType::kI32).value();
@@ -52,14 +46,13 @@ class GptInferenceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(world_, MpiCommunicator::Create(MPI_COMM_WORLD, "world"));
+    ASSERT_OK_AND_ASSIGN(dir_, testing::MakeSharedTempDir(*world_, "usine_gpt_inference"));
     if (world_->rank() == 0) {
-      char tmpl[] = "/tmp/usine_gpt_inference_XXXXXX";
-      ASSERT_NE(mkdtemp(tmpl), nullptr);
-      dir_ = tmpl;
-      ASSERT_OK(WriteTokenShard(dir_ + "/train.bin", Tokens(12000, 0), TokenWidth::kUint16));
-      ASSERT_OK(WriteTokenShard(dir_ + "/val.bin", Tokens(3000, 3), TokenWidth::kUint16));
+      ASSERT_OK(WriteTokenShard(dir_ + "/train.bin", testing::LearnableTokens(12000, 0),
+                                TokenWidth::kUint16));
+      ASSERT_OK(WriteTokenShard(dir_ + "/val.bin", testing::LearnableTokens(3000, 3),
+                                TokenWidth::kUint16));
     }
-    ASSERT_OK(BroadcastBytes(*world_, 0, &dir_));
     ASSERT_OK_AND_ASSIGN(grid_, ProcessGrid::Create(*world_, 2));
     ASSERT_OK_AND_ASSIGN(
         writer_,
@@ -80,10 +73,7 @@ class GptInferenceTest : public ::testing::Test {
     ASSERT_EQ(outcome.step, kSteps);
   }  // The trainer (and its Checkpointer) is gone before the loads.
 
-  void TearDown() override {
-    ASSERT_OK(world_->Barrier());
-    if (world_->rank() == 0) std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { ASSERT_OK(testing::RemoveSharedTempDir(*world_, dir_)); }
 
   DataStreamOptions Data(const std::string& shard) const {
     DataStreamOptions data;

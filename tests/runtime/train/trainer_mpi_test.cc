@@ -6,7 +6,6 @@
 // rank checkpoint and return the requeue code; evaluation reports the validation loss.
 #include <cmath>
 #include <csignal>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,7 +15,6 @@
 #include "gtest/gtest.h"
 
 #include "checkpoint/checkpoint_directory.h"
-#include "collectives/byte_exchange.h"
 #include "collectives/mpi/mpi_communicator.h"
 #include "collectives/process_grid.h"
 #include "runtime/core/status_macros.h"
@@ -25,6 +23,7 @@
 #include "runtime/nn/gpt.h"
 #include "runtime/train/trainer.h"
 #include "tests/testing/device_test.h"
+#include "tests/testing/training_fixtures.h"
 
 namespace usine {
 namespace {
@@ -36,37 +35,27 @@ constexpr uint64_t kSeed = 1337;
 
 GptConfig Tiny() { return GptConfigNamed("tiny").value(); }
 
-// Learnable token streams: short repeating phrases with some variety.
-std::vector<int32_t> Tokens(int64_t n, int salt) {
-  std::vector<int32_t> ids(n);
-  for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i % 23) * 7 + (i / 97 + salt) % 5);
-  return ids;
-}
-
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     InstallStopSignalHandlers();
     ClearStopSignal();
     ASSERT_OK_AND_ASSIGN(world_, MpiCommunicator::Create(MPI_COMM_WORLD, "world"));
-    std::string dir;
+    ASSERT_OK_AND_ASSIGN(dir_, testing::MakeSharedTempDir(*world_, "usine_trainer_mpi"));
     if (world_->rank() == 0) {
-      char tmpl[] = "/tmp/usine_trainer_mpi_XXXXXX";
-      ASSERT_NE(mkdtemp(tmpl), nullptr);
-      dir = tmpl;
-      ASSERT_OK(WriteTokenShard(dir + "/train_0.bin", Tokens(12000, 0), TokenWidth::kUint16));
-      ASSERT_OK(WriteTokenShard(dir + "/train_1.bin", Tokens(9000, 1), TokenWidth::kUint16));
-      ASSERT_OK(WriteTokenShard(dir + "/val_0.bin", Tokens(3000, 3), TokenWidth::kUint16));
+      ASSERT_OK(WriteTokenShard(dir_ + "/train_0.bin", testing::LearnableTokens(12000, 0),
+                                TokenWidth::kUint16));
+      ASSERT_OK(WriteTokenShard(dir_ + "/train_1.bin", testing::LearnableTokens(9000, 1),
+                                TokenWidth::kUint16));
+      ASSERT_OK(WriteTokenShard(dir_ + "/val_0.bin", testing::LearnableTokens(3000, 3),
+                                TokenWidth::kUint16));
     }
-    ASSERT_OK(BroadcastBytes(*world_, 0, &dir));
-    dir_ = dir;
   }
 
   void TearDown() override {
     ClearStopSignal();
     if (world_ == nullptr) return;
-    ASSERT_OK(world_->Barrier());
-    if (world_->rank() == 0) std::filesystem::remove_all(dir_);
+    ASSERT_OK(testing::RemoveSharedTempDir(*world_, dir_));
   }
 
   TrainerOptions Options(const std::string& run, int64_t max_steps) const {
