@@ -34,6 +34,11 @@ absl::StatusOr<std::string> CudaPciBusId(Device device) {
 absl::StatusOr<std::unique_ptr<GpuEnergy>> GpuEnergy::Start(const std::string& nvml_library,
                                                             Device device) {
   ASSIGN_OR_RETURN(std::string bus_id, CudaPciBusId(device));
+  return StartAtPciBusId(nvml_library, bus_id, device);
+}
+
+absl::StatusOr<std::unique_ptr<GpuEnergy>> GpuEnergy::StartAtPciBusId(
+    const std::string& nvml_library, const std::string& bus_id, Device device) {
   ASSIGN_OR_RETURN(std::unique_ptr<NvmlLibrary> nvml, NvmlLibrary::Load(nvml_library));
   ASSIGN_OR_RETURN(NvmlLibrary::Device handle, nvml->DeviceByPciBusId(bus_id));
   absl::StatusOr<std::string> name = nvml->Name(handle);

@@ -35,6 +35,11 @@ class GpuEnergy {
   // reason) when the energy cannot be read.
   static absl::StatusOr<std::unique_ptr<GpuEnergy>> Start(const std::string& nvml_library,
                                                           Device device);
+  // As Start, for the GPU at PCI address `bus_id` ("0000:3b:00.0"), which `device` names
+  // in the description only: no CUDA is needed (tests give a stand-in NVML library).
+  static absl::StatusOr<std::unique_ptr<GpuEnergy>> StartAtPciBusId(const std::string& nvml_library,
+                                                                    const std::string& bus_id,
+                                                                    Device device);
 
   // Joules used since Start, read now.
   absl::StatusOr<double> Poll();

@@ -1,14 +1,18 @@
 // Energy: RAPL read from a powercap tree in a temporary directory (the kernel's file format),
-// wrap-around and unreadable files; NVML missing or not NVML; power integration; the meter's
-// shares and their sum over a world of one. A gpu test reads a real GPU's energy.
+// wrap-around and unreadable files; NVML missing or not NVML; NVML and a GPU's energy read
+// through a stand-in NVML (fake_nvml.h); power integration; the meter's shares and their sum
+// over a world of one. A gpu test reads a real GPU's energy.
 #include "runtime/train/energy.h"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include "gtest/gtest.h"
@@ -16,15 +20,18 @@
 #include "collectives/local/local_communicator.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/kernels/random.h"
+#include "runtime/train/internal/gpu_energy.h"
 #include "runtime/train/internal/nvml_library.h"
 #include "runtime/train/internal/power_integrator.h"
 #include "runtime/train/internal/rapl_packages.h"
+#include "tests/runtime/train/fake_nvml.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {
 namespace {
 
 namespace fs = std::filesystem;
+using train_internal::GpuEnergy;
 using train_internal::NvmlLibrary;
 using train_internal::PowerIntegrator;
 using train_internal::RaplPackages;
@@ -145,6 +152,146 @@ TEST(Nvml, ALibraryWithoutNvmlNamesTheMissingFunction) {
   ASSERT_FALSE(nvml.ok());
   EXPECT_EQ(nvml.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(nvml.status().message().find("nvmlInit_v2"), std::string::npos) << nvml.status();
+}
+
+// The stand-in NVML (fake_nvml.h), loaded by the test as NvmlLibrary loads it, with its
+// state reset: one GPU at kBusId.
+class FakeNvmlTest : public ::testing::Test {
+ protected:
+  static constexpr char kBusId[] = "0000:3b:00.0";
+
+  void SetUp() override {
+    USINE_SKIP_DLOPEN_UNDER_TSAN();
+    library_ = dlopen(USINE_FAKE_NVML_PATH, RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(library_, nullptr) << dlerror();
+    auto fake_nvml = reinterpret_cast<FakeNvmlState* (*)()>(dlsym(library_, "FakeNvml"));
+    ASSERT_NE(fake_nvml, nullptr) << dlerror();
+    nvml_ = fake_nvml();
+    *nvml_ = FakeNvmlState{};
+    nvml_->bus_id = kBusId;
+  }
+  void TearDown() override {
+    if (library_ != nullptr) dlclose(library_);
+  }
+
+  void* library_ = nullptr;
+  FakeNvmlState* nvml_ = nullptr;
+};
+
+TEST_F(FakeNvmlTest, ReadsTheGpuInNvmlsUnitsAndShutsNvmlDownOnce) {
+  nvml_->energy_millijoules = 5'000'123;
+  nvml_->power_milliwatts = 123'456;
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<NvmlLibrary> nvml,
+                         NvmlLibrary::Load(USINE_FAKE_NVML_PATH));
+    EXPECT_EQ(nvml_->inits, 1);
+    ASSERT_OK_AND_ASSIGN(NvmlLibrary::Device gpu, nvml->DeviceByPciBusId(kBusId));
+    ASSERT_OK_AND_ASSIGN(std::string name, nvml->Name(gpu));
+    EXPECT_EQ(name, "Fake GPU 80GB");
+    ASSERT_OK_AND_ASSIGN(uint64_t millijoules, nvml->TotalEnergyMillijoules(gpu));
+    EXPECT_EQ(millijoules, 5'000'123u);
+    ASSERT_OK_AND_ASSIGN(double watts, nvml->PowerWatts(gpu));
+    EXPECT_DOUBLE_EQ(watts, 123.456);
+    EXPECT_EQ(nvml_->shutdowns, 0);
+  }
+  EXPECT_EQ(nvml_->inits, 1);
+  EXPECT_EQ(nvml_->shutdowns, 1);
+}
+
+TEST_F(FakeNvmlTest, ErrorsNameTheCallAndCarryNvmlsMessage) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<NvmlLibrary> nvml, NvmlLibrary::Load(USINE_FAKE_NVML_PATH));
+  absl::StatusOr<NvmlLibrary::Device> elsewhere = nvml->DeviceByPciBusId("0000:af:00.0");
+  EXPECT_EQ(elsewhere.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(elsewhere.status().message(),
+            "nvmlDeviceGetHandleByPciBusId_v2(0000:af:00.0): Not Found (NVML error 6)");
+  ASSERT_OK_AND_ASSIGN(NvmlLibrary::Device gpu, nvml->DeviceByPciBusId(kBusId));
+  nvml_->energy_result = kFakeNvmlErrorNotSupported;
+  absl::StatusOr<uint64_t> energy = nvml->TotalEnergyMillijoules(gpu);
+  EXPECT_EQ(energy.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(energy.status().message(),
+            "nvmlDeviceGetTotalEnergyConsumption: Not Supported (NVML error 3)");
+  nvml_->power_result = kFakeNvmlErrorGpuIsLost;
+  absl::StatusOr<double> power = nvml->PowerWatts(gpu);
+  EXPECT_EQ(power.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(power.status().message(), "nvmlDeviceGetPowerUsage: GPU is lost (NVML error 15)");
+}
+
+TEST_F(FakeNvmlTest, AFailedInitIsUnavailableNamesTheLibraryAndIsNotShutDown) {
+  nvml_->init_result = kFakeNvmlErrorDriverNotLoaded;
+  absl::StatusOr<std::unique_ptr<NvmlLibrary>> nvml = NvmlLibrary::Load(USINE_FAKE_NVML_PATH);
+  ASSERT_FALSE(nvml.ok());
+  EXPECT_EQ(nvml.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(nvml.status().message(),
+            std::string(USINE_FAKE_NVML_PATH) + ": nvmlInit_v2: Driver Not Loaded (NVML error 9)");
+  EXPECT_EQ(nvml_->shutdowns, 0);
+}
+
+using GpuEnergyOnFakeNvmlTest = FakeNvmlTest;
+
+TEST_F(GpuEnergyOnFakeNvmlTest, IsTheCounterSinceStart) {
+  nvml_->energy_millijoules = 5'000'000;
+  nvml_->energy_step_millijoules = 1'234;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GpuEnergy> gpu,
+                       GpuEnergy::StartAtPciBusId(USINE_FAKE_NVML_PATH, kBusId, Device::Cuda(0)));
+  EXPECT_FALSE(gpu->samples_power());
+  EXPECT_EQ(gpu->description(), "cuda:0 (Fake GPU 80GB, 0000:3b:00.0): NVML energy counter");
+  nvml_->power_result = kFakeNvmlErrorGpuIsLost;  // The counter needs no power reads.
+  ASSERT_OK_AND_ASSIGN(double joules, gpu->Poll());
+  EXPECT_DOUBLE_EQ(joules, 1.234);
+  ASSERT_OK_AND_ASSIGN(joules, gpu->Poll());
+  EXPECT_DOUBLE_EQ(joules, 2.468);
+}
+
+TEST_F(GpuEnergyOnFakeNvmlTest, WithoutACounterIntegratesThePowerSampledAtStartAndEachPoll) {
+  using Clock = std::chrono::steady_clock;
+  nvml_->energy_result = kFakeNvmlErrorNotSupported;
+  nvml_->power_milliwatts = 100'000;
+  const Clock::time_point before_start = Clock::now();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GpuEnergy> gpu,
+                       GpuEnergy::StartAtPciBusId(USINE_FAKE_NVML_PATH, kBusId, Device::Cuda(0)));
+  const Clock::time_point after_start = Clock::now();
+  EXPECT_TRUE(gpu->samples_power());
+  EXPECT_EQ(gpu->description(), "cuda:0 (Fake GPU 80GB, 0000:3b:00.0): NVML power samples");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  nvml_->power_milliwatts = 300'000;
+  const Clock::time_point before_poll = Clock::now();
+  ASSERT_OK_AND_ASSIGN(double joules, gpu->Poll());
+  const Clock::time_point after_poll = Clock::now();
+  // The trapezoid from 100 W at Start to 300 W at the Poll: 200 W over an interval that lies
+  // between these clock readings, however long a loaded machine takes over each call.
+  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  EXPECT_GE(joules, 200 * seconds(before_poll - after_start) * (1 - 1e-9));
+  EXPECT_LE(joules, 200 * seconds(after_poll - before_start) * (1 + 1e-9));
+  EXPECT_GE(joules, 200 * 0.050 * (1 - 1e-9));
+}
+
+TEST_F(GpuEnergyOnFakeNvmlTest, AFailingReadIsAnErrorWithNvmlsMessage) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GpuEnergy> counter,
+                       GpuEnergy::StartAtPciBusId(USINE_FAKE_NVML_PATH, kBusId, Device::Cuda(0)));
+  nvml_->energy_result = kFakeNvmlErrorGpuIsLost;
+  absl::StatusOr<double> joules = counter->Poll();
+  EXPECT_EQ(joules.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(joules.status().message(),
+            "nvmlDeviceGetTotalEnergyConsumption: GPU is lost (NVML error 15)");
+
+  nvml_->energy_result = kFakeNvmlErrorNotSupported;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GpuEnergy> power,
+                       GpuEnergy::StartAtPciBusId(USINE_FAKE_NVML_PATH, kBusId, Device::Cuda(0)));
+  nvml_->power_result = kFakeNvmlErrorGpuIsLost;
+  joules = power->Poll();
+  EXPECT_EQ(joules.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(joules.status().message(), "nvmlDeviceGetPowerUsage: GPU is lost (NVML error 15)");
+}
+
+TEST_F(GpuEnergyOnFakeNvmlTest, AnUnknownGpuIsUnavailableAndReleasesNvml) {
+  absl::StatusOr<std::unique_ptr<GpuEnergy>> gpu =
+      GpuEnergy::StartAtPciBusId(USINE_FAKE_NVML_PATH, "0000:af:00.0", Device::Cuda(1));
+  ASSERT_FALSE(gpu.ok());
+  EXPECT_EQ(gpu.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(gpu.status().message().find("0000:af:00.0): Not Found"), std::string::npos)
+      << gpu.status();
+  EXPECT_EQ(nvml_->inits, 1);
+  EXPECT_EQ(nvml_->shutdowns, 1);
 }
 
 TEST(PowerIntegrator, IsTheTrapezoidRule) {
