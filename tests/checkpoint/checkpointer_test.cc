@@ -183,6 +183,30 @@ TEST_F(CheckpointerTest, SaveAsWritesAnyPathWithoutLatestOrRetention) {
   EXPECT_EQ(CheckModel(sentinel), "");  // The save after SaveAs wrote every entry right.
 }
 
+TEST_F(CheckpointerTest, ResolveCheckpointPathFindsTheFileARunOrCheckpointsDirectoryNames) {
+  const std::string run = dir_ + "/run";
+  CheckpointerOptions options = Options();
+  options.directory = run + "/checkpoints";
+  ASSERT_OK_AND_ASSIGN(auto ckpt, Checkpointer::Create(comm_, options));
+  ASSERT_OK_AND_ASSIGN(StateDict state, MakeModel(0, 1, Fill::kValues));
+  ASSERT_OK(ckpt->Save(3, state));
+  ASSERT_OK(ckpt->Save(7, state));
+  ASSERT_OK(ckpt->Wait());
+  const std::string seventh = CheckpointPath(options.directory, 7);
+  EXPECT_EQ(*ResolveCheckpointPath(run), seventh);                // A run directory.
+  EXPECT_EQ(*ResolveCheckpointPath(options.directory), seventh);  // Its checkpoints.
+  const std::string third = CheckpointPath(options.directory, 3);
+  EXPECT_EQ(*ResolveCheckpointPath(third), third);  // A file, as it is.
+  EXPECT_EQ(*ResolveCheckpointPathOnRankZero(comm_, run), seventh);
+
+  absl::StatusOr<std::string> missing = ResolveCheckpointPath(dir_ + "/absent");
+  EXPECT_TRUE(absl::IsNotFound(missing.status()));
+  EXPECT_THAT(std::string(missing.status().message()), ::testing::HasSubstr(dir_ + "/absent"));
+  absl::StatusOr<std::string> empty = ResolveCheckpointPath(dir_);  // Neither latest.
+  EXPECT_TRUE(absl::IsNotFound(empty.status()));
+  EXPECT_THAT(std::string(empty.status().message()), ::testing::HasSubstr("checkpoints/latest"));
+}
+
 TEST_F(CheckpointerTest, SaveAsIntoAMissingDirectoryFailsAtTheNextWaitAndLeavesNothing) {
   ASSERT_OK_AND_ASSIGN(auto ckpt, Checkpointer::Create(comm_, Options()));
   ASSERT_OK_AND_ASSIGN(StateDict state, MakeModel(0, 1, Fill::kValues));
