@@ -99,6 +99,9 @@ absl::Status RunConfig::Validate() const {
                                     " needs data.watch (replay mixes the base data into the "
                                     "watched data)"));
   }
+  if (data.replay_when_idle && data.watch.empty()) {
+    problems.push_back("data.replay_when_idle = true needs data.watch");
+  }
   if (this->model.attention == ModelSection::Attention::kFlash &&
       this->model.device != DeviceType::kCuda) {
     problems.emplace_back("model.attention = \"flash\" needs model.device = \"cuda\"");

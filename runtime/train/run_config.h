@@ -101,6 +101,9 @@ struct DataSection {
   std::string watch;
   // With `watch`, the share of each batch replayed from `dir`. 0 <= r < 1. Default: 0.
   double replay_ratio = 0;
+  // With `watch`, while no new shard is ready: train on base samples from `dir` (true) or
+  // wait for the next shard (false). Default: false.
+  bool replay_when_idle = false;
   bool operator==(const DataSection&) const = default;
 };
 

@@ -55,8 +55,9 @@ absl::StatusOr<TrainerOptions> ToTrainerOptions(const RunConfig& config, const R
   o.train_data.shuffle = config.data.shuffle;
   o.train_data.prefetch = static_cast<int>(config.data.prefetch);
   if (!config.data.watch.empty()) {
-    o.train_data.watch =
-        WatchOptions{.directory = config.data.watch, .replay_ratio = config.data.replay_ratio};
+    o.train_data.watch = WatchOptions{.directory = config.data.watch,
+                                      .replay_ratio = config.data.replay_ratio,
+                                      .replay_when_idle = config.data.replay_when_idle};
   }
   o.val_shards = data.val;
   o.global_batch = config.data.batch_size;

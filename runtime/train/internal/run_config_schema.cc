@@ -107,6 +107,7 @@ std::vector<ConfigKey> MakeConfigKeys() {
       USINE_CONFIG_KEY(data, prefetch, Int, 1, 63),
       USINE_CONFIG_KEY(data, watch, String, /*allow_empty=*/true),
       USINE_CONFIG_KEY(data, replay_ratio, Float, 0, 1, false, /*max_open=*/true),
+      USINE_CONFIG_KEY(data, replay_when_idle, Bool),
 
       USINE_CONFIG_KEY(optim, lr, Float, 0, kInf, /*min_open=*/true),
       USINE_CONFIG_KEY(optim, min_lr, Float, 0),

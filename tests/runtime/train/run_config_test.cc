@@ -52,7 +52,8 @@ RunConfig EveryKeySet() {
             .shuffle = false,
             .prefetch = 7,
             .watch = "incoming",
-            .replay_ratio = 0.3};
+            .replay_ratio = 0.3,
+            .replay_when_idle = true};
   c.optim = {.lr = 0.5,
              .min_lr = 1.0 / 3.0,
              .beta1 = 0.85,
@@ -139,6 +140,7 @@ shuffle = false
 prefetch = 2
 watch = "incoming/"
 replay_ratio = 0.25
+replay_when_idle = true
 
 [optim]
 lr = 1e-3
@@ -192,6 +194,7 @@ peak_tflops = 312
   EXPECT_EQ(c.data.prefetch, 2);
   EXPECT_EQ(c.data.watch, "incoming/");
   EXPECT_EQ(c.data.replay_ratio, 0.25);
+  EXPECT_TRUE(c.data.replay_when_idle);
   EXPECT_EQ(c.optim.lr, 1e-3);
   EXPECT_EQ(c.optim.min_lr, 1e-4);
   EXPECT_EQ(c.optim.beta1, 0.8);
@@ -431,6 +434,8 @@ TEST(RunConfig, CrossFieldRulesNameTheKeys) {
               HasSubstr("optim.min_lr = 0.001 exceeds optim.lr = 1e-04"));
   EXPECT_THAT(ErrorOf("[train]\nmax_steps = 1\n[data]\nreplay_ratio = 0.5\n"),
               HasSubstr("data.replay_ratio = 0.5 needs data.watch"));
+  EXPECT_THAT(ErrorOf("[train]\nmax_steps = 1\n[data]\nreplay_when_idle = true\n"),
+              HasSubstr("data.replay_when_idle = true needs data.watch"));
   EXPECT_THAT(ErrorOf("[train]\nmax_steps = 1\n[model]\nattention = \"flash\"\n"),
               HasSubstr("model.attention = \"flash\" needs model.device = \"cuda\""));
   EXPECT_THAT(ErrorOf("[train]\nmax_steps = 1\n[model]\nattention = \"flash\"\ndevice = \"cuda\"\n"
