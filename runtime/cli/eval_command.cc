@@ -16,6 +16,7 @@
 #include "runtime/cli/commands.h"
 #include "runtime/cli/internal/checkpoint_model.h"
 #include "runtime/cli/internal/command_line.h"
+#include "runtime/cli/internal/run_on_world.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/data/prep.h"
 #include "runtime/train/evaluate.h"
@@ -109,8 +110,10 @@ Command AddEvalCommand(CLI::App& parent) {
                         "batches per rank (0: every whole batch of the split)", "N");
   app->add_flag("--json", f->json, "print one JSON object instead of the line");
   return {app, [f] {
-            return cli_internal::RunOnWorld("usine eval",
-                                            [&](World& world) { return Run(world, *f); });
+            return cli_internal::RunOnWorld("usine eval", [&](World& world) -> absl::StatusOr<int> {
+              RETURN_IF_ERROR(Run(world, *f));
+              return 0;
+            });
           }};
 }
 

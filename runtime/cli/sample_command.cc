@@ -17,6 +17,7 @@
 #include "runtime/cli/commands.h"
 #include "runtime/cli/internal/checkpoint_model.h"
 #include "runtime/cli/internal/command_line.h"
+#include "runtime/cli/internal/run_on_world.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/data/gpt2_tokenizer.h"
 #include "runtime/data/prep.h"
@@ -121,7 +122,10 @@ Command AddSampleCommand(CLI::App& parent) {
                         "GPT-2's vocab.bpe and encoder.json (default: the run's data's)", "DIR");
   return {app, [f] {
             return cli_internal::RunOnWorld("usine sample",
-                                            [&](World& world) { return Run(world, *f); });
+                                            [&](World& world) -> absl::StatusOr<int> {
+                                              RETURN_IF_ERROR(Run(world, *f));
+                                              return 0;
+                                            });
           }};
 }
 

@@ -105,6 +105,8 @@ class Trainer::Impl {
   // Adds the model's ("model/") and the optimizer's ("optim/") entries, as handles.
   absl::Status AddState(StateDict& state) const;
   absl::StatusOr<absl::Duration> Save();
+  // The metadata of checkpoints and published models alike: step, tokens, configurations.
+  void AddRunMetadata(StateDict& state) const;
   absl::StatusOr<EvalReport> Evaluate();
   int64_t TokensPerStep() const { return o_.global_batch * o_.train_data.seq_len; }
 
@@ -263,21 +265,25 @@ absl::StatusOr<absl::Duration> Trainer::Impl::Save() {
   // Built afresh: the optimizer's metadata (its step) is taken as it is now.
   StateDict state;
   RETURN_IF_ERROR(AddState(state));
-  state.SetInt(keys::kStep, step_);
-  state.SetInt(keys::kTokensSeen, tokens_seen_);
+  AddRunMetadata(state);
   state.SetInt(keys::kSkippedSteps, skipped_total_);
   state.SetInt(keys::kSeed, static_cast<int64_t>(o_.seed));
   state.SetJson(keys::kParallelLayout,
                 absl::StrCat("{\"tp\": ", grid_.size(ParallelAxis::kTensor),
                              ", \"dp\": ", grid_.size(ParallelAxis::kData), "}"));
   state.SetJson(keys::kDataPosition, boundary_data_.ToJson());
-  if (!o_.config_text.empty()) state.SetString(keys::kRunConfig, o_.config_text);
-  if (!o_.model_config_json.empty()) state.SetJson(keys::kModelConfig, o_.model_config_json);
   if (!o_.publish_dir.empty()) bar_.AddToMetadata(state);
   const absl::Time start = absl::Now();
   RETURN_IF_ERROR(checkpointer_->Save(step_, state));
   saved_step_ = step_;
   return absl::Now() - start;
+}
+
+void Trainer::Impl::AddRunMetadata(StateDict& state) const {
+  state.SetInt(keys::kStep, step_);
+  state.SetInt(keys::kTokensSeen, tokens_seen_);
+  if (!o_.config_text.empty()) state.SetString(keys::kRunConfig, o_.config_text);
+  if (!o_.model_config_json.empty()) state.SetJson(keys::kModelConfig, o_.model_config_json);
 }
 
 absl::StatusOr<EvalReport> Trainer::Impl::Evaluate() {
@@ -299,12 +305,9 @@ absl::Status Trainer::Impl::MaybePublish(const EvalReport& eval) {
   const std::string path = train_internal::PublishedModelPath(o_.publish_dir, version);
   StateDict state;
   RETURN_IF_ERROR(model_.AddToStateDict(state, keys::kModelPrefix));
+  AddRunMetadata(state);
   state.SetInt(kVersionKey, version);
-  state.SetInt(keys::kStep, step_);
-  state.SetInt(keys::kTokensSeen, tokens_seen_);
   state.SetDouble(kValLossKey, eval.loss);
-  if (!o_.config_text.empty()) state.SetString(keys::kRunConfig, o_.config_text);
-  if (!o_.model_config_json.empty()) state.SetJson(keys::kModelConfig, o_.model_config_json);
   RETURN_IF_ERROR(checkpointer_->SaveAs(path, state));
   if (grid_.world().rank() == 0) {
     USINE_LOG(INFO) << "publishing " << path << " (step " << step_ << ", val loss " << eval.loss

@@ -38,6 +38,19 @@ absl::Status RemoveSharedTempDir(Communicator& comm, const std::string& dir) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<StateDict> DeepCopy(const StateDict& state) {
+  StateDict copy;
+  for (const auto& [name, entry] : state.tensors()) {
+    for (const TensorPiece& piece : entry.pieces) {
+      ASSIGN_OR_RETURN(Tensor t, Tensor::Empty(piece.tensor.shape(), piece.tensor.dtype()));
+      std::memcpy(t.raw_data(), piece.tensor.raw_data(), t.nbytes());
+      RETURN_IF_ERROR(copy.AddShard(name, t, entry.global_shape, piece.offset));
+    }
+  }
+  copy.mutable_metadata() = state.metadata();
+  return copy;
+}
+
 std::vector<int32_t> LearnableTokens(int64_t n, int salt) {
   std::vector<int32_t> ids(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i % 23) * 7 + (i / 97 + salt) % 5);

@@ -1,5 +1,6 @@
-// Fixtures of the multi-rank training tests (Trainer, fine-tuning, inference): a temporary
-// directory that every rank sees, and token streams a tiny GPT can learn.
+// Fixtures of the multi-rank training tests (Trainer, fine-tuning, inference, optimizer and
+// checkpoint state): a temporary directory that every rank sees, token streams a tiny GPT can
+// learn, and a copy of a rank's state as it was when saved.
 //
 //   ASSERT_OK_AND_ASSIGN(dir_, MakeSharedTempDir(*world_, "usine_trainer_mpi"));
 //   if (world_->rank() == 0) ASSERT_OK(WriteTokenShard(dir_ + "/train.bin",
@@ -16,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+#include "checkpoint/state_dict.h"
 #include "collectives/communicator.h"
 
 namespace usine::testing {
@@ -28,6 +30,9 @@ absl::Status RemoveSharedTempDir(Communicator& comm, const std::string& dir);
 
 // `n` ids below 161: short repeating phrases with some variety (`salt` shifts them).
 std::vector<int32_t> LearnableTokens(int64_t n, int salt);
+
+// A deep copy of `state`'s host pieces and its metadata.
+absl::StatusOr<StateDict> DeepCopy(const StateDict& state);
 
 }  // namespace usine::testing
 

@@ -1,6 +1,5 @@
 #include "runtime/cli/internal/checkpoint_model.h"
 
-#include <cstdio>
 #include <utility>
 #include <variant>
 
@@ -60,19 +59,6 @@ absl::StatusOr<CheckpointModel> LoadCheckpointModel(World& world,
                                                {.device = cuda ? world.device() : Device::Cpu(),
                                                 .tp = &m.grid->comm(ParallelAxis::kTensor)}));
   return m;
-}
-
-int RunOnWorld(const std::string& command, const std::function<absl::Status(World&)>& body) {
-  absl::StatusOr<std::unique_ptr<World>> world = World::Init();
-  if (!world.ok()) {
-    std::fprintf(stderr, "%s: %s\n", command.c_str(), world.status().ToString().c_str());
-    return 1;
-  }
-  const absl::Status status = body(**world);
-  if (status.ok()) return 0;
-  if ((*world)->size() > 1) World::Abort(WithContext(status, command), 1);
-  std::fprintf(stderr, "%s: %s\n", command.c_str(), status.ToString().c_str());
-  return 1;
 }
 
 }  // namespace usine::cli_internal

@@ -10,7 +10,6 @@
 #define USINE_RUNTIME_CLI_INTERNAL_CHECKPOINT_MODEL_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,11 +44,6 @@ struct CheckpointModel {
 // run configuration in it that does not parse (naming the checkpoint).
 [[nodiscard]] absl::StatusOr<CheckpointModel> LoadCheckpointModel(
     World& world, const CheckpointModelFlags& flags);
-
-// Runs `body` on every rank of a World made for `command` ("usine eval"), and returns the exit
-// code: 0, or 1 after an error, printed as one line. With more than one rank an error ends
-// the whole job (the other ranks may be waiting in a collective).
-int RunOnWorld(const std::string& command, const std::function<absl::Status(World&)>& body);
 
 }  // namespace usine::cli_internal
 

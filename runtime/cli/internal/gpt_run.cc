@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "collectives/process_grid.h"
+#include "runtime/cli/internal/run_on_world.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/data/prep.h"
 #include "runtime/kernels/matmul.h"
@@ -31,11 +32,9 @@ struct TrainData {
 // The shards of a `usine prep` directory, by split.
 absl::StatusOr<TrainData> ReadShards(const std::string& dir) {
   ASSIGN_OR_RETURN(PrepManifest manifest, ReadPrepManifest(dir + "/manifest.json"));
-  TrainData data;
-  data.vocab_size = manifest.vocab_size;
-  for (const PrepShard& shard : manifest.shards) {
-    (shard.split == DataSplit::kVal ? data.val : data.train).push_back(dir + "/" + shard.file);
-  }
+  TrainData data{.train = ShardPaths(manifest, dir, DataSplit::kTrain),
+                 .val = ShardPaths(manifest, dir, DataSplit::kVal),
+                 .vocab_size = manifest.vocab_size};
   if (data.train.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(dir, "/manifest.json lists no train shard"));
   }
@@ -153,19 +152,8 @@ absl::StatusOr<int> Train(World& world, const std::string& command, const std::s
 
 int RunGpt(const std::string& command, const std::string& config_path,
            const std::vector<std::string>& overrides) {
-  absl::StatusOr<std::unique_ptr<World>> world = World::Init();
-  if (!world.ok()) {
-    std::fprintf(stderr, "%s: %s\n", command.c_str(), world.status().ToString().c_str());
-    return 1;
-  }
-  absl::StatusOr<int> code = Train(**world, command, config_path, overrides);
-  if (!code.ok()) {
-    // One line; the other ranks may be waiting in a collective: end the whole job.
-    if ((*world)->size() > 1) World::Abort(WithContext(code.status(), command), 1);
-    std::fprintf(stderr, "%s: %s\n", command.c_str(), code.status().ToString().c_str());
-    return 1;
-  }
-  return *code;
+  return RunOnWorld(command,
+                    [&](World& world) { return Train(world, command, config_path, overrides); });
 }
 
 }  // namespace usine::cli_internal

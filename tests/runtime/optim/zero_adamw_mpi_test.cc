@@ -31,6 +31,7 @@
 #include "runtime/optim/lr_schedule.h"
 #include "runtime/optim/zero_adamw.h"
 #include "tests/testing/device_test.h"
+#include "tests/testing/training_fixtures.h"
 
 namespace usine {
 namespace {
@@ -74,20 +75,6 @@ void ExpectPiecesOf(const StateDict& pieces, const StateDict& whole) {
       }
     }
   }
-}
-
-// A deep copy of `state`'s pieces and metadata.
-StateDict DeepCopy(const StateDict& state) {
-  StateDict copy;
-  for (const auto& [name, entry] : state.tensors()) {
-    for (const TensorPiece& piece : entry.pieces) {
-      Tensor t = Tensor::Empty(piece.tensor.shape(), piece.tensor.dtype()).value();
-      std::memcpy(t.raw_data(), piece.tensor.raw_data(), t.nbytes());
-      EXPECT_OK(copy.AddShard(name, t, entry.global_shape, piece.offset));
-    }
-  }
-  copy.mutable_metadata() = state.metadata();
-  return copy;
 }
 
 // A module of 13 elements (not a multiple of 2 or 4: the flat vector is padded) whose
@@ -332,7 +319,7 @@ TEST_F(ZeroAdamWTest, CheckpointResumesZeroAndLoadsIntoAdamW) {
         ASSERT_OK(model->AddToStateDict(state, "model/"));
         ASSERT_OK(zero->AddToStateDict(state));
         ASSERT_OK(checkpointer->Save(step, state));
-        saved = DeepCopy(state);
+        ASSERT_OK_AND_ASSIGN(saved, testing::DeepCopy(state));
       }
       ASSERT_OK_AND_ASSIGN(double loss, train_step(*model, step, update));
       want.push_back(loss);

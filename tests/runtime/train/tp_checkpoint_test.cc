@@ -29,6 +29,7 @@
 #include "runtime/train/data_parallel.h"
 #include "runtime/train/train_step.h"
 #include "tests/testing/device_test.h"
+#include "tests/testing/training_fixtures.h"
 
 namespace usine {
 namespace {
@@ -114,20 +115,6 @@ struct Training {
   }
 };
 
-// A deep copy of `state`'s pieces (what a rank held when it saved).
-StateDict DeepCopy(const StateDict& state) {
-  StateDict copy;
-  for (const auto& [name, entry] : state.tensors()) {
-    for (const TensorPiece& piece : entry.pieces) {
-      Tensor t = Tensor::Empty(piece.tensor.shape(), piece.tensor.dtype()).value();
-      std::memcpy(t.raw_data(), piece.tensor.raw_data(), t.nbytes());
-      EXPECT_OK(copy.AddShard(name, t, entry.global_shape, piece.offset));
-    }
-  }
-  copy.mutable_metadata() = state.metadata();
-  return copy;
-}
-
 // Expects every element of every piece of `pieces` to have the bits of the element at its
 // place in `whole` (a dict of whole f32 tensors, e.g. loaded at TP 1). Over all ranks, the
 // pieces of a writer tile every tensor, so together the ranks compare every element.
@@ -185,7 +172,7 @@ class TpCheckpointTest : public ::testing::Test {
     absl::StatusOr<StateDict> state = writer.State();
     EXPECT_OK(state.status());
     EXPECT_OK(checkpointer_->Save(kSaveAfter, *state));
-    StateDict saved = DeepCopy(*state);
+    StateDict saved = testing::DeepCopy(*state).value();
     // The save has copied its snapshot: training on changes nothing saved.
     for (int step = kSaveAfter; step < kSaveAfter + kMore; ++step) {
       absl::StatusOr<TrainStepResult> r = writer.Step(step);
@@ -233,7 +220,7 @@ TEST_F(TpCheckpointTest, AdamWAtTp2LoadsAtTp1AtTheWorldsSizeAndIntoZeroAdamW) {
   EXPECT_EQ(step, kSaveAfter);
   ASSERT_EQ(whole.tensors().size(), written.tensors().size());
   ExpectPiecesOf(written, whole, "writer at TP 2 against TP 1");
-  const StateDict reference = DeepCopy(whole);
+  ASSERT_OK_AND_ASSIGN(const StateDict reference, testing::DeepCopy(whole));
   {
     ASSERT_OK_AND_ASSIGN(StateDict state, alone.State());
     LoadAndGoOn(alone, state, want, "TP 1");
