@@ -17,6 +17,7 @@
 #include "runtime/cli/commands.h"
 #include "runtime/cli/internal/checkpoint_model.h"
 #include "runtime/cli/internal/command_line.h"
+#include "runtime/cli/internal/printable_text.h"
 #include "runtime/cli/internal/run_on_world.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/data/gpt2_tokenizer.h"
@@ -30,7 +31,8 @@ constexpr char kDescription[] =
     "Writes text with a checkpoint's GPT: the prompt, then tokens drawn one at a time from\n"
     "softmax(logits / temperature) over the top-k likeliest, until --tokens or the end-of-text\n"
     "token. An empty prompt starts a new document. The tokenizer defaults to the one that\n"
-    "tokenised the run's data (recorded in its manifest.json).";
+    "tokenised the run's data (recorded in its manifest.json). Control bytes other than\n"
+    "newline and tab are shown as \\xNN.";
 
 struct SampleFlags {
   cli_internal::CheckpointModelFlags model;
@@ -98,7 +100,7 @@ absl::Status Run(World& world, const SampleFlags& f) {
     if (!shown.empty() && shown.back() == Gpt2Tokenizer::kEndOfText) shown.pop_back();
     ASSIGN_OR_RETURN(const std::string text, (*tokenizer)->Decode(shown));
     absl::PrintF("--- sample %d of %d (seed %d, %d tokens) ---\n%s\n", i + 1, f.samples, f.seed + i,
-                 drawn.size(), text);
+                 drawn.size(), cli_internal::PrintableText(text));
   }
   return absl::OkStatus();
 }

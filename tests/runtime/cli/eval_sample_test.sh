@@ -56,16 +56,24 @@ grep -q '"step":20' "$dir/eval.json" || failed "eval --json names no step 20: $(
 grep -q "^usine eval: .*step-00000020.h5 (step 20) on .*/data/val: loss [0-9.]*, perplexity" \
   "$dir/eval.out" || failed "eval's line: $(cat "$dir/eval.out")"
 
-# sample NP ARGS...: the text of one greedy sample.
+# sample NP ARGS...: the header and text of one greedy sample (what rank 0 prints but its
+# first line, which names the checkpoint).
 sample() {
   local np=$1
   shift
   "${mpirun[@]}" -np "$np" "$usine" sample "$dir/run" --prompt "The checkpoint" --tokens 16 \
-    --temperature 0 "$@" 2>"$dir/sample.err" | sed -n '3,$p' ||
+    --temperature 0 "$@" 2>"$dir/sample.err" >"$dir/sample.out" ||
     failed "usine sample $*: $(cat "$dir/sample.err")"
+  sed -n '2,$p' "$dir/sample.out"
 }
 first=$(sample 1)
-[[ $first == "The checkpoint"?* ]] || failed "sample does not continue the prompt: '$first'"
+grep -q "^--- sample 1 of 1 (seed 1337, \([1-9]\|1[0-6]\) tokens) ---$" "$dir/sample.out" ||
+  failed "no sample of 1 to 16 tokens: $(cat "$dir/sample.out")"
+python3 -c "import sys; sys.exit(any(b < 32 and b not in b'\\n\\t' or b == 127 for b in
+  open(sys.argv[1], 'rb').read()))" "$dir/sample.out" ||
+  failed "sample prints a control byte: $(od -c "$dir/sample.out")"
+[[ $(sed -n 3p "$dir/sample.out") == "The checkpoint"* ]] ||
+  failed "sample does not start with the prompt: $(cat "$dir/sample.out")"
 [[ $(sample 1) == "$first" ]] || failed "greedy samples differ"
 [[ $(sample 1 --tokenizer-dir "$tokenizer") == "$first" ]] ||
   failed "the manifest's tokenizer and --tokenizer-dir differ"
