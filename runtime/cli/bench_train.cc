@@ -56,7 +56,7 @@ struct TrainFlags {
   std::string peer = "scripts/bench/torch_gpt_train.py";
   std::string python = "python3";
   bool compile = false;
-  bool tf32 = false;
+  std::string matmul_precision = "f32";
   std::string attention = "unfused";
 };
 
@@ -67,8 +67,9 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-// The median seconds of one sgemm of [n, n] x [n, n] on the cpu: through Matmul (usine's cut
-// over its threads) or, with blas_threads > 0, on OpenBLAS's own threads.
+// The median seconds of one sgemm of [n, n] x [n, n] on the cpu: cut as Matmul cuts it over
+// usine's threads (whatever the products' precision) or, with blas_threads > 0, on OpenBLAS's
+// own threads.
 absl::StatusOr<double> SgemmSeconds(int64_t n, int blas_threads) {
   ASSIGN_OR_RETURN(Tensor a, Tensor::Empty({n, n}, DType::kF32));
   ASSIGN_OR_RETURN(Tensor b, Tensor::Empty({n, n}, DType::kF32));
@@ -78,12 +79,13 @@ absl::StatusOr<double> SgemmSeconds(int64_t n, int blas_threads) {
   std::vector<double> times;
   for (int i = 0; i < 7; ++i) {
     const absl::Time start = absl::Now();
+    const auto* pa = static_cast<const float*>(a.raw_data());
+    const auto* pb = static_cast<const float*>(b.raw_data());
+    auto* pc = static_cast<float*>(c.raw_data());
     if (blas_threads > 0) {
-      CpuGemmOnBlasThreads(
-          blas_threads, false, false, n, n, n, 1.0f, static_cast<const float*>(a.raw_data()), n,
-          static_cast<const float*>(b.raw_data()), n, 0.0f, static_cast<float*>(c.raw_data()), n);
+      CpuGemmOnBlasThreads(blas_threads, false, false, n, n, n, 1.0f, pa, n, pb, n, 0.0f, pc, n);
     } else {
-      RETURN_IF_ERROR(Matmul(a, b, c));
+      CpuGemm(false, false, n, n, n, 1.0f, pa, n, pb, n, 0.0f, pc, n);
     }
     if (i >= 2) times.push_back(Seconds(absl::Now() - start));
   }
@@ -156,20 +158,22 @@ absl::Status RunTrain(const TrainFlags& f) {
     device = Device::Cuda(0);
   }
   const int threads = CpuThreads();
-  SetCudaMatmulTf32(f.tf32);
+  const MatmulPrecision precision =
+      MatmulPrecisionNamed(f.matmul_precision).value_or(MatmulPrecision::kF32);
+  SetF32MatmulPrecision(precision);
   ASSIGN_OR_RETURN(StepTimes usine, TimeUsine(config, f, device));
   const double tokens = static_cast<double>(f.batch * f.seq);
   const double flops_per_token = TrainingFlopsPerToken(config, f.seq);
   const double step_s = Median(usine.step);
 
   absl::PrintF(
-      "usine bench train: %s, %d layers, %d heads, %d wide, vocab %d, B=%d T=%d, on %s%s, "
-      "median of %d steps after %d\n",
+      "usine bench train: %s, %d layers, %d heads, %d wide, vocab %d, B=%d T=%d, on %s%s, %s "
+      "products, median of %d steps after %d\n",
       f.model, config.n_layer, config.n_head, config.n_embd, config.vocab_size, f.batch, f.seq,
       device.ToString(),
       device.is_cpu() ? absl::StrCat(" (", threads, " threads)")
-                      : absl::StrCat(f.tf32 ? ", TF32" : ", f32", ", ", f.attention, " attention"),
-      f.steps, f.warmup);
+                      : absl::StrCat(", ", f.attention, " attention"),
+      MatmulPrecisionName(precision), f.steps, f.warmup);
   absl::PrintF("  parameters %.2f M; %.3f GFLOP per token (6N + 12LCT)\n",
                MatmulParameterCount(config) / 1e6, flops_per_token / 1e9);
   absl::PrintF(
@@ -241,7 +245,9 @@ cli::Command AddBenchTrain(CLI::App& bench) {
   AddFlag(*app, "--peer", flags->peer, "the PyTorch peer script ('' to skip it)", "SCRIPT");
   AddFlag(*app, "--python", flags->python, "the Python that has torch", "PATH");
   app->add_flag("--compile", flags->compile, "the peer uses torch.compile");
-  app->add_flag("--tf32", flags->tf32, "CUDA f32 products in TF32 (SetCudaMatmulTf32)");
+  AddFlag(*app, "--matmul-precision", flags->matmul_precision,
+          "what products compute in (SetF32MatmulPrecision; bf16 on the cpu is an emulation)", "P")
+      ->check(CLI::IsMember({"f32", "tf32", "bf16"}));
   AddFlag(*app, "--attention", flags->attention,
           "the CUDA attention kernel (AttentionKernel; flash: CUDA only)", "KERNEL")
       ->check(CLI::IsMember({"unfused", "flash"}));

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/internal/backends.h"
 #include "runtime/kernels/internal/dispatch.h"
 
@@ -67,6 +68,26 @@ absl::StatusOr<ki::MatmulDims> CheckShapes(const Tensor& a, const Tensor& b, con
   return d;
 }
 
+absl::Status Multiply(const Tensor& a, const Tensor& b, const Tensor& c,
+                      const MatmulOptions& options, const ki::MatmulDims& dims,
+                      const Stream& stream) {
+  return ki::Dispatch(
+      "Matmul", a.device(), stream, [&] { ki::cpu::Matmul(a, b, c, options, dims); },
+      [&](StreamHandle s) { return ki::cuda::Matmul(a, b, c, options, dims, s); });
+}
+
+// The f32 `x` rounded to bf16, in a temporary ordered on `stream`: bf16 on CUDA (for the
+// tensor cores), the rounded values as f32 on the cpu (for sgemm).
+absl::StatusOr<Tensor> RoundedToBf16(const Tensor& x, const Stream& stream) {
+  ASSIGN_OR_RETURN(Tensor bf16,
+                   Tensor::Empty(x.shape(), DType::kBF16, x.device(), stream.handle()));
+  RETURN_IF_ERROR(Cast(x, bf16, stream));
+  if (x.device().is_cuda()) return bf16;
+  ASSIGN_OR_RETURN(Tensor rounded, Tensor::Empty(x.shape(), DType::kF32));
+  RETURN_IF_ERROR(Cast(bf16, rounded));
+  return rounded;
+}
+
 }  // namespace
 
 absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& options,
@@ -84,16 +105,39 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
     return absl::InvalidArgumentError("Matmul: c overlaps an input");
   }
   if (dims.m == 0 || dims.n == 0) return absl::OkStatus();
-  return ki::Dispatch(
-      "Matmul", a.device(), stream, [&] { ki::cpu::Matmul(a, b, c, options, dims); },
-      [&](StreamHandle s) { return ki::cuda::Matmul(a, b, c, options, dims, s); });
+  if (a.dtype() == DType::kF32 && F32MatmulPrecision() == MatmulPrecision::kBf16 && dims.k > 0) {
+    ASSIGN_OR_RETURN(const Tensor a16, RoundedToBf16(a, stream));
+    ASSIGN_OR_RETURN(const Tensor b16, RoundedToBf16(b, stream));
+    return Multiply(a16, b16, c, options, dims, stream);
+  }
+  return Multiply(a, b, c, options, dims, stream);
+}
+
+absl::string_view MatmulPrecisionName(MatmulPrecision precision) {
+  switch (precision) {
+    case MatmulPrecision::kF32:
+      return "f32";
+    case MatmulPrecision::kTf32:
+      return "tf32";
+    case MatmulPrecision::kBf16:
+      return "bf16";
+  }
+  return "?";  // Unreachable: every enumerator is handled above.
+}
+
+std::optional<MatmulPrecision> MatmulPrecisionNamed(absl::string_view name) {
+  for (const MatmulPrecision p :
+       {MatmulPrecision::kF32, MatmulPrecision::kTf32, MatmulPrecision::kBf16}) {
+    if (MatmulPrecisionName(p) == name) return p;
+  }
+  return std::nullopt;
 }
 
 namespace {
-std::atomic<bool> cuda_matmul_tf32{false};
+std::atomic<MatmulPrecision> f32_matmul_precision{MatmulPrecision::kF32};
 }  // namespace
 
-void SetCudaMatmulTf32(bool enabled) { cuda_matmul_tf32.store(enabled); }
-bool CudaMatmulTf32() { return cuda_matmul_tf32.load(); }
+void SetF32MatmulPrecision(MatmulPrecision precision) { f32_matmul_precision.store(precision); }
+MatmulPrecision F32MatmulPrecision() { return f32_matmul_precision.load(); }
 
 }  // namespace usine

@@ -3,16 +3,19 @@
 //
 // Shapes: op(a) is [M, K], op(b) is [K, N], c is [M, N], bias is [N]. Without transpose_a,
 // `a` and `c` may have more dimensions, flattened into rows ([B, T, K] x [K, N] -> [B, T, N]).
-// dtypes: cpu: all f32 or all f64 (OpenBLAS sgemm, dgemm). CUDA: all f32 (f32 compute), or
-// a and b bf16 with c and bias bf16 or f32, accumulated in f32 (cuBLASLt; the bias is fused
-// as an epilogue).
+// dtypes: cpu: all f32 or all f64 (OpenBLAS sgemm, dgemm). CUDA: all f32, or a and b bf16
+// with c and bias bf16 or f32, accumulated in f32 (cuBLASLt; the bias is fused as an
+// epilogue). All-f32 products compute in the process's F32MatmulPrecision() (below).
 //
 //   RETURN_IF_ERROR(Matmul(x, w, y, {.transpose_b = true, .bias = &b}, stream));  // y = x w^T + b
 //   RETURN_IF_ERROR(Matmul(dy, x, dw, {.transpose_a = true, .beta = 1}, stream)); // dw += dy^T x
 #ifndef USINE_RUNTIME_KERNELS_MATMUL_H_
 #define USINE_RUNTIME_KERNELS_MATMUL_H_
 
+#include <optional>
+
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
@@ -32,13 +35,29 @@ struct MatmulOptions {
                                   const MatmulOptions& options = {},
                                   const Stream& stream = Stream::Host());
 
-// Whether CUDA products of f32 tensors run in TF32 on the tensor cores (operands rounded to
-// 10-bit mantissas, products accumulated in f32: relative errors near 1e-3 instead of 1e-6,
-// and several times the f32 rate). Process-wide, like PyTorch's
-// torch.backends.cuda.matmul.allow_tf32; default off, so that CUDA f32 results stay close to
-// the cpu's. No effect on the cpu or on bf16/f16 operands. Thread-safe.
-void SetCudaMatmulTf32(bool enabled);
-bool CudaMatmulTf32();
+// What products of f32 operands (a and b f32) compute in, process-wide, like PyTorch's
+// torch.set_float32_matmul_precision. c and the accumulation stay f32 in every mode.
+enum class MatmulPrecision {
+  // f32 (cpu: sgemm; CUDA: f32 on the CUDA cores, results close to the cpu's). The default.
+  kF32,
+  // CUDA: operands rounded to TF32 (10-bit mantissas) on the tensor cores, relative errors
+  // near 1e-3 and several times the f32 rate. The cpu computes in f32.
+  kTf32,
+  // a and b rounded to bf16 (to nearest, ties to even; 8-bit mantissas) and their products
+  // accumulated in f32: on CUDA the bf16 tensor cores (cuBLASLt, twice TF32's rate), after a
+  // cast of each operand into a bf16 temporary on the call's stream. The cpu rounds the same
+  // way and runs sgemm on the rounded values (products of bf16 values are exact in f32), an
+  // emulation that is slower than f32: the reference that CUDA runs are checked against.
+  kBf16,
+};
+absl::string_view MatmulPrecisionName(MatmulPrecision precision);  // "f32", "tf32", "bf16"
+// The precision of a name that MatmulPrecisionName gives; nullopt for any other.
+std::optional<MatmulPrecision> MatmulPrecisionNamed(absl::string_view name);
+
+// Sets or reads the process-wide precision of f32 products; products of bf16 operands are
+// not affected. Thread-safe; a product reads it once, when it is called.
+void SetF32MatmulPrecision(MatmulPrecision precision);
+MatmulPrecision F32MatmulPrecision();
 
 }  // namespace usine
 

@@ -12,7 +12,7 @@
 #include "runtime/core/parallel_for.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/core/tensor.h"
-#include "runtime/kernels/matmul.h"
+#include "runtime/kernels/cpu_gemm.h"
 #include "runtime/kernels/random.h"
 
 namespace usine {
@@ -72,18 +72,6 @@ double TrainingFlopsPerToken(const GptConfig& config, int64_t seq_len) {
              static_cast<double>(seq_len);
 }
 
-absl::string_view MatmulPrecisionName(MatmulPrecision precision) {
-  switch (precision) {
-    case MatmulPrecision::kF32:
-      return "f32";
-    case MatmulPrecision::kTf32:
-      return "tf32";
-    case MatmulPrecision::kBf16:
-      return "bf16";
-  }
-  return "?";  // Unreachable: every enumerator is handled above.
-}
-
 std::optional<double> GpuPeakFlops(absl::string_view device_name, MatmulPrecision precision) {
   const GpuPeakRow* row = FindGpu(device_name);
   if (row == nullptr) return std::nullopt;
@@ -100,7 +88,8 @@ absl::StatusOr<double> MeasureCpuMatmulFlops(int64_t n) {
   std::vector<double> seconds;
   for (int i = 0; i < 7; ++i) {
     const absl::Time start = absl::Now();
-    RETURN_IF_ERROR(Matmul(a, b, c));
+    CpuGemm(false, false, n, n, n, 1.0f, static_cast<const float*>(a.raw_data()), n,
+            static_cast<const float*>(b.raw_data()), n, 0.0f, static_cast<float*>(c.raw_data()), n);
     if (i >= 2) seconds.push_back(absl::ToDoubleSeconds(absl::Now() - start));
   }
   std::sort(seconds.begin(), seconds.end());

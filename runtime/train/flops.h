@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 
 #include "runtime/core/device.h"
+#include "runtime/kernels/matmul.h"
 #include "runtime/nn/gpt_config.h"
 
 namespace usine {
@@ -36,14 +37,6 @@ int64_t MatmulParameterCount(const GptConfig& config);
 // 6 N + 12 L C T at T = `seq_len`. REQUIRES: config.Validate() is OK; seq_len >= 1.
 double TrainingFlopsPerToken(const GptConfig& config, int64_t seq_len);
 
-// What the matrix products run in, which decides the peak.
-enum class MatmulPrecision {
-  kF32,   // f32 on the CUDA cores (or the cpu's sgemm)
-  kTf32,  // f32 tensors on the tensor cores in TF32 (SetCudaMatmulTf32)
-  kBf16,  // bf16 on the tensor cores
-};
-absl::string_view MatmulPrecisionName(MatmulPrecision precision);  // "f32", "tf32", "bf16"
-
 // The dense (no 2:4 sparsity) peak FLOP/s of one NVIDIA GPU from NVIDIA's datasheets, found
 // by the name CUDA gives it ("NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB", "NVIDIA H200",
 // ...): A100 (SXM and PCIe), H100 SXM, PCIe and NVL, H200 (and GH200) and H200 NVL.
@@ -51,7 +44,8 @@ absl::string_view MatmulPrecisionName(MatmulPrecision precision);  // "f32", "tf
 std::optional<double> GpuPeakFlops(absl::string_view device_name, MatmulPrecision precision);
 
 // The cpu's attainable peak: the FLOP/s of an f32 [n, n] x [n, n] product (OpenBLAS sgemm
-// through Matmul, at the threads it uses: CpuThreads()), the median of 5 after 2 warm-ups.
+// cut as Matmul cuts it, at CpuThreads(), whatever F32MatmulPrecision() says), the median of 5
+// after 2 warm-ups.
 // Takes about 14 n^3 / rate seconds (a second for n = 2048 at 100 GFLOP/s).
 [[nodiscard]] absl::StatusOr<double> MeasureCpuMatmulFlops(int64_t n = 2048);
 

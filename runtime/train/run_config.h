@@ -28,6 +28,7 @@
 
 #include "checkpoint/checkpoint_directory.h"
 #include "runtime/core/device.h"
+#include "runtime/kernels/matmul.h"
 #include "runtime/nn/gpt_config.h"
 #include "runtime/optim/adamw.h"
 #include "runtime/optim/lr_schedule.h"
@@ -61,8 +62,11 @@ struct ModelSection {
   DeviceType device = DeviceType::kCpu;
   // Blocks keep only their input and recompute their activations in backward. Default: false.
   bool recompute = false;
-  // CUDA f32 matrix products in TF32 (SetCudaMatmulTf32); no effect on the cpu. Default: false.
-  bool tf32 = false;
+  // What the matrix products compute in (SetF32MatmulPrecision, runtime/kernels/matmul.h):
+  // "f32"; "tf32" (CUDA's tensor cores; the cpu computes in f32); "bf16" (operands rounded to
+  // bf16, products accumulated in f32: CUDA's bf16 tensor cores; on the cpu an emulation,
+  // slower than f32). Parameters, gradients and optimizer state stay f32. Default: "f32".
+  MatmulPrecision matmul_precision = MatmulPrecision::kF32;
   // "unfused" (the attention matrix in memory) or "flash" (the fused CUDA kernel of
   // nn/attention.h; needs device "cuda" and n_embd / n_head <= 128). Default: "unfused".
   Attention attention = Attention::kUnfused;

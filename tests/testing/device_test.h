@@ -19,6 +19,7 @@
 #include "runtime/core/device.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/core/tensor.h"
+#include "runtime/kernels/matmul.h"
 
 namespace usine::testing {
 
@@ -63,6 +64,20 @@ absl::StatusOr<std::vector<T>> ReadTensor(const Tensor& t) {
 
 // The bits of a float, for exact comparisons that tell -0 from 0 and NaN payloads apart.
 uint32_t Bits(float f);
+
+// Sets the process's F32MatmulPrecision for its lifetime, then puts back the one before.
+class ScopedMatmulPrecision {
+ public:
+  explicit ScopedMatmulPrecision(MatmulPrecision precision) : before_(F32MatmulPrecision()) {
+    SetF32MatmulPrecision(precision);
+  }
+  ~ScopedMatmulPrecision() { SetF32MatmulPrecision(before_); }
+  ScopedMatmulPrecision(const ScopedMatmulPrecision&) = delete;
+  ScopedMatmulPrecision& operator=(const ScopedMatmulPrecision&) = delete;
+
+ private:
+  const MatmulPrecision before_;
+};
 
 }  // namespace usine::testing
 

@@ -1,5 +1,6 @@
 #include "runtime/cli/internal/checkpoint_model.h"
 
+#include <optional>
 #include <utility>
 #include <variant>
 
@@ -10,6 +11,7 @@
 #include "checkpoint/inspect.h"
 #include "collectives/byte_exchange.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/matmul.h"
 #include "runtime/train/checkpoint_keys.h"
 
 namespace usine::cli_internal {
@@ -25,6 +27,10 @@ void AddCheckpointModelFlags(CLI::App& app, CheckpointModelFlags* flags) {
   app.add_option("--device", flags->device, "where the model runs (default: the run's device)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->type_name("DEVICE");
+  app.add_option("--matmul-precision", flags->matmul_precision,
+                 "what products compute in (default: the run's model.matmul_precision)")
+      ->check(CLI::IsMember({"f32", "tf32", "bf16"}))
+      ->type_name("P");
 }
 
 absl::StatusOr<CheckpointModel> LoadCheckpointModel(World& world,
@@ -55,6 +61,10 @@ absl::StatusOr<CheckpointModel> LoadCheckpointModel(World& world,
         absl::StrCat("the model runs on cuda, but this rank (on ", world.hostname(),
                      ") has no CUDA device; --device cpu runs it on the cpu"));
   }
+  const std::optional<MatmulPrecision> precision = MatmulPrecisionNamed(flags.matmul_precision);
+  SetF32MatmulPrecision(precision.has_value()      ? *precision
+                        : m.run_config.has_value() ? m.run_config->model.matmul_precision
+                                                   : MatmulPrecision::kF32);
   ASSIGN_OR_RETURN(m.loaded, LoadGptCheckpoint(world.comm(), path,
                                                {.device = cuda ? world.device() : Device::Cpu(),
                                                 .tp = &m.grid->comm(ParallelAxis::kTensor)}));

@@ -28,9 +28,11 @@ struct CheckpointModelFlags {
   std::string checkpoint;  // A checkpoint file, a checkpoints directory or a run directory.
   int64_t tp = 1;          // Tensor-parallel ranks; the rest of the world is data-parallel.
   std::string device;      // "cpu", "cuda", or empty: the run's model.device.
+  // "f32", "tf32", "bf16", or empty: the run's model.matmul_precision (f32 without one).
+  std::string matmul_precision;
 };
 
-// CKPT (positional, required), --tp and --device.
+// CKPT (positional, required), --tp, --device and --matmul-precision.
 void AddCheckpointModelFlags(CLI::App& app, CheckpointModelFlags* flags);
 
 struct CheckpointModel {
@@ -39,7 +41,9 @@ struct CheckpointModel {
   std::optional<RunConfig> run_config;  // The run's configuration, when the checkpoint has it.
 };
 
-// Loads the checkpoint's model onto the grid (LoadGptCheckpoint). A collective over the world.
+// Loads the checkpoint's model onto the grid (LoadGptCheckpoint) and sets the process's
+// F32MatmulPrecision, so that its losses are those its run computed. A collective over the
+// world.
 // Errors: --tp not dividing the world size, --device cuda without a GPU, the checkpoint's, and a
 // run configuration in it that does not parse (naming the checkpoint).
 [[nodiscard]] absl::StatusOr<CheckpointModel> LoadCheckpointModel(

@@ -83,8 +83,8 @@ absl::StatusOr<TrainerOptions> ToTrainerOptions(const RunConfig& config, const R
   o.metrics.log_every = config.logging.every_steps;
   o.metrics.flops_per_token = TrainingFlopsPerToken(model, config.data.seq_len);
   if (config.logging.peak_tflops > 0) o.metrics.peak_flops = config.logging.peak_tflops * 1e12;
-  o.metrics.precision =
-      device.is_cuda() && config.model.tf32 ? MatmulPrecision::kTf32 : MatmulPrecision::kF32;
+  // The peak of the precision the products run in (the cpu's is its measured sgemm rate).
+  o.metrics.precision = config.model.matmul_precision;
   return o;
 }
 
@@ -101,8 +101,8 @@ absl::StatusOr<int> Train(World& world, const std::string& command, const std::s
                        ") has no CUDA device"));
     }
     device = world.device();
-    SetCudaMatmulTf32(config.model.tf32);
   }
+  SetF32MatmulPrecision(config.model.matmul_precision);
   ASSIGN_OR_RETURN(const TrainData data, ReadShards(config.data.dir));
   if (data.vocab_size > model_config.vocab_size) {
     return absl::InvalidArgumentError(

@@ -8,11 +8,15 @@
 // cores those loops ran no faster than on one). Cutting the longer dimension duplicates the
 // packing of the smaller operand only. The cut depends on the shape and the thread count
 // alone, so the result does too.
+#include "runtime/kernels/matmul.h"
+
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include <cblas.h>
 
+#include "runtime/core/float16.h"
 #include "runtime/core/parallel_for.h"
 #include "runtime/kernels/cpu_gemm.h"
 #include "runtime/kernels/internal/backends.h"
@@ -137,6 +141,35 @@ void CpuGemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k
              int64_t ldc) {
   kernels_internal::cpu::ThreadedGemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb,
                                       beta, c, ldc);
+}
+
+void CpuGemmInMatmulPrecision(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                              float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                              float beta, float* c, int64_t ldc) {
+  if (F32MatmulPrecision() != MatmulPrecision::kBf16) {
+    CpuGemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  // The stored [rows, cols] matrix (leading dimension ld), rounded into a dense copy.
+  const auto rounded = [](const float* x, int64_t rows, int64_t cols, int64_t ld) {
+    std::vector<float> copy(static_cast<size_t>(rows * cols));
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < cols; ++j) {
+        copy[i * cols + j] = BFloat16BitsToFloat(FloatToBFloat16Bits(x[i * ld + j]));
+      }
+    }
+    return copy;
+  };
+  const std::vector<float> ra = transpose_a ? rounded(a, k, m, lda) : rounded(a, m, k, lda);
+  const std::vector<float> rb = transpose_b ? rounded(b, n, k, ldb) : rounded(b, k, n, ldb);
+  CpuGemm(transpose_a, transpose_b, m, n, k, alpha, ra.data(), transpose_a ? m : k, rb.data(),
+          transpose_b ? k : n, beta, c, ldc);
+}
+
+void CpuGemmInMatmulPrecision(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                              double alpha, const double* a, int64_t lda, const double* b,
+                              int64_t ldb, double beta, double* c, int64_t ldc) {
+  CpuGemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void CpuGemmOnBlasThreads(int threads, bool transpose_a, bool transpose_b, int64_t m, int64_t n,

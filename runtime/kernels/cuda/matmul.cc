@@ -75,10 +75,13 @@ using MatmulPreference =
                     LtDestroy<cublasLtMatmulPreferenceOpaque_t, cublasLtMatmulPreferenceDestroy>>;
 
 // f32 accumulation and alpha/beta; f32 operands multiply in f32 (close to the cpu's sgemm)
-// unless SetCudaMatmulTf32 asked for TF32.
+// unless the process asked for TF32 (F32MatmulPrecision; its bf16 mode reaches here as bf16
+// operands).
 absl::StatusOr<MatmulDesc> MakeMatmulDesc(cudaDataType_t ab_type) {
   const cublasComputeType_t compute =
-      ab_type == CUDA_R_32F && CudaMatmulTf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+      ab_type == CUDA_R_32F && F32MatmulPrecision() == MatmulPrecision::kTf32
+          ? CUBLAS_COMPUTE_32F_FAST_TF32
+          : CUBLAS_COMPUTE_32F;
   cublasLtMatmulDesc_t desc = nullptr;
   RETURN_IF_ERROR(USINE_CUBLAS_STATUS(cublasLtMatmulDescCreate(&desc, compute, CUDA_R_32F)));
   return MatmulDesc(desc);

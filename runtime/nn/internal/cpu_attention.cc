@@ -11,7 +11,8 @@
 namespace usine::nn_internal {
 
 // Each (sequence, head) pair is one item of a ParallelFor: its matrix products go through
-// OpenBLAS on the head's strided columns of q|k|v (leading dimension 3C), computing the whole
+// OpenBLAS on the head's strided columns of q|k|v (leading dimension 3C), in the process's
+// F32MatmulPrecision as the CUDA path's Matmul calls are (cpu_gemm.h), computing the whole
 // T x T square of which the causal half is kept; each item writes only its own probabilities
 // and its head's columns of the output, so the result does not depend on the threads.
 
@@ -25,7 +26,7 @@ void CausalAttentionForward(const T* qkv, const AttentionDims& d, T* out, T* pro
       const T* q = qkv + b * n * 3 * c + h * dim;
       T* p = probs + bh * n * n;
       // p <- scale * q k^T, then the causal softmax of each row.
-      CpuGemm(false, true, n, n, dim, scale, q, 3 * c, q + c, 3 * c, T(0), p, n);
+      CpuGemmInMatmulPrecision(false, true, n, n, dim, scale, q, 3 * c, q + c, 3 * c, T(0), p, n);
       for (int64_t t = 0; t < n; ++t) {
         T* row = p + t * n;
         const T inv = static_cast<T>(1.0 / ExpShiftedInPlace(row, t + 1, RowMax(row, t + 1)));
@@ -33,8 +34,8 @@ void CausalAttentionForward(const T* qkv, const AttentionDims& d, T* out, T* pro
         std::fill(row + t + 1, row + n, T(0));
       }
       // out_h <- p v.
-      CpuGemm(false, false, n, dim, n, T(1), p, n, q + 2 * c, 3 * c, T(0),
-              out + b * n * c + h * dim, c);
+      CpuGemmInMatmulPrecision(false, false, n, dim, n, T(1), p, n, q + 2 * c, 3 * c, T(0),
+                               out + b * n * c + h * dim, c);
     }
   });
 }
@@ -53,8 +54,9 @@ void CausalAttentionBackward(const T* dout, const T* qkv, const T* probs, const 
       const T* p = probs + bh * n * n;
       T* dq = dqkv + b * n * 3 * c + h * dim;
       // dv <- p^T dout; dp <- dout v^T (into ds).
-      CpuGemm(true, false, n, dim, n, T(1), p, n, go, c, T(0), dq + 2 * c, 3 * c);
-      CpuGemm(false, true, n, n, dim, T(1), go, c, q + 2 * c, 3 * c, T(0), ds.data(), n);
+      CpuGemmInMatmulPrecision(true, false, n, dim, n, T(1), p, n, go, c, T(0), dq + 2 * c, 3 * c);
+      CpuGemmInMatmulPrecision(false, true, n, n, dim, T(1), go, c, q + 2 * c, 3 * c, T(0),
+                               ds.data(), n);
       // Through the softmax and the scaling: ds = scale * p (dp - sum_s p dp), zero above the
       // diagonal where p is.
       for (int64_t t = 0; t < n; ++t) {
@@ -66,8 +68,10 @@ void CausalAttentionBackward(const T* dout, const T* qkv, const T* probs, const 
         std::fill(row + t + 1, row + n, T(0));
       }
       // dq <- ds k; dk <- ds^T q.
-      CpuGemm(false, false, n, dim, n, T(1), ds.data(), n, q + c, 3 * c, T(0), dq, 3 * c);
-      CpuGemm(true, false, n, dim, n, T(1), ds.data(), n, q, 3 * c, T(0), dq + c, 3 * c);
+      CpuGemmInMatmulPrecision(false, false, n, dim, n, T(1), ds.data(), n, q + c, 3 * c, T(0), dq,
+                               3 * c);
+      CpuGemmInMatmulPrecision(true, false, n, dim, n, T(1), ds.data(), n, q, 3 * c, T(0), dq + c,
+                               3 * c);
     }
   });
 }

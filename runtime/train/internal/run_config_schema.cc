@@ -81,6 +81,9 @@ std::vector<ConfigKey> MakeConfigKeys() {
                 static_cast<int>(DeviceType::kCuda) == 1);
   static_assert(static_cast<int>(LrDecay::kCosine) == 0 && static_cast<int>(LrDecay::kLinear) == 1);
   static_assert(static_cast<int>(A::kUnfused) == 0 && static_cast<int>(A::kFlash) == 1);
+  static_assert(static_cast<int>(MatmulPrecision::kF32) == 0 &&
+                static_cast<int>(MatmulPrecision::kTf32) == 1 &&
+                static_cast<int>(MatmulPrecision::kBf16) == 2);
   std::vector<ConfigKey> keys = {
       USINE_CONFIG_KEY(run, dir, String, /*allow_empty=*/false),
       USINE_CONFIG_KEY(run, seed, Int, 0),
@@ -93,7 +96,7 @@ std::vector<ConfigKey> MakeConfigKeys() {
       USINE_CONFIG_KEY(model, vocab_size, OptionalInt, 1, int64_t{1} << 31),
       USINE_CONFIG_KEY(model, device, Enum, {"cpu", "cuda"}),
       USINE_CONFIG_KEY(model, recompute, Bool),
-      USINE_CONFIG_KEY(model, tf32, Bool),
+      USINE_CONFIG_KEY(model, matmul_precision, Enum, {"f32", "tf32", "bf16"}),
       USINE_CONFIG_KEY(model, attention, Enum, {"unfused", "flash"}),
 
       USINE_CONFIG_KEY(parallel, tp, Int, 1, kMaxTp),

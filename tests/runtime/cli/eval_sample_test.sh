@@ -2,7 +2,8 @@
 # `usine eval` and `usine sample` on a checkpoint of `usine train` (a 2-layer GPT trained 20
 # steps at np 2 on the repository's docs, tokenised with the test tokenizer):
 #   - eval at np 2 gives the validation loss the Trainer logged at step 20 on the same batches,
-#     and alone (DP 1, twice the batches) the same loss; --json is one JSON object;
+#     and alone (DP 1, twice the batches) the same loss; --json is one JSON object; with
+#     --matmul-precision bf16 a loss within 1% of it, not the same;
 #   - sample at temperature 0 is the same text twice, with the run's tokenizer (from the data's
 #     manifest) and with --tokenizer-dir, and at np 2 with --tp 2;
 #   - a missing checkpoint and a --tp that does not divide the ranks are one-line errors.
@@ -50,6 +51,9 @@ two=$(eval_loss 2 --batches 2 --batch-size 2)
 close "$two" "$logged" || failed "eval at np 2: loss $two, the Trainer logged $logged"
 one=$(eval_loss 1 --batches 4 --batch-size 2)
 close "$one" "$logged" || failed "eval alone: loss $one, the Trainer logged $logged"
+bf16=$(eval_loss 1 --batches 4 --batch-size 2 --matmul-precision bf16)
+python3 -c "import sys; a, b = map(float, sys.argv[1:]); sys.exit(not (a != b and abs(a - b) < 1e-2 * b))" \
+  "$bf16" "$one" || failed "eval with bf16 products: loss $bf16, not near (and not equal to) $one"
 grep -q '"step":20' "$dir/eval.json" || failed "eval --json names no step 20: $(cat "$dir/eval.json")"
 "$usine" eval "$dir/run" --batches 1 --batch-size 2 >"$dir/eval.out" 2>&1 ||
   failed "usine eval: $(cat "$dir/eval.out")"

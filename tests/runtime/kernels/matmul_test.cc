@@ -8,6 +8,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "runtime/core/float16.h"
+#include "runtime/core/status_macros.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -206,26 +208,40 @@ TEST(MatmulGpuTest, Bf16InputsAccumulateInFloat) {
   }
 }
 
-// TF32 (SetCudaMatmulTf32): products of f32 tensors near the exact result (operands rounded
-// to 10-bit mantissas: relative error well under 1e-2), and not the bits of the f32 product,
-// which shows the mode took effect; off again, the f32 product comes back bit for bit.
+// Values that bf16 cannot hold (so that rounding them shows), sin- and cos-shaped.
+std::vector<float> Fractions(int64_t n, float step, float offset) {
+  std::vector<float> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = std::sin(step * static_cast<float>(i)) + offset;
+  return v;
+}
+
+// `values` rounded to bf16 (to nearest, ties to even), as floats.
+std::vector<float> RoundedToBf16(const std::vector<float>& values) {
+  std::vector<float> rounded(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    rounded[i] = BFloat16BitsToFloat(FloatToBFloat16Bits(values[i]));
+  }
+  return rounded;
+}
+
+// TF32: products of f32 tensors near the exact result (operands rounded to 10-bit mantissas:
+// relative error well under 1e-2), and not the bits of the f32 product, which shows the mode
+// took effect; back at f32, the f32 product comes back bit for bit.
 TEST(MatmulGpuTest, Tf32IsCloseToTheExactProductAndCanBeTurnedOff) {
   if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
   const int64_t m = 96, k = 256, n = 80;
-  std::vector<float> a(m * k), b(k * n);
-  for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(0.37f * static_cast<float>(i)) + 0.01f;
-  for (size_t i = 0; i < b.size(); ++i) b[i] = std::cos(0.11f * static_cast<float>(i)) - 0.02f;
+  const std::vector<float> a = Fractions(m * k, 0.37f, 0.01f), b = Fractions(k * n, 0.11f, -0.02f);
   const Device gpu = Device::Cuda(0);
   ASSERT_OK_AND_ASSIGN(Tensor ta, MakeTensor(gpu, {m, k}, a));
   ASSERT_OK_AND_ASSIGN(Tensor tb, MakeTensor(gpu, {k, n}, b));
   ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({m, n}, DType::kF32, gpu));
-  ASSERT_FALSE(CudaMatmulTf32());
+  ASSERT_EQ(F32MatmulPrecision(), MatmulPrecision::kF32);
   ASSERT_OK(Matmul(ta, tb, c));
   ASSERT_OK_AND_ASSIGN(std::vector<float> strict, ReadTensor<float>(c));
-  SetCudaMatmulTf32(true);
-  const absl::Status tf32_status = Matmul(ta, tb, c);
-  SetCudaMatmulTf32(false);
-  ASSERT_OK(tf32_status);
+  {
+    testing::ScopedMatmulPrecision tf32(MatmulPrecision::kTf32);
+    ASSERT_OK(Matmul(ta, tb, c));
+  }
   ASSERT_OK_AND_ASSIGN(std::vector<float> tf32, ReadTensor<float>(c));
   double error = 0, norm = 0;
   for (int64_t i = 0; i < m; ++i) {
@@ -241,6 +257,89 @@ TEST(MatmulGpuTest, Tf32IsCloseToTheExactProductAndCanBeTurnedOff) {
   ASSERT_OK(Matmul(ta, tb, c));
   ASSERT_OK_AND_ASSIGN(std::vector<float> again, ReadTensor<float>(c));
   EXPECT_EQ(again, strict);
+}
+
+// bf16 precision on the cpu: the f32 product of the operands rounded to bf16, bit for bit (the
+// same sgemm on the same values), with the transposes, beta and the bias; not the f32 product
+// of the operands as given; f64 products and TF32 (on the cpu) untouched.
+TEST(MatmulTest, Bf16PrecisionOnTheCpuMultipliesTheOperandsRoundedToBf16) {
+  const int64_t m = 33, k = 70, n = 21;
+  const std::vector<float> a = Fractions(m * k, 0.37f, 0.01f), b = Fractions(k * n, 0.11f, -0.02f);
+  const std::vector<float> bias = Fractions(n, 0.5f, 0.003f), start = Fractions(m * n, 0.7f, 0.f);
+  const Device cpu = Device::Cpu();
+  ASSERT_OK_AND_ASSIGN(Tensor ta, MakeTensor(cpu, {k, m}, a));  // Used transposed.
+  ASSERT_OK_AND_ASSIGN(Tensor tb, MakeTensor(cpu, {n, k}, b));  // Used transposed.
+  ASSERT_OK_AND_ASSIGN(Tensor ra, MakeTensor(cpu, {k, m}, RoundedToBf16(a)));
+  ASSERT_OK_AND_ASSIGN(Tensor rb, MakeTensor(cpu, {n, k}, RoundedToBf16(b)));
+  ASSERT_OK_AND_ASSIGN(Tensor tbias, MakeTensor(cpu, {n}, bias));
+  const MatmulOptions options{
+      .transpose_a = true, .transpose_b = true, .beta = 0.5f, .bias = &tbias};
+  // c <- the product of (a, b) with `options`, starting from `start`.
+  const auto product = [&](const Tensor& x, const Tensor& y) -> absl::StatusOr<std::vector<float>> {
+    ASSIGN_OR_RETURN(Tensor c, MakeTensor(cpu, {m, n}, start));
+    RETURN_IF_ERROR(Matmul(x, y, c, options));
+    return ReadTensor<float>(c);
+  };
+  ASSERT_OK_AND_ASSIGN(const std::vector<float> of_rounded, product(ra, rb));
+  ASSERT_OK_AND_ASSIGN(const std::vector<float> f32, product(ta, tb));
+  // An f64 product of the same values, as f64 products always run.
+  std::vector<double> a64(a.begin(), a.end()), b64(b.begin(), b.end());
+  ASSERT_OK_AND_ASSIGN(Tensor da, MakeTensor(cpu, {m, k}, a64));
+  ASSERT_OK_AND_ASSIGN(Tensor db, MakeTensor(cpu, {k, n}, b64));
+  ASSERT_OK_AND_ASSIGN(Tensor dc, Tensor::Empty({m, n}, DType::kF64));
+  ASSERT_OK(Matmul(da, db, dc));
+  ASSERT_OK_AND_ASSIGN(const std::vector<double> f64, ReadTensor<double>(dc));
+  std::vector<float> bf16, tf32;
+  {
+    testing::ScopedMatmulPrecision precision(MatmulPrecision::kBf16);
+    ASSERT_OK_AND_ASSIGN(bf16, product(ta, tb));
+    ASSERT_OK(Matmul(da, db, dc));
+  }
+  ASSERT_OK_AND_ASSIGN(const std::vector<double> f64_in_bf16_mode, ReadTensor<double>(dc));
+  EXPECT_EQ(f64_in_bf16_mode, f64) << "an f64 product was rounded";
+  {
+    testing::ScopedMatmulPrecision precision(MatmulPrecision::kTf32);
+    ASSERT_OK_AND_ASSIGN(tf32, product(ta, tb));
+  }
+  EXPECT_EQ(bf16, of_rounded);
+  EXPECT_NE(bf16, f32) << "bf16 precision gave the f32 product: the mode did not take effect";
+  EXPECT_EQ(tf32, f32);
+  EXPECT_EQ(F32MatmulPrecision(), MatmulPrecision::kF32);
+}
+
+// bf16 precision on CUDA (bf16 tensor cores, f32 accumulation) against the cpu's emulation:
+// the same rounded operands, so only the order of the f32 sums differs (relative 1e-5 of the
+// result's norm); far from that agreement, the f32 product.
+TEST(MatmulGpuTest, Bf16PrecisionMatchesTheCpusEmulation) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  const int64_t m = 96, k = 256, n = 80;
+  const std::vector<float> a = Fractions(m * k, 0.37f, 0.01f), b = Fractions(k * n, 0.11f, -0.02f);
+  const std::vector<float> bias = Fractions(n, 0.5f, 0.003f);
+  std::vector<float> on[2], f32;
+  for (const Device device : {Device::Cpu(), Device::Cuda(0)}) {
+    ASSERT_OK_AND_ASSIGN(Tensor ta, MakeTensor(device, {m, k}, a));
+    ASSERT_OK_AND_ASSIGN(Tensor tb, MakeTensor(device, {n, k}, b));
+    ASSERT_OK_AND_ASSIGN(Tensor tbias, MakeTensor(device, {n}, bias));
+    ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({m, n}, DType::kF32, device));
+    {
+      testing::ScopedMatmulPrecision precision(MatmulPrecision::kBf16);
+      ASSERT_OK(Matmul(ta, tb, c, {.transpose_b = true, .bias = &tbias}));
+    }
+    ASSERT_OK_AND_ASSIGN(on[device.is_cuda()], ReadTensor<float>(c));
+    if (device.is_cuda()) continue;
+    ASSERT_OK(Matmul(ta, tb, c, {.transpose_b = true, .bias = &tbias}));
+    ASSERT_OK_AND_ASSIGN(f32, ReadTensor<float>(c));
+  }
+  const auto relative = [&](const std::vector<float>& x, const std::vector<float>& y) {
+    double error = 0, norm = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      error += (static_cast<double>(x[i]) - y[i]) * (static_cast<double>(x[i]) - y[i]);
+      norm += static_cast<double>(y[i]) * y[i];
+    }
+    return std::sqrt(error / norm);
+  };
+  EXPECT_LT(relative(on[1], on[0]), 1e-5);
+  EXPECT_GT(relative(f32, on[0]), 1e-4) << "the rounding to bf16 changed nothing";
 }
 
 }  // namespace

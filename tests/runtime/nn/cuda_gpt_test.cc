@@ -196,6 +196,35 @@ TEST_F(CudaGptGpuTest, TwoCudaRunsAreBitIdentical) {
   }
 }
 
+// bf16 products (MatmulPrecision::kBf16: CUDA's bf16 tensor cores, the cpu's emulation of
+// them): the same three AdamW steps on both devices. Both round the same operands to bf16;
+// where an f32 activation differs between them by a rounding, its bf16 value may differ by
+// one bf16 step (2^-8), so the tolerances are a thousand times the f32 ones (1e-2 for the
+// tensors, 1e-3 for the losses). Two CUDA runs still give the same bits.
+TEST_F(CudaGptGpuTest, Bf16ProductsMatchTheCpusEmulationAndRepeatBitForBit) {
+  testing::ScopedMatmulPrecision bf16(MatmulPrecision::kBf16);
+  auto cpu = Make(Device::Cpu()), cuda = Make(kCuda), again = Make(kCuda);
+  ASSERT_TRUE(cpu && cuda && again);
+  const std::vector<double> loss_cpu = Train(*cpu, Batches(tiny_.vocab_size));
+  const std::vector<double> loss_cuda = Train(*cuda, Batches(tiny_.vocab_size));
+  const std::vector<double> loss_again = Train(*again, Batches(tiny_.vocab_size));
+  ASSERT_EQ(loss_cpu.size(), 3u);
+  ASSERT_EQ(loss_cuda.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(loss_cuda[i], loss_cpu[i], 1e-3 * loss_cpu[i]) << "step " << i;
+  }
+  EXPECT_LT(loss_cuda[2], loss_cuda[0]);
+  EXPECT_EQ(loss_again, loss_cuda);
+  std::vector<NamedParameter> a = cpu->Parameters(), b = cuda->Parameters();
+  std::vector<NamedParameter> c = again->Parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].name.ends_with("attn.c_attn.bias")) continue;  // Rounding noise over eps: above.
+    EXPECT_TRUE(Close(b[i].parameter->grad, a[i].parameter->grad, 1e-2)) << a[i].name;
+    EXPECT_TRUE(Close(b[i].parameter->value, a[i].parameter->value, 1e-2)) << a[i].name;
+    EXPECT_TRUE(BitIdentical(b[i].parameter->value, c[i].parameter->value)) << a[i].name;
+  }
+}
+
 // Recomputing a block's activations runs the same kernels on the same data.
 TEST_F(CudaGptGpuTest, RecomputedActivationsGiveBitIdenticalGradients) {
   auto stored = Make(kCuda);

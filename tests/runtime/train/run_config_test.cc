@@ -42,7 +42,7 @@ RunConfig EveryKeySet() {
   c.model.vocab_size = 32000;
   c.model.device = DeviceType::kCuda;
   c.model.recompute = true;
-  c.model.tf32 = true;
+  c.model.matmul_precision = MatmulPrecision::kBf16;
   c.model.attention = ModelSection::Attention::kFlash;
   c.parallel = {.tp = 2, .zero = true};
   c.data = {.dir = "données/brown",
@@ -124,7 +124,7 @@ n_layer = 3
 n_embd = 64
 device = "cuda"
 recompute = true
-tf32 = true
+matmul_precision = "tf32"
 attention = "flash"
 
 [parallel]
@@ -182,7 +182,7 @@ peak_tflops = 312
   EXPECT_EQ(c.model.n_embd, 64);
   EXPECT_EQ(c.model.device, DeviceType::kCuda);
   EXPECT_TRUE(c.model.recompute);
-  EXPECT_TRUE(c.model.tf32);
+  EXPECT_EQ(c.model.matmul_precision, MatmulPrecision::kTf32);
   EXPECT_EQ(c.model.attention, ModelSection::Attention::kFlash);
   EXPECT_EQ(c.parallel.tp, 2);
   EXPECT_TRUE(c.parallel.zero);
