@@ -8,12 +8,24 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "collectives/byte_exchange.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/train/train_step.h"
 
 namespace usine {
 
 double EvalResult::perplexity() const { return std::exp(loss); }
+
+namespace {
+
+// The first failure among the DP ranks', on each of them (`dp` null: `mine`): a shard that
+// one rank alone cannot open or read ends every rank's evaluation at once with its error,
+// instead of leaving the others in the final average until the collective timeout.
+absl::Status Agree(Communicator* dp, const absl::Status& mine) {
+  return dp == nullptr ? mine : AgreeOnStatus(*dp, mine);
+}
+
+}  // namespace
 
 absl::StatusOr<EvalResult> Evaluate(TokenModel& model, Communicator* dp, DataStreamOptions data,
                                     int64_t max_batches) {
@@ -32,7 +44,7 @@ absl::StatusOr<EvalResult> Evaluate(TokenModel& model, Communicator* dp, DataStr
   data.dp_rank = dp == nullptr ? 0 : dp->rank();
   data.dp_size = dp_size;
   absl::StatusOr<std::unique_ptr<DataStream>> opened = DataStream::Open(std::move(data));
-  RETURN_IF_ERROR(WithContext(opened.status(), "Evaluate: data"));
+  RETURN_IF_ERROR(Agree(dp, WithContext(opened.status(), "Evaluate: data")));
   DataStream& stream = **opened;
   const int64_t whole = stream.samples_per_epoch() / (dp_size * batch_size);
   const int64_t batches = max_batches > 0 ? std::min(max_batches, whole) : whole;
@@ -43,10 +55,11 @@ absl::StatusOr<EvalResult> Evaluate(TokenModel& model, Communicator* dp, DataStr
   }
   double sum = 0;
   for (int64_t i = 0; i < batches; ++i) {
-    ASSIGN_OR_RETURN(const Batch batch, stream.Next());
-    absl::StatusOr<double> loss = model.Forward(batch.tokens);
+    absl::StatusOr<Batch> batch = stream.Next();
+    absl::StatusOr<double> loss =
+        batch.ok() ? model.Forward(batch->tokens) : absl::StatusOr<double>(batch.status());
     model.ReleaseActivations();
-    RETURN_IF_ERROR(loss.status());
+    RETURN_IF_ERROR(Agree(dp, loss.status()));
     sum += *loss;
   }
   // Every rank's batches hold as many tokens: the mean of the ranks' means is the mean.

@@ -1,7 +1,8 @@
 // Inference from a Trainer's checkpoint at 2 (and 4) ranks: the tiny GPT trained at TP 2 x DP
 // (world / 2) loads at TP 1 and at TP 2 with the writer's logits (bit for bit at its own
 // layout); Sample gives the same tokens on every rank and at both layouts; Evaluate over the
-// world's DP ranks gives the loss of one rank evaluating the same sequences alone.
+// world's DP ranks gives the loss of one rank evaluating the same sequences alone, and an
+// error on one rank ends it on every rank.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include <unistd.h>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 #include "collectives/byte_exchange.h"
@@ -160,6 +162,33 @@ TEST_F(GptInferenceTest, EvaluateOverDpRanksEqualsOneRankOnTheSameSequences) {
                        Evaluate(*tp2, &dp2, Data("val.bin"), n * kPerRank / dp2.size()));
   EXPECT_EQ(tp_dp.tokens, alone.tokens);
   EXPECT_NEAR(tp_dp.loss, alone.loss, 1e-5);
+}
+
+// A token that only the last DP rank reads (in its sequences of the second global batch) and
+// the model cannot take: that rank's Forward fails, and every rank returns its error at
+// that batch, at once, instead of the others waiting in the final average.
+TEST_F(GptInferenceTest, AnErrorOnOneRankEndsEvaluateOnEveryRank) {
+  std::unique_ptr<Gpt> tp1 = Load(nullptr);
+  ASSERT_NE(tp1, nullptr);
+  const int n = world_->size();
+  const int64_t bad_sequence = (2 * n - 1) * 2;  // Global batch 1, rank n - 1's first.
+  if (world_->rank() == 0) {
+    std::vector<int32_t> ids = testing::LearnableTokens(3000, 3);
+    ids[bad_sequence * kSeq + 5] = 7000;
+    ASSERT_OK(WriteTokenShard(dir_ + "/bad.bin", ids, TokenWidth::kUint16));
+  }
+  ASSERT_OK(world_->Barrier());
+  DataStreamOptions data = Data("bad.bin");
+  data.vocab_size = 65536;  // The stream passes the id; the model refuses it.
+  const absl::Status status = Evaluate(*tp1, world_.get(), data, 3).status();
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("7000"), std::string::npos) << status;
+  if (world_->rank() != n - 1) {
+    EXPECT_NE(status.message().find(absl::StrCat("rank ", n - 1, ": ")), std::string::npos)
+        << status;
+  }
+  // Every rank is still in step: a collective after it completes.
+  EXPECT_OK(world_->Barrier());
 }
 
 }  // namespace
