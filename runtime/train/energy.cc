@@ -112,7 +112,10 @@ EnergyMeter::EnergyMeter(const EnergyMeterOptions& options)
   gpu_description_ = "not read by this rank";
   if (gpu_assigned_) {
     absl::StatusOr<std::unique_ptr<GpuEnergy>> gpu =
-        GpuEnergy::Start(options.nvml_library, *options.gpu);
+        options.gpu_pci_bus_id.empty()
+            ? GpuEnergy::Start(options.nvml_library, *options.gpu)
+            : GpuEnergy::StartAtPciBusId(options.nvml_library, options.gpu_pci_bus_id,
+                                         *options.gpu);
     if (gpu.ok()) {
       gpu_ = std::move(*gpu);
       gpu_joules_ = 0.0;

@@ -68,6 +68,10 @@ struct RankEnergy {
 struct EnergyMeterOptions {
   // The CUDA device whose energy this rank reads; nullopt: none. Default: none.
   std::optional<Device> gpu = std::nullopt;
+  // With `gpu`: its PCI address ("0000:3b:00.0") to find in NVML, instead of the one CUDA
+  // gives (then `gpu` only names it in Describe, and no CUDA is needed). Default: empty,
+  // CUDA's.
+  std::string gpu_pci_bus_id = {};
   // Whether this rank reads its machine's CPU packages. Default: false.
   bool cpu_packages = false;
   // The powercap directory with the RAPL domains. Default: /sys/class/powercap.

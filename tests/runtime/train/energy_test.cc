@@ -351,6 +351,83 @@ TEST(EnergyMeter, UnreadableSourcesAreUnavailableNotErrors) {
   EXPECT_NE(description.find("CPU n/a (/nonexistent-powercap"), std::string::npos) << description;
 }
 
+using EnergyMeterOnFakeNvmlTest = FakeNvmlTest;
+
+// The meter over the stand-in NVML's energy counter: the joules since Start at each Read (the
+// counter read by Read itself), the GPU named in Describe; a failing read makes the GPU n/a
+// from then on, not 0, and says why; NVML is shut down once, with the meter.
+TEST_F(EnergyMeterOnFakeNvmlTest, ReadsTheCounterSinceStartUntilAReadFails) {
+  nvml_->energy_millijoules = 7'000'000;
+  nvml_->energy_step_millijoules = 2'500;
+  {
+    std::unique_ptr<EnergyMeter> meter =
+        EnergyMeter::Start({.gpu = Device::Cuda(0),
+                            .gpu_pci_bus_id = kBusId,
+                            .nvml_library = USINE_FAKE_NVML_PATH,
+                            .sample_interval = absl::Milliseconds(5)});
+    EXPECT_EQ(meter->Describe(),
+              "GPU cuda:0 (Fake GPU 80GB, 0000:3b:00.0): NVML energy counter; CPU not read by "
+              "this rank");
+    RankEnergy energy = meter->Read();
+    EXPECT_TRUE(energy.gpu.assigned);
+    EXPECT_FALSE(energy.cpu.assigned);
+    EXPECT_DOUBLE_EQ(energy.gpu.joules.value_or(-1), 2.5);
+    energy = meter->Read();
+    EXPECT_DOUBLE_EQ(energy.gpu.joules.value_or(-1), 5.0);
+    nvml_->energy_result = kFakeNvmlErrorGpuIsLost;
+    EXPECT_FALSE(meter->Read().gpu.joules.has_value());
+    nvml_->energy_result = kFakeNvmlSuccess;
+    energy = meter->Read();
+    EXPECT_TRUE(energy.gpu.assigned);
+    EXPECT_FALSE(energy.gpu.joules.has_value());
+    EXPECT_NE(meter->Describe().find("; n/a since a read failed (nvmlDeviceGetTotalEnergy"
+                                     "Consumption: GPU is lost"),
+              std::string::npos)
+        << meter->Describe();
+  }
+  EXPECT_EQ(nvml_->inits, 1);
+  EXPECT_EQ(nvml_->shutdowns, 1);
+}
+
+// Without an energy counter the meter integrates power samples (its thread's, every interval,
+// and Read's own): joules of 150 W over the time between Start and Read (within the bounds of
+// the clock readings around them), more at a later Read; an unknown GPU is n/a with NVML's
+// reason.
+TEST_F(EnergyMeterOnFakeNvmlTest, WithoutACounterIntegratesThePowerSamples) {
+  using Clock = std::chrono::steady_clock;
+  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  nvml_->energy_result = kFakeNvmlErrorNotSupported;
+  nvml_->power_milliwatts = 150'000;
+  const Clock::time_point before_start = Clock::now();
+  std::unique_ptr<EnergyMeter> meter =
+      EnergyMeter::Start({.gpu = Device::Cuda(0),
+                          .gpu_pci_bus_id = kBusId,
+                          .nvml_library = USINE_FAKE_NVML_PATH,
+                          .sample_interval = absl::Milliseconds(5)});
+  const Clock::time_point after_start = Clock::now();
+  EXPECT_NE(meter->Describe().find("NVML power samples"), std::string::npos) << meter->Describe();
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  const Clock::time_point before_read = Clock::now();
+  const RankEnergy energy = meter->Read();
+  const Clock::time_point after_read = Clock::now();
+  ASSERT_TRUE(energy.gpu.joules.has_value()) << meter->Describe();
+  // Read integrates up to the sample it takes now.
+  EXPECT_GE(*energy.gpu.joules, 150 * seconds(before_read - after_start) * (1 - 1e-9));
+  EXPECT_LE(*energy.gpu.joules, 150 * seconds(after_read - before_start) * (1 + 1e-9));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GT(meter->Read().gpu.joules.value_or(0), *energy.gpu.joules);
+
+  std::unique_ptr<EnergyMeter> elsewhere =
+      EnergyMeter::Start({.gpu = Device::Cuda(1),
+                          .gpu_pci_bus_id = "0000:af:00.0",
+                          .nvml_library = USINE_FAKE_NVML_PATH});
+  EXPECT_FALSE(elsewhere->Read().gpu.joules.has_value());
+  EXPECT_NE(elsewhere->Describe().find("GPU cuda:1 n/a (nvmlDeviceGetHandleByPciBusId_v2("
+                                       "0000:af:00.0): Not Found"),
+            std::string::npos)
+      << elsewhere->Describe();
+}
+
 TEST(SumEnergyOverRanks, AWorldOfOneIsItsOwnShareToTheMillijoule) {
   LocalCommunicator world("world");
   ASSERT_OK_AND_ASSIGN(EnergyReading sum,
