@@ -27,6 +27,7 @@
 #define USINE_RUNTIME_NN_GPT_DECODER_H_
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"

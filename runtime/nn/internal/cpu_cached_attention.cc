@@ -1,12 +1,10 @@
 #include "runtime/nn/internal/cpu_cached_attention.h"
 
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "runtime/core/parallel_for.h"
-#include "runtime/kernels/cpu_gemm.h"
-#include "runtime/nn/internal/cpu_softmax_rows.h"
+#include "runtime/nn/internal/cpu_attention.h"
 
 namespace usine::nn_internal {
 namespace {
@@ -33,28 +31,14 @@ template <typename T>
 void CachedAttentionForward(const T* qkv, const CachedAttentionDims& d, T* keys, T* values,
                             T* out) {
   AppendKeysAndValues(qkv, d, keys, values);
-  const int64_t dim = d.head_dim, c = d.heads * dim, fresh = d.fresh, seen = d.past + d.fresh;
-  const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(dim)));
+  const int64_t dim = d.head_dim, c = d.heads * dim, fresh = d.fresh;
   ParallelFor(d.batch * d.heads, /*grain=*/1, [&](int64_t begin, int64_t end) {
-    std::vector<T> probs(fresh * seen);
+    std::vector<T> probs(fresh * (d.past + fresh));
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / d.heads, h = bh % d.heads;
-      const T* q = qkv + b * fresh * 3 * c + h * dim;
-      const T* k = keys + b * d.capacity * c + h * dim;
-      const T* v = values + b * d.capacity * c + h * dim;
-      // probs <- scale * q k^T over every position seen, then the causal softmax of each row.
-      CpuGemmInMatmulPrecision(false, true, fresh, seen, dim, scale, q, 3 * c, k, c, T(0),
-                               probs.data(), seen);
-      for (int64_t t = 0; t < fresh; ++t) {
-        T* row = probs.data() + t * seen;
-        const int64_t n = d.past + t + 1;  // Positions [0, past + t].
-        const T inv = static_cast<T>(1.0 / ExpShiftedInPlace(row, n, RowMax(row, n)));
-        for (int64_t s = 0; s < n; ++s) row[s] *= inv;
-        std::fill(row + n, row + seen, T(0));
-      }
-      // out_h <- probs v.
-      CpuGemmInMatmulPrecision(false, false, fresh, dim, seen, T(1), probs.data(), seen, v, c, T(0),
-                               out + b * fresh * c + h * dim, c);
+      const int64_t head = b * d.capacity * c + h * dim;  // Of the caches.
+      AttendCausally(qkv + b * fresh * 3 * c + h * dim, 3 * c, keys + head, values + head, c, fresh,
+                     d.past, dim, probs.data(), out + b * fresh * c + h * dim, c);
     }
   });
 }

@@ -3,10 +3,10 @@
 // projection qkv [B, Tn, 3C] (cpu_attention.h's layout) gives its keys and values to the caches
 // keys and values [B, capacity, C] at rows [past, past + Tn); then new position t, at absolute
 // position past + t, attends to rows [0, past + t] of the cache: per head, scores = q k^T /
-// sqrt(D), softmax, out = probs v, written to out [B, Tn, C] at the head's columns. The products
-// and the row softmax are CausalAttentionForward's, so out is those positions' rows of a full
-// forward pass over all past + Tn positions, up to the order of the products' sums. T is float
-// or double.
+// sqrt(D), softmax, out = probs v, written to out [B, Tn, C] at the head's columns. Each head is
+// CausalAttentionForward's step (AttendCausally, cpu_attention.h), so out is those positions'
+// rows of a full forward pass over all past + Tn positions, up to the order of the products'
+// sums. T is float or double.
 #ifndef USINE_RUNTIME_NN_INTERNAL_CPU_CACHED_ATTENTION_H_
 #define USINE_RUNTIME_NN_INTERNAL_CPU_CACHED_ATTENTION_H_
 
