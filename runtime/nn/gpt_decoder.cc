@@ -40,7 +40,7 @@ absl::StatusOr<Tensor> GptDecoder::Append(const Tensor& tokens) {
   absl::StatusOr<Tensor> logits = Forward(tokens);
   model_->ReleaseActivations();  // Inference: nothing is kept for a Backward.
   if (!logits.ok()) {
-    for (AttentionCache& cache : caches_) cache.length = length_;  // What the call appended.
+    for (AttentionCache& cache : caches_) cache.length = length_;  // Forgets this call's positions.
     return logits.status();
   }
   length_ += tokens.dim(1);
