@@ -4,6 +4,7 @@
 
 #include "runtime/core/status_macros.h"
 #include "runtime/nn/internal/cpu_attention.h"
+#include "runtime/nn/internal/cpu_cached_attention.h"
 #include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
 #include "runtime/nn/splittable_linear.h"
@@ -12,6 +13,28 @@
 namespace usine {
 
 namespace ni = nn_internal;
+
+namespace {
+
+absl::Status CheckCachedOnCpu(Device device) {
+  if (device.is_cpu()) return absl::OkStatus();
+  return absl::UnimplementedError(absl::StrCat("CausalSelfAttention: no key/value cache on ",
+                                               device.ToString(), " (the cpu only)"));
+}
+
+// OK when `cache` is as CreateCache makes it for `batch` sequences of a layer whose heads
+// here are `width` columns wide.
+absl::Status CheckCache(const AttentionCache& cache, int64_t batch, int64_t width, DType dtype) {
+  const int64_t capacity = cache.keys.rank() == 3 ? cache.keys.dim(1) : 0;
+  for (const Tensor* t : {&cache.keys, &cache.values}) {
+    RETURN_IF_ERROR(CheckShape(*t, {batch, capacity, width}, "CausalSelfAttention cache"));
+    RETURN_IF_ERROR(CheckDType(*t, dtype, "CausalSelfAttention cache"));
+    RETURN_IF_ERROR(CheckDevice(*t, Device::Cpu(), "CausalSelfAttention cache"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<CausalSelfAttention>> CausalSelfAttention::Create(
     const AttentionOptions& options, ParameterInitializer& init) {
@@ -60,17 +83,24 @@ absl::StatusOr<std::unique_ptr<CausalSelfAttention>> CausalSelfAttention::Create
   return attn;
 }
 
-absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
-  const Device device = options_.device;
-  RETURN_IF_ERROR(
-      ni::CheckLayerInput(x, options_.dtype, device, options_.n_embd, "CausalSelfAttention input"));
+int64_t CausalSelfAttention::local_heads() const {
+  return options_.n_head / TensorParallelSize(options_.tp);
+}
+
+absl::Status CausalSelfAttention::CheckInput(const Tensor& x) const {
+  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, options_.device, options_.n_embd,
+                                      "CausalSelfAttention input"));
   if (x.rank() != 3) {
     return absl::InvalidArgumentError(
         absl::StrCat("CausalSelfAttention input: expected [B, T, C], got ", x.DebugString()));
   }
-  // This rank's heads: all of them, or n_head / tp under tensor parallelism.
-  const ni::AttentionDims d{x.dim(0), x.dim(1), options_.n_head / TensorParallelSize(options_.tp),
-                            options_.n_embd / options_.n_head};
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
+  const Device device = options_.device;
+  RETURN_IF_ERROR(CheckInput(x));
+  const ni::AttentionDims d{x.dim(0), x.dim(1), local_heads(), options_.n_embd / options_.n_head};
   ASSIGN_OR_RETURN(Tensor qkv, c_attn_->Forward(x));
   ASSIGN_OR_RETURN(Tensor out,
                    Tensor::Empty({d.batch, d.seq, d.heads * d.head_dim}, x.dtype(), device));
@@ -96,6 +126,51 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
   });
   saved_ = Saved{.qkv = qkv, .probs = probs, .dims = d};
   return c_proj_->Forward(out);
+}
+
+absl::StatusOr<AttentionCache> CausalSelfAttention::CreateCache(int64_t batch,
+                                                                int64_t capacity) const {
+  RETURN_IF_ERROR(CheckCachedOnCpu(options_.device));
+  if (batch < 1 || capacity < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CausalSelfAttention cache: batch and capacity must be positive, got ", batch,
+                     ", ", capacity));
+  }
+  const Shape shape{batch, capacity, local_heads() * (options_.n_embd / options_.n_head)};
+  AttentionCache cache;
+  ASSIGN_OR_RETURN(cache.keys, Tensor::Empty(shape, options_.dtype));
+  ASSIGN_OR_RETURN(cache.values, Tensor::Empty(shape, options_.dtype));
+  return cache;
+}
+
+absl::StatusOr<Tensor> CausalSelfAttention::ForwardCached(const Tensor& x, AttentionCache& cache) {
+  RETURN_IF_ERROR(CheckCachedOnCpu(options_.device));
+  RETURN_IF_ERROR(CheckInput(x));
+  const int64_t head_dim = options_.n_embd / options_.n_head;
+  const int64_t width = local_heads() * head_dim;
+  RETURN_IF_ERROR(CheckCache(cache, x.dim(0), width, options_.dtype));
+  const ni::CachedAttentionDims d{.batch = x.dim(0),
+                                  .fresh = x.dim(1),
+                                  .past = cache.length,
+                                  .capacity = cache.keys.dim(1),
+                                  .heads = local_heads(),
+                                  .head_dim = head_dim};
+  if (d.past < 0 || d.past + d.fresh > d.capacity) {
+    return absl::InvalidArgumentError(absl::StrCat("CausalSelfAttention cache: ", d.fresh,
+                                                   " more positions after ", d.past,
+                                                   " exceed its capacity of ", d.capacity));
+  }
+  ASSIGN_OR_RETURN(Tensor qkv, c_attn_->Forward(x));
+  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({d.batch, d.fresh, width}, x.dtype()));
+  ni::VisitReal(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    ni::CachedAttentionForward(ni::Elements<T>(qkv), d, ni::Elements<T>(cache.keys),
+                               ni::Elements<T>(cache.values), ni::Elements<T>(out));
+  });
+  absl::StatusOr<Tensor> y = c_proj_->Forward(out);
+  ReleaseActivations();  // Inference: nothing is kept for a Backward.
+  if (y.ok()) cache.length += d.fresh;
+  return y;
 }
 
 absl::StatusOr<Tensor> CausalSelfAttention::Backward(const Tensor& dy) {

@@ -9,9 +9,16 @@
 // forward and one backward. Same parameter names; each rank holds its shard of the weights
 // the unsplit layer draws. The split runs on the cpu only so far.
 //
+// Decoding (ForwardCached, cpu only): new positions attend to the keys and values of the
+// earlier ones, kept in an AttentionCache, so that each position's c_attn runs once.
+//
 //   ASSIGN_OR_RETURN(auto attn, CausalSelfAttention::Create({.n_embd = 768, .n_head = 12}, init));
 //   ASSIGN_OR_RETURN(Tensor y, attn->Forward(x));   // x [B, T, 768]
 //   ASSIGN_OR_RETURN(Tensor dx, attn->Backward(dy));
+//
+//   ASSIGN_OR_RETURN(AttentionCache cache, attn->CreateCache(/*batch=*/1, /*capacity=*/1024));
+//   ASSIGN_OR_RETURN(Tensor y, attn->ForwardCached(prompt, cache));   // prompt [1, T, 768]
+//   ASSIGN_OR_RETURN(y, attn->ForwardCached(next, cache));            // next [1, 1, 768]
 #ifndef USINE_RUNTIME_NN_ATTENTION_H_
 #define USINE_RUNTIME_NN_ATTENTION_H_
 
@@ -59,6 +66,16 @@ struct AttentionOptions {
   AttentionKernel kernel = AttentionKernel::kUnfused;  // Default: see AttentionKernel.
 };
 
+// The keys and values of one attention layer's earlier positions (CausalSelfAttention::
+// ForwardCached): under tensor parallelism, of this rank's heads only. Made by CreateCache.
+struct AttentionCache {
+  // [B, capacity, local C], head h at columns [h*D, (h+1)*D) (local C = D * this rank's heads);
+  // rows [0, length) of each sequence hold its positions [0, length).
+  Tensor keys;
+  Tensor values;  // The same shape and layout.
+  int64_t length = 0;
+};
+
 class CausalSelfAttention : public Sublayer {
  public:
   // Draws c_attn's weights, then c_proj's, from `init`.
@@ -70,8 +87,25 @@ class CausalSelfAttention : public Sublayer {
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
+  // An empty cache for `batch` sequences of up to `capacity` positions each, in the layer's
+  // dtype. Errors: batch or capacity < 1 (InvalidArgument); a CUDA layer (Unimplemented: no
+  // cached kernel there; a CUDA model decodes with Forward, sampler.h).
+  [[nodiscard]] absl::StatusOr<AttentionCache> CreateCache(int64_t batch, int64_t capacity) const;
+  // x [B, Tn, C], the next Tn positions of the B sequences whose earlier positions `cache` holds
+  // -> y [B, Tn, C]: these positions' rows of Forward over all cache.length + Tn of them (up to
+  // the order of the products' sums). Appends their keys and values to `cache`. Keeps nothing
+  // for a Backward (and drops what a Forward saved, here and in c_attn and c_proj). Under tensor
+  // parallelism a collective over tp, as Forward. Errors: Unimplemented as CreateCache's;
+  // InvalidArgument for x or the cache of another shape, dtype or device than the layer's, or
+  // cache.length + Tn over the cache's capacity (naming it). After an error cache.length is
+  // unchanged (rows past it may have been written).
+  [[nodiscard]] absl::StatusOr<Tensor> ForwardCached(const Tensor& x, AttentionCache& cache);
+
  private:
   explicit CausalSelfAttention(const AttentionOptions& options) : options_(options) {}
+  // This rank's heads: all of them, or n_head / tp under tensor parallelism.
+  int64_t local_heads() const;
+  absl::Status CheckInput(const Tensor& x) const;
   void ClearSaved() override { saved_.reset(); }
 
   AttentionOptions options_;

@@ -61,9 +61,9 @@ absl::StatusOr<std::unique_ptr<Block>> Block::Create(const BlockOptions& options
   return block;
 }
 
-absl::StatusOr<Tensor> Block::ForwardChildren(const Tensor& x) {
+absl::StatusOr<Tensor> Block::ForwardChildren(const Tensor& x, AttentionCache* cache) {
   ASSIGN_OR_RETURN(Tensor a, ln_1_->Forward(x));
-  ASSIGN_OR_RETURN(a, attn_->Forward(a));
+  ASSIGN_OR_RETURN(a, cache != nullptr ? attn_->ForwardCached(a, *cache) : attn_->Forward(a));
   ASSIGN_OR_RETURN(Tensor r, Sum(x, a, "Block attention output"));
   ASSIGN_OR_RETURN(Tensor m, ln_2_->Forward(r));
   ASSIGN_OR_RETURN(m, mlp_->Forward(m));
@@ -76,6 +76,16 @@ absl::StatusOr<Tensor> Block::Forward(const Tensor& x) {
     ReleaseActivations();
     x_ = x;
   }
+  return y;
+}
+
+absl::StatusOr<AttentionCache> Block::CreateCache(int64_t batch, int64_t capacity) const {
+  return attn_->CreateCache(batch, capacity);
+}
+
+absl::StatusOr<Tensor> Block::ForwardCached(const Tensor& x, AttentionCache& cache) {
+  absl::StatusOr<Tensor> y = ForwardChildren(x, &cache);
+  ReleaseActivations();  // Inference: nothing is kept for a Backward.
   return y;
 }
 

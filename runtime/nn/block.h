@@ -9,9 +9,15 @@
 // Backward runs Forward again from that input first (the same kernels on the same data, so
 // the gradients are bit-identical) -- activation memory traded for one more forward.
 //
+// ForwardCached is the decoding step (cpu only): attention against the keys and values of the
+// earlier positions (attention.h's AttentionCache), the rest row by row as in Forward.
+//
 //   ASSIGN_OR_RETURN(auto block, Block::Create({.n_embd = 768, .n_head = 12}, init));
 //   ASSIGN_OR_RETURN(Tensor y, block->Forward(x));
 //   ASSIGN_OR_RETURN(Tensor dx, block->Backward(dy));
+//
+//   ASSIGN_OR_RETURN(AttentionCache cache, block->CreateCache(/*batch=*/1, /*capacity=*/1024));
+//   ASSIGN_OR_RETURN(Tensor y, block->ForwardCached(x, cache));   // x [1, Tn, 768]
 #ifndef USINE_RUNTIME_NN_BLOCK_H_
 #define USINE_RUNTIME_NN_BLOCK_H_
 
@@ -56,9 +62,19 @@ class Block : public Module {
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
 
+  // The attention's cache (CausalSelfAttention::CreateCache, its contract and errors).
+  [[nodiscard]] absl::StatusOr<AttentionCache> CreateCache(int64_t batch, int64_t capacity) const;
+  // x [B, Tn, C], the next Tn positions after those `cache` holds -> [B, Tn, C], their rows of
+  // Forward over all of them (up to the order of sums); appends their keys and values to
+  // `cache`. Keeps nothing for a Backward (and drops what a Forward saved). Contract and errors:
+  // CausalSelfAttention::ForwardCached's; after an error past the attention, cache.length has
+  // advanced by Tn.
+  [[nodiscard]] absl::StatusOr<Tensor> ForwardCached(const Tensor& x, AttentionCache& cache);
+
  private:
   explicit Block(const BlockOptions& options) : options_(options) {}
-  absl::StatusOr<Tensor> ForwardChildren(const Tensor& x);
+  // Forward's computation; with a cache, ForwardCached's (the attention against it).
+  absl::StatusOr<Tensor> ForwardChildren(const Tensor& x, AttentionCache* cache = nullptr);
   void ClearSaved() override { x_.reset(); }
 
   BlockOptions options_;

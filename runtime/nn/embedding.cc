@@ -88,13 +88,18 @@ absl::Status PositionEmbedding::CheckInput(const Tensor& x, absl::string_view wh
   return absl::OkStatus();
 }
 
-absl::Status PositionEmbedding::Forward(const Tensor& x) {
+absl::Status PositionEmbedding::Forward(const Tensor& x, int64_t first) {
   RETURN_IF_ERROR(CheckInput(x, "PositionEmbedding input"));
-  if (options_.device.is_cuda()) return ni::CudaAddPositions(weight_->value, x);
+  if (first < 0 || first + x.dim(1) > options_.rows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PositionEmbedding input: positions [", first, ", ", first + x.dim(1),
+                     ") are not all among the ", options_.rows, " rows"));
+  }
+  ASSIGN_OR_RETURN(const Tensor rows, weight_->value.Slice(first, first + x.dim(1)));
+  if (options_.device.is_cuda()) return ni::CudaAddPositions(rows, x);
   ni::VisitReal(options_.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    ni::AddPositions(ni::Elements<T>(weight_->value), x.dim(0), x.dim(1), options_.dim,
-                     ni::Elements<T>(x));
+    ni::AddPositions(ni::Elements<T>(rows), x.dim(0), x.dim(1), options_.dim, ni::Elements<T>(x));
   });
   return absl::OkStatus();
 }

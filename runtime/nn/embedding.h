@@ -7,6 +7,7 @@
 //   ASSIGN_OR_RETURN(auto wpe, PositionEmbedding::Create({.rows = 1024, .dim = 768}, init));
 //   ASSIGN_OR_RETURN(Tensor x, wte->Forward({batch.tokens, /*begin=*/0, /*length=*/T}));
 //   RETURN_IF_ERROR(wpe->Forward(x));                    // x += wpe[0:T], in place
+//   RETURN_IF_ERROR(wpe->Forward(y, /*first=*/T));       // y [B, 1, 768] += wpe[T]
 //   ...
 //   RETURN_IF_ERROR(wpe->Backward(dx));                  // dx passes through unchanged
 //   RETURN_IF_ERROR(wte->Backward(dx));
@@ -65,8 +66,10 @@ class PositionEmbedding : public Module {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<PositionEmbedding>> Create(
       const EmbeddingOptions& options, ParameterInitializer& init);
 
-  // x [B, T, dim] += weight[0:T], in place. REQUIRES: T <= rows.
-  [[nodiscard]] absl::Status Forward(const Tensor& x);
+  // x [B, T, dim] += weight[first : first + T], in place: x holds positions first, first + 1,
+  // ... of its sequences (first > 0: the later positions a decoder appends, gpt_decoder.h).
+  // Errors (InvalidArgument): first < 0 or first + T > rows, naming them.
+  [[nodiscard]] absl::Status Forward(const Tensor& x, int64_t first = 0);
   // Adds the sum over the batch of dx [B, T, dim] into weight's gradient rows [0, T).
   [[nodiscard]] absl::Status Backward(const Tensor& dx);
 

@@ -99,11 +99,15 @@ absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
   return loss;
 }
 
+absl::StatusOr<Tensor> Gpt::EmbedTokens(const TokenWindow& inputs) {
+  return wte_ != nullptr ? wte_->Forward(inputs, options_.config.vocab_size)
+                         : tp_wte_->Forward(inputs);
+}
+
 absl::StatusOr<Tensor> Gpt::ForwardHidden(const TokenWindow& inputs) {
   const GptConfig& c = options_.config;
   const int64_t batch = inputs.batch(), seq = inputs.length;
-  ASSIGN_OR_RETURN(
-      Tensor x, wte_ != nullptr ? wte_->Forward(inputs, c.vocab_size) : tp_wte_->Forward(inputs));
+  ASSIGN_OR_RETURN(Tensor x, EmbedTokens(inputs));
   RETURN_IF_ERROR(wpe_->Forward(x));
   for (auto& block : h_) {
     ASSIGN_OR_RETURN(x, block->Forward(x));
@@ -174,7 +178,10 @@ absl::StatusOr<Tensor> Gpt::Logits(const Tensor& inputs) {
 
 absl::StatusOr<Tensor> Gpt::NextTokenLogits(const Tensor& inputs) {
   ASSIGN_OR_RETURN(const Tensor hidden, InferenceHidden(inputs, "Gpt::NextTokenLogits"));
-  const int64_t batch = inputs.dim(0), seq = inputs.dim(1);
+  return LastPositionLogits(hidden, inputs.dim(0), inputs.dim(1));
+}
+
+absl::StatusOr<Tensor> Gpt::LastPositionLogits(const Tensor& hidden, int64_t batch, int64_t seq) {
   // Row b's last position is hidden row b*T + T-1: one view for one row, else copied together.
   ASSIGN_OR_RETURN(Tensor last, hidden.Slice(seq - 1, seq));
   if (batch > 1) {

@@ -25,6 +25,9 @@
 // any TP size start from the same model. Forward and Backward are then collectives over the
 // group, and every rank gets the same loss.
 //
+// Incremental decoding with a key/value cache: GptDecoder (gpt_decoder.h), a friend that runs
+// these layers on its own caches.
+//
 // Module contract: module.h and token_model.h. Thread-compatible.
 #ifndef USINE_RUNTIME_NN_GPT_H_
 #define USINE_RUNTIME_NN_GPT_H_
@@ -97,6 +100,7 @@ class Gpt : public TokenModel {
   [[nodiscard]] absl::StatusOr<Tensor> NextTokenLogits(const Tensor& inputs);
 
   const GptConfig& config() const { return options_.config; }
+  Device device() const { return options_.device; }
   // The tensor-parallel group, or null without tensor parallelism.
   Communicator* tp() const override { return tp_wte_ != nullptr ? options_.tp : nullptr; }
 
@@ -104,7 +108,11 @@ class Gpt : public TokenModel {
   explicit Gpt(const GptOptions& options)
       : options_(options), cross_entropy_(options.config.vocab_size) {}
   void ClearSaved() override { saved_.reset(); }
+  friend class GptDecoder;
+
   absl::Status CreateTokenEmbedding(ParameterInitializer& init);
+  // The token embeddings of `inputs`, [B, T, C] (a collective with TP), saving the ids.
+  absl::StatusOr<Tensor> EmbedTokens(const TokenWindow& inputs);
   // Embeddings, blocks and ln_f, saving their activations: ln_f's output, [B*T, C].
   absl::StatusOr<Tensor> ForwardHidden(const TokenWindow& inputs);
   // This rank's logits of the rows of `hidden` ([N, C]): [N, padded_vocab / tp].
@@ -114,6 +122,9 @@ class Gpt : public TokenModel {
   // The host logits [N, vocab_size] from every TP rank's ProjectToVocab rows (a collective
   // with TP), the padding columns left out.
   absl::StatusOr<Tensor> GatherVocab(const Tensor& local);
+  // The host logits [B, vocab_size] of the last of each sequence's `seq` rows of `hidden`
+  // ([B*seq, C]): ProjectToVocab and GatherVocab of those B rows only.
+  absl::StatusOr<Tensor> LastPositionLogits(const Tensor& hidden, int64_t batch, int64_t seq);
   Parameter& wte_weight() { return tp_wte_ != nullptr ? tp_wte_->weight() : wte_->weight(); }
 
   GptOptions options_;

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
+#include "runtime/nn/gpt_decoder.h"
 #include "runtime/nn/token_draw.h"
 
 namespace usine {
@@ -37,6 +39,29 @@ absl::Status Validate(const GptConfig& config, absl::Span<const int32_t> prompt,
   return absl::OkStatus();
 }
 
+// tokens as a [1, T] i32 tensor.
+absl::StatusOr<Tensor> TokenRow(absl::Span<const int32_t> tokens) {
+  ASSIGN_OR_RETURN(Tensor row,
+                   Tensor::Empty({1, static_cast<int64_t>(tokens.size())}, DType::kI32));
+  std::memcpy(row.raw_data(), tokens.data(), tokens.size() * sizeof(int32_t));
+  return row;
+}
+
+// The next-token logits after `tokens` ([1, vocab_size]): from `decoder` (appending the tokens
+// it lacks) while they fit in the block, else from a forward pass over the last block_size.
+absl::StatusOr<Tensor> LogitsAfter(Gpt& model, GptDecoder* decoder,
+                                   absl::Span<const int32_t> tokens) {
+  const int64_t block_size = model.config().block_size;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (decoder != nullptr && n <= block_size) {
+    ASSIGN_OR_RETURN(const Tensor fresh, TokenRow(tokens.subspan(decoder->length())));
+    return decoder->Append(fresh);
+  }
+  ASSIGN_OR_RETURN(const Tensor context,
+                   TokenRow(tokens.subspan(std::max<int64_t>(0, n - block_size))));
+  return model.NextTokenLogits(context);
+}
+
 // Row 0 of `logits` ([1, V], f32 or f64, host) in double.
 std::vector<double> FirstRow(const Tensor& logits) {
   const int64_t v = logits.dim(1);
@@ -57,14 +82,14 @@ absl::StatusOr<std::vector<int32_t>> Sample(Gpt& model, absl::Span<const int32_t
   const GptConfig& config = model.config();
   RETURN_IF_ERROR(Validate(config, prompt, options));
   std::vector<int32_t> tokens(prompt.begin(), prompt.end());  // The prompt, then the drawn.
+  std::optional<GptDecoder> decoder;                          // gpt_decoder.h: cpu models only.
+  if (model.device().is_cpu() && static_cast<int64_t>(prompt.size()) <= config.block_size) {
+    ASSIGN_OR_RETURN(decoder, GptDecoder::Create(model));
+  }
   std::mt19937_64 rng(options.seed);
   for (int64_t i = 0; i < options.max_new_tokens; ++i) {
-    const int64_t length =
-        std::min<int64_t>(static_cast<int64_t>(tokens.size()), config.block_size);
-    ASSIGN_OR_RETURN(Tensor context, Tensor::Empty({1, length}, DType::kI32));
-    std::memcpy(context.raw_data(), tokens.data() + tokens.size() - length,
-                static_cast<size_t>(length) * sizeof(int32_t));
-    ASSIGN_OR_RETURN(const Tensor logits, model.NextTokenLogits(context));
+    ASSIGN_OR_RETURN(const Tensor logits,
+                     LogitsAfter(model, decoder ? &*decoder : nullptr, tokens));
     ASSIGN_OR_RETURN(const int32_t token,
                      DrawToken(FirstRow(logits), options.temperature, options.top_k, rng));
     tokens.push_back(token);

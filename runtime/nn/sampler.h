@@ -1,14 +1,18 @@
 // Text continuation with a Gpt: tokens drawn one at a time after a prompt, each from the
-// model's next-token logits (Gpt::NextTokenLogits) by DrawToken (token_draw.h).
+// model's next-token logits by DrawToken (token_draw.h).
 //
 //   const std::vector<int32_t> ids = tokenizer->Encode("Once upon a time");
 //   ASSIGN_OR_RETURN(std::vector<int32_t> more,
 //                    Sample(*model, ids, {.max_new_tokens = 100, .temperature = 0.8,
 //                                         .top_k = 40, .seed = 7, .stop_token = 50256}));
 //
-// Each token costs one forward pass over the context, the last block_size tokens of the
-// prompt and of the tokens drawn so far (no key/value cache: the blocks are recomputed; the
-// output projection runs for the last position only).
+// The logits are those of the context, the last block_size tokens of the prompt and of the
+// tokens drawn so far. While the whole context fits in block_size they come from a GptDecoder
+// (gpt_decoder.h): the prompt costs one forward pass and each drawn token one position's work.
+// Once it does not (the context then drops its first token at every step, which no cache of
+// earlier positions can follow), and on CUDA models, which have no cache, each token costs a
+// forward pass over the context (Gpt::NextTokenLogits). Both give the same logits up to the
+// order of floating-point sums, so a seed draws the tokens it drew before the cache was added.
 //
 // With tensor parallelism Sample is a collective over the model's TP group (the logits are
 // gathered from it) and every rank of the group must call it with the same prompt and

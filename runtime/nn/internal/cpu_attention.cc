@@ -17,25 +17,32 @@ namespace usine::nn_internal {
 // and its head's columns of the output, so the result does not depend on the threads.
 
 template <typename T>
+void AttendCausally(const T* q, int64_t ldq, const T* k, const T* v, int64_t ldkv, int64_t m,
+                    int64_t past, int64_t head_dim, T* p, T* out, int64_t ldout) {
+  const int64_t n = past + m;
+  const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+  // p <- scale * q k^T, then the causal softmax of each row.
+  CpuGemmInMatmulPrecision(false, true, m, n, head_dim, scale, q, ldq, k, ldkv, T(0), p, n);
+  for (int64_t t = 0; t < m; ++t) {
+    T* row = p + t * n;
+    const int64_t seen = past + t + 1;
+    const T inv = static_cast<T>(1.0 / ExpShiftedInPlace(row, seen, RowMax(row, seen)));
+    for (int64_t s = 0; s < seen; ++s) row[s] *= inv;
+    std::fill(row + seen, row + n, T(0));
+  }
+  // out <- p v.
+  CpuGemmInMatmulPrecision(false, false, m, head_dim, n, T(1), p, n, v, ldkv, T(0), out, ldout);
+}
+
+template <typename T>
 void CausalAttentionForward(const T* qkv, const AttentionDims& d, T* out, T* probs) {
   const int64_t n = d.seq, dim = d.head_dim, c = d.heads * dim;
-  const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(dim)));
   ParallelFor(d.batch * d.heads, /*grain=*/1, [&](int64_t begin, int64_t end) {
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / d.heads, h = bh % d.heads;
       const T* q = qkv + b * n * 3 * c + h * dim;
-      T* p = probs + bh * n * n;
-      // p <- scale * q k^T, then the causal softmax of each row.
-      CpuGemmInMatmulPrecision(false, true, n, n, dim, scale, q, 3 * c, q + c, 3 * c, T(0), p, n);
-      for (int64_t t = 0; t < n; ++t) {
-        T* row = p + t * n;
-        const T inv = static_cast<T>(1.0 / ExpShiftedInPlace(row, t + 1, RowMax(row, t + 1)));
-        for (int64_t s = 0; s <= t; ++s) row[s] *= inv;
-        std::fill(row + t + 1, row + n, T(0));
-      }
-      // out_h <- p v.
-      CpuGemmInMatmulPrecision(false, false, n, dim, n, T(1), p, n, q + 2 * c, 3 * c, T(0),
-                               out + b * n * c + h * dim, c);
+      AttendCausally(q, 3 * c, q + c, q + 2 * c, 3 * c, n, /*past=*/0, dim, probs + bh * n * n,
+                     out + b * n * c + h * dim, c);
     }
   });
 }
@@ -76,6 +83,10 @@ void CausalAttentionBackward(const T* dout, const T* qkv, const T* probs, const 
   });
 }
 
+template void AttendCausally<float>(const float*, int64_t, const float*, const float*, int64_t,
+                                    int64_t, int64_t, int64_t, float*, float*, int64_t);
+template void AttendCausally<double>(const double*, int64_t, const double*, const double*, int64_t,
+                                     int64_t, int64_t, int64_t, double*, double*, int64_t);
 template void CausalAttentionForward<float>(const float*, const AttentionDims&, float*, float*);
 template void CausalAttentionForward<double>(const double*, const AttentionDims&, double*, double*);
 template void CausalAttentionBackward<float>(const float*, const float*, const float*,

@@ -22,6 +22,15 @@ struct AttentionDims {
 template <typename T>
 void CausalAttentionForward(const T* qkv, const AttentionDims& d, T* out, T* probs);
 
+// The attention of one sequence's head for m positions that follow `past` earlier ones:
+// p [m, past + m] <- scale * q k^T with row t's softmax over its first past + t + 1 entries
+// (zero after them), then out [m, D] <- p v. q [m, D], k and v [past + m, D], out: rows ldq,
+// ldkv and ldout elements apart. CausalAttentionForward's step per head (past 0), and the cached
+// decoder's (cpu_cached_attention.h). Runs on the calling thread alone.
+template <typename T>
+void AttendCausally(const T* q, int64_t ldq, const T* k, const T* v, int64_t ldkv, int64_t m,
+                    int64_t past, int64_t head_dim, T* p, T* out, int64_t ldout);
+
 // Writes dqkv [B, T, 3C] from dout [B, T, C].
 template <typename T>
 void CausalAttentionBackward(const T* dout, const T* qkv, const T* probs, const AttentionDims& d,

@@ -3,18 +3,21 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "runtime/nn/token_draw.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::MakeTensor;
 using testing::ReadTensor;
 
 // Vocabulary 40, block 8: continuations soon outgrow the block.
@@ -103,6 +106,39 @@ TEST_F(SampleTest, BadInputsAreErrorsAndNoTokensAreNone) {
   ASSERT_OK_AND_ASSIGN(const std::vector<int32_t> none,
                        Sample(*model_, std::vector<int32_t>{1}, {.max_new_tokens = 0}));
   EXPECT_TRUE(none.empty());
+}
+
+// The tokens Sample drew before it had a key/value cache: each from NextTokenLogits of the last
+// block_size tokens, by DrawToken.
+std::vector<int32_t> RecomputedSample(Gpt& model, std::vector<int32_t> tokens,
+                                      const SampleOptions& options) {
+  const size_t prompt = tokens.size();
+  const int64_t block = model.config().block_size;
+  std::mt19937_64 rng(options.seed);
+  for (int64_t i = 0; i < options.max_new_tokens; ++i) {
+    const int64_t t = std::min<int64_t>(static_cast<int64_t>(tokens.size()), block);
+    const std::vector<int32_t> context(tokens.end() - t, tokens.end());
+    const Tensor inputs = MakeTensor(Device::Cpu(), {1, t}, context).value();
+    const std::vector<float> logits =
+        ReadTensor<float>(model.NextTokenLogits(inputs).value()).value();
+    const std::vector<double> row(logits.begin(), logits.end());
+    tokens.push_back(DrawToken(row, options.temperature, options.top_k, rng).value());
+  }
+  return std::vector<int32_t>(tokens.begin() + prompt, tokens.end());
+}
+
+TEST(SampleWithCache, DrawsTheTokensOfAFullRecomputeAtEveryStep) {
+  ASSERT_OK_AND_ASSIGN(GptConfig tiny, GptConfigNamed("tiny"));  // block 64
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = tiny, .seed = 4}));
+  const std::vector<int32_t> prompt = {17, 250, 3, 99, 401};
+  // 70 draws: the first 60 from the cache, the last 10 past the block, recomputed.
+  for (const SampleOptions& options :
+       {SampleOptions{.max_new_tokens = 70, .temperature = 0},
+        SampleOptions{.max_new_tokens = 70, .temperature = 0.9, .top_k = 40, .seed = 12}}) {
+    ASSERT_OK_AND_ASSIGN(const std::vector<int32_t> drawn, Sample(*model, prompt, options));
+    EXPECT_EQ(drawn, RecomputedSample(*model, prompt, options))
+        << "temperature " << options.temperature;
+  }
 }
 
 }  // namespace

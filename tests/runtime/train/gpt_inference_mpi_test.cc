@@ -1,8 +1,8 @@
 // Inference from a Trainer's checkpoint at 2 (and 4) ranks: the tiny GPT trained at TP 2 x DP
 // (world / 2) loads at TP 1 and at TP 2 with the writer's logits (bit for bit at its own
-// layout); Sample gives the same tokens on every rank and at both layouts; Evaluate over the
-// world's DP ranks gives the loss of one rank evaluating the same sequences alone, and an
-// error on one rank ends it on every rank.
+// layout); Sample gives the same tokens on every rank and at both layouts, and a GptDecoder at
+// TP 2 the logits of TP 1; Evaluate over the world's DP ranks gives the loss of one rank
+// evaluating the same sequences alone, and an error on one rank ends it on every rank.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -19,6 +19,7 @@
 #include "collectives/process_grid.h"
 #include "runtime/data/token_shard.h"
 #include "runtime/nn/gpt.h"
+#include "runtime/nn/gpt_decoder.h"
 #include "runtime/nn/sampler.h"
 #include "runtime/train/evaluate.h"
 #include "runtime/train/gpt_checkpoint.h"
@@ -138,6 +139,45 @@ TEST_F(GptInferenceTest, SampleAtTp2GivesEveryRankTheTokensOfTp1) {
                            sharded.size() * sizeof(int32_t));
     ASSERT_OK_AND_ASSIGN(const std::vector<std::string> all, AllGatherBytes(*world_, mine));
     for (size_t r = 0; r < all.size(); ++r) EXPECT_EQ(all[r], mine) << "rank " << r;
+  }
+}
+
+TEST_F(GptInferenceTest, DecoderAtTp2GivesTheLogitsOfTp1) {
+  std::unique_ptr<Gpt> tp2 = Load(&grid_->comm(ParallelAxis::kTensor));
+  std::unique_ptr<Gpt> tp1 = Load(nullptr);
+  ASSERT_NE(tp2, nullptr);
+  ASSERT_NE(tp1, nullptr);
+  ASSERT_OK_AND_ASSIGN(GptDecoder sharded, GptDecoder::Create(*tp2, 2));
+  ASSERT_OK_AND_ASSIGN(GptDecoder whole, GptDecoder::Create(*tp1, 2));
+  // Two sequences of 16 ids, appended as a prompt of 6 and then one by one.
+  std::vector<int32_t> ids(2 * 16);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 53 + 7) % 500);
+  const auto columns = [&](int64_t begin, int64_t end) {
+    Tensor t = Tensor::Empty({2, end - begin}, DType::kI32).value();
+    auto* out = static_cast<int32_t*>(t.raw_data());
+    for (int64_t b = 0; b < 2; ++b) {
+      for (int64_t j = begin; j < end; ++j) *out++ = ids[b * 16 + j];
+    }
+    return t;
+  };
+  for (int64_t length = 6; length <= 16; ++length) {
+    const int64_t begin = length == 6 ? 0 : length - 1;
+    ASSERT_OK_AND_ASSIGN(const Tensor got, sharded.Append(columns(begin, length)));
+    ASSERT_OK_AND_ASSIGN(const Tensor alone, whole.Append(columns(begin, length)));
+    ASSERT_OK_AND_ASSIGN(const Tensor want, tp1->NextTokenLogits(columns(0, length)));
+    ASSERT_OK_AND_ASSIGN(const std::vector<float> g, ReadTensor<float>(got));
+    ASSERT_OK_AND_ASSIGN(const std::vector<float> a, ReadTensor<float>(alone));
+    ASSERT_OK_AND_ASSIGN(const std::vector<float> w, ReadTensor<float>(want));
+    ASSERT_EQ(g.size(), 2u * Tiny().vocab_size);
+    for (size_t i = 0; i < w.size(); ++i) {
+      const float tolerance = 1e-5f * std::max(1.0f, std::abs(w[i]));
+      ASSERT_NEAR(g[i], w[i], tolerance) << "TP 2, " << length << " tokens, logit " << i;
+      ASSERT_NEAR(a[i], w[i], tolerance) << "TP 1, " << length << " tokens, logit " << i;
+    }
+    // Gathered: the same bits on every rank.
+    const std::string mine(reinterpret_cast<const char*>(g.data()), g.size() * sizeof(float));
+    ASSERT_OK_AND_ASSIGN(const std::vector<std::string> all, AllGatherBytes(*world_, mine));
+    for (size_t r = 0; r < all.size(); ++r) ASSERT_EQ(all[r], mine) << "rank " << r;
   }
 }
 
