@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #if defined(__x86_64__)
-#include <nmmintrin.h>
+#include <immintrin.h>
 #endif
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+
+#include "runtime/core/internal/crc32c_kernels.h"
 
 namespace usine {
 namespace {
@@ -62,8 +64,7 @@ uint32_t ExtendSoftware(uint32_t crc, const uint8_t* p, size_t n) {
 // The same with SSE 4.2's crc32 instruction. It has a latency of 3 cycles and a throughput
 // of 1, so large buffers run as three independent streams over consecutive blocks, joined
 // by multiplying by x^(8 * kBlock) (the cost of two multiplications per 48 KiB).
-__attribute__((target("sse4.2"))) uint32_t ExtendHardware(uint32_t crc, const uint8_t* p,
-                                                          size_t n) {
+__attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const uint8_t* p, size_t n) {
   constexpr size_t kBlock = 16 << 10;
   static const uint32_t kBlockShift = Crc32cZerosOperator(kBlock);
   auto load = [](const uint8_t* q) {
@@ -91,10 +92,107 @@ __attribute__((target("sse4.2"))) uint32_t ExtendHardware(uint32_t crc, const ui
   return crc;
 }
 
-const bool kHasSse42 = __builtin_cpu_supports("sse4.2");
+// x^k mod P, bit-reflected.
+uint32_t PowerOfX(uint64_t k) {
+  return Crc32cMultiply(uint32_t{1} << (31 - k % 8), Crc32cZerosOperator(k / 8));
+}
+
+// The same by folding. The bytes are a polynomial over GF(2) whose first bit has the highest
+// power. A 128-bit lane loaded from memory holds at bit i the coefficient of x^(127-i) of its
+// 16 bytes: its low 64 bits are the lane's high half H, its high 64 bits its low half L. A
+// lane followed by d more bits is congruent mod P to H * x^(64+d) + L * x^d, two carry-less
+// products of 64 bits by 32-bit constants. A product of reflected operands comes out one
+// bit short of the lane's frame, which the constants absorb (x^(d+63) and x^(d-1) mod P,
+// reflected into the high half of 64 bits). Folding every lane forward by the 256 bytes of a
+// step and xoring in the next 256 keeps the four accumulators congruent to everything read
+// so far; as 256 bytes of data they then have the register of the whole (from a zero
+// register), which the crc32 instruction computes, and it goes on with the tail.
+__attribute__((target("avx512f,vpclmulqdq,sse4.2"))) uint32_t ExtendFoldAvx512(uint32_t crc,
+                                                                               const uint8_t* p,
+                                                                               size_t n) {
+  constexpr size_t kStep = 256;
+  if (n < 2 * kStep) return ExtendSse42(crc, p, n);
+  static const long long kHigh = static_cast<long long>(uint64_t{PowerOfX(8 * kStep + 63)} << 32);
+  static const long long kLow = static_cast<long long>(uint64_t{PowerOfX(8 * kStep - 1)} << 32);
+  const __m512i k = _mm512_set_epi64(kLow, kHigh, kLow, kHigh, kLow, kHigh, kLow, kHigh);
+  __m512i a0 = _mm512_loadu_si512(p);
+  __m512i a1 = _mm512_loadu_si512(p + 64);
+  __m512i a2 = _mm512_loadu_si512(p + 128);
+  __m512i a3 = _mm512_loadu_si512(p + 192);
+  // The incoming register counts as xored into the first four bytes.
+  a0 = _mm512_xor_si512(a0, _mm512_zextsi128_si512(_mm_cvtsi32_si128(static_cast<int>(crc))));
+  for (p += kStep, n -= kStep; n >= kStep; p += kStep, n -= kStep) {
+    // 0x96: the xor of the three operands.
+    a0 = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a0, k, 0x00),
+                                   _mm512_clmulepi64_epi128(a0, k, 0x11), _mm512_loadu_si512(p),
+                                   0x96);
+    a1 = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a1, k, 0x00),
+                                   _mm512_clmulepi64_epi128(a1, k, 0x11),
+                                   _mm512_loadu_si512(p + 64), 0x96);
+    a2 = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a2, k, 0x00),
+                                   _mm512_clmulepi64_epi128(a2, k, 0x11),
+                                   _mm512_loadu_si512(p + 128), 0x96);
+    a3 = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a3, k, 0x00),
+                                   _mm512_clmulepi64_epi128(a3, k, 0x11),
+                                   _mm512_loadu_si512(p + 192), 0x96);
+  }
+  alignas(64) uint8_t folded[kStep];
+  _mm512_store_si512(folded, a0);
+  _mm512_store_si512(folded + 64, a1);
+  _mm512_store_si512(folded + 128, a2);
+  _mm512_store_si512(folded + 192, a3);
+  return ExtendSse42(ExtendSse42(0, folded, kStep), p, n);
+}
 #endif
 
+// The register after `n` bytes at `p` from register `crc` (no inversions) with `kernel`.
+uint32_t ExtendRegister(core_internal::Crc32cKernel kernel, uint32_t crc, const uint8_t* p,
+                        size_t n) {
+  switch (kernel) {
+#if defined(__x86_64__)
+    case core_internal::Crc32cKernel::kFoldAvx512:
+      return ExtendFoldAvx512(crc, p, n);
+    case core_internal::Crc32cKernel::kSse42:
+      return ExtendSse42(crc, p, n);
+#endif
+    default:
+      return ExtendSoftware(crc, p, n);
+  }
+}
+
+core_internal::Crc32cKernel FastestKernel() {
+  using core_internal::Crc32cKernel;
+  for (Crc32cKernel k : {Crc32cKernel::kFoldAvx512, Crc32cKernel::kSse42}) {
+    if (core_internal::Crc32cKernelRuns(k)) return k;
+  }
+  return Crc32cKernel::kSoftware;
+}
+
 }  // namespace
+
+namespace core_internal {
+
+bool Crc32cKernelRuns(Crc32cKernel kernel) {
+  switch (kernel) {
+    case Crc32cKernel::kSoftware:
+      return true;
+#if defined(__x86_64__)
+    case Crc32cKernel::kSse42:
+      return __builtin_cpu_supports("sse4.2");
+    case Crc32cKernel::kFoldAvx512:
+      return __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("vpclmulqdq");
+#endif
+    default:
+      return false;
+  }
+}
+
+uint32_t Crc32cExtendWith(Crc32cKernel kernel, uint32_t crc, absl::Span<const uint8_t> data) {
+  return ~ExtendRegister(kernel, ~crc, data.data(), data.size());
+}
+
+}  // namespace core_internal
 
 uint32_t Crc32cMultiply(uint32_t a, uint32_t b) {
   if (a == 0) return 0;
@@ -127,10 +225,8 @@ uint32_t Crc32cZerosOperator(uint64_t n) {
 }
 
 uint32_t Crc32cExtend(uint32_t crc, absl::Span<const uint8_t> data) {
-#if defined(__x86_64__)
-  if (kHasSse42) return ~ExtendHardware(~crc, data.data(), data.size());
-#endif
-  return ~ExtendSoftware(~crc, data.data(), data.size());
+  static const core_internal::Crc32cKernel kFastest = FastestKernel();
+  return ~ExtendRegister(kFastest, ~crc, data.data(), data.size());
 }
 
 absl::StatusOr<uint32_t> Crc32cOfFile(const std::string& path) {

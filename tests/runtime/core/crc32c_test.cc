@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "runtime/core/internal/crc32c_kernels.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -78,6 +79,37 @@ TEST(Crc32c, LargeBuffersMatchTheBitwiseDefinition) {
           << "start " << start << " length " << n;
     }
   }
+}
+
+// Every kernel this cpu runs, from several registers, over lengths around its steps (the
+// folding kernel's 256 bytes and 512-byte minimum, the streams' 48 KiB) at several alignments.
+TEST(Crc32c, EveryKernelMatchesTheBitwiseDefinition) {
+  using core_internal::Crc32cKernel;
+  std::vector<uint8_t> data(100 << 10);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>((i * 2654435761u) >> 11);
+  int kernels_run = 0;
+  for (Crc32cKernel kernel :
+       {Crc32cKernel::kSoftware, Crc32cKernel::kSse42, Crc32cKernel::kFoldAvx512}) {
+    if (!core_internal::Crc32cKernelRuns(kernel)) continue;
+    ++kernels_run;
+    for (size_t start : {0, 3, 64}) {
+      for (size_t n :
+           {0, 1, 15, 255, 256, 511, 512, 513, 767, 768, 1024 + 100, 49152 + 300, 98304 + 777}) {
+        const uint8_t* p = data.data() + start;
+        const uint32_t expected = ReferenceCrc32c(p, n);
+        EXPECT_EQ(core_internal::Crc32cExtendWith(kernel, 0, absl::MakeConstSpan(p, n)), expected)
+            << "kernel " << static_cast<int>(kernel) << " start " << start << " length " << n;
+        // Continued from the CRC of a head, which enters the first bytes' register.
+        const size_t head = n / 3;
+        EXPECT_EQ(core_internal::Crc32cExtendWith(kernel, ReferenceCrc32c(p, head),
+                                                  absl::MakeConstSpan(p + head, n - head)),
+                  expected)
+            << "kernel " << static_cast<int>(kernel) << " start " << start << " length " << n
+            << " after " << head;
+      }
+    }
+  }
+  EXPECT_GE(kernels_run, 1);
 }
 
 TEST(Crc32c, CombineJoinsTheCrcsOfTwoPieces) {
