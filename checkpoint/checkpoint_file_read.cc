@@ -1,7 +1,7 @@
 // ReadCheckpointFile: each rank reads its boxes; tensors that the ranks read whole between
 // them are checked against their CRC-32C.
+#include <algorithm>
 #include <cstring>
-#include <future>
 #include <string>
 #include <vector>
 
@@ -11,6 +11,7 @@
 #include "checkpoint/checkpoint_file.h"
 #include "checkpoint/internal/collective_plan.h"
 #include "checkpoint/internal/h5_file.h"
+#include "checkpoint/internal/io_thread.h"
 #include "checkpoint/internal/metadata_io.h"
 #include "checkpoint/internal/stored_tensor.h"
 #include "checkpoint/internal/tensor_crc.h"
@@ -26,8 +27,13 @@ using checkpoint_internal::OwnedBox;
 using checkpoint_internal::PlannedTensor;
 using checkpoint_internal::StoredTensor;
 
-// Pieces from this size on are checksummed on a worker thread, overlapping the next reads.
-constexpr size_t kAsyncChecksumBytes = size_t{1} << 20;
+// Pieces are read in slabs of whole rows of about kSlabBytes, and each slab is checksummed
+// while its bytes are still in the cache: a CRC from the cache costs a fraction of the read,
+// where a second pass over a piece would read it from memory again. Slabs from
+// kHandOffBytes on are checksummed on a second thread while the next slab is read, smaller
+// ones on the reading thread (a hand-off costs more than their CRC).
+constexpr int64_t kSlabBytes = int64_t{4} << 20;
+constexpr int64_t kHandOffBytes = int64_t{256} << 10;
 
 struct LocalRead {
   std::vector<uint32_t> terms;     // Per planned tensor: xor of the boxes this rank owns.
@@ -35,10 +41,59 @@ struct LocalRead {
   std::map<std::string, MetadataValue> metadata;
 };
 
+// Where the CRC terms of a piece's slabs go: xored into `*term` by the reading thread or by
+// the tasks of `thread`, at most one at a time.
+struct SlabChecksums {
+  const checkpoint_internal::TensorCrc* crc;
+  checkpoint_internal::IoThread* thread;
+  uint32_t* term;
+};
+
+// Reads `piece` slab by slab; with `checksums`, xors the slabs' terms into its `term`.
+absl::Status ReadPiece(const H5File& file, const StoredTensor& stored, const TensorPiece& piece,
+                       const SlabChecksums* checksums) {
+  const Shape& extent = piece.tensor.shape();
+  auto* bytes = static_cast<uint8_t*>(piece.tensor.raw_data());
+  if (extent.rank() == 0 || extent.numel() == 0) {
+    RETURN_IF_ERROR(checkpoint_internal::ReadBox(file, stored, piece.offset, extent, bytes));
+    if (checksums != nullptr) {
+      *checksums->term ^= checksums->crc->BoxTerm(bytes, extent, piece.offset);
+    }
+    return absl::OkStatus();
+  }
+  const int64_t row_bytes = extent.numel() / extent.dim(0) * DTypeSize(stored.dtype);
+  const int64_t slab_rows = std::max<int64_t>(1, kSlabBytes / row_bytes);
+  std::vector<int64_t> dims(extent.dims().begin(), extent.dims().end());
+  std::vector<int64_t> offset = piece.offset;
+  for (int64_t row = 0; row < extent.dim(0); row += slab_rows) {
+    dims[0] = std::min(slab_rows, extent.dim(0) - row);
+    offset[0] = piece.offset[0] + row;
+    const Shape slab(dims);
+    uint8_t* slab_bytes = bytes + row * row_bytes;
+    RETURN_IF_ERROR(checkpoint_internal::ReadBox(file, stored, offset, slab, slab_bytes));
+    if (checksums == nullptr) continue;
+    // The previous slab's term is in before this one's is handed off: one task at a time
+    // writes the term, and the slab it reads was read just before.
+    RETURN_IF_ERROR(checksums->thread->Wait());
+    if (dims[0] * row_bytes < kHandOffBytes) {
+      *checksums->term ^= checksums->crc->BoxTerm(slab_bytes, slab, offset);
+    } else {
+      checksums->thread->Submit([c = *checksums, slab_bytes, slab, offset] {
+        *c.term ^= c.crc->BoxTerm(slab_bytes, slab, offset);
+        return absl::OkStatus();
+      });
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Reads every piece of `entry` (independent transfers: the ranks read different numbers of
-// boxes). `version` is the file's format version, for the message when a shape differs.
+// boxes). With `checksum_thread`, `*terms` gets the xor of the CRC terms of the pieces whose
+// boxes this rank checksums (owns in a tiled tensor). `version` is the file's format
+// version, for the message when a shape differs.
 absl::Status ReadPieces(const H5File& file, const PlannedTensor& planned, const TensorEntry& entry,
-                        int rank, int64_t version, uint32_t* recorded) {
+                        int rank, int64_t version, checkpoint_internal::IoThread* checksum_thread,
+                        uint32_t* terms, uint32_t* recorded) {
   ASSIGN_OR_RETURN(StoredTensor stored, checkpoint_internal::OpenStoredTensor(file, planned.name));
   if (stored.dtype != entry.dtype || stored.dataset.shape != entry.global_shape) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -49,25 +104,23 @@ absl::Status ReadPieces(const H5File& file, const PlannedTensor& planned, const 
                       "to 1-D; this build's optimizers keep them in the parameter's shape)"
                     : ""));
   }
-  for (const TensorPiece& piece : entry.pieces) {
-    RETURN_IF_ERROR(checkpoint_internal::ReadBox(file, stored, piece.offset, piece.tensor.shape(),
-                                                 piece.tensor.raw_data()));
-  }
   *recorded = stored.crc32c;
-  return absl::OkStatus();
-}
-
-// The xor of the CRC terms of this rank's pieces whose boxes it checksums (owns in a tiled
-// tensor).
-uint32_t PieceTerms(const PlannedTensor& planned, const TensorEntry& entry, int rank) {
-  if (!planned.tiled) return 0;
-  checkpoint_internal::TensorCrc crc(planned.global_shape, DTypeSize(planned.dtype));
-  uint32_t terms = 0;
-  for (const OwnedBox& owned : checkpoint_internal::OwnedBoxes(planned, entry, rank)) {
-    terms ^= crc.BoxTerm(static_cast<const uint8_t*>(owned.piece->tensor.raw_data()),
-                         owned.box->extent, owned.box->offset);
+  const checkpoint_internal::TensorCrc crc(planned.global_shape, DTypeSize(planned.dtype));
+  const SlabChecksums checksums{&crc, checksum_thread, terms};
+  std::vector<OwnedBox> owned;
+  if (checksum_thread != nullptr && planned.tiled) {
+    owned = checkpoint_internal::OwnedBoxes(planned, entry, rank);
   }
-  return terms;
+  absl::Status status;
+  for (const TensorPiece& piece : entry.pieces) {
+    const bool checksummed = std::any_of(owned.begin(), owned.end(),
+                                         [&](const OwnedBox& box) { return box.piece == &piece; });
+    status = ReadPiece(file, stored, piece, checksummed ? &checksums : nullptr);
+    if (!status.ok()) break;
+  }
+  // No task may outlive `crc`.
+  if (checksum_thread != nullptr) status.Update(checksum_thread->Wait());
+  return status;
 }
 
 absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePlan& plan,
@@ -79,8 +132,7 @@ absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePla
   absl::StatusOr<checkpoint_internal::FormatInfo> format = checkpoint_internal::CheckFormat(file);
   absl::Status status = format.status();
   const int64_t version = format.ok() ? format->version : 0;
-  // Checksums of large pieces run on worker threads while the next pieces are read.
-  std::vector<std::pair<size_t, std::future<uint32_t>>> pending;
+  checkpoint_internal::IoThread checksum_thread;
   for (size_t i = 0; status.ok() && i < plan.tensors.size(); ++i) {
     auto it = state.tensors().find(plan.tensors[i].name);
     if (it == state.tensors().end()) {
@@ -90,20 +142,9 @@ absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePla
       status = checkpoint_internal::OpenStoredTensor(file, plan.tensors[i].name).status();
       continue;
     }
-    status = ReadPieces(file, plan.tensors[i], it->second, comm.rank(), version, &out.recorded[i]);
-    if (!status.ok() || !verify) continue;
-    const PlannedTensor& planned = plan.tensors[i];
-    const TensorEntry& entry = it->second;
-    const int rank = comm.rank();
-    if (entry.nbytes() < static_cast<int64_t>(kAsyncChecksumBytes)) {
-      out.terms[i] = PieceTerms(planned, entry, rank);
-    } else {
-      pending.emplace_back(i, std::async(std::launch::async, [&planned, &entry, rank] {
-                             return PieceTerms(planned, entry, rank);
-                           }));
-    }
+    status = ReadPieces(file, plan.tensors[i], it->second, comm.rank(), version,
+                        verify ? &checksum_thread : nullptr, &out.terms[i], &out.recorded[i]);
   }
-  for (auto& [i, term] : pending) out.terms[i] = term.get();
   if (status.ok()) {
     absl::StatusOr<std::map<std::string, MetadataValue>> metadata =
         checkpoint_internal::ReadMetadata(file);

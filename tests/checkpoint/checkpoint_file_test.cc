@@ -2,12 +2,15 @@
 // reader expects.
 #include "checkpoint/checkpoint_file.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <hdf5.h>
 #include <unistd.h>
@@ -129,6 +132,70 @@ TEST_F(CheckpointFileTest, DamagedTensorBytesAreDataLossNamingTheDataset) {
   const absl::Status s = ReadModel();
   EXPECT_TRUE(absl::IsDataLoss(s)) << s;
   EXPECT_THAT(s.message(), HasSubstr("/tensors/w_row has CRC-32C"));
+}
+
+// A tensor of several read slabs (4 MiB of whole rows each), read whole, in column halves,
+// in row thirds and in small row pieces: the values exactly, and a damaged byte found in the
+// last slab, whether its checksum was handed to the second thread (slabs from 256 KiB on) or
+// computed by the reading one.
+TEST_F(CheckpointFileTest, LargeTensorsAreCheckedSlabBySlab) {
+  const int64_t rows = 1200, cols = 2048;  // 9.8 MB: slabs of 512, 512 and 176 rows.
+  ASSERT_OK_AND_ASSIGN(Tensor whole, Tensor::Empty({rows, cols}, DType::kF32));
+  ASSERT_OK_AND_ASSIGN(absl::Span<float> values, whole.host_span<float>());
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 100003) * 0.5f;
+  {
+    StateDict state;
+    ASSERT_OK(state.AddTensor("big", whole));
+    ASSERT_OK(WriteCheckpointFile(path_, state, comm_));
+  }
+  // Boxes of `extent` that tile the tensor, filled with a sentinel.
+  auto tiled = [&](int64_t box_rows, int64_t box_cols) -> absl::StatusOr<StateDict> {
+    StateDict state;
+    for (int64_t r = 0; r < rows; r += box_rows) {
+      for (int64_t c = 0; c < cols; c += box_cols) {
+        ASSIGN_OR_RETURN(Tensor piece, Tensor::Empty({box_rows, box_cols}, DType::kF32));
+        ASSIGN_OR_RETURN(absl::Span<float> v, piece.host_span<float>());
+        std::fill(v.begin(), v.end(), -1.0f);
+        RETURN_IF_ERROR(state.AddShard("big", piece, Shape{rows, cols}, {r, c}));
+      }
+    }
+    return state;
+  };
+  // Whole; column halves (slabs of 1024 and 176 rows); row thirds; pieces of 20 rows (160 KiB).
+  const std::vector<std::pair<int64_t, int64_t>> layouts = {
+      {rows, cols}, {rows, cols / 2}, {rows / 3, cols}, {20, cols}};
+  for (const auto& [box_rows, box_cols] : layouts) {
+    ASSERT_OK_AND_ASSIGN(StateDict state, tiled(box_rows, box_cols));
+    const absl::Status read = ReadCheckpointFile(path_, state, comm_);
+    ASSERT_TRUE(read.ok()) << box_rows << "x" << box_cols << ": " << read;
+    for (const TensorPiece& piece : state.tensors().at("big").pieces) {
+      ASSERT_OK_AND_ASSIGN(absl::Span<const float> got, piece.tensor.host_span<const float>());
+      for (int64_t r = 0; r < box_rows; ++r) {
+        const float* want = values.data() + (piece.offset[0] + r) * cols + piece.offset[1];
+        ASSERT_EQ(std::memcmp(got.data() + r * box_cols, want, box_cols * sizeof(float)), 0)
+            << box_rows << "x" << box_cols << " at " << piece.offset[0] << "," << piece.offset[1];
+      }
+    }
+  }
+  haddr_t offset;
+  {
+    hid_t file = H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t dataset = H5Dopen2(file, "/tensors/big", H5P_DEFAULT);
+    offset = H5Dget_offset(dataset);
+    H5Dclose(dataset);
+    H5Fclose(file);
+  }
+  ASSERT_NE(offset, HADDR_UNDEF);
+  std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(offset + (rows - 3) * cols * 4 + cols * 2 + 1));
+  f.put('\x5a');
+  f.close();
+  for (const auto& [box_rows, box_cols] : layouts) {
+    ASSERT_OK_AND_ASSIGN(StateDict state, tiled(box_rows, box_cols));
+    const absl::Status s = ReadCheckpointFile(path_, state, comm_);
+    EXPECT_TRUE(absl::IsDataLoss(s)) << box_rows << "x" << box_cols << ": " << s;
+    EXPECT_THAT(s.message(), HasSubstr("/tensors/big has CRC-32C"));
+  }
 }
 
 TEST_F(CheckpointFileTest, TruncatedFilesAndOtherFilesAreErrors) {
