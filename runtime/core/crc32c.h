@@ -6,10 +6,10 @@
 //   ASSIGN_OR_RETURN(uint32_t crc, Crc32cOfFile(path));
 //
 // The fastest way this cpu has (internal/crc32c_kernels.h): carry-less multiplication folding
-// with AVX-512 and VPCLMULQDQ (about 50 GB/s from cache on one core), else SSE 4.2's crc32
-// instruction over three interleaved streams (about 23 GB/s), else table-driven software
-// (slicing-by-8, about 1-2 GB/s); docs/BENCHMARKS.md. Results match RFC 3720's known answers
-// (32 zero bytes -> 0x8A9136AA).
+// with AVX-512 and VPCLMULQDQ (on one core of the development VM, 55 GB/s from the cache and
+// 23 from memory), else SSE 4.2's crc32 instruction over three interleaved streams (26 and
+// 16), else table-driven software (slicing-by-8, 2); docs/BENCHMARKS.md. Results match
+// RFC 3720's known answers (32 zero bytes -> 0x8A9136AA).
 //
 // CRCs combine without the bytes (zlib's crc32_combine algebra): a CRC register times
 // x^(8n) mod P is the register after n more zero bytes, so

@@ -6,11 +6,11 @@
 //     if (Crc32cKernelRuns(k)) EXPECT_EQ(Crc32cExtendWith(k, 0, bytes), expected);
 //   }
 //
-// kSoftware: slicing-by-8 tables, about 1-2 GB/s. kSse42: the crc32 instruction over three
-// interleaved streams, 8 bytes a cycle at best (about 23 GB/s on the development VM).
-// kFoldAvx512: carry-less multiplications (VPCLMULQDQ) fold 256 bytes per step into four
-// 512-bit accumulators, then the crc32 instruction reduces them; about 50 GB/s from cache on
-// the development VM (docs/BENCHMARKS.md). Thread-safety: pure functions.
+// kSoftware: slicing-by-8 tables. kSse42: the crc32 instruction over three interleaved
+// streams, 8 bytes a cycle at best. kFoldAvx512: carry-less multiplications (VPCLMULQDQ) fold
+// 256 bytes per step into four 512-bit accumulators, then the crc32 instruction reduces
+// them. Their speeds: tests/runtime/core/crc32c_perf, docs/BENCHMARKS.md.
+// Thread-safety: pure functions.
 #ifndef USINE_RUNTIME_CORE_INTERNAL_CRC32C_KERNELS_H_
 #define USINE_RUNTIME_CORE_INTERNAL_CRC32C_KERNELS_H_
 
