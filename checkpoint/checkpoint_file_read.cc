@@ -57,6 +57,7 @@ absl::Status ReadPiece(const H5File& file, const StoredTensor& stored, const Ten
   if (extent.rank() == 0 || extent.numel() == 0) {
     RETURN_IF_ERROR(checkpoint_internal::ReadBox(file, stored, piece.offset, extent, bytes));
     if (checksums != nullptr) {
+      RETURN_IF_ERROR(checksums->thread->Wait());  // No task of an earlier piece writes the term.
       *checksums->term ^= checksums->crc->BoxTerm(bytes, extent, piece.offset);
     }
     return absl::OkStatus();
