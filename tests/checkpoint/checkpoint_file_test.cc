@@ -53,6 +53,18 @@ class CheckpointFileTest : public ::testing::Test {
   }
   // Opens the written file with HDF5 for a change that makes it foreign.
   hid_t OpenForEdit() { return H5Fopen(path_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT); }
+  // Overwrites the byte at `at` of `dataset`'s data in the written file with 0x5a.
+  void DamageByte(const char* dataset, uint64_t at) {
+    hid_t file = H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(file, dataset, H5P_DEFAULT);
+    const haddr_t offset = H5Dget_offset(d);
+    H5Dclose(d);
+    H5Fclose(file);
+    ASSERT_NE(offset, HADDR_UNDEF);
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offset + at));
+    f.put('\x5a');
+  }
 
   LocalCommunicator comm_{"test"};
   std::string dir_, path_;
@@ -116,19 +128,7 @@ TEST_F(CheckpointFileTest, WrongShapeOrDTypeOrMissingTensorNamesTheDataset) {
 
 TEST_F(CheckpointFileTest, DamagedTensorBytesAreDataLossNamingTheDataset) {
   WriteModel();
-  haddr_t offset;
-  {
-    hid_t file = H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t dataset = H5Dopen2(file, "/tensors/w_row", H5P_DEFAULT);
-    offset = H5Dget_offset(dataset);
-    H5Dclose(dataset);
-    H5Fclose(file);
-  }
-  ASSERT_NE(offset, HADDR_UNDEF);
-  std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekp(static_cast<std::streamoff>(offset + 17));
-  f.put('\x5a');
-  f.close();
+  DamageByte("/tensors/w_row", 17);
   const absl::Status s = ReadModel();
   EXPECT_TRUE(absl::IsDataLoss(s)) << s;
   EXPECT_THAT(s.message(), HasSubstr("/tensors/w_row has CRC-32C"));
@@ -177,19 +177,7 @@ TEST_F(CheckpointFileTest, LargeTensorsAreCheckedSlabBySlab) {
       }
     }
   }
-  haddr_t offset;
-  {
-    hid_t file = H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t dataset = H5Dopen2(file, "/tensors/big", H5P_DEFAULT);
-    offset = H5Dget_offset(dataset);
-    H5Dclose(dataset);
-    H5Fclose(file);
-  }
-  ASSERT_NE(offset, HADDR_UNDEF);
-  std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekp(static_cast<std::streamoff>(offset + (rows - 3) * cols * 4 + cols * 2 + 1));
-  f.put('\x5a');
-  f.close();
+  DamageByte("/tensors/big", (rows - 3) * cols * 4 + cols * 2 + 1);
   for (const auto& [box_rows, box_cols] : layouts) {
     ASSERT_OK_AND_ASSIGN(StateDict state, tiled(box_rows, box_cols));
     const absl::Status s = ReadCheckpointFile(path_, state, comm_);
