@@ -2,6 +2,7 @@
 // token by token with a temperature and among the top k (runtime/nn/sampler.h), so that a
 // person can see what the model has learned. Rank 0 prints each sample; under mpirun the
 // model is tensor-parallel over --tp ranks (the other ranks repeat the work).
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -86,21 +87,29 @@ absl::Status Run(World& world, const SampleFlags& f) {
     absl::PrintF("usine sample: %s (step %d), temperature %g, top-k %d\n", m.loaded.path,
                  m.loaded.step, f.temperature, f.top_k);
   }
-  for (int64_t i = 0; i < f.samples; ++i) {
+  // Drawn together in groups, whose caches stay within kGroup sequences' memory.
+  constexpr int64_t kGroup = 8;
+  for (int64_t first = 0; first < f.samples; first += kGroup) {
     const SampleOptions options{.max_new_tokens = f.tokens,
                                 .temperature = f.temperature,
                                 .top_k = f.top_k,
-                                .seed = static_cast<uint64_t>(f.seed + i),
+                                .seed = static_cast<uint64_t>(f.seed + first),
                                 .stop_token = Gpt2Tokenizer::kEndOfText};
-    ASSIGN_OR_RETURN(const std::vector<int32_t> drawn, Sample(*m.loaded.model, prompt, options));
+    ASSIGN_OR_RETURN(
+        const std::vector<std::vector<int32_t>> group,
+        SampleMany(*m.loaded.model, prompt, options, std::min(kGroup, f.samples - first)));
     if (world.rank() != 0) continue;
-    // Shown without the end-of-text tokens that start a document or end the sample.
-    std::vector<int32_t> shown(f.prompt.empty() ? prompt.end() : prompt.begin(), prompt.end());
-    shown.insert(shown.end(), drawn.begin(), drawn.end());
-    if (!shown.empty() && shown.back() == Gpt2Tokenizer::kEndOfText) shown.pop_back();
-    ASSIGN_OR_RETURN(const std::string text, (*tokenizer)->Decode(shown));
-    absl::PrintF("--- sample %d of %d (seed %d, %d tokens) ---\n%s\n", i + 1, f.samples, f.seed + i,
-                 drawn.size(), cli_internal::PrintableText(text));
+    for (size_t j = 0; j < group.size(); ++j) {
+      const std::vector<int32_t>& drawn = group[j];
+      const int64_t i = first + static_cast<int64_t>(j);
+      // Shown without the end-of-text tokens that start a document or end the sample.
+      std::vector<int32_t> shown(f.prompt.empty() ? prompt.end() : prompt.begin(), prompt.end());
+      shown.insert(shown.end(), drawn.begin(), drawn.end());
+      if (!shown.empty() && shown.back() == Gpt2Tokenizer::kEndOfText) shown.pop_back();
+      ASSIGN_OR_RETURN(const std::string text, (*tokenizer)->Decode(shown));
+      absl::PrintF("--- sample %d of %d (seed %d, %d tokens) ---\n%s\n", i + 1, f.samples,
+                   f.seed + i, drawn.size(), cli_internal::PrintableText(text));
+    }
   }
   return absl::OkStatus();
 }

@@ -39,37 +39,41 @@ absl::Status Validate(const GptConfig& config, absl::Span<const int32_t> prompt,
   return absl::OkStatus();
 }
 
-// tokens as a [1, T] i32 tensor.
-absl::StatusOr<Tensor> TokenRow(absl::Span<const int32_t> tokens) {
-  ASSIGN_OR_RETURN(Tensor row,
-                   Tensor::Empty({1, static_cast<int64_t>(tokens.size())}, DType::kI32));
-  std::memcpy(row.raw_data(), tokens.data(), tokens.size() * sizeof(int32_t));
-  return row;
+// The last `t` tokens of each sequence as a [B, t] i32 tensor.
+absl::StatusOr<Tensor> TokenRows(const std::vector<std::vector<int32_t>>& sequences, int64_t t) {
+  const int64_t b = static_cast<int64_t>(sequences.size());
+  ASSIGN_OR_RETURN(Tensor rows, Tensor::Empty({b, t}, DType::kI32));
+  auto* out = static_cast<int32_t*>(rows.raw_data());
+  for (const std::vector<int32_t>& s : sequences) {
+    out = std::copy(s.end() - t, s.end(), out);
+  }
+  return rows;
 }
 
-// The next-token logits after `tokens` ([1, vocab_size]): from `decoder` (appending the tokens
-// it lacks) while they fit in the block, else from a forward pass over the last block_size.
+// The next-token logits after each sequence ([B, vocab_size]; the sequences have one length
+// n): from `decoder` (appending the tokens it lacks) while they fit in the block, else from a
+// forward pass over the last block_size.
 absl::StatusOr<Tensor> LogitsAfter(Gpt& model, GptDecoder* decoder,
-                                   absl::Span<const int32_t> tokens) {
+                                   const std::vector<std::vector<int32_t>>& sequences) {
   const int64_t block_size = model.config().block_size;
-  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t n = static_cast<int64_t>(sequences.front().size());
   if (decoder != nullptr && n <= block_size) {
-    ASSIGN_OR_RETURN(const Tensor fresh, TokenRow(tokens.subspan(decoder->length())));
+    ASSIGN_OR_RETURN(const Tensor fresh, TokenRows(sequences, n - decoder->length()));
     return decoder->Append(fresh);
   }
-  ASSIGN_OR_RETURN(const Tensor context,
-                   TokenRow(tokens.subspan(std::max<int64_t>(0, n - block_size))));
+  ASSIGN_OR_RETURN(const Tensor context, TokenRows(sequences, std::min(n, block_size)));
   return model.NextTokenLogits(context);
 }
 
-// Row 0 of `logits` ([1, V], f32 or f64, host) in double.
-std::vector<double> FirstRow(const Tensor& logits) {
+// Row `b` of `logits` ([B, V], f32 or f64, host) in double.
+std::vector<double> Row(const Tensor& logits, int64_t b) {
   const int64_t v = logits.dim(1);
   std::vector<double> row(static_cast<size_t>(v));
   if (logits.dtype() == DType::kF64) {
-    std::memcpy(row.data(), logits.raw_data(), row.size() * sizeof(double));
+    std::memcpy(row.data(), static_cast<const double*>(logits.raw_data()) + b * v,
+                row.size() * sizeof(double));
   } else {
-    const float* f = static_cast<const float*>(logits.raw_data());
+    const float* f = static_cast<const float*>(logits.raw_data()) + b * v;
     std::copy(f, f + v, row.begin());
   }
   return row;
@@ -79,23 +83,55 @@ std::vector<double> FirstRow(const Tensor& logits) {
 
 absl::StatusOr<std::vector<int32_t>> Sample(Gpt& model, absl::Span<const int32_t> prompt,
                                             const SampleOptions& options) {
+  ASSIGN_OR_RETURN(std::vector<std::vector<int32_t>> drawn, SampleMany(model, prompt, options, 1));
+  return std::move(drawn.front());
+}
+
+absl::StatusOr<std::vector<std::vector<int32_t>>> SampleMany(Gpt& model,
+                                                             absl::Span<const int32_t> prompt,
+                                                             const SampleOptions& options,
+                                                             int64_t count) {
   const GptConfig& config = model.config();
   RETURN_IF_ERROR(Validate(config, prompt, options));
-  std::vector<int32_t> tokens(prompt.begin(), prompt.end());  // The prompt, then the drawn.
-  std::optional<GptDecoder> decoder;                          // gpt_decoder.h: cpu models only.
+  if (count < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("Sample: count ", count, " (expected >= 1)"));
+  }
+  const size_t n = static_cast<size_t>(count);
+  // Each sequence: the prompt, then what it drew, then (once it drew the stop token) that
+  // token again at every step, so that the sequences keep one length for the decoder.
+  std::vector<std::vector<int32_t>> sequences(n,
+                                              std::vector<int32_t>(prompt.begin(), prompt.end()));
+  std::vector<size_t> drawn(n, 0);  // Of each sequence, up to and with its stop token.
+  std::vector<bool> stopped(n, false);
+  std::vector<std::mt19937_64> rngs;
+  for (size_t b = 0; b < n; ++b) rngs.emplace_back(options.seed + b);
+  std::optional<GptDecoder> decoder;  // gpt_decoder.h: cpu models only.
   if (model.device().is_cpu() && static_cast<int64_t>(prompt.size()) <= config.block_size) {
-    ASSIGN_OR_RETURN(decoder, GptDecoder::Create(model));
+    ASSIGN_OR_RETURN(decoder, GptDecoder::Create(model, count));
   }
-  std::mt19937_64 rng(options.seed);
-  for (int64_t i = 0; i < options.max_new_tokens; ++i) {
+  for (int64_t i = 0; i < options.max_new_tokens &&
+                      std::find(stopped.begin(), stopped.end(), false) != stopped.end();
+       ++i) {
     ASSIGN_OR_RETURN(const Tensor logits,
-                     LogitsAfter(model, decoder ? &*decoder : nullptr, tokens));
-    ASSIGN_OR_RETURN(const int32_t token,
-                     DrawToken(FirstRow(logits), options.temperature, options.top_k, rng));
-    tokens.push_back(token);
-    if (options.stop_token == token) break;
+                     LogitsAfter(model, decoder ? &*decoder : nullptr, sequences));
+    for (size_t b = 0; b < n; ++b) {
+      if (stopped[b]) {
+        sequences[b].push_back(sequences[b].back());
+        continue;
+      }
+      ASSIGN_OR_RETURN(const int32_t token, DrawToken(Row(logits, static_cast<int64_t>(b)),
+                                                      options.temperature, options.top_k, rngs[b]));
+      sequences[b].push_back(token);
+      ++drawn[b];
+      stopped[b] = options.stop_token == token;
+    }
   }
-  return std::vector<int32_t>(tokens.begin() + static_cast<ptrdiff_t>(prompt.size()), tokens.end());
+  std::vector<std::vector<int32_t>> out(n);
+  for (size_t b = 0; b < n; ++b) {
+    const auto first = sequences[b].begin() + static_cast<ptrdiff_t>(prompt.size());
+    out[b].assign(first, first + static_cast<ptrdiff_t>(drawn[b]));
+  }
+  return out;
 }
 
 }  // namespace usine

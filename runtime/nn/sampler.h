@@ -5,6 +5,8 @@
 //   ASSIGN_OR_RETURN(std::vector<int32_t> more,
 //                    Sample(*model, ids, {.max_new_tokens = 100, .temperature = 0.8,
 //                                         .top_k = 40, .seed = 7, .stop_token = 50256}));
+//   // Four at once (seeds 7 to 10), one forward pass over the four per token:
+//   ASSIGN_OR_RETURN(std::vector<std::vector<int32_t>> four, SampleMany(*model, ids, options, 4));
 //
 // The logits are those of the context, the last block_size tokens of the prompt and of the
 // tokens drawn so far. While the whole context fits in block_size they come from a GptDecoder
@@ -49,6 +51,15 @@ struct SampleOptions {
 [[nodiscard]] absl::StatusOr<std::vector<int32_t>> Sample(Gpt& model,
                                                           absl::Span<const int32_t> prompt,
                                                           const SampleOptions& options);
+
+// `count` continuations of `prompt`, computed together: the b-th is what Sample draws with
+// seed options.seed + b (up to the order of floating-point sums), but each step is one
+// forward pass over the `count` sequences. Once a sequence has drawn the stop token, it is
+// fed that token again while the others go on, and those steps' draws are dropped. On the
+// cpu the decoder's caches take `count` times one sequence's memory (gpt_decoder.h). Errors:
+// Sample's, and count < 1 (InvalidArgument).
+[[nodiscard]] absl::StatusOr<std::vector<std::vector<int32_t>>> SampleMany(
+    Gpt& model, absl::Span<const int32_t> prompt, const SampleOptions& options, int64_t count);
 
 }  // namespace usine
 

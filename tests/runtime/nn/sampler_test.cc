@@ -141,5 +141,39 @@ TEST(SampleWithCache, DrawsTheTokensOfAFullRecomputeAtEveryStep) {
   }
 }
 
+// Several continuations at once draw what one at a time draws with seeds seed, seed + 1, ...:
+// with the cache, past the block, greedy and top-k, with stop tokens that end some
+// continuations early while the others go on.
+TEST(SampleMany, DrawsWhatSampleDrawsForEachSeed) {
+  ASSERT_OK_AND_ASSIGN(GptConfig tiny, GptConfigNamed("tiny"));  // block 64
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = tiny, .seed = 4}));
+  const std::vector<int32_t> prompt = {17, 250, 3, 99, 401};
+  SampleOptions sampled{.max_new_tokens = 70, .temperature = 0.9, .top_k = 40, .seed = 12};
+  // A stop token that seed 13 draws early: that continuation ends there, the others not.
+  ASSERT_OK_AND_ASSIGN(
+      std::vector<int32_t> seed13,
+      Sample(*model, prompt, {.max_new_tokens = 70, .temperature = 0.9, .top_k = 40, .seed = 13}));
+  SampleOptions stopping = sampled;
+  stopping.stop_token = seed13[3];
+  for (const SampleOptions& options :
+       {SampleOptions{.max_new_tokens = 70, .temperature = 0}, sampled, stopping}) {
+    ASSERT_OK_AND_ASSIGN(const std::vector<std::vector<int32_t>> many,
+                         SampleMany(*model, prompt, options, 4));
+    ASSERT_EQ(many.size(), 4u);
+    for (int64_t b = 0; b < 4; ++b) {
+      SampleOptions one = options;
+      one.seed = options.seed + static_cast<uint64_t>(b);
+      ASSERT_OK_AND_ASSIGN(const std::vector<int32_t> alone, Sample(*model, prompt, one));
+      EXPECT_EQ(many[b], alone) << "continuation " << b << ", temperature " << options.temperature;
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(const std::vector<std::vector<int32_t>> stopped,
+                       SampleMany(*model, prompt, stopping, 4));
+  EXPECT_LE(stopped[1].size(), 4u);  // Seed 13 stopped early...
+  EXPECT_EQ(stopped[1].back(), *stopping.stop_token);
+  EXPECT_GT(std::max({stopped[0].size(), stopped[2].size(), stopped[3].size()}), 4u);  // ...alone.
+  EXPECT_TRUE(absl::IsInvalidArgument(SampleMany(*model, prompt, sampled, 0).status()));
+}
+
 }  // namespace
 }  // namespace usine
