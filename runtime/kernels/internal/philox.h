@@ -143,17 +143,25 @@ USINE_HOST_DEVICE inline float UniformFromBlock(const Philox4& r, int lane, floa
   return Add(low, Mul(Add(high, -low), UniformFromBits(r.x[lane])));
 }
 
-// Lane `lane` of a block as a normal float: the block holds two Box-Muller pairs (lanes
-// 0-1 and 2-3); even lanes take the cosine branch of their pair, odd lanes the sine branch.
-USINE_HOST_DEVICE inline float NormalFromBlock(const Philox4& r, int lane, float mean,
-                                               float stddev) {
-  const int pair = lane / 2;
+// Box-Muller pair `pair` (0 or 1) of a block as two normal floats: the block holds two pairs
+// (lanes 0-1 and 2-3); the even lane takes the cosine branch, the odd lane the sine branch.
+USINE_HOST_DEVICE inline void NormalPairFromBlock(const Philox4& r, int pair, float mean,
+                                                  float stddev, float* even, float* odd) {
   const float u1 = Mul(static_cast<float>((r.x[2 * pair] >> 8) + 1u), 5.9604644775390625e-8f);
   const float u2 = UniformFromBits(r.x[2 * pair + 1]);
   const float radius = Sqrt(Mul(-2.0f, Log(u1)));
   float s, c;
   SinCosTurns(u2, &s, &c);
-  return Add(mean, Mul(stddev, Mul(radius, (lane % 2 == 0) ? c : s)));
+  *even = Add(mean, Mul(stddev, Mul(radius, c)));
+  *odd = Add(mean, Mul(stddev, Mul(radius, s)));
+}
+
+// Lane `lane` of a block as a normal float (its pair's even or odd value).
+USINE_HOST_DEVICE inline float NormalFromBlock(const Philox4& r, int lane, float mean,
+                                               float stddev) {
+  float even, odd;
+  NormalPairFromBlock(r, lane / 2, mean, stddev, &even, &odd);
+  return lane % 2 == 0 ? even : odd;
 }
 
 // Element `index` (= offset + i) of a stream lives in block index / 4, lane index % 4.

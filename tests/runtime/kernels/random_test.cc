@@ -79,6 +79,21 @@ TEST_P(RandomTest, ASplitFillEqualsOneFill) {
   for (int i = 0; i < 999; ++i) EXPECT_EQ(testing::Bits(uwhole[2 + i]), testing::Bits(utail[i]));
 }
 
+// Each element is its own index's draw (philox.h), also where the fill is cut over threads.
+TEST_P(RandomTest, EachElementIsTheDrawOfItsIndex) {
+  const int64_t n = 200003;
+  const std::vector<float> normal = Normal(n, 77, 5), uniform = Uniform(n, 77, 6, -2, 2);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t index = static_cast<uint64_t>(i);
+    ASSERT_EQ(testing::Bits(normal[i]),
+              testing::Bits(kernels_internal::NormalElement(77, 5 + index, 0.0f, 1.0f)))
+        << i;
+    ASSERT_EQ(testing::Bits(uniform[i]),
+              testing::Bits(kernels_internal::UniformElement(77, 6 + index, -2.0f, 2.0f)))
+        << i;
+  }
+}
+
 TEST_P(RandomTest, DeterministicPerSeedAndDifferentAcrossSeeds) {
   EXPECT_EQ(Uniform(4096, 1, 0), Uniform(4096, 1, 0));
   EXPECT_NE(Uniform(4096, 1, 0), Uniform(4096, 2, 0));
