@@ -20,7 +20,7 @@ absl::StatusOr<std::unique_ptr<Gpt>> Gpt::Create(const GptOptions& options) {
   RETURN_IF_ERROR(c.Validate());
   RETURN_IF_ERROR(nn_internal::CheckLayerPlacement(options.dtype, options.device, "Gpt"));
   auto gpt = std::unique_ptr<Gpt>(new Gpt(options));
-  ParameterInitializer init(options.seed);
+  ParameterInitializer init(options.seed, options.initialize);
   RETURN_IF_ERROR(gpt->CreateTokenEmbedding(init));
   ASSIGN_OR_RETURN(
       gpt->wpe_,

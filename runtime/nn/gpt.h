@@ -60,7 +60,10 @@ namespace usine {
 
 struct GptOptions {
   GptConfig config;
-  uint64_t seed = 0;              // Of the initial weights.
+  uint64_t seed = 0;  // Of the initial weights.
+  // false: the weights are left unset (ParameterInitializer draws nothing), for a model whose
+  // weights are read next, as LoadGptCheckpoint's are. Default: true.
+  bool initialize = true;
   bool recompute = false;         // Every block recomputes its activations (block.h).
   DType dtype = DType::kF32;      // f32 or f64. Default: f32.
   Device device = Device::Cpu();  // Default: the cpu. CUDA devices compute in f32 only.

@@ -20,7 +20,9 @@ namespace usine {
 
 class ParameterInitializer {
  public:
-  explicit ParameterInitializer(uint64_t seed) : seed_(seed) {}
+  // With `draw` false, Normal leaves every tensor as it is (the offsets advance all the
+  // same): for a model whose weights are read next, as LoadGptCheckpoint's are.
+  explicit ParameterInitializer(uint64_t seed, bool draw = true) : seed_(seed), draw_(draw) {}
 
   // t <- normal(0, stddev) draws (made in f32 by RandomNormal; widened exactly for f64).
   // REQUIRES: t is f32, bf16, f16, or f64 on the cpu.
@@ -29,7 +31,11 @@ class ParameterInitializer {
   uint64_t offset() const { return offset_; }
 
  private:
+  // t's draws from offset_.
+  absl::Status Draw(const Tensor& t, double stddev) const;
+
   uint64_t seed_;
+  bool draw_;
   uint64_t offset_ = 0;
 };
 

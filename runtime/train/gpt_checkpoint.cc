@@ -74,6 +74,7 @@ absl::StatusOr<GptCheckpoint> LoadGptCheckpoint(Communicator& world, const std::
   if (absl::IsNotFound(run_config.status())) run_config = std::string();
   RETURN_IF_ERROR(WithContext(run_config.status(), file));
   absl::StatusOr<std::unique_ptr<Gpt>> model = Gpt::Create({.config = config,
+                                                            .initialize = false,
                                                             .device = options.device,
                                                             .tp = options.tp,
                                                             .attention = options.attention});

@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 
 #include "runtime/kernels/elementwise.h"
+#include "runtime/nn/init.h"
 #include "tests/runtime/nn/gradient_check.h"
 #include "tests/testing/device_test.h"
 
@@ -197,6 +198,28 @@ TEST(Gpt, Bf16ProductsTrainAsF32Does) {
   for (size_t i = 0; i <= 10; ++i) EXPECT_NEAR(bf16[i], f32[i], 0.01 * f32[i]) << "step " << i;
   EXPECT_LT(f32.back(), 0.15);
   EXPECT_LT(bf16.back(), 0.15);
+}
+
+// An initializer that draws nothing leaves the tensors as they are and takes the offsets a
+// drawing one takes, so a model built without drawing has the parameters' shapes and order.
+TEST(Gpt, WithoutInitializationNothingIsDrawn) {
+  ASSERT_OK_AND_ASSIGN(Tensor a, Tensor::Empty({3, 5}, DType::kF32));
+  ASSERT_OK(Fill(a, 7.0f));
+  ParameterInitializer none(4, /*draw=*/false), drawing(4);
+  ASSERT_OK(none.Normal(a, 0.02));
+  ASSERT_OK_AND_ASSIGN(const std::vector<float> kept, ReadTensor<float>(a));
+  EXPECT_EQ(kept, std::vector<float>(15, 7.0f));
+  ASSERT_OK(drawing.Normal(a, 0.02));
+  EXPECT_EQ(none.offset(), drawing.offset());
+  ASSERT_OK_AND_ASSIGN(auto drawn, Gpt::Create({.config = Small(), .seed = 1}));
+  ASSERT_OK_AND_ASSIGN(auto unset,
+                       Gpt::Create({.config = Small(), .seed = 1, .initialize = false}));
+  ASSERT_EQ(drawn->Parameters().size(), unset->Parameters().size());
+  for (size_t i = 0; i < drawn->Parameters().size(); ++i) {
+    EXPECT_EQ(drawn->Parameters()[i].name, unset->Parameters()[i].name);
+    EXPECT_EQ(drawn->Parameters()[i].parameter->value.shape(),
+              unset->Parameters()[i].parameter->value.shape());
+  }
 }
 
 TEST(Gpt, TokenErrorsNameThePosition) {
