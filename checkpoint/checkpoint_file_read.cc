@@ -1,12 +1,19 @@
 // ReadCheckpointFile: each rank reads its boxes; tensors that the ranks read whole between
 // them are checked against their CRC-32C.
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 
 #include "checkpoint/checkpoint_file.h"
 #include "checkpoint/internal/collective_plan.h"
@@ -16,6 +23,7 @@
 #include "checkpoint/internal/stored_tensor.h"
 #include "checkpoint/internal/tensor_crc.h"
 #include "collectives/byte_exchange.h"
+#include "runtime/core/parallel_for.h"
 #include "runtime/core/status_macros.h"
 
 namespace usine {
@@ -29,9 +37,13 @@ using checkpoint_internal::StoredTensor;
 
 // Pieces are read in slabs of whole rows of about kSlabBytes, and each slab is checksummed
 // while its bytes are still in the cache: a CRC from the cache costs a fraction of the read,
-// where a second pass over a piece would read it from memory again. Slabs from
-// kHandOffBytes on are checksummed on a second thread while the next slab is read, smaller
-// ones on the reading thread (a hand-off costs more than their CRC).
+// where a second pass over a piece would read it from memory again.
+// - A piece of whole rows of a tensor stored contiguously (what usine writes, but for column
+//   shards) lies in one run of the file: its slabs are read with pread, bypassing HDF5, over
+//   the cpu's threads (ParallelFor), each thread checksumming the slabs it read.
+// - Other pieces are read with HDF5 (one thread: it is not thread-safe). Slabs from
+//   kHandOffBytes on are then checksummed on a second thread while the next slab is read,
+//   smaller ones on the reading thread (a hand-off costs more than their CRC).
 constexpr int64_t kSlabBytes = int64_t{4} << 20;
 constexpr int64_t kHandOffBytes = int64_t{256} << 10;
 
@@ -88,13 +100,88 @@ absl::Status ReadPiece(const H5File& file, const StoredTensor& stored, const Ten
   return absl::OkStatus();
 }
 
+// Reads `n` bytes at `at` of the file `fd` into `out`. DataLoss when the file ends first.
+absl::Status PreadFully(int fd, uint64_t at, size_t n, uint8_t* out, const std::string& path) {
+  while (n > 0) {
+    const ssize_t got = ::pread(fd, out, n, static_cast<off_t>(at));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int error = errno;
+      return absl::Status(
+          absl::ErrnoToStatusCode(error),
+          absl::StrCat(path, ": cannot read ", n, " bytes at ", at, ": ", std::strerror(error)));
+    }
+    if (got == 0) {
+      return absl::DataLossError(absl::StrCat(path, ": the file ends before byte ", at));
+    }
+    out += got;
+    n -= static_cast<size_t>(got);
+    at += static_cast<uint64_t>(got);
+  }
+  return absl::OkStatus();
+}
+
+// Whether `piece` holds whole rows of `global` (a run of the row-major bytes).
+bool WholeRows(const TensorPiece& piece, const Shape& global) {
+  for (int d = 1; d < global.rank(); ++d) {
+    if (piece.tensor.shape().dim(d) != global.dim(d)) return false;
+  }
+  return true;
+}
+
+// Reads `piece`, of whole rows of a tensor whose bytes start at `address` of the file `fd`,
+// slab by slab over the cpu's threads. With `crc`, returns the piece's CRC term, else 0.
+absl::StatusOr<uint32_t> ReadPieceRaw(int fd, const std::string& path, const StoredTensor& stored,
+                                      uint64_t address, const TensorPiece& piece,
+                                      const checkpoint_internal::TensorCrc* crc) {
+  const Shape& extent = piece.tensor.shape();
+  auto* bytes = static_cast<uint8_t*>(piece.tensor.raw_data());
+  const int64_t rows = extent.rank() == 0 ? 1 : extent.dim(0);
+  if (extent.numel() == 0) return 0;
+  const int64_t row_bytes = extent.numel() / rows * DTypeSize(stored.dtype);
+  const uint64_t first = address + static_cast<uint64_t>(extent.rank() == 0 ? 0 : piece.offset[0]) *
+                                       static_cast<uint64_t>(row_bytes);
+  const int64_t slab_rows = std::max<int64_t>(1, kSlabBytes / row_bytes);
+  const int64_t slabs = (rows + slab_rows - 1) / slab_rows;
+  std::atomic<uint32_t> term{0};
+  absl::Mutex mu;
+  absl::Status status;
+  ParallelFor(slabs, 1, [&](int64_t begin, int64_t end) {
+    uint32_t mine = 0;
+    std::vector<int64_t> dims(extent.dims().begin(), extent.dims().end());
+    std::vector<int64_t> offset = piece.offset;
+    for (int64_t slab = begin; slab < end; ++slab) {
+      const int64_t row = slab * slab_rows;
+      const int64_t n = std::min(slab_rows, rows - row);
+      uint8_t* out = bytes + row * row_bytes;
+      absl::Status read = PreadFully(fd, first + static_cast<uint64_t>(row * row_bytes),
+                                     static_cast<size_t>(n * row_bytes), out, path);
+      if (!read.ok()) {
+        absl::MutexLock lock(&mu);
+        status.Update(WithContext(read, absl::StrCat("reading ", stored.path)));
+        return;
+      }
+      if (crc == nullptr) continue;
+      if (extent.rank() > 0) {
+        dims[0] = n;
+        offset[0] = piece.offset[0] + row;
+      }
+      mine ^= crc->BoxTerm(out, Shape(dims), offset);
+    }
+    term.fetch_xor(mine);
+  });
+  RETURN_IF_ERROR(status);
+  return term.load();
+}
+
 // Reads every piece of `entry` (independent transfers: the ranks read different numbers of
 // boxes). With `checksum_thread`, `*terms` gets the xor of the CRC terms of the pieces whose
 // boxes this rank checksums (owns in a tiled tensor). `version` is the file's format
 // version, for the message when a shape differs.
-absl::Status ReadPieces(const H5File& file, const PlannedTensor& planned, const TensorEntry& entry,
-                        int rank, int64_t version, checkpoint_internal::IoThread* checksum_thread,
-                        uint32_t* terms, uint32_t* recorded) {
+absl::Status ReadPieces(const H5File& file, int fd, const PlannedTensor& planned,
+                        const TensorEntry& entry, int rank, int64_t version,
+                        checkpoint_internal::IoThread* checksum_thread, uint32_t* terms,
+                        uint32_t* recorded) {
   ASSIGN_OR_RETURN(StoredTensor stored, checkpoint_internal::OpenStoredTensor(file, planned.name));
   if (stored.dtype != entry.dtype || stored.dataset.shape != entry.global_shape) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -112,12 +199,25 @@ absl::Status ReadPieces(const H5File& file, const PlannedTensor& planned, const 
   if (checksum_thread != nullptr && planned.tiled) {
     owned = checkpoint_internal::OwnedBoxes(planned, entry, rank);
   }
+  ASSIGN_OR_RETURN(const std::optional<uint64_t> address,
+                   checkpoint_internal::RawDataAddress(file, stored));
   absl::Status status;
   for (const TensorPiece& piece : entry.pieces) {
     const bool checksummed = std::any_of(owned.begin(), owned.end(),
                                          [&](const OwnedBox& box) { return box.piece == &piece; });
-    status = ReadPiece(file, stored, piece, checksummed ? &checksums : nullptr);
+    if (!address.has_value() || !WholeRows(piece, entry.global_shape)) {
+      status = ReadPiece(file, stored, piece, checksummed ? &checksums : nullptr);
+      if (!status.ok()) break;
+      continue;
+    }
+    absl::StatusOr<uint32_t> term =
+        ReadPieceRaw(fd, file.path, stored, *address, piece, checksummed ? &crc : nullptr);
+    status = term.status();
     if (!status.ok()) break;
+    if (checksummed) {
+      status = checksum_thread->Wait();  // No task of an earlier piece writes the term.
+      *terms ^= *term;
+    }
   }
   // No task may outlive `crc`.
   if (checksum_thread != nullptr) status.Update(checksum_thread->Wait());
@@ -134,6 +234,13 @@ absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePla
   absl::Status status = format.status();
   const int64_t version = format.ok() ? format->version : 0;
   checkpoint_internal::IoThread checksum_thread;
+  // For the reads that bypass HDF5 (ReadPieceRaw).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && status.ok()) {
+    const int error = errno;
+    status = absl::Status(absl::ErrnoToStatusCode(error),
+                          absl::StrCat(path, ": cannot open: ", std::strerror(error)));
+  }
   for (size_t i = 0; status.ok() && i < plan.tensors.size(); ++i) {
     auto it = state.tensors().find(plan.tensors[i].name);
     if (it == state.tensors().end()) {
@@ -143,7 +250,7 @@ absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePla
       status = checkpoint_internal::OpenStoredTensor(file, plan.tensors[i].name).status();
       continue;
     }
-    status = ReadPieces(file, plan.tensors[i], it->second, comm.rank(), version,
+    status = ReadPieces(file, fd, plan.tensors[i], it->second, comm.rank(), version,
                         verify ? &checksum_thread : nullptr, &out.terms[i], &out.recorded[i]);
   }
   if (status.ok()) {
@@ -152,6 +259,7 @@ absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePla
     if (metadata.ok()) out.metadata = std::move(*metadata);
     status = metadata.status();
   }
+  if (fd >= 0) ::close(fd);
   file.file.Close();  // Collective: every rank gets here, also after an error.
   if (!status.ok()) return status;
   return out;

@@ -85,4 +85,27 @@ absl::Status ReadBox(const H5File& file, const StoredTensor& tensor,
                      absl::StrCat("reading ", tensor.path, " from ", file.path));
 }
 
+absl::StatusOr<std::optional<uint64_t>> RawDataAddress(const H5File& file,
+                                                       const StoredTensor& tensor) {
+  ASSIGN_OR_RETURN(H5Handle create_list,
+                   H5Handle::Own(USINE_HDF5_ID(H5Fget_create_plist(file.file.id())), H5Pclose));
+  hsize_t user_block = 0;
+  RETURN_IF_ERROR(USINE_HDF5_STATUS(H5Pget_userblock(create_list.id(), &user_block)));
+  const haddr_t address = H5Dget_offset(tensor.dataset.dataset.id());
+  if (address == HADDR_UNDEF || user_block != 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return std::nullopt;
+  }
+  hsize_t file_size = 0;
+  RETURN_IF_ERROR(USINE_HDF5_STATUS(H5Fget_filesize(file.file.id(), &file_size)));
+  const uint64_t bytes =
+      static_cast<uint64_t>(tensor.dataset.shape.numel()) * DTypeSize(tensor.dtype);
+  if (address > file_size || bytes > file_size - address) {
+    return absl::DataLossError(absl::StrCat(file.path, ": dataset ", tensor.path, " stores ", bytes,
+                                            " bytes at ", address, ", past the end of ",
+                                            file_size));
+  }
+  return static_cast<uint64_t>(address);
+}
+
 }  // namespace usine::checkpoint_internal

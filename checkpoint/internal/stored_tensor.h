@@ -11,6 +11,7 @@
 #define USINE_CHECKPOINT_INTERNAL_STORED_TENSOR_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -50,6 +51,14 @@ struct StoredTensor {
 [[nodiscard]] absl::Status ReadBox(const H5File& file, const StoredTensor& tensor,
                                    absl::Span<const int64_t> offset, const Shape& extent,
                                    void* out);
+
+// Where the tensor's bytes lie in the file, for reads that bypass HDF5 (pread): the address
+// of its contiguous storage, in a file without a user block. nullopt for storage elsewhere
+// (compact: in the object header) or a user block; then ReadBox. The bytes are those of
+// memory: the file type is FileTypeOf(dtype) (OpenStoredTensor checks it). DataLoss when the
+// storage does not lie inside the file.
+[[nodiscard]] absl::StatusOr<std::optional<uint64_t>> RawDataAddress(const H5File& file,
+                                                                     const StoredTensor& tensor);
 
 }  // namespace usine::checkpoint_internal
 
