@@ -37,7 +37,8 @@ struct ReadOptions {
 
 // Fills every piece of `state` (its box of the named tensor, whose global shape and dtype
 // must be those in the file) and replaces state's metadata with the file's. Each rank reads
-// only its boxes. A file that is not a usine checkpoint, or is damaged, is an error.
+// only its boxes: boxes of whole rows with pread over the cpu's threads (ParallelFor), others
+// through HDF5. A file that is not a usine checkpoint, or is damaged, is an error.
 [[nodiscard]] absl::Status ReadCheckpointFile(const std::string& path, StateDict& state,
                                               Communicator& comm, const ReadOptions& options = {});
 
