@@ -18,7 +18,6 @@
 #include "checkpoint/checkpoint_file.h"
 #include "checkpoint/internal/collective_plan.h"
 #include "checkpoint/internal/h5_file.h"
-#include "checkpoint/internal/io_thread.h"
 #include "checkpoint/internal/metadata_io.h"
 #include "checkpoint/internal/stored_tensor.h"
 #include "checkpoint/internal/tensor_crc.h"
@@ -41,11 +40,8 @@ using checkpoint_internal::StoredTensor;
 // - A piece of whole rows of a tensor stored contiguously (what usine writes, but for column
 //   shards) lies in one run of the file: its slabs are read with pread, bypassing HDF5, over
 //   the cpu's threads (ParallelFor), each thread checksumming the slabs it read.
-// - Other pieces are read with HDF5 (one thread: it is not thread-safe). Slabs from
-//   kHandOffBytes on are then checksummed on a second thread while the next slab is read,
-//   smaller ones on the reading thread (a hand-off costs more than their CRC).
+// - Other pieces are read with HDF5, on one thread (it is not thread-safe).
 constexpr int64_t kSlabBytes = int64_t{4} << 20;
-constexpr int64_t kHandOffBytes = int64_t{256} << 10;
 
 struct LocalRead {
   std::vector<uint32_t> terms;     // Per planned tensor: xor of the boxes this rank owns.
@@ -53,51 +49,30 @@ struct LocalRead {
   std::map<std::string, MetadataValue> metadata;
 };
 
-// Where the CRC terms of a piece's slabs go: xored into `*term` by the reading thread or by
-// the tasks of `thread`, at most one at a time.
-struct SlabChecksums {
-  const checkpoint_internal::TensorCrc* crc;
-  checkpoint_internal::IoThread* thread;
-  uint32_t* term;
-};
-
-// Reads `piece` slab by slab; with `checksums`, xors the slabs' terms into its `term`.
-absl::Status ReadPiece(const H5File& file, const StoredTensor& stored, const TensorPiece& piece,
-                       const SlabChecksums* checksums) {
+// Reads `piece` with HDF5, slab by slab. With `crc`, returns the piece's CRC term, else 0.
+absl::StatusOr<uint32_t> ReadPiece(const H5File& file, const StoredTensor& stored,
+                                   const TensorPiece& piece,
+                                   const checkpoint_internal::TensorCrc* crc) {
   const Shape& extent = piece.tensor.shape();
   auto* bytes = static_cast<uint8_t*>(piece.tensor.raw_data());
   if (extent.rank() == 0 || extent.numel() == 0) {
     RETURN_IF_ERROR(checkpoint_internal::ReadBox(file, stored, piece.offset, extent, bytes));
-    if (checksums != nullptr) {
-      RETURN_IF_ERROR(checksums->thread->Wait());  // No task of an earlier piece writes the term.
-      *checksums->term ^= checksums->crc->BoxTerm(bytes, extent, piece.offset);
-    }
-    return absl::OkStatus();
+    return crc == nullptr ? 0 : crc->BoxTerm(bytes, extent, piece.offset);
   }
   const int64_t row_bytes = extent.numel() / extent.dim(0) * DTypeSize(stored.dtype);
   const int64_t slab_rows = std::max<int64_t>(1, kSlabBytes / row_bytes);
   std::vector<int64_t> dims(extent.dims().begin(), extent.dims().end());
   std::vector<int64_t> offset = piece.offset;
+  uint32_t term = 0;
   for (int64_t row = 0; row < extent.dim(0); row += slab_rows) {
     dims[0] = std::min(slab_rows, extent.dim(0) - row);
     offset[0] = piece.offset[0] + row;
     const Shape slab(dims);
     uint8_t* slab_bytes = bytes + row * row_bytes;
     RETURN_IF_ERROR(checkpoint_internal::ReadBox(file, stored, offset, slab, slab_bytes));
-    if (checksums == nullptr) continue;
-    // The previous slab's term is in before this one's is handed off: one task at a time
-    // writes the term, and the slab it reads was read just before.
-    RETURN_IF_ERROR(checksums->thread->Wait());
-    if (dims[0] * row_bytes < kHandOffBytes) {
-      *checksums->term ^= checksums->crc->BoxTerm(slab_bytes, slab, offset);
-    } else {
-      checksums->thread->Submit([c = *checksums, slab_bytes, slab, offset] {
-        *c.term ^= c.crc->BoxTerm(slab_bytes, slab, offset);
-        return absl::OkStatus();
-      });
-    }
+    if (crc != nullptr) term ^= crc->BoxTerm(slab_bytes, slab, offset);
   }
-  return absl::OkStatus();
+  return term;
 }
 
 // Reads `n` bytes at `at` of the file `fd` into `out`. DataLoss when the file ends first.
@@ -175,13 +150,12 @@ absl::StatusOr<uint32_t> ReadPieceRaw(int fd, const std::string& path, const Sto
 }
 
 // Reads every piece of `entry` (independent transfers: the ranks read different numbers of
-// boxes). With `checksum_thread`, `*terms` gets the xor of the CRC terms of the pieces whose
-// boxes this rank checksums (owns in a tiled tensor). `version` is the file's format
-// version, for the message when a shape differs.
+// boxes). With `verify`, `*terms` gets the xor of the CRC terms of the pieces whose boxes
+// this rank checksums (owns in a tiled tensor). `version` is the file's format version, for
+// the message when a shape differs.
 absl::Status ReadPieces(const H5File& file, int fd, const PlannedTensor& planned,
-                        const TensorEntry& entry, int rank, int64_t version,
-                        checkpoint_internal::IoThread* checksum_thread, uint32_t* terms,
-                        uint32_t* recorded) {
+                        const TensorEntry& entry, int rank, int64_t version, bool verify,
+                        uint32_t* terms, uint32_t* recorded) {
   ASSIGN_OR_RETURN(StoredTensor stored, checkpoint_internal::OpenStoredTensor(file, planned.name));
   if (stored.dtype != entry.dtype || stored.dataset.shape != entry.global_shape) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -194,34 +168,21 @@ absl::Status ReadPieces(const H5File& file, int fd, const PlannedTensor& planned
   }
   *recorded = stored.crc32c;
   const checkpoint_internal::TensorCrc crc(planned.global_shape, DTypeSize(planned.dtype));
-  const SlabChecksums checksums{&crc, checksum_thread, terms};
   std::vector<OwnedBox> owned;
-  if (checksum_thread != nullptr && planned.tiled) {
-    owned = checkpoint_internal::OwnedBoxes(planned, entry, rank);
-  }
+  if (verify && planned.tiled) owned = checkpoint_internal::OwnedBoxes(planned, entry, rank);
   ASSIGN_OR_RETURN(const std::optional<uint64_t> address,
                    checkpoint_internal::RawDataAddress(file, stored));
-  absl::Status status;
   for (const TensorPiece& piece : entry.pieces) {
     const bool checksummed = std::any_of(owned.begin(), owned.end(),
                                          [&](const OwnedBox& box) { return box.piece == &piece; });
-    if (!address.has_value() || !WholeRows(piece, entry.global_shape)) {
-      status = ReadPiece(file, stored, piece, checksummed ? &checksums : nullptr);
-      if (!status.ok()) break;
-      continue;
-    }
-    absl::StatusOr<uint32_t> term =
-        ReadPieceRaw(fd, file.path, stored, *address, piece, checksummed ? &crc : nullptr);
-    status = term.status();
-    if (!status.ok()) break;
-    if (checksummed) {
-      status = checksum_thread->Wait();  // No task of an earlier piece writes the term.
-      *terms ^= *term;
-    }
+    const checkpoint_internal::TensorCrc* piece_crc = checksummed ? &crc : nullptr;
+    ASSIGN_OR_RETURN(const uint32_t term,
+                     address.has_value() && WholeRows(piece, entry.global_shape)
+                         ? ReadPieceRaw(fd, file.path, stored, *address, piece, piece_crc)
+                         : ReadPiece(file, stored, piece, piece_crc));
+    *terms ^= term;
   }
-  // No task may outlive `crc`.
-  if (checksum_thread != nullptr) status.Update(checksum_thread->Wait());
-  return status;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePlan& plan,
@@ -233,7 +194,6 @@ absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePla
   absl::StatusOr<checkpoint_internal::FormatInfo> format = checkpoint_internal::CheckFormat(file);
   absl::Status status = format.status();
   const int64_t version = format.ok() ? format->version : 0;
-  checkpoint_internal::IoThread checksum_thread;
   // For the reads that bypass HDF5 (ReadPieceRaw).
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0 && status.ok()) {
@@ -250,8 +210,8 @@ absl::StatusOr<LocalRead> ReadLocal(const std::string& path, const CollectivePla
       status = checkpoint_internal::OpenStoredTensor(file, plan.tensors[i].name).status();
       continue;
     }
-    status = ReadPieces(file, fd, plan.tensors[i], it->second, comm.rank(), version,
-                        verify ? &checksum_thread : nullptr, &out.terms[i], &out.recorded[i]);
+    status = ReadPieces(file, fd, plan.tensors[i], it->second, comm.rank(), version, verify,
+                        &out.terms[i], &out.recorded[i]);
   }
   if (status.ok()) {
     absl::StatusOr<std::map<std::string, MetadataValue>> metadata =

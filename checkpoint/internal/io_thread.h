@@ -1,6 +1,5 @@
-// A thread that runs tasks one at a time in the order they were submitted: the one thread
-// that makes every HDF5 call of a Checkpointer (HDF5 1.10 as Debian builds it is not
-// thread-safe), and the one that checksums what a load has just read.
+// The one thread that makes every HDF5 call of a Checkpointer (HDF5 1.10 as Debian builds it
+// is not thread-safe), running tasks one at a time in the order they were submitted.
 //
 //   IoThread io;
 //   io.Submit([&] { return WriteCheckpointFile(...); });   // returns at once

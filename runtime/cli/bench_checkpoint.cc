@@ -177,9 +177,9 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
     ASSIGN_OR_RETURN(int64_t step, ckpt->LoadLatest(state));
     load_s = std::min(load_s, Seconds(absl::Now() - start));
     if (world.rank() == 0) {
-      ASSIGN_OR_RETURN(double r, TimeShell(absl::StrCat("dd if=", CheckpointPath(f.dir, step),
-                                                        " of=/dev/null bs=1M status=none")));
       const std::string path = CheckpointPath(f.dir, step);
+      ASSIGN_OR_RETURN(double r,
+                       TimeShell(absl::StrCat("dd if=", path, " of=/dev/null bs=1M status=none")));
       const int64_t size = static_cast<int64_t>(std::filesystem::file_size(path));
       if (static_cast<int64_t>(file_tensor.nbytes()) != size) {
         ASSIGN_OR_RETURN(file_tensor, Tensor::Empty({size}, DType::kU8));
