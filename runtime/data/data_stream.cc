@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "collectives/byte_exchange.h"
 #include "runtime/core/logging.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/data/internal/batch_buffers.h"
@@ -50,6 +51,7 @@ absl::Status CheckOptions(const DataStreamOptions& o) {
     return invalid("watch.replay_ratio must be in [0, 1), not ", o.watch->replay_ratio);
   }
   if (o.watch->poll_interval <= absl::ZeroDuration()) return invalid("watch.poll_interval <= 0");
+  if (o.watch->arrival_grace < absl::ZeroDuration()) return invalid("watch.arrival_grace < 0");
   if (o.dp_size > 1 && o.comm == nullptr) {
     return invalid("watch mode with dp_size ", o.dp_size, " needs a communicator (comm)");
   }
@@ -240,8 +242,15 @@ void DataStream::Impl::Close() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<DataStream>> DataStream::Open(DataStreamOptions options,
-                                                             const DataStreamState* resume) {
+namespace {
+
+// The planner and the buffers of a stream: everything Open does before the fill threads start.
+struct Prepared {
+  std::unique_ptr<BatchPlanner> planner;
+  std::shared_ptr<BatchBuffers> buffers;
+};
+
+absl::StatusOr<Prepared> Prepare(const DataStreamOptions& options, const DataStreamState* resume) {
   RETURN_IF_ERROR(CheckOptions(options));
   ASSIGN_OR_RETURN(std::vector<TokenShard> base, OpenShards(options.shards, options.vocab_size));
 
@@ -256,6 +265,7 @@ absl::StatusOr<std::unique_ptr<DataStream>> DataStream::Open(DataStreamOptions o
     watch.directory = options.watch->directory;
     watch.method = options.watch->method;
     watch.poll_interval = options.watch->poll_interval;
+    watch.arrival_grace = options.watch->arrival_grace;
     watch.vocab_size = options.vocab_size;
     watch.comm = options.comm;
     ASSIGN_OR_RETURN(incoming, data_internal::IncomingShards::Open(std::move(watch), taken));
@@ -269,17 +279,31 @@ absl::StatusOr<std::unique_ptr<DataStream>> DataStream::Open(DataStreamOptions o
     plan.replay_ratio = options.watch->replay_ratio;
     plan.replay_when_idle = options.watch->replay_when_idle;
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<BatchPlanner> planner,
+  Prepared prepared;
+  ASSIGN_OR_RETURN(prepared.planner,
                    BatchPlanner::Create(plan, std::move(base), std::move(incoming), resume));
-
   // One buffer more than `prefetch`: the one the consumer holds.
-  ASSIGN_OR_RETURN(std::shared_ptr<BatchBuffers> buffers,
+  ASSIGN_OR_RETURN(prepared.buffers,
                    BatchBuffers::Create(options.prefetch + 1,
                                         options.batch_size * (options.seq_len + 1) *
                                             DTypeSize(TokenDType(options.vocab_size)),
-                                        planner->state().batches));
-  return std::unique_ptr<DataStream>(new DataStream(
-      std::make_unique<Impl>(std::move(options), std::move(planner), std::move(buffers))));
+                                        prepared.planner->state().batches));
+  return prepared;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DataStream>> DataStream::Open(DataStreamOptions options,
+                                                             const DataStreamState* resume) {
+  absl::StatusOr<Prepared> prepared = Prepare(options, resume);
+  if (options.watch.has_value() && options.comm != nullptr) {
+    // The fill threads start the agreement rounds on comm at once, and a rank whose open failed
+    // would never join them: every rank fails together instead.
+    RETURN_IF_ERROR(AgreeOnStatus(*options.comm, prepared.status()));
+  }
+  RETURN_IF_ERROR(prepared.status());
+  return std::unique_ptr<DataStream>(new DataStream(std::make_unique<Impl>(
+      std::move(options), std::move(prepared->planner), std::move(prepared->buffers))));
 }
 
 DataStream::DataStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

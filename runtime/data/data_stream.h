@@ -70,6 +70,10 @@ struct WatchOptions {
   bool replay_when_idle = false;
   // How often the directory is checked while waiting (inotify wakes sooner). Default: 1 s.
   absl::Duration poll_interval = absl::Seconds(1);
+  // How long a rank waits for the shard rank 0 names to appear in its own view of the
+  // directory (a shared file system's hosts may lag); then every rank's Next() fails.
+  // Default: 60 s.
+  absl::Duration arrival_grace = absl::Seconds(60);
 };
 
 struct DataStreamOptions {
@@ -103,7 +107,10 @@ struct Batch {
 class DataStream {
  public:
   // Opens and validates the shards and starts the fill threads. `resume`: continue from
-  // this state (an error if it was saved with another seed, seq_len or base dataset).
+  // this state (an error if it was saved with another seed, seq_len or base dataset). In
+  // watch mode with a `comm`, a collective on it: a failure on any rank (a base shard this
+  // rank cannot read, the incoming shard it was reading gone) fails Open on every rank, other
+  // ranks' with "rank R: " before the message.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DataStream>> Open(
       DataStreamOptions options, const DataStreamState* resume = nullptr);
   DataStream(const DataStream&) = delete;

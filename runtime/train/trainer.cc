@@ -9,6 +9,7 @@
 
 #include "checkpoint/checkpointer.h"
 #include "checkpoint/state_dict.h"
+#include "collectives/byte_exchange.h"
 #include "runtime/core/atomic_file.h"
 #include "runtime/core/logging.h"
 #include "runtime/core/status_macros.h"
@@ -90,6 +91,9 @@ class Trainer::Impl {
 
  private:
   absl::Status BuildOptimizer();
+  // The run directory (every rank: a shared or a local disk), the configuration and the
+  // publish directory (rank 0): local work, which may fail on some ranks only.
+  absl::Status PrepareDirectories();
   absl::Status WriteConfig();
   absl::Status Resume(std::optional<DataStreamState>* data_state);
   // The model's tensors from o_.init_from (rank 0 resolves a directory's `latest`).
@@ -152,16 +156,29 @@ absl::Status Trainer::Impl::WriteConfig() {
   return WithContext(WriteFileAtomically(path, {o_.config_text}), path);
 }
 
-absl::Status Trainer::Impl::Init() {
-  RETURN_IF_ERROR(ValidateOptions(o_, dp_.size()));
-  micro_batches_ = o_.global_batch / (dp_.size() * o_.train_data.batch_size);
+absl::Status Trainer::Impl::PrepareDirectories() {
   std::error_code ec;
-  std::filesystem::create_directories(o_.run_dir, ec);  // Every rank: a shared or local disk.
+  std::filesystem::create_directories(o_.run_dir, ec);
   if (ec) {
     return absl::InternalError(
         absl::StrCat("Trainer: cannot create run directory ", o_.run_dir, ": ", ec.message()));
   }
   RETURN_IF_ERROR(WriteConfig());
+  if (!o_.publish_dir.empty() && grid_.world().rank() == 0) {
+    std::filesystem::create_directories(o_.publish_dir, ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat("Trainer: cannot create publish directory ",
+                                              o_.publish_dir, ": ", ec.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Impl::Init() {
+  RETURN_IF_ERROR(ValidateOptions(o_, dp_.size()));
+  micro_batches_ = o_.global_batch / (dp_.size() * o_.train_data.batch_size);
+  // Agreed before the first collective, which the other ranks would wait in for a failed one.
+  RETURN_IF_ERROR(AgreeOnStatus(grid_.world(), PrepareDirectories()));
   RETURN_IF_ERROR(BuildOptimizer());
   ASSIGN_OR_RETURN(
       checkpointer_,
@@ -177,18 +194,15 @@ absl::Status Trainer::Impl::Init() {
   const Device device = model_.Parameters().empty()
                             ? Device::Cpu()
                             : model_.Parameters()[0].parameter->value.device();
-  ASSIGN_OR_RETURN(reporter_, train_internal::StepReporter::Create(
-                                  grid_.world(), device, o_.run_dir, o_.metrics, flops_per_token));
+  // Rank 0 opens the metrics log alone.
+  absl::StatusOr<std::unique_ptr<train_internal::StepReporter>> reporter =
+      train_internal::StepReporter::Create(grid_.world(), device, o_.run_dir, o_.metrics,
+                                           flops_per_token);
+  RETURN_IF_ERROR(AgreeOnStatus(grid_.world(), reporter.status()));
+  reporter_ = *std::move(reporter);
   std::optional<DataStreamState> data_state;
   if (o_.resume) RETURN_IF_ERROR(Resume(&data_state));
   if (!resumed_ && !o_.init_from.empty()) RETURN_IF_ERROR(InitFrom());
-  if (!o_.publish_dir.empty() && grid_.world().rank() == 0) {
-    std::filesystem::create_directories(o_.publish_dir, ec);
-    if (ec) {
-      return absl::InternalError(absl::StrCat("Trainer: cannot create publish directory ",
-                                              o_.publish_dir, ": ", ec.message()));
-    }
-  }
   return OpenData(data_state ? &*data_state : nullptr);
 }
 
@@ -203,7 +217,11 @@ absl::Status Trainer::Impl::OpenData(const DataStreamState* resume) {
     ASSIGN_OR_RETURN(data_comm_, world.Split(0, world.rank(), absl::StrCat(world.name(), ".data")));
     data.comm = data_comm_.get();
   }
-  ASSIGN_OR_RETURN(data_, DataStream::Open(std::move(data), resume));
+  // A base shard that one rank cannot read fails the open there only (in watch mode Open
+  // agrees itself, over data_comm_).
+  absl::StatusOr<std::unique_ptr<DataStream>> opened = DataStream::Open(std::move(data), resume);
+  RETURN_IF_ERROR(AgreeOnStatus(world, opened.status()));
+  data_ = *std::move(opened);
   boundary_data_ = data_->state();
   return absl::OkStatus();
 }

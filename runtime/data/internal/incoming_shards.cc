@@ -1,5 +1,6 @@
 #include "runtime/data/internal/incoming_shards.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 #include <thread>
@@ -14,6 +15,18 @@ namespace usine::data_internal {
 namespace {
 
 bool IsRoot(const Communicator* comm) { return comm == nullptr || comm->rank() == 0; }
+
+// What a rank opened, as it tells the others: 'T' and the token count, or 'R' and why the
+// file was rejected.
+std::string Outcome(const IncomingShard& opened) {
+  return opened.shard != nullptr ? absl::StrCat("T", opened.shard->size())
+                                 : absl::StrCat("R", opened.rejection);
+}
+
+std::string DescribeOutcome(absl::string_view outcome) {
+  return outcome[0] == 'T' ? absl::StrCat(outcome.substr(1), " tokens")
+                           : absl::StrCat("a malformed file (", outcome.substr(1), ")");
+}
 
 }  // namespace
 
@@ -79,6 +92,26 @@ absl::StatusOr<IncomingShard> IncomingShards::OpenShard(const std::string& name)
   return IncomingShard{name, std::make_shared<const TokenShard>(*std::move(shard)), ""};
 }
 
+absl::StatusOr<IncomingShard> IncomingShards::OpenEverywhere(const std::string& name) const {
+  absl::StatusOr<IncomingShard> opened = OpenShard(name);
+  if (!HasPeers()) return opened;
+  Communicator& comm = *options_.comm;
+  RETURN_IF_ERROR(AgreeOnStatus(comm, opened.status()));
+  ASSIGN_OR_RETURN(const std::vector<std::string> all, AllGatherBytes(comm, Outcome(*opened)));
+  // Every rank rejecting the file is one outcome, whatever each one's reason.
+  if (std::all_of(all.begin(), all.end(), [](const std::string& o) { return o[0] == 'R'; })) {
+    return opened;
+  }
+  for (int r = 1; r < comm.size(); ++r) {
+    if (all[r] == all[0]) continue;
+    return absl::UnavailableError(absl::StrCat(
+        "incoming shard ", name, " of ", options_.directory, ": rank 0 of ", comm.name(), " reads ",
+        DescribeOutcome(all[0]), ", rank ", r, " ", DescribeOutcome(all[r]),
+        "; their views of the directory differ (a shared file system that lags?)"));
+  }
+  return opened;
+}
+
 absl::StatusOr<IncomingShard> IncomingShards::Take(bool wait, const std::atomic<bool>& closing) {
   const bool root = IsRoot(options_.comm);
   const absl::Time started = absl::Now();
@@ -93,7 +126,7 @@ absl::StatusOr<IncomingShard> IncomingShards::Take(bool wait, const std::atomic<
                         << absl::FormatDuration(
                                absl::Trunc(absl::Now() - started, absl::Seconds(1)));
       }
-      return OpenShard(name);
+      return OpenEverywhere(name);
     }
     if (!wait) return IncomingShard{};
     if (root && absl::Now() - reported >= options_.report_every) {

@@ -5,7 +5,9 @@
 // bytewise name order) that is neither consumed nor current; the others open the shard it
 // names, waiting up to `arrival_grace` for it to appear on their view of a shared file system.
 // Each round is one all-gather on `comm` of every rank's "I am closing" and rank 0's
-// decision. So every rank must run the same sequence of Take() calls (they
+// decision; a named shard then takes one more exchange, in which the ranks agree on what they
+// opened (OpenEverywhere), so that no rank trains on a shard another skips. So every rank
+// must run the same sequence of Take() calls (they
 // do: the calls follow the global batch sequence; a closing rank plans on to its next one,
 // BatchPlanner::Abandon), and `comm` must carry nothing else. With a null comm (a job of
 // one) there are no collectives.
@@ -53,9 +55,17 @@ class IncomingShards {
       IncomingOptions options, const std::vector<std::string>& consumed);
 
   // Opens the shard `name` of the directory on this rank (no collective), waiting up to
-  // arrival_grace for it to appear; a malformed file comes back with its rejection. Take()
-  // uses it, and a restored state reopens the shard it was reading.
+  // arrival_grace for it to appear; a malformed file comes back with its rejection. A
+  // restored state reopens the shard it was reading so (DataStream::Open agrees on the
+  // outcome of the whole open).
   [[nodiscard]] absl::StatusOr<IncomingShard> OpenShard(const std::string& name) const;
+
+  // OpenShard on every rank, then one outcome for all (a collective on `comm`): a rank's
+  // error is every rank's ("rank R: ..."); a file every rank rejects is rejected; a file that
+  // every rank reads with the same token count is taken. Any other mix -- rank 0 reads a
+  // shard that another rejects, or counts other tokens in -- means the ranks' views of the
+  // directory differ, and is Unavailable on every rank, naming both views.
+  [[nodiscard]] absl::StatusOr<IncomingShard> OpenEverywhere(const std::string& name) const;
 
   // One agreement round, repeated every poll interval while `wait` and nothing is ready.
   // Returns the next shard (added to the consumed set), an empty name when none is ready and

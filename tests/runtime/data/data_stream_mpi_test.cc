@@ -1,12 +1,15 @@
 // Runs under mpirun at 2 and 4 ranks: DataStream across processes, laid out as DP x TP with
 // TP = 2 (ranks 2d and 2d + 1 form DP rank d).
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <future>
 #include <thread>
 #include <vector>
 
 #include <unistd.h>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -193,6 +196,86 @@ TEST_F(DataStreamMpiTest, ClosingWithFullBuffersEndsTheRoundAnotherRankWaitsIn) 
     ASSERT_OK_AND_ASSIGN(Batch held, stream->Next());
     EXPECT_EQ(testing::ReadTensor<int32_t>(held.tokens).value()[0] / 100000, 21);
     WithinOrAbort("Close() with full buffers", [&] { stream->Close(); });
+  }
+}
+
+// Rank 0 watches incoming/ and the other ranks view/: two views of one directory, as the
+// hosts of a shared file system may have. Rank 0 lands shard 31 (9 tokens: 2 samples of 4)
+// in incoming/, and `view` puts what the others see of it in view/ (or nothing).
+class DataStreamViewsTest : public DataStreamMpiTest {
+ protected:
+  // This rank's first Next() status, which must come within 30 s (the stream's collectives
+  // would wait 600 s for a rank that is not there).
+  absl::Status FirstBatchStatus(const std::function<void(const std::filesystem::path&)>& view) {
+    if (world_->rank() == 0) {
+      std::filesystem::create_directories(dir_ / "view");
+      view(dir_ / "view");
+      Land("incoming", 31, 9);
+    }
+    EXPECT_OK(world_->Barrier());
+    absl::StatusOr<std::unique_ptr<Communicator>> data = world_->Split(0, world_->rank(), "data");
+    EXPECT_OK(data.status());
+    DataStreamOptions options = Options(1, world_->rank() / kTp, world_->size() / kTp);
+    options.shards.clear();
+    options.prefetch = 1;
+    WatchOptions watch;
+    watch.directory = (dir_ / (world_->rank() == 0 ? "incoming" : "view")).string();
+    watch.poll_interval = absl::Milliseconds(20);
+    watch.arrival_grace = absl::Milliseconds(300);
+    options.watch = watch;
+    options.comm = data->get();
+    absl::StatusOr<std::unique_ptr<DataStream>> stream = DataStream::Open(options);
+    EXPECT_OK(stream.status());
+    const absl::Status first = WithinOrAbort("Next()", [&] { return (*stream)->Next().status(); });
+    WithinOrAbort("Close()", [&] { (*stream)->Close(); });
+    return first;
+  }
+};
+
+TEST_F(DataStreamViewsTest, TokenCountsThatDifferBetweenRanksEndTheStreamOnEveryRank) {
+  const absl::Status first = FirstBatchStatus([&](const std::filesystem::path& view) {
+    Land("view", 31, 13);  // 3 samples: the others would plan other batches than rank 0
+  });
+  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable) << first;
+  EXPECT_THAT(std::string(first.message()),
+              ::testing::HasSubstr("rank 0 of data reads 9 tokens, rank 1 13 tokens"));
+}
+
+TEST_F(DataStreamViewsTest, AShardOnlyRankZeroCanReadEndsTheStreamOnEveryRank) {
+  const absl::Status first = FirstBatchStatus(
+      [&](const std::filesystem::path& view) { std::ofstream(view / "31.bin") << "not a shard"; });
+  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable) << first;
+  EXPECT_THAT(std::string(first.message()), ::testing::HasSubstr("rank 1 a malformed file"));
+}
+
+TEST_F(DataStreamViewsTest, AShardMissingFromOneRanksViewEndsTheStreamOnEveryRank) {
+  const absl::Status first = FirstBatchStatus([](const std::filesystem::path&) {});
+  EXPECT_EQ(first.code(), absl::StatusCode::kDeadlineExceeded) << first;
+  EXPECT_THAT(std::string(first.message()),
+              ::testing::HasSubstr("did not appear here within 300ms"));
+  if (world_->rank() == 0) {
+    EXPECT_THAT(std::string(first.message()), ::testing::StartsWith("rank 1: "));
+  }
+}
+
+// A base shard that one rank cannot read fails Open on every rank: the others' fill threads
+// would otherwise start rounds that the failed rank never joins.
+TEST_F(DataStreamMpiTest, ABaseShardOneRankCannotReadFailsOpenOnEveryRank) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Communicator> data,
+                       world_->Split(0, world_->rank(), "data"));
+  DataStreamOptions options = Options(1, world_->rank() / kTp, world_->size() / kTp);
+  if (world_->rank() == world_->size() - 1) options.shards.push_back((dir_ / "gone.bin").string());
+  WatchOptions watch;
+  watch.directory = (dir_ / "incoming").string();
+  watch.replay_ratio = 0.5;
+  options.watch = watch;
+  options.comm = data.get();
+  const absl::Status opened = DataStream::Open(options).status();
+  EXPECT_FALSE(opened.ok());
+  EXPECT_THAT(std::string(opened.message()), ::testing::HasSubstr("gone.bin")) << opened;
+  if (world_->rank() != world_->size() - 1) {
+    EXPECT_THAT(std::string(opened.message()),
+                ::testing::StartsWith(absl::StrCat("rank ", world_->size() - 1, ": ")));
   }
 }
 

@@ -3,15 +3,21 @@
 // gradient accumulation, and ZeRO-1); gradient accumulation computes the same step as one
 // big batch; a non-finite loss on one rank skips the step on every rank and leaves the
 // weights alone, and too many in a row end the run; a stop signal on one rank makes every
-// rank checkpoint and return the requeue code; evaluation reports the validation loss.
+// rank checkpoint and return the requeue code; evaluation reports the validation loss; a
+// directory or a shard that fails on one rank fails Trainer::Create on every rank.
+#include <chrono>
 #include <cmath>
 #include <csignal>
+#include <fstream>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
 
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 #include "checkpoint/checkpoint_directory.h"
@@ -257,6 +263,48 @@ TEST_F(TrainerTest, BadOptionsNameTheOption) {
   o = Options("bad", 0);
   status = Trainer::Create(*grid, *model, o).status();
   EXPECT_NE(status.message().find("no budget"), std::string::npos) << status;
+}
+
+// Trainer::Create's status, or a failure and the end of the job if it takes over 60 s: the
+// other ranks of a failed one would wait in the next collective for 600 s.
+absl::Status CreateWithin60s(ProcessGrid& grid, Gpt& model, TrainerOptions o) {
+  auto done = std::async(std::launch::async,
+                         [&] { return Trainer::Create(grid, model, std::move(o)).status(); });
+  if (done.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    ADD_FAILURE() << "Trainer::Create still blocked after 60 s";
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  return done.get();
+}
+
+TEST_F(TrainerTest, ALocalFailureOnOneRankFailsCreateOnEveryRank) {
+  ASSERT_OK_AND_ASSIGN(auto grid, ProcessGrid::Create(*world_, 1));
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = Tiny(), .seed = kSeed}));
+  // Rank 0 alone creates the publish directory: here it would lie under a regular file.
+  if (world_->rank() == 0) std::ofstream(dir_ + "/blocker") << "a file";
+  ASSERT_OK(world_->Barrier());
+  TrainerOptions o = Options("publishing", 4);
+  o.val_shards = {dir_ + "/val_0.bin"};
+  o.eval_every = 2;
+  o.publish_dir = dir_ + "/blocker/published";
+  absl::Status status = CreateWithin60s(*grid, *model, o);
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("cannot create publish directory"))
+      << status;
+  if (world_->rank() != 0) {
+    EXPECT_THAT(std::string(status.message()), ::testing::StartsWith("rank 0: "));
+  }
+
+  // The last rank alone cannot read a training shard.
+  const int last = world_->size() - 1;
+  o = Options("unreadable", 4);
+  if (world_->rank() == last) o.train_data.shards.push_back(dir_ + "/gone.bin");
+  status = CreateWithin60s(*grid, *model, o);
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("gone.bin")) << status;
+  if (world_->rank() != last) {
+    EXPECT_THAT(std::string(status.message()),
+                ::testing::StartsWith(absl::StrCat("rank ", last, ": ")));
+  }
 }
 
 }  // namespace
