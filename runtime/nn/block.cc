@@ -33,8 +33,10 @@ absl::StatusOr<Tensor> Sum(const Tensor& a, const Tensor& b, absl::string_view w
 absl::StatusOr<std::unique_ptr<Block>> Block::Create(const BlockOptions& options,
                                                      ParameterInitializer& init) {
   auto block = std::unique_ptr<Block>(new Block(options));
-  const LayerNormOptions ln{
-      .dim = options.n_embd, .dtype = options.dtype, .device = options.device};
+  const LayerNormOptions ln{.dim = options.n_embd,
+                            .dtype = options.dtype,
+                            .device = options.device,
+                            .gradients = init.gradients()};
   ASSIGN_OR_RETURN(block->ln_1_, LayerNorm::Create(ln));
   ASSIGN_OR_RETURN(block->attn_,
                    CausalSelfAttention::Create({.n_embd = options.n_embd,

@@ -31,13 +31,14 @@ absl::StatusOr<std::unique_ptr<ColumnParallelLinear>> ColumnParallelLinear::Crea
                                            "ColumnParallelLinear weight"));
   ASSIGN_OR_RETURN(layer->weight_, layer->AddParameter("weight", ShardShape(full, split),
                                                        options.dtype, options.device,
-                                                       /*decay=*/true));
+                                                       /*decay=*/true, init.gradients()));
   layer->weight_->split = split;
   RETURN_IF_ERROR(InitNormalShard(init, layer->weight_->value, full, split, options.init_stddev));
   if (options.bias) {
-    ASSIGN_OR_RETURN(layer->bias_,
-                     layer->AddParameter("bias", ShardShape({options.out_features}, split),
-                                         options.dtype, options.device, /*decay=*/false));
+    ASSIGN_OR_RETURN(
+        layer->bias_,
+        layer->AddParameter("bias", ShardShape({options.out_features}, split), options.dtype,
+                            options.device, /*decay=*/false, init.gradients()));
     layer->bias_->split = split;
     RETURN_IF_ERROR(Fill(layer->bias_->value, 0.0));
   }

@@ -29,7 +29,7 @@ absl::StatusOr<std::unique_ptr<Embedding>> Embedding::Create(const EmbeddingOpti
   RETURN_IF_ERROR(CheckTable(options, "Embedding"));
   auto e = std::unique_ptr<Embedding>(new Embedding(options));
   ASSIGN_OR_RETURN(e->weight_, e->AddParameter("weight", {options.rows, options.dim}, options.dtype,
-                                               options.device, /*decay=*/true));
+                                               options.device, /*decay=*/true, init.gradients()));
   RETURN_IF_ERROR(init.Normal(e->weight_->value, options.init_stddev));
   return e;
 }
@@ -74,7 +74,7 @@ absl::StatusOr<std::unique_ptr<PositionEmbedding>> PositionEmbedding::Create(
   RETURN_IF_ERROR(CheckTable(options, "PositionEmbedding"));
   auto e = std::unique_ptr<PositionEmbedding>(new PositionEmbedding(options));
   ASSIGN_OR_RETURN(e->weight_, e->AddParameter("weight", {options.rows, options.dim}, options.dtype,
-                                               options.device, /*decay=*/true));
+                                               options.device, /*decay=*/true, init.gradients()));
   RETURN_IF_ERROR(init.Normal(e->weight_->value, options.init_stddev));
   return e;
 }

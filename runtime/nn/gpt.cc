@@ -20,7 +20,8 @@ absl::StatusOr<std::unique_ptr<Gpt>> Gpt::Create(const GptOptions& options) {
   RETURN_IF_ERROR(c.Validate());
   RETURN_IF_ERROR(nn_internal::CheckLayerPlacement(options.dtype, options.device, "Gpt"));
   auto gpt = std::unique_ptr<Gpt>(new Gpt(options));
-  ParameterInitializer init(options.seed, options.initialize);
+  ParameterInitializer init(options.seed,
+                            {.draw = options.initialize, .gradients = options.gradients});
   RETURN_IF_ERROR(gpt->CreateTokenEmbedding(init));
   ASSIGN_OR_RETURN(
       gpt->wpe_,
@@ -47,9 +48,10 @@ absl::StatusOr<std::unique_ptr<Gpt>> Gpt::Create(const GptOptions& options) {
     gpt->AddChild(absl::StrCat("h.", i), block.get());
     gpt->h_.push_back(std::move(block));
   }
-  ASSIGN_OR_RETURN(
-      gpt->ln_f_,
-      LayerNorm::Create({.dim = c.n_embd, .dtype = options.dtype, .device = options.device}));
+  ASSIGN_OR_RETURN(gpt->ln_f_, LayerNorm::Create({.dim = c.n_embd,
+                                                  .dtype = options.dtype,
+                                                  .device = options.device,
+                                                  .gradients = options.gradients}));
   gpt->AddChild("ln_f", gpt->ln_f_.get());
   return gpt;
 }
@@ -199,6 +201,10 @@ absl::StatusOr<Tensor> Gpt::LastPositionLogits(const Tensor& hidden, int64_t bat
 
 absl::Status Gpt::Backward(double dloss, const GradientsFinal& on_final) {
   const auto final = [&](Module& m) { return on_final ? on_final(m) : absl::OkStatus(); };
+  if (!options_.gradients) {
+    return absl::FailedPreconditionError(
+        "Gpt::Backward: the model was built without gradients (GptOptions::gradients)");
+  }
   if (!saved_) return absl::FailedPreconditionError("Gpt::Backward before Forward");
   const GptConfig& c = options_.config;
   RETURN_IF_ERROR(tp_cross_entropy_ ? tp_cross_entropy_->Backward(dloss)

@@ -64,6 +64,10 @@ struct GptOptions {
   // false: the weights are left unset (ParameterInitializer draws nothing), for a model whose
   // weights are read next, as LoadGptCheckpoint's are. Default: true.
   bool initialize = true;
+  // false: the parameters get no gradients (ParameterInitOptions::gradients), for a model that
+  // only runs forward, as LoadGptCheckpoint's: Backward, ZeroGrad and the optimizers refuse
+  // it. Default: true.
+  bool gradients = true;
   bool recompute = false;         // Every block recomputes its activations (block.h).
   DType dtype = DType::kF32;      // f32 or f64. Default: f32.
   Device device = Device::Cpu();  // Default: the cpu. CUDA devices compute in f32 only.

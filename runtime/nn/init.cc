@@ -9,7 +9,7 @@ namespace usine {
 
 absl::Status ParameterInitializer::Normal(const Tensor& t, double stddev) {
   RETURN_IF_ERROR(CheckDefined(t, "ParameterInitializer::Normal tensor"));
-  if (draw_) RETURN_IF_ERROR(Draw(t, stddev));
+  if (options_.draw) RETURN_IF_ERROR(Draw(t, stddev));
   offset_ += static_cast<uint64_t>(t.numel());
   return absl::OkStatus();
 }

@@ -18,24 +18,35 @@
 
 namespace usine {
 
+// What a model's layers do with the parameters they create. Default: draw them, with gradients.
+struct ParameterInitOptions {
+  // false: Normal leaves every tensor as it is (the offsets advance all the same): for a model
+  // whose weights are read next, as LoadGptCheckpoint's are.
+  bool draw = true;
+  // false: the layers create their parameters without gradients (Module::AddParameter), for a
+  // model that only runs forward (evaluation, sampling): half the memory of its parameters.
+  bool gradients = true;
+};
+
 class ParameterInitializer {
  public:
-  // With `draw` false, Normal leaves every tensor as it is (the offsets advance all the
-  // same): for a model whose weights are read next, as LoadGptCheckpoint's are.
-  explicit ParameterInitializer(uint64_t seed, bool draw = true) : seed_(seed), draw_(draw) {}
+  explicit ParameterInitializer(uint64_t seed, ParameterInitOptions options = {})
+      : seed_(seed), options_(options) {}
 
   // t <- normal(0, stddev) draws (made in f32 by RandomNormal; widened exactly for f64).
   // REQUIRES: t is f32, bf16, f16, or f64 on the cpu.
   [[nodiscard]] absl::Status Normal(const Tensor& t, double stddev);
 
   uint64_t offset() const { return offset_; }
+  // Whether the layers give their parameters gradients (the `gradient` of AddParameter).
+  bool gradients() const { return options_.gradients; }
 
  private:
   // t's draws from offset_.
   absl::Status Draw(const Tensor& t, double stddev) const;
 
   uint64_t seed_;
-  bool draw_;
+  ParameterInitOptions options_;
   uint64_t offset_ = 0;
 };
 

@@ -19,10 +19,11 @@ absl::StatusOr<std::unique_ptr<LayerNorm>> LayerNorm::Create(const LayerNormOpti
         "LayerNorm: dim must be positive and eps > 0, got ", options.dim, ", ", options.eps));
   }
   auto ln = std::unique_ptr<LayerNorm>(new LayerNorm(options));
-  ASSIGN_OR_RETURN(ln->weight_, ln->AddParameter("weight", {options.dim}, options.dtype,
-                                                 options.device, /*decay=*/false));
+  ASSIGN_OR_RETURN(ln->weight_,
+                   ln->AddParameter("weight", {options.dim}, options.dtype, options.device,
+                                    /*decay=*/false, options.gradients));
   ASSIGN_OR_RETURN(ln->bias_, ln->AddParameter("bias", {options.dim}, options.dtype, options.device,
-                                               /*decay=*/false));
+                                               /*decay=*/false, options.gradients));
   RETURN_IF_ERROR(Fill(ln->weight_->value, 1.0));
   RETURN_IF_ERROR(Fill(ln->bias_->value, 0.0));
   return ln;

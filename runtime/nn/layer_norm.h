@@ -26,6 +26,7 @@ struct LayerNormOptions {
   double eps = 1e-5;              // Default: 1e-5, GPT-2's.
   DType dtype = DType::kF32;      // f32 or f64. Default: f32.
   Device device = Device::Cpu();  // Default: the cpu.
+  bool gradients = true;          // ParameterInitOptions::gradients. Default: true.
 };
 
 class LayerNorm : public Module {

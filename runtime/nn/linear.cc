@@ -24,14 +24,15 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const LinearOptions& opti
                                                    options.out_features));
   }
   auto linear = std::unique_ptr<Linear>(new Linear(options));
-  ASSIGN_OR_RETURN(linear->weight_,
-                   linear->AddParameter("weight", {options.out_features, options.in_features},
-                                        options.dtype, options.device, /*decay=*/true));
+  ASSIGN_OR_RETURN(
+      linear->weight_,
+      linear->AddParameter("weight", {options.out_features, options.in_features}, options.dtype,
+                           options.device, /*decay=*/true, init.gradients()));
   RETURN_IF_ERROR(init.Normal(linear->weight_->value, options.init_stddev));
   if (options.bias) {
     ASSIGN_OR_RETURN(linear->bias_, linear->AddParameter("bias", {options.out_features},
                                                          options.dtype, options.device,
-                                                         /*decay=*/false));
+                                                         /*decay=*/false, init.gradients()));
     RETURN_IF_ERROR(Fill(linear->bias_->value, 0.0));
   }
   return linear;

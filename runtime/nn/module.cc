@@ -19,8 +19,21 @@ void Module::Collect(const std::string& prefix, std::vector<NamedParameter>& out
   for (auto& [name, child] : children_) child->Collect(absl::StrCat(prefix, name, "."), out);
 }
 
+absl::Status RequireGradients(absl::Span<const NamedParameter> parameters, absl::string_view user) {
+  for (const NamedParameter& p : parameters) {
+    if (!p.parameter->grad.defined()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(user, ": parameter ", p.name,
+                       " has no gradient (its model was built for inference only)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Module::ZeroGrad() {
-  for (const NamedParameter& p : Parameters()) {
+  const std::vector<NamedParameter> parameters = Parameters();
+  RETURN_IF_ERROR(RequireGradients(parameters, "ZeroGrad"));
+  for (const NamedParameter& p : parameters) {
     RETURN_IF_ERROR(WithContext(Fill(p.parameter->grad, 0.0), p.name));
   }
   return absl::OkStatus();
@@ -40,14 +53,16 @@ void Module::ReleaseActivations() {
 }
 
 absl::StatusOr<Parameter*> Module::AddParameter(std::string name, Shape shape, DType dtype,
-                                                Device device, bool decay) {
+                                                Device device, bool decay, bool gradient) {
   for (const Parameter& p : parameters_) {
     if (p.name == name) return absl::AlreadyExistsError(absl::StrCat("parameter '", name, "'"));
   }
   Parameter p{.name = std::move(name), .value = Tensor(), .grad = Tensor(), .decay = decay};
   ASSIGN_OR_RETURN(p.value, Tensor::Empty(shape, dtype, device));
-  ASSIGN_OR_RETURN(p.grad, Tensor::Empty(shape, dtype, device));
-  RETURN_IF_ERROR(WithContext(Fill(p.grad, 0.0), p.name));
+  if (gradient) {
+    ASSIGN_OR_RETURN(p.grad, Tensor::Empty(shape, dtype, device));
+    RETURN_IF_ERROR(WithContext(Fill(p.grad, 0.0), p.name));
+  }
   parameters_.push_back(std::move(p));
   return &parameters_.back();
 }

@@ -46,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 #include "checkpoint/state_dict.h"
 #include "runtime/core/device.h"
@@ -68,7 +69,8 @@ struct TensorParallelSplit {
   bool sharded() const { return size > 1; }
 };
 
-// A parameter and its gradient, same shape, dtype and device. The gradient starts at zero.
+// A parameter and its gradient, same shape, dtype and device. The gradient starts at zero; it
+// is undefined (!grad.defined()) in a model built for inference only (AddParameter).
 struct Parameter {
   std::string name;  // Local to its module ("weight").
   Tensor value;
@@ -96,7 +98,7 @@ class Module {
   // Parameter used by two computations, e.g. Gpt's wte and output projection: listed once.)
   std::vector<NamedParameter> Parameters();
 
-  // Sets every gradient to zero.
+  // Sets every gradient to zero. FailedPrecondition for a model without gradients.
   [[nodiscard]] absl::Status ZeroGrad();
 
   // Adds every parameter's value (not its gradient) to `state` as "<prefix><name>", a tensor of
@@ -110,10 +112,12 @@ class Module {
   void ReleaseActivations();
 
  protected:
-  // A new parameter of this module with a zero gradient; its value is uninitialised.
+  // A new parameter of this module with a zero gradient (none with `gradient` false: a layer
+  // passes its ParameterInitializer's gradients()); its value is uninitialised.
   // REQUIRES: `name` is new in this module and has no '.'.
   [[nodiscard]] absl::StatusOr<Parameter*> AddParameter(std::string name, Shape shape, DType dtype,
-                                                        Device device, bool decay);
+                                                        Device device, bool decay,
+                                                        bool gradient = true);
   // Lists `child`'s parameters under "<name>.". `child` is owned by this module (a member)
   // and outlives the registration. REQUIRES: `name` is new among the children.
   void AddChild(std::string name, Module* child);
@@ -127,6 +131,11 @@ class Module {
   std::deque<Parameter> parameters_;  // A deque keeps Parameter* stable as it grows.
   std::vector<std::pair<std::string, Module*>> children_;
 };
+
+// OK when every parameter has a gradient; else FailedPrecondition naming the first without
+// one and `user` (the optimizer or reducer that needs them).
+[[nodiscard]] absl::Status RequireGradients(absl::Span<const NamedParameter> parameters,
+                                            absl::string_view user);
 
 }  // namespace usine
 

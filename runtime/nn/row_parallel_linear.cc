@@ -31,13 +31,13 @@ absl::StatusOr<std::unique_ptr<RowParallelLinear>> RowParallelLinear::Create(
                                            "RowParallelLinear weight"));
   ASSIGN_OR_RETURN(layer->weight_, layer->AddParameter("weight", ShardShape(full, split),
                                                        options.dtype, options.device,
-                                                       /*decay=*/true));
+                                                       /*decay=*/true, init.gradients()));
   layer->weight_->split = split;
   RETURN_IF_ERROR(InitNormalShard(init, layer->weight_->value, full, split, options.init_stddev));
   if (options.bias) {
     ASSIGN_OR_RETURN(layer->bias_, layer->AddParameter("bias", {options.out_features},
                                                        options.dtype, options.device,
-                                                       /*decay=*/false));
+                                                       /*decay=*/false, init.gradients()));
     RETURN_IF_ERROR(Fill(layer->bias_->value, 0.0));
   }
   return layer;

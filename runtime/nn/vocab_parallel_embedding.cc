@@ -29,7 +29,7 @@ absl::StatusOr<std::unique_ptr<VocabParallelEmbedding>> VocabParallelEmbedding::
                    MakeTensorParallelSplit(o.tp, full, /*dim=*/0, /*groups=*/1,
                                            "VocabParallelEmbedding weight"));
   ASSIGN_OR_RETURN(e->weight_, e->AddParameter("weight", ShardShape(full, split), o.dtype, o.device,
-                                               /*decay=*/true));
+                                               /*decay=*/true, init.gradients()));
   e->weight_->split = split;
   ASSIGN_OR_RETURN(Tensor whole, Tensor::Empty(full, o.dtype));
   RETURN_IF_ERROR(init.Normal(whole, o.init_stddev));

@@ -52,6 +52,7 @@ absl::Status AdamWOptions::Validate() const {
 absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(std::vector<NamedParameter> parameters,
                                                      const AdamWOptions& options) {
   RETURN_IF_ERROR(options.Validate());
+  RETURN_IF_ERROR(RequireGradients(parameters, "AdamW"));
   auto adamw = std::unique_ptr<AdamW>(new AdamW(options));
   for (NamedParameter& p : parameters) {
     const std::string what = absl::StrCat("AdamW parameter ", p.name);

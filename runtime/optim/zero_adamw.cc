@@ -26,6 +26,7 @@ absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
                                                              const AdamWOptions& options,
                                                              Communicator* tp) {
   RETURN_IF_ERROR(options.Validate());
+  RETURN_IF_ERROR(RequireGradients(parameters, "ZeroAdamW"));
   for (const Communicator* comm : {&dp, tp}) {
     if (comm != nullptr && !comm->device().is_cpu()) {
       return absl::InvalidArgumentError(absl::StrCat(

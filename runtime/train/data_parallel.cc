@@ -13,6 +13,7 @@ namespace usine {
 absl::StatusOr<std::unique_ptr<GradientReducer>> AttachGradientReducer(
     Module& model, Communicator& dp, const GradientReducerOptions& options) {
   const std::vector<NamedParameter> parameters = model.Parameters();
+  RETURN_IF_ERROR(RequireGradients(parameters, "GradientReducer"));
   std::vector<GradientSpec> specs;
   specs.reserve(parameters.size());
   for (const NamedParameter& p : parameters) {

@@ -75,6 +75,7 @@ absl::StatusOr<GptCheckpoint> LoadGptCheckpoint(Communicator& world, const std::
   RETURN_IF_ERROR(WithContext(run_config.status(), file));
   absl::StatusOr<std::unique_ptr<Gpt>> model = Gpt::Create({.config = config,
                                                             .initialize = false,
+                                                            .gradients = false,
                                                             .device = options.device,
                                                             .tp = options.tp,
                                                             .attention = options.attention});

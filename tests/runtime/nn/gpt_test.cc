@@ -9,6 +9,7 @@
 
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/init.h"
+#include "runtime/optim/adamw.h"
 #include "tests/runtime/nn/gradient_check.h"
 #include "tests/testing/device_test.h"
 
@@ -205,7 +206,7 @@ TEST(Gpt, Bf16ProductsTrainAsF32Does) {
 TEST(Gpt, WithoutInitializationNothingIsDrawn) {
   ASSERT_OK_AND_ASSIGN(Tensor a, Tensor::Empty({3, 5}, DType::kF32));
   ASSERT_OK(Fill(a, 7.0f));
-  ParameterInitializer none(4, /*draw=*/false), drawing(4);
+  ParameterInitializer none(4, {.draw = false}), drawing(4);
   ASSERT_OK(none.Normal(a, 0.02));
   ASSERT_OK_AND_ASSIGN(const std::vector<float> kept, ReadTensor<float>(a));
   EXPECT_EQ(kept, std::vector<float>(15, 7.0f));
@@ -220,6 +221,30 @@ TEST(Gpt, WithoutInitializationNothingIsDrawn) {
     EXPECT_EQ(drawn->Parameters()[i].parameter->value.shape(),
               unset->Parameters()[i].parameter->value.shape());
   }
+}
+
+// A model built without gradients computes what one with them computes, holds no gradient
+// tensor, and is refused by everything that would need one.
+TEST(Gpt, WithoutGradientsForwardIsTheSameAndTrainingIsRefused) {
+  ASSERT_OK_AND_ASSIGN(auto trained, Gpt::Create({.config = Small(), .seed = 3}));
+  ASSERT_OK_AND_ASSIGN(auto inference,
+                       Gpt::Create({.config = Small(), .seed = 3, .gradients = false}));
+  for (const NamedParameter& p : inference->Parameters()) {
+    EXPECT_FALSE(p.parameter->grad.defined()) << p.name;
+  }
+  const Tensor tokens = Tokens<uint16_t>(2, 7, 40, 11);
+  ASSERT_OK_AND_ASSIGN(const double expected, trained->Forward(tokens));
+  ASSERT_OK_AND_ASSIGN(const double loss, inference->Forward(tokens));
+  EXPECT_EQ(loss, expected);
+  const absl::Status backward = inference->Backward();
+  EXPECT_TRUE(absl::IsFailedPrecondition(backward)) << backward;
+  EXPECT_THAT(std::string(backward.message()), HasSubstr("without gradients"));
+  const absl::Status zero = inference->ZeroGrad();
+  EXPECT_TRUE(absl::IsFailedPrecondition(zero)) << zero;
+  EXPECT_THAT(std::string(zero.message()), HasSubstr("parameter wte.weight has no gradient"));
+  const absl::Status adamw = AdamW::Create(inference->Parameters()).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(adamw)) << adamw;
+  EXPECT_THAT(std::string(adamw.message()), HasSubstr("AdamW: parameter wte.weight"));
 }
 
 TEST(Gpt, TokenErrorsNameThePosition) {
