@@ -130,15 +130,16 @@ absl::StatusOr<double> Train(usine::ProcessGrid& grid, const std::string& dir, i
 absl::Status Run(const std::string& dir) {
   ASSIGN_OR_RETURN(auto world, usine::World::Init());
   ASSIGN_OR_RETURN(auto grid, usine::ProcessGrid::Create(world->comm(), /*tp_size=*/1));
+  absl::Status written;  // Rank 0 writes the data; every rank learns whether it could.
   if (world->rank() == 0) {
     std::filesystem::remove_all(dir + "/run");
     std::filesystem::create_directories(dir);
-    RETURN_IF_ERROR(usine::WriteTokenShard(dir + "/train_0.bin", Pattern(40000, 1),
-                                           usine::TokenWidth::kUint16));
-    RETURN_IF_ERROR(usine::WriteTokenShard(dir + "/train_1.bin", Pattern(40000, 2),
-                                           usine::TokenWidth::kUint16));
+    written =
+        usine::WriteTokenShard(dir + "/train_0.bin", Pattern(40000, 1), usine::TokenWidth::kUint16);
+    written.Update(usine::WriteTokenShard(dir + "/train_1.bin", Pattern(40000, 2),
+                                          usine::TokenWidth::kUint16));
   }
-  RETURN_IF_ERROR(world->comm().Barrier());
+  RETURN_IF_ERROR(usine::AgreeOnStatus(world->comm(), written));
   ASSIGN_OR_RETURN(double first, Train(*grid, dir, 30));
   ASSIGN_OR_RETURN(double last, Train(*grid, dir, 40));  // Resumes from step 30.
   if (world->rank() == 0) {

@@ -29,6 +29,7 @@
 
 #include "CLI/CLI.hpp"
 #include "checkpoint/checkpointer.h"
+#include "collectives/byte_exchange.h"
 #include "runtime/cli/internal/benchmarks.h"
 #include "runtime/cli/internal/command_line.h"
 #include "runtime/core/allocator.h"
@@ -108,7 +109,11 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
   if (f.mib < f.tensor_mib || f.tensor_mib < 1 || f.saves < 1) {
     return absl::InvalidArgumentError("need --mib >= --tensor-mib >= 1 and --saves >= 1");
   }
-  ASSIGN_OR_RETURN(StateDict state, MakeState(world, f));
+  // Every rank's local work (allocations, rank 0's peers) is agreed on before the next
+  // collective, which the others would otherwise wait in for a rank that failed.
+  absl::StatusOr<StateDict> made = MakeState(world, f);
+  RETURN_IF_ERROR(AgreeOnStatus(world.comm(), made.status()));
+  StateDict& state = *made;
   const double bytes = static_cast<double>(state.piece_bytes()) * world.size();
   CheckpointerOptions options;
   options.directory = f.dir;
@@ -118,16 +123,20 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
   // The plain copy of the same pieces, into buffers already touched (as Save's are): host
   // memory for host pieces, pinned host memory for device pieces.
   std::vector<Tensor> copies;
-  for (const auto& [name, e] : state.tensors()) {
-    for (const TensorPiece& p : e.pieces) {
-      ASSIGN_OR_RETURN(Tensor copy, p.tensor.device().is_cpu()
-                                        ? Tensor::Empty(p.tensor.shape(), p.tensor.dtype())
-                                        : Tensor::Empty(p.tensor.shape(), p.tensor.dtype(),
-                                                        PinnedHostAllocator()));
-      std::memset(copy.raw_data(), 1, copy.nbytes());
-      copies.push_back(std::move(copy));
+  const auto make_copies = [&]() -> absl::Status {
+    for (const auto& [name, e] : state.tensors()) {
+      for (const TensorPiece& p : e.pieces) {
+        ASSIGN_OR_RETURN(Tensor copy, p.tensor.device().is_cpu()
+                                          ? Tensor::Empty(p.tensor.shape(), p.tensor.dtype())
+                                          : Tensor::Empty(p.tensor.shape(), p.tensor.dtype(),
+                                                          PinnedHostAllocator()));
+        std::memset(copy.raw_data(), 1, copy.nbytes());
+        copies.push_back(std::move(copy));
+      }
     }
-  }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(AgreeOnStatus(world.comm(), make_copies()));
   const int64_t mib = static_cast<int64_t>(bytes) >> 20;
   double copy_s = 1e9, stall_s = 1e9, write_s = 1e9, load_s = 1e9, dd_write = 1e9, dd_read = 1e9,
          read_s = 1e9;
@@ -159,15 +168,16 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
       best = t;
     }
     // The peer, in the same iteration (the disk of a shared VM varies from minute to minute).
+    absl::Status peer;
     if (world.rank() == 0) {
       const std::string file = absl::StrCat(f.dir, "/dd.bin");
-      ASSIGN_OR_RETURN(double w,
-                       TimeShell(absl::StrCat("dd if=/dev/zero of=", file, " bs=1M count=", mib,
-                                              " conv=fsync status=none")));
+      absl::StatusOr<double> w = TimeShell(absl::StrCat(
+          "dd if=/dev/zero of=", file, " bs=1M count=", mib, " conv=fsync status=none"));
       std::filesystem::remove(file);
-      dd_write = std::min(dd_write, w);
+      peer = w.status();
+      if (w.ok()) dd_write = std::min(dd_write, *w);
     }
-    RETURN_IF_ERROR(world.comm().Barrier());
+    RETURN_IF_ERROR(AgreeOnStatus(world.comm(), peer));
   }
   // Loads after the saves, each next to its peers: a load right after a save would share
   // the machine with the file system's work on the deleted checkpoint.
@@ -176,7 +186,7 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
     const absl::Time start = absl::Now();
     ASSIGN_OR_RETURN(int64_t step, ckpt->LoadLatest(state));
     load_s = std::min(load_s, Seconds(absl::Now() - start));
-    if (world.rank() == 0) {
+    const auto time_peers = [&]() -> absl::Status {
       const std::string path = CheckpointPath(f.dir, step);
       ASSIGN_OR_RETURN(double r,
                        TimeShell(absl::StrCat("dd if=", path, " of=/dev/null bs=1M status=none")));
@@ -193,7 +203,10 @@ absl::Status RunCheckpoint(World& world, const BenchFlags& f) {
       dd_read = std::min(dd_read, r);
       read_s = std::min(read_s, m);
       read_vector_s = std::min(read_vector_s, v);
-    }
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(
+        AgreeOnStatus(world.comm(), world.rank() == 0 ? time_peers() : absl::OkStatus()));
   }
   // Loads without checksums, from a Checkpointer of their own (one at a time per process).
   ckpt.reset();

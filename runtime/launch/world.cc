@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
+#include "collectives/byte_exchange.h"
 #include "collectives/local/local_communicator.h"
 #include "collectives/mpi/mpi_communicator.h"
 #include "runtime/core/logging.h"
@@ -146,10 +147,14 @@ absl::StatusOr<std::unique_ptr<World>> World::Init(WorldOptions options) {
                      MpiCommunicator::Create(MPI_COMM_WORLD, "world", options.communicator));
   }
   SetLogRank(world->size_ > 1 ? world->rank_ : -1);
+  absl::Status bound;
   if (options.bind_device && CudaDeviceCount() > 0) {
     world->device_ = Device::Cuda(world->local_rank_ % CudaDeviceCount());
-    RETURN_IF_ERROR(SetCurrentDevice(world->device_));
+    bound = SetCurrentDevice(world->device_);
   }
+  // One rank's GPU may refuse (held in exclusive mode, in an error state): every rank fails
+  // here, not in its first collective with that one.
+  RETURN_IF_ERROR(AgreeOnStatus(*world->comm_, bound));
   InstallStopSignalHandlers();
   USINE_LOG(DEBUG) << "world: rank " << world->rank_ << " of " << world->size_ << " (local "
                    << world->local_rank_ << " of " << world->local_size_ << ") on "

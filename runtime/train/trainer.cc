@@ -64,18 +64,22 @@ struct Boundary {
   int signal = 0;               // A stop signal arrived on some rank.
   bool checkpoint_due = false;  // By rank 0's clock.
   bool time_up = false;         // By rank 0's clock.
+  bool failed = false;          // Some rank holds a local failure (Impl::pending_).
 };
 
 absl::StatusOr<Boundary> AgreeAtBoundary(Communicator& world, int signal, bool checkpoint_due,
-                                         bool time_up) {
-  ASSIGN_OR_RETURN(Tensor flags, Tensor::Empty({3}, DType::kF32));
+                                         bool time_up, bool failed) {
+  ASSIGN_OR_RETURN(Tensor flags, Tensor::Empty({4}, DType::kF32));
   float* f = static_cast<float*>(flags.raw_data());
   f[0] = static_cast<float>(signal);
   f[1] = world.rank() == 0 && checkpoint_due ? 1.0f : 0.0f;
   f[2] = world.rank() == 0 && time_up ? 1.0f : 0.0f;
+  f[3] = failed ? 1.0f : 0.0f;
   if (world.size() > 1) RETURN_IF_ERROR(world.AllReduce(flags, ReduceOp::kMax));
-  return Boundary{
-      .signal = static_cast<int>(f[0]), .checkpoint_due = f[1] != 0.0f, .time_up = f[2] != 0.0f};
+  return Boundary{.signal = static_cast<int>(f[0]),
+                  .checkpoint_due = f[1] != 0.0f,
+                  .time_up = f[2] != 0.0f,
+                  .failed = f[3] != 0.0f};
 }
 
 }  // namespace
@@ -136,6 +140,10 @@ class Trainer::Impl {
   bool resumed_ = false;
   DataStreamState boundary_data_;  // data_'s state at the last step boundary: what Save saves.
   train_internal::PublicationBar bar_;
+  // A failure of this rank's own work between collectives (rank 0's metrics log): the run
+  // goes on to the next step boundary, where every rank ends with it (AgreeOnStatus), instead
+  // of the others waiting for this one in the step's collectives until their timeout.
+  absl::Status pending_;
 };
 
 absl::Status Trainer::Impl::BuildOptimizer() {
@@ -177,9 +185,11 @@ absl::Status Trainer::Impl::PrepareDirectories() {
 absl::Status Trainer::Impl::Init() {
   RETURN_IF_ERROR(ValidateOptions(o_, dp_.size()));
   micro_batches_ = o_.global_batch / (dp_.size() * o_.train_data.batch_size);
-  // Agreed before the first collective, which the other ranks would wait in for a failed one.
-  RETURN_IF_ERROR(AgreeOnStatus(grid_.world(), PrepareDirectories()));
-  RETURN_IF_ERROR(BuildOptimizer());
+  // Local work (no collective: the optimizer's state, out of memory on one rank), agreed on
+  // before the first collective, which the other ranks would wait in for a failed one.
+  absl::Status local = PrepareDirectories();
+  if (local.ok()) local = BuildOptimizer();
+  RETURN_IF_ERROR(AgreeOnStatus(grid_.world(), local));
   ASSIGN_OR_RETURN(
       checkpointer_,
       Checkpointer::Create(grid_.world(), {.directory = absl::StrCat(o_.run_dir, "/checkpoints"),
@@ -312,7 +322,7 @@ absl::StatusOr<EvalReport> Trainer::Impl::Evaluate() {
   RETURN_IF_ERROR(WithContext(result.status(), "Trainer: validation split"));
   const EvalReport report{.step = step_, .loss = result->loss, .batches = result->batches};
   if (o_.on_eval) o_.on_eval(report);
-  RETURN_IF_ERROR(reporter_->ReportEval(report, result->tokens));
+  pending_.Update(reporter_->ReportEval(report, result->tokens));
   return report;
 }
 
@@ -395,7 +405,8 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
         const Boundary boundary,
         AgreeAtBoundary(world, StopSignal(),
                         checkpoint_by_time && step_start - last_checkpoint >= o_.checkpoint_every,
-                        time_budget && step_start - run_start >= o_.max_time));
+                        time_budget && step_start - run_start >= o_.max_time, !pending_.ok()));
+    if (boundary.failed) RETURN_IF_ERROR(AgreeOnStatus(world, pending_));
     const bool budget_done = (o_.max_steps > 0 && step_ >= o_.max_steps) ||
                              (o_.max_tokens > 0 && tokens_seen_ >= o_.max_tokens) ||
                              boundary.time_up;
@@ -404,11 +415,16 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
                           step_ % o_.checkpoint_every_steps == 0;
     absl::Duration stall;
     if (step_ != saved_step_ && (stop || by_steps || boundary.checkpoint_due)) {
-      ASSIGN_OR_RETURN(stall, Save());
+      // A snapshot that failed here (pinned memory on one rank) fails the write on every rank,
+      // whose Wait then says so; going on, the next boundary ends the run with it.
+      absl::StatusOr<absl::Duration> saved = Save();
+      pending_.Update(saved.status());
+      stall = saved.value_or(absl::ZeroDuration());
       last_checkpoint = absl::Now();
     }
     if (stop) {
-      RETURN_IF_ERROR(checkpointer_->Wait());
+      pending_.Update(checkpointer_->Wait());
+      RETURN_IF_ERROR(AgreeOnStatus(world, pending_));
       outcome.reason =
           boundary.signal != 0 && !budget_done ? StopReason::kSignal : StopReason::kBudget;
       outcome.signal = boundary.signal;
@@ -450,7 +466,7 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
                             .checkpoint_stall = stall,
                             .step_time = absl::Now() - step_start};
     if (o_.on_step) o_.on_step(report);
-    RETURN_IF_ERROR(reporter_->Report(report, /*last=*/step_ == o_.max_steps));
+    pending_.Update(reporter_->Report(report, /*last=*/step_ == o_.max_steps));
     if (bad_in_row >= o_.max_bad_steps) {
       (void)checkpointer_->Wait();  // The last committed checkpoint stays; its error is moot.
       return absl::AbortedError(absl::StrCat(
@@ -460,7 +476,7 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
     }
     if (o_.eval_every > 0 && !o_.val_shards.empty() && step_ % o_.eval_every == 0) {
       ASSIGN_OR_RETURN(const EvalReport eval, Evaluate());
-      RETURN_IF_ERROR(MaybePublish(eval));
+      pending_.Update(MaybePublish(eval));
     }
   }
   // Every rank closes a watched stream now, so that a rank whose stop watcher is closing it

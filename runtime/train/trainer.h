@@ -40,8 +40,11 @@
 //
 // Agreement: every decision that must be the same everywhere is taken together at each step
 // boundary (one small all-reduce over the world): a stop signal on any rank, a checkpoint
-// due by the clock, the time budget (rank 0's clock). A non-finite loss or gradient norm skips
-// the step on every rank (train_step.h); `max_bad_steps` in a row end the run with an error.
+// due by the clock, the time budget (rank 0's clock), and whether some rank's own work failed
+// since (rank 0's metrics log: every rank then ends the run with that error, "rank 0: ...").
+// Local failures in Create (directories, the metrics log, the data) are agreed on likewise,
+// so that no rank waits in a collective for one that has failed. A non-finite loss or gradient norm
+// skips the step on every rank (train_step.h); `max_bad_steps` in a row end the run with an error.
 //
 // Create and Run are collectives over the grid's world: every rank calls them. Not
 // thread-safe. The grid and the model must outlive the trainer.

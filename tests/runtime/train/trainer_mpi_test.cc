@@ -8,12 +8,14 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
@@ -305,6 +307,43 @@ TEST_F(TrainerTest, ALocalFailureOnOneRankFailsCreateOnEveryRank) {
     EXPECT_THAT(std::string(status.message()),
                 ::testing::StartsWith(absl::StrCat("rank ", last, ": ")));
   }
+}
+
+// Rank 0's metrics log fails to take a line after step 2 (a file-size limit standing in for a
+// full disk): every rank ends the run at the next step boundary with that error, instead of the
+// others waiting in step 3's collectives until their timeout.
+TEST_F(TrainerTest, AMetricsLogThatFailsOnRankZeroEndsTheRunOnEveryRank) {
+  ASSERT_OK_AND_ASSIGN(auto grid, ProcessGrid::Create(*world_, 1));
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = Tiny(), .seed = kSeed}));
+  TrainerOptions o = Options("log_fails", 6);
+  rlimit before{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+  const std::string log = o.run_dir + "/metrics.jsonl";
+  std::vector<int64_t> steps;
+  o.on_step = [&](const StepReport& r) {
+    steps.push_back(r.step);
+    if (world_->rank() != 0 || r.step != 2) return;
+    std::signal(SIGXFSZ, SIG_IGN);  // write(2) fails with EFBIG instead
+    const rlimit at_size{static_cast<rlim_t>(std::filesystem::file_size(log)), before.rlim_max};
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &at_size), 0);
+  };
+  auto done = std::async(std::launch::async, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto trainer, Trainer::Create(*grid, *model, o));
+    return trainer->Run().status();
+  });
+  if (done.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    ADD_FAILURE() << "Run still blocked after 60 s";
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  const absl::Status status = done.get();
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &before), 0);
+  std::signal(SIGXFSZ, SIG_DFL);
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("metrics.jsonl: cannot append"))
+      << status;
+  if (world_->rank() != 0) {
+    EXPECT_THAT(std::string(status.message()), ::testing::StartsWith("rank 0: "));
+  }
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2}));  // Step 3 was not taken.
 }
 
 }  // namespace
