@@ -18,11 +18,14 @@ double EvalResult::perplexity() const { return std::exp(loss); }
 
 namespace {
 
-// The first failure among the DP ranks', on each of them (`dp` null: `mine`): a shard that
-// one rank alone cannot open or read ends every rank's evaluation at once with its error,
-// instead of leaving the others in the final average until the collective timeout.
-absl::Status Agree(Communicator* dp, const absl::Status& mine) {
-  return dp == nullptr ? mine : AgreeOnStatus(*dp, mine);
+// The first failure among the ranks', on each of them: a shard that one rank alone cannot
+// open or read ends every rank's evaluation at once with its error, instead of leaving the
+// others in the final average (or the TP peers in Forward) until the collective timeout.
+// Over the DP group, then the model's TP group: two rounds that reach the whole DP x TP grid.
+absl::Status Agree(Communicator* dp, Communicator* tp, const absl::Status& mine) {
+  absl::Status agreed = dp == nullptr ? mine : AgreeOnStatus(*dp, mine);
+  if (tp != nullptr && tp->size() > 1) agreed = AgreeOnStatus(*tp, agreed);
+  return agreed;
 }
 
 }  // namespace
@@ -44,7 +47,7 @@ absl::StatusOr<EvalResult> Evaluate(TokenModel& model, Communicator* dp, DataStr
   data.dp_rank = dp == nullptr ? 0 : dp->rank();
   data.dp_size = dp_size;
   absl::StatusOr<std::unique_ptr<DataStream>> opened = DataStream::Open(std::move(data));
-  RETURN_IF_ERROR(Agree(dp, WithContext(opened.status(), "Evaluate: data")));
+  RETURN_IF_ERROR(Agree(dp, model.tp(), WithContext(opened.status(), "Evaluate: data")));
   DataStream& stream = **opened;
   const int64_t whole = stream.samples_per_epoch() / (dp_size * batch_size);
   const int64_t batches = max_batches > 0 ? std::min(max_batches, whole) : whole;
@@ -59,7 +62,7 @@ absl::StatusOr<EvalResult> Evaluate(TokenModel& model, Communicator* dp, DataStr
     absl::StatusOr<double> loss =
         batch.ok() ? model.Forward(batch->tokens) : absl::StatusOr<double>(batch.status());
     model.ReleaseActivations();
-    RETURN_IF_ERROR(Agree(dp, loss.status()));
+    RETURN_IF_ERROR(Agree(dp, model.tp(), loss.status()));
     sum += *loss;
   }
   // Every rank's batches hold as many tokens: the mean of the ranks' means is the mean.

@@ -231,5 +231,20 @@ TEST_F(GptInferenceTest, AnErrorOnOneRankEndsEvaluateOnEveryRank) {
   EXPECT_OK(world_->Barrier());
 }
 
+// At TP 2 a split that only the last rank cannot open: its DP group agrees on the error, and
+// so must the other DP group, whose ranks are its TP peers (they would wait in Forward).
+TEST_F(GptInferenceTest, AnErrorOnOneTensorParallelRankEndsEvaluateOnEveryRank) {
+  std::unique_ptr<Gpt> tp2 = Load(&grid_->comm(ParallelAxis::kTensor));
+  ASSERT_NE(tp2, nullptr);
+  const int last = world_->size() - 1;
+  DataStreamOptions data = Data("val.bin");
+  if (world_->rank() == last) data.shards = {dir_ + "/gone.bin"};
+  const absl::Status status = Evaluate(*tp2, &grid_->comm(ParallelAxis::kData), data, 1).status();
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("gone.bin"), std::string::npos) << status;
+  // Every rank is still in step: a collective after it completes.
+  EXPECT_OK(world_->Barrier());
+}
+
 }  // namespace
 }  // namespace usine
