@@ -170,22 +170,35 @@ absl::Status Checkpointer::Load(const std::string& path, StateDict& state) {
     Tensor piece;
   };
   std::vector<Staged> staged;
-  for (const auto& [name, entry] : state.tensors()) {
-    for (size_t i = 0; i < entry.pieces.size(); ++i) {
-      const TensorPiece& piece = entry.pieces[i];
-      Tensor buffer = piece.tensor;
-      if (!piece.tensor.device().is_cpu()) {
-        ASSIGN_OR_RETURN(buffer, HostBuffer(name, i, piece.tensor));
-        staged.push_back(Staged{buffer, piece.tensor});
+  const auto stage = [&]() -> absl::Status {
+    for (const auto& [name, entry] : state.tensors()) {
+      for (size_t i = 0; i < entry.pieces.size(); ++i) {
+        const TensorPiece& piece = entry.pieces[i];
+        Tensor buffer = piece.tensor;
+        if (!piece.tensor.device().is_cpu()) {
+          ASSIGN_OR_RETURN(buffer, HostBuffer(name, i, piece.tensor));
+          staged.push_back(Staged{buffer, piece.tensor});
+        }
+        RETURN_IF_ERROR(host.AddShard(name, buffer, entry.global_shape, piece.offset));
       }
-      RETURN_IF_ERROR(host.AddShard(name, buffer, entry.global_shape, piece.offset));
     }
-  }
+    return absl::OkStatus();
+  };
+  const auto unstage = [&]() -> absl::Status {
+    for (const Staged& s : staged) RETURN_IF_ERROR(Copy(s.buffer, s.piece));
+    return absl::OkStatus();
+  };
   ReadOptions read_options;
   read_options.verify_checksums = options_.verify_on_load;
-  RETURN_IF_ERROR(
-      io_->Run([&] { return ReadCheckpointFile(path, host, *io_comm_, read_options); }));
-  for (const Staged& s : staged) RETURN_IF_ERROR(Copy(s.buffer, s.piece));
+  // The staging and the copies may fail on some ranks only (pinned or device memory): every
+  // rank learns of it, rather than the others waiting in the read or in what follows the load.
+  const absl::Status staging = stage();
+  RETURN_IF_ERROR(io_->Run([&]() -> absl::Status {
+    RETURN_IF_ERROR(AgreeOnStatus(*io_comm_, staging));
+    return ReadCheckpointFile(path, host, *io_comm_, read_options);
+  }));
+  const absl::Status copied = unstage();
+  RETURN_IF_ERROR(io_->Run([&] { return AgreeOnStatus(*io_comm_, copied); }));
   state.mutable_metadata() = std::move(host.mutable_metadata());
   return absl::OkStatus();
 }

@@ -40,21 +40,29 @@ absl::Status ReadWeights(const std::string& file, Gpt& model, Communicator& worl
   RETURN_IF_ERROR(model.AddToStateDict(wanted, keys::kModelPrefix));
   StateDict host;
   std::vector<std::pair<Tensor, Tensor>> staged;  // (host buffer, device piece)
-  for (const auto& [name, entry] : wanted.tensors()) {
-    for (const TensorPiece& piece : entry.pieces) {
-      Tensor buffer = piece.tensor;
-      if (!buffer.device().is_cpu()) {
-        ASSIGN_OR_RETURN(buffer, Tensor::Empty(piece.tensor.shape(), piece.tensor.dtype()));
-        staged.emplace_back(buffer, piece.tensor);
+  const auto stage = [&]() -> absl::Status {
+    for (const auto& [name, entry] : wanted.tensors()) {
+      for (const TensorPiece& piece : entry.pieces) {
+        Tensor buffer = piece.tensor;
+        if (!buffer.device().is_cpu()) {
+          ASSIGN_OR_RETURN(buffer, Tensor::Empty(piece.tensor.shape(), piece.tensor.dtype()));
+          staged.emplace_back(buffer, piece.tensor);
+        }
+        RETURN_IF_ERROR(host.AddShard(name, buffer, entry.global_shape, piece.offset));
       }
-      RETURN_IF_ERROR(host.AddShard(name, buffer, entry.global_shape, piece.offset));
     }
-  }
+    return absl::OkStatus();
+  };
+  const auto unstage = [&]() -> absl::Status {
+    for (const auto& [buffer, piece] : staged) {
+      RETURN_IF_ERROR(WithContext(Copy(buffer, piece), absl::StrCat(file, ": to the device")));
+    }
+    return absl::OkStatus();
+  };
+  // Host or device memory may run out on some ranks only: all of them learn of it.
+  RETURN_IF_ERROR(AgreeOnStatus(world, stage()));
   RETURN_IF_ERROR(ReadCheckpointFile(file, host, world, read));
-  for (const auto& [buffer, piece] : staged) {
-    RETURN_IF_ERROR(WithContext(Copy(buffer, piece), absl::StrCat(file, ": to the device")));
-  }
-  return absl::OkStatus();
+  return AgreeOnStatus(world, unstage());
 }
 
 }  // namespace
