@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
+#include "collectives/byte_exchange.h"
 #include "collectives/process_grid.h"
 #include "runtime/cli/internal/run_on_world.h"
 #include "runtime/core/status_macros.h"
@@ -88,9 +89,29 @@ absl::StatusOr<TrainerOptions> ToTrainerOptions(const RunConfig& config, const R
   return o;
 }
 
+// Every rank reads the configuration itself; the job must run one. A file that differs
+// between hosts, was edited during the launch, or other --set flags would split the ranks'
+// decisions (or leave some waiting for the others): an error on every rank, naming the first
+// rank that reads another configuration than rank 0.
+absl::StatusOr<RunConfig> LoadAgreedRunConfig(Communicator& world, const std::string& path,
+                                              const std::vector<std::string>& overrides) {
+  absl::StatusOr<RunConfig> config = LoadRunConfig(path, overrides);
+  RETURN_IF_ERROR(AgreeOnStatus(world, config.status()));
+  ASSIGN_OR_RETURN(const std::vector<std::string> all, AllGatherBytes(world, ToToml(*config)));
+  for (int r = 1; r < world.size(); ++r) {
+    if (all[r] != all[0]) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, ": rank ", r,
+                       " reads another run configuration than rank 0 (the file differs "
+                       "between hosts, or the ranks were given other --set flags)"));
+    }
+  }
+  return config;
+}
+
 absl::StatusOr<int> Train(World& world, const std::string& command, const std::string& path,
                           const std::vector<std::string>& overrides) {
-  ASSIGN_OR_RETURN(const RunConfig config, LoadRunConfig(path, overrides));
+  ASSIGN_OR_RETURN(const RunConfig config, LoadAgreedRunConfig(world.comm(), path, overrides));
   ASSIGN_OR_RETURN(const RunLayout layout, ResolveLayout(config, world.size()));
   ASSIGN_OR_RETURN(const GptConfig model_config, ResolveGptConfig(config));
   Device device = Device::Cpu();

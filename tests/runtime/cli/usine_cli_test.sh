@@ -123,6 +123,28 @@ else
   check "a bad line under mpirun fails the job" test $? -ne 0
   check "the error is printed once" test "$(grep -c 'lines.jsonl:41: not JSON' "$dir/err")" -eq 1
   check "no shard is left" test -z "$(ls "$dir/bad"/*.bin 2>/dev/null)"
+
+  # Ranks that read two configurations (here, other --set flags) must not train.
+  cat >"$dir/run.toml" <<EOF
+[run]
+dir = "$dir/run"
+[model]
+preset = "tiny"
+vocab_size = 50257
+[data]
+dir = "$dir/two"
+seq_len = 8
+batch_size = 2
+[train]
+max_steps = 1
+EOF
+  "$mpiexec" -np 1 "$usine" train --config "$dir/run.toml" --set optim.lr=1e-3 : \
+    -np 1 "$usine" train --config "$dir/run.toml" --set optim.lr=2e-3 >"$dir/out" 2>"$dir/err"
+  check "two configurations under mpirun fail the job" test $? -ne 0
+  check "the rank that differs is named" grep -q "rank 1 reads another run configuration" "$dir/err"
+  check "no step was taken" test ! -e "$dir/run/checkpoints/latest"
+  "$mpiexec" -np 2 "$usine" train --config "$dir/run.toml" >"$dir/out" 2>"$dir/err"
+  check "one configuration under mpirun trains" test $? -eq 0
 fi
 
 if [[ $fail -ne 0 ]]; then
