@@ -141,6 +141,11 @@ CachingAllocatorStats CachingAllocator::stats() const {
   return stats_;
 }
 
+void CachingAllocator::ResetPeak() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.peak_allocated_bytes = stats_.allocated_bytes;
+}
+
 absl::Status CachingAllocator::CollectPendingLocked() {
   for (size_t i = 0; i < pending_.size();) {
     Block& block = pending_[i];

@@ -72,6 +72,8 @@ class CachingAllocator final : public Allocator {
   [[nodiscard]] absl::Status EmptyCache();
 
   CachingAllocatorStats stats() const;
+  // peak_allocated_bytes <- allocated_bytes: the peak of what follows (one pass of a model).
+  void ResetPeak();
 
  private:
   struct Block {

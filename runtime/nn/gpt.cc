@@ -91,13 +91,17 @@ absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
     RETURN_IF_ERROR(WithContext(Copy(tokens, host_tokens), "Gpt tokens"));
     return Forward(host_tokens);
   }
-  ASSIGN_OR_RETURN(const Tensor hidden, ForwardHidden({tokens, 0, seq}));
+  ASSIGN_OR_RETURN(const Tensor hidden, ForwardHidden({tokens, 0, seq}, options_.gradients));
   ASSIGN_OR_RETURN(Tensor x, hidden.Reshape({batch, seq, c.n_embd}));
   ASSIGN_OR_RETURN(Tensor logits, ProjectToVocab(hidden));
   ASSIGN_OR_RETURN(double loss, tp_cross_entropy_
                                     ? tp_cross_entropy_->Forward(logits, {tokens, 1, seq})
                                     : cross_entropy_.Forward(logits, {tokens, 1, seq}));
-  saved_ = Saved{x, logits};
+  if (options_.gradients) {
+    saved_ = Saved{x, logits};
+  } else {
+    ReleaseActivations();
+  }
   return loss;
 }
 
@@ -106,15 +110,19 @@ absl::StatusOr<Tensor> Gpt::EmbedTokens(const TokenWindow& inputs) {
                          : tp_wte_->Forward(inputs);
 }
 
-absl::StatusOr<Tensor> Gpt::ForwardHidden(const TokenWindow& inputs) {
+absl::StatusOr<Tensor> Gpt::ForwardHidden(const TokenWindow& inputs, bool keep) {
   const GptConfig& c = options_.config;
   const int64_t batch = inputs.batch(), seq = inputs.length;
   ASSIGN_OR_RETURN(Tensor x, EmbedTokens(inputs));
   RETURN_IF_ERROR(wpe_->Forward(x));
   for (auto& block : h_) {
     ASSIGN_OR_RETURN(x, block->Forward(x));
+    // With no Backward to come, a block's activations go as soon as it has its output: the
+    // pass holds one block's at a time, not every block's.
+    if (!keep) block->ReleaseActivations();
   }
   ASSIGN_OR_RETURN(x, ln_f_->Forward(x));
+  if (!keep) ReleaseActivations();
   return x.Reshape({batch * seq, c.n_embd});
 }
 
@@ -138,9 +146,7 @@ absl::StatusOr<Tensor> Gpt::InferenceHidden(const Tensor& inputs, absl::string_v
     ASSIGN_OR_RETURN(host_inputs, Tensor::Empty(inputs.shape(), inputs.dtype()));
     RETURN_IF_ERROR(WithContext(Copy(inputs, host_inputs), absl::StrCat(what, " inputs")));
   }
-  absl::StatusOr<Tensor> hidden = ForwardHidden({host_inputs, 0, inputs.dim(1)});
-  ReleaseActivations();  // Inference: nothing is kept for a Backward.
-  return hidden;
+  return ForwardHidden({host_inputs, 0, inputs.dim(1)}, /*keep=*/false);
 }
 
 absl::StatusOr<Tensor> Gpt::GatherVocab(const Tensor& local) {

@@ -66,7 +66,7 @@ struct GptOptions {
   bool initialize = true;
   // false: the parameters get no gradients (ParameterInitOptions::gradients), for a model that
   // only runs forward, as LoadGptCheckpoint's: Backward, ZeroGrad and the optimizers refuse
-  // it. Default: true.
+  // it, and Forward keeps one block's activations at a time. Default: true.
   bool gradients = true;
   bool recompute = false;         // Every block recomputes its activations (block.h).
   DType dtype = DType::kF32;      // f32 or f64. Default: f32.
@@ -120,8 +120,9 @@ class Gpt : public TokenModel {
   absl::Status CreateTokenEmbedding(ParameterInitializer& init);
   // The token embeddings of `inputs`, [B, T, C] (a collective with TP), saving the ids.
   absl::StatusOr<Tensor> EmbedTokens(const TokenWindow& inputs);
-  // Embeddings, blocks and ln_f, saving their activations: ln_f's output, [B*T, C].
-  absl::StatusOr<Tensor> ForwardHidden(const TokenWindow& inputs);
+  // Embeddings, blocks and ln_f: ln_f's output, [B*T, C]. `keep`: their activations are saved
+  // for Backward; else each block's are dropped once it has its output.
+  absl::StatusOr<Tensor> ForwardHidden(const TokenWindow& inputs, bool keep);
   // This rank's logits of the rows of `hidden` ([N, C]): [N, padded_vocab / tp].
   absl::StatusOr<Tensor> ProjectToVocab(const Tensor& hidden);
   // ForwardHidden of Logits' `inputs` (checked; errors name `what`), keeping no activations.

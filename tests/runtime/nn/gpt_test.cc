@@ -7,6 +7,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "runtime/core/allocator.h"
+#include "runtime/core/caching_allocator.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/init.h"
 #include "runtime/optim/adamw.h"
@@ -245,6 +247,29 @@ TEST(Gpt, WithoutGradientsForwardIsTheSameAndTrainingIsRefused) {
   const absl::Status adamw = AdamW::Create(inference->Parameters()).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(adamw)) << adamw;
   EXPECT_THAT(std::string(adamw.message()), HasSubstr("AdamW: parameter wte.weight"));
+}
+
+// Without gradients a forward pass holds one block's activations at a time: its peak of host
+// memory (the caching allocator's) is a fraction of the peak of a model that keeps them all
+// for Backward.
+TEST(Gpt, WithoutGradientsForwardHoldsOneBlocksActivationsAtATime) {
+  auto* host = dynamic_cast<CachingAllocator*>(&HostAllocator());
+  if (host == nullptr) GTEST_SKIP() << "the host allocator caches nothing (AddressSanitizer)";
+  GptConfig config = Small();
+  config.n_layer = 8;
+  const Tensor tokens = Tokens<uint16_t>(4, 9, 40, 5);
+  const auto peak_of_forward = [&](bool gradients) -> size_t {
+    auto model = Gpt::Create({.config = config, .seed = 2, .gradients = gradients}).value();
+    host->ResetPeak();
+    const size_t before = host->stats().allocated_bytes;
+    EXPECT_OK(model->Forward(tokens).status());
+    const size_t peak = host->stats().peak_allocated_bytes - before;
+    model->ReleaseActivations();
+    return peak;
+  };
+  const size_t kept = peak_of_forward(true), dropped = peak_of_forward(false);
+  EXPECT_LT(3 * dropped, kept) << "peak " << dropped << " B without gradients, " << kept
+                               << " B with";
 }
 
 TEST(Gpt, TokenErrorsNameThePosition) {
