@@ -79,6 +79,14 @@ absl::Status Gpt::CreateTokenEmbedding(ParameterInitializer& init) {
 }
 
 absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
+  return Loss(tokens, options_.gradients);
+}
+
+absl::StatusOr<double> Gpt::InferenceLoss(const Tensor& tokens) {
+  return Loss(tokens, /*keep=*/false);
+}
+
+absl::StatusOr<double> Gpt::Loss(const Tensor& tokens, bool keep) {
   const GptConfig& c = options_.config;
   if (tokens.rank() != 2 || tokens.dim(1) < 2 || tokens.dim(1) - 1 > c.block_size) {
     return absl::InvalidArgumentError(absl::StrCat("Gpt tokens: expected [B, T+1] with 1 <= T <= ",
@@ -89,15 +97,15 @@ absl::StatusOr<double> Gpt::Forward(const Tensor& tokens) {
     // The ids are read on the host (checked, then grouped for the embedding's gradient).
     ASSIGN_OR_RETURN(Tensor host_tokens, Tensor::Empty(tokens.shape(), tokens.dtype()));
     RETURN_IF_ERROR(WithContext(Copy(tokens, host_tokens), "Gpt tokens"));
-    return Forward(host_tokens);
+    return Loss(host_tokens, keep);
   }
-  ASSIGN_OR_RETURN(const Tensor hidden, ForwardHidden({tokens, 0, seq}, options_.gradients));
+  ASSIGN_OR_RETURN(const Tensor hidden, ForwardHidden({tokens, 0, seq}, keep));
   ASSIGN_OR_RETURN(Tensor x, hidden.Reshape({batch, seq, c.n_embd}));
   ASSIGN_OR_RETURN(Tensor logits, ProjectToVocab(hidden));
   ASSIGN_OR_RETURN(double loss, tp_cross_entropy_
                                     ? tp_cross_entropy_->Forward(logits, {tokens, 1, seq})
                                     : cross_entropy_.Forward(logits, {tokens, 1, seq}));
-  if (options_.gradients) {
+  if (keep) {
     saved_ = Saved{x, logits};
   } else {
     ReleaseActivations();

@@ -89,6 +89,8 @@ class Gpt : public TokenModel {
   // Saves the activations for Backward. On a CUDA model the work runs on the device's default
   // stream and the call returns once the loss has reached the host.
   [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& tokens) override;
+  // Forward's loss, keeping one block's activations at a time and none after it.
+  [[nodiscard]] absl::StatusOr<double> InferenceLoss(const Tensor& tokens) override;
   // Adds the gradients of dloss * (the last Forward's loss) into the parameters' gradients
   // (dloss = 1 / micro-batches averages over gradient accumulation), then drops the
   // activations. `on_final` (may be null) is told of each child ("ln_f", "h.<n_layer - 1>",
@@ -118,6 +120,8 @@ class Gpt : public TokenModel {
   friend class GptDecoder;
 
   absl::Status CreateTokenEmbedding(ParameterInitializer& init);
+  // Forward's loss; `keep`: its activations are saved for Backward.
+  absl::StatusOr<double> Loss(const Tensor& tokens, bool keep);
   // The token embeddings of `inputs`, [B, T, C] (a collective with TP), saving the ids.
   absl::StatusOr<Tensor> EmbedTokens(const TokenWindow& inputs);
   // Embeddings, blocks and ln_f: ln_f's output, [B*T, C]. `keep`: their activations are saved

@@ -37,6 +37,15 @@ class TokenModel : public Module {
   // every rank of tp(). tokens: [B, T+1] u16 or i32 ids, as a DataStream batch comes.
   [[nodiscard]] virtual absl::StatusOr<double> Forward(const Tensor& tokens) = 0;
 
+  // The loss Forward returns, with nothing kept for a Backward (evaluation): by default
+  // Forward, then ReleaseActivations; a model may hold less on the way (Gpt keeps one
+  // block's activations at a time).
+  [[nodiscard]] virtual absl::StatusOr<double> InferenceLoss(const Tensor& tokens) {
+    absl::StatusOr<double> loss = Forward(tokens);
+    ReleaseActivations();
+    return loss;
+  }
+
   // Adds the gradients of dloss * (the last Forward's loss) into the parameters' gradients
   // (dloss = 1 / micro-batches averages over gradient accumulation), then drops the
   // activations. `on_final` (may be null) is told of finished children; a model that never

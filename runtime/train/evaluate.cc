@@ -60,8 +60,7 @@ absl::StatusOr<EvalResult> Evaluate(TokenModel& model, Communicator* dp, DataStr
   for (int64_t i = 0; i < batches; ++i) {
     absl::StatusOr<Batch> batch = stream.Next();
     absl::StatusOr<double> loss =
-        batch.ok() ? model.Forward(batch->tokens) : absl::StatusOr<double>(batch.status());
-    model.ReleaseActivations();
+        batch.ok() ? model.InferenceLoss(batch->tokens) : absl::StatusOr<double>(batch.status());
     RETURN_IF_ERROR(Agree(dp, model.tp(), loss.status()));
     sum += *loss;
   }

@@ -11,7 +11,7 @@
 // batch_size sequences after the first (k * n + r) * batch_size, so that every DP size sees
 // the same sequences when the batches evaluated cover the same ones (n * max_batches equal).
 //
-// A collective over `dp` and, through Forward, over the model's TP group: every rank calls it
+// A collective over `dp` and, through InferenceLoss, over the model's TP group: every rank calls it
 // with the same options (TP ranks of one DP group read the same batches). Not thread-safe.
 #ifndef USINE_RUNTIME_TRAIN_EVALUATE_H_
 #define USINE_RUNTIME_TRAIN_EVALUATE_H_
@@ -33,7 +33,7 @@ struct EvalResult {
   double perplexity() const;  // exp(loss).
 };
 
-// The mean of the model's Forward losses over `max_batches` batches per DP rank, or over every
+// The mean of the model's InferenceLoss over `max_batches` batches per DP rank, or over every
 // whole global batch of the split when max_batches is 0 (or more than the split holds).
 // `dp` null: this rank alone. From `data`, the shards, vocab_size, seq_len, batch_size (per
 // rank), device, prefetch and fill_threads are used; shuffle, watch and comm are ignored and

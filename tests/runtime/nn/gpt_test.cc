@@ -1,6 +1,7 @@
 #include "runtime/nn/gpt.h"
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -249,27 +250,37 @@ TEST(Gpt, WithoutGradientsForwardIsTheSameAndTrainingIsRefused) {
   EXPECT_THAT(std::string(adamw.message()), HasSubstr("AdamW: parameter wte.weight"));
 }
 
-// Without gradients a forward pass holds one block's activations at a time: its peak of host
-// memory (the caching allocator's) is a fraction of the peak of a model that keeps them all
-// for Backward.
+// Without gradients a forward pass holds one block's activations at a time, and so does
+// InferenceLoss of a model with them: their peak of host memory (the caching allocator's) is a
+// fraction of the peak of a Forward that keeps every block's for Backward.
 TEST(Gpt, WithoutGradientsForwardHoldsOneBlocksActivationsAtATime) {
   auto* host = dynamic_cast<CachingAllocator*>(&HostAllocator());
   if (host == nullptr) GTEST_SKIP() << "the host allocator caches nothing (AddressSanitizer)";
   GptConfig config = Small();
   config.n_layer = 8;
   const Tensor tokens = Tokens<uint16_t>(4, 9, 40, 5);
-  const auto peak_of_forward = [&](bool gradients) -> size_t {
-    auto model = Gpt::Create({.config = config, .seed = 2, .gradients = gradients}).value();
+  auto trained = Gpt::Create({.config = config, .seed = 2}).value();
+  auto inference = Gpt::Create({.config = config, .seed = 2, .gradients = false}).value();
+  const auto peak_of = [&](const std::function<absl::StatusOr<double>()>& pass,
+                           double* loss) -> size_t {
     host->ResetPeak();
     const size_t before = host->stats().allocated_bytes;
-    EXPECT_OK(model->Forward(tokens).status());
-    const size_t peak = host->stats().peak_allocated_bytes - before;
-    model->ReleaseActivations();
-    return peak;
+    absl::StatusOr<double> got = pass();
+    EXPECT_OK(got.status());
+    *loss = got.value_or(0);
+    return host->stats().peak_allocated_bytes - before;
   };
-  const size_t kept = peak_of_forward(true), dropped = peak_of_forward(false);
+  double kept_loss = 0, dropped_loss = 0, inference_loss = 0;
+  const size_t kept = peak_of([&] { return trained->Forward(tokens); }, &kept_loss);
+  trained->ReleaseActivations();
+  const size_t dropped = peak_of([&] { return inference->Forward(tokens); }, &dropped_loss);
+  const size_t evaluated = peak_of([&] { return trained->InferenceLoss(tokens); }, &inference_loss);
   EXPECT_LT(3 * dropped, kept) << "peak " << dropped << " B without gradients, " << kept
                                << " B with";
+  EXPECT_LT(3 * evaluated, kept) << "peak " << evaluated << " B for InferenceLoss";
+  EXPECT_EQ(dropped_loss, kept_loss);
+  EXPECT_EQ(inference_loss, kept_loss);
+  EXPECT_TRUE(absl::IsFailedPrecondition(trained->Backward()));  // Nothing was kept.
 }
 
 TEST(Gpt, TokenErrorsNameThePosition) {
