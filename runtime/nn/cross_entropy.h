@@ -35,6 +35,8 @@ class SoftmaxCrossEntropy {
   // Overwrites the logits given to Forward with d(dloss * loss)/dlogits.
   // REQUIRES: Forward since the last Backward.
   [[nodiscard]] absl::Status Backward(double dloss);
+  // Drops what Forward kept (the logits' handle), with no Backward.
+  void Release() { saved_.reset(); }
 
  private:
   int64_t vocab_;

@@ -113,6 +113,12 @@ absl::StatusOr<double> Gpt::Loss(const Tensor& tokens, bool keep) {
   return loss;
 }
 
+void Gpt::ClearSaved() {
+  saved_.reset();
+  cross_entropy_.Release();
+  if (tp_cross_entropy_) tp_cross_entropy_->Release();
+}
+
 absl::StatusOr<Tensor> Gpt::EmbedTokens(const TokenWindow& inputs) {
   return wte_ != nullptr ? wte_->Forward(inputs, options_.config.vocab_size)
                          : tp_wte_->Forward(inputs);

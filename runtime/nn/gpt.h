@@ -116,7 +116,7 @@ class Gpt : public TokenModel {
  private:
   explicit Gpt(const GptOptions& options)
       : options_(options), cross_entropy_(options.config.vocab_size) {}
-  void ClearSaved() override { saved_.reset(); }
+  void ClearSaved() override;
   friend class GptDecoder;
 
   absl::Status CreateTokenEmbedding(ParameterInitializer& init);

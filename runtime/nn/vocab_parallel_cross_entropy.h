@@ -43,6 +43,8 @@ class VocabParallelCrossEntropy {
   // Overwrites the logits given to Forward with d(dloss * loss)/dlogits (this rank's columns).
   // REQUIRES: Forward since the last Backward.
   [[nodiscard]] absl::Status Backward(double dloss);
+  // Drops what Forward kept (the logits' handle), with no Backward.
+  void Release() { saved_.reset(); }
 
  private:
   Communicator* tp_;

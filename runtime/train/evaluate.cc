@@ -58,9 +58,10 @@ absl::StatusOr<EvalResult> Evaluate(TokenModel& model, Communicator* dp, DataStr
   }
   double sum = 0;
   for (int64_t i = 0; i < batches; ++i) {
+    // The batch before the forward pass, whose TP collectives a peer without one would miss.
     absl::StatusOr<Batch> batch = stream.Next();
-    absl::StatusOr<double> loss =
-        batch.ok() ? model.InferenceLoss(batch->tokens) : absl::StatusOr<double>(batch.status());
+    RETURN_IF_ERROR(Agree(dp, model.tp(), batch.status()));
+    absl::StatusOr<double> loss = model.InferenceLoss(batch->tokens);
     RETURN_IF_ERROR(Agree(dp, model.tp(), loss.status()));
     sum += *loss;
   }

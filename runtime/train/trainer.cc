@@ -140,9 +140,10 @@ class Trainer::Impl {
   bool resumed_ = false;
   DataStreamState boundary_data_;  // data_'s state at the last step boundary: what Save saves.
   train_internal::PublicationBar bar_;
-  // A failure of this rank's own work between collectives (rank 0's metrics log): the run
-  // goes on to the next step boundary, where every rank ends with it (AgreeOnStatus), instead
-  // of the others waiting for this one in the step's collectives until their timeout.
+  // A failure of this rank's own work between collectives (rank 0's metrics log, a
+  // publication): the run goes on to the next step boundary, where every rank ends with it
+  // (AgreeOnStatus), instead of the others waiting for this one in the step's collectives
+  // until their timeout. Every path out of Run that returns OK agrees on it first.
   absl::Status pending_;
 };
 
@@ -415,11 +416,11 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
                           step_ % o_.checkpoint_every_steps == 0;
     absl::Duration stall;
     if (step_ != saved_step_ && (stop || by_steps || boundary.checkpoint_due)) {
-      // A snapshot that failed here (pinned memory on one rank) fails the write on every rank,
-      // whose Wait then says so; going on, the next boundary ends the run with it.
+      // A snapshot may fail on some ranks only (pinned memory): agreed at once, so that no
+      // rank trains on, or publishes, past a checkpoint that failed.
       absl::StatusOr<absl::Duration> saved = Save();
-      pending_.Update(saved.status());
-      stall = saved.value_or(absl::ZeroDuration());
+      RETURN_IF_ERROR(AgreeOnStatus(world, saved.status()));
+      stall = *saved;
       last_checkpoint = absl::Now();
     }
     if (stop) {
@@ -434,8 +435,9 @@ absl::StatusOr<TrainOutcome> Trainer::Impl::Run() {
     const absl::Time data_start = absl::Now();
     ASSIGN_OR_RETURN(const int closed_by, Fetch(batches, micro));
     if (closed_by != 0) {  // The step is not taken: its boundary's data position is saved.
-      if (step_ != saved_step_) RETURN_IF_ERROR(Save().status());
-      RETURN_IF_ERROR(checkpointer_->Wait());
+      if (step_ != saved_step_) pending_.Update(Save().status());
+      pending_.Update(checkpointer_->Wait());
+      RETURN_IF_ERROR(AgreeOnStatus(world, pending_));
       outcome.reason = StopReason::kSignal;
       outcome.signal = closed_by;
       break;

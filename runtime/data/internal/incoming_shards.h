@@ -56,8 +56,8 @@ class IncomingShards {
 
   // Opens the shard `name` of the directory on this rank (no collective), waiting up to
   // arrival_grace for it to appear; a malformed file comes back with its rejection. A
-  // restored state reopens the shard it was reading so (DataStream::Open agrees on the
-  // outcome of the whole open).
+  // restored state reopens the shard it was reading so (DataStream::Open agrees on the status
+  // of the whole open, not on what each rank read).
   [[nodiscard]] absl::StatusOr<IncomingShard> OpenShard(const std::string& name) const;
 
   // OpenShard on every rank, then one outcome for all (a collective on `comm`): a rank's

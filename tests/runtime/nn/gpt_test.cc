@@ -261,6 +261,7 @@ TEST(Gpt, WithoutGradientsForwardHoldsOneBlocksActivationsAtATime) {
   const Tensor tokens = Tokens<uint16_t>(4, 9, 40, 5);
   auto trained = Gpt::Create({.config = config, .seed = 2}).value();
   auto inference = Gpt::Create({.config = config, .seed = 2, .gradients = false}).value();
+  size_t kept_after = 0;  // What the last pass left allocated.
   const auto peak_of = [&](const std::function<absl::StatusOr<double>()>& pass,
                            double* loss) -> size_t {
     host->ResetPeak();
@@ -268,13 +269,16 @@ TEST(Gpt, WithoutGradientsForwardHoldsOneBlocksActivationsAtATime) {
     absl::StatusOr<double> got = pass();
     EXPECT_OK(got.status());
     *loss = got.value_or(0);
+    kept_after = host->stats().allocated_bytes - before;
     return host->stats().peak_allocated_bytes - before;
   };
   double kept_loss = 0, dropped_loss = 0, inference_loss = 0;
   const size_t kept = peak_of([&] { return trained->Forward(tokens); }, &kept_loss);
   trained->ReleaseActivations();
   const size_t dropped = peak_of([&] { return inference->Forward(tokens); }, &dropped_loss);
+  EXPECT_EQ(kept_after, 0u) << "left by Forward without gradients";
   const size_t evaluated = peak_of([&] { return trained->InferenceLoss(tokens); }, &inference_loss);
+  EXPECT_EQ(kept_after, 0u) << "left by InferenceLoss";
   EXPECT_LT(3 * dropped, kept) << "peak " << dropped << " B without gradients, " << kept
                                << " B with";
   EXPECT_LT(3 * evaluated, kept) << "peak " << evaluated << " B for InferenceLoss";
