@@ -10,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -267,16 +268,19 @@ TEST_F(TrainerTest, BadOptionsNameTheOption) {
   EXPECT_NE(status.message().find("no budget"), std::string::npos) << status;
 }
 
-// Trainer::Create's status, or a failure and the end of the job if it takes over 60 s: the
-// other ranks of a failed one would wait in the next collective for 600 s.
-absl::Status CreateWithin60s(ProcessGrid& grid, Gpt& model, TrainerOptions o) {
-  auto done = std::async(std::launch::async,
-                         [&] { return Trainer::Create(grid, model, std::move(o)).status(); });
+// What `call` returns, or a failure and the end of the job if it takes over 60 s: the other
+// ranks of a failed one would wait in the next collective for 600 s.
+absl::Status Within60s(const char* what, const std::function<absl::Status()>& call) {
+  auto done = std::async(std::launch::async, call);
   if (done.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
-    ADD_FAILURE() << "Trainer::Create still blocked after 60 s";
+    ADD_FAILURE() << what << " still blocked after 60 s";
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   return done.get();
+}
+
+absl::Status CreateWithin60s(ProcessGrid& grid, Gpt& model, const TrainerOptions& o) {
+  return Within60s("Trainer::Create", [&] { return Trainer::Create(grid, model, o).status(); });
 }
 
 TEST_F(TrainerTest, ALocalFailureOnOneRankFailsCreateOnEveryRank) {
@@ -327,15 +331,10 @@ TEST_F(TrainerTest, AMetricsLogThatFailsOnRankZeroEndsTheRunOnEveryRank) {
     const rlimit at_size{static_cast<rlim_t>(std::filesystem::file_size(log)), before.rlim_max};
     ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &at_size), 0);
   };
-  auto done = std::async(std::launch::async, [&]() -> absl::Status {
+  const absl::Status status = Within60s("Run", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto trainer, Trainer::Create(*grid, *model, o));
     return trainer->Run().status();
   });
-  if (done.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
-    ADD_FAILURE() << "Run still blocked after 60 s";
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  const absl::Status status = done.get();
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &before), 0);
   std::signal(SIGXFSZ, SIG_DFL);
   EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("metrics.jsonl: cannot append"))
