@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU training ladder of docs/BENCHMARKS.md in one call, for a session lent a GPU machine:
 # GPT-2 124M, B=8, T=1024, every matmul precision with the unfused attention, then the flash
-# kernel, then PyTorch compiled once as the peer. Runs the `usine` of a pack unpacked by
+# kernel, then PyTorch compiled once as the peer; each also times one more step op by op
+# (--profile), which says where the time goes. Runs the `usine` of a pack unpacked by
 # scripts/gpu-run.sh (default /tmp/usine-gpu); each line is one `usine bench train`, and its
 # output goes to the terminal and to DIR/bench-<name>.log.
 #
@@ -11,7 +12,7 @@ dir=${1:-/tmp/usine-gpu}
 cuda_dirs=$(find / \( -name "libcudart.so.13" -o -name "libcublasLt.so.13" -o -name "libnccl.so.2" \) \
   -not -path "/proc/*" 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
 export LD_LIBRARY_PATH=$dir/lib:$cuda_dirs${LD_LIBRARY_PATH:-}
-common=(--device cuda --model gpt2 --layers 0 --heads 0 --embd 0 --batch 8 --seq 1024)
+common=(--device cuda --model gpt2 --layers 0 --heads 0 --embd 0 --batch 8 --seq 1024 --profile)
 run() {
   local name=$1
   shift

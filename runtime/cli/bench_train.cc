@@ -21,6 +21,7 @@
 #include "runtime/cli/internal/benchmarks.h"
 #include "runtime/cli/internal/command_line.h"
 #include "runtime/cli/internal/subprocess.h"
+#include "runtime/core/op_timeline.h"
 #include "runtime/core/parallel_for.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/core/stream.h"
@@ -58,6 +59,7 @@ struct TrainFlags {
   bool compile = false;
   std::string matmul_precision = "f32";
   std::string attention = "unfused";
+  bool profile = false;
 };
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
@@ -95,6 +97,7 @@ absl::StatusOr<double> SgemmSeconds(int64_t n, int blas_threads) {
 struct StepTimes {
   std::vector<double> forward, backward, optimizer, step;
   double loss = 0;
+  std::vector<OpTime> ops;  // One more step, op by op (--profile).
 };
 
 absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f, Device device) {
@@ -116,8 +119,10 @@ absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f
   }
   const Stream stream = device.is_cpu() ? Stream::Host() : Stream::Default(device);
   StepTimes times;
-  for (int64_t i = 0; i < f.warmup + f.steps; ++i) {
+  for (int64_t i = 0; i < f.warmup + f.steps + (f.profile ? 1 : 0); ++i) {
     RETURN_IF_ERROR(stream.Synchronize());
+    const bool profiled = i == f.warmup + f.steps;
+    if (profiled) RETURN_IF_ERROR(OpTimeline::Start(device));
     const absl::Time start = absl::Now();
     RETURN_IF_ERROR(model->ZeroGrad());
     ASSIGN_OR_RETURN(times.loss, model->Forward(tokens));  // The loss reaches the host.
@@ -129,6 +134,10 @@ absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f
     RETURN_IF_ERROR(optimizer->Step(3e-4));
     RETURN_IF_ERROR(stream.Synchronize());
     const absl::Time end = absl::Now();
+    if (profiled) {
+      ASSIGN_OR_RETURN(times.ops, OpTimeline::Stop());
+      continue;
+    }
     if (i < f.warmup) continue;
     times.forward.push_back(Seconds(forward - start));
     times.backward.push_back(Seconds(backward - forward));
@@ -136,6 +145,18 @@ absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f
     times.step.push_back(Seconds(end - start));
   }
   return times;
+}
+
+// The --profile table: each op's share of one more step.
+void PrintOpTimes(const std::vector<OpTime>& ops, Device device) {
+  double total = 0;
+  for (const OpTime& op : ops) total += op.milliseconds;
+  absl::PrintF("  where the time goes: one more step, %.1f ms timed op by op on %s%s\n", total,
+               device.ToString(), device.is_cpu() ? "" : "'s default stream");
+  for (const OpTime& op : ops) {
+    absl::PrintF("    %-28s %5d x  %9.2f ms  %5.1f%%\n", op.name, op.count, op.milliseconds,
+                 total > 0 ? 100.0 * op.milliseconds / total : 0.0);
+  }
 }
 
 absl::Status RunTrain(const TrainFlags& f) {
@@ -181,6 +202,7 @@ absl::Status RunTrain(const TrainFlags& f) {
       "%.1f)  %8.1f GFLOP/s  loss %.4f\n",
       tokens / step_s, step_s * 1e3, Median(usine.forward) * 1e3, Median(usine.backward) * 1e3,
       Median(usine.optimizer) * 1e3, tokens * flops_per_token / step_s / 1e9, usine.loss);
+  if (f.profile) PrintOpTimes(usine.ops, device);
   if (device.is_cpu()) {
     // The machine's sgemm rate: the better of OpenBLAS threading the product itself and
     // usine's cut of it (cpu_gemm.h), the stricter reference of the two.
@@ -251,6 +273,8 @@ cli::Command AddBenchTrain(CLI::App& bench) {
   AddFlag(*app, "--attention", flags->attention,
           "the CUDA attention kernel (AttentionKernel; flash: CUDA only)", "KERNEL")
       ->check(CLI::IsMember({"unfused", "flash"}));
+  app->add_flag("--profile", flags->profile,
+                "after the timed steps, time one more op by op (OpTimeline) and print the shares");
   return {app, [flags] {
             if (absl::Status status = RunTrain(*flags); !status.ok()) {
               std::fprintf(stderr, "usine bench train: %s\n",

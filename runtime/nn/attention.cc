@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/nn/internal/cpu_attention.h"
 #include "runtime/nn/internal/cpu_cached_attention.h"
@@ -101,13 +102,16 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
   const Device device = options_.device;
   RETURN_IF_ERROR(CheckInput(x));
   const ni::AttentionDims d{x.dim(0), x.dim(1), local_heads(), options_.n_embd / options_.n_head};
+  MarkOp("attn.c_attn forward", device);
   ASSIGN_OR_RETURN(Tensor qkv, c_attn_->Forward(x));
+  MarkOp("attn.core forward", device);
   ASSIGN_OR_RETURN(Tensor out,
                    Tensor::Empty({d.batch, d.seq, d.heads * d.head_dim}, x.dtype(), device));
   if (options_.kernel == AttentionKernel::kFlash) {  // On a CUDA device (Create).
     ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({d.batch, d.heads, d.seq}, x.dtype(), device));
     RETURN_IF_ERROR(ni::CudaFlashAttentionForward(qkv, d, out, lse));
     saved_ = Saved{.qkv = qkv, .lse = lse, .out = out, .dims = d};
+    MarkOp("attn.c_proj forward", device);
     return c_proj_->Forward(out);
   }
   ASSIGN_OR_RETURN(Tensor probs,
@@ -117,6 +121,7 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
                      Tensor::Empty({3, d.batch, d.heads, d.seq, d.head_dim}, x.dtype(), device));
     RETURN_IF_ERROR(ni::CudaCausalAttentionForward(qkv, d, out, heads, probs));
     saved_ = Saved{.qkv = heads, .probs = probs, .dims = d};
+    MarkOp("attn.c_proj forward", device);
     return c_proj_->Forward(out);
   }
   ni::VisitReal(x.dtype(), [&](auto tag) {
@@ -125,6 +130,7 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
                                ni::Elements<T>(probs));
   });
   saved_ = Saved{.qkv = qkv, .probs = probs, .dims = d};
+  MarkOp("attn.c_proj forward", device);
   return c_proj_->Forward(out);
 }
 
@@ -177,20 +183,24 @@ absl::StatusOr<Tensor> CausalSelfAttention::Backward(const Tensor& dy) {
   if (!saved_) {
     return absl::FailedPreconditionError("CausalSelfAttention::Backward before Forward");
   }
+  const Device device = options_.device;
+  MarkOp("attn.c_proj backward", device);
   ASSIGN_OR_RETURN(Tensor dout, c_proj_->Backward(dy));
+  MarkOp("attn.core backward", device);
   const Tensor& qkv = saved_->qkv;
   const ni::AttentionDims& d = saved_->dims;
-  const Device device = options_.device;
   // (Unfused on CUDA, saved_->qkv holds the heads laid out [3, B, H, T, D], not c_attn's
   // output.)
   ASSIGN_OR_RETURN(Tensor dqkv,
                    Tensor::Empty({d.batch, d.seq, 3 * d.heads * d.head_dim}, qkv.dtype(), device));
   if (options_.kernel == AttentionKernel::kFlash) {
     RETURN_IF_ERROR(ni::CudaFlashAttentionBackward(dout, qkv, saved_->out, saved_->lse, d, dqkv));
+    MarkOp("attn.c_attn backward", device);
     return c_attn_->Backward(dqkv);
   }
   if (device.is_cuda()) {
     RETURN_IF_ERROR(ni::CudaCausalAttentionBackward(dout, qkv, saved_->probs, d, dqkv));
+    MarkOp("attn.c_attn backward", device);
     return c_attn_->Backward(dqkv);
   }
   ni::VisitReal(dy.dtype(), [&](auto tag) {
@@ -198,6 +208,7 @@ absl::StatusOr<Tensor> CausalSelfAttention::Backward(const Tensor& dy) {
     ni::CausalAttentionBackward(ni::Elements<T>(dout), ni::Elements<T>(qkv),
                                 ni::Elements<T>(saved_->probs), d, ni::Elements<T>(dqkv));
   });
+  MarkOp("attn.c_attn backward", device);
   return c_attn_->Backward(dqkv);
 }
 

@@ -1,5 +1,6 @@
 #include "runtime/nn/block.h"
 
+#include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/internal/cpu_elementwise.h"
@@ -64,11 +65,16 @@ absl::StatusOr<std::unique_ptr<Block>> Block::Create(const BlockOptions& options
 }
 
 absl::StatusOr<Tensor> Block::ForwardChildren(const Tensor& x, AttentionCache* cache) {
+  const Device device = options_.device;
+  MarkOp("ln_1 forward", device);
   ASSIGN_OR_RETURN(Tensor a, ln_1_->Forward(x));
   ASSIGN_OR_RETURN(a, cache != nullptr ? attn_->ForwardCached(a, *cache) : attn_->Forward(a));
+  MarkOp("residual forward", device);
   ASSIGN_OR_RETURN(Tensor r, Sum(x, a, "Block attention output"));
+  MarkOp("ln_2 forward", device);
   ASSIGN_OR_RETURN(Tensor m, ln_2_->Forward(r));
   ASSIGN_OR_RETURN(m, mlp_->Forward(m));
+  MarkOp("residual forward", device);
   return Sum(r, m, "Block mlp output");
 }
 
@@ -97,11 +103,16 @@ absl::StatusOr<Tensor> Block::Backward(const Tensor& dy) {
     RETURN_IF_ERROR(ForwardChildren(*x_).status());
     x_.reset();
   }
+  const Device device = options_.device;
   ASSIGN_OR_RETURN(Tensor dm, mlp_->Backward(dy));
+  MarkOp("ln_2 backward", device);
   ASSIGN_OR_RETURN(dm, ln_2_->Backward(dm));
+  MarkOp("residual backward", device);
   ASSIGN_OR_RETURN(Tensor dr, Sum(dy, dm, "Block mlp gradient"));
   ASSIGN_OR_RETURN(Tensor da, attn_->Backward(dr));
+  MarkOp("ln_1 backward", device);
   ASSIGN_OR_RETURN(da, ln_1_->Backward(da));
+  MarkOp("residual backward", device);
   return Sum(dr, da, "Block attention gradient");
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/copy.h"
 #include "runtime/kernels/elementwise.h"
@@ -95,13 +96,16 @@ absl::StatusOr<double> Gpt::Loss(const Tensor& tokens, bool keep) {
   const int64_t batch = tokens.dim(0), seq = tokens.dim(1) - 1;
   if (tokens.device().is_cuda()) {
     // The ids are read on the host (checked, then grouped for the embedding's gradient).
+    MarkOp("tokens to host", tokens.device());
     ASSIGN_OR_RETURN(Tensor host_tokens, Tensor::Empty(tokens.shape(), tokens.dtype()));
     RETURN_IF_ERROR(WithContext(Copy(tokens, host_tokens), "Gpt tokens"));
     return Loss(host_tokens, keep);
   }
   ASSIGN_OR_RETURN(const Tensor hidden, ForwardHidden({tokens, 0, seq}, keep));
   ASSIGN_OR_RETURN(Tensor x, hidden.Reshape({batch, seq, c.n_embd}));
+  MarkOp("lm_head forward", options_.device);
   ASSIGN_OR_RETURN(Tensor logits, ProjectToVocab(hidden));
+  MarkOp("cross_entropy forward", options_.device);
   ASSIGN_OR_RETURN(double loss, tp_cross_entropy_
                                     ? tp_cross_entropy_->Forward(logits, {tokens, 1, seq})
                                     : cross_entropy_.Forward(logits, {tokens, 1, seq}));
@@ -127,6 +131,7 @@ absl::StatusOr<Tensor> Gpt::EmbedTokens(const TokenWindow& inputs) {
 absl::StatusOr<Tensor> Gpt::ForwardHidden(const TokenWindow& inputs, bool keep) {
   const GptConfig& c = options_.config;
   const int64_t batch = inputs.batch(), seq = inputs.length;
+  MarkOp("embed forward", options_.device);
   ASSIGN_OR_RETURN(Tensor x, EmbedTokens(inputs));
   RETURN_IF_ERROR(wpe_->Forward(x));
   for (auto& block : h_) {
@@ -135,6 +140,7 @@ absl::StatusOr<Tensor> Gpt::ForwardHidden(const TokenWindow& inputs, bool keep) 
     // pass holds one block's at a time, not every block's.
     if (!keep) block->ReleaseActivations();
   }
+  MarkOp("ln_f forward", options_.device);
   ASSIGN_OR_RETURN(x, ln_f_->Forward(x));
   if (!keep) ReleaseActivations();
   return x.Reshape({batch * seq, c.n_embd});
@@ -227,8 +233,10 @@ absl::Status Gpt::Backward(double dloss, const GradientsFinal& on_final) {
   }
   if (!saved_) return absl::FailedPreconditionError("Gpt::Backward before Forward");
   const GptConfig& c = options_.config;
+  MarkOp("cross_entropy backward", options_.device);
   RETURN_IF_ERROR(tp_cross_entropy_ ? tp_cross_entropy_->Backward(dloss)
                                     : cross_entropy_.Backward(dloss));
+  MarkOp("lm_head backward", options_.device);
   const Tensor& dlogits = saved_->logits;  // Overwritten in place by the cross-entropy.
   Parameter& wte = wte_weight();
   ASSIGN_OR_RETURN(Tensor xf, saved_->xf.Reshape({dlogits.dim(0), c.n_embd}));
@@ -240,12 +248,14 @@ absl::Status Gpt::Backward(double dloss, const GradientsFinal& on_final) {
   // projection, whose gradient is the sum over the group.
   RETURN_IF_ERROR(AllReduceOverTensorParallel(tp(), dxf, ReduceOp::kSum));
   ASSIGN_OR_RETURN(Tensor dx, dxf.Reshape(saved_->xf.shape()));
+  MarkOp("ln_f backward", options_.device);
   ASSIGN_OR_RETURN(dx, ln_f_->Backward(dx));
   RETURN_IF_ERROR(final(*ln_f_));
   for (auto it = h_.rbegin(); it != h_.rend(); ++it) {
     ASSIGN_OR_RETURN(dx, (*it)->Backward(dx));
     RETURN_IF_ERROR(final(**it));
   }
+  MarkOp("embed backward", options_.device);
   RETURN_IF_ERROR(wpe_->Backward(dx));
   RETURN_IF_ERROR(final(*wpe_));
   if (wte_ != nullptr) {

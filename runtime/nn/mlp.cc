@@ -1,5 +1,6 @@
 #include "runtime/nn/mlp.h"
 
+#include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/nn/splittable_linear.h"
 
@@ -32,14 +33,20 @@ absl::StatusOr<std::unique_ptr<Mlp>> Mlp::Create(const MlpOptions& options,
 }
 
 absl::StatusOr<Tensor> Mlp::Forward(const Tensor& x) {
+  MarkOp("mlp.c_fc forward", x.device());
   ASSIGN_OR_RETURN(Tensor h, c_fc_->Forward(x));
+  MarkOp("mlp.gelu forward", x.device());
   ASSIGN_OR_RETURN(Tensor g, gelu_.Forward(h));
+  MarkOp("mlp.c_proj forward", x.device());
   return c_proj_->Forward(g);
 }
 
 absl::StatusOr<Tensor> Mlp::Backward(const Tensor& dy) {
+  MarkOp("mlp.c_proj backward", dy.device());
   ASSIGN_OR_RETURN(Tensor dg, c_proj_->Backward(dy));
+  MarkOp("mlp.gelu backward", dy.device());
   ASSIGN_OR_RETURN(Tensor dh, gelu_.Backward(dg));
+  MarkOp("mlp.c_fc backward", dy.device());
   return c_fc_->Backward(dh);
 }
 

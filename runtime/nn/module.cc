@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/shard_boxes.h"
@@ -33,6 +34,7 @@ absl::Status RequireGradients(absl::Span<const NamedParameter> parameters, absl:
 absl::Status Module::ZeroGrad() {
   const std::vector<NamedParameter> parameters = Parameters();
   RETURN_IF_ERROR(RequireGradients(parameters, "ZeroGrad"));
+  if (!parameters.empty()) MarkOp("zero_grad", parameters.front().parameter->value.device());
   for (const NamedParameter& p : parameters) {
     RETURN_IF_ERROR(WithContext(Fill(p.parameter->grad, 0.0), p.name));
   }

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/shard_boxes.h"
@@ -75,6 +76,7 @@ absl::Status AdamW::Step(double lr) {
   if (!(lr >= 0)) return absl::InvalidArgumentError(absl::StrCat("AdamW: learning rate ", lr));
   const int64_t t = step_ + 1;
   const optim_internal::AdamWCoefficients c = optim_internal::AdamWCoefficientsAt(options_, lr, t);
+  if (!slots_.empty()) MarkOp("adamw", slots_.front().parameter.parameter->value.device());
   for (Slot& slot : slots_) {
     const Parameter& p = *slot.parameter.parameter;
     RETURN_IF_ERROR(CheckSameShape(p.grad, p.value, slot.parameter.name + " grad", "value"));

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/copy.h"
 #include "runtime/kernels/elementwise.h"
@@ -55,6 +56,7 @@ absl::StatusOr<std::vector<float>> GradientNorms(absl::Span<const NamedParameter
 
 absl::StatusOr<double> ClipGradientNorm(absl::Span<const NamedParameter> parameters,
                                         double max_norm) {
+  if (!parameters.empty()) MarkOp("clip", parameters.front().parameter->grad.device());
   ASSIGN_OR_RETURN(const std::vector<float> norms, GradientNorms(parameters));
   double sum_of_squares = 0;
   for (const float norm : norms) sum_of_squares += static_cast<double>(norm) * norm;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/reduce.h"
@@ -12,6 +13,7 @@ namespace usine {
 absl::StatusOr<double> ClipTensorParallelGradientNorm(absl::Span<const NamedParameter> parameters,
                                                       double max_norm, Communicator* tp) {
   if (tp == nullptr || tp->size() == 1) return ClipGradientNorm(parameters, max_norm);
+  if (!parameters.empty()) MarkOp("clip", parameters.front().parameter->grad.device());
   double sharded = 0, replicated = 0;
   for (const NamedParameter& p : parameters) {
     absl::StatusOr<float> norm = L2NormToHost(p.parameter->grad);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/shard_boxes.h"
@@ -132,6 +133,7 @@ absl::StatusOr<double> ZeroAdamW::ClipShard(double max_norm) {
 
 absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
   if (!(lr >= 0)) return absl::InvalidArgumentError(absl::StrCat("ZeroAdamW: learning rate ", lr));
+  MarkOp("zero_adamw (reduce-scatter, clip, update, all-gather)", flat_grad_.device());
   ASSIGN_OR_RETURN(Tensor grad_shard, flat_grad_.View(shard_begin(), {shard_numel_}));
   RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg));
   ASSIGN_OR_RETURN(const double norm, ClipShard(max_norm));

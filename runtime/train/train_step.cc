@@ -4,6 +4,7 @@
 #include <optional>
 #include <vector>
 
+#include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/optim/tensor_parallel_grad_clip.h"
 #include "runtime/train/data_parallel.h"
@@ -72,6 +73,7 @@ absl::StatusOr<bool> AccumulateGradients(TokenModel& model, absl::Span<const Ten
     result->times.backward += absl::Now() - start;
   }
   const absl::Time start = absl::Now();
+  MarkOp("gradient reduction wait", micro_batches.front().device());
   if (options.reducer != nullptr) RETURN_IF_ERROR(options.reducer->Finish());
   result->times.communication = absl::Now() - start;
   ASSIGN_OR_RETURN(result->loss, AverageOverRanks(options.dp, loss_sum * dloss));

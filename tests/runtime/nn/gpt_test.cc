@@ -5,11 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 #include "runtime/core/allocator.h"
 #include "runtime/core/caching_allocator.h"
+#include "runtime/core/op_timeline.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/init.h"
 #include "runtime/optim/adamw.h"
@@ -169,6 +172,34 @@ TEST(Gpt, OverfitsOneBatch) {
     }
   }
   EXPECT_LT(loss, 0.1);
+}
+
+// The layers mark their operations on the device's timeline (OpTimeline, `usine bench train
+// --profile`): every block's sublayers once per layer and direction, the model's ends once per
+// direction, and no other name.
+TEST(Gpt, ForwardAndBackwardMarkEveryOperationOnTheTimeline) {
+  ASSERT_OK_AND_ASSIGN(GptConfig tiny, GptConfigNamed("tiny"));
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = tiny, .seed = 11}));
+  ASSERT_OK(OpTimeline::Start(Device::Cpu()));
+  ASSERT_OK(model->ZeroGrad());
+  ASSERT_OK(model->Forward(Tokens<uint16_t>(2, 17, 500, 5)).status());
+  ASSERT_OK(model->Backward());
+  ASSERT_OK_AND_ASSIGN(const std::vector<OpTime> ops, OpTimeline::Stop());
+  absl::flat_hash_map<std::string, int64_t> counts;
+  for (const OpTime& op : ops) counts[op.name] = op.count;
+  const int64_t layers = tiny.n_layer;
+  for (const char* direction : {" forward", " backward"}) {
+    for (const char* sublayer : {"ln_1", "attn.c_attn", "attn.core", "attn.c_proj", "ln_2",
+                                 "mlp.c_fc", "mlp.gelu", "mlp.c_proj"}) {
+      EXPECT_EQ(counts[absl::StrCat(sublayer, direction)], layers) << sublayer << direction;
+    }
+    EXPECT_EQ(counts[absl::StrCat("residual", direction)], 2 * layers) << direction;
+    for (const char* once : {"embed", "ln_f", "lm_head", "cross_entropy"}) {
+      EXPECT_EQ(counts[absl::StrCat(once, direction)], 1) << once << direction;
+    }
+  }
+  EXPECT_EQ(counts["zero_grad"], 1);
+  EXPECT_EQ(counts.size(), 2 * 13 + 2u);  // The above and kUnmarkedOp, nothing else.
 }
 
 // bf16 products (MatmulPrecision::kBf16, here the cpu's emulation): the loss at
