@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <climits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -68,6 +69,37 @@ absl::StatusOr<ki::MatmulDims> CheckShapes(const Tensor& a, const Tensor& b, con
   return d;
 }
 
+// The checks of BatchedMatmul's shapes: rank 3, one batch size, then each product's.
+absl::StatusOr<ki::MatmulDims> CheckBatchedShapes(const Tensor& a, const Tensor& b, const Tensor& c,
+                                                  const MatmulOptions& o) {
+  for (const auto& [t, name] : {std::pair{&a, "a"}, std::pair{&b, "b"}, std::pair{&c, "c"}}) {
+    if (t->rank() != 3 || t->dim(0) != a.dim(0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "BatchedMatmul ", name, ": expected [batch, rows, cols] with a's batch, got ",
+          t->DebugString(), " (a ", a.DebugString(), ")"));
+    }
+  }
+  if (o.bias != nullptr) return absl::InvalidArgumentError("BatchedMatmul: no bias is taken");
+  ki::MatmulDims d;
+  d.batch = a.dim(0);
+  d.m = o.transpose_a ? a.dim(2) : a.dim(1);
+  d.k = o.transpose_a ? a.dim(1) : a.dim(2);
+  const int64_t b_k = o.transpose_b ? b.dim(2) : b.dim(1);
+  d.n = o.transpose_b ? b.dim(1) : b.dim(2);
+  if (b_k != d.k) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "BatchedMatmul: inner dimensions differ: op(a[i]) is [", d.m, ", ", d.k, "] from ",
+        a.DebugString(), ", op(b[i]) is [", b_k, ", ", d.n, "] from ", b.DebugString()));
+  }
+  RETURN_IF_ERROR(CheckShape(c, Shape{d.batch, d.m, d.n}, "BatchedMatmul c"));
+  if (d.m > INT_MAX || d.n > INT_MAX || d.k > INT_MAX || d.batch > INT_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat("BatchedMatmul: ", d.batch, " products of [",
+                                                   d.m, ", ", d.k, "] x [", d.k, ", ", d.n,
+                                                   "]: a size exceeds 2^31 - 1"));
+  }
+  return d;
+}
+
 absl::Status Multiply(const Tensor& a, const Tensor& b, const Tensor& c,
                       const MatmulOptions& options, const ki::MatmulDims& dims,
                       const Stream& stream) {
@@ -88,29 +120,51 @@ absl::StatusOr<Tensor> RoundedToBf16(const Tensor& x, const Stream& stream) {
   return rounded;
 }
 
-}  // namespace
-
-absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& options,
-                    const Stream& stream) {
-  RETURN_IF_ERROR(CheckDefined(a, "Matmul a"));
-  RETURN_IF_ERROR(CheckDefined(b, "Matmul b"));
-  RETURN_IF_ERROR(CheckDefined(c, "Matmul c"));
-  RETURN_IF_ERROR(CheckSameDevice(a, b, "Matmul a", "b"));
-  RETURN_IF_ERROR(CheckSameDevice(a, c, "Matmul a", "c"));
-  if (options.bias != nullptr)
-    RETURN_IF_ERROR(CheckSameDevice(a, *options.bias, "Matmul a", "bias"));
-  RETURN_IF_ERROR(CheckDTypes(a, b, c, options.bias));
-  ASSIGN_OR_RETURN(const ki::MatmulDims dims, CheckShapes(a, b, c, options));
-  if (c.Overlaps(a) || c.Overlaps(b) || (options.bias != nullptr && c.Overlaps(*options.bias))) {
-    return absl::InvalidArgumentError("Matmul: c overlaps an input");
-  }
-  if (dims.m == 0 || dims.n == 0) return absl::OkStatus();
+// The products of checked operands, f32 ones in F32MatmulPrecision().
+absl::Status MultiplyInPrecision(const Tensor& a, const Tensor& b, const Tensor& c,
+                                 const MatmulOptions& options, const ki::MatmulDims& dims,
+                                 const Stream& stream) {
+  if (dims.m == 0 || dims.n == 0 || dims.batch == 0) return absl::OkStatus();
   if (a.dtype() == DType::kF32 && F32MatmulPrecision() == MatmulPrecision::kBf16 && dims.k > 0) {
     ASSIGN_OR_RETURN(const Tensor a16, RoundedToBf16(a, stream));
     ASSIGN_OR_RETURN(const Tensor b16, RoundedToBf16(b, stream));
     return Multiply(a16, b16, c, options, dims, stream);
   }
   return Multiply(a, b, c, options, dims, stream);
+}
+
+// The checks of both entry points but their shapes'; `what` names the entry point.
+absl::Status CheckOperands(const Tensor& a, const Tensor& b, const Tensor& c,
+                           const MatmulOptions& options, absl::string_view what) {
+  RETURN_IF_ERROR(CheckDefined(a, absl::StrCat(what, " a")));
+  RETURN_IF_ERROR(CheckDefined(b, absl::StrCat(what, " b")));
+  RETURN_IF_ERROR(CheckDefined(c, absl::StrCat(what, " c")));
+  RETURN_IF_ERROR(CheckSameDevice(a, b, absl::StrCat(what, " a"), "b"));
+  RETURN_IF_ERROR(CheckSameDevice(a, c, absl::StrCat(what, " a"), "c"));
+  if (options.bias != nullptr) {
+    RETURN_IF_ERROR(CheckSameDevice(a, *options.bias, absl::StrCat(what, " a"), "bias"));
+  }
+  RETURN_IF_ERROR(CheckDTypes(a, b, c, options.bias));
+  if (c.Overlaps(a) || c.Overlaps(b) || (options.bias != nullptr && c.Overlaps(*options.bias))) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": c overlaps an input"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& options,
+                    const Stream& stream) {
+  RETURN_IF_ERROR(CheckOperands(a, b, c, options, "Matmul"));
+  ASSIGN_OR_RETURN(const ki::MatmulDims dims, CheckShapes(a, b, c, options));
+  return MultiplyInPrecision(a, b, c, options, dims, stream);
+}
+
+absl::Status BatchedMatmul(const Tensor& a, const Tensor& b, const Tensor& c,
+                           const MatmulOptions& options, const Stream& stream) {
+  RETURN_IF_ERROR(CheckOperands(a, b, c, options, "BatchedMatmul"));
+  ASSIGN_OR_RETURN(const ki::MatmulDims dims, CheckBatchedShapes(a, b, c, options));
+  return MultiplyInPrecision(a, b, c, options, dims, stream);
 }
 
 absl::string_view MatmulPrecisionName(MatmulPrecision precision) {

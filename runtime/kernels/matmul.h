@@ -35,6 +35,20 @@ struct MatmulOptions {
                                   const MatmulOptions& options = {},
                                   const Stream& stream = Stream::Host());
 
+// `batch` independent products of equal shapes, one after another in memory:
+// c[i] <- alpha * op(a[i]) * op(b[i]) + beta * c[i] for i < batch, where a is [batch, M, K]
+// ([batch, K, M] with transpose_a), b is [batch, K, N] ([batch, N, K] with transpose_b) and c is
+// [batch, M, N]. The dtypes and precision are Matmul's; there is no bias. On CUDA one cuBLASLt
+// call (a strided batch) whatever the batch, instead of one per product: attention's
+// per-head products are many and small, and each call costs microseconds on the host.
+//
+//   RETURN_IF_ERROR(BatchedMatmul(q, k, scores, {.transpose_b = true, .alpha = scale}, stream));
+//
+// REQUIRES: c does not overlap a or b.
+[[nodiscard]] absl::Status BatchedMatmul(const Tensor& a, const Tensor& b, const Tensor& c,
+                                         const MatmulOptions& options = {},
+                                         const Stream& stream = Stream::Host());
+
 // What products of f32 operands (a and b f32) compute in, process-wide, like PyTorch's
 // torch.set_float32_matmul_precision. c and the accumulation stay f32 in every mode.
 enum class MatmulPrecision {

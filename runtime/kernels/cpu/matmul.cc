@@ -104,14 +104,17 @@ void ThreadedGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, co
   });
 }
 
+// The products one after another, each cut over the threads.
 template <typename T>
 void TypedMatmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& o,
                  const MatmulDims& d) {
-  ThreadedGemm<T>(o.transpose_a, o.transpose_b, d.m, d.n, d.k, static_cast<T>(o.alpha),
-                  static_cast<const T*>(a.raw_data()), o.transpose_a ? d.m : d.k,
-                  static_cast<const T*>(b.raw_data()), o.transpose_b ? d.k : d.n,
-                  static_cast<T>(o.beta), static_cast<T*>(c.raw_data()), d.n,
-                  o.bias != nullptr ? static_cast<const T*>(o.bias->raw_data()) : nullptr);
+  for (int64_t i = 0; i < d.batch; ++i) {
+    ThreadedGemm<T>(o.transpose_a, o.transpose_b, d.m, d.n, d.k, static_cast<T>(o.alpha),
+                    static_cast<const T*>(a.raw_data()) + i * d.m * d.k, o.transpose_a ? d.m : d.k,
+                    static_cast<const T*>(b.raw_data()) + i * d.k * d.n, o.transpose_b ? d.k : d.n,
+                    static_cast<T>(o.beta), static_cast<T*>(c.raw_data()) + i * d.m * d.n, d.n,
+                    o.bias != nullptr ? static_cast<const T*>(o.bias->raw_data()) : nullptr);
+  }
 }
 
 }  // namespace

@@ -87,12 +87,23 @@ absl::StatusOr<MatmulDesc> MakeMatmulDesc(cudaDataType_t ab_type) {
   return MatmulDesc(desc);
 }
 
-// A contiguous column-major [rows, cols] matrix: the leading dimension is the row count.
-absl::StatusOr<MatrixLayout> MakeLayout(cudaDataType_t type, int64_t rows, int64_t cols) {
+// A contiguous column-major [rows, cols] matrix: the leading dimension is the row count. With
+// batch > 1, that many such matrices one after another (a strided batch).
+absl::StatusOr<MatrixLayout> MakeLayout(cudaDataType_t type, int64_t rows, int64_t cols,
+                                        int64_t batch) {
   cublasLtMatrixLayout_t layout = nullptr;
   RETURN_IF_ERROR(USINE_CUBLAS_STATUS(cublasLtMatrixLayoutCreate(
       &layout, type, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols), rows)));
-  return MatrixLayout(layout);
+  MatrixLayout owned(layout);
+  if (batch > 1) {
+    const auto count = static_cast<int32_t>(batch);  // <= INT_MAX (BatchedMatmul checks)
+    const int64_t stride = rows * cols;
+    RETURN_IF_ERROR(USINE_CUBLAS_STATUS(cublasLtMatrixLayoutSetAttribute(
+        layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count))));
+    RETURN_IF_ERROR(USINE_CUBLAS_STATUS(cublasLtMatrixLayoutSetAttribute(
+        layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride))));
+  }
+  return owned;
 }
 
 absl::StatusOr<MatmulPreference> MakePreference() {
@@ -131,22 +142,24 @@ uint32_t Alignment(const void* ptr) {
   return alignment;
 }
 
-// With k == 0 the product is empty: c <- beta * c (+ bias). c is f32 or bf16.
+// With k == 0 the product is empty: c <- beta * c (+ bias). c is f32 or bf16; the batch's
+// matrices are rows of one.
 absl::Status EmptyProduct(const Tensor& c, const MatmulOptions& o, const MatmulDims& d,
                           StreamHandle stream) {
   const void* bias = o.bias != nullptr ? o.bias->raw_data() : nullptr;
   const cudaError_t launch =
       c.dtype() == DType::kBF16
-          ? LaunchScaleAndAddBias(static_cast<BFloat16*>(c.raw_data()), d.m, d.n, o.beta,
+          ? LaunchScaleAndAddBias(static_cast<BFloat16*>(c.raw_data()), d.batch * d.m, d.n, o.beta,
                                   static_cast<const BFloat16*>(bias), stream)
-          : LaunchScaleAndAddBias(static_cast<float*>(c.raw_data()), d.m, d.n, o.beta,
+          : LaunchScaleAndAddBias(static_cast<float*>(c.raw_data()), d.batch * d.m, d.n, o.beta,
                                   static_cast<const float*>(bias), stream);
   return USINE_CUDA_STATUS(launch);
 }
 
 std::string Describe(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& o,
                      const MatmulDims& d) {
-  return absl::StrCat("op(a) [", d.m, ", ", d.k, "] x op(b) [", d.k, ", ", d.n, "]",
+  return absl::StrCat(d.batch > 1 ? absl::StrCat(d.batch, " products of ") : "", "op(a) [", d.m,
+                      ", ", d.k, "] x op(b) [", d.k, ", ", d.n, "]",
                       o.transpose_a ? " (a transposed)" : "",
                       o.transpose_b ? " (b transposed)" : "", ", a and b ", DTypeName(a.dtype()),
                       ", c ", DTypeName(c.dtype()), o.bias != nullptr ? " with bias" : "",
@@ -181,13 +194,13 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   }
 
   // cuBLASLt's A: b as stored, column-major [n, k] ([k, n] with transpose_b).
-  ASSIGN_OR_RETURN(const MatrixLayout b_layout,
-                   MakeLayout(ab_type, o.transpose_b ? d.k : d.n, o.transpose_b ? d.n : d.k));
+  ASSIGN_OR_RETURN(const MatrixLayout b_layout, MakeLayout(ab_type, o.transpose_b ? d.k : d.n,
+                                                           o.transpose_b ? d.n : d.k, d.batch));
   // cuBLASLt's B: a as stored, column-major [k, m] ([m, k] with transpose_a).
-  ASSIGN_OR_RETURN(const MatrixLayout a_layout,
-                   MakeLayout(ab_type, o.transpose_a ? d.m : d.k, o.transpose_a ? d.k : d.m));
+  ASSIGN_OR_RETURN(const MatrixLayout a_layout, MakeLayout(ab_type, o.transpose_a ? d.m : d.k,
+                                                           o.transpose_a ? d.k : d.m, d.batch));
   // cuBLASLt's C and D: c, column-major [n, m].
-  ASSIGN_OR_RETURN(const MatrixLayout c_layout, MakeLayout(c_type, d.n, d.m));
+  ASSIGN_OR_RETURN(const MatrixLayout c_layout, MakeLayout(c_type, d.n, d.m, d.batch));
 
   ASSIGN_OR_RETURN(const MatmulPreference preference, MakePreference());
   RETURN_IF_ERROR(

@@ -19,9 +19,11 @@ namespace usine::kernels_internal {
 using FillBits = uint64_t;
 
 // Problem sizes of a matmul after flattening, in row-major terms: op(a) is [m, k],
-// op(b) is [k, n], c is [m, n].
+// op(b) is [k, n], c is [m, n]; `batch` such products, each operand's matrices one after
+// another (BatchedMatmul).
 struct MatmulDims {
   int64_t m = 0, n = 0, k = 0;
+  int64_t batch = 1;
 };
 
 namespace cpu {

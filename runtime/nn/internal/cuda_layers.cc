@@ -161,12 +161,12 @@ absl::Status CudaCrossEntropyBackward(const Tensor& targets, const Tensor& lse, 
 
 namespace {
 
-// The [T, D] block of head `bh` (b * H + h) of part `part` in a [parts, B, H, T, D] buffer, or
-// the [T, T] block of a [B, H, T, T] one (rows = T, cols = T).
-absl::StatusOr<Tensor> Tile(const Tensor& buffer, int64_t part, int64_t bh, const AttentionDims& d,
-                            int64_t cols) {
-  const int64_t blocks_per_part = d.batch * d.heads;
-  return buffer.View((part * blocks_per_part + bh) * d.seq * cols, {d.seq, cols});
+// Part `part` of a [parts, B, H, T, cols] buffer as B * H matrices of [T, cols] ([T, T] for
+// the probabilities, one part), for BatchedMatmul: one product per head, in one call.
+absl::StatusOr<Tensor> Heads(const Tensor& buffer, int64_t part, const AttentionDims& d,
+                             int64_t cols) {
+  const int64_t count = d.batch * d.heads;
+  return buffer.View(part * count * d.seq * cols, {count, d.seq, cols});
 }
 
 float AttentionScale(const AttentionDims& d) {
@@ -184,23 +184,18 @@ absl::Status CudaCausalAttentionForward(const Tensor& qkv, const AttentionDims& 
   const int64_t D = d.head_dim, T = d.seq, count = d.batch * d.heads;
   RETURN_IF_ERROR(USINE_CUDA_STATUS(
       cuda::LaunchSplitHeads(F32(qkv), {d.batch, T, 3, d.heads, D}, F32(heads), kDefaultStream)));
+  ASSIGN_OR_RETURN(const Tensor q, Heads(heads, 0, d, D));
+  ASSIGN_OR_RETURN(const Tensor k, Heads(heads, 1, d, D));
+  ASSIGN_OR_RETURN(const Tensor v, Heads(heads, 2, d, D));
+  ASSIGN_OR_RETURN(const Tensor p, Heads(probs, 0, d, T));
   // scores = q k^T / sqrt(D), per head, into probs; then the causal softmax in place.
-  for (int64_t bh = 0; bh < count; ++bh) {
-    ASSIGN_OR_RETURN(Tensor q, Tile(heads, 0, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor k, Tile(heads, 1, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor p, Tile(probs, 0, bh, d, T));
-    RETURN_IF_ERROR(Matmul(q, k, p, {.transpose_b = true, .alpha = AttentionScale(d)}, stream));
-  }
+  RETURN_IF_ERROR(
+      BatchedMatmul(q, k, p, {.transpose_b = true, .alpha = AttentionScale(d)}, stream));
   RETURN_IF_ERROR(
       USINE_CUDA_STATUS(cuda::LaunchCausalSoftmaxForward(F32(probs), count, T, kDefaultStream)));
   // out = probs v, per head, then back to [B, T, C].
-  ASSIGN_OR_RETURN(Tensor out_heads, Tensor::Empty({d.batch, d.heads, T, D}, DType::kF32, device));
-  for (int64_t bh = 0; bh < count; ++bh) {
-    ASSIGN_OR_RETURN(Tensor p, Tile(probs, 0, bh, d, T));
-    ASSIGN_OR_RETURN(Tensor v, Tile(heads, 2, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor o, Tile(out_heads, 0, bh, d, D));
-    RETURN_IF_ERROR(Matmul(p, v, o, {}, stream));
-  }
+  ASSIGN_OR_RETURN(Tensor out_heads, Tensor::Empty({count, T, D}, DType::kF32, device));
+  RETURN_IF_ERROR(BatchedMatmul(p, v, out_heads, {}, stream));
   return USINE_CUDA_STATUS(cuda::LaunchMergeHeads(F32(out_heads), {d.batch, T, 1, d.heads, D},
                                                   F32(out), kDefaultStream));
 }
@@ -212,34 +207,27 @@ absl::Status CudaCausalAttentionBackward(const Tensor& dout, const Tensor& heads
   const Device device = dout.device();
   const Stream stream = LayerStream(device);
   const int64_t D = d.head_dim, T = d.seq, count = d.batch * d.heads;
-  ASSIGN_OR_RETURN(Tensor dout_heads, Tensor::Empty({d.batch, d.heads, T, D}, DType::kF32, device));
+  ASSIGN_OR_RETURN(Tensor dout_heads, Tensor::Empty({count, T, D}, DType::kF32, device));
   RETURN_IF_ERROR(USINE_CUDA_STATUS(cuda::LaunchSplitHeads(F32(dout), {d.batch, T, 1, d.heads, D},
                                                            F32(dout_heads), kDefaultStream)));
   ASSIGN_OR_RETURN(Tensor dheads, Tensor::Empty(heads.shape(), DType::kF32, device));
-  ASSIGN_OR_RETURN(Tensor dscores, Tensor::Empty(probs.shape(), DType::kF32, device));
+  ASSIGN_OR_RETURN(Tensor dscores, Tensor::Empty({count, T, T}, DType::kF32, device));
+  ASSIGN_OR_RETURN(const Tensor q, Heads(heads, 0, d, D));
+  ASSIGN_OR_RETURN(const Tensor k, Heads(heads, 1, d, D));
+  ASSIGN_OR_RETURN(const Tensor v, Heads(heads, 2, d, D));
+  ASSIGN_OR_RETURN(const Tensor p, Heads(probs, 0, d, T));
+  ASSIGN_OR_RETURN(const Tensor dq, Heads(dheads, 0, d, D));
+  ASSIGN_OR_RETURN(const Tensor dk, Heads(dheads, 1, d, D));
+  ASSIGN_OR_RETURN(const Tensor dv, Heads(dheads, 2, d, D));
   // dprobs = dout v^T; dv = probs^T dout.
-  for (int64_t bh = 0; bh < count; ++bh) {
-    ASSIGN_OR_RETURN(Tensor go, Tile(dout_heads, 0, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor v, Tile(heads, 2, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor p, Tile(probs, 0, bh, d, T));
-    ASSIGN_OR_RETURN(Tensor ds, Tile(dscores, 0, bh, d, T));
-    ASSIGN_OR_RETURN(Tensor dv, Tile(dheads, 2, bh, d, D));
-    RETURN_IF_ERROR(Matmul(go, v, ds, {.transpose_b = true}, stream));
-    RETURN_IF_ERROR(Matmul(p, go, dv, {.transpose_a = true}, stream));
-  }
+  RETURN_IF_ERROR(BatchedMatmul(dout_heads, v, dscores, {.transpose_b = true}, stream));
+  RETURN_IF_ERROR(BatchedMatmul(p, dout_heads, dv, {.transpose_a = true}, stream));
   // Through the softmax and the 1/sqrt(D) scaling, in place.
   RETURN_IF_ERROR(USINE_CUDA_STATUS(cuda::LaunchCausalSoftmaxBackward(
       F32(probs), count, T, AttentionScale(d), F32(dscores), kDefaultStream)));
   // dq = dscores k; dk = dscores^T q.
-  for (int64_t bh = 0; bh < count; ++bh) {
-    ASSIGN_OR_RETURN(Tensor ds, Tile(dscores, 0, bh, d, T));
-    ASSIGN_OR_RETURN(Tensor q, Tile(heads, 0, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor k, Tile(heads, 1, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor dq, Tile(dheads, 0, bh, d, D));
-    ASSIGN_OR_RETURN(Tensor dk, Tile(dheads, 1, bh, d, D));
-    RETURN_IF_ERROR(Matmul(ds, k, dq, {}, stream));
-    RETURN_IF_ERROR(Matmul(ds, q, dk, {.transpose_a = true}, stream));
-  }
+  RETURN_IF_ERROR(BatchedMatmul(dscores, k, dq, {}, stream));
+  RETURN_IF_ERROR(BatchedMatmul(dscores, q, dk, {.transpose_a = true}, stream));
   return USINE_CUDA_STATUS(
       cuda::LaunchMergeHeads(F32(dheads), {d.batch, T, 3, d.heads, D}, F32(dqkv), kDefaultStream));
 }

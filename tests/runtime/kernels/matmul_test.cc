@@ -112,6 +112,42 @@ TEST_P(MatmulTest, CloseToDoublePrecisionOnFractionalData) {
   for (int64_t i = 0; i < m * n; ++i) ASSERT_NEAR(got[i], want[i], 1e-4) << i;
 }
 
+// Each product of a batch is its own: different data per product, checked against the
+// reference product by product. Integer data stay exact in TF32 and bf16, so every precision
+// gives the same bits (on CUDA: one strided-batch call, with casts first in bf16).
+TEST_P(MatmulTest, BatchedProductsMatchTheReferenceOneByOne) {
+  for (const MatmulPrecision precision :
+       {MatmulPrecision::kF32, MatmulPrecision::kTf32, MatmulPrecision::kBf16}) {
+    SetF32MatmulPrecision(precision);
+    for (auto [batch, m, k, n] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 3, 5, 7},
+                                  {5, 17, 8, 33},
+                                  {12, 128, 64, 128},
+                                  {3, 4, 0, 6}}) {
+      const std::vector<float> a = Ints(batch * m * k, 1), b = Ints(batch * k * n, 2);
+      const std::vector<float> c0 = Ints(batch * m * n, 3);
+      ASSERT_OK_AND_ASSIGN(Tensor ta_,
+                           MakeTensor(device(), ta() ? Shape{batch, k, m} : Shape{batch, m, k}, a));
+      ASSERT_OK_AND_ASSIGN(Tensor tb_,
+                           MakeTensor(device(), tb() ? Shape{batch, n, k} : Shape{batch, k, n}, b));
+      ASSERT_OK_AND_ASSIGN(Tensor tc, MakeTensor(device(), {batch, m, n}, c0));
+      const float alpha = 2, beta = 0.5f;
+      ASSERT_OK(BatchedMatmul(
+          ta_, tb_, tc, {.transpose_a = ta(), .transpose_b = tb(), .alpha = alpha, .beta = beta}));
+      ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(tc));
+      for (int64_t i = 0; i < batch; ++i) {
+        const auto part = [i](const std::vector<float>& v, int64_t size) {
+          return std::vector<float>(v.begin() + i * size, v.begin() + (i + 1) * size);
+        };
+        EXPECT_EQ(part(got, m * n), Reference(part(a, m * k), part(b, k * n), part(c0, m * n), {},
+                                              m, n, k, ta(), tb(), alpha, beta))
+            << "product " << i << " of " << batch << ", m=" << m << " k=" << k << " n=" << n << ", "
+            << MatmulPrecisionName(precision);
+      }
+    }
+  }
+  SetF32MatmulPrecision(MatmulPrecision::kF32);
+}
+
 INSTANTIATE_TEST_SUITE_P(Cpu, MatmulTest,
                          ::testing::Combine(::testing::Values(Device::Cpu()), ::testing::Bool(),
                                             ::testing::Bool()));
@@ -129,6 +165,24 @@ TEST_P(MatmulShapesTest, LeadingDimensionsOfAAreFlattenedIntoRows) {
   ASSERT_OK(Matmul(ta_, tb_, tc));
   ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(tc));
   EXPECT_EQ(got, Reference(a, b, std::vector<float>(36), {}, 6, 6, 4, false, false, 1, 0));
+}
+
+TEST_P(MatmulShapesTest, BatchedShapeErrorsNameTheProblem) {
+  ASSERT_OK_AND_ASSIGN(Tensor a, Tensor::Empty({3, 4, 5}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor b, Tensor::Empty({3, 5, 6}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({3, 4, 6}, DType::kF32, device()));
+  ASSERT_OK(BatchedMatmul(a, b, c));
+  ASSERT_OK_AND_ASSIGN(Tensor b2, Tensor::Empty({2, 5, 6}, DType::kF32, device()));
+  EXPECT_THAT(std::string(BatchedMatmul(a, b2, c).message()), HasSubstr("BatchedMatmul b"));
+  ASSERT_OK_AND_ASSIGN(Tensor flat, Tensor::Empty({4, 5}, DType::kF32, device()));
+  EXPECT_THAT(std::string(BatchedMatmul(flat, b, c).message()),
+              HasSubstr("expected [batch, rows, cols]"));
+  EXPECT_THAT(std::string(BatchedMatmul(a, b, c, {.transpose_b = true}).message()),
+              HasSubstr("inner dimensions differ"));
+  ASSERT_OK_AND_ASSIGN(Tensor c2, Tensor::Empty({3, 4, 5}, DType::kF32, device()));
+  EXPECT_THAT(std::string(BatchedMatmul(a, b, c2).message()), HasSubstr("BatchedMatmul c"));
+  ASSERT_OK_AND_ASSIGN(Tensor bias, Tensor::Empty({6}, DType::kF32, device()));
+  EXPECT_THAT(std::string(BatchedMatmul(a, b, c, {.bias = &bias}).message()), HasSubstr("bias"));
 }
 
 TEST_P(MatmulShapesTest, ShapeAndDTypeErrorsNameTheProblem) {
