@@ -291,6 +291,21 @@ absl::StatusOr<Prepared> Prepare(const DataStreamOptions& options, const DataStr
   return prepared;
 }
 
+// Watch mode: each rank plans every global batch from what it opened itself, so they must all
+// have opened the same data. A resumed incoming shard that a lagging shared file system shows
+// one host shorter, or another base dataset on one host, would make them plan different
+// batches: an error on every rank instead, naming both views.
+absl::Status AgreeOnOpenedData(Communicator& comm, const BatchPlanner& planner) {
+  ASSIGN_OR_RETURN(const std::vector<std::string> all, AllGatherBytes(comm, planner.OpenedData()));
+  for (int r = 1; r < comm.size(); ++r) {
+    if (all[r] == all[0]) continue;
+    return absl::UnavailableError(absl::StrCat("data stream: rank 0 of ", comm.name(), " opened ",
+                                               all[0], ", rank ", r, " ", all[r],
+                                               "; their views of the data differ"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DataStream>> DataStream::Open(DataStreamOptions options,
@@ -300,6 +315,7 @@ absl::StatusOr<std::unique_ptr<DataStream>> DataStream::Open(DataStreamOptions o
     // The fill threads start the agreement rounds on comm at once, and a rank whose open failed
     // would never join them: every rank fails together instead.
     RETURN_IF_ERROR(AgreeOnStatus(*options.comm, prepared.status()));
+    RETURN_IF_ERROR(AgreeOnOpenedData(*options.comm, *prepared->planner));
   }
   RETURN_IF_ERROR(prepared.status());
   return std::unique_ptr<DataStream>(new DataStream(std::make_unique<Impl>(

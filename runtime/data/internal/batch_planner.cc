@@ -96,6 +96,15 @@ absl::StatusOr<std::unique_ptr<BatchPlanner>> BatchPlanner::Create(
   return planner;
 }
 
+std::string BatchPlanner::OpenedData() const {
+  std::string opened = absl::StrCat("base dataset ", absl::Hex(state_.dataset, absl::kZeroPad16));
+  if (current_ != nullptr) {
+    absl::StrAppend(&opened, ", incoming shard ", state_.current, " of ", current_->size(),
+                    " tokens");
+  }
+  return opened;
+}
+
 SampleSpan BatchPlanner::NextBaseSample() {
   const SampleRef ref = order_.At(state_.epoch, state_.offset);
   if (++state_.offset == order_.samples_per_epoch()) {

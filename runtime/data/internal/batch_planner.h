@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -76,6 +77,10 @@ class BatchPlanner {
 
   const DataStreamState& state() const { return state_; }
   int64_t base_samples_per_epoch() const { return order_.samples_per_epoch(); }
+  // What this rank opened and plans from, in words that are equal on two ranks when they
+  // plan the same batches: the base dataset's fingerprint, and the incoming shard being read
+  // (resumed) with its token count.
+  std::string OpenedData() const;
 
  private:
   BatchPlanner(PlannerOptions options, std::vector<TokenShard> base,

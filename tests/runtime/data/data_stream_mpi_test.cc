@@ -259,6 +259,44 @@ TEST_F(DataStreamViewsTest, AShardMissingFromOneRanksViewEndsTheStreamOnEveryRan
   }
 }
 
+// A stream resumed in the middle of an incoming shard whose token count differs between the
+// ranks' views fails Open on every rank: each rank would plan the rest of that shard from its
+// own count. The state comes from a stream that read one of shard 31's two samples.
+TEST_F(DataStreamViewsTest, AResumedShardThatDiffersBetweenRanksFailsOpenOnEveryRank) {
+  if (world_->rank() == 0) {
+    std::filesystem::create_directories(dir_ / "view");
+    Land("incoming", 31, 9);
+    Land("view", 31, 13);
+  }
+  ASSERT_OK(world_->Barrier());
+  DataStreamOptions options = Options(1, 0, 1);
+  options.shards.clear();
+  WatchOptions watch;
+  watch.directory = (dir_ / "incoming").string();
+  watch.poll_interval = absl::Milliseconds(20);
+  options.watch = watch;
+  DataStreamState state;
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> alone, DataStream::Open(options));
+    ASSERT_OK(alone->Next().status());
+    state = alone->state();
+  }
+  ASSERT_EQ(state.current, "31.bin");
+  ASSERT_EQ(state.current_offset, 1);
+
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Communicator> data,
+                       world_->Split(0, world_->rank(), "data"));
+  options.dp_rank = world_->rank() / kTp;
+  options.dp_size = world_->size() / kTp;
+  options.watch->directory = (dir_ / (world_->rank() == 0 ? "incoming" : "view")).string();
+  options.comm = data.get();
+  const absl::Status opened = DataStream::Open(options, &state).status();
+  EXPECT_EQ(opened.code(), absl::StatusCode::kUnavailable) << opened;
+  EXPECT_THAT(std::string(opened.message()),
+              ::testing::HasSubstr("incoming shard 31.bin of 9 tokens, rank 1 "));
+  EXPECT_THAT(std::string(opened.message()), ::testing::HasSubstr("31.bin of 13 tokens"));
+}
+
 // A base shard that one rank cannot read fails Open on every rank: the others' fill threads
 // would otherwise start rounds that the failed rank never joins.
 TEST_F(DataStreamMpiTest, ABaseShardOneRankCannotReadFailsOpenOnEveryRank) {
