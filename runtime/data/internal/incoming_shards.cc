@@ -74,12 +74,17 @@ absl::StatusOr<std::string> IncomingShards::Agree(bool closing, absl::StatusOr<s
   return decision.substr(2);
 }
 
-absl::StatusOr<IncomingShard> IncomingShards::OpenShard(const std::string& name) const {
+absl::StatusOr<IncomingShard> IncomingShards::OpenShard(const std::string& name,
+                                                        const std::atomic<bool>& closing) const {
   const std::string path = (std::filesystem::path(options_.directory) / name).string();
   // On a shared file system another host's view may lag behind rank 0's.
   const absl::Time deadline = absl::Now() + options_.arrival_grace;
   std::error_code error;
   while (!std::filesystem::exists(path, error)) {
+    if (closing.load()) {
+      return absl::CancelledError(
+          absl::StrCat("data stream closed while waiting for incoming shard ", path));
+    }
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(
           absl::StrCat("incoming shard ", path, " named by rank 0 did not appear here within ",
@@ -92,8 +97,9 @@ absl::StatusOr<IncomingShard> IncomingShards::OpenShard(const std::string& name)
   return IncomingShard{name, std::make_shared<const TokenShard>(*std::move(shard)), ""};
 }
 
-absl::StatusOr<IncomingShard> IncomingShards::OpenEverywhere(const std::string& name) const {
-  absl::StatusOr<IncomingShard> opened = OpenShard(name);
+absl::StatusOr<IncomingShard> IncomingShards::OpenEverywhere(
+    const std::string& name, const std::atomic<bool>& closing) const {
+  absl::StatusOr<IncomingShard> opened = OpenShard(name, closing);
   if (!HasPeers()) return opened;
   Communicator& comm = *options_.comm;
   RETURN_IF_ERROR(AgreeOnStatus(comm, opened.status()));
@@ -126,7 +132,7 @@ absl::StatusOr<IncomingShard> IncomingShards::Take(bool wait, const std::atomic<
                         << absl::FormatDuration(
                                absl::Trunc(absl::Now() - started, absl::Seconds(1)));
       }
-      return OpenEverywhere(name);
+      return OpenEverywhere(name, closing);
     }
     if (!wait) return IncomingShard{};
     if (root && absl::Now() - reported >= options_.report_every) {

@@ -55,17 +55,20 @@ class IncomingShards {
       IncomingOptions options, const std::vector<std::string>& consumed);
 
   // Opens the shard `name` of the directory on this rank (no collective), waiting up to
-  // arrival_grace for it to appear; a malformed file comes back with its rejection. A
-  // restored state reopens the shard it was reading so (DataStream::Open agrees on the status
-  // of the whole open, not on what each rank read).
-  [[nodiscard]] absl::StatusOr<IncomingShard> OpenShard(const std::string& name) const;
+  // arrival_grace for it to appear, or until `closing` is set (then kCancelled); a malformed
+  // file comes back with its rejection. A restored state reopens the shard it was reading so
+  // (DataStream::Open then agrees on what each rank opened).
+  [[nodiscard]] absl::StatusOr<IncomingShard> OpenShard(const std::string& name,
+                                                        const std::atomic<bool>& closing) const;
 
   // OpenShard on every rank, then one outcome for all (a collective on `comm`): a rank's
-  // error is every rank's ("rank R: ..."); a file every rank rejects is rejected; a file that
-  // every rank reads with the same token count is taken. Any other mix -- rank 0 reads a
-  // shard that another rejects, or counts other tokens in -- means the ranks' views of the
-  // directory differ, and is Unavailable on every rank, naming both views.
-  [[nodiscard]] absl::StatusOr<IncomingShard> OpenEverywhere(const std::string& name) const;
+  // error is every rank's ("rank R: ..."), its kCancelled too (it closed while waiting for the
+  // file); a file every rank rejects is rejected; a file that every rank reads with the same
+  // token count is taken. Any other mix -- rank 0 reads a shard that another rejects, or
+  // counts other tokens in -- means the ranks' views of the directory differ, and is
+  // Unavailable on every rank, naming both views.
+  [[nodiscard]] absl::StatusOr<IncomingShard> OpenEverywhere(
+      const std::string& name, const std::atomic<bool>& closing) const;
 
   // One agreement round, repeated every poll interval while `wait` and nothing is ready.
   // Returns the next shard (added to the consumed set), an empty name when none is ready and

@@ -259,6 +259,39 @@ TEST_F(DataStreamViewsTest, AShardMissingFromOneRanksViewEndsTheStreamOnEveryRan
   }
 }
 
+// A rank that waits for a shard to appear in its view (a lagging shared file system) stops
+// waiting when its stream is closed (a stop signal), and every rank's stream ends with
+// kCancelled: the close does not wait out the arrival grace (here 20 s).
+TEST_F(DataStreamViewsTest, ClosingEndsTheWaitForAShardThatHasNotAppearedYet) {
+  if (world_->rank() == 0) {
+    std::filesystem::create_directories(dir_ / "view");
+    Land("incoming", 31, 9);
+  }
+  ASSERT_OK(world_->Barrier());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Communicator> data,
+                       world_->Split(0, world_->rank(), "data"));
+  DataStreamOptions options = Options(1, world_->rank() / kTp, world_->size() / kTp);
+  options.shards.clear();
+  options.prefetch = 1;
+  WatchOptions watch;
+  watch.directory = (dir_ / (world_->rank() == 0 ? "incoming" : "view")).string();
+  watch.poll_interval = absl::Milliseconds(20);
+  watch.arrival_grace = absl::Seconds(20);
+  options.watch = watch;
+  options.comm = data.get();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> stream, DataStream::Open(options));
+  const absl::Time start = absl::Now();
+  if (world_->rank() == 0) {
+    const absl::Status first = WithinOrAbort("Next()", [&] { return stream->Next().status(); });
+    EXPECT_EQ(first.code(), absl::StatusCode::kCancelled) << first;
+    EXPECT_THAT(std::string(first.message()), ::testing::HasSubstr("while waiting for"));
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  WithinOrAbort("Close()", [&] { stream->Close(); });
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
 // A stream resumed in the middle of an incoming shard whose token count differs between the
 // ranks' views fails Open on every rank: each rank would plan the rest of that shard from its
 // own count. The state comes from a stream that read one of shard 31's two samples.
