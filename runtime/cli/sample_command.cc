@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/types/span.h"
 
 #include "CLI/CLI.hpp"
 #include "collectives/byte_exchange.h"
@@ -73,6 +74,26 @@ absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> LoadTokenizer(
   return tokenizer;
 }
 
+// The model draws ids below its vocabulary size, which the tokenizer must decode, and reads
+// the prompt's ids, which must be below it. (Every rank has the same model and prompt: the
+// same outcome everywhere.)
+absl::Status CheckVocabularies(int64_t model_vocab, const Gpt2Tokenizer& tokenizer,
+                               absl::Span<const int32_t> prompt) {
+  if (model_vocab > tokenizer.vocab_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the model's vocabulary (", model_vocab, " tokens) is larger than the tokenizer's (",
+        tokenizer.vocab_size(), "): give the --tokenizer-dir its data was tokenised with"));
+  }
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    if (prompt[i] >= model_vocab) {
+      return absl::InvalidArgumentError(absl::StrCat("--prompt: token ", i, " (id ", prompt[i],
+                                                     ") is not in the model's ", model_vocab,
+                                                     "-token vocabulary"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Run(World& world, const SampleFlags& f) {
   if (f.samples < 1 || f.tokens < 0) {
     return absl::InvalidArgumentError("--samples must be positive and --tokens not negative");
@@ -83,6 +104,7 @@ absl::Status Run(World& world, const SampleFlags& f) {
   RETURN_IF_ERROR(AgreeOnStatus(world.comm(), tokenizer.status()));
   std::vector<int32_t> prompt = (*tokenizer)->Encode(f.prompt);
   if (prompt.empty()) prompt.push_back(Gpt2Tokenizer::kEndOfText);
+  RETURN_IF_ERROR(CheckVocabularies(m.loaded.model->config().vocab_size, **tokenizer, prompt));
   if (world.rank() == 0) {
     absl::PrintF("usine sample: %s (step %d), temperature %g, top-k %d\n", m.loaded.path,
                  m.loaded.step, f.temperature, f.top_k);

@@ -6,7 +6,8 @@
 #     --matmul-precision bf16 a loss within 1% of it, not the same;
 #   - sample at temperature 0 is the same text twice, with the run's tokenizer (from the data's
 #     manifest) and with --tokenizer-dir, and at np 2 with --tp 2;
-#   - a missing checkpoint and a --tp that does not divide the ranks are one-line errors.
+#   - a missing checkpoint, a --tp that does not divide the ranks and a model whose vocabulary
+#     is wider than the tokenizer's are one-line errors.
 #   eval_sample_test.sh USINE TOKENIZER_DIR SOURCE_DIR MPIEXEC
 set -u
 source "$3/tests/testing/cli_test_lib.sh"
@@ -86,6 +87,27 @@ python3 -c "import sys; sys.exit(any(b < 32 and b not in b'\\n\\t' or b == 127 f
   failed "sampling two: $(cat "$dir/two")"
 [[ $(grep -c "^--- sample [12] of 2 (seed 133[78], [0-9]* tokens) ---$" "$dir/two") -eq 2 ]] ||
   failed "two samples: $(cat "$dir/two")"
+
+# A model with a wider vocabulary than the tokenizer's: refused before any token is drawn (rank
+# 0 could not decode what it draws), with one line naming both sizes.
+{
+  tiny_model_toml | sed 's/^vocab_size = 50257$/vocab_size = 50400/'
+  cat <<TOML
+[run]
+dir = "$dir/wide"
+[data]
+dir = "$dir/data"
+seq_len = 32
+batch_size = 2
+[train]
+max_steps = 1
+TOML
+} >"$dir/wide.toml"
+"$usine" train --config "$dir/wide.toml" >"$dir/wide.log" 2>&1 || failed "usine train (wide): $(cat "$dir/wide.log")"
+"$usine" sample "$dir/wide" --tokens 4 >"$dir/out" 2>"$dir/err"
+[[ $? -eq 1 ]] || failed "a model wider than its tokenizer exits 1"
+grep -q "^usine sample: .*the model's vocabulary (50400 tokens) is larger than the tokenizer's (50257)" \
+  "$dir/err" && [[ $(wc -l <"$dir/err") -eq 1 ]] || failed "a wide model: $(cat "$dir/err")"
 
 "$usine" eval "$dir/absent" >"$dir/out" 2>"$dir/err"
 [[ $? -eq 1 ]] || failed "a missing checkpoint exits 1"
