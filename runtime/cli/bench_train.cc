@@ -55,7 +55,7 @@ struct TrainFlags {
   int64_t warmup = 2;
   std::string device = "cpu";
   std::string peer = "scripts/bench/torch_gpt_train.py";
-  std::string python = "python3";
+  std::string python;  // Empty: the first of python3 and /usr/bin/python3 that has torch.
   bool compile = false;
   std::string matmul_precision = "f32";
   std::string attention = "unfused";
@@ -147,6 +147,19 @@ absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f
   return times;
 }
 
+// --python, or the first of python3 (the PATH's) and Debian's /usr/bin/python3 that imports
+// torch (a pyenv python3 may come first without it); python3 when neither does, whose error
+// the peer's line then shows.
+std::string PeerPython(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  for (const char* candidate : {"python3", "/usr/bin/python3"}) {
+    if (RunCommand(absl::StrCat(candidate, " -c 'import torch' 2>/dev/null")).ok()) {
+      return candidate;
+    }
+  }
+  return "python3";
+}
+
 // The --profile table: each op's share of one more step.
 void PrintOpTimes(const std::vector<OpTime>& ops, Device device) {
   double total = 0;
@@ -219,11 +232,11 @@ absl::Status RunTrain(const TrainFlags& f) {
   }
   if (f.peer.empty()) return absl::OkStatus();
   const std::string command = absl::StrCat(
-      ShellQuote(f.python), " ", ShellQuote(f.peer), " --layers ", config.n_layer, " --heads ",
-      config.n_head, " --embd ", config.n_embd, " --vocab ", config.vocab_size, " --block ",
-      config.block_size, " --batch ", f.batch, " --seq ", f.seq, " --steps ", f.steps, " --warmup ",
-      f.warmup, " --device ", f.device, device.is_cpu() ? absl::StrCat(" --threads ", threads) : "",
-      f.compile ? " --compile" : "");
+      ShellQuote(PeerPython(f.python)), " ", ShellQuote(f.peer), " --layers ", config.n_layer,
+      " --heads ", config.n_head, " --embd ", config.n_embd, " --vocab ", config.vocab_size,
+      " --block ", config.block_size, " --batch ", f.batch, " --seq ", f.seq, " --steps ", f.steps,
+      " --warmup ", f.warmup, " --device ", f.device,
+      device.is_cpu() ? absl::StrCat(" --threads ", threads) : "", f.compile ? " --compile" : "");
   absl::StatusOr<std::string> output = RunCommand(command);
   if (!output.ok()) {
     absl::PrintF("  PyTorch   not measured: %s\n", output.status().message());
@@ -265,7 +278,9 @@ cli::Command AddBenchTrain(CLI::App& bench) {
   AddFlag(*app, "--device", flags->device, "where the model trains", "DEVICE")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   AddFlag(*app, "--peer", flags->peer, "the PyTorch peer script ('' to skip it)", "SCRIPT");
-  AddFlag(*app, "--python", flags->python, "the Python that has torch", "PATH");
+  AddFlag(*app, "--python", flags->python,
+          "the Python that has torch (default: python3 or /usr/bin/python3, whichever has it)",
+          "PATH");
   app->add_flag("--compile", flags->compile, "the peer uses torch.compile");
   AddFlag(*app, "--matmul-precision", flags->matmul_precision,
           "what products compute in (SetF32MatmulPrecision; bf16 on the cpu is an emulation)", "P")
