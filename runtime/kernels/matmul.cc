@@ -160,6 +160,12 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   return MultiplyInPrecision(a, b, c, options, dims, stream);
 }
 
+absl::StatusOr<Tensor> ProductOperand(const Tensor& x, const Stream& stream) {
+  RETURN_IF_ERROR(CheckDefined(x, "ProductOperand x"));
+  if (x.dtype() != DType::kF32 || F32MatmulPrecision() != MatmulPrecision::kBf16) return x;
+  return RoundedToBf16(x, stream);
+}
+
 absl::Status BatchedMatmul(const Tensor& a, const Tensor& b, const Tensor& c,
                            const MatmulOptions& options, const Stream& stream) {
   RETURN_IF_ERROR(CheckOperands(a, b, c, options, "BatchedMatmul"));

@@ -49,6 +49,19 @@ struct MatmulOptions {
                                          const MatmulOptions& options = {},
                                          const Stream& stream = Stream::Host());
 
+// `x` as the products of F32MatmulPrecision() read it: under kBf16, an f32 `x` rounded to bf16
+// in a new tensor ordered on `stream` (bf16 on CUDA, for the tensor cores; the rounded values
+// in f32 on the cpu, its emulation); otherwise `x` itself. Matmul rounds its f32 operands so
+// on every call; a layer that uses one operand in several products (an input in the forward
+// pass and the weight gradient, an output gradient in two products) rounds it once and passes
+// the result, which Matmul takes as it is (rounding a rounded value changes nothing).
+//
+//   ASSIGN_OR_RETURN(Tensor dy16, ProductOperand(dy, stream));
+//   RETURN_IF_ERROR(Matmul(dy16, x16, dw, {.transpose_a = true, .beta = 1}, stream));
+//   RETURN_IF_ERROR(Matmul(dy16, w16, dx, {}, stream));
+[[nodiscard]] absl::StatusOr<Tensor> ProductOperand(const Tensor& x,
+                                                    const Stream& stream = Stream::Host());
+
 // What products of f32 operands (a and b f32) compute in, process-wide, like PyTorch's
 // torch.set_float32_matmul_precision. c and the accumulation stay f32 in every mode.
 enum class MatmulPrecision {

@@ -102,15 +102,18 @@ absl::StatusOr<double> Gpt::Loss(const Tensor& tokens, bool keep) {
     return Loss(host_tokens, keep);
   }
   ASSIGN_OR_RETURN(const Tensor hidden, ForwardHidden({tokens, 0, seq}, keep));
-  ASSIGN_OR_RETURN(Tensor x, hidden.Reshape({batch, seq, c.n_embd}));
   MarkOp("lm_head forward", options_.device);
-  ASSIGN_OR_RETURN(Tensor logits, ProjectToVocab(hidden));
+  const Stream stream = nn_internal::LayerStream(options_.device);
+  ASSIGN_OR_RETURN(const Tensor hidden_operand, ProductOperand(hidden, stream));
+  ASSIGN_OR_RETURN(const Tensor table_operand, ProductOperand(wte_weight().value, stream));
+  ASSIGN_OR_RETURN(Tensor x, hidden_operand.Reshape({batch, seq, c.n_embd}));
+  ASSIGN_OR_RETURN(Tensor logits, ProjectToVocab(hidden_operand, table_operand));
   MarkOp("cross_entropy forward", options_.device);
   ASSIGN_OR_RETURN(double loss, tp_cross_entropy_
                                     ? tp_cross_entropy_->Forward(logits, {tokens, 1, seq})
                                     : cross_entropy_.Forward(logits, {tokens, 1, seq}));
   if (keep) {
-    saved_ = Saved{x, logits};
+    saved_ = Saved{x, table_operand, logits};
   } else {
     ReleaseActivations();
   }
@@ -146,8 +149,7 @@ absl::StatusOr<Tensor> Gpt::ForwardHidden(const TokenWindow& inputs, bool keep) 
   return x.Reshape({batch * seq, c.n_embd});
 }
 
-absl::StatusOr<Tensor> Gpt::ProjectToVocab(const Tensor& hidden) {
-  const Tensor& table = wte_weight().value;  // With TP, this rank's vocabulary slice.
+absl::StatusOr<Tensor> Gpt::ProjectToVocab(const Tensor& hidden, const Tensor& table) {
   ASSIGN_OR_RETURN(Tensor logits,
                    Tensor::Empty({hidden.dim(0), table.dim(0)}, options_.dtype, options_.device));
   const Stream stream = nn_internal::LayerStream(options_.device);
@@ -199,7 +201,7 @@ absl::StatusOr<Tensor> Gpt::GatherVocab(const Tensor& local) {
 
 absl::StatusOr<Tensor> Gpt::Logits(const Tensor& inputs) {
   ASSIGN_OR_RETURN(const Tensor hidden, InferenceHidden(inputs, "Gpt::Logits"));
-  ASSIGN_OR_RETURN(const Tensor local, ProjectToVocab(hidden));
+  ASSIGN_OR_RETURN(const Tensor local, ProjectToVocab(hidden, wte_weight().value));
   ASSIGN_OR_RETURN(const Tensor logits, GatherVocab(local));
   return logits.Reshape({inputs.dim(0), inputs.dim(1), options_.config.vocab_size});
 }
@@ -221,7 +223,7 @@ absl::StatusOr<Tensor> Gpt::LastPositionLogits(const Tensor& hidden, int64_t bat
       RETURN_IF_ERROR(Copy(from, to, stream));
     }
   }
-  ASSIGN_OR_RETURN(const Tensor local, ProjectToVocab(last));
+  ASSIGN_OR_RETURN(const Tensor local, ProjectToVocab(last, wte_weight().value));
   return GatherVocab(local);
 }
 
@@ -241,9 +243,11 @@ absl::Status Gpt::Backward(double dloss, const GradientsFinal& on_final) {
   Parameter& wte = wte_weight();
   ASSIGN_OR_RETURN(Tensor xf, saved_->xf.Reshape({dlogits.dim(0), c.n_embd}));
   const Stream stream = nn_internal::LayerStream(options_.device);
-  RETURN_IF_ERROR(Matmul(dlogits, xf, wte.grad, {.transpose_a = true, .beta = 1.0f}, stream));
+  ASSIGN_OR_RETURN(const Tensor dlogits_operand, ProductOperand(dlogits, stream));
+  RETURN_IF_ERROR(
+      Matmul(dlogits_operand, xf, wte.grad, {.transpose_a = true, .beta = 1.0f}, stream));
   ASSIGN_OR_RETURN(Tensor dxf, Tensor::Empty(xf.shape(), options_.dtype, options_.device));
-  RETURN_IF_ERROR(Matmul(dlogits, wte.value, dxf, {}, stream));
+  RETURN_IF_ERROR(Matmul(dlogits_operand, saved_->table, dxf, {}, stream));
   // With TP, each rank's dxf is its vocabulary slice's part: the input of a column-parallel
   // projection, whose gradient is the sum over the group.
   RETURN_IF_ERROR(AllReduceOverTensorParallel(tp(), dxf, ReduceOp::kSum));

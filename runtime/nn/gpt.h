@@ -127,8 +127,9 @@ class Gpt : public TokenModel {
   // Embeddings, blocks and ln_f: ln_f's output, [B*T, C]. `keep`: their activations are saved
   // for Backward; else each block's are dropped once it has its output.
   absl::StatusOr<Tensor> ForwardHidden(const TokenWindow& inputs, bool keep);
-  // This rank's logits of the rows of `hidden` ([N, C]): [N, padded_vocab / tp].
-  absl::StatusOr<Tensor> ProjectToVocab(const Tensor& hidden);
+  // This rank's logits of the rows of `hidden` ([N, C]): [N, padded_vocab / tp], the product
+  // with `table`, the token embedding (this rank's slice) or its ProductOperand.
+  absl::StatusOr<Tensor> ProjectToVocab(const Tensor& hidden, const Tensor& table);
   // ForwardHidden of Logits' `inputs` (checked; errors name `what`), keeping no activations.
   absl::StatusOr<Tensor> InferenceHidden(const Tensor& inputs, absl::string_view what);
   // The host logits [N, vocab_size] from every TP rank's ProjectToVocab rows (a collective
@@ -147,8 +148,11 @@ class Gpt : public TokenModel {
   std::unique_ptr<LayerNorm> ln_f_;
   SoftmaxCrossEntropy cross_entropy_;
   std::optional<VocabParallelCrossEntropy> tp_cross_entropy_;  // With tensor parallelism.
+  // What the output projection's backward needs; the two operands as the products read them
+  // (ProductOperand: cast once a step under MatmulPrecision::kBf16 on CUDA).
   struct Saved {
     Tensor xf;      // ln_f's output, [B, T, C].
+    Tensor table;   // The token embedding (this rank's slice).
     Tensor logits;  // [B*T, padded_vocab / tp]; its gradient after Backward's first step.
   };
   std::optional<Saved> saved_;

@@ -45,10 +45,13 @@ absl::StatusOr<Tensor> Linear::Forward(const Tensor& x) {
   dims.back() = options_.out_features;
   ASSIGN_OR_RETURN(Tensor y,
                    Tensor::Empty(Shape(absl::MakeConstSpan(dims)), x.dtype(), options_.device));
-  RETURN_IF_ERROR(Matmul(x, weight_->value, y,
-                         {.transpose_b = true, .bias = bias_ ? &bias_->value : nullptr},
-                         ni::LayerStream(options_.device)));
-  x_ = x;
+  const Stream stream = ni::LayerStream(options_.device);
+  ASSIGN_OR_RETURN(Tensor x_operand, ProductOperand(x, stream));
+  ASSIGN_OR_RETURN(Tensor w_operand, ProductOperand(weight_->value, stream));
+  RETURN_IF_ERROR(Matmul(x_operand, w_operand, y,
+                         {.transpose_b = true, .bias = bias_ ? &bias_->value : nullptr}, stream));
+  x_ = std::move(x_operand);
+  w_ = std::move(w_operand);
   return y;
 }
 
@@ -64,7 +67,10 @@ absl::StatusOr<Tensor> Linear::Backward(const Tensor& dy) {
   ASSIGN_OR_RETURN(Tensor dy2, dy.Reshape({rows, options_.out_features}));
   ASSIGN_OR_RETURN(Tensor x2, x_->Reshape({rows, options_.in_features}));
   const Stream stream = ni::LayerStream(options_.device);
-  RETURN_IF_ERROR(Matmul(dy2, x2, weight_->grad, {.transpose_a = true, .beta = 1.0f}, stream));
+  ASSIGN_OR_RETURN(const Tensor dy_operand, ProductOperand(dy, stream));
+  ASSIGN_OR_RETURN(Tensor dy2_operand, dy_operand.Reshape({rows, options_.out_features}));
+  RETURN_IF_ERROR(
+      Matmul(dy2_operand, x2, weight_->grad, {.transpose_a = true, .beta = 1.0f}, stream));
   if (bias_ != nullptr && options_.device.is_cuda()) {
     RETURN_IF_ERROR(ni::CudaAccumulateColumnSums(dy2, options_.out_features, bias_->grad));
   } else if (bias_ != nullptr) {
@@ -74,8 +80,8 @@ absl::StatusOr<Tensor> Linear::Backward(const Tensor& dy) {
                                ni::Elements<T>(bias_->grad));
     });
   }
-  ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), x_->dtype(), options_.device));
-  RETURN_IF_ERROR(Matmul(dy, weight_->value, dx, {}, stream));
+  ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), options_.dtype, options_.device));
+  RETURN_IF_ERROR(Matmul(dy_operand, *w_, dx, {}, stream));
   return dx;
 }
 

@@ -39,7 +39,8 @@ class Linear : public Sublayer {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Linear>> Create(const LinearOptions& options,
                                                                       ParameterInitializer& init);
 
-  // x [..., in] -> y [..., out]. Saves x.
+  // x [..., in] -> y [..., out]. Saves x and the weight as the products read them
+  // (ProductOperand: bf16 copies under MatmulPrecision::kBf16 on CUDA, cast once a step).
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   // dy [..., out] -> dx [..., in]; adds dL/dW and dL/db into the gradients.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
@@ -49,12 +50,16 @@ class Linear : public Sublayer {
 
  private:
   explicit Linear(const LinearOptions& options) : options_(options) {}
-  void ClearSaved() override { x_.reset(); }
+  void ClearSaved() override {
+    x_.reset();
+    w_.reset();
+  }
 
   LinearOptions options_;
   Parameter* weight_ = nullptr;
   Parameter* bias_ = nullptr;  // nullptr without a bias.
-  std::optional<Tensor> x_;
+  std::optional<Tensor> x_;    // Forward's input, as ProductOperand made it.
+  std::optional<Tensor> w_;    // The weight, likewise.
 };
 
 }  // namespace usine

@@ -148,6 +148,36 @@ TEST_P(MatmulTest, BatchedProductsMatchTheReferenceOneByOne) {
   SetF32MatmulPrecision(MatmulPrecision::kF32);
 }
 
+// A layer rounds an operand once (ProductOperand) for several products: the products of the
+// rounded operands are Matmul's own, bit for bit, under kBf16; under f32 and TF32 the operand
+// is the tensor itself.
+TEST_P(MatmulTest, ProductOperandsGiveMatmulsOwnRounding) {
+  const int64_t m = 37, k = 70, n = 29;
+  std::vector<float> a(m * k), b(k * n);
+  for (int64_t i = 0; i < m * k; ++i) a[i] = std::sin(0.37f * static_cast<float>(i));
+  for (int64_t i = 0; i < k * n; ++i) b[i] = std::cos(0.11f * static_cast<float>(i));
+  ASSERT_OK_AND_ASSIGN(Tensor ta_, MakeTensor(device(), ta() ? Shape{k, m} : Shape{m, k}, a));
+  ASSERT_OK_AND_ASSIGN(Tensor tb_, MakeTensor(device(), tb() ? Shape{n, k} : Shape{k, n}, b));
+  for (const MatmulPrecision precision : {MatmulPrecision::kF32, MatmulPrecision::kTf32}) {
+    SetF32MatmulPrecision(precision);
+    ASSERT_OK_AND_ASSIGN(Tensor same, ProductOperand(ta_));
+    EXPECT_EQ(same.raw_data(), ta_.raw_data()) << MatmulPrecisionName(precision);
+  }
+  SetF32MatmulPrecision(MatmulPrecision::kBf16);
+  const MatmulOptions options{.transpose_a = ta(), .transpose_b = tb()};
+  ASSERT_OK_AND_ASSIGN(Tensor direct, Tensor::Empty({m, n}, DType::kF32, device()));
+  ASSERT_OK(Matmul(ta_, tb_, direct, options));
+  ASSERT_OK_AND_ASSIGN(Tensor a16, ProductOperand(ta_));
+  ASSERT_OK_AND_ASSIGN(Tensor b16, ProductOperand(tb_));
+  EXPECT_NE(a16.raw_data(), ta_.raw_data());
+  ASSERT_OK_AND_ASSIGN(Tensor rounded, Tensor::Empty({m, n}, DType::kF32, device()));
+  ASSERT_OK(Matmul(a16, b16, rounded, options));
+  SetF32MatmulPrecision(MatmulPrecision::kF32);
+  ASSERT_OK_AND_ASSIGN(std::vector<float> want, ReadTensor<float>(direct));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(rounded));
+  EXPECT_EQ(got, want);
+}
+
 INSTANTIATE_TEST_SUITE_P(Cpu, MatmulTest,
                          ::testing::Combine(::testing::Values(Device::Cpu()), ::testing::Bool(),
                                             ::testing::Bool()));
