@@ -125,7 +125,7 @@ absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f
     if (profiled) RETURN_IF_ERROR(OpTimeline::Start(device));
     const absl::Time start = absl::Now();
     RETURN_IF_ERROR(model->ZeroGrad());
-    ASSIGN_OR_RETURN(times.loss, model->Forward(tokens));  // The loss reaches the host.
+    ASSIGN_OR_RETURN(const double loss, model->Forward(tokens));  // It reaches the host.
     const absl::Time forward = absl::Now();
     RETURN_IF_ERROR(model->Backward());
     RETURN_IF_ERROR(stream.Synchronize());
@@ -138,6 +138,7 @@ absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f
       ASSIGN_OR_RETURN(times.ops, OpTimeline::Stop());
       continue;
     }
+    times.loss = loss;
     if (i < f.warmup) continue;
     times.forward.push_back(Seconds(forward - start));
     times.backward.push_back(Seconds(backward - forward));
@@ -166,6 +167,9 @@ void PrintOpTimes(const std::vector<OpTime>& ops, Device device) {
   for (const OpTime& op : ops) total += op.milliseconds;
   absl::PrintF("  where the time goes: one more step, %.1f ms timed op by op on %s%s\n", total,
                device.ToString(), device.is_cpu() ? "" : "'s default stream");
+  absl::PrintF(
+      "  (each op from its start to the next op's; with recompute, the recomputed\n"
+      "  forward passes count under their forward names)\n");
   for (const OpTime& op : ops) {
     absl::PrintF("    %-28s %5d x  %9.2f ms  %5.1f%%\n", op.name, op.count, op.milliseconds,
                  total > 0 ? 100.0 * op.milliseconds / total : 0.0);

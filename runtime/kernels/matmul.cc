@@ -162,7 +162,10 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
 
 absl::StatusOr<Tensor> ProductOperand(const Tensor& x, const Stream& stream) {
   RETURN_IF_ERROR(CheckDefined(x, "ProductOperand x"));
-  if (x.dtype() != DType::kF32 || F32MatmulPrecision() != MatmulPrecision::kBf16) return x;
+  if (!x.device().is_cuda() || x.dtype() != DType::kF32 ||
+      F32MatmulPrecision() != MatmulPrecision::kBf16) {
+    return x;
+  }
   return RoundedToBf16(x, stream);
 }
 

@@ -44,17 +44,17 @@ struct MatmulOptions {
 //
 //   RETURN_IF_ERROR(BatchedMatmul(q, k, scores, {.transpose_b = true, .alpha = scale}, stream));
 //
-// REQUIRES: c does not overlap a or b.
+// InvalidArgument when c overlaps a or b, or for a bias.
 [[nodiscard]] absl::Status BatchedMatmul(const Tensor& a, const Tensor& b, const Tensor& c,
                                          const MatmulOptions& options = {},
                                          const Stream& stream = Stream::Host());
 
-// `x` as the products of F32MatmulPrecision() read it: under kBf16, an f32 `x` rounded to bf16
-// in a new tensor ordered on `stream` (bf16 on CUDA, for the tensor cores; the rounded values
-// in f32 on the cpu, its emulation); otherwise `x` itself. Matmul rounds its f32 operands so
-// on every call; a layer that uses one operand in several products (an input in the forward
-// pass and the weight gradient, an output gradient in two products) rounds it once and passes
-// the result, which Matmul takes as it is (rounding a rounded value changes nothing).
+// `x` as the products of F32MatmulPrecision() read it: on CUDA under kBf16, an f32 `x` rounded
+// to bf16 in a new bf16 tensor ordered on `stream`; otherwise `x` itself (f32 and TF32 round
+// nothing ahead, and the cpu's bf16 emulation rounds inside Matmul). Matmul casts its f32
+// operands on every call; a layer that uses one operand in several products (an input in the
+// forward pass and the weight gradient, an output gradient in two products) rounds it once
+// and passes the result, which Matmul takes as it is: the same bits, one cast instead of two.
 //
 //   ASSIGN_OR_RETURN(Tensor dy16, ProductOperand(dy, stream));
 //   RETURN_IF_ERROR(Matmul(dy16, x16, dw, {.transpose_a = true, .beta = 1}, stream));

@@ -79,8 +79,9 @@ absl::StatusOr<std::unique_ptr<BatchPlanner>> BatchPlanner::Create(
     return absl::FailedPreconditionError(absl::StrCat(
         "data stream state is reading incoming shard ", resume->current, " but watch is off"));
   }
-  const std::atomic<bool> opening{false};  // Open has no Close to end a wait.
-  ASSIGN_OR_RETURN(IncomingShard shard, planner->incoming_->OpenShard(resume->current, opening));
+  const std::atomic<bool> never_closing{false};  // Open has no Close to end a wait.
+  ASSIGN_OR_RETURN(IncomingShard shard,
+                   planner->incoming_->OpenShard(resume->current, never_closing));
   if (shard.shard == nullptr) {
     return absl::DataLossError(
         absl::StrCat("resuming incoming shard ", shard.name, ": ", shard.rejection));

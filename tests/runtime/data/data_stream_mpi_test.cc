@@ -260,8 +260,10 @@ TEST_F(DataStreamViewsTest, AShardMissingFromOneRanksViewEndsTheStreamOnEveryRan
 }
 
 // A rank that waits for a shard to appear in its view (a lagging shared file system) stops
-// waiting when its stream is closed (a stop signal), and every rank's stream ends with
-// kCancelled: the close does not wait out the arrival grace (here 20 s).
+// waiting when its stream is closed (a stop signal): its Close() returns, and rank 0's Next()
+// ends with kCancelled, long before the arrival grace (here 20 s) runs out. (Were a rank's
+// fill thread still before its first round when it closes, that round would end the stream
+// instead, as fast; the 1 s before the close makes the wait the likely case.)
 TEST_F(DataStreamViewsTest, ClosingEndsTheWaitForAShardThatHasNotAppearedYet) {
   if (world_->rank() == 0) {
     std::filesystem::create_directories(dir_ / "view");
@@ -284,9 +286,8 @@ TEST_F(DataStreamViewsTest, ClosingEndsTheWaitForAShardThatHasNotAppearedYet) {
   if (world_->rank() == 0) {
     const absl::Status first = WithinOrAbort("Next()", [&] { return stream->Next().status(); });
     EXPECT_EQ(first.code(), absl::StatusCode::kCancelled) << first;
-    EXPECT_THAT(std::string(first.message()), ::testing::HasSubstr("while waiting for"));
   } else {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   WithinOrAbort("Close()", [&] { stream->Close(); });
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
