@@ -73,6 +73,8 @@ absl::StatusOr<bool> AccumulateGradients(TokenModel& model, absl::Span<const Ten
     result->times.backward += absl::Now() - start;
   }
   const absl::Time start = absl::Now();
+  // On CUDA the timeline is the default stream's: this segment holds what that stream ran
+  // while the host waited for the reducer, not the wait on the communication stream itself.
   MarkOp("gradient reduction wait", micro_batches.front().device());
   if (options.reducer != nullptr) RETURN_IF_ERROR(options.reducer->Finish());
   result->times.communication = absl::Now() - start;
