@@ -45,11 +45,14 @@ enum class AttentionKernel {
   // probabilities for the backward pass (nn/internal/cuda_attention.h). The default: it is
   // the path verified on a GPU (an H100).
   kUnfused,
-  // Fused flash-attention-style kernels (nn/internal/cuda_flash_attention.h): no [T, T]
-  // matrix, the backward pass recomputes the probabilities, and runs give the same bits.
-  // CUDA devices only (Create refuses it on the cpu); head size n_embd / n_head <= 128. Not
-  // the default until its gpu tests (tests/runtime/nn/cuda_flash_attention_test.cc) have
-  // passed on a GPU: it was written where none was at hand.
+  // Fused flash-attention-style kernels: no [T, T] matrix, the backward pass recomputes the
+  // probabilities, and runs give the same bits. In f32 (nn/internal/cuda_flash_attention.h),
+  // or, when F32MatmulPrecision() is kBf16 and the head size is a multiple of 16, on the bf16
+  // tensor cores with q, k, v, dout and the probabilities rounded to bf16 and f32 accumulation
+  // (nn/internal/cuda_flash_attention_bf16.h). CUDA devices only (Create refuses it on the
+  // cpu); head size n_embd / n_head <= 128. Not the default until its gpu tests
+  // (tests/runtime/nn/cuda_flash_attention_test.cc) have passed on a GPU: it was written where
+  // none was at hand.
   kFlash,
 };
 

@@ -10,12 +10,13 @@
 #include <cmath>
 
 #include "runtime/nn/internal/cuda_flash_attention.h"
+#include "runtime/nn/internal/cuda_flash_tiles.cuh"
 #include "runtime/nn/internal/cuda_reduce.cuh"
 
 namespace usine::nn_internal::cuda {
 namespace {
 
-constexpr int kTile = 64;  // Queries per query tile, keys per key tile.
+constexpr int kTile = kFlashTile;
 constexpr int kSide = 16;
 constexpr int kThreads = kSide * kSide;
 constexpr int kPer = kTile / kSide;
@@ -28,29 +29,13 @@ template <int kMaxD>
 constexpr int kHeadTile = kTile* kHeadStride<kMaxD>;
 constexpr int kScoreTile = kTile * kScoreStride;
 
-// Shared floats per block of each kernel (see their layouts).
+// Shared bytes per block of each kernel (see their layouts).
 template <int kMaxD>
-constexpr int kForwardFloats = 3 * kHeadTile<kMaxD> + kScoreTile + kTile;
+constexpr int kForwardBytes = (3 * kHeadTile<kMaxD> + kScoreTile + kTile) * sizeof(float);
 template <int kMaxD>
-constexpr int kQueryGradFloats = 4 * kHeadTile<kMaxD> + kScoreTile + 2 * kTile;
+constexpr int kQueryGradBytes = (4 * kHeadTile<kMaxD> + kScoreTile + 2 * kTile) * sizeof(float);
 template <int kMaxD>
-constexpr int kKeyGradFloats = 4 * kHeadTile<kMaxD> + 2 * kScoreTile + 2 * kTile;
-
-// Row 0 of head bh's columns of part `part` in a [B, T, parts H D] array; row t is at
-// + t * parts H D.
-template <typename Float>
-__device__ Float* HeadRows(Float* rows, const FlashShape& s, int parts, int part, int64_t bh) {
-  const int64_t b = bh / s.heads, h = bh % s.heads, c = s.heads * s.head_dim;
-  return rows + b * s.seq * parts * c + part * c + h * s.head_dim;
-}
-
-// Whether query t sees key `key`: the causal mask, and keys past the sequence are padding.
-// Query rows past the sequence (padding) see every real key, so that their softmax stays finite
-// (their q is 0); they are never written, and in the backward pass their dout of 0 makes their
-// contributions 0.
-__device__ inline bool Visible(int64_t t, int64_t key, int64_t seq) {
-  return key <= t && key < seq;
-}
+constexpr int kKeyGradBytes = (4 * kHeadTile<kMaxD> + 2 * kScoreTile + 2 * kTile) * sizeof(float);
 
 // tile[r][d] = rows[(first + r) * stride + d] for first + r < seq and d < head_dim, else 0.
 // Called by every thread of the block.
@@ -148,12 +133,6 @@ __device__ void StoreTile(const float (&acc)[kPer][kMaxD / kSide], float factor,
       if (d < head_dim) rows[t * stride + d] = acc[i][j] * factor;
     }
   }
-}
-
-// The first row of this block's tile when the tiles with most work (the last query tiles in
-// the forward and dq passes) are to start first.
-__device__ inline int64_t LastTileFirst() {
-  return static_cast<int64_t>(gridDim.y - 1 - blockIdx.y) * kTile;
 }
 
 // Forward. Shared memory: q, k, v [kTile, kMaxD]; p [kTile, kTile] (scores, then exp(score -
@@ -353,60 +332,30 @@ __global__ void __launch_bounds__(kThreads)
   StoreTile<kMaxD>(dv, 1.0f, first, s.seq, s.head_dim, 3 * c, HeadRows(dqkv, s, 3, 2, bh));
 }
 
-constexpr int64_t kMaxGridY = 65535;
-
-bool ValidShape(const FlashShape& s) {
-  const int64_t tiles = (s.seq + kTile - 1) / kTile;
-  return s.head_dim >= 1 && s.head_dim <= kFlashMaxHeadDim && s.batch >= 0 && s.heads >= 1 &&
-         s.seq >= 0 && tiles <= kMaxGridY && s.batch * s.heads <= INT32_MAX;
-}
-
-bool Empty(const FlashShape& s) { return s.batch == 0 || s.seq == 0; }
-
-dim3 Grid(const FlashShape& s) {
-  return dim3(static_cast<unsigned>(s.batch * s.heads),
-              static_cast<unsigned>((s.seq + kTile - 1) / kTile));
-}
-
-float Scale(const FlashShape& s) {
-  return static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.head_dim)));
-}
-
-// Raises the kernel's dynamic shared memory limit to `floats` floats, then launches it.
-template <typename... Params, typename... Args>
-cudaError_t LaunchWithShared(void (*kernel)(Params...), int floats, const FlashShape& s,
-                             cudaStream_t stream, Args... args) {
-  const int bytes = floats * static_cast<int>(sizeof(float));
-  const cudaError_t err =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  if (err != cudaSuccess) return err;
-  kernel<<<Grid(s), kThreads, bytes, stream>>>(args...);
-  return cudaGetLastError();
-}
-
 template <int kMaxD>
 cudaError_t Forward(const float* qkv, const FlashShape& s, float* out, float* lse,
                     cudaStream_t stream) {
-  return LaunchWithShared(FlashForwardKernel<kMaxD>, kForwardFloats<kMaxD>, s, stream, qkv, s,
-                          Scale(s), out, lse);
+  return LaunchFlashKernel(FlashForwardKernel<kMaxD>, kForwardBytes<kMaxD>, kThreads, s, stream,
+                           qkv, s, FlashScale(s), out, lse);
 }
 
 template <int kMaxD>
 cudaError_t Backward(const float* qkv, const float* dout, const float* lse, const float* delta,
                      const FlashShape& s, float* dqkv, cudaStream_t stream) {
-  const cudaError_t err = LaunchWithShared(FlashQueryGradKernel<kMaxD>, kQueryGradFloats<kMaxD>, s,
-                                           stream, qkv, dout, lse, delta, s, Scale(s), dqkv);
+  const cudaError_t err =
+      LaunchFlashKernel(FlashQueryGradKernel<kMaxD>, kQueryGradBytes<kMaxD>, kThreads, s, stream,
+                        qkv, dout, lse, delta, s, FlashScale(s), dqkv);
   if (err != cudaSuccess) return err;
-  return LaunchWithShared(FlashKeyGradKernel<kMaxD>, kKeyGradFloats<kMaxD>, s, stream, qkv, dout,
-                          lse, delta, s, Scale(s), dqkv);
+  return LaunchFlashKernel(FlashKeyGradKernel<kMaxD>, kKeyGradBytes<kMaxD>, kThreads, s, stream,
+                           qkv, dout, lse, delta, s, FlashScale(s), dqkv);
 }
 
 }  // namespace
 
 cudaError_t LaunchFlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,
                                         float* lse, cudaStream_t stream) {
-  if (!ValidShape(shape)) return cudaErrorInvalidValue;
-  if (Empty(shape)) return cudaSuccess;
+  if (!ValidFlashShape(shape)) return cudaErrorInvalidValue;
+  if (EmptyFlashShape(shape)) return cudaSuccess;
   if (shape.head_dim <= 32) return Forward<32>(qkv, shape, out, lse, stream);
   if (shape.head_dim <= 64) return Forward<64>(qkv, shape, out, lse, stream);
   return Forward<128>(qkv, shape, out, lse, stream);
@@ -419,8 +368,8 @@ int64_t FlashAttentionBackwardScratch(const FlashShape& shape) {
 cudaError_t LaunchFlashAttentionBackward(const float* qkv, const float* out, const float* dout,
                                          const float* lse, const FlashShape& shape, float* dqkv,
                                          float* scratch, cudaStream_t stream) {
-  if (!ValidShape(shape)) return cudaErrorInvalidValue;
-  if (Empty(shape)) return cudaSuccess;
+  if (!ValidFlashShape(shape)) return cudaErrorInvalidValue;
+  if (EmptyFlashShape(shape)) return cudaSuccess;
   float* delta = scratch;
   const int64_t rows = FlashAttentionBackwardScratch(shape);
   const auto blocks = static_cast<unsigned>((rows + kDotRowsPerBlock - 1) / kDotRowsPerBlock);

@@ -6,7 +6,9 @@
 // one kernel over query tiles and dk, dv in another over key tiles, so that every output element
 // is summed by one thread in a fixed order: no atomics, and the same input gives the same bits
 // on every run. Products are f32 FMAs from shared memory (no tensor cores, whatever
-// F32MatmulPrecision says). Launch contract: cuda_gelu.h.
+// F32MatmulPrecision says); cuda_flash_attention_bf16.h has the same kernels on the bf16 tensor
+// cores, which the layers run instead under a bf16 precision (cuda_layers.h). Launch contract:
+// cuda_gelu.h.
 //
 // Layout (GPT-2's, as c_attn writes it): qkv [B, T, 3C] with q, k, v at columns [0, C),
 // [C, 2C), [2C, 3C) and head h at columns [h D, (h+1) D) of each, C = H D; out and dout

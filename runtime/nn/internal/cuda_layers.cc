@@ -23,6 +23,7 @@
 #include "runtime/nn/internal/cuda_elementwise.h"
 #include "runtime/nn/internal/cuda_embedding.h"
 #include "runtime/nn/internal/cuda_flash_attention.h"
+#include "runtime/nn/internal/cuda_flash_attention_bf16.h"
 #include "runtime/nn/internal/cuda_gelu.h"
 #include "runtime/nn/internal/cuda_layer_norm.h"
 #include "runtime/nn/internal/real_types.h"
@@ -240,13 +241,25 @@ cuda::FlashShape FlashShapeOf(const AttentionDims& d) {
   return {.batch = d.batch, .seq = d.seq, .heads = d.heads, .head_dim = d.head_dim};
 }
 
+// Whether the bf16 tensor-core kernels run: under a bf16 matmul precision, where they take the
+// shape and arrays (dout: null in the forward pass).
+bool UseBf16Flash(const cuda::FlashShape& shape, const Tensor& qkv, const Tensor* dout) {
+  return F32MatmulPrecision() == MatmulPrecision::kBf16 &&
+         cuda::Bf16FlashAttentionTakes(shape, F32(qkv), dout == nullptr ? nullptr : F32(*dout));
+}
+
 }  // namespace
 
 absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d, const Tensor& out,
                                        const Tensor& lse) {
   USINE_ENTER_DEVICE_OF(qkv);
-  return USINE_CUDA_STATUS(cuda::LaunchFlashAttentionForward(F32(qkv), FlashShapeOf(d), F32(out),
-                                                             F32(lse), kDefaultStream));
+  const cuda::FlashShape shape = FlashShapeOf(d);
+  if (UseBf16Flash(shape, qkv, nullptr)) {
+    return USINE_CUDA_STATUS(
+        cuda::LaunchBf16FlashAttentionForward(F32(qkv), shape, F32(out), F32(lse), kDefaultStream));
+  }
+  return USINE_CUDA_STATUS(
+      cuda::LaunchFlashAttentionForward(F32(qkv), shape, F32(out), F32(lse), kDefaultStream));
 }
 
 absl::Status CudaFlashAttentionBackward(const Tensor& dout, const Tensor& qkv, const Tensor& out,
@@ -256,6 +269,10 @@ absl::Status CudaFlashAttentionBackward(const Tensor& dout, const Tensor& qkv, c
   const cuda::FlashShape shape = FlashShapeOf(d);
   ASSIGN_OR_RETURN(Tensor scratch,
                    Scratch(cuda::FlashAttentionBackwardScratch(shape), dout.device()));
+  if (UseBf16Flash(shape, qkv, &dout)) {
+    return USINE_CUDA_STATUS(cuda::LaunchBf16FlashAttentionBackward(
+        F32(qkv), F32(out), F32(dout), F32(lse), shape, F32(dqkv), F32(scratch), kDefaultStream));
+  }
   return USINE_CUDA_STATUS(cuda::LaunchFlashAttentionBackward(
       F32(qkv), F32(out), F32(dout), F32(lse), shape, F32(dqkv), F32(scratch), kDefaultStream));
 }

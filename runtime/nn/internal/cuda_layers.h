@@ -77,9 +77,13 @@ namespace usine::nn_internal {
 // kFlashMaxHeadDim, here for code built without the CUDA toolkit).
 inline constexpr int64_t kFlashAttentionMaxHeadDim = 128;
 
-// The fused kernels of cuda_flash_attention.h over qkv [B, T, 3C]: writes out [B, T, C] and
-// lse [B, H, T] (each row's log-sum-exp of scores), which the backward pass needs with qkv and
-// out; no [T, T] matrix. REQUIRES: d.head_dim <= kFlashAttentionMaxHeadDim.
+// The fused flash attention kernels over qkv [B, T, 3C]: writes out [B, T, C] and lse [B, H, T]
+// (each row's log-sum-exp of scores), which the backward pass needs with qkv and out; no [T, T]
+// matrix. When F32MatmulPrecision() is kBf16 and the head size is a multiple of 16 (with qkv and
+// dout 16-byte aligned, as allocations are), the bf16 tensor-core kernels of
+// cuda_flash_attention_bf16.h, else the f32 kernels of cuda_flash_attention.h; the precision is
+// read at each call, so a forward and its backward should run under the same one.
+// REQUIRES: d.head_dim <= kFlashAttentionMaxHeadDim.
 [[nodiscard]] absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d,
                                                      const Tensor& out, const Tensor& lse);
 // dqkv [B, T, 3C] from dout [B, T, C] and the forward pass's qkv, out and lse; deterministic.

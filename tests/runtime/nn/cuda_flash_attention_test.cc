@@ -6,16 +6,22 @@
 // the kernels' 32, 64 or 128, B > 1 and H > 1. The outputs are poisoned with NaN first, so an
 // element a kernel misses fails. Two runs give the same bits (kernels and whole models, with
 // and without recomputation); the layer matches the cpu's, and a whole tiny Gpt step with
-// kFlash matches kUnfused. Label `gpu`: skipped without a CUDA device, but for the
+// kFlash matches kUnfused. The bf16 tensor-core kernels, which run under MatmulPrecision::kBf16,
+// are held to the cpu's f32 within kBf16FlashTolerance (derived there from bf16's rounding) over
+// the same kinds of shapes, give the same bits twice, and leave head sizes that are not
+// multiples of 16 to the f32 kernels. Label `gpu`: skipped without a CUDA device, but for the
 // option's checks, which need none.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
+#include "runtime/kernels/matmul.h"
 #include "runtime/nn/attention.h"
 #include "runtime/nn/gpt.h"
 #include "runtime/nn/internal/cpu_attention.h"
@@ -95,6 +101,25 @@ FlashResult RunFlash(const Tensor& qkv, const Tensor& dout, const ni::AttentionD
   return r;
 }
 
+// The cpu attention in f32 (whatever the process's matmul precision): out and dqkv.
+struct CpuAttention {
+  Tensor out, dqkv;
+};
+
+CpuAttention RunCpu(const Tensor& qkv, const Tensor& dout, const ni::AttentionDims& d) {
+  testing::ScopedMatmulPrecision f32(MatmulPrecision::kF32);
+  const int64_t c = d.heads * d.head_dim;
+  std::vector<float> out(d.batch * d.seq * c), probs(d.batch * d.heads * d.seq * d.seq),
+      dqkv(d.batch * d.seq * 3 * c);
+  ni::CausalAttentionForward(static_cast<const float*>(qkv.raw_data()), d, out.data(),
+                             probs.data());
+  ni::CausalAttentionBackward(static_cast<const float*>(dout.raw_data()),
+                              static_cast<const float*>(qkv.raw_data()), probs.data(), d,
+                              dqkv.data());
+  return {F32Tensor(Device::Cpu(), {d.batch, d.seq, c}, out),
+          F32Tensor(Device::Cpu(), {d.batch, d.seq, 3 * c}, dqkv)};
+}
+
 TEST_F(CudaFlashAttentionGpuTest, MatchesCpuAndUnfusedCuda) {
   // T = 1; D not a multiple of 4 (padded to 32); T = 65 (one row past a tile) and 130; D = 48
   // (padded to 64); T = 1024 at GPT-2's D = 64; D = 128 and D = 100 (padded to 128).
@@ -108,16 +133,7 @@ TEST_F(CudaFlashAttentionGpuTest, MatchesCpuAndUnfusedCuda) {
     const int64_t c = d.heads * d.head_dim;
     const TensorPair qkv = RandomPair({d.batch, d.seq, 3 * c}, 10 + d.seq, 1.5f);
     const TensorPair dout = RandomPair({d.batch, d.seq, c}, 11 + d.seq);
-    // The cpu attention.
-    std::vector<float> out(d.batch * d.seq * c), probs(d.batch * d.heads * d.seq * d.seq),
-        dqkv(d.batch * d.seq * 3 * c);
-    ni::CausalAttentionForward(static_cast<const float*>(qkv.cpu.raw_data()), d, out.data(),
-                               probs.data());
-    ni::CausalAttentionBackward(static_cast<const float*>(dout.cpu.raw_data()),
-                                static_cast<const float*>(qkv.cpu.raw_data()), probs.data(), d,
-                                dqkv.data());
-    const Tensor out_cpu = F32Tensor(Device::Cpu(), {d.batch, d.seq, c}, out);
-    const Tensor dqkv_cpu = F32Tensor(Device::Cpu(), {d.batch, d.seq, 3 * c}, dqkv);
+    const CpuAttention cpu = RunCpu(qkv.cpu, dout.cpu, d);
     // The unfused CUDA path.
     ASSERT_OK_AND_ASSIGN(Tensor out_unfused,
                          Tensor::Empty({d.batch, d.seq, c}, DType::kF32, kCuda));
@@ -131,8 +147,8 @@ TEST_F(CudaFlashAttentionGpuTest, MatchesCpuAndUnfusedCuda) {
     ASSERT_OK(ni::CudaCausalAttentionBackward(dout.cuda, heads, probs_unfused, d, dqkv_unfused));
 
     const FlashResult flash = RunFlash(qkv.cuda, dout.cuda, d);
-    EXPECT_TRUE(Close(flash.out, out_cpu)) << "out against the cpu";
-    EXPECT_TRUE(Close(flash.dqkv, dqkv_cpu)) << "dqkv against the cpu";
+    EXPECT_TRUE(Close(flash.out, cpu.out)) << "out against the cpu";
+    EXPECT_TRUE(Close(flash.dqkv, cpu.dqkv)) << "dqkv against the cpu";
     EXPECT_TRUE(Close(flash.out, out_unfused)) << "out against unfused CUDA";
     EXPECT_TRUE(Close(flash.dqkv, dqkv_unfused)) << "dqkv against unfused CUDA";
     EXPECT_TRUE(Close(
@@ -260,6 +276,113 @@ TEST_F(CudaFlashAttentionGpuTest, RecomputedAndRepeatedRunsGiveTheSameBits) {
       EXPECT_TRUE(BitIdentical(b[i].parameter->grad, a[i].parameter->grad))
           << (m == 1 ? "second run: " : "recomputed: ") << a[i].name;
     }
+  }
+}
+
+// The bf16 tensor-core kernels (cuda_flash_attention_bf16.h), which the layers run under
+// MatmulPrecision::kBf16 for head sizes that are multiples of 16, against the cpu attention in
+// f32.
+class CudaBf16FlashAttentionGpuTest : public CudaFlashAttentionGpuTest {};
+
+// The tolerance of the bf16 kernels against f32: 4 u, u = 2^-8 the unit roundoff of bf16 (8
+// significant bits, to nearest), for ‖cuda − cpu‖ / ‖cpu‖ and for each element's error against
+// the tensor's largest |element|; for the log-sum-exp, 4 u absolute. A result goes through up
+// to 5 roundings to bf16 (q and k into its scores; p or ds; the other operand, v, dout, k or q;
+// dout into dp for the gradients), each a relative error of at most u and about 0.42 u root mean
+// square, independent and of either sign, so that they add in quadrature to about 0.94 u per
+// element (0.73 u for out, 3 roundings); the f32 accumulations add orders less. A score's error
+// is absolute (q k^T cancels, the rounding of its terms does not): about 0.45 u r.m.s. for the
+// tests' inputs (uniform within ±1.5) at any D, and lse, a weighted mean of scores, errs alike.
+// 4 u is 4 times those root mean squares, room for the largest of many elements. In a cpu
+// emulation of the kernels over these shapes and inputs the errors were at most 0.67 u (out) and
+// 1.0 u (dq, dk, dv) norm-relative, 1.1 u of the largest element, and 1.5 u absolute (lse).
+constexpr double kBf16FlashTolerance = 8.0 / 512;
+
+// The largest |element| of a tensor.
+double Largest(const Tensor& t) {
+  const std::vector<float> values = testing::ReadTensor<float>(t).value();
+  double largest = 0;
+  for (float y : values) largest = std::max(largest, std::abs(static_cast<double>(y)));
+  return largest;
+}
+
+// Success when every element of `cuda` is within `bound` of its counterpart in `cpu`.
+::testing::AssertionResult ElementsWithin(const Tensor& cuda, const Tensor& cpu, double bound) {
+  const std::vector<float> a = testing::ReadTensor<float>(cuda).value();
+  const std::vector<float> b = testing::ReadTensor<float>(cpu).value();
+  if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes differ";
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(std::abs(static_cast<double>(a[i]) - b[i]) <= bound)) {
+      return ::testing::AssertionFailure()
+             << "element " << i << ": cuda " << a[i] << ", cpu " << b[i] << ", bound " << bound;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(CudaBf16FlashAttentionGpuTest, MatchesCpuWithinBf16Rounding) {
+  // T = 1 (dq and dk are 0), T not a multiple of the 64-row tile, one tile, T = 1024 at GPT-2's
+  // D = 64; D = 16, 32, 48 and 96 (padded to the kernels' 32, 64 or 128) and 128; H = 1 to 4.
+  for (const ni::AttentionDims& d :
+       {ni::AttentionDims{1, 1, 1, 64}, ni::AttentionDims{2, 1, 3, 16},
+        ni::AttentionDims{2, 17, 2, 64}, ni::AttentionDims{1, 64, 1, 64},
+        ni::AttentionDims{2, 100, 3, 64}, ni::AttentionDims{1, 257, 2, 64},
+        ni::AttentionDims{2, 37, 4, 16}, ni::AttentionDims{1, 130, 1, 128},
+        ni::AttentionDims{1, 257, 1, 128}, ni::AttentionDims{3, 65, 2, 32},
+        ni::AttentionDims{1, 100, 2, 48}, ni::AttentionDims{1, 80, 1, 96},
+        ni::AttentionDims{1, 1024, 2, 64}}) {
+    SCOPED_TRACE(Describe(d));
+    const int64_t c = d.heads * d.head_dim;
+    const TensorPair qkv = RandomPair({d.batch, d.seq, 3 * c}, 10 + d.seq, 1.5f);
+    const TensorPair dout = RandomPair({d.batch, d.seq, c}, 11 + d.seq);
+    const CpuAttention cpu = RunCpu(qkv.cpu, dout.cpu, d);
+    const Tensor lse =
+        F32Tensor(Device::Cpu(), {d.batch, d.heads, d.seq}, ReferenceLse(qkv.cpu, d));
+    const FlashResult f32 = RunFlash(qkv.cuda, dout.cuda, d);
+    const FlashResult bf16 = [&] {
+      testing::ScopedMatmulPrecision precision(MatmulPrecision::kBf16);
+      return RunFlash(qkv.cuda, dout.cuda, d);
+    }();
+    for (const auto& [name, got, want] :
+         {std::tuple{"out", bf16.out, cpu.out}, std::tuple{"dqkv", bf16.dqkv, cpu.dqkv}}) {
+      EXPECT_TRUE(Close(got, want, kBf16FlashTolerance)) << name;
+      EXPECT_TRUE(ElementsWithin(got, want, kBf16FlashTolerance * Largest(want))) << name;
+    }
+    EXPECT_TRUE(ElementsWithin(bf16.lse, lse, kBf16FlashTolerance)) << "log-sum-exp, vs double";
+    // The tensor cores ran: bf16's rounding is far beyond the f32 kernels' (1e-7).
+    EXPECT_FALSE(Close(bf16.out, f32.out, 1e-4)) << "the f32 kernels ran under kBf16";
+  }
+}
+
+TEST_F(CudaBf16FlashAttentionGpuTest, TwoRunsGiveTheSameBits) {
+  testing::ScopedMatmulPrecision precision(MatmulPrecision::kBf16);
+  for (const ni::AttentionDims& d :
+       {ni::AttentionDims{2, 300, 3, 64}, ni::AttentionDims{1, 200, 2, 128}}) {
+    SCOPED_TRACE(Describe(d));
+    const int64_t c = d.heads * d.head_dim;
+    const TensorPair qkv = RandomPair({d.batch, d.seq, 3 * c}, 20, 1.5f);
+    const TensorPair dout = RandomPair({d.batch, d.seq, c}, 21);
+    const FlashResult a = RunFlash(qkv.cuda, dout.cuda, d);
+    const FlashResult b = RunFlash(qkv.cuda, dout.cuda, d);
+    EXPECT_TRUE(BitIdentical(a.out, b.out)) << "out";
+    EXPECT_TRUE(BitIdentical(a.lse, b.lse)) << "lse";
+    EXPECT_TRUE(BitIdentical(a.dqkv, b.dqkv)) << "dqkv";
+  }
+}
+
+// Head sizes that are not multiples of 16 keep the f32 kernels under kBf16: f32's tolerance.
+TEST_F(CudaBf16FlashAttentionGpuTest, OtherHeadSizesRunTheF32Kernels) {
+  testing::ScopedMatmulPrecision precision(MatmulPrecision::kBf16);
+  for (const ni::AttentionDims& d :
+       {ni::AttentionDims{2, 37, 3, 8}, ni::AttentionDims{1, 70, 2, 40}}) {
+    SCOPED_TRACE(Describe(d));
+    const int64_t c = d.heads * d.head_dim;
+    const TensorPair qkv = RandomPair({d.batch, d.seq, 3 * c}, 30, 1.5f);
+    const TensorPair dout = RandomPair({d.batch, d.seq, c}, 31);
+    const CpuAttention cpu = RunCpu(qkv.cpu, dout.cpu, d);
+    const FlashResult flash = RunFlash(qkv.cuda, dout.cuda, d);
+    EXPECT_TRUE(Close(flash.out, cpu.out)) << "out";
+    EXPECT_TRUE(Close(flash.dqkv, cpu.dqkv)) << "dqkv";
   }
 }
 
