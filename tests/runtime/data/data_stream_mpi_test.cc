@@ -204,6 +204,20 @@ TEST_F(DataStreamMpiTest, ClosingWithFullBuffersEndsTheRoundAnotherRankWaitsIn) 
 // in incoming/, and `view` puts what the others see of it in view/ (or nothing).
 class DataStreamViewsTest : public DataStreamMpiTest {
  protected:
+  // A watched stream of batch 1 over `comm`: rank 0 watches incoming/, the others view/.
+  DataStreamOptions ViewOptions(Communicator* comm, absl::Duration arrival_grace) {
+    DataStreamOptions options = Options(1, world_->rank() / kTp, world_->size() / kTp);
+    options.shards.clear();
+    options.prefetch = 1;
+    WatchOptions watch;
+    watch.directory = (dir_ / (world_->rank() == 0 ? "incoming" : "view")).string();
+    watch.poll_interval = absl::Milliseconds(20);
+    watch.arrival_grace = arrival_grace;
+    options.watch = watch;
+    options.comm = comm;
+    return options;
+  }
+
   // This rank's first Next() status, which must come within 30 s (the stream's collectives
   // would wait 600 s for a rank that is not there).
   absl::Status FirstBatchStatus(const std::function<void(const std::filesystem::path&)>& view) {
@@ -215,16 +229,8 @@ class DataStreamViewsTest : public DataStreamMpiTest {
     EXPECT_OK(world_->Barrier());
     absl::StatusOr<std::unique_ptr<Communicator>> data = world_->Split(0, world_->rank(), "data");
     EXPECT_OK(data.status());
-    DataStreamOptions options = Options(1, world_->rank() / kTp, world_->size() / kTp);
-    options.shards.clear();
-    options.prefetch = 1;
-    WatchOptions watch;
-    watch.directory = (dir_ / (world_->rank() == 0 ? "incoming" : "view")).string();
-    watch.poll_interval = absl::Milliseconds(20);
-    watch.arrival_grace = absl::Milliseconds(300);
-    options.watch = watch;
-    options.comm = data->get();
-    absl::StatusOr<std::unique_ptr<DataStream>> stream = DataStream::Open(options);
+    absl::StatusOr<std::unique_ptr<DataStream>> stream =
+        DataStream::Open(ViewOptions(data->get(), absl::Milliseconds(300)));
     EXPECT_OK(stream.status());
     if (!stream.ok()) return stream.status();  // Every rank: Open agrees.
     const absl::Status first = WithinOrAbort("Next()", [&] { return (*stream)->Next().status(); });
@@ -272,16 +278,8 @@ TEST_F(DataStreamViewsTest, ClosingEndsTheWaitForAShardThatHasNotAppearedYet) {
   ASSERT_OK(world_->Barrier());
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Communicator> data,
                        world_->Split(0, world_->rank(), "data"));
-  DataStreamOptions options = Options(1, world_->rank() / kTp, world_->size() / kTp);
-  options.shards.clear();
-  options.prefetch = 1;
-  WatchOptions watch;
-  watch.directory = (dir_ / (world_->rank() == 0 ? "incoming" : "view")).string();
-  watch.poll_interval = absl::Milliseconds(20);
-  watch.arrival_grace = absl::Seconds(20);
-  options.watch = watch;
-  options.comm = data.get();
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> stream, DataStream::Open(options));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> stream,
+                       DataStream::Open(ViewOptions(data.get(), absl::Seconds(20))));
   const absl::Time start = absl::Now();
   if (world_->rank() == 0) {
     const absl::Status first = WithinOrAbort("Next()", [&] { return stream->Next().status(); });
