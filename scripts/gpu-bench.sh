@@ -24,3 +24,8 @@ run tf32-unfused --matmul-precision tf32 --peer ''
 run bf16-unfused --matmul-precision bf16 --peer ''
 run tf32-flash --matmul-precision tf32 --attention flash --peer ''
 run bf16-flash --matmul-precision bf16 --attention flash --compile
+echo "== summary (each rung's median step; the profiles are in $dir/bench-*.log)"
+for name in f32-unfused tf32-unfused bf16-unfused tf32-flash bf16-flash; do
+  printf '%-13s %s\n' "$name" "$(grep -m1 '^  usine ' "$dir/bench-$name.log" 2>/dev/null)"
+done
+grep -h "PyTorch" "$dir/bench-bf16-flash.log" 2>/dev/null
