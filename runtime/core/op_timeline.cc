@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/str_cat.h"
+
 #include "runtime/core/status_macros.h"
 #include "runtime/core/stream.h"
 
