@@ -170,9 +170,11 @@ void PrintOpTimes(const std::vector<OpTime>& ops, Device device) {
   absl::PrintF(
       "  (each op from its start to the next op's; with recompute, the recomputed\n"
       "  forward passes count under their forward names)\n");
+  size_t width = 0;  // Of the longest name, for one column.
+  for (const OpTime& op : ops) width = std::max(width, op.name.size());
   for (const OpTime& op : ops) {
-    absl::PrintF("    %-28s %5d x  %9.2f ms  %5.1f%%\n", op.name, op.count, op.milliseconds,
-                 total > 0 ? 100.0 * op.milliseconds / total : 0.0);
+    absl::PrintF("    %-*s %5d x  %9.2f ms  %5.1f%%\n", static_cast<int>(width), op.name, op.count,
+                 op.milliseconds, total > 0 ? 100.0 * op.milliseconds / total : 0.0);
   }
 }
 

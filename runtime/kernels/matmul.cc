@@ -151,6 +151,12 @@ absl::Status CheckOperands(const Tensor& a, const Tensor& b, const Tensor& c,
   return absl::OkStatus();
 }
 
+// Whether ProductOperand(x) is a bf16 copy rather than `x`.
+bool OperandIsBf16Copy(const Tensor& x) {
+  return x.device().is_cuda() && x.dtype() == DType::kF32 &&
+         F32MatmulPrecision() == MatmulPrecision::kBf16;
+}
+
 }  // namespace
 
 absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& options,
@@ -162,11 +168,14 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
 
 absl::StatusOr<Tensor> ProductOperand(const Tensor& x, const Stream& stream) {
   RETURN_IF_ERROR(CheckDefined(x, "ProductOperand x"));
-  if (!x.device().is_cuda() || x.dtype() != DType::kF32 ||
-      F32MatmulPrecision() != MatmulPrecision::kBf16) {
-    return x;
-  }
+  if (!OperandIsBf16Copy(x)) return x;
   return RoundedToBf16(x, stream);
+}
+
+absl::StatusOr<Tensor> ProductOperandBuffer(const Tensor& x, const Stream& stream) {
+  RETURN_IF_ERROR(CheckDefined(x, "ProductOperandBuffer x"));
+  if (!OperandIsBf16Copy(x)) return x;
+  return Tensor::Empty(x.shape(), DType::kBF16, x.device(), stream.handle());
 }
 
 absl::Status BatchedMatmul(const Tensor& a, const Tensor& b, const Tensor& c,

@@ -62,6 +62,15 @@ struct MatmulOptions {
 [[nodiscard]] absl::StatusOr<Tensor> ProductOperand(const Tensor& x,
                                                     const Stream& stream = Stream::Host());
 
+// Where a kernel that produces `x` writes ProductOperand(x) itself, with no f32 pass and cast
+// between: `x` itself wherever ProductOperand(x) is `x`; on CUDA under kBf16, for an f32 `x`, a
+// new bf16 tensor of x's shape on its device, ordered on `stream`, unwritten.
+//
+//   ASSIGN_OR_RETURN(Tensor dlogits, ProductOperandBuffer(logits, stream));  // maybe logits
+//   ... a kernel reads logits and writes their gradient to dlogits ...
+[[nodiscard]] absl::StatusOr<Tensor> ProductOperandBuffer(const Tensor& x,
+                                                          const Stream& stream = Stream::Host());
+
 // What products of f32 operands (a and b f32) compute in, process-wide, like PyTorch's
 // torch.set_float32_matmul_precision. c and the accumulation stay f32 in every mode.
 enum class MatmulPrecision {

@@ -11,8 +11,8 @@ namespace usine {
 
 namespace ni = nn_internal;
 
-absl::StatusOr<double> SoftmaxCrossEntropy::Forward(const Tensor& logits,
-                                                    const TokenWindow& targets) {
+absl::StatusOr<std::vector<int32_t>> SoftmaxCrossEntropy::CheckedTargets(
+    const Tensor& logits, const TokenWindow& targets) const {
   RETURN_IF_ERROR(CheckDefined(logits, "SoftmaxCrossEntropy logits"));
   RETURN_IF_ERROR(
       ni::CheckLayerPlacement(logits.dtype(), logits.device(), "SoftmaxCrossEntropy logits"));
@@ -26,6 +26,12 @@ absl::StatusOr<double> SoftmaxCrossEntropy::Forward(const Tensor& logits,
     return absl::InvalidArgumentError(
         absl::StrCat("SoftmaxCrossEntropy: ", ids.size(), " targets for ", logits.DebugString()));
   }
+  return ids;
+}
+
+absl::StatusOr<double> SoftmaxCrossEntropy::Forward(const Tensor& logits,
+                                                    const TokenWindow& targets) {
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, CheckedTargets(logits, targets));
   const ni::CrossEntropyDims dims{logits.dim(0), vocab_, logits.dim(1)};
   ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({dims.rows}, logits.dtype(), logits.device()));
   if (logits.device().is_cuda()) {
@@ -63,6 +69,40 @@ absl::Status SoftmaxCrossEntropy::Backward(double dloss) {
   });
   saved_.reset();
   return absl::OkStatus();
+}
+
+absl::StatusOr<double> SoftmaxCrossEntropy::ForwardWithGradient(const Tensor& logits,
+                                                                const TokenWindow& targets,
+                                                                const Tensor& gradient) {
+  ASSIGN_OR_RETURN(const std::vector<int32_t> ids, CheckedTargets(logits, targets));
+  RETURN_IF_ERROR(CheckDefined(gradient, "SoftmaxCrossEntropy gradient"));
+  const bool cuda_bf16 = logits.device().is_cuda() && gradient.dtype() == DType::kBF16;
+  if (gradient.shape() != logits.shape() || gradient.device() != logits.device() ||
+      (gradient.dtype() != logits.dtype() && !cuda_bf16)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SoftmaxCrossEntropy gradient: expected the logits' shape and device, in ",
+                     DTypeName(logits.dtype()), logits.device().is_cuda() ? " or bf16" : "",
+                     ", for logits ", logits.DebugString(), ", got ", gradient.DebugString()));
+  }
+  if (gradient.Overlaps(logits) && gradient.raw_data() != logits.raw_data()) {
+    return absl::InvalidArgumentError(
+        "SoftmaxCrossEntropy gradient: overlaps the logits without being them");
+  }
+  saved_.reset();
+  const ni::CrossEntropyDims dims{logits.dim(0), vocab_, logits.dim(1)};
+  const double scale = 1.0 / static_cast<double>(dims.rows);
+  if (logits.device().is_cuda()) {
+    ASSIGN_OR_RETURN(Tensor device_targets, ni::CudaUploadIds(ids, logits.device()));
+    ASSIGN_OR_RETURN(const double cuda_total, ni::CudaCrossEntropyForwardWithGradient(
+                                                  logits, device_targets, vocab_, scale, gradient));
+    return cuda_total / static_cast<double>(dims.rows);
+  }
+  const double total = ni::VisitReal(logits.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return ni::CrossEntropyForwardWithGradient(ni::Elements<T>(logits), ids.data(), dims, scale,
+                                               ni::Elements<T>(gradient));
+  });
+  return total / static_cast<double>(dims.rows);
 }
 
 }  // namespace usine

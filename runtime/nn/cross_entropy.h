@@ -7,6 +7,12 @@
 //   ASSIGN_OR_RETURN(double loss, ce.Forward(logits, targets));  // logits [B*T, 50304]
 //   RETURN_IF_ERROR(ce.Backward(/*dloss=*/1.0));                 // logits now hold dL/dlogits
 //
+// A model whose loss is its last operation can take the gradient in the forward pass instead,
+// one pass over the logits fewer, and apply its dloss where it reads the gradient:
+//
+//   ASSIGN_OR_RETURN(double loss, ce.ForwardWithGradient(logits, targets, logits));
+//   ... Backward(dloss): Matmul(logits, x, dw, {.transpose_a = true, .alpha = dloss}) ...
+//
 // Not thread-safe.
 #ifndef USINE_RUNTIME_NN_CROSS_ENTROPY_H_
 #define USINE_RUNTIME_NN_CROSS_ENTROPY_H_
@@ -35,10 +41,23 @@ class SoftmaxCrossEntropy {
   // Overwrites the logits given to Forward with d(dloss * loss)/dlogits.
   // REQUIRES: Forward since the last Backward.
   [[nodiscard]] absl::Status Backward(double dloss);
+  // Forward's loss (the same value), with its gradient d(loss)/dlogits (dloss = 1, the mean's)
+  // written to `gradient` at once: the logits themselves (in place), or a tensor of their shape
+  // on their device, in their dtype or (CUDA) bf16 — ProductOperandBuffer(logits) (matmul.h),
+  // so that the products of the backward pass read it as it is. On the cpu each exponential is
+  // computed once, not again by Backward; on CUDA the logits are read once fewer. Keeps
+  // nothing: no Backward follows.
+  [[nodiscard]] absl::StatusOr<double> ForwardWithGradient(const Tensor& logits,
+                                                           const TokenWindow& targets,
+                                                           const Tensor& gradient);
   // Drops what Forward kept (the logits' handle), with no Backward.
   void Release() { saved_.reset(); }
 
  private:
+  // Forward's checks of its arguments; returns the target ids.
+  absl::StatusOr<std::vector<int32_t>> CheckedTargets(const Tensor& logits,
+                                                      const TokenWindow& targets) const;
+
   int64_t vocab_;
   struct Saved {
     Tensor logits;

@@ -108,15 +108,24 @@ absl::StatusOr<double> Gpt::Loss(const Tensor& tokens, bool keep) {
   ASSIGN_OR_RETURN(const Tensor table_operand, ProductOperand(wte_weight().value, stream));
   ASSIGN_OR_RETURN(Tensor x, hidden_operand.Reshape({batch, seq, c.n_embd}));
   ASSIGN_OR_RETURN(Tensor logits, ProjectToVocab(hidden_operand, table_operand));
-  MarkOp("cross_entropy forward", options_.device);
-  ASSIGN_OR_RETURN(double loss, tp_cross_entropy_
-                                    ? tp_cross_entropy_->Forward(logits, {tokens, 1, seq})
-                                    : cross_entropy_.Forward(logits, {tokens, 1, seq}));
-  if (keep) {
-    saved_ = Saved{x, table_operand, logits};
-  } else {
+  const TokenWindow targets{tokens, 1, seq};
+  if (!keep) {
+    MarkOp("cross_entropy forward", options_.device);
+    ASSIGN_OR_RETURN(const double loss, tp_cross_entropy_
+                                            ? tp_cross_entropy_->Forward(logits, targets)
+                                            : cross_entropy_.Forward(logits, targets));
     ReleaseActivations();
+    return loss;
   }
+  // The loss is the model's last operation: its gradient is written now, in the precision the
+  // backward products read, and Backward's dloss scales those products.
+  MarkOp("cross_entropy forward and backward", options_.device);
+  ASSIGN_OR_RETURN(const Tensor dlogits, ProductOperandBuffer(logits, stream));
+  ASSIGN_OR_RETURN(const double loss,
+                   tp_cross_entropy_
+                       ? tp_cross_entropy_->ForwardWithGradient(logits, targets, dlogits)
+                       : cross_entropy_.ForwardWithGradient(logits, targets, dlogits));
+  saved_ = Saved{x, table_operand, dlogits};
   return loss;
 }
 
@@ -235,19 +244,16 @@ absl::Status Gpt::Backward(double dloss, const GradientsFinal& on_final) {
   }
   if (!saved_) return absl::FailedPreconditionError("Gpt::Backward before Forward");
   const GptConfig& c = options_.config;
-  MarkOp("cross_entropy backward", options_.device);
-  RETURN_IF_ERROR(tp_cross_entropy_ ? tp_cross_entropy_->Backward(dloss)
-                                    : cross_entropy_.Backward(dloss));
   MarkOp("lm_head backward", options_.device);
-  const Tensor& dlogits = saved_->logits;  // Overwritten in place by the cross-entropy.
+  const Tensor& dlogits = saved_->dlogits;
   Parameter& wte = wte_weight();
   ASSIGN_OR_RETURN(Tensor xf, saved_->xf.Reshape({dlogits.dim(0), c.n_embd}));
   const Stream stream = nn_internal::LayerStream(options_.device);
-  ASSIGN_OR_RETURN(const Tensor dlogits_operand, ProductOperand(dlogits, stream));
+  const auto scale = static_cast<float>(dloss);
   RETURN_IF_ERROR(
-      Matmul(dlogits_operand, xf, wte.grad, {.transpose_a = true, .beta = 1.0f}, stream));
+      Matmul(dlogits, xf, wte.grad, {.transpose_a = true, .alpha = scale, .beta = 1.0f}, stream));
   ASSIGN_OR_RETURN(Tensor dxf, Tensor::Empty(xf.shape(), options_.dtype, options_.device));
-  RETURN_IF_ERROR(Matmul(dlogits_operand, saved_->table, dxf, {}, stream));
+  RETURN_IF_ERROR(Matmul(dlogits, saved_->table, dxf, {.alpha = scale}, stream));
   // With TP, each rank's dxf is its vocabulary slice's part: the input of a column-parallel
   // projection, whose gradient is the sum over the group.
   RETURN_IF_ERROR(AllReduceOverTensorParallel(tp(), dxf, ReduceOp::kSum));

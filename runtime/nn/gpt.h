@@ -86,8 +86,10 @@ class Gpt : public TokenModel {
   // The mean cross-entropy of predicting tokens[:, 1:] from tokens[:, :-1]. tokens: [B, T+1]
   // u16 or i32 ids < vocab_size, 1 <= T <= block_size, on the cpu (a DataStream batch as it
   // comes) or on any CUDA device (then first copied to the host, where the ids are checked).
-  // Saves the activations for Backward. On a CUDA model the work runs on the device's default
-  // stream and the call returns once the loss has reached the host.
+  // Saves the activations for Backward, and the logits' gradient: the loss is the model's last
+  // operation, so the forward pass writes it (SoftmaxCrossEntropy::ForwardWithGradient) and
+  // Backward's dloss scales the products that read it. On a CUDA model the work runs on the
+  // device's default stream and the call returns once the loss has reached the host.
   [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& tokens) override;
   // Forward's loss, keeping one block's activations at a time and none after it.
   [[nodiscard]] absl::StatusOr<double> InferenceLoss(const Tensor& tokens) override;
@@ -151,9 +153,11 @@ class Gpt : public TokenModel {
   // What the output projection's backward needs; the two operands as the products read them
   // (ProductOperand: cast once a step under MatmulPrecision::kBf16 on CUDA).
   struct Saved {
-    Tensor xf;      // ln_f's output, [B, T, C].
-    Tensor table;   // The token embedding (this rank's slice).
-    Tensor logits;  // [B*T, padded_vocab / tp]; its gradient after Backward's first step.
+    Tensor xf;     // ln_f's output, [B, T, C].
+    Tensor table;  // The token embedding (this rank's slice).
+    // d(loss)/dlogits, [B*T, padded_vocab / tp]: written by the forward pass (the loss is the
+    // last operation), in the products' operand dtype (ProductOperandBuffer).
+    Tensor dlogits;
   };
   std::optional<Saved> saved_;
 };

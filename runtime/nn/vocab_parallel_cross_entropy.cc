@@ -89,4 +89,18 @@ absl::Status VocabParallelCrossEntropy::Backward(double dloss) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<double> VocabParallelCrossEntropy::ForwardWithGradient(const Tensor& logits,
+                                                                      const TokenWindow& targets,
+                                                                      const Tensor& gradient) {
+  if (!gradient.defined() || gradient.raw_data() != logits.raw_data() ||
+      gradient.shape() != logits.shape() || gradient.dtype() != logits.dtype()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "VocabParallelCrossEntropy gradient: expected the logits themselves (in place), got ",
+        gradient.DebugString(), " for ", logits.DebugString()));
+  }
+  ASSIGN_OR_RETURN(const double loss, Forward(logits, targets));
+  RETURN_IF_ERROR(Backward(1.0));
+  return loss;
+}
+
 }  // namespace usine

@@ -43,6 +43,13 @@ class VocabParallelCrossEntropy {
   // Overwrites the logits given to Forward with d(dloss * loss)/dlogits (this rank's columns).
   // REQUIRES: Forward since the last Backward.
   [[nodiscard]] absl::Status Backward(double dloss);
+  // Forward then Backward(1): the loss, with the logits overwritten by its gradient, the
+  // counterpart of SoftmaxCrossEntropy::ForwardWithGradient (a collective). `gradient` must be
+  // `logits` itself: tensor parallelism runs on the cpu, where ProductOperandBuffer(logits) is
+  // the logits.
+  [[nodiscard]] absl::StatusOr<double> ForwardWithGradient(const Tensor& logits,
+                                                           const TokenWindow& targets,
+                                                           const Tensor& gradient);
   // Drops what Forward kept (the logits' handle), with no Backward.
   void Release() { saved_.reset(); }
 

@@ -26,7 +26,7 @@ void AttendCausally(const T* q, int64_t ldq, const T* k, const T* v, int64_t ldk
   for (int64_t t = 0; t < m; ++t) {
     T* row = p + t * n;
     const int64_t seen = past + t + 1;
-    const T inv = static_cast<T>(1.0 / ExpShiftedInPlace(row, seen, RowMax(row, seen)));
+    const T inv = static_cast<T>(1.0 / ExpShifted(row, seen, RowMax(row, seen), row));
     for (int64_t s = 0; s < seen; ++s) row[s] *= inv;
     std::fill(row + seen, row + n, T(0));
   }

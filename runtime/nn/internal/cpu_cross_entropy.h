@@ -1,7 +1,9 @@
 // Softmax cross-entropy over logits [rows, padded_vocab] on the cpu, fused with its gradient:
 // the columns [vocab, padded_vocab) are padding that is never predicted (left out of the
 // softmax, gradient 0). The backward pass overwrites the logits with their gradient, so a
-// model needs one [rows, padded_vocab] buffer, not two. T is float or double.
+// model needs one [rows, padded_vocab] buffer, not two; or the forward pass writes the
+// gradient at once (CrossEntropyForwardWithGradient), each exponential computed once. T is
+// float or double.
 #ifndef USINE_RUNTIME_NN_INTERNAL_CPU_CROSS_ENTROPY_H_
 #define USINE_RUNTIME_NN_INTERNAL_CPU_CROSS_ENTROPY_H_
 
@@ -26,6 +28,15 @@ double CrossEntropyForward(const T* logits, const int32_t* targets, const CrossE
 template <typename T>
 void CrossEntropyBackward(const int32_t* targets, const T* lse, const CrossEntropyDims& d,
                           double scale, T* logits);
+
+// CrossEntropyForward's sum (the same bits), with CrossEntropyBackward's gradient written to
+// `gradient` [rows, padded_vocab] at once: each row's exponentials are stored as they are
+// summed, then scaled by scale / sum, instead of computed again from the log-sum-exp (the
+// values agree within a few ulps). `gradient` may be `logits` (in place). No lse: nothing
+// follows that needs it.
+template <typename T>
+double CrossEntropyForwardWithGradient(const T* logits, const int32_t* targets,
+                                       const CrossEntropyDims& d, double scale, T* gradient);
 
 }  // namespace usine::nn_internal
 

@@ -39,7 +39,7 @@ double ExpBlock(const float* x, int64_t begin, int64_t end, float shift, float* 
 }
 
 template <bool kStore>
-double ExpShifted(const float* x, int64_t n, float shift, float* out) {
+double ExpShiftedRow(const float* x, int64_t n, float shift, float* out) {
   double sum = 0;
   for (int64_t begin = 0; begin < n; begin += kBlock) {
     sum += ExpBlock<kStore>(x, begin, std::min(n, begin + kBlock), shift, out);
@@ -72,7 +72,7 @@ float RowMax(const float* x, int64_t n) {
 double RowMax(const double* x, int64_t n) { return *std::max_element(x, x + n); }
 
 double SumExpShifted(const float* x, int64_t n, float shift) {
-  return ExpShifted<false>(x, n, shift, nullptr);
+  return ExpShiftedRow<false>(x, n, shift, nullptr);
 }
 
 double SumExpShifted(const double* x, int64_t n, double shift) {
@@ -81,15 +81,15 @@ double SumExpShifted(const double* x, int64_t n, double shift) {
   return sum;
 }
 
-double ExpShiftedInPlace(float* x, int64_t n, float shift) {
-  return ExpShifted<true>(x, n, shift, x);
+double ExpShifted(const float* x, int64_t n, float shift, float* out) {
+  return ExpShiftedRow<true>(x, n, shift, out);
 }
 
-double ExpShiftedInPlace(double* x, int64_t n, double shift) {
+double ExpShifted(const double* x, int64_t n, double shift, double* out) {
   double sum = 0;
   for (int64_t j = 0; j < n; ++j) {
-    x[j] = std::exp(x[j] - shift);
-    sum += x[j];
+    out[j] = std::exp(x[j] - shift);
+    sum += out[j];
   }
   return sum;
 }

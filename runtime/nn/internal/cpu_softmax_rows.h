@@ -5,7 +5,7 @@
 // loops over std::exp.
 //
 //   const float max = RowMax(row, n);
-//   const double sum = ExpShiftedInPlace(row, n, max);  // row[j] <- e^(row[j] - max)
+//   const double sum = ExpShifted(row, n, max, row);  // row[j] <- e^(row[j] - max)
 //
 // Thread-safe (pure functions of their arguments).
 #ifndef USINE_RUNTIME_NN_INTERNAL_CPU_SOFTMAX_ROWS_H_
@@ -23,9 +23,10 @@ double RowMax(const double* x, int64_t n);
 double SumExpShifted(const float* x, int64_t n, float shift);
 double SumExpShifted(const double* x, int64_t n, double shift);
 
-// x[j] <- e^(x[j] - shift) for j in [0, n); returns the sum of the new values, in double.
-double ExpShiftedInPlace(float* x, int64_t n, float shift);
-double ExpShiftedInPlace(double* x, int64_t n, double shift);
+// out[j] <- e^(x[j] - shift) for j in [0, n); returns the sum of the new values, in double: the
+// same bits as SumExpShifted. `out` may be `x` (in place).
+double ExpShifted(const float* x, int64_t n, float shift, float* out);
+double ExpShifted(const double* x, int64_t n, double shift, double* out);
 
 }  // namespace usine::nn_internal
 

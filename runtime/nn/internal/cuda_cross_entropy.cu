@@ -1,4 +1,6 @@
 // Cross-entropy kernels behind cuda_cross_entropy.h.
+#include "runtime/core/float16.h"
+#include "runtime/kernels/internal/float_convert.h"
 #include "runtime/nn/internal/cuda_cross_entropy.h"
 #include "runtime/nn/internal/cuda_reduce.cuh"
 
@@ -7,20 +9,47 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void CrossEntropyForwardKernel(const float* logits, const int32_t* targets,
-                                          int64_t vocab, int64_t padded_vocab, float* lse,
-                                          float* losses) {
-  __shared__ float scratch[kThreads / kWarpSize];
-  const int64_t r = blockIdx.x;
-  const float* row = logits + r * padded_vocab;
+// A row's softmax statistics over [0, vocab): its max and the sum of e^(x - max).
+struct RowStats {
+  float max;
+  float sum;
+  __device__ float LogSumExp() const { return max + logf(sum); }
+};
+
+// Row r's statistics, from the block's threads together (a block-wide collective: every thread
+// calls it and gets the values).
+__device__ RowStats RowStatsOf(const float* row, int64_t vocab, float* scratch) {
   float max = -INFINITY;
   for (int64_t j = threadIdx.x; j < vocab; j += kThreads) max = fmaxf(max, row[j]);
   max = BlockReduce<kThreads, /*kMax=*/true>(max, scratch);
   float sum = 0.0f;
   for (int64_t j = threadIdx.x; j < vocab; j += kThreads) sum += expf(row[j] - max);
   sum = BlockReduce<kThreads>(sum, scratch);
+  return {max, sum};
+}
+
+// gradient[j] <- e^(row[j] - shift) * factor - (j == target ? scale : 0) over [0, vocab), 0
+// over the padding: scale * (softmax - onehot) with shift = max and factor = scale / sum, or
+// shift = log-sum-exp and factor = scale. `gradient` may be `row` (f32 in place): each element
+// is read, then written, by one thread.
+template <typename TOut>
+__device__ void WriteRowGradient(const float* row, int64_t target, float shift, float factor,
+                                 int64_t vocab, int64_t padded_vocab, float scale, TOut* gradient) {
+  for (int64_t j = threadIdx.x; j < padded_vocab; j += kThreads) {
+    float g = 0.0f;
+    if (j < vocab) g = expf(row[j] - shift) * factor - (j == target ? scale : 0.0f);
+    gradient[j] = kernels_internal::FromFloat<TOut>(g);
+  }
+}
+
+__global__ void CrossEntropyForwardKernel(const float* logits, const int32_t* targets,
+                                          int64_t vocab, int64_t padded_vocab, float* lse,
+                                          float* losses) {
+  __shared__ float scratch[kThreads / kWarpSize];
+  const int64_t r = blockIdx.x;
+  const float* row = logits + r * padded_vocab;
+  const float log_sum_exp = RowStatsOf(row, vocab, scratch).LogSumExp();
   if (threadIdx.x == 0) {
-    const float log_sum_exp = max + logf(sum);
     lse[r] = log_sum_exp;
     losses[r] = log_sum_exp - row[targets[r]];
   }
@@ -30,16 +59,25 @@ __global__ void CrossEntropyBackwardKernel(const int32_t* targets, const float* 
                                            int64_t padded_vocab, float scale, float* logits) {
   const int64_t r = blockIdx.x;
   float* row = logits + r * padded_vocab;
-  const float log_sum_exp = lse[r];
+  WriteRowGradient(row, targets[r], lse[r], scale, vocab, padded_vocab, scale, row);
+}
+
+template <typename TOut>
+__global__ void CrossEntropyForwardWithGradientKernel(const float* logits, const int32_t* targets,
+                                                      int64_t vocab, int64_t padded_vocab,
+                                                      float scale, float* losses, TOut* gradient) {
+  __shared__ float scratch[kThreads / kWarpSize];
+  const int64_t r = blockIdx.x;
+  const float* row = logits + r * padded_vocab;
   const int64_t target = targets[r];
-  for (int64_t j = threadIdx.x; j < padded_vocab; j += kThreads) {
-    if (j < vocab) {
-      const float p = expf(row[j] - log_sum_exp);
-      row[j] = scale * (p - (j == target ? 1.0f : 0.0f));
-    } else {
-      row[j] = 0.0f;
-    }
-  }
+  // Read before the barriers in RowStatsOf: after them, an in-place gradient overwrites it.
+  const float target_logit = threadIdx.x == 0 ? row[target] : 0.0f;
+  const RowStats stats = RowStatsOf(row, vocab, scratch);
+  if (threadIdx.x == 0) losses[r] = stats.LogSumExp() - target_logit;
+  // The exponentials relative to the max, scaled by 1 / sum: no log-sum-exp rounded to f32 in
+  // between.
+  WriteRowGradient(row, target, stats.max, scale / stats.sum, vocab, padded_vocab, scale,
+                   gradient + r * padded_vocab);
 }
 
 }  // namespace
@@ -61,5 +99,24 @@ cudaError_t LaunchCrossEntropyBackward(const int32_t* targets, const float* lse,
       targets, lse, vocab, padded_vocab, scale, logits);
   return cudaGetLastError();
 }
+
+template <typename TOut>
+cudaError_t LaunchCrossEntropyForwardWithGradient(const float* logits, const int32_t* targets,
+                                                  int64_t rows, int64_t vocab, int64_t padded_vocab,
+                                                  float scale, float* losses, TOut* gradient,
+                                                  cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  CrossEntropyForwardWithGradientKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      logits, targets, vocab, padded_vocab, scale, losses, gradient);
+  return cudaGetLastError();
+}
+
+template cudaError_t LaunchCrossEntropyForwardWithGradient<float>(const float*, const int32_t*,
+                                                                  int64_t, int64_t, int64_t, float,
+                                                                  float*, float*, cudaStream_t);
+template cudaError_t LaunchCrossEntropyForwardWithGradient<BFloat16>(const float*, const int32_t*,
+                                                                     int64_t, int64_t, int64_t,
+                                                                     float, float*, BFloat16*,
+                                                                     cudaStream_t);
 
 }  // namespace usine::nn_internal::cuda

@@ -1,13 +1,17 @@
 // Softmax cross-entropy over logits [rows, padded_vocab] (cpu_cross_entropy.h's definition) on
 // a CUDA device, in f32: one block per row, max and sum of exponentials along fixed block trees
 // over the columns [0, vocab) only (the padding is never predicted); the backward pass writes
-// the gradient over the logits in place, padding 0. Launch contract: cuda_gelu.h.
+// the gradient over the logits in place, padding 0; or the forward pass writes the gradient at
+// once, in f32 (in place or not) or bf16 (a product's operand), which saves the backward pass's
+// read of the logits. Launch contract: cuda_gelu.h.
 #ifndef USINE_RUNTIME_NN_INTERNAL_CUDA_CROSS_ENTROPY_H_
 #define USINE_RUNTIME_NN_INTERNAL_CUDA_CROSS_ENTROPY_H_
 
 #include <cstdint>
 
 #include <cuda_runtime_api.h>
+
+#include "runtime/core/float16.h"
 
 namespace usine::nn_internal::cuda {
 
@@ -21,6 +25,18 @@ cudaError_t LaunchCrossEntropyForward(const float* logits, const int32_t* target
 cudaError_t LaunchCrossEntropyBackward(const int32_t* targets, const float* lse, int64_t rows,
                                        int64_t vocab, int64_t padded_vocab, float scale,
                                        float* logits, cudaStream_t stream);
+
+// LaunchCrossEntropyForward's losses (the same bits) and LaunchCrossEntropyBackward's gradient
+// from one kernel: gradient [rows, padded_vocab] <- scale * (softmax(logits[r]) -
+// onehot(targets[r])), padding 0, computed in f32 as e^(x - max) * (scale / sum) (closer than
+// the backward kernel's e^(x - lse), whose lse is rounded), bf16 ones then rounded to nearest,
+// ties to even. An f32 `gradient` may be `logits` (in place). No lse: nothing needs it.
+// TOut: float or BFloat16.
+template <typename TOut>
+cudaError_t LaunchCrossEntropyForwardWithGradient(const float* logits, const int32_t* targets,
+                                                  int64_t rows, int64_t vocab, int64_t padded_vocab,
+                                                  float scale, float* losses, TOut* gradient,
+                                                  cudaStream_t stream);
 
 }  // namespace usine::nn_internal::cuda
 

@@ -136,6 +136,21 @@ absl::Status CudaAddPositions(const Tensor& table, const Tensor& x) {
       cuda::LaunchAddPositions(F32(table), x.dim(0), x.dim(1), x.dim(2), F32(x), kDefaultStream));
 }
 
+namespace {
+
+// The sum of the device's per-row `losses`, in row order and in double, as the cpu's; waits for
+// the kernels that wrote them.
+absl::StatusOr<double> SumOfLosses(const Tensor& losses) {
+  ASSIGN_OR_RETURN(Tensor host, Tensor::Empty(losses.shape(), DType::kF32));
+  RETURN_IF_ERROR(Copy(losses, host));  // Synchronous.
+  const float* l = F32(host);
+  double total = 0;
+  for (int64_t r = 0; r < host.numel(); ++r) total += l[r];
+  return total;
+}
+
+}  // namespace
+
 absl::StatusOr<double> CudaCrossEntropyForward(const Tensor& logits, const Tensor& targets,
                                                int64_t vocab, const Tensor& lse) {
   USINE_ENTER_DEVICE_OF(logits);
@@ -144,12 +159,25 @@ absl::StatusOr<double> CudaCrossEntropyForward(const Tensor& logits, const Tenso
   RETURN_IF_ERROR(USINE_CUDA_STATUS(cuda::LaunchCrossEntropyForward(F32(logits), I32(targets), rows,
                                                                     vocab, logits.dim(1), F32(lse),
                                                                     F32(losses), kDefaultStream)));
-  ASSIGN_OR_RETURN(Tensor host, Tensor::Empty({rows}, DType::kF32));
-  RETURN_IF_ERROR(Copy(losses, host));  // Synchronous: waits for the kernels above.
-  const float* l = F32(host);
-  double total = 0;  // In row order, in double, as the cpu.
-  for (int64_t r = 0; r < rows; ++r) total += l[r];
-  return total;
+  return SumOfLosses(losses);
+}
+
+absl::StatusOr<double> CudaCrossEntropyForwardWithGradient(const Tensor& logits,
+                                                           const Tensor& targets, int64_t vocab,
+                                                           double scale, const Tensor& gradient) {
+  USINE_ENTER_DEVICE_OF(logits);
+  const int64_t rows = logits.dim(0);
+  ASSIGN_OR_RETURN(Tensor losses, Tensor::Empty({rows}, DType::kF32, logits.device()));
+  const float s = static_cast<float>(scale);
+  const auto launch = [&](auto* out) {
+    return cuda::LaunchCrossEntropyForwardWithGradient(
+        F32(logits), I32(targets), rows, vocab, logits.dim(1), s, F32(losses), out, kDefaultStream);
+  };
+  const cudaError_t err = gradient.dtype() == DType::kBF16
+                              ? launch(static_cast<BFloat16*>(gradient.raw_data()))
+                              : launch(F32(gradient));
+  RETURN_IF_ERROR(USINE_CUDA_STATUS(err));
+  return SumOfLosses(losses);
 }
 
 absl::Status CudaCrossEntropyBackward(const Tensor& targets, const Tensor& lse, int64_t vocab,

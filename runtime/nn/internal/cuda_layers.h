@@ -61,6 +61,13 @@ namespace usine::nn_internal {
 [[nodiscard]] absl::Status CudaCrossEntropyBackward(const Tensor& targets, const Tensor& lse,
                                                     int64_t vocab, double scale,
                                                     const Tensor& logits);
+// CudaCrossEntropyForward's sum, with CrossEntropyBackward's gradient written to `gradient`
+// (the logits' shape; f32, possibly the logits themselves, or bf16) by the same kernel.
+[[nodiscard]] absl::StatusOr<double> CudaCrossEntropyForwardWithGradient(const Tensor& logits,
+                                                                         const Tensor& targets,
+                                                                         int64_t vocab,
+                                                                         double scale,
+                                                                         const Tensor& gradient);
 
 // Causal attention over qkv [B, T, 3C]: writes out [B, T, C]; heads [3, B, H, T, D] (q, k, v
 // with each head contiguous) and probs [B, H, T, T] (0 above the diagonal) are what the

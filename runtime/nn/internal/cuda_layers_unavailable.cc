@@ -37,6 +37,10 @@ absl::Status CudaCrossEntropyBackward(const Tensor&, const Tensor&, int64_t, dou
                                       const Tensor&) {
   return NoCuda();
 }
+absl::StatusOr<double> CudaCrossEntropyForwardWithGradient(const Tensor&, const Tensor&, int64_t,
+                                                           double, const Tensor&) {
+  return NoCuda();
+}
 absl::Status CudaCausalAttentionForward(const Tensor&, const AttentionDims&, const Tensor&,
                                         const Tensor&, const Tensor&) {
   return NoCuda();

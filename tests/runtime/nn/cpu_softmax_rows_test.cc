@@ -92,10 +92,15 @@ TEST(SoftmaxRows, SumsOfExponentialsMatchDoublePrecision) {
     for (float x : row) want += std::exp(static_cast<double>(x) - shift);
     const double sum = SumExpShifted(row.data(), n, shift);
     EXPECT_NEAR(sum, want, 1e-6 * want) << n;
-    // In place: the same sum to the bit, and each element its own exponential.
-    std::vector<float> in_place = row;
-    EXPECT_EQ(ExpShiftedInPlace(in_place.data(), n, shift), sum) << n;
-    for (int64_t j = 0; j < n; ++j) ASSERT_EQ(in_place[j], Exp(row[j] - shift)) << n << " " << j;
+    // Stored, to another row or in place: the same sum to the bit, and each element its own
+    // exponential.
+    std::vector<float> out(n), in_place = row;
+    EXPECT_EQ(ExpShifted(row.data(), n, shift, out.data()), sum) << n;
+    EXPECT_EQ(ExpShifted(in_place.data(), n, shift, in_place.data()), sum) << n;
+    for (int64_t j = 0; j < n; ++j) {
+      ASSERT_EQ(out[j], Exp(row[j] - shift)) << n << " " << j;
+      ASSERT_EQ(in_place[j], out[j]) << n << " " << j;
+    }
   }
 }
 
@@ -105,7 +110,7 @@ TEST(SoftmaxRows, DoubleRowsUseTheCLibrary) {
   for (double x : row) want += std::exp(x - 3.0);
   EXPECT_EQ(SumExpShifted(row.data(), 3, 3.0), want);
   std::vector<double> in_place = row;
-  EXPECT_EQ(ExpShiftedInPlace(in_place.data(), 3, 3.0), want);
+  EXPECT_EQ(ExpShifted(in_place.data(), 3, 3.0, in_place.data()), want);
   EXPECT_EQ(in_place[0], std::exp(0.5 - 3.0));
 }
 

@@ -236,6 +236,43 @@ TEST_F(CudaLayersGpuTest, CrossEntropyMatchesCpuAndNeverPredictsPadding) {
   }
 }
 
+// The gradient written by the forward pass: in f32 in place, as the cpu's; in bf16 (a product's
+// operand, into a NaN-poisoned buffer) the f32 gradient's values rounded to nearest, bit for bit;
+// both with Forward's loss, the same bits, and the logits left intact under the bf16 one.
+TEST_F(CudaLayersGpuTest, CrossEntropyForwardWithGradientMatchesCpuInF32AndBf16) {
+  struct Case {
+    int64_t rows, vocab, padded;
+  };
+  for (const Case& c : {Case{1, 5, 5}, Case{37, 40, 128}, Case{3, 50257, 50304}}) {
+    SCOPED_TRACE(absl::StrCat("rows ", c.rows, " vocab ", c.vocab, " padded ", c.padded));
+    const std::vector<float> values = RandomValues(c.rows * c.padded, 91, 8.0f);
+    const Shape shape{c.rows, c.padded};
+    const Tensor cpu_logits = F32Tensor(Device::Cpu(), shape, values);
+    const Tensor cuda_logits = F32Tensor(kCuda, shape, values);
+    const Tensor kept_logits = F32Tensor(kCuda, shape, values);
+    const Tensor targets = RepeatingIds(1, c.rows, c.vocab, 5);
+    const TokenWindow window{targets, 0, c.rows};
+    SoftmaxCrossEntropy ce(c.vocab);
+    ASSERT_OK_AND_ASSIGN(const double loss_cpu,
+                         ce.ForwardWithGradient(cpu_logits, window, cpu_logits));
+    ASSERT_OK_AND_ASSIGN(const double forward_loss, ce.Forward(kept_logits, window));
+    ASSERT_OK_AND_ASSIGN(const double loss_f32,
+                         ce.ForwardWithGradient(cuda_logits, window, cuda_logits));
+    EXPECT_EQ(loss_f32, forward_loss);
+    EXPECT_NEAR(loss_f32, loss_cpu, 1e-5 * std::abs(loss_cpu));
+    EXPECT_TRUE(Close(cuda_logits, cpu_logits)) << "f32 gradient (padding must be 0)";
+
+    ASSERT_OK_AND_ASSIGN(Tensor bf16, Tensor::Empty(shape, DType::kBF16, kCuda));
+    Poison(bf16);
+    ASSERT_OK_AND_ASSIGN(const double loss_bf16, ce.ForwardWithGradient(kept_logits, window, bf16));
+    EXPECT_EQ(loss_bf16, forward_loss);
+    EXPECT_TRUE(BitIdentical(kept_logits, F32Tensor(kCuda, shape, values))) << "logits changed";
+    ASSERT_OK_AND_ASSIGN(Tensor rounded, Tensor::Empty(shape, DType::kBF16, kCuda));
+    ASSERT_OK(Cast(cuda_logits, rounded));
+    EXPECT_TRUE(BitIdentical(bf16, rounded)) << "bf16 gradient: the f32 one rounded";
+  }
+}
+
 // Kernel level: outputs poisoned with NaN before the kernels run.
 
 TEST_F(CudaLayersGpuTest, LayerNormKernelsWriteEveryOutput) {

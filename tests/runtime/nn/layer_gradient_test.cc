@@ -1,6 +1,7 @@
 // Every layer's Backward against finite differences of its Forward, in f64 on the cpu
 // (tolerances in gradient_check.h).
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -133,14 +134,23 @@ TEST(LayerGradient, PositionEmbedding) {
   ExpectParameterGradientsMatch(*wpe, objective);
 }
 
+// 6 rows of logits over 5 classes padded to 8 columns, and their targets.
+struct PaddedLogits {
+  static constexpr int64_t kVocab = 5, kPadded = 8;
+  Tensor targets =
+      MakeTensor(Device::Cpu(), {2, 4}, std::vector<int32_t>{0, 4, 1, 2, 9, 3, 0, 4}).value();
+  TokenWindow window{targets, 1, 3};  // 6 rows.
+  Tensor logits = RandomF64({6, kPadded}, 10, 3.0);
+  Tensor probe = RandomF64({6, kPadded}, 10, 3.0);  // The same values, kept intact.
+};
+
 TEST(LayerGradient, SoftmaxCrossEntropyIgnoresThePaddedColumns) {
-  constexpr int64_t kVocab = 5, kPadded = 8;
+  const PaddedLogits padded;
+  constexpr int64_t kVocab = PaddedLogits::kVocab, kPadded = PaddedLogits::kPadded;
   SoftmaxCrossEntropy ce(kVocab);
-  ASSERT_OK_AND_ASSIGN(Tensor targets, MakeTensor(Device::Cpu(), {2, 4},
-                                                  std::vector<int32_t>{0, 4, 1, 2, 9, 3, 0, 4}));
-  const TokenWindow window{targets, 1, 3};  // 6 rows.
-  const Tensor logits = RandomF64({6, kPadded}, 10, 3.0);
-  const Tensor probe = RandomF64({6, kPadded}, 10, 3.0);  // The same values, kept intact.
+  const TokenWindow& window = padded.window;
+  const Tensor& logits = padded.logits;
+  const Tensor& probe = padded.probe;
   ASSERT_OK_AND_ASSIGN(double loss, ce.Forward(logits, window));
   // The padding does not change the loss.
   SoftmaxCrossEntropy unpadded(kVocab);
@@ -161,6 +171,73 @@ TEST(LayerGradient, SoftmaxCrossEntropyIgnoresThePaddedColumns) {
       EXPECT_EQ(static_cast<const double*>(logits.raw_data())[r * kPadded + c], 0.0);
     }
   }
+}
+
+// The gradient that ForwardWithGradient writes (to a buffer of its own: the logits stay as they
+// are) is d(loss)/dlogits by finite differences, with the padding 0, and its loss is Forward's.
+TEST(LayerGradient, SoftmaxCrossEntropyForwardWithGradient) {
+  const PaddedLogits in;
+  SoftmaxCrossEntropy ce(in.kVocab);
+  ASSERT_OK_AND_ASSIGN(Tensor gradient, Tensor::Empty({6, in.kPadded}, kF64));
+  ASSERT_OK_AND_ASSIGN(const double loss, ce.ForwardWithGradient(in.logits, in.window, gradient));
+  EXPECT_EQ(loss, ce.Forward(in.probe, in.window).value());
+  EXPECT_EQ(testing::ReadTensor<double>(in.logits).value(),
+            testing::ReadTensor<double>(in.probe).value());
+  ExpectGradientMatches(
+      in.probe, gradient, [&] { return ce.Forward(in.probe, in.window).value(); }, "logits");
+  const std::vector<double> g = testing::ReadTensor<double>(gradient).value();
+  for (int64_t r = 0; r < 6; ++r) {
+    for (int64_t c = in.kVocab; c < in.kPadded; ++c) EXPECT_EQ(g[r * in.kPadded + c], 0.0);
+  }
+  ASSERT_OK(ce.Backward(1.0));  // Forward's, above: ForwardWithGradient kept nothing.
+  EXPECT_TRUE(absl::IsFailedPrecondition(ce.Backward(1.0)));
+}
+
+// In f32, in place: the loss has Forward's bits, and the gradient is within 4 f32 ulps of the
+// exact one (computed in double here); Backward(1)'s, for comparison, within 16 (it recomputes
+// the exponentials from a log-sum-exp rounded to f32). A gradient of another dtype, or one
+// overlapping the logits without being them, is refused.
+TEST(LayerGradient, SoftmaxCrossEntropyForwardWithGradientInPlace) {
+  constexpr int64_t kVocab = 1000, kPadded = 1024, kRows = 12;
+  std::vector<float> values(kRows * kPadded);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = 4.0f * std::sin(0.37f * i);
+  std::vector<int32_t> ids(kRows + 1);
+  for (int64_t i = 0; i <= kRows; ++i) ids[i] = static_cast<int32_t>((i * 331) % kVocab);
+  ASSERT_OK_AND_ASSIGN(Tensor targets, MakeTensor(Device::Cpu(), {1, kRows + 1}, ids));
+  const TokenWindow window{targets, 1, kRows};
+  ASSERT_OK_AND_ASSIGN(Tensor fused, MakeTensor(Device::Cpu(), {kRows, kPadded}, values));
+  ASSERT_OK_AND_ASSIGN(Tensor separate, MakeTensor(Device::Cpu(), {kRows, kPadded}, values));
+  SoftmaxCrossEntropy ce(kVocab);
+  ASSERT_OK_AND_ASSIGN(const double fused_loss, ce.ForwardWithGradient(fused, window, fused));
+  ASSERT_OK_AND_ASSIGN(const double loss, ce.Forward(separate, window));
+  ASSERT_OK(ce.Backward(1.0));
+  EXPECT_EQ(fused_loss, loss);
+  const std::vector<float> a = testing::ReadTensor<float>(fused).value();
+  const std::vector<float> b = testing::ReadTensor<float>(separate).value();
+  constexpr double kUlp = std::numeric_limits<float>::epsilon();
+  for (int64_t r = 0; r < kRows; ++r) {
+    const float* x = values.data() + r * kPadded;
+    double sum = 0;
+    for (int64_t j = 0; j < kVocab; ++j) sum += std::exp(static_cast<double>(x[j]));
+    for (int64_t j = 0; j < kPadded; ++j) {
+      const double p = j < kVocab ? std::exp(static_cast<double>(x[j])) / sum : 0.0;
+      const double want = (p - (j == ids[r + 1] ? 1.0 : 0.0)) / kRows;
+      const int64_t i = r * kPadded + j;
+      ASSERT_NEAR(a[i], want, 4 * kUlp * std::abs(want)) << "row " << r << " column " << j;
+      ASSERT_NEAR(b[i], want, 16 * kUlp * std::abs(want)) << "row " << r << " column " << j;
+    }
+  }
+
+  ASSERT_OK_AND_ASSIGN(Tensor f64, Tensor::Empty({kRows, kPadded}, kF64));
+  const absl::Status wrong_dtype = ce.ForwardWithGradient(fused, window, f64).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(wrong_dtype)) << wrong_dtype;
+  EXPECT_NE(wrong_dtype.message().find("gradient"), absl::string_view::npos) << wrong_dtype;
+  ASSERT_OK_AND_ASSIGN(Tensor shifted, fused.View(1, {kRows - 1, kPadded}));
+  ASSERT_OK_AND_ASSIGN(Tensor fewer, fused.View(0, {kRows - 1, kPadded}));
+  const absl::Status overlap =
+      ce.ForwardWithGradient(fewer, {targets, 1, kRows - 1}, shifted).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(overlap)) << overlap;
+  EXPECT_NE(overlap.message().find("overlaps"), absl::string_view::npos) << overlap;
 }
 
 TEST(LayerErrors, NameTheLayerAndTheShape) {

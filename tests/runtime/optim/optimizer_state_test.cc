@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -198,7 +199,10 @@ TEST(OptimizerState, ResumedFromACheckpointFileGivesTheSameLossesExactly) {
 }
 
 // ZeroAdamW over a world of one is AdamW: one shard holding everything. (Not bit for bit: the
-// clipping norm is summed in another order.)
+// clipping norm is summed in another order.) The key biases are left out of the comparison:
+// their gradient is zero but for rounding (a key bias adds the same amount to all of a query's
+// scores, which the softmax ignores), and AdamW, dividing by that gradient's own magnitude,
+// moves them by lr-sized steps in directions that the rounding picks.
 TEST(ZeroAdamW, OnOneRankMatchesAdamW) {
   LocalCommunicator dp("dp");
   Training plain = Training::Create(11);
@@ -217,7 +221,10 @@ TEST(ZeroAdamW, OnOneRankMatchesAdamW) {
   for (size_t i = 0; i < a.size(); ++i) {
     ASSERT_OK_AND_ASSIGN(std::vector<float> va, ReadTensor<float>(a[i].parameter->value));
     ASSERT_OK_AND_ASSIGN(std::vector<float> vb, ReadTensor<float>(b[i].parameter->value));
+    const bool qkv_bias = absl::EndsWith(a[i].name, "attn.c_attn.bias");
+    const size_t width = va.size() / 3;  // Of each of q, k and v in c_attn.bias.
     for (size_t j = 0; j < va.size(); ++j) {
+      if (qkv_bias && j >= width && j < 2 * width) continue;  // A key bias.
       ASSERT_NEAR(va[j], vb[j], 1e-6f * (1 + std::abs(va[j]))) << a[i].name << "[" << j << "]";
     }
   }
