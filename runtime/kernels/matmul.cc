@@ -153,8 +153,7 @@ absl::Status CheckOperands(const Tensor& a, const Tensor& b, const Tensor& c,
 
 // Whether ProductOperand(x) is a bf16 copy rather than `x`.
 bool OperandIsBf16Copy(const Tensor& x) {
-  return x.device().is_cuda() && x.dtype() == DType::kF32 &&
-         F32MatmulPrecision() == MatmulPrecision::kBf16;
+  return ProductOperandDType(x.dtype(), x.device()) != x.dtype();
 }
 
 }  // namespace
@@ -164,6 +163,12 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   RETURN_IF_ERROR(CheckOperands(a, b, c, options, "Matmul"));
   ASSIGN_OR_RETURN(const ki::MatmulDims dims, CheckShapes(a, b, c, options));
   return MultiplyInPrecision(a, b, c, options, dims, stream);
+}
+
+DType ProductOperandDType(DType dtype, Device device) {
+  const bool rounded =
+      device.is_cuda() && dtype == DType::kF32 && F32MatmulPrecision() == MatmulPrecision::kBf16;
+  return rounded ? DType::kBF16 : dtype;
 }
 
 absl::StatusOr<Tensor> ProductOperand(const Tensor& x, const Stream& stream) {

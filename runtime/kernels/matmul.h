@@ -62,6 +62,11 @@ struct MatmulOptions {
 [[nodiscard]] absl::StatusOr<Tensor> ProductOperand(const Tensor& x,
                                                     const Stream& stream = Stream::Host());
 
+// The dtype of ProductOperand(x) for an `x` of `dtype` on `device`: bf16 for f32 on CUDA under
+// kBf16, else `dtype`. For a layer that writes its output as the next product's operand at
+// once, and for the product's layer, which takes such an input.
+DType ProductOperandDType(DType dtype, Device device);
+
 // Where a kernel that produces `x` writes ProductOperand(x) itself, with no f32 pass and cast
 // between: `x` itself wherever ProductOperand(x) is `x`; on CUDA under kBf16, for an f32 `x`, a
 // new bf16 tensor of x's shape on its device, ordered on `stream`, unwritten.

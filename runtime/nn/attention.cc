@@ -89,8 +89,8 @@ int64_t CausalSelfAttention::local_heads() const {
 }
 
 absl::Status CausalSelfAttention::CheckInput(const Tensor& x) const {
-  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, options_.device, options_.n_embd,
-                                      "CausalSelfAttention input"));
+  RETURN_IF_ERROR(ni::CheckProductInput(x, options_.dtype, options_.device, options_.n_embd,
+                                        "CausalSelfAttention input"));
   if (x.rank() != 3) {
     return absl::InvalidArgumentError(
         absl::StrCat("CausalSelfAttention input: expected [B, T, C], got ", x.DebugString()));
@@ -106,25 +106,25 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
   ASSIGN_OR_RETURN(Tensor qkv, c_attn_->Forward(x));
   MarkOp("attn.core forward", device);
   ASSIGN_OR_RETURN(Tensor out,
-                   Tensor::Empty({d.batch, d.seq, d.heads * d.head_dim}, x.dtype(), device));
+                   Tensor::Empty({d.batch, d.seq, d.heads * d.head_dim}, options_.dtype, device));
   if (options_.kernel == AttentionKernel::kFlash) {  // On a CUDA device (Create).
-    ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({d.batch, d.heads, d.seq}, x.dtype(), device));
+    ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({d.batch, d.heads, d.seq}, options_.dtype, device));
     RETURN_IF_ERROR(ni::CudaFlashAttentionForward(qkv, d, out, lse));
     saved_ = Saved{.qkv = qkv, .lse = lse, .out = out, .dims = d};
     MarkOp("attn.c_proj forward", device);
     return c_proj_->Forward(out);
   }
   ASSIGN_OR_RETURN(Tensor probs,
-                   Tensor::Empty({d.batch, d.heads, d.seq, d.seq}, x.dtype(), device));
+                   Tensor::Empty({d.batch, d.heads, d.seq, d.seq}, options_.dtype, device));
   if (device.is_cuda()) {
-    ASSIGN_OR_RETURN(Tensor heads,
-                     Tensor::Empty({3, d.batch, d.heads, d.seq, d.head_dim}, x.dtype(), device));
+    ASSIGN_OR_RETURN(Tensor heads, Tensor::Empty({3, d.batch, d.heads, d.seq, d.head_dim},
+                                                 options_.dtype, device));
     RETURN_IF_ERROR(ni::CudaCausalAttentionForward(qkv, d, out, heads, probs));
     saved_ = Saved{.qkv = heads, .probs = probs, .dims = d};
     MarkOp("attn.c_proj forward", device);
     return c_proj_->Forward(out);
   }
-  ni::VisitReal(x.dtype(), [&](auto tag) {
+  ni::VisitReal(options_.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     ni::CausalAttentionForward(ni::Elements<T>(qkv), d, ni::Elements<T>(out),
                                ni::Elements<T>(probs));

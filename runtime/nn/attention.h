@@ -86,7 +86,8 @@ class CausalSelfAttention : public Sublayer {
       const AttentionOptions& options, ParameterInitializer& init);
 
   // x [B, T, C] -> y [B, T, C]. Saves q|k|v [B, T, 3C] and the probabilities [B, H, T, T]
-  // (kFlash: the attention output [B, T, C] and each row's log-sum-exp [B, H, T] instead).
+  // (kFlash: the attention output [B, T, C] and each row's log-sum-exp [B, H, T] instead). x is
+  // in the layer's dtype, or already c_attn's operand (Linear::Forward); y in the layer's.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 

@@ -67,12 +67,13 @@ absl::StatusOr<std::unique_ptr<Block>> Block::Create(const BlockOptions& options
 absl::StatusOr<Tensor> Block::ForwardChildren(const Tensor& x, AttentionCache* cache) {
   const Device device = options_.device;
   MarkOp("ln_1 forward", device);
-  ASSIGN_OR_RETURN(Tensor a, ln_1_->Forward(x));
+  // ln_1's and ln_2's only readers are c_attn and c_fc: written as their operands.
+  ASSIGN_OR_RETURN(Tensor a, ln_1_->ForwardOperand(x));
   ASSIGN_OR_RETURN(a, cache != nullptr ? attn_->ForwardCached(a, *cache) : attn_->Forward(a));
   MarkOp("residual forward", device);
   ASSIGN_OR_RETURN(Tensor r, Sum(x, a, "Block attention output"));
   MarkOp("ln_2 forward", device);
-  ASSIGN_OR_RETURN(Tensor m, ln_2_->Forward(r));
+  ASSIGN_OR_RETURN(Tensor m, ln_2_->ForwardOperand(r));
   ASSIGN_OR_RETURN(m, mlp_->Forward(m));
   MarkOp("residual forward", device);
   return Sum(r, m, "Block mlp output");

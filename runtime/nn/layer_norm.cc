@@ -4,6 +4,7 @@
 
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
+#include "runtime/kernels/matmul.h"
 #include "runtime/nn/internal/cpu_layer_norm.h"
 #include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
@@ -29,11 +30,17 @@ absl::StatusOr<std::unique_ptr<LayerNorm>> LayerNorm::Create(const LayerNormOpti
   return ln;
 }
 
-absl::StatusOr<Tensor> LayerNorm::Forward(const Tensor& x) {
+absl::StatusOr<Tensor> LayerNorm::Forward(const Tensor& x) { return ForwardTo(x, options_.dtype); }
+
+absl::StatusOr<Tensor> LayerNorm::ForwardOperand(const Tensor& x) {
+  return ForwardTo(x, ProductOperandDType(options_.dtype, options_.device));
+}
+
+absl::StatusOr<Tensor> LayerNorm::ForwardTo(const Tensor& x, DType y_dtype) {
   const Device device = options_.device;
   RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, device, options_.dim, "LayerNorm input"));
   const int64_t rows = x.numel() / options_.dim;
-  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), x.dtype(), device));
+  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), y_dtype, device));
   ASSIGN_OR_RETURN(Tensor mean, Tensor::Empty({rows}, x.dtype(), device));
   ASSIGN_OR_RETURN(Tensor rstd, Tensor::Empty({rows}, x.dtype(), device));
   if (device.is_cuda()) {

@@ -36,11 +36,17 @@ class LayerNorm : public Module {
 
   // x [..., dim] -> y, same shape. Saves x and each row's mean and 1/stddev.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
+  // Forward's output as the next product reads it, ProductOperand(Forward(x)) (matmul.h): on
+  // CUDA under bf16 products written in bf16 at once, with no f32 pass and cast in between;
+  // elsewhere Forward's. For a LayerNorm whose only reader is a product, as in a block.
+  [[nodiscard]] absl::StatusOr<Tensor> ForwardOperand(const Tensor& x);
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
 
  private:
   explicit LayerNorm(const LayerNormOptions& options) : options_(options) {}
   void ClearSaved() override { saved_.reset(); }
+  // Forward with y in `y_dtype`: the layer's, or bf16 on CUDA.
+  absl::StatusOr<Tensor> ForwardTo(const Tensor& x, DType y_dtype);
 
   LayerNormOptions options_;
   Parameter* weight_ = nullptr;

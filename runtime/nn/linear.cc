@@ -39,12 +39,12 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const LinearOptions& opti
 }
 
 absl::StatusOr<Tensor> Linear::Forward(const Tensor& x) {
-  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, options_.device, options_.in_features,
-                                      "Linear input"));
+  RETURN_IF_ERROR(ni::CheckProductInput(x, options_.dtype, options_.device, options_.in_features,
+                                        "Linear input"));
   std::vector<int64_t> dims(x.shape().dims().begin(), x.shape().dims().end());
   dims.back() = options_.out_features;
-  ASSIGN_OR_RETURN(Tensor y,
-                   Tensor::Empty(Shape(absl::MakeConstSpan(dims)), x.dtype(), options_.device));
+  ASSIGN_OR_RETURN(
+      Tensor y, Tensor::Empty(Shape(absl::MakeConstSpan(dims)), options_.dtype, options_.device));
   const Stream stream = ni::LayerStream(options_.device);
   ASSIGN_OR_RETURN(Tensor x_operand, ProductOperand(x, stream));
   ASSIGN_OR_RETURN(Tensor w_operand, ProductOperand(weight_->value, stream));

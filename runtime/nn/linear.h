@@ -41,7 +41,9 @@ class Linear : public Sublayer {
 
   // x [..., in] -> y [..., out]. Saves x and the weight as the products read them
   // (ProductOperand: bf16 copies under MatmulPrecision::kBf16 on CUDA, cast once a step; the
-  // weight's copy lives until Backward, about 170 MB over GPT-2 124M's blocks).
+  // weight's copy lives until Backward, about 170 MB over GPT-2 124M's blocks). x is in the
+  // layer's dtype, or already in ProductOperandDType's (bf16 there, as Gelu::ForwardOperand
+  // writes it), then taken as it is; y is in the layer's dtype.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   // dy [..., out] -> dx [..., in]; adds dL/dW and dL/db into the gradients.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;

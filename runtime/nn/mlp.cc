@@ -36,7 +36,8 @@ absl::StatusOr<Tensor> Mlp::Forward(const Tensor& x) {
   MarkOp("mlp.c_fc forward", x.device());
   ASSIGN_OR_RETURN(Tensor h, c_fc_->Forward(x));
   MarkOp("mlp.gelu forward", x.device());
-  ASSIGN_OR_RETURN(Tensor g, gelu_.Forward(h));
+  // Its only reader is c_proj: written as that product's operand (bf16 on CUDA under bf16).
+  ASSIGN_OR_RETURN(Tensor g, gelu_.ForwardOperand(h));
   MarkOp("mlp.c_proj forward", x.device());
   return c_proj_->Forward(g);
 }

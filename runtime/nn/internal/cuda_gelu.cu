@@ -1,4 +1,5 @@
 // GELU kernels behind cuda_gelu.h: the cpu's formula (cpu_gelu.cc) in f32.
+#include "runtime/kernels/internal/float_convert.h"
 #include "runtime/nn/internal/cuda_gelu.h"
 #include "runtime/nn/internal/cuda_grid.cuh"
 
@@ -8,11 +9,12 @@ namespace {
 constexpr float kSqrt2OverPi = 0.79788456080286535588f;
 constexpr float kCubic = 0.044715f;
 
-__global__ void GeluForwardKernel(const float* x, int64_t n, float* y) {
+template <typename TOut>
+__global__ void GeluForwardKernel(const float* x, int64_t n, TOut* y) {
   for (int64_t i = FirstIndex(); i < n; i += GridStride()) {
     const float v = x[i];
     const float u = kSqrt2OverPi * (v + kCubic * v * v * v);
-    y[i] = 0.5f * v * (1.0f + tanhf(u));
+    y[i] = kernels_internal::FromFloat<TOut>(0.5f * v * (1.0f + tanhf(u)));
   }
 }
 
@@ -29,9 +31,13 @@ __global__ void GeluBackwardKernel(const float* x, const float* dy, int64_t n, f
 
 }  // namespace
 
-cudaError_t LaunchGeluForward(const float* x, int64_t n, float* y, cudaStream_t stream) {
-  return LaunchElementwise(GeluForwardKernel, n, stream, x, n, y);
+template <typename TOut>
+cudaError_t LaunchGeluForward(const float* x, int64_t n, TOut* y, cudaStream_t stream) {
+  return LaunchElementwise(GeluForwardKernel<TOut>, n, stream, x, n, y);
 }
+
+template cudaError_t LaunchGeluForward<float>(const float*, int64_t, float*, cudaStream_t);
+template cudaError_t LaunchGeluForward<BFloat16>(const float*, int64_t, BFloat16*, cudaStream_t);
 
 cudaError_t LaunchGeluBackward(const float* x, const float* dy, int64_t n, float* dx,
                                cudaStream_t stream) {

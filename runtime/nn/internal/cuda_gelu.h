@@ -1,4 +1,5 @@
-// GELU (tanh approximation, GPT-2's; cpu_gelu.h) on a CUDA device, elementwise in f32.
+// GELU (tanh approximation, GPT-2's; cpu_gelu.h) on a CUDA device, elementwise in f32; the
+// forward pass may write bf16 (the next product's operand), rounded to nearest, ties to even.
 // Launch contract of every nn CUDA launcher (cuda_*.h): the work is enqueued on `stream`
 // (nullptr: the legacy default stream) of the current device, every pointer is device memory
 // of that device, and the result is the enqueueing error (cudaGetLastError() after the
@@ -11,10 +12,13 @@
 
 #include <cuda_runtime_api.h>
 
+#include "runtime/core/float16.h"
+
 namespace usine::nn_internal::cuda {
 
-// y[i] = gelu(x[i]).
-cudaError_t LaunchGeluForward(const float* x, int64_t n, float* y, cudaStream_t stream);
+// y[i] = gelu(x[i]). TOut: float or BFloat16.
+template <typename TOut>
+cudaError_t LaunchGeluForward(const float* x, int64_t n, TOut* y, cudaStream_t stream);
 
 // dx[i] = dy[i] * gelu'(x[i]).
 cudaError_t LaunchGeluBackward(const float* x, const float* dy, int64_t n, float* dx,

@@ -1,4 +1,5 @@
 // LayerNorm kernels behind cuda_layer_norm.h.
+#include "runtime/kernels/internal/float_convert.h"
 #include "runtime/nn/internal/cuda_layer_norm.h"
 #include "runtime/nn/internal/cuda_reduce.cuh"
 
@@ -12,8 +13,9 @@ unsigned RowBlocks(int64_t rows) {
   return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
 }
 
+template <typename TOut>
 __global__ void LayerNormForwardKernel(const float* x, const float* weight, const float* bias,
-                                       int64_t rows, int64_t cols, float eps, float* y, float* mean,
+                                       int64_t rows, int64_t cols, float eps, TOut* y, float* mean,
                                        float* rstd) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarpSize;
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
@@ -28,8 +30,10 @@ __global__ void LayerNormForwardKernel(const float* x, const float* weight, cons
     squares += d * d;
   }
   const float s = 1.0f / sqrtf(WarpSum(squares) / static_cast<float>(cols) + eps);
-  float* yr = y + row * cols;
-  for (int64_t c = lane; c < cols; c += kWarpSize) yr[c] = (xr[c] - m) * s * weight[c] + bias[c];
+  TOut* yr = y + row * cols;
+  for (int64_t c = lane; c < cols; c += kWarpSize) {
+    yr[c] = kernels_internal::FromFloat<TOut>((xr[c] - m) * s * weight[c] + bias[c]);
+  }
   if (lane == 0) {
     mean[row] = m;
     rstd[row] = s;
@@ -83,14 +87,22 @@ struct Element {
 
 }  // namespace
 
+template <typename TOut>
 cudaError_t LaunchLayerNormForward(const float* x, const float* weight, const float* bias,
-                                   int64_t rows, int64_t cols, float eps, float* y, float* mean,
+                                   int64_t rows, int64_t cols, float eps, TOut* y, float* mean,
                                    float* rstd, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
   LayerNormForwardKernel<<<RowBlocks(rows), kThreads, 0, stream>>>(x, weight, bias, rows, cols, eps,
                                                                    y, mean, rstd);
   return cudaGetLastError();
 }
+
+template cudaError_t LaunchLayerNormForward<float>(const float*, const float*, const float*,
+                                                   int64_t, int64_t, float, float*, float*, float*,
+                                                   cudaStream_t);
+template cudaError_t LaunchLayerNormForward<BFloat16>(const float*, const float*, const float*,
+                                                      int64_t, int64_t, float, BFloat16*, float*,
+                                                      float*, cudaStream_t);
 
 int64_t LayerNormBackwardScratch(int64_t rows, int64_t cols) {
   return ColumnSumChunks(rows) * cols;

@@ -10,11 +10,15 @@
 
 #include <cuda_runtime_api.h>
 
+#include "runtime/core/float16.h"
+
 namespace usine::nn_internal::cuda {
 
-// Writes y, and the mean and rstd of each row for the backward pass.
+// Writes y, and the mean and rstd of each row for the backward pass. TOut: float, or BFloat16
+// (the next product's operand: the f32 values rounded to nearest, ties to even).
+template <typename TOut>
 cudaError_t LaunchLayerNormForward(const float* x, const float* weight, const float* bias,
-                                   int64_t rows, int64_t cols, float eps, float* y, float* mean,
+                                   int64_t rows, int64_t cols, float eps, TOut* y, float* mean,
                                    float* rstd, cudaStream_t stream);
 
 // Floats of scratch that LaunchLayerNormBackward needs: a function of rows and cols only.

@@ -34,6 +34,14 @@ namespace {
 constexpr cudaStream_t kDefaultStream = nullptr;  // LayerStream(device).handle().
 
 float* F32(const Tensor& t) { return static_cast<float*>(t.raw_data()); }
+
+// `launch` called with `out`'s data as the launcher's output type: BFloat16* for a bf16 tensor,
+// float* otherwise.
+template <typename Launch>
+cudaError_t WithOutput(const Tensor& out, const Launch& launch) {
+  return out.dtype() == DType::kBF16 ? launch(static_cast<BFloat16*>(out.raw_data()))
+                                     : launch(F32(out));
+}
 const int32_t* I32(const Tensor& t) { return static_cast<const int32_t*>(t.raw_data()); }
 
 // Makes `t`'s device current for the rest of the enclosing scope.
@@ -49,7 +57,9 @@ absl::StatusOr<Tensor> Scratch(int64_t floats, Device device) {
 
 absl::Status CudaGeluForward(const Tensor& x, const Tensor& y) {
   USINE_ENTER_DEVICE_OF(x);
-  return USINE_CUDA_STATUS(cuda::LaunchGeluForward(F32(x), x.numel(), F32(y), kDefaultStream));
+  return USINE_CUDA_STATUS(WithOutput(y, [&](auto* out) {
+    return cuda::LaunchGeluForward(F32(x), x.numel(), out, kDefaultStream);
+  }));
 }
 
 absl::Status CudaGeluBackward(const Tensor& x, const Tensor& dy, const Tensor& dx) {
@@ -62,9 +72,11 @@ absl::Status CudaLayerNormForward(const Tensor& x, const Tensor& weight, const T
                                   int64_t cols, double eps, const Tensor& y, const Tensor& mean,
                                   const Tensor& rstd) {
   USINE_ENTER_DEVICE_OF(x);
-  return USINE_CUDA_STATUS(cuda::LaunchLayerNormForward(
-      F32(x), F32(weight), F32(bias), x.numel() / cols, cols, static_cast<float>(eps), F32(y),
-      F32(mean), F32(rstd), kDefaultStream));
+  return USINE_CUDA_STATUS(WithOutput(y, [&](auto* out) {
+    return cuda::LaunchLayerNormForward(F32(x), F32(weight), F32(bias), x.numel() / cols, cols,
+                                        static_cast<float>(eps), out, F32(mean), F32(rstd),
+                                        kDefaultStream);
+  }));
 }
 
 absl::Status CudaLayerNormBackward(const Tensor& dy, const Tensor& x, const Tensor& weight,
@@ -169,14 +181,10 @@ absl::StatusOr<double> CudaCrossEntropyForwardWithGradient(const Tensor& logits,
   const int64_t rows = logits.dim(0);
   ASSIGN_OR_RETURN(Tensor losses, Tensor::Empty({rows}, DType::kF32, logits.device()));
   const float s = static_cast<float>(scale);
-  const auto launch = [&](auto* out) {
+  RETURN_IF_ERROR(USINE_CUDA_STATUS(WithOutput(gradient, [&](auto* out) {
     return cuda::LaunchCrossEntropyForwardWithGradient(
         F32(logits), I32(targets), rows, vocab, logits.dim(1), s, F32(losses), out, kDefaultStream);
-  };
-  const cudaError_t err = gradient.dtype() == DType::kBF16
-                              ? launch(static_cast<BFloat16*>(gradient.raw_data()))
-                              : launch(F32(gradient));
-  RETURN_IF_ERROR(USINE_CUDA_STATUS(err));
+  })));
   return SumOfLosses(losses);
 }
 

@@ -19,11 +19,11 @@
 
 namespace usine::nn_internal {
 
-// y = gelu(x); dx = dy * gelu'(x). Same shapes.
+// y = gelu(x); dx = dy * gelu'(x). Same shapes; y f32 or bf16.
 [[nodiscard]] absl::Status CudaGeluForward(const Tensor& x, const Tensor& y);
 [[nodiscard]] absl::Status CudaGeluBackward(const Tensor& x, const Tensor& dy, const Tensor& dx);
 
-// x, y [rows * cols]; mean, rstd [rows]; weight, bias [cols].
+// x, y [rows * cols] (y f32 or bf16); mean, rstd [rows]; weight, bias [cols].
 [[nodiscard]] absl::Status CudaLayerNormForward(const Tensor& x, const Tensor& weight,
                                                 const Tensor& bias, int64_t cols, double eps,
                                                 const Tensor& y, const Tensor& mean,

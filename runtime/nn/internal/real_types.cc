@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/matmul.h"
 
 namespace usine::nn_internal {
 
@@ -33,6 +34,13 @@ absl::Status CheckLayerInput(const Tensor& x, DType dtype, Device device, int64_
         absl::StrCat(what, ": expected a last dimension of ", last_dim, ", got ", x.DebugString()));
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckProductInput(const Tensor& x, DType dtype, Device device, int64_t last_dim,
+                               absl::string_view what) {
+  const DType operand = ProductOperandDType(dtype, device);
+  return CheckLayerInput(x, x.defined() && x.dtype() == operand ? operand : dtype, device, last_dim,
+                         what);
 }
 
 }  // namespace usine::nn_internal

@@ -35,6 +35,13 @@ decltype(auto) VisitReal(DType dtype, Fn&& fn) {
 [[nodiscard]] absl::Status CheckLayerInput(const Tensor& x, DType dtype, Device device,
                                            int64_t last_dim, absl::string_view what);
 
+// CheckLayerInput for the input of a layer whose first use of it is a product (Linear, the
+// attention's c_attn): `dtype`, or already ProductOperandDType(dtype, device) (matmul.h; bf16 on
+// CUDA under bf16 products), as a producer writes it to spare a cast (Gelu::ForwardOperand,
+// LayerNorm::ForwardOperand).
+[[nodiscard]] absl::Status CheckProductInput(const Tensor& x, DType dtype, Device device,
+                                             int64_t last_dim, absl::string_view what);
+
 // The stream the layers' work on `device` goes on: the host stream for the cpu, and the
 // device's default (legacy) stream for CUDA, where every nn kernel and the layers' Matmul
 // calls are enqueued without waiting. Tensors the layers allocate are ordered on that same

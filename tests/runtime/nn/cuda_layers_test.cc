@@ -7,11 +7,15 @@
 
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "gtest/gtest.h"
 
+#include "runtime/kernels/copy.h"
 #include "runtime/kernels/elementwise.h"
+#include "runtime/kernels/matmul.h"
 #include "runtime/nn/attention.h"
 #include "runtime/nn/block.h"
 #include "runtime/nn/cross_entropy.h"
@@ -271,6 +275,54 @@ TEST_F(CudaLayersGpuTest, CrossEntropyForwardWithGradientMatchesCpuInF32AndBf16)
     ASSERT_OK(Cast(cuda_logits, rounded));
     EXPECT_TRUE(BitIdentical(bf16, rounded)) << "bf16 gradient: the f32 one rounded";
   }
+}
+
+// `operand` is bf16 and holds `y`'s values rounded to nearest, bit for bit.
+::testing::AssertionResult IsRoundedToBf16(const Tensor& operand, const Tensor& y) {
+  if (operand.dtype() != DType::kBF16) return ::testing::AssertionFailure() << "not bf16";
+  Tensor rounded = Tensor::Empty(y.shape(), DType::kBF16, kCuda).value();
+  if (!Cast(y, rounded).ok()) return ::testing::AssertionFailure() << "cast failed";
+  return BitIdentical(operand, rounded);
+}
+
+// Under bf16 products, GELU and LayerNorm write the next product's operand in bf16 at once:
+// Forward's f32 values rounded to nearest, bit for bit. A Linear takes that input as it is and
+// gives what it gives for the f32 one, which it would round the same way (output, input
+// gradient and weight gradient, bit for bit); without bf16 products it refuses it.
+TEST_F(CudaLayersGpuTest, GeluAndLayerNormWriteTheNextProductsOperandAndLinearTakesIt) {
+  std::optional<testing::ScopedMatmulPrecision> bf16(MatmulPrecision::kBf16);
+  const TensorPair h = RandomPair({3, 7, 64}, 120, 3.0f);
+  Gelu gelu(DType::kF32);
+  ASSERT_OK_AND_ASSIGN(const Tensor y, gelu.Forward(h.cuda));
+  ASSERT_OK_AND_ASSIGN(const Tensor y16, gelu.ForwardOperand(h.cuda));
+  EXPECT_TRUE(IsRoundedToBf16(y16, y)) << "gelu";
+  ASSERT_OK_AND_ASSIGN(auto ln, LayerNorm::Create({.dim = 64, .device = kCuda}));
+  ASSERT_OK_AND_ASSIGN(const Tensor normed, ln->Forward(h.cuda));
+  ASSERT_OK_AND_ASSIGN(const Tensor normed16, ln->ForwardOperand(h.cuda));
+  EXPECT_TRUE(IsRoundedToBf16(normed16, normed)) << "layer norm";
+
+  ParameterInitializer init(5);
+  ASSERT_OK_AND_ASSIGN(
+      auto fc, Linear::Create({.in_features = 64, .out_features = 48, .device = kCuda}, init));
+  const TensorPair dy = RandomPair({3, 7, 48}, 121);
+  // Output, dx and the weight's gradient from one input.
+  const auto run = [&](const Tensor& x) -> absl::StatusOr<std::vector<Tensor>> {
+    RETURN_IF_ERROR(fc->ZeroGrad());
+    ASSIGN_OR_RETURN(Tensor out, fc->Forward(x));
+    ASSIGN_OR_RETURN(Tensor dx, fc->Backward(dy.cuda));
+    ASSIGN_OR_RETURN(Tensor dw, Tensor::Empty(fc->weight().grad.shape(), DType::kF32, kCuda));
+    RETURN_IF_ERROR(Copy(fc->weight().grad, dw));
+    return std::vector<Tensor>{out, dx, dw};
+  };
+  ASSERT_OK_AND_ASSIGN(const std::vector<Tensor> from_f32, run(y));
+  ASSERT_OK_AND_ASSIGN(const std::vector<Tensor> from_bf16, run(y16));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(from_bf16[i].dtype(), DType::kF32) << i;
+    EXPECT_TRUE(BitIdentical(from_bf16[i], from_f32[i])) << "output, dx, dw: " << i;
+  }
+  bf16.reset();  // f32 products: a bf16 input is not the product's operand.
+  const absl::Status refused = fc->Forward(y16).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
 }
 
 // Kernel level: outputs poisoned with NaN before the kernels run.
