@@ -101,7 +101,7 @@ class Checkpointer {
   // checkpoint that `latest` names and returns its step; NotFound when there is none. Waits
   // for a save in flight first, and returns its error if it failed. Every rank returns the
   // same outcome: also a failure of one rank's own work (staging device pieces in pinned
-  // memory, copying them back) is every rank's ("rank R: ...").
+  // memory, copying them back) is every rank's ("<communicator> rank R: ...").
   [[nodiscard]] absl::StatusOr<int64_t> LoadLatest(StateDict& state);
   // The same from the checkpoint file at `path`.
   [[nodiscard]] absl::Status Load(const std::string& path, StateDict& state);

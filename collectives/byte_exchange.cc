@@ -63,7 +63,7 @@ absl::Status AgreeOnStatus(Communicator& comm, const absl::Status& mine,
     if (!absl::SimpleAtoi(all[r].substr(0, colon), &code))
       code = static_cast<int>(absl::StatusCode::kInternal);
     return absl::Status(static_cast<absl::StatusCode>(code),
-                        absl::StrCat("rank ", r, ": ", all[r].substr(colon + 1)));
+                        absl::StrCat(comm.name(), " rank ", r, ": ", all[r].substr(colon + 1)));
   }
   return absl::OkStatus();
 }

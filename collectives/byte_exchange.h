@@ -32,7 +32,8 @@ namespace usine {
 
 // The first failure among the ranks' statuses, on every rank: how an operation that may fail
 // on some ranks only (a local I/O error) ends with one outcome everywhere. Another rank's
-// error comes back with its code and "rank R: " before its message.
+// error comes back with its code and "<communicator> rank R: " before its message ("world rank
+// 3: ", "dp rank 1: "): R is the rank in `comm`, which its name tells apart from a world rank.
 //   RETURN_IF_ERROR(AgreeOnStatus(comm, local_status));
 [[nodiscard]] absl::Status AgreeOnStatus(Communicator& comm, const absl::Status& mine,
                                          const CollectiveOptions& options = {});

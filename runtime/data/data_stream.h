@@ -110,8 +110,9 @@ class DataStream {
   // this state (an error if it was saved with another seed, seq_len or base dataset). In
   // watch mode with a `comm`, a collective on it: a failure on any rank (a base shard this
   // rank cannot read, the incoming shard it was reading gone) fails Open on every rank, other
-  // ranks' with "rank R: " before the message; so do ranks that opened different data (another
-  // base dataset, or the resumed incoming shard with another token count: kUnavailable).
+  // ranks' with "<communicator> rank R: " before the message; so do ranks that opened different
+  // data (another base dataset, or the resumed incoming shard with another token count:
+  // kUnavailable).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DataStream>> Open(
       DataStreamOptions options, const DataStreamState* resume = nullptr);
   DataStream(const DataStream&) = delete;

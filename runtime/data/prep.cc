@@ -136,8 +136,11 @@ absl::Status WriteManifest(const PrepOptions& options, PrepManifest* manifest) {
                              {data_internal::PrepManifestToJson(*manifest)});
 }
 
-// The first failure among the ranks' results, as this rank reports it.
-absl::Status FirstFailure(const std::vector<absl::StatusOr<RankOutput>>& results, int rank) {
+// The first failure among the ranks' results, as this rank of `comm` reports it (another's
+// named as AgreeOnStatus names it, "<communicator> rank R").
+absl::Status FirstFailure(const std::vector<absl::StatusOr<RankOutput>>& results,
+                          const Communicator& comm) {
+  const int rank = comm.rank();
   int failed = 0;
   absl::Status first;
   for (size_t r = 0; r < results.size(); ++r) {
@@ -145,7 +148,7 @@ absl::Status FirstFailure(const std::vector<absl::StatusOr<RankOutput>>& results
     if (failed++ == 0) {
       first = static_cast<int>(r) == rank
                   ? results[r].status()
-                  : WithContext(results[r].status(), absl::StrCat("rank ", r));
+                  : WithContext(results[r].status(), absl::StrCat(comm.name(), " rank ", r));
     }
   }
   if (failed > 1) {
@@ -171,7 +174,10 @@ absl::StatusOr<PrepManifest> Prep(const PrepOptions& options, const Gpt2Tokenize
   if (rank == 0) message = data_internal::SourcePlanToJson(Plan(options));
   RETURN_IF_ERROR(BroadcastBytes(*comm, 0, &message, wait));
   absl::StatusOr<SourcePlan> plan = data_internal::SourcePlanFromJson(message);
-  if (!plan.ok()) return rank == 0 ? plan.status() : WithContext(plan.status(), "rank 0");
+  if (!plan.ok()) {
+    return rank == 0 ? plan.status()
+                     : WithContext(plan.status(), absl::StrCat(comm->name(), " rank 0"));
+  }
 
   // On a file system that the ranks do not share, each rank needs the directory too.
   absl::StatusOr<RankOutput> mine = absl::UnknownError("not run");
@@ -187,7 +193,7 @@ absl::StatusOr<PrepManifest> Prep(const PrepOptions& options, const Gpt2Tokenize
                    AllGatherBytes(*comm, data_internal::RankOutputToJson(mine), wait));
   std::vector<absl::StatusOr<RankOutput>> results;
   for (const std::string& m : messages) results.push_back(data_internal::RankOutputFromJson(m));
-  absl::Status status = FirstFailure(results, rank);
+  absl::Status status = FirstFailure(results, *comm);
 
   // Rank 0 writes manifest.json and sends it (or its error) to the others.
   std::optional<PrepManifest> manifest;
@@ -208,7 +214,9 @@ absl::StatusOr<PrepManifest> Prep(const PrepOptions& options, const Gpt2Tokenize
       status = received.status();
       if (received.ok()) manifest = *std::move(received);
     }
-    if (!status.ok() && rank != 0) status = WithContext(status, "rank 0");
+    if (!status.ok() && rank != 0) {
+      status = WithContext(status, absl::StrCat(comm->name(), " rank 0"));
+    }
   }
   if (!status.ok()) {
     if (mine.ok()) data_internal::RemoveShards(options.out_dir, mine->shards);

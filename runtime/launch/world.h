@@ -14,7 +14,7 @@
 // same job. The local rank comes from MPI_Comm_split_type(MPI_COMM_TYPE_SHARED); a rank binds
 // CUDA device local_rank % device_count when the machine has GPUs. Init is a collective over
 // the world (every rank calls it): a device that one rank cannot bind fails Init on every
-// rank ("rank R: ..."), not the others' first collective after it.
+// rank ("<communicator> rank R: ..."), not the others' first collective after it.
 //
 // Signals: SIGTERM and SIGUSR1 are caught and recorded (StopSignal()); they do not end the
 // process, so that the training loop can checkpoint at the next step boundary.

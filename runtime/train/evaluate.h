@@ -40,9 +40,9 @@ struct EvalResult {
 // dp_rank and dp_size are set here. Leaves no activations in the model.
 // Errors: a negative max_batches; a split too small for one global batch (naming its size);
 // the data stream's (naming the shard); the model's. Every rank (of `dp` and of the model's TP
-// group) returns the first error any of them met ("rank R: ..." for another's), agreed after
-// the stream opens and after each batch, so that a shard one rank alone cannot read ends the
-// call everywhere at once.
+// group) returns the first error any of them met ("<communicator> rank R: ..." for another's),
+// agreed after the stream opens and after each batch, so that a shard one rank alone cannot read
+// ends the call everywhere at once.
 [[nodiscard]] absl::StatusOr<EvalResult> Evaluate(TokenModel& model, Communicator* dp,
                                                   DataStreamOptions data, int64_t max_batches);
 

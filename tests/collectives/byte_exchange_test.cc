@@ -7,6 +7,8 @@
 
 #include <mpi.h>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 #include "collectives/local/local_communicator.h"
@@ -44,6 +46,24 @@ TEST(ByteExchange, BroadcastReplacesEveryRanksStringWithTheRoots) {
   std::string root_empty = comm->rank() == 0 ? "" : emptied;
   ASSERT_OK(BroadcastBytes(*comm, 0, &root_empty));
   EXPECT_EQ(root_empty, "");
+}
+
+// The first failing rank's status, on every rank: its own on that rank, elsewhere its code and
+// message after the communicator's name and the rank in it.
+TEST(ByteExchange, AgreeOnStatusGivesTheFirstFailureNamingCommunicatorAndRank) {
+  ASSERT_OK_AND_ASSIGN(auto world, MpiCommunicator::Create(MPI_COMM_WORLD, "world"));
+  ASSERT_OK_AND_ASSIGN(auto halves, world->Split(world->rank() % 2, world->rank(), "half"));
+  EXPECT_OK(AgreeOnStatus(*halves, absl::OkStatus()));
+  const int last = halves->size() - 1;
+  const absl::Status mine = halves->rank() >= last
+                                ? absl::NotFoundError(absl::StrCat("shard ", halves->rank()))
+                                : absl::OkStatus();
+  const absl::Status agreed = AgreeOnStatus(*halves, mine);
+  if (halves->rank() == last) {
+    EXPECT_EQ(agreed, mine);
+  } else {
+    EXPECT_EQ(agreed, absl::NotFoundError(absl::StrCat("half rank ", last, ": shard ", last)));
+  }
 }
 
 TEST(ByteExchange, AWorldOfOneIsACopy) {

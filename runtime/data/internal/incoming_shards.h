@@ -62,9 +62,9 @@ class IncomingShards {
                                                         const std::atomic<bool>& closing) const;
 
   // OpenShard on every rank, then one outcome for all (a collective on `comm`): a rank's
-  // error is every rank's ("rank R: ..."), its kCancelled too (it closed while waiting for the
-  // file); a file every rank rejects is rejected; a file that every rank reads with the same
-  // token count is taken. Any other mix -- rank 0 reads a shard that another rejects, or
+  // error is every rank's ("<communicator> rank R: ..."), its kCancelled too (it closed while
+  // waiting for the file); a file every rank rejects is rejected; a file that every rank reads with
+  // the same token count is taken. Any other mix -- rank 0 reads a shard that another rejects, or
   // counts other tokens in -- means the ranks' views of the directory differ, and is
   // Unavailable on every rank, naming both views.
   [[nodiscard]] absl::StatusOr<IncomingShard> OpenEverywhere(

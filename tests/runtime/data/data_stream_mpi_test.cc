@@ -261,7 +261,7 @@ TEST_F(DataStreamViewsTest, AShardMissingFromOneRanksViewEndsTheStreamOnEveryRan
   EXPECT_THAT(std::string(first.message()),
               ::testing::HasSubstr("did not appear here within 300ms"));
   if (world_->rank() == 0) {
-    EXPECT_THAT(std::string(first.message()), ::testing::StartsWith("rank 1: "));
+    EXPECT_THAT(std::string(first.message()), ::testing::StartsWith("data rank 1: "));
   }
 }
 
@@ -346,7 +346,7 @@ TEST_F(DataStreamMpiTest, ABaseShardOneRankCannotReadFailsOpenOnEveryRank) {
   EXPECT_THAT(std::string(opened.message()), ::testing::HasSubstr("gone.bin")) << opened;
   if (world_->rank() != world_->size() - 1) {
     EXPECT_THAT(std::string(opened.message()),
-                ::testing::StartsWith(absl::StrCat("rank ", world_->size() - 1, ": ")));
+                ::testing::StartsWith(absl::StrCat("data rank ", world_->size() - 1, ": ")));
   }
 }
 

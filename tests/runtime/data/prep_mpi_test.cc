@@ -124,7 +124,7 @@ TEST_F(PrepMpiTest, AnErrorOnOneRankFailsEveryRankWithoutHanging) {
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string where = (dir_ / "in/part7.jsonl").string() + ":2: not JSON";
   EXPECT_THAT(std::string(result.status().message()),
-              HasSubstr(comm_->rank() == 1 ? where : "rank 1: " + where));
+              HasSubstr(comm_->rank() == 1 ? where : "prep rank 1: " + where));
   MPI_Barrier(MPI_COMM_WORLD);
   EXPECT_EQ(CountFiles(options.out_dir, ".bin"), 0) << "every rank removed its shards";
   EXPECT_EQ(CountFiles(options.out_dir, "manifest.json"), 0);

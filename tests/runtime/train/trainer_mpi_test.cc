@@ -298,7 +298,7 @@ TEST_F(TrainerTest, ALocalFailureOnOneRankFailsCreateOnEveryRank) {
               ::testing::HasSubstr("cannot create publish directory"))
       << status;
   if (world_->rank() != 0) {
-    EXPECT_THAT(std::string(status.message()), ::testing::StartsWith("rank 0: "));
+    EXPECT_THAT(std::string(status.message()), ::testing::StartsWith("world rank 0: "));
   }
 
   // The last rank alone cannot read a training shard.
@@ -309,7 +309,7 @@ TEST_F(TrainerTest, ALocalFailureOnOneRankFailsCreateOnEveryRank) {
   EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("gone.bin")) << status;
   if (world_->rank() != last) {
     EXPECT_THAT(std::string(status.message()),
-                ::testing::StartsWith(absl::StrCat("rank ", last, ": ")));
+                ::testing::StartsWith(absl::StrCat("world rank ", last, ": ")));
   }
 }
 
@@ -340,7 +340,7 @@ TEST_F(TrainerTest, AMetricsLogThatFailsOnRankZeroEndsTheRunOnEveryRank) {
   EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("metrics.jsonl: cannot append"))
       << status;
   if (world_->rank() != 0) {
-    EXPECT_THAT(std::string(status.message()), ::testing::StartsWith("rank 0: "));
+    EXPECT_THAT(std::string(status.message()), ::testing::StartsWith("world rank 0: "));
   }
   EXPECT_EQ(steps, (std::vector<int64_t>{1, 2}));  // Step 3 was not taken.
 }
