@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 
@@ -98,6 +99,22 @@ absl::Status Scale(const Tensor& x, float alpha, const Stream& stream) {
   return ki::Dispatch(
       "Scale", x.device(), stream, [&] { ki::cpu::Scale(x, alpha); },
       [&](StreamHandle s) { return ki::cuda::Scale(x, alpha, s); });
+}
+
+absl::Status Scale(absl::Span<const Tensor> xs, float alpha, const Stream& stream) {
+  if (xs.empty()) return absl::OkStatus();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const std::string what = absl::StrCat("Scale xs[", i, "]");
+    RETURN_IF_ERROR(ki::CheckFloatingPoint(xs[i], what));
+    RETURN_IF_ERROR(CheckSameDevice(xs[i], xs[0], what, "xs[0]"));
+    RETURN_IF_ERROR(CheckSameDType(xs[i], xs[0], what, "xs[0]"));
+  }
+  return ki::Dispatch(
+      "Scale", xs[0].device(), stream,
+      [&] {
+        for (const Tensor& x : xs) ki::cpu::Scale(x, alpha);
+      },
+      [&](StreamHandle s) { return ki::cuda::Scale(xs, alpha, s); });
 }
 
 absl::Status Axpy(float alpha, const Tensor& x, const Tensor& y, const Stream& stream) {

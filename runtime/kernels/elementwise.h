@@ -8,6 +8,7 @@
 #define USINE_RUNTIME_KERNELS_ELEMENTWISE_H_
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
@@ -26,6 +27,10 @@ namespace usine {
 
 // x <- alpha * x. x is f32, bf16 or f16.
 [[nodiscard]] absl::Status Scale(const Tensor& x, float alpha,
+                                 const Stream& stream = Stream::Host());
+// Scale of every x, the same bits: the xs share one dtype and one device. On CUDA one launch
+// per 48 tensors (a model's gradients, clipped), not one each.
+[[nodiscard]] absl::Status Scale(absl::Span<const Tensor> xs, float alpha,
                                  const Stream& stream = Stream::Host());
 
 // y <- alpha * x + y. Same dtype (f32, bf16, f16) and shape.

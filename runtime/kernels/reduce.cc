@@ -1,6 +1,7 @@
 #include "runtime/kernels/reduce.h"
 
 #include <cmath>
+#include <string>
 
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/copy.h"
@@ -48,6 +49,27 @@ absl::Status Sum(const Tensor& x, const Tensor& out, const Stream& stream) {
 
 absl::Status L2Norm(const Tensor& x, const Tensor& out, const Stream& stream) {
   return Reduce("L2Norm", x, out, /*l2=*/true, stream);
+}
+
+absl::Status L2Norms(absl::Span<const Tensor> xs, const Tensor& out, const Stream& stream) {
+  RETURN_IF_ERROR(CheckDType(out, DType::kF32, "L2Norms out"));
+  if (out.numel() != static_cast<int64_t>(xs.size())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("L2Norms out: expected ", xs.size(), " elements, got ", out.DebugString()));
+  }
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const std::string what = absl::StrCat("L2Norms xs[", i, "]");
+    RETURN_IF_ERROR(ki::CheckFloatingPoint(xs[i], what));
+    RETURN_IF_ERROR(CheckSameDevice(xs[i], out, what, "out"));
+    RETURN_IF_ERROR(CheckSameDType(xs[i], xs[0], what, "xs[0]"));
+  }
+  return ki::Dispatch(
+      "L2Norms", out.device(), stream,
+      [&] {
+        float* norms = static_cast<float*>(out.raw_data());
+        for (size_t i = 0; i < xs.size(); ++i) norms[i] = std::sqrt(ki::cpu::SumOfSquares(xs[i]));
+      },
+      [&](StreamHandle s) { return ki::cuda::L2Norms(xs, out, s); });
 }
 
 absl::StatusOr<float> SumToHost(const Tensor& x) { return ReduceToHost("Sum", x, false); }

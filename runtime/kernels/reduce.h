@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
@@ -26,6 +27,12 @@ namespace usine {
 // out <- sqrt(sum of squares of x's elements). Same argument rules as Sum.
 [[nodiscard]] absl::Status L2Norm(const Tensor& x, const Tensor& out,
                                   const Stream& stream = Stream::Host());
+
+// out[i] <- L2Norm(xs[i]) for every i, the same bits: out is an f32 tensor of xs.size()
+// elements on the xs' device, and the xs share one dtype (L2Norm's). On CUDA the norms of
+// many tensors (a model's gradients) take two launches per 48 tensors, not two each.
+[[nodiscard]] absl::Status L2Norms(absl::Span<const Tensor> xs, const Tensor& out,
+                                   const Stream& stream = Stream::Host());
 
 // Synchronous conveniences that return the value on the host.
 [[nodiscard]] absl::StatusOr<float> SumToHost(const Tensor& x);

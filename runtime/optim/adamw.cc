@@ -1,6 +1,9 @@
 #include "runtime/optim/adamw.h"
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 
 #include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
@@ -17,23 +20,44 @@
 namespace usine {
 namespace {
 
-// The update of one CUDA parameter, on its device's default stream.
-absl::Status CudaStep(const optim_internal::AdamWCoefficients& c, const Parameter& p,
-                      const Tensor& exp_avg, const Tensor& exp_avg_sq) {
+// A CUDA parameter and its moments, for one update.
+struct CudaUpdate {
+  const NamedParameter* parameter;
+  const Tensor* exp_avg;
+  const Tensor* exp_avg_sq;
+};
+
+// The updates of `run` (CUDA parameters, all on `device`), on that device's default stream,
+// kAdamWTensorsPerLaunch parameters a launch.
+absl::Status CudaStep(const optim_internal::AdamWCoefficients& c, absl::Span<const CudaUpdate> run,
+                      Device device) {
 #if USINE_WITH_CUDA
-  const optim_internal::cuda::AdamWStep step{.lr = c.lr,
-                                             .beta1 = c.beta1,
-                                             .beta2 = c.beta2,
-                                             .eps = c.eps,
-                                             .decay = p.decay ? c.lr * c.weight_decay : 0.0,
-                                             .correction1 = c.correction1,
-                                             .correction2 = c.correction2};
+  namespace oc = optim_internal::cuda;
+  const oc::AdamWStep step{.lr = c.lr,
+                           .beta1 = c.beta1,
+                           .beta2 = c.beta2,
+                           .eps = c.eps,
+                           .decay = c.lr * c.weight_decay,
+                           .correction1 = c.correction1,
+                           .correction2 = c.correction2};
   core_internal::CudaDeviceGuard guard;
-  RETURN_IF_ERROR(guard.Enter(p.value.device()));
-  return USINE_CUDA_STATUS(optim_internal::cuda::LaunchAdamW(
-      step, static_cast<const float*>(p.grad.raw_data()), p.value.numel(),
-      static_cast<float*>(p.value.raw_data()), static_cast<float*>(exp_avg.raw_data()),
-      static_cast<float*>(exp_avg_sq.raw_data()), /*stream=*/nullptr));
+  RETURN_IF_ERROR(guard.Enter(device));
+  oc::AdamWTensors launch;
+  for (size_t i = 0; i < run.size(); ++i) {
+    const Parameter& p = *run[i].parameter->parameter;
+    launch.tensors[launch.count++] = {
+        .grad = static_cast<const float*>(p.grad.raw_data()),
+        .value = static_cast<float*>(p.value.raw_data()),
+        .exp_avg = static_cast<float*>(run[i].exp_avg->raw_data()),
+        .exp_avg_sq = static_cast<float*>(run[i].exp_avg_sq->raw_data()),
+        .n = p.value.numel(),
+        .decay = p.decay};
+    if (launch.count == oc::kAdamWTensorsPerLaunch || i + 1 == run.size()) {
+      RETURN_IF_ERROR(USINE_CUDA_STATUS(oc::LaunchAdamW(step, launch, /*stream=*/nullptr)));
+      launch.count = 0;
+    }
+  }
+  return absl::OkStatus();
 #else
   return absl::FailedPreconditionError("AdamW: CUDA parameters need a build with CUDA");
 #endif
@@ -77,19 +101,32 @@ absl::Status AdamW::Step(double lr) {
   const int64_t t = step_ + 1;
   const optim_internal::AdamWCoefficients c = optim_internal::AdamWCoefficientsAt(options_, lr, t);
   if (!slots_.empty()) MarkOp("adamw", slots_.front().parameter.parameter->value.device());
+  // CUDA parameters are updated in runs of consecutive ones on one device, many a launch.
+  std::vector<CudaUpdate> run;
+  const auto device_of = [](const CudaUpdate& u) { return u.parameter->parameter->value.device(); };
+  const auto flush = [&]() -> absl::Status {
+    if (run.empty()) return absl::OkStatus();
+    absl::Status status = WithContext(CudaStep(c, run, device_of(run.front())),
+                                      absl::StrCat("AdamW parameters ", run.front().parameter->name,
+                                                   " to ", run.back().parameter->name));
+    run.clear();
+    return status;
+  };
   for (Slot& slot : slots_) {
     const Parameter& p = *slot.parameter.parameter;
     RETURN_IF_ERROR(CheckSameShape(p.grad, p.value, slot.parameter.name + " grad", "value"));
     if (p.value.device().is_cuda()) {
-      RETURN_IF_ERROR(
-          WithContext(CudaStep(c, p, slot.exp_avg, slot.exp_avg_sq), slot.parameter.name));
+      if (!run.empty() && device_of(run.front()) != p.value.device()) RETURN_IF_ERROR(flush());
+      run.push_back({&slot.parameter, &slot.exp_avg, &slot.exp_avg_sq});
       continue;
     }
+    RETURN_IF_ERROR(flush());
     optim_internal::AdamWUpdate(
         c, p.decay, p.value.numel(), static_cast<float*>(p.value.raw_data()),
         static_cast<const float*>(p.grad.raw_data()), static_cast<float*>(slot.exp_avg.raw_data()),
         static_cast<float*>(slot.exp_avg_sq.raw_data()));
   }
+  RETURN_IF_ERROR(flush());
   step_ = t;
   return absl::OkStatus();
 }

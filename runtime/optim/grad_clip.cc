@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "runtime/core/op_timeline.h"
@@ -19,17 +20,26 @@ Stream GradientStream(Device device) {
   return device.is_cpu() ? Stream::Host() : Stream::Default(device);
 }
 
-// Each gradient's L2 norm (f32, in a fixed order on its device). When every gradient is on one
-// CUDA device the norms are reduced into one device vector and copied to the host once, rather
-// than one synchronisation per parameter.
-absl::StatusOr<std::vector<float>> GradientNorms(absl::Span<const NamedParameter> parameters) {
+// The gradients of `parameters`, when they are all on one device (then the norms and the
+// scaling below are one call each: on CUDA a few launches in all, rather than two or three a
+// parameter); nullopt when they are not.
+std::optional<std::vector<Tensor>> GradientsOnOneDevice(
+    absl::Span<const NamedParameter> parameters) {
+  std::vector<Tensor> grads;
+  grads.reserve(parameters.size());
+  for (const NamedParameter& p : parameters) {
+    if (!grads.empty() && p.parameter->grad.device() != grads.front().device()) return std::nullopt;
+    grads.push_back(p.parameter->grad);
+  }
+  return grads;
+}
+
+// Each gradient's L2 norm (f32, in a fixed order on its device), on the host. With `grads` (all
+// on one device): one L2Norms call and one copy to the host, a single synchronisation.
+absl::StatusOr<std::vector<float>> GradientNorms(absl::Span<const NamedParameter> parameters,
+                                                 const std::optional<std::vector<Tensor>>& grads) {
   std::vector<float> norms(parameters.size());
-  const Device device = parameters.empty() ? Device::Cpu() : parameters[0].parameter->grad.device();
-  const bool one_cuda_device =
-      device.is_cuda() && std::all_of(parameters.begin(), parameters.end(), [&](const auto& p) {
-        return p.parameter->grad.device() == device;
-      });
-  if (!one_cuda_device) {
+  if (!grads.has_value()) {
     for (size_t i = 0; i < parameters.size(); ++i) {
       absl::StatusOr<float> norm = L2NormToHost(parameters[i].parameter->grad);
       if (!norm.ok()) return WithContext(norm.status(), parameters[i].name);
@@ -37,16 +47,14 @@ absl::StatusOr<std::vector<float>> GradientNorms(absl::Span<const NamedParameter
     }
     return norms;
   }
-  const int64_t n = static_cast<int64_t>(parameters.size());
+  if (grads->empty()) return norms;
+  const Device device = grads->front().device();
+  const int64_t n = static_cast<int64_t>(grads->size());
   ASSIGN_OR_RETURN(Tensor on_device, Tensor::Empty({n}, DType::kF32, device));
-  const Stream stream = Stream::Default(device);
-  for (int64_t i = 0; i < n; ++i) {
-    ASSIGN_OR_RETURN(Tensor out, on_device.View(i, Shape{}));
-    RETURN_IF_ERROR(
-        WithContext(L2Norm(parameters[i].parameter->grad, out, stream), parameters[i].name));
-  }
+  RETURN_IF_ERROR(
+      WithContext(L2Norms(*grads, on_device, GradientStream(device)), "gradient norms"));
   ASSIGN_OR_RETURN(Tensor host, Tensor::Empty({n}, DType::kF32));
-  RETURN_IF_ERROR(Copy(on_device, host));  // Synchronous: after every norm above.
+  RETURN_IF_ERROR(Copy(on_device, host));  // Synchronous: after the norms above.
   const float* values = static_cast<const float*>(host.raw_data());
   std::copy(values, values + n, norms.begin());
   return norms;
@@ -57,16 +65,23 @@ absl::StatusOr<std::vector<float>> GradientNorms(absl::Span<const NamedParameter
 absl::StatusOr<double> ClipGradientNorm(absl::Span<const NamedParameter> parameters,
                                         double max_norm) {
   if (!parameters.empty()) MarkOp("clip", parameters.front().parameter->grad.device());
-  ASSIGN_OR_RETURN(const std::vector<float> norms, GradientNorms(parameters));
+  const std::optional<std::vector<Tensor>> grads = GradientsOnOneDevice(parameters);
+  ASSIGN_OR_RETURN(const std::vector<float> norms, GradientNorms(parameters, grads));
   double sum_of_squares = 0;
   for (const float norm : norms) sum_of_squares += static_cast<double>(norm) * norm;
   const double norm = std::sqrt(sum_of_squares);
-  if (max_norm > 0 && norm > max_norm) {
-    const float factor = static_cast<float>(max_norm / norm);
-    for (const NamedParameter& p : parameters) {
-      const Tensor& grad = p.parameter->grad;
-      RETURN_IF_ERROR(WithContext(Scale(grad, factor, GradientStream(grad.device())), p.name));
+  if (!(max_norm > 0 && norm > max_norm)) return norm;
+  const float factor = static_cast<float>(max_norm / norm);
+  if (grads.has_value()) {
+    if (!grads->empty()) {
+      RETURN_IF_ERROR(WithContext(Scale(*grads, factor, GradientStream(grads->front().device())),
+                                  "gradient scaling"));
     }
+    return norm;
+  }
+  for (const NamedParameter& p : parameters) {
+    const Tensor& grad = p.parameter->grad;
+    RETURN_IF_ERROR(WithContext(Scale(grad, factor, GradientStream(grad.device())), p.name));
   }
   return norm;
 }

@@ -40,6 +40,38 @@ absl::Status Scale(const Tensor& x, float alpha, StreamHandle stream) {
   return USINE_CUDA_STATUS(launch);
 }
 
+namespace {
+
+// Launches over `xs` (one float dtype) in groups of Group::kMaxTensors: fills each group's x and
+// n, lets `add(group, i, x)` set the rest of its entry i, then calls `launch(group, first, tag)`
+// (first: the group's first index in xs; tag: VisitFloatType's) until a launch fails.
+template <typename Group, typename Add, typename Launch>
+cudaError_t ForEachGroup(absl::Span<const Tensor> xs, const Add& add, const Launch& launch) {
+  cudaError_t err = cudaSuccess;
+  for (size_t first = 0; first < xs.size() && err == cudaSuccess; first += Group::kMaxTensors) {
+    Group group;
+    for (size_t i = first; i < xs.size() && group.count < Group::kMaxTensors; ++i) {
+      group.x[group.count] = xs[i].raw_data();
+      group.n[group.count] = xs[i].numel();
+      add(group, static_cast<size_t>(group.count), xs[i]);
+      ++group.count;
+    }
+    err = VisitFloatType(xs[first].dtype(), [&](auto tag) { return launch(group, first, tag); });
+  }
+  return err;
+}
+
+}  // namespace
+
+absl::Status Scale(absl::Span<const Tensor> xs, float alpha, StreamHandle stream) {
+  return USINE_CUDA_STATUS(ForEachGroup<ScaleTensors>(
+      xs, [](ScaleTensors&, size_t, const Tensor&) {},
+      [&](const ScaleTensors& group, size_t first, auto tag) {
+        using T = typename decltype(tag)::type;
+        return LaunchScaleTensors<T>(group, alpha, stream);
+      }));
+}
+
 absl::Status Axpy(float alpha, const Tensor& x, const Tensor& y, StreamHandle stream) {
   const cudaError_t launch = VisitFloatType(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -71,6 +103,29 @@ absl::Status Sum(const Tensor& x, const Tensor& out, bool squares, bool square_r
   // Freed while the kernels may still run: the allocator hands the block out again only for
   // work on this same stream, which the stream orders after them.
   allocator->Deallocate(partials);
+  return USINE_CUDA_STATUS(launch);
+}
+
+absl::Status L2Norms(absl::Span<const Tensor> xs, const Tensor& out, StreamHandle stream) {
+  if (xs.empty()) return absl::OkStatus();
+  int64_t partial_count = 0;
+  for (const Tensor& x : xs) partial_count += SumPartialCount(x.numel());
+  ASSIGN_OR_RETURN(CachingAllocator * allocator, CudaCachingAllocator(out.device().index()));
+  ASSIGN_OR_RETURN(void* partials, allocator->Allocate(partial_count * sizeof(float), stream));
+  // Each group's partials after the last group's.
+  int64_t offset = 0;
+  const cudaError_t launch = ForEachGroup<SumTensors>(
+      xs,
+      [&](SumTensors& group, size_t i, const Tensor& x) {
+        group.partial_offset[i] = offset;
+        offset += SumPartialCount(x.numel());
+      },
+      [&](const SumTensors& group, size_t first, auto tag) {
+        using T = typename decltype(tag)::type;
+        return LaunchL2Norms<T>(group, static_cast<float*>(partials),
+                                static_cast<float*>(out.raw_data()) + first, stream);
+      });
+  allocator->Deallocate(partials);  // As in Sum: reused only by later work on this stream.
   return USINE_CUDA_STATUS(launch);
 }
 

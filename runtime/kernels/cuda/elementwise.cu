@@ -41,6 +41,18 @@ __global__ void ScaleKernel(T* x, int64_t n, float alpha) {
   }
 }
 
+// Block (b, i): tensor i, elements from b * blockDim.x on, with a stride of the grid's width.
+template <typename T>
+__global__ void ScaleTensorsKernel(ScaleTensors tensors, float alpha) {
+  T* x = static_cast<T*>(tensors.x[blockIdx.y]);
+  const int64_t n = tensors.n[blockIdx.y];
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    x[i] = FromFloat<T>(__fmul_rn(alpha, ToFloat(x[i])));
+  }
+}
+
 template <typename T>
 __global__ void AxpyKernel(float alpha, const T* x, T* y, int64_t n) {
   for (int64_t i = FirstIndex(); i < n; i += GridStride()) {
@@ -110,6 +122,19 @@ cudaError_t LaunchScale(T* x, int64_t n, float alpha, cudaStream_t stream) {
 }
 
 template <typename T>
+cudaError_t LaunchScaleTensors(const ScaleTensors& tensors, float alpha, cudaStream_t stream) {
+  constexpr int64_t kThreads = 256, kMaxBlocksPerTensor = 1024;
+  int64_t largest = 0;
+  for (int i = 0; i < tensors.count; ++i) largest = std::max(largest, tensors.n[i]);
+  if (tensors.count <= 0 || largest <= 0) return cudaSuccess;
+  const dim3 grid(
+      static_cast<unsigned>(std::min((largest + kThreads - 1) / kThreads, kMaxBlocksPerTensor)),
+      static_cast<unsigned>(tensors.count));
+  ScaleTensorsKernel<T><<<grid, kThreads, 0, stream>>>(tensors, alpha);
+  return cudaGetLastError();
+}
+
+template <typename T>
 cudaError_t LaunchAxpy(float alpha, const T* x, T* y, int64_t n, cudaStream_t stream) {
   return Launch(AxpyKernel<T>, n, stream, alpha, x, y, n);
 }
@@ -131,10 +156,11 @@ cudaError_t LaunchScaleAndAddBias(T* c, int64_t rows, int64_t cols, float beta, 
   template cudaError_t LaunchCast<In, BFloat16>(const In*, BFloat16*, int64_t, cudaStream_t); \
   template cudaError_t LaunchCast<In, Float16>(const In*, Float16*, int64_t, cudaStream_t);
 
-#define USINE_INSTANTIATE_ARITHMETIC(T)                                           \
-  USINE_INSTANTIATE_CAST(T)                                                       \
-  template cudaError_t LaunchScale<T>(T*, int64_t, float, cudaStream_t);          \
-  template cudaError_t LaunchAxpy<T>(float, const T*, T*, int64_t, cudaStream_t); \
+#define USINE_INSTANTIATE_ARITHMETIC(T)                                                 \
+  USINE_INSTANTIATE_CAST(T)                                                             \
+  template cudaError_t LaunchScale<T>(T*, int64_t, float, cudaStream_t);                \
+  template cudaError_t LaunchScaleTensors<T>(const ScaleTensors&, float, cudaStream_t); \
+  template cudaError_t LaunchAxpy<T>(float, const T*, T*, int64_t, cudaStream_t);       \
   template cudaError_t LaunchAdd<T>(const T*, const T*, T*, int64_t, cudaStream_t);
 
 USINE_INSTANTIATE_ARITHMETIC(float)

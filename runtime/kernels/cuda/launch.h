@@ -36,6 +36,19 @@ cudaError_t LaunchCast(const In* in, Out* out, int64_t n, cudaStream_t stream);
 template <typename T>
 cudaError_t LaunchScale(T* x, int64_t n, float alpha, cudaStream_t stream);
 
+// Up to kMaxTensors tensors of one launch of LaunchScaleTensors: tensor i has n[i] elements at
+// x[i]. Passed by value as a kernel argument (about 0.8 KB).
+struct ScaleTensors {
+  static constexpr int kMaxTensors = 48;
+  void* x[kMaxTensors] = {};
+  int64_t n[kMaxTensors] = {};
+  int count = 0;
+};
+
+// LaunchScale of every tensor of `tensors` (elements of type T), the same bits, in one launch.
+template <typename T>
+cudaError_t LaunchScaleTensors(const ScaleTensors& tensors, float alpha, cudaStream_t stream);
+
 // y[i] <- alpha * x[i] + y[i], two roundings in f32 (no fused multiply-add), then one to T.
 template <typename T>
 cudaError_t LaunchAxpy(float alpha, const T* x, T* y, int64_t n, cudaStream_t stream);
@@ -64,6 +77,26 @@ int SumPartialCount(int64_t n);
 template <typename T>
 cudaError_t LaunchSum(const T* x, int64_t n, bool squares, bool square_root, float* partials,
                       float* out, cudaStream_t stream);
+
+// Up to kMaxTensors tensors of one launch of LaunchL2Norms: tensor i has n[i] elements at x[i]
+// and its SumPartialCount(n[i]) partials at partials + partial_offset[i]. Passed by value as a
+// kernel argument (about 1.2 KB).
+struct SumTensors {
+  static constexpr int kMaxTensors = 48;
+  const void* x[kMaxTensors] = {};
+  int64_t n[kMaxTensors] = {};
+  int64_t partial_offset[kMaxTensors] = {};
+  int count = 0;
+};
+
+// out[i] <- the L2 norm of tensor i, the same bits as LaunchSum(x[i], n[i], true, true, ...)
+// gives, for every tensor of `tensors` (elements of type T), in two launches whatever their
+// count: a model's gradient norms without two launches a parameter. REQUIRES: `partials` holds
+// the partials that `tensors` place, unused by other work until this finishes (stream order);
+// `out` holds tensors.count floats.
+template <typename T>
+cudaError_t LaunchL2Norms(const SumTensors& tensors, float* partials, float* out,
+                          cudaStream_t stream);
 
 // out[i] <- element offset + i of the Philox stream `seed` (internal/philox.h), uniform on
 // [low, high) or normal(mean, stddev); drawn in f32, then rounded to T. Identical bits to

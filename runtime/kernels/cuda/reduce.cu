@@ -34,26 +34,65 @@ __device__ float BlockSum(float v) {
   return values[0];
 }
 
+// The partial sum of block `block` of `blocks` over x[0, n): the elements block * kThreads + t,
+// then that plus blocks * kThreads, ... for each thread t, combined along BlockSum's tree.
+// Every thread of the block must call it.
 template <typename T, bool kSquares>
-__global__ void PartialSumsKernel(const T* x, int64_t n, float* partials) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+__device__ float PartialSum(const T* x, int64_t n, int64_t block, int64_t blocks) {
+  const int64_t stride = blocks * kThreads;
   float acc = 0.0f;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  for (int64_t i = block * kThreads + threadIdx.x; i < n; i += stride) {
     const float v = ToFloat(x[i]);
     // A fused multiply-add rounds v * v + acc once: closer to the cpu's f64 accumulation, and
     // written explicitly so that the rounding does not depend on the compiler's choice.
     acc = kSquares ? __fmaf_rn(v, v, acc) : __fadd_rn(acc, v);
   }
-  const float block_sum = BlockSum(acc);
+  return BlockSum(acc);
+}
+
+// The sum of partials[0, count), then its square root with `square_root`. Every thread of the
+// block must call it.
+__device__ float FinalSum(const float* partials, int64_t count, bool square_root) {
+  float acc = 0.0f;
+  for (int64_t i = threadIdx.x; i < count; i += kThreads) acc = __fadd_rn(acc, partials[i]);
+  const float total = BlockSum(acc);
+  return square_root ? __fsqrt_rn(total) : total;
+}
+
+template <typename T, bool kSquares>
+__global__ void PartialSumsKernel(const T* x, int64_t n, float* partials) {
+  const float block_sum = PartialSum<T, kSquares>(x, n, blockIdx.x, gridDim.x);
   if (threadIdx.x == 0) partials[blockIdx.x] = block_sum;
 }
 
 __global__ void FinalSumKernel(const float* partials, int count, bool square_root, float* out) {
-  float acc = 0.0f;
-  for (int i = threadIdx.x; i < count; i += kThreads) acc = __fadd_rn(acc, partials[i]);
-  const float total = BlockSum(acc);
-  if (threadIdx.x == 0) *out = square_root ? __fsqrt_rn(total) : total;
+  const float total = FinalSum(partials, count, square_root);
+  if (threadIdx.x == 0) *out = total;
+}
+
+// SumPartialCount on the device.
+__device__ int64_t PartialCount(int64_t n) {
+  const int64_t blocks = (n + kThreads - 1) / kThreads;
+  return blocks < 1 ? 1 : (blocks > kMaxBlocks ? kMaxBlocks : blocks);
+}
+
+// Block (b, i): tensor i's partial b, if it has that many (the grid is as wide as the most).
+template <typename T>
+__global__ void PartialSquaresOfTensorsKernel(SumTensors tensors, float* partials) {
+  const int i = blockIdx.y;
+  const int64_t blocks = PartialCount(tensors.n[i]);
+  if (blockIdx.x >= blocks) return;  // The whole block: BlockSum's barriers are not split.
+  const float block_sum =
+      PartialSum<T, true>(static_cast<const T*>(tensors.x[i]), tensors.n[i], blockIdx.x, blocks);
+  if (threadIdx.x == 0) partials[tensors.partial_offset[i] + blockIdx.x] = block_sum;
+}
+
+// Block i: tensor i's norm from its partials.
+__global__ void NormsOfTensorsKernel(SumTensors tensors, const float* partials, float* out) {
+  const int i = blockIdx.x;
+  const float norm = FinalSum(partials + tensors.partial_offset[i], PartialCount(tensors.n[i]),
+                              /*square_root=*/true);
+  if (threadIdx.x == 0) out[i] = norm;
 }
 
 }  // namespace
@@ -76,6 +115,23 @@ cudaError_t LaunchSum(const T* x, int64_t n, bool squares, bool square_root, flo
   FinalSumKernel<<<1, kThreads, 0, stream>>>(partials, blocks, square_root, out);
   return cudaGetLastError();
 }
+
+template <typename T>
+cudaError_t LaunchL2Norms(const SumTensors& tensors, float* partials, float* out,
+                          cudaStream_t stream) {
+  if (tensors.count <= 0) return cudaSuccess;
+  int widest = 1;
+  for (int i = 0; i < tensors.count; ++i) widest = std::max(widest, SumPartialCount(tensors.n[i]));
+  const dim3 grid(static_cast<unsigned>(widest), static_cast<unsigned>(tensors.count));
+  PartialSquaresOfTensorsKernel<T><<<grid, kThreads, 0, stream>>>(tensors, partials);
+  if (const cudaError_t err = cudaGetLastError(); err != cudaSuccess) return err;
+  NormsOfTensorsKernel<<<tensors.count, kThreads, 0, stream>>>(tensors, partials, out);
+  return cudaGetLastError();
+}
+
+template cudaError_t LaunchL2Norms<float>(const SumTensors&, float*, float*, cudaStream_t);
+template cudaError_t LaunchL2Norms<BFloat16>(const SumTensors&, float*, float*, cudaStream_t);
+template cudaError_t LaunchL2Norms<Float16>(const SumTensors&, float*, float*, cudaStream_t);
 
 template cudaError_t LaunchSum<float>(const float*, int64_t, bool, bool, float*, float*,
                                       cudaStream_t);

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
@@ -44,11 +45,15 @@ namespace cuda {
 absl::Status Fill(const Tensor& t, FillBits bits, StreamHandle stream);
 absl::Status Cast(const Tensor& src, const Tensor& dst, StreamHandle stream);
 absl::Status Scale(const Tensor& x, float alpha, StreamHandle stream);
+// Each x <- alpha x, with Scale's bits; xs of one dtype.
+absl::Status Scale(absl::Span<const Tensor> xs, float alpha, StreamHandle stream);
 absl::Status Axpy(float alpha, const Tensor& x, const Tensor& y, StreamHandle stream);
 absl::Status Add(const Tensor& a, const Tensor& b, const Tensor& out, StreamHandle stream);
 // `out` is an f32 scalar on the device; `square_root` makes it sqrt(sum of squares).
 absl::Status Sum(const Tensor& x, const Tensor& out, bool squares, bool square_root,
                  StreamHandle stream);
+// out (f32 [xs.size()] on the device) <- each x's L2 norm, with Sum's bits; xs of one dtype.
+absl::Status L2Norms(absl::Span<const Tensor> xs, const Tensor& out, StreamHandle stream);
 absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& options,
                     const MatmulDims& dims, StreamHandle stream);
 absl::Status RandomUniform(const Tensor& t, uint64_t seed, uint64_t offset, float low, float high,

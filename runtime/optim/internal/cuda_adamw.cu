@@ -8,35 +8,43 @@ namespace usine::optim_internal::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 8192;
+// Blocks per tensor at most (a grid-stride loop covers the rest): with 132 SMs of an H100 and
+// 8 blocks of 256 threads resident on each, 1024 blocks fill the device for a large tensor.
+constexpr int64_t kMaxBlocksPerTensor = 1024;
 
-__global__ void AdamWKernel(AdamWStep s, const float* grad, int64_t n, float* value, float* m,
-                            float* v) {
+// Block (x, y): tensor y, elements from x * kThreads on, with a stride of the grid's width.
+__global__ void AdamWKernel(AdamWStep s, AdamWTensors all) {
+  const AdamWTensor& t = all.tensors[blockIdx.y];
+  const double decay = t.decay ? s.decay : 0.0;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < t.n;
        i += stride) {
-    const double g = grad[i];
+    const double g = t.grad[i];
     // mi = b1 * m + (1 - b1) * g;  vi = b2 * v + (1 - b2) * g * g
-    const double mi = __dadd_rn(__dmul_rn(s.beta1, m[i]), __dmul_rn(1 - s.beta1, g));
-    const double vi = __dadd_rn(__dmul_rn(s.beta2, v[i]), __dmul_rn(__dmul_rn(1 - s.beta2, g), g));
+    const double mi = __dadd_rn(__dmul_rn(s.beta1, t.exp_avg[i]), __dmul_rn(1 - s.beta1, g));
+    const double vi =
+        __dadd_rn(__dmul_rn(s.beta2, t.exp_avg_sq[i]), __dmul_rn(__dmul_rn(1 - s.beta2, g), g));
     // x = value - decay * value
-    const double x = __dsub_rn(value[i], __dmul_rn(s.decay, value[i]));
+    const double x = __dsub_rn(t.value[i], __dmul_rn(decay, t.value[i]));
     // value = x - lr * (mi / c1) / (sqrt(vi / c2) + eps)
     const double step = __ddiv_rn(__dmul_rn(s.lr, __ddiv_rn(mi, s.correction1)),
                                   __dadd_rn(__dsqrt_rn(__ddiv_rn(vi, s.correction2)), s.eps));
-    value[i] = static_cast<float>(__dsub_rn(x, step));
-    m[i] = static_cast<float>(mi);
-    v[i] = static_cast<float>(vi);
+    t.value[i] = static_cast<float>(__dsub_rn(x, step));
+    t.exp_avg[i] = static_cast<float>(mi);
+    t.exp_avg_sq[i] = static_cast<float>(vi);
   }
 }
 
 }  // namespace
 
-cudaError_t LaunchAdamW(const AdamWStep& step, const float* grad, int64_t n, float* value,
-                        float* exp_avg, float* exp_avg_sq, cudaStream_t stream) {
-  if (n <= 0) return cudaSuccess;
-  const auto blocks = static_cast<unsigned>(std::min((n + kThreads - 1) / kThreads, kMaxBlocks));
-  AdamWKernel<<<blocks, kThreads, 0, stream>>>(step, grad, n, value, exp_avg, exp_avg_sq);
+cudaError_t LaunchAdamW(const AdamWStep& step, const AdamWTensors& tensors, cudaStream_t stream) {
+  int64_t largest = 0;
+  for (int i = 0; i < tensors.count; ++i) largest = std::max(largest, tensors.tensors[i].n);
+  if (tensors.count <= 0 || largest <= 0) return cudaSuccess;
+  const dim3 grid(
+      static_cast<unsigned>(std::min((largest + kThreads - 1) / kThreads, kMaxBlocksPerTensor)),
+      static_cast<unsigned>(tensors.count));
+  AdamWKernel<<<grid, kThreads, 0, stream>>>(step, tensors);
   return cudaGetLastError();
 }
 

@@ -1,6 +1,7 @@
 #include "runtime/kernels/elementwise.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -185,6 +186,30 @@ TEST_P(ElementwiseTest, AsynchronousOnAStreamThenSynchronized) {
   ASSERT_OK(stream.Synchronize());
   ASSERT_OK_AND_ASSIGN(std::vector<float> v, ReadTensor<float>(t));
   EXPECT_EQ(v, std::vector<float>(1 << 20, 6.0f));
+}
+
+// Many tensors scaled at once (more than one launch's 48 on CUDA, of sizes from empty to over a
+// launch's widest grid) hold what scaling each alone gives, bit for bit.
+TEST_P(ElementwiseTest, ScalingManyTensorsScalesEachAlike) {
+  std::vector<Tensor> many, one_by_one;
+  for (int i = 0; i < 100; ++i) {
+    const int64_t n = i == 0 ? 0 : (i * i * 37) % 5000 + (i % 10 == 0 ? 300000 : 0);
+    std::vector<float> values(n);
+    for (int64_t j = 0; j < n; ++j) values[j] = static_cast<float>((j * 7 + i) % 1001) * 0.37f;
+    ASSERT_OK_AND_ASSIGN(Tensor a, MakeTensor(device(), {n}, values));
+    ASSERT_OK_AND_ASSIGN(Tensor b, MakeTensor(device(), {n}, values));
+    many.push_back(a);
+    one_by_one.push_back(b);
+  }
+  ASSERT_OK(Scale(many, 0.123f));
+  for (const Tensor& t : one_by_one) ASSERT_OK(Scale(t, 0.123f));
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(many[i]));
+    ASSERT_OK_AND_ASSIGN(std::vector<float> want, ReadTensor<float>(one_by_one[i]));
+    ASSERT_EQ(got, want) << "tensor " << i;
+  }
+  ASSERT_OK_AND_ASSIGN(Tensor bf16, Tensor::Empty({3}, DType::kBF16, device()));
+  EXPECT_THAT(std::string(Scale({many[1], bf16}, 2.0f).message()), HasSubstr("Scale xs[1]"));
 }
 
 USINE_INSTANTIATE_DEVICE_TESTS(ElementwiseTest);

@@ -82,6 +82,30 @@ TEST_P(ReduceTest, OutputMustBeOneFloatOnTheSameDevice) {
   EXPECT_TRUE(absl::IsInvalidArgument(SumToHost(ints).status()));
 }
 
+// Many tensors' norms at once (more than one launch's 48 on CUDA, of sizes from empty to
+// over a launch's widest grid): each with L2Norm's bits.
+TEST_P(ReduceTest, NormsOfManyTensorsHaveEachNormsBits) {
+  std::vector<Tensor> xs;
+  for (int i = 0; i < 100; ++i) {
+    const int64_t n = i == 0 ? 0 : (i * i * 37) % 5000 + (i % 10 == 0 ? 300000 : 0);
+    ASSERT_OK_AND_ASSIGN(Tensor x, Tensor::Empty({n}, DType::kF32, device()));
+    ASSERT_OK(RandomNormal(x, /*seed=*/11, /*offset=*/1000 * i, 0.1f, 1.0f));
+    xs.push_back(x);
+  }
+  ASSERT_OK_AND_ASSIGN(Tensor norms, Tensor::Empty({100}, DType::kF32, device()));
+  ASSERT_OK(L2Norms(xs, norms));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(norms));
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_OK_AND_ASSIGN(float want, L2NormToHost(xs[i]));
+    EXPECT_EQ(testing::Bits(got[i]), testing::Bits(want)) << "tensor " << i;
+  }
+  ASSERT_OK_AND_ASSIGN(Tensor bf16, Tensor::Empty({3}, DType::kBF16, device()));
+  EXPECT_THAT(std::string(L2Norms({xs[1], bf16}, norms.View(0, {2}).value()).message()),
+              HasSubstr("L2Norms xs[1]"));
+  EXPECT_THAT(std::string(L2Norms(xs, norms.View(0, {2}).value()).message()),
+              HasSubstr("expected 100 elements"));
+}
+
 USINE_INSTANTIATE_DEVICE_TESTS(ReduceTest);
 
 }  // namespace

@@ -260,10 +260,14 @@ TEST_F(CudaGptGpuTest, RecomputedActivationsGiveBitIdenticalGradients) {
   }
 }
 
-// The update itself: the CUDA kernel rounds as the cpu loop does.
+// The update itself: the CUDA kernel rounds as the cpu loop does. With 5 layers the model has
+// 64 parameters, more than one launch takes (kAdamWTensorsPerLaunch, 48): both launches, and
+// weights that decay next to biases that do not, are checked.
 TEST_F(CudaGptGpuTest, AdamWUpdateIsTheCpusBitForBit) {
+  tiny_.n_layer = 5;
   auto cpu = Make(Device::Cpu()), cuda = Make(kCuda);
   ASSERT_TRUE(cpu && cuda);
+  ASSERT_EQ(cpu->Parameters().size(), 64u);
   RandomizeAlike(*cpu, *cuda, 600);
   ASSERT_OK_AND_ASSIGN(auto opt_cpu, AdamW::Create(cpu->Parameters()));
   ASSERT_OK_AND_ASSIGN(auto opt_cuda, AdamW::Create(cuda->Parameters()));
