@@ -8,13 +8,16 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -57,6 +60,52 @@ class LtHandles {
 LtHandles& Handles() {
   static LtHandles* const handles = new LtHandles;
   return *handles;
+}
+
+// What decides cuBLASLt's choice of algorithm for a product: its operands' types, shapes,
+// transposes, alignments, epilogue and compute type, on one device.
+struct AlgoKey {
+  int device;
+  cudaDataType_t ab_type, c_type, bias_type;
+  bool bias, transpose_a, transpose_b, tf32;
+  int64_t m, n, k, batch;
+  uint32_t align_a, align_b, align_c, align_bias;
+
+  friend bool operator==(const AlgoKey&, const AlgoKey&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const AlgoKey& key) {
+    return H::combine(std::move(h), key.device, key.ab_type, key.c_type, key.bias_type, key.bias,
+                      key.transpose_a, key.transpose_b, key.tf32, key.m, key.n, key.k, key.batch,
+                      key.align_a, key.align_b, key.align_c, key.align_bias);
+  }
+};
+
+// The heuristic's answer for each product seen, so that it is asked once per kind of product
+// rather than on every call. A training step makes the same few kinds of product hundreds of
+// times, and the query is the host's largest cost in a call (not measured here yet); the
+// smaller products of a step are short on the device (GPT-2's attention projection at B = 8 is
+// about 10 GFLOP, some 16 us of bf16 work), so host time per call can leave the device waiting.
+// The same key gives the same algorithm, as the heuristic did. Thread-safe.
+class AlgoCache {
+ public:
+  std::optional<cublasLtMatmulHeuristicResult_t> Find(const AlgoKey& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = results_.find(key); it != results_.end()) return it->second;
+    return std::nullopt;
+  }
+  void Insert(const AlgoKey& key, const cublasLtMatmulHeuristicResult_t& result) {
+    std::lock_guard<std::mutex> lock(mu_);
+    results_.emplace(key, result);
+  }
+
+ private:
+  std::mutex mu_;
+  absl::flat_hash_map<AlgoKey, cublasLtMatmulHeuristicResult_t> results_ ABSL_GUARDED_BY(mu_);
+};
+
+AlgoCache& Algos() {
+  static AlgoCache* const cache = new AlgoCache;
+  return *cache;
 }
 
 // Owners of cuBLASLt descriptors, so that every return path destroys them.
@@ -214,16 +263,38 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   RETURN_IF_ERROR(SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
                                Alignment(c.raw_data())));
 
-  cublasLtMatmulHeuristicResult_t heuristic = {};
-  int found = 0;
-  const cublasStatus_t search = cublasLtMatmulAlgoGetHeuristic(
-      handle, desc.get(), b_layout.get(), a_layout.get(), c_layout.get(), c_layout.get(),
-      preference.get(), /*requestedAlgoCount=*/1, &heuristic, &found);
-  if (search == CUBLAS_STATUS_NOT_SUPPORTED || (search == CUBLAS_STATUS_SUCCESS && found == 0)) {
-    return absl::UnimplementedError(
-        absl::StrCat("cuBLASLt has no algorithm for ", Describe(a, b, c, o, d)));
+  const AlgoKey key{.device = device,
+                    .ab_type = ab_type,
+                    .c_type = c_type,
+                    .bias_type = o.bias != nullptr ? CudaDataType(o.bias->dtype()) : CUDA_R_32F,
+                    .bias = o.bias != nullptr,
+                    .transpose_a = o.transpose_a,
+                    .transpose_b = o.transpose_b,
+                    .tf32 = F32MatmulPrecision() == MatmulPrecision::kTf32,
+                    .m = d.m,
+                    .n = d.n,
+                    .k = d.k,
+                    .batch = d.batch,
+                    .align_a = Alignment(a.raw_data()),
+                    .align_b = Alignment(b.raw_data()),
+                    .align_c = Alignment(c.raw_data()),
+                    .align_bias = o.bias != nullptr ? Alignment(o.bias->raw_data()) : 0};
+  std::optional<cublasLtMatmulHeuristicResult_t> cached = Algos().Find(key);
+  if (!cached.has_value()) {
+    cublasLtMatmulHeuristicResult_t heuristic = {};
+    int found = 0;
+    const cublasStatus_t search = cublasLtMatmulAlgoGetHeuristic(
+        handle, desc.get(), b_layout.get(), a_layout.get(), c_layout.get(), c_layout.get(),
+        preference.get(), /*requestedAlgoCount=*/1, &heuristic, &found);
+    if (search == CUBLAS_STATUS_NOT_SUPPORTED || (search == CUBLAS_STATUS_SUCCESS && found == 0)) {
+      return absl::UnimplementedError(
+          absl::StrCat("cuBLASLt has no algorithm for ", Describe(a, b, c, o, d)));
+    }
+    RETURN_IF_ERROR(USINE_CUBLAS_STATUS(search));
+    Algos().Insert(key, heuristic);
+    cached = heuristic;
   }
-  RETURN_IF_ERROR(USINE_CUBLAS_STATUS(search));
+  const cublasLtMatmulHeuristicResult_t& heuristic = *cached;
 
   // The workspace comes from the caching allocator on this stream rather than from one buffer
   // per device, which matmuls running at once on two streams would share.
