@@ -6,6 +6,7 @@
 #include "runtime/nn/internal/cuda_layers.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <numeric>
 
@@ -15,6 +16,7 @@
 
 #include "runtime/core/cuda_status.h"
 #include "runtime/core/internal/cuda_device_guard.h"
+#include "runtime/core/logging.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/copy.h"
 #include "runtime/kernels/matmul.h"
@@ -278,10 +280,23 @@ cuda::FlashShape FlashShapeOf(const AttentionDims& d) {
 }
 
 // Whether the bf16 tensor-core kernels run: under a bf16 matmul precision, where they take the
-// shape and arrays (dout: null in the forward pass).
+// shape and arrays (dout: null in the forward pass). Where they do not, the f32 kernels run, and
+// the process's log says so once: a run that asked for bf16 should not be slower unawares.
 bool UseBf16Flash(const cuda::FlashShape& shape, const Tensor& qkv, const Tensor* dout) {
-  return F32MatmulPrecision() == MatmulPrecision::kBf16 &&
-         cuda::Bf16FlashAttentionTakes(shape, F32(qkv), dout == nullptr ? nullptr : F32(*dout));
+  if (F32MatmulPrecision() != MatmulPrecision::kBf16) return false;
+  if (cuda::Bf16FlashAttentionTakes(shape, F32(qkv), dout == nullptr ? nullptr : F32(*dout))) {
+    return true;
+  }
+  static std::atomic<bool> told{false};
+  if (!told.exchange(true)) {
+    USINE_LOG(WARNING) << "flash attention under bf16 products: head size " << shape.head_dim
+                       << (dout == nullptr ? " (forward)" : " (backward)")
+                       << " or an array's alignment is not what the bf16 tensor-core kernels "
+                          "take (a multiple of 16 up to "
+                       << cuda::kFlashMaxHeadDim
+                       << ", 16-byte aligned); the f32 kernels run instead (said once)";
+  }
+  return false;
 }
 
 }  // namespace
