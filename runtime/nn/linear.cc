@@ -67,19 +67,29 @@ absl::StatusOr<Tensor> Linear::Backward(const Tensor& dy) {
   ASSIGN_OR_RETURN(Tensor dy2, dy.Reshape({rows, options_.out_features}));
   ASSIGN_OR_RETURN(Tensor x2, x_->Reshape({rows, options_.in_features}));
   const Stream stream = ni::LayerStream(options_.device);
-  ASSIGN_OR_RETURN(const Tensor dy_operand, ProductOperand(dy, stream));
+  // dy as the products read it, and the bias gradient (its column sums). On CUDA under bf16
+  // products both come from one pass over dy; the bits are those of the cast and the sums apart.
+  Tensor dy_operand;
+  if (bias_ != nullptr && options_.device.is_cuda() &&
+      ProductOperandDType(dy.dtype(), dy.device()) == DType::kBF16) {
+    ASSIGN_OR_RETURN(Tensor rounded,
+                     ni::CudaRoundAndAccumulateColumnSums(dy2, options_.out_features, bias_->grad));
+    ASSIGN_OR_RETURN(dy_operand, rounded.Reshape(dy.shape()));
+  } else {
+    ASSIGN_OR_RETURN(dy_operand, ProductOperand(dy, stream));
+    if (bias_ != nullptr && options_.device.is_cuda()) {
+      RETURN_IF_ERROR(ni::CudaAccumulateColumnSums(dy2, options_.out_features, bias_->grad));
+    } else if (bias_ != nullptr) {
+      ni::VisitReal(dy.dtype(), [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        ni::AccumulateColumnSums(ni::Elements<T>(dy2), rows, options_.out_features,
+                                 ni::Elements<T>(bias_->grad));
+      });
+    }
+  }
   ASSIGN_OR_RETURN(Tensor dy2_operand, dy_operand.Reshape({rows, options_.out_features}));
   RETURN_IF_ERROR(
       Matmul(dy2_operand, x2, weight_->grad, {.transpose_a = true, .beta = 1.0f}, stream));
-  if (bias_ != nullptr && options_.device.is_cuda()) {
-    RETURN_IF_ERROR(ni::CudaAccumulateColumnSums(dy2, options_.out_features, bias_->grad));
-  } else if (bias_ != nullptr) {
-    ni::VisitReal(dy.dtype(), [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      ni::AccumulateColumnSums(ni::Elements<T>(dy2), rows, options_.out_features,
-                               ni::Elements<T>(bias_->grad));
-    });
-  }
   ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), options_.dtype, options_.device));
   RETURN_IF_ERROR(Matmul(dy_operand, *w_, dx, {}, stream));
   return dx;

@@ -11,6 +11,19 @@ struct Element {
   __device__ float operator()(int64_t r, int64_t c) const { return x[r * cols + c]; }
 };
 
+// Element, writing each element it reads, rounded to bf16, to `rounded`: the column sums' first
+// pass reads every element exactly once.
+struct RoundedElement {
+  const float* x;
+  int64_t cols;
+  BFloat16* rounded;
+  __device__ float operator()(int64_t r, int64_t c) const {
+    const float v = x[r * cols + c];
+    rounded[r * cols + c] = BFloat16::FromFloat(v);
+    return v;
+  }
+};
+
 }  // namespace
 
 int64_t ColumnSumsScratch(int64_t rows, int64_t cols) { return ColumnSumChunks(rows) * cols; }
@@ -19,6 +32,14 @@ cudaError_t LaunchAccumulateColumnSums(const float* x, int64_t rows, int64_t col
                                        float* scratch, cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return cudaSuccess;
   return LaunchAccumulateColumnSumsOf(Element{x, cols}, rows, cols, scratch, sums, stream);
+}
+
+cudaError_t LaunchRoundAndAccumulateColumnSums(const float* x, int64_t rows, int64_t cols,
+                                               BFloat16* rounded, float* sums, float* scratch,
+                                               cudaStream_t stream) {
+  if (rows <= 0 || cols <= 0) return cudaSuccess;
+  return LaunchAccumulateColumnSumsOf(RoundedElement{x, cols, rounded}, rows, cols, scratch, sums,
+                                      stream);
 }
 
 }  // namespace usine::nn_internal::cuda

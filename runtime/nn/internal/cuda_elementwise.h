@@ -1,13 +1,15 @@
 // The CUDA counterpart of cpu_elementwise.h's bias gradient (residual sums use the kernels
-// library's Add): column sums of a [rows, cols] f32 array in a fixed two-pass order
-// (cuda_reduce.cuh), so the same input gives the same bits on every run. Launch contract:
-// cuda_gelu.h.
+// library's Add), optionally with the bf16 copy of the summed array: column sums of a [rows, cols]
+// f32 array in a fixed two-pass order (cuda_reduce.cuh), so the same input gives the same bits on
+// every run. Launch contract: cuda_gelu.h.
 #ifndef USINE_RUNTIME_NN_INTERNAL_CUDA_ELEMENTWISE_H_
 #define USINE_RUNTIME_NN_INTERNAL_CUDA_ELEMENTWISE_H_
 
 #include <cstdint>
 
 #include <cuda_runtime_api.h>
+
+#include "runtime/core/float16.h"
 
 namespace usine::nn_internal::cuda {
 
@@ -18,6 +20,13 @@ int64_t ColumnSumsScratch(int64_t rows, int64_t cols);
 // floats unused by other work until this finishes (stream order).
 cudaError_t LaunchAccumulateColumnSums(const float* x, int64_t rows, int64_t cols, float* sums,
                                        float* scratch, cudaStream_t stream);
+
+// LaunchAccumulateColumnSums (the same bits), also writing x rounded to bf16 (to nearest, ties to
+// even) to `rounded` as it reads x: a Linear's output gradient, which its backward pass both
+// sums for the bias gradient and multiplies as a bf16 operand, read once instead of twice.
+cudaError_t LaunchRoundAndAccumulateColumnSums(const float* x, int64_t rows, int64_t cols,
+                                               BFloat16* rounded, float* sums, float* scratch,
+                                               cudaStream_t stream);
 
 }  // namespace usine::nn_internal::cuda
 

@@ -100,6 +100,18 @@ absl::Status CudaAccumulateColumnSums(const Tensor& x, int64_t cols, const Tenso
                                                             F32(scratch), kDefaultStream));
 }
 
+absl::StatusOr<Tensor> CudaRoundAndAccumulateColumnSums(const Tensor& x, int64_t cols,
+                                                        const Tensor& sums) {
+  USINE_ENTER_DEVICE_OF(x);
+  const int64_t rows = x.numel() / cols;
+  ASSIGN_OR_RETURN(Tensor rounded, Tensor::Empty(x.shape(), DType::kBF16, x.device()));
+  ASSIGN_OR_RETURN(Tensor scratch, Scratch(cuda::ColumnSumsScratch(rows, cols), x.device()));
+  RETURN_IF_ERROR(USINE_CUDA_STATUS(cuda::LaunchRoundAndAccumulateColumnSums(
+      F32(x), rows, cols, static_cast<BFloat16*>(rounded.raw_data()), F32(sums), F32(scratch),
+      kDefaultStream)));
+  return rounded;
+}
+
 absl::StatusOr<Tensor> CudaUploadIds(const std::vector<int32_t>& ids, Device device) {
   const int64_t n = static_cast<int64_t>(ids.size());
   ASSIGN_OR_RETURN(Tensor host,

@@ -37,6 +37,10 @@ namespace usine::nn_internal {
 // sums[c] += sum over rows of x[r, c], for x of rows * cols elements and sums [cols].
 [[nodiscard]] absl::Status CudaAccumulateColumnSums(const Tensor& x, int64_t cols,
                                                     const Tensor& sums);
+// CudaAccumulateColumnSums (the same bits), returning x rounded to bf16 (a new tensor of x's
+// shape: ProductOperand(x)'s bits under bf16 products) from the same pass over x.
+[[nodiscard]] absl::StatusOr<Tensor> CudaRoundAndAccumulateColumnSums(const Tensor& x, int64_t cols,
+                                                                      const Tensor& sums);
 
 // `ids` (host) as an i32 tensor on `device`, copied on the default stream. Returns once `ids`
 // has been read (CUDA stages a copy from pageable memory before cudaMemcpyAsync returns), so

@@ -23,6 +23,9 @@ absl::Status CudaLayerNormBackward(const Tensor&, const Tensor&, const Tensor&, 
   return NoCuda();
 }
 absl::Status CudaAccumulateColumnSums(const Tensor&, int64_t, const Tensor&) { return NoCuda(); }
+absl::StatusOr<Tensor> CudaRoundAndAccumulateColumnSums(const Tensor&, int64_t, const Tensor&) {
+  return NoCuda();
+}
 absl::StatusOr<Tensor> CudaUploadIds(const std::vector<int32_t>&, Device) { return NoCuda(); }
 absl::Status CudaEmbeddingForward(const Tensor&, const Tensor&, const Tensor&) { return NoCuda(); }
 absl::Status CudaEmbeddingBackward(const std::vector<int32_t>&, const Tensor&, const Tensor&) {

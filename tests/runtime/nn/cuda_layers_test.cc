@@ -8,6 +8,7 @@
 #include <cmath>
 #include <functional>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -323,6 +324,23 @@ TEST_F(CudaLayersGpuTest, GeluAndLayerNormWriteTheNextProductsOperandAndLinearTa
   bf16.reset();  // f32 products: a bf16 input is not the product's operand.
   const absl::Status refused = fc->Forward(y16).status();
   EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+}
+
+// A Linear's output gradient under bf16 products: its bf16 operand and its column sums (the
+// bias gradient) from one pass, the same bits as the cast and the sums apart, over odd shapes.
+TEST_F(CudaLayersGpuTest, RoundingWithColumnSumsIsTheCastAndTheSumsApart) {
+  for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {37, 45}, {300, 97}}) {
+    SCOPED_TRACE(absl::StrCat(rows, " x ", cols));
+    const TensorPair x = RandomPair({rows, cols}, 130, 4.0f);
+    const std::vector<float> start = RandomValues(cols, 131);
+    const Tensor fused_sums = F32Tensor(kCuda, {cols}, start);
+    const Tensor sums = F32Tensor(kCuda, {cols}, start);
+    ASSERT_OK_AND_ASSIGN(const Tensor rounded,
+                         ni::CudaRoundAndAccumulateColumnSums(x.cuda, cols, fused_sums));
+    ASSERT_OK(ni::CudaAccumulateColumnSums(x.cuda, cols, sums));
+    EXPECT_TRUE(IsRoundedToBf16(rounded, x.cuda)) << "operand";
+    EXPECT_TRUE(BitIdentical(fused_sums, sums)) << "column sums";
+  }
 }
 
 // Kernel level: outputs poisoned with NaN before the kernels run.
