@@ -77,6 +77,23 @@ absl::Status Fill(const Tensor& t, double value, const Stream& stream) {
       [&](StreamHandle s) { return ki::cuda::Fill(t, bits, s); });
 }
 
+absl::Status Fill(absl::Span<const Tensor> ts, double value, const Stream& stream) {
+  if (ts.empty()) return absl::OkStatus();
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const std::string what = absl::StrCat("Fill ts[", i, "]");
+    RETURN_IF_ERROR(CheckDefined(ts[i], what));
+    RETURN_IF_ERROR(CheckSameDevice(ts[i], ts[0], what, "ts[0]"));
+    RETURN_IF_ERROR(CheckSameDType(ts[i], ts[0], what, "ts[0]"));
+  }
+  ASSIGN_OR_RETURN(const ki::FillBits bits, FillValueBits(value, ts[0].dtype()));
+  return ki::Dispatch(
+      "Fill", ts[0].device(), stream,
+      [&] {
+        for (const Tensor& t : ts) ki::cpu::Fill(t, bits);
+      },
+      [&](StreamHandle s) { return ki::cuda::Fill(ts, bits, s); });
+}
+
 absl::Status Cast(const Tensor& src, const Tensor& dst, const Stream& stream) {
   RETURN_IF_ERROR(ki::CheckFloatingPoint(src, "Cast src"));
   RETURN_IF_ERROR(ki::CheckFloatingPoint(dst, "Cast dst"));

@@ -35,10 +35,24 @@ absl::Status Module::ZeroGrad() {
   const std::vector<NamedParameter> parameters = Parameters();
   RETURN_IF_ERROR(RequireGradients(parameters, "ZeroGrad"));
   if (!parameters.empty()) MarkOp("zero_grad", parameters.front().parameter->value.device());
+  if (const std::optional<std::vector<Tensor>> grads = GradientsOnOneDevice(parameters)) {
+    return WithContext(Fill(*grads, 0.0), "ZeroGrad");
+  }
   for (const NamedParameter& p : parameters) {
     RETURN_IF_ERROR(WithContext(Fill(p.parameter->grad, 0.0), p.name));
   }
   return absl::OkStatus();
+}
+
+std::optional<std::vector<Tensor>> GradientsOnOneDevice(
+    absl::Span<const NamedParameter> parameters) {
+  std::vector<Tensor> grads;
+  grads.reserve(parameters.size());
+  for (const NamedParameter& p : parameters) {
+    if (!grads.empty() && p.parameter->grad.device() != grads.front().device()) return std::nullopt;
+    grads.push_back(p.parameter->grad);
+  }
+  return grads;
 }
 
 absl::Status Module::AddToStateDict(StateDict& state, absl::string_view prefix) {

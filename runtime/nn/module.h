@@ -39,6 +39,7 @@
 #define USINE_RUNTIME_NN_MODULE_H_
 
 #include <deque>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -136,6 +137,12 @@ class Module {
 // one and `user` (the optimizer or reducer that needs them).
 [[nodiscard]] absl::Status RequireGradients(absl::Span<const NamedParameter> parameters,
                                             absl::string_view user);
+
+// The parameters' gradients when they are all on one device (none: an empty vector), for the
+// kernels that take many tensors in one call (Fill, Scale, L2Norms: on CUDA a few launches for a
+// whole model rather than one or two a parameter); nullopt when they are on several devices.
+std::optional<std::vector<Tensor>> GradientsOnOneDevice(
+    absl::Span<const NamedParameter> parameters);
 
 }  // namespace usine
 

@@ -20,20 +20,6 @@ Stream GradientStream(Device device) {
   return device.is_cpu() ? Stream::Host() : Stream::Default(device);
 }
 
-// The gradients of `parameters`, when they are all on one device (then the norms and the
-// scaling below are one call each: on CUDA a few launches in all, rather than two or three a
-// parameter); nullopt when they are not.
-std::optional<std::vector<Tensor>> GradientsOnOneDevice(
-    absl::Span<const NamedParameter> parameters) {
-  std::vector<Tensor> grads;
-  grads.reserve(parameters.size());
-  for (const NamedParameter& p : parameters) {
-    if (!grads.empty() && p.parameter->grad.device() != grads.front().device()) return std::nullopt;
-    grads.push_back(p.parameter->grad);
-  }
-  return grads;
-}
-
 // Each gradient's L2 norm (f32, in a fixed order on its device), on the host. With `grads` (all
 // on one device): one L2Norms call and one copy to the host, a single synchronisation.
 absl::StatusOr<std::vector<float>> GradientNorms(absl::Span<const NamedParameter> parameters,

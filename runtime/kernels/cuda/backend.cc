@@ -42,9 +42,9 @@ absl::Status Scale(const Tensor& x, float alpha, StreamHandle stream) {
 
 namespace {
 
-// Launches over `xs` (one float dtype) in groups of Group::kMaxTensors: fills each group's x and
-// n, lets `add(group, i, x)` set the rest of its entry i, then calls `launch(group, first, tag)`
-// (first: the group's first index in xs; tag: VisitFloatType's) until a launch fails.
+// Launches over `xs` in groups of Group::kMaxTensors: fills each group's x and n, lets
+// `add(group, i, x)` set the rest of its entry i, then calls `launch(group, first)` (first: the
+// group's first index in xs) until a launch fails.
 template <typename Group, typename Add, typename Launch>
 cudaError_t ForEachGroup(absl::Span<const Tensor> xs, const Add& add, const Launch& launch) {
   cudaError_t err = cudaSuccess;
@@ -56,19 +56,31 @@ cudaError_t ForEachGroup(absl::Span<const Tensor> xs, const Add& add, const Laun
       add(group, static_cast<size_t>(group.count), xs[i]);
       ++group.count;
     }
-    err = VisitFloatType(xs[first].dtype(), [&](auto tag) { return launch(group, first, tag); });
+    err = launch(group, first);
   }
   return err;
 }
 
+// For groups that need nothing beyond x and n.
+void AddNothing(TensorGroup&, size_t, const Tensor&) {}
+
 }  // namespace
 
 absl::Status Scale(absl::Span<const Tensor> xs, float alpha, StreamHandle stream) {
-  return USINE_CUDA_STATUS(ForEachGroup<ScaleTensors>(
-      xs, [](ScaleTensors&, size_t, const Tensor&) {},
-      [&](const ScaleTensors& group, size_t first, auto tag) {
-        using T = typename decltype(tag)::type;
-        return LaunchScaleTensors<T>(group, alpha, stream);
+  return USINE_CUDA_STATUS(
+      ForEachGroup<TensorGroup>(xs, AddNothing, [&](const TensorGroup& group, size_t) {
+        return VisitFloatType(xs[0].dtype(), [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          return LaunchScaleTensors<T>(group, alpha, stream);
+        });
+      }));
+}
+
+absl::Status Fill(absl::Span<const Tensor> ts, FillBits bits, StreamHandle stream) {
+  const int element_size = ts.empty() ? 1 : static_cast<int>(DTypeSize(ts[0].dtype()));
+  return USINE_CUDA_STATUS(
+      ForEachGroup<TensorGroup>(ts, AddNothing, [&](const TensorGroup& group, size_t) {
+        return LaunchFillTensors(group, element_size, bits, stream);
       }));
 }
 
@@ -120,10 +132,12 @@ absl::Status L2Norms(absl::Span<const Tensor> xs, const Tensor& out, StreamHandl
         group.partial_offset[i] = offset;
         offset += SumPartialCount(x.numel());
       },
-      [&](const SumTensors& group, size_t first, auto tag) {
-        using T = typename decltype(tag)::type;
-        return LaunchL2Norms<T>(group, static_cast<float*>(partials),
-                                static_cast<float*>(out.raw_data()) + first, stream);
+      [&](const SumTensors& group, size_t first) {
+        return VisitFloatType(xs[0].dtype(), [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          return LaunchL2Norms<T>(group, static_cast<float*>(partials),
+                                  static_cast<float*>(out.raw_data()) + first, stream);
+        });
       });
   allocator->Deallocate(partials);  // As in Sum: reused only by later work on this stream.
   return USINE_CUDA_STATUS(launch);

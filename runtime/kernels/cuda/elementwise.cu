@@ -41,17 +41,30 @@ __global__ void ScaleKernel(T* x, int64_t n, float alpha) {
   }
 }
 
-// Block (b, i): tensor i, elements from b * blockDim.x on, with a stride of the grid's width.
-template <typename T>
-__global__ void ScaleTensorsKernel(ScaleTensors tensors, float alpha) {
+// Block (b, i): op(x[j]) for the elements j of tensor i (of type T) from b * blockDim.x on, with
+// a stride of the grid's width.
+template <typename T, typename Op>
+__global__ void ForEachElementOfGroupKernel(TensorGroup tensors, Op op) {
   T* x = static_cast<T*>(tensors.x[blockIdx.y]);
   const int64_t n = tensors.n[blockIdx.y];
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
-    x[i] = FromFloat<T>(__fmul_rn(alpha, ToFloat(x[i])));
+    op(x[i]);
   }
 }
+
+template <typename U>
+struct SetBits {
+  U bits;
+  __device__ void operator()(U& x) const { x = bits; }
+};
+
+template <typename T>
+struct ScaleBy {
+  float alpha;
+  __device__ void operator()(T& x) const { x = FromFloat<T>(__fmul_rn(alpha, ToFloat(x))); }
+};
 
 template <typename T>
 __global__ void AxpyKernel(float alpha, const T* x, T* y, int64_t n) {
@@ -84,6 +97,18 @@ cudaError_t Launch(void (*kernel)(Params...), int64_t n, cudaStream_t stream, Ar
   const auto blocks = static_cast<unsigned>(std::min((n + kThreads - 1) / kThreads, kMaxBlocks));
   kernel<<<blocks, kThreads, 0, stream>>>(args...);
   return cudaGetLastError();
+}
+
+// The grid of a group's launch: (blocks for its largest tensor, up to 1024, each a grid-stride
+// loop beyond; one row per tensor); x == 0 when there is nothing to do.
+dim3 GroupGrid(const TensorGroup& tensors) {
+  constexpr int64_t kMaxBlocksPerTensor = 1024;
+  int64_t largest = 0;
+  for (int i = 0; i < tensors.count; ++i) largest = std::max(largest, tensors.n[i]);
+  if (tensors.count <= 0 || largest <= 0) return dim3(0, 1);
+  return dim3(
+      static_cast<unsigned>(std::min((largest + kThreads - 1) / kThreads, kMaxBlocksPerTensor)),
+      static_cast<unsigned>(tensors.count));
 }
 
 }  // namespace
@@ -122,15 +147,37 @@ cudaError_t LaunchScale(T* x, int64_t n, float alpha, cudaStream_t stream) {
 }
 
 template <typename T>
-cudaError_t LaunchScaleTensors(const ScaleTensors& tensors, float alpha, cudaStream_t stream) {
-  constexpr int64_t kThreads = 256, kMaxBlocksPerTensor = 1024;
-  int64_t largest = 0;
-  for (int i = 0; i < tensors.count; ++i) largest = std::max(largest, tensors.n[i]);
-  if (tensors.count <= 0 || largest <= 0) return cudaSuccess;
-  const dim3 grid(
-      static_cast<unsigned>(std::min((largest + kThreads - 1) / kThreads, kMaxBlocksPerTensor)),
-      static_cast<unsigned>(tensors.count));
-  ScaleTensorsKernel<T><<<grid, kThreads, 0, stream>>>(tensors, alpha);
+cudaError_t LaunchScaleTensors(const TensorGroup& tensors, float alpha, cudaStream_t stream) {
+  const dim3 grid = GroupGrid(tensors);
+  if (grid.x == 0) return cudaSuccess;
+  ForEachElementOfGroupKernel<T><<<grid, kThreads, 0, stream>>>(tensors, ScaleBy<T>{alpha});
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchFillTensors(const TensorGroup& tensors, int element_size, uint64_t bits,
+                              cudaStream_t stream) {
+  const dim3 grid = GroupGrid(tensors);
+  if (grid.x == 0) return cudaSuccess;
+  switch (element_size) {
+    case 1:
+      ForEachElementOfGroupKernel<uint8_t>
+          <<<grid, kThreads, 0, stream>>>(tensors, SetBits<uint8_t>{static_cast<uint8_t>(bits)});
+      break;
+    case 2:
+      ForEachElementOfGroupKernel<uint16_t>
+          <<<grid, kThreads, 0, stream>>>(tensors, SetBits<uint16_t>{static_cast<uint16_t>(bits)});
+      break;
+    case 4:
+      ForEachElementOfGroupKernel<uint32_t>
+          <<<grid, kThreads, 0, stream>>>(tensors, SetBits<uint32_t>{static_cast<uint32_t>(bits)});
+      break;
+    case 8:
+      ForEachElementOfGroupKernel<uint64_t>
+          <<<grid, kThreads, 0, stream>>>(tensors, SetBits<uint64_t>{bits});
+      break;
+    default:
+      return cudaErrorInvalidValue;
+  }
   return cudaGetLastError();
 }
 
@@ -156,11 +203,11 @@ cudaError_t LaunchScaleAndAddBias(T* c, int64_t rows, int64_t cols, float beta, 
   template cudaError_t LaunchCast<In, BFloat16>(const In*, BFloat16*, int64_t, cudaStream_t); \
   template cudaError_t LaunchCast<In, Float16>(const In*, Float16*, int64_t, cudaStream_t);
 
-#define USINE_INSTANTIATE_ARITHMETIC(T)                                                 \
-  USINE_INSTANTIATE_CAST(T)                                                             \
-  template cudaError_t LaunchScale<T>(T*, int64_t, float, cudaStream_t);                \
-  template cudaError_t LaunchScaleTensors<T>(const ScaleTensors&, float, cudaStream_t); \
-  template cudaError_t LaunchAxpy<T>(float, const T*, T*, int64_t, cudaStream_t);       \
+#define USINE_INSTANTIATE_ARITHMETIC(T)                                                \
+  USINE_INSTANTIATE_CAST(T)                                                            \
+  template cudaError_t LaunchScale<T>(T*, int64_t, float, cudaStream_t);               \
+  template cudaError_t LaunchScaleTensors<T>(const TensorGroup&, float, cudaStream_t); \
+  template cudaError_t LaunchAxpy<T>(float, const T*, T*, int64_t, cudaStream_t);      \
   template cudaError_t LaunchAdd<T>(const T*, const T*, T*, int64_t, cudaStream_t);
 
 USINE_INSTANTIATE_ARITHMETIC(float)

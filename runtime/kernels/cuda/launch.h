@@ -36,9 +36,9 @@ cudaError_t LaunchCast(const In* in, Out* out, int64_t n, cudaStream_t stream);
 template <typename T>
 cudaError_t LaunchScale(T* x, int64_t n, float alpha, cudaStream_t stream);
 
-// Up to kMaxTensors tensors of one launch of LaunchScaleTensors: tensor i has n[i] elements at
-// x[i]. Passed by value as a kernel argument (about 0.8 KB).
-struct ScaleTensors {
+// Up to kMaxTensors tensors of one launch of LaunchScaleTensors or LaunchFillTensors: tensor i
+// has n[i] elements at x[i]. Passed by value as a kernel argument (about 0.8 KB).
+struct TensorGroup {
   static constexpr int kMaxTensors = 48;
   void* x[kMaxTensors] = {};
   int64_t n[kMaxTensors] = {};
@@ -47,7 +47,11 @@ struct ScaleTensors {
 
 // LaunchScale of every tensor of `tensors` (elements of type T), the same bits, in one launch.
 template <typename T>
-cudaError_t LaunchScaleTensors(const ScaleTensors& tensors, float alpha, cudaStream_t stream);
+cudaError_t LaunchScaleTensors(const TensorGroup& tensors, float alpha, cudaStream_t stream);
+
+// LaunchFill of every tensor of `tensors` (elements of `element_size` bytes), in one launch.
+cudaError_t LaunchFillTensors(const TensorGroup& tensors, int element_size, uint64_t bits,
+                              cudaStream_t stream);
 
 // y[i] <- alpha * x[i] + y[i], two roundings in f32 (no fused multiply-add), then one to T.
 template <typename T>

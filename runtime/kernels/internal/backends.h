@@ -43,6 +43,8 @@ void RandomNormal(const Tensor& t, uint64_t seed, uint64_t offset, float mean, f
 
 namespace cuda {
 absl::Status Fill(const Tensor& t, FillBits bits, StreamHandle stream);
+// Each t <- bits; the ts share one dtype.
+absl::Status Fill(absl::Span<const Tensor> ts, FillBits bits, StreamHandle stream);
 absl::Status Cast(const Tensor& src, const Tensor& dst, StreamHandle stream);
 absl::Status Scale(const Tensor& x, float alpha, StreamHandle stream);
 // Each x <- alpha x, with Scale's bits; xs of one dtype.

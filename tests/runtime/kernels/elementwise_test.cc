@@ -1,5 +1,6 @@
 #include "runtime/kernels/elementwise.h"
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -189,8 +190,9 @@ TEST_P(ElementwiseTest, AsynchronousOnAStreamThenSynchronized) {
 }
 
 // Many tensors scaled at once (more than one launch's 48 on CUDA, of sizes from empty to over a
-// launch's widest grid) hold what scaling each alone gives, bit for bit.
-TEST_P(ElementwiseTest, ScalingManyTensorsScalesEachAlike) {
+// launch's widest grid) hold what scaling each alone gives, bit for bit; filled at once, they
+// hold the value everywhere.
+TEST_P(ElementwiseTest, ScalingAndFillingManyTensorsDoEachAlike) {
   std::vector<Tensor> many, one_by_one;
   for (int i = 0; i < 100; ++i) {
     const int64_t n = i == 0 ? 0 : (i * i * 37) % 5000 + (i % 10 == 0 ? 300000 : 0);
@@ -210,6 +212,15 @@ TEST_P(ElementwiseTest, ScalingManyTensorsScalesEachAlike) {
   }
   ASSERT_OK_AND_ASSIGN(Tensor bf16, Tensor::Empty({3}, DType::kBF16, device()));
   EXPECT_THAT(std::string(Scale({many[1], bf16}, 2.0f).message()), HasSubstr("Scale xs[1]"));
+
+  // Filled at once, NaNs included (as a skipped step leaves gradients): every element.
+  ASSERT_OK(Fill(many, std::nan("")));
+  ASSERT_OK(Fill(many, -1.5));
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(many[i]));
+    ASSERT_EQ(got, std::vector<float>(got.size(), -1.5f)) << "tensor " << i;
+  }
+  EXPECT_THAT(std::string(Fill({many[1], bf16}, 0.0).message()), HasSubstr("Fill ts[1]"));
 }
 
 USINE_INSTANTIATE_DEVICE_TESTS(ElementwiseTest);
