@@ -82,7 +82,7 @@ struct AlgoKey {
 
 // The heuristic's answer for each product seen, so that it is asked once per kind of product
 // rather than on every call. A training step makes the same few kinds of product hundreds of
-// times, and the query is the host's largest cost in a call (not measured here yet); the
+// times, and the query is likely the host's largest cost in a call (not measured yet); the
 // smaller products of a step are short on the device (GPT-2's attention projection at B = 8 is
 // about 10 GFLOP, some 16 us of bf16 work), so host time per call can leave the device waiting.
 // The same key gives the same algorithm, as the heuristic did. Thread-safe.

@@ -2,7 +2,7 @@
 // double with explicitly rounded operations in the cpu's order, stored in f32, so that the
 // CUDA and cpu updates agree bit for bit (std::sqrt and __dsqrt_rn are both correctly
 // rounded). Up to kAdamWTensorsPerLaunch parameters go in one launch: a model's parameters
-// are many and most are small (GPT-2 124M has 148, 98 of them LayerNorm weights and biases),
+// are many and most are small (GPT-2 124M has 148, 98 of them biases and LayerNorm vectors),
 // and a launch each made the update wait on the host's launches rather than on memory.
 // Work is enqueued on `stream` (nullptr: the legacy default stream) of the current device;
 // the result is the launch error. Only for translation units compiled with the CUDA toolkit.
