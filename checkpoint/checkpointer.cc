@@ -35,8 +35,10 @@ absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Create(Communicator&
     }
   }
   RETURN_IF_ERROR(AgreeOnStatus(comm, prepared));
+  // The files are written over MPI-IO: the I/O communicator is a split of the host twin.
+  Communicator& host = comm.host();
   ASSIGN_OR_RETURN(std::unique_ptr<Communicator> io_comm,
-                   comm.Split(0, comm.rank(), absl::StrCat(comm.name(), ".checkpoint")));
+                   host.Split(0, host.rank(), absl::StrCat(comm.name(), ".checkpoint")));
   return std::unique_ptr<Checkpointer>(new Checkpointer(std::move(io_comm), std::move(options)));
 }
 

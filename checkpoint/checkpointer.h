@@ -69,9 +69,9 @@ struct SaveTimings {
 
 class Checkpointer {
  public:
-  // A collective over `comm`, which must be an MPI communicator when it has more than one
-  // rank, and need outlive only this call. Rank 0 creates the directory and removes what an
-  // interrupted save left there (RemoveLeftovers).
+  // A collective over `comm`, whose host() must be an MPI communicator when it has more than
+  // one rank (an MPI communicator, or an NCCL one over MPI), and need outlive only this call. Rank
+  // 0 creates the directory and removes what an interrupted save left there (RemoveLeftovers).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Checkpointer>> Create(
       Communicator& comm, CheckpointerOptions options);
   // Waits for the save in flight; its error, if any, is lost (call Wait() first to see it).

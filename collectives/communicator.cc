@@ -61,6 +61,11 @@ Communicator::Call Communicator::NextCall(CollectiveKind kind, const CollectiveO
   return call;
 }
 
+Communicator* Communicator::TwinFor(const Tensor& t) const {
+  Communicator* twin = HostTwin();
+  return twin != nullptr && t.defined() && t.device().is_cpu() ? twin : nullptr;
+}
+
 absl::Status Communicator::CheckTensor(const Tensor& t, absl::string_view what,
                                        bool any_dtype) const {
   RETURN_IF_ERROR(CheckDefined(t, what));
@@ -113,6 +118,9 @@ absl::StatusOr<std::unique_ptr<Work>> Communicator::AllReduceImpl(const Tensor& 
                                                                   const Tensor& recv, ReduceOp op,
                                                                   const CollectiveOptions& options,
                                                                   bool blocking) {
+  if (Communicator* twin = TwinFor(send)) {
+    return twin->AllReduceImpl(send, recv, op, options, blocking);
+  }
   RETURN_IF_ERROR(CheckTensor(send, "AllReduce send", false));
   RETURN_IF_ERROR(CheckTensor(recv, "AllReduce recv", false));
   RETURN_IF_ERROR(CheckSameDType(send, recv, "AllReduce send", "recv"));
@@ -129,6 +137,9 @@ absl::StatusOr<std::unique_ptr<Work>> Communicator::AllReduceImpl(const Tensor& 
 absl::StatusOr<std::unique_ptr<Work>> Communicator::ReduceScatterImpl(
     const Tensor& send, const Tensor& recv, ReduceOp op, const CollectiveOptions& options,
     bool blocking) {
+  if (Communicator* twin = TwinFor(send)) {
+    return twin->ReduceScatterImpl(send, recv, op, options, blocking);
+  }
   RETURN_IF_ERROR(CheckTensor(send, "ReduceScatter send", false));
   RETURN_IF_ERROR(CheckTensor(recv, "ReduceScatter recv", false));
   RETURN_IF_ERROR(CheckChunks("ReduceScatter", send, recv, size_));
@@ -141,6 +152,7 @@ absl::StatusOr<std::unique_ptr<Work>> Communicator::AllGatherImpl(const Tensor& 
                                                                   const Tensor& recv,
                                                                   const CollectiveOptions& options,
                                                                   bool blocking) {
+  if (Communicator* twin = TwinFor(send)) return twin->AllGatherImpl(send, recv, options, blocking);
   RETURN_IF_ERROR(CheckTensor(send, "AllGather send", true));
   RETURN_IF_ERROR(CheckTensor(recv, "AllGather recv", true));
   RETURN_IF_ERROR(CheckChunks("AllGather", recv, send, size_));
@@ -150,6 +162,8 @@ absl::StatusOr<std::unique_ptr<Work>> Communicator::AllGatherImpl(const Tensor& 
 absl::StatusOr<std::unique_ptr<Work>> Communicator::BroadcastImpl(const Tensor& tensor, int root,
                                                                   const CollectiveOptions& options,
                                                                   bool blocking) {
+  if (Communicator* twin = TwinFor(tensor))
+    return twin->BroadcastImpl(tensor, root, options, blocking);
   RETURN_IF_ERROR(CheckTensor(tensor, "Broadcast tensor", true));
   if (root < 0 || root >= size_) {
     return absl::InvalidArgumentError(absl::StrCat("Broadcast on communicator '", name_, "': root ",
@@ -167,6 +181,7 @@ absl::StatusOr<std::unique_ptr<Work>> Communicator::BarrierImpl(const Collective
 absl::StatusOr<std::unique_ptr<Work>> Communicator::SendImpl(const Tensor& tensor, int peer,
                                                              const CollectiveOptions& options,
                                                              bool blocking) {
+  if (Communicator* twin = TwinFor(tensor)) return twin->SendImpl(tensor, peer, options, blocking);
   RETURN_IF_ERROR(CheckTensor(tensor, "Send tensor", true));
   RETURN_IF_ERROR(CheckPeer("Send", peer, *this));
   return StartSend(NextCall(CollectiveKind::kSend, options, false, blocking), tensor, peer);
@@ -175,6 +190,7 @@ absl::StatusOr<std::unique_ptr<Work>> Communicator::SendImpl(const Tensor& tenso
 absl::StatusOr<std::unique_ptr<Work>> Communicator::RecvImpl(const Tensor& tensor, int peer,
                                                              const CollectiveOptions& options,
                                                              bool blocking) {
+  if (Communicator* twin = TwinFor(tensor)) return twin->RecvImpl(tensor, peer, options, blocking);
   RETURN_IF_ERROR(CheckTensor(tensor, "Recv tensor", true));
   RETURN_IF_ERROR(CheckPeer("Recv", peer, *this));
   return StartRecv(NextCall(CollectiveKind::kRecv, options, false, blocking), tensor, peer);

@@ -20,9 +20,12 @@
 //   kCollectiveTimeoutExitCode after printing the operation, the communicator, the sequence
 //   number and the ranks that did not arrive (collectives/watchdog.h). A blocked collective
 //   cannot be cancelled portably in MPI or NCCL, so the process does not carry on.
-// - Tensors are contiguous; host tensors for mpi/ and local/, tensors on the communicator's
-//   device for nccl/. Reductions take f32, bf16, f16, i32, i64; AllGather, Broadcast, Send
-//   and Recv move bytes and take any dtype.
+// - Tensors are contiguous; host tensors for mpi/ and local/; for nccl/, tensors on the
+//   communicator's device, which go over NCCL, or host tensors, which it hands to host(), its
+//   twin over the same ranks (as a PyTorch process group with a cpu and a cuda backend), so
+//   that one communicator carries both a job's model tensors and its host-side agreements. A
+//   call's tensors are all on one device. Reductions take f32, bf16, f16, i32, i64;
+//   AllGather, Broadcast, Send and Recv move bytes and take any dtype.
 //   Asynchronous calls keep their tensors alive until done; the caller must not write them
 //   (nor read outputs) before Wait() or Test() reports completion.
 // - CUDA tensors (nccl/): the collective is enqueued on `CollectiveOptions::stream` (default:
@@ -105,6 +108,11 @@ class Communicator {
   Device device() const { return device_; }
   // The transport: "mpi", "nccl" or "local".
   virtual absl::string_view backend() const = 0;
+  // The communicator of the same ranks (same rank() and size()) for host tensors: this one
+  // for mpi/ and local/; for nccl/, the twin it hands its host tensors to (its MPI bootstrap,
+  // split along with it; a local communicator in a world of one). For those who need a host
+  // transport by type, such as MPI-IO.
+  Communicator& host() { return HostTwin() != nullptr ? *HostTwin() : *this; }
   absl::Duration default_timeout() const { return options_.timeout; }
 
   // recv[i] <- op over all ranks of send[i]. Same dtype and element count. In place when
@@ -194,6 +202,11 @@ class Communicator {
 
   const CommunicatorOptions& options() const { return options_; }
 
+  // A backend on a device that also takes host tensors returns where they go (host()): every
+  // call whose tensors are on the cpu is that communicator's call instead (checked, sequenced
+  // and watched there). Default: nullptr, no host tensors but on a cpu communicator.
+  virtual Communicator* HostTwin() const { return nullptr; }
+
  private:
   Call NextCall(CollectiveKind kind, const CollectiveOptions& options, bool sequenced,
                 bool blocking);
@@ -216,6 +229,8 @@ class Communicator {
                                                  const CollectiveOptions& options, bool blocking);
   absl::StatusOr<std::unique_ptr<Work>> RecvImpl(const Tensor& tensor, int peer,
                                                  const CollectiveOptions& options, bool blocking);
+  // HostTwin() when there is one and `t` is a host tensor, else nullptr.
+  Communicator* TwinFor(const Tensor& t) const;
   absl::Status CheckTensor(const Tensor& t, absl::string_view what, bool any_dtype) const;
 
   const int rank_;

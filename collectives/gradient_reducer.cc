@@ -72,6 +72,12 @@ GradientReducer::~GradientReducer() {
   }
 }
 
+Stream GradientReducer::DefaultCompute() const {
+  return dp_.device().is_cpu() ? Stream::Host() : Stream::Default(dp_.device());
+}
+
+absl::Status GradientReducer::BeginStep(bool reduce) { return BeginStep(reduce, DefaultCompute()); }
+
 absl::Status GradientReducer::BeginStep(bool reduce, const Stream& compute) {
   for (const Bucket& bucket : buckets_) {
     if (bucket.work != nullptr) {
@@ -146,6 +152,8 @@ absl::Status GradientReducer::Finish() {
   }
   return status;
 }
+
+absl::Status GradientReducer::ZeroGradients() { return ZeroGradients(DefaultCompute()); }
 
 absl::Status GradientReducer::ZeroGradients(const Stream& compute) {
   for (Bucket& bucket : buckets_) RETURN_IF_ERROR(Fill(bucket.buffer, 0.0, compute));

@@ -68,16 +68,20 @@ class GradientReducer {
 
   // Starts a (micro-)step. With reduce = false (a gradient-accumulation micro-step other than
   // the last) MarkReady and Finish do nothing. `compute` is the stream that writes the
-  // gradients (CUDA; the host stream for CPU tensors).
-  [[nodiscard]] absl::Status BeginStep(bool reduce, const Stream& compute = Stream::Host());
+  // gradients; without it, the host stream for CPU tensors and the device's default stream
+  // for CUDA ones (where usine's layers work).
+  [[nodiscard]] absl::Status BeginStep(bool reduce);
+  [[nodiscard]] absl::Status BeginStep(bool reduce, const Stream& compute);
   // Gradient `index` is final for this step. When it completes its bucket, that bucket (and
   // any complete buckets after it, in order) starts reducing.
   [[nodiscard]] absl::Status MarkReady(int index);
   // Waits until every bucket is reduced (CUDA: also orders the compute stream after them).
   // An error names the gradients never marked ready.
   [[nodiscard]] absl::Status Finish();
-  // Sets every gradient to zero (for the next accumulation cycle).
-  [[nodiscard]] absl::Status ZeroGradients(const Stream& compute = Stream::Host());
+  // Sets every gradient to zero (for the next accumulation cycle), on `compute` or by default
+  // on BeginStep's default stream.
+  [[nodiscard]] absl::Status ZeroGradients();
+  [[nodiscard]] absl::Status ZeroGradients(const Stream& compute);
 
  private:
   struct Slot {
@@ -100,6 +104,8 @@ class GradientReducer {
   std::vector<Bucket> buckets_;
   bool reducing_ = false;
   int next_launch_ = 0;
+  // Where the gradients are written when BeginStep names no stream.
+  Stream DefaultCompute() const;
   Stream compute_ = Stream::Host();  // Borrowed from BeginStep.
   // CUDA only: the stream the reductions run on, and the events that order it.
   std::unique_ptr<Stream> comm_stream_;

@@ -151,9 +151,17 @@ NcclCommunicator::NcclCommunicator(std::shared_ptr<NcclComm> comm, MpiCommunicat
       bootstrap_(bootstrap),
       owned_bootstrap_(std::move(owned_bootstrap)),
       stream_(std::move(stream)),
-      barrier_(std::move(barrier)) {}
+      barrier_(std::move(barrier)) {
+  if (bootstrap_ == nullptr) {
+    local_host_ = std::make_unique<LocalCommunicator>(this->name(), Device::Cpu(), options);
+  }
+}
 
 NcclCommunicator::~NcclCommunicator() = default;
+
+Communicator* NcclCommunicator::HostTwin() const {
+  return bootstrap_ != nullptr ? static_cast<Communicator*>(bootstrap_) : local_host_.get();
+}
 
 absl::StatusOr<const Stream*> NcclCommunicator::StreamFor(const Call& call) const {
   if (call.stream == nullptr) return &stream_;

@@ -4,6 +4,7 @@
 //   ASSIGN_OR_RETURN(auto world, NcclCommunicator::Create(mpi_world.get(), Device::Cuda(local),
 //                                                         "world"));
 //   RETURN_IF_ERROR(world->AllReduce(grads, ReduceOp::kAvg));  // in place, on world->stream()
+//   RETURN_IF_ERROR(AgreeOnStatus(*world, status));             // host bytes, over MPI
 //
 // How it runs:
 // - Bootstrap: rank 0 of the MPI communicator makes the NCCL unique id and broadcasts it over
@@ -25,6 +26,9 @@
 //   bits from the MPI backend's (which reduces in f32 and rounds once). kAvg is ncclAvg.
 //   Broadcast, AllGather, Send and Recv move bytes. A call on no elements completes at once,
 //   without NCCL (Barrier excepted).
+// - Host tensors go to host() (communicator.h): the MPI bootstrap, or in a world of one a
+//   LocalCommunicator of this communicator's own. They are that communicator's calls, with its
+//   sequence numbers and its watch, never NCCL's, and are not ordered with the streams.
 // - Send and Recv are ncclSend and ncclRecv, one at a time (never grouped): a Send waits for
 //   its matching Recv (on the device, and at first use while NCCL connects the pair). Two
 //   ranks that exchange must issue the pair in opposite orders (e.g. the lower rank sends
@@ -45,6 +49,7 @@
 #include <string>
 
 #include "collectives/communicator.h"
+#include "collectives/local/local_communicator.h"
 #include "collectives/mpi/mpi_communicator.h"
 #include "runtime/core/stream.h"
 #include "runtime/core/tensor.h"
@@ -87,6 +92,7 @@ class NcclCommunicator final : public Communicator {
                                                   int peer) override;
   absl::StatusOr<std::unique_ptr<Work>> StartRecv(const Call& call, const Tensor& tensor,
                                                   int peer) override;
+  Communicator* HostTwin() const override;
   // ncclCommSplit, with a matching split of the MPI bootstrap (a collective over it too),
   // which the new communicator owns, so that it can be split in turn.
   absl::StatusOr<std::unique_ptr<Communicator>> DoSplit(const Call& call, int color, int key,
@@ -108,6 +114,7 @@ class NcclCommunicator final : public Communicator {
   std::shared_ptr<collectives_internal::NcclComm> comm_;
   MpiCommunicator* bootstrap_;                        // nullptr in a world of one.
   std::unique_ptr<MpiCommunicator> owned_bootstrap_;  // The bootstrap of a split, else null.
+  std::unique_ptr<LocalCommunicator> local_host_;     // host() in a world of one, else null.
   Stream stream_;
   Tensor barrier_;  // One int32 on device(), all-reduced by Barrier.
 };

@@ -17,6 +17,10 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/core/stop_signal.h"
 
+#if USINE_WITH_CUDA
+#include "collectives/nccl/nccl_communicator.h"
+#endif
+
 namespace usine {
 namespace {
 
@@ -163,7 +167,28 @@ absl::StatusOr<std::unique_ptr<World>> World::Init(WorldOptions options) {
   return world;
 }
 
+absl::StatusOr<Communicator*> World::CommunicatorFor(Device device) {
+  if (device.is_cpu()) return comm_.get();
+  if (device != device_) {
+    return absl::InvalidArgumentError(absl::StrCat("World::CommunicatorFor(", device.ToString(),
+                                                   "): this rank's device is ",
+                                                   device_.ToString()));
+  }
+  if (device_comm_ != nullptr) return device_comm_.get();
+#if USINE_WITH_CUDA
+  // MPI's world bootstraps NCCL's; a world without MPI is a world of one, which needs none.
+  auto* mpi = dynamic_cast<MpiCommunicator*>(comm_.get());
+  ASSIGN_OR_RETURN(device_comm_,
+                   NcclCommunicator::Create(mpi, device, "world", {comm_->default_timeout()}));
+  return device_comm_.get();
+#else
+  return absl::FailedPreconditionError(
+      absl::StrCat("World::CommunicatorFor(", device.ToString(), "): this build has no CUDA path"));
+#endif
+}
+
 World::~World() {
+  device_comm_.reset();  // Its MPI bootstrap is comm_.
   comm_.reset();
   if (owns_mpi_ && MpiRunning()) MPI_Finalize();
   world_exists = false;

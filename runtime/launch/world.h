@@ -62,6 +62,13 @@ class World {
   // The bound CUDA device, or the cpu.
   Device device() const { return device_; }
   Communicator& comm() const { return *comm_; }
+  // The world communicator for a job whose tensors live on `device`: comm() for the cpu; for
+  // this rank's CUDA device (device()), an NCCL communicator over the same ranks, made at the
+  // first call (a collective over the world then) and kept until the World goes. It hands
+  // host tensors to comm() (communicator.h), so that a ProcessGrid over it serves the model's
+  // tensors and the host-side agreements alike. Error for another device, or in a build
+  // without CUDA.
+  [[nodiscard]] absl::StatusOr<Communicator*> CommunicatorFor(Device device);
 
   // The last of SIGTERM/SIGUSR1 received since Init, or 0.
   static int StopSignal();
@@ -79,6 +86,7 @@ class World {
   Device device_ = Device::Cpu();
   bool owns_mpi_ = false;
   std::unique_ptr<Communicator> comm_;
+  std::unique_ptr<Communicator> device_comm_;  // CommunicatorFor(device()), once made.
 };
 
 namespace launch_internal {

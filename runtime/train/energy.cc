@@ -15,7 +15,6 @@
 #include "collectives/byte_exchange.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/core/tensor.h"
-#include "runtime/kernels/copy.h"
 #include "runtime/train/internal/gpu_energy.h"
 #include "runtime/train/internal/rapl_packages.h"
 
@@ -200,14 +199,7 @@ absl::StatusOr<EnergyReading> SumEnergyOverRanks(Communicator& comm, const RankE
   std::fill(slots.begin(), slots.end(), 0);
   PutShare(mine.gpu, &slots[kGpuMillijoules], &slots[kGpuReaders], &slots[kGpuMissing]);
   PutShare(mine.cpu, &slots[kCpuMillijoules], &slots[kCpuReaders], &slots[kCpuMissing]);
-  if (comm.device().is_cpu()) {
-    RETURN_IF_ERROR(comm.AllReduce(host, ReduceOp::kSum));
-  } else {
-    ASSIGN_OR_RETURN(Tensor device, Tensor::Empty({kSlots}, DType::kI64, comm.device()));
-    RETURN_IF_ERROR(Copy(host, device));
-    RETURN_IF_ERROR(comm.AllReduce(device, ReduceOp::kSum));
-    RETURN_IF_ERROR(Copy(device, host));
-  }
+  RETURN_IF_ERROR(comm.AllReduce(host, ReduceOp::kSum));  // Over host(), for an NCCL comm.
   return EnergyReading{TakeSum(slots[kGpuMillijoules], slots[kGpuReaders], slots[kGpuMissing]),
                        TakeSum(slots[kCpuMillijoules], slots[kCpuReaders], slots[kCpuMissing])};
 }

@@ -310,5 +310,48 @@ TEST_F(NcclCommunicatorGpuTest, SplitsIntoWorldsOfOneThatWorkAndSplitAgain) {
   }
 }
 
+TEST_F(NcclCommunicatorGpuTest, HandsHostTensorsToItsHostTwinAndItsSplitsDoToo) {
+  constexpr int64_t kN = 48;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Communicator> half, comm_->Split(0, 0, "half"));
+  for (Communicator* comm : {static_cast<Communicator*>(comm_.get()), half.get()}) {
+    SCOPED_TRACE(comm->name());
+    Communicator& host = comm->host();
+    EXPECT_NE(&host, comm);
+    EXPECT_EQ(host.backend(), "local");  // A world of one: no MPI bootstrap.
+    EXPECT_EQ(host.device(), Device::Cpu());
+    EXPECT_EQ(host.name(), comm->name());
+    EXPECT_EQ(&host.host(), &host);
+    // Reductions, gathers and broadcasts of host tensors, of several dtypes.
+    ASSERT_OK_AND_ASSIGN(Tensor send, Filled(Device::Cpu(), DType::kF32, Values(DType::kF32, kN)));
+    ASSERT_OK_AND_ASSIGN(Tensor recv,
+                         Filled(Device::Cpu(), DType::kF32, std::vector<double>(kN, kSentinel)));
+    ASSERT_OK(comm->AllReduce(send, recv, ReduceOp::kMax));
+    ASSERT_OK_AND_ASSIGN(std::vector<double> got, Read(recv));
+    EXPECT_THAT(got, ElementsAreArray(Values(DType::kF32, kN)));
+    ASSERT_OK_AND_ASSIGN(Tensor wide, Filled(Device::Cpu(), DType::kF64, Values(DType::kF64, kN)));
+    ASSERT_OK_AND_ASSIGN(Tensor gathered,
+                         Filled(Device::Cpu(), DType::kF64, std::vector<double>(kN, kSentinel)));
+    ASSERT_OK(comm->AllGather(wide, gathered));
+    ASSERT_OK_AND_ASSIGN(got, Read(gathered));
+    EXPECT_THAT(got, ElementsAreArray(Values(DType::kF64, kN)));
+    ASSERT_OK(comm->Broadcast(wide, /*root=*/0));
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Work> work,
+                         comm->AllReduceAsync(send, send, ReduceOp::kSum));
+    ASSERT_OK(work->Wait());
+    // Device tensors still go over NCCL.
+    ASSERT_OK_AND_ASSIGN(Tensor on_gpu, Filled(kGpu, DType::kF32, Values(DType::kF32, kN)));
+    ASSERT_OK(comm->AllReduce(on_gpu, ReduceOp::kSum));
+    ASSERT_OK_AND_ASSIGN(got, Read(on_gpu));
+    EXPECT_THAT(got, ElementsAreArray(Values(DType::kF32, kN)));
+    // One call's tensors on two devices: refused, naming the one out of place.
+    absl::Status mixed = comm->AllReduce(send, on_gpu, ReduceOp::kSum);
+    EXPECT_TRUE(absl::IsInvalidArgument(mixed)) << mixed;
+    EXPECT_THAT(std::string(mixed.message()), HasSubstr("AllReduce recv"));
+    mixed = comm->AllReduce(on_gpu, send, ReduceOp::kSum);
+    EXPECT_TRUE(absl::IsInvalidArgument(mixed)) << mixed;
+    EXPECT_THAT(std::string(mixed.message()), HasSubstr("AllReduce recv"));
+  }
+}
+
 }  // namespace
 }  // namespace usine

@@ -130,7 +130,9 @@ absl::StatusOr<int> Train(World& world, const std::string& command, const std::s
         absl::StrCat(config.data.dir, ": the tokens go up to vocabulary size ", data.vocab_size,
                      ", more than the model's ", model_config.vocab_size, " (model.vocab_size)"));
   }
-  ASSIGN_OR_RETURN(auto grid, ProcessGrid::Create(world.comm(), layout.tp));
+  // On CUDA the grid's communicators are NCCL's (host tensors still go over MPI).
+  ASSIGN_OR_RETURN(Communicator* const comm, world.CommunicatorFor(device));
+  ASSIGN_OR_RETURN(auto grid, ProcessGrid::Create(*comm, layout.tp));
   ASSIGN_OR_RETURN(auto model, Gpt::Create({.config = model_config,
                                             .seed = static_cast<uint64_t>(config.run.seed),
                                             .recompute = config.model.recompute,
