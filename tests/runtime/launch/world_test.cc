@@ -4,6 +4,7 @@
 
 #include <mpi.h>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -31,6 +32,36 @@ TEST(World, WithoutALauncherIsAWorldOfOneWithoutMpi) {
   ASSERT_OK_AND_ASSIGN(Tensor t, testing::MakeTensor<float>(Device::Cpu(), {3}, {1, 2, 3}));
   ASSERT_OK(world->comm().AllReduce(t, ReduceOp::kAvg));
   ASSERT_OK_AND_ASSIGN(std::vector<float> v, testing::ReadTensor<float>(t));
+  EXPECT_EQ(v, (std::vector<float>{1, 2, 3}));
+}
+
+TEST(World, CommunicatorForTheCpuIsTheWorldsAndForAnotherDeviceAnError) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<World> world, World::Init());
+  ASSERT_OK_AND_ASSIGN(Communicator* const cpu, world->CommunicatorFor(Device::Cpu()));
+  EXPECT_EQ(cpu, &world->comm());
+  const absl::StatusOr<Communicator*> other = world->CommunicatorFor(Device::Cuda(7));
+  EXPECT_TRUE(absl::IsInvalidArgument(other.status())) << other.status();
+  EXPECT_THAT(std::string(other.status().message()),
+              HasSubstr(absl::StrCat("this rank's device is ", world->device().ToString())));
+}
+
+// A CUDA run's world: NCCL over the same ranks, made once, with host tensors going to the
+// world's own communicator's kind (local here: no launcher).
+TEST(WorldGpuTest, CommunicatorForItsDeviceIsAnNcclWorldMadeOnce) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<World> world, World::Init());
+  ASSERT_OK_AND_ASSIGN(Communicator* const nccl, world->CommunicatorFor(world->device()));
+  EXPECT_EQ(nccl->backend(), "nccl");
+  EXPECT_EQ(nccl->device(), world->device());
+  EXPECT_EQ(nccl->size(), 1);
+  EXPECT_EQ(nccl->host().backend(), "local");
+  ASSERT_OK_AND_ASSIGN(Communicator* const again, world->CommunicatorFor(world->device()));
+  EXPECT_EQ(again, nccl);
+  ASSERT_OK_AND_ASSIGN(Tensor t, testing::MakeTensor<float>(Device::Cpu(), {3}, {1, 2, 3}));
+  ASSERT_OK(nccl->AllReduce(t, ReduceOp::kSum));
+  ASSERT_OK_AND_ASSIGN(Tensor d, testing::MakeTensor<float>(world->device(), {3}, {1, 2, 3}));
+  ASSERT_OK(nccl->AllReduce(d, ReduceOp::kSum));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> v, testing::ReadTensor<float>(d));
   EXPECT_EQ(v, (std::vector<float>{1, 2, 3}));
 }
 
