@@ -7,7 +7,7 @@
 // the q, k and v columns of its heads), the heads run locally, and c_proj is a
 // RowParallelLinear over their outputs: input and output whole on every rank, one all-reduce
 // forward and one backward. Same parameter names; each rank holds its shard of the weights
-// the unsplit layer draws. The split runs on the cpu only so far.
+// the unsplit layer draws. The split runs on the cpu and on CUDA (an NCCL group).
 //
 // Decoding (ForwardCached, cpu only): new positions attend to the keys and values of the
 // earlier ones, kept in an AttentionCache, so that each position's c_attn runs once.

@@ -1,13 +1,9 @@
 #include "runtime/nn/column_parallel_linear.h"
 
-#include <vector>
-
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
-#include "runtime/kernels/matmul.h"
-#include "runtime/nn/internal/cpu_elementwise.h"
 #include "runtime/nn/internal/real_types.h"
 #include "runtime/nn/tensor_parallel.h"
 
@@ -18,7 +14,6 @@ namespace ni = nn_internal;
 absl::StatusOr<std::unique_ptr<ColumnParallelLinear>> ColumnParallelLinear::Create(
     const ColumnParallelLinearOptions& options, ParameterInitializer& init) {
   RETURN_IF_ERROR(ni::CheckLayerPlacement(options.dtype, options.device, "ColumnParallelLinear"));
-  RETURN_IF_ERROR(CheckTensorParallelDevice(options.device, "ColumnParallelLinear"));
   if (options.in_features < 1 || options.out_features < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("ColumnParallelLinear: features must be positive, got in ",
@@ -45,44 +40,23 @@ absl::StatusOr<std::unique_ptr<ColumnParallelLinear>> ColumnParallelLinear::Crea
   return layer;
 }
 
+ColumnParallelLinear::ColumnParallelLinear(const ColumnParallelLinearOptions& options)
+    : options_(options),
+      product_("ColumnParallelLinear", options.in_features,
+               options.out_features / TensorParallelSize(options.tp), options.dtype,
+               options.device) {}
+
 int64_t ColumnParallelLinear::local_out_features() const {
   return options_.out_features / TensorParallelSize(options_.tp);
 }
 
 absl::StatusOr<Tensor> ColumnParallelLinear::Forward(const Tensor& x) {
-  RETURN_IF_ERROR(ni::CheckLayerInput(x, options_.dtype, options_.device, options_.in_features,
-                                      "ColumnParallelLinear input"));
-  std::vector<int64_t> dims(x.shape().dims().begin(), x.shape().dims().end());
-  dims.back() = local_out_features();
-  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(Shape(absl::MakeConstSpan(dims)), x.dtype()));
-  RETURN_IF_ERROR(
-      Matmul(x, weight_->value, y, {.transpose_b = true, .bias = bias_ ? &bias_->value : nullptr}));
-  x_ = x;
-  return y;
+  return product_.Forward(x, weight_->value, bias_ != nullptr ? &bias_->value : nullptr);
 }
 
 absl::StatusOr<Tensor> ColumnParallelLinear::Backward(const Tensor& dy) {
-  if (!x_) return absl::FailedPreconditionError("ColumnParallelLinear::Backward before Forward");
-  const int64_t out = local_out_features();
-  RETURN_IF_ERROR(
-      ni::CheckLayerInput(dy, options_.dtype, options_.device, out, "ColumnParallelLinear dy"));
-  const int64_t rows = x_->numel() / options_.in_features;
-  if (dy.numel() != rows * out) {
-    return absl::InvalidArgumentError(absl::StrCat("ColumnParallelLinear dy: ", dy.DebugString(),
-                                                   " does not match the input ",
-                                                   x_->DebugString()));
-  }
-  ASSIGN_OR_RETURN(Tensor dy2, dy.Reshape({rows, out}));
-  ASSIGN_OR_RETURN(Tensor x2, x_->Reshape({rows, options_.in_features}));
-  RETURN_IF_ERROR(Matmul(dy2, x2, weight_->grad, {.transpose_a = true, .beta = 1.0f}));
-  if (bias_ != nullptr) {
-    ni::VisitReal(dy.dtype(), [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      ni::AccumulateColumnSums(ni::Elements<T>(dy2), rows, out, ni::Elements<T>(bias_->grad));
-    });
-  }
-  ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), x_->dtype()));
-  RETURN_IF_ERROR(Matmul(dy, weight_->value, dx));
+  ASSIGN_OR_RETURN(Tensor dx,
+                   product_.Backward(dy, weight_->grad, bias_ != nullptr ? &bias_->grad : nullptr));
   RETURN_IF_ERROR(AllReduceOverTensorParallel(options_.tp, dx, ReduceOp::kSum));
   return dx;
 }

@@ -6,7 +6,9 @@
 // equal blocks, each split over the ranks: c_attn's q|k|v (groups 3) gives every rank the q,
 // k and v columns of the same heads. Parameters "weight" and "bias", as Linear's, each holding
 // this rank's shard (Parameter::split); initialised from the full tensors (tensor_parallel.h).
-// Module contract: module.h.
+// The products are Linear's (nn_internal::LinearProduct: on CUDA, bf16 operands under bf16
+// products, and the input may already be one, as LayerNorm::ForwardOperand writes it); the
+// all-reduce is enqueued on the layers' stream. Module contract: module.h.
 //
 //   ASSIGN_OR_RETURN(auto c_fc, ColumnParallelLinear::Create(
 //       {.in_features = 768, .out_features = 3072, .tp = &grid.comm(ParallelAxis::kTensor)},
@@ -18,7 +20,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 
 #include "absl/status/statusor.h"
 
@@ -27,6 +28,7 @@
 #include "runtime/core/dtype.h"
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
+#include "runtime/nn/internal/linear_product.h"
 #include "runtime/nn/module.h"
 #include "runtime/nn/sublayer.h"
 
@@ -38,7 +40,7 @@ struct ColumnParallelLinearOptions {
   int groups = 1;                 // Output blocks split separately. Default: 1.
   bool bias = true;               // Default: with a bias (initialised to 0).
   double init_stddev = 0.02;      // Default: W ~ normal(0, 0.02).
-  DType dtype = DType::kF32;      // f32 or f64. Default: f32.
+  DType dtype = DType::kF32;      // f32 or f64 (f32 only on CUDA). Default: f32.
   Device device = Device::Cpu();  // Default: the cpu.
   // The TP group; must outlive the layer. Default: null, a group of one (a plain Linear).
   Communicator* tp = nullptr;
@@ -50,7 +52,8 @@ class ColumnParallelLinear : public Sublayer {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ColumnParallelLinear>> Create(
       const ColumnParallelLinearOptions& options, ParameterInitializer& init);
 
-  // x [..., in] (the same on every rank) -> y [..., out / tp], this rank's outputs. Saves x.
+  // x [..., in] (the same on every rank) -> y [..., out / tp], this rank's outputs. Saves x
+  // and the weight as the products read them.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   // dy [..., out / tp] -> dx [..., in], all-reduced over the group (a collective); adds this
   // rank's dL/dW and dL/db into the gradients.
@@ -60,13 +63,13 @@ class ColumnParallelLinear : public Sublayer {
   int64_t local_out_features() const;
 
  private:
-  explicit ColumnParallelLinear(const ColumnParallelLinearOptions& options) : options_(options) {}
-  void ClearSaved() override { x_.reset(); }
+  explicit ColumnParallelLinear(const ColumnParallelLinearOptions& options);
+  void ClearSaved() override { product_.Clear(); }
 
   ColumnParallelLinearOptions options_;
   Parameter* weight_ = nullptr;
-  Parameter* bias_ = nullptr;  // nullptr without a bias.
-  std::optional<Tensor> x_;
+  Parameter* bias_ = nullptr;           // nullptr without a bias.
+  nn_internal::LinearProduct product_;  // Onto this rank's outputs.
 };
 
 }  // namespace usine

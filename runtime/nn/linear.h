@@ -11,7 +11,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 
 #include "absl/status/statusor.h"
 
@@ -19,6 +18,7 @@
 #include "runtime/core/dtype.h"
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
+#include "runtime/nn/internal/linear_product.h"
 #include "runtime/nn/module.h"
 #include "runtime/nn/sublayer.h"
 
@@ -52,17 +52,16 @@ class Linear : public Sublayer {
   const LinearOptions& options() const { return options_; }
 
  private:
-  explicit Linear(const LinearOptions& options) : options_(options) {}
-  void ClearSaved() override {
-    x_.reset();
-    w_.reset();
-  }
+  explicit Linear(const LinearOptions& options)
+      : options_(options),
+        product_("Linear", options.in_features, options.out_features, options.dtype,
+                 options.device) {}
+  void ClearSaved() override { product_.Clear(); }
 
   LinearOptions options_;
   Parameter* weight_ = nullptr;
   Parameter* bias_ = nullptr;  // nullptr without a bias.
-  std::optional<Tensor> x_;    // Forward's input, as ProductOperand made it.
-  std::optional<Tensor> w_;    // The weight, likewise.
+  nn_internal::LinearProduct product_;
 };
 
 }  // namespace usine

@@ -6,7 +6,9 @@
 // rank's slice. The bias is replicated (Parameter::split is whole): its gradient, computed
 // from the same dy on every rank, is the same everywhere. Parameters "weight" (this rank's
 // columns; initialised from the full tensor, tensor_parallel.h) and "bias", as Linear's.
-// Module contract: module.h.
+// The products are Linear's (nn_internal::LinearProduct: on CUDA, bf16 operands under bf16
+// products, and the input may already be one, as Gelu::ForwardOperand writes it); the
+// all-reduce is enqueued on the layers' stream. Module contract: module.h.
 //
 //   ASSIGN_OR_RETURN(auto c_proj, RowParallelLinear::Create(
 //       {.in_features = 3072, .out_features = 768, .tp = &grid.comm(ParallelAxis::kTensor)},
@@ -18,7 +20,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 
 #include "absl/status/statusor.h"
 
@@ -27,6 +28,7 @@
 #include "runtime/core/dtype.h"
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
+#include "runtime/nn/internal/linear_product.h"
 #include "runtime/nn/module.h"
 #include "runtime/nn/sublayer.h"
 
@@ -37,7 +39,7 @@ struct RowParallelLinearOptions {
   int64_t out_features = 0;
   bool bias = true;               // Default: with a bias (initialised to 0).
   double init_stddev = 0.02;      // Default: W ~ normal(0, 0.02).
-  DType dtype = DType::kF32;      // f32 or f64. Default: f32.
+  DType dtype = DType::kF32;      // f32 or f64 (f32 only on CUDA). Default: f32.
   Device device = Device::Cpu();  // Default: the cpu.
   // The TP group; must outlive the layer. Default: null, a group of one (a plain Linear).
   Communicator* tp = nullptr;
@@ -49,7 +51,8 @@ class RowParallelLinear : public Sublayer {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RowParallelLinear>> Create(
       const RowParallelLinearOptions& options, ParameterInitializer& init);
 
-  // x [..., in / tp] (this rank's slice) -> y [..., out], all-reduced over the group. Saves x.
+  // x [..., in / tp] (this rank's slice) -> y [..., out], all-reduced over the group. Saves x
+  // and the weight as the products read them.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   // dy [..., out] (the same on every rank) -> dx [..., in / tp]; adds dL/dW (this rank's
   // columns) and dL/db into the gradients. No communication.
@@ -59,13 +62,13 @@ class RowParallelLinear : public Sublayer {
   int64_t local_in_features() const;
 
  private:
-  explicit RowParallelLinear(const RowParallelLinearOptions& options) : options_(options) {}
-  void ClearSaved() override { x_.reset(); }
+  explicit RowParallelLinear(const RowParallelLinearOptions& options);
+  void ClearSaved() override { product_.Clear(); }
 
   RowParallelLinearOptions options_;
   Parameter* weight_ = nullptr;
-  Parameter* bias_ = nullptr;  // nullptr without a bias.
-  std::optional<Tensor> x_;
+  Parameter* bias_ = nullptr;           // nullptr without a bias.
+  nn_internal::LinearProduct product_;  // Over this rank's inputs.
 };
 
 }  // namespace usine

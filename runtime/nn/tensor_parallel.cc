@@ -7,14 +7,10 @@
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/copy.h"
+#include "runtime/nn/internal/real_types.h"
 
 namespace usine {
-
-absl::Status CheckTensorParallelDevice(Device device, absl::string_view what) {
-  if (device.is_cpu()) return absl::OkStatus();
-  return absl::UnimplementedError(absl::StrCat(
-      what, ": the tensor-parallel layers have cpu kernels only so far, not ", device.ToString()));
-}
 
 absl::StatusOr<TensorParallelSplit> MakeTensorParallelSplit(const Communicator* tp,
                                                             const Shape& full, int dim, int groups,
@@ -39,9 +35,14 @@ Shape ShardShape(const Shape& full, const TensorParallelSplit& split) {
 absl::Status CopyShard(const Tensor& full, const Tensor& shard, const TensorParallelSplit& split) {
   RETURN_IF_ERROR(CheckDefined(full, "CopyShard full"));
   RETURN_IF_ERROR(CheckDevice(full, Device::Cpu(), "CopyShard full"));
-  RETURN_IF_ERROR(CheckDevice(shard, Device::Cpu(), "CopyShard shard"));
+  RETURN_IF_ERROR(CheckDefined(shard, "CopyShard shard"));
   RETURN_IF_ERROR(CheckSameDType(full, shard, "CopyShard full", "shard"));
   RETURN_IF_ERROR(CheckShape(shard, ShardShape(full.shape(), split), "CopyShard shard"));
+  if (!shard.device().is_cpu()) {
+    ASSIGN_OR_RETURN(const Tensor staged, Tensor::Empty(shard.shape(), shard.dtype()));
+    RETURN_IF_ERROR(CopyShard(full, staged, split));
+    return Copy(staged, shard);
+  }
   // full viewed as [outer, groups, size, piece, inner]; the shard as [outer, groups, piece,
   // inner].
   int64_t outer = 1, inner = static_cast<int64_t>(DTypeSize(full.dtype()));
@@ -96,8 +97,10 @@ absl::Status AllReduceOverTensorParallel(Communicator* tp, const Tensor& t, Redu
         absl::StrCat("AllReduceOverTensorParallel: op ", ReduceOpName(op), " (kSum or kMax only)"));
   }
   switch (t.dtype()) {
-    case DType::kF32:
-      return tp->AllReduce(t, op);
+    case DType::kF32: {
+      const Stream stream = nn_internal::LayerStream(t.device());
+      return tp->AllReduce(t, op, {.stream = &stream});
+    }
     case DType::kF64:
       return GatherAndReduce<double>(*tp, t, op);
     default:

@@ -28,10 +28,6 @@
 
 namespace usine {
 
-// OK on the cpu; Unimplemented naming `what` elsewhere: the tensor-parallel layers have cpu
-// kernels only so far (the unsplit layers also run on CUDA).
-[[nodiscard]] absl::Status CheckTensorParallelDevice(Device device, absl::string_view what);
-
 // The number of ranks of `tp` (1 for a null communicator).
 inline int TensorParallelSize(const Communicator* tp) { return tp == nullptr ? 1 : tp->size(); }
 inline int TensorParallelRank(const Communicator* tp) { return tp == nullptr ? 0 : tp->rank(); }
@@ -46,8 +42,9 @@ inline int TensorParallelRank(const Communicator* tp) { return tp == nullptr ? 0
 // The shape of one rank's shard of a tensor of shape `full`.
 Shape ShardShape(const Shape& full, const TensorParallelSplit& split);
 
-// shard <- split.rank's piece of `full` (any dtype; cpu tensors). REQUIRES (checked): shard
-// has ShardShape(full.shape(), split) and full's dtype.
+// shard <- split.rank's piece of `full` (any dtype; `full` on the cpu, `shard` on any device,
+// written by a synchronous copy). REQUIRES (checked): shard has ShardShape(full.shape(),
+// split) and full's dtype.
 [[nodiscard]] absl::Status CopyShard(const Tensor& full, const Tensor& shard,
                                      const TensorParallelSplit& split);
 
@@ -58,9 +55,11 @@ Shape ShardShape(const Shape& full, const TensorParallelSplit& split);
                                            double stddev);
 
 // In place, t <- op over the ranks of `tp` (nothing for a group of one). op is kSum or kMax.
-// f32 goes through Communicator::AllReduce; f64, which the communicators do not reduce, is
-// all-gathered and reduced here in rank order (the same result on every rank), for the
-// layers' f64 reference tests. REQUIRES: t is f32 or f64 on tp's device.
+// f32 goes through Communicator::AllReduce, a CUDA tensor on the layers' stream
+// (nn_internal::LayerStream, where its producers were enqueued); f64, which the communicators
+// do not reduce, is all-gathered and reduced here in rank order (the same result on every
+// rank), for the layers' f64 reference tests (cpu). REQUIRES: t is f32 on the cpu or tp's
+// device, or f64 on the cpu.
 [[nodiscard]] absl::Status AllReduceOverTensorParallel(Communicator* tp, const Tensor& t,
                                                        ReduceOp op);
 

@@ -6,7 +6,9 @@
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/copy.h"
 #include "runtime/nn/internal/cpu_vocab_parallel.h"
+#include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
 #include "runtime/nn/tensor_parallel.h"
 
@@ -21,6 +23,14 @@ ni::VocabSlice SliceOf(const Tensor& logits, int64_t vocab, int64_t begin) {
   return {begin, count, std::clamp<int64_t>(vocab - begin, 0, count)};
 }
 
+// `t` itself on the cpu, else a host copy of it (synchronous).
+absl::StatusOr<Tensor> OnHost(const Tensor& t) {
+  if (t.device().is_cpu()) return t;
+  ASSIGN_OR_RETURN(Tensor host, Tensor::Empty(t.shape(), t.dtype()));
+  RETURN_IF_ERROR(Copy(t, host));
+  return host;
+}
+
 }  // namespace
 
 absl::StatusOr<double> VocabParallelCrossEntropy::Forward(const Tensor& logits,
@@ -28,7 +38,6 @@ absl::StatusOr<double> VocabParallelCrossEntropy::Forward(const Tensor& logits,
   RETURN_IF_ERROR(CheckDefined(logits, "VocabParallelCrossEntropy logits"));
   RETURN_IF_ERROR(
       ni::CheckLayerPlacement(logits.dtype(), logits.device(), "VocabParallelCrossEntropy logits"));
-  RETURN_IF_ERROR(CheckTensorParallelDevice(logits.device(), "VocabParallelCrossEntropy logits"));
   if (logits.rank() != 2 || vocab_begin_ < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("VocabParallelCrossEntropy logits: expected [N, columns] from column ",
@@ -41,25 +50,39 @@ absl::StatusOr<double> VocabParallelCrossEntropy::Forward(const Tensor& logits,
     return absl::InvalidArgumentError(absl::StrCat("VocabParallelCrossEntropy: ", ids.size(),
                                                    " targets for ", logits.DebugString()));
   }
+  const Device device = logits.device();
   const ni::VocabSlice slice = SliceOf(logits, vocab_, vocab_begin_);
-  ASSIGN_OR_RETURN(Tensor max, Tensor::Empty({rows}, logits.dtype()));
-  ASSIGN_OR_RETURN(Tensor sums, Tensor::Empty({2 * rows}, logits.dtype()));
-  ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({rows}, logits.dtype()));
-  ni::VisitReal(logits.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    ni::SliceRowMax(ni::Elements<T>(logits), rows, slice, ni::Elements<T>(max));
-  });
+  ASSIGN_OR_RETURN(Tensor max, Tensor::Empty({rows}, logits.dtype(), device));
+  ASSIGN_OR_RETURN(Tensor sums, Tensor::Empty({2 * rows}, logits.dtype(), device));
+  Tensor device_targets;  // On CUDA: the ids, on the device.
+  if (device.is_cuda()) {
+    ASSIGN_OR_RETURN(device_targets, ni::CudaUploadIds(ids, device));
+    RETURN_IF_ERROR(ni::CudaSliceRowMax(logits, slice, max));
+  } else {
+    ni::VisitReal(logits.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      ni::SliceRowMax(ni::Elements<T>(logits), rows, slice, ni::Elements<T>(max));
+    });
+  }
   RETURN_IF_ERROR(AllReduceOverTensorParallel(tp_, max, ReduceOp::kMax));
-  ni::VisitReal(logits.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    ni::SliceSumExpAndTarget(ni::Elements<T>(logits), ids.data(), rows, slice, ni::Elements<T>(max),
-                             ni::Elements<T>(sums));
-  });
+  if (device.is_cuda()) {
+    RETURN_IF_ERROR(ni::CudaSliceSumExpAndTarget(logits, device_targets, slice, max, sums));
+  } else {
+    ni::VisitReal(logits.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      ni::SliceSumExpAndTarget(ni::Elements<T>(logits), ids.data(), rows, slice,
+                               ni::Elements<T>(max), ni::Elements<T>(sums));
+    });
+  }
   RETURN_IF_ERROR(AllReduceOverTensorParallel(tp_, sums, ReduceOp::kSum));
+  // The log-sum-exps and the loss on the host, in double (a few numbers a row).
+  ASSIGN_OR_RETURN(const Tensor host_max, OnHost(max));
+  ASSIGN_OR_RETURN(const Tensor host_sums, OnHost(sums));
+  ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({rows}, logits.dtype()));
   const double total = ni::VisitReal(logits.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* m = ni::Elements<T>(max);
-    const T* s = ni::Elements<T>(sums);
+    const T* m = ni::Elements<T>(host_max);
+    const T* s = ni::Elements<T>(host_sums);
     T* l = ni::Elements<T>(lse);
     double sum = 0;
     for (int64_t r = 0; r < rows; ++r) {
@@ -69,37 +92,57 @@ absl::StatusOr<double> VocabParallelCrossEntropy::Forward(const Tensor& logits,
     }
     return sum;
   });
-  saved_ = Saved{logits, lse, std::move(ids)};
+  if (device.is_cuda()) {
+    ASSIGN_OR_RETURN(const Tensor on_device, Tensor::Empty(lse.shape(), lse.dtype(), device));
+    RETURN_IF_ERROR(Copy(lse, on_device));
+    lse = on_device;
+  }
+  saved_ = Saved{logits, lse, std::move(ids), device_targets};
   return total / static_cast<double>(rows);
+}
+
+absl::Status VocabParallelCrossEntropy::WriteGradient(double dloss, const Tensor& gradient) {
+  const Tensor& logits = saved_->logits;
+  const int64_t rows = logits.dim(0);
+  const ni::VocabSlice slice = SliceOf(logits, vocab_, vocab_begin_);
+  const double scale = dloss / static_cast<double>(rows);
+  if (logits.device().is_cuda()) {
+    RETURN_IF_ERROR(ni::CudaSliceCrossEntropyGradient(logits, saved_->device_targets, saved_->lse,
+                                                      slice, scale, gradient));
+  } else {  // In place (checked by the callers).
+    ni::VisitReal(logits.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      ni::SliceCrossEntropyBackward(saved_->targets.data(), ni::Elements<T>(saved_->lse), rows,
+                                    slice, scale, ni::Elements<T>(logits));
+    });
+  }
+  saved_.reset();
+  return absl::OkStatus();
 }
 
 absl::Status VocabParallelCrossEntropy::Backward(double dloss) {
   if (!saved_) {
     return absl::FailedPreconditionError("VocabParallelCrossEntropy::Backward before Forward");
   }
-  const Tensor& logits = saved_->logits;
-  const int64_t rows = logits.dim(0);
-  const ni::VocabSlice slice = SliceOf(logits, vocab_, vocab_begin_);
-  ni::VisitReal(logits.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    ni::SliceCrossEntropyBackward(saved_->targets.data(), ni::Elements<T>(saved_->lse), rows, slice,
-                                  dloss / static_cast<double>(rows), ni::Elements<T>(logits));
-  });
-  saved_.reset();
-  return absl::OkStatus();
+  return WriteGradient(dloss, saved_->logits);
 }
 
 absl::StatusOr<double> VocabParallelCrossEntropy::ForwardWithGradient(const Tensor& logits,
                                                                       const TokenWindow& targets,
                                                                       const Tensor& gradient) {
-  if (!gradient.defined() || gradient.raw_data() != logits.raw_data() ||
-      gradient.shape() != logits.shape() || gradient.dtype() != logits.dtype()) {
+  const bool in_place = gradient.defined() && gradient.raw_data() == logits.raw_data() &&
+                        gradient.dtype() == logits.dtype();
+  const bool cuda_buffer = gradient.defined() && logits.device().is_cuda() &&
+                           gradient.device() == logits.device() &&
+                           (gradient.dtype() == DType::kF32 || gradient.dtype() == DType::kBF16);
+  if (!gradient.defined() || gradient.shape() != logits.shape() || !(in_place || cuda_buffer)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "VocabParallelCrossEntropy gradient: expected the logits themselves (in place), got ",
+        "VocabParallelCrossEntropy gradient: expected the logits themselves (in place) or, on "
+        "CUDA, an f32 or bf16 tensor of their shape on their device; got ",
         gradient.DebugString(), " for ", logits.DebugString()));
   }
   ASSIGN_OR_RETURN(const double loss, Forward(logits, targets));
-  RETURN_IF_ERROR(Backward(1.0));
+  RETURN_IF_ERROR(WriteGradient(1.0, gradient));
   return loss;
 }
 

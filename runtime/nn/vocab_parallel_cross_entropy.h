@@ -36,17 +36,17 @@ class VocabParallelCrossEntropy {
   VocabParallelCrossEntropy(Communicator* tp, int64_t vocab, int64_t vocab_begin)
       : tp_(tp), vocab_(vocab), vocab_begin_(vocab_begin) {}
 
-  // The mean loss over rows. logits: f32 or f64 [N, local columns] on the cpu, this rank's
-  // slice; targets: a window of N ids < vocab, the same on every rank. Keeps `logits` (a
-  // handle) for Backward.
+  // The mean loss over rows. logits: this rank's slice [N, local columns], f32 or f64 on the
+  // cpu or f32 on a CUDA device (the group's); targets: a window of N ids < vocab, the same on
+  // every rank. Keeps `logits` (a handle) for Backward. On CUDA the per-row statistics are
+  // made on the device and the loss on the host (synchronous).
   [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& logits, const TokenWindow& targets);
   // Overwrites the logits given to Forward with d(dloss * loss)/dlogits (this rank's columns).
   // REQUIRES: Forward since the last Backward.
   [[nodiscard]] absl::Status Backward(double dloss);
-  // Forward then Backward(1): the loss, with the logits overwritten by its gradient, the
-  // counterpart of SoftmaxCrossEntropy::ForwardWithGradient (a collective). `gradient` must be
-  // `logits` itself: tensor parallelism runs on the cpu, where ProductOperandBuffer(logits) is
-  // the logits.
+  // Forward, then the gradient of the loss written to `gradient`, the counterpart of
+  // SoftmaxCrossEntropy::ForwardWithGradient (a collective): the logits themselves (in place),
+  // or on CUDA another f32 or bf16 tensor of their shape (ProductOperandBuffer(logits)).
   [[nodiscard]] absl::StatusOr<double> ForwardWithGradient(const Tensor& logits,
                                                            const TokenWindow& targets,
                                                            const Tensor& gradient);
@@ -57,10 +57,15 @@ class VocabParallelCrossEntropy {
   Communicator* tp_;
   int64_t vocab_;
   int64_t vocab_begin_;
+  // gradient <- d(dloss * loss)/dlogits from what Forward saved, which it drops. REQUIRES:
+  // saved_.
+  absl::Status WriteGradient(double dloss, const Tensor& gradient);
+
   struct Saved {
     Tensor logits;
-    Tensor lse;  // Per row log-sum-exp over the whole vocabulary.
+    Tensor lse;  // Per row log-sum-exp over the whole vocabulary, on the logits' device.
     std::vector<int32_t> targets;
+    Tensor device_targets;  // On CUDA: the targets on the device; else undefined.
   };
   std::optional<Saved> saved_;
 };

@@ -5,6 +5,7 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/internal/cpu_vocab_parallel.h"
+#include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
 #include "runtime/nn/tensor_parallel.h"
 
@@ -15,7 +16,6 @@ namespace ni = nn_internal;
 absl::StatusOr<std::unique_ptr<VocabParallelEmbedding>> VocabParallelEmbedding::Create(
     const VocabParallelEmbeddingOptions& options, ParameterInitializer& init) {
   RETURN_IF_ERROR(ni::CheckLayerPlacement(options.dtype, options.device, "VocabParallelEmbedding"));
-  RETURN_IF_ERROR(CheckTensorParallelDevice(options.device, "VocabParallelEmbedding"));
   VocabParallelEmbeddingOptions o = options;
   if (o.valid_rows < 0) o.valid_rows = o.rows;
   if (o.rows < 1 || o.dim < 1 || o.valid_rows < 1 || o.valid_rows > o.rows) {
@@ -50,15 +50,21 @@ int64_t VocabParallelEmbedding::row_begin() const {
 absl::StatusOr<Tensor> VocabParallelEmbedding::Forward(const TokenWindow& ids) {
   ASSIGN_OR_RETURN(std::vector<int32_t> gathered,
                    ReadTokenIds(ids, options_.valid_rows, "VocabParallelEmbedding ids"));
-  ASSIGN_OR_RETURN(Tensor x,
-                   Tensor::Empty({ids.batch(), ids.length, options_.dim}, options_.dtype));
+  ASSIGN_OR_RETURN(Tensor x, Tensor::Empty({ids.batch(), ids.length, options_.dim}, options_.dtype,
+                                           options_.device));
   const ni::VocabSlice slice{row_begin(), local_rows(), local_rows()};
-  ni::VisitReal(options_.dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    ni::SliceEmbeddingForward(gathered.data(), static_cast<int64_t>(gathered.size()),
-                              ni::Elements<T>(weight_->value), slice, options_.dim,
-                              ni::Elements<T>(x));
-  });
+  if (options_.device.is_cuda()) {
+    ASSIGN_OR_RETURN(const Tensor rows,
+                     ni::CudaUploadIds(ni::SliceRows(gathered, slice), options_.device));
+    RETURN_IF_ERROR(ni::CudaEmbeddingForward(rows, weight_->value, x));
+  } else {
+    ni::VisitReal(options_.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      ni::SliceEmbeddingForward(gathered.data(), static_cast<int64_t>(gathered.size()),
+                                ni::Elements<T>(weight_->value), slice, options_.dim,
+                                ni::Elements<T>(x));
+    });
+  }
   RETURN_IF_ERROR(AllReduceOverTensorParallel(options_.tp, x, ReduceOp::kSum));
   ids_ = std::move(gathered);
   ids_batch_ = ids.batch();
@@ -74,6 +80,9 @@ absl::Status VocabParallelEmbedding::Backward(const Tensor& dx) {
   const int64_t length = static_cast<int64_t>(ids_.size()) / ids_batch_;
   RETURN_IF_ERROR(CheckShape(dx, {ids_batch_, length, options_.dim}, "VocabParallelEmbedding dx"));
   const ni::VocabSlice slice{row_begin(), local_rows(), local_rows()};
+  if (options_.device.is_cuda()) {
+    return ni::CudaEmbeddingBackward(ni::SliceRows(ids_, slice), dx, weight_->grad);
+  }
   ni::VisitReal(options_.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     ni::SliceEmbeddingBackward(ids_.data(), static_cast<int64_t>(ids_.size()), ni::Elements<T>(dx),

@@ -38,7 +38,7 @@ struct VocabParallelEmbeddingOptions {
                             // Default (-1): every row is a token.
   int64_t dim = 0;
   double init_stddev = 0.02;      // Default: GPT-2's.
-  DType dtype = DType::kF32;      // f32 or f64. Default: f32.
+  DType dtype = DType::kF32;      // f32 or f64 (f32 only on CUDA). Default: f32.
   Device device = Device::Cpu();  // Default: the cpu.
   // The TP group; must outlive the layer. Default: null, a group of one.
   Communicator* tp = nullptr;

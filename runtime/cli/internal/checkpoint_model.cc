@@ -40,7 +40,6 @@ absl::StatusOr<CheckpointModel> LoadCheckpointModel(World& world,
         absl::StrCat("--tp ", flags.tp, " does not divide the ", world.size(), " ranks"));
   }
   CheckpointModel m;
-  ASSIGN_OR_RETURN(m.grid, ProcessGrid::Create(world.comm(), static_cast<int>(flags.tp)));
   // Every rank reads the run configuration, whose model.device is the default device.
   ASSIGN_OR_RETURN(const std::string path,
                    ResolveCheckpointPathOnRankZero(world.comm(), flags.checkpoint));
@@ -65,9 +64,13 @@ absl::StatusOr<CheckpointModel> LoadCheckpointModel(World& world,
   SetF32MatmulPrecision(precision.has_value()      ? *precision
                         : m.run_config.has_value() ? m.run_config->model.matmul_precision
                                                    : MatmulPrecision::kF32);
-  ASSIGN_OR_RETURN(m.loaded, LoadGptCheckpoint(world.comm(), path,
-                                               {.device = cuda ? world.device() : Device::Cpu(),
-                                                .tp = &m.grid->comm(ParallelAxis::kTensor)}));
+  const Device device = cuda ? world.device() : Device::Cpu();
+  // On CUDA the grid's communicators are NCCL's (host tensors still go over MPI).
+  ASSIGN_OR_RETURN(Communicator* const comm, world.CommunicatorFor(device));
+  ASSIGN_OR_RETURN(m.grid, ProcessGrid::Create(*comm, static_cast<int>(flags.tp)));
+  ASSIGN_OR_RETURN(
+      m.loaded, LoadGptCheckpoint(world.comm(), path,
+                                  {.device = device, .tp = &m.grid->comm(ParallelAxis::kTensor)}));
   return m;
 }
 

@@ -36,7 +36,9 @@ struct CheckpointModelFlags {
 void AddCheckpointModelFlags(CLI::App& app, CheckpointModelFlags* flags);
 
 struct CheckpointModel {
-  std::unique_ptr<ProcessGrid> grid;    // Over the world: TP = flags.tp, DP = the rest.
+  // Over the world (World::CommunicatorFor the model's device: NCCL on CUDA): TP = flags.tp,
+  // DP = the rest.
+  std::unique_ptr<ProcessGrid> grid;
   GptCheckpoint loaded;                 // The model lives on the grid's TP group.
   std::optional<RunConfig> run_config;  // The run's configuration, when the checkpoint has it.
 };

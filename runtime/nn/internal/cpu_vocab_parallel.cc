@@ -11,6 +11,14 @@ bool Owns(const VocabSlice& s, int64_t id) { return id >= s.begin && id < s.begi
 
 }  // namespace
 
+std::vector<int32_t> SliceRows(const std::vector<int32_t>& ids, const VocabSlice& s) {
+  std::vector<int32_t> rows(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    rows[i] = Owns(s, ids[i]) ? static_cast<int32_t>(ids[i] - s.begin) : -1;
+  }
+  return rows;
+}
+
 template <typename T>
 void SliceEmbeddingForward(const int32_t* ids, int64_t n, const T* table, const VocabSlice& s,
                            int64_t dim, T* out) {

@@ -5,6 +5,7 @@
 #define USINE_RUNTIME_NN_INTERNAL_CPU_VOCAB_PARALLEL_H_
 
 #include <cstdint>
+#include <vector>
 
 namespace usine::nn_internal {
 
@@ -13,6 +14,10 @@ struct VocabSlice {
   int64_t count = 0;  // Ids owned: rows of the local table, columns of the local logits.
   int64_t valid = 0;  // Of those, the classes (ids < vocab); the rest is padding.
 };
+
+// The rows of this rank's table for `ids`: id - s.begin for the ids in the slice, -1 for the
+// others (as the CUDA embedding functions take them, cuda_layers.h).
+std::vector<int32_t> SliceRows(const std::vector<int32_t>& ids, const VocabSlice& s);
 
 // out[i] = table[ids[i] - begin] for ids in the slice, 0 for the others.
 template <typename T>

@@ -16,16 +16,24 @@ struct RowStats {
   __device__ float LogSumExp() const { return max + logf(sum); }
 };
 
-// Row r's statistics, from the block's threads together (a block-wide collective: every thread
-// calls it and gets the values).
-__device__ RowStats RowStatsOf(const float* row, int64_t vocab, float* scratch) {
+// The max of row[0, n) (-inf for n = 0), and the sum of e^(row[j] - max) over it, from the
+// block's threads together (block-wide collectives: every thread calls them and gets the
+// value).
+__device__ float RowMax(const float* row, int64_t n, float* scratch) {
   float max = -INFINITY;
-  for (int64_t j = threadIdx.x; j < vocab; j += kThreads) max = fmaxf(max, row[j]);
-  max = BlockReduce<kThreads, /*kMax=*/true>(max, scratch);
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) max = fmaxf(max, row[j]);
+  return BlockReduce<kThreads, /*kMax=*/true>(max, scratch);
+}
+__device__ float RowSumExp(const float* row, int64_t n, float max, float* scratch) {
   float sum = 0.0f;
-  for (int64_t j = threadIdx.x; j < vocab; j += kThreads) sum += expf(row[j] - max);
-  sum = BlockReduce<kThreads>(sum, scratch);
-  return {max, sum};
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) sum += expf(row[j] - max);
+  return BlockReduce<kThreads>(sum, scratch);
+}
+
+// Row r's statistics over [0, vocab).
+__device__ RowStats RowStatsOf(const float* row, int64_t vocab, float* scratch) {
+  const float max = RowMax(row, vocab, scratch);
+  return {max, RowSumExp(row, vocab, max, scratch)};
 }
 
 // gradient[j] <- e^(row[j] - shift) * factor - (j == target ? scale : 0) over [0, vocab), 0
@@ -80,6 +88,39 @@ __global__ void CrossEntropyForwardWithGradientKernel(const float* logits, const
                    gradient + r * padded_vocab);
 }
 
+// The vocabulary-parallel forms: row r of this rank's logits [rows, count], whose columns
+// [0, valid) are the classes [begin, begin + valid).
+__global__ void SliceRowMaxKernel(const float* logits, int64_t count, int64_t valid, float* max) {
+  __shared__ float scratch[kThreads / kWarpSize];
+  const int64_t r = blockIdx.x;
+  const float row_max = RowMax(logits + r * count, valid, scratch);
+  if (threadIdx.x == 0) max[r] = row_max;
+}
+
+__global__ void SliceSumExpAndTargetKernel(const float* logits, const int32_t* targets,
+                                           int64_t rows, int64_t begin, int64_t count,
+                                           int64_t valid, const float* max, float* sums) {
+  __shared__ float scratch[kThreads / kWarpSize];
+  const int64_t r = blockIdx.x;
+  const float* row = logits + r * count;
+  const float sum = RowSumExp(row, valid, max[r], scratch);
+  if (threadIdx.x == 0) {
+    const int64_t target = targets[r] - begin;
+    sums[r] = sum;
+    sums[rows + r] = target >= 0 && target < valid ? row[target] : 0.0f;
+  }
+}
+
+template <typename TOut>
+__global__ void SliceCrossEntropyGradientKernel(const float* logits, const int32_t* targets,
+                                                const float* lse, int64_t begin, int64_t count,
+                                                int64_t valid, float scale, TOut* gradient) {
+  const int64_t r = blockIdx.x;
+  // A target outside the slice (negative or >= valid) matches no column.
+  WriteRowGradient(logits + r * count, targets[r] - begin, lse[r], scale, valid, count, scale,
+                   gradient + r * count);
+}
+
 }  // namespace
 
 cudaError_t LaunchCrossEntropyForward(const float* logits, const int32_t* targets, int64_t rows,
@@ -111,6 +152,41 @@ cudaError_t LaunchCrossEntropyForwardWithGradient(const float* logits, const int
   return cudaGetLastError();
 }
 
+cudaError_t LaunchSliceRowMax(const float* logits, int64_t rows, int64_t count, int64_t valid,
+                              float* max, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  SliceRowMaxKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(logits, count, valid,
+                                                                          max);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSliceSumExpAndTarget(const float* logits, const int32_t* targets, int64_t rows,
+                                       int64_t begin, int64_t count, int64_t valid,
+                                       const float* max, float* sums, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  SliceSumExpAndTargetKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      logits, targets, rows, begin, count, valid, max, sums);
+  return cudaGetLastError();
+}
+
+template <typename TOut>
+cudaError_t LaunchSliceCrossEntropyGradient(const float* logits, const int32_t* targets,
+                                            const float* lse, int64_t rows, int64_t begin,
+                                            int64_t count, int64_t valid, float scale,
+                                            TOut* gradient, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  SliceCrossEntropyGradientKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      logits, targets, lse, begin, count, valid, scale, gradient);
+  return cudaGetLastError();
+}
+
+template cudaError_t LaunchSliceCrossEntropyGradient<float>(const float*, const int32_t*,
+                                                            const float*, int64_t, int64_t, int64_t,
+                                                            int64_t, float, float*, cudaStream_t);
+template cudaError_t LaunchSliceCrossEntropyGradient<BFloat16>(const float*, const int32_t*,
+                                                               const float*, int64_t, int64_t,
+                                                               int64_t, int64_t, float, BFloat16*,
+                                                               cudaStream_t);
 template cudaError_t LaunchCrossEntropyForwardWithGradient<float>(const float*, const int32_t*,
                                                                   int64_t, int64_t, int64_t, float,
                                                                   float*, float*, cudaStream_t);

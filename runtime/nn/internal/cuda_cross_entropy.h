@@ -38,6 +38,26 @@ cudaError_t LaunchCrossEntropyForwardWithGradient(const float* logits, const int
                                                   float scale, float* losses, TOut* gradient,
                                                   cudaStream_t stream);
 
+// The vocabulary-parallel forms (cpu_vocab_parallel.h's Slice*), one block per row of this
+// rank's logits [rows, count], whose columns [0, valid) are the classes [begin, begin + valid)
+// and the rest padding; the same block trees as above over [0, valid).
+// max[r] <- row r's max over [0, valid) (-inf when valid is 0).
+cudaError_t LaunchSliceRowMax(const float* logits, int64_t rows, int64_t count, int64_t valid,
+                              float* max, cudaStream_t stream);
+// sums[r] <- the sum over [0, valid) of e^(logit - max[r]) (max: the group's); sums[rows + r]
+// <- the logit of class targets[r] when this slice holds it, else 0.
+cudaError_t LaunchSliceSumExpAndTarget(const float* logits, const int32_t* targets, int64_t rows,
+                                       int64_t begin, int64_t count, int64_t valid,
+                                       const float* max, float* sums, cudaStream_t stream);
+// gradient[r] <- scale * (e^(logit - lse[r]) - onehot(targets[r])) over [0, valid), 0 over the
+// padding, from the row's log-sum-exp over the whole vocabulary. TOut: float (gradient may be
+// logits, in place) or BFloat16.
+template <typename TOut>
+cudaError_t LaunchSliceCrossEntropyGradient(const float* logits, const int32_t* targets,
+                                            const float* lse, int64_t rows, int64_t begin,
+                                            int64_t count, int64_t valid, float scale,
+                                            TOut* gradient, cudaStream_t stream);
+
 }  // namespace usine::nn_internal::cuda
 
 #endif  // USINE_RUNTIME_NN_INTERNAL_CUDA_CROSS_ENTROPY_H_

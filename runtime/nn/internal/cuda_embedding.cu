@@ -8,7 +8,8 @@ namespace {
 __global__ void EmbeddingForwardKernel(const int32_t* ids, int64_t n, const float* table,
                                        int64_t dim, float* out) {
   for (int64_t i = FirstIndex(); i < n * dim; i += GridStride()) {
-    out[i] = table[static_cast<int64_t>(ids[i / dim]) * dim + i % dim];
+    const int64_t id = ids[i / dim];
+    out[i] = id < 0 ? 0.0f : table[id * dim + i % dim];
   }
 }
 

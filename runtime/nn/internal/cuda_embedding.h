@@ -12,7 +12,8 @@
 
 namespace usine::nn_internal::cuda {
 
-// out[i] = table[ids[i]] for i < n. REQUIRES: every id is a row of the table.
+// out[i] = table[ids[i]] for i < n, and 0 where ids[i] < 0 (an id another rank's slice of a
+// vocabulary-parallel table holds). REQUIRES: every id >= 0 is a row of the table.
 cudaError_t LaunchEmbeddingForward(const int32_t* ids, int64_t n, const float* table, int64_t dim,
                                    float* out, cudaStream_t stream);
 

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <numeric>
 
 #include <cuda_runtime_api.h>
 
@@ -133,9 +132,13 @@ absl::Status CudaEmbeddingForward(const Tensor& ids, const Tensor& table, const 
 absl::Status CudaEmbeddingBackward(const std::vector<int32_t>& ids, const Tensor& dout,
                                    const Tensor& dtable) {
   USINE_ENTER_DEVICE_OF(dtable);
-  // Group the positions by id (a stable sort keeps each id's positions increasing).
-  std::vector<int32_t> positions(ids.size());
-  std::iota(positions.begin(), positions.end(), 0);
+  // Group the positions of ids >= 0 by id (a stable sort keeps each id's positions
+  // increasing).
+  std::vector<int32_t> positions;
+  positions.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] >= 0) positions.push_back(static_cast<int32_t>(i));
+  }
   std::stable_sort(positions.begin(), positions.end(),
                    [&](int32_t a, int32_t b) { return ids[a] < ids[b]; });
   std::vector<int32_t> group_ids, group_begin;
@@ -145,6 +148,7 @@ absl::Status CudaEmbeddingBackward(const std::vector<int32_t>& ids, const Tensor
       group_begin.push_back(static_cast<int32_t>(k));
     }
   }
+  if (positions.empty()) return absl::OkStatus();  // No id of this table's.
   group_begin.push_back(static_cast<int32_t>(positions.size()));
   const Device device = dtable.device();
   ASSIGN_OR_RETURN(Tensor d_positions, CudaUploadIds(positions, device));
@@ -208,6 +212,31 @@ absl::Status CudaCrossEntropyBackward(const Tensor& targets, const Tensor& lse, 
   return USINE_CUDA_STATUS(
       cuda::LaunchCrossEntropyBackward(I32(targets), F32(lse), logits.dim(0), vocab, logits.dim(1),
                                        static_cast<float>(scale), F32(logits), kDefaultStream));
+}
+
+absl::Status CudaSliceRowMax(const Tensor& logits, const VocabSlice& s, const Tensor& max) {
+  USINE_ENTER_DEVICE_OF(logits);
+  return USINE_CUDA_STATUS(cuda::LaunchSliceRowMax(F32(logits), logits.dim(0), s.count, s.valid,
+                                                   F32(max), kDefaultStream));
+}
+
+absl::Status CudaSliceSumExpAndTarget(const Tensor& logits, const Tensor& targets,
+                                      const VocabSlice& s, const Tensor& max, const Tensor& sums) {
+  USINE_ENTER_DEVICE_OF(logits);
+  return USINE_CUDA_STATUS(
+      cuda::LaunchSliceSumExpAndTarget(F32(logits), I32(targets), logits.dim(0), s.begin, s.count,
+                                       s.valid, F32(max), F32(sums), kDefaultStream));
+}
+
+absl::Status CudaSliceCrossEntropyGradient(const Tensor& logits, const Tensor& targets,
+                                           const Tensor& lse, const VocabSlice& s, double scale,
+                                           const Tensor& gradient) {
+  USINE_ENTER_DEVICE_OF(logits);
+  return USINE_CUDA_STATUS(WithOutput(gradient, [&](auto* out) {
+    return cuda::LaunchSliceCrossEntropyGradient(F32(logits), I32(targets), F32(lse), logits.dim(0),
+                                                 s.begin, s.count, s.valid,
+                                                 static_cast<float>(scale), out, kDefaultStream);
+  }));
 }
 
 namespace {

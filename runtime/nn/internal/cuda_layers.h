@@ -16,6 +16,7 @@
 
 #include "runtime/core/tensor.h"
 #include "runtime/nn/internal/cpu_attention.h"
+#include "runtime/nn/internal/cpu_vocab_parallel.h"
 
 namespace usine::nn_internal {
 
@@ -47,10 +48,13 @@ namespace usine::nn_internal {
 // the caller may free it at once.
 [[nodiscard]] absl::StatusOr<Tensor> CudaUploadIds(const std::vector<int32_t>& ids, Device device);
 
-// out [n, dim] = table[ids]; ids: i32 [n] on the table's device.
+// out [n, dim] = table[ids]; ids: i32 [n] on the table's device. An id < 0 gives a row of 0
+// (and no gradient below): the ids of the rows another rank of a vocabulary-parallel table
+// holds (SliceRows, cpu_vocab_parallel.h).
 [[nodiscard]] absl::Status CudaEmbeddingForward(const Tensor& ids, const Tensor& table,
                                                 const Tensor& out);
-// dtable[ids[i]] += dout[i], each row in increasing i (the cpu's order). ids on the host.
+// dtable[ids[i]] += dout[i] for ids >= 0, each row in increasing i (the cpu's order). ids on
+// the host.
 [[nodiscard]] absl::Status CudaEmbeddingBackward(const std::vector<int32_t>& ids,
                                                  const Tensor& dout, const Tensor& dtable);
 // x [B, T, dim] += table[0:T].
@@ -72,6 +76,22 @@ namespace usine::nn_internal {
                                                                          int64_t vocab,
                                                                          double scale,
                                                                          const Tensor& gradient);
+
+// The vocabulary-parallel cross-entropy's steps (cpu_vocab_parallel.h's) over this rank's
+// logits [rows, s.count]; targets i32 [rows] on the device (class ids of the whole vocabulary).
+// max [rows] <- each row's max over the slice's classes.
+[[nodiscard]] absl::Status CudaSliceRowMax(const Tensor& logits, const VocabSlice& s,
+                                           const Tensor& max);
+// sums [2 * rows] <- each row's sum of e^(logit - max[r]), then the target's logit or 0.
+[[nodiscard]] absl::Status CudaSliceSumExpAndTarget(const Tensor& logits, const Tensor& targets,
+                                                    const VocabSlice& s, const Tensor& max,
+                                                    const Tensor& sums);
+// gradient (the logits' shape; f32, possibly the logits themselves, or bf16) <- scale *
+// (softmax - onehot(target)) from each row's log-sum-exp lse [rows], 0 on the padding.
+[[nodiscard]] absl::Status CudaSliceCrossEntropyGradient(const Tensor& logits,
+                                                         const Tensor& targets, const Tensor& lse,
+                                                         const VocabSlice& s, double scale,
+                                                         const Tensor& gradient);
 
 // Causal attention over qkv [B, T, 3C]: writes out [B, T, C]; heads [3, B, H, T, D] (q, k, v
 // with each head contiguous) and probs [B, H, T, T] (0 above the diagonal) are what the

@@ -36,6 +36,15 @@ absl::StatusOr<double> CudaCrossEntropyForward(const Tensor&, const Tensor&, int
                                                const Tensor&) {
   return NoCuda();
 }
+absl::Status CudaSliceRowMax(const Tensor&, const VocabSlice&, const Tensor&) { return NoCuda(); }
+absl::Status CudaSliceSumExpAndTarget(const Tensor&, const Tensor&, const VocabSlice&,
+                                      const Tensor&, const Tensor&) {
+  return NoCuda();
+}
+absl::Status CudaSliceCrossEntropyGradient(const Tensor&, const Tensor&, const Tensor&,
+                                           const VocabSlice&, double, const Tensor&) {
+  return NoCuda();
+}
 absl::Status CudaCrossEntropyBackward(const Tensor&, const Tensor&, int64_t, double,
                                       const Tensor&) {
   return NoCuda();

@@ -25,6 +25,14 @@ Tensor F32Tensor(Device device, const Shape& shape, const std::vector<float>& va
   return t.ok() ? *t : Tensor();
 }
 
+Tensor RepeatingIds(int64_t batch, int64_t seq, int64_t rows, int salt) {
+  std::vector<int32_t> ids(batch * seq);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = static_cast<int32_t>((i * i * 7 + salt) % static_cast<size_t>(rows));
+  }
+  return MakeTensor(Device::Cpu(), {batch, seq}, ids).value();
+}
+
 TensorPair RandomPair(const Shape& shape, uint64_t seed, float scale) {
   const std::vector<float> values = RandomValues(shape.numel(), seed, scale);
   return {F32Tensor(Device::Cpu(), shape, values), F32Tensor(kCuda, shape, values)};

@@ -1,18 +1,21 @@
-// Helpers of the CUDA-versus-cpu tests of the layers (cuda_layers_test.cc, cuda_gpt_test.cc):
-// the same random values on both devices, and the comparison ‖cuda − cpu‖ / ‖cpu‖ with a
-// message that names the worst element.
+// Helpers of the CUDA-versus-cpu tests of the layers (cuda_layers_test.cc, cuda_gpt_test.cc,
+// cuda_tensor_parallel_test.cc): the same random values on both devices, and the comparison
+// ‖cuda − cpu‖ / ‖cpu‖ with a message that names the worst element.
 #ifndef USINE_TESTS_RUNTIME_NN_CUDA_COMPARE_H_
 #define USINE_TESTS_RUNTIME_NN_CUDA_COMPARE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "gtest/gtest.h"
 
 #include "runtime/core/device.h"
 #include "runtime/core/tensor.h"
 #include "runtime/nn/module.h"
+#include "tests/testing/device_test.h"
 
 namespace usine::testing {
 
@@ -59,6 +62,31 @@ void ExpectParametersClose(Module& cpu, Module& cuda, const std::string& context
 
 // Fills `t` with NaN.
 void Poison(const Tensor& t);
+
+// Ids [batch, seq] in [0, rows) (i32, cpu) with many repeats (a small range), so that an
+// embedding's backward groups positions; `salt` varies them.
+Tensor RepeatingIds(int64_t batch, int64_t seq, int64_t rows, int salt);
+
+// Runs Forward and Backward of a layer mapping x -> y on both devices and compares y, dx and
+// the parameters' gradients.
+template <typename Layer>
+void CompareLayer(Layer& cpu, Layer& cuda, const Shape& x_shape, uint64_t seed,
+                  const std::function<absl::StatusOr<Tensor>(Layer&, const Tensor&)>& forward,
+                  const std::function<absl::StatusOr<Tensor>(Layer&, const Tensor&)>& backward,
+                  const std::string& what) {
+  SCOPED_TRACE(what);
+  RandomizeAlike(cpu, cuda, seed);
+  const TensorPair x = RandomPair(x_shape, seed + 100, 2.0f);
+  ASSERT_OK_AND_ASSIGN(Tensor y_cpu, forward(cpu, x.cpu));
+  ASSERT_OK_AND_ASSIGN(Tensor y_cuda, forward(cuda, x.cuda));
+  EXPECT_EQ(y_cuda.device(), kCuda);
+  EXPECT_TRUE(Close(y_cuda, y_cpu)) << "output";
+  const TensorPair dy = RandomPair(y_cpu.shape(), seed + 200);
+  ASSERT_OK_AND_ASSIGN(Tensor dx_cpu, backward(cpu, dy.cpu));
+  ASSERT_OK_AND_ASSIGN(Tensor dx_cuda, backward(cuda, dy.cuda));
+  EXPECT_TRUE(Close(dx_cuda, dx_cpu)) << "input gradient";
+  ExpectParametersClose(cpu, cuda, what);
+}
 
 }  // namespace usine::testing
 

@@ -37,6 +37,7 @@ namespace {
 namespace ni = nn_internal;
 using testing::BitIdentical;
 using testing::Close;
+using testing::CompareLayer;
 using testing::F32Tensor;
 using testing::kCuda;
 using testing::MakeTensor;
@@ -44,6 +45,7 @@ using testing::Poison;
 using testing::RandomizeAlike;
 using testing::RandomPair;
 using testing::RandomValues;
+using testing::RepeatingIds;
 using testing::TensorPair;
 
 class CudaLayersGpuTest : public ::testing::Test {
@@ -52,27 +54,6 @@ class CudaLayersGpuTest : public ::testing::Test {
     if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
   }
 };
-
-// Runs Forward and Backward of a layer mapping x -> y on both devices and compares y, dx and
-// the parameters' gradients.
-template <typename Layer>
-void CompareLayer(Layer& cpu, Layer& cuda, const Shape& x_shape, uint64_t seed,
-                  const std::function<absl::StatusOr<Tensor>(Layer&, const Tensor&)>& forward,
-                  const std::function<absl::StatusOr<Tensor>(Layer&, const Tensor&)>& backward,
-                  const std::string& what) {
-  SCOPED_TRACE(what);
-  RandomizeAlike(cpu, cuda, seed);
-  const TensorPair x = RandomPair(x_shape, seed + 100, 2.0f);
-  ASSERT_OK_AND_ASSIGN(Tensor y_cpu, forward(cpu, x.cpu));
-  ASSERT_OK_AND_ASSIGN(Tensor y_cuda, forward(cuda, x.cuda));
-  EXPECT_EQ(y_cuda.device(), kCuda);
-  EXPECT_TRUE(Close(y_cuda, y_cpu)) << "output";
-  const TensorPair dy = RandomPair(y_cpu.shape(), seed + 200);
-  ASSERT_OK_AND_ASSIGN(Tensor dx_cpu, backward(cpu, dy.cpu));
-  ASSERT_OK_AND_ASSIGN(Tensor dx_cuda, backward(cuda, dy.cuda));
-  EXPECT_TRUE(Close(dx_cuda, dx_cpu)) << "input gradient";
-  testing::ExpectParametersClose(cpu, cuda, what);
-}
 
 TEST_F(CudaLayersGpuTest, LinearMatchesCpu) {
   struct Case {
@@ -166,15 +147,6 @@ TEST_F(CudaLayersGpuTest, BlockMatchesCpuWithAndWithoutRecompute) {
         [](Block& l, const Tensor& dy) { return l.Backward(dy); },
         recompute ? "Block (recompute)" : "Block");
   }
-}
-
-// Ids with many repeats (a small range), so that the embedding's backward groups positions.
-Tensor RepeatingIds(int64_t batch, int64_t seq, int64_t rows, int salt) {
-  std::vector<int32_t> ids(batch * seq);
-  for (size_t i = 0; i < ids.size(); ++i) {
-    ids[i] = static_cast<int32_t>((i * i * 7 + salt) % static_cast<size_t>(rows));
-  }
-  return MakeTensor(Device::Cpu(), {batch, seq}, ids).value();
 }
 
 TEST_F(CudaLayersGpuTest, EmbeddingMatchesCpuBitForBit) {
