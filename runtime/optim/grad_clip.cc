@@ -20,11 +20,12 @@ Stream GradientStream(Device device) {
   return device.is_cpu() ? Stream::Host() : Stream::Default(device);
 }
 
-// Each gradient's L2 norm (f32, in a fixed order on its device), on the host. With `grads` (all
-// on one device): one L2Norms call and one copy to the host, a single synchronisation.
-absl::StatusOr<std::vector<float>> GradientNorms(absl::Span<const NamedParameter> parameters,
-                                                 const std::optional<std::vector<Tensor>>& grads) {
+}  // namespace
+
+absl::StatusOr<std::vector<float>> GradientNormsToHost(
+    absl::Span<const NamedParameter> parameters) {
   std::vector<float> norms(parameters.size());
+  const std::optional<std::vector<Tensor>> grads = GradientsOnOneDevice(parameters);
   if (!grads.has_value()) {
     for (size_t i = 0; i < parameters.size(); ++i) {
       absl::StatusOr<float> norm = L2NormToHost(parameters[i].parameter->grad);
@@ -46,28 +47,29 @@ absl::StatusOr<std::vector<float>> GradientNorms(absl::Span<const NamedParameter
   return norms;
 }
 
-}  // namespace
-
-absl::StatusOr<double> ClipGradientNorm(absl::Span<const NamedParameter> parameters,
-                                        double max_norm) {
-  if (!parameters.empty()) MarkOp("clip", parameters.front().parameter->grad.device());
+absl::Status ScaleGradients(absl::Span<const NamedParameter> parameters, float factor) {
   const std::optional<std::vector<Tensor>> grads = GradientsOnOneDevice(parameters);
-  ASSIGN_OR_RETURN(const std::vector<float> norms, GradientNorms(parameters, grads));
-  double sum_of_squares = 0;
-  for (const float norm : norms) sum_of_squares += static_cast<double>(norm) * norm;
-  const double norm = std::sqrt(sum_of_squares);
-  if (!(max_norm > 0 && norm > max_norm)) return norm;
-  const float factor = static_cast<float>(max_norm / norm);
   if (grads.has_value()) {
-    if (!grads->empty()) {
-      RETURN_IF_ERROR(WithContext(Scale(*grads, factor, GradientStream(grads->front().device())),
-                                  "gradient scaling"));
-    }
-    return norm;
+    if (grads->empty()) return absl::OkStatus();
+    return WithContext(Scale(*grads, factor, GradientStream(grads->front().device())),
+                       "gradient scaling");
   }
   for (const NamedParameter& p : parameters) {
     const Tensor& grad = p.parameter->grad;
     RETURN_IF_ERROR(WithContext(Scale(grad, factor, GradientStream(grad.device())), p.name));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> ClipGradientNorm(absl::Span<const NamedParameter> parameters,
+                                        double max_norm) {
+  if (!parameters.empty()) MarkOp("clip", parameters.front().parameter->grad.device());
+  ASSIGN_OR_RETURN(const std::vector<float> norms, GradientNormsToHost(parameters));
+  double sum_of_squares = 0;
+  for (const float norm : norms) sum_of_squares += static_cast<double>(norm) * norm;
+  const double norm = std::sqrt(sum_of_squares);
+  if (max_norm > 0 && norm > max_norm) {
+    RETURN_IF_ERROR(ScaleGradients(parameters, static_cast<float>(max_norm / norm)));
   }
   return norm;
 }

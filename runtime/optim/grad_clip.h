@@ -5,6 +5,9 @@
 #ifndef USINE_RUNTIME_OPTIM_GRAD_CLIP_H_
 #define USINE_RUNTIME_OPTIM_GRAD_CLIP_H_
 
+#include <vector>
+
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
@@ -18,6 +21,16 @@ namespace usine {
 // gradients is enqueued on their device's default stream, where the layers and AdamW run.
 [[nodiscard]] absl::StatusOr<double> ClipGradientNorm(absl::Span<const NamedParameter> parameters,
                                                       double max_norm);
+
+// The two halves of ClipGradientNorm, for clipping that sums norms differently
+// (tensor_parallel_grad_clip.h). Each parameter's gradient L2 norm, in order, on the host: one
+// L2Norms call and one synchronisation when every gradient is on one device.
+[[nodiscard]] absl::StatusOr<std::vector<float>> GradientNormsToHost(
+    absl::Span<const NamedParameter> parameters);
+// Every gradient times `factor`, enqueued on its device's default stream (one call when every
+// gradient is on one device).
+[[nodiscard]] absl::Status ScaleGradients(absl::Span<const NamedParameter> parameters,
+                                          float factor);
 
 }  // namespace usine
 

@@ -1,11 +1,10 @@
 #include "runtime/optim/tensor_parallel_grad_clip.h"
 
 #include <cmath>
+#include <vector>
 
 #include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
-#include "runtime/kernels/elementwise.h"
-#include "runtime/kernels/reduce.h"
 #include "runtime/optim/grad_clip.h"
 
 namespace usine {
@@ -14,11 +13,11 @@ absl::StatusOr<double> ClipTensorParallelGradientNorm(absl::Span<const NamedPara
                                                       double max_norm, Communicator* tp) {
   if (tp == nullptr || tp->size() == 1) return ClipGradientNorm(parameters, max_norm);
   if (!parameters.empty()) MarkOp("clip", parameters.front().parameter->grad.device());
+  ASSIGN_OR_RETURN(const std::vector<float> norms, GradientNormsToHost(parameters));
   double sharded = 0, replicated = 0;
-  for (const NamedParameter& p : parameters) {
-    absl::StatusOr<float> norm = L2NormToHost(p.parameter->grad);
-    if (!norm.ok()) return WithContext(norm.status(), p.name);
-    (p.parameter->split.sharded() ? sharded : replicated) += static_cast<double>(*norm) * *norm;
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const double square = static_cast<double>(norms[i]) * norms[i];
+    (parameters[i].parameter->split.sharded() ? sharded : replicated) += square;
   }
   // The communicators reduce no f64: gather the ranks' sums and add them in rank order, which
   // gives every rank the same bits.
@@ -30,10 +29,7 @@ absl::StatusOr<double> ClipTensorParallelGradientNorm(absl::Span<const NamedPara
   for (int r = 0; r < tp->size(); ++r) sum_of_squares += static_cast<double*>(all.raw_data())[r];
   const double norm = std::sqrt(sum_of_squares + replicated);
   if (max_norm > 0 && norm > max_norm) {
-    const float factor = static_cast<float>(max_norm / norm);
-    for (const NamedParameter& p : parameters) {
-      RETURN_IF_ERROR(WithContext(Scale(p.parameter->grad, factor), p.name));
-    }
+    RETURN_IF_ERROR(ScaleGradients(parameters, static_cast<float>(max_norm / norm)));
   }
   return norm;
 }

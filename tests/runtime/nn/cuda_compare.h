@@ -15,9 +15,18 @@
 #include "runtime/core/device.h"
 #include "runtime/core/tensor.h"
 #include "runtime/nn/module.h"
+#include "runtime/nn/tokens.h"
 #include "tests/testing/device_test.h"
 
 namespace usine::testing {
+
+// A fixture whose cases skip where there is no CUDA device.
+class CudaDeviceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
+  }
+};
 
 // Both paths compute in f32; the CUDA kernels sum in other orders (trees over warps and
 // blocks, cuBLAS's own blocking), so results differ by a few f32 roundings per reduction:
@@ -66,6 +75,25 @@ void Poison(const Tensor& t);
 // Ids [batch, seq] in [0, rows) (i32, cpu) with many repeats (a small range), so that an
 // embedding's backward groups positions; `salt` varies them.
 Tensor RepeatingIds(int64_t batch, int64_t seq, int64_t rows, int salt);
+
+// Looks up the same repeating ids (RepeatingIds(3, 41, rows, salt), positions [1, 41)) in a
+// token embedding on each device (Embedding or VocabParallelEmbedding) after RandomizeAlike,
+// and checks the output and the table's gradient bit for bit: each row adds its positions in
+// increasing order on both devices.
+template <typename TokenEmbedding>
+void ExpectEmbeddingsBitIdentical(TokenEmbedding& cpu, TokenEmbedding& cuda, int64_t rows, int salt,
+                                  uint64_t seed) {
+  RandomizeAlike(cpu, cuda, seed);
+  const Tensor ids = RepeatingIds(3, 41, rows, salt);
+  ASSERT_OK_AND_ASSIGN(Tensor x_cpu, cpu.Forward(TokenWindow{ids, 1, 40}));
+  ASSERT_OK_AND_ASSIGN(Tensor x_cuda, cuda.Forward(TokenWindow{ids, 1, 40}));
+  EXPECT_EQ(x_cuda.device(), kCuda);
+  EXPECT_TRUE(BitIdentical(x_cuda, x_cpu)) << "forward";
+  const TensorPair dx = RandomPair(x_cpu.shape(), seed + 1);
+  ASSERT_OK(cpu.Backward(dx.cpu));
+  ASSERT_OK(cuda.Backward(dx.cuda));
+  EXPECT_TRUE(BitIdentical(cuda.weight().grad, cpu.weight().grad)) << "gradient";
+}
 
 // Runs Forward and Backward of a layer mapping x -> y on both devices and compares y, dx and
 // the parameters' gradients.

@@ -45,12 +45,7 @@ using testing::RandomizeAlike;
 using testing::RandomPair;
 using testing::TensorPair;
 
-class CudaFlashAttentionGpuTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
-  }
-};
+class CudaFlashAttentionGpuTest : public testing::CudaDeviceTest {};
 
 std::string Describe(const ni::AttentionDims& d) {
   return absl::StrCat("B ", d.batch, " T ", d.seq, " H ", d.heads, " D ", d.head_dim);

@@ -48,12 +48,7 @@ using testing::RandomValues;
 using testing::RepeatingIds;
 using testing::TensorPair;
 
-class CudaLayersGpuTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
-  }
-};
+class CudaLayersGpuTest : public testing::CudaDeviceTest {};
 
 TEST_F(CudaLayersGpuTest, LinearMatchesCpu) {
   struct Case {
@@ -155,16 +150,8 @@ TEST_F(CudaLayersGpuTest, EmbeddingMatchesCpuBitForBit) {
     ASSERT_OK_AND_ASSIGN(auto cpu, Embedding::Create({.rows = 13, .dim = dim}, i1));
     ASSERT_OK_AND_ASSIGN(auto cuda,
                          Embedding::Create({.rows = 13, .dim = dim, .device = kCuda}, i2));
-    RandomizeAlike(*cpu, *cuda, 70);
-    const Tensor ids = RepeatingIds(3, 41, 13, static_cast<int>(dim));
-    ASSERT_OK_AND_ASSIGN(Tensor x_cpu, cpu->Forward({ids, 1, 40}));
-    ASSERT_OK_AND_ASSIGN(Tensor x_cuda, cuda->Forward({ids, 1, 40}));
-    EXPECT_TRUE(BitIdentical(x_cuda, x_cpu)) << "forward, dim " << dim;
-    const TensorPair dx = RandomPair(x_cpu.shape(), 71);
-    ASSERT_OK(cpu->Backward(dx.cpu));
-    ASSERT_OK(cuda->Backward(dx.cuda));
-    // Each row adds its positions in increasing order on both devices.
-    EXPECT_TRUE(BitIdentical(cuda->weight().grad, cpu->weight().grad)) << "gradient, dim " << dim;
+    SCOPED_TRACE(absl::StrCat("dim ", dim));
+    testing::ExpectEmbeddingsBitIdentical(*cpu, *cuda, 13, static_cast<int>(dim), 70);
   }
 }
 

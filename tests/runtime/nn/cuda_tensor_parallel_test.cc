@@ -28,22 +28,12 @@ namespace {
 
 namespace ni = nn_internal;
 using testing::BitIdentical;
-using testing::Close;
-using testing::CompareLayer;
 using testing::F32Tensor;
 using testing::kCuda;
-using testing::Poison;
 using testing::RandomPair;
-using testing::RandomValues;
 using testing::RepeatingIds;
-using testing::TensorPair;
 
-class CudaTensorParallelGpuTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
-  }
-};
+class CudaTensorParallelGpuTest : public testing::CudaDeviceTest {};
 
 TEST_F(CudaTensorParallelGpuTest, ColumnAndRowParallelLinearMatchCpu) {
   struct Case {
@@ -67,7 +57,7 @@ TEST_F(CudaTensorParallelGpuTest, ColumnAndRowParallelLinearMatchCpu) {
                                                                          .bias = c.bias,
                                                                          .device = kCuda},
                                                                         i2));
-    CompareLayer<ColumnParallelLinear>(
+    testing::CompareLayer<ColumnParallelLinear>(
         *column_cpu, *column_cuda, c.x, 10,
         [](ColumnParallelLinear& l, const Tensor& x) { return l.Forward(x); },
         [](ColumnParallelLinear& l, const Tensor& dy) { return l.Backward(dy); },
@@ -79,7 +69,7 @@ TEST_F(CudaTensorParallelGpuTest, ColumnAndRowParallelLinearMatchCpu) {
         auto row_cuda,
         RowParallelLinear::Create(
             {.in_features = in, .out_features = c.out, .bias = c.bias, .device = kCuda}, i4));
-    CompareLayer<RowParallelLinear>(
+    testing::CompareLayer<RowParallelLinear>(
         *row_cpu, *row_cuda, c.x, 20,
         [](RowParallelLinear& l, const Tensor& x) { return l.Forward(x); },
         [](RowParallelLinear& l, const Tensor& dy) { return l.Backward(dy); },
@@ -92,11 +82,11 @@ TEST_F(CudaTensorParallelGpuTest, ColumnAndRowParallelLinearMatchCpu) {
 // gradients, bit for bit.
 TEST_F(CudaTensorParallelGpuTest, SplitLinearsTakeBf16OperandsAndComputeAsLinear) {
   std::optional<testing::ScopedMatmulPrecision> bf16(MatmulPrecision::kBf16);
-  const TensorPair h = RandomPair({2, 7, 64}, 30, 3.0f);
+  const testing::TensorPair h = RandomPair({2, 7, 64}, 30, 3.0f);
   Gelu gelu(DType::kF32);
   ASSERT_OK_AND_ASSIGN(const Tensor g16, gelu.ForwardOperand(h.cuda));
   ASSERT_EQ(g16.dtype(), DType::kBF16);
-  const TensorPair dy = RandomPair({2, 7, 48}, 31);
+  const testing::TensorPair dy = RandomPair({2, 7, 48}, 31);
   ParameterInitializer i1(4), i2(4), i3(4);
   ASSERT_OK_AND_ASSIGN(
       auto linear, Linear::Create({.in_features = 64, .out_features = 48, .device = kCuda}, i1));
@@ -133,16 +123,8 @@ TEST_F(CudaTensorParallelGpuTest, VocabParallelEmbeddingMatchesCpuBitForBit) {
                          VocabParallelEmbedding::Create(
                              {.rows = 16, .valid_rows = 13, .dim = dim, .device = kCuda}, i2));
     EXPECT_TRUE(BitIdentical(cuda->weight().value, cpu->weight().value)) << "initial table";
-    testing::RandomizeAlike(*cpu, *cuda, 50);
-    const Tensor ids = RepeatingIds(3, 41, 13, static_cast<int>(dim));
-    ASSERT_OK_AND_ASSIGN(Tensor x_cpu, cpu->Forward({ids, 1, 40}));
-    ASSERT_OK_AND_ASSIGN(Tensor x_cuda, cuda->Forward({ids, 1, 40}));
-    EXPECT_EQ(x_cuda.device(), kCuda);
-    EXPECT_TRUE(BitIdentical(x_cuda, x_cpu)) << "forward, dim " << dim;
-    const TensorPair dx = RandomPair(x_cpu.shape(), 51);
-    ASSERT_OK(cpu->Backward(dx.cpu));
-    ASSERT_OK(cuda->Backward(dx.cuda));
-    EXPECT_TRUE(BitIdentical(cuda->weight().grad, cpu->weight().grad)) << "gradient, dim " << dim;
+    SCOPED_TRACE(absl::StrCat("dim ", dim));
+    testing::ExpectEmbeddingsBitIdentical(*cpu, *cuda, 13, static_cast<int>(dim), 50);
   }
 }
 
@@ -156,25 +138,25 @@ TEST_F(CudaTensorParallelGpuTest, EmbeddingKernelsOnASliceMatchCpu) {
   const auto* first = static_cast<const int32_t*>(id_tensor.raw_data());
   const std::vector<int32_t> ids(first, first + id_tensor.numel());
   const int64_t n = static_cast<int64_t>(ids.size());
-  const TensorPair table = RandomPair({slice.count, dim}, 60);
+  const testing::TensorPair table = RandomPair({slice.count, dim}, 60);
   ASSERT_OK_AND_ASSIGN(Tensor cpu_out, Tensor::Empty({n, dim}, DType::kF32));
   ni::SliceEmbeddingForward(ids.data(), n, static_cast<const float*>(table.cpu.raw_data()), slice,
                             dim, static_cast<float*>(cpu_out.raw_data()));
   ASSERT_OK_AND_ASSIGN(Tensor cuda_out, Tensor::Empty({n, dim}, DType::kF32, kCuda));
-  Poison(cuda_out);
+  testing::Poison(cuda_out);
   ASSERT_OK_AND_ASSIGN(const Tensor rows, ni::CudaUploadIds(ni::SliceRows(ids, slice), kCuda));
   ASSERT_OK(ni::CudaEmbeddingForward(rows, table.cuda, cuda_out));
   EXPECT_TRUE(BitIdentical(cuda_out, cpu_out)) << "forward";
 
-  const TensorPair dout = RandomPair({n, dim}, 61);
-  const TensorPair dtable = RandomPair({slice.count, dim}, 62);
+  const testing::TensorPair dout = RandomPair({n, dim}, 61);
+  const testing::TensorPair dtable = RandomPair({slice.count, dim}, 62);
   ni::SliceEmbeddingBackward(ids.data(), n, static_cast<const float*>(dout.cpu.raw_data()), slice,
                              dim, static_cast<float*>(dtable.cpu.raw_data()));
   ASSERT_OK(ni::CudaEmbeddingBackward(ni::SliceRows(ids, slice), dout.cuda, dtable.cuda));
   EXPECT_TRUE(BitIdentical(dtable.cuda, dtable.cpu)) << "backward";
 
   // No id in the slice: nothing to add, and the table's gradient is left as it was.
-  const TensorPair untouched = RandomPair({slice.count, dim}, 63);
+  const testing::TensorPair untouched = RandomPair({slice.count, dim}, 63);
   ASSERT_OK(ni::CudaEmbeddingBackward(std::vector<int32_t>(n, -1), dout.cuda, untouched.cuda));
   EXPECT_TRUE(BitIdentical(untouched.cuda, untouched.cpu)) << "no ids of the slice";
 }
@@ -194,7 +176,7 @@ TEST_F(CudaTensorParallelGpuTest, VocabParallelCrossEntropyMatchesCpuOnASlice) {
     SCOPED_TRACE(absl::StrCat("rows ", c.rows, " vocab ", c.vocab, " slice [", c.begin, ", ",
                               c.begin + c.count, ")"));
     const int64_t valid = std::min(c.count, c.vocab - c.begin);
-    std::vector<float> values = RandomValues(c.rows * c.count, 70, 8.0f);
+    std::vector<float> values = testing::RandomValues(c.rows * c.count, 70, 8.0f);
     for (int64_t r = 0; r < c.rows; ++r) {
       for (int64_t j = valid; j < c.count; ++j) values[r * c.count + j] = NAN;
     }
@@ -211,10 +193,10 @@ TEST_F(CudaTensorParallelGpuTest, VocabParallelCrossEntropyMatchesCpuOnASlice) {
     ASSERT_OK_AND_ASSIGN(const double loss_cuda, cuda.Forward(cuda_logits, window));
     ASSERT_OK(cuda.Backward(0.7));
     EXPECT_NEAR(loss_cuda, loss_cpu, 1e-5 * std::abs(loss_cpu)) << "loss";
-    EXPECT_TRUE(Close(cuda_logits, cpu_logits)) << "f32 gradient (padding must be 0)";
+    EXPECT_TRUE(testing::Close(cuda_logits, cpu_logits)) << "f32 gradient (padding must be 0)";
 
     ASSERT_OK_AND_ASSIGN(Tensor bf16, Tensor::Empty(shape, DType::kBF16, kCuda));
-    Poison(bf16);
+    testing::Poison(bf16);
     ASSERT_OK_AND_ASSIGN(const double loss_bf16,
                          cuda.ForwardWithGradient(kept_logits, window, bf16));
     EXPECT_EQ(loss_bf16, loss_cuda);
@@ -229,7 +211,7 @@ TEST_F(CudaTensorParallelGpuTest, VocabParallelCrossEntropyMatchesCpuOnASlice) {
 }
 
 TEST_F(CudaTensorParallelGpuTest, VocabParallelCrossEntropyRefusesAGradientElsewhere) {
-  const Tensor logits = F32Tensor(kCuda, {2, 8}, RandomValues(16, 80));
+  const Tensor logits = F32Tensor(kCuda, {2, 8}, testing::RandomValues(16, 80));
   const Tensor targets = RepeatingIds(1, 2, 8, 1);
   VocabParallelCrossEntropy ce(nullptr, 8, 0);
   ASSERT_OK_AND_ASSIGN(const Tensor on_cpu, Tensor::Empty({2, 8}, DType::kF32));
