@@ -1,5 +1,6 @@
 #include "runtime/optim/adamw.h"
 
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -10,60 +11,9 @@
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/shard_boxes.h"
 #include "runtime/optim/internal/adamw_update.h"
-
-#if USINE_WITH_CUDA
-#include "runtime/core/cuda_status.h"
-#include "runtime/core/internal/cuda_device_guard.h"
-#include "runtime/optim/internal/cuda_adamw.h"
-#endif
+#include "runtime/optim/internal/cuda_adamw_update.h"
 
 namespace usine {
-namespace {
-
-// A CUDA parameter and its moments, for one update.
-struct CudaUpdate {
-  const NamedParameter* parameter;
-  const Tensor* exp_avg;
-  const Tensor* exp_avg_sq;
-};
-
-// The updates of `run` (CUDA parameters, all on `device`), on that device's default stream,
-// kAdamWTensorsPerLaunch parameters a launch.
-absl::Status CudaStep(const optim_internal::AdamWCoefficients& c, absl::Span<const CudaUpdate> run,
-                      Device device) {
-#if USINE_WITH_CUDA
-  namespace oc = optim_internal::cuda;
-  const oc::AdamWStep step{.lr = c.lr,
-                           .beta1 = c.beta1,
-                           .beta2 = c.beta2,
-                           .eps = c.eps,
-                           .decay = c.lr * c.weight_decay,
-                           .correction1 = c.correction1,
-                           .correction2 = c.correction2};
-  core_internal::CudaDeviceGuard guard;
-  RETURN_IF_ERROR(guard.Enter(device));
-  oc::AdamWTensors launch;
-  for (size_t i = 0; i < run.size(); ++i) {
-    const Parameter& p = *run[i].parameter->parameter;
-    launch.tensors[launch.count++] = {
-        .grad = static_cast<const float*>(p.grad.raw_data()),
-        .value = static_cast<float*>(p.value.raw_data()),
-        .exp_avg = static_cast<float*>(run[i].exp_avg->raw_data()),
-        .exp_avg_sq = static_cast<float*>(run[i].exp_avg_sq->raw_data()),
-        .n = p.value.numel(),
-        .decay = p.decay};
-    if (launch.count == oc::kAdamWTensorsPerLaunch || i + 1 == run.size()) {
-      RETURN_IF_ERROR(USINE_CUDA_STATUS(oc::LaunchAdamW(step, launch, /*stream=*/nullptr)));
-      launch.count = 0;
-    }
-  }
-  return absl::OkStatus();
-#else
-  return absl::FailedPreconditionError("AdamW: CUDA parameters need a build with CUDA");
-#endif
-}
-
-}  // namespace
 
 absl::Status AdamWOptions::Validate() const {
   if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0 && weight_decay >= 0)) {
@@ -102,31 +52,40 @@ absl::Status AdamW::Step(double lr) {
   const optim_internal::AdamWCoefficients c = optim_internal::AdamWCoefficientsAt(options_, lr, t);
   if (!slots_.empty()) MarkOp("adamw", slots_.front().parameter.parameter->value.device());
   // CUDA parameters are updated in runs of consecutive ones on one device, many a launch.
-  std::vector<CudaUpdate> run;
-  const auto device_of = [](const CudaUpdate& u) { return u.parameter->parameter->value.device(); };
-  const auto flush = [&]() -> absl::Status {
+  std::vector<optim_internal::AdamWArrays> run;
+  std::string run_first;
+  const auto flush = [&](const std::string& last) -> absl::Status {
     if (run.empty()) return absl::OkStatus();
-    absl::Status status = WithContext(CudaStep(c, run, device_of(run.front())),
-                                      absl::StrCat("AdamW parameters ", run.front().parameter->name,
-                                                   " to ", run.back().parameter->name));
+    absl::Status status =
+        WithContext(optim_internal::CudaAdamWUpdate(c, run, run.front().value.device()),
+                    absl::StrCat("AdamW parameters ", run_first, " to ", last));
     run.clear();
     return status;
   };
+  std::string previous;
   for (Slot& slot : slots_) {
     const Parameter& p = *slot.parameter.parameter;
     RETURN_IF_ERROR(CheckSameShape(p.grad, p.value, slot.parameter.name + " grad", "value"));
     if (p.value.device().is_cuda()) {
-      if (!run.empty() && device_of(run.front()) != p.value.device()) RETURN_IF_ERROR(flush());
-      run.push_back({&slot.parameter, &slot.exp_avg, &slot.exp_avg_sq});
+      if (!run.empty() && run.front().value.device() != p.value.device()) {
+        RETURN_IF_ERROR(flush(previous));
+      }
+      if (run.empty()) run_first = slot.parameter.name;
+      run.push_back({.value = p.value,
+                     .grad = p.grad,
+                     .exp_avg = slot.exp_avg,
+                     .exp_avg_sq = slot.exp_avg_sq,
+                     .decay = p.decay});
+      previous = slot.parameter.name;
       continue;
     }
-    RETURN_IF_ERROR(flush());
+    RETURN_IF_ERROR(flush(previous));
     optim_internal::AdamWUpdate(
         c, p.decay, p.value.numel(), static_cast<float*>(p.value.raw_data()),
         static_cast<const float*>(p.grad.raw_data()), static_cast<float*>(slot.exp_avg.raw_data()),
         static_cast<float*>(slot.exp_avg_sq.raw_data()));
   }
-  RETURN_IF_ERROR(flush());
+  RETURN_IF_ERROR(flush(previous));
   step_ = t;
   return absl::OkStatus();
 }

@@ -4,20 +4,30 @@
 #include <cmath>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/copy.h"
 #include "runtime/kernels/elementwise.h"
+#include "runtime/kernels/reduce.h"
 #include "runtime/nn/shard_boxes.h"
 #include "runtime/optim/internal/adamw_update.h"
+#include "runtime/optim/internal/cuda_adamw_update.h"
 
 namespace usine {
 namespace {
 
 float* Floats(const Tensor& t, int64_t offset = 0) {
   return static_cast<float*>(t.raw_data()) + offset;
+}
+
+// Where the step's work on `t` goes: the host stream for the cpu, else the device's default
+// stream (the layers', the clip's and AdamW's).
+Stream StreamOf(const Tensor& t) {
+  return t.device().is_cpu() ? Stream::Host() : Stream::Default(t.device());
 }
 
 }  // namespace
@@ -28,12 +38,12 @@ absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
                                                              Communicator* tp) {
   RETURN_IF_ERROR(options.Validate());
   RETURN_IF_ERROR(RequireGradients(parameters, "ZeroAdamW"));
-  for (const Communicator* comm : {&dp, tp}) {
-    if (comm != nullptr && !comm->device().is_cpu()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ZeroAdamW: communicator '", comm->name(), "' is on ", comm->device().ToString(),
-          "; the update runs on the cpu, so it needs a host communicator (mpi or local)"));
-    }
+  const Device device = dp.device();
+  if (tp != nullptr && tp->device() != device) {
+    return absl::InvalidArgumentError(absl::StrCat("ZeroAdamW: the tensor-parallel communicator '",
+                                                   tp->name(), "' is on ", tp->device().ToString(),
+                                                   ", the data-parallel one '", dp.name(), "' on ",
+                                                   device.ToString()));
   }
   auto zero = std::unique_ptr<ZeroAdamW>(new ZeroAdamW(dp, tp, options));
   for (const NamedParameter& p : parameters) {
@@ -47,11 +57,14 @@ absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
                         : absl::StrCat("'", tp->name(), "' has ", tp->size(), " ranks"),
           ": the gradient norm must add the shards over that group"));
     }
+    // The parameters live where the data-parallel communicator reduces.
+    const std::string where =
+        absl::StrCat(" (communicator '", dp.name(), "' is on ", device.ToString(), ")");
     RETURN_IF_ERROR(CheckDType(p.parameter->value, DType::kF32, what));
-    RETURN_IF_ERROR(CheckDevice(p.parameter->value, Device::Cpu(), what));
+    RETURN_IF_ERROR(CheckDevice(p.parameter->value, device, what + where));
     RETURN_IF_ERROR(CheckSameShape(p.parameter->grad, p.parameter->value, what + " grad", "value"));
     RETURN_IF_ERROR(CheckDType(p.parameter->grad, DType::kF32, what + " grad"));
-    RETURN_IF_ERROR(CheckDevice(p.parameter->grad, Device::Cpu(), what + " grad"));
+    RETURN_IF_ERROR(CheckDevice(p.parameter->grad, device, what + " grad" + where));
     zero->offsets_.push_back(zero->numel_);
     zero->numel_ += p.parameter->value.numel();
   }
@@ -59,10 +72,10 @@ absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
   const int64_t ranks = dp.size();
   zero->shard_numel_ = (zero->numel_ + ranks - 1) / ranks;
   const int64_t padded = zero->shard_numel_ * ranks;
-  ASSIGN_OR_RETURN(zero->flat_grad_, Tensor::Empty({padded}, DType::kF32));
-  ASSIGN_OR_RETURN(zero->flat_value_, Tensor::Empty({padded}, DType::kF32));
-  ASSIGN_OR_RETURN(zero->exp_avg_, Tensor::Empty({zero->shard_numel_}, DType::kF32));
-  ASSIGN_OR_RETURN(zero->exp_avg_sq_, Tensor::Empty({zero->shard_numel_}, DType::kF32));
+  ASSIGN_OR_RETURN(zero->flat_grad_, Tensor::Empty({padded}, DType::kF32, device));
+  ASSIGN_OR_RETURN(zero->flat_value_, Tensor::Empty({padded}, DType::kF32, device));
+  ASSIGN_OR_RETURN(zero->exp_avg_, Tensor::Empty({zero->shard_numel_}, DType::kF32, device));
+  ASSIGN_OR_RETURN(zero->exp_avg_sq_, Tensor::Empty({zero->shard_numel_}, DType::kF32, device));
   for (const Tensor* t :
        {&zero->flat_grad_, &zero->flat_value_, &zero->exp_avg_, &zero->exp_avg_sq_}) {
     RETURN_IF_ERROR(Fill(*t, 0.0));
@@ -83,24 +96,47 @@ absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
     Parameter& p = *zero->parameters_[i].parameter;
     ASSIGN_OR_RETURN(Tensor value, zero->flat_value_.View(zero->offsets_[i], p.value.shape()));
     ASSIGN_OR_RETURN(Tensor grad, zero->flat_grad_.View(zero->offsets_[i], p.grad.shape()));
-    std::memcpy(value.raw_data(), p.value.raw_data(), p.value.nbytes());
-    std::memcpy(grad.raw_data(), p.grad.raw_data(), p.grad.nbytes());
+    RETURN_IF_ERROR(WithContext(Copy(p.value, value), zero->parameters_[i].name));
+    RETURN_IF_ERROR(WithContext(Copy(p.grad, grad), zero->parameters_[i].name));
     p.value = std::move(value);
     p.grad = std::move(grad);
   }
   return zero;
 }
 
-absl::StatusOr<double> ZeroAdamW::ClipShard(double max_norm) {
-  const float* g = Floats(flat_grad_, shard_begin());
+absl::Status ZeroAdamW::AddSquares(const Tensor& grad_shard, double sums[2]) const {
+  if (grad_shard.device().is_cpu()) {
+    for (const Segment& s : segments_) {
+      double& sum = sums[parameters_[s.parameter].parameter->split.sharded() ? 0 : 1];
+      const float* x = Floats(grad_shard, s.shard_offset);
+      for (int64_t i = 0; i < s.length; ++i) sum += static_cast<double>(x[i]) * x[i];
+    }
+    return absl::OkStatus();
+  }
+  // On a device: each segment's norm (one launch pair per 48), to the host at once.
+  if (segments_.empty()) return absl::OkStatus();
+  std::vector<Tensor> pieces;
+  for (const Segment& s : segments_) {
+    ASSIGN_OR_RETURN(Tensor piece, grad_shard.View(s.shard_offset, {s.length}));
+    pieces.push_back(std::move(piece));
+  }
+  const auto n = static_cast<int64_t>(pieces.size());
+  ASSIGN_OR_RETURN(const Tensor norms, Tensor::Empty({n}, DType::kF32, grad_shard.device()));
+  RETURN_IF_ERROR(L2Norms(pieces, norms, StreamOf(grad_shard)));
+  ASSIGN_OR_RETURN(const Tensor host, Tensor::Empty({n}, DType::kF32));
+  RETURN_IF_ERROR(Copy(norms, host));  // Synchronous: after the norms above.
+  for (size_t k = 0; k < segments_.size(); ++k) {
+    const double norm = Floats(host)[k];
+    sums[parameters_[segments_[k].parameter].parameter->split.sharded() ? 0 : 1] += norm * norm;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> ZeroAdamW::ClipShard(const Tensor& grad_shard, double max_norm) {
   // Squares of tensor-parallel shards, then of parameters every TP rank holds whole; the
   // padding (zeros) adds nothing.
   double sums[2] = {0, 0};
-  for (const Segment& s : segments_) {
-    double& sum = sums[parameters_[s.parameter].parameter->split.sharded() ? 0 : 1];
-    const float* x = g + s.shard_offset;
-    for (int64_t i = 0; i < s.length; ++i) sum += static_cast<double>(x[i]) * x[i];
-  }
+  RETURN_IF_ERROR(AddSquares(grad_shard, sums));
   // Reductions take no f64 (communicator.h), so the partial sums are gathered and added in
   // rank order: every rank gets the same norm, in double. The shards' sum is then added over
   // the TP group; the whole parameters' sum is the same on every TP rank and counts once.
@@ -125,8 +161,7 @@ absl::StatusOr<double> ZeroAdamW::ClipShard(double max_norm) {
   }
   const double norm = std::sqrt(sharded + whole);
   if (max_norm > 0 && norm > max_norm) {
-    ASSIGN_OR_RETURN(Tensor shard, flat_grad_.View(shard_begin(), {shard_numel_}));
-    RETURN_IF_ERROR(Scale(shard, static_cast<float>(max_norm / norm)));
+    RETURN_IF_ERROR(Scale(grad_shard, static_cast<float>(max_norm / norm), StreamOf(grad_shard)));
   }
   return norm;
 }
@@ -134,24 +169,47 @@ absl::StatusOr<double> ZeroAdamW::ClipShard(double max_norm) {
 absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
   if (!(lr >= 0)) return absl::InvalidArgumentError(absl::StrCat("ZeroAdamW: learning rate ", lr));
   MarkOp("zero_adamw (reduce-scatter, clip, update, all-gather)", flat_grad_.device());
+  const Stream stream = StreamOf(flat_grad_);
   ASSIGN_OR_RETURN(Tensor grad_shard, flat_grad_.View(shard_begin(), {shard_numel_}));
-  RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg));
-  ASSIGN_OR_RETURN(const double norm, ClipShard(max_norm));
+  RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg, {.stream = &stream}));
+  ASSIGN_OR_RETURN(const double norm, ClipShard(grad_shard, max_norm));
   if (!std::isfinite(norm)) return norm;  // The same on every rank: nothing is updated.
 
   const int64_t t = step_ + 1;
   const optim_internal::AdamWCoefficients c = optim_internal::AdamWCoefficientsAt(options_, lr, t);
-  for (const Segment& s : segments_) {
-    const Parameter& p = *parameters_[s.parameter].parameter;
-    float* value = Floats(p.value, s.begin);  // In flat_value_'s shard.
-    optim_internal::AdamWUpdate(c, p.decay, s.length, value, Floats(grad_shard, s.shard_offset),
-                                Floats(exp_avg_, s.shard_offset),
-                                Floats(exp_avg_sq_, s.shard_offset));
-  }
+  RETURN_IF_ERROR(Update(c, grad_shard));
   ASSIGN_OR_RETURN(Tensor value_shard, flat_value_.View(shard_begin(), {shard_numel_}));
-  RETURN_IF_ERROR(dp_.AllGather(value_shard, flat_value_));
+  RETURN_IF_ERROR(dp_.AllGather(value_shard, flat_value_, {.stream = &stream}));
   step_ = t;
   return norm;
+}
+
+absl::Status ZeroAdamW::Update(const optim_internal::AdamWCoefficients& c,
+                               const Tensor& grad_shard) {
+  if (grad_shard.device().is_cpu()) {
+    for (const Segment& s : segments_) {
+      const Parameter& p = *parameters_[s.parameter].parameter;
+      float* value = Floats(p.value, s.begin);  // In flat_value_'s shard.
+      optim_internal::AdamWUpdate(c, p.decay, s.length, value, Floats(grad_shard, s.shard_offset),
+                                  Floats(exp_avg_, s.shard_offset),
+                                  Floats(exp_avg_sq_, s.shard_offset));
+    }
+    return absl::OkStatus();
+  }
+  std::vector<optim_internal::AdamWArrays> arrays;
+  for (const Segment& s : segments_) {
+    const Parameter& p = *parameters_[s.parameter].parameter;
+    ASSIGN_OR_RETURN(Tensor value, flat_value_.View(offsets_[s.parameter] + s.begin, {s.length}));
+    ASSIGN_OR_RETURN(Tensor grad, grad_shard.View(s.shard_offset, {s.length}));
+    ASSIGN_OR_RETURN(Tensor exp_avg, exp_avg_.View(s.shard_offset, {s.length}));
+    ASSIGN_OR_RETURN(Tensor exp_avg_sq, exp_avg_sq_.View(s.shard_offset, {s.length}));
+    arrays.push_back({.value = std::move(value),
+                      .grad = std::move(grad),
+                      .exp_avg = std::move(exp_avg),
+                      .exp_avg_sq = std::move(exp_avg_sq),
+                      .decay = p.decay});
+  }
+  return optim_internal::CudaAdamWUpdate(c, arrays, grad_shard.device());
 }
 
 absl::Status ZeroAdamW::AddToStateDict(StateDict& state, absl::string_view prefix) const {

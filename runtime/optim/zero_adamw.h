@@ -40,7 +40,11 @@
 // pieces of all ranks tile the logical tensors: a checkpoint holds the whole state, and loads
 // into AdamW or into ZeroAdamW at any data-parallel and tensor-parallel size.
 //
-// REQUIRES: f32 parameters on the cpu (MPI backend; the update has no CUDA kernel yet), equal
+// Devices: the parameters live where `dp` reduces (dp.device(): the cpu for mpi/ and local/, a
+// CUDA device for nccl/, whose collectives, clipping and update are enqueued on the device's
+// default stream, with the norm brought to the host once a step).
+//
+// REQUIRES: f32 parameters on dp.device() (tp, if any, on the same device), equal
 // on every rank of `dp` before the first Step (same seed, or broadcast), listed in the same
 // order on every rank; nothing else keeps their value or grad tensors from before Create (a
 // handle taken earlier no longer aliases the parameter). Step is a collective over `dp` (and
@@ -63,6 +67,7 @@
 #include "runtime/core/tensor.h"
 #include "runtime/nn/module.h"
 #include "runtime/optim/adamw.h"
+#include "runtime/optim/internal/adamw_update.h"
 
 namespace usine {
 
@@ -114,8 +119,14 @@ class ZeroAdamW {
   };
   ZeroAdamW(Communicator& dp, Communicator* tp, const AdamWOptions& options)
       : dp_(dp), tp_(tp), options_(options) {}
+  // sums[0] += the squares of the shard's elements of tensor-parallel shards, sums[1] += those
+  // of parameters every TP rank holds whole (in double; on a device, from each segment's f32
+  // norm).
+  absl::Status AddSquares(const Tensor& grad_shard, double sums[2]) const;
   // Step 2: the norm of the averaged gradients, and clipping.
-  absl::StatusOr<double> ClipShard(double max_norm);
+  absl::StatusOr<double> ClipShard(const Tensor& grad_shard, double max_norm);
+  // Step 3: AdamW on the shard (on a device, enqueued on its default stream).
+  absl::Status Update(const optim_internal::AdamWCoefficients& c, const Tensor& grad_shard);
 
   Communicator& dp_;
   Communicator* tp_;  // Null without tensor parallelism.

@@ -2,8 +2,9 @@
 // the Trainer over an NCCL world of one gives the losses of a host (local) world bit for bit,
 // with its agreements, checkpoints and metrics going over the NCCL communicator's host twin;
 // and a step whose gradients go through a GradientReducer over NCCL, fed by the layers' default
-// stream, computes the step of a model without one. (A machine with several GPUs would run the
-// reducer's averages for real; one GPU runs the wiring.)
+// stream, computes the step of a model without one; ZeRO-1 on the device trains as AdamW. (A
+// machine with several GPUs would run the reducer's averages for real; one GPU runs the
+// wiring.)
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,7 +65,8 @@ class TrainerGpuTest : public ::testing::Test {
     return o;
   }
 
-  absl::StatusOr<std::vector<StepReport>> Train(Communicator& world, const std::string& run) {
+  absl::StatusOr<std::vector<StepReport>> Train(Communicator& world, const std::string& run,
+                                                bool zero = false) {
     ASSIGN_OR_RETURN(auto grid, ProcessGrid::Create(world, 1));
     ASSIGN_OR_RETURN(auto model, Gpt::Create({.config = Tiny(),
                                               .seed = kSeed,
@@ -72,6 +74,7 @@ class TrainerGpuTest : public ::testing::Test {
                                               .tp = &grid->comm(ParallelAxis::kTensor)}));
     std::vector<StepReport> reports;
     TrainerOptions o = Options(run);
+    o.zero = zero;
     o.on_step = [&](const StepReport& r) { reports.push_back(r); };
     ASSIGN_OR_RETURN(auto trainer, Trainer::Create(*grid, *model, std::move(o)));
     RETURN_IF_ERROR(trainer->Run().status());
@@ -95,6 +98,22 @@ TEST_F(TrainerGpuTest, AnNcclWorldTrainsAsAHostWorldBitForBit) {
   EXPECT_LT(host.back().loss, host.front().loss);
   // Saved over the twin's split (MPI-IO's communicator where there are several ranks).
   ASSERT_OK_AND_ASSIGN(const int64_t latest, ReadLatestStep(dir_ + "/nccl/checkpoints"));
+  EXPECT_EQ(latest, 4);
+}
+
+// ZeRO-1 on the GPU: its flat buffers, reduce-scatter, clip and update on the device over
+// NCCL. At one rank the shard is every parameter, and the steps are AdamW's bit for bit (the
+// same per-tensor norms summed in the same order, the same update kernel).
+TEST_F(TrainerGpuTest, ZeroOverNcclTrainsAsAdamWBitForBit) {
+  ASSERT_OK_AND_ASSIGN(const std::vector<StepReport> adamw, Train(*nccl_, "adamw"));
+  ASSERT_OK_AND_ASSIGN(const std::vector<StepReport> zero, Train(*nccl_, "zero", /*zero=*/true));
+  ASSERT_EQ(adamw.size(), 4u);
+  ASSERT_EQ(zero.size(), adamw.size());
+  for (size_t i = 0; i < adamw.size(); ++i) {
+    EXPECT_EQ(zero[i].loss, adamw[i].loss) << "step " << adamw[i].step;
+    EXPECT_EQ(zero[i].grad_norm, adamw[i].grad_norm) << "step " << adamw[i].step;
+  }
+  ASSERT_OK_AND_ASSIGN(const int64_t latest, ReadLatestStep(dir_ + "/zero/checkpoints"));
   EXPECT_EQ(latest, 4);
 }
 
