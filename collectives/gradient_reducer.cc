@@ -72,9 +72,7 @@ GradientReducer::~GradientReducer() {
   }
 }
 
-Stream GradientReducer::DefaultCompute() const {
-  return dp_.device().is_cpu() ? Stream::Host() : Stream::Default(dp_.device());
-}
+Stream GradientReducer::DefaultCompute() const { return Stream::Default(dp_.device()); }
 
 absl::Status GradientReducer::BeginStep(bool reduce) { return BeginStep(reduce, DefaultCompute()); }
 

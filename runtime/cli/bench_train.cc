@@ -117,7 +117,7 @@ absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f
       to[i] = std::min(static_cast<int32_t>(from[i]), static_cast<int32_t>(config.vocab_size - 1));
     }
   }
-  const Stream stream = device.is_cpu() ? Stream::Host() : Stream::Default(device);
+  const Stream stream = Stream::Default(device);
   StepTimes times;
   for (int64_t i = 0; i < f.warmup + f.steps + (f.profile ? 1 : 0); ++i) {
     RETURN_IF_ERROR(stream.Synchronize());

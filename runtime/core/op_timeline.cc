@@ -33,9 +33,7 @@ Timeline& Global() {
 
 std::atomic<bool> g_running{false};
 
-Stream TimelineStream(Device device) {
-  return device.is_cpu() ? Stream::Host() : Stream::Default(device);
-}
+Stream TimelineStream(Device device) { return Stream::Default(device); }
 
 absl::StatusOr<Mark> Record(absl::string_view name, Device device) {
   ASSIGN_OR_RETURN(Event event, Event::Create(device, /*enable_timing=*/true));

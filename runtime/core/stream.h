@@ -37,7 +37,8 @@ class Stream {
  public:
   // The host stream: work runs synchronously in the calling thread.
   static Stream Host();
-  // CUDA's legacy default stream of `device` (not owned). REQUIRES: device.is_cuda().
+  // The stream where `device`'s work goes unless told otherwise: CUDA's legacy default stream of
+  // a CUDA device (not owned), Host() for the cpu.
   static Stream Default(Device device);
   // A non-owning handle to an existing stream of `device` (nullptr: its default stream).
   static Stream Borrow(Device device, StreamHandle handle);

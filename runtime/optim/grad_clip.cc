@@ -12,15 +12,6 @@
 #include "runtime/kernels/reduce.h"
 
 namespace usine {
-namespace {
-
-// The stream the gradients of `device` are scaled on: the host's, or the CUDA device's
-// default stream (the one the layers and the optimizer use, nn/internal/real_types.h).
-Stream GradientStream(Device device) {
-  return device.is_cpu() ? Stream::Host() : Stream::Default(device);
-}
-
-}  // namespace
 
 absl::StatusOr<std::vector<float>> GradientNormsToHost(
     absl::Span<const NamedParameter> parameters) {
@@ -39,7 +30,7 @@ absl::StatusOr<std::vector<float>> GradientNormsToHost(
   const int64_t n = static_cast<int64_t>(grads->size());
   ASSIGN_OR_RETURN(Tensor on_device, Tensor::Empty({n}, DType::kF32, device));
   RETURN_IF_ERROR(
-      WithContext(L2Norms(*grads, on_device, GradientStream(device)), "gradient norms"));
+      WithContext(L2Norms(*grads, on_device, Stream::Default(device)), "gradient norms"));
   ASSIGN_OR_RETURN(Tensor host, Tensor::Empty({n}, DType::kF32));
   RETURN_IF_ERROR(Copy(on_device, host));  // Synchronous: after the norms above.
   const float* values = static_cast<const float*>(host.raw_data());
@@ -51,12 +42,12 @@ absl::Status ScaleGradients(absl::Span<const NamedParameter> parameters, float f
   const std::optional<std::vector<Tensor>> grads = GradientsOnOneDevice(parameters);
   if (grads.has_value()) {
     if (grads->empty()) return absl::OkStatus();
-    return WithContext(Scale(*grads, factor, GradientStream(grads->front().device())),
+    return WithContext(Scale(*grads, factor, Stream::Default(grads->front().device())),
                        "gradient scaling");
   }
   for (const NamedParameter& p : parameters) {
     const Tensor& grad = p.parameter->grad;
-    RETURN_IF_ERROR(WithContext(Scale(grad, factor, GradientStream(grad.device())), p.name));
+    RETURN_IF_ERROR(WithContext(Scale(grad, factor, Stream::Default(grad.device())), p.name));
   }
   return absl::OkStatus();
 }

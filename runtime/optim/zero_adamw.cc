@@ -24,12 +24,6 @@ float* Floats(const Tensor& t, int64_t offset = 0) {
   return static_cast<float*>(t.raw_data()) + offset;
 }
 
-// Where the step's work on `t` goes: the host stream for the cpu, else the device's default
-// stream (the layers', the clip's and AdamW's).
-Stream StreamOf(const Tensor& t) {
-  return t.device().is_cpu() ? Stream::Host() : Stream::Default(t.device());
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
@@ -122,7 +116,7 @@ absl::Status ZeroAdamW::AddSquares(const Tensor& grad_shard, double sums[2]) con
   }
   const auto n = static_cast<int64_t>(pieces.size());
   ASSIGN_OR_RETURN(const Tensor norms, Tensor::Empty({n}, DType::kF32, grad_shard.device()));
-  RETURN_IF_ERROR(L2Norms(pieces, norms, StreamOf(grad_shard)));
+  RETURN_IF_ERROR(L2Norms(pieces, norms, Stream::Default(grad_shard.device())));
   ASSIGN_OR_RETURN(const Tensor host, Tensor::Empty({n}, DType::kF32));
   RETURN_IF_ERROR(Copy(norms, host));  // Synchronous: after the norms above.
   for (size_t k = 0; k < segments_.size(); ++k) {
@@ -161,7 +155,8 @@ absl::StatusOr<double> ZeroAdamW::ClipShard(const Tensor& grad_shard, double max
   }
   const double norm = std::sqrt(sharded + whole);
   if (max_norm > 0 && norm > max_norm) {
-    RETURN_IF_ERROR(Scale(grad_shard, static_cast<float>(max_norm / norm), StreamOf(grad_shard)));
+    RETURN_IF_ERROR(Scale(grad_shard, static_cast<float>(max_norm / norm),
+                          Stream::Default(grad_shard.device())));
   }
   return norm;
 }
@@ -169,7 +164,7 @@ absl::StatusOr<double> ZeroAdamW::ClipShard(const Tensor& grad_shard, double max
 absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
   if (!(lr >= 0)) return absl::InvalidArgumentError(absl::StrCat("ZeroAdamW: learning rate ", lr));
   MarkOp("zero_adamw (reduce-scatter, clip, update, all-gather)", flat_grad_.device());
-  const Stream stream = StreamOf(flat_grad_);
+  const Stream stream = Stream::Default(flat_grad_.device());
   ASSIGN_OR_RETURN(Tensor grad_shard, flat_grad_.View(shard_begin(), {shard_numel_}));
   RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg, {.stream = &stream}));
   ASSIGN_OR_RETURN(const double norm, ClipShard(grad_shard, max_norm));

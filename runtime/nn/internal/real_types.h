@@ -47,9 +47,7 @@ decltype(auto) VisitReal(DType dtype, Fn&& fn) {
 // calls are enqueued without waiting. Tensors the layers allocate are ordered on that same
 // stream, so no further synchronisation is needed between layers; results reach the host
 // through a synchronous Copy.
-inline Stream LayerStream(Device device) {
-  return device.is_cpu() ? Stream::Host() : Stream::Default(device);
-}
+inline Stream LayerStream(Device device) { return Stream::Default(device); }
 
 // The elements of a checked cpu tensor.
 template <typename T>

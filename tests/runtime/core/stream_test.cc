@@ -61,6 +61,19 @@ TEST_P(StreamTest, RecordingOnAnotherDevicesStreamIsAnError) {
   EXPECT_TRUE(absl::IsInvalidArgument(event.Record(other)));
 }
 
+// Default is where a device's work goes unless told otherwise: the host stream for the cpu,
+// so that callers need not tell the two apart.
+TEST_P(StreamTest, TheDefaultStreamIsTheDevicesAndTheHostStreamForTheCpu) {
+  const Stream stream = Stream::Default(device());
+  EXPECT_EQ(stream.device(), device());
+  EXPECT_EQ(stream.is_host(), device().is_cpu());
+  ASSERT_OK_AND_ASSIGN(Event event, Event::Create(device()));
+  ASSERT_OK(event.Record(stream));
+  ASSERT_OK(stream.Synchronize());
+  ASSERT_OK_AND_ASSIGN(bool done, event.IsComplete());
+  EXPECT_TRUE(done);
+}
+
 USINE_INSTANTIATE_DEVICE_TESTS(StreamTest);
 
 TEST(Stream, CudaStreamsNeedADevice) {
