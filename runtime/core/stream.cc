@@ -148,6 +148,10 @@ absl::Status Event::Record(const Stream& stream) {
 absl::StatusOr<bool> Event::IsComplete() const {
   if (device_.is_cpu()) return true;
 #if USINE_WITH_CUDA
+  // The event's device, not the calling thread's (a data thread's is device 0): a runtime
+  // call on another device would make a context there.
+  core_internal::CudaDeviceGuard guard;
+  RETURN_IF_ERROR(guard.Enter(device_));
   const cudaError_t err = cudaEventQuery(handle_);
   if (err == cudaErrorNotReady) {
     cudaGetLastError();
@@ -163,6 +167,8 @@ absl::StatusOr<bool> Event::IsComplete() const {
 absl::Status Event::Synchronize() const {
   if (device_.is_cpu()) return absl::OkStatus();
 #if USINE_WITH_CUDA
+  core_internal::CudaDeviceGuard guard;  // As in IsComplete.
+  RETURN_IF_ERROR(guard.Enter(device_));
   return USINE_CUDA_STATUS(cudaEventSynchronize(handle_));
 #else
   return NoCuda(device_);

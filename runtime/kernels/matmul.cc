@@ -122,10 +122,11 @@ absl::StatusOr<Tensor> RoundedToBf16(const Tensor& x, const Stream& stream) {
 
 // The products of checked operands, f32 ones in F32MatmulPrecision().
 absl::Status MultiplyInPrecision(const Tensor& a, const Tensor& b, const Tensor& c,
-                                 const MatmulOptions& options, const ki::MatmulDims& dims,
+                                 const MatmulOptions& options, ki::MatmulDims dims,
                                  const Stream& stream) {
   if (dims.m == 0 || dims.n == 0 || dims.batch == 0) return absl::OkStatus();
-  if (a.dtype() == DType::kF32 && F32MatmulPrecision() == MatmulPrecision::kBf16 && dims.k > 0) {
+  dims.f32_precision = F32MatmulPrecision();
+  if (a.dtype() == DType::kF32 && dims.f32_precision == MatmulPrecision::kBf16 && dims.k > 0) {
     ASSIGN_OR_RETURN(const Tensor a16, RoundedToBf16(a, stream));
     ASSIGN_OR_RETURN(const Tensor b16, RoundedToBf16(b, stream));
     return Multiply(a16, b16, c, options, dims, stream);

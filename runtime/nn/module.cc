@@ -35,7 +35,7 @@ absl::Status Module::ZeroGrad() {
   const std::vector<NamedParameter> parameters = Parameters();
   RETURN_IF_ERROR(RequireGradients(parameters, "ZeroGrad"));
   if (!parameters.empty()) MarkOp("zero_grad", parameters.front().parameter->value.device());
-  if (const std::optional<std::vector<Tensor>> grads = GradientsOnOneDevice(parameters)) {
+  if (const std::optional<std::vector<Tensor>> grads = GradientsOfOneKind(parameters)) {
     return WithContext(Fill(*grads, 0.0), "ZeroGrad");
   }
   for (const NamedParameter& p : parameters) {
@@ -44,13 +44,16 @@ absl::Status Module::ZeroGrad() {
   return absl::OkStatus();
 }
 
-std::optional<std::vector<Tensor>> GradientsOnOneDevice(
-    absl::Span<const NamedParameter> parameters) {
+std::optional<std::vector<Tensor>> GradientsOfOneKind(absl::Span<const NamedParameter> parameters) {
   std::vector<Tensor> grads;
   grads.reserve(parameters.size());
   for (const NamedParameter& p : parameters) {
-    if (!grads.empty() && p.parameter->grad.device() != grads.front().device()) return std::nullopt;
-    grads.push_back(p.parameter->grad);
+    const Tensor& grad = p.parameter->grad;
+    if (!grads.empty() &&
+        (grad.device() != grads.front().device() || grad.dtype() != grads.front().dtype())) {
+      return std::nullopt;
+    }
+    grads.push_back(grad);
   }
   return grads;
 }

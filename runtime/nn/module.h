@@ -138,11 +138,10 @@ class Module {
 [[nodiscard]] absl::Status RequireGradients(absl::Span<const NamedParameter> parameters,
                                             absl::string_view user);
 
-// The parameters' gradients when they are all on one device (none: an empty vector), for the
-// kernels that take many tensors in one call (Fill, Scale, L2Norms: on CUDA a few launches for a
-// whole model rather than one or two a parameter); nullopt when they are on several devices.
-std::optional<std::vector<Tensor>> GradientsOnOneDevice(
-    absl::Span<const NamedParameter> parameters);
+// The parameters' gradients when they all have one device and one dtype (none: an empty
+// vector), for the kernels that take many tensors in one call (Fill, Scale, L2Norms: on CUDA a
+// few launches for a whole model rather than one or two a parameter); nullopt otherwise.
+std::optional<std::vector<Tensor>> GradientsOfOneKind(absl::Span<const NamedParameter> parameters);
 
 }  // namespace usine
 

@@ -141,6 +141,10 @@ absl::StatusOr<double> VocabParallelCrossEntropy::ForwardWithGradient(const Tens
         "CUDA, an f32 or bf16 tensor of their shape on their device; got ",
         gradient.DebugString(), " for ", logits.DebugString()));
   }
+  if (!in_place && gradient.Overlaps(logits)) {
+    return absl::InvalidArgumentError(
+        "VocabParallelCrossEntropy gradient: overlaps the logits without being them");
+  }
   ASSIGN_OR_RETURN(const double loss, Forward(logits, targets));
   RETURN_IF_ERROR(WriteGradient(1.0, gradient));
   return loss;

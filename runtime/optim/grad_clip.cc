@@ -16,7 +16,7 @@ namespace usine {
 absl::StatusOr<std::vector<float>> GradientNormsToHost(
     absl::Span<const NamedParameter> parameters) {
   std::vector<float> norms(parameters.size());
-  const std::optional<std::vector<Tensor>> grads = GradientsOnOneDevice(parameters);
+  const std::optional<std::vector<Tensor>> grads = GradientsOfOneKind(parameters);
   if (!grads.has_value()) {
     for (size_t i = 0; i < parameters.size(); ++i) {
       absl::StatusOr<float> norm = L2NormToHost(parameters[i].parameter->grad);
@@ -39,7 +39,7 @@ absl::StatusOr<std::vector<float>> GradientNormsToHost(
 }
 
 absl::Status ScaleGradients(absl::Span<const NamedParameter> parameters, float factor) {
-  const std::optional<std::vector<Tensor>> grads = GradientsOnOneDevice(parameters);
+  const std::optional<std::vector<Tensor>> grads = GradientsOfOneKind(parameters);
   if (grads.has_value()) {
     if (grads->empty()) return absl::OkStatus();
     return WithContext(Scale(*grads, factor, Stream::Default(grads->front().device())),

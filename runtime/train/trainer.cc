@@ -224,8 +224,10 @@ absl::Status Trainer::Impl::OpenData(const DataStreamState* resume) {
   Communicator& world = grid_.world();
   if (data.watch.has_value() && world.size() > 1) {
     // Every rank reads the stream (TP ranks of a DP group alike); its decision rounds need a
-    // communicator that carries nothing else.
-    ASSIGN_OR_RETURN(data_comm_, world.Split(0, world.rank(), absl::StrCat(world.name(), ".data")));
+    // communicator that carries nothing else. They exchange host values only: a split of the
+    // host side (over NCCL, its MPI twin), with no NCCL communicator of its own.
+    Communicator& host = world.host();
+    ASSIGN_OR_RETURN(data_comm_, host.Split(0, host.rank(), absl::StrCat(host.name(), ".data")));
     data.comm = data_comm_.get();
   }
   // A base shard that one rank cannot read fails the open there only (in watch mode Open

@@ -42,9 +42,10 @@ absl::StatusOr<TrainData> ReadShards(const std::string& dir) {
   return data;
 }
 
+// The batches stay on the host (train_data.device), on every model device: the embedding and
+// the cross-entropy read the token ids on the host, so a device copy would only come back.
 absl::StatusOr<TrainerOptions> ToTrainerOptions(const RunConfig& config, const RunLayout& layout,
-                                                const GptConfig& model, const TrainData& data,
-                                                Device device) {
+                                                const GptConfig& model, const TrainData& data) {
   TrainerOptions o;
   o.run_dir = config.run.dir;
   o.train_data.shards = data.train;
@@ -142,8 +143,7 @@ absl::StatusOr<int> Train(World& world, const std::string& command, const std::s
                                                                  ModelSection::Attention::kFlash
                                                              ? AttentionKernel::kFlash
                                                              : AttentionKernel::kUnfused}));
-  ASSIGN_OR_RETURN(TrainerOptions options,
-                   ToTrainerOptions(config, layout, model_config, data, device));
+  ASSIGN_OR_RETURN(TrainerOptions options, ToTrainerOptions(config, layout, model_config, data));
   if (world.rank() == 0) {
     std::printf(
         "%s: %s, %s (%lld layers, %lld wide), %s; batch %lld x %lld tokens, "

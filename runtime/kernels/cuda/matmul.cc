@@ -124,13 +124,11 @@ using MatmulPreference =
                     LtDestroy<cublasLtMatmulPreferenceOpaque_t, cublasLtMatmulPreferenceDestroy>>;
 
 // f32 accumulation and alpha/beta; f32 operands multiply in f32 (close to the cpu's sgemm)
-// unless the process asked for TF32 (F32MatmulPrecision; its bf16 mode reaches here as bf16
+// unless `tf32` (the product's F32MatmulPrecision; its bf16 mode reaches here as bf16
 // operands).
-absl::StatusOr<MatmulDesc> MakeMatmulDesc(cudaDataType_t ab_type) {
+absl::StatusOr<MatmulDesc> MakeMatmulDesc(cudaDataType_t ab_type, bool tf32) {
   const cublasComputeType_t compute =
-      ab_type == CUDA_R_32F && F32MatmulPrecision() == MatmulPrecision::kTf32
-          ? CUBLAS_COMPUTE_32F_FAST_TF32
-          : CUBLAS_COMPUTE_32F;
+      ab_type == CUDA_R_32F && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   cublasLtMatmulDesc_t desc = nullptr;
   RETURN_IF_ERROR(USINE_CUBLAS_STATUS(cublasLtMatmulDescCreate(&desc, compute, CUDA_R_32F)));
   return MatmulDesc(desc);
@@ -224,8 +222,9 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   const int device = c.device().index();
   ASSIGN_OR_RETURN(const cublasLtHandle_t handle, Handles().Get(device));
   const cudaDataType_t ab_type = CudaDataType(a.dtype()), c_type = CudaDataType(c.dtype());
+  const bool tf32 = d.f32_precision == MatmulPrecision::kTf32;
 
-  ASSIGN_OR_RETURN(const MatmulDesc desc, MakeMatmulDesc(ab_type));
+  ASSIGN_OR_RETURN(const MatmulDesc desc, MakeMatmulDesc(ab_type, tf32));
   const cublasOperation_t b_op = o.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t a_op = o.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSA, b_op));
@@ -270,7 +269,7 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
                     .bias = o.bias != nullptr,
                     .transpose_a = o.transpose_a,
                     .transpose_b = o.transpose_b,
-                    .tf32 = F32MatmulPrecision() == MatmulPrecision::kTf32,
+                    .tf32 = tf32,
                     .m = d.m,
                     .n = d.n,
                     .k = d.k,

@@ -25,6 +25,9 @@ using FillBits = uint64_t;
 struct MatmulDims {
   int64_t m = 0, n = 0, k = 0;
   int64_t batch = 1;
+  // F32MatmulPrecision(), read once as the product is called (its descriptor and the cache
+  // key of its algorithm must agree).
+  MatmulPrecision f32_precision = MatmulPrecision::kF32;
 };
 
 namespace cpu {

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include <cuda_runtime_api.h>
 
@@ -150,10 +152,18 @@ absl::Status CudaEmbeddingBackward(const std::vector<int32_t>& ids, const Tensor
   }
   if (positions.empty()) return absl::OkStatus();  // No id of this table's.
   group_begin.push_back(static_cast<int32_t>(positions.size()));
-  const Device device = dtable.device();
-  ASSIGN_OR_RETURN(Tensor d_positions, CudaUploadIds(positions, device));
-  ASSIGN_OR_RETURN(Tensor d_group_ids, CudaUploadIds(group_ids, device));
-  ASSIGN_OR_RETURN(Tensor d_group_begin, CudaUploadIds(group_begin, device));
+  // One upload of [positions | group_ids | group_begin] (a pageable copy may wait for the
+  // stream: once, not three times).
+  const int64_t n_positions = static_cast<int64_t>(positions.size());
+  const int64_t n_groups = static_cast<int64_t>(group_ids.size());
+  std::vector<int32_t> packed = std::move(positions);
+  packed.insert(packed.end(), group_ids.begin(), group_ids.end());
+  packed.insert(packed.end(), group_begin.begin(), group_begin.end());
+  ASSIGN_OR_RETURN(const Tensor uploaded, CudaUploadIds(packed, dtable.device()));
+  ASSIGN_OR_RETURN(const Tensor d_positions, uploaded.View(0, {n_positions}));
+  ASSIGN_OR_RETURN(const Tensor d_group_ids, uploaded.View(n_positions, {n_groups}));
+  ASSIGN_OR_RETURN(const Tensor d_group_begin,
+                   uploaded.View(n_positions + n_groups, {n_groups + 1}));
   return USINE_CUDA_STATUS(
       cuda::LaunchEmbeddingBackward(I32(d_group_ids), I32(d_group_begin), I32(d_positions),
                                     static_cast<int64_t>(group_ids.size()), F32(dout),
@@ -299,15 +309,23 @@ absl::Status CudaCausalAttentionBackward(const Tensor& dout, const Tensor& heads
   ASSIGN_OR_RETURN(const Tensor dq, Heads(dheads, 0, d, D));
   ASSIGN_OR_RETURN(const Tensor dk, Heads(dheads, 1, d, D));
   ASSIGN_OR_RETURN(const Tensor dv, Heads(dheads, 2, d, D));
+  // dout and dscores each feed two products: rounded once for both (ProductOperand; under
+  // kBf16 each product would otherwise cast its own copy), with the same bits.
+  ASSIGN_OR_RETURN(const Tensor dout_op, ProductOperand(dout_heads, stream));
+  ASSIGN_OR_RETURN(const Tensor v_op, ProductOperand(v, stream));
+  ASSIGN_OR_RETURN(const Tensor p_op, ProductOperand(p, stream));
   // dprobs = dout v^T; dv = probs^T dout.
-  RETURN_IF_ERROR(BatchedMatmul(dout_heads, v, dscores, {.transpose_b = true}, stream));
-  RETURN_IF_ERROR(BatchedMatmul(p, dout_heads, dv, {.transpose_a = true}, stream));
+  RETURN_IF_ERROR(BatchedMatmul(dout_op, v_op, dscores, {.transpose_b = true}, stream));
+  RETURN_IF_ERROR(BatchedMatmul(p_op, dout_op, dv, {.transpose_a = true}, stream));
   // Through the softmax and the 1/sqrt(D) scaling, in place.
   RETURN_IF_ERROR(USINE_CUDA_STATUS(cuda::LaunchCausalSoftmaxBackward(
       F32(probs), count, T, AttentionScale(d), F32(dscores), kDefaultStream)));
   // dq = dscores k; dk = dscores^T q.
-  RETURN_IF_ERROR(BatchedMatmul(dscores, k, dq, {}, stream));
-  RETURN_IF_ERROR(BatchedMatmul(dscores, q, dk, {.transpose_a = true}, stream));
+  ASSIGN_OR_RETURN(const Tensor dscores_op, ProductOperand(dscores, stream));
+  ASSIGN_OR_RETURN(const Tensor k_op, ProductOperand(k, stream));
+  ASSIGN_OR_RETURN(const Tensor q_op, ProductOperand(q, stream));
+  RETURN_IF_ERROR(BatchedMatmul(dscores_op, k_op, dq, {}, stream));
+  RETURN_IF_ERROR(BatchedMatmul(dscores_op, q_op, dk, {.transpose_a = true}, stream));
   return USINE_CUDA_STATUS(
       cuda::LaunchMergeHeads(F32(dheads), {d.batch, T, 3, d.heads, D}, F32(dqkv), kDefaultStream));
 }

@@ -118,7 +118,7 @@ TEST_P(MatmulTest, CloseToDoublePrecisionOnFractionalData) {
 TEST_P(MatmulTest, BatchedProductsMatchTheReferenceOneByOne) {
   for (const MatmulPrecision precision :
        {MatmulPrecision::kF32, MatmulPrecision::kTf32, MatmulPrecision::kBf16}) {
-    SetF32MatmulPrecision(precision);
+    testing::ScopedMatmulPrecision scoped(precision);
     for (auto [batch, m, k, n] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 3, 5, 7},
                                   {5, 17, 8, 33},
                                   {12, 128, 64, 128},
@@ -149,7 +149,6 @@ TEST_P(MatmulTest, BatchedProductsMatchTheReferenceOneByOne) {
       }
     }
   }
-  SetF32MatmulPrecision(MatmulPrecision::kF32);
 }
 
 // A layer rounds an operand once (ProductOperand) for several products: on CUDA under kBf16 a
@@ -164,21 +163,22 @@ TEST_P(MatmulTest, ProductOperandsGiveMatmulsOwnRounding) {
   ASSERT_OK_AND_ASSIGN(Tensor tb_, MakeTensor(device(), tb() ? Shape{n, k} : Shape{k, n}, b));
   for (const MatmulPrecision precision :
        {MatmulPrecision::kF32, MatmulPrecision::kTf32, MatmulPrecision::kBf16}) {
-    SetF32MatmulPrecision(precision);
+    testing::ScopedMatmulPrecision scoped(precision);
     ASSERT_OK_AND_ASSIGN(Tensor operand, ProductOperand(ta_));
     const bool rounded = device().is_cuda() && precision == MatmulPrecision::kBf16;
     EXPECT_EQ(operand.raw_data() != ta_.raw_data(), rounded) << MatmulPrecisionName(precision);
     EXPECT_EQ(operand.dtype(), rounded ? DType::kBF16 : DType::kF32);
   }
-  SetF32MatmulPrecision(MatmulPrecision::kBf16);
   const MatmulOptions options{.transpose_a = ta(), .transpose_b = tb()};
   ASSERT_OK_AND_ASSIGN(Tensor direct, Tensor::Empty({m, n}, DType::kF32, device()));
-  ASSERT_OK(Matmul(ta_, tb_, direct, options));
-  ASSERT_OK_AND_ASSIGN(Tensor a16, ProductOperand(ta_));
-  ASSERT_OK_AND_ASSIGN(Tensor b16, ProductOperand(tb_));
   ASSERT_OK_AND_ASSIGN(Tensor rounded, Tensor::Empty({m, n}, DType::kF32, device()));
-  ASSERT_OK(Matmul(a16, b16, rounded, options));
-  SetF32MatmulPrecision(MatmulPrecision::kF32);
+  {
+    testing::ScopedMatmulPrecision bf16(MatmulPrecision::kBf16);
+    ASSERT_OK(Matmul(ta_, tb_, direct, options));
+    ASSERT_OK_AND_ASSIGN(Tensor a16, ProductOperand(ta_));
+    ASSERT_OK_AND_ASSIGN(Tensor b16, ProductOperand(tb_));
+    ASSERT_OK(Matmul(a16, b16, rounded, options));
+  }
   ASSERT_OK_AND_ASSIGN(std::vector<float> want, ReadTensor<float>(direct));
   ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(rounded));
   EXPECT_EQ(got, want);

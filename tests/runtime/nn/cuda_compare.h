@@ -62,8 +62,9 @@ TensorPair RandomPair(const Shape& shape, uint64_t seed, float scale = 1.0f);
 void SetValues(const Tensor& t, const std::vector<float>& values);
 
 // Gives the parameters of two modules of the same architecture (one on the cpu, one on kCuda)
-// the same random values (LayerNorm weights around 1), and their gradients the same random
-// values too, so that a Backward that overwrites instead of adding fails.
+// the same random values (in [-0.3, 0.3), but the weights of a model's LayerNorms, named
+// "...ln...weight", around 1), and their gradients the same random values too, so that a Backward
+// that overwrites instead of adding fails.
 void RandomizeAlike(Module& cpu, Module& cuda, uint64_t seed);
 
 // Checks every parameter's gradient, and value, of the CUDA module against the cpu one.

@@ -21,13 +21,13 @@ using ::testing::HasSubstr;
 using testing::MakeTensor;
 using testing::ReadTensor;
 
-// A user-written module with a decayed "weight" [2] and an undecayed "bias" [1].
+// A user-written module with a decayed f32 "weight" [2] and an undecayed "bias" [1].
 class TwoParameters : public Module {
  public:
-  static std::unique_ptr<TwoParameters> Create() {
+  static std::unique_ptr<TwoParameters> Create(DType bias_dtype = DType::kF32) {
     auto m = std::make_unique<TwoParameters>();
     m->weight = m->AddParameter("weight", {2}, DType::kF32, Device::Cpu(), true).value();
-    m->bias = m->AddParameter("bias", {1}, DType::kF32, Device::Cpu(), false).value();
+    m->bias = m->AddParameter("bias", {1}, bias_dtype, Device::Cpu(), false).value();
     return m;
   }
   Parameter* weight = nullptr;
@@ -105,6 +105,29 @@ TEST(ClipGradientNorm, ScalesEveryGradientByTheGlobalNorm) {
   EXPECT_NEAR(ReadTensor<float>(module->bias->grad).value()[0], 6.0f, 1e-6f);
   ASSERT_OK_AND_ASSIGN(norm, ClipGradientNorm(module->Parameters(), 100.0));  // Below: kept.
   EXPECT_NEAR(ReadTensor<float>(module->bias->grad).value()[0], 6.0f, 1e-6f);
+}
+
+// Gradients of two dtypes on one device (an f32 weight, a bf16 bias): the norm, the clip and
+// ZeroGrad take each tensor as it is, as they do for a single dtype.
+TEST(ClipGradientNorm, TakesGradientsOfSeveralDTypes) {
+  auto module = TwoParameters::Create(DType::kBF16);
+  Parameter* weight = module->weight;
+  Parameter* bias = module->bias;
+  Set(weight->grad, {3, 4});
+  ASSERT_OK_AND_ASSIGN(Tensor twelve, MakeTensor(Device::Cpu(), {1}, std::vector<float>{12}));
+  ASSERT_OK(Cast(twelve, bias->grad));  // Global norm 13, each value exact in bf16.
+  ASSERT_OK_AND_ASSIGN(double norm, ClipGradientNorm(module->Parameters(), 6.5));
+  EXPECT_NEAR(norm, 13.0, 1e-6);
+  ASSERT_OK_AND_ASSIGN(Tensor halved, Tensor::Empty({1}, DType::kF32));
+  ASSERT_OK(Cast(bias->grad, halved));
+  EXPECT_EQ(ReadTensor<float>(halved).value()[0], 6.0f);
+  EXPECT_THAT(
+      ReadTensor<float>(weight->grad).value(),
+      ::testing::ElementsAre(::testing::FloatNear(1.5f, 1e-6f), ::testing::FloatNear(2.0f, 1e-6f)));
+  ASSERT_OK(module->ZeroGrad());
+  ASSERT_OK(Cast(bias->grad, halved));
+  EXPECT_EQ(ReadTensor<float>(halved).value()[0], 0.0f);
+  EXPECT_THAT(ReadTensor<float>(weight->grad).value(), ::testing::ElementsAre(0.0f, 0.0f));
 }
 
 TEST(LrSchedule, WarmupThenCosineOrLinearDecay) {
