@@ -52,8 +52,11 @@ absl::StatusOr<double> VocabParallelCrossEntropy::Forward(const Tensor& logits,
   }
   const Device device = logits.device();
   const ni::VocabSlice slice = SliceOf(logits, vocab_, vocab_begin_);
-  ASSIGN_OR_RETURN(Tensor max, Tensor::Empty({rows}, logits.dtype(), device));
-  ASSIGN_OR_RETURN(Tensor sums, Tensor::Empty({2 * rows}, logits.dtype(), device));
+  // Each row's max, then its sum of exponentials and its target's logit: one buffer, so that
+  // on CUDA one copy brings all of them to the host.
+  ASSIGN_OR_RETURN(const Tensor stats, Tensor::Empty({3 * rows}, logits.dtype(), device));
+  ASSIGN_OR_RETURN(const Tensor max, stats.View(0, {rows}));
+  ASSIGN_OR_RETURN(const Tensor sums, stats.View(rows, {2 * rows}));
   Tensor device_targets;  // On CUDA: the ids, on the device.
   if (device.is_cuda()) {
     ASSIGN_OR_RETURN(device_targets, ni::CudaUploadIds(ids, device));
@@ -76,13 +79,12 @@ absl::StatusOr<double> VocabParallelCrossEntropy::Forward(const Tensor& logits,
   }
   RETURN_IF_ERROR(AllReduceOverTensorParallel(tp_, sums, ReduceOp::kSum));
   // The log-sum-exps and the loss on the host, in double (a few numbers a row).
-  ASSIGN_OR_RETURN(const Tensor host_max, OnHost(max));
-  ASSIGN_OR_RETURN(const Tensor host_sums, OnHost(sums));
+  ASSIGN_OR_RETURN(const Tensor host_stats, OnHost(stats));
   ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({rows}, logits.dtype()));
   const double total = ni::VisitReal(logits.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* m = ni::Elements<T>(host_max);
-    const T* s = ni::Elements<T>(host_sums);
+    const T* m = ni::Elements<T>(host_stats);
+    const T* s = m + rows;
     T* l = ni::Elements<T>(lse);
     double sum = 0;
     for (int64_t r = 0; r < rows; ++r) {
@@ -93,8 +95,10 @@ absl::StatusOr<double> VocabParallelCrossEntropy::Forward(const Tensor& logits,
     return sum;
   });
   if (device.is_cuda()) {
+    // From pageable memory: CUDA has read `lse` when the call returns, and the device side is
+    // ordered before the gradient's kernel on the same stream.
     ASSIGN_OR_RETURN(const Tensor on_device, Tensor::Empty(lse.shape(), lse.dtype(), device));
-    RETURN_IF_ERROR(Copy(lse, on_device));
+    RETURN_IF_ERROR(Copy(lse, on_device, Stream::Default(device)));
     lse = on_device;
   }
   saved_ = Saved{logits, lse, std::move(ids), device_targets};
