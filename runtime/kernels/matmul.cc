@@ -134,6 +134,37 @@ absl::Status MultiplyInPrecision(const Tensor& a, const Tensor& b, const Tensor&
   return Multiply(a, b, c, options, dims, stream);
 }
 
+// MatmulEpilogue::kGelu's conditions (matmul.h), and no gelu_input without it.
+absl::Status CheckEpilogue(const Tensor& a, const Tensor& b, const Tensor& c,
+                           const MatmulOptions& o, absl::string_view what) {
+  if (o.epilogue == MatmulEpilogue::kNone) {
+    if (o.gelu_input == nullptr) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": a gelu_input without the GELU epilogue"));
+  }
+  if (what != "Matmul") {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": no epilogue is taken"));
+  }
+  if (!a.device().is_cuda() || a.dtype() != DType::kBF16 || c.dtype() != DType::kBF16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Matmul: the GELU epilogue needs bf16 a, b and c on CUDA, got a ",
+                     a.DebugString(), ", c ", c.DebugString()));
+  }
+  if (o.gelu_input == nullptr) {
+    return absl::InvalidArgumentError("Matmul: the GELU epilogue needs a gelu_input");
+  }
+  const Tensor& aux = *o.gelu_input;
+  RETURN_IF_ERROR(CheckDefined(aux, "Matmul gelu_input"));
+  RETURN_IF_ERROR(CheckSameDevice(aux, c, "Matmul gelu_input", "c"));
+  RETURN_IF_ERROR(CheckSameDType(aux, c, "Matmul gelu_input", "c"));
+  RETURN_IF_ERROR(CheckShape(aux, c.shape(), "Matmul gelu_input"));
+  if (aux.Overlaps(a) || aux.Overlaps(b) || aux.Overlaps(c) ||
+      (o.bias != nullptr && aux.Overlaps(*o.bias))) {
+    return absl::InvalidArgumentError("Matmul: gelu_input overlaps another operand");
+  }
+  return absl::OkStatus();
+}
+
 // The checks of both entry points but their shapes'; `what` names the entry point.
 absl::Status CheckOperands(const Tensor& a, const Tensor& b, const Tensor& c,
                            const MatmulOptions& options, absl::string_view what) {
@@ -149,7 +180,7 @@ absl::Status CheckOperands(const Tensor& a, const Tensor& b, const Tensor& c,
   if (c.Overlaps(a) || c.Overlaps(b) || (options.bias != nullptr && c.Overlaps(*options.bias))) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": c overlaps an input"));
   }
-  return absl::OkStatus();
+  return CheckEpilogue(a, b, c, options, what);
 }
 
 // Whether ProductOperand(x) is a bf16 copy rather than `x`.
@@ -163,6 +194,9 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
                     const Stream& stream) {
   RETURN_IF_ERROR(CheckOperands(a, b, c, options, "Matmul"));
   ASSIGN_OR_RETURN(const ki::MatmulDims dims, CheckShapes(a, b, c, options));
+  if (options.epilogue != MatmulEpilogue::kNone && dims.k == 0) {
+    return absl::InvalidArgumentError("Matmul: the GELU epilogue needs k > 0");
+  }
   return MultiplyInPrecision(a, b, c, options, dims, stream);
 }
 

@@ -6,6 +6,7 @@
 // dtypes: cpu: all f32 or all f64 (OpenBLAS sgemm, dgemm). CUDA: all f32, or a and b bf16
 // with c and bias bf16 or f32, accumulated in f32 (cuBLASLt; the bias is fused as an
 // epilogue). All-f32 products compute in the process's F32MatmulPrecision() (below).
+// On CUDA a bf16 c may also take GELU as an epilogue (MatmulEpilogue::kGelu).
 //
 //   RETURN_IF_ERROR(Matmul(x, w, y, {.transpose_b = true, .bias = &b}, stream));  // y = x w^T + b
 //   RETURN_IF_ERROR(Matmul(dy, x, dw, {.transpose_a = true, .beta = 1}, stream)); // dw += dy^T x
@@ -22,12 +23,29 @@
 
 namespace usine {
 
+// What a product does to its result r = alpha op(a) op(b) + beta c (+ bias) before c holds it.
+enum class MatmulEpilogue {
+  kNone,  // c <- r. The default.
+  // c <- gelu(r), GPT-2's tanh approximation computed on the f32 r, and *gelu_input <- r (what
+  // GELU's backward pass reads). cuBLASLt's GELU_AUX(_BIAS) epilogue: CUDA, a and b bf16, c,
+  // bias and *gelu_input bf16, no batch (Matmul only). Its GELU is cuBLASLt's own tanh
+  // approximation, not usine's kernel (cuda_gelu.h): close to it, not bit for bit, and perhaps
+  // several bf16 steps apart where |gelu| is small (the negative tail). Unimplemented where
+  // cuBLASLt has no such product (the last dimension of c not a multiple of 8, or no
+  // algorithm); a misaligned gelu_input view may be refused. Elsewhere a layer runs the
+  // product and then a GELU kernel.
+  kGelu,
+};
+
 struct MatmulOptions {
   bool transpose_a = false;      // Default: a is [M, K].
   bool transpose_b = false;      // Default: b is [K, N].
   float alpha = 1.0f;            // Default: 1.
   float beta = 0.0f;             // Default: 0 (c is overwritten; its old values are ignored).
   const Tensor* bias = nullptr;  // Default: none. Added after alpha/beta.
+  MatmulEpilogue epilogue = MatmulEpilogue::kNone;  // Default: none.
+  // kGelu's second output: c's shape, dtype and device, overlapping no other operand.
+  const Tensor* gelu_input = nullptr;
 };
 
 // REQUIRES: c does not overlap a, b or bias.
@@ -44,7 +62,7 @@ struct MatmulOptions {
 //
 //   RETURN_IF_ERROR(BatchedMatmul(q, k, scores, {.transpose_b = true, .alpha = scale}, stream));
 //
-// InvalidArgument when c overlaps a or b, or for a bias.
+// InvalidArgument when c overlaps a or b, or for a bias or an epilogue.
 [[nodiscard]] absl::Status BatchedMatmul(const Tensor& a, const Tensor& b, const Tensor& c,
                                          const MatmulOptions& options = {},
                                          const Stream& stream = Stream::Host());

@@ -43,8 +43,8 @@ absl::StatusOr<std::unique_ptr<ColumnParallelLinear>> ColumnParallelLinear::Crea
 ColumnParallelLinear::ColumnParallelLinear(const ColumnParallelLinearOptions& options)
     : options_(options),
       product_("ColumnParallelLinear", options.in_features,
-               options.out_features / TensorParallelSize(options.tp), options.dtype,
-               options.device) {}
+               options.out_features / TensorParallelSize(options.tp), options.dtype, options.device,
+               options.activation) {}
 
 int64_t ColumnParallelLinear::local_out_features() const {
   return options_.out_features / TensorParallelSize(options_.tp);

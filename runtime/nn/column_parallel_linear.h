@@ -7,7 +7,8 @@
 // k and v columns of the same heads. Parameters "weight" and "bias", as Linear's, each holding
 // this rank's shard (Parameter::split); initialised from the full tensors (tensor_parallel.h).
 // The products are Linear's (nn_internal::LinearProduct: on CUDA, bf16 operands under bf16
-// products, and the input may already be one, as LayerNorm::ForwardOperand writes it); the
+// products, and the input may already be one, as LayerNorm::ForwardOperand writes it), with
+// Linear's optional activation, which acts on this rank's outputs alone (the MLP's GELU); the
 // all-reduce is enqueued on the layers' stream. Module contract: module.h.
 //
 //   ASSIGN_OR_RETURN(auto c_fc, ColumnParallelLinear::Create(
@@ -29,6 +30,7 @@
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
 #include "runtime/nn/internal/linear_product.h"
+#include "runtime/nn/linear_activation.h"
 #include "runtime/nn/module.h"
 #include "runtime/nn/sublayer.h"
 
@@ -44,6 +46,7 @@ struct ColumnParallelLinearOptions {
   Device device = Device::Cpu();  // Default: the cpu.
   // The TP group; must outlive the layer. Default: null, a group of one (a plain Linear).
   Communicator* tp = nullptr;
+  LinearActivation activation = LinearActivation::kNone;  // Default: none.
 };
 
 class ColumnParallelLinear : public Sublayer {
@@ -52,8 +55,8 @@ class ColumnParallelLinear : public Sublayer {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ColumnParallelLinear>> Create(
       const ColumnParallelLinearOptions& options, ParameterInitializer& init);
 
-  // x [..., in] (the same on every rank) -> y [..., out / tp], this rank's outputs. Saves x
-  // and the weight as the products read them.
+  // x [..., in] (the same on every rank) -> y [..., out / tp], this rank's outputs (with an
+  // activation, as Linear's). Saves x and the weight as the products read them.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   // dy [..., out / tp] -> dx [..., in], all-reduced over the group (a collective); adds this
   // rank's dL/dW and dL/db into the gradients.

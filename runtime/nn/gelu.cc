@@ -1,7 +1,6 @@
 #include "runtime/nn/gelu.h"
 
 #include "runtime/core/status_macros.h"
-#include "runtime/kernels/matmul.h"
 #include "runtime/nn/internal/cpu_gelu.h"
 #include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
@@ -10,18 +9,11 @@ namespace usine {
 
 namespace ni = nn_internal;
 
-absl::StatusOr<Tensor> Gelu::Forward(const Tensor& x) { return ForwardTo(x, dtype_); }
-
-absl::StatusOr<Tensor> Gelu::ForwardOperand(const Tensor& x) {
-  RETURN_IF_ERROR(CheckDefined(x, "Gelu input"));
-  return ForwardTo(x, ProductOperandDType(dtype_, x.device()));
-}
-
-absl::StatusOr<Tensor> Gelu::ForwardTo(const Tensor& x, DType out_dtype) {
+absl::StatusOr<Tensor> Gelu::Forward(const Tensor& x) {
   RETURN_IF_ERROR(CheckDefined(x, "Gelu input"));
   RETURN_IF_ERROR(ni::CheckLayerPlacement(dtype_, x.device(), "Gelu"));
   RETURN_IF_ERROR(CheckDType(x, dtype_, "Gelu input"));
-  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), out_dtype, x.device()));
+  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), dtype_, x.device()));
   if (x.device().is_cuda()) {
     RETURN_IF_ERROR(ni::CudaGeluForward(x, y));
     x_ = x;

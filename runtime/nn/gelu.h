@@ -1,8 +1,9 @@
 // GELU with GPT-2's tanh approximation, elementwise; no parameters. Module contract: module.h.
+// A GELU that follows a linear layer is better that layer's activation (linear_activation.h),
+// which fuses the two; this module is the GELU on its own.
 //
 //   Gelu gelu(DType::kF32);
 //   ASSIGN_OR_RETURN(Tensor y, gelu.Forward(h));
-//   ASSIGN_OR_RETURN(Tensor y16, gelu.ForwardOperand(h));  // or for a product to read
 //   ASSIGN_OR_RETURN(Tensor dh, gelu.Backward(dy));
 #ifndef USINE_RUNTIME_NN_GELU_H_
 #define USINE_RUNTIME_NN_GELU_H_
@@ -24,16 +25,10 @@ class Gelu : public Module {
 
   // Saves x.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x);
-  // Forward's output as the next product reads it, ProductOperand(Forward(x)) (matmul.h): on
-  // CUDA under bf16 products written in bf16 at once, with no f32 pass and cast in between;
-  // elsewhere Forward's. For a GELU whose only reader is a Linear, as in the MLP.
-  [[nodiscard]] absl::StatusOr<Tensor> ForwardOperand(const Tensor& x);
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
 
  private:
   void ClearSaved() override { x_.reset(); }
-  // Forward with its output in `out_dtype`: the input's, or bf16 on CUDA.
-  absl::StatusOr<Tensor> ForwardTo(const Tensor& x, DType out_dtype);
 
   DType dtype_;
   std::optional<Tensor> x_;

@@ -1,6 +1,6 @@
 // A fully connected layer: y = x W^T + b over the last dimension, W [out, in] (PyTorch's
-// nn.Linear layout; GPT-2's Hugging Face Conv1D stores W^T), parameters "weight" and "bias".
-// Module contract: module.h.
+// nn.Linear layout; GPT-2's Hugging Face Conv1D stores W^T), parameters "weight" and "bias",
+// optionally followed by an activation (linear_activation.h). Module contract: module.h.
 //
 //   ParameterInitializer init(seed);
 //   ASSIGN_OR_RETURN(auto fc, Linear::Create({.in_features = 768, .out_features = 3072}, init));
@@ -19,6 +19,7 @@
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
 #include "runtime/nn/internal/linear_product.h"
+#include "runtime/nn/linear_activation.h"
 #include "runtime/nn/module.h"
 #include "runtime/nn/sublayer.h"
 
@@ -31,6 +32,7 @@ struct LinearOptions {
   double init_stddev = 0.02;      // Default: W ~ normal(0, 0.02), GPT-2's.
   DType dtype = DType::kF32;      // f32 or f64. Default: f32.
   Device device = Device::Cpu();  // Default: the cpu. CUDA devices compute in f32 only.
+  LinearActivation activation = LinearActivation::kNone;  // Default: none.
 };
 
 class Linear : public Sublayer {
@@ -42,10 +44,12 @@ class Linear : public Sublayer {
   // x [..., in] -> y [..., out]. Saves x and the weight as the products read them
   // (ProductOperand: bf16 copies under MatmulPrecision::kBf16 on CUDA, cast once a step; the
   // weight's copy lives until Backward, about 170 MB over GPT-2 124M's blocks). x is in the
-  // layer's dtype, or already in ProductOperandDType's (bf16 there, as Gelu::ForwardOperand
-  // writes it), then taken as it is; y is in the layer's dtype.
+  // layer's dtype, or already in ProductOperandDType's (bf16 there, as a GELU layer or
+  // LayerNorm::ForwardOperand writes it), then taken as it is. y is in the layer's dtype; with
+  // an activation, in ProductOperandDType's, as the next product reads it.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
-  // dy [..., out] -> dx [..., in]; adds dL/dW and dL/db into the gradients.
+  // dy [..., out] (in the layer's dtype) -> dx [..., in]; adds dL/dW and dL/db into the
+  // gradients.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
   Parameter& weight() { return *weight_; }
@@ -54,8 +58,8 @@ class Linear : public Sublayer {
  private:
   explicit Linear(const LinearOptions& options)
       : options_(options),
-        product_("Linear", options.in_features, options.out_features, options.dtype,
-                 options.device) {}
+        product_("Linear", options.in_features, options.out_features, options.dtype, options.device,
+                 options.activation) {}
   void ClearSaved() override { product_.Clear(); }
 
   LinearOptions options_;

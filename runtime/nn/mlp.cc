@@ -8,7 +8,7 @@ namespace usine {
 
 absl::StatusOr<std::unique_ptr<Mlp>> Mlp::Create(const MlpOptions& options,
                                                  ParameterInitializer& init) {
-  auto mlp = std::unique_ptr<Mlp>(new Mlp(options.dtype));
+  auto mlp = std::unique_ptr<Mlp>(new Mlp());
   const int64_t c = options.n_embd;
   ASSIGN_OR_RETURN(mlp->c_fc_, CreateSplittableLinear({.in_features = c,
                                                        .out_features = 4 * c,
@@ -16,7 +16,8 @@ absl::StatusOr<std::unique_ptr<Mlp>> Mlp::Create(const MlpOptions& options,
                                                        .dtype = options.dtype,
                                                        .device = options.device,
                                                        .split = LinearSplit::kColumns,
-                                                       .tp = options.tp},
+                                                       .tp = options.tp,
+                                                       .activation = LinearActivation::kGelu},
                                                       init));
   ASSIGN_OR_RETURN(mlp->c_proj_, CreateSplittableLinear({.in_features = 4 * c,
                                                          .out_features = c,
@@ -27,17 +28,14 @@ absl::StatusOr<std::unique_ptr<Mlp>> Mlp::Create(const MlpOptions& options,
                                                          .tp = options.tp},
                                                         init));
   mlp->AddChild("c_fc", mlp->c_fc_.get());
-  mlp->AddChild("gelu", &mlp->gelu_);
   mlp->AddChild("c_proj", mlp->c_proj_.get());
   return mlp;
 }
 
 absl::StatusOr<Tensor> Mlp::Forward(const Tensor& x) {
-  MarkOp("mlp.c_fc forward", x.device());
-  ASSIGN_OR_RETURN(Tensor h, c_fc_->Forward(x));
-  MarkOp("mlp.gelu forward", x.device());
-  // Its only reader is c_proj: written as that product's operand (bf16 on CUDA under bf16).
-  ASSIGN_OR_RETURN(Tensor g, gelu_.ForwardOperand(h));
+  MarkOp("mlp.c_fc+gelu forward", x.device());
+  // Written as c_proj's operand (bf16 on CUDA under bf16 products).
+  ASSIGN_OR_RETURN(Tensor g, c_fc_->Forward(x));
   MarkOp("mlp.c_proj forward", x.device());
   return c_proj_->Forward(g);
 }
@@ -45,10 +43,8 @@ absl::StatusOr<Tensor> Mlp::Forward(const Tensor& x) {
 absl::StatusOr<Tensor> Mlp::Backward(const Tensor& dy) {
   MarkOp("mlp.c_proj backward", dy.device());
   ASSIGN_OR_RETURN(Tensor dg, c_proj_->Backward(dy));
-  MarkOp("mlp.gelu backward", dy.device());
-  ASSIGN_OR_RETURN(Tensor dh, gelu_.Backward(dg));
-  MarkOp("mlp.c_fc backward", dy.device());
-  return c_fc_->Backward(dh);
+  MarkOp("mlp.c_fc+gelu backward", dy.device());
+  return c_fc_->Backward(dg);
 }
 
 }  // namespace usine

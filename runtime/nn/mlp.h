@@ -1,11 +1,14 @@
 // GPT-2's feed-forward block: c_fc (Linear C -> 4C), GELU (tanh), c_proj (Linear 4C -> C).
-// Children "c_fc", "gelu" and "c_proj". Module contract: module.h.
+// Children "c_fc" (a Linear with the GELU as its activation, linear_activation.h, so that the
+// product and the GELU share their passes over the 4C-wide hidden layer) and "c_proj". Module
+// contract: module.h.
 //
 // Split over a tensor-parallel group (MlpOptions::tp, Megatron-LM's): c_fc is a
 // ColumnParallelLinear (rank r computes hidden units [r 4C / tp, (r + 1) 4C / tp)), GELU runs
-// on those units alone, and c_proj is a RowParallelLinear over them: input and output whole on
-// every rank, one all-reduce forward (c_proj) and one backward (c_fc's input gradient); the
-// same parameter names, each rank holding its shard of the weights the unsplit Mlp draws.
+// on those units alone (c_fc's activation), and c_proj is a RowParallelLinear over them: input and
+// output whole on every rank, one all-reduce forward (c_proj) and one backward (c_fc's input
+// gradient); the same parameter names, each rank holding its shard of the weights the unsplit Mlp
+// draws.
 //
 //   ASSIGN_OR_RETURN(auto mlp, Mlp::Create({.n_embd = 768}, init));  // .tp = &tp_comm to split
 //   ASSIGN_OR_RETURN(Tensor y, mlp->Forward(x));
@@ -22,7 +25,6 @@
 #include "runtime/core/device.h"
 #include "runtime/core/dtype.h"
 #include "runtime/core/tensor.h"
-#include "runtime/nn/gelu.h"
 #include "runtime/nn/init.h"
 #include "runtime/nn/module.h"
 #include "runtime/nn/sublayer.h"
@@ -50,10 +52,9 @@ class Mlp : public Sublayer {
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
  private:
-  explicit Mlp(DType dtype) : gelu_(dtype) {}
+  Mlp() = default;
 
-  std::unique_ptr<Sublayer> c_fc_;  // Linear, or ColumnParallelLinear under TP.
-  Gelu gelu_;
+  std::unique_ptr<Sublayer> c_fc_;    // Linear, or ColumnParallelLinear under TP; with GELU.
   std::unique_ptr<Sublayer> c_proj_;  // Linear, or RowParallelLinear under TP.
 };
 

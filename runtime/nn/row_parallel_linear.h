@@ -7,7 +7,7 @@
 // from the same dy on every rank, is the same everywhere. Parameters "weight" (this rank's
 // columns; initialised from the full tensor, tensor_parallel.h) and "bias", as Linear's.
 // The products are Linear's (nn_internal::LinearProduct: on CUDA, bf16 operands under bf16
-// products, and the input may already be one, as Gelu::ForwardOperand writes it); the
+// products, and the input may already be one, as a GELU-activated layer writes it); the
 // all-reduce is enqueued on the layers' stream. Module contract: module.h.
 //
 //   ASSIGN_OR_RETURN(auto c_proj, RowParallelLinear::Create(

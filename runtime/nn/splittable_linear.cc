@@ -10,12 +10,18 @@ namespace usine {
 
 absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(const SplittableLinearOptions& o,
                                                                  ParameterInitializer& init) {
+  if (o.split == LinearSplit::kRows && o.activation != LinearActivation::kNone) {
+    return absl::InvalidArgumentError(
+        "CreateSplittableLinear: a row-parallel layer takes no activation (its outputs are partial "
+        "sums until all-reduced)");
+  }
   if (TensorParallelSize(o.tp) <= 1) {
     ASSIGN_OR_RETURN(std::unique_ptr<Linear> linear, Linear::Create({.in_features = o.in_features,
                                                                      .out_features = o.out_features,
                                                                      .init_stddev = o.init_stddev,
                                                                      .dtype = o.dtype,
-                                                                     .device = o.device},
+                                                                     .device = o.device,
+                                                                     .activation = o.activation},
                                                                     init));
     return linear;
   }
@@ -27,7 +33,8 @@ absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(const Splittabl
                                                    .init_stddev = o.init_stddev,
                                                    .dtype = o.dtype,
                                                    .device = o.device,
-                                                   .tp = o.tp},
+                                                   .tp = o.tp,
+                                                   .activation = o.activation},
                                                   init));
     return linear;
   }

@@ -19,6 +19,7 @@
 #include "runtime/core/device.h"
 #include "runtime/core/dtype.h"
 #include "runtime/nn/init.h"
+#include "runtime/nn/linear_activation.h"
 #include "runtime/nn/sublayer.h"
 
 namespace usine {
@@ -37,6 +38,9 @@ struct SplittableLinearOptions {
   Device device = Device::Cpu();  // Default: the cpu.
   LinearSplit split = LinearSplit::kColumns;
   Communicator* tp = nullptr;  // Outlives the layer. Default: null, no split.
+  // Applied to the output. REQUIRES: kNone under a kRows split, whose outputs are partial sums
+  // until all-reduced. Default: none.
+  LinearActivation activation = LinearActivation::kNone;
 };
 
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(

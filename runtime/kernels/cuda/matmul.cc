@@ -1,8 +1,8 @@
 // cuda::Matmul through cuBLASLt. usine's matrices are row-major and cuBLASLt's column-major;
 // a row-major [r, c] matrix is, in the same memory, the column-major [c, r] matrix, so the
 // row-major c = op(a) op(b) is computed as the column-major c^T = op(b)^T op(a)^T: cuBLASLt's
-// A is usine's b and its B is usine's a, each keeping its own transpose flag. The bias is
-// cuBLASLt's epilogue, applied after alpha and beta, as matmul.h specifies.
+// A is usine's b and its B is usine's a, each keeping its own transpose flag. The bias and
+// GELU are cuBLASLt's epilogues, applied after alpha and beta, as matmul.h specifies.
 #include "runtime/kernels/matmul.h"
 
 #include <cstdint>
@@ -68,15 +68,17 @@ struct AlgoKey {
   int device;
   cudaDataType_t ab_type, c_type, bias_type;
   bool bias, transpose_a, transpose_b, tf32;
+  MatmulEpilogue epilogue;
   int64_t m, n, k, batch;
-  uint32_t align_a, align_b, align_c, align_bias;
+  uint32_t align_a, align_b, align_c, align_bias, align_gelu_input;
 
   friend bool operator==(const AlgoKey&, const AlgoKey&) = default;
   template <typename H>
   friend H AbslHashValue(H h, const AlgoKey& key) {
     return H::combine(std::move(h), key.device, key.ab_type, key.c_type, key.bias_type, key.bias,
-                      key.transpose_a, key.transpose_b, key.tf32, key.m, key.n, key.k, key.batch,
-                      key.align_a, key.align_b, key.align_c, key.align_bias);
+                      key.transpose_a, key.transpose_b, key.tf32, key.epilogue, key.m, key.n, key.k,
+                      key.batch, key.align_a, key.align_b, key.align_c, key.align_bias,
+                      key.align_gelu_input);
   }
 };
 
@@ -203,6 +205,39 @@ absl::Status EmptyProduct(const Tensor& c, const MatmulOptions& o, const MatmulD
   return USINE_CUDA_STATUS(launch);
 }
 
+// The bias and GELU epilogues. Set before the heuristic query, which reads the pointers'
+// alignments.
+absl::Status SetEpilogue(cublasLtMatmulDesc_t desc, const MatmulOptions& o, const MatmulDims& d) {
+  const bool gelu = o.epilogue == MatmulEpilogue::kGelu;
+  if (o.bias == nullptr && !gelu) return absl::OkStatus();
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+  if (gelu) {
+    epilogue = o.bias != nullptr ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
+  }
+  RETURN_IF_ERROR(SetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue));
+  if (o.bias != nullptr) {
+    // A vector of length n (the rows of the column-major c^T) added to every column of c^T,
+    // that is to every row of c.
+    const void* bias = o.bias->raw_data();
+    const cudaDataType_t bias_type = CudaDataType(o.bias->dtype());
+    RETURN_IF_ERROR(SetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias));
+    RETURN_IF_ERROR(SetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type));
+  }
+  if (gelu) {
+    // The GELU's input, laid out as c^T (column-major [n, m]) in c's type (the default).
+    // cuBLASLt wants its leading dimension divisible by 8.
+    if (d.n % 8 != 0) {
+      return absl::UnimplementedError(absl::StrCat(
+          "cuBLASLt's GELU epilogue needs the output's last dimension divisible by 8, got ", d.n));
+    }
+    void* aux = o.gelu_input->raw_data();
+    const int64_t ld = d.n;
+    RETURN_IF_ERROR(SetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, aux));
+    RETURN_IF_ERROR(SetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, ld));
+  }
+  return absl::OkStatus();
+}
+
 std::string Describe(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& o,
                      const MatmulDims& d) {
   return absl::StrCat(d.batch > 1 ? absl::StrCat(d.batch, " products of ") : "", "op(a) [", d.m,
@@ -210,8 +245,9 @@ std::string Describe(const Tensor& a, const Tensor& b, const Tensor& c, const Ma
                       o.transpose_a ? " (a transposed)" : "",
                       o.transpose_b ? " (b transposed)" : "", ", a and b ", DTypeName(a.dtype()),
                       ", c ", DTypeName(c.dtype()), o.bias != nullptr ? " with bias" : "",
-                      ", alignments a ", Alignment(a.raw_data()), " B, b ", Alignment(b.raw_data()),
-                      " B, c ", Alignment(c.raw_data()), " B");
+                      o.epilogue == MatmulEpilogue::kGelu ? " and GELU" : "", ", alignments a ",
+                      Alignment(a.raw_data()), " B, b ", Alignment(b.raw_data()), " B, c ",
+                      Alignment(c.raw_data()), " B");
 }
 
 }  // namespace
@@ -229,17 +265,7 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   const cublasOperation_t a_op = o.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSA, b_op));
   RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSB, a_op));
-  if (o.bias != nullptr) {
-    // A vector of length n (the rows of the column-major c^T) added to every column of c^T,
-    // that is to every row of c. Set before the heuristic query, which reads the pointer's
-    // alignment.
-    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    const void* bias = o.bias->raw_data();
-    const cudaDataType_t bias_type = CudaDataType(o.bias->dtype());
-    RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue));
-    RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias));
-    RETURN_IF_ERROR(SetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type));
-  }
+  RETURN_IF_ERROR(SetEpilogue(desc.get(), o, d));
 
   // cuBLASLt's A: b as stored, column-major [n, k] ([k, n] with transpose_b).
   ASSIGN_OR_RETURN(const MatrixLayout b_layout, MakeLayout(ab_type, o.transpose_b ? d.k : d.n,
@@ -262,22 +288,25 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   RETURN_IF_ERROR(SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
                                Alignment(c.raw_data())));
 
-  const AlgoKey key{.device = device,
-                    .ab_type = ab_type,
-                    .c_type = c_type,
-                    .bias_type = o.bias != nullptr ? CudaDataType(o.bias->dtype()) : CUDA_R_32F,
-                    .bias = o.bias != nullptr,
-                    .transpose_a = o.transpose_a,
-                    .transpose_b = o.transpose_b,
-                    .tf32 = tf32,
-                    .m = d.m,
-                    .n = d.n,
-                    .k = d.k,
-                    .batch = d.batch,
-                    .align_a = Alignment(a.raw_data()),
-                    .align_b = Alignment(b.raw_data()),
-                    .align_c = Alignment(c.raw_data()),
-                    .align_bias = o.bias != nullptr ? Alignment(o.bias->raw_data()) : 0};
+  const AlgoKey key{
+      .device = device,
+      .ab_type = ab_type,
+      .c_type = c_type,
+      .bias_type = o.bias != nullptr ? CudaDataType(o.bias->dtype()) : CUDA_R_32F,
+      .bias = o.bias != nullptr,
+      .transpose_a = o.transpose_a,
+      .transpose_b = o.transpose_b,
+      .tf32 = tf32,
+      .epilogue = o.epilogue,
+      .m = d.m,
+      .n = d.n,
+      .k = d.k,
+      .batch = d.batch,
+      .align_a = Alignment(a.raw_data()),
+      .align_b = Alignment(b.raw_data()),
+      .align_c = Alignment(c.raw_data()),
+      .align_bias = o.bias != nullptr ? Alignment(o.bias->raw_data()) : 0,
+      .align_gelu_input = o.gelu_input != nullptr ? Alignment(o.gelu_input->raw_data()) : 0};
   std::optional<cublasLtMatmulHeuristicResult_t> cached = Algos().Find(key);
   if (!cached.has_value()) {
     cublasLtMatmulHeuristicResult_t heuristic = {};

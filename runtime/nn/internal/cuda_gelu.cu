@@ -2,32 +2,53 @@
 #include "runtime/kernels/internal/float_convert.h"
 #include "runtime/nn/internal/cuda_gelu.h"
 #include "runtime/nn/internal/cuda_grid.cuh"
+#include "runtime/nn/internal/cuda_reduce.cuh"
 
 namespace usine::nn_internal::cuda {
 namespace {
 
+namespace ki = kernels_internal;
+
 constexpr float kSqrt2OverPi = 0.79788456080286535588f;
 constexpr float kCubic = 0.044715f;
+
+__device__ inline float GeluGradient(float v) {
+  const float u = kSqrt2OverPi * (v + kCubic * v * v * v);
+  const float t = tanhf(u);
+  const float du = kSqrt2OverPi * (1.0f + 3.0f * kCubic * v * v);
+  return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
+}
 
 template <typename TOut>
 __global__ void GeluForwardKernel(const float* x, int64_t n, TOut* y) {
   for (int64_t i = FirstIndex(); i < n; i += GridStride()) {
     const float v = x[i];
     const float u = kSqrt2OverPi * (v + kCubic * v * v * v);
-    y[i] = kernels_internal::FromFloat<TOut>(0.5f * v * (1.0f + tanhf(u)));
+    y[i] = ki::FromFloat<TOut>(0.5f * v * (1.0f + tanhf(u)));
   }
 }
 
-__global__ void GeluBackwardKernel(const float* x, const float* dy, int64_t n, float* dx) {
+template <typename TIn, typename TOut>
+__global__ void GeluBackwardKernel(const TIn* x, const float* dy, int64_t n, TOut* dx) {
   for (int64_t i = FirstIndex(); i < n; i += GridStride()) {
-    const float v = x[i];
-    const float u = kSqrt2OverPi * (v + kCubic * v * v * v);
-    const float t = tanhf(u);
-    const float du = kSqrt2OverPi * (1.0f + 3.0f * kCubic * v * v);
-    const float grad = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
-    dx[i] = dy[i] * grad;
+    dx[i] = ki::FromFloat<TOut>(dy[i] * GeluGradient(ki::ToFloat(x[i])));
   }
 }
+
+// The gradient at (r, c) for the column sums, written to dx as it is read.
+template <typename TIn, typename TOut>
+struct GeluGradientElement {
+  const TIn* x;
+  const float* dy;
+  int64_t cols;
+  TOut* dx;
+  __device__ float operator()(int64_t r, int64_t c) const {
+    const int64_t i = r * cols + c;
+    const float g = dy[i] * GeluGradient(ki::ToFloat(x[i]));
+    dx[i] = ki::FromFloat<TOut>(g);
+    return g;
+  }
+};
 
 }  // namespace
 
@@ -36,12 +57,33 @@ cudaError_t LaunchGeluForward(const float* x, int64_t n, TOut* y, cudaStream_t s
   return LaunchElementwise(GeluForwardKernel<TOut>, n, stream, x, n, y);
 }
 
+template <typename TIn, typename TOut>
+cudaError_t LaunchGeluBackward(const TIn* x, const float* dy, int64_t n, TOut* dx,
+                               cudaStream_t stream) {
+  return LaunchElementwise(GeluBackwardKernel<TIn, TOut>, n, stream, x, dy, n, dx);
+}
+
+template <typename TIn, typename TOut>
+cudaError_t LaunchGeluBackwardAndColumnSums(const TIn* x, const float* dy, int64_t rows,
+                                            int64_t cols, TOut* dx, float* sums, float* scratch,
+                                            cudaStream_t stream) {
+  if (rows <= 0 || cols <= 0) return cudaSuccess;
+  return LaunchAccumulateColumnSumsOf(GeluGradientElement<TIn, TOut>{x, dy, cols, dx}, rows, cols,
+                                      scratch, sums, stream);
+}
+
 template cudaError_t LaunchGeluForward<float>(const float*, int64_t, float*, cudaStream_t);
 template cudaError_t LaunchGeluForward<BFloat16>(const float*, int64_t, BFloat16*, cudaStream_t);
 
-cudaError_t LaunchGeluBackward(const float* x, const float* dy, int64_t n, float* dx,
-                               cudaStream_t stream) {
-  return LaunchElementwise(GeluBackwardKernel, n, stream, x, dy, n, dx);
-}
+#define USINE_GELU_BACKWARD(TIn, TOut)                                                         \
+  template cudaError_t LaunchGeluBackward<TIn, TOut>(const TIn*, const float*, int64_t, TOut*, \
+                                                     cudaStream_t);                            \
+  template cudaError_t LaunchGeluBackwardAndColumnSums<TIn, TOut>(                             \
+      const TIn*, const float*, int64_t, int64_t, TOut*, float*, float*, cudaStream_t);
+USINE_GELU_BACKWARD(float, float)
+USINE_GELU_BACKWARD(float, BFloat16)
+USINE_GELU_BACKWARD(BFloat16, float)
+USINE_GELU_BACKWARD(BFloat16, BFloat16)
+#undef USINE_GELU_BACKWARD
 
 }  // namespace usine::nn_internal::cuda

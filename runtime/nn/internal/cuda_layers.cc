@@ -45,6 +45,13 @@ cudaError_t WithOutput(const Tensor& out, const Launch& launch) {
   return out.dtype() == DType::kBF16 ? launch(static_cast<BFloat16*>(out.raw_data()))
                                      : launch(F32(out));
 }
+// `launch` called with `in`'s data as the launcher's input type: const BFloat16* for a bf16
+// tensor, const float* otherwise.
+template <typename Launch>
+cudaError_t WithInput(const Tensor& in, const Launch& launch) {
+  return in.dtype() == DType::kBF16 ? launch(static_cast<const BFloat16*>(in.raw_data()))
+                                    : launch(static_cast<const float*>(in.raw_data()));
+}
 const int32_t* I32(const Tensor& t) { return static_cast<const int32_t*>(t.raw_data()); }
 
 // Makes `t`'s device current for the rest of the enclosing scope.
@@ -67,8 +74,24 @@ absl::Status CudaGeluForward(const Tensor& x, const Tensor& y) {
 
 absl::Status CudaGeluBackward(const Tensor& x, const Tensor& dy, const Tensor& dx) {
   USINE_ENTER_DEVICE_OF(x);
-  return USINE_CUDA_STATUS(
-      cuda::LaunchGeluBackward(F32(x), F32(dy), x.numel(), F32(dx), kDefaultStream));
+  return USINE_CUDA_STATUS(WithInput(x, [&](const auto* in) {
+    return WithOutput(dx, [&](auto* out) {
+      return cuda::LaunchGeluBackward(in, F32(dy), x.numel(), out, kDefaultStream);
+    });
+  }));
+}
+
+absl::Status CudaGeluBackwardAndColumnSums(const Tensor& x, const Tensor& dy, int64_t cols,
+                                           const Tensor& dx, const Tensor& sums) {
+  USINE_ENTER_DEVICE_OF(x);
+  const int64_t rows = x.numel() / cols;
+  ASSIGN_OR_RETURN(Tensor scratch, Scratch(cuda::ColumnSumsScratch(rows, cols), x.device()));
+  return USINE_CUDA_STATUS(WithInput(x, [&](const auto* in) {
+    return WithOutput(dx, [&](auto* out) {
+      return cuda::LaunchGeluBackwardAndColumnSums(in, F32(dy), rows, cols, out, F32(sums),
+                                                   F32(scratch), kDefaultStream);
+    });
+  }));
 }
 
 absl::Status CudaLayerNormForward(const Tensor& x, const Tensor& weight, const Tensor& bias,

@@ -20,9 +20,15 @@
 
 namespace usine::nn_internal {
 
-// y = gelu(x); dx = dy * gelu'(x). Same shapes; y f32 or bf16.
+// y = gelu(x); dx = dy * gelu'(x). Same shapes; x f32 (forward) or f32 or bf16 (backward), dy
+// f32, y and dx f32 or bf16.
 [[nodiscard]] absl::Status CudaGeluForward(const Tensor& x, const Tensor& y);
 [[nodiscard]] absl::Status CudaGeluBackward(const Tensor& x, const Tensor& dy, const Tensor& dx);
+// CudaGeluBackward over x [rows * cols], also adding the column sums of the f32 gradient into
+// sums [cols] from the same pass (CudaAccumulateColumnSums's order).
+[[nodiscard]] absl::Status CudaGeluBackwardAndColumnSums(const Tensor& x, const Tensor& dy,
+                                                         int64_t cols, const Tensor& dx,
+                                                         const Tensor& sums);
 
 // x, y [rows * cols] (y f32 or bf16); mean, rstd [rows]; weight, bias [cols].
 [[nodiscard]] absl::Status CudaLayerNormForward(const Tensor& x, const Tensor& weight,

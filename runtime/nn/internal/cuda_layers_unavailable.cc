@@ -13,6 +13,10 @@ absl::Status NoCuda() {
 
 absl::Status CudaGeluForward(const Tensor&, const Tensor&) { return NoCuda(); }
 absl::Status CudaGeluBackward(const Tensor&, const Tensor&, const Tensor&) { return NoCuda(); }
+absl::Status CudaGeluBackwardAndColumnSums(const Tensor&, const Tensor&, int64_t, const Tensor&,
+                                           const Tensor&) {
+  return NoCuda();
+}
 absl::Status CudaLayerNormForward(const Tensor&, const Tensor&, const Tensor&, int64_t, double,
                                   const Tensor&, const Tensor&, const Tensor&) {
   return NoCuda();

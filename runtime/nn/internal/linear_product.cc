@@ -1,13 +1,17 @@
 #include "runtime/nn/internal/linear_product.h"
 
+#include <atomic>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 
+#include "runtime/core/logging.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/nn/internal/cpu_elementwise.h"
+#include "runtime/nn/internal/cpu_gelu.h"
 #include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
 
@@ -18,14 +22,70 @@ absl::StatusOr<Tensor> LinearProduct::Forward(const Tensor& x, const Tensor& wei
   RETURN_IF_ERROR(CheckProductInput(x, dtype_, device_, in_, absl::StrCat(layer_, " input")));
   std::vector<int64_t> dims(x.shape().dims().begin(), x.shape().dims().end());
   dims.back() = out_;
-  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(Shape(absl::MakeConstSpan(dims)), dtype_, device_));
+  const bool gelu = activation_ == LinearActivation::kGelu;
+  const DType y_dtype = gelu ? ProductOperandDType(dtype_, device_) : dtype_;
+  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(Shape(absl::MakeConstSpan(dims)), y_dtype, device_));
   const Stream stream = LayerStream(device_);
   ASSIGN_OR_RETURN(Tensor x_operand, ProductOperand(x, stream));
   ASSIGN_OR_RETURN(Tensor w_operand, ProductOperand(weight, stream));
-  RETURN_IF_ERROR(Matmul(x_operand, w_operand, y, {.transpose_b = true, .bias = bias}, stream));
+  if (gelu) {
+    RETURN_IF_ERROR(ForwardGelu(x_operand, w_operand, bias, y));
+  } else {
+    RETURN_IF_ERROR(Matmul(x_operand, w_operand, y, {.transpose_b = true, .bias = bias}, stream));
+  }
   x_ = std::move(x_operand);
   w_ = std::move(w_operand);
   return y;
+}
+
+absl::StatusOr<Tensor> LinearProduct::GeluEpilogueProduct(const Tensor& x_operand,
+                                                          const Tensor& w_operand,
+                                                          const Tensor* bias,
+                                                          const Tensor& y) const {
+  const Stream stream = LayerStream(device_);
+  ASSIGN_OR_RETURN(Tensor gelu_input,
+                   Tensor::Empty(y.shape(), DType::kBF16, device_, stream.handle()));
+  std::optional<Tensor> bias16;
+  if (bias != nullptr) {
+    ASSIGN_OR_RETURN(bias16, ProductOperand(*bias, stream));
+  }
+  RETURN_IF_ERROR(Matmul(x_operand, w_operand, y,
+                         {.transpose_b = true,
+                          .bias = bias16.has_value() ? &*bias16 : nullptr,
+                          .epilogue = MatmulEpilogue::kGelu,
+                          .gelu_input = &gelu_input},
+                         stream));
+  return gelu_input;
+}
+
+absl::Status LinearProduct::ForwardGelu(const Tensor& x_operand, const Tensor& w_operand,
+                                        const Tensor* bias, const Tensor& y) {
+  if (y.dtype() == DType::kBF16) {  // CUDA under bf16 products
+    absl::StatusOr<Tensor> gelu_input = GeluEpilogueProduct(x_operand, w_operand, bias, y);
+    if (gelu_input.ok()) {
+      gelu_input_ = *std::move(gelu_input);
+      return absl::OkStatus();
+    }
+    if (!absl::IsUnimplemented(gelu_input.status())) return gelu_input.status();
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      USINE_LOG(WARNING) << layer_ << ": no GELU epilogue (" << gelu_input.status().message()
+                         << "); a GELU kernel follows the product instead";
+    }
+  }
+  ASSIGN_OR_RETURN(Tensor pre, Tensor::Empty(y.shape(), dtype_, device_));
+  RETURN_IF_ERROR(
+      Matmul(x_operand, w_operand, pre, {.transpose_b = true, .bias = bias}, LayerStream(device_)));
+  if (device_.is_cuda()) {
+    RETURN_IF_ERROR(CudaGeluForward(pre, y));
+  } else {
+    VisitReal(dtype_, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      GeluForward(Elements<T>(pre), pre.numel(), Elements<T>(y));
+    });
+  }
+  gelu_input_ = std::move(pre);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Tensor> LinearProduct::OperandAndBiasGradient(const Tensor& dy, const Tensor& dy2,
@@ -48,6 +108,27 @@ absl::StatusOr<Tensor> LinearProduct::OperandAndBiasGradient(const Tensor& dy, c
   return ProductOperand(dy, LayerStream(device_));
 }
 
+absl::StatusOr<Tensor> LinearProduct::GeluGradientOperand(const Tensor& dy2,
+                                                          const Tensor* bias_grad) const {
+  ASSIGN_OR_RETURN(Tensor input2, gelu_input_->Reshape(dy2.shape()));
+  if (device_.is_cuda()) {  // One pass: the gradient as the products read it, and its sums.
+    // In the dtype of the x operand that Forward kept: the other operand of dh's product.
+    ASSIGN_OR_RETURN(Tensor dh, Tensor::Empty(dy2.shape(), x_->dtype(), device_));
+    if (bias_grad != nullptr) {
+      RETURN_IF_ERROR(CudaGeluBackwardAndColumnSums(input2, dy2, out_, dh, *bias_grad));
+    } else {
+      RETURN_IF_ERROR(CudaGeluBackward(input2, dy2, dh));
+    }
+    return dh;
+  }
+  ASSIGN_OR_RETURN(Tensor dh, Tensor::Empty(dy2.shape(), dtype_, device_));
+  VisitReal(dtype_, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    GeluBackward(Elements<T>(input2), Elements<T>(dy2), dy2.numel(), Elements<T>(dh));
+  });
+  return OperandAndBiasGradient(dh, dh, bias_grad);
+}
+
 absl::StatusOr<Tensor> LinearProduct::Backward(const Tensor& dy, const Tensor& weight_grad,
                                                const Tensor* bias_grad) {
   if (!x_) return absl::FailedPreconditionError(absl::StrCat(layer_, "::Backward before Forward"));
@@ -60,12 +141,14 @@ absl::StatusOr<Tensor> LinearProduct::Backward(const Tensor& dy, const Tensor& w
   ASSIGN_OR_RETURN(Tensor dy2, dy.Reshape({rows, out_}));
   ASSIGN_OR_RETURN(Tensor x2, x_->Reshape({rows, in_}));
   const Stream stream = LayerStream(device_);
-  ASSIGN_OR_RETURN(const Tensor dy_operand, OperandAndBiasGradient(dy, dy2, bias_grad));
-  ASSIGN_OR_RETURN(Tensor dy2_operand, dy_operand.Reshape({rows, out_}));
+  ASSIGN_OR_RETURN(Tensor dy2_operand, activation_ == LinearActivation::kGelu
+                                           ? GeluGradientOperand(dy2, bias_grad)
+                                           : OperandAndBiasGradient(dy2, dy2, bias_grad));
   RETURN_IF_ERROR(
       Matmul(dy2_operand, x2, weight_grad, {.transpose_a = true, .beta = 1.0f}, stream));
   ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), dtype_, device_));
-  RETURN_IF_ERROR(Matmul(dy_operand, *w_, dx, {}, stream));
+  ASSIGN_OR_RETURN(Tensor dx2, dx.Reshape({rows, in_}));
+  RETURN_IF_ERROR(Matmul(dy2_operand, *w_, dx2, {}, stream));
   return dx;
 }
 

@@ -1,10 +1,17 @@
-// The products of a linear layer, y = x W^T (+ b) over x's last dimension with W [out, in],
-// as Linear (linear.h) and its tensor-parallel forms (column_ and row_parallel_linear.h) all
-// compute them, on the cpu and on CUDA: the operands as the products read them
-// (ProductOperand: bf16 copies under MatmulPrecision::kBf16 on CUDA, cast once a step and kept
-// for the backward pass), and on CUDA the bias gradient from the same pass over dy that rounds
-// it. Every call is enqueued on LayerStream (real_types.h). The layers add their collectives
-// around it.
+// The products of a linear layer, y = act(x W^T (+ b)) over x's last dimension with W [out, in]
+// and an optional activation (linear_activation.h), as Linear (linear.h) and its
+// tensor-parallel forms (column_ and row_parallel_linear.h) all compute them, on the cpu and on
+// CUDA: the operands as the products read them (ProductOperand: bf16 copies under
+// MatmulPrecision::kBf16 on CUDA, cast once a step and kept for the backward pass), and on CUDA
+// the bias gradient from the same pass over dy that rounds it. Every call is enqueued on
+// LayerStream (real_types.h). The layers add their collectives around it.
+//
+// With GELU, under bf16 products on CUDA, the forward pass is one cuBLASLt product with a GELU
+// epilogue (matmul.h): it writes y in bf16 and the GELU's input in bf16, the bias rounded to
+// bf16 first (cuBLASLt adds a bias of the output's type); the backward pass is one kernel that
+// reads dy and that input and writes the bf16 gradient operand and the bias sums. Elsewhere
+// the product writes the GELU's input in the layer's dtype and a GELU kernel follows, with the
+// bits of a Linear and a Gelu (gelu.h) in sequence.
 //
 //   LinearProduct product("Linear", /*in=*/768, /*out=*/3072, DType::kF32, device);
 //   ASSIGN_OR_RETURN(Tensor y, product.Forward(x, weight.value, &bias.value));
@@ -23,6 +30,7 @@
 #include "runtime/core/device.h"
 #include "runtime/core/dtype.h"
 #include "runtime/core/tensor.h"
+#include "runtime/nn/linear_activation.h"
 
 namespace usine::nn_internal {
 
@@ -31,16 +39,23 @@ class LinearProduct {
   // `layer` names the layer in errors ("Linear input: ..."); it must outlive this object (a
   // string literal). dtype and device are the layer's (CheckLayerPlacement'd).
   LinearProduct(absl::string_view layer, int64_t in_features, int64_t out_features, DType dtype,
-                Device device)
-      : layer_(layer), in_(in_features), out_(out_features), dtype_(dtype), device_(device) {}
+                Device device, LinearActivation activation = LinearActivation::kNone)
+      : layer_(layer),
+        in_(in_features),
+        out_(out_features),
+        dtype_(dtype),
+        device_(device),
+        activation_(activation) {}
 
-  // x [..., in] -> y [..., out] = x W^T (+ *bias unless null), y in the layer's dtype. x is in
-  // the layer's dtype or already ProductOperandDType's (CheckProductInput). Keeps x's and W's
-  // operands for Backward. W: [out, in]; bias: [out].
+  // x [..., in] -> y [..., out] = act(x W^T (+ *bias unless null)), y in the layer's dtype, or
+  // with an activation in ProductOperandDType's (the next product's operand). x is in the
+  // layer's dtype or already ProductOperandDType's (CheckProductInput). Keeps x's and W's
+  // operands (and the activation's input) for Backward. W: [out, in]; bias: [out].
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x, const Tensor& weight,
                                                const Tensor* bias);
-  // dy [..., out] -> dx [..., in] (a new tensor); adds dL/dW into weight_grad and, unless null,
-  // dL/db (dy's column sums) into *bias_grad. FailedPrecondition before Forward.
+  // dy [..., out] (the gradient of Forward's output, in the layer's dtype) -> dx [..., in] (a
+  // new tensor); adds dL/dW into weight_grad and, unless null, dL/db (the column sums of the
+  // gradient of the pre-activation output) into *bias_grad. FailedPrecondition before Forward.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy, const Tensor& weight_grad,
                                                 const Tensor* bias_grad);
 
@@ -48,20 +63,34 @@ class LinearProduct {
   void Clear() {
     x_.reset();
     w_.reset();
+    gelu_input_.reset();
   }
 
  private:
+  // GELU's Forward: y (ProductOperandDType's) from the operands; keeps the GELU's input.
+  absl::Status ForwardGelu(const Tensor& x_operand, const Tensor& w_operand, const Tensor* bias,
+                           const Tensor& y);
+  // The product with cuBLASLt's GELU epilogue into the bf16 y, returning the GELU's input;
+  // Unimplemented where cuBLASLt has no such product (ForwardGelu then runs the product and the
+  // GELU kernel, and asks again on the next call: the answer may depend on the row count).
+  absl::StatusOr<Tensor> GeluEpilogueProduct(const Tensor& x_operand, const Tensor& w_operand,
+                                             const Tensor* bias, const Tensor& y) const;
   // dy as the products read it, with its column sums added into *bias_grad unless null.
   absl::StatusOr<Tensor> OperandAndBiasGradient(const Tensor& dy, const Tensor& dy2,
                                                 const Tensor* bias_grad) const;
+  // GELU's gradient from dy2 [rows, out] as the products read it, with its column sums added
+  // into *bias_grad unless null.
+  absl::StatusOr<Tensor> GeluGradientOperand(const Tensor& dy2, const Tensor* bias_grad) const;
 
   absl::string_view layer_;
   int64_t in_;
   int64_t out_;
   DType dtype_;
   Device device_;
+  LinearActivation activation_;
   std::optional<Tensor> x_;  // Forward's input, as ProductOperand made it.
   std::optional<Tensor> w_;  // The weight, likewise (about 170 MB over GPT-2 124M's blocks).
+  std::optional<Tensor> gelu_input_;  // With GELU: its input, [rows, out].
 };
 
 }  // namespace usine::nn_internal

@@ -37,7 +37,7 @@ decltype(auto) VisitReal(DType dtype, Fn&& fn) {
 
 // CheckLayerInput for the input of a layer whose first use of it is a product (Linear, the
 // attention's c_attn): `dtype`, or already ProductOperandDType(dtype, device) (matmul.h; bf16 on
-// CUDA under bf16 products), as a producer writes it to spare a cast (Gelu::ForwardOperand,
+// CUDA under bf16 products), as a producer writes it to spare a cast (a layer with an activation,
 // LayerNorm::ForwardOperand).
 [[nodiscard]] absl::Status CheckProductInput(const Tensor& x, DType dtype, Device device,
                                              int64_t last_dim, absl::string_view what);

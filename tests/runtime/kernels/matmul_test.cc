@@ -1,10 +1,12 @@
 #include "runtime/kernels/matmul.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <tuple>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -246,6 +248,24 @@ TEST(MatmulCpu, Bf16IsCudaOnly) {
   EXPECT_THAT(std::string(Matmul(a, a, c).message()), HasSubstr("cpu: f32 or f64"));
 }
 
+TEST(MatmulCpu, GeluEpilogueErrorsNameTheProblem) {
+  ASSERT_OK_AND_ASSIGN(Tensor a, Tensor::Empty({2, 3}, DType::kF32));
+  ASSERT_OK_AND_ASSIGN(Tensor b, Tensor::Empty({3, 4}, DType::kF32));
+  ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({2, 4}, DType::kF32));
+  ASSERT_OK_AND_ASSIGN(Tensor aux, Tensor::Empty({2, 4}, DType::kF32));
+  EXPECT_THAT(
+      std::string(
+          Matmul(a, b, c, {.epilogue = MatmulEpilogue::kGelu, .gelu_input = &aux}).message()),
+      HasSubstr("needs bf16 a, b and c on CUDA"));
+  EXPECT_THAT(std::string(Matmul(a, b, c, {.gelu_input = &aux}).message()),
+              HasSubstr("without the GELU epilogue"));
+  ASSERT_OK_AND_ASSIGN(Tensor a3, Tensor::Empty({1, 2, 3}, DType::kF32));
+  ASSERT_OK_AND_ASSIGN(Tensor b3, Tensor::Empty({1, 3, 4}, DType::kF32));
+  ASSERT_OK_AND_ASSIGN(Tensor c3, Tensor::Empty({1, 2, 4}, DType::kF32));
+  EXPECT_THAT(std::string(BatchedMatmul(a3, b3, c3, {.epilogue = MatmulEpilogue::kGelu}).message()),
+              HasSubstr("no epilogue"));
+}
+
 // f64 goes through dgemm: products of values that are not exact in f32 keep f64 precision.
 TEST(MatmulCpu, F64TransposedWithBiasMatchesTheReferenceInDoublePrecision) {
   const int64_t m = 5, k = 7, n = 3;
@@ -270,24 +290,27 @@ TEST(MatmulCpu, F64TransposedWithBiasMatchesTheReferenceInDoublePrecision) {
 
 USINE_INSTANTIATE_DEVICE_TESTS(MatmulShapesTest);
 
+// `values` rounded to bf16 in a tensor on cuda:0.
+absl::StatusOr<Tensor> Bf16OnGpu(const Shape& shape, const std::vector<float>& values) {
+  std::vector<BFloat16> rounded;
+  for (float v : values) rounded.push_back(BFloat16::FromFloat(v));
+  return MakeTensor(Device::Cuda(0), shape, rounded);
+}
+
 // bf16 inputs with f32 accumulation, on the GPU: exact on small integers.
 TEST(MatmulGpuTest, Bf16InputsAccumulateInFloat) {
   if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
   const int64_t m = 64, k = 512, n = 48;
   const std::vector<float> a = Ints(m * k, 7), b = Ints(k * n, 8), bias = Ints(n, 9);
-  std::vector<BFloat16> a16, b16, bias16;
-  for (float v : a) a16.push_back(BFloat16::FromFloat(v));
-  for (float v : b) b16.push_back(BFloat16::FromFloat(v));
-  for (float v : bias) bias16.push_back(BFloat16::FromFloat(v));
   const Device gpu = Device::Cuda(0);
-  ASSERT_OK_AND_ASSIGN(Tensor ta, MakeTensor(gpu, {m, k}, a16));
-  ASSERT_OK_AND_ASSIGN(Tensor tb, MakeTensor(gpu, {n, k}, b16));  // Stored transposed.
+  ASSERT_OK_AND_ASSIGN(Tensor ta, Bf16OnGpu({m, k}, a));
+  ASSERT_OK_AND_ASSIGN(Tensor tb, Bf16OnGpu({n, k}, b));  // Stored transposed.
   ASSERT_OK_AND_ASSIGN(Tensor c32, Tensor::Empty({m, n}, DType::kF32, gpu));
   ASSERT_OK(Matmul(ta, tb, c32, {.transpose_b = true}));
   ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(c32));
   EXPECT_EQ(got, Reference(a, b, std::vector<float>(m * n), {}, m, n, k, false, true, 1, 0));
   // bf16 output with a fused bf16 bias: the exact result rounded once to bf16.
-  ASSERT_OK_AND_ASSIGN(Tensor tbias, MakeTensor(gpu, {n}, bias16));
+  ASSERT_OK_AND_ASSIGN(Tensor tbias, Bf16OnGpu({n}, bias));
   ASSERT_OK_AND_ASSIGN(Tensor c16, Tensor::Empty({m, n}, DType::kBF16, gpu));
   ASSERT_OK(Matmul(ta, tb, c16, {.transpose_b = true, .bias = &tbias}));
   ASSERT_OK_AND_ASSIGN(std::vector<BFloat16> got16, ReadTensor<BFloat16>(c16));
@@ -295,6 +318,50 @@ TEST(MatmulGpuTest, Bf16InputsAccumulateInFloat) {
       Reference(a, b, std::vector<float>(m * n), bias, m, n, k, false, true, 1, 0);
   for (int64_t i = 0; i < m * n; ++i) {
     ASSERT_EQ(got16[i].bits, FloatToBFloat16Bits(want[i])) << i;
+  }
+}
+
+// GPT-2's GELU (tanh approximation) in double.
+double Gelu(double x) {
+  return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+
+// cuBLASLt's GELU epilogue on bf16 operands: the GELU's input is the product plus the bias,
+// which here are exact in bf16 (multiples of 2^-6 under 4 in magnitude: eighths times eighths,
+// sixteen terms), so it must hold them bit for bit; the output is the GELU of those values
+// rounded to bf16, within a bf16 step (cuBLASLt computes its own tanh). With and without a
+// bias; the first product with this epilogue that the training step makes (the MLP's c_fc).
+TEST(MatmulGpuTest, GeluEpilogueIsTheProductThenGelu) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  const int64_t m = 40, k = 16, n = 24;
+  std::vector<float> a = Ints(m * k, 3), b = Ints(n * k, 4), bias = Ints(n, 5);
+  for (std::vector<float>* v : {&a, &b, &bias}) {
+    for (float& x : *v) x /= 8.0f;
+  }
+  const std::vector<float> zero(n, 0.0f);
+  const Device gpu = Device::Cuda(0);
+  ASSERT_OK_AND_ASSIGN(Tensor ta, Bf16OnGpu({m, k}, a));
+  ASSERT_OK_AND_ASSIGN(Tensor tb, Bf16OnGpu({n, k}, b));  // Stored transposed.
+  ASSERT_OK_AND_ASSIGN(Tensor tbias, Bf16OnGpu({n}, bias));
+  for (const bool with_bias : {true, false}) {
+    SCOPED_TRACE(with_bias ? "with bias" : "without bias");
+    ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({m, n}, DType::kBF16, gpu));
+    ASSERT_OK_AND_ASSIGN(Tensor aux, Tensor::Empty({m, n}, DType::kBF16, gpu));
+    ASSERT_OK(Matmul(ta, tb, c,
+                     {.transpose_b = true,
+                      .bias = with_bias ? &tbias : nullptr,
+                      .epilogue = MatmulEpilogue::kGelu,
+                      .gelu_input = &aux}));
+    const std::vector<float> want = Reference(a, b, std::vector<float>(m * n),
+                                              with_bias ? bias : zero, m, n, k, false, true, 1, 0);
+    ASSERT_OK_AND_ASSIGN(std::vector<BFloat16> got_aux, ReadTensor<BFloat16>(aux));
+    ASSERT_OK_AND_ASSIGN(std::vector<BFloat16> got, ReadTensor<BFloat16>(c));
+    for (int64_t i = 0; i < m * n; ++i) {
+      ASSERT_EQ(got_aux[i].bits, FloatToBFloat16Bits(want[i])) << "GELU input " << i;
+      const double gelu = Gelu(want[i]);
+      EXPECT_NEAR(got[i].ToFloat(), gelu, std::ldexp(std::max(std::abs(gelu), 0.05), -7))
+          << "output " << i << " (GELU of " << want[i] << ")";
+    }
   }
 }
 

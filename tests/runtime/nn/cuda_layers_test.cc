@@ -245,17 +245,13 @@ TEST_F(CudaLayersGpuTest, CrossEntropyForwardWithGradientMatchesCpuInF32AndBf16)
   return BitIdentical(operand, rounded);
 }
 
-// Under bf16 products, GELU and LayerNorm write the next product's operand in bf16 at once:
-// Forward's f32 values rounded to nearest, bit for bit. A Linear takes that input as it is and
-// gives what it gives for the f32 one, which it would round the same way (output, input
-// gradient and weight gradient, bit for bit); without bf16 products it refuses it.
-TEST_F(CudaLayersGpuTest, GeluAndLayerNormWriteTheNextProductsOperandAndLinearTakesIt) {
+// Under bf16 products, LayerNorm writes the next product's operand in bf16 at once: Forward's
+// f32 values rounded to nearest, bit for bit. A Linear takes that input as it is and gives what
+// it gives for the f32 one, which it would round the same way (output, input gradient and
+// weight gradient, bit for bit); without bf16 products it refuses it.
+TEST_F(CudaLayersGpuTest, LayerNormWritesTheNextProductsOperandAndLinearTakesIt) {
   std::optional<testing::ScopedMatmulPrecision> bf16(MatmulPrecision::kBf16);
   const TensorPair h = RandomPair({3, 7, 64}, 120, 3.0f);
-  Gelu gelu(DType::kF32);
-  ASSERT_OK_AND_ASSIGN(const Tensor y, gelu.Forward(h.cuda));
-  ASSERT_OK_AND_ASSIGN(const Tensor y16, gelu.ForwardOperand(h.cuda));
-  EXPECT_TRUE(IsRoundedToBf16(y16, y)) << "gelu";
   ASSERT_OK_AND_ASSIGN(auto ln, LayerNorm::Create({.dim = 64, .device = kCuda}));
   ASSERT_OK_AND_ASSIGN(const Tensor normed, ln->Forward(h.cuda));
   ASSERT_OK_AND_ASSIGN(const Tensor normed16, ln->ForwardOperand(h.cuda));
@@ -274,15 +270,88 @@ TEST_F(CudaLayersGpuTest, GeluAndLayerNormWriteTheNextProductsOperandAndLinearTa
     RETURN_IF_ERROR(Copy(fc->weight().grad, dw));
     return std::vector<Tensor>{out, dx, dw};
   };
-  ASSERT_OK_AND_ASSIGN(const std::vector<Tensor> from_f32, run(y));
-  ASSERT_OK_AND_ASSIGN(const std::vector<Tensor> from_bf16, run(y16));
+  ASSERT_OK_AND_ASSIGN(const std::vector<Tensor> from_f32, run(normed));
+  ASSERT_OK_AND_ASSIGN(const std::vector<Tensor> from_bf16, run(normed16));
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(from_bf16[i].dtype(), DType::kF32) << i;
     EXPECT_TRUE(BitIdentical(from_bf16[i], from_f32[i])) << "output, dx, dw: " << i;
   }
   bf16.reset();  // f32 products: a bf16 input is not the product's operand.
-  const absl::Status refused = fc->Forward(y16).status();
+  const absl::Status refused = fc->Forward(normed16).status();
   EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+}
+
+// A Linear with GELU (the MLP's c_fc) in f32: the product, then the GELU kernels, with the
+// backward pass's gradient and bias sums from one kernel. Widths on and off multiples of 8
+// and 32, with and without a bias.
+TEST_F(CudaLayersGpuTest, LinearWithGeluMatchesCpu) {
+  struct Case {
+    Shape x;
+    int64_t out;
+    bool bias;
+  };
+  for (const Case& c :
+       {Case{{3, 5, 37}, 45, true}, Case{{2, 129, 64}, 256, true}, Case{{4, 9}, 17, false}}) {
+    const int64_t in = c.x.dim(c.x.rank() - 1);
+    const LinearOptions o{.in_features = in,
+                          .out_features = c.out,
+                          .bias = c.bias,
+                          .activation = LinearActivation::kGelu};
+    LinearOptions on_cuda = o;
+    on_cuda.device = kCuda;
+    ParameterInitializer i1(1), i2(1);
+    ASSERT_OK_AND_ASSIGN(auto cpu, Linear::Create(o, i1));
+    ASSERT_OK_AND_ASSIGN(auto cuda, Linear::Create(on_cuda, i2));
+    CompareLayer<Linear>(
+        *cpu, *cuda, c.x, 15, [](Linear& l, const Tensor& x) { return l.Forward(x); },
+        [](Linear& l, const Tensor& dy) { return l.Backward(dy); },
+        absl::StrCat("Linear+GELU ", c.x.ToString(), " -> ", c.out));
+  }
+}
+
+// Under bf16 products a Linear with GELU is one cuBLASLt product with the GELU epilogue (where
+// the output width is a multiple of 8: 256 here; 45 takes the product and the GELU kernel),
+// writing the bf16 operand of the next product and keeping the GELU's input in bf16. Against
+// the cpu's emulation (f32 GELU input, f32 bias, usine's GELU): the bias and the GELU's input
+// are rounded to bf16 once more (2^-9 relative each) and cuBLASLt's tanh is its own, so the
+// output (a bf16 rounding of the same value) and the gradients agree to 1e-2 of their norms, as
+// CudaGptGpuTest's bf16 gradients do. Two CUDA layers give the same bits.
+TEST_F(CudaLayersGpuTest, LinearWithGeluUnderBf16MatchesTheCpusEmulation) {
+  testing::ScopedMatmulPrecision bf16(MatmulPrecision::kBf16);
+  for (const int64_t out : {int64_t{256}, int64_t{45}}) {
+    SCOPED_TRACE(absl::StrCat("out ", out));
+    const LinearOptions o{
+        .in_features = 64, .out_features = out, .activation = LinearActivation::kGelu};
+    LinearOptions on_cuda = o;
+    on_cuda.device = kCuda;
+    ParameterInitializer i1(2), i2(2), i3(2);
+    ASSERT_OK_AND_ASSIGN(auto cpu, Linear::Create(o, i1));
+    ASSERT_OK_AND_ASSIGN(auto cuda, Linear::Create(on_cuda, i2));
+    ASSERT_OK_AND_ASSIGN(auto again, Linear::Create(on_cuda, i3));
+    RandomizeAlike(*cpu, *cuda, 16);
+    RandomizeAlike(*cpu, *again, 16);
+    const TensorPair x = RandomPair({2, 33, 64}, 17, 2.0f);
+    const TensorPair dy = RandomPair({2, 33, out}, 18);
+    ASSERT_OK_AND_ASSIGN(const Tensor y_cpu, cpu->Forward(x.cpu));
+    ASSERT_OK_AND_ASSIGN(const Tensor y16, cuda->Forward(x.cuda));
+    ASSERT_OK_AND_ASSIGN(const Tensor y16_again, again->Forward(x.cuda));
+    ASSERT_EQ(y16.dtype(), DType::kBF16);
+    ASSERT_OK_AND_ASSIGN(Tensor y, Tensor::Empty(y16.shape(), DType::kF32, kCuda));
+    ASSERT_OK(Cast(y16, y));
+    EXPECT_TRUE(Close(y, y_cpu, 1e-2)) << "output";
+    EXPECT_TRUE(BitIdentical(y16, y16_again)) << "output, twice";
+    ASSERT_OK_AND_ASSIGN(const Tensor dx_cpu, cpu->Backward(dy.cpu));
+    ASSERT_OK_AND_ASSIGN(const Tensor dx, cuda->Backward(dy.cuda));
+    ASSERT_OK_AND_ASSIGN(const Tensor dx_again, again->Backward(dy.cuda));
+    EXPECT_TRUE(Close(dx, dx_cpu, 1e-2)) << "input gradient";
+    EXPECT_TRUE(BitIdentical(dx, dx_again)) << "input gradient, twice";
+    const auto want = cpu->Parameters(), got = cuda->Parameters(), got_again = again->Parameters();
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_TRUE(Close(got[i].parameter->grad, want[i].parameter->grad, 1e-2)) << want[i].name;
+      EXPECT_TRUE(BitIdentical(got[i].parameter->grad, got_again[i].parameter->grad))
+          << want[i].name << ", twice";
+    }
+  }
 }
 
 // A Linear's output gradient under bf16 products: its bf16 operand and its column sums (the
@@ -351,6 +420,43 @@ TEST_F(CudaLayersGpuTest, GeluKernelsWriteEveryOutput) {
   ASSERT_OK(ni::CudaGeluBackward(x.cuda, dy.cuda, dx_cuda));
   EXPECT_TRUE(Close(y_cuda, F32Tensor(Device::Cpu(), {n}, y))) << "y";
   EXPECT_TRUE(Close(dx_cuda, F32Tensor(Device::Cpu(), {n}, dx))) << "dx";
+}
+
+// GELU's backward pass with the column sums (a GELU layer's gradient and its linear layer's
+// bias gradient): the same bits as the GELU kernel and the column sums apart, for an f32 or a
+// bf16 input (as the GELU epilogue saves it) and an f32 or bf16 output (the rounding of the f32
+// one), over odd shapes.
+TEST_F(CudaLayersGpuTest, GeluBackwardWithColumnSumsIsTheKernelsApart) {
+  for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {37, 45}, {300, 97}}) {
+    for (const DType in : {DType::kF32, DType::kBF16}) {
+      for (const DType out : {DType::kF32, DType::kBF16}) {
+        SCOPED_TRACE(
+            absl::StrCat(rows, " x ", cols, ", in ", DTypeName(in), ", out ", DTypeName(out)));
+        const TensorPair x32 = RandomPair({rows, cols}, 150, 4.0f);
+        const TensorPair dy = RandomPair({rows, cols}, 151);
+        Tensor x = x32.cuda;
+        if (in == DType::kBF16) {
+          ASSERT_OK_AND_ASSIGN(x, Tensor::Empty({rows, cols}, in, kCuda));
+          ASSERT_OK(Cast(x32.cuda, x));
+        }
+        const std::vector<float> start = RandomValues(cols, 152);
+        const Tensor fused_sums = F32Tensor(kCuda, {cols}, start);
+        const Tensor sums = F32Tensor(kCuda, {cols}, start);
+        ASSERT_OK_AND_ASSIGN(Tensor fused, Tensor::Empty({rows, cols}, out, kCuda));
+        ASSERT_OK_AND_ASSIGN(Tensor apart, Tensor::Empty({rows, cols}, DType::kF32, kCuda));
+        Poison(apart);
+        ASSERT_OK(ni::CudaGeluBackwardAndColumnSums(x, dy.cuda, cols, fused, fused_sums));
+        ASSERT_OK(ni::CudaGeluBackward(x, dy.cuda, apart));
+        ASSERT_OK(ni::CudaAccumulateColumnSums(apart, cols, sums));
+        EXPECT_TRUE(BitIdentical(fused_sums, sums)) << "column sums";
+        if (out == DType::kBF16) {
+          EXPECT_TRUE(IsRoundedToBf16(fused, apart)) << "gradient";
+        } else {
+          EXPECT_TRUE(BitIdentical(fused, apart)) << "gradient";
+        }
+      }
+    }
+  }
 }
 
 TEST_F(CudaLayersGpuTest, AttentionKernelsWriteEveryOutput) {

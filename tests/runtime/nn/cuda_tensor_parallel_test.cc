@@ -13,7 +13,6 @@
 #include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/nn/column_parallel_linear.h"
-#include "runtime/nn/gelu.h"
 #include "runtime/nn/internal/cpu_vocab_parallel.h"
 #include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/linear.h"
@@ -78,13 +77,12 @@ TEST_F(CudaTensorParallelGpuTest, ColumnAndRowParallelLinearMatchCpu) {
 }
 
 // Under bf16 products the split layers compute as Linear does (one product code): from the same
-// weights, fed GELU's bf16 operand, the same output, input gradient and weight and bias
-// gradients, bit for bit.
+// weights, fed a bf16 operand, the same output, input gradient and weight and bias gradients,
+// bit for bit.
 TEST_F(CudaTensorParallelGpuTest, SplitLinearsTakeBf16OperandsAndComputeAsLinear) {
   std::optional<testing::ScopedMatmulPrecision> bf16(MatmulPrecision::kBf16);
   const testing::TensorPair h = RandomPair({2, 7, 64}, 30, 3.0f);
-  Gelu gelu(DType::kF32);
-  ASSERT_OK_AND_ASSIGN(const Tensor g16, gelu.ForwardOperand(h.cuda));
+  ASSERT_OK_AND_ASSIGN(const Tensor g16, ProductOperand(h.cuda));
   ASSERT_EQ(g16.dtype(), DType::kBF16);
   const testing::TensorPair dy = RandomPair({2, 7, 48}, 31);
   ParameterInitializer i1(4), i2(4), i3(4);

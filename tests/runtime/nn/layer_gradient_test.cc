@@ -1,6 +1,7 @@
 // Every layer's Backward against finite differences of its Forward, in f64 on the cpu
 // (tolerances in gradient_check.h).
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "runtime/nn/layer_norm.h"
 #include "runtime/nn/linear.h"
 #include "runtime/nn/mlp.h"
+#include "runtime/nn/splittable_linear.h"
 #include "tests/runtime/nn/gradient_check.h"
 #include "tests/testing/device_test.h"
 
@@ -52,6 +54,83 @@ TEST(LayerGradient, Linear) {
   CheckLayer(
       *fc, RandomF64({2, 3, 6}, 1), [&](const Tensor& x) { return fc->Forward(x); },
       [&](const Tensor& dy) { return fc->Backward(dy); });
+}
+
+TEST(LayerGradient, LinearWithGelu) {
+  for (const bool bias : {true, false}) {
+    SCOPED_TRACE(bias ? "with bias" : "without bias");
+    ParameterInitializer init(1);
+    ASSERT_OK_AND_ASSIGN(auto fc, Linear::Create({.in_features = 6,
+                                                  .out_features = 5,
+                                                  .bias = bias,
+                                                  .dtype = kF64,
+                                                  .activation = LinearActivation::kGelu},
+                                                 init));
+    RandomizeParameters(*fc, 11);
+    CheckLayer(
+        *fc, RandomF64({2, 3, 6}, 1, 3.0), [&](const Tensor& x) { return fc->Forward(x); },
+        [&](const Tensor& dy) { return fc->Backward(dy); });
+  }
+}
+
+// Sets the f32 cpu tensor `t` to RandomF64's values.
+void SetRandomF32(const Tensor& t, uint64_t seed, double scale = 1.0) {
+  const Tensor r = RandomF64(t.shape(), seed, scale);
+  const double* in = static_cast<const double*>(r.raw_data());
+  float* out = static_cast<float*>(t.raw_data());
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = static_cast<float>(in[i]);
+}
+
+Tensor RandomF32(const Shape& shape, uint64_t seed, double scale = 1.0) {
+  Tensor t = Tensor::Empty(shape, DType::kF32).value();
+  SetRandomF32(t, seed, scale);
+  return t;
+}
+
+// Two contiguous cpu tensors of one dtype and shape hold the same bytes.
+::testing::AssertionResult SameBits(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) {
+    return ::testing::AssertionFailure() << a.DebugString() << " vs " << b.DebugString();
+  }
+  if (std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) != 0) {
+    return ::testing::AssertionFailure() << "the values differ";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// On the cpu a Linear with GELU is a Linear and then a Gelu: the same kernels, in order.
+TEST(LinearActivation, GeluIsLinearThenGeluBitForBit) {
+  ParameterInitializer i1(3), i2(3);
+  ASSERT_OK_AND_ASSIGN(
+      auto fused,
+      Linear::Create({.in_features = 6, .out_features = 40, .activation = LinearActivation::kGelu},
+                     i1));
+  ASSERT_OK_AND_ASSIGN(auto plain, Linear::Create({.in_features = 6, .out_features = 40}, i2));
+  for (Module* m : {static_cast<Module*>(fused.get()), static_cast<Module*>(plain.get())}) {
+    uint64_t seed = 12;
+    for (const NamedParameter& p : m->Parameters()) {
+      SetRandomF32(p.parameter->value, seed++, 0.5);
+    }
+  }
+  Gelu gelu(DType::kF32);
+  const Tensor x = RandomF32({3, 7, 6}, 6, 3.0);
+  const Tensor dy = RandomF32({3, 7, 40}, 7);
+  ASSERT_OK(fused->ZeroGrad());
+  ASSERT_OK(plain->ZeroGrad());
+  ASSERT_OK_AND_ASSIGN(const Tensor y, fused->Forward(x));
+  ASSERT_OK_AND_ASSIGN(const Tensor h, plain->Forward(x));
+  ASSERT_OK_AND_ASSIGN(const Tensor want_y, gelu.Forward(h));
+  ASSERT_OK_AND_ASSIGN(const Tensor dx, fused->Backward(dy));
+  ASSERT_OK_AND_ASSIGN(const Tensor dh, gelu.Backward(dy));
+  ASSERT_OK_AND_ASSIGN(const Tensor want_dx, plain->Backward(dh));
+  EXPECT_EQ(y.dtype(), DType::kF32);
+  EXPECT_TRUE(SameBits(y, want_y)) << "output";
+  EXPECT_TRUE(SameBits(dx, want_dx)) << "input gradient";
+  const auto got = fused->Parameters(), want = plain->Parameters();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(SameBits(got[i].parameter->grad, want[i].parameter->grad)) << got[i].name;
+  }
 }
 
 TEST(LayerGradient, LayerNorm) {
@@ -257,6 +336,14 @@ TEST(LayerErrors, NameTheLayerAndTheShape) {
   EXPECT_TRUE(BuiltWithCuda() ? absl::IsUnimplemented(f64_on_cuda)
                               : absl::IsFailedPrecondition(f64_on_cuda))
       << f64_on_cuda;
+  // A row-parallel layer's outputs are partial sums until all-reduced: no activation.
+  const absl::Status row_gelu = CreateSplittableLinear({.in_features = 4,
+                                                        .out_features = 4,
+                                                        .split = LinearSplit::kRows,
+                                                        .activation = LinearActivation::kGelu},
+                                                       init)
+                                    .status();
+  EXPECT_TRUE(absl::IsInvalidArgument(row_gelu)) << row_gelu;
   SoftmaxCrossEntropy ce(5);
   ASSERT_OK_AND_ASSIGN(Tensor ids,
                        MakeTensor(Device::Cpu(), {1, 3}, std::vector<int32_t>{1, 5, 2}));
