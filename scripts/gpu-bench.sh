@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU training ladder of docs/BENCHMARKS.md in one call, for a session lent a GPU machine:
-# GPT-2 124M, B=8, T=1024, every matmul precision with the unfused attention, then the flash
-# kernel, then PyTorch compiled once as the peer; each also times one more step op by op
-# (--profile), which says where the time goes. Runs the `usine` of a pack unpacked by
+# GPT-2 124M, B=8, T=1024: first the rung of the goal (bf16 products, the flash kernel, next to
+# PyTorch compiled), so that a call cut short by its time limit still has it; then every matmul
+# precision with the unfused attention, and TF32 with the flash kernel. Each also times one
+# more step op by op (--profile), which says where the time goes. Runs the `usine` of a pack unpacked by
 # scripts/gpu-run.sh (default /tmp/usine-gpu); each line is one `usine bench train`, and its
 # output goes to the terminal and to DIR/bench-<name>.log.
 #
@@ -19,13 +20,13 @@ run() {
   echo "== $name: usine bench train ${common[*]} $*"
   timeout 300 "$dir/usine" bench train "${common[@]}" "$@" 2>&1 | tee "$dir/bench-$name.log"
 }
+run bf16-flash --matmul-precision bf16 --attention flash --compile
 run f32-unfused --matmul-precision f32 --peer ''
 run tf32-unfused --matmul-precision tf32 --peer ''
 run bf16-unfused --matmul-precision bf16 --peer ''
 run tf32-flash --matmul-precision tf32 --attention flash --peer ''
-run bf16-flash --matmul-precision bf16 --attention flash --compile
 echo "== summary (each rung's median step; the profiles are in $dir/bench-*.log)"
-for name in f32-unfused tf32-unfused bf16-unfused tf32-flash bf16-flash; do
+for name in bf16-flash f32-unfused tf32-unfused bf16-unfused tf32-flash; do
   printf '%-13s %s\n' "$name" "$(grep -m1 '^  usine ' "$dir/bench-$name.log" 2>/dev/null)"
 done
 grep -h "PyTorch" "$dir/bench-bf16-flash.log" 2>/dev/null

@@ -185,8 +185,21 @@ const ConfigKey* SameNameElsewhere(absl::string_view section, absl::string_view 
   return nullptr;
 }
 
+// What replaced a key of earlier versions, for configurations written then; nullptr for any
+// other key.
+const char* Replacement(absl::string_view dotted) {
+  if (dotted == "model.tf32") {
+    return "model.matmul_precision = \"tf32\" replaced model.tf32 = true (and \"f32\" false)";
+  }
+  return nullptr;
+}
+
 std::string UnknownKey(absl::string_view section, absl::string_view name) {
-  std::string message = absl::StrCat("unknown key ", TomlString(absl::StrCat(section, ".", name)));
+  const std::string dotted = absl::StrCat(section, ".", name);
+  std::string message = absl::StrCat("unknown key ", TomlString(dotted));
+  if (const char* replacement = Replacement(dotted)) {
+    return absl::StrCat(message, " (", replacement, ")");
+  }
   std::optional<std::string> suggestion;
   if (const ConfigKey* elsewhere = SameNameElsewhere(section, name)) {
     suggestion = elsewhere->Dotted();

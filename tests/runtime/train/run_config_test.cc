@@ -329,6 +329,13 @@ TEST(RunConfig, UnknownKeyNamesTheFilePositionAndTheNearestKey) {
   EXPECT_EQ(e, "run.toml:4:1: unknown key \"optim.lrr\" (did you mean \"optim.lr\"?)");
 }
 
+// A configuration of an earlier version (a run directory's run.toml) says what replaced its key.
+TEST(RunConfig, ReplacedKeyNamesItsReplacement) {
+  EXPECT_EQ(ErrorOf("[model]\ntf32 = true\n"),
+            "run.toml:2:1: unknown key \"model.tf32\" (model.matmul_precision = \"tf32\" "
+            "replaced model.tf32 = true (and \"f32\" false))");
+}
+
 TEST(RunConfig, KeyInTheWrongSectionSuggestsItsSection) {
   EXPECT_THAT(ErrorOf("[optim]\nmax_steps = 10\n"),
               HasSubstr("run.toml:2:1: unknown key \"optim.max_steps\" (did you mean "
