@@ -62,6 +62,9 @@ absl::StatusOr<std::unique_ptr<CausalSelfAttention>> CausalSelfAttention::Create
   }
   auto attn = std::unique_ptr<CausalSelfAttention>(new CausalSelfAttention(options));
   const int64_t c = options.n_embd;
+  // The bf16 flash kernels read q|k|v in bf16 (head sizes that are multiples of 16): c_attn
+  // writes them so under bf16 products.
+  const bool bf16_qkv = options.kernel == AttentionKernel::kFlash && (c / options.n_head) % 16 == 0;
   ASSIGN_OR_RETURN(attn->c_attn_, CreateSplittableLinear({.in_features = c,
                                                           .out_features = 3 * c,
                                                           .groups = 3,
@@ -69,7 +72,8 @@ absl::StatusOr<std::unique_ptr<CausalSelfAttention>> CausalSelfAttention::Create
                                                           .dtype = options.dtype,
                                                           .device = options.device,
                                                           .split = LinearSplit::kColumns,
-                                                          .tp = options.tp},
+                                                          .tp = options.tp,
+                                                          .output_operand = bf16_qkv},
                                                          init));
   ASSIGN_OR_RETURN(attn->c_proj_, CreateSplittableLinear({.in_features = c,
                                                           .out_features = c,

@@ -49,7 +49,9 @@ enum class AttentionKernel {
   // probabilities, and runs give the same bits. In f32 (nn/internal/cuda_flash_attention.h),
   // or, when F32MatmulPrecision() is kBf16 and the head size is a multiple of 16, on the bf16
   // tensor cores with q, k, v, dout and the probabilities rounded to bf16 and f32 accumulation
-  // (nn/internal/cuda_flash_attention_bf16.h). CUDA devices only (Create refuses it on the
+  // (nn/internal/cuda_flash_attention_bf16.h); there c_attn writes q|k|v in bf16 at once (its
+  // bias rounded to bf16 too), and the kernels read half the bytes. CUDA devices only (Create
+  // refuses it on the
   // cpu); head size n_embd / n_head <= 128. Not the default until its gpu tests
   // (tests/runtime/nn/cuda_flash_attention_test.cc) have passed on a GPU: it was written where
   // none was at hand.
@@ -116,8 +118,8 @@ class CausalSelfAttention : public Sublayer {
   std::unique_ptr<Sublayer> c_attn_;  // Linear, or ColumnParallelLinear under TP.
   std::unique_ptr<Sublayer> c_proj_;  // Linear, or RowParallelLinear under TP.
   struct Saved {
-    // cpu and kFlash: c_attn's output [B, T, 3C]. Unfused CUDA: the same values with each head
-    // contiguous, [3, B, H, T, D] (nn/internal/cuda_layers.h).
+    // cpu and kFlash: c_attn's output [B, T, 3C] (kFlash under bf16 products: in bf16). Unfused
+    // CUDA: the same values with each head contiguous, [3, B, H, T, D] (nn/internal/cuda_layers.h).
     Tensor qkv;
     Tensor probs = {};  // [B, H, T, T]; kFlash keeps instead:
     Tensor lse = {};    // [B, H, T], each row's log-sum-exp of scores,

@@ -44,7 +44,7 @@ ColumnParallelLinear::ColumnParallelLinear(const ColumnParallelLinearOptions& op
     : options_(options),
       product_("ColumnParallelLinear", options.in_features,
                options.out_features / TensorParallelSize(options.tp), options.dtype, options.device,
-               options.activation) {}
+               options.activation, options.output_operand) {}
 
 int64_t ColumnParallelLinear::local_out_features() const {
   return options_.out_features / TensorParallelSize(options_.tp);

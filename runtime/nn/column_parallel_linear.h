@@ -47,6 +47,7 @@ struct ColumnParallelLinearOptions {
   // The TP group; must outlive the layer. Default: null, a group of one (a plain Linear).
   Communicator* tp = nullptr;
   LinearActivation activation = LinearActivation::kNone;  // Default: none.
+  bool output_operand = false;                            // As Linear's (linear.h). Default: false.
 };
 
 class ColumnParallelLinear : public Sublayer {

@@ -33,6 +33,10 @@ struct LinearOptions {
   DType dtype = DType::kF32;      // f32 or f64. Default: f32.
   Device device = Device::Cpu();  // Default: the cpu. CUDA devices compute in f32 only.
   LinearActivation activation = LinearActivation::kNone;  // Default: none.
+  // y in ProductOperandDType's (bf16 on CUDA under bf16 products) without an activation too,
+  // for a reader that takes bf16 (a product; the bf16 flash attention kernel); the bias is then
+  // rounded to bf16 first. Default: false, y in the layer's dtype.
+  bool output_operand = false;
 };
 
 class Linear : public Sublayer {
@@ -46,7 +50,7 @@ class Linear : public Sublayer {
   // weight's copy lives until Backward, about 170 MB over GPT-2 124M's blocks). x is in the
   // layer's dtype, or already in ProductOperandDType's (bf16 there, as a GELU layer or
   // LayerNorm::ForwardOperand writes it), then taken as it is. y is in the layer's dtype; with
-  // an activation, in ProductOperandDType's, as the next product reads it.
+  // an activation or output_operand, in ProductOperandDType's, as the next product reads it.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
   // dy [..., out] (in the layer's dtype) -> dx [..., in]; adds dL/dW and dL/db into the
   // gradients.
@@ -59,7 +63,7 @@ class Linear : public Sublayer {
   explicit Linear(const LinearOptions& options)
       : options_(options),
         product_("Linear", options.in_features, options.out_features, options.dtype, options.device,
-                 options.activation) {}
+                 options.activation, options.output_operand) {}
   void ClearSaved() override { product_.Clear(); }
 
   LinearOptions options_;

@@ -10,19 +10,22 @@ namespace usine {
 
 absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(const SplittableLinearOptions& o,
                                                                  ParameterInitializer& init) {
-  if (o.split == LinearSplit::kRows && o.activation != LinearActivation::kNone) {
+  if (o.split == LinearSplit::kRows &&
+      (o.activation != LinearActivation::kNone || o.output_operand)) {
     return absl::InvalidArgumentError(
-        "CreateSplittableLinear: a row-parallel layer takes no activation (its outputs are partial "
-        "sums until all-reduced)");
+        "CreateSplittableLinear: a row-parallel layer takes no activation and no operand output "
+        "(its outputs are f32 partial sums until all-reduced)");
   }
   if (TensorParallelSize(o.tp) <= 1) {
-    ASSIGN_OR_RETURN(std::unique_ptr<Linear> linear, Linear::Create({.in_features = o.in_features,
-                                                                     .out_features = o.out_features,
-                                                                     .init_stddev = o.init_stddev,
-                                                                     .dtype = o.dtype,
-                                                                     .device = o.device,
-                                                                     .activation = o.activation},
-                                                                    init));
+    ASSIGN_OR_RETURN(std::unique_ptr<Linear> linear,
+                     Linear::Create({.in_features = o.in_features,
+                                     .out_features = o.out_features,
+                                     .init_stddev = o.init_stddev,
+                                     .dtype = o.dtype,
+                                     .device = o.device,
+                                     .activation = o.activation,
+                                     .output_operand = o.output_operand},
+                                    init));
     return linear;
   }
   if (o.split == LinearSplit::kColumns) {
@@ -34,7 +37,8 @@ absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(const Splittabl
                                                    .dtype = o.dtype,
                                                    .device = o.device,
                                                    .tp = o.tp,
-                                                   .activation = o.activation},
+                                                   .activation = o.activation,
+                                                   .output_operand = o.output_operand},
                                                   init));
     return linear;
   }

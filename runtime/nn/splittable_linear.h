@@ -41,6 +41,8 @@ struct SplittableLinearOptions {
   // Applied to the output. REQUIRES: kNone under a kRows split, whose outputs are partial sums
   // until all-reduced. Default: none.
   LinearActivation activation = LinearActivation::kNone;
+  // As Linear's (linear.h). REQUIRES: false under a kRows split. Default: false.
+  bool output_operand = false;
 };
 
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(

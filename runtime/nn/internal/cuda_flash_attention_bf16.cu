@@ -16,6 +16,7 @@
 // exponentiated with exp2f; lse is converted back to natural logs when it is written.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 #include <mma.h>
@@ -89,20 +90,30 @@ __device__ inline int WarpIndex() { return static_cast<int>(threadIdx.x) / kWarp
 __device__ inline int Lane() { return static_cast<int>(threadIdx.x) % kWarpSize; }
 
 // tile[r][d] = bf16(rows[(first + r) * stride + d]) for first + r < seq and d < head_dim, else
-// 0, 4 floats at a time. Called by every thread of the block. REQUIRES: rows and stride keep
-// every group of 4 floats 16-byte aligned; head_dim is a multiple of 4.
-template <int kMaxD>
-__device__ void LoadTile(const float* rows, int64_t stride, int64_t first, int64_t seq,
+// 0, 4 elements at a time: f32 rows rounded to bf16 here, bf16 rows copied as they are (the
+// same bits as f32 rows that hold bf16 values). Called by every thread of the block. REQUIRES:
+// rows and stride keep every group of 4 elements aligned to its size (16 bytes for f32, 8 for
+// bf16); head_dim is a multiple of 4.
+template <int kMaxD, typename TIn>
+__device__ void LoadTile(const TIn* rows, int64_t stride, int64_t first, int64_t seq,
                          int64_t head_dim, Bf16* tile) {
   constexpr int kQuads = kMaxD / 4;
   for (int i = static_cast<int>(threadIdx.x); i < kTile * kQuads; i += kThreads) {
     const int r = i / kQuads, d = i % kQuads * 4;
     const int64_t t = first + r;
-    float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (t < seq && d < head_dim) x = *reinterpret_cast<const float4*>(rows + t * stride + d);
-    auto* pair = reinterpret_cast<__nv_bfloat162*>(tile + r * kHeadStride<kMaxD> + d);
-    pair[0] = __floats2bfloat162_rn(x.x, x.y);
-    pair[1] = __floats2bfloat162_rn(x.z, x.w);
+    const bool real = t < seq && d < head_dim;
+    Bf16* to = tile + r * kHeadStride<kMaxD> + d;
+    if constexpr (std::is_same_v<TIn, Bf16>) {
+      uint2 x = make_uint2(0u, 0u);  // bf16 +0 is all zero bits.
+      if (real) x = *reinterpret_cast<const uint2*>(rows + t * stride + d);
+      *reinterpret_cast<uint2*>(to) = x;
+    } else {
+      float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (real) x = *reinterpret_cast<const float4*>(rows + t * stride + d);
+      auto* pair = reinterpret_cast<__nv_bfloat162*>(to);
+      pair[0] = __floats2bfloat162_rn(x.x, x.y);
+      pair[1] = __floats2bfloat162_rn(x.z, x.w);
+    }
   }
 }
 
@@ -195,9 +206,9 @@ __device__ inline int KeyBlocks(int64_t last_query, int64_t k0, int64_t seq) {
 // Forward. Shared memory: q, k, v [kTile, kMaxD] bf16; p [kTile, kTile] bf16 (exp2(score -
 // running max)); scores [kTile, kTile] f32 (in log2 units, masked), which also stage the
 // output; factors [kWarps][16, 16] f32 (ScaleRows).
-template <int kMaxD>
+template <int kMaxD, typename TQkv>
 __global__ void __launch_bounds__(kThreads)
-    Bf16FlashForwardKernel(const float* qkv, FlashShape s, float scale_log2, float* out,
+    Bf16FlashForwardKernel(const TQkv* qkv, FlashShape s, float scale_log2, float* out,
                            float* lse) {
   extern __shared__ __align__(128) unsigned char shared[];
   SharedArrays arrays(shared);
@@ -209,8 +220,8 @@ __global__ void __launch_bounds__(kThreads)
   float* factors = arrays.Take<float>(kFactorBytes);
   const int warp = WarpIndex(), lane = Lane(), row0 = warp * kFrag;
   const int64_t bh = blockIdx.x, first = LastTileFirst(), stride = 3 * s.heads * s.head_dim;
-  const float* k_rows = HeadRows(qkv, s, 3, 1, bh);
-  const float* v_rows = HeadRows(qkv, s, 3, 2, bh);
+  const TQkv* k_rows = HeadRows(qkv, s, 3, 1, bh);
+  const TQkv* v_rows = HeadRows(qkv, s, 3, 2, bh);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 0, bh), stride, first, s.seq, s.head_dim, q);
   const Bf16* warp_q = q + row0 * kHeadStride<kMaxD>;
   Bf16* warp_p = p + row0 * kProbStride;
@@ -283,11 +294,11 @@ __global__ void __launch_bounds__(kThreads)
 // dk, dv kernel.
 // Shared memory: q, dout, k, v [kTile, kMaxD] bf16; ds [kTile, kTile] bf16; scores, dp
 // [kTile, kTile] f32 (scores also stage dq); row_lse (in log2 units), row_delta [kTile] f32.
-template <int kMaxD>
+template <int kMaxD, typename TQkv>
 __global__ void __launch_bounds__(kThreads)
-    Bf16FlashQueryGradKernel(const float* qkv, const float* out, const float* dout,
-                             const float* lse, FlashShape s, float scale, float scale_log2,
-                             float* delta, float* dqkv) {
+    Bf16FlashQueryGradKernel(const TQkv* qkv, const float* out, const float* dout, const float* lse,
+                             FlashShape s, float scale, float scale_log2, float* delta,
+                             float* dqkv) {
   extern __shared__ __align__(128) unsigned char shared[];
   SharedArrays arrays(shared);
   Bf16* q = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
@@ -301,8 +312,8 @@ __global__ void __launch_bounds__(kThreads)
   float* row_delta = arrays.Take<float>(kRowBytes);
   const int warp = WarpIndex(), lane = Lane(), row0 = warp * kFrag;
   const int64_t bh = blockIdx.x, first = LastTileFirst(), c = s.heads * s.head_dim;
-  const float* k_rows = HeadRows(qkv, s, 3, 1, bh);
-  const float* v_rows = HeadRows(qkv, s, 3, 2, bh);
+  const TQkv* k_rows = HeadRows(qkv, s, 3, 1, bh);
+  const TQkv* v_rows = HeadRows(qkv, s, 3, 2, bh);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 0, bh), 3 * c, first, s.seq, s.head_dim, q);
   LoadTile<kMaxD>(HeadRows(dout, s, 1, 0, bh), c, first, s.seq, s.head_dim, g);
   __syncthreads();  // g is loaded.
@@ -376,11 +387,10 @@ __global__ void __launch_bounds__(kThreads)
 // are those of the tile transposed ([key, query]). Shared memory: k, v, q, dout [kTile, kMaxD]
 // bf16; p, ds [kTile, kTile] bf16; scores, dp [kTile, kTile] f32 (scores also stage dk and dv);
 // row_lse (in log2 units), row_delta [kTile] f32, of the query tile.
-template <int kMaxD>
+template <int kMaxD, typename TQkv>
 __global__ void __launch_bounds__(kThreads)
-    Bf16FlashKeyGradKernel(const float* qkv, const float* dout, const float* lse,
-                           const float* delta, FlashShape s, float scale, float scale_log2,
-                           float* dqkv) {
+    Bf16FlashKeyGradKernel(const TQkv* qkv, const float* dout, const float* lse, const float* delta,
+                           FlashShape s, float scale, float scale_log2, float* dqkv) {
   extern __shared__ __align__(128) unsigned char shared[];
   SharedArrays arrays(shared);
   Bf16* k = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
@@ -397,7 +407,7 @@ __global__ void __launch_bounds__(kThreads)
   // The first key tiles have the most work (every later query sees them): they start first.
   const int64_t bh = blockIdx.x, first = static_cast<int64_t>(blockIdx.y) * kTile;
   const int64_t c = s.heads * s.head_dim;
-  const float* q_rows = HeadRows(qkv, s, 3, 0, bh);
+  const TQkv* q_rows = HeadRows(qkv, s, 3, 0, bh);
   const float* g_rows = HeadRows(dout, s, 1, 0, bh);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 1, bh), 3 * c, first, s.seq, s.head_dim, k);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 2, bh), 3 * c, first, s.seq, s.head_dim, v);
@@ -468,36 +478,39 @@ __global__ void __launch_bounds__(kThreads)
 // The scores' scale in units of log2: log2(e) / sqrt(D).
 float ScaleLog2(const FlashShape& s) { return FlashScale(s) * kLog2e; }
 
-template <int kMaxD>
-cudaError_t Forward(const float* qkv, const FlashShape& s, float* out, float* lse,
+template <int kMaxD, typename TQkv>
+cudaError_t Forward(const TQkv* qkv, const FlashShape& s, float* out, float* lse,
                     cudaStream_t stream) {
-  return LaunchFlashKernel(Bf16FlashForwardKernel<kMaxD>, kForwardBytes<kMaxD>, kThreads, s, stream,
-                           qkv, s, ScaleLog2(s), out, lse);
+  return LaunchFlashKernel(Bf16FlashForwardKernel<kMaxD, TQkv>, kForwardBytes<kMaxD>, kThreads, s,
+                           stream, qkv, s, ScaleLog2(s), out, lse);
 }
 
-template <int kMaxD>
-cudaError_t Backward(const float* qkv, const float* out, const float* dout, const float* lse,
+template <int kMaxD, typename TQkv>
+cudaError_t Backward(const TQkv* qkv, const float* out, const float* dout, const float* lse,
                      const FlashShape& s, float* dqkv, float* delta, cudaStream_t stream) {
   const cudaError_t err =
-      LaunchFlashKernel(Bf16FlashQueryGradKernel<kMaxD>, kQueryGradBytes<kMaxD>, kThreads, s,
+      LaunchFlashKernel(Bf16FlashQueryGradKernel<kMaxD, TQkv>, kQueryGradBytes<kMaxD>, kThreads, s,
                         stream, qkv, out, dout, lse, s, FlashScale(s), ScaleLog2(s), delta, dqkv);
   if (err != cudaSuccess) return err;
-  return LaunchFlashKernel(Bf16FlashKeyGradKernel<kMaxD>, kKeyGradBytes<kMaxD>, kThreads, s, stream,
-                           qkv, dout, lse, delta, s, FlashScale(s), ScaleLog2(s), dqkv);
+  return LaunchFlashKernel(Bf16FlashKeyGradKernel<kMaxD, TQkv>, kKeyGradBytes<kMaxD>, kThreads, s,
+                           stream, qkv, dout, lse, delta, s, FlashScale(s), ScaleLog2(s), dqkv);
 }
 
-bool Aligned16(const float* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+bool AlignedTo(const void* p, uintptr_t bytes) {
+  return reinterpret_cast<uintptr_t>(p) % bytes == 0;
+}
 
-}  // namespace
-
-bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const float* dout) {
+// Bf16FlashAttentionTakes for qkv whose 4-element groups are `group_bytes` wide.
+bool Takes(const FlashShape& shape, const void* qkv, uintptr_t group_bytes, const float* dout) {
   return shape.head_dim >= kFrag && shape.head_dim <= kFlashMaxHeadDim &&
-         shape.head_dim % kFrag == 0 && Aligned16(qkv) && (dout == nullptr || Aligned16(dout));
+         shape.head_dim % kFrag == 0 && AlignedTo(qkv, group_bytes) &&
+         (dout == nullptr || AlignedTo(dout, 16));
 }
 
-cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,
-                                            float* lse, cudaStream_t stream) {
-  if (!ValidFlashShape(shape) || !Bf16FlashAttentionTakes(shape, qkv, nullptr)) {
+template <typename TQkv>
+cudaError_t LaunchForward(const TQkv* qkv, const FlashShape& shape, float* out, float* lse,
+                          cudaStream_t stream) {
+  if (!ValidFlashShape(shape) || !Takes(shape, qkv, 4 * sizeof(TQkv), nullptr)) {
     return cudaErrorInvalidValue;
   }
   if (EmptyFlashShape(shape)) return cudaSuccess;
@@ -506,16 +519,52 @@ cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& 
   return Forward<128>(qkv, shape, out, lse, stream);
 }
 
-cudaError_t LaunchBf16FlashAttentionBackward(const float* qkv, const float* out, const float* dout,
-                                             const float* lse, const FlashShape& shape, float* dqkv,
-                                             float* scratch, cudaStream_t stream) {
-  if (!ValidFlashShape(shape) || !Bf16FlashAttentionTakes(shape, qkv, dout)) {
+template <typename TQkv>
+cudaError_t LaunchBackward(const TQkv* qkv, const float* out, const float* dout, const float* lse,
+                           const FlashShape& shape, float* dqkv, float* scratch,
+                           cudaStream_t stream) {
+  if (!ValidFlashShape(shape) || !Takes(shape, qkv, 4 * sizeof(TQkv), dout)) {
     return cudaErrorInvalidValue;
   }
   if (EmptyFlashShape(shape)) return cudaSuccess;
   if (shape.head_dim <= 32) return Backward<32>(qkv, out, dout, lse, shape, dqkv, scratch, stream);
   if (shape.head_dim <= 64) return Backward<64>(qkv, out, dout, lse, shape, dqkv, scratch, stream);
   return Backward<128>(qkv, out, dout, lse, shape, dqkv, scratch, stream);
+}
+
+const Bf16* AsBf16(const BFloat16* p) { return reinterpret_cast<const Bf16*>(p); }
+
+}  // namespace
+
+bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const float* dout) {
+  return Takes(shape, qkv, 16, dout);
+}
+
+bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const float* dout) {
+  return Takes(shape, qkv, 8, dout);
+}
+
+cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,
+                                            float* lse, cudaStream_t stream) {
+  return LaunchForward(qkv, shape, out, lse, stream);
+}
+
+cudaError_t LaunchBf16FlashAttentionForward(const BFloat16* qkv, const FlashShape& shape,
+                                            float* out, float* lse, cudaStream_t stream) {
+  return LaunchForward(AsBf16(qkv), shape, out, lse, stream);
+}
+
+cudaError_t LaunchBf16FlashAttentionBackward(const float* qkv, const float* out, const float* dout,
+                                             const float* lse, const FlashShape& shape, float* dqkv,
+                                             float* scratch, cudaStream_t stream) {
+  return LaunchBackward(qkv, out, dout, lse, shape, dqkv, scratch, stream);
+}
+
+cudaError_t LaunchBf16FlashAttentionBackward(const BFloat16* qkv, const float* out,
+                                             const float* dout, const float* lse,
+                                             const FlashShape& shape, float* dqkv, float* scratch,
+                                             cudaStream_t stream) {
+  return LaunchBackward(AsBf16(qkv), out, dout, lse, shape, dqkv, scratch, stream);
 }
 
 }  // namespace usine::nn_internal::cuda

@@ -6,7 +6,9 @@
 // gradient are accumulated in f32. As with the f32 kernels, every output element is summed by
 // one thread in a fixed order, with no atomics: the same input gives the same bits on every run.
 // The layers take this path when F32MatmulPrecision() is kBf16 and Bf16FlashAttentionTakes
-// (cuda_layers.h). Launch contract: cuda_gelu.h.
+// (cuda_layers.h). Each launcher also takes qkv in bf16 (as c_attn writes it under bf16
+// products): the same results, bit for bit, as for an f32 qkv holding those values, with half
+// the bytes to read. Launch contract: cuda_gelu.h.
 //
 // Work split: one block of 4 warps per head and tile of 64 rows; each warp owns 16 rows of the
 // tile (queries in the forward and dq kernels, keys in the dk, dv kernel) and walks the other
@@ -20,14 +22,17 @@
 
 #include <cuda_runtime_api.h>
 
+#include "runtime/core/float16.h"
 #include "runtime/nn/internal/cuda_flash_attention.h"
 
 namespace usine::nn_internal::cuda {
 
 // Whether the bf16 kernels take this shape and these arrays: a head size that is a multiple of
 // 16 up to kFlashMaxHeadDim (other sizes go to the f32 kernels), and qkv and dout (when not
-// null) 16-byte aligned, since the kernels read them 4 floats at a time.
+// null) aligned to 4 of their elements (16 bytes for f32, 8 for bf16), since the kernels read
+// them 4 elements at a time.
 bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const float* dout);
+bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const float* dout);
 
 // LaunchFlashAttentionForward's results. Shared memory per block: 45 KB at D <= 32, 57 KB at
 // D <= 64, 81 KB at D <= 128 (beyond 48 KB an opt-in, which the launcher makes). Returns
@@ -35,6 +40,8 @@ bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const fl
 // beyond 65535 tiles of 64.
 cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,
                                             float* lse, cudaStream_t stream);
+cudaError_t LaunchBf16FlashAttentionForward(const BFloat16* qkv, const FlashShape& shape,
+                                            float* out, float* lse, cudaStream_t stream);
 
 // LaunchFlashAttentionBackward's results, from what either forward pass gave (the probabilities
 // are recomputed here in bf16 and normalised by `lse`: after a forward pass in f32 they are off
@@ -47,6 +54,10 @@ cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& 
 cudaError_t LaunchBf16FlashAttentionBackward(const float* qkv, const float* out, const float* dout,
                                              const float* lse, const FlashShape& shape, float* dqkv,
                                              float* scratch, cudaStream_t stream);
+cudaError_t LaunchBf16FlashAttentionBackward(const BFloat16* qkv, const float* out,
+                                             const float* dout, const float* lse,
+                                             const FlashShape& shape, float* dqkv, float* scratch,
+                                             cudaStream_t stream);
 
 }  // namespace usine::nn_internal::cuda
 

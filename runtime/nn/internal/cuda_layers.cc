@@ -361,14 +361,27 @@ cuda::FlashShape FlashShapeOf(const AttentionDims& d) {
   return {.batch = d.batch, .seq = d.seq, .heads = d.heads, .head_dim = d.head_dim};
 }
 
-// Whether the bf16 tensor-core kernels run: under a bf16 matmul precision, where they take the
-// shape and arrays (dout: null in the forward pass). Where they do not, the f32 kernels run, and
-// the process's log says so once: a run that asked for bf16 should not be slower unawares.
-bool UseBf16Flash(const cuda::FlashShape& shape, const Tensor& qkv, const Tensor* dout) {
-  if (F32MatmulPrecision() != MatmulPrecision::kBf16) return false;
-  if (cuda::Bf16FlashAttentionTakes(shape, F32(qkv), dout == nullptr ? nullptr : F32(*dout))) {
-    return true;
+// Whether the bf16 tensor-core kernels run: always for a bf16 qkv (the f32 kernels read f32;
+// an error where the bf16 ones cannot take it); for an f32 one under a bf16 matmul precision,
+// where they take the shape and arrays (dout: null in the forward pass). Where they do not,
+// the f32 kernels run, and the process's log says so once: a run that asked for bf16 should not
+// be slower unawares.
+absl::StatusOr<bool> UseBf16Flash(const cuda::FlashShape& shape, const Tensor& qkv,
+                                  const Tensor* dout) {
+  const float* dout_data = dout == nullptr ? nullptr : F32(*dout);
+  if (qkv.dtype() == DType::kBF16) {
+    if (cuda::Bf16FlashAttentionTakes(shape, static_cast<const BFloat16*>(qkv.raw_data()),
+                                      dout_data)) {
+      return true;
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "flash attention: a bf16 qkv needs the bf16 kernels, which take head sizes that are "
+        "multiples of 16 up to ",
+        cuda::kFlashMaxHeadDim, " and arrays aligned to 4 elements; got head size ",
+        shape.head_dim));
   }
+  if (F32MatmulPrecision() != MatmulPrecision::kBf16) return false;
+  if (cuda::Bf16FlashAttentionTakes(shape, F32(qkv), dout_data)) return true;
   static std::atomic<bool> told{false};
   if (!told.exchange(true)) {
     USINE_LOG(WARNING) << "flash attention under bf16 products: head size " << shape.head_dim
@@ -387,9 +400,11 @@ absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d
                                        const Tensor& lse) {
   USINE_ENTER_DEVICE_OF(qkv);
   const cuda::FlashShape shape = FlashShapeOf(d);
-  if (UseBf16Flash(shape, qkv, nullptr)) {
-    return USINE_CUDA_STATUS(
-        cuda::LaunchBf16FlashAttentionForward(F32(qkv), shape, F32(out), F32(lse), kDefaultStream));
+  ASSIGN_OR_RETURN(const bool bf16, UseBf16Flash(shape, qkv, nullptr));
+  if (bf16) {
+    return USINE_CUDA_STATUS(WithInput(qkv, [&](const auto* in) {
+      return cuda::LaunchBf16FlashAttentionForward(in, shape, F32(out), F32(lse), kDefaultStream);
+    }));
   }
   return USINE_CUDA_STATUS(
       cuda::LaunchFlashAttentionForward(F32(qkv), shape, F32(out), F32(lse), kDefaultStream));
@@ -402,9 +417,12 @@ absl::Status CudaFlashAttentionBackward(const Tensor& dout, const Tensor& qkv, c
   const cuda::FlashShape shape = FlashShapeOf(d);
   ASSIGN_OR_RETURN(Tensor scratch,
                    Scratch(cuda::FlashAttentionBackwardScratch(shape), dout.device()));
-  if (UseBf16Flash(shape, qkv, &dout)) {
-    return USINE_CUDA_STATUS(cuda::LaunchBf16FlashAttentionBackward(
-        F32(qkv), F32(out), F32(dout), F32(lse), shape, F32(dqkv), F32(scratch), kDefaultStream));
+  ASSIGN_OR_RETURN(const bool bf16, UseBf16Flash(shape, qkv, &dout));
+  if (bf16) {
+    return USINE_CUDA_STATUS(WithInput(qkv, [&](const auto* in) {
+      return cuda::LaunchBf16FlashAttentionBackward(in, F32(out), F32(dout), F32(lse), shape,
+                                                    F32(dqkv), F32(scratch), kDefaultStream);
+    }));
   }
   return USINE_CUDA_STATUS(cuda::LaunchFlashAttentionBackward(
       F32(qkv), F32(out), F32(dout), F32(lse), shape, F32(dqkv), F32(scratch), kDefaultStream));

@@ -116,9 +116,11 @@ inline constexpr int64_t kFlashAttentionMaxHeadDim = 128;
 
 // The fused flash attention kernels over qkv [B, T, 3C]: writes out [B, T, C] and lse [B, H, T]
 // (each row's log-sum-exp of scores), which the backward pass needs with qkv and out; no [T, T]
-// matrix. When F32MatmulPrecision() is kBf16 and the head size is a multiple of 16 (with qkv and
-// dout 16-byte aligned, as allocations are), the bf16 tensor-core kernels of
-// cuda_flash_attention_bf16.h, else the f32 kernels of cuda_flash_attention.h; the precision is
+// matrix. qkv is f32 or bf16 (as c_attn writes it under bf16 products); everything else f32.
+// For a bf16 qkv, and for an f32 one when F32MatmulPrecision() is kBf16 and the head size is a
+// multiple of 16 (with qkv and dout aligned to 4 elements, as allocations are), the bf16
+// tensor-core kernels of cuda_flash_attention_bf16.h, else the f32 kernels of
+// cuda_flash_attention.h (InvalidArgument for a bf16 qkv they cannot take); the precision is
 // read at each call, so a forward and its backward should run under the same one.
 // REQUIRES: d.head_dim <= kFlashAttentionMaxHeadDim.
 [[nodiscard]] absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d,

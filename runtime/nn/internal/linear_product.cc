@@ -23,7 +23,7 @@ absl::StatusOr<Tensor> LinearProduct::Forward(const Tensor& x, const Tensor& wei
   std::vector<int64_t> dims(x.shape().dims().begin(), x.shape().dims().end());
   dims.back() = out_;
   const bool gelu = activation_ == LinearActivation::kGelu;
-  const DType y_dtype = gelu ? ProductOperandDType(dtype_, device_) : dtype_;
+  const DType y_dtype = gelu || output_operand_ ? ProductOperandDType(dtype_, device_) : dtype_;
   ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(Shape(absl::MakeConstSpan(dims)), y_dtype, device_));
   const Stream stream = LayerStream(device_);
   ASSIGN_OR_RETURN(Tensor x_operand, ProductOperand(x, stream));
@@ -31,11 +31,20 @@ absl::StatusOr<Tensor> LinearProduct::Forward(const Tensor& x, const Tensor& wei
   if (gelu) {
     RETURN_IF_ERROR(ForwardGelu(x_operand, w_operand, bias, y));
   } else {
-    RETURN_IF_ERROR(Matmul(x_operand, w_operand, y, {.transpose_b = true, .bias = bias}, stream));
+    ASSIGN_OR_RETURN(const std::optional<Tensor> y_bias, BiasOf(bias, y));
+    RETURN_IF_ERROR(Matmul(x_operand, w_operand, y,
+                           {.transpose_b = true, .bias = y_bias ? &*y_bias : nullptr}, stream));
   }
   x_ = std::move(x_operand);
   w_ = std::move(w_operand);
   return y;
+}
+
+absl::StatusOr<std::optional<Tensor>> LinearProduct::BiasOf(const Tensor* bias,
+                                                            const Tensor& y) const {
+  if (bias == nullptr) return std::nullopt;
+  if (y.dtype() != DType::kBF16) return *bias;
+  return ProductOperand(*bias, LayerStream(device_));
 }
 
 absl::StatusOr<Tensor> LinearProduct::GeluEpilogueProduct(const Tensor& x_operand,
@@ -45,13 +54,10 @@ absl::StatusOr<Tensor> LinearProduct::GeluEpilogueProduct(const Tensor& x_operan
   const Stream stream = LayerStream(device_);
   ASSIGN_OR_RETURN(Tensor gelu_input,
                    Tensor::Empty(y.shape(), DType::kBF16, device_, stream.handle()));
-  std::optional<Tensor> bias16;
-  if (bias != nullptr) {
-    ASSIGN_OR_RETURN(bias16, ProductOperand(*bias, stream));
-  }
+  ASSIGN_OR_RETURN(const std::optional<Tensor> y_bias, BiasOf(bias, y));
   RETURN_IF_ERROR(Matmul(x_operand, w_operand, y,
                          {.transpose_b = true,
-                          .bias = bias16.has_value() ? &*bias16 : nullptr,
+                          .bias = y_bias ? &*y_bias : nullptr,
                           .epilogue = MatmulEpilogue::kGelu,
                           .gelu_input = &gelu_input},
                          stream));

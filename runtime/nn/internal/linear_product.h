@@ -38,17 +38,21 @@ class LinearProduct {
  public:
   // `layer` names the layer in errors ("Linear input: ..."); it must outlive this object (a
   // string literal). dtype and device are the layer's (CheckLayerPlacement'd).
+  // `output_operand`: y in ProductOperandDType's even without an activation (LinearOptions).
   LinearProduct(absl::string_view layer, int64_t in_features, int64_t out_features, DType dtype,
-                Device device, LinearActivation activation = LinearActivation::kNone)
+                Device device, LinearActivation activation = LinearActivation::kNone,
+                bool output_operand = false)
       : layer_(layer),
         in_(in_features),
         out_(out_features),
         dtype_(dtype),
         device_(device),
-        activation_(activation) {}
+        activation_(activation),
+        output_operand_(output_operand) {}
 
   // x [..., in] -> y [..., out] = act(x W^T (+ *bias unless null)), y in the layer's dtype, or
-  // with an activation in ProductOperandDType's (the next product's operand). x is in the
+  // with an activation or output_operand in ProductOperandDType's (the next product's operand;
+  // a bf16 y adds the bias rounded to bf16, as cuBLASLt adds a bias of y's type). x is in the
   // layer's dtype or already ProductOperandDType's (CheckProductInput). Keeps x's and W's
   // operands (and the activation's input) for Backward. W: [out, in]; bias: [out].
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x, const Tensor& weight,
@@ -67,6 +71,8 @@ class LinearProduct {
   }
 
  private:
+  // The bias as a product into y adds it: a bf16 copy for a bf16 y; nullopt for none.
+  absl::StatusOr<std::optional<Tensor>> BiasOf(const Tensor* bias, const Tensor& y) const;
   // GELU's Forward: y (ProductOperandDType's) from the operands; keeps the GELU's input.
   absl::Status ForwardGelu(const Tensor& x_operand, const Tensor& w_operand, const Tensor* bias,
                            const Tensor& y);
@@ -88,6 +94,7 @@ class LinearProduct {
   DType dtype_;
   Device device_;
   LinearActivation activation_;
+  bool output_operand_;
   std::optional<Tensor> x_;  // Forward's input, as ProductOperand made it.
   std::optional<Tensor> w_;  // The weight, likewise (about 170 MB over GPT-2 124M's blocks).
   std::optional<Tensor> gelu_input_;  // With GELU: its input, [rows, out].

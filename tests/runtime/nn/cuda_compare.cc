@@ -125,6 +125,45 @@ void ExpectParametersClose(Module& cpu, Module& cuda, const std::string& context
   }
 }
 
+namespace {
+
+// `t` as f32 (a cast copy where it is bf16).
+Tensor AsF32(const Tensor& t) {
+  if (t.dtype() != DType::kBF16) return t;
+  Tensor f32 = Tensor::Empty(t.shape(), DType::kF32, t.device()).value();
+  EXPECT_OK(Cast(t, f32));
+  return f32;
+}
+
+}  // namespace
+
+void CompareLayerUnderBf16(Sublayer& cpu, Sublayer& cuda, Sublayer& again, const Shape& x_shape,
+                           uint64_t seed, double tolerance) {
+  RandomizeAlike(cpu, cuda, seed);
+  RandomizeAlike(cpu, again, seed);
+  const TensorPair x = RandomPair(x_shape, seed + 100, 2.0f);
+  ASSERT_OK_AND_ASSIGN(const Tensor y_cpu, cpu.Forward(x.cpu));
+  ASSERT_OK_AND_ASSIGN(const Tensor y, cuda.Forward(x.cuda));
+  ASSERT_OK_AND_ASSIGN(const Tensor y_again, again.Forward(x.cuda));
+  EXPECT_TRUE(Close(AsF32(y), y_cpu, tolerance)) << "output";
+  EXPECT_TRUE(BitIdentical(y, y_again)) << "output, twice";
+  const TensorPair dy = RandomPair(y_cpu.shape(), seed + 200);
+  ASSERT_OK_AND_ASSIGN(const Tensor dx_cpu, cpu.Backward(dy.cpu));
+  ASSERT_OK_AND_ASSIGN(const Tensor dx, cuda.Backward(dy.cuda));
+  ASSERT_OK_AND_ASSIGN(const Tensor dx_again, again.Backward(dy.cuda));
+  EXPECT_TRUE(Close(dx, dx_cpu, tolerance)) << "input gradient";
+  EXPECT_TRUE(BitIdentical(dx, dx_again)) << "input gradient, twice";
+  const std::vector<NamedParameter> want = cpu.Parameters(), got = cuda.Parameters(),
+                                    got_again = again.Parameters();
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_TRUE(Close(got[i].parameter->grad, want[i].parameter->grad, tolerance))
+        << "gradient of " << want[i].name;
+    EXPECT_TRUE(BitIdentical(got[i].parameter->grad, got_again[i].parameter->grad))
+        << "gradient of " << want[i].name << ", twice";
+  }
+}
+
 void Poison(const Tensor& t) { EXPECT_OK(Fill(t, std::numeric_limits<double>::quiet_NaN())); }
 
 }  // namespace usine::testing

@@ -15,6 +15,7 @@
 #include "runtime/core/device.h"
 #include "runtime/core/tensor.h"
 #include "runtime/nn/module.h"
+#include "runtime/nn/sublayer.h"
 #include "runtime/nn/tokens.h"
 #include "tests/testing/device_test.h"
 
@@ -69,6 +70,14 @@ void RandomizeAlike(Module& cpu, Module& cuda, uint64_t seed);
 
 // Checks every parameter's gradient, and value, of the CUDA module against the cpu one.
 void ExpectParametersClose(Module& cpu, Module& cuda, const std::string& context);
+
+// Under bf16 products (the caller sets the precision): Forward and Backward of the CUDA layer
+// against the cpu's emulation of them, within `tolerance` of the norms (the output, cast to f32
+// where it is bf16; the input gradient; the parameters' gradients), and of a second CUDA layer,
+// `again`, bit for bit. The three get the same random parameters from `seed`; x is
+// RandomPair(x_shape, ...) within ±2.
+void CompareLayerUnderBf16(Sublayer& cpu, Sublayer& cuda, Sublayer& again, const Shape& x_shape,
+                           uint64_t seed, double tolerance);
 
 // Fills `t` with NaN.
 void Poison(const Tensor& t);

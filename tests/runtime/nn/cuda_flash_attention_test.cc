@@ -8,9 +8,10 @@
 // and without recomputation); the layer matches the cpu's, and a whole tiny Gpt step with
 // kFlash matches kUnfused. The bf16 tensor-core kernels, which run under MatmulPrecision::kBf16,
 // are held to the cpu's f32 within kBf16FlashTolerance (derived there from bf16's rounding) over
-// the same kinds of shapes, give the same bits twice, and leave head sizes that are not
-// multiples of 16 to the f32 kernels. Label `gpu`: skipped without a CUDA device, but for the
-// option's checks, which need none.
+// the same kinds of shapes, give the same bits twice, take a bf16 qkv with the bits of its f32
+// copy, and leave head sizes that are not multiples of 16 to the f32 kernels; the layer under
+// bf16 products (c_attn writing q|k|v in bf16) matches the cpu's emulation. Label `gpu`: skipped
+// without a CUDA device, but for the option's checks, which need none.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -21,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
+#include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/nn/attention.h"
 #include "runtime/nn/gpt.h"
@@ -363,6 +365,54 @@ TEST_F(CudaBf16FlashAttentionGpuTest, TwoRunsGiveTheSameBits) {
     EXPECT_TRUE(BitIdentical(a.lse, b.lse)) << "lse";
     EXPECT_TRUE(BitIdentical(a.dqkv, b.dqkv)) << "dqkv";
   }
+}
+
+// A bf16 qkv (as c_attn writes it under bf16 products) gives the bits of an f32 qkv holding the
+// same values: the kernels round f32 to bf16 as they load it, and copy bf16 as it is. Whatever
+// the precision: the dtype chooses the bf16 kernels. A head size they cannot take is an error.
+TEST_F(CudaBf16FlashAttentionGpuTest, Bf16QkvGivesTheBitsOfItsF32Copy) {
+  for (const ni::AttentionDims& d :
+       {ni::AttentionDims{2, 100, 3, 64}, ni::AttentionDims{1, 257, 2, 128},
+        ni::AttentionDims{2, 37, 4, 16}, ni::AttentionDims{1, 1, 1, 32}}) {
+    SCOPED_TRACE(Describe(d));
+    const int64_t c = d.heads * d.head_dim;
+    const TensorPair qkv = RandomPair({d.batch, d.seq, 3 * c}, 40 + d.seq, 1.5f);
+    const TensorPair dout = RandomPair({d.batch, d.seq, c}, 41 + d.seq);
+    ASSERT_OK_AND_ASSIGN(Tensor qkv16, Tensor::Empty(qkv.cuda.shape(), DType::kBF16, kCuda));
+    ASSERT_OK(Cast(qkv.cuda, qkv16));
+    ASSERT_OK_AND_ASSIGN(Tensor qkv32, Tensor::Empty(qkv.cuda.shape(), DType::kF32, kCuda));
+    ASSERT_OK(Cast(qkv16, qkv32));
+    const FlashResult from_f32 = [&] {
+      testing::ScopedMatmulPrecision precision(MatmulPrecision::kBf16);
+      return RunFlash(qkv32, dout.cuda, d);
+    }();
+    const FlashResult from_bf16 = RunFlash(qkv16, dout.cuda, d);  // Under f32 products.
+    EXPECT_TRUE(BitIdentical(from_bf16.out, from_f32.out)) << "out";
+    EXPECT_TRUE(BitIdentical(from_bf16.lse, from_f32.lse)) << "lse";
+    EXPECT_TRUE(BitIdentical(from_bf16.dqkv, from_f32.dqkv)) << "dqkv";
+  }
+  const ni::AttentionDims odd{1, 5, 2, 40};
+  ASSERT_OK_AND_ASSIGN(Tensor qkv16, Tensor::Empty({1, 5, 240}, DType::kBF16, kCuda));
+  ASSERT_OK_AND_ASSIGN(Tensor out, Tensor::Empty({1, 5, 80}, DType::kF32, kCuda));
+  ASSERT_OK_AND_ASSIGN(Tensor lse, Tensor::Empty({1, 2, 5}, DType::kF32, kCuda));
+  const absl::Status refused = ni::CudaFlashAttentionForward(qkv16, odd, out, lse);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+}
+
+// The layer under bf16 products: c_attn writes q|k|v in bf16 (its bias rounded to bf16) for
+// the bf16 kernels. Against the cpu layer under the cpu's emulation of bf16 products, within
+// 1e-2 of the norms (CudaGptGpuTest's bf16 tolerance); two layers give the same bits.
+TEST_F(CudaBf16FlashAttentionGpuTest, LayerMatchesTheCpusEmulationAndRepeats) {
+  testing::ScopedMatmulPrecision precision(MatmulPrecision::kBf16);
+  ParameterInitializer i1(4), i2(4), i3(4);
+  const AttentionOptions o{.n_embd = 128, .n_head = 2};
+  AttentionOptions flash_options = o;
+  flash_options.device = kCuda;
+  flash_options.kernel = AttentionKernel::kFlash;
+  ASSERT_OK_AND_ASSIGN(auto cpu, CausalSelfAttention::Create(o, i1));
+  ASSERT_OK_AND_ASSIGN(auto flash, CausalSelfAttention::Create(flash_options, i2));
+  ASSERT_OK_AND_ASSIGN(auto again, CausalSelfAttention::Create(flash_options, i3));
+  testing::CompareLayerUnderBf16(*cpu, *flash, *again, {2, 130, 128}, 60, 1e-2);
 }
 
 // Head sizes that are not multiples of 16 keep the f32 kernels under kBf16: f32's tolerance.

@@ -328,29 +328,7 @@ TEST_F(CudaLayersGpuTest, LinearWithGeluUnderBf16MatchesTheCpusEmulation) {
     ASSERT_OK_AND_ASSIGN(auto cpu, Linear::Create(o, i1));
     ASSERT_OK_AND_ASSIGN(auto cuda, Linear::Create(on_cuda, i2));
     ASSERT_OK_AND_ASSIGN(auto again, Linear::Create(on_cuda, i3));
-    RandomizeAlike(*cpu, *cuda, 16);
-    RandomizeAlike(*cpu, *again, 16);
-    const TensorPair x = RandomPair({2, 33, 64}, 17, 2.0f);
-    const TensorPair dy = RandomPair({2, 33, out}, 18);
-    ASSERT_OK_AND_ASSIGN(const Tensor y_cpu, cpu->Forward(x.cpu));
-    ASSERT_OK_AND_ASSIGN(const Tensor y16, cuda->Forward(x.cuda));
-    ASSERT_OK_AND_ASSIGN(const Tensor y16_again, again->Forward(x.cuda));
-    ASSERT_EQ(y16.dtype(), DType::kBF16);
-    ASSERT_OK_AND_ASSIGN(Tensor y, Tensor::Empty(y16.shape(), DType::kF32, kCuda));
-    ASSERT_OK(Cast(y16, y));
-    EXPECT_TRUE(Close(y, y_cpu, 1e-2)) << "output";
-    EXPECT_TRUE(BitIdentical(y16, y16_again)) << "output, twice";
-    ASSERT_OK_AND_ASSIGN(const Tensor dx_cpu, cpu->Backward(dy.cpu));
-    ASSERT_OK_AND_ASSIGN(const Tensor dx, cuda->Backward(dy.cuda));
-    ASSERT_OK_AND_ASSIGN(const Tensor dx_again, again->Backward(dy.cuda));
-    EXPECT_TRUE(Close(dx, dx_cpu, 1e-2)) << "input gradient";
-    EXPECT_TRUE(BitIdentical(dx, dx_again)) << "input gradient, twice";
-    const auto want = cpu->Parameters(), got = cuda->Parameters(), got_again = again->Parameters();
-    for (size_t i = 0; i < want.size(); ++i) {
-      EXPECT_TRUE(Close(got[i].parameter->grad, want[i].parameter->grad, 1e-2)) << want[i].name;
-      EXPECT_TRUE(BitIdentical(got[i].parameter->grad, got_again[i].parameter->grad))
-          << want[i].name << ", twice";
-    }
+    testing::CompareLayerUnderBf16(*cpu, *cuda, *again, {2, 33, 64}, 16, 1e-2);
   }
 }
 

@@ -344,6 +344,13 @@ TEST(LayerErrors, NameTheLayerAndTheShape) {
                                                        init)
                                     .status();
   EXPECT_TRUE(absl::IsInvalidArgument(row_gelu)) << row_gelu;
+  const absl::Status row_operand = CreateSplittableLinear({.in_features = 4,
+                                                           .out_features = 4,
+                                                           .split = LinearSplit::kRows,
+                                                           .output_operand = true},
+                                                          init)
+                                       .status();
+  EXPECT_TRUE(absl::IsInvalidArgument(row_operand)) << row_operand;
   SoftmaxCrossEntropy ce(5);
   ASSERT_OK_AND_ASSIGN(Tensor ids,
                        MakeTensor(Device::Cpu(), {1, 3}, std::vector<int32_t>{1, 5, 2}));
