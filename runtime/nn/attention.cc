@@ -194,9 +194,10 @@ absl::StatusOr<Tensor> CausalSelfAttention::Backward(const Tensor& dy) {
   const Tensor& qkv = saved_->qkv;
   const ni::AttentionDims& d = saved_->dims;
   // (Unfused on CUDA, saved_->qkv holds the heads laid out [3, B, H, T, D], not c_attn's
-  // output.)
-  ASSIGN_OR_RETURN(Tensor dqkv,
-                   Tensor::Empty({d.batch, d.seq, 3 * d.heads * d.head_dim}, qkv.dtype(), device));
+  // output; with kFlash under bf16 products it is in bf16, while its gradient is in the layer's
+  // dtype, as c_attn's Backward takes it.)
+  ASSIGN_OR_RETURN(Tensor dqkv, Tensor::Empty({d.batch, d.seq, 3 * d.heads * d.head_dim},
+                                              options_.dtype, device));
   if (options_.kernel == AttentionKernel::kFlash) {
     RETURN_IF_ERROR(ni::CudaFlashAttentionBackward(dout, qkv, saved_->out, saved_->lse, d, dqkv));
     MarkOp("attn.c_attn backward", device);

@@ -51,10 +51,9 @@ enum class AttentionKernel {
   // tensor cores with q, k, v, dout and the probabilities rounded to bf16 and f32 accumulation
   // (nn/internal/cuda_flash_attention_bf16.h); there c_attn writes q|k|v in bf16 at once (its
   // bias rounded to bf16 too), and the kernels read half the bytes. CUDA devices only (Create
-  // refuses it on the
-  // cpu); head size n_embd / n_head <= 128. Not the default until its gpu tests
-  // (tests/runtime/nn/cuda_flash_attention_test.cc) have passed on a GPU: it was written where
-  // none was at hand.
+  // refuses it on the cpu); head size n_embd / n_head <= 128. Not the default until its gpu
+  // tests (tests/runtime/nn/cuda_flash_attention_test.cc) have passed on a GPU: it was written
+  // where none was at hand.
   kFlash,
 };
 

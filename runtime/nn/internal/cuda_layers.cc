@@ -8,12 +8,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <initializer_list>
 #include <utility>
 #include <vector>
 
 #include <cuda_runtime_api.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 #include "runtime/core/cuda_status.h"
 #include "runtime/core/internal/cuda_device_guard.h"
@@ -361,6 +363,18 @@ cuda::FlashShape FlashShapeOf(const AttentionDims& d) {
   return {.batch = d.batch, .seq = d.seq, .heads = d.heads, .head_dim = d.head_dim};
 }
 
+// The flash kernels' arrays but qkv are f32: InvalidArgument for another dtype, which they would
+// misread.
+absl::Status CheckF32(std::initializer_list<const Tensor*> tensors, absl::string_view what) {
+  for (const Tensor* t : tensors) {
+    if (t->dtype() != DType::kF32) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": expected f32 arrays but qkv, got ", t->DebugString()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Whether the bf16 tensor-core kernels run: always for a bf16 qkv (the f32 kernels read f32;
 // an error where the bf16 ones cannot take it); for an f32 one under a bf16 matmul precision,
 // where they take the shape and arrays (dout: null in the forward pass). Where they do not,
@@ -377,7 +391,7 @@ absl::StatusOr<bool> UseBf16Flash(const cuda::FlashShape& shape, const Tensor& q
     return absl::InvalidArgumentError(absl::StrCat(
         "flash attention: a bf16 qkv needs the bf16 kernels, which take head sizes that are "
         "multiples of 16 up to ",
-        cuda::kFlashMaxHeadDim, " and arrays aligned to 4 elements; got head size ",
+        cuda::kFlashMaxHeadDim, " and qkv and dout aligned to 4 elements; got head size ",
         shape.head_dim));
   }
   if (F32MatmulPrecision() != MatmulPrecision::kBf16) return false;
@@ -398,6 +412,7 @@ absl::StatusOr<bool> UseBf16Flash(const cuda::FlashShape& shape, const Tensor& q
 
 absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d, const Tensor& out,
                                        const Tensor& lse) {
+  RETURN_IF_ERROR(CheckF32({&out, &lse}, "CudaFlashAttentionForward"));
   USINE_ENTER_DEVICE_OF(qkv);
   const cuda::FlashShape shape = FlashShapeOf(d);
   ASSIGN_OR_RETURN(const bool bf16, UseBf16Flash(shape, qkv, nullptr));
@@ -413,6 +428,7 @@ absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d
 absl::Status CudaFlashAttentionBackward(const Tensor& dout, const Tensor& qkv, const Tensor& out,
                                         const Tensor& lse, const AttentionDims& d,
                                         const Tensor& dqkv) {
+  RETURN_IF_ERROR(CheckF32({&dout, &out, &lse, &dqkv}, "CudaFlashAttentionBackward"));
   USINE_ENTER_DEVICE_OF(dout);
   const cuda::FlashShape shape = FlashShapeOf(d);
   ASSIGN_OR_RETURN(Tensor scratch,

@@ -138,13 +138,14 @@ Tensor AsF32(const Tensor& t) {
 }  // namespace
 
 void CompareLayerUnderBf16(Sublayer& cpu, Sublayer& cuda, Sublayer& again, const Shape& x_shape,
-                           uint64_t seed, double tolerance) {
+                           uint64_t seed, double tolerance, DType cuda_output_dtype) {
   RandomizeAlike(cpu, cuda, seed);
   RandomizeAlike(cpu, again, seed);
   const TensorPair x = RandomPair(x_shape, seed + 100, 2.0f);
   ASSERT_OK_AND_ASSIGN(const Tensor y_cpu, cpu.Forward(x.cpu));
   ASSERT_OK_AND_ASSIGN(const Tensor y, cuda.Forward(x.cuda));
   ASSERT_OK_AND_ASSIGN(const Tensor y_again, again.Forward(x.cuda));
+  EXPECT_EQ(y.dtype(), cuda_output_dtype) << "output";
   EXPECT_TRUE(Close(AsF32(y), y_cpu, tolerance)) << "output";
   EXPECT_TRUE(BitIdentical(y, y_again)) << "output, twice";
   const TensorPair dy = RandomPair(y_cpu.shape(), seed + 200);

@@ -72,12 +72,12 @@ void RandomizeAlike(Module& cpu, Module& cuda, uint64_t seed);
 void ExpectParametersClose(Module& cpu, Module& cuda, const std::string& context);
 
 // Under bf16 products (the caller sets the precision): Forward and Backward of the CUDA layer
-// against the cpu's emulation of them, within `tolerance` of the norms (the output, cast to f32
-// where it is bf16; the input gradient; the parameters' gradients), and of a second CUDA layer,
-// `again`, bit for bit. The three get the same random parameters from `seed`; x is
-// RandomPair(x_shape, ...) within ±2.
+// against the cpu's emulation of them, within `tolerance` of the norms (the output, which must
+// be in `cuda_output_dtype` and is cast to f32 where it is bf16; the input gradient; the
+// parameters' gradients), and of a second CUDA layer, `again`, bit for bit. The three get the
+// same random parameters from `seed`; x is RandomPair(x_shape, ...) within ±2.
 void CompareLayerUnderBf16(Sublayer& cpu, Sublayer& cuda, Sublayer& again, const Shape& x_shape,
-                           uint64_t seed, double tolerance);
+                           uint64_t seed, double tolerance, DType cuda_output_dtype);
 
 // Fills `t` with NaN.
 void Poison(const Tensor& t);

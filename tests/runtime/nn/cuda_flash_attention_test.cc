@@ -376,11 +376,15 @@ TEST_F(CudaBf16FlashAttentionGpuTest, Bf16QkvGivesTheBitsOfItsF32Copy) {
         ni::AttentionDims{2, 37, 4, 16}, ni::AttentionDims{1, 1, 1, 32}}) {
     SCOPED_TRACE(Describe(d));
     const int64_t c = d.heads * d.head_dim;
-    const TensorPair qkv = RandomPair({d.batch, d.seq, 3 * c}, 40 + d.seq, 1.5f);
+    const Shape shape{d.batch, d.seq, 3 * c};
+    // Random values, and some -0s and bf16 subnormals, which the kernels must keep as they are.
+    std::vector<float> values = testing::RandomValues(shape.numel(), 40 + d.seq, 1.5f);
+    for (size_t i = 0; i < values.size(); i += 7) values[i] = i % 2 == 0 ? -0.0f : 3e-39f;
+    const Tensor qkv = F32Tensor(kCuda, shape, values);
     const TensorPair dout = RandomPair({d.batch, d.seq, c}, 41 + d.seq);
-    ASSERT_OK_AND_ASSIGN(Tensor qkv16, Tensor::Empty(qkv.cuda.shape(), DType::kBF16, kCuda));
-    ASSERT_OK(Cast(qkv.cuda, qkv16));
-    ASSERT_OK_AND_ASSIGN(Tensor qkv32, Tensor::Empty(qkv.cuda.shape(), DType::kF32, kCuda));
+    ASSERT_OK_AND_ASSIGN(Tensor qkv16, Tensor::Empty(shape, DType::kBF16, kCuda));
+    ASSERT_OK(Cast(qkv, qkv16));
+    ASSERT_OK_AND_ASSIGN(Tensor qkv32, Tensor::Empty(shape, DType::kF32, kCuda));
     ASSERT_OK(Cast(qkv16, qkv32));
     const FlashResult from_f32 = [&] {
       testing::ScopedMatmulPrecision precision(MatmulPrecision::kBf16);
@@ -397,6 +401,14 @@ TEST_F(CudaBf16FlashAttentionGpuTest, Bf16QkvGivesTheBitsOfItsF32Copy) {
   ASSERT_OK_AND_ASSIGN(Tensor lse, Tensor::Empty({1, 2, 5}, DType::kF32, kCuda));
   const absl::Status refused = ni::CudaFlashAttentionForward(qkv16, odd, out, lse);
   EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  ASSERT_OK_AND_ASSIGN(Tensor dqkv, Tensor::Empty({1, 5, 240}, DType::kF32, kCuda));
+  const absl::Status refused_back = ni::CudaFlashAttentionBackward(out, qkv16, out, lse, odd, dqkv);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused_back)) << refused_back;
+  // The other arrays are f32: a bf16 gradient buffer is refused, not overrun.
+  ASSERT_OK_AND_ASSIGN(Tensor dqkv16, Tensor::Empty({1, 5, 240}, DType::kBF16, kCuda));
+  const absl::Status bf16_gradient =
+      ni::CudaFlashAttentionBackward(out, qkv16, out, lse, odd, dqkv16);
+  EXPECT_TRUE(absl::IsInvalidArgument(bf16_gradient)) << bf16_gradient;
 }
 
 // The layer under bf16 products: c_attn writes q|k|v in bf16 (its bias rounded to bf16) for
@@ -412,7 +424,7 @@ TEST_F(CudaBf16FlashAttentionGpuTest, LayerMatchesTheCpusEmulationAndRepeats) {
   ASSERT_OK_AND_ASSIGN(auto cpu, CausalSelfAttention::Create(o, i1));
   ASSERT_OK_AND_ASSIGN(auto flash, CausalSelfAttention::Create(flash_options, i2));
   ASSERT_OK_AND_ASSIGN(auto again, CausalSelfAttention::Create(flash_options, i3));
-  testing::CompareLayerUnderBf16(*cpu, *flash, *again, {2, 130, 128}, 60, 1e-2);
+  testing::CompareLayerUnderBf16(*cpu, *flash, *again, {2, 130, 128}, 60, 1e-2, DType::kF32);
 }
 
 // Head sizes that are not multiples of 16 keep the f32 kernels under kBf16: f32's tolerance.

@@ -328,7 +328,38 @@ TEST_F(CudaLayersGpuTest, LinearWithGeluUnderBf16MatchesTheCpusEmulation) {
     ASSERT_OK_AND_ASSIGN(auto cpu, Linear::Create(o, i1));
     ASSERT_OK_AND_ASSIGN(auto cuda, Linear::Create(on_cuda, i2));
     ASSERT_OK_AND_ASSIGN(auto again, Linear::Create(on_cuda, i3));
-    testing::CompareLayerUnderBf16(*cpu, *cuda, *again, {2, 33, 64}, 16, 1e-2);
+    testing::CompareLayerUnderBf16(*cpu, *cuda, *again, {2, 33, 64}, 16, 1e-2, DType::kBF16);
+  }
+}
+
+// A Linear with output_operand (c_attn before the bf16 flash kernels) writes y in bf16 under
+// bf16 products, the bias rounded to bf16 (the cpu's emulation: within 1e-2); under f32 and
+// TF32 products it is a plain Linear, bit for bit.
+TEST_F(CudaLayersGpuTest, LinearWithOperandOutputWritesBf16UnderBf16Only) {
+  const LinearOptions o{.in_features = 64, .out_features = 96, .output_operand = true};
+  LinearOptions on_cuda = o;
+  on_cuda.device = kCuda;
+  {
+    testing::ScopedMatmulPrecision bf16(MatmulPrecision::kBf16);
+    ParameterInitializer i1(6), i2(6), i3(6);
+    ASSERT_OK_AND_ASSIGN(auto cpu, Linear::Create(o, i1));
+    ASSERT_OK_AND_ASSIGN(auto cuda, Linear::Create(on_cuda, i2));
+    ASSERT_OK_AND_ASSIGN(auto again, Linear::Create(on_cuda, i3));
+    testing::CompareLayerUnderBf16(*cpu, *cuda, *again, {3, 21, 64}, 26, 1e-2, DType::kBF16);
+  }
+  for (const MatmulPrecision precision : {MatmulPrecision::kF32, MatmulPrecision::kTf32}) {
+    SCOPED_TRACE(MatmulPrecisionName(precision));
+    testing::ScopedMatmulPrecision scoped(precision);
+    LinearOptions plain_options = on_cuda;
+    plain_options.output_operand = false;
+    ParameterInitializer i1(7), i2(7);
+    ASSERT_OK_AND_ASSIGN(auto with, Linear::Create(on_cuda, i1));
+    ASSERT_OK_AND_ASSIGN(auto plain, Linear::Create(plain_options, i2));
+    const TensorPair x = RandomPair({3, 21, 64}, 27, 2.0f);
+    ASSERT_OK_AND_ASSIGN(const Tensor y, with->Forward(x.cuda));
+    ASSERT_OK_AND_ASSIGN(const Tensor y_plain, plain->Forward(x.cuda));
+    EXPECT_EQ(y.dtype(), DType::kF32);
+    EXPECT_TRUE(BitIdentical(y, y_plain));
   }
 }
 
