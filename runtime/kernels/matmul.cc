@@ -134,16 +134,14 @@ absl::Status MultiplyInPrecision(const Tensor& a, const Tensor& b, const Tensor&
   return Multiply(a, b, c, options, dims, stream);
 }
 
-// MatmulEpilogue::kGelu's conditions (matmul.h), and no gelu_input without it.
+// MatmulEpilogue::kGelu's conditions (matmul.h) but BatchedMatmul's refusal of any epilogue,
+// which it checks first, and no gelu_input without it.
 absl::Status CheckEpilogue(const Tensor& a, const Tensor& b, const Tensor& c,
                            const MatmulOptions& o, absl::string_view what) {
   if (o.epilogue == MatmulEpilogue::kNone) {
     if (o.gelu_input == nullptr) return absl::OkStatus();
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": a gelu_input without the GELU epilogue"));
-  }
-  if (what != "Matmul") {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": no epilogue is taken"));
   }
   if (!a.device().is_cuda() || a.dtype() != DType::kBF16 || c.dtype() != DType::kBF16) {
     return absl::InvalidArgumentError(
@@ -220,6 +218,9 @@ absl::StatusOr<Tensor> ProductOperandBuffer(const Tensor& x, const Stream& strea
 
 absl::Status BatchedMatmul(const Tensor& a, const Tensor& b, const Tensor& c,
                            const MatmulOptions& options, const Stream& stream) {
+  if (options.epilogue != MatmulEpilogue::kNone) {
+    return absl::InvalidArgumentError("BatchedMatmul: no epilogue is taken");
+  }
   RETURN_IF_ERROR(CheckOperands(a, b, c, options, "BatchedMatmul"));
   ASSIGN_OR_RETURN(const ki::MatmulDims dims, CheckBatchedShapes(a, b, c, options));
   return MultiplyInPrecision(a, b, c, options, dims, stream);

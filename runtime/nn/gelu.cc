@@ -1,8 +1,7 @@
 #include "runtime/nn/gelu.h"
 
 #include "runtime/core/status_macros.h"
-#include "runtime/nn/internal/cpu_gelu.h"
-#include "runtime/nn/internal/cuda_layers.h"
+#include "runtime/nn/internal/gelu_kernels.h"
 #include "runtime/nn/internal/real_types.h"
 
 namespace usine {
@@ -14,15 +13,7 @@ absl::StatusOr<Tensor> Gelu::Forward(const Tensor& x) {
   RETURN_IF_ERROR(ni::CheckLayerPlacement(dtype_, x.device(), "Gelu"));
   RETURN_IF_ERROR(CheckDType(x, dtype_, "Gelu input"));
   ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), dtype_, x.device()));
-  if (x.device().is_cuda()) {
-    RETURN_IF_ERROR(ni::CudaGeluForward(x, y));
-    x_ = x;
-    return y;
-  }
-  ni::VisitReal(dtype_, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    ni::GeluForward(ni::Elements<T>(x), x.numel(), ni::Elements<T>(y));
-  });
+  RETURN_IF_ERROR(ni::GeluForwardOn(x, y));
   x_ = x;
   return y;
 }
@@ -33,14 +24,7 @@ absl::StatusOr<Tensor> Gelu::Backward(const Tensor& dy) {
   RETURN_IF_ERROR(CheckSameDType(dy, *x_, "Gelu dy", "input"));
   RETURN_IF_ERROR(CheckSameDevice(dy, *x_, "Gelu dy", "input"));
   ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), x_->dtype(), x_->device()));
-  if (dx.device().is_cuda()) {
-    RETURN_IF_ERROR(ni::CudaGeluBackward(*x_, dy, dx));
-    return dx;
-  }
-  ni::VisitReal(dtype_, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    ni::GeluBackward(ni::Elements<T>(*x_), ni::Elements<T>(dy), dy.numel(), ni::Elements<T>(dx));
-  });
+  RETURN_IF_ERROR(ni::GeluBackwardOn(*x_, dy, dx));
   return dx;
 }
 

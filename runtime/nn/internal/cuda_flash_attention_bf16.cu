@@ -500,17 +500,18 @@ bool AlignedTo(const void* p, uintptr_t bytes) {
   return reinterpret_cast<uintptr_t>(p) % bytes == 0;
 }
 
-// Bf16FlashAttentionTakes for qkv whose 4-element groups are `group_bytes` wide.
-bool Takes(const FlashShape& shape, const void* qkv, uintptr_t group_bytes, const float* dout) {
+// Bf16FlashAttentionTakes: qkv and dout aligned to 4 of their elements.
+template <typename TQkv>
+bool Takes(const FlashShape& shape, const TQkv* qkv, const float* dout) {
   return shape.head_dim >= kFrag && shape.head_dim <= kFlashMaxHeadDim &&
-         shape.head_dim % kFrag == 0 && AlignedTo(qkv, group_bytes) &&
-         (dout == nullptr || AlignedTo(dout, 16));
+         shape.head_dim % kFrag == 0 && AlignedTo(qkv, 4 * sizeof(TQkv)) &&
+         (dout == nullptr || AlignedTo(dout, 4 * sizeof(float)));
 }
 
 template <typename TQkv>
 cudaError_t LaunchForward(const TQkv* qkv, const FlashShape& shape, float* out, float* lse,
                           cudaStream_t stream) {
-  if (!ValidFlashShape(shape) || !Takes(shape, qkv, 4 * sizeof(TQkv), nullptr)) {
+  if (!ValidFlashShape(shape) || !Takes(shape, qkv, nullptr)) {
     return cudaErrorInvalidValue;
   }
   if (EmptyFlashShape(shape)) return cudaSuccess;
@@ -523,7 +524,7 @@ template <typename TQkv>
 cudaError_t LaunchBackward(const TQkv* qkv, const float* out, const float* dout, const float* lse,
                            const FlashShape& shape, float* dqkv, float* scratch,
                            cudaStream_t stream) {
-  if (!ValidFlashShape(shape) || !Takes(shape, qkv, 4 * sizeof(TQkv), dout)) {
+  if (!ValidFlashShape(shape) || !Takes(shape, qkv, dout)) {
     return cudaErrorInvalidValue;
   }
   if (EmptyFlashShape(shape)) return cudaSuccess;
@@ -537,11 +538,11 @@ const Bf16* AsBf16(const BFloat16* p) { return reinterpret_cast<const Bf16*>(p);
 }  // namespace
 
 bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const float* dout) {
-  return Takes(shape, qkv, 16, dout);
+  return Takes(shape, qkv, dout);
 }
 
 bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const float* dout) {
-  return Takes(shape, qkv, 8, dout);
+  return Takes(shape, AsBf16(qkv), dout);
 }
 
 cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,

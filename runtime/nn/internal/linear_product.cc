@@ -11,8 +11,8 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/nn/internal/cpu_elementwise.h"
-#include "runtime/nn/internal/cpu_gelu.h"
 #include "runtime/nn/internal/cuda_layers.h"
+#include "runtime/nn/internal/gelu_kernels.h"
 #include "runtime/nn/internal/real_types.h"
 
 namespace usine::nn_internal {
@@ -82,14 +82,7 @@ absl::Status LinearProduct::ForwardGelu(const Tensor& x_operand, const Tensor& w
   ASSIGN_OR_RETURN(Tensor pre, Tensor::Empty(y.shape(), dtype_, device_));
   RETURN_IF_ERROR(
       Matmul(x_operand, w_operand, pre, {.transpose_b = true, .bias = bias}, LayerStream(device_)));
-  if (device_.is_cuda()) {
-    RETURN_IF_ERROR(CudaGeluForward(pre, y));
-  } else {
-    VisitReal(dtype_, [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      GeluForward(Elements<T>(pre), pre.numel(), Elements<T>(y));
-    });
-  }
+  RETURN_IF_ERROR(GeluForwardOn(pre, y));
   gelu_input_ = std::move(pre);
   return absl::OkStatus();
 }
@@ -128,10 +121,7 @@ absl::StatusOr<Tensor> LinearProduct::GeluGradientOperand(const Tensor& dy2,
     return dh;
   }
   ASSIGN_OR_RETURN(Tensor dh, Tensor::Empty(dy2.shape(), dtype_, device_));
-  VisitReal(dtype_, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    GeluBackward(Elements<T>(input2), Elements<T>(dy2), dy2.numel(), Elements<T>(dh));
-  });
+  RETURN_IF_ERROR(GeluBackwardOn(input2, dy2, dh));
   return OperandAndBiasGradient(dh, dh, bias_grad);
 }
 
