@@ -210,6 +210,17 @@ absl::StatusOr<Tensor> ProductOperand(const Tensor& x, const Stream& stream) {
   return RoundedToBf16(x, stream);
 }
 
+absl::Status EmulateProductOperandOutput(const Tensor& c) {
+  RETURN_IF_ERROR(CheckDefined(c, "EmulateProductOperandOutput c"));
+  if (!c.device().is_cpu() || c.dtype() != DType::kF32 ||
+      F32MatmulPrecision() != MatmulPrecision::kBf16) {
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(const Tensor bf16, Tensor::Empty(c.shape(), DType::kBF16));
+  RETURN_IF_ERROR(Cast(c, bf16));
+  return Cast(bf16, c);
+}
+
 absl::StatusOr<Tensor> ProductOperandBuffer(const Tensor& x, const Stream& stream) {
   RETURN_IF_ERROR(CheckDefined(x, "ProductOperandBuffer x"));
   if (!OperandIsBf16Copy(x)) return x;

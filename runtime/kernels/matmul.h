@@ -85,6 +85,13 @@ struct MatmulOptions {
 // once, and for the product's layer, which takes such an input.
 DType ProductOperandDType(DType dtype, Device device);
 
+// The cpu's emulation of a product written in ProductOperandDType (bf16 on CUDA, where
+// cuBLASLt rounds its f32 accumulators to nearest, ties to even): under kBf16, the elements of
+// an f32 `c` on the cpu rounded in place to the bf16 values they stand for; nothing for any
+// other `c` or precision. For a reader that computes in f32 from such an output (the loss from
+// bf16 logits), so that the cpu reads the values CUDA does.
+[[nodiscard]] absl::Status EmulateProductOperandOutput(const Tensor& c);
+
 // Where a kernel that produces `x` writes ProductOperand(x) itself, with no f32 pass and cast
 // between: `x` itself wherever ProductOperand(x) is `x`; on CUDA under kBf16, for an f32 `x`, a
 // new bf16 tensor of x's shape on its device, ordered on `stream`, unwritten.

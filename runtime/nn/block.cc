@@ -105,16 +105,14 @@ absl::StatusOr<Tensor> Block::Backward(const Tensor& dy) {
     x_.reset();
   }
   const Device device = options_.device;
-  ASSIGN_OR_RETURN(Tensor dm, mlp_->Backward(dy));
+  // Each residual stream's gradient is its LayerNorm's plus the skip connection's, joined by
+  // the LayerNorm's backward pass.
+  ASSIGN_OR_RETURN(const Tensor dm, mlp_->Backward(dy));
   MarkOp("ln_2 backward", device);
-  ASSIGN_OR_RETURN(dm, ln_2_->Backward(dm));
-  MarkOp("residual backward", device);
-  ASSIGN_OR_RETURN(Tensor dr, Sum(dy, dm, "Block mlp gradient"));
-  ASSIGN_OR_RETURN(Tensor da, attn_->Backward(dr));
+  ASSIGN_OR_RETURN(const Tensor dr, ln_2_->BackwardWithSkip(dm, dy));
+  ASSIGN_OR_RETURN(const Tensor da, attn_->Backward(dr));
   MarkOp("ln_1 backward", device);
-  ASSIGN_OR_RETURN(da, ln_1_->Backward(da));
-  MarkOp("residual backward", device);
-  return Sum(dr, da, "Block attention gradient");
+  return ln_1_->BackwardWithSkip(da, dr);
 }
 
 }  // namespace usine

@@ -15,7 +15,7 @@ absl::StatusOr<std::vector<int32_t>> SoftmaxCrossEntropy::CheckedTargets(
     const Tensor& logits, const TokenWindow& targets) const {
   RETURN_IF_ERROR(CheckDefined(logits, "SoftmaxCrossEntropy logits"));
   RETURN_IF_ERROR(
-      ni::CheckLayerPlacement(logits.dtype(), logits.device(), "SoftmaxCrossEntropy logits"));
+      ni::CheckLogitsPlacement(logits.dtype(), logits.device(), "SoftmaxCrossEntropy logits"));
   if (logits.rank() != 2 || logits.dim(1) < vocab_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "SoftmaxCrossEntropy logits: expected [N, >= ", vocab_, "], got ", logits.DebugString()));
@@ -33,7 +33,8 @@ absl::StatusOr<double> SoftmaxCrossEntropy::Forward(const Tensor& logits,
                                                     const TokenWindow& targets) {
   ASSIGN_OR_RETURN(std::vector<int32_t> ids, CheckedTargets(logits, targets));
   const ni::CrossEntropyDims dims{logits.dim(0), vocab_, logits.dim(1)};
-  ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({dims.rows}, logits.dtype(), logits.device()));
+  ASSIGN_OR_RETURN(Tensor lse,
+                   Tensor::Empty({dims.rows}, ni::LossDType(logits.dtype()), logits.device()));
   if (logits.device().is_cuda()) {
     ASSIGN_OR_RETURN(Tensor device_targets, ni::CudaUploadIds(ids, logits.device()));
     ASSIGN_OR_RETURN(const double cuda_total,

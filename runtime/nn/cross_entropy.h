@@ -34,7 +34,8 @@ class SoftmaxCrossEntropy {
   explicit SoftmaxCrossEntropy(int64_t vocab) : vocab_(vocab) {}
 
   // The mean loss over rows. logits: [N, padded_vocab >= vocab], f32 or f64 on the cpu or f32
-  // on a CUDA device (then the call waits for the device: the loss comes back to the host);
+  // or bf16 (computed on in f32) on a CUDA device (then the call waits for the device: the loss
+  // comes back to the host);
   // targets: a window of B * length = N ids on the cpu, each < vocab. Keeps `logits` (a
   // handle) for Backward.
   [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& logits, const TokenWindow& targets);

@@ -107,7 +107,12 @@ absl::StatusOr<double> Gpt::Loss(const Tensor& tokens, bool keep) {
   ASSIGN_OR_RETURN(const Tensor hidden_operand, ProductOperand(hidden, stream));
   ASSIGN_OR_RETURN(const Tensor table_operand, ProductOperand(wte_weight().value, stream));
   ASSIGN_OR_RETURN(Tensor x, hidden_operand.Reshape({batch, seq, c.n_embd}));
-  ASSIGN_OR_RETURN(Tensor logits, ProjectToVocab(hidden_operand, table_operand));
+  // Under bf16 products the loss reads the logits in bf16, as the product writes them on CUDA:
+  // half the bytes of the model's largest tensor, written once and read twice.
+  ASSIGN_OR_RETURN(Tensor logits,
+                   ProjectToVocab(hidden_operand, table_operand,
+                                  ProductOperandDType(options_.dtype, options_.device)));
+  RETURN_IF_ERROR(EmulateProductOperandOutput(logits));
   const TokenWindow targets{tokens, 1, seq};
   if (!keep) {
     MarkOp("cross_entropy forward", options_.device);
@@ -158,9 +163,9 @@ absl::StatusOr<Tensor> Gpt::ForwardHidden(const TokenWindow& inputs, bool keep) 
   return x.Reshape({batch * seq, c.n_embd});
 }
 
-absl::StatusOr<Tensor> Gpt::ProjectToVocab(const Tensor& hidden, const Tensor& table) {
+absl::StatusOr<Tensor> Gpt::ProjectToVocab(const Tensor& hidden, const Tensor& table, DType dtype) {
   ASSIGN_OR_RETURN(Tensor logits,
-                   Tensor::Empty({hidden.dim(0), table.dim(0)}, options_.dtype, options_.device));
+                   Tensor::Empty({hidden.dim(0), table.dim(0)}, dtype, options_.device));
   const Stream stream = nn_internal::LayerStream(options_.device);
   RETURN_IF_ERROR(Matmul(hidden, table, logits, {.transpose_b = true}, stream));
   return logits;
@@ -210,7 +215,7 @@ absl::StatusOr<Tensor> Gpt::GatherVocab(const Tensor& local) {
 
 absl::StatusOr<Tensor> Gpt::Logits(const Tensor& inputs) {
   ASSIGN_OR_RETURN(const Tensor hidden, InferenceHidden(inputs, "Gpt::Logits"));
-  ASSIGN_OR_RETURN(const Tensor local, ProjectToVocab(hidden, wte_weight().value));
+  ASSIGN_OR_RETURN(const Tensor local, ProjectToVocab(hidden, wte_weight().value, options_.dtype));
   ASSIGN_OR_RETURN(const Tensor logits, GatherVocab(local));
   return logits.Reshape({inputs.dim(0), inputs.dim(1), options_.config.vocab_size});
 }
@@ -232,7 +237,7 @@ absl::StatusOr<Tensor> Gpt::LastPositionLogits(const Tensor& hidden, int64_t bat
       RETURN_IF_ERROR(Copy(from, to, stream));
     }
   }
-  ASSIGN_OR_RETURN(const Tensor local, ProjectToVocab(last, wte_weight().value));
+  ASSIGN_OR_RETURN(const Tensor local, ProjectToVocab(last, wte_weight().value, options_.dtype));
   return GatherVocab(local);
 }
 

@@ -129,9 +129,10 @@ class Gpt : public TokenModel {
   // Embeddings, blocks and ln_f: ln_f's output, [B*T, C]. `keep`: their activations are saved
   // for Backward; else each block's are dropped once it has its output.
   absl::StatusOr<Tensor> ForwardHidden(const TokenWindow& inputs, bool keep);
-  // This rank's logits of the rows of `hidden` ([N, C]): [N, padded_vocab / tp], the product
-  // with `table`, the token embedding (this rank's slice) or its ProductOperand.
-  absl::StatusOr<Tensor> ProjectToVocab(const Tensor& hidden, const Tensor& table);
+  // This rank's logits of the rows of `hidden` ([N, C]): [N, padded_vocab / tp] in `dtype`
+  // (the layers' or ProductOperandDType's), the product with `table`, the token embedding (this
+  // rank's slice) or its ProductOperand.
+  absl::StatusOr<Tensor> ProjectToVocab(const Tensor& hidden, const Tensor& table, DType dtype);
   // ForwardHidden of Logits' `inputs` (checked; errors name `what`), keeping no activations.
   absl::StatusOr<Tensor> InferenceHidden(const Tensor& inputs, absl::string_view what);
   // The host logits [N, vocab_size] from every TP rank's ProjectToVocab rows (a collective

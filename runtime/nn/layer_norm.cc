@@ -5,6 +5,7 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/matmul.h"
+#include "runtime/nn/internal/cpu_elementwise.h"
 #include "runtime/nn/internal/cpu_layer_norm.h"
 #include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
@@ -59,15 +60,27 @@ absl::StatusOr<Tensor> LayerNorm::ForwardTo(const Tensor& x, DType y_dtype) {
   return y;
 }
 
-absl::StatusOr<Tensor> LayerNorm::Backward(const Tensor& dy) {
+absl::StatusOr<Tensor> LayerNorm::Backward(const Tensor& dy) { return BackwardTo(dy, Tensor()); }
+
+absl::StatusOr<Tensor> LayerNorm::BackwardWithSkip(const Tensor& dy, const Tensor& skip) {
+  RETURN_IF_ERROR(CheckDefined(skip, "LayerNorm skip"));
+  return BackwardTo(dy, skip);
+}
+
+absl::StatusOr<Tensor> LayerNorm::BackwardTo(const Tensor& dy, const Tensor& skip) {
   if (!saved_) return absl::FailedPreconditionError("LayerNorm::Backward before Forward");
   const Device device = options_.device;
   RETURN_IF_ERROR(ni::CheckLayerInput(dy, options_.dtype, device, options_.dim, "LayerNorm dy"));
   RETURN_IF_ERROR(CheckSameShape(dy, saved_->x, "LayerNorm dy", "input"));
+  if (skip.defined()) {
+    RETURN_IF_ERROR(
+        ni::CheckLayerInput(skip, options_.dtype, device, options_.dim, "LayerNorm skip"));
+    RETURN_IF_ERROR(CheckSameShape(skip, saved_->x, "LayerNorm skip", "input"));
+  }
   ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(saved_->x.shape(), dy.dtype(), device));
   if (device.is_cuda()) {
     RETURN_IF_ERROR(ni::CudaLayerNormBackward(dy, saved_->x, weight_->value, saved_->mean,
-                                              saved_->rstd, options_.dim, dx, weight_->grad,
+                                              saved_->rstd, options_.dim, skip, dx, weight_->grad,
                                               bias_->grad));
     return dx;
   }
@@ -78,6 +91,9 @@ absl::StatusOr<Tensor> LayerNorm::Backward(const Tensor& dy) {
                           ni::Elements<T>(saved_->rstd), saved_->mean.numel(), options_.dim,
                           ni::Elements<T>(dx), ni::Elements<T>(weight_->grad),
                           ni::Elements<T>(bias_->grad));
+    if (skip.defined()) {
+      ni::AddArrays(ni::Elements<T>(skip), ni::Elements<T>(dx), dx.numel(), ni::Elements<T>(dx));
+    }
   });
   return dx;
 }

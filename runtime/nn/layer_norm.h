@@ -5,6 +5,8 @@
 //   ASSIGN_OR_RETURN(auto ln, LayerNorm::Create({.dim = 768}));
 //   ASSIGN_OR_RETURN(Tensor y, ln->Forward(x));       // x [B, T, 768]
 //   ASSIGN_OR_RETURN(Tensor dx, ln->Backward(dy));
+//   // In a residual block, x's gradient joined with the skip connection's in the same pass:
+//   ASSIGN_OR_RETURN(Tensor dx_total, ln->BackwardWithSkip(dy, dresidual));
 #ifndef USINE_RUNTIME_NN_LAYER_NORM_H_
 #define USINE_RUNTIME_NN_LAYER_NORM_H_
 
@@ -41,12 +43,18 @@ class LayerNorm : public Module {
   // elsewhere Forward's. For a LayerNorm whose only reader is a product, as in a block.
   [[nodiscard]] absl::StatusOr<Tensor> ForwardOperand(const Tensor& x);
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy);
+  // Backward(dy) + skip, the same bits: the gradient of an x that a residual connection also
+  // reads, skip being the gradient that reaches x along it. On CUDA one pass writes it, with no
+  // pass of its own for the sum. skip: x's shape, in the layer's dtype and on its device.
+  [[nodiscard]] absl::StatusOr<Tensor> BackwardWithSkip(const Tensor& dy, const Tensor& skip);
 
  private:
   explicit LayerNorm(const LayerNormOptions& options) : options_(options) {}
   void ClearSaved() override { saved_.reset(); }
   // Forward with y in `y_dtype`: the layer's, or bf16 on CUDA.
   absl::StatusOr<Tensor> ForwardTo(const Tensor& x, DType y_dtype);
+  // Backward, plus `skip` unless it is undefined.
+  absl::StatusOr<Tensor> BackwardTo(const Tensor& dy, const Tensor& skip);
 
   LayerNormOptions options_;
   Parameter* weight_ = nullptr;

@@ -36,8 +36,8 @@ absl::StatusOr<Tensor> OnHost(const Tensor& t) {
 absl::StatusOr<double> VocabParallelCrossEntropy::Forward(const Tensor& logits,
                                                           const TokenWindow& targets) {
   RETURN_IF_ERROR(CheckDefined(logits, "VocabParallelCrossEntropy logits"));
-  RETURN_IF_ERROR(
-      ni::CheckLayerPlacement(logits.dtype(), logits.device(), "VocabParallelCrossEntropy logits"));
+  RETURN_IF_ERROR(ni::CheckLogitsPlacement(logits.dtype(), logits.device(),
+                                           "VocabParallelCrossEntropy logits"));
   if (logits.rank() != 2 || vocab_begin_ < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("VocabParallelCrossEntropy logits: expected [N, columns] from column ",
@@ -54,7 +54,8 @@ absl::StatusOr<double> VocabParallelCrossEntropy::Forward(const Tensor& logits,
   const ni::VocabSlice slice = SliceOf(logits, vocab_, vocab_begin_);
   // Each row's max, then its sum of exponentials and its target's logit: one buffer, so that
   // on CUDA one copy brings all of them to the host.
-  ASSIGN_OR_RETURN(const Tensor stats, Tensor::Empty({3 * rows}, logits.dtype(), device));
+  const DType dtype = ni::LossDType(logits.dtype());
+  ASSIGN_OR_RETURN(const Tensor stats, Tensor::Empty({3 * rows}, dtype, device));
   ASSIGN_OR_RETURN(const Tensor max, stats.View(0, {rows}));
   ASSIGN_OR_RETURN(const Tensor sums, stats.View(rows, {2 * rows}));
   Tensor device_targets;  // On CUDA: the ids, on the device.
@@ -80,8 +81,8 @@ absl::StatusOr<double> VocabParallelCrossEntropy::Forward(const Tensor& logits,
   RETURN_IF_ERROR(AllReduceOverTensorParallel(tp_, sums, ReduceOp::kSum));
   // The log-sum-exps and the loss on the host, in double (a few numbers a row).
   ASSIGN_OR_RETURN(const Tensor host_stats, OnHost(stats));
-  ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({rows}, logits.dtype()));
-  const double total = ni::VisitReal(logits.dtype(), [&](auto tag) {
+  ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({rows}, dtype));
+  const double total = ni::VisitReal(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* m = ni::Elements<T>(host_stats);
     const T* s = m + rows;
@@ -138,11 +139,12 @@ absl::StatusOr<double> VocabParallelCrossEntropy::ForwardWithGradient(const Tens
                         gradient.dtype() == logits.dtype();
   const bool cuda_buffer = gradient.defined() && logits.device().is_cuda() &&
                            gradient.device() == logits.device() &&
-                           (gradient.dtype() == DType::kF32 || gradient.dtype() == DType::kBF16);
+                           (gradient.dtype() == DType::kBF16 ||
+                            (gradient.dtype() == DType::kF32 && logits.dtype() == DType::kF32));
   if (!gradient.defined() || gradient.shape() != logits.shape() || !(in_place || cuda_buffer)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "VocabParallelCrossEntropy gradient: expected the logits themselves (in place) or, on "
-        "CUDA, an f32 or bf16 tensor of their shape on their device; got ",
+        "CUDA, a bf16 (or, for f32 logits, f32) tensor of their shape on their device; got ",
         gradient.DebugString(), " for ", logits.DebugString()));
   }
   if (!in_place && gradient.Overlaps(logits)) {

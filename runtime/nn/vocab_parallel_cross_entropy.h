@@ -37,16 +37,17 @@ class VocabParallelCrossEntropy {
       : tp_(tp), vocab_(vocab), vocab_begin_(vocab_begin) {}
 
   // The mean loss over rows. logits: this rank's slice [N, local columns], f32 or f64 on the
-  // cpu or f32 on a CUDA device (the group's); targets: a window of N ids < vocab, the same on
-  // every rank. Keeps `logits` (a handle) for Backward. On CUDA the per-row statistics are
-  // made on the device and the loss on the host (synchronous).
+  // cpu or f32 or bf16 (computed on in f32) on a CUDA device (the group's); targets: a window of N
+  // ids < vocab, the same on every rank. Keeps `logits` (a handle) for Backward. On CUDA the
+  // per-row statistics are made on the device and the loss on the host (synchronous).
   [[nodiscard]] absl::StatusOr<double> Forward(const Tensor& logits, const TokenWindow& targets);
   // Overwrites the logits given to Forward with d(dloss * loss)/dlogits (this rank's columns).
   // REQUIRES: Forward since the last Backward.
   [[nodiscard]] absl::Status Backward(double dloss);
   // Forward, then the gradient of the loss written to `gradient`, the counterpart of
   // SoftmaxCrossEntropy::ForwardWithGradient (a collective): the logits themselves (in place),
-  // or on CUDA another f32 or bf16 tensor of their shape (ProductOperandBuffer(logits)).
+  // or on CUDA another bf16 (for f32 logits, or f32) tensor of their shape
+  // (ProductOperandBuffer(logits)).
   [[nodiscard]] absl::StatusOr<double> ForwardWithGradient(const Tensor& logits,
                                                            const TokenWindow& targets,
                                                            const Tensor& gradient);

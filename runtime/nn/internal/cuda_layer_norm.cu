@@ -1,4 +1,7 @@
 // LayerNorm kernels behind cuda_layer_norm.h.
+#include <algorithm>
+#include <cstdint>
+
 #include "runtime/kernels/internal/float_convert.h"
 #include "runtime/nn/internal/cuda_layer_norm.h"
 #include "runtime/nn/internal/cuda_reduce.cuh"
@@ -40,50 +43,74 @@ __global__ void LayerNormForwardKernel(const float* x, const float* weight, cons
   }
 }
 
-__global__ void LayerNormBackwardInputKernel(const float* dy, const float* x, const float* weight,
-                                             const float* mean, const float* rstd, int64_t rows,
-                                             int64_t cols, float* dx) {
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarpSize;
-  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
-  if (row >= rows) return;
-  const float* xr = x + row * cols;
-  const float* dyr = dy + row * cols;
-  const float m = mean[row], s = rstd[row];
-  // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), where g = dy * weight.
-  float g_sum = 0.0f, g_xhat_sum = 0.0f;
-  for (int64_t c = lane; c < cols; c += kWarpSize) {
-    const float g = dyr[c] * weight[c];
-    g_sum += g;
-    g_xhat_sum += g * ((xr[c] - m) * s);
-  }
-  const float g_mean = WarpSum(g_sum) / static_cast<float>(cols);
-  const float g_xhat_mean = WarpSum(g_xhat_sum) / static_cast<float>(cols);
-  float* dxr = dx + row * cols;
-  for (int64_t c = lane; c < cols; c += kWarpSize) {
-    const float xhat = (xr[c] - m) * s;
-    dxr[c] = s * (dyr[c] * weight[c] - g_mean - xhat * g_xhat_mean);
-  }
+// The backward pass's blocks: each takes the rows [b * chunk_rows, ...) of chunk b, one row at
+// a time with every thread of the block, thread t holding the columns c = t, t + kBackwardThreads,
+// ... (here and in the column sums below).
+constexpr int kBackwardThreads = 256;
+constexpr int64_t kBackwardChunkRows = 16;
+// The column sums live in shared memory up to this many bytes (2 * cols floats), above it in
+// their global partials.
+constexpr int64_t kMaxSharedSumBytes = 48 * 1024;
+
+int64_t BackwardChunks(int64_t rows) {
+  return std::clamp<int64_t>((rows + kBackwardChunkRows - 1) / kBackwardChunkRows, 1,
+                             kMaxColumnChunks);
 }
 
-// dweight's summand: dy * xhat.
-struct DyTimesXhat {
-  const float* dy;
-  const float* x;
-  const float* mean;
-  const float* rstd;
-  int64_t cols;
-  __device__ float operator()(int64_t r, int64_t c) const {
-    const int64_t i = r * cols + c;
-    return dy[i] * ((x[i] - mean[r]) * rstd[r]);
+// One pass over dy and x (each row read from memory once, then from the cache): per row, the
+// sums of g = dy * weight and g * xhat over the block (one fixed tree), then
+//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) [+ skip, added last],
+// while each thread adds dy * xhat and dy of its columns, row after row, into its column sums
+// of the chunk: the chunk's partials of dweight and dbias, partials[b * cols + c] and
+// partials[(chunks + b) * cols + c]. kSharedSums keeps those sums in shared memory until the
+// chunk is done. No thread reads another's sums: no barrier for them.
+template <bool kSharedSums>
+__global__ void LayerNormBackwardKernel(const float* dy, const float* x, const float* weight,
+                                        const float* mean, const float* rstd, const float* skip,
+                                        int64_t rows, int64_t cols, int64_t chunk_rows, float* dx,
+                                        float* partials) {
+  extern __shared__ float shared_sums[];  // [2, cols] with kSharedSums.
+  __shared__ float scratch[2 * kBackwardThreads / kWarpSize];
+  const int64_t chunk = blockIdx.x, chunks = gridDim.x;
+  float* weight_sums = kSharedSums ? shared_sums : partials + chunk * cols;
+  float* bias_sums = kSharedSums ? shared_sums + cols : partials + (chunks + chunk) * cols;
+  const int64_t t = threadIdx.x;
+  for (int64_t c = t; c < cols; c += kBackwardThreads) {
+    weight_sums[c] = 0.0f;
+    bias_sums[c] = 0.0f;
   }
-};
-
-// dbias's summand: dy.
-struct Element {
-  const float* a;
-  int64_t cols;
-  __device__ float operator()(int64_t r, int64_t c) const { return a[r * cols + c]; }
-};
+  const int64_t first = chunk * chunk_rows;
+  const int64_t end = first + chunk_rows < rows ? first + chunk_rows : rows;
+  for (int64_t row = first; row < end; ++row) {
+    const float* xr = x + row * cols;
+    const float* dyr = dy + row * cols;
+    const float m = mean[row], s = rstd[row];
+    float g_sum = 0.0f, g_xhat_sum = 0.0f;
+    for (int64_t c = t; c < cols; c += kBackwardThreads) {
+      const float xhat = (xr[c] - m) * s;
+      const float g = dyr[c] * weight[c];
+      g_sum += g;
+      g_xhat_sum += g * xhat;
+      weight_sums[c] = __fadd_rn(weight_sums[c], dyr[c] * xhat);
+      bias_sums[c] = __fadd_rn(bias_sums[c], dyr[c]);
+    }
+    BlockSums<kBackwardThreads>(g_sum, g_xhat_sum, scratch);
+    const float g_mean = g_sum / static_cast<float>(cols);
+    const float g_xhat_mean = g_xhat_sum / static_cast<float>(cols);
+    float* dxr = dx + row * cols;
+    for (int64_t c = t; c < cols; c += kBackwardThreads) {
+      const float xhat = (xr[c] - m) * s;
+      const float d = s * (dyr[c] * weight[c] - g_mean - xhat * g_xhat_mean);
+      dxr[c] = skip == nullptr ? d : __fadd_rn(skip[row * cols + c], d);
+    }
+  }
+  if constexpr (kSharedSums) {
+    for (int64_t c = t; c < cols; c += kBackwardThreads) {
+      partials[chunk * cols + c] = weight_sums[c];
+      partials[(chunks + chunk) * cols + c] = bias_sums[c];
+    }
+  }
+}
 
 }  // namespace
 
@@ -105,24 +132,34 @@ template cudaError_t LaunchLayerNormForward<BFloat16>(const float*, const float*
                                                       float*, cudaStream_t);
 
 int64_t LayerNormBackwardScratch(int64_t rows, int64_t cols) {
-  return ColumnSumChunks(rows) * cols;
+  return 2 * BackwardChunks(rows) * cols;
 }
 
 cudaError_t LaunchLayerNormBackward(const float* dy, const float* x, const float* weight,
-                                    const float* mean, const float* rstd, int64_t rows,
-                                    int64_t cols, float* dx, float* dweight, float* dbias,
-                                    float* scratch, cudaStream_t stream) {
+                                    const float* mean, const float* rstd, const float* skip,
+                                    int64_t rows, int64_t cols, float* dx, float* dweight,
+                                    float* dbias, float* scratch, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
-  LayerNormBackwardInputKernel<<<RowBlocks(rows), kThreads, 0, stream>>>(dy, x, weight, mean, rstd,
-                                                                         rows, cols, dx);
-  if (const cudaError_t err = cudaGetLastError(); err != cudaSuccess) return err;
-  // The two column sums share `scratch`: the stream runs them one after the other.
-  if (const cudaError_t err = LaunchAccumulateColumnSumsOf(DyTimesXhat{dy, x, mean, rstd, cols},
-                                                           rows, cols, scratch, dweight, stream);
-      err != cudaSuccess) {
-    return err;
+  const int64_t chunks = BackwardChunks(rows);
+  const int64_t chunk_rows = (rows + chunks - 1) / chunks;
+  const int64_t shared_bytes = 2 * cols * static_cast<int64_t>(sizeof(float));
+  const auto grid = static_cast<unsigned>(chunks);
+  if (shared_bytes <= kMaxSharedSumBytes) {
+    LayerNormBackwardKernel<true><<<grid, kBackwardThreads, shared_bytes, stream>>>(
+        dy, x, weight, mean, rstd, skip, rows, cols, chunk_rows, dx, scratch);
+  } else {
+    LayerNormBackwardKernel<false><<<grid, kBackwardThreads, 0, stream>>>(
+        dy, x, weight, mean, rstd, skip, rows, cols, chunk_rows, dx, scratch);
   }
-  return LaunchAccumulateColumnSumsOf(Element{dy, cols}, rows, cols, scratch, dbias, stream);
+  if (const cudaError_t err = cudaGetLastError(); err != cudaSuccess) return err;
+  // Each chunk's partials added into the gradients in chunk order.
+  constexpr int kThreads = 256;
+  const auto blocks = static_cast<unsigned>((cols + kThreads - 1) / kThreads);
+  AddColumnPartialsKernel<<<blocks, kThreads, 0, stream>>>(scratch, chunks, cols, dweight);
+  if (const cudaError_t err = cudaGetLastError(); err != cudaSuccess) return err;
+  AddColumnPartialsKernel<<<blocks, kThreads, 0, stream>>>(scratch + chunks * cols, chunks, cols,
+                                                           dbias);
+  return cudaGetLastError();
 }
 
 }  // namespace usine::nn_internal::cuda

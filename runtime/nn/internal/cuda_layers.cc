@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cmath>
 #include <initializer_list>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -55,6 +56,34 @@ cudaError_t WithInput(const Tensor& in, const Launch& launch) {
                                     : launch(static_cast<const float*>(in.raw_data()));
 }
 const int32_t* I32(const Tensor& t) { return static_cast<const int32_t*>(t.raw_data()); }
+
+// The cross-entropy kernels' gradients: in the logits' dtype, or bf16 for f32 logits.
+absl::Status CheckGradientOf(const Tensor& logits, const Tensor& gradient) {
+  if (gradient.dtype() == logits.dtype() || gradient.dtype() == DType::kBF16) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat("cross-entropy gradient ", gradient.DebugString(),
+                                                 " for logits ", logits.DebugString(),
+                                                 ": expected the logits' dtype or bf16"));
+}
+
+// `launch` called with the logits' and the gradient's data as WithInput and WithOutput pass
+// them, for the pairs that CheckGradientOf allows.
+template <typename Launch>
+cudaError_t WithInputAndGradient(const Tensor& logits, const Tensor& gradient,
+                                 const Launch& launch) {
+  return WithInput(logits, [&](const auto* in) {
+    return WithOutput(gradient, [&](auto* out) {
+      using In = std::remove_cv_t<std::remove_pointer_t<decltype(in)>>;
+      using Out = std::remove_pointer_t<decltype(out)>;
+      if constexpr (std::is_same_v<In, BFloat16> && std::is_same_v<Out, float>) {
+        return cudaErrorInvalidValue;  // Refused by CheckGradientOf.
+      } else {
+        return launch(in, out);
+      }
+    });
+  });
+}
 
 // Makes `t`'s device current for the rest of the enclosing scope.
 #define USINE_ENTER_DEVICE_OF(t)               \
@@ -109,13 +138,14 @@ absl::Status CudaLayerNormForward(const Tensor& x, const Tensor& weight, const T
 
 absl::Status CudaLayerNormBackward(const Tensor& dy, const Tensor& x, const Tensor& weight,
                                    const Tensor& mean, const Tensor& rstd, int64_t cols,
-                                   const Tensor& dx, const Tensor& dweight, const Tensor& dbias) {
+                                   const Tensor& skip, const Tensor& dx, const Tensor& dweight,
+                                   const Tensor& dbias) {
   USINE_ENTER_DEVICE_OF(x);
   const int64_t rows = x.numel() / cols;
   ASSIGN_OR_RETURN(Tensor scratch, Scratch(cuda::LayerNormBackwardScratch(rows, cols), x.device()));
   return USINE_CUDA_STATUS(cuda::LaunchLayerNormBackward(
-      F32(dy), F32(x), F32(weight), F32(mean), F32(rstd), rows, cols, F32(dx), F32(dweight),
-      F32(dbias), F32(scratch), kDefaultStream));
+      F32(dy), F32(x), F32(weight), F32(mean), F32(rstd), skip.defined() ? F32(skip) : nullptr,
+      rows, cols, F32(dx), F32(dweight), F32(dbias), F32(scratch), kDefaultStream));
 }
 
 absl::Status CudaAccumulateColumnSums(const Tensor& x, int64_t cols, const Tensor& sums) {
@@ -221,9 +251,10 @@ absl::StatusOr<double> CudaCrossEntropyForward(const Tensor& logits, const Tenso
   USINE_ENTER_DEVICE_OF(logits);
   const int64_t rows = logits.dim(0);
   ASSIGN_OR_RETURN(Tensor losses, Tensor::Empty({rows}, DType::kF32, logits.device()));
-  RETURN_IF_ERROR(USINE_CUDA_STATUS(cuda::LaunchCrossEntropyForward(F32(logits), I32(targets), rows,
-                                                                    vocab, logits.dim(1), F32(lse),
-                                                                    F32(losses), kDefaultStream)));
+  RETURN_IF_ERROR(USINE_CUDA_STATUS(WithInput(logits, [&](const auto* in) {
+    return cuda::LaunchCrossEntropyForward(in, I32(targets), rows, vocab, logits.dim(1), F32(lse),
+                                           F32(losses), kDefaultStream);
+  })));
   return SumOfLosses(losses);
 }
 
@@ -233,44 +264,51 @@ absl::StatusOr<double> CudaCrossEntropyForwardWithGradient(const Tensor& logits,
   USINE_ENTER_DEVICE_OF(logits);
   const int64_t rows = logits.dim(0);
   ASSIGN_OR_RETURN(Tensor losses, Tensor::Empty({rows}, DType::kF32, logits.device()));
+  RETURN_IF_ERROR(CheckGradientOf(logits, gradient));
   const float s = static_cast<float>(scale);
-  RETURN_IF_ERROR(USINE_CUDA_STATUS(WithOutput(gradient, [&](auto* out) {
-    return cuda::LaunchCrossEntropyForwardWithGradient(
-        F32(logits), I32(targets), rows, vocab, logits.dim(1), s, F32(losses), out, kDefaultStream);
-  })));
+  RETURN_IF_ERROR(
+      USINE_CUDA_STATUS(WithInputAndGradient(logits, gradient, [&](const auto* in, auto* out) {
+        return cuda::LaunchCrossEntropyForwardWithGradient(
+            in, I32(targets), rows, vocab, logits.dim(1), s, F32(losses), out, kDefaultStream);
+      })));
   return SumOfLosses(losses);
 }
 
 absl::Status CudaCrossEntropyBackward(const Tensor& targets, const Tensor& lse, int64_t vocab,
                                       double scale, const Tensor& logits) {
   USINE_ENTER_DEVICE_OF(logits);
-  return USINE_CUDA_STATUS(
-      cuda::LaunchCrossEntropyBackward(I32(targets), F32(lse), logits.dim(0), vocab, logits.dim(1),
-                                       static_cast<float>(scale), F32(logits), kDefaultStream));
+  return USINE_CUDA_STATUS(WithOutput(logits, [&](auto* in_place) {
+    return cuda::LaunchCrossEntropyBackward(I32(targets), F32(lse), logits.dim(0), vocab,
+                                            logits.dim(1), static_cast<float>(scale), in_place,
+                                            kDefaultStream);
+  }));
 }
 
 absl::Status CudaSliceRowMax(const Tensor& logits, const VocabSlice& s, const Tensor& max) {
   USINE_ENTER_DEVICE_OF(logits);
-  return USINE_CUDA_STATUS(cuda::LaunchSliceRowMax(F32(logits), logits.dim(0), s.count, s.valid,
-                                                   F32(max), kDefaultStream));
+  return USINE_CUDA_STATUS(WithInput(logits, [&](const auto* in) {
+    return cuda::LaunchSliceRowMax(in, logits.dim(0), s.count, s.valid, F32(max), kDefaultStream);
+  }));
 }
 
 absl::Status CudaSliceSumExpAndTarget(const Tensor& logits, const Tensor& targets,
                                       const VocabSlice& s, const Tensor& max, const Tensor& sums) {
   USINE_ENTER_DEVICE_OF(logits);
-  return USINE_CUDA_STATUS(
-      cuda::LaunchSliceSumExpAndTarget(F32(logits), I32(targets), logits.dim(0), s.begin, s.count,
-                                       s.valid, F32(max), F32(sums), kDefaultStream));
+  return USINE_CUDA_STATUS(WithInput(logits, [&](const auto* in) {
+    return cuda::LaunchSliceSumExpAndTarget(in, I32(targets), logits.dim(0), s.begin, s.count,
+                                            s.valid, F32(max), F32(sums), kDefaultStream);
+  }));
 }
 
 absl::Status CudaSliceCrossEntropyGradient(const Tensor& logits, const Tensor& targets,
                                            const Tensor& lse, const VocabSlice& s, double scale,
                                            const Tensor& gradient) {
   USINE_ENTER_DEVICE_OF(logits);
-  return USINE_CUDA_STATUS(WithOutput(gradient, [&](auto* out) {
-    return cuda::LaunchSliceCrossEntropyGradient(F32(logits), I32(targets), F32(lse), logits.dim(0),
-                                                 s.begin, s.count, s.valid,
-                                                 static_cast<float>(scale), out, kDefaultStream);
+  RETURN_IF_ERROR(CheckGradientOf(logits, gradient));
+  return USINE_CUDA_STATUS(WithInputAndGradient(logits, gradient, [&](const auto* in, auto* out) {
+    return cuda::LaunchSliceCrossEntropyGradient(in, I32(targets), F32(lse), logits.dim(0), s.begin,
+                                                 s.count, s.valid, static_cast<float>(scale), out,
+                                                 kDefaultStream);
   }));
 }
 

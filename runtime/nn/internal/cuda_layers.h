@@ -35,10 +35,11 @@ namespace usine::nn_internal {
                                                 const Tensor& bias, int64_t cols, double eps,
                                                 const Tensor& y, const Tensor& mean,
                                                 const Tensor& rstd);
-// Writes dx; adds into dweight and dbias.
+// Writes dx, plus `skip` unless it is undefined (dx may be skip); adds into dweight and dbias.
 [[nodiscard]] absl::Status CudaLayerNormBackward(const Tensor& dy, const Tensor& x,
                                                  const Tensor& weight, const Tensor& mean,
-                                                 const Tensor& rstd, int64_t cols, const Tensor& dx,
+                                                 const Tensor& rstd, int64_t cols,
+                                                 const Tensor& skip, const Tensor& dx,
                                                  const Tensor& dweight, const Tensor& dbias);
 
 // sums[c] += sum over rows of x[r, c], for x of rows * cols elements and sums [cols].

@@ -23,7 +23,7 @@ absl::Status CudaLayerNormForward(const Tensor&, const Tensor&, const Tensor&, i
 }
 absl::Status CudaLayerNormBackward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                    const Tensor&, int64_t, const Tensor&, const Tensor&,
-                                   const Tensor&) {
+                                   const Tensor&, const Tensor&) {
   return NoCuda();
 }
 absl::Status CudaAccumulateColumnSums(const Tensor&, int64_t, const Tensor&) { return NoCuda(); }

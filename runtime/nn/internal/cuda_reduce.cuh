@@ -58,6 +58,26 @@ __device__ float BlockReduce(float v, float* scratch) {
   return w;
 }
 
+// BlockReduce's sums of two values at once, in place (the same trees, one pair of barriers):
+// `scratch` is 2 * kThreads / 32 shared floats.
+template <int kThreads>
+__device__ void BlockSums(float& a, float& b, float* scratch) {
+  static_assert(kThreads % kWarpSize == 0 && kThreads <= 1024);
+  constexpr int kWarps = kThreads / kWarpSize;
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
+  const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
+  a = WarpSum(a);
+  b = WarpSum(b);
+  if (lane == 0) {
+    scratch[warp] = a;
+    scratch[kWarps + warp] = b;
+  }
+  __syncthreads();
+  a = WarpSum(lane < kWarps ? scratch[lane] : 0.0f);
+  b = WarpSum(lane < kWarps ? scratch[kWarps + lane] : 0.0f);
+  __syncthreads();  // scratch may be reused by the caller's next reduction.
+}
+
 // Column sums of a [rows, cols] array whose element (r, c) is value(r, c), in two passes:
 // the rows are cut into ColumnSumChunks(rows) chunks of consecutive rows; pass one writes the
 // sum of each chunk's column c to partials[chunk * cols + c] (within a block: 8 row lanes each

@@ -24,6 +24,13 @@ absl::Status CheckLayerPlacement(DType dtype, Device device, absl::string_view w
   return WithContext(CheckDeviceAvailable(device), what);
 }
 
+absl::Status CheckLogitsPlacement(DType dtype, Device device, absl::string_view what) {
+  if (dtype == DType::kBF16 && device.is_cuda()) {
+    return CheckLayerPlacement(DType::kF32, device, what);
+  }
+  return CheckLayerPlacement(dtype, device, what);
+}
+
 absl::Status CheckLayerInput(const Tensor& x, DType dtype, Device device, int64_t last_dim,
                              absl::string_view what) {
   RETURN_IF_ERROR(CheckDefined(x, what));

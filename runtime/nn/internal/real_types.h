@@ -31,6 +31,14 @@ decltype(auto) VisitReal(DType dtype, Fn&& fn) {
 // or FailedPrecondition (CUDA without the CUDA path, or no such device), naming `what`.
 [[nodiscard]] absl::Status CheckLayerPlacement(DType dtype, Device device, absl::string_view what);
 
+// CheckLayerPlacement for a loss's logits, which may also be bf16 on a CUDA device: the output
+// of the vocabulary projection under bf16 products (ProductOperandDType), which the
+// cross-entropy kernels read and compute on in f32.
+[[nodiscard]] absl::Status CheckLogitsPlacement(DType dtype, Device device, absl::string_view what);
+
+// The dtype a loss computes in for logits of `dtype`: f32 for bf16, else `dtype`.
+inline DType LossDType(DType logits) { return logits == DType::kBF16 ? DType::kF32 : logits; }
+
 // OK when `x` has `dtype`, is on `device`, has rank >= 1 and a last dimension of `last_dim`.
 [[nodiscard]] absl::Status CheckLayerInput(const Tensor& x, DType dtype, Device device,
                                            int64_t last_dim, absl::string_view what);

@@ -464,6 +464,27 @@ TEST(MatmulTest, Bf16PrecisionOnTheCpuMultipliesTheOperandsRoundedToBf16) {
   EXPECT_EQ(F32MatmulPrecision(), MatmulPrecision::kF32);
 }
 
+// The cpu's emulation of a bf16 product output: under bf16 products an f32 cpu tensor's values
+// rounded to bf16 in place, bit for bit; under f32 and TF32 products, and for an f64 tensor,
+// nothing.
+TEST(MatmulTest, EmulatedProductOperandOutputIsRoundedToBf16UnderBf16Only) {
+  const std::vector<float> values = Fractions(257, 0.37f, 0.01f);
+  ASSERT_OK_AND_ASSIGN(Tensor c, MakeTensor(Device::Cpu(), {257}, values));
+  for (MatmulPrecision precision : {MatmulPrecision::kF32, MatmulPrecision::kTf32}) {
+    testing::ScopedMatmulPrecision scoped(precision);
+    ASSERT_OK(EmulateProductOperandOutput(c));
+    EXPECT_EQ(ReadTensor<float>(c).value(), values) << MatmulPrecisionName(precision);
+  }
+  testing::ScopedMatmulPrecision bf16(MatmulPrecision::kBf16);
+  std::vector<double> wide(values.begin(), values.end());
+  ASSERT_OK_AND_ASSIGN(Tensor c64, MakeTensor(Device::Cpu(), {257}, wide));
+  ASSERT_OK(EmulateProductOperandOutput(c64));
+  EXPECT_EQ(ReadTensor<double>(c64).value(), wide) << "f64";
+  ASSERT_OK(EmulateProductOperandOutput(c));
+  EXPECT_EQ(ReadTensor<float>(c).value(), RoundedToBf16(values));
+  EXPECT_NE(RoundedToBf16(values), values);
+}
+
 // bf16 precision on CUDA (bf16 tensor cores, f32 accumulation) against the cpu's emulation:
 // the same rounded operands, so only the order of the f32 sums differs (relative 1e-5 of the
 // result's norm); far from that agreement, the f32 product.

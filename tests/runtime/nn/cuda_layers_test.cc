@@ -73,11 +73,13 @@ TEST_F(CudaLayersGpuTest, LinearMatchesCpu) {
   }
 }
 
+// Widths below, at and above a warp, not multiples of 32, and past the backward block's 256
+// threads; row counts that leave a forward block (8 rows) partly empty and that span several
+// backward chunks (16 rows) with a partial last one; a width whose column sums (2 * 7000
+// floats) do not fit the backward pass's shared memory, so that they are kept in global memory.
 TEST_F(CudaLayersGpuTest, LayerNormMatchesCpu) {
-  // Widths below, at and above a warp, not multiples of 32; row counts that leave a block
-  // (8 rows) partly empty and that span several column-sum chunks (128 rows).
-  for (const Shape& x :
-       {Shape{1, 1, 7}, Shape{3, 3, 33}, Shape{257, 96}, Shape{2, 300, 768}, Shape{1, 1, 1}}) {
+  for (const Shape& x : {Shape{1, 1, 7}, Shape{3, 3, 33}, Shape{257, 96}, Shape{2, 300, 768},
+                         Shape{1, 1, 1}, Shape{37, 7000}}) {
     const int64_t dim = x.dim(x.rank() - 1);
     ASSERT_OK_AND_ASSIGN(auto cpu, LayerNorm::Create({.dim = dim}));
     ASSERT_OK_AND_ASSIGN(auto cuda, LayerNorm::Create({.dim = dim, .device = kCuda}));
@@ -85,6 +87,31 @@ TEST_F(CudaLayersGpuTest, LayerNormMatchesCpu) {
         *cpu, *cuda, x, 20, [](LayerNorm& l, const Tensor& in) { return l.Forward(in); },
         [](LayerNorm& l, const Tensor& dy) { return l.Backward(dy); },
         absl::StrCat("LayerNorm ", x.ToString()));
+  }
+}
+
+// The backward pass that joins a residual stream's gradient: on CUDA the skip is added by the
+// LayerNorm's own pass, with the bits of Backward's gradient plus the skip (an Add after it).
+TEST_F(CudaLayersGpuTest, LayerNormBackwardWithSkipIsBackwardPlusTheSkip) {
+  for (const Shape& x : {Shape{2, 300, 768}, Shape{37, 7000}}) {
+    SCOPED_TRACE(x.ToString());
+    const int64_t dim = x.dim(x.rank() - 1);
+    ASSERT_OK_AND_ASSIGN(auto with_skip, LayerNorm::Create({.dim = dim, .device = kCuda}));
+    ASSERT_OK_AND_ASSIGN(auto plain, LayerNorm::Create({.dim = dim, .device = kCuda}));
+    RandomizeAlike(*with_skip, *plain, 21);
+    const TensorPair in = RandomPair(x, 121, 2.0f);
+    const TensorPair dy = RandomPair(x, 221);
+    const TensorPair skip = RandomPair(x, 321);
+    ASSERT_OK(with_skip->Forward(in.cuda).status());
+    ASSERT_OK(plain->Forward(in.cuda).status());
+    ASSERT_OK_AND_ASSIGN(const Tensor joined, with_skip->BackwardWithSkip(dy.cuda, skip.cuda));
+    ASSERT_OK_AND_ASSIGN(const Tensor dx, plain->Backward(dy.cuda));
+    ASSERT_OK_AND_ASSIGN(const Tensor sum, Tensor::Empty(x, DType::kF32, kCuda));
+    ASSERT_OK(Add(skip.cuda, dx, sum));
+    EXPECT_TRUE(BitIdentical(joined, sum)) << "dx";
+    EXPECT_TRUE(BitIdentical(with_skip->Parameters()[0].parameter->grad,
+                             plain->Parameters()[0].parameter->grad))
+        << "weight gradient";
   }
 }
 
@@ -235,6 +262,73 @@ TEST_F(CudaLayersGpuTest, CrossEntropyForwardWithGradientMatchesCpuInF32AndBf16)
     ASSERT_OK(Cast(cuda_logits, rounded));
     EXPECT_TRUE(BitIdentical(bf16, rounded)) << "bf16 gradient: the f32 one rounded";
   }
+}
+
+// Under bf16 products the loss reads bf16 logits (the vocabulary projection's output), computing
+// in f32: the same loss bits as from an f32 copy of them, whether the rows are read two elements
+// an access (an even width, aligned) or one (an odd width; a view one element into its buffer);
+// the gradient in place over them the bits of the f32 copy's bf16 gradient; Backward's in-place
+// gradient the f32 copy's rounded.
+TEST_F(CudaLayersGpuTest, CrossEntropyOnBf16LogitsGivesTheBitsOfTheirF32Copy) {
+  struct Case {
+    int64_t rows, vocab, padded;
+    int64_t offset;  // Of the logits in their buffer, in elements.
+  };
+  for (const Case& c :
+       {Case{1, 5, 5, 0}, Case{37, 39, 128, 0}, Case{37, 40, 128, 1}, Case{3, 50257, 50304, 0}}) {
+    SCOPED_TRACE(absl::StrCat("rows ", c.rows, " vocab ", c.vocab, " padded ", c.padded, " offset ",
+                              c.offset));
+    const Shape shape{c.rows, c.padded};
+    const std::vector<float> values = RandomValues(c.offset + c.rows * c.padded, 93, 8.0f);
+    ASSERT_OK_AND_ASSIGN(Tensor buffer,
+                         Tensor::Empty({c.offset + c.rows * c.padded}, DType::kBF16, kCuda));
+    ASSERT_OK(Cast(F32Tensor(kCuda, {c.offset + c.rows * c.padded}, values), buffer));
+    ASSERT_OK_AND_ASSIGN(const Tensor logits16, buffer.View(c.offset, shape));
+    const auto f32_copy = [&]() {
+      Tensor copy = Tensor::Empty(shape, DType::kF32, kCuda).value();
+      EXPECT_OK(Cast(logits16, copy));
+      return copy;
+    };
+    const Tensor logits32 = f32_copy();
+    const Tensor targets = RepeatingIds(1, c.rows, c.vocab, 7);
+    const TokenWindow window{targets, 0, c.rows};
+    SoftmaxCrossEntropy ce(c.vocab);
+
+    ASSERT_OK_AND_ASSIGN(const double loss32, ce.Forward(logits32, window));
+    ce.Release();
+    ASSERT_OK_AND_ASSIGN(const double loss16, ce.Forward(logits16, window));
+    ce.Release();
+    EXPECT_EQ(loss16, loss32) << "Forward";
+
+    ASSERT_OK_AND_ASSIGN(Tensor gradient32, Tensor::Empty(shape, DType::kBF16, kCuda));
+    Poison(gradient32);
+    ASSERT_OK_AND_ASSIGN(const double with_gradient32,
+                         ce.ForwardWithGradient(logits32, window, gradient32));
+    const Tensor kept16 = f32_copy();  // The logits, before the in-place gradient.
+    ASSERT_OK_AND_ASSIGN(const double with_gradient16,
+                         ce.ForwardWithGradient(logits16, window, logits16));
+    EXPECT_EQ(with_gradient32, loss32);
+    EXPECT_EQ(with_gradient16, loss32);
+    EXPECT_TRUE(BitIdentical(logits16, gradient32)) << "ForwardWithGradient in place";
+
+    // Backward in place: from fresh bf16 logits (kept16's values) and their f32 copy.
+    ASSERT_OK(Cast(kept16, logits16));
+    ASSERT_OK(Cast(kept16, logits32));
+    ASSERT_OK(ce.Forward(logits32, window).status());
+    ASSERT_OK(ce.Backward(0.7));
+    ASSERT_OK(ce.Forward(logits16, window).status());
+    ASSERT_OK(ce.Backward(0.7));
+    ASSERT_OK_AND_ASSIGN(Tensor rounded, Tensor::Empty(shape, DType::kBF16, kCuda));
+    ASSERT_OK(Cast(logits32, rounded));
+    EXPECT_TRUE(BitIdentical(logits16, rounded)) << "Backward in place";
+  }
+  // An f32 gradient of bf16 logits is refused.
+  ASSERT_OK_AND_ASSIGN(Tensor logits16, Tensor::Empty({2, 8}, DType::kBF16, kCuda));
+  ASSERT_OK_AND_ASSIGN(Tensor gradient32, Tensor::Empty({2, 8}, DType::kF32, kCuda));
+  const Tensor targets = RepeatingIds(1, 2, 8, 1);
+  SoftmaxCrossEntropy ce(8);
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ce.ForwardWithGradient(logits16, {targets, 0, 2}, gradient32).status()));
 }
 
 // `operand` is bf16 and holds `y`'s values rounded to nearest, bit for bit.
@@ -404,8 +498,8 @@ TEST_F(CudaLayersGpuTest, LayerNormKernelsWriteEveryOutput) {
   const Tensor db_cuda = F32Tensor(kCuda, {cols}, std::vector<float>(cols, 0.0f));
   ASSERT_OK(
       ni::CudaLayerNormForward(x.cuda, w.cuda, b.cuda, cols, 1e-5, y_cuda, mean_cuda, rstd_cuda));
-  ASSERT_OK(ni::CudaLayerNormBackward(dy.cuda, x.cuda, w.cuda, mean_cuda, rstd_cuda, cols, dx_cuda,
-                                      dw_cuda, db_cuda));
+  ASSERT_OK(ni::CudaLayerNormBackward(dy.cuda, x.cuda, w.cuda, mean_cuda, rstd_cuda, cols,
+                                      /*skip=*/Tensor(), dx_cuda, dw_cuda, db_cuda));
   EXPECT_TRUE(Close(y_cuda, F32Tensor(Device::Cpu(), {rows, cols}, y))) << "y";
   EXPECT_TRUE(Close(mean_cuda, F32Tensor(Device::Cpu(), {rows}, mean))) << "mean";
   EXPECT_TRUE(Close(rstd_cuda, F32Tensor(Device::Cpu(), {rows}, rstd))) << "rstd";

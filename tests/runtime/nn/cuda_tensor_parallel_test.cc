@@ -208,6 +208,36 @@ TEST_F(CudaTensorParallelGpuTest, VocabParallelCrossEntropyMatchesCpuOnASlice) {
   }
 }
 
+// bf16 logits of a slice (under bf16 products) give the loss of an f32 copy of them, the same
+// bits, and their in-place gradient the bits of the copy's bf16 gradient; an f32 gradient of
+// them is refused.
+TEST_F(CudaTensorParallelGpuTest, VocabParallelCrossEntropyOnBf16LogitsGivesTheBitsOfTheirF32Copy) {
+  struct Case {
+    int64_t rows, vocab, begin, count;
+  };
+  for (const Case& c : {Case{37, 300, 100, 100}, Case{9, 250, 192, 64}, Case{5, 41, 0, 41}}) {
+    SCOPED_TRACE(absl::StrCat("rows ", c.rows, " vocab ", c.vocab, " slice [", c.begin, ", ",
+                              c.begin + c.count, ")"));
+    const Shape shape{c.rows, c.count};
+    ASSERT_OK_AND_ASSIGN(Tensor logits16, Tensor::Empty(shape, DType::kBF16, kCuda));
+    ASSERT_OK(
+        Cast(F32Tensor(kCuda, shape, testing::RandomValues(c.rows * c.count, 71, 8.0f)), logits16));
+    ASSERT_OK_AND_ASSIGN(Tensor logits32, Tensor::Empty(shape, DType::kF32, kCuda));
+    ASSERT_OK(Cast(logits16, logits32));
+    const Tensor targets = RepeatingIds(1, c.rows, c.vocab, 7);
+    const TokenWindow window{targets, 0, c.rows};
+    VocabParallelCrossEntropy ce(nullptr, c.vocab, c.begin);
+    ASSERT_OK_AND_ASSIGN(Tensor gradient32, Tensor::Empty(shape, DType::kBF16, kCuda));
+    testing::Poison(gradient32);
+    ASSERT_OK_AND_ASSIGN(const double loss32, ce.ForwardWithGradient(logits32, window, gradient32));
+    ASSERT_OK_AND_ASSIGN(const double loss16, ce.ForwardWithGradient(logits16, window, logits16));
+    EXPECT_EQ(loss16, loss32);
+    EXPECT_TRUE(BitIdentical(logits16, gradient32)) << "gradient in place";
+    EXPECT_TRUE(
+        absl::IsInvalidArgument(ce.ForwardWithGradient(logits16, window, logits32).status()));
+  }
+}
+
 TEST_F(CudaTensorParallelGpuTest, VocabParallelCrossEntropyRefusesAGradientElsewhere) {
   const Tensor logits = F32Tensor(kCuda, {2, 8}, testing::RandomValues(16, 80));
   const Tensor targets = RepeatingIds(1, 2, 8, 1);

@@ -141,6 +141,31 @@ TEST(LayerGradient, LayerNorm) {
       [&](const Tensor& dy) { return ln->Backward(dy); });
 }
 
+// BackwardWithSkip is Backward plus the skip, bit for bit (f64 here; the f32 cpu path is the
+// same code), and the parameter gradients are Backward's.
+TEST(LayerGradient, LayerNormBackwardWithSkipIsBackwardPlusTheSkip) {
+  ASSERT_OK_AND_ASSIGN(auto joined, LayerNorm::Create({.dim = 7, .dtype = kF64}));
+  ASSERT_OK_AND_ASSIGN(auto plain, LayerNorm::Create({.dim = 7, .dtype = kF64}));
+  RandomizeParameters(*joined, 21);
+  RandomizeParameters(*plain, 21);
+  const Tensor x = RandomF64({2, 3, 7}, 5, 2.0), dy = RandomF64({2, 3, 7}, 6);
+  const Tensor skip = RandomF64({2, 3, 7}, 7);
+  ASSERT_OK(joined->Forward(x).status());
+  ASSERT_OK(plain->Forward(x).status());
+  ASSERT_OK_AND_ASSIGN(const Tensor with_skip, joined->BackwardWithSkip(dy, skip));
+  ASSERT_OK_AND_ASSIGN(const Tensor dx, plain->Backward(dy));
+  const auto* a = static_cast<const double*>(with_skip.raw_data());
+  const auto* d = static_cast<const double*>(dx.raw_data());
+  const auto* k = static_cast<const double*>(skip.raw_data());
+  for (int64_t i = 0; i < dx.numel(); ++i) EXPECT_EQ(a[i], k[i] + d[i]) << i;
+  for (size_t p = 0; p < 2; ++p) {
+    const Tensor& g1 = joined->Parameters()[p].parameter->grad;
+    const Tensor& g2 = plain->Parameters()[p].parameter->grad;
+    EXPECT_EQ(std::memcmp(g1.raw_data(), g2.raw_data(), g1.nbytes()), 0) << p;
+  }
+  EXPECT_TRUE(absl::IsInvalidArgument(joined->BackwardWithSkip(dy, RandomF64({2, 7}, 8)).status()));
+}
+
 TEST(LayerGradient, Gelu) {
   Gelu gelu(kF64);
   CheckLayer(
