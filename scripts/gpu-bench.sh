@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU training ladder of docs/BENCHMARKS.md in one call, for a session lent a GPU machine:
-# GPT-2 124M, B=8, T=1024: first the rung of the goal (bf16 products, the flash kernel, next to
-# PyTorch compiled), so that a call cut short by its time limit still has it; then every matmul
+# GPT-2 124M, T=1024: first the rung of the goal (bf16 products, the flash kernel, next to
+# PyTorch compiled) at issue 6's batch, B=16, so that a call cut short by its time limit still
+# has it; then the same at B=8, the batch of the earlier figures; then, at B=8, every matmul
 # precision with the unfused attention, and TF32 with the flash kernel. Each also times one
 # more step op by op (--profile), which says where the time goes. Runs the `usine` of a pack unpacked by
 # scripts/gpu-run.sh (default /tmp/usine-gpu); each line is one `usine bench train`, and its
@@ -13,20 +14,21 @@ dir=${1:-/tmp/usine-gpu}
 cuda_dirs=$(find / \( -name "libcudart.so.13" -o -name "libcublasLt.so.13" -o -name "libnccl.so.2" \) \
   -not -path "/proc/*" 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
 export LD_LIBRARY_PATH=$dir/lib:$cuda_dirs${LD_LIBRARY_PATH:-}
-common=(--device cuda --model gpt2 --layers 0 --heads 0 --embd 0 --batch 8 --seq 1024 --profile)
+common=(--device cuda --model gpt2 --layers 0 --heads 0 --embd 0 --seq 1024 --profile)
 run() {
   local name=$1
   shift
   echo "== $name: usine bench train ${common[*]} $*"
   timeout 300 "$dir/usine" bench train "${common[@]}" "$@" 2>&1 | tee "$dir/bench-$name.log"
 }
-run bf16-flash --matmul-precision bf16 --attention flash --compile
-run f32-unfused --matmul-precision f32 --peer ''
-run tf32-unfused --matmul-precision tf32 --peer ''
-run bf16-unfused --matmul-precision bf16 --peer ''
-run tf32-flash --matmul-precision tf32 --attention flash --peer ''
+run bf16-flash-b16 --batch 16 --matmul-precision bf16 --attention flash --compile
+run bf16-flash --batch 8 --matmul-precision bf16 --attention flash --compile
+run f32-unfused --batch 8 --matmul-precision f32 --peer ''
+run tf32-unfused --batch 8 --matmul-precision tf32 --peer ''
+run bf16-unfused --batch 8 --matmul-precision bf16 --peer ''
+run tf32-flash --batch 8 --matmul-precision tf32 --attention flash --peer ''
 echo "== summary (each rung's median step; the profiles are in $dir/bench-*.log)"
-for name in bf16-flash f32-unfused tf32-unfused bf16-unfused tf32-flash; do
+for name in bf16-flash-b16 bf16-flash f32-unfused tf32-unfused bf16-unfused tf32-flash; do
   printf '%-13s %s\n' "$name" "$(grep -m1 '^  usine ' "$dir/bench-$name.log" 2>/dev/null)"
 done
-grep -h "PyTorch" "$dir/bench-bf16-flash.log" 2>/dev/null
+grep -h "PyTorch" "$dir/bench-bf16-flash-b16.log" "$dir/bench-bf16-flash.log" 2>/dev/null
