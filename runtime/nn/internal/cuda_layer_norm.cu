@@ -48,9 +48,11 @@ __global__ void LayerNormForwardKernel(const float* x, const float* weight, cons
 // ... (here and in the column sums below).
 constexpr int kBackwardThreads = 256;
 constexpr int64_t kBackwardChunkRows = 16;
-// The column sums live in shared memory up to this many bytes (2 * cols floats), above it in
-// their global partials.
-constexpr int64_t kMaxSharedSumBytes = 48 * 1024;
+// The scratch of the row sums (BlockSums), static shared memory.
+constexpr int kRowSumScratch = 2 * kBackwardThreads / kWarpSize;
+// The column sums (2 * cols floats) live in dynamic shared memory while it and the scratch fit
+// the 48 KiB a launch gets without opting in to more, otherwise in their global partials.
+constexpr int64_t kMaxSharedSumBytes = 48 * 1024 - kRowSumScratch * sizeof(float);
 
 int64_t BackwardChunks(int64_t rows) {
   return std::clamp<int64_t>((rows + kBackwardChunkRows - 1) / kBackwardChunkRows, 1,
@@ -70,7 +72,7 @@ __global__ void LayerNormBackwardKernel(const float* dy, const float* x, const f
                                         int64_t rows, int64_t cols, int64_t chunk_rows, float* dx,
                                         float* partials) {
   extern __shared__ float shared_sums[];  // [2, cols] with kSharedSums.
-  __shared__ float scratch[2 * kBackwardThreads / kWarpSize];
+  __shared__ float scratch[kRowSumScratch];
   const int64_t chunk = blockIdx.x, chunks = gridDim.x;
   float* weight_sums = kSharedSums ? shared_sums : partials + chunk * cols;
   float* bias_sums = kSharedSums ? shared_sums + cols : partials + (chunks + chunk) * cols;

@@ -75,11 +75,12 @@ TEST_F(CudaLayersGpuTest, LinearMatchesCpu) {
 
 // Widths below, at and above a warp, not multiples of 32, and past the backward block's 256
 // threads; row counts that leave a forward block (8 rows) partly empty and that span several
-// backward chunks (16 rows) with a partial last one; a width whose column sums (2 * 7000
-// floats) do not fit the backward pass's shared memory, so that they are kept in global memory.
+// backward chunks (16 rows) with a partial last one; the widest whose column sums (2 * 6136
+// floats) and row-sum scratch fit the backward pass's 48 KiB of shared memory, the narrowest
+// past it (6137), and a wider one (7000), whose sums are kept in global memory.
 TEST_F(CudaLayersGpuTest, LayerNormMatchesCpu) {
   for (const Shape& x : {Shape{1, 1, 7}, Shape{3, 3, 33}, Shape{257, 96}, Shape{2, 300, 768},
-                         Shape{1, 1, 1}, Shape{37, 7000}}) {
+                         Shape{1, 1, 1}, Shape{5, 6136}, Shape{3, 6137}, Shape{37, 7000}}) {
     const int64_t dim = x.dim(x.rank() - 1);
     ASSERT_OK_AND_ASSIGN(auto cpu, LayerNorm::Create({.dim = dim}));
     ASSERT_OK_AND_ASSIGN(auto cuda, LayerNorm::Create({.dim = dim, .device = kCuda}));
@@ -109,9 +110,11 @@ TEST_F(CudaLayersGpuTest, LayerNormBackwardWithSkipIsBackwardPlusTheSkip) {
     ASSERT_OK_AND_ASSIGN(const Tensor sum, Tensor::Empty(x, DType::kF32, kCuda));
     ASSERT_OK(Add(skip.cuda, dx, sum));
     EXPECT_TRUE(BitIdentical(joined, sum)) << "dx";
-    EXPECT_TRUE(BitIdentical(with_skip->Parameters()[0].parameter->grad,
-                             plain->Parameters()[0].parameter->grad))
-        << "weight gradient";
+    for (size_t p = 0; p < 2; ++p) {
+      EXPECT_TRUE(BitIdentical(with_skip->Parameters()[p].parameter->grad,
+                               plain->Parameters()[p].parameter->grad))
+          << with_skip->Parameters()[p].name;
+    }
   }
 }
 
