@@ -37,6 +37,11 @@ struct LinearOptions {
   // for a reader that takes bf16 (a product; the bf16 flash attention kernel); the bias is then
   // rounded to bf16 first. Default: false, y in the layer's dtype.
   bool output_operand = false;
+  // Backward's dx in ProductOperandDType's, for a previous layer that takes its output's
+  // gradient so (a GELU-activated Linear, whose backward pass rounds it to bf16 anyway): on
+  // CUDA under bf16 products the product writes it in bf16, half the bytes, as PyTorch's
+  // autocast does; the cpu's emulation rounds it to those values. Default: false.
+  bool input_gradient_operand = false;
 };
 
 class Linear : public Sublayer {
@@ -63,7 +68,7 @@ class Linear : public Sublayer {
   explicit Linear(const LinearOptions& options)
       : options_(options),
         product_("Linear", options.in_features, options.out_features, options.dtype, options.device,
-                 options.activation, options.output_operand) {}
+                 options.activation, options.output_operand, options.input_gradient_operand) {}
   void ClearSaved() override { product_.Clear(); }
 
   LinearOptions options_;

@@ -25,7 +25,8 @@ absl::StatusOr<std::unique_ptr<Mlp>> Mlp::Create(const MlpOptions& options,
                                                          .dtype = options.dtype,
                                                          .device = options.device,
                                                          .split = LinearSplit::kRows,
-                                                         .tp = options.tp},
+                                                         .tp = options.tp,
+                                                         .input_gradient_operand = true},
                                                         init));
   mlp->AddChild("c_fc", mlp->c_fc_.get());
   mlp->AddChild("c_proj", mlp->c_proj_.get());
@@ -42,6 +43,7 @@ absl::StatusOr<Tensor> Mlp::Forward(const Tensor& x) {
 
 absl::StatusOr<Tensor> Mlp::Backward(const Tensor& dy) {
   MarkOp("mlp.c_proj backward", dy.device());
+  // Written as c_fc's GELU backward takes it (bf16 on CUDA under bf16 products).
   ASSIGN_OR_RETURN(Tensor dg, c_proj_->Backward(dy));
   MarkOp("mlp.c_fc+gelu backward", dy.device());
   return c_fc_->Backward(dg);

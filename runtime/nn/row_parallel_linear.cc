@@ -41,7 +41,8 @@ absl::StatusOr<std::unique_ptr<RowParallelLinear>> RowParallelLinear::Create(
 RowParallelLinear::RowParallelLinear(const RowParallelLinearOptions& options)
     : options_(options),
       product_("RowParallelLinear", options.in_features / TensorParallelSize(options.tp),
-               options.out_features, options.dtype, options.device) {}
+               options.out_features, options.dtype, options.device, LinearActivation::kNone,
+               /*output_operand=*/false, options.input_gradient_operand) {}
 
 int64_t RowParallelLinear::local_in_features() const {
   return options_.in_features / TensorParallelSize(options_.tp);

@@ -43,6 +43,9 @@ struct RowParallelLinearOptions {
   Device device = Device::Cpu();  // Default: the cpu.
   // The TP group; must outlive the layer. Default: null, a group of one (a plain Linear).
   Communicator* tp = nullptr;
+  // As Linear's (linear.h): each rank's dx is its own slice of the input's gradient, with no
+  // collective. Default: false.
+  bool input_gradient_operand = false;
 };
 
 class RowParallelLinear : public Sublayer {

@@ -16,6 +16,12 @@ absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(const Splittabl
         "CreateSplittableLinear: a row-parallel layer takes no activation and no operand output "
         "(its outputs are f32 partial sums until all-reduced)");
   }
+  if (o.split == LinearSplit::kColumns && o.input_gradient_operand &&
+      TensorParallelSize(o.tp) > 1) {
+    return absl::InvalidArgumentError(
+        "CreateSplittableLinear: a column-parallel layer takes no operand input gradient (its "
+        "input gradients are f32 partial sums until all-reduced)");
+  }
   if (TensorParallelSize(o.tp) <= 1) {
     ASSIGN_OR_RETURN(std::unique_ptr<Linear> linear,
                      Linear::Create({.in_features = o.in_features,
@@ -24,7 +30,8 @@ absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(const Splittabl
                                      .dtype = o.dtype,
                                      .device = o.device,
                                      .activation = o.activation,
-                                     .output_operand = o.output_operand},
+                                     .output_operand = o.output_operand,
+                                     .input_gradient_operand = o.input_gradient_operand},
                                     init));
     return linear;
   }
@@ -48,7 +55,8 @@ absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(const Splittabl
                                               .init_stddev = o.init_stddev,
                                               .dtype = o.dtype,
                                               .device = o.device,
-                                              .tp = o.tp},
+                                              .tp = o.tp,
+                                              .input_gradient_operand = o.input_gradient_operand},
                                              init));
   return linear;
 }

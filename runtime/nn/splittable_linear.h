@@ -43,6 +43,9 @@ struct SplittableLinearOptions {
   LinearActivation activation = LinearActivation::kNone;
   // As Linear's (linear.h). REQUIRES: false under a kRows split. Default: false.
   bool output_operand = false;
+  // As Linear's (linear.h). REQUIRES: false under a kColumns split, whose input gradients are
+  // partial sums until all-reduced in f32. Default: false.
+  bool input_gradient_operand = false;
 };
 
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(

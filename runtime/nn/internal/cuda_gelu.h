@@ -23,9 +23,10 @@ namespace usine::nn_internal::cuda {
 template <typename TOut>
 cudaError_t LaunchGeluForward(const float* x, int64_t n, TOut* y, cudaStream_t stream);
 
-// dx[i] = dy[i] * gelu'(x[i]). TIn and TOut: float or BFloat16.
-template <typename TIn, typename TOut>
-cudaError_t LaunchGeluBackward(const TIn* x, const float* dy, int64_t n, TOut* dx,
+// dx[i] = dy[i] * gelu'(x[i]), in f32. TIn and TOut: float or BFloat16; TDy: float, or
+// BFloat16 with a BFloat16 TOut (a gradient that a product wrote in bf16).
+template <typename TIn, typename TDy, typename TOut>
+cudaError_t LaunchGeluBackward(const TIn* x, const TDy* dy, int64_t n, TOut* dx,
                                cudaStream_t stream);
 
 // LaunchGeluBackward over [rows, cols], also adding the column sums of the f32 gradient (before
@@ -33,9 +34,9 @@ cudaError_t LaunchGeluBackward(const TIn* x, const float* dy, int64_t n, TOut* d
 // the gradient of a GELU and the bias gradient of the linear layer before it from one pass.
 // REQUIRES: `scratch` holds ColumnSumsScratch(rows, cols) floats, unused by other work until
 // this finishes (stream order).
-template <typename TIn, typename TOut>
-cudaError_t LaunchGeluBackwardAndColumnSums(const TIn* x, const float* dy, int64_t rows,
-                                            int64_t cols, TOut* dx, float* sums, float* scratch,
+template <typename TIn, typename TDy, typename TOut>
+cudaError_t LaunchGeluBackwardAndColumnSums(const TIn* x, const TDy* dy, int64_t rows, int64_t cols,
+                                            TOut* dx, float* sums, float* scratch,
                                             cudaStream_t stream);
 
 }  // namespace usine::nn_internal::cuda

@@ -103,11 +103,37 @@ absl::Status CudaGeluForward(const Tensor& x, const Tensor& y) {
   }));
 }
 
+// `launch` called with dy's data as WithInput passes it and dx's as WithOutput does, for the
+// pairs the GELU kernels take: a bf16 dy only with a bf16 dx.
+template <typename Launch>
+cudaError_t WithGradients(const Tensor& dy, const Tensor& dx, const Launch& launch) {
+  return WithInput(dy, [&](const auto* gradient) {
+    return WithOutput(dx, [&](auto* out) {
+      using Dy = std::remove_cv_t<std::remove_pointer_t<decltype(gradient)>>;
+      using Out = std::remove_pointer_t<decltype(out)>;
+      if constexpr (std::is_same_v<Dy, BFloat16> && std::is_same_v<Out, float>) {
+        return cudaErrorInvalidValue;  // Refused by CheckGeluGradients.
+      } else {
+        return launch(gradient, out);
+      }
+    });
+  });
+}
+
+absl::Status CheckGeluGradients(const Tensor& dy, const Tensor& dx) {
+  if (dy.dtype() == DType::kBF16 && dx.dtype() != DType::kBF16) {
+    return absl::InvalidArgumentError(absl::StrCat("GELU backward: a bf16 dy ", dy.DebugString(),
+                                                   " needs a bf16 dx, got ", dx.DebugString()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CudaGeluBackward(const Tensor& x, const Tensor& dy, const Tensor& dx) {
   USINE_ENTER_DEVICE_OF(x);
+  RETURN_IF_ERROR(CheckGeluGradients(dy, dx));
   return USINE_CUDA_STATUS(WithInput(x, [&](const auto* in) {
-    return WithOutput(dx, [&](auto* out) {
-      return cuda::LaunchGeluBackward(in, F32(dy), x.numel(), out, kDefaultStream);
+    return WithGradients(dy, dx, [&](const auto* gradient, auto* out) {
+      return cuda::LaunchGeluBackward(in, gradient, x.numel(), out, kDefaultStream);
     });
   }));
 }
@@ -116,10 +142,11 @@ absl::Status CudaGeluBackwardAndColumnSums(const Tensor& x, const Tensor& dy, in
                                            const Tensor& dx, const Tensor& sums) {
   USINE_ENTER_DEVICE_OF(x);
   const int64_t rows = x.numel() / cols;
+  RETURN_IF_ERROR(CheckGeluGradients(dy, dx));
   ASSIGN_OR_RETURN(Tensor scratch, Scratch(cuda::ColumnSumsScratch(rows, cols), x.device()));
   return USINE_CUDA_STATUS(WithInput(x, [&](const auto* in) {
-    return WithOutput(dx, [&](auto* out) {
-      return cuda::LaunchGeluBackwardAndColumnSums(in, F32(dy), rows, cols, out, F32(sums),
+    return WithGradients(dy, dx, [&](const auto* gradient, auto* out) {
+      return cuda::LaunchGeluBackwardAndColumnSums(in, gradient, rows, cols, out, F32(sums),
                                                    F32(scratch), kDefaultStream);
     });
   }));

@@ -21,7 +21,7 @@
 namespace usine::nn_internal {
 
 // y = gelu(x); dx = dy * gelu'(x). Same shapes; x f32 (forward) or f32 or bf16 (backward), dy
-// f32, y and dx f32 or bf16.
+// f32 or (with a bf16 dx) bf16, y and dx f32 or bf16.
 [[nodiscard]] absl::Status CudaGeluForward(const Tensor& x, const Tensor& y);
 [[nodiscard]] absl::Status CudaGeluBackward(const Tensor& x, const Tensor& dy, const Tensor& dx);
 // CudaGeluBackward over x [rows * cols], also adding the column sums of the f32 gradient into

@@ -128,7 +128,11 @@ absl::StatusOr<Tensor> LinearProduct::GeluGradientOperand(const Tensor& dy2,
 absl::StatusOr<Tensor> LinearProduct::Backward(const Tensor& dy, const Tensor& weight_grad,
                                                const Tensor* bias_grad) {
   if (!x_) return absl::FailedPreconditionError(absl::StrCat(layer_, "::Backward before Forward"));
-  RETURN_IF_ERROR(CheckLayerInput(dy, dtype_, device_, out_, absl::StrCat(layer_, " dy")));
+  if (activation_ == LinearActivation::kGelu) {
+    RETURN_IF_ERROR(CheckProductInput(dy, dtype_, device_, out_, absl::StrCat(layer_, " dy")));
+  } else {
+    RETURN_IF_ERROR(CheckLayerInput(dy, dtype_, device_, out_, absl::StrCat(layer_, " dy")));
+  }
   const int64_t rows = x_->numel() / in_;
   if (dy.numel() != rows * out_) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -142,9 +146,11 @@ absl::StatusOr<Tensor> LinearProduct::Backward(const Tensor& dy, const Tensor& w
                                            : OperandAndBiasGradient(dy2, dy2, bias_grad));
   RETURN_IF_ERROR(
       Matmul(dy2_operand, x2, weight_grad, {.transpose_a = true, .beta = 1.0f}, stream));
-  ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), dtype_, device_));
+  const DType dx_dtype = input_gradient_operand_ ? ProductOperandDType(dtype_, device_) : dtype_;
+  ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), dx_dtype, device_));
   ASSIGN_OR_RETURN(Tensor dx2, dx.Reshape({rows, in_}));
   RETURN_IF_ERROR(Matmul(dy2_operand, *w_, dx2, {}, stream));
+  if (input_gradient_operand_) RETURN_IF_ERROR(EmulateProductOperandOutput(dx));
   return dx;
 }
 

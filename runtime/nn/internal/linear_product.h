@@ -38,17 +38,19 @@ class LinearProduct {
  public:
   // `layer` names the layer in errors ("Linear input: ..."); it must outlive this object (a
   // string literal). dtype and device are the layer's (CheckLayerPlacement'd).
-  // `output_operand`: y in ProductOperandDType's even without an activation (LinearOptions).
+  // `output_operand`: y in ProductOperandDType's even without an activation;
+  // `input_gradient_operand`: dx in ProductOperandDType's (LinearOptions has both).
   LinearProduct(absl::string_view layer, int64_t in_features, int64_t out_features, DType dtype,
                 Device device, LinearActivation activation = LinearActivation::kNone,
-                bool output_operand = false)
+                bool output_operand = false, bool input_gradient_operand = false)
       : layer_(layer),
         in_(in_features),
         out_(out_features),
         dtype_(dtype),
         device_(device),
         activation_(activation),
-        output_operand_(output_operand) {}
+        output_operand_(output_operand),
+        input_gradient_operand_(input_gradient_operand) {}
 
   // x [..., in] -> y [..., out] = act(x W^T (+ *bias unless null)), y in the layer's dtype, or
   // with an activation or output_operand in ProductOperandDType's (the next product's operand;
@@ -57,9 +59,13 @@ class LinearProduct {
   // operands (and the activation's input) for Backward. W: [out, in]; bias: [out].
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x, const Tensor& weight,
                                                const Tensor* bias);
-  // dy [..., out] (the gradient of Forward's output, in the layer's dtype) -> dx [..., in] (a
-  // new tensor); adds dL/dW into weight_grad and, unless null, dL/db (the column sums of the
-  // gradient of the pre-activation output) into *bias_grad. FailedPrecondition before Forward.
+  // dy [..., out] (the gradient of Forward's output, in the layer's dtype; with GELU also
+  // already in ProductOperandDType's, as a next layer with input_gradient_operand writes it) ->
+  // dx [..., in] (a new tensor, in the layer's dtype or with input_gradient_operand in
+  // ProductOperandDType's: the product writes it in bf16 on CUDA under bf16 products, and the
+  // cpu's emulation rounds it to those values, EmulateProductOperandOutput); adds dL/dW into
+  // weight_grad and, unless null, dL/db (the column sums of the gradient of the pre-activation
+  // output) into *bias_grad. FailedPrecondition before Forward.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy, const Tensor& weight_grad,
                                                 const Tensor* bias_grad);
 
@@ -95,6 +101,7 @@ class LinearProduct {
   Device device_;
   LinearActivation activation_;
   bool output_operand_;
+  bool input_gradient_operand_;
   std::optional<Tensor> x_;  // Forward's input, as ProductOperand made it.
   std::optional<Tensor> w_;  // The weight, likewise (about 170 MB over GPT-2 124M's blocks).
   std::optional<Tensor> gelu_input_;  // With GELU: its input, [rows, out].

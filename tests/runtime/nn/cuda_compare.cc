@@ -152,7 +152,7 @@ void CompareLayerUnderBf16(Sublayer& cpu, Sublayer& cuda, Sublayer& again, const
   ASSERT_OK_AND_ASSIGN(const Tensor dx_cpu, cpu.Backward(dy.cpu));
   ASSERT_OK_AND_ASSIGN(const Tensor dx, cuda.Backward(dy.cuda));
   ASSERT_OK_AND_ASSIGN(const Tensor dx_again, again.Backward(dy.cuda));
-  EXPECT_TRUE(Close(dx, dx_cpu, tolerance)) << "input gradient";
+  EXPECT_TRUE(Close(AsF32(dx), dx_cpu, tolerance)) << "input gradient";
   EXPECT_TRUE(BitIdentical(dx, dx_again)) << "input gradient, twice";
   const std::vector<NamedParameter> want = cpu.Parameters(), got = cuda.Parameters(),
                                     got_again = again.Parameters();

@@ -565,6 +565,78 @@ TEST_F(CudaLayersGpuTest, GeluBackwardWithColumnSumsIsTheKernelsApart) {
   }
 }
 
+// A bf16 dy (an MLP's c_proj writes c_fc's output gradient so under bf16 products) gives the
+// GELU backward kernels the bits of an f32 dy holding the same values, with and without the
+// column sums, for both dtypes of the GELU's input; a bf16 dy with an f32 dx is refused.
+TEST_F(CudaLayersGpuTest, GeluBackwardTakesABf16GradientAsItsF32Copy) {
+  const int64_t rows = 37, cols = 45;
+  for (const DType in : {DType::kF32, DType::kBF16}) {
+    SCOPED_TRACE(DTypeName(in));
+    const TensorPair x32 = RandomPair({rows, cols}, 160, 4.0f);
+    Tensor x = x32.cuda;
+    if (in == DType::kBF16) {
+      ASSERT_OK_AND_ASSIGN(x, Tensor::Empty({rows, cols}, in, kCuda));
+      ASSERT_OK(Cast(x32.cuda, x));
+    }
+    ASSERT_OK_AND_ASSIGN(Tensor dy16, Tensor::Empty({rows, cols}, DType::kBF16, kCuda));
+    ASSERT_OK(Cast(RandomPair({rows, cols}, 161).cuda, dy16));
+    ASSERT_OK_AND_ASSIGN(Tensor dy32, Tensor::Empty({rows, cols}, DType::kF32, kCuda));
+    ASSERT_OK(Cast(dy16, dy32));
+    const std::vector<float> start = RandomValues(cols, 162);
+    const Tensor sums16 = F32Tensor(kCuda, {cols}, start), sums32 = F32Tensor(kCuda, {cols}, start);
+    ASSERT_OK_AND_ASSIGN(Tensor dx16, Tensor::Empty({rows, cols}, DType::kBF16, kCuda));
+    ASSERT_OK_AND_ASSIGN(Tensor dx32, Tensor::Empty({rows, cols}, DType::kBF16, kCuda));
+    ASSERT_OK(ni::CudaGeluBackwardAndColumnSums(x, dy16, cols, dx16, sums16));
+    ASSERT_OK(ni::CudaGeluBackwardAndColumnSums(x, dy32, cols, dx32, sums32));
+    EXPECT_TRUE(BitIdentical(dx16, dx32)) << "gradient, with the sums";
+    EXPECT_TRUE(BitIdentical(sums16, sums32)) << "column sums";
+    Poison(dx16);
+    ASSERT_OK(ni::CudaGeluBackward(x, dy16, dx16));
+    ASSERT_OK(ni::CudaGeluBackward(x, dy32, dx32));
+    EXPECT_TRUE(BitIdentical(dx16, dx32)) << "gradient";
+    ASSERT_OK_AND_ASSIGN(Tensor f32_dx, Tensor::Empty({rows, cols}, DType::kF32, kCuda));
+    EXPECT_TRUE(absl::IsInvalidArgument(ni::CudaGeluBackward(x, dy16, f32_dx)));
+  }
+}
+
+// A Linear with input_gradient_operand (an MLP's c_proj) writes dx in bf16 under bf16 products
+// (the cpu's emulation, which rounds it: within 1e-2); under f32 and TF32 products it is a plain
+// Linear, bit for bit.
+TEST_F(CudaLayersGpuTest, LinearWithOperandInputGradientWritesBf16UnderBf16Only) {
+  const LinearOptions o{.in_features = 96, .out_features = 64, .input_gradient_operand = true};
+  LinearOptions on_cuda = o;
+  on_cuda.device = kCuda;
+  {
+    testing::ScopedMatmulPrecision bf16(MatmulPrecision::kBf16);
+    ParameterInitializer i1(8), i2(8), i3(8), i4(8);
+    ASSERT_OK_AND_ASSIGN(auto cpu, Linear::Create(o, i1));
+    ASSERT_OK_AND_ASSIGN(auto cuda, Linear::Create(on_cuda, i2));
+    ASSERT_OK_AND_ASSIGN(auto again, Linear::Create(on_cuda, i3));
+    testing::CompareLayerUnderBf16(*cpu, *cuda, *again, {3, 21, 96}, 28, 1e-2, DType::kF32);
+    ASSERT_OK_AND_ASSIGN(auto single, Linear::Create(on_cuda, i4));
+    ASSERT_OK(single->Forward(RandomPair({2, 96}, 29).cuda).status());
+    ASSERT_OK_AND_ASSIGN(const Tensor dx, single->Backward(RandomPair({2, 64}, 30).cuda));
+    EXPECT_EQ(dx.dtype(), DType::kBF16);
+  }
+  for (const MatmulPrecision precision : {MatmulPrecision::kF32, MatmulPrecision::kTf32}) {
+    SCOPED_TRACE(MatmulPrecisionName(precision));
+    testing::ScopedMatmulPrecision scoped(precision);
+    LinearOptions plain_options = on_cuda;
+    plain_options.input_gradient_operand = false;
+    ParameterInitializer i1(7), i2(7);
+    ASSERT_OK_AND_ASSIGN(auto with, Linear::Create(on_cuda, i1));
+    ASSERT_OK_AND_ASSIGN(auto plain, Linear::Create(plain_options, i2));
+    const TensorPair x = RandomPair({3, 21, 96}, 31, 2.0f);
+    const TensorPair dy = RandomPair({3, 21, 64}, 32);
+    ASSERT_OK(with->Forward(x.cuda).status());
+    ASSERT_OK(plain->Forward(x.cuda).status());
+    ASSERT_OK_AND_ASSIGN(const Tensor dx, with->Backward(dy.cuda));
+    ASSERT_OK_AND_ASSIGN(const Tensor dx_plain, plain->Backward(dy.cuda));
+    EXPECT_EQ(dx.dtype(), DType::kF32);
+    EXPECT_TRUE(BitIdentical(dx, dx_plain));
+  }
+}
+
 TEST_F(CudaLayersGpuTest, AttentionKernelsWriteEveryOutput) {
   const ni::AttentionDims d{.batch = 2, .seq = 37, .heads = 3, .head_dim = 5};
   const int64_t c = d.heads * d.head_dim;

@@ -7,6 +7,8 @@
 
 #include "gtest/gtest.h"
 
+#include "runtime/core/float16.h"
+#include "runtime/kernels/matmul.h"
 #include "runtime/nn/attention.h"
 #include "runtime/nn/block.h"
 #include "runtime/nn/cross_entropy.h"
@@ -164,6 +166,44 @@ TEST(LayerGradient, LayerNormBackwardWithSkipIsBackwardPlusTheSkip) {
     EXPECT_EQ(std::memcmp(g1.raw_data(), g2.raw_data(), g1.nbytes()), 0) << p;
   }
   EXPECT_TRUE(absl::IsInvalidArgument(joined->BackwardWithSkip(dy, RandomF64({2, 7}, 8)).status()));
+}
+
+// A Linear with input_gradient_operand (an MLP's c_proj): under bf16 products the cpu's
+// emulation rounds dx to bf16 values, bit for bit those of a plain Linear's dx; under f32
+// products dx is the plain Linear's, bit for bit. Either way the weight gradients are the same.
+TEST(LayerGradient, LinearInputGradientOperandIsRoundedUnderBf16Only) {
+  for (const MatmulPrecision precision : {MatmulPrecision::kF32, MatmulPrecision::kBf16}) {
+    SCOPED_TRACE(MatmulPrecisionName(precision));
+    testing::ScopedMatmulPrecision scoped(precision);
+    ParameterInitializer i1(9), i2(9);
+    ASSERT_OK_AND_ASSIGN(
+        auto with,
+        Linear::Create({.in_features = 12, .out_features = 5, .input_gradient_operand = true}, i1));
+    ASSERT_OK_AND_ASSIGN(auto plain, Linear::Create({.in_features = 12, .out_features = 5}, i2));
+    std::vector<float> xs(3 * 12), dys(3 * 5);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = 0.37f * static_cast<float>(i % 7) - 1.1f;
+    for (size_t i = 0; i < dys.size(); ++i) dys[i] = 0.29f * static_cast<float>(i % 5) - 0.6f;
+    ASSERT_OK_AND_ASSIGN(const Tensor x, MakeTensor(Device::Cpu(), {3, 12}, xs));
+    ASSERT_OK_AND_ASSIGN(const Tensor dy, MakeTensor(Device::Cpu(), {3, 5}, dys));
+    ASSERT_OK(with->Forward(x).status());
+    ASSERT_OK(plain->Forward(x).status());
+    ASSERT_OK_AND_ASSIGN(const Tensor dx, with->Backward(dy));
+    ASSERT_OK_AND_ASSIGN(const Tensor dx_plain, plain->Backward(dy));
+    ASSERT_EQ(dx.dtype(), DType::kF32);
+    const auto* a = static_cast<const float*>(dx.raw_data());
+    const auto* b = static_cast<const float*>(dx_plain.raw_data());
+    bool rounded_any = false;
+    for (int64_t i = 0; i < dx.numel(); ++i) {
+      const float want =
+          precision == MatmulPrecision::kBf16 ? BFloat16::FromFloat(b[i]).ToFloat() : b[i];
+      EXPECT_EQ(a[i], want) << i;
+      rounded_any |= want != b[i];
+    }
+    EXPECT_EQ(rounded_any, precision == MatmulPrecision::kBf16);
+    const Tensor& g1 = with->weight().grad;
+    const Tensor& g2 = plain->weight().grad;
+    EXPECT_EQ(std::memcmp(g1.raw_data(), g2.raw_data(), g1.nbytes()), 0);
+  }
 }
 
 TEST(LayerGradient, Gelu) {

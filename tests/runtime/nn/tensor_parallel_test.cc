@@ -27,6 +27,7 @@
 #include "runtime/nn/linear.h"
 #include "runtime/nn/mlp.h"
 #include "runtime/nn/row_parallel_linear.h"
+#include "runtime/nn/splittable_linear.h"
 #include "runtime/nn/vocab_parallel_cross_entropy.h"
 #include "runtime/nn/vocab_parallel_embedding.h"
 #include "tests/runtime/nn/gradient_check.h"
@@ -362,6 +363,27 @@ TEST_F(TensorParallelTest, AStateDictOfASplitModelHoldsThisRanksBoxesOfTheUnspli
     }
     EXPECT_EQ(elements, shape.numel() / (p.parameter->split.sharded() ? tp_->size() : 1)) << name;
   }
+}
+
+// A column-parallel layer's input gradient is all-reduced in f32: it refuses to write it as a
+// product's operand; a row-parallel one, whose input gradient is its own slice, takes it.
+TEST_F(TensorParallelTest, OnlyARowSplitWritesItsInputGradientAsAnOperand) {
+  ParameterInitializer init(3);
+  const absl::Status column = CreateSplittableLinear({.in_features = 8,
+                                                      .out_features = 8,
+                                                      .split = LinearSplit::kColumns,
+                                                      .tp = tp_.get(),
+                                                      .input_gradient_operand = true},
+                                                     init)
+                                  .status();
+  EXPECT_TRUE(absl::IsInvalidArgument(column)) << column;
+  EXPECT_OK(CreateSplittableLinear({.in_features = 8,
+                                    .out_features = 8,
+                                    .split = LinearSplit::kRows,
+                                    .tp = tp_.get(),
+                                    .input_gradient_operand = true},
+                                   init)
+                .status());
 }
 
 TEST_F(TensorParallelTest, GptRefusesATensorParallelSizeThatDoesNotDivideTheHeads) {
