@@ -57,29 +57,27 @@ cudaError_t WithInput(const Tensor& in, const Launch& launch) {
 }
 const int32_t* I32(const Tensor& t) { return static_cast<const int32_t*>(t.raw_data()); }
 
-// The cross-entropy kernels' gradients: in the logits' dtype, or bf16 for f32 logits.
-absl::Status CheckGradientOf(const Tensor& logits, const Tensor& gradient) {
-  if (gradient.dtype() == logits.dtype() || gradient.dtype() == DType::kBF16) {
-    return absl::OkStatus();
-  }
-  return absl::InvalidArgumentError(absl::StrCat("cross-entropy gradient ", gradient.DebugString(),
-                                                 " for logits ", logits.DebugString(),
-                                                 ": expected the logits' dtype or bf16"));
+// The pairs that the kernels reading an f32 or bf16 input and writing an f32 or bf16 output
+// take (the cross-entropy's logits and gradient, the GELU's dy and dx): a bf16 input only with
+// a bf16 output. InvalidArgument naming `what` otherwise.
+absl::Status CheckInputAndOutput(const Tensor& in, const Tensor& out, absl::string_view what) {
+  if (in.dtype() != DType::kBF16 || out.dtype() == DType::kBF16) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(what, ": a bf16 input ", in.DebugString(),
+                                                 " needs a bf16 output, got ", out.DebugString()));
 }
 
-// `launch` called with the logits' and the gradient's data as WithInput and WithOutput pass
-// them, for the pairs that CheckGradientOf allows.
+// `launch` called with `in`'s data as WithInput passes it and `out`'s as WithOutput does, for
+// the pairs that CheckInputAndOutput allows.
 template <typename Launch>
-cudaError_t WithInputAndGradient(const Tensor& logits, const Tensor& gradient,
-                                 const Launch& launch) {
-  return WithInput(logits, [&](const auto* in) {
-    return WithOutput(gradient, [&](auto* out) {
-      using In = std::remove_cv_t<std::remove_pointer_t<decltype(in)>>;
-      using Out = std::remove_pointer_t<decltype(out)>;
+cudaError_t WithInputAndOutput(const Tensor& in, const Tensor& out, const Launch& launch) {
+  return WithInput(in, [&](const auto* input) {
+    return WithOutput(out, [&](auto* output) {
+      using In = std::remove_cv_t<std::remove_pointer_t<decltype(input)>>;
+      using Out = std::remove_pointer_t<decltype(output)>;
       if constexpr (std::is_same_v<In, BFloat16> && std::is_same_v<Out, float>) {
-        return cudaErrorInvalidValue;  // Refused by CheckGradientOf.
+        return cudaErrorInvalidValue;  // Refused by CheckInputAndOutput.
       } else {
-        return launch(in, out);
+        return launch(input, output);
       }
     });
   });
@@ -103,36 +101,11 @@ absl::Status CudaGeluForward(const Tensor& x, const Tensor& y) {
   }));
 }
 
-// `launch` called with dy's data as WithInput passes it and dx's as WithOutput does, for the
-// pairs the GELU kernels take: a bf16 dy only with a bf16 dx.
-template <typename Launch>
-cudaError_t WithGradients(const Tensor& dy, const Tensor& dx, const Launch& launch) {
-  return WithInput(dy, [&](const auto* gradient) {
-    return WithOutput(dx, [&](auto* out) {
-      using Dy = std::remove_cv_t<std::remove_pointer_t<decltype(gradient)>>;
-      using Out = std::remove_pointer_t<decltype(out)>;
-      if constexpr (std::is_same_v<Dy, BFloat16> && std::is_same_v<Out, float>) {
-        return cudaErrorInvalidValue;  // Refused by CheckGeluGradients.
-      } else {
-        return launch(gradient, out);
-      }
-    });
-  });
-}
-
-absl::Status CheckGeluGradients(const Tensor& dy, const Tensor& dx) {
-  if (dy.dtype() == DType::kBF16 && dx.dtype() != DType::kBF16) {
-    return absl::InvalidArgumentError(absl::StrCat("GELU backward: a bf16 dy ", dy.DebugString(),
-                                                   " needs a bf16 dx, got ", dx.DebugString()));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CudaGeluBackward(const Tensor& x, const Tensor& dy, const Tensor& dx) {
   USINE_ENTER_DEVICE_OF(x);
-  RETURN_IF_ERROR(CheckGeluGradients(dy, dx));
+  RETURN_IF_ERROR(CheckInputAndOutput(dy, dx, "GELU backward"));
   return USINE_CUDA_STATUS(WithInput(x, [&](const auto* in) {
-    return WithGradients(dy, dx, [&](const auto* gradient, auto* out) {
+    return WithInputAndOutput(dy, dx, [&](const auto* gradient, auto* out) {
       return cuda::LaunchGeluBackward(in, gradient, x.numel(), out, kDefaultStream);
     });
   }));
@@ -142,10 +115,10 @@ absl::Status CudaGeluBackwardAndColumnSums(const Tensor& x, const Tensor& dy, in
                                            const Tensor& dx, const Tensor& sums) {
   USINE_ENTER_DEVICE_OF(x);
   const int64_t rows = x.numel() / cols;
-  RETURN_IF_ERROR(CheckGeluGradients(dy, dx));
+  RETURN_IF_ERROR(CheckInputAndOutput(dy, dx, "GELU backward"));
   ASSIGN_OR_RETURN(Tensor scratch, Scratch(cuda::ColumnSumsScratch(rows, cols), x.device()));
   return USINE_CUDA_STATUS(WithInput(x, [&](const auto* in) {
-    return WithGradients(dy, dx, [&](const auto* gradient, auto* out) {
+    return WithInputAndOutput(dy, dx, [&](const auto* gradient, auto* out) {
       return cuda::LaunchGeluBackwardAndColumnSums(in, gradient, rows, cols, out, F32(sums),
                                                    F32(scratch), kDefaultStream);
     });
@@ -291,10 +264,10 @@ absl::StatusOr<double> CudaCrossEntropyForwardWithGradient(const Tensor& logits,
   USINE_ENTER_DEVICE_OF(logits);
   const int64_t rows = logits.dim(0);
   ASSIGN_OR_RETURN(Tensor losses, Tensor::Empty({rows}, DType::kF32, logits.device()));
-  RETURN_IF_ERROR(CheckGradientOf(logits, gradient));
+  RETURN_IF_ERROR(CheckInputAndOutput(logits, gradient, "cross-entropy"));
   const float s = static_cast<float>(scale);
   RETURN_IF_ERROR(
-      USINE_CUDA_STATUS(WithInputAndGradient(logits, gradient, [&](const auto* in, auto* out) {
+      USINE_CUDA_STATUS(WithInputAndOutput(logits, gradient, [&](const auto* in, auto* out) {
         return cuda::LaunchCrossEntropyForwardWithGradient(
             in, I32(targets), rows, vocab, logits.dim(1), s, F32(losses), out, kDefaultStream);
       })));
@@ -331,8 +304,8 @@ absl::Status CudaSliceCrossEntropyGradient(const Tensor& logits, const Tensor& t
                                            const Tensor& lse, const VocabSlice& s, double scale,
                                            const Tensor& gradient) {
   USINE_ENTER_DEVICE_OF(logits);
-  RETURN_IF_ERROR(CheckGradientOf(logits, gradient));
-  return USINE_CUDA_STATUS(WithInputAndGradient(logits, gradient, [&](const auto* in, auto* out) {
+  RETURN_IF_ERROR(CheckInputAndOutput(logits, gradient, "cross-entropy"));
+  return USINE_CUDA_STATUS(WithInputAndOutput(logits, gradient, [&](const auto* in, auto* out) {
     return cuda::LaunchSliceCrossEntropyGradient(in, I32(targets), F32(lse), logits.dim(0), s.begin,
                                                  s.count, s.valid, static_cast<float>(scale), out,
                                                  kDefaultStream);
