@@ -120,7 +120,7 @@ template <typename TOut>
 cudaError_t LaunchLayerNormForward(const float* x, const float* weight, const float* bias,
                                    int64_t rows, int64_t cols, float eps, TOut* y, float* mean,
                                    float* rstd, cudaStream_t stream) {
-  if (rows <= 0) return cudaSuccess;
+  if (rows <= 0 || cols <= 0) return cudaSuccess;
   LayerNormForwardKernel<<<RowBlocks(rows), kThreads, 0, stream>>>(x, weight, bias, rows, cols, eps,
                                                                    y, mean, rstd);
   return cudaGetLastError();
@@ -141,7 +141,7 @@ cudaError_t LaunchLayerNormBackward(const float* dy, const float* x, const float
                                     const float* mean, const float* rstd, const float* skip,
                                     int64_t rows, int64_t cols, float* dx, float* dweight,
                                     float* dbias, float* scratch, cudaStream_t stream) {
-  if (rows <= 0) return cudaSuccess;
+  if (rows <= 0 || cols <= 0) return cudaSuccess;
   const int64_t chunks = BackwardChunks(rows);
   const int64_t chunk_rows = (rows + chunks - 1) / chunks;
   const int64_t shared_bytes = 2 * cols * static_cast<int64_t>(sizeof(float));
