@@ -429,6 +429,29 @@ TEST_F(CudaLayersGpuTest, LinearWithGeluUnderBf16MatchesTheCpusEmulation) {
   }
 }
 
+// Under f32 and TF32 products, a Linear of options `with` (on CUDA) computes what one of
+// `plain` does (`with` without its bf16 options), bit for bit: f32 output and input gradient.
+void ExpectAPlainLinearOutsideBf16(const LinearOptions& with, const LinearOptions& plain,
+                                   uint64_t seed) {
+  for (const MatmulPrecision precision : {MatmulPrecision::kF32, MatmulPrecision::kTf32}) {
+    SCOPED_TRACE(MatmulPrecisionName(precision));
+    testing::ScopedMatmulPrecision scoped(precision);
+    ParameterInitializer i1(seed), i2(seed);
+    ASSERT_OK_AND_ASSIGN(auto a, Linear::Create(with, i1));
+    ASSERT_OK_AND_ASSIGN(auto b, Linear::Create(plain, i2));
+    const TensorPair x = RandomPair({3, 21, with.in_features}, seed + 1, 2.0f);
+    const TensorPair dy = RandomPair({3, 21, with.out_features}, seed + 2);
+    ASSERT_OK_AND_ASSIGN(const Tensor y, a->Forward(x.cuda));
+    ASSERT_OK_AND_ASSIGN(const Tensor y_plain, b->Forward(x.cuda));
+    EXPECT_EQ(y.dtype(), DType::kF32);
+    EXPECT_TRUE(BitIdentical(y, y_plain)) << "output";
+    ASSERT_OK_AND_ASSIGN(const Tensor dx, a->Backward(dy.cuda));
+    ASSERT_OK_AND_ASSIGN(const Tensor dx_plain, b->Backward(dy.cuda));
+    EXPECT_EQ(dx.dtype(), DType::kF32);
+    EXPECT_TRUE(BitIdentical(dx, dx_plain)) << "input gradient";
+  }
+}
+
 // A Linear with output_operand (c_attn before the bf16 flash kernels) writes y in bf16 under
 // bf16 products, the bias rounded to bf16 (the cpu's emulation: within 1e-2); under f32 and
 // TF32 products it is a plain Linear, bit for bit.
@@ -444,20 +467,9 @@ TEST_F(CudaLayersGpuTest, LinearWithOperandOutputWritesBf16UnderBf16Only) {
     ASSERT_OK_AND_ASSIGN(auto again, Linear::Create(on_cuda, i3));
     testing::CompareLayerUnderBf16(*cpu, *cuda, *again, {3, 21, 64}, 26, 1e-2, DType::kBF16);
   }
-  for (const MatmulPrecision precision : {MatmulPrecision::kF32, MatmulPrecision::kTf32}) {
-    SCOPED_TRACE(MatmulPrecisionName(precision));
-    testing::ScopedMatmulPrecision scoped(precision);
-    LinearOptions plain_options = on_cuda;
-    plain_options.output_operand = false;
-    ParameterInitializer i1(7), i2(7);
-    ASSERT_OK_AND_ASSIGN(auto with, Linear::Create(on_cuda, i1));
-    ASSERT_OK_AND_ASSIGN(auto plain, Linear::Create(plain_options, i2));
-    const TensorPair x = RandomPair({3, 21, 64}, 27, 2.0f);
-    ASSERT_OK_AND_ASSIGN(const Tensor y, with->Forward(x.cuda));
-    ASSERT_OK_AND_ASSIGN(const Tensor y_plain, plain->Forward(x.cuda));
-    EXPECT_EQ(y.dtype(), DType::kF32);
-    EXPECT_TRUE(BitIdentical(y, y_plain));
-  }
+  LinearOptions plain = on_cuda;
+  plain.output_operand = false;
+  ExpectAPlainLinearOutsideBf16(on_cuda, plain, 27);
 }
 
 // A Linear's output gradient under bf16 products: its bf16 operand and its column sums (the
@@ -618,23 +630,9 @@ TEST_F(CudaLayersGpuTest, LinearWithOperandInputGradientWritesBf16UnderBf16Only)
     ASSERT_OK_AND_ASSIGN(const Tensor dx, single->Backward(RandomPair({2, 64}, 30).cuda));
     EXPECT_EQ(dx.dtype(), DType::kBF16);
   }
-  for (const MatmulPrecision precision : {MatmulPrecision::kF32, MatmulPrecision::kTf32}) {
-    SCOPED_TRACE(MatmulPrecisionName(precision));
-    testing::ScopedMatmulPrecision scoped(precision);
-    LinearOptions plain_options = on_cuda;
-    plain_options.input_gradient_operand = false;
-    ParameterInitializer i1(7), i2(7);
-    ASSERT_OK_AND_ASSIGN(auto with, Linear::Create(on_cuda, i1));
-    ASSERT_OK_AND_ASSIGN(auto plain, Linear::Create(plain_options, i2));
-    const TensorPair x = RandomPair({3, 21, 96}, 31, 2.0f);
-    const TensorPair dy = RandomPair({3, 21, 64}, 32);
-    ASSERT_OK(with->Forward(x.cuda).status());
-    ASSERT_OK(plain->Forward(x.cuda).status());
-    ASSERT_OK_AND_ASSIGN(const Tensor dx, with->Backward(dy.cuda));
-    ASSERT_OK_AND_ASSIGN(const Tensor dx_plain, plain->Backward(dy.cuda));
-    EXPECT_EQ(dx.dtype(), DType::kF32);
-    EXPECT_TRUE(BitIdentical(dx, dx_plain));
-  }
+  LinearOptions plain = on_cuda;
+  plain.input_gradient_operand = false;
+  ExpectAPlainLinearOutsideBf16(on_cuda, plain, 31);
 }
 
 TEST_F(CudaLayersGpuTest, AttentionKernelsWriteEveryOutput) {
