@@ -77,12 +77,14 @@ absl::StatusOr<double> SoftmaxCrossEntropy::ForwardWithGradient(const Tensor& lo
                                                                 const Tensor& gradient) {
   ASSIGN_OR_RETURN(const std::vector<int32_t> ids, CheckedTargets(logits, targets));
   RETURN_IF_ERROR(CheckDefined(gradient, "SoftmaxCrossEntropy gradient"));
-  const bool cuda_bf16 = logits.device().is_cuda() && gradient.dtype() == DType::kBF16;
+  // On CUDA a bf16 gradient may stand for f32 logits too (a product's operand).
+  const bool cuda_bf16_allowed = logits.device().is_cuda() && logits.dtype() != DType::kBF16;
+  const bool cuda_bf16 = cuda_bf16_allowed && gradient.dtype() == DType::kBF16;
   if (gradient.shape() != logits.shape() || gradient.device() != logits.device() ||
       (gradient.dtype() != logits.dtype() && !cuda_bf16)) {
     return absl::InvalidArgumentError(
         absl::StrCat("SoftmaxCrossEntropy gradient: expected the logits' shape and device, in ",
-                     DTypeName(logits.dtype()), logits.device().is_cuda() ? " or bf16" : "",
+                     DTypeName(logits.dtype()), cuda_bf16_allowed ? " or bf16" : "",
                      ", for logits ", logits.DebugString(), ", got ", gradient.DebugString()));
   }
   if (gradient.Overlaps(logits) && gradient.raw_data() != logits.raw_data()) {
