@@ -62,8 +62,8 @@ absl::StatusOr<std::unique_ptr<CausalSelfAttention>> CausalSelfAttention::Create
   }
   auto attn = std::unique_ptr<CausalSelfAttention>(new CausalSelfAttention(options));
   const int64_t c = options.n_embd;
-  // The bf16 flash kernels read q|k|v in bf16 (head sizes that are multiples of 16): c_attn
-  // writes them so under bf16 products.
+  // The bf16 flash kernels read and write bf16 arrays (head sizes that are multiples of 16):
+  // under bf16 products c_attn writes q|k|v so, and c_proj's backward pass its input gradient.
   const bool bf16_qkv = options.kernel == AttentionKernel::kFlash && (c / options.n_head) % 16 == 0;
   ASSIGN_OR_RETURN(attn->c_attn_, CreateSplittableLinear({.in_features = c,
                                                           .out_features = 3 * c,
@@ -81,7 +81,8 @@ absl::StatusOr<std::unique_ptr<CausalSelfAttention>> CausalSelfAttention::Create
                                                           .dtype = options.dtype,
                                                           .device = options.device,
                                                           .split = LinearSplit::kRows,
-                                                          .tp = options.tp},
+                                                          .tp = options.tp,
+                                                          .input_gradient_operand = bf16_qkv},
                                                          init));
   attn->AddChild("c_attn", attn->c_attn_.get());
   attn->AddChild("c_proj", attn->c_proj_.get());
@@ -109,15 +110,17 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
   MarkOp("attn.c_attn forward", device);
   ASSIGN_OR_RETURN(Tensor qkv, c_attn_->Forward(x));
   MarkOp("attn.core forward", device);
-  ASSIGN_OR_RETURN(Tensor out,
-                   Tensor::Empty({d.batch, d.seq, d.heads * d.head_dim}, options_.dtype, device));
+  const Shape out_shape{d.batch, d.seq, d.heads * d.head_dim};
   if (options_.kernel == AttentionKernel::kFlash) {  // On a CUDA device (Create).
+    // In qkv's dtype: bf16 under bf16 products, c_proj's operand.
+    ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(out_shape, qkv.dtype(), device));
     ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({d.batch, d.heads, d.seq}, options_.dtype, device));
     RETURN_IF_ERROR(ni::CudaFlashAttentionForward(qkv, d, out, lse));
     saved_ = Saved{.qkv = qkv, .lse = lse, .out = out, .dims = d};
     MarkOp("attn.c_proj forward", device);
     return c_proj_->Forward(out);
   }
+  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(out_shape, options_.dtype, device));
   ASSIGN_OR_RETURN(Tensor probs,
                    Tensor::Empty({d.batch, d.heads, d.seq, d.seq}, options_.dtype, device));
   if (device.is_cuda()) {
@@ -194,15 +197,16 @@ absl::StatusOr<Tensor> CausalSelfAttention::Backward(const Tensor& dy) {
   const Tensor& qkv = saved_->qkv;
   const ni::AttentionDims& d = saved_->dims;
   // (Unfused on CUDA, saved_->qkv holds the heads laid out [3, B, H, T, D], not c_attn's
-  // output; with kFlash under bf16 products it is in bf16, while its gradient is in the layer's
-  // dtype, as c_attn's Backward takes it.)
-  ASSIGN_OR_RETURN(Tensor dqkv, Tensor::Empty({d.batch, d.seq, 3 * d.heads * d.head_dim},
-                                              options_.dtype, device));
+  // output. With kFlash under bf16 products it is in bf16, as are dout, written so by c_proj, and
+  // dqkv, which c_attn's Backward takes as its products' operand.)
+  const Shape dqkv_shape{d.batch, d.seq, 3 * d.heads * d.head_dim};
   if (options_.kernel == AttentionKernel::kFlash) {
+    ASSIGN_OR_RETURN(Tensor dqkv, Tensor::Empty(dqkv_shape, qkv.dtype(), device));
     RETURN_IF_ERROR(ni::CudaFlashAttentionBackward(dout, qkv, saved_->out, saved_->lse, d, dqkv));
     MarkOp("attn.c_attn backward", device);
     return c_attn_->Backward(dqkv);
   }
+  ASSIGN_OR_RETURN(Tensor dqkv, Tensor::Empty(dqkv_shape, options_.dtype, device));
   if (device.is_cuda()) {
     RETURN_IF_ERROR(ni::CudaCausalAttentionBackward(dout, qkv, saved_->probs, d, dqkv));
     MarkOp("attn.c_attn backward", device);

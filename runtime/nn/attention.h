@@ -49,8 +49,10 @@ enum class AttentionKernel {
   // probabilities, and runs give the same bits. In f32 (nn/internal/cuda_flash_attention.h),
   // or, when F32MatmulPrecision() is kBf16 and the head size is a multiple of 16, on the bf16
   // tensor cores with q, k, v, dout and the probabilities rounded to bf16 and f32 accumulation
-  // (nn/internal/cuda_flash_attention_bf16.h); there c_attn writes q|k|v in bf16 at once (its
-  // bias rounded to bf16 too), and the kernels read half the bytes. CUDA devices only (Create
+  // (nn/internal/cuda_flash_attention_bf16.h); there the kernels' arrays are bf16, half the
+  // bytes: c_attn writes q|k|v so (its bias rounded to bf16 too), the kernels write the output
+  // (c_proj's operand) and dq|dk|dv (c_attn's backward operand, whose bias gradient then sums
+  // bf16 values) rounded to bf16, and c_proj's backward writes dout so. CUDA devices only (Create
   // refuses it on the cpu); head size n_embd / n_head <= 128. Not the default until its gpu
   // tests (tests/runtime/nn/cuda_flash_attention_test.cc) have passed on a GPU: it was written
   // where none was at hand.
@@ -122,7 +124,7 @@ class CausalSelfAttention : public Sublayer {
     Tensor qkv;
     Tensor probs = {};  // [B, H, T, T]; kFlash keeps instead:
     Tensor lse = {};    // [B, H, T], each row's log-sum-exp of scores,
-    Tensor out = {};    // and the attention output [B, T, C].
+    Tensor out = {};    // and the attention output [B, T, C] (in qkv's dtype).
     nn_internal::AttentionDims dims;
   };
   std::optional<Saved> saved_;

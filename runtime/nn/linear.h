@@ -38,7 +38,8 @@ struct LinearOptions {
   // rounded to bf16 first. Default: false, y in the layer's dtype.
   bool output_operand = false;
   // Backward's dx in ProductOperandDType's, for a previous layer that takes its output's
-  // gradient so (a GELU-activated Linear, whose backward pass rounds it to bf16 anyway): on
+  // gradient so (a GELU-activated Linear, or the bf16 flash attention, whose backward passes
+  // round it to bf16 anyway): on
   // CUDA under bf16 products the product writes it in bf16, half the bytes, as PyTorch's
   // autocast does; the cpu's emulation rounds it to those values. Default: false.
   bool input_gradient_operand = false;
@@ -57,8 +58,8 @@ class Linear : public Sublayer {
   // LayerNorm::ForwardOperand writes it), then taken as it is. y is in the layer's dtype; with
   // an activation or output_operand, in ProductOperandDType's, as the next product reads it.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
-  // dy [..., out] (in the layer's dtype) -> dx [..., in]; adds dL/dW and dL/db into the
-  // gradients.
+  // dy [..., out] (in the layer's dtype, or already in ProductOperandDType's as Forward's x may
+  // be) -> dx [..., in]; adds dL/dW and dL/db into the gradients.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
   Parameter& weight() { return *weight_; }

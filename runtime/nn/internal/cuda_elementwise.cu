@@ -5,11 +5,22 @@
 namespace usine::nn_internal::cuda {
 namespace {
 
+__device__ inline float ToFloat(float x) { return x; }
+__device__ inline float ToFloat(BFloat16 x) { return x.ToFloat(); }
+
+template <typename T>
 struct Element {
-  const float* x;
+  const T* x;
   int64_t cols;
-  __device__ float operator()(int64_t r, int64_t c) const { return x[r * cols + c]; }
+  __device__ float operator()(int64_t r, int64_t c) const { return ToFloat(x[r * cols + c]); }
 };
+
+template <typename T>
+cudaError_t AccumulateColumnSums(const T* x, int64_t rows, int64_t cols, float* sums,
+                                 float* scratch, cudaStream_t stream) {
+  if (rows <= 0 || cols <= 0) return cudaSuccess;
+  return LaunchAccumulateColumnSumsOf(Element<T>{x, cols}, rows, cols, scratch, sums, stream);
+}
 
 // Element, writing each element it reads, rounded to bf16, to `rounded`: the column sums' first
 // pass reads every element exactly once.
@@ -30,8 +41,12 @@ int64_t ColumnSumsScratch(int64_t rows, int64_t cols) { return ColumnSumChunks(r
 
 cudaError_t LaunchAccumulateColumnSums(const float* x, int64_t rows, int64_t cols, float* sums,
                                        float* scratch, cudaStream_t stream) {
-  if (rows <= 0 || cols <= 0) return cudaSuccess;
-  return LaunchAccumulateColumnSumsOf(Element{x, cols}, rows, cols, scratch, sums, stream);
+  return AccumulateColumnSums(x, rows, cols, sums, scratch, stream);
+}
+
+cudaError_t LaunchAccumulateColumnSums(const BFloat16* x, int64_t rows, int64_t cols, float* sums,
+                                       float* scratch, cudaStream_t stream) {
+  return AccumulateColumnSums(x, rows, cols, sums, scratch, stream);
 }
 
 cudaError_t LaunchRoundAndAccumulateColumnSums(const float* x, int64_t rows, int64_t cols,

@@ -89,6 +89,13 @@ class SharedArrays {
 __device__ inline int WarpIndex() { return static_cast<int>(threadIdx.x) / kWarpSize; }
 __device__ inline int Lane() { return static_cast<int>(threadIdx.x) % kWarpSize; }
 
+// An element of the kernels' f32 or bf16 arrays as f32 (exact), and an f32 result stored as one
+// (bf16: rounded to nearest, ties to even).
+__device__ inline float ToFloat(float x) { return x; }
+__device__ inline float ToFloat(Bf16 x) { return __bfloat162float(x); }
+__device__ inline void Store(float x, float* to) { *to = x; }
+__device__ inline void Store(float x, Bf16* to) { *to = __float2bfloat16_rn(x); }
+
 // tile[r][d] = bf16(rows[(first + r) * stride + d]) for first + r < seq and d < head_dim, else
 // 0, 4 elements at a time: f32 rows rounded to bf16 here, bf16 rows copied as they are (the
 // same bits as f32 rows that hold bf16 values). Called by every thread of the block. REQUIRES:
@@ -171,12 +178,12 @@ __device__ void Scale(float factor, Acc (&acc)[kMaxD / kFrag]) {
   }
 }
 
-// Writes the warp's [16, kMaxD] f32 result `acc` to rows[(first + r) * stride + d] for
-// first + r < seq and d < head_dim, through its [16, kTile] f32 strip `staging` (rows
-// kScoreStride apart), up to kTile columns at a time.
-template <int kMaxD>
+// Writes the warp's [16, kMaxD] f32 result `acc` to rows[(first + r) * stride + d] (f32, or
+// rounded to bf16) for first + r < seq and d < head_dim, through its [16, kTile] f32 strip
+// `staging` (rows kScoreStride apart), up to kTile columns at a time.
+template <int kMaxD, typename T>
 __device__ void StoreStrip(const Acc (&acc)[kMaxD / kFrag], float* staging, int64_t first,
-                           int64_t seq, int64_t head_dim, int64_t stride, float* rows) {
+                           int64_t seq, int64_t head_dim, int64_t stride, T* rows) {
   constexpr int kWidth = kMaxD < kTile ? kMaxD : kTile;
 #pragma unroll
   for (int c0 = 0; c0 < kMaxD; c0 += kWidth) {
@@ -190,7 +197,7 @@ __device__ void StoreStrip(const Acc (&acc)[kMaxD / kFrag], float* staging, int6
     for (int i = Lane(); i < kFrag * kWidth; i += kWarpSize) {
       const int r = i / kWidth, c = i % kWidth;
       const int64_t t = first + r, d = c0 + c;
-      if (t < seq && d < head_dim) rows[t * stride + d] = staging[r * kScoreStride + c];
+      if (t < seq && d < head_dim) Store(staging[r * kScoreStride + c], rows + t * stride + d);
     }
   }
 }
@@ -206,10 +213,9 @@ __device__ inline int KeyBlocks(int64_t last_query, int64_t k0, int64_t seq) {
 // Forward. Shared memory: q, k, v [kTile, kMaxD] bf16; p [kTile, kTile] bf16 (exp2(score -
 // running max)); scores [kTile, kTile] f32 (in log2 units, masked), which also stage the
 // output; factors [kWarps][16, 16] f32 (ScaleRows).
-template <int kMaxD, typename TQkv>
+template <int kMaxD, typename T>
 __global__ void __launch_bounds__(kThreads)
-    Bf16FlashForwardKernel(const TQkv* qkv, FlashShape s, float scale_log2, float* out,
-                           float* lse) {
+    Bf16FlashForwardKernel(const T* qkv, FlashShape s, float scale_log2, T* out, float* lse) {
   extern __shared__ __align__(128) unsigned char shared[];
   SharedArrays arrays(shared);
   Bf16* q = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
@@ -220,8 +226,8 @@ __global__ void __launch_bounds__(kThreads)
   float* factors = arrays.Take<float>(kFactorBytes);
   const int warp = WarpIndex(), lane = Lane(), row0 = warp * kFrag;
   const int64_t bh = blockIdx.x, first = LastTileFirst(), stride = 3 * s.heads * s.head_dim;
-  const TQkv* k_rows = HeadRows(qkv, s, 3, 1, bh);
-  const TQkv* v_rows = HeadRows(qkv, s, 3, 2, bh);
+  const T* k_rows = HeadRows(qkv, s, 3, 1, bh);
+  const T* v_rows = HeadRows(qkv, s, 3, 2, bh);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 0, bh), stride, first, s.seq, s.head_dim, q);
   const Bf16* warp_q = q + row0 * kHeadStride<kMaxD>;
   Bf16* warp_p = p + row0 * kProbStride;
@@ -294,11 +300,10 @@ __global__ void __launch_bounds__(kThreads)
 // dk, dv kernel.
 // Shared memory: q, dout, k, v [kTile, kMaxD] bf16; ds [kTile, kTile] bf16; scores, dp
 // [kTile, kTile] f32 (scores also stage dq); row_lse (in log2 units), row_delta [kTile] f32.
-template <int kMaxD, typename TQkv>
+template <int kMaxD, typename T>
 __global__ void __launch_bounds__(kThreads)
-    Bf16FlashQueryGradKernel(const TQkv* qkv, const float* out, const float* dout, const float* lse,
-                             FlashShape s, float scale, float scale_log2, float* delta,
-                             float* dqkv) {
+    Bf16FlashQueryGradKernel(const T* qkv, const T* out, const T* dout, const float* lse,
+                             FlashShape s, float scale, float scale_log2, float* delta, T* dqkv) {
   extern __shared__ __align__(128) unsigned char shared[];
   SharedArrays arrays(shared);
   Bf16* q = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
@@ -312,22 +317,24 @@ __global__ void __launch_bounds__(kThreads)
   float* row_delta = arrays.Take<float>(kRowBytes);
   const int warp = WarpIndex(), lane = Lane(), row0 = warp * kFrag;
   const int64_t bh = blockIdx.x, first = LastTileFirst(), c = s.heads * s.head_dim;
-  const TQkv* k_rows = HeadRows(qkv, s, 3, 1, bh);
-  const TQkv* v_rows = HeadRows(qkv, s, 3, 2, bh);
+  const T* k_rows = HeadRows(qkv, s, 3, 1, bh);
+  const T* v_rows = HeadRows(qkv, s, 3, 2, bh);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 0, bh), 3 * c, first, s.seq, s.head_dim, q);
   LoadTile<kMaxD>(HeadRows(dout, s, 1, 0, bh), c, first, s.seq, s.head_dim, g);
   __syncthreads();  // g is loaded.
   // The strip's rows' lse and delta, a row at a time over the warp's lanes in WarpSum's fixed
   // order; 0 past the sequence. delta is the sum of out times dout as rounded to bf16, as dp
-  // has it: then ds = p (dp - delta) sums to 0 over a row up to f32 rounding, as the exact
-  // gradient does, where delta from the f32 dout would leave dout's rounding in each ds.
-  const float* o_rows = HeadRows(out, s, 1, 0, bh);
+  // has it: then ds = p (dp - delta) sums to 0 over a row up to the rounding of out (f32, or
+  // bf16 when the arrays are, as in FlashAttention-2) and of f32, as the exact gradient does,
+  // where delta from the f32 dout would leave dout's rounding in each ds.
+  const T* o_rows = HeadRows(out, s, 1, 0, bh);
   for (int r = row0; r < row0 + kFrag; ++r) {
     const int64_t t = first + r;
     float dot = 0.0f;
     if (t < s.seq) {
       for (int d = lane; d < s.head_dim; d += kWarpSize) {
-        dot = fmaf(o_rows[t * c + d], __bfloat162float(g[r * kHeadStride<kMaxD> + d]), dot);
+        dot =
+            fmaf(ToFloat(o_rows[t * c + d]), __bfloat162float(g[r * kHeadStride<kMaxD> + d]), dot);
       }
     }
     dot = WarpSum(dot);
@@ -387,10 +394,10 @@ __global__ void __launch_bounds__(kThreads)
 // are those of the tile transposed ([key, query]). Shared memory: k, v, q, dout [kTile, kMaxD]
 // bf16; p, ds [kTile, kTile] bf16; scores, dp [kTile, kTile] f32 (scores also stage dk and dv);
 // row_lse (in log2 units), row_delta [kTile] f32, of the query tile.
-template <int kMaxD, typename TQkv>
+template <int kMaxD, typename T>
 __global__ void __launch_bounds__(kThreads)
-    Bf16FlashKeyGradKernel(const TQkv* qkv, const float* dout, const float* lse, const float* delta,
-                           FlashShape s, float scale, float scale_log2, float* dqkv) {
+    Bf16FlashKeyGradKernel(const T* qkv, const T* dout, const float* lse, const float* delta,
+                           FlashShape s, float scale, float scale_log2, T* dqkv) {
   extern __shared__ __align__(128) unsigned char shared[];
   SharedArrays arrays(shared);
   Bf16* k = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
@@ -407,8 +414,8 @@ __global__ void __launch_bounds__(kThreads)
   // The first key tiles have the most work (every later query sees them): they start first.
   const int64_t bh = blockIdx.x, first = static_cast<int64_t>(blockIdx.y) * kTile;
   const int64_t c = s.heads * s.head_dim;
-  const TQkv* q_rows = HeadRows(qkv, s, 3, 0, bh);
-  const float* g_rows = HeadRows(dout, s, 1, 0, bh);
+  const T* q_rows = HeadRows(qkv, s, 3, 0, bh);
+  const T* g_rows = HeadRows(dout, s, 1, 0, bh);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 1, bh), 3 * c, first, s.seq, s.head_dim, k);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 2, bh), 3 * c, first, s.seq, s.head_dim, v);
   const Bf16* warp_k = k + row0 * kHeadStride<kMaxD>;
@@ -478,21 +485,20 @@ __global__ void __launch_bounds__(kThreads)
 // The scores' scale in units of log2: log2(e) / sqrt(D).
 float ScaleLog2(const FlashShape& s) { return FlashScale(s) * kLog2e; }
 
-template <int kMaxD, typename TQkv>
-cudaError_t Forward(const TQkv* qkv, const FlashShape& s, float* out, float* lse,
-                    cudaStream_t stream) {
-  return LaunchFlashKernel(Bf16FlashForwardKernel<kMaxD, TQkv>, kForwardBytes<kMaxD>, kThreads, s,
+template <int kMaxD, typename T>
+cudaError_t Forward(const T* qkv, const FlashShape& s, T* out, float* lse, cudaStream_t stream) {
+  return LaunchFlashKernel(Bf16FlashForwardKernel<kMaxD, T>, kForwardBytes<kMaxD>, kThreads, s,
                            stream, qkv, s, ScaleLog2(s), out, lse);
 }
 
-template <int kMaxD, typename TQkv>
-cudaError_t Backward(const TQkv* qkv, const float* out, const float* dout, const float* lse,
-                     const FlashShape& s, float* dqkv, float* delta, cudaStream_t stream) {
+template <int kMaxD, typename T>
+cudaError_t Backward(const T* qkv, const T* out, const T* dout, const float* lse,
+                     const FlashShape& s, T* dqkv, float* delta, cudaStream_t stream) {
   const cudaError_t err =
-      LaunchFlashKernel(Bf16FlashQueryGradKernel<kMaxD, TQkv>, kQueryGradBytes<kMaxD>, kThreads, s,
+      LaunchFlashKernel(Bf16FlashQueryGradKernel<kMaxD, T>, kQueryGradBytes<kMaxD>, kThreads, s,
                         stream, qkv, out, dout, lse, s, FlashScale(s), ScaleLog2(s), delta, dqkv);
   if (err != cudaSuccess) return err;
-  return LaunchFlashKernel(Bf16FlashKeyGradKernel<kMaxD, TQkv>, kKeyGradBytes<kMaxD>, kThreads, s,
+  return LaunchFlashKernel(Bf16FlashKeyGradKernel<kMaxD, T>, kKeyGradBytes<kMaxD>, kThreads, s,
                            stream, qkv, dout, lse, delta, s, FlashScale(s), ScaleLog2(s), dqkv);
 }
 
@@ -501,17 +507,17 @@ bool AlignedTo(const void* p, uintptr_t bytes) {
 }
 
 // Bf16FlashAttentionTakes: qkv and dout aligned to 4 of their elements.
-template <typename TQkv>
-bool Takes(const FlashShape& shape, const TQkv* qkv, const float* dout) {
+template <typename T>
+bool Takes(const FlashShape& shape, const T* qkv, const T* dout) {
   return shape.head_dim >= kFrag && shape.head_dim <= kFlashMaxHeadDim &&
-         shape.head_dim % kFrag == 0 && AlignedTo(qkv, 4 * sizeof(TQkv)) &&
-         (dout == nullptr || AlignedTo(dout, 4 * sizeof(float)));
+         shape.head_dim % kFrag == 0 && AlignedTo(qkv, 4 * sizeof(T)) &&
+         (dout == nullptr || AlignedTo(dout, 4 * sizeof(T)));
 }
 
-template <typename TQkv>
-cudaError_t LaunchForward(const TQkv* qkv, const FlashShape& shape, float* out, float* lse,
+template <typename T>
+cudaError_t LaunchForward(const T* qkv, const FlashShape& shape, T* out, float* lse,
                           cudaStream_t stream) {
-  if (!ValidFlashShape(shape) || !Takes(shape, qkv, nullptr)) {
+  if (!ValidFlashShape(shape) || !Takes(shape, qkv, static_cast<const T*>(nullptr))) {
     return cudaErrorInvalidValue;
   }
   if (EmptyFlashShape(shape)) return cudaSuccess;
@@ -520,10 +526,9 @@ cudaError_t LaunchForward(const TQkv* qkv, const FlashShape& shape, float* out, 
   return Forward<128>(qkv, shape, out, lse, stream);
 }
 
-template <typename TQkv>
-cudaError_t LaunchBackward(const TQkv* qkv, const float* out, const float* dout, const float* lse,
-                           const FlashShape& shape, float* dqkv, float* scratch,
-                           cudaStream_t stream) {
+template <typename T>
+cudaError_t LaunchBackward(const T* qkv, const T* out, const T* dout, const float* lse,
+                           const FlashShape& shape, T* dqkv, float* scratch, cudaStream_t stream) {
   if (!ValidFlashShape(shape) || !Takes(shape, qkv, dout)) {
     return cudaErrorInvalidValue;
   }
@@ -534,6 +539,7 @@ cudaError_t LaunchBackward(const TQkv* qkv, const float* out, const float* dout,
 }
 
 const Bf16* AsBf16(const BFloat16* p) { return reinterpret_cast<const Bf16*>(p); }
+Bf16* AsBf16(BFloat16* p) { return reinterpret_cast<Bf16*>(p); }
 
 }  // namespace
 
@@ -541,8 +547,8 @@ bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const fl
   return Takes(shape, qkv, dout);
 }
 
-bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const float* dout) {
-  return Takes(shape, AsBf16(qkv), dout);
+bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const BFloat16* dout) {
+  return Takes(shape, AsBf16(qkv), AsBf16(dout));
 }
 
 cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,
@@ -551,8 +557,8 @@ cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& 
 }
 
 cudaError_t LaunchBf16FlashAttentionForward(const BFloat16* qkv, const FlashShape& shape,
-                                            float* out, float* lse, cudaStream_t stream) {
-  return LaunchForward(AsBf16(qkv), shape, out, lse, stream);
+                                            BFloat16* out, float* lse, cudaStream_t stream) {
+  return LaunchForward(AsBf16(qkv), shape, AsBf16(out), lse, stream);
 }
 
 cudaError_t LaunchBf16FlashAttentionBackward(const float* qkv, const float* out, const float* dout,
@@ -561,11 +567,12 @@ cudaError_t LaunchBf16FlashAttentionBackward(const float* qkv, const float* out,
   return LaunchBackward(qkv, out, dout, lse, shape, dqkv, scratch, stream);
 }
 
-cudaError_t LaunchBf16FlashAttentionBackward(const BFloat16* qkv, const float* out,
-                                             const float* dout, const float* lse,
-                                             const FlashShape& shape, float* dqkv, float* scratch,
-                                             cudaStream_t stream) {
-  return LaunchBackward(AsBf16(qkv), out, dout, lse, shape, dqkv, scratch, stream);
+cudaError_t LaunchBf16FlashAttentionBackward(const BFloat16* qkv, const BFloat16* out,
+                                             const BFloat16* dout, const float* lse,
+                                             const FlashShape& shape, BFloat16* dqkv,
+                                             float* scratch, cudaStream_t stream) {
+  return LaunchBackward(AsBf16(qkv), AsBf16(out), AsBf16(dout), lse, shape, AsBf16(dqkv), scratch,
+                        stream);
 }
 
 }  // namespace usine::nn_internal::cuda

@@ -6,9 +6,11 @@
 // gradient are accumulated in f32. As with the f32 kernels, every output element is summed by
 // one thread in a fixed order, with no atomics: the same input gives the same bits on every run.
 // The layers take this path when F32MatmulPrecision() is kBf16 and Bf16FlashAttentionTakes
-// (cuda_layers.h). Each launcher also takes qkv in bf16 (as c_attn writes it under bf16
-// products): the same results, bit for bit, as for an f32 qkv holding those values, with half
-// the bytes to read. Launch contract: cuda_gelu.h.
+// (cuda_layers.h). Each launcher also takes its arrays but lse in bf16 (as the attention layer
+// keeps them under bf16 products: c_attn writes qkv so, the forward pass writes out for c_proj's
+// product, c_proj's backward writes dout, and dqkv is c_attn's backward operand): the bits of the
+// f32 launch on f32 arrays holding the same values, each f32 result rounded to bf16 (to nearest,
+// ties to even) as it is stored, with half the bytes to move. Launch contract: cuda_gelu.h.
 //
 // Work split: one block of 4 warps per head and tile of 64 rows; each warp owns 16 rows of the
 // tile (queries in the forward and dq kernels, keys in the dk, dv kernel) and walks the other
@@ -32,7 +34,7 @@ namespace usine::nn_internal::cuda {
 // null) aligned to 4 of their elements (16 bytes for f32, 8 for bf16), since the kernels read
 // them 4 elements at a time.
 bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const float* dout);
-bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const float* dout);
+bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const BFloat16* dout);
 
 // LaunchFlashAttentionForward's results. Shared memory per block: 45 KB at D <= 32, 57 KB at
 // D <= 64, 81 KB at D <= 128 (beyond 48 KB an opt-in, which the launcher makes). Returns
@@ -41,7 +43,7 @@ bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const
 cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,
                                             float* lse, cudaStream_t stream);
 cudaError_t LaunchBf16FlashAttentionForward(const BFloat16* qkv, const FlashShape& shape,
-                                            float* out, float* lse, cudaStream_t stream);
+                                            BFloat16* out, float* lse, cudaStream_t stream);
 
 // LaunchFlashAttentionBackward's results, from what either forward pass gave (the probabilities
 // are recomputed here in bf16 and normalised by `lse`: after a forward pass in f32 they are off
@@ -54,10 +56,10 @@ cudaError_t LaunchBf16FlashAttentionForward(const BFloat16* qkv, const FlashShap
 cudaError_t LaunchBf16FlashAttentionBackward(const float* qkv, const float* out, const float* dout,
                                              const float* lse, const FlashShape& shape, float* dqkv,
                                              float* scratch, cudaStream_t stream);
-cudaError_t LaunchBf16FlashAttentionBackward(const BFloat16* qkv, const float* out,
-                                             const float* dout, const float* lse,
-                                             const FlashShape& shape, float* dqkv, float* scratch,
-                                             cudaStream_t stream);
+cudaError_t LaunchBf16FlashAttentionBackward(const BFloat16* qkv, const BFloat16* out,
+                                             const BFloat16* dout, const float* lse,
+                                             const FlashShape& shape, BFloat16* dqkv,
+                                             float* scratch, cudaStream_t stream);
 
 }  // namespace usine::nn_internal::cuda
 

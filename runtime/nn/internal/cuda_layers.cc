@@ -152,8 +152,10 @@ absl::Status CudaAccumulateColumnSums(const Tensor& x, int64_t cols, const Tenso
   USINE_ENTER_DEVICE_OF(x);
   const int64_t rows = x.numel() / cols;
   ASSIGN_OR_RETURN(Tensor scratch, Scratch(cuda::ColumnSumsScratch(rows, cols), x.device()));
-  return USINE_CUDA_STATUS(cuda::LaunchAccumulateColumnSums(F32(x), rows, cols, F32(sums),
-                                                            F32(scratch), kDefaultStream));
+  return USINE_CUDA_STATUS(WithInput(x, [&](const auto* in) {
+    return cuda::LaunchAccumulateColumnSums(in, rows, cols, F32(sums), F32(scratch),
+                                            kDefaultStream);
+  }));
 }
 
 absl::StatusOr<Tensor> CudaRoundAndAccumulateColumnSums(const Tensor& x, int64_t cols,
@@ -401,39 +403,53 @@ cuda::FlashShape FlashShapeOf(const AttentionDims& d) {
   return {.batch = d.batch, .seq = d.seq, .heads = d.heads, .head_dim = d.head_dim};
 }
 
-// The flash kernels' arrays but qkv are f32: InvalidArgument for another dtype, which they would
-// misread.
-absl::Status CheckF32(std::initializer_list<const Tensor*> tensors, absl::string_view what) {
-  for (const Tensor* t : tensors) {
-    if (t->dtype() != DType::kF32) {
+// The flash kernels' arrays: lse f32, qkv f32 or bf16 (for the bf16 kernels), the others in
+// qkv's dtype. InvalidArgument otherwise, which the kernels would misread.
+absl::Status CheckFlashArrays(const Tensor& qkv, std::initializer_list<const Tensor*> arrays,
+                              const Tensor& lse, absl::string_view what) {
+  if (lse.dtype() != DType::kF32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": expected an f32 lse, got ", lse.DebugString()));
+  }
+  if (qkv.dtype() != DType::kF32 && qkv.dtype() != DType::kBF16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": expected an f32 or bf16 qkv, got ", qkv.DebugString()));
+  }
+  for (const Tensor* t : arrays) {
+    if (t->dtype() != qkv.dtype()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(what, ": expected f32 arrays but qkv, got ", t->DebugString()));
+          absl::StrCat(what, ": expected every array but lse in qkv's dtype ",
+                       DTypeName(qkv.dtype()), ", got ", t->DebugString()));
     }
   }
   return absl::OkStatus();
 }
 
-// Whether the bf16 tensor-core kernels run: always for a bf16 qkv (the f32 kernels read f32;
-// an error where the bf16 ones cannot take it); for an f32 one under a bf16 matmul precision,
-// where they take the shape and arrays (dout: null in the forward pass). Where they do not,
-// the f32 kernels run, and the process's log says so once: a run that asked for bf16 should not
-// be slower unawares.
+template <typename T>
+const T* DataOrNull(const Tensor* t) {
+  return t == nullptr ? nullptr : static_cast<const T*>(t->raw_data());
+}
+
+// Whether the bf16 tensor-core kernels run: always for bf16 arrays (the f32 kernels read f32;
+// an error where the bf16 ones cannot take them); for f32 ones under a bf16 matmul precision,
+// where they take the shape and arrays (dout, of qkv's dtype: null in the forward pass). Where
+// they do not, the f32 kernels run, and the process's log says so once: a run that asked for
+// bf16 should not be slower unawares.
 absl::StatusOr<bool> UseBf16Flash(const cuda::FlashShape& shape, const Tensor& qkv,
                                   const Tensor* dout) {
-  const float* dout_data = dout == nullptr ? nullptr : F32(*dout);
   if (qkv.dtype() == DType::kBF16) {
-    if (cuda::Bf16FlashAttentionTakes(shape, static_cast<const BFloat16*>(qkv.raw_data()),
-                                      dout_data)) {
+    if (cuda::Bf16FlashAttentionTakes(shape, DataOrNull<BFloat16>(&qkv),
+                                      DataOrNull<BFloat16>(dout))) {
       return true;
     }
     return absl::InvalidArgumentError(absl::StrCat(
-        "flash attention: a bf16 qkv needs the bf16 kernels, which take head sizes that are "
+        "flash attention: bf16 arrays need the bf16 kernels, which take head sizes that are "
         "multiples of 16 up to ",
         cuda::kFlashMaxHeadDim, " and qkv and dout aligned to 4 elements; got head size ",
         shape.head_dim));
   }
   if (F32MatmulPrecision() != MatmulPrecision::kBf16) return false;
-  if (cuda::Bf16FlashAttentionTakes(shape, F32(qkv), dout_data)) return true;
+  if (cuda::Bf16FlashAttentionTakes(shape, F32(qkv), DataOrNull<float>(dout))) return true;
   static std::atomic<bool> told{false};
   if (!told.exchange(true)) {
     USINE_LOG(WARNING) << "flash attention under bf16 products: head size " << shape.head_dim
@@ -450,13 +466,15 @@ absl::StatusOr<bool> UseBf16Flash(const cuda::FlashShape& shape, const Tensor& q
 
 absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d, const Tensor& out,
                                        const Tensor& lse) {
-  RETURN_IF_ERROR(CheckF32({&out, &lse}, "CudaFlashAttentionForward"));
+  RETURN_IF_ERROR(CheckFlashArrays(qkv, {&out}, lse, "CudaFlashAttentionForward"));
   USINE_ENTER_DEVICE_OF(qkv);
   const cuda::FlashShape shape = FlashShapeOf(d);
   ASSIGN_OR_RETURN(const bool bf16, UseBf16Flash(shape, qkv, nullptr));
   if (bf16) {
-    return USINE_CUDA_STATUS(WithInput(qkv, [&](const auto* in) {
-      return cuda::LaunchBf16FlashAttentionForward(in, shape, F32(out), F32(lse), kDefaultStream);
+    return USINE_CUDA_STATUS(WithOutput(out, [&](auto* o) {
+      using T = std::remove_pointer_t<decltype(o)>;
+      return cuda::LaunchBf16FlashAttentionForward(DataOrNull<T>(&qkv), shape, o, F32(lse),
+                                                   kDefaultStream);
     }));
   }
   return USINE_CUDA_STATUS(
@@ -466,16 +484,18 @@ absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d
 absl::Status CudaFlashAttentionBackward(const Tensor& dout, const Tensor& qkv, const Tensor& out,
                                         const Tensor& lse, const AttentionDims& d,
                                         const Tensor& dqkv) {
-  RETURN_IF_ERROR(CheckF32({&dout, &out, &lse, &dqkv}, "CudaFlashAttentionBackward"));
+  RETURN_IF_ERROR(CheckFlashArrays(qkv, {&dout, &out, &dqkv}, lse, "CudaFlashAttentionBackward"));
   USINE_ENTER_DEVICE_OF(dout);
   const cuda::FlashShape shape = FlashShapeOf(d);
   ASSIGN_OR_RETURN(Tensor scratch,
                    Scratch(cuda::FlashAttentionBackwardScratch(shape), dout.device()));
   ASSIGN_OR_RETURN(const bool bf16, UseBf16Flash(shape, qkv, &dout));
   if (bf16) {
-    return USINE_CUDA_STATUS(WithInput(qkv, [&](const auto* in) {
-      return cuda::LaunchBf16FlashAttentionBackward(in, F32(out), F32(dout), F32(lse), shape,
-                                                    F32(dqkv), F32(scratch), kDefaultStream);
+    return USINE_CUDA_STATUS(WithOutput(dqkv, [&](auto* dq) {
+      using T = std::remove_pointer_t<decltype(dq)>;
+      return cuda::LaunchBf16FlashAttentionBackward(DataOrNull<T>(&qkv), DataOrNull<T>(&out),
+                                                    DataOrNull<T>(&dout), F32(lse), shape, dq,
+                                                    F32(scratch), kDefaultStream);
     }));
   }
   return USINE_CUDA_STATUS(cuda::LaunchFlashAttentionBackward(

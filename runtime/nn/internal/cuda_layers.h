@@ -42,7 +42,8 @@ namespace usine::nn_internal {
                                                  const Tensor& skip, const Tensor& dx,
                                                  const Tensor& dweight, const Tensor& dbias);
 
-// sums[c] += sum over rows of x[r, c], for x of rows * cols elements and sums [cols].
+// sums[c] += sum over rows of x[r, c], for x (f32 or bf16) of rows * cols elements and sums
+// [cols] (f32).
 [[nodiscard]] absl::Status CudaAccumulateColumnSums(const Tensor& x, int64_t cols,
                                                     const Tensor& sums);
 // CudaAccumulateColumnSums (the same bits), returning x rounded to bf16 (a new tensor of x's
@@ -117,11 +118,12 @@ inline constexpr int64_t kFlashAttentionMaxHeadDim = 128;
 
 // The fused flash attention kernels over qkv [B, T, 3C]: writes out [B, T, C] and lse [B, H, T]
 // (each row's log-sum-exp of scores), which the backward pass needs with qkv and out; no [T, T]
-// matrix. qkv is f32 or bf16 (as c_attn writes it under bf16 products); everything else f32.
-// For a bf16 qkv, and for an f32 one when F32MatmulPrecision() is kBf16 and the head size is a
-// multiple of 16 (with qkv and dout aligned to 4 elements, as allocations are), the bf16
-// tensor-core kernels of cuda_flash_attention_bf16.h, else the f32 kernels of
-// cuda_flash_attention.h (InvalidArgument for a bf16 qkv they cannot take); the precision is
+// matrix. lse is f32; qkv, out, dout and dqkv are all f32, or all bf16 (as the layer keeps them
+// under bf16 products: each f32 result rounded to bf16 as it is stored); InvalidArgument for
+// other dtypes. For bf16 arrays, and for f32 ones when F32MatmulPrecision() is kBf16 and the head
+// size is a multiple of 16 (with qkv and dout aligned to 4 elements, as allocations are), the
+// bf16 tensor-core kernels of cuda_flash_attention_bf16.h, else the f32 kernels of
+// cuda_flash_attention.h (InvalidArgument for bf16 arrays they cannot take); the precision is
 // read at each call, so a forward and its backward should run under the same one.
 // REQUIRES: d.head_dim <= kFlashAttentionMaxHeadDim.
 [[nodiscard]] absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d,

@@ -89,10 +89,11 @@ absl::Status LinearProduct::ForwardGelu(const Tensor& x_operand, const Tensor& w
 
 absl::StatusOr<Tensor> LinearProduct::OperandAndBiasGradient(const Tensor& dy, const Tensor& dy2,
                                                              const Tensor* bias_grad) const {
-  // On CUDA under bf16 products the rounding and the sums come from one pass over dy; the bits
-  // are those of the cast and the sums apart.
+  // On CUDA under bf16 products the rounding of an f32 dy and its sums come from one pass over
+  // it; the bits are those of the cast and the sums apart. (A dy already in bf16 is summed as it
+  // is, and is its own operand.)
   if (bias_grad != nullptr && device_.is_cuda() &&
-      ProductOperandDType(dy.dtype(), dy.device()) == DType::kBF16) {
+      ProductOperandDType(dy.dtype(), dy.device()) != dy.dtype()) {
     ASSIGN_OR_RETURN(Tensor rounded, CudaRoundAndAccumulateColumnSums(dy2, out_, *bias_grad));
     return rounded.Reshape(dy.shape());
   }
@@ -128,11 +129,7 @@ absl::StatusOr<Tensor> LinearProduct::GeluGradientOperand(const Tensor& dy2,
 absl::StatusOr<Tensor> LinearProduct::Backward(const Tensor& dy, const Tensor& weight_grad,
                                                const Tensor* bias_grad) {
   if (!x_) return absl::FailedPreconditionError(absl::StrCat(layer_, "::Backward before Forward"));
-  if (activation_ == LinearActivation::kGelu) {
-    RETURN_IF_ERROR(CheckProductInput(dy, dtype_, device_, out_, absl::StrCat(layer_, " dy")));
-  } else {
-    RETURN_IF_ERROR(CheckLayerInput(dy, dtype_, device_, out_, absl::StrCat(layer_, " dy")));
-  }
+  RETURN_IF_ERROR(CheckProductInput(dy, dtype_, device_, out_, absl::StrCat(layer_, " dy")));
   const int64_t rows = x_->numel() / in_;
   if (dy.numel() != rows * out_) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -59,8 +59,9 @@ class LinearProduct {
   // operands (and the activation's input) for Backward. W: [out, in]; bias: [out].
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x, const Tensor& weight,
                                                const Tensor* bias);
-  // dy [..., out] (the gradient of Forward's output, in the layer's dtype; with GELU also
-  // already in ProductOperandDType's, as a next layer with input_gradient_operand writes it) ->
+  // dy [..., out] (the gradient of Forward's output, in the layer's dtype or already in
+  // ProductOperandDType's: as a next layer with input_gradient_operand writes it, or the bf16
+  // flash attention its dqkv; then the bias gradient sums its bf16 values) ->
   // dx [..., in] (a new tensor, in the layer's dtype or with input_gradient_operand in
   // ProductOperandDType's: the product writes it in bf16 on CUDA under bf16 products, and the
   // cpu's emulation rounds it to those values, EmulateProductOperandOutput); adds dL/dW into

@@ -8,8 +8,8 @@
 // and without recomputation); the layer matches the cpu's, and a whole tiny Gpt step with
 // kFlash matches kUnfused. The bf16 tensor-core kernels, which run under MatmulPrecision::kBf16,
 // are held to the cpu's f32 within kBf16FlashTolerance (derived there from bf16's rounding) over
-// the same kinds of shapes, give the same bits twice, take a bf16 qkv with the bits of its f32
-// copy, and leave head sizes that are not multiples of 16 to the f32 kernels; the layer under
+// the same kinds of shapes, give the same bits twice, take bf16 arrays with the bits of their f32
+// copies, and leave head sizes that are not multiples of 16 to the f32 kernels; the layer under
 // bf16 products (c_attn writing q|k|v in bf16) matches the cpu's emulation. Label `gpu`: skipped
 // without a CUDA device, but for the option's checks, which need none.
 #include <algorithm>
@@ -87,11 +87,12 @@ struct FlashResult {
   Tensor out, lse, dqkv;
 };
 
+// out and dqkv in qkv's dtype (dout's too), lse in f32.
 FlashResult RunFlash(const Tensor& qkv, const Tensor& dout, const ni::AttentionDims& d) {
   const int64_t c = d.heads * d.head_dim;
-  FlashResult r{Tensor::Empty({d.batch, d.seq, c}, DType::kF32, kCuda).value(),
+  FlashResult r{Tensor::Empty({d.batch, d.seq, c}, qkv.dtype(), kCuda).value(),
                 Tensor::Empty({d.batch, d.heads, d.seq}, DType::kF32, kCuda).value(),
-                Tensor::Empty({d.batch, d.seq, 3 * c}, DType::kF32, kCuda).value()};
+                Tensor::Empty({d.batch, d.seq, 3 * c}, qkv.dtype(), kCuda).value()};
   for (const Tensor& t : {r.out, r.lse, r.dqkv}) Poison(t);
   EXPECT_OK(ni::CudaFlashAttentionForward(qkv, d, r.out, r.lse));
   EXPECT_OK(ni::CudaFlashAttentionBackward(dout, qkv, r.out, r.lse, d, r.dqkv));
@@ -290,9 +291,11 @@ class CudaBf16FlashAttentionGpuTest : public CudaFlashAttentionGpuTest {};
 // element (0.73 u for out, 3 roundings); the f32 accumulations add orders less. A score's error
 // is absolute (q k^T cancels, the rounding of its terms does not): about 0.45 u r.m.s. for the
 // tests' inputs (uniform within ±1.5) at any D, and lse, a weighted mean of scores, errs alike.
-// 4 u is 4 times those root mean squares, room for the largest of many elements. In a cpu
-// emulation of the kernels over these shapes and inputs the errors were at most 0.67 u (out) and
-// 1.0 u (dq, dk, dv) norm-relative, 1.1 u of the largest element, and 1.5 u absolute (lse).
+// On bf16 arrays (as the layer keeps them) each result is rounded once more as it is stored, and
+// the gradients' delta takes the rounding of out: about 1.05 u r.m.s. for the gradients and
+// 0.85 u for out. 4 u is 4 times those root mean squares, room for the largest of many elements. In
+// a cpu emulation of the kernels over these shapes and inputs the errors were at most 0.67 u (out)
+// and 1.0 u (dq, dk, dv) norm-relative, 1.1 u of the largest element, and 1.5 u absolute (lse).
 constexpr double kBf16FlashTolerance = 8.0 / 512;
 
 // The largest |element| of a tensor.
@@ -317,6 +320,16 @@ double Largest(const Tensor& t) {
   return ::testing::AssertionSuccess();
 }
 
+// `t` converted to `dtype` (Cast: bf16 rounded to nearest, ties to even), in a new tensor.
+Tensor Converted(const Tensor& t, DType dtype) {
+  Tensor converted = Tensor::Empty(t.shape(), dtype, t.device()).value();
+  EXPECT_OK(Cast(t, converted));
+  return converted;
+}
+
+// `t` (f32) rounded to the bf16 values it stands for, in f32.
+Tensor RoundedToBf16(const Tensor& t) { return Converted(Converted(t, DType::kBF16), DType::kF32); }
+
 TEST_F(CudaBf16FlashAttentionGpuTest, MatchesCpuWithinBf16Rounding) {
   // T = 1 (dq and dk are 0), T not a multiple of the 64-row tile, one tile, T = 1024 at GPT-2's
   // D = 64; D = 16, 32, 48 and 96 (padded to the kernels' 32, 64 or 128) and 128; H = 1 to 4.
@@ -340,12 +353,18 @@ TEST_F(CudaBf16FlashAttentionGpuTest, MatchesCpuWithinBf16Rounding) {
       testing::ScopedMatmulPrecision precision(MatmulPrecision::kBf16);
       return RunFlash(qkv.cuda, dout.cuda, d);
     }();
+    // And on bf16 arrays, as the layer keeps them under bf16 products.
+    const FlashResult arrays =
+        RunFlash(Converted(qkv.cuda, DType::kBF16), Converted(dout.cuda, DType::kBF16), d);
     for (const auto& [name, got, want] :
-         {std::tuple{"out", bf16.out, cpu.out}, std::tuple{"dqkv", bf16.dqkv, cpu.dqkv}}) {
+         {std::tuple{"out", bf16.out, cpu.out}, std::tuple{"dqkv", bf16.dqkv, cpu.dqkv},
+          std::tuple{"out, bf16 arrays", Converted(arrays.out, DType::kF32), cpu.out},
+          std::tuple{"dqkv, bf16 arrays", Converted(arrays.dqkv, DType::kF32), cpu.dqkv}}) {
       EXPECT_TRUE(Close(got, want, kBf16FlashTolerance)) << name;
       EXPECT_TRUE(ElementsWithin(got, want, kBf16FlashTolerance * Largest(want))) << name;
     }
     EXPECT_TRUE(ElementsWithin(bf16.lse, lse, kBf16FlashTolerance)) << "log-sum-exp, vs double";
+    EXPECT_TRUE(BitIdentical(arrays.lse, bf16.lse)) << "log-sum-exp, bf16 arrays";
     // The tensor cores ran: bf16's rounding is far beyond the f32 kernels' (1e-7).
     EXPECT_FALSE(Close(bf16.out, f32.out, 1e-4)) << "the f32 kernels ran under kBf16";
   }
@@ -367,10 +386,13 @@ TEST_F(CudaBf16FlashAttentionGpuTest, TwoRunsGiveTheSameBits) {
   }
 }
 
-// A bf16 qkv (as c_attn writes it under bf16 products) gives the bits of an f32 qkv holding the
-// same values: the kernels round f32 to bf16 as they load it, and copy bf16 as it is. Whatever
-// the precision: the dtype chooses the bf16 kernels. A head size they cannot take is an error.
-TEST_F(CudaBf16FlashAttentionGpuTest, Bf16QkvGivesTheBitsOfItsF32Copy) {
+// bf16 arrays (as the layer keeps them under bf16 products) give the bits of the f32 launch on
+// f32 copies holding the same values, each result rounded to bf16: the kernels round f32 inputs
+// to bf16 as they load them and copy bf16 ones as they are, read out (for each row's delta) as
+// f32 either way, and round each f32 result as they store it. So the f32 backward below reads
+// the forward's output rounded to bf16, as the bf16 one does. Whatever the precision: the dtype
+// chooses the bf16 kernels. A head size they cannot take is an error, as are mixed dtypes.
+TEST_F(CudaBf16FlashAttentionGpuTest, Bf16ArraysGiveTheBitsOfTheirF32Copies) {
   for (const ni::AttentionDims& d :
        {ni::AttentionDims{2, 100, 3, 64}, ni::AttentionDims{1, 257, 2, 128},
         ni::AttentionDims{2, 37, 4, 16}, ni::AttentionDims{1, 1, 1, 32}}) {
@@ -380,35 +402,50 @@ TEST_F(CudaBf16FlashAttentionGpuTest, Bf16QkvGivesTheBitsOfItsF32Copy) {
     // Random values, and some -0s and bf16 subnormals, which the kernels must keep as they are.
     std::vector<float> values = testing::RandomValues(shape.numel(), 40 + d.seq, 1.5f);
     for (size_t i = 0; i < values.size(); i += 7) values[i] = i % 2 == 0 ? -0.0f : 3e-39f;
-    const Tensor qkv = F32Tensor(kCuda, shape, values);
-    const TensorPair dout = RandomPair({d.batch, d.seq, c}, 41 + d.seq);
-    ASSERT_OK_AND_ASSIGN(Tensor qkv16, Tensor::Empty(shape, DType::kBF16, kCuda));
-    ASSERT_OK(Cast(qkv, qkv16));
-    ASSERT_OK_AND_ASSIGN(Tensor qkv32, Tensor::Empty(shape, DType::kF32, kCuda));
-    ASSERT_OK(Cast(qkv16, qkv32));
-    const FlashResult from_f32 = [&] {
+    const Tensor qkv16 = Converted(F32Tensor(kCuda, shape, values), DType::kBF16);
+    const Tensor qkv32 = Converted(qkv16, DType::kF32);
+    const Tensor dout16 = Converted(RandomPair({d.batch, d.seq, c}, 41 + d.seq).cuda, DType::kBF16);
+    const Tensor dout32 = Converted(dout16, DType::kF32);
+    FlashResult f32{Tensor::Empty({d.batch, d.seq, c}, DType::kF32, kCuda).value(),
+                    Tensor::Empty({d.batch, d.heads, d.seq}, DType::kF32, kCuda).value(),
+                    Tensor::Empty(shape, DType::kF32, kCuda).value()};
+    {
       testing::ScopedMatmulPrecision precision(MatmulPrecision::kBf16);
-      return RunFlash(qkv32, dout.cuda, d);
-    }();
-    const FlashResult from_bf16 = RunFlash(qkv16, dout.cuda, d);  // Under f32 products.
-    EXPECT_TRUE(BitIdentical(from_bf16.out, from_f32.out)) << "out";
-    EXPECT_TRUE(BitIdentical(from_bf16.lse, from_f32.lse)) << "lse";
-    EXPECT_TRUE(BitIdentical(from_bf16.dqkv, from_f32.dqkv)) << "dqkv";
+      ASSERT_OK(ni::CudaFlashAttentionForward(qkv32, d, f32.out, f32.lse));
+      ASSERT_OK(ni::CudaFlashAttentionBackward(dout32, qkv32, RoundedToBf16(f32.out), f32.lse, d,
+                                               f32.dqkv));
+    }
+    const FlashResult bf16 = RunFlash(qkv16, dout16, d);  // Under f32 products.
+    ASSERT_EQ(bf16.out.dtype(), DType::kBF16);
+    EXPECT_TRUE(BitIdentical(Converted(bf16.out, DType::kF32), RoundedToBf16(f32.out))) << "out";
+    EXPECT_TRUE(BitIdentical(bf16.lse, f32.lse)) << "lse";
+    EXPECT_TRUE(BitIdentical(Converted(bf16.dqkv, DType::kF32), RoundedToBf16(f32.dqkv))) << "dqkv";
   }
   const ni::AttentionDims odd{1, 5, 2, 40};
-  ASSERT_OK_AND_ASSIGN(Tensor qkv16, Tensor::Empty({1, 5, 240}, DType::kBF16, kCuda));
-  ASSERT_OK_AND_ASSIGN(Tensor out, Tensor::Empty({1, 5, 80}, DType::kF32, kCuda));
-  ASSERT_OK_AND_ASSIGN(Tensor lse, Tensor::Empty({1, 2, 5}, DType::kF32, kCuda));
-  const absl::Status refused = ni::CudaFlashAttentionForward(qkv16, odd, out, lse);
+  const auto empty = [](const Shape& shape, DType dtype) {
+    return Tensor::Empty(shape, dtype, kCuda).value();
+  };
+  const Tensor qkv16 = empty({1, 5, 240}, DType::kBF16), out16 = empty({1, 5, 80}, DType::kBF16),
+               dqkv16 = empty({1, 5, 240}, DType::kBF16), lse = empty({1, 2, 5}, DType::kF32);
+  const absl::Status refused = ni::CudaFlashAttentionForward(qkv16, odd, out16, lse);
   EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
-  ASSERT_OK_AND_ASSIGN(Tensor dqkv, Tensor::Empty({1, 5, 240}, DType::kF32, kCuda));
-  const absl::Status refused_back = ni::CudaFlashAttentionBackward(out, qkv16, out, lse, odd, dqkv);
+  const absl::Status refused_back =
+      ni::CudaFlashAttentionBackward(out16, qkv16, out16, lse, odd, dqkv16);
   EXPECT_TRUE(absl::IsInvalidArgument(refused_back)) << refused_back;
-  // The other arrays are f32: a bf16 gradient buffer is refused, not overrun.
-  ASSERT_OK_AND_ASSIGN(Tensor dqkv16, Tensor::Empty({1, 5, 240}, DType::kBF16, kCuda));
-  const absl::Status bf16_gradient =
-      ni::CudaFlashAttentionBackward(out, qkv16, out, lse, odd, dqkv16);
-  EXPECT_TRUE(absl::IsInvalidArgument(bf16_gradient)) << bf16_gradient;
+  // Mixed dtypes are refused, not misread, at a head size the kernels take.
+  const ni::AttentionDims even{1, 5, 2, 32};
+  const Tensor qkv32 = empty({1, 5, 192}, DType::kF32), out32 = empty({1, 5, 64}, DType::kF32),
+               qkv = empty({1, 5, 192}, DType::kBF16), out = empty({1, 5, 64}, DType::kBF16),
+               dqkv = empty({1, 5, 192}, DType::kBF16), lse16 = empty({1, 2, 5}, DType::kBF16);
+  for (const absl::Status& mixed :
+       {ni::CudaFlashAttentionForward(qkv, even, out32, lse),
+        ni::CudaFlashAttentionForward(qkv32, even, out, lse),
+        ni::CudaFlashAttentionForward(qkv, even, out, lse16),
+        ni::CudaFlashAttentionBackward(out32, qkv, out, lse, even, dqkv),
+        ni::CudaFlashAttentionBackward(out, qkv, out32, lse, even, dqkv),
+        ni::CudaFlashAttentionBackward(out, qkv, out, lse, even, qkv32)}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(mixed)) << mixed;
+  }
 }
 
 // The layer under bf16 products: c_attn writes q|k|v in bf16 (its bias rounded to bf16) for

@@ -635,6 +635,32 @@ TEST_F(CudaLayersGpuTest, LinearWithOperandInputGradientWritesBf16UnderBf16Only)
   ExpectAPlainLinearOutsideBf16(on_cuda, plain, 31);
 }
 
+// A plain Linear takes a bf16 dy (the bf16 flash attention writes c_attn's so) as the f32 dy
+// holding the same values: under bf16 products the same dx and weight gradient (one operand,
+// bf16 either way) and the same bias gradient (the column sums of the same values), bit for bit.
+TEST_F(CudaLayersGpuTest, LinearTakesABf16GradientAsItsF32Copy) {
+  testing::ScopedMatmulPrecision bf16(MatmulPrecision::kBf16);
+  const LinearOptions o{.in_features = 48, .out_features = 80, .device = kCuda};
+  ParameterInitializer i1(9), i2(9);
+  ASSERT_OK_AND_ASSIGN(auto from16, Linear::Create(o, i1));
+  ASSERT_OK_AND_ASSIGN(auto from32, Linear::Create(o, i2));
+  const Tensor x = RandomPair({3, 7, 48}, 170).cuda;
+  ASSERT_OK(from16->Forward(x).status());
+  ASSERT_OK(from32->Forward(x).status());
+  ASSERT_OK_AND_ASSIGN(Tensor dy16, Tensor::Empty({3, 7, 80}, DType::kBF16, kCuda));
+  ASSERT_OK(Cast(RandomPair({3, 7, 80}, 171).cuda, dy16));
+  ASSERT_OK_AND_ASSIGN(Tensor dy32, Tensor::Empty({3, 7, 80}, DType::kF32, kCuda));
+  ASSERT_OK(Cast(dy16, dy32));
+  ASSERT_OK_AND_ASSIGN(const Tensor dx16, from16->Backward(dy16));
+  ASSERT_OK_AND_ASSIGN(const Tensor dx32, from32->Backward(dy32));
+  EXPECT_TRUE(BitIdentical(dx16, dx32)) << "input gradient";
+  const std::vector<NamedParameter> a = from16->Parameters(), b = from32->Parameters();
+  ASSERT_EQ(a.size(), 2u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(BitIdentical(a[i].parameter->grad, b[i].parameter->grad)) << a[i].name;
+  }
+}
+
 TEST_F(CudaLayersGpuTest, AttentionKernelsWriteEveryOutput) {
   const ni::AttentionDims d{.batch = 2, .seq = 37, .heads = 3, .head_dim = 5};
   const int64_t c = d.heads * d.head_dim;
