@@ -1,5 +1,6 @@
 #include "runtime/optim/adamw.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -46,10 +47,15 @@ absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(std::vector<NamedParameter>
   return adamw;
 }
 
-absl::Status AdamW::Step(double lr) {
+absl::Status AdamW::Step(double lr, float grad_scale) {
   if (!(lr >= 0)) return absl::InvalidArgumentError(absl::StrCat("AdamW: learning rate ", lr));
+  if (!(grad_scale >= 0 && std::isfinite(grad_scale))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AdamW: gradient scale ", grad_scale, " (must be finite and >= 0)"));
+  }
   const int64_t t = step_ + 1;
-  const optim_internal::AdamWCoefficients c = optim_internal::AdamWCoefficientsAt(options_, lr, t);
+  const optim_internal::AdamWCoefficients c =
+      optim_internal::AdamWCoefficientsAt(options_, lr, t, grad_scale);
   if (!slots_.empty()) MarkOp("adamw", slots_.front().parameter.parameter->value.device());
   // CUDA parameters are updated in runs of consecutive ones on one device, many a launch.
   std::vector<optim_internal::AdamWArrays> run;

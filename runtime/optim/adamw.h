@@ -14,8 +14,8 @@
 // ranks; the two write the same checkpoint entries.
 //
 //   ASSIGN_OR_RETURN(auto optimizer, AdamW::Create(model->Parameters(), {.weight_decay = 0.1}));
-//   ASSIGN_OR_RETURN(double norm, ClipGradientNorm(model->Parameters(), 1.0));   // grad_clip.h
-//   RETURN_IF_ERROR(optimizer->Step(schedule.At(step)));                          // lr_schedule.h
+//   ASSIGN_OR_RETURN(double norm, ClipGradientNorm(model->Parameters(), 0));  // grad_clip.h
+//   RETURN_IF_ERROR(optimizer->Step(schedule.At(step), ClipFactor(norm, 1.0)));  // lr_schedule.h
 //   RETURN_IF_ERROR(optimizer->AddToStateDict(state));     // "optim/exp_avg/<name>", ...
 //   ... a checkpoint load fills the moments in place, then:
 //   RETURN_IF_ERROR(optimizer->RestoreStep(state));
@@ -56,9 +56,12 @@ class AdamW {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<AdamW>> Create(
       std::vector<NamedParameter> parameters, const AdamWOptions& options = {});
 
-  // One update from the current gradients with learning rate `lr`; then step() grows by one.
-  // CUDA parameters are updated on their device's default stream; the call does not wait.
-  [[nodiscard]] absl::Status Step(double lr);
+  // One update from the current gradients times `grad_scale` (each element rounded to f32, as
+  // ScaleGradients would leave it: gradient clipping's factor, grad_clip.h, without a pass of
+  // its own) with learning rate `lr`; then step() grows by one. The gradients are left as they
+  // are. InvalidArgument for lr < 0 or a grad_scale that is negative or not finite. CUDA
+  // parameters are updated on their device's default stream; the call does not wait.
+  [[nodiscard]] absl::Status Step(double lr, float grad_scale = 1.0f);
 
   // Updates made so far (t of the last update).
   int64_t step() const { return step_; }

@@ -52,6 +52,10 @@ absl::Status ScaleGradients(absl::Span<const NamedParameter> parameters, float f
   return absl::OkStatus();
 }
 
+float ClipFactor(double norm, double max_norm) {
+  return max_norm > 0 && norm > max_norm ? static_cast<float>(max_norm / norm) : 1.0f;
+}
+
 absl::StatusOr<double> ClipGradientNorm(absl::Span<const NamedParameter> parameters,
                                         double max_norm) {
   if (!parameters.empty()) MarkOp("clip", parameters.front().parameter->grad.device());
@@ -59,9 +63,8 @@ absl::StatusOr<double> ClipGradientNorm(absl::Span<const NamedParameter> paramet
   double sum_of_squares = 0;
   for (const float norm : norms) sum_of_squares += static_cast<double>(norm) * norm;
   const double norm = std::sqrt(sum_of_squares);
-  if (max_norm > 0 && norm > max_norm) {
-    RETURN_IF_ERROR(ScaleGradients(parameters, static_cast<float>(max_norm / norm)));
-  }
+  const float factor = ClipFactor(norm, max_norm);
+  if (factor != 1.0f) RETURN_IF_ERROR(ScaleGradients(parameters, factor));
   return norm;
 }
 

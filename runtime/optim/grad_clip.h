@@ -2,6 +2,12 @@
 // exceeds max_norm every gradient scaled by max_norm / norm (the direction is kept).
 //
 //   ASSIGN_OR_RETURN(double norm, ClipGradientNorm(model->Parameters(), /*max_norm=*/1.0));
+//
+// Or, sparing the pass over the gradients, the norm alone and the factor left to AdamW, which
+// reads the gradients times it (the same bits as scaled gradients; adamw.h):
+//
+//   ASSIGN_OR_RETURN(double norm, ClipGradientNorm(model->Parameters(), /*max_norm=*/0));
+//   RETURN_IF_ERROR(optimizer->Step(lr, ClipFactor(norm, /*max_norm=*/1.0)));
 #ifndef USINE_RUNTIME_OPTIM_GRAD_CLIP_H_
 #define USINE_RUNTIME_OPTIM_GRAD_CLIP_H_
 
@@ -14,6 +20,10 @@
 #include "runtime/nn/module.h"
 
 namespace usine {
+
+// What clipping to max_norm multiplies the gradients by: max_norm / norm, rounded to f32, when
+// max_norm > 0 and norm > max_norm (0 for an infinite norm); otherwise 1.
+float ClipFactor(double norm, double max_norm);
 
 // Returns the norm before clipping. max_norm <= 0 (or infinite) only measures. Gradients are
 // f32, bf16 or f16 on any device (kernels' L2Norm and Scale). Returns once the norm is on the

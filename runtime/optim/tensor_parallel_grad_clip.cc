@@ -28,9 +28,8 @@ absl::StatusOr<double> ClipTensorParallelGradientNorm(absl::Span<const NamedPara
   double sum_of_squares = 0;
   for (int r = 0; r < tp->size(); ++r) sum_of_squares += static_cast<double*>(all.raw_data())[r];
   const double norm = std::sqrt(sum_of_squares + replicated);
-  if (max_norm > 0 && norm > max_norm) {
-    RETURN_IF_ERROR(ScaleGradients(parameters, static_cast<float>(max_norm / norm)));
-  }
+  const float factor = ClipFactor(norm, max_norm);
+  if (factor != 1.0f) RETURN_IF_ERROR(ScaleGradients(parameters, factor));
   return norm;
 }
 

@@ -14,6 +14,7 @@
 #include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/reduce.h"
 #include "runtime/nn/shard_boxes.h"
+#include "runtime/optim/grad_clip.h"
 #include "runtime/optim/internal/adamw_update.h"
 #include "runtime/optim/internal/cuda_adamw_update.h"
 
@@ -126,7 +127,7 @@ absl::Status ZeroAdamW::AddSquares(const Tensor& grad_shard, double sums[2]) con
   return absl::OkStatus();
 }
 
-absl::StatusOr<double> ZeroAdamW::ClipShard(const Tensor& grad_shard, double max_norm) {
+absl::StatusOr<double> ZeroAdamW::GlobalNorm(const Tensor& grad_shard) {
   // Squares of tensor-parallel shards, then of parameters every TP rank holds whole; the
   // padding (zeros) adds nothing.
   double sums[2] = {0, 0};
@@ -153,12 +154,7 @@ absl::StatusOr<double> ZeroAdamW::ClipShard(const Tensor& grad_shard, double max
     sharded = 0;
     for (int r = 0; r < tp_->size(); ++r) sharded += shards[r];
   }
-  const double norm = std::sqrt(sharded + whole);
-  if (max_norm > 0 && norm > max_norm) {
-    RETURN_IF_ERROR(Scale(grad_shard, static_cast<float>(max_norm / norm),
-                          Stream::Default(grad_shard.device())));
-  }
-  return norm;
+  return std::sqrt(sharded + whole);
 }
 
 absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
@@ -167,11 +163,13 @@ absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
   const Stream stream = Stream::Default(flat_grad_.device());
   ASSIGN_OR_RETURN(Tensor grad_shard, flat_grad_.View(shard_begin(), {shard_numel_}));
   RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg, {.stream = &stream}));
-  ASSIGN_OR_RETURN(const double norm, ClipShard(grad_shard, max_norm));
+  ASSIGN_OR_RETURN(const double norm, GlobalNorm(grad_shard));
   if (!std::isfinite(norm)) return norm;  // The same on every rank: nothing is updated.
 
+  // The clipping factor is applied as the update reads the gradients (adamw_update.h).
   const int64_t t = step_ + 1;
-  const optim_internal::AdamWCoefficients c = optim_internal::AdamWCoefficientsAt(options_, lr, t);
+  const optim_internal::AdamWCoefficients c =
+      optim_internal::AdamWCoefficientsAt(options_, lr, t, ClipFactor(norm, max_norm));
   RETURN_IF_ERROR(Update(c, grad_shard));
   ASSIGN_OR_RETURN(Tensor value_shard, flat_value_.View(shard_begin(), {shard_numel_}));
   RETURN_IF_ERROR(dp_.AllGather(value_shard, flat_value_, {.stream = &stream}));

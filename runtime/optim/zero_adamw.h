@@ -10,14 +10,14 @@
 //   1. reduce-scatters the flat gradients in place (average): rank r's shard of them becomes
 //      the averaged gradients; the rest keeps this rank's local gradients;
 //   2. computes the global gradient norm from the shards (each rank's sum of squares in
-//      double, all-gathered and summed in rank order, so every rank gets the same value) and,
-//      when it exceeds max_norm, scales the shard by max_norm / norm, as ClipGradientNorm
-//      (grad_clip.h) does with whole gradients; with tensor parallelism, the squares of
-//      tensor-parallel shards (Parameter::split) are then added over the TP group, and those
-//      of parameters every TP rank holds whole count once, as in
-//      ClipTensorParallelGradientNorm (tensor_parallel_grad_clip.h);
+//      double, all-gathered and summed in rank order, so every rank gets the same value); with
+//      tensor parallelism, the squares of tensor-parallel shards (Parameter::split) are then
+//      added over the TP group, and those of parameters every TP rank holds whole count once,
+//      as in ClipTensorParallelGradientNorm (tensor_parallel_grad_clip.h);
 //   3. applies AdamW to its shard of the parameters (the same element-wise update as AdamW,
-//      weight decay only on parameters with `decay`);
+//      weight decay only on parameters with `decay`), reading the gradients clipped: times
+//      ClipFactor(norm, max_norm) (grad_clip.h), the bits ClipGradientNorm's scaling gives,
+//      without a pass of its own; the shard of gradients is left as it is;
 //   4. all-gathers the updated shards in place, so that every rank's parameters are equal.
 //
 // A replacement for "all-reduce the gradients, ClipGradientNorm, AdamW::Step" on every rank:
@@ -123,8 +123,8 @@ class ZeroAdamW {
   // of parameters every TP rank holds whole (in double; on a device, from each segment's f32
   // norm).
   absl::Status AddSquares(const Tensor& grad_shard, double sums[2]) const;
-  // Step 2: the norm of the averaged gradients, and clipping.
-  absl::StatusOr<double> ClipShard(const Tensor& grad_shard, double max_norm);
+  // Step 2: the norm of the averaged gradients (whose clipping factor step 3 applies).
+  absl::StatusOr<double> GlobalNorm(const Tensor& grad_shard);
   // Step 3: AdamW on the shard (on a device, enqueued on its default stream).
   absl::Status Update(const optim_internal::AdamWCoefficients& c, const Tensor& grad_shard);
 

@@ -6,6 +6,7 @@
 
 #include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/optim/grad_clip.h"
 #include "runtime/optim/tensor_parallel_grad_clip.h"
 #include "runtime/train/data_parallel.h"
 
@@ -90,10 +91,15 @@ absl::StatusOr<TrainStepResult> TrainStep(TokenModel& model, absl::Span<const Te
   ASSIGN_OR_RETURN(const bool go_on, AccumulateGradients(model, micro_batches, options, &result));
   if (!go_on) return result;
   const absl::Time start = absl::Now();
-  ASSIGN_OR_RETURN(result.grad_norm, ClipTensorParallelGradientNorm(
-                                         model.Parameters(), options.max_grad_norm, model.tp()));
+  // The norm alone: AdamW applies the clipping factor as it reads the gradients (the bits of
+  // scaled gradients, without a pass over them).
+  ASSIGN_OR_RETURN(result.grad_norm,
+                   ClipTensorParallelGradientNorm(model.Parameters(), /*max_norm=*/0, model.tp()));
   result.skipped = !std::isfinite(result.grad_norm);
-  if (!result.skipped) RETURN_IF_ERROR(optimizer.Step(options.lr));
+  if (!result.skipped) {
+    RETURN_IF_ERROR(
+        optimizer.Step(options.lr, ClipFactor(result.grad_norm, options.max_grad_norm)));
+  }
   result.times.optimizer = absl::Now() - start;
   return result;
 }

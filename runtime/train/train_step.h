@@ -2,7 +2,10 @@
 // with gradient accumulation over micro-batches: zero the gradients; forward and backward
 // each micro-batch (the last backward marks each child's gradients ready as it finishes
 // them, so the data-parallel buckets reduce while backward goes on); the reducer's Finish;
-// global-norm clipping over the whole model (tensor_parallel_grad_clip.h); AdamW.
+// global-norm clipping over the whole model (tensor_parallel_grad_clip.h); AdamW. The clipping
+// factor is applied as AdamW reads the gradients (AdamW::Step's grad_scale, ZeroAdamW::Step's
+// max_norm): the update is that of clipped gradients, bit for bit, and the gradients are left
+// unclipped.
 //
 //   ASSIGN_OR_RETURN(auto reducer, AttachGradientReducer(*model, dp));      // data_parallel.h
 //   ASSIGN_OR_RETURN(auto adamw, AdamW::Create(model->Parameters()));

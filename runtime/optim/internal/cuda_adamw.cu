@@ -19,7 +19,7 @@ __global__ void AdamWKernel(AdamWStep s, AdamWTensors all) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < t.n;
        i += stride) {
-    const double g = t.grad[i];
+    const double g = __fmul_rn(s.grad_scale, t.grad[i]);  // As the Scale kernel rounds it.
     // mi = b1 * m + (1 - b1) * g;  vi = b2 * v + (1 - b2) * g * g
     const double mi = __dadd_rn(__dmul_rn(s.beta1, t.exp_avg[i]), __dmul_rn(1 - s.beta1, g));
     const double vi =

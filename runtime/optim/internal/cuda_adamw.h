@@ -20,6 +20,7 @@ struct AdamWStep {
   double beta1 = 0, beta2 = 0, eps = 0;
   double decay = 0;                         // lr * weight_decay, applied to the tensors that decay.
   double correction1 = 0, correction2 = 0;  // 1 - beta^t.
+  float grad_scale = 1.0f;                  // Each gradient is read times this, in f32.
 };
 
 // One parameter's arrays, of n elements each, on the current device.

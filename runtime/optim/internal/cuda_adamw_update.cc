@@ -21,7 +21,8 @@ absl::Status CudaAdamWUpdate(const AdamWCoefficients& c, absl::Span<const AdamWA
                              .eps = c.eps,
                              .decay = c.lr * c.weight_decay,
                              .correction1 = c.correction1,
-                             .correction2 = c.correction2};
+                             .correction2 = c.correction2,
+                             .grad_scale = c.grad_scale};
   core_internal::CudaDeviceGuard guard;
   RETURN_IF_ERROR(guard.Enter(device));
   cuda::AdamWTensors launch;

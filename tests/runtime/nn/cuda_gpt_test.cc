@@ -260,9 +260,10 @@ TEST_F(CudaGptGpuTest, RecomputedActivationsGiveBitIdenticalGradients) {
   }
 }
 
-// The update itself: the CUDA kernel rounds as the cpu loop does. With 5 layers the model has
-// 64 parameters, more than one launch takes (kAdamWTensorsPerLaunch, 48): both launches, and
-// weights that decay next to biases that do not, are checked.
+// The update itself: the CUDA kernel rounds as the cpu loop does, with and without a gradient
+// scale (a clipping factor). With 5 layers the model has 64 parameters, more than one launch
+// takes (kAdamWTensorsPerLaunch, 48): both launches, and weights that decay next to biases that
+// do not, are checked.
 TEST_F(CudaGptGpuTest, AdamWUpdateIsTheCpusBitForBit) {
   tiny_.n_layer = 5;
   auto cpu = Make(Device::Cpu()), cuda = Make(kCuda);
@@ -271,9 +272,9 @@ TEST_F(CudaGptGpuTest, AdamWUpdateIsTheCpusBitForBit) {
   RandomizeAlike(*cpu, *cuda, 600);
   ASSERT_OK_AND_ASSIGN(auto opt_cpu, AdamW::Create(cpu->Parameters()));
   ASSERT_OK_AND_ASSIGN(auto opt_cuda, AdamW::Create(cuda->Parameters()));
-  for (int step = 0; step < 2; ++step) {
-    ASSERT_OK(opt_cpu->Step(1e-2));
-    ASSERT_OK(opt_cuda->Step(1e-2));
+  for (const float grad_scale : {1.0f, 0.37f}) {
+    ASSERT_OK(opt_cpu->Step(1e-2, grad_scale));
+    ASSERT_OK(opt_cuda->Step(1e-2, grad_scale));
   }
   std::vector<NamedParameter> a = cpu->Parameters(), b = cuda->Parameters();
   for (size_t i = 0; i < a.size(); ++i) {

@@ -1,5 +1,6 @@
 #include <cmath>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,61 @@ TEST(AdamW, RejectsBadOptionsAndParameters) {
   EXPECT_THAT(std::string(AdamW::Create(module->Parameters(), {.beta1 = 1.0}).status().message()),
               HasSubstr("beta1 1"));
   EXPECT_TRUE(absl::IsInvalidArgument(AdamW::Create(module->Parameters()).value()->Step(-1.0)));
+}
+
+// n values in [-2, 2) from `seed`.
+std::vector<float> GradientValues(int64_t n, uint32_t seed) {
+  std::mt19937 engine(seed);
+  std::uniform_real_distribution<float> uniform(-2.0f, 2.0f);
+  std::vector<float> values(n);
+  for (float& v : values) v = uniform(engine);
+  return values;
+}
+
+// A gradient scale (clipping's factor, applied as AdamW reads the gradients) gives the bits of
+// the gradients scaled first (ClipGradientNorm's ScaleGradients) and a plain step, and leaves
+// the gradients as they were.
+TEST(AdamW, GradientScaleGivesTheBitsOfScaledGradients) {
+  ASSERT_OK_AND_ASSIGN(GptConfig tiny, GptConfigNamed("tiny"));
+  ASSERT_OK_AND_ASSIGN(auto folded, Gpt::Create({.config = tiny, .seed = 3}));
+  ASSERT_OK_AND_ASSIGN(auto scaled, Gpt::Create({.config = tiny, .seed = 3}));
+  std::vector<NamedParameter> a = folded->Parameters(), b = scaled->Parameters();
+  ASSERT_EQ(a.size(), b.size());
+  // Each gradient's values; `b`'s are set again before each scaling.
+  const auto set_gradients = [](const std::vector<NamedParameter>& parameters) {
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      const Tensor& grad = parameters[i].parameter->grad;
+      Set(grad, GradientValues(grad.numel(), static_cast<uint32_t>(70 + i)));
+    }
+  };
+  set_gradients(a);
+  ASSERT_OK_AND_ASSIGN(auto opt_folded, AdamW::Create(a));
+  ASSERT_OK_AND_ASSIGN(auto opt_scaled, AdamW::Create(b));
+  const float factor = ClipFactor(/*norm=*/7.3, /*max_norm=*/1.0);
+  EXPECT_EQ(factor, static_cast<float>(1.0 / 7.3));
+  for (int step = 0; step < 2; ++step) {
+    ASSERT_OK(opt_folded->Step(1e-2, factor));
+    set_gradients(b);
+    ASSERT_OK(ScaleGradients(b, factor));
+    ASSERT_OK(opt_scaled->Step(1e-2));
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(ReadTensor<float>(a[i].parameter->value).value(),
+              ReadTensor<float>(b[i].parameter->value).value())
+        << a[i].name;
+    EXPECT_EQ(ReadTensor<float>(a[i].parameter->grad).value(),
+              GradientValues(a[i].parameter->grad.numel(), static_cast<uint32_t>(70 + i)))
+        << a[i].name << ": the gradient is left as it was";
+  }
+  EXPECT_TRUE(absl::IsInvalidArgument(opt_folded->Step(1e-2, -0.5f)));
+  EXPECT_TRUE(absl::IsInvalidArgument(opt_folded->Step(1e-2, INFINITY)));
+}
+
+TEST(ClipFactor, IsMaxNormOverNormOnlyAboveMaxNorm) {
+  EXPECT_EQ(ClipFactor(13.0, 6.5), 0.5f);
+  EXPECT_EQ(ClipFactor(13.0, 100.0), 1.0f);
+  EXPECT_EQ(ClipFactor(13.0, 0.0), 1.0f);  // No clipping.
+  EXPECT_EQ(ClipFactor(INFINITY, 1.0), 0.0f);
 }
 
 TEST(ClipGradientNorm, ScalesEveryGradientByTheGlobalNorm) {
