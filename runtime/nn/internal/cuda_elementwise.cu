@@ -1,18 +1,18 @@
 // Column sums behind cuda_elementwise.h.
+#include "runtime/kernels/internal/float_convert.h"
 #include "runtime/nn/internal/cuda_elementwise.h"
 #include "runtime/nn/internal/cuda_reduce.cuh"
 
 namespace usine::nn_internal::cuda {
 namespace {
 
-__device__ inline float ToFloat(float x) { return x; }
-__device__ inline float ToFloat(BFloat16 x) { return x.ToFloat(); }
-
 template <typename T>
 struct Element {
   const T* x;
   int64_t cols;
-  __device__ float operator()(int64_t r, int64_t c) const { return ToFloat(x[r * cols + c]); }
+  __device__ float operator()(int64_t r, int64_t c) const {
+    return kernels_internal::ToFloat(x[r * cols + c]);
+  }
 };
 
 template <typename T>
