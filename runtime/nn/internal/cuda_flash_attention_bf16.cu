@@ -1,16 +1,18 @@
 // bf16 tensor-core flash attention kernels behind cuda_flash_attention_bf16.h.
 //
 // Every kernel works on one head and one tile of kTile rows (cuda_flash_tiles.cuh) with kWarps
-// warps; warp w owns rows [16 w, 16 w + 16) of the tile (its strip) and computes, per tile of
-// the other side, its [16, kTile] strip of scores (and of dout v^T) as wmma products from the
-// bf16 tiles in shared memory, stores them to its f32 strip of shared memory, where its lanes
-// apply the mask and the softmax, writes the probabilities (or score gradients) back as a bf16
-// strip, and adds their product with the other side's tile into f32 accumulator fragments that
-// stay in registers for the whole walk. Only the loads of the walked tiles are shared by the
-// warps (__syncthreads); the rest is the warp's own (__syncwarp between the lanes' and the
-// fragments' accesses to its strips). The head size D, a multiple of 16, is padded with zeros to
-// kMaxD (32, 64 or 128) and rows past T are zeros too, as in the f32 kernels; 16-column or
-// 16-row blocks that the causal mask hides from a whole strip are skipped.
+// warps; warp w owns rows [16 w, 16 w + 16) of the tile (its strip) and walks the other side's
+// tiles. For each, it computes its [16, kTile] strip of scores (and of dout v^T) as mma.sync
+// m16n8k16 products (cuda_mma.cuh) whose f32 accumulators stay in registers: each lane holds
+// rows g = lane / 4 and g + 8 of the strip, columns 8 n + 2 (lane % 4) and the next, for every
+// 8-column block n. The lanes apply the mask and the softmax there (a row's four lanes combine
+// their maxima and sums by shuffles), round the probabilities (or score gradients) to bf16 as
+// the A operand of the next product, and add that product with the other side's tile into f32
+// accumulators that stay in registers for the whole walk. The walked tiles are shared by the
+// warps in shared memory, double-buffered: the next tile's copy (cp.async for bf16 arrays) is
+// under way while the current one is used. The head size D, a multiple of 16, is padded with
+// zeros to kMaxD (32, 64 or 128) and rows past T are zeros too, as in the f32 kernels; 16-column
+// or 16-row blocks that the causal mask hides from a whole strip are skipped.
 //
 // Softmax arithmetic is in units of log2: scores are scaled by log2(e) / sqrt(D) and
 // exponentiated with exp2f; lse is converted back to natural logs when it is written.
@@ -19,54 +21,49 @@
 #include <type_traits>
 
 #include <cuda_bf16.h>
-#include <mma.h>
 
 #include "runtime/nn/internal/cuda_flash_attention_bf16.h"
 #include "runtime/nn/internal/cuda_flash_tiles.cuh"
+#include "runtime/nn/internal/cuda_mma.cuh"
 #include "runtime/nn/internal/cuda_reduce.cuh"
 
 namespace usine::nn_internal::cuda {
 namespace {
 
-namespace wmma = nvcuda::wmma;
 using Bf16 = __nv_bfloat16;
 
 constexpr int kTile = kFlashTile;
-constexpr int kFrag = 16;              // The wmma shape: 16 x 16 x 16.
-constexpr int kWarps = kTile / kFrag;  // One per 16-row strip of the tile.
+constexpr int kStrip = 16;              // Rows per warp: the products' M.
+constexpr int kWarps = kTile / kStrip;  // One per strip of the tile.
 constexpr int kThreads = kWarps * kWarpSize;
-constexpr int kBlocks = kTile / kFrag;  // 16-row (or 16-column) blocks of a tile.
+constexpr int kBlock = 16;  // The products' K: 16-row (or 16-column) blocks.
+constexpr int kBlocks = kTile / kBlock;
+constexpr int kColumns = 8;  // The products' N: 8-column blocks of an accumulator.
+constexpr int kScoreBlocks = kTile / kColumns;
 
-using FragA = wmma::fragment<wmma::matrix_a, kFrag, kFrag, kFrag, Bf16, wmma::row_major>;
-using FragB = wmma::fragment<wmma::matrix_b, kFrag, kFrag, kFrag, Bf16, wmma::row_major>;
-using FragBt = wmma::fragment<wmma::matrix_b, kFrag, kFrag, kFrag, Bf16, wmma::col_major>;
-using Acc = wmma::fragment<wmma::accumulator, kFrag, kFrag, kFrag, float>;
-
-// Row strides in shared memory, in elements. wmma wants multiples of 16 bytes and fragment
-// origins 32-byte aligned (every array below is a multiple of 128 bytes, and the strips are 16
-// rows apart); the 16 bytes of padding per row spread a column's rows over the banks.
+// A warp's [16, kTile] f32 strip of scores, and its [16, kMaxD] f32 result, as accumulators.
+using ScoreStrip = float[kScoreBlocks][4];
 template <int kMaxD>
-constexpr int kHeadStride = kMaxD + 8;   // bf16 [kTile, kMaxD] tiles of q, k, v, dout.
-constexpr int kProbStride = kTile + 8;   // bf16 [kTile, kTile] tiles of p and ds.
-constexpr int kScoreStride = kTile + 4;  // f32 [kTile, kTile] tiles of scores and dp.
-constexpr int kFactors = kFrag * kFrag;  // f32 [16, 16] per warp: a factor per row.
+using ResultStrip = float[kMaxD / kColumns][4];
 
+// Row stride of the bf16 [kTile, kMaxD] tiles of q, k, v and dout in shared memory, in
+// elements: 16 bytes of padding per row put the 8 rows that an ldmatrix matrix reads in 8
+// different 16-byte bank groups, and keep every row 16-byte aligned (cp.async, ldmatrix).
 template <int kMaxD>
-constexpr int kHeadBytes = kTile* kHeadStride<kMaxD> * sizeof(Bf16);
-constexpr int kProbBytes = kTile * kProbStride * sizeof(Bf16);
-constexpr int kScoreBytes = kTile * kScoreStride * sizeof(float);
-constexpr int kFactorBytes = kWarps * kFactors * sizeof(float);
+constexpr int kHeadStride = kMaxD + 8;
+template <int kMaxD>
+constexpr int kTileElements = kTile* kHeadStride<kMaxD>;
+template <int kMaxD>
+constexpr int kHeadBytes = kTileElements<kMaxD> * sizeof(Bf16);
 constexpr int kRowBytes = kTile * sizeof(float);
 
 // Shared bytes per block of each kernel (see their layouts).
 template <int kMaxD>
-constexpr int kForwardBytes = 3 * kHeadBytes<kMaxD> + kProbBytes + kScoreBytes + kFactorBytes;
+constexpr int kForwardBytes = 5 * kHeadBytes<kMaxD>;
 template <int kMaxD>
-constexpr int kQueryGradBytes =
-    4 * kHeadBytes<kMaxD> + kProbBytes + 2 * kScoreBytes + 2 * kRowBytes;
+constexpr int kQueryGradBytes = 6 * kHeadBytes<kMaxD> + 2 * kRowBytes;
 template <int kMaxD>
-constexpr int kKeyGradBytes =
-    4 * kHeadBytes<kMaxD> + 2 * kProbBytes + 2 * kScoreBytes + 2 * kRowBytes;
+constexpr int kKeyGradBytes = 6 * kHeadBytes<kMaxD> + 4 * kRowBytes;
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
@@ -89,31 +86,40 @@ class SharedArrays {
 __device__ inline int WarpIndex() { return static_cast<int>(threadIdx.x) / kWarpSize; }
 __device__ inline int Lane() { return static_cast<int>(threadIdx.x) % kWarpSize; }
 
-// An element of the kernels' f32 or bf16 arrays as f32 (exact), and an f32 result stored as one
-// (bf16: rounded to nearest, ties to even).
+// The strip row (0 to 15) and column (0 to kTile - 1) of element e of accumulator block n for
+// this lane (cuda_mma.cuh's C layout).
+__device__ inline int StripRow(int e) { return Lane() / 4 + 8 * (e / 2); }
+__device__ inline int StripColumn(int n, int e) { return kColumns * n + 2 * (Lane() % 4) + e % 2; }
+
+// An element of the kernels' f32 or bf16 arrays as f32 (exact), and two f32 results stored as
+// two consecutive elements (bf16: each rounded to nearest, ties to even).
 __device__ inline float ToFloat(float x) { return x; }
 __device__ inline float ToFloat(Bf16 x) { return __bfloat162float(x); }
-__device__ inline void Store(float x, float* to) { *to = x; }
-__device__ inline void Store(float x, Bf16* to) { *to = __float2bfloat16_rn(x); }
+__device__ inline void StorePair(float x, float y, float* to) {
+  *reinterpret_cast<float2*>(to) = make_float2(x, y);
+}
+__device__ inline void StorePair(float x, float y, Bf16* to) {
+  *reinterpret_cast<__nv_bfloat162*>(to) = __floats2bfloat162_rn(x, y);
+}
 
-// tile[r][d] = bf16(rows[(first + r) * stride + d]) for first + r < seq and d < head_dim, else
-// 0, 4 elements at a time: f32 rows rounded to bf16 here, bf16 rows copied as they are (the
-// same bits as f32 rows that hold bf16 values). Called by every thread of the block. REQUIRES:
-// rows and stride keep every group of 4 elements aligned to its size (16 bytes for f32, 8 for
-// bf16); head_dim is a multiple of 4.
+// Starts filling tile[r][d] with bf16(rows[(first + r) * stride + d]) for first + r < seq and d
+// < head_dim, else 0: bf16 rows by cp.async, 8 elements at a time (complete once a
+// CpAsyncWait covers the calling threads' next CpAsyncCommit, then a __syncthreads()); f32 rows
+// rounded to bf16 here, 4 elements at a time, the same bits as bf16 rows holding the rounded
+// values. Called by every thread of the block. REQUIRES: rows and stride keep every group of 8
+// (bf16) or 4 (f32) elements 16-byte aligned; head_dim is a multiple of 8.
 template <int kMaxD, typename TIn>
 __device__ void LoadTile(const TIn* rows, int64_t stride, int64_t first, int64_t seq,
                          int64_t head_dim, Bf16* tile) {
-  constexpr int kQuads = kMaxD / 4;
-  for (int i = static_cast<int>(threadIdx.x); i < kTile * kQuads; i += kThreads) {
-    const int r = i / kQuads, d = i % kQuads * 4;
+  constexpr int kWidth = 16 / sizeof(TIn);
+  constexpr int kGroups = kMaxD / kWidth;
+  for (int i = static_cast<int>(threadIdx.x); i < kTile * kGroups; i += kThreads) {
+    const int r = i / kGroups, d = i % kGroups * kWidth;
     const int64_t t = first + r;
     const bool real = t < seq && d < head_dim;
     Bf16* to = tile + r * kHeadStride<kMaxD> + d;
     if constexpr (std::is_same_v<TIn, Bf16>) {
-      uint2 x = make_uint2(0u, 0u);  // bf16 +0 is all zero bits.
-      if (real) x = *reinterpret_cast<const uint2*>(rows + t * stride + d);
-      *reinterpret_cast<uint2*>(to) = x;
+      CpAsync16(to, real ? rows + t * stride + d : rows, !real);
     } else {
       float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
       if (real) x = *reinterpret_cast<const float4*>(rows + t * stride + d);
@@ -124,80 +130,88 @@ __device__ void LoadTile(const TIn* rows, int64_t stride, int64_t first, int64_t
   }
 }
 
-// acc = a b^T for [16, kMaxD] bf16 strips a and b (rows kHeadStride apart), summed over d in
-// blocks of 16 in increasing order.
+// s = a b^T over the 16-row blocks [j0, j1) of b, for the warp's [16, kMaxD] strip a and a
+// [kTile, kMaxD] tile b (both bf16, rows kHeadStride apart): s's blocks 2 j and 2 j + 1 hold
+// columns [16 j, 16 j + 16), summed over d in blocks of 16 in increasing order; the other
+// blocks are 0. j0 and j1 are the same in every lane.
 template <int kMaxD>
-__device__ void StripProduct(const Bf16* a, const Bf16* b, Acc& acc) {
-  wmma::fill_fragment(acc, 0.0f);
+__device__ void StripTimesTileT(const Bf16* a, const Bf16* b, int j0, int j1, ScoreStrip& s) {
+  const int lane = Lane();
 #pragma unroll
-  for (int d = 0; d < kMaxD; d += kFrag) {
-    FragA fa;
-    FragBt fb;
-    wmma::load_matrix_sync(fa, a + d, kHeadStride<kMaxD>);
-    wmma::load_matrix_sync(fb, b + d, kHeadStride<kMaxD>);
-    wmma::mma_sync(acc, fa, fb, acc);
+  for (int n = 0; n < kScoreBlocks; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[n][e] = 0.0f;
   }
-}
-
-// acc[j] += a m[:, 16 j : 16 j + 16] for a [16, 16] bf16 block a (rows `lda` apart) and
-// [16, kMaxD] bf16 rows m (kHeadStride apart): a strip's share of a product with a tile.
-template <int kMaxD>
-__device__ void AccumulateBlock(const Bf16* a, int lda, const Bf16* m, Acc (&acc)[kMaxD / kFrag]) {
-  FragA fa;
-  wmma::load_matrix_sync(fa, a, lda);
 #pragma unroll
-  for (int j = 0; j < kMaxD / kFrag; ++j) {
-    FragB fb;
-    wmma::load_matrix_sync(fb, m + j * kFrag, kHeadStride<kMaxD>);
-    wmma::mma_sync(acc[j], fa, fb, acc[j]);
-  }
-}
-
-// acc[j](r, c) *= factor of row r, for the warp's [16, 16] f32 `factors` whose row r holds that
-// factor in every column. Which (row, column) an accumulator element holds is unspecified, but
-// it is one mapping for every fragment of the type (CUDA's own samples compute alpha acc +
-// beta c elementwise with c loaded from memory the same way), so the element of the fragment
-// loaded from `factors` is its row's factor.
-template <int kMaxD>
-__device__ void ScaleRows(const float* factors, Acc (&acc)[kMaxD / kFrag]) {
-  Acc f;
-  wmma::load_matrix_sync(f, factors, kFrag, wmma::mem_row_major);
+  for (int d0 = 0; d0 < kMaxD; d0 += kBlock) {
+    uint32_t fa[4];
+    LdMatrixX4(a + (lane % 16) * kHeadStride<kMaxD> + d0 + lane / 16 * 8, fa);
 #pragma unroll
-  for (int j = 0; j < kMaxD / kFrag; ++j) {
-#pragma unroll
-    for (int e = 0; e < f.num_elements; ++e) acc[j].x[e] *= f.x[e];
-  }
-}
-
-template <int kMaxD>
-__device__ void Scale(float factor, Acc (&acc)[kMaxD / kFrag]) {
-#pragma unroll
-  for (int j = 0; j < kMaxD / kFrag; ++j) {
-#pragma unroll
-    for (int e = 0; e < acc[j].num_elements; ++e) acc[j].x[e] *= factor;
-  }
-}
-
-// Writes the warp's [16, kMaxD] f32 result `acc` to rows[(first + r) * stride + d] (f32, or
-// rounded to bf16) for first + r < seq and d < head_dim, through its [16, kTile] f32 strip
-// `staging` (rows kScoreStride apart), up to kTile columns at a time.
-template <int kMaxD, typename T>
-__device__ void StoreStrip(const Acc (&acc)[kMaxD / kFrag], float* staging, int64_t first,
-                           int64_t seq, int64_t head_dim, int64_t stride, T* rows) {
-  constexpr int kWidth = kMaxD < kTile ? kMaxD : kTile;
-#pragma unroll
-  for (int c0 = 0; c0 < kMaxD; c0 += kWidth) {
-    __syncwarp();  // The lanes are done with `staging`.
-#pragma unroll
-    for (int j = 0; j < kWidth / kFrag; ++j) {
-      wmma::store_matrix_sync(staging + j * kFrag, acc[c0 / kFrag + j], kScoreStride,
-                              wmma::mem_row_major);
+    for (int j = 0; j < kBlocks; ++j) {
+      if (j < j0 || j >= j1) continue;
+      // Matrices: rows 16 j + [0, 8) of b at columns d0 + [0, 8) and d0 + [8, 16), then rows
+      // 16 j + [8, 16) at both: the B fragments (b[0], b[1]) of s's block 2 j, then 2 j + 1.
+      uint32_t fb[4];
+      LdMatrixX4(
+          b + (kBlock * j + lane % 8 + lane / 16 * 8) * kHeadStride<kMaxD> + d0 + lane / 8 % 2 * 8,
+          fb);
+      Mma(fa, fb[0], fb[1], s[2 * j]);
+      Mma(fa, fb[2], fb[3], s[2 * j + 1]);
     }
-    __syncwarp();
-    for (int i = Lane(); i < kFrag * kWidth; i += kWarpSize) {
-      const int r = i / kWidth, c = i % kWidth;
-      const int64_t t = first + r, d = c0 + c;
-      if (t < seq && d < head_dim) Store(staging[r * kScoreStride + c], rows + t * stride + d);
+  }
+}
+
+// acc += p b over the 16-column blocks [j0, j1) of p, for the warp's [16, kTile] strip p
+// (rounded to bf16 here) and a bf16 [kTile, kMaxD] tile b (rows kHeadStride apart), in
+// increasing j. j0 and j1 are the same in every lane.
+template <int kMaxD>
+__device__ void AccumulateStripTimesTile(const ScoreStrip& p, const Bf16* b, int j0, int j1,
+                                         ResultStrip<kMaxD>& acc) {
+  const int lane = Lane();
+#pragma unroll
+  for (int j = 0; j < kBlocks; ++j) {
+    if (j < j0 || j >= j1) continue;
+    const uint32_t fa[4] = {PackBf16(p[2 * j][0], p[2 * j][1]), PackBf16(p[2 * j][2], p[2 * j][3]),
+                            PackBf16(p[2 * j + 1][0], p[2 * j + 1][1]),
+                            PackBf16(p[2 * j + 1][2], p[2 * j + 1][3])};
+#pragma unroll
+    for (int d0 = 0; d0 < kMaxD; d0 += kBlock) {
+      // Matrices, transposed: rows 16 j + [0, 8) and 16 j + [8, 16) of b at columns d0 + [0, 8),
+      // then both at d0 + [8, 16): the B fragments of acc's block d0 / 8, then d0 / 8 + 1.
+      uint32_t fb[4];
+      LdMatrixX4Trans(
+          b + (kBlock * j + lane % 8 + lane / 8 % 2 * 8) * kHeadStride<kMaxD> + d0 + lane / 16 * 8,
+          fb);
+      Mma(fa, fb[0], fb[1], acc[d0 / kColumns]);
+      Mma(fa, fb[2], fb[3], acc[d0 / kColumns + 1]);
+    }
+  }
+}
+
+template <int kMaxD>
+__device__ void Clear(ResultStrip<kMaxD>& acc) {
+#pragma unroll
+  for (int n = 0; n < kMaxD / kColumns; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[n][e] = 0.0f;
+  }
+}
+
+// Writes row_scale[h] acc(r, d) for the lane's strip rows r (h = r / 8, see StripRow) to
+// rows[(first + r) * stride + d] (f32, or rounded to bf16) for first + r < seq and d <
+// head_dim. REQUIRES: rows and stride keep pairs of elements aligned to their size.
+template <int kMaxD, typename T>
+__device__ void StoreStrip(const ResultStrip<kMaxD>& acc, const float (&row_scale)[2],
+                           int64_t first, int64_t seq, int64_t head_dim, int64_t stride, T* rows) {
+#pragma unroll
+  for (int n = 0; n < kMaxD / kColumns; ++n) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int64_t t = first + StripRow(2 * h), d = StripColumn(n, 0);
+      if (t < seq && d < head_dim) {
+        StorePair(acc[n][2 * h] * row_scale[h], acc[n][2 * h + 1] * row_scale[h],
+                  rows + t * stride + d);
+      }
     }
   }
 }
@@ -206,100 +220,158 @@ __device__ void StoreStrip(const Acc (&acc)[kMaxD / kFrag], float* staging, int6
 // sees: keys below both last_query + 1 and seq. At least 1 for k0 <= last_query and k0 < seq.
 __device__ inline int KeyBlocks(int64_t last_query, int64_t k0, int64_t seq) {
   const int64_t keys = (last_query + 1 < seq ? last_query + 1 : seq) - k0;
-  const int64_t blocks = (keys + kFrag - 1) / kFrag;
+  const int64_t blocks = (keys + kBlock - 1) / kBlock;
   return blocks < kBlocks ? static_cast<int>(blocks) : kBlocks;
 }
 
-// Forward. Shared memory: q, k, v [kTile, kMaxD] bf16; p [kTile, kTile] bf16 (exp2(score -
-// running max)); scores [kTile, kTile] f32 (in log2 units, masked), which also stage the
-// output; factors [kWarps][16, 16] f32 (ScaleRows).
+// Waits for the copies of the tile about to be used (all but the `next` group just committed,
+// when there is one), then makes them visible to the whole block.
+__device__ inline void AwaitTile(bool next) {
+  if (next) {
+    CpAsyncWait<1>();
+  } else {
+    CpAsyncWait<0>();
+  }
+  __syncthreads();
+}
+
+// The forward and dq kernels' key tiles for the query tile at `first`: k and v [kTile, kMaxD]
+// bf16, twice in shared memory (taken from `arrays`), key tile kt in buffer kt % 2, so that the
+// next tile is copied while the current one is used. Keys [0, end) are visible to some query of
+// the tile, end = min(first + kTile, T).
+template <int kMaxD, typename T>
+class KeyTiles {
+ public:
+  __device__ KeyTiles(SharedArrays& arrays, const T* qkv, const FlashShape& s, int64_t bh,
+                      int64_t first)
+      : tiles_(((first + kTile < s.seq ? first + kTile : s.seq) + kTile - 1) / kTile),
+        k_(arrays.Take<Bf16>(2 * kHeadBytes<kMaxD>)),
+        v_(arrays.Take<Bf16>(2 * kHeadBytes<kMaxD>)),
+        k_rows_(HeadRows(qkv, s, 3, 1, bh)),
+        v_rows_(HeadRows(qkv, s, 3, 2, bh)),
+        stride_(3 * s.heads * s.head_dim),
+        seq_(s.seq),
+        head_dim_(s.head_dim) {}
+
+  // Starts filling key tile kt's buffer (LoadTile), then commits the calling thread's copies.
+  // Called by every thread of the block.
+  __device__ void Load(int64_t kt) {
+    LoadTile<kMaxD>(k_rows_, stride_, kt * kTile, seq_, head_dim_, k(kt));
+    LoadTile<kMaxD>(v_rows_, stride_, kt * kTile, seq_, head_dim_, v(kt));
+    CpAsyncCommit();
+  }
+
+  // Starts the copy of the tile after kt, if there is one, and waits until tile kt (whose copy
+  // was started before) is in shared memory for the whole block. Called by every thread.
+  __device__ void LoadNextAndAwait(int64_t kt) {
+    const bool next = kt + 1 < tiles_;
+    if (next) Load(kt + 1);
+    AwaitTile(next);
+  }
+
+  __device__ int64_t tiles() const { return tiles_; }
+  __device__ Bf16* k(int64_t kt) const { return k_ + kt % 2 * kTileElements<kMaxD>; }
+  __device__ Bf16* v(int64_t kt) const { return v_ + kt % 2 * kTileElements<kMaxD>; }
+
+ private:
+  int64_t tiles_;
+  Bf16* k_;
+  Bf16* v_;
+  const T* k_rows_;
+  const T* v_rows_;
+  int64_t stride_, seq_, head_dim_;
+};
+
+// Forward. Shared memory: q, then k and v twice (the current key tile and the next), [kTile,
+// kMaxD] bf16 each.
 template <int kMaxD, typename T>
 __global__ void __launch_bounds__(kThreads)
     Bf16FlashForwardKernel(const T* qkv, FlashShape s, float scale_log2, T* out, float* lse) {
   extern __shared__ __align__(128) unsigned char shared[];
   SharedArrays arrays(shared);
   Bf16* q = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
-  Bf16* k = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
-  Bf16* v = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
-  Bf16* p = arrays.Take<Bf16>(kProbBytes);
-  float* scores = arrays.Take<float>(kScoreBytes);
-  float* factors = arrays.Take<float>(kFactorBytes);
-  const int warp = WarpIndex(), lane = Lane(), row0 = warp * kFrag;
-  const int64_t bh = blockIdx.x, first = LastTileFirst(), stride = 3 * s.heads * s.head_dim;
-  const T* k_rows = HeadRows(qkv, s, 3, 1, bh);
-  const T* v_rows = HeadRows(qkv, s, 3, 2, bh);
-  LoadTile<kMaxD>(HeadRows(qkv, s, 3, 0, bh), stride, first, s.seq, s.head_dim, q);
+  const int row0 = WarpIndex() * kStrip;
+  const int64_t bh = blockIdx.x, first = LastTileFirst();
+  KeyTiles<kMaxD, T> keys(arrays, qkv, s, bh, first);
+  LoadTile<kMaxD>(HeadRows(qkv, s, 3, 0, bh), 3 * s.heads * s.head_dim, first, s.seq, s.head_dim,
+                  q);
+  keys.Load(0);
   const Bf16* warp_q = q + row0 * kHeadStride<kMaxD>;
-  Bf16* warp_p = p + row0 * kProbStride;
-  float* warp_scores = scores + row0 * kScoreStride;
-  float* warp_factors = factors + warp * kFactors;
-  // Lanes 2 r and 2 r + 1 hold the running softmax of the strip's row r alike; each takes every
-  // other column of the row.
-  const int row = lane / 2, half = lane % 2;
-  const int64_t t = first + row0 + row;
-  float* score_row = warp_scores + row * kScoreStride;
-  Bf16* prob_row = warp_p + row * kProbStride;
-  float row_max = -INFINITY, row_sum = 0.0f;
-  Acc o[kMaxD / kFrag];
+  int64_t t[2];  // The queries of the lane's two strip rows.
+  float row_max[2], row_sum[2];
+  for (int h = 0; h < 2; ++h) {
+    t[h] = first + row0 + StripRow(2 * h);
+    row_max[h] = -INFINITY;
+    row_sum[h] = 0.0f;
+  }
+  ResultStrip<kMaxD> o;
+  Clear<kMaxD>(o);
+  // Every row sees key 0 (see Visible), so its maximum is finite from the first key tile on.
+  for (int64_t kt = 0; kt < keys.tiles(); ++kt) {
+    keys.LoadNextAndAwait(kt);
+    const int64_t k0 = kt * kTile;
+    // Blocks past `blocks` hold no key that the strip's rows see: not computed (0), and masked.
+    const int blocks = KeyBlocks(first + row0 + kStrip - 1, k0, s.seq);
+    ScoreStrip p;
+    StripTimesTileT<kMaxD>(warp_q, keys.k(kt), 0, blocks, p);
+    float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-  for (int j = 0; j < kMaxD / kFrag; ++j) wmma::fill_fragment(o[j], 0.0f);
-  // Keys [0, end) are visible to some row of the tile; every row sees key 0 (see Visible), so
-  // row_max is finite from the first key tile on.
-  const int64_t end = first + kTile < s.seq ? first + kTile : s.seq;
-  for (int64_t k0 = 0; k0 < end; k0 += kTile) {
-    __syncthreads();  // Every warp is done with the previous key tile's k and v.
-    LoadTile<kMaxD>(k_rows, stride, k0, s.seq, s.head_dim, k);
-    LoadTile<kMaxD>(v_rows, stride, k0, s.seq, s.head_dim, v);
-    __syncthreads();
-    // Columns past `blocks` blocks are hidden from every row of the strip: not computed, and
-    // masked below without being read.
-    const int blocks = KeyBlocks(first + row0 + kFrag - 1, k0, s.seq);
-    for (int j = 0; j < blocks; ++j) {
-      Acc acc;
-      StripProduct<kMaxD>(warp_q, k + j * kFrag * kHeadStride<kMaxD>, acc);
-      wmma::store_matrix_sync(warp_scores + j * kFrag, acc, kScoreStride, wmma::mem_row_major);
+    for (int n = 0; n < kScoreBlocks; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int h = e / 2;
+        const float x =
+            Visible(t[h], k0 + StripColumn(n, e), s.seq) ? p[n][e] * scale_log2 : -INFINITY;
+        p[n][e] = x;
+        tile_max[h] = fmaxf(tile_max[h], x);
+      }
     }
-    __syncwarp();
-    float tile_max = -INFINITY;
-    for (int c = half; c < kTile; c += 2) {
-      const float x = Visible(t, k0 + c, s.seq) ? score_row[c] * scale_log2 : -INFINITY;
-      score_row[c] = x;
-      tile_max = fmaxf(tile_max, x);
+    float factor[2];
+    for (int h = 0; h < 2; ++h) {
+      // A row's four lanes (lane % 4) combine their maxima.
+      tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(kFullMask, tile_max[h], 1));
+      tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(kFullMask, tile_max[h], 2));
+      const float new_max = fmaxf(row_max[h], tile_max[h]);
+      factor[h] = exp2f(row_max[h] - new_max);  // 0 on the first key tile.
+      row_max[h] = new_max;
     }
-    const float new_max = fmaxf(row_max, fmaxf(tile_max, __shfl_xor_sync(kFullMask, tile_max, 1)));
-    float tile_sum = 0.0f;
-    for (int c = half; c < kTile; c += 2) {
-      const float e = exp2f(score_row[c] - new_max);  // 0 where masked (-inf).
-      prob_row[c] = __float2bfloat16_rn(e);
-      tile_sum += e;
+    float tile_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int n = 0; n < kScoreBlocks; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        p[n][e] = exp2f(p[n][e] - row_max[e / 2]);  // 0 where masked (-inf).
+        tile_sum[e / 2] += p[n][e];
+      }
     }
-    // Both lanes add the same two values: the same bits in each.
-    tile_sum = __fadd_rn(tile_sum, __shfl_xor_sync(kFullMask, tile_sum, 1));
-    const float factor = exp2f(row_max - new_max);  // 0 on the first key tile.
-    row_sum = row_sum * factor + tile_sum;
-    row_max = new_max;
-    for (int c = half; c < kFrag; c += 2) warp_factors[row * kFrag + c] = factor;
-    __syncwarp();
-    ScaleRows<kMaxD>(warp_factors, o);
-    // p's columns past `blocks` blocks are 0.
-    for (int j = 0; j < blocks; ++j) {
-      AccumulateBlock<kMaxD>(warp_p + j * kFrag, kProbStride, v + j * kFrag * kHeadStride<kMaxD>,
-                             o);
+    for (int h = 0; h < 2; ++h) {
+      // Butterflies: the four lanes end with the same bits (a + b == b + a exactly).
+      tile_sum[h] = __fadd_rn(tile_sum[h], __shfl_xor_sync(kFullMask, tile_sum[h], 1));
+      tile_sum[h] = __fadd_rn(tile_sum[h], __shfl_xor_sync(kFullMask, tile_sum[h], 2));
+      row_sum[h] = row_sum[h] * factor[h] + tile_sum[h];
+    }
+#pragma unroll
+    for (int n = 0; n < kMaxD / kColumns; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[n][e] *= factor[e / 2];
+    }
+    AccumulateStripTimesTile<kMaxD>(p, keys.v(kt), 0, blocks, o);
+    __syncthreads();  // Every warp is done with key tile kt before its buffers are refilled.
+  }
+  float inverse_sum[2];
+  for (int h = 0; h < 2; ++h) {
+    inverse_sum[h] = 1.0f / row_sum[h];
+    if (Lane() % 4 == 0 && t[h] < s.seq) {
+      lse[bh * s.seq + t[h]] = (row_max[h] + log2f(row_sum[h])) * kLn2;
     }
   }
-  __syncwarp();  // The lanes are done with warp_factors.
-  for (int c = half; c < kFrag; c += 2) warp_factors[row * kFrag + c] = 1.0f / row_sum;
-  if (half == 0 && t < s.seq) lse[bh * s.seq + t] = (row_max + log2f(row_sum)) * kLn2;
-  __syncwarp();
-  ScaleRows<kMaxD>(warp_factors, o);
-  StoreStrip<kMaxD>(o, warp_scores, first + row0, s.seq, s.head_dim, s.heads * s.head_dim,
+  StoreStrip<kMaxD>(o, inverse_sum, first + row0, s.seq, s.head_dim, s.heads * s.head_dim,
                     HeadRows(out, s, 1, 0, bh));
 }
 
 // dq over query tiles; also writes delta[bh, t] = sum over d of out dout (dout in bf16) for the
-// dk, dv kernel.
-// Shared memory: q, dout, k, v [kTile, kMaxD] bf16; ds [kTile, kTile] bf16; scores, dp
-// [kTile, kTile] f32 (scores also stage dq); row_lse (in log2 units), row_delta [kTile] f32.
+// dk, dv kernel. Shared memory: q, dout [kTile, kMaxD] bf16, then k and v twice (the current
+// key tile and the next); row_lse (in log2 units), row_delta [kTile] f32.
 template <int kMaxD, typename T>
 __global__ void __launch_bounds__(kThreads)
     Bf16FlashQueryGradKernel(const T* qkv, const T* out, const T* dout, const float* lse,
@@ -308,27 +380,22 @@ __global__ void __launch_bounds__(kThreads)
   SharedArrays arrays(shared);
   Bf16* q = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
   Bf16* g = arrays.Take<Bf16>(kHeadBytes<kMaxD>);  // dout
-  Bf16* k = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
-  Bf16* v = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
-  Bf16* ds = arrays.Take<Bf16>(kProbBytes);
-  float* scores = arrays.Take<float>(kScoreBytes);
-  float* dp = arrays.Take<float>(kScoreBytes);
+  const int lane = Lane(), row0 = WarpIndex() * kStrip;
+  const int64_t bh = blockIdx.x, first = LastTileFirst(), c = s.heads * s.head_dim;
+  KeyTiles<kMaxD, T> keys(arrays, qkv, s, bh, first);
   float* row_lse = arrays.Take<float>(kRowBytes);
   float* row_delta = arrays.Take<float>(kRowBytes);
-  const int warp = WarpIndex(), lane = Lane(), row0 = warp * kFrag;
-  const int64_t bh = blockIdx.x, first = LastTileFirst(), c = s.heads * s.head_dim;
-  const T* k_rows = HeadRows(qkv, s, 3, 1, bh);
-  const T* v_rows = HeadRows(qkv, s, 3, 2, bh);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 0, bh), 3 * c, first, s.seq, s.head_dim, q);
   LoadTile<kMaxD>(HeadRows(dout, s, 1, 0, bh), c, first, s.seq, s.head_dim, g);
-  __syncthreads();  // g is loaded.
+  keys.Load(0);
+  AwaitTile(false);  // g is loaded.
   // The strip's rows' lse and delta, a row at a time over the warp's lanes in WarpSum's fixed
   // order; 0 past the sequence. delta is the sum of out times dout as rounded to bf16, as dp
   // has it: then ds = p (dp - delta) sums to 0 over a row up to the rounding of out (f32, or
   // bf16 when the arrays are, as in FlashAttention-2) and of f32, as the exact gradient does,
   // where delta from the f32 dout would leave dout's rounding in each ds.
   const T* o_rows = HeadRows(out, s, 1, 0, bh);
-  for (int r = row0; r < row0 + kFrag; ++r) {
+  for (int r = row0; r < row0 + kStrip; ++r) {
     const int64_t t = first + r;
     float dot = 0.0f;
     if (t < s.seq) {
@@ -344,56 +411,66 @@ __global__ void __launch_bounds__(kThreads)
       if (t < s.seq) delta[bh * s.seq + t] = dot;
     }
   }
+  __syncwarp();  // The warp's rows of row_lse and row_delta are written.
+  int64_t t[2];  // The queries of the lane's two strip rows, their lse and delta.
+  float lse_row[2], delta_row[2];
+  for (int h = 0; h < 2; ++h) {
+    t[h] = first + row0 + StripRow(2 * h);
+    lse_row[h] = row_lse[row0 + StripRow(2 * h)];
+    delta_row[h] = row_delta[row0 + StripRow(2 * h)];
+  }
   const Bf16* warp_q = q + row0 * kHeadStride<kMaxD>;
   const Bf16* warp_g = g + row0 * kHeadStride<kMaxD>;
-  Bf16* warp_ds = ds + row0 * kProbStride;
-  float* warp_scores = scores + row0 * kScoreStride;
-  float* warp_dp = dp + row0 * kScoreStride;
-  Acc dq[kMaxD / kFrag];
-#pragma unroll
-  for (int j = 0; j < kMaxD / kFrag; ++j) wmma::fill_fragment(dq[j], 0.0f);
-  const int64_t end = first + kTile < s.seq ? first + kTile : s.seq;
-  for (int64_t k0 = 0; k0 < end; k0 += kTile) {
-    __syncthreads();  // Every warp is done with the previous key tile's k and v.
-    LoadTile<kMaxD>(k_rows, 3 * c, k0, s.seq, s.head_dim, k);
-    LoadTile<kMaxD>(v_rows, 3 * c, k0, s.seq, s.head_dim, v);
-    __syncthreads();
-    const int blocks = KeyBlocks(first + row0 + kFrag - 1, k0, s.seq);
-    for (int j = 0; j < blocks; ++j) {
-      Acc acc;
-      StripProduct<kMaxD>(warp_q, k + j * kFrag * kHeadStride<kMaxD>, acc);
-      wmma::store_matrix_sync(warp_scores + j * kFrag, acc, kScoreStride, wmma::mem_row_major);
-      StripProduct<kMaxD>(warp_g, v + j * kFrag * kHeadStride<kMaxD>, acc);
-      wmma::store_matrix_sync(warp_dp + j * kFrag, acc, kScoreStride, wmma::mem_row_major);
-    }
-    __syncwarp();
+  ResultStrip<kMaxD> dq;
+  Clear<kMaxD>(dq);
+  for (int64_t kt = 0; kt < keys.tiles(); ++kt) {
+    keys.LoadNextAndAwait(kt);
+    const int64_t k0 = kt * kTile;
+    const int blocks = KeyBlocks(first + row0 + kStrip - 1, k0, s.seq);
+    ScoreStrip ds, dp;
+    StripTimesTileT<kMaxD>(warp_q, keys.k(kt), 0, blocks, ds);
+    StripTimesTileT<kMaxD>(warp_g, keys.v(kt), 0, blocks, dp);
     // ds / scale = p (dp - delta), p = exp2(score - lse) where the query (real) sees the key.
-    const int width = blocks * kFrag;
-    for (int i = lane; i < kFrag * width; i += kWarpSize) {
-      const int r = i / width, col = i % width;
-      const int64_t t = first + row0 + r, key = k0 + col;
-      const float prob =
-          key <= t && t < s.seq
-              ? exp2f(fmaf(warp_scores[r * kScoreStride + col], scale_log2, -row_lse[row0 + r]))
-              : 0.0f;
-      warp_ds[r * kProbStride + col] =
-          __float2bfloat16_rn(prob * (warp_dp[r * kScoreStride + col] - row_delta[row0 + r]));
+#pragma unroll
+    for (int n = 0; n < kScoreBlocks; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int h = e / 2;
+        const int64_t key = k0 + StripColumn(n, e);
+        const float prob =
+            key <= t[h] && t[h] < s.seq ? exp2f(fmaf(ds[n][e], scale_log2, -lse_row[h])) : 0.0f;
+        ds[n][e] = prob * (dp[n][e] - delta_row[h]);
+      }
     }
-    __syncwarp();
-    for (int j = 0; j < blocks; ++j) {  // dq += ds k
-      AccumulateBlock<kMaxD>(warp_ds + j * kFrag, kProbStride, k + j * kFrag * kHeadStride<kMaxD>,
-                             dq);
-    }
+    AccumulateStripTimesTile<kMaxD>(ds, keys.k(kt), 0, blocks, dq);  // dq += ds k
+    __syncthreads();  // Every warp is done with key tile kt before its buffers are refilled.
   }
-  Scale<kMaxD>(scale, dq);
-  StoreStrip<kMaxD>(dq, warp_scores, first + row0, s.seq, s.head_dim, 3 * c,
+  StoreStrip<kMaxD>(dq, {scale, scale}, first + row0, s.seq, s.head_dim, 3 * c,
                     HeadRows(dqkv, s, 3, 0, bh));
 }
 
+// Starts filling the query tile at q0 of the dk, dv kernel: q and dout (LoadTile), and each
+// row's lse (in log2 units) and delta (0 past the sequence; plain stores, visible after the
+// next __syncthreads()).
+template <int kMaxD, typename T>
+__device__ void LoadQueryTile(const T* q_rows, const T* g_rows, const float* lse,
+                              const float* delta, const FlashShape& s, int64_t bh, int64_t q0,
+                              Bf16* q, Bf16* g, float* row_lse, float* row_delta) {
+  const int64_t c = s.heads * s.head_dim;
+  LoadTile<kMaxD>(q_rows, 3 * c, q0, s.seq, s.head_dim, q);
+  LoadTile<kMaxD>(g_rows, c, q0, s.seq, s.head_dim, g);
+  for (int r = static_cast<int>(threadIdx.x); r < kTile; r += kThreads) {
+    const int64_t t = q0 + r;
+    row_lse[r] = t < s.seq ? lse[bh * s.seq + t] * kLog2e : 0.0f;
+    row_delta[r] = t < s.seq ? delta[bh * s.seq + t] : 0.0f;
+  }
+  CpAsyncCommit();
+}
+
 // dk and dv over key tiles: each warp's strip holds 16 keys, and its scores and probabilities
-// are those of the tile transposed ([key, query]). Shared memory: k, v, q, dout [kTile, kMaxD]
-// bf16; p, ds [kTile, kTile] bf16; scores, dp [kTile, kTile] f32 (scores also stage dk and dv);
-// row_lse (in log2 units), row_delta [kTile] f32, of the query tile.
+// are those of the tile transposed ([key, query]). Shared memory: k, v [kTile, kMaxD] bf16, then
+// q and dout twice (the current query tile and the next); row_lse (in log2 units) and row_delta
+// [kTile] f32 twice, of the query tiles.
 template <int kMaxD, typename T>
 __global__ void __launch_bounds__(kThreads)
     Bf16FlashKeyGradKernel(const T* qkv, const T* dout, const float* lse, const float* delta,
@@ -402,83 +479,69 @@ __global__ void __launch_bounds__(kThreads)
   SharedArrays arrays(shared);
   Bf16* k = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
   Bf16* v = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
-  Bf16* q = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
-  Bf16* g = arrays.Take<Bf16>(kHeadBytes<kMaxD>);  // dout
-  Bf16* p = arrays.Take<Bf16>(kProbBytes);
-  Bf16* ds = arrays.Take<Bf16>(kProbBytes);
-  float* scores = arrays.Take<float>(kScoreBytes);
-  float* dp = arrays.Take<float>(kScoreBytes);
-  float* row_lse = arrays.Take<float>(kRowBytes);
-  float* row_delta = arrays.Take<float>(kRowBytes);
-  const int warp = WarpIndex(), lane = Lane(), row0 = warp * kFrag;
+  Bf16* q = arrays.Take<Bf16>(2 * kHeadBytes<kMaxD>);  // Tiles at q and q + kTileElements.
+  Bf16* g = arrays.Take<Bf16>(2 * kHeadBytes<kMaxD>);  // dout
+  float* row_lse = arrays.Take<float>(2 * kRowBytes);  // Rows at row_lse and row_lse + kTile.
+  float* row_delta = arrays.Take<float>(2 * kRowBytes);
+  const int warp = WarpIndex(), row0 = warp * kStrip;
   // The first key tiles have the most work (every later query sees them): they start first.
   const int64_t bh = blockIdx.x, first = static_cast<int64_t>(blockIdx.y) * kTile;
   const int64_t c = s.heads * s.head_dim;
   const T* q_rows = HeadRows(qkv, s, 3, 0, bh);
   const T* g_rows = HeadRows(dout, s, 1, 0, bh);
+  // Query tiles before this key tile see none of its keys; tiles are aligned (both kTile).
+  const int64_t tiles = (s.seq - first + kTile - 1) / kTile;
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 1, bh), 3 * c, first, s.seq, s.head_dim, k);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 2, bh), 3 * c, first, s.seq, s.head_dim, v);
+  LoadQueryTile<kMaxD>(q_rows, g_rows, lse, delta, s, bh, first, q, g, row_lse, row_delta);
   const Bf16* warp_k = k + row0 * kHeadStride<kMaxD>;
   const Bf16* warp_v = v + row0 * kHeadStride<kMaxD>;
-  Bf16* warp_p = p + row0 * kProbStride;
-  Bf16* warp_ds = ds + row0 * kProbStride;
-  float* warp_scores = scores + row0 * kScoreStride;
-  float* warp_dp = dp + row0 * kScoreStride;
-  Acc dk[kMaxD / kFrag], dv[kMaxD / kFrag];
-#pragma unroll
-  for (int j = 0; j < kMaxD / kFrag; ++j) {
-    wmma::fill_fragment(dk[j], 0.0f);
-    wmma::fill_fragment(dv[j], 0.0f);
-  }
-  // Query tiles before this key tile see none of its keys; tiles are aligned (both kTile).
-  for (int64_t q0 = first; q0 < s.seq; q0 += kTile) {
-    __syncthreads();  // Every warp is done with the previous query tile's q, dout and rows.
-    LoadTile<kMaxD>(q_rows, 3 * c, q0, s.seq, s.head_dim, q);
-    LoadTile<kMaxD>(g_rows, c, q0, s.seq, s.head_dim, g);
-    for (int r = static_cast<int>(threadIdx.x); r < kTile; r += kThreads) {
-      const int64_t t = q0 + r;
-      row_lse[r] = t < s.seq ? lse[bh * s.seq + t] * kLog2e : 0.0f;
-      row_delta[r] = t < s.seq ? delta[bh * s.seq + t] : 0.0f;
+  ResultStrip<kMaxD> dk, dv;
+  Clear<kMaxD>(dk);
+  Clear<kMaxD>(dv);
+  for (int64_t qt = 0; qt < tiles; ++qt) {
+    const int buf = static_cast<int>(qt % 2);  // The query tile in use; the other is the next.
+    const Bf16* q_tile = q + buf * kTileElements<kMaxD>;
+    const Bf16* g_tile = g + buf * kTileElements<kMaxD>;
+    const float* tile_lse = row_lse + buf * kTile;
+    const float* tile_delta = row_delta + buf * kTile;
+    const int64_t q0 = first + qt * kTile;
+    const bool next = qt + 1 < tiles;
+    if (next) {
+      LoadQueryTile<kMaxD>(q_rows, g_rows, lse, delta, s, bh, q0 + kTile,
+                           q + (1 - buf) * kTileElements<kMaxD>,
+                           g + (1 - buf) * kTileElements<kMaxD>, row_lse + (1 - buf) * kTile,
+                           row_delta + (1 - buf) * kTile);
     }
-    __syncthreads();
+    AwaitTile(next);
     // The 16-query blocks [j0, j1) hold real queries that see some key of the strip: on the
     // diagonal tile the blocks before the strip's own see none.
     const int j0 = q0 == first ? warp : 0;
-    const int64_t real_blocks = (s.seq - q0 + kFrag - 1) / kFrag;
+    const int64_t real_blocks = (s.seq - q0 + kBlock - 1) / kBlock;
     const int j1 = real_blocks < kBlocks ? static_cast<int>(real_blocks) : kBlocks;
-    for (int j = j0; j < j1; ++j) {
-      Acc acc;
-      StripProduct<kMaxD>(warp_k, q + j * kFrag * kHeadStride<kMaxD>, acc);
-      wmma::store_matrix_sync(warp_scores + j * kFrag, acc, kScoreStride, wmma::mem_row_major);
-      StripProduct<kMaxD>(warp_v, g + j * kFrag * kHeadStride<kMaxD>, acc);
-      wmma::store_matrix_sync(warp_dp + j * kFrag, acc, kScoreStride, wmma::mem_row_major);
+    ScoreStrip p, ds;
+    StripTimesTileT<kMaxD>(warp_k, q_tile, j0, j1, p);
+    StripTimesTileT<kMaxD>(warp_v, g_tile, j0, j1, ds);
+    // p and ds / scale = p (dp - delta), transposed.
+#pragma unroll
+    for (int n = 0; n < kScoreBlocks; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = StripColumn(n, e);
+        const int64_t key = first + row0 + StripRow(e), t = q0 + col;
+        const float prob =
+            key <= t && t < s.seq ? exp2f(fmaf(p[n][e], scale_log2, -tile_lse[col])) : 0.0f;
+        p[n][e] = prob;
+        ds[n][e] = prob * (ds[n][e] - tile_delta[col]);
+      }
     }
-    __syncwarp();
-    // p and ds / scale = p (dp - delta), transposed, over the columns of blocks [j0, j1).
-    const int width = (j1 - j0) * kFrag;
-    for (int i = lane; i < kFrag * width; i += kWarpSize) {
-      const int r = i / width, col = j0 * kFrag + i % width;
-      const int64_t key = first + row0 + r, t = q0 + col;
-      const float prob =
-          key <= t && t < s.seq
-              ? exp2f(fmaf(warp_scores[r * kScoreStride + col], scale_log2, -row_lse[col]))
-              : 0.0f;
-      warp_p[r * kProbStride + col] = __float2bfloat16_rn(prob);
-      warp_ds[r * kProbStride + col] =
-          __float2bfloat16_rn(prob * (warp_dp[r * kScoreStride + col] - row_delta[col]));
-    }
-    __syncwarp();
-    for (int j = j0; j < j1; ++j) {  // dv += p^T dout; dk += ds^T q
-      AccumulateBlock<kMaxD>(warp_p + j * kFrag, kProbStride, g + j * kFrag * kHeadStride<kMaxD>,
-                             dv);
-      AccumulateBlock<kMaxD>(warp_ds + j * kFrag, kProbStride, q + j * kFrag * kHeadStride<kMaxD>,
-                             dk);
-    }
+    AccumulateStripTimesTile<kMaxD>(p, g_tile, j0, j1, dv);   // dv += p^T dout
+    AccumulateStripTimesTile<kMaxD>(ds, q_tile, j0, j1, dk);  // dk += ds^T q
+    __syncthreads();  // Every warp is done with the query tile before it is refilled.
   }
-  Scale<kMaxD>(scale, dk);
-  StoreStrip<kMaxD>(dk, warp_scores, first + row0, s.seq, s.head_dim, 3 * c,
+  StoreStrip<kMaxD>(dk, {scale, scale}, first + row0, s.seq, s.head_dim, 3 * c,
                     HeadRows(dqkv, s, 3, 1, bh));
-  StoreStrip<kMaxD>(dv, warp_scores, first + row0, s.seq, s.head_dim, 3 * c,
+  StoreStrip<kMaxD>(dv, {1.0f, 1.0f}, first + row0, s.seq, s.head_dim, 3 * c,
                     HeadRows(dqkv, s, 3, 2, bh));
 }
 
@@ -506,18 +569,25 @@ bool AlignedTo(const void* p, uintptr_t bytes) {
   return reinterpret_cast<uintptr_t>(p) % bytes == 0;
 }
 
-// Bf16FlashAttentionTakes: qkv and dout aligned to 4 of their elements.
+// Bf16FlashAttentionTakes: qkv and dout 16-byte aligned.
 template <typename T>
 bool Takes(const FlashShape& shape, const T* qkv, const T* dout) {
-  return shape.head_dim >= kFrag && shape.head_dim <= kFlashMaxHeadDim &&
-         shape.head_dim % kFrag == 0 && AlignedTo(qkv, 4 * sizeof(T)) &&
-         (dout == nullptr || AlignedTo(dout, 4 * sizeof(T)));
+  return shape.head_dim >= kBlock && shape.head_dim <= kFlashMaxHeadDim &&
+         shape.head_dim % kBlock == 0 && AlignedTo(qkv, 16) &&
+         (dout == nullptr || AlignedTo(dout, 16));
+}
+
+// Whether an output array takes the kernels' stores of two elements at a time.
+template <typename T>
+bool PairAligned(const T* p) {
+  return AlignedTo(p, 2 * sizeof(T));
 }
 
 template <typename T>
 cudaError_t LaunchForward(const T* qkv, const FlashShape& shape, T* out, float* lse,
                           cudaStream_t stream) {
-  if (!ValidFlashShape(shape) || !Takes(shape, qkv, static_cast<const T*>(nullptr))) {
+  if (!ValidFlashShape(shape) || !Takes(shape, qkv, static_cast<const T*>(nullptr)) ||
+      !PairAligned(out)) {
     return cudaErrorInvalidValue;
   }
   if (EmptyFlashShape(shape)) return cudaSuccess;
@@ -529,7 +599,7 @@ cudaError_t LaunchForward(const T* qkv, const FlashShape& shape, T* out, float* 
 template <typename T>
 cudaError_t LaunchBackward(const T* qkv, const T* out, const T* dout, const float* lse,
                            const FlashShape& shape, T* dqkv, float* scratch, cudaStream_t stream) {
-  if (!ValidFlashShape(shape) || !Takes(shape, qkv, dout)) {
+  if (!ValidFlashShape(shape) || !Takes(shape, qkv, dout) || !PairAligned(dqkv)) {
     return cudaErrorInvalidValue;
   }
   if (EmptyFlashShape(shape)) return cudaSuccess;

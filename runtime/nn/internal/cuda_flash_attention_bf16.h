@@ -1,8 +1,8 @@
 // The flash attention of cuda_flash_attention.h (same arrays, layout and results up to
 // rounding) on the bf16 tensor cores: q, k, v and dout are rounded to bf16 (to nearest, ties to
 // even) as they are loaded into shared memory, the products q k^T, p v, dout v^T, ds k, p^T dout
-// and ds^T q run as nvcuda::wmma 16x16x16 bf16 products with f32 accumulators (p and ds are
-// rounded to bf16 as operands too), and the softmax statistics, lse, the output and every
+// and ds^T q run as mma.sync m16n8k16 bf16 products with f32 accumulators in registers (p and ds
+// are rounded to bf16 as operands too), and the softmax statistics, lse, the output and every
 // gradient are accumulated in f32. As with the f32 kernels, every output element is summed by
 // one thread in a fixed order, with no atomics: the same input gives the same bits on every run.
 // The layers take this path when F32MatmulPrecision() is kBf16 and Bf16FlashAttentionTakes
@@ -14,7 +14,8 @@
 //
 // Work split: one block of 4 warps per head and tile of 64 rows; each warp owns 16 rows of the
 // tile (queries in the forward and dq kernels, keys in the dk, dv kernel) and walks the other
-// side's tiles of 64, all warps sharing the tiles in shared memory.
+// side's tiles of 64, all warps sharing the tiles in shared memory, where the next tile is
+// copied while the current one is used.
 //
 //   const cudaError_t err = Bf16FlashAttentionTakes(shape, qkv, nullptr)
 //       ? LaunchBf16FlashAttentionForward(qkv, shape, out, lse, stream)
@@ -31,15 +32,15 @@ namespace usine::nn_internal::cuda {
 
 // Whether the bf16 kernels take this shape and these arrays: a head size that is a multiple of
 // 16 up to kFlashMaxHeadDim (other sizes go to the f32 kernels), and qkv and dout (when not
-// null) aligned to 4 of their elements (16 bytes for f32, 8 for bf16), since the kernels read
-// them 4 elements at a time.
+// null) 16-byte aligned, since the kernels read them 16 bytes at a time.
 bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const float* dout);
 bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const BFloat16* dout);
 
-// LaunchFlashAttentionForward's results. Shared memory per block: 45 KB at D <= 32, 57 KB at
-// D <= 64, 81 KB at D <= 128 (beyond 48 KB an opt-in, which the launcher makes). Returns
-// cudaErrorInvalidValue unless Bf16FlashAttentionTakes(shape, qkv, nullptr), or for a sequence
-// beyond 65535 tiles of 64.
+// LaunchFlashAttentionForward's results. Shared memory per block: 25 KB at D <= 32, 45 KB at
+// D <= 64, 85 KB at D <= 128 (beyond 48 KB an opt-in, which the launcher makes). Returns
+// cudaErrorInvalidValue unless Bf16FlashAttentionTakes(shape, qkv, nullptr) and `out` is
+// aligned to 2 of its elements (the kernels store pairs), or for a sequence beyond 65535 tiles
+// of 64.
 cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,
                                             float* lse, cudaStream_t stream);
 cudaError_t LaunchBf16FlashAttentionForward(const BFloat16* qkv, const FlashShape& shape,
@@ -49,10 +50,11 @@ cudaError_t LaunchBf16FlashAttentionForward(const BFloat16* qkv, const FlashShap
 // are recomputed here in bf16 and normalised by `lse`: after a forward pass in f32 they are off
 // by the two paths' rounding difference, within bf16's rounding). Two kernels: dq over query
 // tiles (which also writes each row's delta, the sum of out times dout in bf16, into `scratch`),
-// then dk and dv over key tiles. Shared memory per block: 64 and 73 KB at D <= 32, 80 and 89 KB at
-// D <= 64, 112 and 121 KB at D <= 128 (within the opt-in limits of an A100, 163 KB, and an H100,
-// 227 KB). REQUIRES: `scratch` holds FlashAttentionBackwardScratch(shape) floats unused by other
-// work until this finishes (stream order). Errors as the forward's, with dout checked too.
+// then dk and dv over key tiles. Shared memory per block: 30.5 and 31 KB at D <= 32, 54.5 and 55 KB
+// at D <= 64, 102.5 and 103 KB at D <= 128 (within the opt-in limits of an A100, 163 KB, and an
+// H100, 227 KB). REQUIRES: `scratch` holds FlashAttentionBackwardScratch(shape) floats unused by
+// other work until this finishes (stream order). Errors as the forward's, with dout and dqkv in
+// place of out.
 cudaError_t LaunchBf16FlashAttentionBackward(const float* qkv, const float* out, const float* dout,
                                              const float* lse, const FlashShape& shape, float* dqkv,
                                              float* scratch, cudaStream_t stream);

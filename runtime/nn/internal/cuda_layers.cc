@@ -445,7 +445,7 @@ absl::StatusOr<bool> UseBf16Flash(const cuda::FlashShape& shape, const Tensor& q
     return absl::InvalidArgumentError(absl::StrCat(
         "flash attention: bf16 arrays need the bf16 kernels, which take head sizes that are "
         "multiples of 16 up to ",
-        cuda::kFlashMaxHeadDim, " and qkv and dout aligned to 4 elements; got head size ",
+        cuda::kFlashMaxHeadDim, " and qkv and dout 16-byte aligned; got head size ",
         shape.head_dim));
   }
   if (F32MatmulPrecision() != MatmulPrecision::kBf16) return false;

@@ -121,7 +121,7 @@ inline constexpr int64_t kFlashAttentionMaxHeadDim = 128;
 // matrix. lse is f32; qkv, out, dout and dqkv are all f32, or all bf16 (as the layer keeps them
 // under bf16 products: each f32 result rounded to bf16 as it is stored); InvalidArgument for
 // other dtypes. For bf16 arrays, and for f32 ones when F32MatmulPrecision() is kBf16 and the head
-// size is a multiple of 16 (with qkv and dout aligned to 4 elements, as allocations are), the
+// size is a multiple of 16 (with qkv and dout 16-byte aligned, as allocations are), the
 // bf16 tensor-core kernels of cuda_flash_attention_bf16.h, else the f32 kernels of
 // cuda_flash_attention.h (InvalidArgument for bf16 arrays they cannot take); the precision is
 // read at each call, so a forward and its backward should run under the same one.
