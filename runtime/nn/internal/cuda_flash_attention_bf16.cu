@@ -224,6 +224,20 @@ __device__ inline int KeyBlocks(int64_t last_query, int64_t k0, int64_t seq) {
   return blocks < kBlocks ? static_cast<int>(blocks) : kBlocks;
 }
 
+// Sets the lane's elements of the score strip s to -inf where hidden(strip row, tile column):
+// their exp2 is 0. The kernels call it only for the tiles where some key is hidden from some
+// row (the causal diagonal, the sequence's end); elsewhere their blocks are all computed.
+template <typename Hidden>
+__device__ void Hide(Hidden hidden, ScoreStrip& s) {
+#pragma unroll
+  for (int n = 0; n < kScoreBlocks; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      if (hidden(StripRow(e), StripColumn(n, e))) s[n][e] = -INFINITY;
+    }
+  }
+}
+
 // Waits for the copies of the tile about to be used (all but the `next` group just committed,
 // when there is one), then makes them visible to the whole block.
 __device__ inline void AwaitTile(bool next) {
@@ -314,16 +328,16 @@ __global__ void __launch_bounds__(kThreads)
     const int blocks = KeyBlocks(first + row0 + kStrip - 1, k0, s.seq);
     ScoreStrip p;
     StripTimesTileT<kMaxD>(warp_q, keys.k(kt), 0, blocks, p);
+    if (k0 + kTile > first + row0 || k0 + kTile > s.seq) {
+      Hide([&](int r, int col) { return !Visible(first + row0 + r, k0 + col, s.seq); }, p);
+    }
     float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int n = 0; n < kScoreBlocks; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int h = e / 2;
-        const float x =
-            Visible(t[h], k0 + StripColumn(n, e), s.seq) ? p[n][e] * scale_log2 : -INFINITY;
-        p[n][e] = x;
-        tile_max[h] = fmaxf(tile_max[h], x);
+        p[n][e] *= scale_log2;  // -inf where hidden.
+        tile_max[e / 2] = fmaxf(tile_max[e / 2], p[n][e]);
       }
     }
     float factor[2];
@@ -412,10 +426,8 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   __syncwarp();  // The warp's rows of row_lse and row_delta are written.
-  int64_t t[2];  // The queries of the lane's two strip rows, their lse and delta.
-  float lse_row[2], delta_row[2];
+  float lse_row[2], delta_row[2];  // Of the lane's two strip rows.
   for (int h = 0; h < 2; ++h) {
-    t[h] = first + row0 + StripRow(2 * h);
     lse_row[h] = row_lse[row0 + StripRow(2 * h)];
     delta_row[h] = row_delta[row0 + StripRow(2 * h)];
   }
@@ -430,15 +442,22 @@ __global__ void __launch_bounds__(kThreads)
     ScoreStrip ds, dp;
     StripTimesTileT<kMaxD>(warp_q, keys.k(kt), 0, blocks, ds);
     StripTimesTileT<kMaxD>(warp_g, keys.v(kt), 0, blocks, dp);
-    // ds / scale = p (dp - delta), p = exp2(score - lse) where the query (real) sees the key.
+    // ds / scale = p (dp - delta), p = exp2(score - lse) where the query (real) sees the key,
+    // else 0.
+    if (k0 + kTile > first + row0 || first + row0 + kStrip > s.seq) {
+      Hide(
+          [&](int r, int col) {
+            const int64_t t = first + row0 + r;
+            return !(k0 + col <= t && t < s.seq);
+          },
+          ds);
+    }
 #pragma unroll
     for (int n = 0; n < kScoreBlocks; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int h = e / 2;
-        const int64_t key = k0 + StripColumn(n, e);
-        const float prob =
-            key <= t[h] && t[h] < s.seq ? exp2f(fmaf(ds[n][e], scale_log2, -lse_row[h])) : 0.0f;
+        const float prob = exp2f(fmaf(ds[n][e], scale_log2, -lse_row[h]));
         ds[n][e] = prob * (dp[n][e] - delta_row[h]);
       }
     }
@@ -522,15 +541,22 @@ __global__ void __launch_bounds__(kThreads)
     ScoreStrip p, ds;
     StripTimesTileT<kMaxD>(warp_k, q_tile, j0, j1, p);
     StripTimesTileT<kMaxD>(warp_v, g_tile, j0, j1, ds);
-    // p and ds / scale = p (dp - delta), transposed.
+    // p and ds / scale = p (dp - delta), transposed; p is 0 where the query (real) does not see
+    // the key, which only the diagonal tile and the sequence's end hold.
+    if (q0 == first || q0 + kTile > s.seq) {
+      Hide(
+          [&](int r, int col) {
+            const int64_t t = q0 + col;
+            return !(first + row0 + r <= t && t < s.seq);
+          },
+          p);
+    }
 #pragma unroll
     for (int n = 0; n < kScoreBlocks; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int col = StripColumn(n, e);
-        const int64_t key = first + row0 + StripRow(e), t = q0 + col;
-        const float prob =
-            key <= t && t < s.seq ? exp2f(fmaf(p[n][e], scale_log2, -tile_lse[col])) : 0.0f;
+        const float prob = exp2f(fmaf(p[n][e], scale_log2, -tile_lse[col]));
         p[n][e] = prob;
         ds[n][e] = prob * (ds[n][e] - tile_delta[col]);
       }
