@@ -9,8 +9,9 @@
 // their maxima and sums by shuffles), round the probabilities (or score gradients) to bf16 as
 // the A operand of the next product, and add that product with the other side's tile into f32
 // accumulators that stay in registers for the whole walk. The walked tiles are shared by the
-// warps in shared memory, double-buffered: the next tile's copy (cp.async for bf16 arrays) is
-// under way while the current one is used. The head size D, a multiple of 16, is padded with
+// warps in shared memory, double-buffered: for bf16 arrays the next tile's copy (cp.async) is
+// under way while the current one is used; f32 arrays are read and rounded before the current
+// tile's products. The head size D, a multiple of 16, is padded with
 // zeros to kMaxD (32, 64 or 128) and rows past T are zeros too, as in the f32 kernels; 16-column
 // or 16-row blocks that the causal mask hides from a whole strip are skipped.
 //
@@ -52,7 +53,7 @@ using ResultStrip = float[kMaxD / kColumns][4];
 template <int kMaxD>
 constexpr int kHeadStride = kMaxD + 8;
 template <int kMaxD>
-constexpr int kTileElements = kTile* kHeadStride<kMaxD>;
+constexpr int kTileElements = (kTile * kHeadStride<kMaxD>);
 template <int kMaxD>
 constexpr int kHeadBytes = kTileElements<kMaxD> * sizeof(Bf16);
 constexpr int kRowBytes = kTile * sizeof(float);
@@ -123,9 +124,7 @@ __device__ void LoadTile(const TIn* rows, int64_t stride, int64_t first, int64_t
     } else {
       float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
       if (real) x = *reinterpret_cast<const float4*>(rows + t * stride + d);
-      auto* pair = reinterpret_cast<__nv_bfloat162*>(to);
-      pair[0] = __floats2bfloat162_rn(x.x, x.y);
-      pair[1] = __floats2bfloat162_rn(x.z, x.w);
+      *reinterpret_cast<uint2*>(to) = make_uint2(PackBf16(x.x, x.y), PackBf16(x.z, x.w));
     }
   }
 }
@@ -336,7 +335,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int n = 0; n < kScoreBlocks; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        p[n][e] *= scale_log2;  // -inf where hidden.
+        p[n][e] = __fmul_rn(p[n][e], scale_log2);  // -inf where hidden; never fused.
         tile_max[e / 2] = fmaxf(tile_max[e / 2], p[n][e]);
       }
     }
@@ -362,7 +361,7 @@ __global__ void __launch_bounds__(kThreads)
       // Butterflies: the four lanes end with the same bits (a + b == b + a exactly).
       tile_sum[h] = __fadd_rn(tile_sum[h], __shfl_xor_sync(kFullMask, tile_sum[h], 1));
       tile_sum[h] = __fadd_rn(tile_sum[h], __shfl_xor_sync(kFullMask, tile_sum[h], 2));
-      row_sum[h] = row_sum[h] * factor[h] + tile_sum[h];
+      row_sum[h] = fmaf(row_sum[h], factor[h], tile_sum[h]);
     }
 #pragma unroll
     for (int n = 0; n < kMaxD / kColumns; ++n) {
@@ -425,7 +424,7 @@ __global__ void __launch_bounds__(kThreads)
       if (t < s.seq) delta[bh * s.seq + t] = dot;
     }
   }
-  __syncwarp();  // The warp's rows of row_lse and row_delta are written.
+  __syncwarp();                    // The warp's rows of row_lse and row_delta are written.
   float lse_row[2], delta_row[2];  // Of the lane's two strip rows.
   for (int h = 0; h < 2; ++h) {
     lse_row[h] = row_lse[row0 + StripRow(2 * h)];
@@ -595,25 +594,18 @@ bool AlignedTo(const void* p, uintptr_t bytes) {
   return reinterpret_cast<uintptr_t>(p) % bytes == 0;
 }
 
-// Bf16FlashAttentionTakes: qkv and dout 16-byte aligned.
+// Bf16FlashAttentionTakes: qkv and dout 16-byte aligned, the result aligned to a pair.
 template <typename T>
-bool Takes(const FlashShape& shape, const T* qkv, const T* dout) {
+bool Takes(const FlashShape& shape, const T* qkv, const T* dout, const T* result) {
   return shape.head_dim >= kBlock && shape.head_dim <= kFlashMaxHeadDim &&
          shape.head_dim % kBlock == 0 && AlignedTo(qkv, 16) &&
-         (dout == nullptr || AlignedTo(dout, 16));
-}
-
-// Whether an output array takes the kernels' stores of two elements at a time.
-template <typename T>
-bool PairAligned(const T* p) {
-  return AlignedTo(p, 2 * sizeof(T));
+         (dout == nullptr || AlignedTo(dout, 16)) && AlignedTo(result, 2 * sizeof(T));
 }
 
 template <typename T>
 cudaError_t LaunchForward(const T* qkv, const FlashShape& shape, T* out, float* lse,
                           cudaStream_t stream) {
-  if (!ValidFlashShape(shape) || !Takes(shape, qkv, static_cast<const T*>(nullptr)) ||
-      !PairAligned(out)) {
+  if (!ValidFlashShape(shape) || !Takes<T>(shape, qkv, nullptr, out)) {
     return cudaErrorInvalidValue;
   }
   if (EmptyFlashShape(shape)) return cudaSuccess;
@@ -625,7 +617,7 @@ cudaError_t LaunchForward(const T* qkv, const FlashShape& shape, T* out, float* 
 template <typename T>
 cudaError_t LaunchBackward(const T* qkv, const T* out, const T* dout, const float* lse,
                            const FlashShape& shape, T* dqkv, float* scratch, cudaStream_t stream) {
-  if (!ValidFlashShape(shape) || !Takes(shape, qkv, dout) || !PairAligned(dqkv)) {
+  if (!ValidFlashShape(shape) || !Takes<T>(shape, qkv, dout, dqkv)) {
     return cudaErrorInvalidValue;
   }
   if (EmptyFlashShape(shape)) return cudaSuccess;
@@ -639,12 +631,14 @@ Bf16* AsBf16(BFloat16* p) { return reinterpret_cast<Bf16*>(p); }
 
 }  // namespace
 
-bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const float* dout) {
-  return Takes(shape, qkv, dout);
+bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const float* dout,
+                             const float* result) {
+  return Takes(shape, qkv, dout, result);
 }
 
-bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const BFloat16* dout) {
-  return Takes(shape, AsBf16(qkv), AsBf16(dout));
+bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const BFloat16* dout,
+                             const BFloat16* result) {
+  return Takes(shape, AsBf16(qkv), AsBf16(dout), AsBf16(result));
 }
 
 cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,

@@ -14,10 +14,10 @@
 //
 // Work split: one block of 4 warps per head and tile of 64 rows; each warp owns 16 rows of the
 // tile (queries in the forward and dq kernels, keys in the dk, dv kernel) and walks the other
-// side's tiles of 64, all warps sharing the tiles in shared memory, where the next tile is
-// copied while the current one is used.
+// side's tiles of 64, all warps sharing the tiles in shared memory, where (for bf16 arrays) the
+// next tile is copied while the current one is used.
 //
-//   const cudaError_t err = Bf16FlashAttentionTakes(shape, qkv, nullptr)
+//   const cudaError_t err = Bf16FlashAttentionTakes(shape, qkv, nullptr, out)
 //       ? LaunchBf16FlashAttentionForward(qkv, shape, out, lse, stream)
 //       : LaunchFlashAttentionForward(qkv, shape, out, lse, stream);
 #ifndef USINE_RUNTIME_NN_INTERNAL_CUDA_FLASH_ATTENTION_BF16_H_
@@ -31,16 +31,21 @@
 namespace usine::nn_internal::cuda {
 
 // Whether the bf16 kernels take this shape and these arrays: a head size that is a multiple of
-// 16 up to kFlashMaxHeadDim (other sizes go to the f32 kernels), and qkv and dout (when not
-// null) 16-byte aligned, since the kernels read them 16 bytes at a time.
-bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const float* dout);
-bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const BFloat16* dout);
+// 16 up to kFlashMaxHeadDim (other sizes go to the f32 kernels), qkv and dout (null in the
+// forward pass) 16-byte aligned, since the kernels read them 16 bytes at a time, and `result`
+// (out in the forward pass, dqkv in the backward) aligned to 2 of its elements, since they store
+// pairs.
+bool Bf16FlashAttentionTakes(const FlashShape& shape, const float* qkv, const float* dout,
+                             const float* result);
+bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const BFloat16* dout,
+                             const BFloat16* result);
 
 // LaunchFlashAttentionForward's results. Shared memory per block: 25 KB at D <= 32, 45 KB at
 // D <= 64, 85 KB at D <= 128 (beyond 48 KB an opt-in, which the launcher makes). Returns
-// cudaErrorInvalidValue unless Bf16FlashAttentionTakes(shape, qkv, nullptr) and `out` is
-// aligned to 2 of its elements (the kernels store pairs), or for a sequence beyond 65535 tiles
-// of 64.
+// cudaErrorInvalidValue unless Bf16FlashAttentionTakes(shape, qkv, nullptr, out), or for a shape
+// the f32 launchers refuse (a sequence beyond 65535 tiles of 64, B H beyond 2^31 - 1); a device
+// whose per-block opt-in limit is below the shared memory needed (GeForce-class GPUs allow 99 KB)
+// fails the launch.
 cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,
                                             float* lse, cudaStream_t stream);
 cudaError_t LaunchBf16FlashAttentionForward(const BFloat16* qkv, const FlashShape& shape,
@@ -53,8 +58,8 @@ cudaError_t LaunchBf16FlashAttentionForward(const BFloat16* qkv, const FlashShap
 // then dk and dv over key tiles. Shared memory per block: 30.5 and 31 KB at D <= 32, 54.5 and 55 KB
 // at D <= 64, 102.5 and 103 KB at D <= 128 (within the opt-in limits of an A100, 163 KB, and an
 // H100, 227 KB). REQUIRES: `scratch` holds FlashAttentionBackwardScratch(shape) floats unused by
-// other work until this finishes (stream order). Errors as the forward's, with dout and dqkv in
-// place of out.
+// other work until this finishes (stream order). Errors as the forward's, checked with
+// Bf16FlashAttentionTakes(shape, qkv, dout, dqkv).
 cudaError_t LaunchBf16FlashAttentionBackward(const float* qkv, const float* out, const float* dout,
                                              const float* lse, const FlashShape& shape, float* dqkv,
                                              float* scratch, cudaStream_t stream);

@@ -432,24 +432,28 @@ const T* DataOrNull(const Tensor* t) {
 
 // Whether the bf16 tensor-core kernels run: always for bf16 arrays (the f32 kernels read f32;
 // an error where the bf16 ones cannot take them); for f32 ones under a bf16 matmul precision,
-// where they take the shape and arrays (dout, of qkv's dtype: null in the forward pass). Where
+// where they take the shape and arrays (dout, of qkv's dtype: null in the forward pass; the
+// result: out in the forward pass, dqkv in the backward). Where
 // they do not, the f32 kernels run, and the process's log says so once: a run that asked for
 // bf16 should not be slower unawares.
 absl::StatusOr<bool> UseBf16Flash(const cuda::FlashShape& shape, const Tensor& qkv,
-                                  const Tensor* dout) {
+                                  const Tensor* dout, const Tensor& result) {
   if (qkv.dtype() == DType::kBF16) {
-    if (cuda::Bf16FlashAttentionTakes(shape, DataOrNull<BFloat16>(&qkv),
-                                      DataOrNull<BFloat16>(dout))) {
+    if (cuda::Bf16FlashAttentionTakes(shape, DataOrNull<BFloat16>(&qkv), DataOrNull<BFloat16>(dout),
+                                      DataOrNull<BFloat16>(&result))) {
       return true;
     }
     return absl::InvalidArgumentError(absl::StrCat(
         "flash attention: bf16 arrays need the bf16 kernels, which take head sizes that are "
         "multiples of 16 up to ",
-        cuda::kFlashMaxHeadDim, " and qkv and dout 16-byte aligned; got head size ",
+        cuda::kFlashMaxHeadDim,
+        ", qkv and dout 16-byte aligned and the result 4-byte aligned; got head size ",
         shape.head_dim));
   }
   if (F32MatmulPrecision() != MatmulPrecision::kBf16) return false;
-  if (cuda::Bf16FlashAttentionTakes(shape, F32(qkv), DataOrNull<float>(dout))) return true;
+  if (cuda::Bf16FlashAttentionTakes(shape, F32(qkv), DataOrNull<float>(dout), F32(result))) {
+    return true;
+  }
   static std::atomic<bool> told{false};
   if (!told.exchange(true)) {
     USINE_LOG(WARNING) << "flash attention under bf16 products: head size " << shape.head_dim
@@ -469,7 +473,7 @@ absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d
   RETURN_IF_ERROR(CheckFlashArrays(qkv, {&out}, lse, "CudaFlashAttentionForward"));
   USINE_ENTER_DEVICE_OF(qkv);
   const cuda::FlashShape shape = FlashShapeOf(d);
-  ASSIGN_OR_RETURN(const bool bf16, UseBf16Flash(shape, qkv, nullptr));
+  ASSIGN_OR_RETURN(const bool bf16, UseBf16Flash(shape, qkv, nullptr, out));
   if (bf16) {
     return USINE_CUDA_STATUS(WithOutput(out, [&](auto* o) {
       using T = std::remove_pointer_t<decltype(o)>;
@@ -489,7 +493,7 @@ absl::Status CudaFlashAttentionBackward(const Tensor& dout, const Tensor& qkv, c
   const cuda::FlashShape shape = FlashShapeOf(d);
   ASSIGN_OR_RETURN(Tensor scratch,
                    Scratch(cuda::FlashAttentionBackwardScratch(shape), dout.device()));
-  ASSIGN_OR_RETURN(const bool bf16, UseBf16Flash(shape, qkv, &dout));
+  ASSIGN_OR_RETURN(const bool bf16, UseBf16Flash(shape, qkv, &dout, dqkv));
   if (bf16) {
     return USINE_CUDA_STATUS(WithOutput(dqkv, [&](auto* dq) {
       using T = std::remove_pointer_t<decltype(dq)>;
