@@ -11,9 +11,9 @@
 // accumulators that stay in registers for the whole walk. The walked tiles are shared by the
 // warps in shared memory, double-buffered: for bf16 arrays the next tile's copy (cp.async) is
 // under way while the current one is used; f32 arrays are read and rounded before the current
-// tile's products. The head size D, a multiple of 16, is padded with
-// zeros to kMaxD (32, 64 or 128) and rows past T are zeros too, as in the f32 kernels; 16-column
-// or 16-row blocks that the causal mask hides from a whole strip are skipped.
+// tile's products. The head size D, a multiple of 16, is padded with zeros to kMaxD (32, 64 or
+// 128) and rows past T are zeros too, as in the f32 kernels; 16-column or 16-row blocks that the
+// causal mask hides from a whole strip are skipped.
 //
 // Softmax arithmetic is in units of log2: scores are scaled by log2(e) / sqrt(D) and
 // exponentiated with exp2f; lse is converted back to natural logs when it is written.
@@ -187,15 +187,6 @@ __device__ void AccumulateStripTimesTile(const ScoreStrip& p, const Bf16* b, int
   }
 }
 
-template <int kMaxD>
-__device__ void Clear(ResultStrip<kMaxD>& acc) {
-#pragma unroll
-  for (int n = 0; n < kMaxD / kColumns; ++n) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) acc[n][e] = 0.0f;
-  }
-}
-
 // Writes row_scale[h] acc(r, d) for the lane's strip rows r (h = r / 8, see StripRow) to
 // rows[(first + r) * stride + d] (f32, or rounded to bf16) for first + r < seq and d <
 // head_dim. REQUIRES: rows and stride keep pairs of elements aligned to their size.
@@ -317,8 +308,7 @@ __global__ void __launch_bounds__(kThreads)
     row_max[h] = -INFINITY;
     row_sum[h] = 0.0f;
   }
-  ResultStrip<kMaxD> o;
-  Clear<kMaxD>(o);
+  ResultStrip<kMaxD> o = {};
   // Every row sees key 0 (see Visible), so its maximum is finite from the first key tile on.
   for (int64_t kt = 0; kt < keys.tiles(); ++kt) {
     keys.LoadNextAndAwait(kt);
@@ -432,8 +422,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   const Bf16* warp_q = q + row0 * kHeadStride<kMaxD>;
   const Bf16* warp_g = g + row0 * kHeadStride<kMaxD>;
-  ResultStrip<kMaxD> dq;
-  Clear<kMaxD>(dq);
+  ResultStrip<kMaxD> dq = {};
   for (int64_t kt = 0; kt < keys.tiles(); ++kt) {
     keys.LoadNextAndAwait(kt);
     const int64_t k0 = kt * kTile;
@@ -514,9 +503,7 @@ __global__ void __launch_bounds__(kThreads)
   LoadQueryTile<kMaxD>(q_rows, g_rows, lse, delta, s, bh, first, q, g, row_lse, row_delta);
   const Bf16* warp_k = k + row0 * kHeadStride<kMaxD>;
   const Bf16* warp_v = v + row0 * kHeadStride<kMaxD>;
-  ResultStrip<kMaxD> dk, dv;
-  Clear<kMaxD>(dk);
-  Clear<kMaxD>(dv);
+  ResultStrip<kMaxD> dk = {}, dv = {};
   for (int64_t qt = 0; qt < tiles; ++qt) {
     const int buf = static_cast<int>(qt % 2);  // The query tile in use; the other is the next.
     const Bf16* q_tile = q + buf * kTileElements<kMaxD>;
