@@ -18,6 +18,9 @@
 #        speed changes: -O3 allows no reassociation or contraction that -O2 does not, so the
 #        loops compute the same bits (reductions stay in order). (-fvect-cost-model=dynamic
 #        alone would do for GCC, but clang and clang-tidy reject it.)
+#   usine_cuda_emulation_test(NAME ... SRCS ... CUDA_SRCS ... CUDA_HDRS ...)
+#     -> CUDA sources run on the CPU under the CUDA emulator (label `emu`);
+#        UsineCudaEmulation.cmake.
 
 include_guard(GLOBAL)
 
@@ -137,3 +140,5 @@ function(usine_apply_sanitizer name)
   add_link_options(${flags})
   message(STATUS "usine: sanitizer ${name}")
 endfunction()
+
+include(UsineCudaEmulation)

@@ -3,7 +3,7 @@
 # (with ccache) and runs CTest. This is the command CI runs (.ci/run).
 #
 #   scripts/test.sh                         # the default set: every label but e2e and fuzz
-#   scripts/test.sh -L unit                 # one tier (unit, gpu, mpi, package, e2e, fuzz)
+#   scripts/test.sh -L unit                 # one tier (unit, gpu, emu, mpi, package, e2e, fuzz)
 #   scripts/test.sh --sanitize address      # an ASan build of its own (build-address/)
 #   scripts/test.sh --cpu-only              # without the CUDA path
 #

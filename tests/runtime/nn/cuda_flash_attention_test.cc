@@ -295,8 +295,9 @@ class CudaBf16FlashAttentionGpuTest : public CudaFlashAttentionGpuTest {};
 // the gradients' delta takes the rounding of out: about 1.05 u r.m.s. for the gradients and
 // 0.85 u for out. 4 u is 4 times those root mean squares, room for the largest of many elements. In
 // a cpu emulation of CUDA (threads, barriers, ldmatrix, mma.sync and cp.async as the PTX manual
-// defines them; not in the repository) over 11 shapes with inputs within ±2, the mma.sync kernels
-// erred by at most 0.73 u (out) and 1.15 u (dq, dk, dv) of the largest element on bf16 arrays.
+// defines them; cuda_flash_attention_emulation_test.cc, label emu) over 11 shapes with inputs
+// within ±2, the mma.sync kernels erred by at most 0.73 u (out) and 1.15 u (dq, dk, dv) of the
+// largest element on bf16 arrays.
 // The emulation sums each product exactly and rounds once to f32; the tensor cores' own order
 // and rounding of that sum are not specified, so the GPU's figures will differ slightly.
 constexpr double kBf16FlashTolerance = 8.0 / 512;

@@ -1,0 +1,116 @@
+// What a test controls and observes of the CUDA emulator (README.md): guarded device arrays,
+// the order in which emulated threads run, and what the emulator found. The emulator runs CUDA
+// sources rewritten by transform_cuda_source.py as host C++ on the calling thread: a launch runs
+// to completion before it returns, its blocks one after another, each block's threads as fibers.
+// Not thread-safe: one host thread launches kernels and calls these functions.
+//
+//   DeviceArray<float> out(n, "out");
+//   SetExecutionOrder({Schedule::kHighestWarpFirst, CpAsyncLanding::kAtIssue});
+//   ASSERT_EQ(LaunchMyKernel(in.data(), out.data(), nullptr), cudaSuccess);
+//   EXPECT_EQ(ErrorCount(), 0);
+#ifndef USINE_TESTS_TESTING_CUDA_EMULATOR_CUDA_EMULATOR_H_
+#define USINE_TESTS_TESTING_CUDA_EMULATOR_CUDA_EMULATOR_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define USINE_CUDA_EMULATOR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define USINE_CUDA_EMULATOR_ASAN 1
+#endif
+#endif
+#ifndef USINE_CUDA_EMULATOR_ASAN
+#define USINE_CUDA_EMULATOR_ASAN 0
+#endif
+
+namespace usine::testing::cuda_emulator {
+
+// The exit status of a process that the emulator stopped on an error it cannot go on from (lanes
+// of a warp at different warp primitives, a deadlock, an instruction it does not emulate, an
+// ldmatrix or cp.async address outside shared memory), after a report on stderr.
+inline constexpr int kFatalExitStatus = 3;
+
+// Whether AddressSanitizer guards device arrays and each block's dynamic shared memory (exact-size
+// heap blocks) in place of the emulator's guard pages and canaries.
+inline constexpr bool kUsesAddressSanitizer = USINE_CUDA_EMULATOR_ASAN;
+
+// A device allocation of `bytes` (at least 1), 256-byte aligned as cudaMalloc's, named `name` in
+// reports. Guarded: an access past the end rounded up to 256 bytes faults (SIGSEGV; the next page
+// is inaccessible), and a write into the bytes before the start or between the end and the next
+// 256 bytes is an error reported after the launch that made it. Returns null when memory is
+// short. The caller frees it with DeviceFree.
+void* DeviceMalloc(size_t bytes, const char* name);
+void DeviceFree(void* p);
+
+// `size` elements of T in a guarded device allocation (DeviceMalloc), uninitialised.
+template <typename T>
+class DeviceArray {
+ public:
+  DeviceArray(size_t size, const char* name)
+      : data_(static_cast<T*>(DeviceMalloc(size * sizeof(T), name))), size_(size) {}
+  ~DeviceArray() { DeviceFree(data_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+
+  T* data() const { return data_; }
+  size_t size() const { return size_; }
+  T& operator[](size_t i) const { return data_[i]; }
+  std::vector<T> ToVector() const { return {data_, data_ + size_}; }
+
+ private:
+  T* data_;
+  size_t size_;
+};
+
+// The order in which a block's threads run between the points where they wait (a barrier, a warp
+// primitive). Results that differ between orders reveal races between threads.
+enum class Schedule {
+  kRoundRobin,          // Each runnable thread in turn, in increasing order (the default).
+  kRoundRobinReversed,  // The same in decreasing order.
+  kLowestWarpFirst,     // The lowest runnable thread, again after each wait: a warp runs until
+                        // all its threads wait at a block barrier, then the next.
+  kHighestWarpFirst,    // The same from the highest thread down.
+};
+
+// When cp.async copies write shared memory.
+enum class CpAsyncLanding {
+  kAtWait,   // When the issuing thread's wait retires their group, the latest moment PTX allows:
+             // a read before the wait sees the poison (the default).
+  kAtIssue,  // When issued, the earliest: a buffer still read by other warps when its refill is
+             // issued is clobbered.
+};
+
+struct ExecutionOrder {
+  Schedule schedule = Schedule::kRoundRobin;
+  CpAsyncLanding cp_async_landing = CpAsyncLanding::kAtWait;
+};
+
+// Takes effect at the next launch and stays until set again.
+void SetExecutionOrder(const ExecutionOrder& order);
+
+// Every schedule with every cp.async landing, the default first.
+std::vector<ExecutionOrder> AllExecutionOrders();
+std::string DescribeExecutionOrder(const ExecutionOrder& order);
+
+// Errors that the emulator reported (on stderr, as it found them) and went on from: threads that
+// exited while others wait at __syncthreads, two __syncthreads call sites met by one barrier,
+// cp.async copies never waited for, a write past a device array or past the block's dynamic
+// shared memory.
+int ErrorCount();
+// The latest of them ("" before the first).
+std::string LastErrorMessage();
+
+// Totals since the process started.
+struct Statistics {
+  int64_t launches = 0;         // Kernel launches that ran (not those refused).
+  int64_t cp_async_copies = 0;  // cp.async instructions executed, by all threads.
+};
+Statistics TotalStatistics();
+
+}  // namespace usine::testing::cuda_emulator
+
+#endif  // USINE_TESTS_TESTING_CUDA_EMULATOR_CUDA_EMULATOR_H_
