@@ -21,17 +21,17 @@
 #include "runtime/core/float16.h"
 #include "runtime/nn/internal/cuda_cross_entropy.h"
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
+#include "tests/testing/cuda_emulator/emulated_kernel_test.h"
 
 namespace usine {
 namespace {
 
 namespace ni = nn_internal::cuda;
-using testing::cuda_emulator::AllExecutionOrders;
-using testing::cuda_emulator::CpAsyncLanding;
-using testing::cuda_emulator::DescribeExecutionOrder;
+using testing::cuda_emulator::CpAsync;
 using testing::cuda_emulator::DeviceArray;
-using testing::cuda_emulator::ErrorCount;
+using testing::cuda_emulator::EmulatedKernelTest;
 using testing::cuda_emulator::ExecutionOrder;
+using testing::cuda_emulator::ExpectTheSameUnderEveryOrder;
 using testing::cuda_emulator::SetExecutionOrder;
 
 // Rows, vocabulary, padded width: pairs with padding, no pairs (odd), a row narrower than a block.
@@ -130,17 +130,7 @@ class CrossEntropyProblem {
   std::vector<double> values_;
 };
 
-class CrossEntropyEmulation : public ::testing::TestWithParam<Logits> {
- protected:
-  void SetUp() override { errors_before_ = ErrorCount(); }
-  void TearDown() override {
-    SetExecutionOrder({});
-    EXPECT_EQ(ErrorCount(), errors_before_) << "the emulator reported errors (stderr)";
-  }
-
- private:
-  int errors_before_ = 0;
-};
+class CrossEntropyEmulation : public EmulatedKernelTest<::testing::TestWithParam<Logits>> {};
 
 template <typename TIn>
 void ExpectForwardMatchesDouble(const Logits& s) {
@@ -246,12 +236,7 @@ TEST_P(CrossEntropyEmulation, ForwardWithGradientRepeatsBitForBitUnderEverySched
     for (BFloat16 g : gradient.ToVector()) bits.push_back(g.bits);
     return bits;
   };
-  const std::vector<uint32_t> first = run(ExecutionOrder{});
-  for (const ExecutionOrder& order : AllExecutionOrders()) {
-    // No cp.async in these kernels: the landing modes would repeat the same runs.
-    if (order.cp_async_landing != CpAsyncLanding::kAtWait) continue;
-    EXPECT_EQ(run(order), first) << DescribeExecutionOrder(order);
-  }
+  ExpectTheSameUnderEveryOrder(run, CpAsync::kNotUsed);
 }
 
 // The vocabulary cut into two slices of `count` columns (the second one shorter), as two ranks of

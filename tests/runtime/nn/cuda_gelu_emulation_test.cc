@@ -22,17 +22,17 @@
 #include "runtime/nn/internal/cuda_elementwise.h"
 #include "runtime/nn/internal/cuda_gelu.h"
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
+#include "tests/testing/cuda_emulator/emulated_kernel_test.h"
 
 namespace usine {
 namespace {
 
 namespace ni = nn_internal::cuda;
-using testing::cuda_emulator::AllExecutionOrders;
-using testing::cuda_emulator::CpAsyncLanding;
-using testing::cuda_emulator::DescribeExecutionOrder;
+using testing::cuda_emulator::CpAsync;
 using testing::cuda_emulator::DeviceArray;
-using testing::cuda_emulator::ErrorCount;
+using testing::cuda_emulator::EmulatedKernelTest;
 using testing::cuda_emulator::ExecutionOrder;
+using testing::cuda_emulator::ExpectTheSameUnderEveryOrder;
 using testing::cuda_emulator::SetExecutionOrder;
 
 struct Rows {
@@ -74,10 +74,10 @@ constexpr double kF32Tolerance = 1e-5;
 // A bf16 result is the f32 one rounded, at most 2^-8 of its magnitude away.
 constexpr double kBf16Tolerance = 1.0 / 256;
 
-class GeluEmulation : public ::testing::TestWithParam<Rows> {
+class GeluEmulation : public EmulatedKernelTest<::testing::TestWithParam<Rows>> {
  protected:
   void SetUp() override {
-    errors_before_ = ErrorCount();
+    EmulatedKernelTest::SetUp();
     const auto [rows, cols] = GetParam();
     std::mt19937 rng(static_cast<uint32_t>(rows * 13 + cols));
     std::normal_distribution<float> normal(0.0f, 1.5f);
@@ -86,11 +86,6 @@ class GeluEmulation : public ::testing::TestWithParam<Rows> {
     for (float& v : x_) v = normal(rng);
     for (float& v : dy_) v = normal(rng);
   }
-  void TearDown() override {
-    SetExecutionOrder({});
-    EXPECT_EQ(ErrorCount(), errors_before_) << "the emulator reported errors (stderr)";
-  }
-
   int64_t n() const { return static_cast<int64_t>(x_.size()); }
   // The inputs as T (rounded to bf16 for BFloat16), in device arrays.
   template <typename T>
@@ -101,9 +96,6 @@ class GeluEmulation : public ::testing::TestWithParam<Rows> {
   }
 
   std::vector<float> x_, dy_;
-
- private:
-  int errors_before_ = 0;
 };
 
 TEST_P(GeluEmulation, ForwardMatchesDoublePrecisionAndItsBf16IsTheF32Rounded) {
@@ -229,12 +221,7 @@ TEST_P(GeluEmulation, ColumnSumsRepeatBitForBitUnderEverySchedule) {
     for (float v : sums.ToVector()) bits.push_back(Bits(v));
     return bits;
   };
-  const std::vector<uint32_t> first = run(ExecutionOrder{});
-  for (const ExecutionOrder& order : AllExecutionOrders()) {
-    // No cp.async in these kernels: the landing modes would repeat the same runs.
-    if (order.cp_async_landing != CpAsyncLanding::kAtWait) continue;
-    EXPECT_EQ(run(order), first) << DescribeExecutionOrder(order);
-  }
+  ExpectTheSameUnderEveryOrder(run, CpAsync::kNotUsed);
 }
 
 INSTANTIATE_TEST_SUITE_P(Rows, GeluEmulation, ::testing::ValuesIn(kRows), RowsName);

@@ -18,17 +18,17 @@
 #include "runtime/core/float16.h"
 #include "runtime/nn/internal/cuda_layer_norm.h"
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
+#include "tests/testing/cuda_emulator/emulated_kernel_test.h"
 
 namespace usine {
 namespace {
 
 namespace ni = nn_internal::cuda;
-using testing::cuda_emulator::AllExecutionOrders;
-using testing::cuda_emulator::CpAsyncLanding;
-using testing::cuda_emulator::DescribeExecutionOrder;
+using testing::cuda_emulator::CpAsync;
 using testing::cuda_emulator::DeviceArray;
-using testing::cuda_emulator::ErrorCount;
+using testing::cuda_emulator::EmulatedKernelTest;
 using testing::cuda_emulator::ExecutionOrder;
+using testing::cuda_emulator::ExpectTheSameUnderEveryOrder;
 using testing::cuda_emulator::SetExecutionOrder;
 
 struct Rows {
@@ -116,17 +116,7 @@ class LayerNormProblem {
   std::vector<double> y_, dx_, mean_, rstd_, dweight_, dbias_;
 };
 
-class LayerNormEmulation : public ::testing::TestWithParam<Rows> {
- protected:
-  void SetUp() override { errors_before_ = ErrorCount(); }
-  void TearDown() override {
-    SetExecutionOrder({});
-    EXPECT_EQ(ErrorCount(), errors_before_) << "the emulator reported errors (stderr)";
-  }
-
- private:
-  int errors_before_ = 0;
-};
+class LayerNormEmulation : public EmulatedKernelTest<::testing::TestWithParam<Rows>> {};
 
 TEST_P(LayerNormEmulation, ForwardMatchesDoublePrecisionAndItsBf16OutputIsTheF32Rounded) {
   const LayerNormProblem p(GetParam());
@@ -208,12 +198,7 @@ TEST_P(LayerNormEmulation, BackwardRepeatsBitForBitUnderEverySchedule) {
     }
     return bits;
   };
-  const std::vector<uint32_t> first = run(ExecutionOrder{});
-  for (const ExecutionOrder& order : AllExecutionOrders()) {
-    // No cp.async in these kernels: the landing modes would repeat the same runs.
-    if (order.cp_async_landing != CpAsyncLanding::kAtWait) continue;
-    EXPECT_EQ(run(order), first) << DescribeExecutionOrder(order);
-  }
+  ExpectTheSameUnderEveryOrder(run, CpAsync::kNotUsed);
 }
 
 INSTANTIATE_TEST_SUITE_P(Rows, LayerNormEmulation, ::testing::ValuesIn(kRows), RowsName);
