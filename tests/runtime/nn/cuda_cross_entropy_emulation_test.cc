@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 
 #include "runtime/core/float16.h"
+#include "runtime/kernels/internal/float_convert.h"
 #include "runtime/nn/internal/cuda_cross_entropy.h"
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
 #include "tests/testing/cuda_emulator/emulated_kernel_test.h"
@@ -27,6 +28,8 @@ namespace usine {
 namespace {
 
 namespace ni = nn_internal::cuda;
+using kernels_internal::FromFloat;
+using kernels_internal::ToFloat;
 using testing::cuda_emulator::CpAsync;
 using testing::cuda_emulator::DeviceArray;
 using testing::cuda_emulator::EmulatedKernelTest;
@@ -45,16 +48,6 @@ std::string LogitsName(const ::testing::TestParamInfo<Logits>& info) {
          std::to_string(info.param.padded);
 }
 
-float FloatOf(float x) { return x; }
-float FloatOf(BFloat16 x) { return x.ToFloat(); }
-template <typename T>
-T FromFloat(float x) {
-  if constexpr (std::is_same_v<T, float>) {
-    return x;
-  } else {
-    return BFloat16::FromFloat(x);
-  }
-}
 template <typename T>
 bool SameBits(T a, T b) {
   return std::memcmp(&a, &b, sizeof(T)) == 0;
@@ -82,7 +75,7 @@ class CrossEntropyProblem {
     for (int64_t i = 0; i < s.rows * s.padded; ++i) {
       // The padding holds a large logit: it must not count.
       logits_[i] = FromFloat<TIn>(i % s.padded < s.vocab ? normal(rng) : 77.0f);
-      values_[i] = FloatOf(logits_[i]);
+      values_[i] = ToFloat(logits_[i]);
     }
     for (int64_t r = 0; r < s.rows; ++r) {
       targets_[r] = static_cast<int32_t>((r * 7919 + 3) % s.vocab);
@@ -111,7 +104,7 @@ class CrossEntropyProblem {
     bool padding_zero = true;
     for (int64_t r = 0; r < s_.rows; ++r) {
       for (int64_t c = 0; c < width; ++c) {
-        const float g = FloatOf(gradient[r * width + c]);
+        const float g = ToFloat(gradient[r * width + c]);
         if (c >= valid) {
           padding_zero &= std::signbit(g) == 0 && g == 0.0f;
           continue;

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 
 #include "runtime/core/float16.h"
+#include "runtime/kernels/internal/float_convert.h"
 #include "runtime/nn/internal/cuda_flash_attention.h"
 #include "runtime/nn/internal/cuda_flash_attention_bf16.h"
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
@@ -27,6 +28,7 @@ namespace usine {
 namespace {
 
 namespace ni = nn_internal::cuda;
+using kernels_internal::ToFloat;
 using testing::cuda_emulator::AllExecutionOrders;
 using testing::cuda_emulator::CpAsyncLanding;
 using testing::cuda_emulator::DescribeExecutionOrder;
@@ -62,9 +64,6 @@ std::string ShapeName(const ::testing::TestParamInfo<ni::FlashShape>& info) {
   return "B" + std::to_string(s.batch) + "_H" + std::to_string(s.heads) + "_T" +
          std::to_string(s.seq) + "_D" + std::to_string(s.head_dim);
 }
-
-float FloatOf(float x) { return x; }
-float FloatOf(BFloat16 x) { return x.ToFloat(); }
 
 template <typename T>
 void Poison(const DeviceArray<T>& a) {
@@ -103,7 +102,7 @@ template <typename T>
   if (differ == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
          << differ << " of " << a.size() << " elements differ, the first at " << first << " ("
-         << FloatOf(a[first]) << " vs " << FloatOf(b[first]) << ")";
+         << ToFloat(a[first]) << " vs " << ToFloat(b[first]) << ")";
 }
 
 // Success when every element is written (no poison left) and finite.
@@ -112,7 +111,7 @@ template <typename T>
   size_t poison = 0, non_finite = 0;
   for (T x : values) {
     poison += IsPoison(x);
-    non_finite += !std::isfinite(FloatOf(x));
+    non_finite += !std::isfinite(ToFloat(x));
   }
   if (poison == 0 && non_finite == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
@@ -311,12 +310,12 @@ class FlashAttentionEmulation : public ::testing::TestWithParam<ni::FlashShape> 
                            double tolerance, const std::string& what) {
     const Reference& r = reference();
     Deviation out, lse, dq, dk, dv;
-    for (size_t i = 0; i < r.out.size(); ++i) out.Add(FloatOf(forward.out[i]), r.out[i]);
+    for (size_t i = 0; i < r.out.size(); ++i) out.Add(ToFloat(forward.out[i]), r.out[i]);
     for (size_t i = 0; i < r.lse.size(); ++i) lse.Add(forward.lse[i], r.lse[i]);
     const int64_t C = shape_.heads * shape_.head_dim;
     for (size_t i = 0; i < r.dqkv.size(); ++i) {
       Deviation* parts[] = {&dq, &dk, &dv};
-      parts[i / C % 3]->Add(FloatOf(dqkv[i]), r.dqkv[i]);
+      parts[i / C % 3]->Add(ToFloat(dqkv[i]), r.dqkv[i]);
     }
     EXPECT_TRUE(WithinOfLargest(out, tolerance)) << what << ": out";
     EXPECT_TRUE(WithinAbsolute(lse, tolerance)) << what << ": lse";

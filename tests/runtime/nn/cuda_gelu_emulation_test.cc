@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 
 #include "runtime/core/float16.h"
+#include "runtime/kernels/internal/float_convert.h"
 #include "runtime/nn/internal/cuda_elementwise.h"
 #include "runtime/nn/internal/cuda_gelu.h"
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
@@ -28,6 +29,8 @@ namespace usine {
 namespace {
 
 namespace ni = nn_internal::cuda;
+using kernels_internal::FromFloat;
+using kernels_internal::ToFloat;
 using testing::cuda_emulator::CpAsync;
 using testing::cuda_emulator::DeviceArray;
 using testing::cuda_emulator::EmulatedKernelTest;
@@ -46,16 +49,6 @@ std::string RowsName(const ::testing::TestParamInfo<Rows>& info) {
   return "R" + std::to_string(info.param.rows) + "_C" + std::to_string(info.param.cols);
 }
 
-float FloatOf(float x) { return x; }
-float FloatOf(BFloat16 x) { return x.ToFloat(); }
-template <typename T>
-T FromFloat(float x) {
-  if constexpr (std::is_same_v<T, float>) {
-    return x;
-  } else {
-    return BFloat16::FromFloat(x);
-  }
-}
 uint32_t Bits(float x) { return std::bit_cast<uint32_t>(x); }
 uint32_t Bits(BFloat16 x) { return x.bits; }
 
@@ -128,8 +121,8 @@ std::vector<TOut> ExpectBackwardMatches(const std::vector<float>& x, const std::
   const double tolerance = std::is_same_v<TOut, float> ? kF32Tolerance : kBf16Tolerance;
   int64_t wrong = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const double ref = static_cast<double>(FloatOf(device_dy[i])) * GeluSlope(FloatOf(device_x[i]));
-    wrong += std::fabs(FloatOf(dx[i]) - ref) > tolerance * std::max(1.0, std::fabs(ref));
+    const double ref = static_cast<double>(ToFloat(device_dy[i])) * GeluSlope(ToFloat(device_x[i]));
+    wrong += std::fabs(ToFloat(dx[i]) - ref) > tolerance * std::max(1.0, std::fabs(ref));
   }
   EXPECT_EQ(wrong, 0) << "elements of dx farther than " << tolerance << " from double precision";
   return dx.ToVector();
