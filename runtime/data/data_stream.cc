@@ -97,6 +97,7 @@ class DataStream::Impl {
   ~Impl() { Close(); }
 
   absl::StatusOr<Batch> Next(const Stream& stream);
+  Device device() const { return options_.device; }
   const DataStreamState& state() const { return state_; }
   int64_t samples_per_epoch() const { return samples_per_epoch_; }
   void Close();
@@ -209,6 +210,11 @@ absl::Status DataStream::Impl::CopyToDevice(const Tensor& host, int buffer, cons
 }
 
 absl::StatusOr<Batch> DataStream::Impl::Next(const Stream& stream) {
+  if (options_.device.is_cuda() && stream.device() != options_.device) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("DataStream::Next: batches go to ", options_.device.ToString(),
+                     ", but the copy stream is one of ", stream.device().ToString()));
+  }
   ASSIGN_OR_RETURN(data_internal::FilledBuffer filled, buffers_->Take());
   Batch batch;
   batch.index = filled.index;
@@ -325,6 +331,7 @@ absl::StatusOr<std::unique_ptr<DataStream>> DataStream::Open(DataStreamOptions o
 DataStream::DataStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DataStream::~DataStream() = default;
 
+absl::StatusOr<Batch> DataStream::Next() { return impl_->Next(Stream::Default(impl_->device())); }
 absl::StatusOr<Batch> DataStream::Next(const Stream& stream) { return impl_->Next(stream); }
 const DataStreamState& DataStream::state() const { return impl_->state(); }
 int64_t DataStream::samples_per_epoch() const { return impl_->samples_per_epoch(); }

@@ -120,8 +120,10 @@ class DataStream {
   ~DataStream();  // Close()
 
   // The next batch; blocks until the fill threads have it. For a CUDA device the copy is
-  // enqueued on `stream` (a stream of that device). kCancelled after Close().
-  [[nodiscard]] absl::StatusOr<Batch> Next(const Stream& stream = Stream::Host());
+  // enqueued on `stream`, a stream of that device (InvalidArgument otherwise), or without one
+  // on the device's default stream. kCancelled after Close().
+  [[nodiscard]] absl::StatusOr<Batch> Next();
+  [[nodiscard]] absl::StatusOr<Batch> Next(const Stream& stream);
 
   // The state after the last batch Next() returned (the opening state before the first).
   const DataStreamState& state() const;

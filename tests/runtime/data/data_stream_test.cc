@@ -353,6 +353,24 @@ TEST_F(DataStreamGpuTest, BatchesOnTheDeviceMatchTheCpuStream) {
   }
 }
 
+// Without a stream, a batch for the GPU is copied on the device's default stream (the trainer's
+// and the evaluation's call); a stream of another device is refused before any batch is taken.
+TEST_F(DataStreamGpuTest, WithoutAStreamTheCopyGoesOnTheDevicesDefaultStream) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  DataStreamOptions options = BaseOptions(3, 4);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> cpu, DataStream::Open(options));
+  options.device = Device::Cuda(0);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DataStream> gpu, DataStream::Open(options));
+  const absl::Status refused = gpu->Next(Stream::Host()).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.message(), HasSubstr("copy stream"));
+  ASSERT_OK_AND_ASSIGN(Batch batch, gpu->Next());
+  ASSERT_OK(Stream::Default(Device::Cuda(0)).Synchronize());
+  ASSERT_OK_AND_ASSIGN(Batch expected, cpu->Next());
+  EXPECT_EQ(*testing::ReadTensor<int32_t>(batch.tokens),
+            *testing::ReadTensor<int32_t>(expected.tokens));
+}
+
 // ---- Watch mode ----
 
 class WatchTest : public DataStreamTest {
