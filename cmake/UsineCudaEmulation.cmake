@@ -12,6 +12,16 @@
 #        headers that hold CUDA syntax (launches, inline PTX) which the CUDA_SRCS include; other
 #        headers are used as they are. Needs no CUDA toolkit, whatever USINE_WITH_CUDA says: the
 #        emulator's shim headers stand in for it, and the toolkit's are never on the include path.
+#   usine_emulated_gpu_test(NAME cuda_layers_emulated_test SRCS cuda_layers_test.cc ...
+#                           DEPS usine::runtime EXCLUDE Suite.Case ...)
+#     -> a test of the library's CUDA path (its `gpu` cases: Cuda/... or ...GpuTest, less the
+#        EXCLUDE patterns: cases that measure a real device's speed, or too slow emulated) built
+#        against the emulated twins of its usine:: DEPS, so that those cases run on the CPU:
+#        label `emu`. The twin usine_<name>_emulated of each usine_cc_library is that library
+#        with USINE_WITH_CUDA on, compiled as host C++ against shim/ in place of the CUDA
+#        toolkit: its .cu files rewritten as above, its CUDA runtime, cuBLASLt and NCCL calls
+#        served by the emulator (shim/*.h say what each emulates). Twins are built only for
+#        such tests (EXCLUDE_FROM_ALL), whatever USINE_WITH_CUDA says.
 #   usine_cuda_emulation_available(<var>)
 #     -> <var> ON where emulated tests are built: x86-64 Linux (the emulator switches stacks by
 #        hand), python3 found, and not under ThreadSanitizer (which cannot follow those switches).
@@ -43,33 +53,120 @@ function(usine_cuda_emulation_available out)
   set(${out} ${available} PARENT_SCOPE)
 endfunction()
 
-function(usine_cuda_emulation_test)
-  cmake_parse_arguments(U "" "NAME" "SRCS;CUDA_SRCS;CUDA_HDRS" ${ARGN})
-  usine_cuda_emulation_available(available)
-  if(NOT available)
-    return()
-  endif()
+# Rewrites `srcs` and `hdrs` (from the repository root) under `rewritten_root` with
+# transform_cuda_source.py, again whenever they or the script change, and marks the rewritten
+# srcs as host C++ with the emulator's prelude. Sets <rewritten_srcs> to the rewritten srcs and
+# <rewritten> to every rewritten file.
+function(_usine_rewrite_cuda rewritten_root srcs hdrs rewritten_srcs_var rewritten_var)
   set(emulator_dir ${PROJECT_SOURCE_DIR}/tests/testing/cuda_emulator)
   set(script ${emulator_dir}/transform_cuda_source.py)
-  set(rewritten_root ${CMAKE_CURRENT_BINARY_DIR}/${U_NAME}.rewritten)
   set(originals "")
   set(rewritten "")
-  foreach(file IN LISTS U_CUDA_SRCS U_CUDA_HDRS)
+  foreach(file IN LISTS srcs hdrs)
     list(APPEND originals ${PROJECT_SOURCE_DIR}/${file})
     list(APPEND rewritten ${rewritten_root}/${file})
   endforeach()
-  list(TRANSFORM U_CUDA_SRCS PREPEND ${rewritten_root}/ OUTPUT_VARIABLE rewritten_srcs)
+  list(TRANSFORM srcs PREPEND ${rewritten_root}/ OUTPUT_VARIABLE rewritten_srcs)
   add_custom_command(OUTPUT ${rewritten}
     COMMAND ${Python3_EXECUTABLE} ${script} --source-root ${PROJECT_SOURCE_DIR}
-            --output-root ${rewritten_root} ${U_CUDA_SRCS} ${U_CUDA_HDRS}
+            --output-root ${rewritten_root} ${srcs} ${hdrs}
     DEPENDS ${originals} ${script}
-    COMMENT "Rewriting the CUDA sources of ${U_NAME} for the CUDA emulator"
+    COMMENT "Rewriting CUDA sources for the CUDA emulator (${rewritten_root})"
     VERBATIM)
   # Host C++ whatever the extension. nvcc's `#pragma unroll` is unknown to the host compiler;
   # it has no meaning for the emulation.
   set_source_files_properties(${rewritten_srcs} PROPERTIES
     LANGUAGE CXX
     COMPILE_OPTIONS "-include;${emulator_dir}/cuda_emulator_prelude.h;-Wno-unknown-pragmas")
+  set(${rewritten_srcs_var} ${rewritten_srcs} PARENT_SCOPE)
+  set(${rewritten_var} ${rewritten} PARENT_SCOPE)
+endfunction()
+
+# usine::<name> -> usine_<name>_emulated; CUDA's libraries -> the emulator's; others unchanged.
+function(_usine_emulated_deps out)
+  set(mapped "")
+  foreach(dep IN LISTS ARGN)
+    if(dep MATCHES "^usine::(.+)$")
+      list(APPEND mapped usine_${CMAKE_MATCH_1}_emulated)
+    elseif(NOT dep MATCHES "^(CUDA|NCCL)::")
+      list(APPEND mapped ${dep})
+    endif()
+  endforeach()
+  set(${out} ${mapped} PARENT_SCOPE)
+endfunction()
+
+# Called by usine_cc_library (UsineHelpers.cmake), in the library's directory, so that the
+# sources' properties (usine_cpu_loops) hold for the twin too.
+function(_usine_emulated_twin)
+  cmake_parse_arguments(U "" "NAME" "SRCS;CUDA_SRCS;DEPS;PRIVATE_DEPS;PRIVATE_INCLUDES" ${ARGN})
+  if(NOT USINE_BUILD_TESTS)
+    return()
+  endif()
+  usine_cuda_emulation_available(available)
+  if(NOT available)
+    return()
+  endif()
+  set(target usine_${U_NAME}_emulated)
+  file(RELATIVE_PATH dir ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
+  set(srcs ${U_SRCS})
+  set(cuda_files "")
+  foreach(src IN LISTS U_CUDA_SRCS)
+    if(src MATCHES "\\.cu$")
+      list(APPEND cuda_files ${dir}/${src})
+    else()
+      list(APPEND srcs ${src})
+    endif()
+  endforeach()
+  set(rewritten_root ${CMAKE_CURRENT_BINARY_DIR}/${target}.rewritten)
+  set(rewritten "")
+  if(cuda_files)
+    # The .cuh headers that the .cu files include, all rewritten with them (the script collects
+    # kernel templates across the files it is given).
+    file(GLOB_RECURSE cuda_headers RELATIVE ${PROJECT_SOURCE_DIR} CONFIGURE_DEPENDS
+         ${CMAKE_CURRENT_SOURCE_DIR}/*.cuh)
+    _usine_rewrite_cuda(${rewritten_root} "${cuda_files}" "${cuda_headers}" rewritten_srcs
+                        rewritten)
+  endif()
+  add_library(${target} STATIC EXCLUDE_FROM_ALL ${srcs} ${rewritten})
+  _usine_emulated_deps(deps ${U_DEPS})
+  _usine_emulated_deps(private_deps ${U_PRIVATE_DEPS})
+  target_link_libraries(${target} PUBLIC ${deps} usine_cuda_emulator usine_cuda_emulator_nccl
+                        PRIVATE ${private_deps})
+  # The rewritten headers ahead of the originals under the repository root.
+  target_include_directories(${target} BEFORE PRIVATE ${rewritten_root})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} PRIVATE ${U_PRIVATE_INCLUDES})
+  target_compile_definitions(${target} PUBLIC USINE_WITH_CUDA=1)
+  _usine_warnings(${target})
+endfunction()
+
+function(usine_emulated_gpu_test)
+  cmake_parse_arguments(U "" "NAME" "SRCS;DEPS;EXCLUDE" ${ARGN})
+  usine_cuda_emulation_available(available)
+  if(NOT available)
+    return()
+  endif()
+  _usine_emulated_deps(deps ${U_DEPS})
+  _usine_test_executable(${U_NAME} "${U_SRCS};${PROJECT_SOURCE_DIR}/tests/testing/device_test.cc"
+                         "${deps};GTest::gtest_main")
+  set(filter "Cuda/*:*GpuTest.*")
+  if(U_EXCLUDE)
+    list(JOIN U_EXCLUDE ":" excluded)
+    string(APPEND filter "-${excluded}")
+  endif()
+  # Named apart from the same cases of the real test, which may sit in the same directory.
+  gtest_discover_tests(${U_NAME} TEST_FILTER "${filter}" TEST_PREFIX "emulated."
+    PROPERTIES LABELS emu TIMEOUT 600)
+endfunction()
+
+function(usine_cuda_emulation_test)
+  cmake_parse_arguments(U "" "NAME" "SRCS;CUDA_SRCS;CUDA_HDRS" ${ARGN})
+  usine_cuda_emulation_available(available)
+  if(NOT available)
+    return()
+  endif()
+  set(rewritten_root ${CMAKE_CURRENT_BINARY_DIR}/${U_NAME}.rewritten)
+  _usine_rewrite_cuda(${rewritten_root} "${U_CUDA_SRCS}" "${U_CUDA_HDRS}" rewritten_srcs
+                      rewritten)
   _usine_test_executable(${U_NAME} "${U_SRCS};${rewritten}" "usine_cuda_emulator;GTest::gtest_main")
   # The rewritten headers first, ahead of the originals under the repository root.
   target_include_directories(${U_NAME} BEFORE PRIVATE ${rewritten_root})

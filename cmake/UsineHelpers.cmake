@@ -3,7 +3,10 @@
 #   usine_cc_library(NAME core HDRS a.h SRCS a.cc CUDA_SRCS a.cu DEPS absl::status)
 #     -> target usine_core, alias usine::core, exported as usine::core; headers installed
 #        under include/usine/<path relative to the repository root>. CUDA_SRCS are compiled,
-#        CUDA_HDRS installed and CUDA_DEPS linked only when USINE_WITH_CUDA is ON.
+#        CUDA_HDRS installed and CUDA_DEPS linked only when USINE_WITH_CUDA is ON;
+#        NO_CUDA_SRCS (stand-ins for the CUDA path) only when it is OFF. PRIVATE_INCLUDES are
+#        private include directories. Where the tests build emulated twins, also
+#        usine_core_emulated (UsineCudaEmulation.cmake).
 #   usine_cc_test(NAME tensor_test SRCS tensor_test.cc DEPS usine::core)
 #     -> one CTest entry per test case. GPU cases -- a parameterised suite instantiated as
 #        `Cuda/...`, or a suite named `...GpuTest` -- get the label `gpu` and report *skipped*
@@ -40,17 +43,22 @@ function(usine_cpu_loops)
 endfunction()
 
 function(usine_cc_library)
-  cmake_parse_arguments(U "" "NAME" "HDRS;SRCS;CUDA_HDRS;CUDA_SRCS;DEPS;PRIVATE_DEPS;CUDA_DEPS"
-                        ${ARGN})
+  cmake_parse_arguments(U "" "NAME"
+    "HDRS;SRCS;CUDA_HDRS;CUDA_SRCS;NO_CUDA_SRCS;DEPS;PRIVATE_DEPS;CUDA_DEPS;PRIVATE_INCLUDES" ${ARGN})
   set(target usine_${U_NAME})
   set(srcs ${U_SRCS})
   if(USINE_WITH_CUDA)
     list(APPEND srcs ${U_CUDA_SRCS})
     list(APPEND U_HDRS ${U_CUDA_HDRS})
+  else()
+    list(APPEND srcs ${U_NO_CUDA_SRCS})
   endif()
+  _usine_emulated_twin(NAME ${U_NAME} SRCS ${U_SRCS} CUDA_SRCS ${U_CUDA_SRCS} DEPS ${U_DEPS}
+    PRIVATE_DEPS ${U_PRIVATE_DEPS} PRIVATE_INCLUDES ${U_PRIVATE_INCLUDES})
   if(srcs)
     add_library(${target} ${srcs} ${U_HDRS})
     target_link_libraries(${target} PUBLIC ${U_DEPS} PRIVATE ${U_PRIVATE_DEPS})
+    target_include_directories(${target} PRIVATE ${U_PRIVATE_INCLUDES})
     if(USINE_WITH_CUDA)
       target_link_libraries(${target} PUBLIC ${U_CUDA_DEPS})
       set_target_properties(${target} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF)

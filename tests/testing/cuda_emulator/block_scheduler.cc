@@ -3,6 +3,7 @@
 // in the order that SetExecutionOrder chose (cuda_emulator.h) whenever the running one waits or
 // exits. A block in which no thread can go on is a deadlock: a fatal error.
 #include <algorithm>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -216,6 +217,9 @@ namespace usine::testing::cuda_emulator {
 
 void RunKernel(const void* kernel, const char* name, dim3 grid, dim3 block, size_t shared_bytes,
                void (*thread_body)(const void* closure), const void* closure) {
+  // Launches from several host threads run one at a time: the running launch is global state.
+  static std::mutex launch_mu;
+  std::lock_guard<std::mutex> lock(launch_mu);
   cuda_emulator_internal::RunLaunch(kernel, name, grid, block, shared_bytes, thread_body, closure);
 }
 

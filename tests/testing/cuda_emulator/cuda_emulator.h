@@ -2,7 +2,8 @@
 // the order in which emulated threads run, and what the emulator found. The emulator runs CUDA
 // sources rewritten by transform_cuda_source.py as host C++ on the calling thread: a launch runs
 // to completion before it returns, its blocks one after another, each block's threads as fibers.
-// Not thread-safe: one host thread launches kernels and calls these functions.
+// Launches from several host threads run one at a time; the functions below are for one host
+// thread (the test's).
 //
 //   DeviceArray<float> out(n, "out");
 //   SetExecutionOrder({Schedule::kHighestWarpFirst, CpAsyncLanding::kAtIssue});

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <string>
 
 #include <sys/mman.h>
@@ -29,7 +30,9 @@ struct Allocation {
   std::string name;
 };
 
-// By the data's address.
+// By the data's address. Guarded by allocations_mu: allocations are made, freed and looked up
+// from any host thread.
+std::mutex allocations_mu;
 std::map<uintptr_t, Allocation>& Allocations() {
   static std::map<uintptr_t, Allocation> allocations;
   return allocations;
@@ -58,6 +61,7 @@ void* MapGuarded(size_t bytes, Allocation& allocation) {
 
 bool InDeviceAllocation(const void* p, size_t bytes) {
   const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> lock(allocations_mu);
   const std::map<uintptr_t, Allocation>& allocations = Allocations();
   auto it = allocations.upper_bound(address);
   if (it == allocations.begin()) return false;
@@ -65,8 +69,26 @@ bool InDeviceAllocation(const void* p, size_t bytes) {
   return address + bytes <= it->first + it->second.bytes;
 }
 
+bool FreeDeviceAllocation(void* p) {
+  Allocation allocation;
+  {
+    std::lock_guard<std::mutex> lock(allocations_mu);
+    auto it = Allocations().find(reinterpret_cast<uintptr_t>(p));
+    if (it == Allocations().end()) return false;
+    allocation = std::move(it->second);
+    Allocations().erase(it);
+  }
+  if (allocation.mapping != nullptr) {
+    munmap(allocation.mapping, allocation.mapping_bytes);
+  } else {
+    std::free(p);
+  }
+  return true;
+}
+
 void CheckDeviceGuards(const char* after) {
   if (cuda_emulator::kUsesAddressSanitizer) return;
+  std::lock_guard<std::mutex> lock(allocations_mu);
   for (auto& [address, allocation] : Allocations()) {
     unsigned char* data = reinterpret_cast<unsigned char*>(address);
     const unsigned char* before =
@@ -105,26 +127,16 @@ void* DeviceMalloc(size_t bytes, const char* name) {
     data = cuda_emulator_internal::MapGuarded(bytes, allocation);
     if (data == nullptr) return nullptr;
   }
+  std::lock_guard<std::mutex> lock(cuda_emulator_internal::allocations_mu);
   cuda_emulator_internal::Allocations().emplace(reinterpret_cast<uintptr_t>(data),
                                                 std::move(allocation));
   return data;
 }
 
 void DeviceFree(void* p) {
-  if (p == nullptr) return;
-  std::map<uintptr_t, cuda_emulator_internal::Allocation>& allocations =
-      cuda_emulator_internal::Allocations();
-  auto it = allocations.find(reinterpret_cast<uintptr_t>(p));
-  if (it == allocations.end()) {
+  if (p != nullptr && !cuda_emulator_internal::FreeDeviceAllocation(p)) {
     cuda_emulator_internal::ReportError("DeviceFree of %p, not a device allocation", p);
-    return;
   }
-  if (it->second.mapping != nullptr) {
-    munmap(it->second.mapping, it->second.mapping_bytes);
-  } else {
-    std::free(p);
-  }
-  allocations.erase(it);
 }
 
 }  // namespace usine::testing::cuda_emulator

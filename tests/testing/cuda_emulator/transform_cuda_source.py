@@ -11,10 +11,11 @@ emulator's reports point at the repository's file:
     -> T* const name = reinterpret_cast<T*>(<emulator>::DynamicShared());
   kernel<<<grid, block, bytes, stream>>>(args)
     -> <emulator>::Launch(kernel, grid, block, bytes, stream)(args)
-  kernel_template<<<grid, block>>>(args)
+  kernel_template<<<grid, block>>>(args)       kernel_template<T><<<grid, block>>>(args)
     -> <emulator>::LaunchTemplate("kernel_template",
            [&](auto... a) { kernel_template(a...); }, grid, block)(args)
-       (a __global__ template that one of the FILEs defines: its arguments are deduced)
+       (a __global__ template that one of the FILEs defines, given fewer template arguments
+       than it has parameters: the others are deduced from the call's arguments)
   asm volatile("ptx" : outputs : inputs);
     -> { static const <emulator>::PtxInstruction* const usine_emulated_ptx =
              <emulator>::ParsePtx("ptx", __FILE__, __LINE__);
@@ -131,8 +132,25 @@ def rewrite_shared(s):
     return ''.join(out) + s[last:]
 
 
-TEMPLATE_KERNEL_RE = re.compile(r'template\s*<[^;{]*?>\s*__global__\s+void\s+'
+TEMPLATE_KERNEL_RE = re.compile(r'template\s*<([^;{]*?)>\s*__global__\s+void\s+'
                                 r'(?:__launch_bounds__\s*\([^)]*\)\s*)?(\w+)\s*\(')
+
+
+def top_level_count(arguments):
+    """How many comma-separated items `arguments` (a template's parameters or arguments, without
+    the angle brackets) holds, counting only commas outside nested brackets."""
+    if not arguments.strip():
+        return 0
+    depth = 0
+    count = 1
+    for c in arguments:
+        if c in '<([{':
+            depth += 1
+        elif c in '>)]}':
+            depth -= 1
+        elif c == ',' and depth == 0:
+            count += 1
+    return count
 LAUNCH_RE = re.compile(r'<<<')
 
 
@@ -169,7 +187,12 @@ def rewrite_launches(s, template_kernels):
         if end < 0:
             raise ValueError('<<< without >>>')
         configuration = ' '.join(s[m.end():end].split())
-        if re.fullmatch(r'[\w:]+', kernel) and kernel.split('::')[-1] in template_kernels:
+        name = re.fullmatch(r'([\w:]+)\s*(?:<(.*)>)?', kernel, re.S)
+        deduced = False
+        if name and name.group(1).split('::')[-1] in template_kernels:
+            given = top_level_count(name.group(2) or '')
+            deduced = given < template_kernels[name.group(1).split('::')[-1]]
+        if deduced:
             new = ('%sLaunchTemplate("%s", [&](auto... usine_emulated_arguments) { '
                    '%s(usine_emulated_arguments...); }, %s)'
                    % (EMULATOR, kernel, kernel, configuration))
@@ -259,9 +282,11 @@ def main():
         with open(os.path.join(args.source_root, relative), encoding='utf-8') as f:
             texts[relative] = f.read()
     # A file may launch a kernel template that a header among the files defines.
-    template_kernels = set()
+    # The kernel templates by name, with their parameter counts.
+    template_kernels = {}
     for text in texts.values():
-        template_kernels.update(TEMPLATE_KERNEL_RE.findall(text))
+        for parameters, name in TEMPLATE_KERNEL_RE.findall(text):
+            template_kernels[name] = top_level_count(parameters)
     for relative, text in texts.items():
         original = os.path.abspath(os.path.join(args.source_root, relative))
         try:

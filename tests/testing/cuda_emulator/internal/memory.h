@@ -1,8 +1,8 @@
 // The emulator's two memories, as the PTX executor and the scheduler use them. Device memory
-// (device_memory.cc): the allocations of DeviceMalloc, guarded. A block's dynamic shared memory
-// (shared_memory.cc): exactly the launch's bytes, poisoned with bf16 NaNs (0x7FC1), then canary
-// bytes checked when the block ends (under AddressSanitizer, exact-size heap blocks instead of
-// guards and canaries). Shared-window addresses, what __cvta_generic_to_shared gives and
+// (device_memory.cc): the allocations of DeviceMalloc, guarded, thread-safe. A block's dynamic
+// shared memory (shared_memory.cc): exactly the launch's bytes, poisoned with bf16 NaNs (0x7FC1),
+// then canary bytes checked when the block ends (under AddressSanitizer, exact-size heap blocks
+// instead of guards and canaries). Shared-window addresses, what __cvta_generic_to_shared gives and
 // ldmatrix and cp.async take, start above 0, so that 0 is never a valid one.
 //
 //   unsigned char* row = SharedBytesAt(address, 16, 16, "ldmatrix row");
@@ -18,6 +18,9 @@ namespace usine::testing::cuda_emulator_internal {
 
 // Whether [p, p + bytes) lies within one device allocation.
 bool InDeviceAllocation(const void* p, size_t bytes);
+
+// Frees the device allocation that starts at `p`; false (nothing freed) when none does.
+bool FreeDeviceAllocation(void* p);
 
 // Reports an error for each allocation whose canaries were written, then re-arms them.
 void CheckDeviceGuards(const char* after);

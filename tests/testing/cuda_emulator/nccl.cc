@@ -1,0 +1,477 @@
+// NCCL's calls carried out over MPI on the host (shim/nccl.h says the contract).
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cuda_bf16.h>
+#include <mpi.h>
+#include <nccl.h>
+
+#include "tests/testing/cuda_emulator/internal/memory.h"
+
+struct ncclComm {
+  MPI_Comm mpi;  // MPI_COMM_NULL for a communicator of one rank.
+  int rank;
+  int size;
+};
+
+namespace usine::testing::cuda_emulator_internal {
+namespace {
+
+thread_local std::string last_nccl_error;
+
+ncclResult_t Fail(ncclResult_t result, std::string message) {
+  last_nccl_error = std::move(message);
+  return result;
+}
+
+size_t ElementBytes(ncclDataType_t type) {
+  switch (type) {
+    case ncclInt8:
+    case ncclUint8:
+      return 1;
+    case ncclFloat16:
+    case ncclBfloat16:
+      return 2;
+    case ncclInt32:
+    case ncclUint32:
+    case ncclFloat32:
+      return 4;
+    case ncclInt64:
+    case ncclUint64:
+    case ncclFloat64:
+      return 8;
+  }
+  return 0;
+}
+
+// IEEE binary16 (ncclFloat16) to and from f32, rounding to nearest even.
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const int exponent = (h >> 10) & 0x1f;
+  const uint32_t mantissa = h & 0x3ffu;
+  if (exponent == 0x1f) {  // Infinity or NaN.
+    return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  }
+  if (exponent == 0) {  // Zero or subnormal: mantissa * 2^-24, exact in f32.
+    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign != 0 ? -magnitude : magnitude;
+  }
+  return std::bit_cast<float>(sign | static_cast<uint32_t>(exponent - 15 + 127) << 23 |
+                              (mantissa << 13));
+}
+
+uint16_t FloatToHalf(float f) {
+  const uint32_t bits = std::bit_cast<uint32_t>(f);
+  const auto sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  const float magnitude = std::fabs(f);
+  if (std::isnan(f)) return static_cast<uint16_t>(sign | 0x7e00u);
+  if (magnitude >= 65520.0f) return static_cast<uint16_t>(sign | 0x7c00u);  // Rounds to inf.
+  if (magnitude < 0x1p-14f) {  // Subnormal: a multiple of 2^-24, rounded to nearest even.
+    return static_cast<uint16_t>(sign | static_cast<uint16_t>(std::nearbyint(magnitude * 0x1p24f)));
+  }
+  // Normal: drop 13 mantissa bits, to nearest even (a carry into the exponent is right).
+  const uint32_t m = std::bit_cast<uint32_t>(magnitude);
+  const uint32_t rounded = m + 0xfffu + ((m >> 13) & 1u);
+  return static_cast<uint16_t>(sign | ((rounded >> 13) - ((127 - 15) << 10)));
+}
+
+// Element i of `data` as a double (integers of 64 bits lose nothing below 2^53, all the library
+// sums).
+double Load(const unsigned char* data, size_t i, ncclDataType_t type) {
+  const unsigned char* p = data + i * ElementBytes(type);
+  switch (type) {
+    case ncclInt8:
+      return static_cast<int8_t>(*p);
+    case ncclUint8:
+      return *p;
+    case ncclInt32: {
+      int32_t v;
+      std::memcpy(&v, p, sizeof(v));
+      return v;
+    }
+    case ncclUint32: {
+      uint32_t v;
+      std::memcpy(&v, p, sizeof(v));
+      return v;
+    }
+    case ncclInt64: {
+      int64_t v;
+      std::memcpy(&v, p, sizeof(v));
+      return static_cast<double>(v);
+    }
+    case ncclUint64: {
+      uint64_t v;
+      std::memcpy(&v, p, sizeof(v));
+      return static_cast<double>(v);
+    }
+    case ncclFloat32: {
+      float v;
+      std::memcpy(&v, p, sizeof(v));
+      return v;
+    }
+    case ncclFloat64: {
+      double v;
+      std::memcpy(&v, p, sizeof(v));
+      return v;
+    }
+    case ncclBfloat16: {
+      __nv_bfloat16 v;
+      std::memcpy(&v, p, sizeof(v));
+      return __bfloat162float(v);
+    }
+    case ncclFloat16: {
+      uint16_t v;
+      std::memcpy(&v, p, sizeof(v));
+      return HalfToFloat(v);
+    }
+  }
+  return 0;
+}
+
+void Store(unsigned char* data, size_t i, ncclDataType_t type, double x) {
+  unsigned char* p = data + i * ElementBytes(type);
+  auto put = [p](auto v) { std::memcpy(p, &v, sizeof(v)); };
+  switch (type) {
+    case ncclInt8:
+      return put(static_cast<int8_t>(x));
+    case ncclUint8:
+      return put(static_cast<uint8_t>(x));
+    case ncclInt32:
+      return put(static_cast<int32_t>(x));
+    case ncclUint32:
+      return put(static_cast<uint32_t>(x));
+    case ncclInt64:
+      return put(static_cast<int64_t>(x));
+    case ncclUint64:
+      return put(static_cast<uint64_t>(x));
+    case ncclFloat32:
+      return put(static_cast<float>(x));
+    case ncclFloat64:
+      return put(x);
+    case ncclBfloat16:
+      return put(__float2bfloat16_rn(static_cast<float>(x)));
+    case ncclFloat16:
+      return put(FloatToHalf(static_cast<float>(x)));
+  }
+}
+
+double Combine(double a, double b, ncclRedOp_t op) {
+  switch (op) {
+    case ncclSum:
+    case ncclAvg:
+      return a + b;
+    case ncclProd:
+      return a * b;
+    case ncclMax:
+      return a > b ? a : b;
+    case ncclMin:
+      return a < b ? a : b;
+  }
+  return a;
+}
+
+// `count` elements reduced over `parts` arrays laid one after another, in their order, into out.
+void Reduce(const unsigned char* parts, int nparts, size_t count, ncclDataType_t type,
+            ncclRedOp_t op, unsigned char* out) {
+  const size_t part_bytes = count * ElementBytes(type);
+  for (size_t i = 0; i < count; ++i) {
+    double acc = Load(parts, i, type);
+    for (int r = 1; r < nparts; ++r) acc = Combine(acc, Load(parts + r * part_bytes, i, type), op);
+    if (op == ncclAvg) acc /= nparts;
+    Store(out, i, type, acc);
+  }
+}
+
+// The checks every call makes: a live communicator, a type the emulation knows, buffers in
+// device memory, a message MPI can count.
+ncclResult_t CheckCall(const char* call, ncclComm_t comm, ncclDataType_t type,
+                       std::initializer_list<std::pair<const void*, size_t>> buffers) {
+  if (comm == nullptr) return Fail(ncclInvalidArgument, std::string(call) + ": null communicator");
+  if (ElementBytes(type) == 0) {
+    return Fail(ncclInvalidArgument,
+                std::string(call) + ": data type " + std::to_string(type) + " is not emulated");
+  }
+  for (const auto& [p, bytes] : buffers) {
+    if (bytes > static_cast<size_t>(INT32_MAX) / 2) {
+      return Fail(ncclInvalidArgument, std::string(call) + ": message too large to emulate");
+    }
+    if (bytes != 0 && !InDeviceAllocation(p, bytes)) {
+      return Fail(ncclInvalidArgument, std::string(call) + ": buffer [" +
+                                           std::to_string(reinterpret_cast<uintptr_t>(p)) + ", +" +
+                                           std::to_string(bytes) +
+                                           ") is not within one device allocation");
+    }
+  }
+  return ncclSuccess;
+}
+
+ncclResult_t MpiResult(int err, const char* call) {
+  if (err == MPI_SUCCESS) return ncclSuccess;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(err, text, &length);
+  return Fail(ncclSystemError, std::string(call) + ": MPI failed: " + std::string(text, length));
+}
+
+ncclComm_t NewComm(MPI_Comm mpi, int rank, int size) { return new ncclComm{mpi, rank, size}; }
+
+}  // namespace
+}  // namespace usine::testing::cuda_emulator_internal
+
+namespace emu = usine::testing::cuda_emulator_internal;
+
+const char* ncclGetErrorString(ncclResult_t result) {
+  switch (result) {
+    case ncclSuccess:
+      return "no error";
+    case ncclUnhandledCudaError:
+      return "unhandled cuda error";
+    case ncclSystemError:
+      return "unhandled system error";
+    case ncclInternalError:
+      return "internal error";
+    case ncclInvalidArgument:
+      return "invalid argument";
+    case ncclInvalidUsage:
+      return "invalid usage";
+    case ncclRemoteError:
+      return "remote process exited or there was a network error";
+    case ncclInProgress:
+      return "NCCL operation in progress";
+  }
+  return "unknown result code";
+}
+
+const char* ncclGetLastError(ncclComm_t) { return emu::last_nccl_error.c_str(); }
+
+ncclResult_t ncclGetUniqueId(ncclUniqueId* id) {
+  if (id == nullptr) return emu::Fail(ncclInvalidArgument, "ncclGetUniqueId: null id");
+  std::random_device random;
+  for (char& c : id->internal) c = static_cast<char>(random());
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId id, int rank,
+                                    ncclConfig_t*) {
+  if (comm == nullptr || nranks < 1 || rank < 0 || rank >= nranks) {
+    return emu::Fail(ncclInvalidArgument, "ncclCommInitRankConfig: bad rank " +
+                                              std::to_string(rank) + " of " +
+                                              std::to_string(nranks));
+  }
+  if (nranks == 1) {
+    *comm = emu::NewComm(MPI_COMM_NULL, 0, 1);
+    return ncclSuccess;
+  }
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    return emu::Fail(ncclInvalidUsage,
+                     "ncclCommInitRankConfig: the emulation of a multi-rank NCCL communicator "
+                     "needs MPI initialised");
+  }
+  uint32_t color = 2166136261u;  // FNV-1a of the id: ranks given the same id meet.
+  for (char c : id.internal) color = (color ^ static_cast<unsigned char>(c)) * 16777619u;
+  MPI_Comm mpi = MPI_COMM_NULL;
+  if (ncclResult_t r = emu::MpiResult(
+          MPI_Comm_split(MPI_COMM_WORLD, static_cast<int>(color & 0x7fffffffu), rank, &mpi),
+          "ncclCommInitRankConfig");
+      r != ncclSuccess) {
+    return r;
+  }
+  MPI_Comm_set_errhandler(mpi, MPI_ERRORS_RETURN);
+  int size = 0, mpi_rank = 0;
+  MPI_Comm_size(mpi, &size);
+  MPI_Comm_rank(mpi, &mpi_rank);
+  if (size != nranks || mpi_rank != rank) {
+    MPI_Comm_free(&mpi);
+    return emu::Fail(ncclInvalidUsage,
+                     "ncclCommInitRankConfig: " + std::to_string(size) +
+                         " processes met for a communicator of " + std::to_string(nranks) +
+                         " ranks: the world's processes must create their multi-rank "
+                         "communicators together and in the same order (shim/nccl.h)");
+  }
+  *comm = emu::NewComm(mpi, rank, nranks);
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key, ncclComm_t* child, ncclConfig_t*) {
+  if (comm == nullptr || child == nullptr) {
+    return emu::Fail(ncclInvalidArgument, "ncclCommSplit: null communicator");
+  }
+  if (comm->mpi == MPI_COMM_NULL) {
+    *child = color == NCCL_SPLIT_NOCOLOR ? nullptr : emu::NewComm(MPI_COMM_NULL, 0, 1);
+    return ncclSuccess;
+  }
+  MPI_Comm mpi = MPI_COMM_NULL;
+  if (ncclResult_t r = emu::MpiResult(
+          MPI_Comm_split(comm->mpi, color == NCCL_SPLIT_NOCOLOR ? MPI_UNDEFINED : color, key, &mpi),
+          "ncclCommSplit");
+      r != ncclSuccess) {
+    return r;
+  }
+  if (mpi == MPI_COMM_NULL) {
+    *child = nullptr;
+    return ncclSuccess;
+  }
+  MPI_Comm_set_errhandler(mpi, MPI_ERRORS_RETURN);
+  int rank = 0, size = 0;
+  MPI_Comm_rank(mpi, &rank);
+  MPI_Comm_size(mpi, &size);
+  *child = emu::NewComm(mpi, rank, size);
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* state) {
+  if (comm == nullptr || state == nullptr) {
+    return emu::Fail(ncclInvalidArgument, "ncclCommGetAsyncError: null argument");
+  }
+  *state = ncclSuccess;  // Every call is complete when it returns.
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommUserRank(ncclComm_t comm, int* rank) {
+  if (comm == nullptr || rank == nullptr) {
+    return emu::Fail(ncclInvalidArgument, "ncclCommUserRank: null argument");
+  }
+  *rank = comm->rank;
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommCount(ncclComm_t comm, int* count) {
+  if (comm == nullptr || count == nullptr) {
+    return emu::Fail(ncclInvalidArgument, "ncclCommCount: null argument");
+  }
+  *count = comm->size;
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommFinalize(ncclComm_t comm) {
+  return comm != nullptr ? ncclSuccess
+                         : emu::Fail(ncclInvalidArgument, "ncclCommFinalize: null communicator");
+}
+
+ncclResult_t ncclCommDestroy(ncclComm_t comm) {
+  if (comm == nullptr) return ncclSuccess;
+  if (comm->mpi != MPI_COMM_NULL) MPI_Comm_free(&comm->mpi);
+  delete comm;
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommAbort(ncclComm_t comm) { return ncclCommDestroy(comm); }
+
+ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t type,
+                           ncclRedOp_t op, ncclComm_t comm, cudaStream_t) {
+  const size_t bytes = count * emu::ElementBytes(type);
+  if (ncclResult_t r = emu::CheckCall("ncclAllReduce", comm, type, {{send, bytes}, {recv, bytes}});
+      r != ncclSuccess) {
+    return r;
+  }
+  std::vector<unsigned char> parts(bytes * comm->size);
+  if (comm->size == 1) {
+    std::memcpy(parts.data(), send, bytes);
+  } else if (ncclResult_t r =
+                 emu::MpiResult(MPI_Allgather(send, static_cast<int>(bytes), MPI_BYTE, parts.data(),
+                                              static_cast<int>(bytes), MPI_BYTE, comm->mpi),
+                                "ncclAllReduce");
+             r != ncclSuccess) {
+    return r;
+  }
+  emu::Reduce(parts.data(), comm->size, count, type, op, static_cast<unsigned char*>(recv));
+  return ncclSuccess;
+}
+
+ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recv_count, ncclDataType_t type,
+                               ncclRedOp_t op, ncclComm_t comm, cudaStream_t) {
+  const size_t chunk = recv_count * emu::ElementBytes(type);
+  const int size = comm != nullptr ? comm->size : 1;
+  if (ncclResult_t r =
+          emu::CheckCall("ncclReduceScatter", comm, type, {{send, chunk * size}, {recv, chunk}});
+      r != ncclSuccess) {
+    return r;
+  }
+  std::vector<unsigned char> parts(chunk * size);  // Rank r's chunk for this rank, in order.
+  if (size == 1) {
+    std::memcpy(parts.data(), send, chunk);
+  } else if (ncclResult_t r =
+                 emu::MpiResult(MPI_Alltoall(send, static_cast<int>(chunk), MPI_BYTE, parts.data(),
+                                             static_cast<int>(chunk), MPI_BYTE, comm->mpi),
+                                "ncclReduceScatter");
+             r != ncclSuccess) {
+    return r;
+  }
+  emu::Reduce(parts.data(), size, recv_count, type, op, static_cast<unsigned char*>(recv));
+  return ncclSuccess;
+}
+
+ncclResult_t ncclAllGather(const void* send, void* recv, size_t send_count, ncclDataType_t type,
+                           ncclComm_t comm, cudaStream_t) {
+  const size_t chunk = send_count * emu::ElementBytes(type);
+  const int size = comm != nullptr ? comm->size : 1;
+  if (ncclResult_t r =
+          emu::CheckCall("ncclAllGather", comm, type, {{send, chunk}, {recv, chunk * size}});
+      r != ncclSuccess) {
+    return r;
+  }
+  const std::vector<unsigned char> mine(static_cast<const unsigned char*>(send),
+                                        static_cast<const unsigned char*>(send) + chunk);
+  if (size == 1) {
+    std::memcpy(recv, mine.data(), chunk);
+    return ncclSuccess;
+  }
+  return emu::MpiResult(MPI_Allgather(mine.data(), static_cast<int>(chunk), MPI_BYTE, recv,
+                                      static_cast<int>(chunk), MPI_BYTE, comm->mpi),
+                        "ncclAllGather");
+}
+
+ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataType_t type,
+                           int root, ncclComm_t comm, cudaStream_t) {
+  const size_t bytes = count * emu::ElementBytes(type);
+  const bool is_root = comm != nullptr && comm->rank == root;
+  if (ncclResult_t r = emu::CheckCall("ncclBroadcast", comm, type,
+                                      {{is_root ? send : recv, bytes}, {recv, bytes}});
+      r != ncclSuccess) {
+    return r;
+  }
+  if (root < 0 || root >= comm->size) {
+    return emu::Fail(ncclInvalidArgument,
+                     "ncclBroadcast: root " + std::to_string(root) + " out of range");
+  }
+  if (is_root && send != recv) std::memmove(recv, send, bytes);
+  if (comm->size == 1) return ncclSuccess;
+  return emu::MpiResult(MPI_Bcast(recv, static_cast<int>(bytes), MPI_BYTE, root, comm->mpi),
+                        "ncclBroadcast");
+}
+
+ncclResult_t ncclSend(const void* send, size_t count, ncclDataType_t type, int peer,
+                      ncclComm_t comm, cudaStream_t) {
+  const size_t bytes = count * emu::ElementBytes(type);
+  if (ncclResult_t r = emu::CheckCall("ncclSend", comm, type, {{send, bytes}}); r != ncclSuccess) {
+    return r;
+  }
+  if (peer < 0 || peer >= comm->size || peer == comm->rank) {
+    return emu::Fail(ncclInvalidArgument,
+                     "ncclSend: peer " + std::to_string(peer) + " is not another rank");
+  }
+  return emu::MpiResult(MPI_Send(send, static_cast<int>(bytes), MPI_BYTE, peer, 0, comm->mpi),
+                        "ncclSend");
+}
+
+ncclResult_t ncclRecv(void* recv, size_t count, ncclDataType_t type, int peer, ncclComm_t comm,
+                      cudaStream_t) {
+  const size_t bytes = count * emu::ElementBytes(type);
+  if (ncclResult_t r = emu::CheckCall("ncclRecv", comm, type, {{recv, bytes}}); r != ncclSuccess) {
+    return r;
+  }
+  if (peer < 0 || peer >= comm->size || peer == comm->rank) {
+    return emu::Fail(ncclInvalidArgument,
+                     "ncclRecv: peer " + std::to_string(peer) + " is not another rank");
+  }
+  return emu::MpiResult(
+      MPI_Recv(recv, static_cast<int>(bytes), MPI_BYTE, peer, 0, comm->mpi, MPI_STATUS_IGNORE),
+      "ncclRecv");
+}
