@@ -12,7 +12,7 @@
 #        headers that hold CUDA syntax (launches, inline PTX) which the CUDA_SRCS include; other
 #        headers are used as they are. Needs no CUDA toolkit, whatever USINE_WITH_CUDA says: the
 #        emulator's shim headers stand in for it, and the toolkit's are never on the include path.
-#   usine_emulated_gpu_test(NAME cuda_layers_emulated_test SRCS cuda_layers_test.cc ...
+#   usine_emulated_gpu_test(NAME nn_emulated_gpu_test SRCS cuda_layers_test.cc ...
 #                           DEPS usine::runtime EXCLUDE Suite.Case ...)
 #     -> a test of the library's CUDA path (its `gpu` cases: Cuda/... or ...GpuTest, less the
 #        EXCLUDE patterns: cases that measure a real device's speed, or too slow emulated) built
@@ -20,19 +20,24 @@
 #        label `emu`. The twin usine_<name>_emulated of each usine_cc_library is that library
 #        with USINE_WITH_CUDA on, compiled as host C++ against shim/ in place of the CUDA
 #        toolkit: its .cu files rewritten as above, its CUDA runtime, cuBLASLt and NCCL calls
-#        served by the emulator (shim/*.h say what each emulates). Twins are built only for
-#        such tests (EXCLUDE_FROM_ALL), whatever USINE_WITH_CUDA says.
+#        served by the emulator (shim/*.h say what each emulates). Twins are built for such
+#        tests alone (EXCLUDE_FROM_ALL), but those are in every build with tests, GPU or not,
+#        whatever USINE_WITH_CUDA says. Each test's main fails a case during which the emulator
+#        reported an error (emulated_gpu_test_main.cc); its cases are named `emulated.<case>`.
 #   usine_cuda_emulation_available(<var>)
 #     -> <var> ON where emulated tests are built: x86-64 Linux (the emulator switches stacks by
 #        hand), python3 found, and not under ThreadSanitizer (which cannot follow those switches).
 
 include_guard(GLOBAL)
 
+# At the including directory's scope (the top level), so that every directory sees
+# Python3_EXECUTABLE; found inside a function it would be that function's alone.
+find_package(Python3 COMPONENTS Interpreter QUIET)
+
 function(usine_cuda_emulation_available out)
   get_property(known GLOBAL PROPERTY _usine_cuda_emulation_available SET)
   if(NOT known)
     set(available OFF)
-    find_package(Python3 COMPONENTS Interpreter QUIET)
     if(NOT (CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64)$"))
       set(why "the emulator runs on x86-64 Linux only")
     elseif(USINE_SANITIZE STREQUAL "thread")
@@ -74,10 +79,14 @@ function(_usine_rewrite_cuda rewritten_root srcs hdrs rewritten_srcs_var rewritt
     COMMENT "Rewriting CUDA sources for the CUDA emulator (${rewritten_root})"
     VERBATIM)
   # Host C++ whatever the extension. nvcc's `#pragma unroll` is unknown to the host compiler;
-  # it has no meaning for the emulation.
+  # it has no meaning for the emulation. Call sites are walked by frame pointers and named by
+  # addr2line from the debug information. A product and a sum are fused only where the source
+  # says fmaf, so that the kernels' __fmul_rn and __fadd_rn hold. CUDA code type-puns through
+  # reinterpret_cast (float4 loads of float rows, a bf16 pair read as a 32-bit register), which
+  # the host compiler would be entitled to reorder under strict aliasing.
   set_source_files_properties(${rewritten_srcs} PROPERTIES
     LANGUAGE CXX
-    COMPILE_OPTIONS "-include;${emulator_dir}/cuda_emulator_prelude.h;-Wno-unknown-pragmas")
+    COMPILE_OPTIONS "-include;${emulator_dir}/cuda_emulator_prelude.h;-Wno-unknown-pragmas;-g;-fno-omit-frame-pointer;-ffp-contract=off;-fno-strict-aliasing")
   set(${rewritten_srcs_var} ${rewritten_srcs} PARENT_SCOPE)
   set(${rewritten_var} ${rewritten} PARENT_SCOPE)
 endfunction()
@@ -146,8 +155,10 @@ function(usine_emulated_gpu_test)
     return()
   endif()
   _usine_emulated_deps(deps ${U_DEPS})
-  _usine_test_executable(${U_NAME} "${U_SRCS};${PROJECT_SOURCE_DIR}/tests/testing/device_test.cc"
-                         "${deps};GTest::gtest_main")
+  set(emulator_dir ${PROJECT_SOURCE_DIR}/tests/testing/cuda_emulator)
+  _usine_test_executable(${U_NAME}
+    "${U_SRCS};${PROJECT_SOURCE_DIR}/tests/testing/device_test.cc;${emulator_dir}/emulated_gpu_test_main.cc"
+    "${deps}")
   set(filter "Cuda/*:*GpuTest.*")
   if(U_EXCLUDE)
     list(JOIN U_EXCLUDE ":" excluded)

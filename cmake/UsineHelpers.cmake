@@ -24,6 +24,9 @@
 #   usine_cuda_emulation_test(NAME ... SRCS ... CUDA_SRCS ... CUDA_HDRS ...)
 #     -> CUDA sources run on the CPU under the CUDA emulator (label `emu`);
 #        UsineCudaEmulation.cmake.
+#   usine_emulated_gpu_test(NAME ... SRCS ... DEPS usine::runtime EXCLUDE ...)
+#     -> the gpu cases of SRCS on the CPU, against the emulated twins of DEPS (label `emu`);
+#        UsineCudaEmulation.cmake.
 
 include_guard(GLOBAL)
 

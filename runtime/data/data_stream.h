@@ -121,7 +121,8 @@ class DataStream {
 
   // The next batch; blocks until the fill threads have it. For a CUDA device the copy is
   // enqueued on `stream`, a stream of that device (InvalidArgument otherwise), or without one
-  // on the device's default stream. kCancelled after Close().
+  // on the device's default stream, which work on a stream of Stream::Create does not wait for:
+  // a consumer on such a stream passes it. kCancelled after Close().
   [[nodiscard]] absl::StatusOr<Batch> Next();
   [[nodiscard]] absl::StatusOr<Batch> Next(const Stream& stream);
 

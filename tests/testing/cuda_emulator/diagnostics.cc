@@ -4,6 +4,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <mutex>
 #include <string>
 
 #include <unistd.h>
@@ -15,6 +16,8 @@
 namespace usine::testing::cuda_emulator_internal {
 namespace {
 
+// Errors may be reported from any host thread (a copy, a free) as well as from a launch.
+std::mutex errors_mu;
 int error_count = 0;
 std::string last_error;
 
@@ -64,10 +67,14 @@ std::string StringPrintf(const char* format, ...) {
 void ReportError(const char* format, ...) {
   va_list args;
   va_start(args, format);
-  last_error = VStringPrintf(format, args);
+  const std::string message = VStringPrintf(format, args);
   va_end(args);
-  ++error_count;
-  Report("ERROR", last_error);
+  {
+    std::lock_guard<std::mutex> lock(errors_mu);
+    last_error = message;
+    ++error_count;
+  }
+  Report("ERROR", message);
 }
 
 void ReportFatal(const char* format, ...) {
@@ -92,7 +99,14 @@ void Note(const char* format, ...) {
 
 namespace usine::testing::cuda_emulator {
 
-int ErrorCount() { return cuda_emulator_internal::error_count; }
-std::string LastErrorMessage() { return cuda_emulator_internal::last_error; }
+int ErrorCount() {
+  std::lock_guard<std::mutex> lock(cuda_emulator_internal::errors_mu);
+  return cuda_emulator_internal::error_count;
+}
+
+std::string LastErrorMessage() {
+  std::lock_guard<std::mutex> lock(cuda_emulator_internal::errors_mu);
+  return cuda_emulator_internal::last_error;
+}
 
 }  // namespace usine::testing::cuda_emulator

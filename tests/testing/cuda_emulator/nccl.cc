@@ -80,35 +80,10 @@ uint16_t FloatToHalf(float f) {
   return static_cast<uint16_t>(sign | ((rounded >> 13) - ((127 - 15) << 10)));
 }
 
-// Element i of `data` as a double (integers of 64 bits lose nothing below 2^53, all the library
-// sums).
+// A floating-point element as a double (exact).
 double Load(const unsigned char* data, size_t i, ncclDataType_t type) {
   const unsigned char* p = data + i * ElementBytes(type);
   switch (type) {
-    case ncclInt8:
-      return static_cast<int8_t>(*p);
-    case ncclUint8:
-      return *p;
-    case ncclInt32: {
-      int32_t v;
-      std::memcpy(&v, p, sizeof(v));
-      return v;
-    }
-    case ncclUint32: {
-      uint32_t v;
-      std::memcpy(&v, p, sizeof(v));
-      return v;
-    }
-    case ncclInt64: {
-      int64_t v;
-      std::memcpy(&v, p, sizeof(v));
-      return static_cast<double>(v);
-    }
-    case ncclUint64: {
-      uint64_t v;
-      std::memcpy(&v, p, sizeof(v));
-      return static_cast<double>(v);
-    }
     case ncclFloat32: {
       float v;
       std::memcpy(&v, p, sizeof(v));
@@ -129,26 +104,16 @@ double Load(const unsigned char* data, size_t i, ncclDataType_t type) {
       std::memcpy(&v, p, sizeof(v));
       return HalfToFloat(v);
     }
+    default:
+      return 0;  // Integers go through LoadInteger.
   }
-  return 0;
 }
 
+// x rounded to the floating-point type of the element it is stored into.
 void Store(unsigned char* data, size_t i, ncclDataType_t type, double x) {
   unsigned char* p = data + i * ElementBytes(type);
   auto put = [p](auto v) { std::memcpy(p, &v, sizeof(v)); };
   switch (type) {
-    case ncclInt8:
-      return put(static_cast<int8_t>(x));
-    case ncclUint8:
-      return put(static_cast<uint8_t>(x));
-    case ncclInt32:
-      return put(static_cast<int32_t>(x));
-    case ncclUint32:
-      return put(static_cast<uint32_t>(x));
-    case ncclInt64:
-      return put(static_cast<int64_t>(x));
-    case ncclUint64:
-      return put(static_cast<uint64_t>(x));
     case ncclFloat32:
       return put(static_cast<float>(x));
     case ncclFloat64:
@@ -157,7 +122,48 @@ void Store(unsigned char* data, size_t i, ncclDataType_t type, double x) {
       return put(__float2bfloat16_rn(static_cast<float>(x)));
     case ncclFloat16:
       return put(FloatToHalf(static_cast<float>(x)));
+    default:
+      return;  // Integers go through StoreInteger.
   }
+}
+
+bool IsInteger(ncclDataType_t type) { return type <= ncclUint64; }
+bool IsSigned(ncclDataType_t type) {
+  return type == ncclInt8 || type == ncclInt32 || type == ncclInt64;
+}
+
+// An integer element as 64 bits, sign-extended for the signed types.
+uint64_t LoadInteger(const unsigned char* data, size_t i, ncclDataType_t type) {
+  const size_t bytes = ElementBytes(type);
+  uint64_t v = 0;
+  std::memcpy(&v, data + i * bytes, bytes);  // Little-endian, as x86-64.
+  const int unused = 64 - 8 * static_cast<int>(bytes);
+  if (IsSigned(type) && unused > 0) {
+    v = static_cast<uint64_t>(static_cast<int64_t>(v << unused) >> unused);
+  }
+  return v;
+}
+
+// The low bytes of v: sums and products wrap, as NCCL's integer arithmetic does.
+void StoreInteger(unsigned char* data, size_t i, ncclDataType_t type, uint64_t v) {
+  const size_t bytes = ElementBytes(type);
+  std::memcpy(data + i * bytes, &v, bytes);
+}
+
+uint64_t CombineIntegers(uint64_t a, uint64_t b, ncclRedOp_t op, bool is_signed) {
+  const bool a_less = is_signed ? static_cast<int64_t>(a) < static_cast<int64_t>(b) : a < b;
+  switch (op) {
+    case ncclSum:
+    case ncclAvg:
+      return a + b;
+    case ncclProd:
+      return a * b;
+    case ncclMax:
+      return a_less ? b : a;
+    case ncclMin:
+      return a_less ? a : b;
+  }
+  return a;
 }
 
 double Combine(double a, double b, ncclRedOp_t op) {
@@ -176,12 +182,33 @@ double Combine(double a, double b, ncclRedOp_t op) {
 }
 
 // `count` elements reduced over `parts` arrays laid one after another, in their order, into out.
+// Floating-point sums round to the element's type after each addition, as NCCL's do on a GPU;
+// integers wrap.
 void Reduce(const unsigned char* parts, int nparts, size_t count, ncclDataType_t type,
             ncclRedOp_t op, unsigned char* out) {
   const size_t part_bytes = count * ElementBytes(type);
+  if (IsInteger(type)) {
+    const bool is_signed = IsSigned(type);
+    for (size_t i = 0; i < count; ++i) {
+      uint64_t acc = LoadInteger(parts, i, type);
+      for (int r = 1; r < nparts; ++r) {
+        acc = CombineIntegers(acc, LoadInteger(parts + r * part_bytes, i, type), op, is_signed);
+      }
+      if (op == ncclAvg) {
+        acc = is_signed ? static_cast<uint64_t>(static_cast<int64_t>(acc) / nparts)
+                        : acc / static_cast<uint64_t>(nparts);
+      }
+      StoreInteger(out, i, type, acc);
+    }
+    return;
+  }
+  unsigned char rounded[8];
   for (size_t i = 0; i < count; ++i) {
     double acc = Load(parts, i, type);
-    for (int r = 1; r < nparts; ++r) acc = Combine(acc, Load(parts + r * part_bytes, i, type), op);
+    for (int r = 1; r < nparts; ++r) {
+      Store(rounded, 0, type, Combine(acc, Load(parts + r * part_bytes, i, type), op));
+      acc = Load(rounded, 0, type);
+    }
     if (op == ncclAvg) acc /= nparts;
     Store(out, i, type, acc);
   }
@@ -457,7 +484,7 @@ ncclResult_t ncclSend(const void* send, size_t count, ncclDataType_t type, int p
     return emu::Fail(ncclInvalidArgument,
                      "ncclSend: peer " + std::to_string(peer) + " is not another rank");
   }
-  return emu::MpiResult(MPI_Send(send, static_cast<int>(bytes), MPI_BYTE, peer, 0, comm->mpi),
+  return emu::MpiResult(MPI_Ssend(send, static_cast<int>(bytes), MPI_BYTE, peer, 0, comm->mpi),
                         "ncclSend");
 }
 

@@ -9,8 +9,10 @@
 // grid does); a mismatch is reported (ncclInvalidUsage) where the split can tell. MPI must be
 // initialised with MPI_THREAD_MULTIPLE. Calls return when done: a non-blocking communicator
 // never answers ncclInProgress, and a call waiting for a missing peer waits as MPI does (the
-// library's deadlines do not interrupt it). Reductions are carried out in rank order, in double
-// for floating-point types (then rounded), so every rank gets the same bits.
+// library's deadlines do not interrupt it); a send returns once its receive has started
+// (MPI_Ssend), so two ranks that both send first deadlock here as on a GPU. Reductions are
+// carried out in rank order, floating-point ones rounded to the element's type after each
+// operation and integer ones wrapping, so every rank gets the same bits.
 //
 //   ncclComm_t comm = nullptr;
 //   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
