@@ -11,9 +11,8 @@
 #include "tests/testing/cuda_emulator/internal/diagnostics.h"
 #include "tests/testing/cuda_emulator/internal/launch_limits.h"
 
-struct CUstream_st {
-  unsigned int flags;
-};
+// A stream holds nothing: its work has run by the time the call that issued it returns.
+struct CUstream_st {};
 
 struct CUevent_st {
   unsigned int flags;
@@ -62,7 +61,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) 
   if (stream == nullptr || (flags & ~cudaStreamNonBlocking) != 0) {
     return SetLastError(cudaErrorInvalidValue);
   }
-  *stream = new CUstream_st{flags};
+  *stream = new CUstream_st;
   Remember(*stream);
   return cudaSuccess;
 }
