@@ -169,6 +169,34 @@ function(usine_emulated_gpu_test)
     PROPERTIES LABELS emu TIMEOUT 600)
 endfunction()
 
+# A test run under mpirun at each of NP ranks (default 2 and 4), as usine_mpi_test, built
+# against the emulated twins: only its gpu cases run ("Cuda/*:*GpuTest.*"), each rank with an
+# emulated GPU of its own and NCCL over MPI (shim/nccl.h). Named emulated.<NAME>.np<N>, label
+# emu and mpi; a case during which a rank's emulator reported an error fails.
+function(usine_emulated_mpi_test)
+  cmake_parse_arguments(U "" "NAME" "SRCS;DEPS;NP" ${ARGN})
+  usine_cuda_emulation_available(available)
+  if(NOT available)
+    return()
+  endif()
+  if(NOT U_NP)
+    set(U_NP 2 4)
+  endif()
+  _usine_emulated_deps(deps ${U_DEPS})
+  set(testing_dir ${PROJECT_SOURCE_DIR}/tests/testing)
+  _usine_test_executable(${U_NAME}
+    "${U_SRCS};${testing_dir}/device_test.cc;${testing_dir}/mpi_test_runner.cc;${testing_dir}/cuda_emulator/emulated_mpi_test_main.cc"
+    "${deps};MPI::MPI_C")
+  _usine_mpi_test_env(env)
+  foreach(np IN LISTS U_NP)
+    add_test(NAME emulated.${U_NAME}.np${np}
+      COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${USINE_MPIEXEC_FLAGS}
+              $<TARGET_FILE:${U_NAME}> --gtest_filter=Cuda/*:*GpuTest.*)
+    set_tests_properties(emulated.${U_NAME}.np${np} PROPERTIES
+      LABELS "emu;mpi" TIMEOUT 600 PROCESSORS ${np} ENVIRONMENT "${env}")
+  endforeach()
+endfunction()
+
 function(usine_cuda_emulation_test)
   cmake_parse_arguments(U "" "NAME" "SRCS;CUDA_SRCS;CUDA_HDRS" ${ARGN})
   usine_cuda_emulation_available(available)

@@ -110,6 +110,17 @@ function(usine_cc_test)
     PROPERTIES LABELS gpu TIMEOUT 300 SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
 endfunction()
 
+# The environment of a test run under mpirun.
+function(_usine_mpi_test_env out)
+  set(env "${USINE_MPI_TEST_ENV}")
+  if(USINE_SANITIZE STREQUAL "address")
+    # Open MPI does not free its components' memory at MPI_Finalize (much of it in modules
+    # it has unloaded, which no suppression can name): leaks are checked by the unit tier.
+    list(APPEND env "ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1")
+  endif()
+  set(${out} "${env}" PARENT_SCOPE)
+endfunction()
+
 function(usine_mpi_test)
   cmake_parse_arguments(U "" "NAME;TIMEOUT" "SRCS;DEPS;NP" ${ARGN})
   if(NOT U_NP)
@@ -119,12 +130,7 @@ function(usine_mpi_test)
     set(U_TIMEOUT 300)
   endif()
   _usine_test_executable(${U_NAME} "${U_SRCS}" "${U_DEPS};usine_mpi_test_main")
-  set(env "${USINE_MPI_TEST_ENV}")
-  if(USINE_SANITIZE STREQUAL "address")
-    # Open MPI does not free its components' memory at MPI_Finalize (much of it in modules
-    # it has unloaded, which no suppression can name): leaks are checked by the unit tier.
-    list(APPEND env "ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1")
-  endif()
+  _usine_mpi_test_env(env)
   foreach(np IN LISTS U_NP)
     add_test(NAME ${U_NAME}.np${np}
       COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${USINE_MPIEXEC_FLAGS}

@@ -1,11 +1,15 @@
-// Runs under mpirun at 2 and 4 ranks.
+// GradientReducer over every backend, under mpirun at 2 and 4 ranks: `Cpu` on the MPI
+// backend, `Cuda` on NCCL (gradient_reducer_gpu_test.cc adds the CUDA stream ordering at one
+// rank). Gradients are filled through the host, so on CUDA they are written before MarkReady.
 #include "collectives/gradient_reducer.h"
+
+#include <optional>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-#include "collectives/mpi/mpi_communicator.h"
 #include "runtime/kernels/copy.h"
+#include "tests/collectives/communicator_on_device.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -24,21 +28,27 @@ std::vector<GradientSpec> Specs() {
           {"proj", {48, 16}, DType::kF32}, {"head.b", {7}, DType::kF32}};
 }
 
-class GradientReducerTest : public ::testing::Test {
+class GradientReducerTest : public testing::DeviceTest {
  protected:
   void SetUp() override {
-    auto dp = MpiCommunicator::Create(MPI_COMM_WORLD, "dp");
-    ASSERT_TRUE(dp.ok()) << dp.status();
-    dp_ = std::move(*dp);
+    testing::DeviceTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_OK_AND_ASSIGN(on_device_, testing::CommunicatorOnDevice::Create(device(), "dp"));
+    dp_ = &on_device_->comm();
   }
+  // Gradient g += scale * this rank's values, through the host (synchronous copies).
   void FillGradient(GradientReducer& reducer, int g, float scale = 1) {
-    absl::Span<float> v = reducer.gradient(g).host_span<float>().value();
+    const Tensor& grad = reducer.gradient(g);
+    ASSERT_OK_AND_ASSIGN(std::vector<float> v, testing::ReadTensor<float>(grad));
     for (size_t i = 0; i < v.size(); ++i) v[i] += scale * Value(dp_->rank(), g, i);
+    ASSERT_OK_AND_ASSIGN(Tensor host, testing::MakeTensor(Device::Cpu(), grad.shape(), v));
+    ASSERT_OK(Copy(host, grad));
   }
-  std::unique_ptr<MpiCommunicator> dp_;
+  std::optional<testing::CommunicatorOnDevice> on_device_;
+  Communicator* dp_ = nullptr;
 };
 
-TEST_F(GradientReducerTest, BucketsFollowReverseRegistrationOrderAndTheSizeBound) {
+TEST_P(GradientReducerTest, BucketsFollowReverseRegistrationOrderAndTheSizeBound) {
   // 2 KiB buckets: proj (3 KiB) and fc (3 KiB) are alone; wte (4 KiB) alone.
   ASSERT_OK_AND_ASSIGN(auto reducer,
                        GradientReducer::Create(*dp_, Specs(), {.bucket_bytes = 2048}));
@@ -55,7 +65,7 @@ TEST_F(GradientReducerTest, BucketsFollowReverseRegistrationOrderAndTheSizeBound
   EXPECT_EQ(one_bucket->num_buckets(), 1);  // 25 MiB default holds the whole model.
 }
 
-TEST_F(GradientReducerTest, EqualsAPlainAllReduceExactlyAndStartsBeforeBackwardEnds) {
+TEST_P(GradientReducerTest, EqualsAPlainAllReduceExactlyAndStartsBeforeBackwardEnds) {
   ASSERT_OK_AND_ASSIGN(auto reducer,
                        GradientReducer::Create(*dp_, Specs(), {.bucket_bytes = 2048}));
   ASSERT_OK(reducer->BeginStep(/*reduce=*/true));
@@ -63,7 +73,7 @@ TEST_F(GradientReducerTest, EqualsAPlainAllReduceExactlyAndStartsBeforeBackwardE
   for (int g = 5; g >= 0; --g) {  // Backward: last parameter first.
     FillGradient(*reducer, g);
     ASSERT_OK_AND_ASSIGN(Tensor copy, Tensor::Empty(reducer->gradient(g).shape(), DType::kF32));
-    ASSERT_OK(Copy(reducer->gradient(g), copy));
+    ASSERT_OK(Copy(reducer->gradient(g), copy));  // On the host: dp_'s host twin reduces it.
     reference.insert(reference.begin(), copy);
     ASSERT_OK(reducer->MarkReady(g));
     if (g == 5) {
@@ -87,7 +97,7 @@ TEST_F(GradientReducerTest, EqualsAPlainAllReduceExactlyAndStartsBeforeBackwardE
   }
 }
 
-TEST_F(GradientReducerTest, BucketsLaunchInOrderWhateverOrderGradientsBecomeReady) {
+TEST_P(GradientReducerTest, BucketsLaunchInOrderWhateverOrderGradientsBecomeReady) {
   ASSERT_OK_AND_ASSIGN(auto reducer,
                        GradientReducer::Create(*dp_, Specs(), {.bucket_bytes = 2048}));
   ASSERT_OK(reducer->BeginStep(true));
@@ -102,7 +112,7 @@ TEST_F(GradientReducerTest, BucketsLaunchInOrderWhateverOrderGradientsBecomeRead
   ASSERT_OK(reducer->Finish());
 }
 
-TEST_F(GradientReducerTest, OnlyTheLastMicroStepReduces) {
+TEST_P(GradientReducerTest, OnlyTheLastMicroStepReduces) {
   ASSERT_OK_AND_ASSIGN(auto reducer, GradientReducer::Create(*dp_, Specs()));
   for (int micro = 0; micro < 3; ++micro) {
     ASSERT_OK(reducer->BeginStep(/*reduce=*/micro == 2));
@@ -126,7 +136,7 @@ TEST_F(GradientReducerTest, OnlyTheLastMicroStepReduces) {
   EXPECT_EQ(zero, std::vector<float>(got.size(), 0.0f));
 }
 
-TEST_F(GradientReducerTest, MisuseIsAnErrorThatNamesTheGradients) {
+TEST_P(GradientReducerTest, MisuseIsAnErrorThatNamesTheGradients) {
   ASSERT_OK_AND_ASSIGN(auto reducer, GradientReducer::Create(*dp_, Specs()));
   ASSERT_OK(reducer->BeginStep(true));
   ASSERT_OK(reducer->MarkReady(2));
@@ -138,6 +148,8 @@ TEST_F(GradientReducerTest, MisuseIsAnErrorThatNamesTheGradients) {
   EXPECT_TRUE(
       absl::IsInvalidArgument(GradientReducer::Create(*dp_, {{"ids", {4}, DType::kI32}}).status()));
 }
+
+USINE_INSTANTIATE_DEVICE_TESTS(GradientReducerTest);
 
 }  // namespace
 }  // namespace usine

@@ -1,0 +1,37 @@
+// The world communicator of a multi-rank test for tensors on a given device kind, under
+// mpirun: the MPI backend for the cpu; for CUDA, the NCCL backend over it, each rank on GPU
+// local_rank % count (as World binds it). A test suite over Device uses it in SetUp:
+//
+//   ASSERT_OK_AND_ASSIGN(world_, CommunicatorOnDevice::Create(device(), "world"));
+//   ... world_.comm().AllReduce(t, ReduceOp::kSum) ...   // t on world_.comm().device()
+#ifndef USINE_TESTS_COLLECTIVES_COMMUNICATOR_ON_DEVICE_H_
+#define USINE_TESTS_COLLECTIVES_COMMUNICATOR_ON_DEVICE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+#include "collectives/communicator.h"
+#include "collectives/mpi/mpi_communicator.h"
+#include "runtime/core/device.h"
+
+namespace usine::testing {
+
+class CommunicatorOnDevice {
+ public:
+  // A collective over MPI_COMM_WORLD. `device` says the kind (cpu or cuda); the index of a
+  // CUDA device is this rank's. Calls time out after 60 s. Error in a build without CUDA.
+  [[nodiscard]] static absl::StatusOr<CommunicatorOnDevice> Create(Device device,
+                                                                   const std::string& name);
+
+  Communicator& comm() const { return device_comm_ ? *device_comm_ : *mpi_; }
+
+ private:
+  std::unique_ptr<MpiCommunicator> mpi_;       // The bootstrap of device_comm_ too.
+  std::unique_ptr<Communicator> device_comm_;  // NCCL's, for CUDA; else null.
+};
+
+}  // namespace usine::testing
+
+#endif  // USINE_TESTS_COLLECTIVES_COMMUNICATOR_ON_DEVICE_H_
