@@ -165,9 +165,10 @@ void RunBlock(uint3 block_idx) {
 void RunLaunch(const void* kernel, const char* name, dim3 grid, dim3 block, size_t shared_bytes,
                void (*thread_body)(const void* closure), const void* closure) {
   if (launch.kernel != nullptr) ReportFatal("a kernel launch inside a kernel");
-  const std::string kernel_name = name != nullptr ? name : FunctionAt(kernel);
+  // Named only for a report: FunctionAt runs addr2line over the executable.
+  const auto kernel_name = [&] { return name != nullptr ? std::string(name) : FunctionAt(kernel); };
   if (!ValidConfiguration(grid, block)) {
-    Note("launch of %s refused: grid (%u,%u,%u), block (%u,%u,%u)", kernel_name.c_str(), grid.x,
+    Note("launch of %s refused: grid (%u,%u,%u), block (%u,%u,%u)", kernel_name().c_str(), grid.x,
          grid.y, grid.z, block.x, block.y, block.z);
     SetLastError(cudaErrorInvalidConfiguration);
     return;
@@ -176,7 +177,7 @@ void RunLaunch(const void* kernel, const char* name, dim3 grid, dim3 block, size
     Note(
         "launch of %s refused: %zu bytes of dynamic shared memory, beyond its limit of %zu "
         "(cudaFuncSetAttribute)",
-        kernel_name.c_str(), shared_bytes, DynamicSharedLimit(kernel));
+        kernel_name().c_str(), shared_bytes, DynamicSharedLimit(kernel));
     SetLastError(cudaErrorInvalidValue);
     return;
   }
@@ -195,7 +196,7 @@ void RunLaunch(const void* kernel, const char* name, dim3 grid, dim3 block, size
       for (unsigned x = 0; x < grid.x; ++x) RunBlock(uint3{x, y, z});
     }
   }
-  CheckDeviceGuards(kernel_name.c_str());
+  CheckDeviceGuards(kernel_name);
   launch.kernel = nullptr;
 }
 

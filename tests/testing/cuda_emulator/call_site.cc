@@ -1,5 +1,5 @@
 // Call sites (internal/call_site.h): walks of a fiber's frame-pointer chain, and addr2line for
-// their source locations, run once per address.
+// their source locations, asked once per address.
 #include "tests/testing/cuda_emulator/internal/call_site.h"
 
 #include <cstdio>
@@ -10,6 +10,8 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 namespace usine::testing::cuda_emulator_internal {
@@ -19,14 +21,6 @@ struct SourceFrame {
   std::string location;  // file:line
   std::string function;
 };
-
-std::string ExecutablePath() {
-  char path[4096];
-  const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-  if (n <= 0) return "";
-  path[n] = '\0';
-  return path;
-}
 
 // The address addr2line knows `pc` by: as it is in a fixed-address executable, less the load
 // address in a position-independent one.
@@ -41,25 +35,97 @@ uintptr_t FileAddress(uintptr_t pc) {
   return type == ET_DYN ? pc - reinterpret_cast<uintptr_t>(info.dli_fbase) : pc;
 }
 
+// One addr2line process for the life of this one, answering addresses written to its stdin
+// (it flushes each answer): the executable's debug information is read once, not per address.
+// Each address goes with a sentinel, address 0, whose answer ("0x0...0", "??", "??:0") ends the
+// one before it.
+class Addr2Line {
+ public:
+  static Addr2Line& Get() {
+    static Addr2Line* instance = new Addr2Line;  // Left running until this process exits.
+    return *instance;
+  }
+
+  // addr2line's lines for `address` (function, then file:line, inlined frames first); empty
+  // when addr2line cannot run.
+  std::vector<std::string> Lines(uintptr_t address) {
+    std::vector<std::string> lines;
+    if (to_ == nullptr) return lines;
+    std::fprintf(to_, "0x%lx\n0\n", static_cast<unsigned long>(address));
+    std::fflush(to_);
+    std::string line;
+    if (!ReadLine(line)) return Stop(lines);  // The echo of `address`.
+    while (true) {
+      if (!ReadLine(line)) return Stop(lines);
+      if (line == "0x0000000000000000") break;
+      lines.push_back(line);
+    }
+    if (!ReadLine(line) || !ReadLine(line)) return Stop(lines);  // The sentinel's "??", "??:0".
+    return lines;
+  }
+
+ private:
+  Addr2Line() {
+    char path[4096];
+    const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    if (n <= 0) return;
+    path[n] = '\0';
+    int in[2], out[2];
+    if (pipe(in) != 0) return;
+    if (pipe(out) != 0) {
+      close(in[0]);
+      close(in[1]);
+      return;
+    }
+    const pid_t pid = fork();
+    if (pid == 0) {
+      dup2(in[0], STDIN_FILENO);
+      dup2(out[1], STDOUT_FILENO);
+      const int null = open("/dev/null", O_WRONLY);
+      if (null >= 0) dup2(null, STDERR_FILENO);
+      for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
+      execlp("addr2line", "addr2line", "-a", "-f", "-C", "-i", "-e", path,
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    if (pid < 0) {
+      close(in[1]);
+      close(out[0]);
+      return;
+    }
+    // A write after addr2line has gone (not installed) must fail, not end this process.
+    signal(SIGPIPE, SIG_IGN);
+    to_ = fdopen(in[1], "w");
+    from_ = fdopen(out[0], "r");
+  }
+
+  bool ReadLine(std::string& line) {
+    char buffer[8192];
+    if (std::fgets(buffer, sizeof(buffer), from_) == nullptr) return false;
+    line = buffer;
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    return true;
+  }
+
+  // After a failure: no more queries (a reply half read would put later ones out of step).
+  std::vector<std::string>& Stop(std::vector<std::string>& lines) {
+    lines.clear();
+    to_ = nullptr;
+    return lines;
+  }
+
+  FILE* to_ = nullptr;
+  FILE* from_ = nullptr;
+};
+
 // The frames at code address `pc`, inlined ones first; empty when addr2line knows nothing.
 const std::vector<SourceFrame>& SourceFramesAt(uintptr_t pc) {
   static std::map<uintptr_t, std::vector<SourceFrame>> cache;
   auto [it, inserted] = cache.try_emplace(pc);
   if (!inserted) return it->second;
-  static const std::string executable = ExecutablePath();
-  char command[8192];
-  std::snprintf(command, sizeof(command), "addr2line -f -C -i -e '%s' 0x%lx 2>/dev/null",
-                executable.c_str(), static_cast<unsigned long>(FileAddress(pc)));
-  FILE* out = popen(command, "r");
-  if (out == nullptr) return it->second;
-  std::vector<std::string> lines;
-  char line[8192];
-  while (std::fgets(line, sizeof(line), out) != nullptr) {
-    std::string text(line);
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    lines.push_back(text);
-  }
-  pclose(out);
+  const std::vector<std::string> lines = Addr2Line::Get().Lines(FileAddress(pc));
   for (size_t i = 0; i + 1 < lines.size(); i += 2) {  // Function, then file:line.
     std::string location = lines[i + 1];
     const size_t discriminator = location.find(" (discriminator");

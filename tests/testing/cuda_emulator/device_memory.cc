@@ -86,7 +86,7 @@ bool FreeDeviceAllocation(void* p) {
   return true;
 }
 
-void CheckDeviceGuards(const char* after) {
+void CheckDeviceGuards(const std::function<std::string()>& after) {
   if (cuda_emulator::kUsesAddressSanitizer) return;
   std::lock_guard<std::mutex> lock(allocations_mu);
   for (auto& [address, allocation] : Allocations()) {
@@ -97,7 +97,7 @@ void CheckDeviceGuards(const char* after) {
       ReportError(
           "device array '%s' (%zu bytes): byte %td before its start was written (found "
           "after %s)",
-          allocation.name.c_str(), allocation.bytes, data - before, after);
+          allocation.name.c_str(), allocation.bytes, data - before, after().c_str());
       std::memset(allocation.mapping, kCanary, data - allocation.mapping);  // Re-armed.
     }
     unsigned char* end = data + allocation.bytes;
@@ -107,7 +107,7 @@ void CheckDeviceGuards(const char* after) {
       ReportError(
           "device array '%s' (%zu bytes): byte %td past its end was written (found after "
           "%s)",
-          allocation.name.c_str(), allocation.bytes, past - end, after);
+          allocation.name.c_str(), allocation.bytes, past - end, after().c_str());
       std::memset(end, kCanary, allocation.slack);  // Re-armed.
     }
   }

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace usine::testing::cuda_emulator_internal {
@@ -22,8 +23,9 @@ bool InDeviceAllocation(const void* p, size_t bytes);
 // Frees the device allocation that starts at `p`; false (nothing freed) when none does.
 bool FreeDeviceAllocation(void* p);
 
-// Reports an error for each allocation whose canaries were written, then re-arms them.
-void CheckDeviceGuards(const char* after);
+// Reports an error for each allocation whose canaries were written, found after `after()` (what
+// ran last, asked only for a report), then re-arms them.
+void CheckDeviceGuards(const std::function<std::string()>& after);
 
 // The running block's dynamic shared memory, allocated as the block starts and checked and freed
 // as it ends.
