@@ -9,6 +9,7 @@
 
 #include "runtime/core/float16.h"
 #include "runtime/kernels/cuda/launch.h"
+#include "runtime/kernels/cuda/tensor_blocks.h"
 #include "runtime/kernels/internal/float_convert.h"
 
 namespace usine::kernels_internal::cuda {
@@ -41,15 +42,16 @@ __global__ void ScaleKernel(T* x, int64_t n, float alpha) {
   }
 }
 
-// Block (b, i): op(x[j]) for the elements j of tensor i (of type T) from b * blockDim.x on, with
-// a stride of the grid's width.
+// Block b of tensor i (tensor_blocks.h): op(x[j]) for the elements j of tensor i (of type T) from
+// b * blockDim.x on, with a stride of its blocks' width.
 template <typename T, typename Op>
-__global__ void ForEachElementOfGroupKernel(TensorGroup tensors, Op op) {
-  T* x = static_cast<T*>(tensors.x[blockIdx.y]);
-  const int64_t n = tensors.n[blockIdx.y];
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+__global__ void ForEachElementOfGroupKernel(TensorGroup tensors, TensorBlocks blocks, Op op) {
+  const int t = blocks.TensorOf(static_cast<int>(blockIdx.x));
+  T* x = static_cast<T*>(tensors.x[t]);
+  const int64_t n = tensors.n[t];
+  const int64_t stride = static_cast<int64_t>(blocks.Count(t)) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x - blocks.first[t]) * blockDim.x + threadIdx.x;
+       i < n; i += stride) {
     op(x[i]);
   }
 }
@@ -101,14 +103,11 @@ cudaError_t Launch(void (*kernel)(Params...), int64_t n, cudaStream_t stream, Ar
 
 // The grid of a group's launch: (blocks for its largest tensor, up to 1024, each a grid-stride
 // loop beyond; one row per tensor); x == 0 when there is nothing to do.
-dim3 GroupGrid(const TensorGroup& tensors) {
+// The blocks of a group's launch (at most 1024 a tensor) and their count, 0 for none.
+int GroupBlocks(const TensorGroup& tensors, TensorBlocks& blocks) {
+  static_assert(TensorGroup::kMaxTensors <= TensorBlocks::kMaxTensors);
   constexpr int64_t kMaxBlocksPerTensor = 1024;
-  int64_t largest = 0;
-  for (int i = 0; i < tensors.count; ++i) largest = std::max(largest, tensors.n[i]);
-  if (tensors.count <= 0 || largest <= 0) return dim3(0, 1);
-  return dim3(
-      static_cast<unsigned>(std::min((largest + kThreads - 1) / kThreads, kMaxBlocksPerTensor)),
-      static_cast<unsigned>(tensors.count));
+  return AssignTensorBlocks(tensors.n, tensors.count, kThreads, kMaxBlocksPerTensor, blocks);
 }
 
 }  // namespace
@@ -148,32 +147,34 @@ cudaError_t LaunchScale(T* x, int64_t n, float alpha, cudaStream_t stream) {
 
 template <typename T>
 cudaError_t LaunchScaleTensors(const TensorGroup& tensors, float alpha, cudaStream_t stream) {
-  const dim3 grid = GroupGrid(tensors);
-  if (grid.x == 0) return cudaSuccess;
-  ForEachElementOfGroupKernel<T><<<grid, kThreads, 0, stream>>>(tensors, ScaleBy<T>{alpha});
+  TensorBlocks blocks;
+  const int grid = GroupBlocks(tensors, blocks);
+  if (grid == 0) return cudaSuccess;
+  ForEachElementOfGroupKernel<T><<<grid, kThreads, 0, stream>>>(tensors, blocks, ScaleBy<T>{alpha});
   return cudaGetLastError();
 }
 
 cudaError_t LaunchFillTensors(const TensorGroup& tensors, int element_size, uint64_t bits,
                               cudaStream_t stream) {
-  const dim3 grid = GroupGrid(tensors);
-  if (grid.x == 0) return cudaSuccess;
+  TensorBlocks blocks;
+  const int grid = GroupBlocks(tensors, blocks);
+  if (grid == 0) return cudaSuccess;
   switch (element_size) {
     case 1:
-      ForEachElementOfGroupKernel<uint8_t>
-          <<<grid, kThreads, 0, stream>>>(tensors, SetBits<uint8_t>{static_cast<uint8_t>(bits)});
+      ForEachElementOfGroupKernel<uint8_t><<<grid, kThreads, 0, stream>>>(
+          tensors, blocks, SetBits<uint8_t>{static_cast<uint8_t>(bits)});
       break;
     case 2:
-      ForEachElementOfGroupKernel<uint16_t>
-          <<<grid, kThreads, 0, stream>>>(tensors, SetBits<uint16_t>{static_cast<uint16_t>(bits)});
+      ForEachElementOfGroupKernel<uint16_t><<<grid, kThreads, 0, stream>>>(
+          tensors, blocks, SetBits<uint16_t>{static_cast<uint16_t>(bits)});
       break;
     case 4:
-      ForEachElementOfGroupKernel<uint32_t>
-          <<<grid, kThreads, 0, stream>>>(tensors, SetBits<uint32_t>{static_cast<uint32_t>(bits)});
+      ForEachElementOfGroupKernel<uint32_t><<<grid, kThreads, 0, stream>>>(
+          tensors, blocks, SetBits<uint32_t>{static_cast<uint32_t>(bits)});
       break;
     case 8:
       ForEachElementOfGroupKernel<uint64_t>
-          <<<grid, kThreads, 0, stream>>>(tensors, SetBits<uint64_t>{bits});
+          <<<grid, kThreads, 0, stream>>>(tensors, blocks, SetBits<uint64_t>{bits});
       break;
     default:
       return cudaErrorInvalidValue;

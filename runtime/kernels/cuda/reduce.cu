@@ -9,6 +9,7 @@
 
 #include "runtime/core/float16.h"
 #include "runtime/kernels/cuda/launch.h"
+#include "runtime/kernels/cuda/tensor_blocks.h"
 #include "runtime/kernels/internal/float_convert.h"
 
 namespace usine::kernels_internal::cuda {
@@ -76,15 +77,15 @@ __device__ int64_t PartialCount(int64_t n) {
   return blocks < 1 ? 1 : (blocks > kMaxBlocks ? kMaxBlocks : blocks);
 }
 
-// Block (b, i): tensor i's partial b, if it has that many (the grid is as wide as the most).
+// Block b of tensor i (tensor_blocks.h): tensor i's partial b, of its PartialCount.
 template <typename T>
-__global__ void PartialSquaresOfTensorsKernel(SumTensors tensors, float* partials) {
-  const int i = blockIdx.y;
-  const int64_t blocks = PartialCount(tensors.n[i]);
-  if (blockIdx.x >= blocks) return;  // The whole block: BlockSum's barriers are not split.
+__global__ void PartialSquaresOfTensorsKernel(SumTensors tensors, TensorBlocks blocks,
+                                              float* partials) {
+  const int i = blocks.TensorOf(static_cast<int>(blockIdx.x));
+  const int64_t b = blockIdx.x - blocks.first[i];
   const float block_sum =
-      PartialSum<T, true>(static_cast<const T*>(tensors.x[i]), tensors.n[i], blockIdx.x, blocks);
-  if (threadIdx.x == 0) partials[tensors.partial_offset[i] + blockIdx.x] = block_sum;
+      PartialSum<T, true>(static_cast<const T*>(tensors.x[i]), tensors.n[i], b, blocks.Count(i));
+  if (threadIdx.x == 0) partials[tensors.partial_offset[i] + b] = block_sum;
 }
 
 // Block i: tensor i's norm from its partials.
@@ -120,10 +121,15 @@ template <typename T>
 cudaError_t LaunchL2Norms(const SumTensors& tensors, float* partials, float* out,
                           cudaStream_t stream) {
   if (tensors.count <= 0) return cudaSuccess;
-  int widest = 1;
-  for (int i = 0; i < tensors.count; ++i) widest = std::max(widest, SumPartialCount(tensors.n[i]));
-  const dim3 grid(static_cast<unsigned>(widest), static_cast<unsigned>(tensors.count));
-  PartialSquaresOfTensorsKernel<T><<<grid, kThreads, 0, stream>>>(tensors, partials);
+  // A block per partial: SumPartialCount(n) of them, one for an empty tensor too (its 0).
+  static_assert(SumTensors::kMaxTensors <= TensorBlocks::kMaxTensors);
+  TensorBlocks blocks;
+  blocks.count = tensors.count;
+  for (int i = 0; i < tensors.count; ++i) {
+    blocks.first[i + 1] = blocks.first[i] + SumPartialCount(tensors.n[i]);
+  }
+  PartialSquaresOfTensorsKernel<T>
+      <<<blocks.first[tensors.count], kThreads, 0, stream>>>(tensors, blocks, partials);
   if (const cudaError_t err = cudaGetLastError(); err != cudaSuccess) return err;
   NormsOfTensorsKernel<<<tensors.count, kThreads, 0, stream>>>(tensors, partials, out);
   return cudaGetLastError();

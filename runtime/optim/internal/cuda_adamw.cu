@@ -1,24 +1,28 @@
 // The AdamW kernel behind cuda_adamw.h. Each line mirrors AdamW::Step's cpu loop (adamw.cc);
 // the _rn intrinsics keep nvcc from fusing a multiply and an add that the cpu rounds apart.
-#include <algorithm>
-
+#include "runtime/kernels/cuda/tensor_blocks.h"
 #include "runtime/optim/internal/cuda_adamw.h"
 
 namespace usine::optim_internal::cuda {
 namespace {
+
+using ::usine::kernels_internal::cuda::AssignTensorBlocks;
+using ::usine::kernels_internal::cuda::TensorBlocks;
 
 constexpr int kThreads = 256;
 // Blocks per tensor at most (a grid-stride loop covers the rest): with 132 SMs of an H100 and
 // 8 blocks of 256 threads resident on each, 1024 blocks fill the device for a large tensor.
 constexpr int64_t kMaxBlocksPerTensor = 1024;
 
-// Block (x, y): tensor y, elements from x * kThreads on, with a stride of the grid's width.
-__global__ void AdamWKernel(AdamWStep s, AdamWTensors all) {
-  const AdamWTensor& t = all.tensors[blockIdx.y];
+// Block b of tensor y (tensor_blocks.h): tensor y's elements from b * kThreads on, with a
+// stride of its blocks' width.
+__global__ void AdamWKernel(AdamWStep s, AdamWTensors all, TensorBlocks blocks) {
+  const int y = blocks.TensorOf(static_cast<int>(blockIdx.x));
+  const AdamWTensor& t = all.tensors[y];
   const double decay = t.decay ? s.decay : 0.0;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < t.n;
-       i += stride) {
+  const int64_t stride = static_cast<int64_t>(blocks.Count(y)) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x - blocks.first[y]) * blockDim.x + threadIdx.x;
+       i < t.n; i += stride) {
     const double g = __fmul_rn(s.grad_scale, t.grad[i]);  // As the Scale kernel rounds it.
     // mi = b1 * m + (1 - b1) * g;  vi = b2 * v + (1 - b2) * g * g
     const double mi = __dadd_rn(__dmul_rn(s.beta1, t.exp_avg[i]), __dmul_rn(1 - s.beta1, g));
@@ -38,13 +42,13 @@ __global__ void AdamWKernel(AdamWStep s, AdamWTensors all) {
 }  // namespace
 
 cudaError_t LaunchAdamW(const AdamWStep& step, const AdamWTensors& tensors, cudaStream_t stream) {
-  int64_t largest = 0;
-  for (int i = 0; i < tensors.count; ++i) largest = std::max(largest, tensors.tensors[i].n);
-  if (tensors.count <= 0 || largest <= 0) return cudaSuccess;
-  const dim3 grid(
-      static_cast<unsigned>(std::min((largest + kThreads - 1) / kThreads, kMaxBlocksPerTensor)),
-      static_cast<unsigned>(tensors.count));
-  AdamWKernel<<<grid, kThreads, 0, stream>>>(step, tensors);
+  static_assert(kAdamWTensorsPerLaunch <= TensorBlocks::kMaxTensors);
+  int64_t n[kAdamWTensorsPerLaunch];
+  for (int i = 0; i < tensors.count; ++i) n[i] = tensors.tensors[i].n;
+  TensorBlocks blocks;
+  const int grid = AssignTensorBlocks(n, tensors.count, kThreads, kMaxBlocksPerTensor, blocks);
+  if (grid == 0) return cudaSuccess;
+  AdamWKernel<<<grid, kThreads, 0, stream>>>(step, tensors, blocks);
   return cudaGetLastError();
 }
 
