@@ -13,7 +13,7 @@
 
 #include "runtime/kernels/copy.h"
 #include "tests/collectives/collective_values.h"
-#include "tests/collectives/communicator_on_device.h"
+#include "tests/testing/communicator_on_device.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {

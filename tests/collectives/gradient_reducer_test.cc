@@ -9,7 +9,7 @@
 #include "gtest/gtest.h"
 
 #include "runtime/kernels/copy.h"
-#include "tests/collectives/communicator_on_device.h"
+#include "tests/testing/communicator_on_device.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {

@@ -3,22 +3,26 @@
 // TP 1 x DP 1 (the plain model, no communicator), TP 2, DP 2 and TP 2 x DP 2 (and, at 4
 // ranks, TP 4 and DP 4). The global batch is the same in every layout: the DP ranks split its
 // rows and the reported loss is their average. Runs under mpirun at 2 and 4 ranks; a layout
-// needing more ranks than the world has is skipped.
+// needing more ranks than the world has is skipped. On every device: `Cpu` over MPI, `Cuda`
+// (f32 products) over NCCL, a GPU per rank (the emulated twins where there are not several:
+// label emu), against the plain model on the same device.
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 
-#include "collectives/mpi/mpi_communicator.h"
 #include "collectives/process_grid.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/nn/gpt.h"
 #include "runtime/optim/adamw.h"
 #include "runtime/train/data_parallel.h"
 #include "runtime/train/train_step.h"
+#include "tests/testing/communicator_on_device.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -51,9 +55,9 @@ struct LossCurve {
   std::vector<double> grad_norms;  // Before clipping.
 };
 
-// Trains with tp = null and no data parallelism: the reference.
-absl::StatusOr<LossCurve> TrainUnsplit() {
-  ASSIGN_OR_RETURN(auto model, Gpt::Create({.config = Tiny(), .seed = kSeed}));
+// Trains on `device` with tp = null and no data parallelism: the reference.
+absl::StatusOr<LossCurve> TrainUnsplitOnce(Device device) {
+  ASSIGN_OR_RETURN(auto model, Gpt::Create({.config = Tiny(), .seed = kSeed, .device = device}));
   ASSIGN_OR_RETURN(auto adamw, AdamW::Create(model->Parameters()));
   LossCurve curve;
   for (int step = 0; step < kSteps; ++step) {
@@ -66,13 +70,26 @@ absl::StatusOr<LossCurve> TrainUnsplit() {
   return curve;
 }
 
-class TpDpEquivalenceTest : public ::testing::Test {
+// TrainUnsplitOnce(device), trained at the first call for each device of the process.
+absl::StatusOr<LossCurve> TrainUnsplit(Device device) {
+  static std::map<std::string, LossCurve> curves;
+  if (auto it = curves.find(device.ToString()); it != curves.end()) return it->second;
+  ASSIGN_OR_RETURN(LossCurve curve, TrainUnsplitOnce(device));
+  curves[device.ToString()] = curve;
+  return curve;
+}
+
+class TpDpEquivalenceTest : public testing::DeviceTest {
  protected:
   void SetUp() override {
-    auto world = MpiCommunicator::Create(MPI_COMM_WORLD, "world");
-    ASSERT_TRUE(world.ok()) << world.status();
-    world_ = std::move(*world);
+    testing::DeviceTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_OK_AND_ASSIGN(on_device_, testing::CommunicatorOnDevice::Create(device(), "world"));
+    world_ = &on_device_->comm();
   }
+
+  // The model's device: this rank's.
+  Device here() const { return world_->device(); }
 
   // Trains at `tp` x `dp` on the first tp * dp ranks of the world (the others wait) and
   // expects their losses to match the unsplit model's.
@@ -86,8 +103,9 @@ class TpDpEquivalenceTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProcessGrid> grid, ProcessGrid::Create(*layout, tp));
     Communicator& tp_comm = grid->comm(ParallelAxis::kTensor);
     Communicator& dp_comm = grid->comm(ParallelAxis::kData);
-    ASSERT_OK_AND_ASSIGN(auto model,
-                         Gpt::Create({.config = Tiny(), .seed = kSeed, .tp = &tp_comm}));
+    ASSERT_OK_AND_ASSIGN(
+        auto model,
+        Gpt::Create({.config = Tiny(), .seed = kSeed, .device = here(), .tp = &tp_comm}));
     std::unique_ptr<GradientReducer> reducer;
     if (dp > 1) {
       // Small buckets, so that several all-reduces run per step.
@@ -96,7 +114,7 @@ class TpDpEquivalenceTest : public ::testing::Test {
       ASSERT_GT(reducer->num_buckets(), 1);
     }
     ASSERT_OK_AND_ASSIGN(auto adamw, AdamW::Create(model->Parameters()));
-    ASSERT_OK_AND_ASSIGN(const LossCurve reference, TrainUnsplit());
+    ASSERT_OK_AND_ASSIGN(const LossCurve reference, TrainUnsplit(here()));
     // The model is split as asked: this rank holds 1/tp of c_attn's rows.
     const Parameter& c_attn = *model->Parameters()[4].parameter;
     ASSERT_EQ(model->Parameters()[4].name, "h.0.attn.c_attn.weight");
@@ -135,7 +153,8 @@ class TpDpEquivalenceTest : public ::testing::Test {
   // Expects `p`'s value to be bit-identical on every rank of `comm`.
   static void ExpectSameBitsAcross(Communicator& comm, const NamedParameter& p) {
     const Tensor& value = p.parameter->value;
-    ASSERT_OK_AND_ASSIGN(Tensor all, Tensor::Empty({comm.size(), value.numel()}, value.dtype()));
+    ASSERT_OK_AND_ASSIGN(
+        Tensor all, Tensor::Empty({comm.size(), value.numel()}, value.dtype(), value.device()));
     ASSERT_OK(comm.AllGather(value, all));
     ASSERT_OK_AND_ASSIGN(std::vector<float> v, ReadTensor<float>(all));
     for (int r = 1; r < comm.size(); ++r) {
@@ -145,24 +164,27 @@ class TpDpEquivalenceTest : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<MpiCommunicator> world_;
+  std::optional<testing::CommunicatorOnDevice> on_device_;
+  Communicator* world_ = nullptr;
 };
 
-TEST_F(TpDpEquivalenceTest, Tp2MatchesTheUnsplitModel) { ExpectSameLosses(2, 1); }
-TEST_F(TpDpEquivalenceTest, Dp2MatchesTheUnsplitModel) { ExpectSameLosses(1, 2); }
-TEST_F(TpDpEquivalenceTest, Tp2Dp2MatchesTheUnsplitModel) { ExpectSameLosses(2, 2); }
-TEST_F(TpDpEquivalenceTest, Tp4MatchesTheUnsplitModel) { ExpectSameLosses(4, 1); }
-TEST_F(TpDpEquivalenceTest, Dp4MatchesTheUnsplitModel) { ExpectSameLosses(1, 4); }
+TEST_P(TpDpEquivalenceTest, Tp2MatchesTheUnsplitModel) { ExpectSameLosses(2, 1); }
+TEST_P(TpDpEquivalenceTest, Dp2MatchesTheUnsplitModel) { ExpectSameLosses(1, 2); }
+TEST_P(TpDpEquivalenceTest, Tp2Dp2MatchesTheUnsplitModel) { ExpectSameLosses(2, 2); }
+TEST_P(TpDpEquivalenceTest, Tp4MatchesTheUnsplitModel) { ExpectSameLosses(4, 1); }
+TEST_P(TpDpEquivalenceTest, Dp4MatchesTheUnsplitModel) { ExpectSameLosses(1, 4); }
 
 // Logits gathered from a TP group are the unsplit model's (the columns interleaved back from
 // the vocabulary slices, the padding left out).
-TEST_F(TpDpEquivalenceTest, TensorParallelLogitsAreTheUnsplitModels) {
+TEST_P(TpDpEquivalenceTest, TensorParallelLogitsAreTheUnsplitModels) {
   const int tp = world_->size();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProcessGrid> grid, ProcessGrid::Create(*world_, tp));
-  ASSERT_OK_AND_ASSIGN(
-      auto split,
-      Gpt::Create({.config = Tiny(), .seed = kSeed, .tp = &grid->comm(ParallelAxis::kTensor)}));
-  ASSERT_OK_AND_ASSIGN(auto whole, Gpt::Create({.config = Tiny(), .seed = kSeed}));
+  ASSERT_OK_AND_ASSIGN(auto split, Gpt::Create({.config = Tiny(),
+                                                .seed = kSeed,
+                                                .device = here(),
+                                                .tp = &grid->comm(ParallelAxis::kTensor)}));
+  ASSERT_OK_AND_ASSIGN(auto whole,
+                       Gpt::Create({.config = Tiny(), .seed = kSeed, .device = here()}));
   const Tensor batch = GlobalBatch(0, Tiny().vocab_size);
   ASSERT_OK_AND_ASSIGN(Tensor inputs, Tensor::Empty({kBatch, kSeq}, DType::kU16));
   for (int64_t b = 0; b < kBatch; ++b) {
@@ -177,6 +199,8 @@ TEST_F(TpDpEquivalenceTest, TensorParallelLogitsAreTheUnsplitModels) {
   ASSERT_OK_AND_ASSIGN(std::vector<float> g, ReadTensor<float>(got));
   for (size_t i = 0; i < w.size(); ++i) ASSERT_NEAR(g[i], w[i], 1e-5) << "logit " << i;
 }
+
+USINE_INSTANTIATE_DEVICE_TESTS(TpDpEquivalenceTest);
 
 }  // namespace
 }  // namespace usine

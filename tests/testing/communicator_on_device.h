@@ -4,8 +4,8 @@
 //
 //   ASSERT_OK_AND_ASSIGN(world_, CommunicatorOnDevice::Create(device(), "world"));
 //   ... world_.comm().AllReduce(t, ReduceOp::kSum) ...   // t on world_.comm().device()
-#ifndef USINE_TESTS_COLLECTIVES_COMMUNICATOR_ON_DEVICE_H_
-#define USINE_TESTS_COLLECTIVES_COMMUNICATOR_ON_DEVICE_H_
+#ifndef USINE_TESTS_TESTING_COMMUNICATOR_ON_DEVICE_H_
+#define USINE_TESTS_TESTING_COMMUNICATOR_ON_DEVICE_H_
 
 #include <memory>
 #include <string>
@@ -34,4 +34,4 @@ class CommunicatorOnDevice {
 
 }  // namespace usine::testing
 
-#endif  // USINE_TESTS_COLLECTIVES_COMMUNICATOR_ON_DEVICE_H_
+#endif  // USINE_TESTS_TESTING_COMMUNICATOR_ON_DEVICE_H_

@@ -1,4 +1,4 @@
-#include "tests/collectives/communicator_on_device.h"
+#include "tests/testing/communicator_on_device.h"
 
 #include <mpi.h>
 
