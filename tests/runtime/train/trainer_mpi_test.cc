@@ -4,7 +4,9 @@
 // big batch; a non-finite loss on one rank skips the step on every rank and leaves the
 // weights alone, and too many in a row end the run; a stop signal on one rank makes every
 // rank checkpoint and return the requeue code; evaluation reports the validation loss; a
-// directory or a shard that fails on one rank fails Trainer::Create on every rank.
+// directory or a shard that fails on one rank fails Trainer::Create on every rank. The resumed
+// runs are repeated on CUDA (TrainerResumeTest's `Cuda` cases: NCCL, a GPU per rank; the
+// emulated twins where there are not several, label emu); the rest run on the cpu.
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -13,6 +15,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,13 +27,13 @@
 #include "gtest/gtest.h"
 
 #include "checkpoint/checkpoint_directory.h"
-#include "collectives/mpi/mpi_communicator.h"
 #include "collectives/process_grid.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/core/stop_signal.h"
 #include "runtime/data/token_shard.h"
 #include "runtime/nn/gpt.h"
 #include "runtime/train/trainer.h"
+#include "tests/testing/communicator_on_device.h"
 #include "tests/testing/device_test.h"
 #include "tests/testing/training_fixtures.h"
 
@@ -44,12 +47,16 @@ constexpr uint64_t kSeed = 1337;
 
 GptConfig Tiny() { return GptConfigNamed("tiny").value(); }
 
-class TrainerTest : public ::testing::Test {
+// The world (on the suite's device), token shards in a temporary directory, and runs.
+class TrainerFixture : public testing::DeviceTest {
  protected:
   void SetUp() override {
+    testing::DeviceTest::SetUp();
+    if (IsSkipped()) return;
     InstallStopSignalHandlers();
     ClearStopSignal();
-    ASSERT_OK_AND_ASSIGN(world_, MpiCommunicator::Create(MPI_COMM_WORLD, "world"));
+    ASSERT_OK_AND_ASSIGN(on_device_, testing::CommunicatorOnDevice::Create(device(), "world"));
+    world_ = &on_device_->comm();
     ASSERT_OK_AND_ASSIGN(dir_, testing::MakeSharedTempDir(*world_, "usine_trainer_mpi"));
     if (world_->rank() == 0) {
       ASSERT_OK(WriteTokenShard(dir_ + "/train_0.bin", testing::LearnableTokens(12000, 0),
@@ -63,7 +70,7 @@ class TrainerTest : public ::testing::Test {
 
   void TearDown() override {
     ClearStopSignal();
-    if (world_ == nullptr) return;
+    if (world_ == nullptr || dir_.empty()) return;
     ASSERT_OK(testing::RemoveSharedTempDir(*world_, dir_));
   }
 
@@ -87,9 +94,10 @@ class TrainerTest : public ::testing::Test {
   absl::StatusOr<std::vector<StepReport>> Train(TrainerOptions o, int tp = 1,
                                                 TrainOutcome* outcome = nullptr) {
     ASSIGN_OR_RETURN(auto grid, ProcessGrid::Create(*world_, tp));
-    ASSIGN_OR_RETURN(
-        auto model,
-        Gpt::Create({.config = Tiny(), .seed = kSeed, .tp = &grid->comm(ParallelAxis::kTensor)}));
+    ASSIGN_OR_RETURN(auto model, Gpt::Create({.config = Tiny(),
+                                              .seed = kSeed,
+                                              .device = world_->device(),
+                                              .tp = &grid->comm(ParallelAxis::kTensor)}));
     std::vector<StepReport> reports;
     o.on_step = [&](const StepReport& r) { reports.push_back(r); };
     ASSIGN_OR_RETURN(auto trainer, Trainer::Create(*grid, *model, std::move(o)));
@@ -132,24 +140,31 @@ class TrainerTest : public ::testing::Test {
     ExpectSameSteps(straight, rest);
   }
 
-  std::unique_ptr<Communicator> world_;
+  std::optional<testing::CommunicatorOnDevice> on_device_;
+  Communicator* world_ = nullptr;
   std::string dir_;
 };
 
-TEST_F(TrainerTest, ResumedRunRepeatsLossesBitForBit) { ExpectResumeRepeatsLosses(false); }
+class TrainerResumeTest : public TrainerFixture {};
+USINE_INSTANTIATE_DEVICE_TESTS(TrainerResumeTest);
 
-TEST_F(TrainerTest, ResumedRunRepeatsLossesBitForBitWithZero) { ExpectResumeRepeatsLosses(true); }
+class TrainerTest : public TrainerFixture {};
+INSTANTIATE_TEST_SUITE_P(Cpu, TrainerTest, ::testing::Values(Device::Cpu()));
+
+TEST_P(TrainerResumeTest, RepeatsLossesBitForBit) { ExpectResumeRepeatsLosses(false); }
+
+TEST_P(TrainerResumeTest, RepeatsLossesBitForBitWithZero) { ExpectResumeRepeatsLosses(true); }
 
 // Tensor-parallel checkpoints (each rank its boxes of every tensor), with either optimizer.
-TEST_F(TrainerTest, ResumedRunRepeatsLossesBitForBitAtTp2) {
+TEST_P(TrainerResumeTest, RepeatsLossesBitForBitAtTp2) {
   ExpectResumeRepeatsLosses(false, /*tp=*/2);
 }
 
-TEST_F(TrainerTest, ResumedRunRepeatsLossesBitForBitWithZeroAtTp2) {
+TEST_P(TrainerResumeTest, RepeatsLossesBitForBitWithZeroAtTp2) {
   ExpectResumeRepeatsLosses(true, /*tp=*/2);
 }
 
-TEST_F(TrainerTest, AccumulationEqualsOneLargeBatch) {
+TEST_P(TrainerTest, AccumulationEqualsOneLargeBatch) {
   TrainerOptions accumulated = Options("accumulated", 3);
   ASSERT_OK_AND_ASSIGN(std::vector<StepReport> a, Train(accumulated));
   TrainerOptions whole = Options("whole", 3);
@@ -185,7 +200,7 @@ class PoisonedGpt : public TokenModel {
   int64_t forwards_ = 0;
 };
 
-TEST_F(TrainerTest, NonFiniteLossOnOneRankSkipsTheStepEverywhere) {
+TEST_P(TrainerTest, NonFiniteLossOnOneRankSkipsTheStepEverywhere) {
   ASSERT_OK_AND_ASSIGN(auto grid, ProcessGrid::Create(*world_, 1));
   ASSERT_OK_AND_ASSIGN(auto gpt, Gpt::Create({.config = Tiny(), .seed = kSeed}));
   const bool last_rank = world_->rank() == world_->size() - 1;
@@ -218,7 +233,7 @@ TEST_F(TrainerTest, NonFiniteLossOnOneRankSkipsTheStepEverywhere) {
   EXPECT_EQ(wte_after[7], wte_after[4]);
 }
 
-TEST_F(TrainerTest, StopSignalOnOneRankCheckpointsAndAsksForRequeue) {
+TEST_P(TrainerTest, StopSignalOnOneRankCheckpointsAndAsksForRequeue) {
   TrainerOptions o = Options("signalled", 50);
   const bool last_rank = world_->rank() == world_->size() - 1;
   ASSERT_OK_AND_ASSIGN(auto grid, ProcessGrid::Create(*world_, 1));
@@ -237,7 +252,7 @@ TEST_F(TrainerTest, StopSignalOnOneRankCheckpointsAndAsksForRequeue) {
   EXPECT_EQ(latest, 3);
 }
 
-TEST_F(TrainerTest, EvaluatesTheValidationSplit) {
+TEST_P(TrainerTest, EvaluatesTheValidationSplit) {
   TrainerOptions o = Options("evaluated", 4);
   o.val_shards = {dir_ + "/val_0.bin"};
   o.eval_every = 2;
@@ -256,7 +271,7 @@ TEST_F(TrainerTest, EvaluatesTheValidationSplit) {
   EXPECT_LT(evals[0].loss, std::log(Tiny().vocab_size));
 }
 
-TEST_F(TrainerTest, BadOptionsNameTheOption) {
+TEST_P(TrainerTest, BadOptionsNameTheOption) {
   ASSERT_OK_AND_ASSIGN(auto grid, ProcessGrid::Create(*world_, 1));
   ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = Tiny(), .seed = kSeed}));
   TrainerOptions o = Options("bad", 4);
@@ -283,7 +298,7 @@ absl::Status CreateWithin60s(ProcessGrid& grid, Gpt& model, const TrainerOptions
   return Within60s("Trainer::Create", [&] { return Trainer::Create(grid, model, o).status(); });
 }
 
-TEST_F(TrainerTest, ALocalFailureOnOneRankFailsCreateOnEveryRank) {
+TEST_P(TrainerTest, ALocalFailureOnOneRankFailsCreateOnEveryRank) {
   ASSERT_OK_AND_ASSIGN(auto grid, ProcessGrid::Create(*world_, 1));
   ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = Tiny(), .seed = kSeed}));
   // Rank 0 alone creates the publish directory: here it would lie under a regular file.
@@ -316,7 +331,7 @@ TEST_F(TrainerTest, ALocalFailureOnOneRankFailsCreateOnEveryRank) {
 // Rank 0's metrics log fails to take a line after step 2 (a file-size limit standing in for a
 // full disk): every rank ends the run at the next step boundary with that error, instead of the
 // others waiting in step 3's collectives until their timeout.
-TEST_F(TrainerTest, AMetricsLogThatFailsOnRankZeroEndsTheRunOnEveryRank) {
+TEST_P(TrainerTest, AMetricsLogThatFailsOnRankZeroEndsTheRunOnEveryRank) {
   ASSERT_OK_AND_ASSIGN(auto grid, ProcessGrid::Create(*world_, 1));
   ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = Tiny(), .seed = kSeed}));
   TrainerOptions o = Options("log_fails", 6);
