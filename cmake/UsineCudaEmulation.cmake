@@ -24,6 +24,13 @@
 #        tests alone (EXCLUDE_FROM_ALL), but those are in every build with tests, GPU or not,
 #        whatever USINE_WITH_CUDA says. Each test's main fails a case during which the emulator
 #        reported an error (emulated_gpu_test_main.cc); its cases are named `emulated.<case>`.
+#   usine_emulated_mpi_test(NAME train_emulated_mpi_test SRCS tp_dp_equivalence_test.cc ...
+#                           DEPS usine::runtime NP 2 4)
+#     -> the gpu cases of a test run under mpirun, against the twins as above, at each of NP
+#        ranks (default 2 and 4): each rank emulates a GPU of its own (USINE_CUDA_EMULATED) and
+#        NCCL goes over MPI. One CTest entry per NP, emulated.<NAME>.np<N>, labels `emu` and
+#        `mpi`; a rank fails where its emulator reported an error or no case of it passed
+#        (emulated_mpi_test_main.cc).
 #   usine_cuda_emulation_available(<var>)
 #     -> <var> ON where emulated tests are built: x86-64 Linux (the emulator switches stacks by
 #        hand), python3 found, and not under ThreadSanitizer (which cannot follow those switches).
@@ -187,6 +194,8 @@ function(usine_emulated_mpi_test)
   _usine_test_executable(${U_NAME}
     "${U_SRCS};${testing_dir}/device_test.cc;${testing_dir}/mpi_test_runner.cc;${testing_dir}/cuda_emulator/emulated_mpi_test_main.cc"
     "${deps};MPI::MPI_C")
+  # Each rank emulates a GPU of its own (testing/communicator_on_device.h).
+  target_compile_definitions(${U_NAME} PRIVATE USINE_CUDA_EMULATED=1)
   _usine_mpi_test_env(env)
   foreach(np IN LISTS U_NP)
     add_test(NAME emulated.${U_NAME}.np${np}

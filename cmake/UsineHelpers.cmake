@@ -27,6 +27,9 @@
 #   usine_emulated_gpu_test(NAME ... SRCS ... DEPS usine::runtime EXCLUDE ...)
 #     -> the gpu cases of SRCS on the CPU, against the emulated twins of DEPS (label `emu`);
 #        UsineCudaEmulation.cmake.
+#   usine_emulated_mpi_test(NAME ... SRCS ... DEPS usine::runtime NP 2 4)
+#     -> the gpu cases of an mpirun test, an emulated GPU per rank and NCCL over MPI (labels
+#        `emu` and `mpi`); UsineCudaEmulation.cmake.
 
 include_guard(GLOBAL)
 

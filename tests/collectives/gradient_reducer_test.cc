@@ -33,6 +33,7 @@ class GradientReducerTest : public testing::DeviceTest {
   void SetUp() override {
     testing::DeviceTest::SetUp();
     if (IsSkipped()) return;
+    if (auto why = testing::CommunicatorOnDevice::Unavailable(device())) GTEST_SKIP() << *why;
     ASSERT_OK_AND_ASSIGN(on_device_, testing::CommunicatorOnDevice::Create(device(), "dp"));
     dp_ = &on_device_->comm();
   }

@@ -113,6 +113,20 @@ TEST_F(MpiCommunicatorTest, ChunkedReductionsAreExactAcrossChunkBoundaries) {
       MpiCommunicator::Create(MPI_COMM_WORLD, "tiny", {}, {.chunk_bytes = 16}).status()));
 }
 
+// Non-blocking point-to-point: every rank may post its receive before its send.
+TEST_F(MpiCommunicatorTest, AsyncRecvThenSendAroundARing) {
+  const int rank = world_->rank(), size = world_->size();
+  ASSERT_OK_AND_ASSIGN(Tensor out,
+                       Filled(DType::kI64, 333, [&](int64_t i) { return Value(rank, i); }));
+  ASSERT_OK_AND_ASSIGN(Tensor in, Tensor::Empty({333}, DType::kI64));
+  const int next = (rank + 1) % size, prev = (rank + size - 1) % size;
+  ASSERT_OK_AND_ASSIGN(auto recv, world_->RecvAsync(in, prev));
+  ASSERT_OK_AND_ASSIGN(auto send, world_->SendAsync(out, next));
+  ASSERT_OK(send->Wait());
+  ASSERT_OK(recv->Wait());
+  for (int64_t i = 0; i < 333; ++i) ASSERT_EQ(At(in, i), Value(prev, i));
+}
+
 TEST_F(MpiCommunicatorTest, AsyncCallsOverlapTheCallerAndCompleteInOrder) {
   const int rank = world_->rank(), size = world_->size();
   ASSERT_OK_AND_ASSIGN(Tensor a,

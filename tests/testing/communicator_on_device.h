@@ -2,12 +2,14 @@
 // mpirun: the MPI backend for the cpu; for CUDA, the NCCL backend over it, each rank on GPU
 // local_rank % count (as World binds it). A test suite over Device uses it in SetUp:
 //
+//   if (auto why = CommunicatorOnDevice::Unavailable(device())) GTEST_SKIP() << *why;
 //   ASSERT_OK_AND_ASSIGN(world_, CommunicatorOnDevice::Create(device(), "world"));
-//   ... world_.comm().AllReduce(t, ReduceOp::kSum) ...   // t on world_.comm().device()
+//   ... world_->comm().AllReduce(t, ReduceOp::kSum) ...   // t on world_->comm().device()
 #ifndef USINE_TESTS_TESTING_COMMUNICATOR_ON_DEVICE_H_
 #define USINE_TESTS_TESTING_COMMUNICATOR_ON_DEVICE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -20,8 +22,14 @@ namespace usine::testing {
 
 class CommunicatorOnDevice {
  public:
+  // Why this job cannot have a world on `device`'s kind, or nullopt: a build without CUDA, no
+  // GPU, or fewer GPUs on this node than ranks (NCCL refuses two ranks on one GPU; under the
+  // CUDA emulator, USINE_CUDA_EMULATED, each rank has a GPU of its own). A collective over
+  // MPI_COMM_WORLD for CUDA, with the same answer on every rank of a node.
+  static std::optional<std::string> Unavailable(Device device);
+
   // A collective over MPI_COMM_WORLD. `device` says the kind (cpu or cuda); the index of a
-  // CUDA device is this rank's. Calls time out after 60 s. Error in a build without CUDA.
+  // CUDA device is this rank's. Calls time out after 60 s. REQUIRES: !Unavailable(device).
   [[nodiscard]] static absl::StatusOr<CommunicatorOnDevice> Create(Device device,
                                                                    const std::string& name);
 

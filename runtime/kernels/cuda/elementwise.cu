@@ -101,8 +101,6 @@ cudaError_t Launch(void (*kernel)(Params...), int64_t n, cudaStream_t stream, Ar
   return cudaGetLastError();
 }
 
-// The grid of a group's launch: (blocks for its largest tensor, up to 1024, each a grid-stride
-// loop beyond; one row per tensor); x == 0 when there is nothing to do.
 // The blocks of a group's launch (at most 1024 a tensor) and their count, 0 for none.
 int GroupBlocks(const TensorGroup& tensors, TensorBlocks& blocks) {
   static_assert(TensorGroup::kMaxTensors <= TensorBlocks::kMaxTensors);

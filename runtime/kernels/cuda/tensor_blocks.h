@@ -2,7 +2,9 @@
 // few large, most of them small): tensor i gets blocks [first[i], first[i + 1]) of a 1-D grid,
 // as many as its elements need up to a cap, back to back, so that no block is launched without
 // work (a 2-D grid as wide as the largest tensor launched, for GPT-2's 98 bias and LayerNorm
-// vectors of 768 elements, over a thousand idle blocks each). For .cu files only.
+// vectors of 768 elements, over a thousand idle blocks each). For .cu files only; part of the
+// kernels' CUDA launch interface that the CUDA kernels of other components use too (optim's
+// AdamW), which is why it is not under internal/.
 //
 //   TensorBlocks blocks;
 //   const int grid = AssignTensorBlocks(n, count, kThreads, kMaxBlocksPerTensor, blocks);
@@ -43,9 +45,10 @@ struct TensorBlocks {
 
 // Gives tensor i (of n[i] elements, i < count) ceil(n[i] / threads) blocks, at most
 // max_blocks (none for an empty tensor), and returns the grid's size, first[count].
-// REQUIRES: count <= TensorBlocks::kMaxTensors; max_blocks * count fits in an int.
+// REQUIRES: 0 <= count <= TensorBlocks::kMaxTensors; max_blocks * count fits in an int.
 inline int AssignTensorBlocks(const int64_t* n, int count, int threads, int64_t max_blocks,
                               TensorBlocks& blocks) {
+  count = std::max(count, 0);
   blocks.count = count;
   blocks.first[0] = 0;
   for (int i = 0; i < count; ++i) {

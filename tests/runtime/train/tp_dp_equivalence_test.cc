@@ -84,6 +84,7 @@ class TpDpEquivalenceTest : public testing::DeviceTest {
   void SetUp() override {
     testing::DeviceTest::SetUp();
     if (IsSkipped()) return;
+    if (auto why = testing::CommunicatorOnDevice::Unavailable(device())) GTEST_SKIP() << *why;
     ASSERT_OK_AND_ASSIGN(on_device_, testing::CommunicatorOnDevice::Create(device(), "world"));
     world_ = &on_device_->comm();
   }

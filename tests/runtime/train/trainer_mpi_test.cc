@@ -53,6 +53,7 @@ class TrainerFixture : public testing::DeviceTest {
   void SetUp() override {
     testing::DeviceTest::SetUp();
     if (IsSkipped()) return;
+    if (auto why = testing::CommunicatorOnDevice::Unavailable(device())) GTEST_SKIP() << *why;
     InstallStopSignalHandlers();
     ClearStopSignal();
     ASSERT_OK_AND_ASSIGN(on_device_, testing::CommunicatorOnDevice::Create(device(), "world"));

@@ -11,7 +11,10 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace usine::testing::cuda_emulator_internal {
@@ -35,10 +38,12 @@ uintptr_t FileAddress(uintptr_t pc) {
   return type == ET_DYN ? pc - reinterpret_cast<uintptr_t>(info.dli_fbase) : pc;
 }
 
-// One addr2line process for the life of this one, answering addresses written to its stdin
-// (it flushes each answer): the executable's debug information is read once, not per address.
-// Each address goes with a sentinel, address 0, whose answer ("0x0...0", "??", "??:0") ends the
-// one before it.
+// One addr2line process for the life of this one, answering addresses written to it (GNU's
+// flushes each answer): the executable's debug information is read once, not per address.
+// Each address goes with a sentinel, address 0, whose answer (its address line, "??", "??:0")
+// ends the one before it. Over a socket, so that a write after addr2line has gone fails
+// (MSG_NOSIGNAL) instead of raising SIGPIPE; an answer that takes over 30 s, or a reply out of
+// step, ends the queries (sources are then unknown, as without addr2line).
 class Addr2Line {
  public:
   static Addr2Line& Get() {
@@ -50,14 +55,18 @@ class Addr2Line {
   // when addr2line cannot run.
   std::vector<std::string> Lines(uintptr_t address) {
     std::vector<std::string> lines;
-    if (to_ == nullptr) return lines;
-    std::fprintf(to_, "0x%lx\n0\n", static_cast<unsigned long>(address));
-    std::fflush(to_);
+    if (socket_ < 0) return lines;
+    char query[64];
+    const int length =
+        std::snprintf(query, sizeof(query), "0x%lx\n0\n", static_cast<unsigned long>(address));
+    if (send(socket_, query, static_cast<size_t>(length), MSG_NOSIGNAL) != length) {
+      return Stop(lines);
+    }
     std::string line;
-    if (!ReadLine(line)) return Stop(lines);  // The echo of `address`.
+    if (!ReadLine(line) || !IsAddressLine(line)) return Stop(lines);  // The echo of `address`.
     while (true) {
       if (!ReadLine(line)) return Stop(lines);
-      if (line == "0x0000000000000000") break;
+      if (IsAddressLine(line)) break;  // The sentinel's: no frame line starts with "0x".
       lines.push_back(line);
     }
     if (!ReadLine(line) || !ReadLine(line)) return Stop(lines);  // The sentinel's "??", "??:0".
@@ -70,54 +79,66 @@ class Addr2Line {
     const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
     if (n <= 0) return;
     path[n] = '\0';
-    int in[2], out[2];
-    if (pipe(in) != 0) return;
-    if (pipe(out) != 0) {
-      close(in[0]);
-      close(in[1]);
+    int ends[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) return;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, ends[1], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, ends[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    char* argv[] = {const_cast<char*>("addr2line"),
+                    const_cast<char*>("-a"),
+                    const_cast<char*>("-f"),
+                    const_cast<char*>("-C"),
+                    const_cast<char*>("-i"),
+                    const_cast<char*>("-e"),
+                    path,
+                    nullptr};
+    const int spawned = posix_spawnp(&pid_, "addr2line", &actions, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(ends[1]);
+    if (spawned != 0) {
+      close(ends[0]);
       return;
     }
-    const pid_t pid = fork();
-    if (pid == 0) {
-      dup2(in[0], STDIN_FILENO);
-      dup2(out[1], STDOUT_FILENO);
-      const int null = open("/dev/null", O_WRONLY);
-      if (null >= 0) dup2(null, STDERR_FILENO);
-      for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
-      execlp("addr2line", "addr2line", "-a", "-f", "-C", "-i", "-e", path,
-             static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    if (pid < 0) {
-      close(in[1]);
-      close(out[0]);
-      return;
-    }
-    // A write after addr2line has gone (not installed) must fail, not end this process.
-    signal(SIGPIPE, SIG_IGN);
-    to_ = fdopen(in[1], "w");
-    from_ = fdopen(out[0], "r");
+    socket_ = ends[0];
+  }
+
+  // An address line as `-a` writes it: "0x" and hex digits.
+  static bool IsAddressLine(const std::string& line) {
+    return line.size() > 2 && line.compare(0, 2, "0x") == 0 &&
+           line.find_first_not_of("0123456789abcdefABCDEF", 2) == std::string::npos;
   }
 
   bool ReadLine(std::string& line) {
-    char buffer[8192];
-    if (std::fgets(buffer, sizeof(buffer), from_) == nullptr) return false;
-    line = buffer;
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-    return true;
+    while (true) {
+      if (const size_t end = buffer_.find('\n'); end != std::string::npos) {
+        line = buffer_.substr(0, end);
+        buffer_.erase(0, end + 1);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        return true;
+      }
+      pollfd ready{socket_, POLLIN, 0};
+      if (poll(&ready, 1, /*timeout_ms=*/30000) != 1) return false;
+      char chunk[4096];
+      const ssize_t got = read(socket_, chunk, sizeof(chunk));
+      if (got <= 0) return false;
+      buffer_.append(chunk, static_cast<size_t>(got));
+    }
   }
 
   // After a failure: no more queries (a reply half read would put later ones out of step).
   std::vector<std::string>& Stop(std::vector<std::string>& lines) {
     lines.clear();
-    to_ = nullptr;
+    close(socket_);  // addr2line reads its end of input and exits.
+    socket_ = -1;
+    waitpid(pid_, nullptr, WNOHANG);
     return lines;
   }
 
-  FILE* to_ = nullptr;
-  FILE* from_ = nullptr;
+  int socket_ = -1;
+  pid_t pid_ = 0;
+  std::string buffer_;  // Read, not yet returned.
 };
 
 // The frames at code address `pc`, inlined ones first; empty when addr2line knows nothing.

@@ -10,7 +10,6 @@
 #ifndef USINE_TESTS_TESTING_CUDA_EMULATOR_EMULATOR_ERRORS_H_
 #define USINE_TESTS_TESTING_CUDA_EMULATOR_EMULATOR_ERRORS_H_
 
-#include <atomic>
 #include <cstdio>
 
 #include "gtest/gtest.h"
@@ -31,12 +30,12 @@ class EmulatorErrors : public ::testing::EmptyTestEventListener {
     failed_ = true;
   }
 
-  // Thread-safe: read after the tests, possibly from a callback.
+  // Whether any case had errors: asked after the tests.
   bool failed() const { return failed_; }
 
  private:
   int errors_at_start_ = 0;
-  std::atomic<bool> failed_ = false;
+  bool failed_ = false;
 };
 
 }  // namespace usine::testing::cuda_emulator

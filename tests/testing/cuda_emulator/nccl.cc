@@ -17,6 +17,16 @@ struct ncclComm {
   MPI_Comm mpi;  // MPI_COMM_NULL for a communicator of one rank.
   int rank;
   int size;
+  // Made with ncclConfig_t::blocking = 0: calls may answer ncclInProgress (shim/nccl.h).
+  bool non_blocking;
+  // Queries of the state (ncclCommGetAsyncError) that still answer ncclInProgress.
+  int in_progress_queries = 0;
+  // Whether a collective or point-to-point call has answered ncclInProgress yet.
+  bool answered_in_progress = false;
+  // A split that answered ncclSuccess and is "still running": its child, written to *split_out
+  // at the first query that finds the state complete.
+  ncclComm* split_child = nullptr;
+  ncclComm** split_out = nullptr;
 };
 
 namespace usine::testing::cuda_emulator_internal {
@@ -245,7 +255,37 @@ ncclResult_t MpiResult(int err, const char* call) {
   return Fail(ncclSystemError, std::string(call) + ": MPI failed: " + std::string(text, length));
 }
 
-ncclComm_t NewComm(MPI_Comm mpi, int rank, int size) { return new ncclComm{mpi, rank, size}; }
+// Queries of a non-blocking communicator's state that answer ncclInProgress after a call that
+// did: a few, so that the caller's polling loop goes round.
+constexpr int kInProgressQueries = 2;
+
+// Whether `config` asks for a non-blocking communicator. NCCL_CONFIG_INITIALIZER leaves
+// `blocking` undefined (INT_MIN): blocking, NCCL's default.
+bool NonBlocking(const ncclConfig_t* config) { return config != nullptr && config->blocking == 0; }
+
+ncclComm_t NewComm(MPI_Comm mpi, int rank, int size, bool non_blocking) {
+  return new ncclComm{mpi, rank, size, non_blocking};
+}
+
+// The answer of a call that made or finalised `comm`: ncclInProgress on a non-blocking
+// communicator (NCCL sets those up and tears them down in the background), with the state in
+// progress for a few queries.
+ncclResult_t Started(ncclComm_t comm) {
+  if (!comm->non_blocking) return ncclSuccess;
+  comm->in_progress_queries = kInProgressQueries;
+  return ncclInProgress;
+}
+
+// The answer of a call on `comm` that has done its work (`done`: its result): on a non-blocking
+// communicator, the first collective or point-to-point call that succeeds answers
+// ncclInProgress instead, as NCCL's may while it connects the ranks, and the state says so for a
+// few queries.
+ncclResult_t Answer(ncclComm_t comm, ncclResult_t done) {
+  if (done != ncclSuccess || !comm->non_blocking || comm->answered_in_progress) return done;
+  comm->answered_in_progress = true;
+  comm->in_progress_queries = kInProgressQueries;
+  return ncclInProgress;
+}
 
 }  // namespace
 }  // namespace usine::testing::cuda_emulator_internal
@@ -284,15 +324,15 @@ ncclResult_t ncclGetUniqueId(ncclUniqueId* id) {
 }
 
 ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId id, int rank,
-                                    ncclConfig_t*) {
+                                    ncclConfig_t* config) {
   if (comm == nullptr || nranks < 1 || rank < 0 || rank >= nranks) {
     return emu::Fail(ncclInvalidArgument, "ncclCommInitRankConfig: bad rank " +
                                               std::to_string(rank) + " of " +
                                               std::to_string(nranks));
   }
   if (nranks == 1) {
-    *comm = emu::NewComm(MPI_COMM_NULL, 0, 1);
-    return ncclSuccess;
+    *comm = emu::NewComm(MPI_COMM_NULL, 0, 1, emu::NonBlocking(config));
+    return emu::Started(*comm);
   }
   int initialized = 0;
   MPI_Initialized(&initialized);
@@ -322,34 +362,47 @@ ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId i
                          " ranks: the world's processes must create their multi-rank "
                          "communicators together and in the same order (shim/nccl.h)");
   }
-  *comm = emu::NewComm(mpi, rank, nranks);
-  return ncclSuccess;
+  *comm = emu::NewComm(mpi, rank, nranks, emu::NonBlocking(config));
+  return emu::Started(*comm);
 }
 
-ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key, ncclComm_t* child, ncclConfig_t*) {
+ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key, ncclComm_t* child,
+                           ncclConfig_t* config) {
   if (comm == nullptr || child == nullptr) {
     return emu::Fail(ncclInvalidArgument, "ncclCommSplit: null communicator");
   }
+  // Without a config the child is as its parent (NCCL's rule).
+  const bool non_blocking = config != nullptr ? emu::NonBlocking(config) : comm->non_blocking;
+  ncclComm_t made = nullptr;
   if (comm->mpi == MPI_COMM_NULL) {
-    *child = color == NCCL_SPLIT_NOCOLOR ? nullptr : emu::NewComm(MPI_COMM_NULL, 0, 1);
+    if (color != NCCL_SPLIT_NOCOLOR) made = emu::NewComm(MPI_COMM_NULL, 0, 1, non_blocking);
+  } else {
+    MPI_Comm mpi = MPI_COMM_NULL;
+    if (ncclResult_t r = emu::MpiResult(
+            MPI_Comm_split(comm->mpi, color == NCCL_SPLIT_NOCOLOR ? MPI_UNDEFINED : color, key,
+                           &mpi),
+            "ncclCommSplit");
+        r != ncclSuccess) {
+      return r;
+    }
+    if (mpi != MPI_COMM_NULL) {
+      MPI_Comm_set_errhandler(mpi, MPI_ERRORS_RETURN);
+      int rank = 0, size = 0;
+      MPI_Comm_rank(mpi, &rank);
+      MPI_Comm_size(mpi, &size);
+      made = emu::NewComm(mpi, rank, size, non_blocking);
+    }
+  }
+  if (made != nullptr) emu::Started(made);
+  if (!comm->non_blocking) {
+    *child = made;
     return ncclSuccess;
   }
-  MPI_Comm mpi = MPI_COMM_NULL;
-  if (ncclResult_t r = emu::MpiResult(
-          MPI_Comm_split(comm->mpi, color == NCCL_SPLIT_NOCOLOR ? MPI_UNDEFINED : color, key, &mpi),
-          "ncclCommSplit");
-      r != ncclSuccess) {
-    return r;
-  }
-  if (mpi == MPI_COMM_NULL) {
-    *child = nullptr;
-    return ncclSuccess;
-  }
-  MPI_Comm_set_errhandler(mpi, MPI_ERRORS_RETURN);
-  int rank = 0, size = 0;
-  MPI_Comm_rank(mpi, &rank);
-  MPI_Comm_size(mpi, &size);
-  *child = emu::NewComm(mpi, rank, size);
+  // NCCL 2.28 on a non-blocking parent: ncclSuccess at once, the parent's state in progress,
+  // and the child written when a query of the parent's state first finds the split done.
+  comm->split_child = made;
+  comm->split_out = child;
+  comm->in_progress_queries = emu::kInProgressQueries;
   return ncclSuccess;
 }
 
@@ -357,7 +410,17 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* state) {
   if (comm == nullptr || state == nullptr) {
     return emu::Fail(ncclInvalidArgument, "ncclCommGetAsyncError: null argument");
   }
-  *state = ncclSuccess;  // Every call is complete when it returns.
+  if (comm->in_progress_queries > 0) {
+    --comm->in_progress_queries;
+    *state = ncclInProgress;
+    return ncclSuccess;
+  }
+  if (comm->split_out != nullptr) {
+    *comm->split_out = comm->split_child;
+    comm->split_out = nullptr;
+    comm->split_child = nullptr;
+  }
+  *state = ncclSuccess;
   return ncclSuccess;
 }
 
@@ -378,12 +441,13 @@ ncclResult_t ncclCommCount(ncclComm_t comm, int* count) {
 }
 
 ncclResult_t ncclCommFinalize(ncclComm_t comm) {
-  return comm != nullptr ? ncclSuccess
-                         : emu::Fail(ncclInvalidArgument, "ncclCommFinalize: null communicator");
+  if (comm == nullptr) return emu::Fail(ncclInvalidArgument, "ncclCommFinalize: null communicator");
+  return emu::Started(comm);
 }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
   if (comm == nullptr) return ncclSuccess;
+  if (comm->split_child != nullptr) ncclCommDestroy(comm->split_child);  // Never joined.
   if (comm->mpi != MPI_COMM_NULL) MPI_Comm_free(&comm->mpi);
   delete comm;
   return ncclSuccess;
@@ -409,7 +473,7 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
     return r;
   }
   emu::Reduce(parts.data(), comm->size, count, type, op, static_cast<unsigned char*>(recv));
-  return ncclSuccess;
+  return emu::Answer(comm, ncclSuccess);
 }
 
 ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recv_count, ncclDataType_t type,
@@ -432,7 +496,7 @@ ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recv_count, 
     return r;
   }
   emu::Reduce(parts.data(), size, recv_count, type, op, static_cast<unsigned char*>(recv));
-  return ncclSuccess;
+  return emu::Answer(comm, ncclSuccess);
 }
 
 ncclResult_t ncclAllGather(const void* send, void* recv, size_t send_count, ncclDataType_t type,
@@ -448,11 +512,12 @@ ncclResult_t ncclAllGather(const void* send, void* recv, size_t send_count, nccl
                                         static_cast<const unsigned char*>(send) + chunk);
   if (size == 1) {
     std::memcpy(recv, mine.data(), chunk);
-    return ncclSuccess;
+    return emu::Answer(comm, ncclSuccess);
   }
-  return emu::MpiResult(MPI_Allgather(mine.data(), static_cast<int>(chunk), MPI_BYTE, recv,
-                                      static_cast<int>(chunk), MPI_BYTE, comm->mpi),
-                        "ncclAllGather");
+  return emu::Answer(
+      comm, emu::MpiResult(MPI_Allgather(mine.data(), static_cast<int>(chunk), MPI_BYTE, recv,
+                                         static_cast<int>(chunk), MPI_BYTE, comm->mpi),
+                           "ncclAllGather"));
 }
 
 ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataType_t type,
@@ -469,9 +534,10 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
                      "ncclBroadcast: root " + std::to_string(root) + " out of range");
   }
   if (is_root && send != recv) std::memmove(recv, send, bytes);
-  if (comm->size == 1) return ncclSuccess;
-  return emu::MpiResult(MPI_Bcast(recv, static_cast<int>(bytes), MPI_BYTE, root, comm->mpi),
-                        "ncclBroadcast");
+  if (comm->size == 1) return emu::Answer(comm, ncclSuccess);
+  return emu::Answer(
+      comm, emu::MpiResult(MPI_Bcast(recv, static_cast<int>(bytes), MPI_BYTE, root, comm->mpi),
+                           "ncclBroadcast"));
 }
 
 ncclResult_t ncclSend(const void* send, size_t count, ncclDataType_t type, int peer,
@@ -484,8 +550,9 @@ ncclResult_t ncclSend(const void* send, size_t count, ncclDataType_t type, int p
     return emu::Fail(ncclInvalidArgument,
                      "ncclSend: peer " + std::to_string(peer) + " is not another rank");
   }
-  return emu::MpiResult(MPI_Ssend(send, static_cast<int>(bytes), MPI_BYTE, peer, 0, comm->mpi),
-                        "ncclSend");
+  return emu::Answer(
+      comm, emu::MpiResult(MPI_Ssend(send, static_cast<int>(bytes), MPI_BYTE, peer, 0, comm->mpi),
+                           "ncclSend"));
 }
 
 ncclResult_t ncclRecv(void* recv, size_t count, ncclDataType_t type, int peer, ncclComm_t comm,
@@ -498,7 +565,7 @@ ncclResult_t ncclRecv(void* recv, size_t count, ncclDataType_t type, int peer, n
     return emu::Fail(ncclInvalidArgument,
                      "ncclRecv: peer " + std::to_string(peer) + " is not another rank");
   }
-  return emu::MpiResult(
-      MPI_Recv(recv, static_cast<int>(bytes), MPI_BYTE, peer, 0, comm->mpi, MPI_STATUS_IGNORE),
-      "ncclRecv");
+  return emu::Answer(comm, emu::MpiResult(MPI_Recv(recv, static_cast<int>(bytes), MPI_BYTE, peer, 0,
+                                                   comm->mpi, MPI_STATUS_IGNORE),
+                                          "ncclRecv"));
 }

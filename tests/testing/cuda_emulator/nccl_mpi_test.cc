@@ -1,6 +1,6 @@
 // The NCCL emulation (shim/nccl.h) across processes, under mpirun: communicators made from a
-// shared unique id and by splitting, every collective in f32, bf16 and f16, point-to-point, and
-// what it refuses. Run at 2 and 4 ranks.
+// shared unique id and by splitting, every collective in f32, bf16 and f16, point-to-point, the
+// answers of a non-blocking communicator, and what it refuses. Run at 2 and 4 ranks.
 #include <algorithm>
 #include <cstring>
 
@@ -25,10 +25,21 @@ class NcclEmulationTest : public ::testing::Test {
       ASSERT_EQ(ncclGetUniqueId(&id), ncclSuccess);
     }
     MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
-    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
-    config.blocking = 0;
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;  // Blocking: every call answers when done.
     ASSERT_EQ(ncclCommInitRankConfig(&comm_, size_, id, rank_, &config), ncclSuccess)
         << ncclGetLastError(nullptr);
+  }
+
+  // Queries `comm`'s state until it is no longer ncclInProgress; returns it, and how many
+  // queries answered ncclInProgress in `in_progress`.
+  static ncclResult_t PollState(ncclComm_t comm, int& in_progress) {
+    in_progress = 0;
+    ncclResult_t state = ncclInProgress;
+    while (in_progress < 100) {
+      if (ncclCommGetAsyncError(comm, &state) != ncclSuccess || state != ncclInProgress) break;
+      ++in_progress;
+    }
+    return state;
   }
   void TearDown() override { EXPECT_EQ(ncclCommDestroy(comm_), ncclSuccess); }
 
@@ -140,6 +151,52 @@ TEST_F(NcclEmulationTest, SplitByParityReducesWithinEachHalf) {
   ncclComm_t none = comm_;
   ASSERT_EQ(ncclCommSplit(comm_, NCCL_SPLIT_NOCOLOR, rank_, &none, &config), ncclSuccess);
   EXPECT_EQ(none, nullptr);
+}
+
+// What the library's polling must handle (collectives/nccl/nccl_comm.cc): set-up, the first
+// call and teardown answer ncclInProgress, and a split writes its child only once a query of
+// the parent's state finds it done (NCCL 2.28).
+TEST_F(NcclEmulationTest, ANonBlockingCommunicatorAnswersInProgressWhereNcclMay) {
+  ncclUniqueId id{};
+  if (rank_ == 0) {
+    ASSERT_EQ(ncclGetUniqueId(&id), ncclSuccess);
+  }
+  MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclComm_t comm = nullptr;
+  ASSERT_EQ(ncclCommInitRankConfig(&comm, size_, id, rank_, &config), ncclInProgress);
+  int in_progress = 0;
+  EXPECT_EQ(PollState(comm, in_progress), ncclSuccess);
+  EXPECT_GT(in_progress, 0);
+
+  DeviceArray<float> x(1, "x");
+  x[0] = 1.0f;
+  ASSERT_EQ(ncclAllReduce(x.data(), x.data(), 1, ncclFloat32, ncclSum, comm, nullptr),
+            ncclInProgress);
+  EXPECT_EQ(PollState(comm, in_progress), ncclSuccess);
+  EXPECT_GT(in_progress, 0);
+  EXPECT_EQ(x[0], static_cast<float>(size_));
+  ASSERT_EQ(ncclAllReduce(x.data(), x.data(), 1, ncclFloat32, ncclSum, comm, nullptr),
+            ncclSuccess);  // Only the first call waits for the connections.
+
+  ncclComm_t half = nullptr;
+  ASSERT_EQ(ncclCommSplit(comm, rank_ % 2, rank_, &half, &config), ncclSuccess);
+  EXPECT_EQ(half, nullptr) << "written only once the parent's state is complete";
+  EXPECT_EQ(PollState(comm, in_progress), ncclSuccess);
+  EXPECT_GT(in_progress, 0);
+  ASSERT_NE(half, nullptr);
+  EXPECT_EQ(PollState(half, in_progress), ncclSuccess);  // The child sets itself up too.
+  EXPECT_GT(in_progress, 0);
+  int count = -1;
+  ASSERT_EQ(ncclCommCount(half, &count), ncclSuccess);
+  EXPECT_EQ(count, (size_ - rank_ % 2 + 1) / 2);
+
+  for (ncclComm_t c : {half, comm}) {
+    ASSERT_EQ(ncclCommFinalize(c), ncclInProgress);
+    EXPECT_EQ(PollState(c, in_progress), ncclSuccess);
+    EXPECT_EQ(ncclCommDestroy(c), ncclSuccess);
+  }
 }
 
 TEST_F(NcclEmulationTest, HostMemoryAndSelfSendsAreRefused) {

@@ -7,9 +7,13 @@
 // MPI_COMM_WORLD by the unique id, so every process of the world must create its multi-rank
 // communicators by ncclCommInitRankConfig together and in the same order (as usine's process
 // grid does); a mismatch is reported (ncclInvalidUsage) where the split can tell. MPI must be
-// initialised with MPI_THREAD_MULTIPLE. Calls return when done: a non-blocking communicator
-// never answers ncclInProgress, and a call waiting for a missing peer waits as MPI does (the
-// library's deadlines do not interrupt it); a send returns once its receive has started
+// initialised with MPI_THREAD_MULTIPLE. Calls return when done, but a non-blocking
+// communicator (ncclConfig_t::blocking = 0) answers as NCCL's may, so that its caller's polling
+// runs: ncclCommInitRankConfig, ncclCommFinalize and the first collective or point-to-point call
+// answer ncclInProgress, ncclCommSplit answers ncclSuccess and writes the child only when a
+// query of the parent's state finds the split done (NCCL 2.28), and ncclCommGetAsyncError
+// reports ncclInProgress a few times after each. A call waiting for a missing peer waits as MPI
+// does (the library's deadlines do not interrupt it); a send returns once its receive has started
 // (MPI_Ssend), so two ranks that both send first deadlock here as on a GPU. Reductions are
 // carried out in rank order, floating-point ones rounded to the element's type after each
 // operation and integer ones wrapping, so every rank gets the same bits.
