@@ -4,7 +4,6 @@
 // Inputs are collective_values.h's, so every element of every output is known exactly.
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -29,22 +28,7 @@ using testing::Value;
 
 const int64_t kSizes[] = {0, 1, 1001};
 
-class CommunicatorTest : public testing::DeviceTest {
- protected:
-  void SetUp() override {
-    testing::DeviceTest::SetUp();
-    if (IsSkipped()) return;
-    if (auto why = testing::CommunicatorOnDevice::Unavailable(device())) GTEST_SKIP() << *why;
-    ASSERT_OK_AND_ASSIGN(on_device_, testing::CommunicatorOnDevice::Create(device(), "world"));
-    world_ = &on_device_->comm();
-  }
-
-  // Where this rank's tensors live: the communicator's device.
-  Device here() const { return world_->device(); }
-
-  std::optional<testing::CommunicatorOnDevice> on_device_;
-  Communicator* world_ = nullptr;
-};
+class CommunicatorTest : public testing::MultiRankDeviceTest {};
 
 TEST_P(CommunicatorTest, AllReduceEveryOpDTypeSizeInAndOutOfPlace) {
   const int rank = world_->rank(), size = world_->size();

@@ -65,4 +65,14 @@ absl::StatusOr<CommunicatorOnDevice> CommunicatorOnDevice::Create(Device device,
 #endif
 }
 
+void MultiRankDeviceTest::SetUp() {
+  DeviceTest::SetUp();
+  if (IsSkipped()) return;
+  if (std::optional<std::string> why = CommunicatorOnDevice::Unavailable(device())) {
+    GTEST_SKIP() << *why;
+  }
+  ASSERT_OK_AND_ASSIGN(on_device_, CommunicatorOnDevice::Create(device(), "world"));
+  world_ = &on_device_->comm();
+}
+
 }  // namespace usine::testing

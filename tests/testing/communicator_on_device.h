@@ -1,10 +1,12 @@
 // The world communicator of a multi-rank test for tensors on a given device kind, under
 // mpirun: the MPI backend for the cpu; for CUDA, the NCCL backend over it, each rank on GPU
-// local_rank % count (as World binds it). A test suite over Device uses it in SetUp:
+// local_rank % count (as World binds it). A suite over Device gets it from its fixture:
 //
-//   if (auto why = CommunicatorOnDevice::Unavailable(device())) GTEST_SKIP() << *why;
-//   ASSERT_OK_AND_ASSIGN(world_, CommunicatorOnDevice::Create(device(), "world"));
-//   ... world_->comm().AllReduce(t, ReduceOp::kSum) ...   // t on world_->comm().device()
+//   class AllGatherTest : public MultiRankDeviceTest {};
+//   TEST_P(AllGatherTest, GathersEveryRanksChunk) {
+//     ... Tensor::Empty({n}, DType::kF32, here()) ... world_->AllGather(mine, all) ...
+//   }
+//   USINE_INSTANTIATE_DEVICE_TESTS(AllGatherTest);
 #ifndef USINE_TESTS_TESTING_COMMUNICATOR_ON_DEVICE_H_
 #define USINE_TESTS_TESTING_COMMUNICATOR_ON_DEVICE_H_
 
@@ -17,6 +19,7 @@
 #include "collectives/communicator.h"
 #include "collectives/mpi/mpi_communicator.h"
 #include "runtime/core/device.h"
+#include "tests/testing/device_test.h"
 
 namespace usine::testing {
 
@@ -38,6 +41,21 @@ class CommunicatorOnDevice {
  private:
   std::unique_ptr<MpiCommunicator> mpi_;       // The bootstrap of device_comm_ too.
   std::unique_ptr<Communicator> device_comm_;  // NCCL's, for CUDA; else null.
+};
+
+// A suite over Device (device_test.h) whose cases run on every rank of an mpirun job, with the
+// world on the device's kind in world_; a case skips where the job cannot have one
+// (CommunicatorOnDevice::Unavailable), on every rank alike.
+class MultiRankDeviceTest : public DeviceTest {
+ protected:
+  void SetUp() override;
+  // Where this rank's tensors go: the world's device.
+  Device here() const { return world_->device(); }
+
+  Communicator* world_ = nullptr;  // Set by SetUp unless the case skips.
+
+ private:
+  std::optional<CommunicatorOnDevice> on_device_;
 };
 
 }  // namespace usine::testing

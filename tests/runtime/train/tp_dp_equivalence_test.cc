@@ -10,7 +10,6 @@
 #include <cstring>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,19 +78,8 @@ absl::StatusOr<LossCurve> TrainUnsplit(Device device) {
   return curve;
 }
 
-class TpDpEquivalenceTest : public testing::DeviceTest {
+class TpDpEquivalenceTest : public testing::MultiRankDeviceTest {
  protected:
-  void SetUp() override {
-    testing::DeviceTest::SetUp();
-    if (IsSkipped()) return;
-    if (auto why = testing::CommunicatorOnDevice::Unavailable(device())) GTEST_SKIP() << *why;
-    ASSERT_OK_AND_ASSIGN(on_device_, testing::CommunicatorOnDevice::Create(device(), "world"));
-    world_ = &on_device_->comm();
-  }
-
-  // The model's device: this rank's.
-  Device here() const { return world_->device(); }
-
   // Trains at `tp` x `dp` on the first tp * dp ranks of the world (the others wait) and
   // expects their losses to match the unsplit model's.
   void ExpectSameLosses(int tp, int dp) {
@@ -164,9 +152,6 @@ class TpDpEquivalenceTest : public testing::DeviceTest {
           << p.name << " differs between ranks 0 and " << r << " of " << comm.name();
     }
   }
-
-  std::optional<testing::CommunicatorOnDevice> on_device_;
-  Communicator* world_ = nullptr;
 };
 
 TEST_P(TpDpEquivalenceTest, Tp2MatchesTheUnsplitModel) { ExpectSameLosses(2, 1); }

@@ -15,7 +15,6 @@
 #include <functional>
 #include <future>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,16 +47,13 @@ constexpr uint64_t kSeed = 1337;
 GptConfig Tiny() { return GptConfigNamed("tiny").value(); }
 
 // The world (on the suite's device), token shards in a temporary directory, and runs.
-class TrainerFixture : public testing::DeviceTest {
+class TrainerFixture : public testing::MultiRankDeviceTest {
  protected:
   void SetUp() override {
-    testing::DeviceTest::SetUp();
-    if (IsSkipped()) return;
-    if (auto why = testing::CommunicatorOnDevice::Unavailable(device())) GTEST_SKIP() << *why;
+    testing::MultiRankDeviceTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     InstallStopSignalHandlers();
     ClearStopSignal();
-    ASSERT_OK_AND_ASSIGN(on_device_, testing::CommunicatorOnDevice::Create(device(), "world"));
-    world_ = &on_device_->comm();
     ASSERT_OK_AND_ASSIGN(dir_, testing::MakeSharedTempDir(*world_, "usine_trainer_mpi"));
     if (world_->rank() == 0) {
       ASSERT_OK(WriteTokenShard(dir_ + "/train_0.bin", testing::LearnableTokens(12000, 0),
@@ -141,8 +137,6 @@ class TrainerFixture : public testing::DeviceTest {
     ExpectSameSteps(straight, rest);
   }
 
-  std::optional<testing::CommunicatorOnDevice> on_device_;
-  Communicator* world_ = nullptr;
   std::string dir_;
 };
 
