@@ -13,9 +13,14 @@ out=${2:-$root/.gpu/pack.tar.xz}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin"
-# Every test binary whose sources hold a gpu suite (cmake/UsineHelpers.cmake's rule).
+# Every test binary whose sources hold a gpu suite (cmake/UsineHelpers.cmake's rule), but those
+# run under mpirun (label mpi; CTest names them <binary>.np<N>): the GPU machine has no MPI
+# launcher, and their gpu cases need a GPU per rank.
+mpi_tests=" $(ctest --test-dir "$build" -N -L mpi |
+  sed -nE 's/^ *Test +#[0-9]+: ([A-Za-z0-9_]+)\.np[0-9]+$/\1/p' | sort -u | tr '\n' ' ') "
 for src in $(grep -lE "USINE_INSTANTIATE_DEVICE_TESTS|GpuTest" -r "$root/tests" --include=*.cc); do
   name=$(basename "$src" .cc)
+  [[ $mpi_tests == *" $name "* ]] && continue
   bin=$(find "$build/tests" -name "$name" -type f -perm -u+x | head -1)
   [[ -n $bin ]] && strip --strip-debug -o "$work/bin/$name" "$bin"
 done
