@@ -155,17 +155,26 @@ function(_usine_emulated_twin)
   _usine_warnings(${target})
 endfunction()
 
+# The test executable `name` of `srcs`, device_test.cc and the `main_srcs` (from tests/testing/),
+# linked with the emulated twins of `deps` and `other_deps` as they are. Its sources see
+# USINE_CUDA_EMULATED: each process has an emulated GPU of its own.
+function(_usine_emulated_test_executable name srcs deps main_srcs other_deps)
+  _usine_emulated_deps(twins ${deps})
+  set(testing_dir ${PROJECT_SOURCE_DIR}/tests/testing)
+  list(TRANSFORM main_srcs PREPEND ${testing_dir}/)
+  _usine_test_executable(${name} "${srcs};${testing_dir}/device_test.cc;${main_srcs}"
+                         "${twins};${other_deps}")
+  target_compile_definitions(${name} PRIVATE USINE_CUDA_EMULATED=1)
+endfunction()
+
 function(usine_emulated_gpu_test)
   cmake_parse_arguments(U "" "NAME" "SRCS;DEPS;EXCLUDE" ${ARGN})
   usine_cuda_emulation_available(available)
   if(NOT available)
     return()
   endif()
-  _usine_emulated_deps(deps ${U_DEPS})
-  set(emulator_dir ${PROJECT_SOURCE_DIR}/tests/testing/cuda_emulator)
-  _usine_test_executable(${U_NAME}
-    "${U_SRCS};${PROJECT_SOURCE_DIR}/tests/testing/device_test.cc;${emulator_dir}/emulated_gpu_test_main.cc"
-    "${deps}")
+  _usine_emulated_test_executable(${U_NAME} "${U_SRCS}" "${U_DEPS}"
+                                  "cuda_emulator/emulated_gpu_test_main.cc" "")
   set(filter "Cuda/*:*GpuTest.*")
   if(U_EXCLUDE)
     list(JOIN U_EXCLUDE ":" excluded)
@@ -189,13 +198,8 @@ function(usine_emulated_mpi_test)
   if(NOT U_NP)
     set(U_NP 2 4)
   endif()
-  _usine_emulated_deps(deps ${U_DEPS})
-  set(testing_dir ${PROJECT_SOURCE_DIR}/tests/testing)
-  _usine_test_executable(${U_NAME}
-    "${U_SRCS};${testing_dir}/device_test.cc;${testing_dir}/mpi_test_runner.cc;${testing_dir}/cuda_emulator/emulated_mpi_test_main.cc"
-    "${deps};MPI::MPI_C")
-  # Each rank emulates a GPU of its own (testing/communicator_on_device.h).
-  target_compile_definitions(${U_NAME} PRIVATE USINE_CUDA_EMULATED=1)
+  _usine_emulated_test_executable(${U_NAME} "${U_SRCS}" "${U_DEPS}"
+    "mpi_test_runner.cc;cuda_emulator/emulated_mpi_test_main.cc" MPI::MPI_C)
   _usine_mpi_test_env(env)
   foreach(np IN LISTS U_NP)
     add_test(NAME emulated.${U_NAME}.np${np}
