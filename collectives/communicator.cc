@@ -54,6 +54,7 @@ Communicator::Call Communicator::NextCall(CollectiveKind kind, const CollectiveO
                                           bool sequenced, bool blocking) {
   Call call;
   call.blocking = blocking;
+  call.stream_ordered = blocking && options.stream_ordered;
   call.kind = kind;
   call.sequence = sequenced ? next_sequence_++ : 0;
   call.timeout = options.timeout > absl::ZeroDuration() ? options.timeout : options_.timeout;

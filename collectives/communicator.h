@@ -30,7 +30,9 @@
 //   (nor read outputs) before Wait() or Test() reports completion.
 // - CUDA tensors (nccl/): the collective is enqueued on `CollectiveOptions::stream` (default:
 //   the communicator's stream) and ordered with other work there; Wait() blocks the host
-//   until it has finished.
+//   until it has finished. A synchronous call with `CollectiveOptions::stream_ordered`
+//   returns once enqueued instead, as a kernel launch does: the work enqueued on that stream
+//   after it sees its result, and the host once it has synchronised with that stream.
 //
 // Thread-safety: a Communicator may be used from several threads, one call at a time
 // (see above); Work objects may be waited on from any thread.
@@ -81,6 +83,13 @@ struct CollectiveOptions {
   // nccl/: the CUDA stream to enqueue on; nullptr means the communicator's. Ignored by the
   // host backends. Default: nullptr.
   const Stream* stream = nullptr;
+  // nccl/, the synchronous forms: return once the call is enqueued on its stream, not once it
+  // has run (the tensor-parallel layers' all-reduces, between kernels on one stream). The
+  // communicator keeps the call's tensors alive and the call watched until it has run; an
+  // error NCCL reports for it fails a later call. Ignored by the asynchronous forms (their
+  // Work says when the call has run) and by host tensors, which are complete on return.
+  // Default: false.
+  bool stream_ordered = false;
 };
 
 // The handle of an asynchronous call.
@@ -178,6 +187,9 @@ class Communicator {
     // Set for the synchronous calls: the caller waits at once, so a backend may run the
     // call in the caller's thread and return a completed Work.
     bool blocking = false;
+    // A synchronous call with CollectiveOptions::stream_ordered: a backend with streams
+    // returns a completed Work once the call is enqueued, and follows the call itself.
+    bool stream_ordered = false;
     // "allreduce #17 on communicator 'dp' (rank 1 of 2)".
     std::string Describe(const Communicator& comm) const;
   };

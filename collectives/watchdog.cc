@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 
 #include <unistd.h>
 
@@ -55,16 +56,28 @@ Watchdog::Token Watchdog::Track(std::string description, absl::Duration timeout,
   const uint64_t id = next_id_++;
   const absl::Time now = absl::Now();
   const absl::Time deadline = now + timeout;
-  entries_.emplace(id, Entry{std::move(description), timeout, now, deadline, probe});
+  entries_.emplace(id, Entry{std::move(description), timeout, now, deadline, probe, nullptr});
   // The thread wakes at least every kPollInterval; waking it costs a context switch per call,
   // so only a deadline sooner than its next wake-up does.
   if (deadline < next_wake_) changed_.notify_one();
   return Token(id);
 }
 
+void Watchdog::SetCompletionTest(const Token& token, std::function<bool()> completed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = entries_.find(token.id_);
+  if (it != entries_.end()) it->second.completed = std::move(completed);
+}
+
 void Watchdog::Remove(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   entries_.erase(id);
+}
+
+void Watchdog::DropCompletedLocked() {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    it = it->second.completed && it->second.completed() ? entries_.erase(it) : std::next(it);
+  }
 }
 
 void Watchdog::set_report_grace(absl::Duration grace) {
@@ -105,6 +118,8 @@ std::string Watchdog::ExpiryMessage(const std::string& description,
 }
 
 void Watchdog::ExplainStopLocked(std::unique_lock<std::mutex>& lock) {
+  DropCompletedLocked();
+  if (entries_.empty()) return;
   auto oldest = entries_.begin();
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     if (it->second.start < oldest->second.start) oldest = it;
@@ -144,6 +159,10 @@ void Watchdog::Run() {
       const absl::Duration wait = std::min(first->second.deadline - absl::Now(), kPollInterval);
       next_wake_ = absl::Now() + wait;
       changed_.wait_for(lock, absl::ToChronoNanoseconds(wait));
+      continue;
+    }
+    if (first->second.completed && first->second.completed()) {
+      entries_.erase(first);  // Completed with nobody waiting on it: not stuck.
       continue;
     }
     const Entry stuck = first->second;

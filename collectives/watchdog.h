@@ -85,6 +85,14 @@ class Watchdog {
   // the missing ranks; nullptr skips that step.
   [[nodiscard]] Token Track(std::string description, absl::Duration timeout, ArrivalProbe* probe);
 
+  // Gives the call of `token` a test of whether it has completed, for a call that completes
+  // without anyone waiting on it, so without releasing its token (an NCCL call enqueued on a
+  // stream that nobody waits on): past the deadline, or when a stop signal comes, a call
+  // whose test says true is dropped from the watch instead of reported. The test runs on the
+  // watchdog's thread under its lock: quick, never calling the watchdog, and valid until the
+  // token is released. A released token is ignored.
+  void SetCompletionTest(const Token& token, std::function<bool()> completed);
+
   // Grace for the report exchange. Default: 3 s.
   void set_report_grace(absl::Duration grace);
   // Test seam: replaces what happens at expiry (see ExpiryAction).
@@ -105,7 +113,10 @@ class Watchdog {
     absl::Time start;
     absl::Time deadline;
     ArrivalProbe* probe;
+    std::function<bool()> completed;  // May be empty (SetCompletionTest).
   };
+  // Drops the entries whose completion test says they have completed.
+  void DropCompletedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Prints where the ranks are for the longest-waiting call, once per process, when a stop
   // signal has arrived. Called with mu_ held; releases it while exchanging reports.
   void ExplainStopLocked(std::unique_lock<std::mutex>& lock) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -173,6 +173,21 @@ absl::StatusOr<const Stream*> NcclCommunicator::StreamFor(const Call& call) cons
   return call.stream;
 }
 
+absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::HandOver(
+    const Call& call, absl::StatusOr<std::unique_ptr<Work>> work) {
+  std::lock_guard<std::mutex> lock(in_flight_mu_);
+  while (!in_flight_.empty()) {
+    // An error is NCCL's (the communicator is aborted, so later calls report it) or CUDA's
+    // (sticky, the same): nothing to keep.
+    const absl::StatusOr<bool> done = in_flight_.front()->Test();
+    if (done.ok() && !*done) break;
+    in_flight_.pop_front();
+  }
+  if (!call.stream_ordered || !work.ok()) return work;
+  in_flight_.push_back(*std::move(work));
+  return Completed(absl::OkStatus());
+}
+
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartAllReduce(const Call& call,
                                                                        const Tensor& send,
                                                                        const Tensor& recv,
@@ -184,12 +199,13 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartAllReduce(const Cal
   ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(send.dtype()));
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (send.numel() == 0) return Completed(absl::OkStatus());
-  return LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
-                        "ncclAllReduce", [&](ncclComm_t comm, cudaStream_t s) {
-                          return ncclAllReduce(send.raw_data(), recv.raw_data(),
-                                               static_cast<size_t>(send.numel()), type, NcclOp(op),
-                                               comm, s);
-                        });
+  return HandOver(call,
+                  LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
+                                 "ncclAllReduce", [&](ncclComm_t comm, cudaStream_t s) {
+                                   return ncclAllReduce(send.raw_data(), recv.raw_data(),
+                                                        static_cast<size_t>(send.numel()), type,
+                                                        NcclOp(op), comm, s);
+                                 }));
 }
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartReduceScatter(const Call& call,
@@ -204,12 +220,13 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartReduceScatter(const
   ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(send.dtype()));
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (recv.numel() == 0) return Completed(absl::OkStatus());
-  return LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
-                        "ncclReduceScatter", [&](ncclComm_t comm, cudaStream_t s) {
-                          return ncclReduceScatter(send.raw_data(), recv.raw_data(),
-                                                   static_cast<size_t>(recv.numel()), type,
-                                                   NcclOp(op), comm, s);
-                        });
+  return HandOver(call,
+                  LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
+                                 "ncclReduceScatter", [&](ncclComm_t comm, cudaStream_t s) {
+                                   return ncclReduceScatter(send.raw_data(), recv.raw_data(),
+                                                            static_cast<size_t>(recv.numel()), type,
+                                                            NcclOp(op), comm, s);
+                                 }));
 }
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartAllGather(const Call& call,
@@ -222,11 +239,12 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartAllGather(const Cal
   }
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (send.numel() == 0) return Completed(absl::OkStatus());
-  return LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
-                        "ncclAllGather", [&](ncclComm_t comm, cudaStream_t s) {
-                          return ncclAllGather(send.raw_data(), recv.raw_data(), send.nbytes(),
-                                               ncclUint8, comm, s);
-                        });
+  return HandOver(call,
+                  LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
+                                 "ncclAllGather", [&](ncclComm_t comm, cudaStream_t s) {
+                                   return ncclAllGather(send.raw_data(), recv.raw_data(),
+                                                        send.nbytes(), ncclUint8, comm, s);
+                                 }));
 }
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartBroadcast(const Call& call,
@@ -234,42 +252,46 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartBroadcast(const Cal
                                                                        int root) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (tensor.numel() == 0) return Completed(absl::OkStatus());
-  return LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {tensor},
-                        "ncclBroadcast", [&](ncclComm_t comm, cudaStream_t s) {
-                          return ncclBroadcast(tensor.raw_data(), tensor.raw_data(),
-                                               tensor.nbytes(), ncclUint8, root, comm, s);
-                        });
+  return HandOver(call, LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {tensor},
+                                       "ncclBroadcast", [&](ncclComm_t comm, cudaStream_t s) {
+                                         return ncclBroadcast(tensor.raw_data(), tensor.raw_data(),
+                                                              tensor.nbytes(), ncclUint8, root,
+                                                              comm, s);
+                                       }));
 }
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartBarrier(const Call& call) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
-  return LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {barrier_},
-                        "ncclAllReduce", [&](ncclComm_t comm, cudaStream_t s) {
-                          return ncclAllReduce(barrier_.raw_data(), barrier_.raw_data(), 1,
-                                               ncclInt32, ncclSum, comm, s);
-                        });
+  return HandOver(call,
+                  LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {barrier_},
+                                 "ncclAllReduce", [&](ncclComm_t comm, cudaStream_t s) {
+                                   return ncclAllReduce(barrier_.raw_data(), barrier_.raw_data(), 1,
+                                                        ncclInt32, ncclSum, comm, s);
+                                 }));
 }
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartSend(const Call& call,
                                                                   const Tensor& tensor, int peer) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (tensor.numel() == 0) return Completed(absl::OkStatus());
-  return LaunchNcclCall(comm_, *stream, absl::StrCat(call.Describe(*this), " to rank ", peer),
-                        call.timeout, {tensor}, "ncclSend", [&](ncclComm_t comm, cudaStream_t s) {
-                          return ncclSend(tensor.raw_data(), tensor.nbytes(), ncclUint8, peer, comm,
-                                          s);
-                        });
+  return HandOver(
+      call, LaunchNcclCall(
+                comm_, *stream, absl::StrCat(call.Describe(*this), " to rank ", peer), call.timeout,
+                {tensor}, "ncclSend", [&](ncclComm_t comm, cudaStream_t s) {
+                  return ncclSend(tensor.raw_data(), tensor.nbytes(), ncclUint8, peer, comm, s);
+                }));
 }
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartRecv(const Call& call,
                                                                   const Tensor& tensor, int peer) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (tensor.numel() == 0) return Completed(absl::OkStatus());
-  return LaunchNcclCall(comm_, *stream, absl::StrCat(call.Describe(*this), " from rank ", peer),
-                        call.timeout, {tensor}, "ncclRecv", [&](ncclComm_t comm, cudaStream_t s) {
-                          return ncclRecv(tensor.raw_data(), tensor.nbytes(), ncclUint8, peer, comm,
-                                          s);
-                        });
+  return HandOver(
+      call, LaunchNcclCall(
+                comm_, *stream, absl::StrCat(call.Describe(*this), " from rank ", peer),
+                call.timeout, {tensor}, "ncclRecv", [&](ncclComm_t comm, cudaStream_t s) {
+                  return ncclRecv(tensor.raw_data(), tensor.nbytes(), ncclUint8, peer, comm, s);
+                }));
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> NcclCommunicator::DoSplit(const Call& call, int color,

@@ -18,7 +18,11 @@
 //   of the inputs (Stream::WaitFor). The call returns once NCCL has enqueued the operation (the
 //   first call that needs a connection between some ranks may wait there until those ranks
 //   have made theirs), not once it has run: its Work's Wait() blocks the host until the device
-//   has finished it, and the synchronous forms (AllReduce, ...) do so before returning.
+//   has finished it, and the synchronous forms (AllReduce, ...) do so before returning --
+//   except with CollectiveOptions::stream_ordered, where they return at once and the
+//   communicator holds the call's Work (its tensors and its watch) until a later call finds
+//   it has run, or until the communicator is destroyed, which waits for it. The watchdog stops
+//   watching such a call once it has run, without anyone waiting on it.
 // - In place, with no copy, as NCCL does it: AllReduce when send and recv are the same memory,
 //   ReduceScatter when recv is chunk rank() of send, AllGather when send is chunk rank() of
 //   recv, Broadcast always. Other overlaps of send and recv are rejected.
@@ -45,8 +49,12 @@
 #ifndef USINE_COLLECTIVES_NCCL_NCCL_COMMUNICATOR_H_
 #define USINE_COLLECTIVES_NCCL_NCCL_COMMUNICATOR_H_
 
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+
+#include "absl/base/thread_annotations.h"
 
 #include "collectives/communicator.h"
 #include "collectives/local/local_communicator.h"
@@ -110,6 +118,10 @@ class NcclCommunicator final : public Communicator {
       CommunicatorOptions options);
   // The stream `call` runs on; an error if it is not a stream of device().
   absl::StatusOr<const Stream*> StreamFor(const Call& call) const;
+  // What the caller of a launched call gets: `work` itself, or for a stream-ordered call a
+  // completed Work, `work` going to in_flight_. First drops the calls there that have run.
+  absl::StatusOr<std::unique_ptr<Work>> HandOver(const Call& call,
+                                                 absl::StatusOr<std::unique_ptr<Work>> work);
 
   std::shared_ptr<collectives_internal::NcclComm> comm_;
   MpiCommunicator* bootstrap_;                        // nullptr in a world of one.
@@ -117,6 +129,10 @@ class NcclCommunicator final : public Communicator {
   std::unique_ptr<LocalCommunicator> local_host_;     // host() in a world of one, else null.
   Stream stream_;
   Tensor barrier_;  // One int32 on device(), all-reduced by Barrier.
+  std::mutex in_flight_mu_;
+  // The stream-ordered calls not known to have run, oldest first. Declared last, so destroyed
+  // first: each Work waits for its call.
+  std::deque<std::unique_ptr<Work>> in_flight_ ABSL_GUARDED_BY(in_flight_mu_);
 };
 
 }  // namespace usine

@@ -10,7 +10,6 @@
 #include "absl/time/clock.h"
 
 #include "collectives/watchdog.h"
-#include "runtime/core/internal/cuda_device_guard.h"
 #include "runtime/core/status_macros.h"
 
 namespace usine::collectives_internal {
@@ -34,14 +33,16 @@ class NcclWork final : public Work {
   absl::StatusOr<bool> Test() override;
 
  private:
-  // Whether the event has completed, with the device made current.
-  absl::StatusOr<bool> EventCompleted() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the event has completed (Event::IsComplete makes its device current).
+  absl::StatusOr<bool> EventCompleted() const;
 
   // Declared first so that it outlives token_, whose probe it owns.
   const std::shared_ptr<NcclComm> comm_;
   const std::string description_;
+  // Recorded after the call before this Work was made; only queried since, which any thread
+  // may do (the watchdog's too).
+  const Event done_;
   std::mutex mu_;
-  Event done_ ABSL_GUARDED_BY(mu_);
   std::vector<Tensor> keep_alive_ ABSL_GUARDED_BY(mu_);       // Cleared once the call is over.
   Watchdog::Token token_ ABSL_GUARDED_BY(mu_);                // Released once the call is over.
   std::optional<absl::Status> outcome_ ABSL_GUARDED_BY(mu_);  // Set once the call is over.
@@ -53,7 +54,14 @@ NcclWork::NcclWork(std::shared_ptr<NcclComm> comm, Event done, std::vector<Tenso
       description_(std::move(description)),
       done_(std::move(done)),
       keep_alive_(std::move(keep_alive)),
-      token_(std::move(token)) {}
+      token_(std::move(token)) {
+  // A call nobody waits on (stream-ordered, nccl_communicator.h) still leaves the watch once
+  // it has run. done_ outlives the token, which the destructor releases first.
+  Watchdog::Get().SetCompletionTest(token_, [this] {
+    const absl::StatusOr<bool> completed = done_.IsComplete();
+    return completed.ok() && *completed;
+  });
+}
 
 absl::Status NcclWork::Wait() {
   const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
@@ -83,9 +91,7 @@ absl::StatusOr<bool> NcclWork::Test() {
   return true;
 }
 
-absl::StatusOr<bool> NcclWork::EventCompleted() {
-  core_internal::CudaDeviceGuard guard;
-  RETURN_IF_ERROR(WithContext(guard.Enter(comm_->device()), description_));
+absl::StatusOr<bool> NcclWork::EventCompleted() const {
   absl::StatusOr<bool> completed = done_.IsComplete();  // cudaEventQuery; clears NotReady.
   if (!completed.ok()) return WithContext(completed.status(), description_);
   return completed;

@@ -99,7 +99,8 @@ absl::Status AllReduceOverTensorParallel(Communicator* tp, const Tensor& t, Redu
   switch (t.dtype()) {
     case DType::kF32: {
       const Stream stream = nn_internal::LayerStream(t.device());
-      return tp->AllReduce(t, op, {.stream = &stream});
+      // Between the layers' kernels on their stream: the host goes on enqueueing.
+      return tp->AllReduce(t, op, {.stream = &stream, .stream_ordered = true});
     }
     case DType::kF64:
       return GatherAndReduce<double>(*tp, t, op);

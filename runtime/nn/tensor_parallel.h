@@ -56,7 +56,8 @@ Shape ShardShape(const Shape& full, const TensorParallelSplit& split);
 
 // In place, t <- op over the ranks of `tp` (nothing for a group of one). op is kSum or kMax.
 // f32 goes through Communicator::AllReduce, a CUDA tensor on the layers' stream
-// (nn_internal::LayerStream, where its producers were enqueued); f64, which the communicators
+// (nn_internal::LayerStream, where its producers were enqueued) and stream-ordered: it returns
+// once enqueued, and the kernels enqueued after it read its result; f64, which the communicators
 // do not reduce, is all-gathered and reduced here in rank order (the same result on every
 // rank), for the layers' f64 reference tests (cpu). REQUIRES: t is f32 on the cpu or tp's
 // device, or f64 on the cpu.

@@ -162,7 +162,9 @@ absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
   MarkOp("zero_adamw (reduce-scatter, clip, update, all-gather)", flat_grad_.device());
   const Stream stream = Stream::Default(flat_grad_.device());
   ASSIGN_OR_RETURN(Tensor grad_shard, flat_grad_.View(shard_begin(), {shard_numel_}));
-  RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg, {.stream = &stream}));
+  // Read by the norms' kernels on the same stream, then on the host after a copy from it.
+  RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg,
+                                    {.stream = &stream, .stream_ordered = true}));
   ASSIGN_OR_RETURN(const double norm, GlobalNorm(grad_shard));
   if (!std::isfinite(norm)) return norm;  // The same on every rank: nothing is updated.
 
@@ -172,7 +174,9 @@ absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
       optim_internal::AdamWCoefficientsAt(options_, lr, t, ClipFactor(norm, max_norm));
   RETURN_IF_ERROR(Update(c, grad_shard));
   ASSIGN_OR_RETURN(Tensor value_shard, flat_value_.View(shard_begin(), {shard_numel_}));
-  RETURN_IF_ERROR(dp_.AllGather(value_shard, flat_value_, {.stream = &stream}));
+  // The next forward pass reads the parameters on the same stream: the host need not wait.
+  RETURN_IF_ERROR(
+      dp_.AllGather(value_shard, flat_value_, {.stream = &stream, .stream_ordered = true}));
   step_ = t;
   return norm;
 }

@@ -159,6 +159,36 @@ TEST_P(CommunicatorTest, SplitGroupsRanksByColorOrderedByKeyAndSplitsAgain) {
   EXPECT_TRUE(absl::IsInvalidArgument(world_->Split(-1, 0, "bad").status()));
 }
 
+// Stream-ordered calls (nccl/: they return once enqueued) follow each other on their stream, a
+// scratch tensor dropped at once included (the communicator holds it until its call has run);
+// the host sees the last result once it has synchronised with the stream. Each all-reduce sums
+// what the one before it left, so a call that read its input early fails.
+TEST_P(CommunicatorTest, StreamOrderedCallsFollowEachOtherOnTheirStream) {
+  const int rank = world_->rank(), size = world_->size();
+  constexpr int64_t kN = 1001;
+  ASSERT_OK_AND_ASSIGN(const Stream stream, Stream::Create(here()));
+  const CollectiveOptions ordered{.stream = &stream, .stream_ordered = true};
+  ASSERT_OK_AND_ASSIGN(Tensor t,
+                       Filled(here(), DType::kI64, kN, [&](int64_t i) { return Value(rank, i); }));
+  for (int round = 0; round < 3; ++round) ASSERT_OK(world_->AllReduce(t, ReduceOp::kSum, ordered));
+  {
+    ASSERT_OK_AND_ASSIGN(Tensor scratch,
+                         Filled(here(), DType::kI64, kN, [](int64_t) { return 1; }));
+    ASSERT_OK(world_->AllReduce(scratch, ReduceOp::kSum, ordered));
+  }
+  ASSERT_OK_AND_ASSIGN(Tensor all, Tensor::Empty({kN * size}, DType::kI64, here()));
+  ASSERT_OK(world_->AllGather(t, all, ordered));
+  ASSERT_OK(stream.Synchronize());
+  ASSERT_OK_AND_ASSIGN(Tensor got, ToHost(all));
+  for (int r = 0; r < size; ++r) {
+    for (int64_t i = 0; i < kN; ++i) {
+      ASSERT_EQ(At(got, r * kN + i),
+                size * size * Reduce(ReduceOp::kSum, size, [&](int q) { return Value(q, i); }))
+          << "rank " << r << " element " << i;
+    }
+  }
+}
+
 // Host tensors on a GPU communicator are its host twin's calls, in the same order on every rank.
 TEST_P(CommunicatorTest, HostTensorsAndBarriersInterleaveWithDeviceCalls) {
   const int rank = world_->rank(), size = world_->size();

@@ -5,14 +5,19 @@
 // that moved nothing fails. The suites named ...GpuTest skip themselves without a GPU.
 #include "collectives/nccl/nccl_communicator.h"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "collectives/watchdog.h"
 #include "runtime/kernels/copy.h"
 #include "tests/testing/device_test.h"
 
@@ -21,6 +26,7 @@ namespace {
 
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using testing::MakeTensor;
 using testing::ReadBytes;
 
@@ -259,6 +265,30 @@ TEST_F(NcclCommunicatorGpuTest, TestReportsCompletionWithoutWaiting) {
   }
   ASSERT_OK_AND_ASSIGN(std::vector<double> got, Read(recv));
   EXPECT_THAT(got, ElementsAreArray(Values(DType::kI64, kN)));
+}
+
+// A stream-ordered call returns once enqueued, and the communicator keeps its Work until a
+// later call finds it has run. Here no call follows before its deadline passes: the watchdog
+// must find that it has run instead of reporting it as stuck.
+TEST_F(NcclCommunicatorGpuTest, AStreamOrderedCallNobodyWaitsOnLeavesTheWatchOnceItHasRun) {
+  std::mutex mu;
+  std::vector<std::string> expired;
+  Watchdog::Get().set_expiry_action([&](const std::string& message, ArrivalProbe*) {
+    std::lock_guard<std::mutex> lock(mu);
+    expired.push_back(message);
+  });
+  ASSERT_OK_AND_ASSIGN(Stream user, Stream::Create(kGpu));
+  ASSERT_OK_AND_ASSIGN(Tensor tensor, Filled(kGpu, DType::kF32, Values(DType::kF32, 4096)));
+  const CollectiveOptions options{
+      .timeout = absl::Milliseconds(50), .stream = &user, .stream_ordered = true};
+  ASSERT_OK(comm_->AllReduce(tensor, ReduceOp::kSum, options));
+  ASSERT_OK(user.Synchronize());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  Watchdog::Get().ResetExpiryAction();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_THAT(expired, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(std::vector<double> got, Read(tensor));
+  EXPECT_THAT(got, ElementsAreArray(Values(DType::kF32, 4096)));
 }
 
 TEST_F(NcclCommunicatorGpuTest, EmptyTensorsCompleteAtOnce) {

@@ -69,6 +69,29 @@ TEST_F(WatchdogTest, ACallThatCompletesInTimeIsForgotten) {
   EXPECT_EQ(probe.exchanges, 0);
 }
 
+TEST_F(WatchdogTest, ACallWhoseTestSaysItHasCompletedIsDroppedAtItsDeadline) {
+  ScriptedProbe probe;
+  Watchdog::Token token =
+      Watchdog::Get().Track("allreduce #4 (ran)", absl::Milliseconds(50), &probe);
+  Watchdog::Get().SetCompletionTest(token, [] { return true; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(Messages().empty());
+  EXPECT_EQ(probe.exchanges, 0);
+}
+
+TEST_F(WatchdogTest, ACallWhoseTestSaysItHasNotCompletedStillExpires) {
+  ScriptedProbe probe;
+  Watchdog::Token token =
+      Watchdog::Get().Track("allreduce #5 (stuck)", absl::Milliseconds(50), &probe);
+  Watchdog::Get().SetCompletionTest(token, [] { return false; });
+  Watchdog::Token released = Watchdog::Get().Track("allreduce #6", absl::Seconds(60), &probe);
+  released.Release();
+  Watchdog::Get().SetCompletionTest(released, [] { return true; });  // Ignored.
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ASSERT_EQ(Messages().size(), 1u);
+  EXPECT_THAT(Messages()[0], HasSubstr("allreduce #5 (stuck) did not complete within 50ms"));
+}
+
 TEST(WatchdogMessage, SaysWhenEveryRankReported) {
   const std::string message = Watchdog::ExpiryMessage("allgather #2", "did not complete within 1s",
                                                       {"a", "b"}, absl::Seconds(3));
