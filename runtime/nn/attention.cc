@@ -17,20 +17,15 @@ namespace ni = nn_internal;
 
 namespace {
 
-absl::Status CheckCachedOnCpu(Device device) {
-  if (device.is_cpu()) return absl::OkStatus();
-  return absl::UnimplementedError(absl::StrCat("CausalSelfAttention: no key/value cache on ",
-                                               device.ToString(), " (the cpu only)"));
-}
-
 // OK when `cache` is as CreateCache makes it for `batch` sequences of a layer whose heads
 // here are `width` columns wide.
-absl::Status CheckCache(const AttentionCache& cache, int64_t batch, int64_t width, DType dtype) {
+absl::Status CheckCache(const AttentionCache& cache, int64_t batch, int64_t width, DType dtype,
+                        Device device) {
   const int64_t capacity = cache.keys.rank() == 3 ? cache.keys.dim(1) : 0;
   for (const Tensor* t : {&cache.keys, &cache.values}) {
     RETURN_IF_ERROR(CheckShape(*t, {batch, capacity, width}, "CausalSelfAttention cache"));
     RETURN_IF_ERROR(CheckDType(*t, dtype, "CausalSelfAttention cache"));
-    RETURN_IF_ERROR(CheckDevice(*t, Device::Cpu(), "CausalSelfAttention cache"));
+    RETURN_IF_ERROR(CheckDevice(*t, device, "CausalSelfAttention cache"));
   }
   return absl::OkStatus();
 }
@@ -143,25 +138,31 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
 
 absl::StatusOr<AttentionCache> CausalSelfAttention::CreateCache(int64_t batch,
                                                                 int64_t capacity) const {
-  RETURN_IF_ERROR(CheckCachedOnCpu(options_.device));
+  const int64_t head_dim = options_.n_embd / options_.n_head;
+  if (options_.device.is_cuda() && head_dim > ni::kCachedAttentionMaxHeadDim) {
+    return absl::UnimplementedError(
+        absl::StrCat("CausalSelfAttention cache on ", options_.device.ToString(),
+                     ": the cached kernel takes heads of at most ", ni::kCachedAttentionMaxHeadDim,
+                     " (n_embd / n_head), got ", head_dim));
+  }
   if (batch < 1 || capacity < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("CausalSelfAttention cache: batch and capacity must be positive, got ", batch,
                      ", ", capacity));
   }
-  const Shape shape{batch, capacity, local_heads() * (options_.n_embd / options_.n_head)};
+  const Shape shape{batch, capacity, local_heads() * head_dim};
   AttentionCache cache;
-  ASSIGN_OR_RETURN(cache.keys, Tensor::Empty(shape, options_.dtype));
-  ASSIGN_OR_RETURN(cache.values, Tensor::Empty(shape, options_.dtype));
+  ASSIGN_OR_RETURN(cache.keys, Tensor::Empty(shape, options_.dtype, options_.device));
+  ASSIGN_OR_RETURN(cache.values, Tensor::Empty(shape, options_.dtype, options_.device));
   return cache;
 }
 
 absl::StatusOr<Tensor> CausalSelfAttention::ForwardCached(const Tensor& x, AttentionCache& cache) {
-  RETURN_IF_ERROR(CheckCachedOnCpu(options_.device));
+  const Device device = options_.device;
   RETURN_IF_ERROR(CheckInput(x));
   const int64_t head_dim = options_.n_embd / options_.n_head;
   const int64_t width = local_heads() * head_dim;
-  RETURN_IF_ERROR(CheckCache(cache, x.dim(0), width, options_.dtype));
+  RETURN_IF_ERROR(CheckCache(cache, x.dim(0), width, options_.dtype, device));
   const ni::CachedAttentionDims d{.batch = x.dim(0),
                                   .fresh = x.dim(1),
                                   .past = cache.length,
@@ -174,12 +175,17 @@ absl::StatusOr<Tensor> CausalSelfAttention::ForwardCached(const Tensor& x, Atten
                                                    " exceed its capacity of ", d.capacity));
   }
   ASSIGN_OR_RETURN(Tensor qkv, c_attn_->Forward(x));
-  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({d.batch, d.fresh, width}, x.dtype()));
-  ni::VisitReal(x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    ni::CachedAttentionForward(ni::Elements<T>(qkv), d, ni::Elements<T>(cache.keys),
-                               ni::Elements<T>(cache.values), ni::Elements<T>(out));
-  });
+  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({d.batch, d.fresh, width}, options_.dtype, device));
+  if (device.is_cuda()) {
+    // qkv in f32 or, under bf16 products with the flash kernel, bf16.
+    RETURN_IF_ERROR(ni::CudaCachedAttentionForward(qkv, d, cache.keys, cache.values, out));
+  } else {
+    ni::VisitReal(options_.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      ni::CachedAttentionForward(ni::Elements<T>(qkv), d, ni::Elements<T>(cache.keys),
+                                 ni::Elements<T>(cache.values), ni::Elements<T>(out));
+    });
+  }
   absl::StatusOr<Tensor> y = c_proj_->Forward(out);
   ReleaseActivations();  // Inference: nothing is kept for a Backward.
   if (y.ok()) cache.length += d.fresh;

@@ -9,8 +9,8 @@
 // forward and one backward. Same parameter names; each rank holds its shard of the weights
 // the unsplit layer draws. The split runs on the cpu and on CUDA (an NCCL group).
 //
-// Decoding (ForwardCached, cpu only): new positions attend to the keys and values of the
-// earlier ones, kept in an AttentionCache, so that each position's c_attn runs once.
+// Decoding (ForwardCached, on the cpu and on CUDA): new positions attend to the keys and values
+// of the earlier ones, kept in an AttentionCache, so that each position's c_attn runs once.
 //
 //   ASSIGN_OR_RETURN(auto attn, CausalSelfAttention::Create({.n_embd = 768, .n_head = 12}, init));
 //   ASSIGN_OR_RETURN(Tensor y, attn->Forward(x));   // x [B, T, 768]
@@ -95,8 +95,8 @@ class CausalSelfAttention : public Sublayer {
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
   // An empty cache for `batch` sequences of up to `capacity` positions each, in the layer's
-  // dtype. Errors: batch or capacity < 1 (InvalidArgument); a CUDA layer (Unimplemented: no
-  // cached kernel there; a CUDA model decodes with Forward, sampler.h).
+  // dtype, on its device. Errors: batch or capacity < 1 (InvalidArgument); a CUDA layer with
+  // heads over nn_internal::kCachedAttentionMaxHeadDim (256) wide (Unimplemented).
   [[nodiscard]] absl::StatusOr<AttentionCache> CreateCache(int64_t batch, int64_t capacity) const;
   // x [B, Tn, C], the next Tn positions of the B sequences whose earlier positions `cache` holds
   // -> y [B, Tn, C]: these positions' rows of Forward over all cache.length + Tn of them (up to

@@ -9,7 +9,7 @@
 // Backward runs Forward again from that input first (the same kernels on the same data, so
 // the gradients are bit-identical) -- activation memory traded for one more forward.
 //
-// ForwardCached is the decoding step (cpu only): attention against the keys and values of the
+// ForwardCached is the decoding step (cpu and CUDA): attention against the keys and values of the
 // earlier positions (attention.h's AttentionCache), the rest row by row as in Forward.
 //
 //   ASSIGN_OR_RETURN(auto block, Block::Create({.n_embd = 768, .n_head = 12}, init));

@@ -9,10 +9,6 @@
 namespace usine {
 
 absl::StatusOr<GptDecoder> GptDecoder::Create(Gpt& model, int64_t batch) {
-  if (model.device().is_cuda()) {
-    return absl::UnimplementedError(absl::StrCat("GptDecoder: no key/value cache for a model on ",
-                                                 model.device().ToString(), " (cpu models only)"));
-  }
   if (batch < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("GptDecoder: batch ", batch, " (expected >= 1)"));

@@ -12,8 +12,8 @@
 // order of floating-point sums. The positions are those of wpe: block_size at most in all;
 // beyond, a caller recomputes the last block_size tokens with NextTokenLogits, as Sample does.
 //
-// cpu models only: there is no cached attention kernel on CUDA, where Create refuses the model
-// (Unimplemented) and Sample keeps recomputing the context.
+// On the cpu and on CUDA (cuda_cached_attention.h: one warp per new position and head, heads
+// of at most 256), where the caches are in GPU memory and only the logits come to the host.
 //
 // Tensor parallelism: each rank caches the keys and values of its own heads; Append is a
 // collective over the model's TP group that every rank of it calls with the same tokens, and
@@ -41,8 +41,8 @@ namespace usine {
 class GptDecoder {
  public:
   // A decoder of `batch` sequences, holding no position yet. Its caches take 2 * n_layer *
-  // batch * block_size * n_embd / (TP size) elements of the model's dtype. Errors: batch < 1
-  // (InvalidArgument); a CUDA model (Unimplemented).
+  // batch * block_size * n_embd / (TP size) elements of the model's dtype, on its device.
+  // Errors: batch < 1 (InvalidArgument); CausalSelfAttention::CreateCache's.
   [[nodiscard]] static absl::StatusOr<GptDecoder> Create(Gpt& model, int64_t batch = 1);
 
   // tokens [B, Tn], u16 or i32 ids < vocab_size on the cpu, Tn >= 1: the next Tn tokens of each

@@ -105,9 +105,14 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> SampleMany(Gpt& model,
   std::vector<bool> stopped(n, false);
   std::vector<std::mt19937_64> rngs;
   for (size_t b = 0; b < n; ++b) rngs.emplace_back(options.seed + b);
-  std::optional<GptDecoder> decoder;  // gpt_decoder.h: cpu models only.
-  if (model.device().is_cpu() && static_cast<int64_t>(prompt.size()) <= config.block_size) {
-    ASSIGN_OR_RETURN(decoder, GptDecoder::Create(model, count));
+  std::optional<GptDecoder> decoder;
+  if (static_cast<int64_t>(prompt.size()) <= config.block_size) {
+    absl::StatusOr<GptDecoder> made = GptDecoder::Create(model, count);
+    if (made.ok()) {
+      decoder = *std::move(made);
+    } else if (!absl::IsUnimplemented(made.status())) {  // CUDA heads over 256: no cache.
+      return made.status();
+    }
   }
   for (int64_t i = 0; i < options.max_new_tokens &&
                       std::find(stopped.begin(), stopped.end(), false) != stopped.end();

@@ -12,8 +12,9 @@
 // tokens drawn so far. While the whole context fits in block_size they come from a GptDecoder
 // (gpt_decoder.h): the prompt costs one forward pass and each drawn token one position's work.
 // Once it does not (the context then drops its first token at every step, which no cache of
-// earlier positions can follow), and on CUDA models, which have no cache, each token costs a
-// forward pass over the context (Gpt::NextTokenLogits). Both give the same logits up to the
+// earlier positions can follow), or where the model's device has no cached kernel for its heads
+// (CUDA, heads over 256 wide), each token costs a forward pass over the context
+// (Gpt::NextTokenLogits). Both give the same logits up to the
 // order of floating-point sums, so a seed draws the tokens it drew before the cache was added.
 //
 // With tensor parallelism Sample is a collective over the model's TP group (the logits are

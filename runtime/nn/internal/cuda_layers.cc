@@ -25,6 +25,7 @@
 #include "runtime/kernels/copy.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/nn/internal/cuda_attention.h"
+#include "runtime/nn/internal/cuda_cached_attention.h"
 #include "runtime/nn/internal/cuda_cross_entropy.h"
 #include "runtime/nn/internal/cuda_elementwise.h"
 #include "runtime/nn/internal/cuda_embedding.h"
@@ -467,6 +468,22 @@ absl::StatusOr<bool> UseBf16Flash(const cuda::FlashShape& shape, const Tensor& q
 }
 
 }  // namespace
+
+absl::Status CudaCachedAttentionForward(const Tensor& qkv, const CachedAttentionDims& d,
+                                        const Tensor& keys, const Tensor& values,
+                                        const Tensor& out) {
+  static_assert(kCachedAttentionMaxHeadDim == cuda::kCachedAttentionMaxHeadDim);
+  if (d.head_dim > kCachedAttentionMaxHeadDim) {
+    return absl::InvalidArgumentError(absl::StrCat("CudaCachedAttentionForward: head size ",
+                                                   d.head_dim, " (at most ",
+                                                   kCachedAttentionMaxHeadDim, ")"));
+  }
+  USINE_ENTER_DEVICE_OF(qkv);
+  return USINE_CUDA_STATUS(WithInput(qkv, [&](const auto* in) {
+    return cuda::LaunchCachedAttentionForward(in, d, F32(keys), F32(values), F32(out),
+                                              kDefaultStream);
+  }));
+}
 
 absl::Status CudaFlashAttentionForward(const Tensor& qkv, const AttentionDims& d, const Tensor& out,
                                        const Tensor& lse) {

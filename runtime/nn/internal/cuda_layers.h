@@ -16,6 +16,7 @@
 
 #include "runtime/core/tensor.h"
 #include "runtime/nn/internal/cpu_attention.h"
+#include "runtime/nn/internal/cpu_cached_attention.h"
 #include "runtime/nn/internal/cpu_vocab_parallel.h"
 
 namespace usine::nn_internal {
@@ -111,6 +112,18 @@ namespace usine::nn_internal {
 [[nodiscard]] absl::Status CudaCausalAttentionBackward(const Tensor& dout, const Tensor& heads,
                                                        const Tensor& probs, const AttentionDims& d,
                                                        const Tensor& dqkv);
+
+// The decoding step over a key/value cache (cpu_cached_attention.h's CachedAttentionForward):
+// writes rows [d.past, d.past + d.fresh) of keys and values [B, capacity, C] from qkv [B, Tn,
+// 3C] (f32 or bf16), then out [B, Tn, C]; caches and out f32. InvalidArgument for a head size
+// over kCachedAttentionMaxHeadDim.
+[[nodiscard]] absl::Status CudaCachedAttentionForward(const Tensor& qkv,
+                                                      const CachedAttentionDims& d,
+                                                      const Tensor& keys, const Tensor& values,
+                                                      const Tensor& out);
+// The largest head size of CudaCachedAttentionForward (cuda_cached_attention.h's, here for code
+// built without the CUDA toolkit).
+inline constexpr int64_t kCachedAttentionMaxHeadDim = 256;
 
 // The largest head size of the flash attention kernels (cuda_flash_attention.h's
 // kFlashMaxHeadDim, here for code built without the CUDA toolkit).

@@ -70,6 +70,10 @@ absl::Status CudaFlashAttentionForward(const Tensor&, const AttentionDims&, cons
                                        const Tensor&) {
   return NoCuda();
 }
+absl::Status CudaCachedAttentionForward(const Tensor&, const CachedAttentionDims&, const Tensor&,
+                                        const Tensor&, const Tensor&) {
+  return NoCuda();
+}
 absl::Status CudaFlashAttentionBackward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                         const AttentionDims&, const Tensor&) {
   return NoCuda();

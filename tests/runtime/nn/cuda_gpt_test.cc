@@ -2,7 +2,9 @@
 // initial weights (bit for bit), the loss and every parameter's gradient (within
 // testing::kCudaRelTolerance, cuda_compare.h), three AdamW steps with gradient clipping, and
 // two CUDA runs bit for bit. Label `gpu`: skipped without a CUDA device.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -10,6 +12,7 @@
 
 #include "runtime/kernels/copy.h"
 #include "runtime/nn/gpt.h"
+#include "runtime/nn/gpt_decoder.h"
 #include "runtime/optim/adamw.h"
 #include "runtime/optim/grad_clip.h"
 #include "tests/runtime/nn/cuda_compare.h"
@@ -239,6 +242,85 @@ TEST_F(CudaGptGpuTest, Bf16ProductsMatchTheCpusEmulationAndRepeatBitForBit) {
   for (size_t i = 0; i < b.size(); ++i) {
     EXPECT_TRUE(BitIdentical(b[i].parameter->value, c[i].parameter->value)) << b[i].name;
     EXPECT_TRUE(BitIdentical(b[i].parameter->grad, c[i].parameter->grad)) << b[i].name;
+  }
+}
+
+// Multiplies `model`'s matrices by ten (GPT-2's initial scale to 0.2): attention then weighs
+// the positions far from evenly, so that attending to the wrong ones moves the logits well past
+// the tolerances below (gpt_decoder_test's RandomTiny, through the host for a CUDA model).
+void ScaleMatrices(Gpt& model) {
+  for (const NamedParameter& p : model.Parameters()) {
+    const Tensor& value = p.parameter->value;
+    if (value.rank() != 2) continue;  // LayerNorms and biases stay as they are.
+    ASSERT_OK_AND_ASSIGN(Tensor host, Tensor::Empty(value.shape(), value.dtype()));
+    ASSERT_OK(Copy(value, host));
+    ASSERT_OK_AND_ASSIGN(const absl::Span<float> weights, host.host_span<float>());
+    for (float& w : weights) w *= 10;
+    ASSERT_OK(Copy(host, value));
+  }
+}
+
+// [B, end - begin] i32 ids: row b, position t holds (131 b + 37 t + 5) mod 500.
+Tensor DecoderIds(int64_t batch, int64_t begin, int64_t end) {
+  std::vector<int32_t> ids;
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t t = begin; t < end; ++t)
+      ids.push_back(static_cast<int32_t>((131 * b + 37 * t + 5) % 500));
+  }
+  return MakeTensor(Device::Cpu(), {batch, end - begin}, ids).value();
+}
+
+// The key/value cache on CUDA (cuda_cached_attention.h) against a forward pass over the whole
+// context on the same model, after each chunk appended to two sequences: f32 with the unfused
+// attention, and bf16 products with the flash kernel (where c_attn writes q|k|v in bf16 for the
+// cached kernel to read). Within 1e-4 relative to max(1, |logit|) in f32: the cached kernel's
+// online softmax and FMA dot products against cuBLASLt's products; 2e-2 under bf16 products,
+// where the full pass's flash kernel rounds its probabilities to bf16 and the cached one does
+// not. The f32 decoder is also held to the cpu decoder of the same weights.
+TEST_F(CudaGptGpuTest, DecoderWithAKeyValueCacheGivesTheWholeContextsLogits) {
+  constexpr int64_t kBatch = 2;
+  const int64_t v = tiny_.vocab_size;
+  for (const bool bf16_flash : {false, true}) {
+    SCOPED_TRACE(bf16_flash ? "bf16 products, flash attention" : "f32, unfused attention");
+    testing::ScopedMatmulPrecision precision(bf16_flash ? MatmulPrecision::kBf16
+                                                        : MatmulPrecision::kF32);
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Gpt> cuda,
+                         Gpt::Create({.config = tiny_,
+                                      .seed = 21,
+                                      .device = kCuda,
+                                      .attention = bf16_flash ? AttentionKernel::kFlash
+                                                              : AttentionKernel::kUnfused}));
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Gpt> cpu, Gpt::Create({.config = tiny_, .seed = 21}));
+    ScaleMatrices(*cuda);
+    ScaleMatrices(*cpu);
+    ASSERT_OK_AND_ASSIGN(GptDecoder decoder, GptDecoder::Create(*cuda, kBatch));
+    ASSERT_OK_AND_ASSIGN(GptDecoder cpu_decoder, GptDecoder::Create(*cpu, kBatch));
+    const double tolerance = bf16_flash ? 2e-2 : 1e-4;
+    int64_t length = 0;
+    for (const int64_t chunk : {5, 1, 1, 3, 1, 20, 1}) {
+      const Tensor fresh = DecoderIds(kBatch, length, length + chunk);
+      ASSERT_OK_AND_ASSIGN(const Tensor got, decoder.Append(fresh));
+      ASSERT_OK_AND_ASSIGN(const Tensor on_cpu, cpu_decoder.Append(fresh));
+      length += chunk;
+      ASSERT_OK_AND_ASSIGN(const Tensor want, cuda->NextTokenLogits(DecoderIds(kBatch, 0, length)));
+      ASSERT_EQ(got.shape(), Shape({kBatch, v}));
+      ASSERT_TRUE(got.device().is_cpu());
+      ASSERT_OK_AND_ASSIGN(const std::vector<float> g, testing::ReadTensor<float>(got));
+      ASSERT_OK_AND_ASSIGN(const std::vector<float> w, testing::ReadTensor<float>(want));
+      ASSERT_OK_AND_ASSIGN(const std::vector<float> c, testing::ReadTensor<float>(on_cpu));
+      double largest = 0;  // The logits are not all alike: a wrong context would show.
+      for (size_t i = 0; i < w.size(); ++i) {
+        const double scale = std::max(1.0, std::abs(static_cast<double>(w[i])));
+        largest = std::max(largest, std::abs(static_cast<double>(w[i])));
+        ASSERT_NEAR(g[i], w[i], tolerance * scale)
+            << "after " << length << " tokens, row " << i / v << ", id " << i % v;
+        if (!bf16_flash) {
+          ASSERT_NEAR(g[i], c[i], tolerance * scale)
+              << "cpu decoder, after " << length << " tokens, id " << i;
+        }
+      }
+      EXPECT_GT(largest, 0.5);
+    }
   }
 }
 
