@@ -85,10 +85,10 @@ struct CollectiveOptions {
   const Stream* stream = nullptr;
   // nccl/, the synchronous forms: return once the call is enqueued on its stream, not once it
   // has run (the tensor-parallel layers' all-reduces, between kernels on one stream). The
-  // communicator keeps the call's tensors alive and the call watched until it has run; an
-  // error NCCL reports for it fails a later call. Ignored by the asynchronous forms (their
-  // Work says when the call has run) and by host tensors, which are complete on return.
-  // Default: false.
+  // communicator keeps the call's tensors alive until a later call on it finds the call has
+  // run (or until it is destroyed), and the call watched until it has run; an error NCCL
+  // reports for it fails a later call. Ignored by the asynchronous forms (their Work says when
+  // the call has run) and by host tensors, which are complete on return. Default: false.
   bool stream_ordered = false;
 };
 

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <iterator>
+#include <utility>
+#include <vector>
 
 #include <unistd.h>
 
@@ -74,10 +75,22 @@ void Watchdog::Remove(uint64_t id) {
   entries_.erase(id);
 }
 
-void Watchdog::DropCompletedLocked() {
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    it = it->second.completed && it->second.completed() ? entries_.erase(it) : std::next(it);
+void Watchdog::PollCompletionTestsLocked(std::unique_lock<std::mutex>& lock) {
+  std::vector<std::pair<uint64_t, std::function<bool()>>> tests;
+  for (const auto& [id, entry] : entries_) {
+    if (entry.completed) tests.emplace_back(id, entry.completed);
   }
+  if (tests.empty()) return;
+  // A test may query a device, which can block behind a stuck call: never with mu_ held, which
+  // every Track and Release takes.
+  lock.unlock();
+  std::vector<uint64_t> over;
+  for (const auto& [id, test] : tests) {
+    if (test()) over.push_back(id);
+  }
+  tests.clear();
+  lock.lock();
+  for (const uint64_t id : over) entries_.erase(id);
 }
 
 void Watchdog::set_report_grace(absl::Duration grace) {
@@ -118,8 +131,6 @@ std::string Watchdog::ExpiryMessage(const std::string& description,
 }
 
 void Watchdog::ExplainStopLocked(std::unique_lock<std::mutex>& lock) {
-  DropCompletedLocked();
-  if (entries_.empty()) return;
   auto oldest = entries_.begin();
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     if (it->second.start < oldest->second.start) oldest = it;
@@ -147,6 +158,8 @@ void Watchdog::Run() {
       changed_.wait_for(lock, absl::ToChronoNanoseconds(kPollInterval));
       continue;
     }
+    PollCompletionTestsLocked(lock);
+    if (entries_.empty()) continue;
     // The earliest deadline; the map is small (one entry per call in flight).
     auto first = entries_.begin();
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
@@ -159,10 +172,6 @@ void Watchdog::Run() {
       const absl::Duration wait = std::min(first->second.deadline - absl::Now(), kPollInterval);
       next_wake_ = absl::Now() + wait;
       changed_.wait_for(lock, absl::ToChronoNanoseconds(wait));
-      continue;
-    }
-    if (first->second.completed && first->second.completed()) {
-      entries_.erase(first);  // Completed with nobody waiting on it: not stuck.
       continue;
     }
     const Entry stuck = first->second;

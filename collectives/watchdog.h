@@ -85,12 +85,13 @@ class Watchdog {
   // the missing ranks; nullptr skips that step.
   [[nodiscard]] Token Track(std::string description, absl::Duration timeout, ArrivalProbe* probe);
 
-  // Gives the call of `token` a test of whether it has completed, for a call that completes
-  // without anyone waiting on it, so without releasing its token (an NCCL call enqueued on a
-  // stream that nobody waits on): past the deadline, or when a stop signal comes, a call
-  // whose test says true is dropped from the watch instead of reported. The test runs on the
-  // watchdog's thread under its lock: quick, never calling the watchdog, and valid until the
-  // token is released. A released token is ignored.
+  // Gives the call of `token` a test of whether it is over, for a call that ends without
+  // anyone waiting on it, so without releasing its token (an NCCL call enqueued on a stream
+  // that nobody waits on): the watchdog runs the test at each of its wakes (at most
+  // kPollInterval apart, 100 ms) and before the call's deadline expires, and drops the call
+  // from the watch once it says true. It runs on the watchdog's thread without the watchdog's
+  // lock, possibly after the token is released: it must own what it reads, and must not call
+  // the watchdog. A released token is ignored.
   void SetCompletionTest(const Token& token, std::function<bool()> completed);
 
   // Grace for the report exchange. Default: 3 s.
@@ -115,8 +116,9 @@ class Watchdog {
     ArrivalProbe* probe;
     std::function<bool()> completed;  // May be empty (SetCompletionTest).
   };
-  // Drops the entries whose completion test says they have completed.
-  void DropCompletedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs the entries' completion tests with mu_ released, and drops those that say true.
+  void PollCompletionTestsLocked(std::unique_lock<std::mutex>& lock)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Prints where the ranks are for the longest-waiting call, once per process, when a stop
   // signal has arrived. Called with mu_ held; releases it while exchanging reports.
   void ExplainStopLocked(std::unique_lock<std::mutex>& lock) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -15,6 +15,7 @@
 #include "collectives/nccl/nccl_work.h"
 #include "runtime/core/cuda_status.h"
 #include "runtime/core/internal/cuda_device_guard.h"
+#include "runtime/core/logging.h"
 #include "runtime/core/mpi_status.h"
 #include "runtime/core/nccl_status.h"
 #include "runtime/core/status_macros.h"
@@ -157,7 +158,15 @@ NcclCommunicator::NcclCommunicator(std::shared_ptr<NcclComm> comm, MpiCommunicat
   }
 }
 
-NcclCommunicator::~NcclCommunicator() = default;
+NcclCommunicator::~NcclCommunicator() {
+  // The stream-ordered calls still in flight: waited for (their tensors may be in use), and
+  // an error reported, since no later call will.
+  std::lock_guard<std::mutex> lock(in_flight_mu_);
+  for (const std::unique_ptr<Work>& work : in_flight_) {
+    if (absl::Status status = work->Wait(); !status.ok()) USINE_LOG(ERROR) << status;
+  }
+  in_flight_.clear();
+}
 
 Communicator* NcclCommunicator::HostTwin() const {
   return bootstrap_ != nullptr ? static_cast<Communicator*>(bootstrap_) : local_host_.get();
@@ -173,17 +182,21 @@ absl::StatusOr<const Stream*> NcclCommunicator::StreamFor(const Call& call) cons
   return call.stream;
 }
 
-absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::HandOver(
-    const Call& call, absl::StatusOr<std::unique_ptr<Work>> work) {
+absl::Status NcclCommunicator::ReapInFlight() {
   std::lock_guard<std::mutex> lock(in_flight_mu_);
   while (!in_flight_.empty()) {
-    // An error is NCCL's (the communicator is aborted, so later calls report it) or CUDA's
-    // (sticky, the same): nothing to keep.
     const absl::StatusOr<bool> done = in_flight_.front()->Test();
-    if (done.ok() && !*done) break;
+    if (done.ok() && !*done) return absl::OkStatus();
     in_flight_.pop_front();
+    RETURN_IF_ERROR(done.status());  // NCCL's error, or CUDA's, in an earlier call.
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::Park(
+    const Call& call, absl::StatusOr<std::unique_ptr<Work>> work) {
   if (!call.stream_ordered || !work.ok()) return work;
+  std::lock_guard<std::mutex> lock(in_flight_mu_);
   in_flight_.push_back(*std::move(work));
   return Completed(absl::OkStatus());
 }
@@ -199,13 +212,14 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartAllReduce(const Cal
   ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(send.dtype()));
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (send.numel() == 0) return Completed(absl::OkStatus());
-  return HandOver(call,
-                  LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
-                                 "ncclAllReduce", [&](ncclComm_t comm, cudaStream_t s) {
-                                   return ncclAllReduce(send.raw_data(), recv.raw_data(),
-                                                        static_cast<size_t>(send.numel()), type,
-                                                        NcclOp(op), comm, s);
-                                 }));
+  RETURN_IF_ERROR(ReapInFlight());
+  return Park(call, LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
+                                   call.stream_ordered, "ncclAllReduce",
+                                   [&](ncclComm_t comm, cudaStream_t s) {
+                                     return ncclAllReduce(send.raw_data(), recv.raw_data(),
+                                                          static_cast<size_t>(send.numel()), type,
+                                                          NcclOp(op), comm, s);
+                                   }));
 }
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartReduceScatter(const Call& call,
@@ -220,13 +234,14 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartReduceScatter(const
   ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(send.dtype()));
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (recv.numel() == 0) return Completed(absl::OkStatus());
-  return HandOver(call,
-                  LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
-                                 "ncclReduceScatter", [&](ncclComm_t comm, cudaStream_t s) {
-                                   return ncclReduceScatter(send.raw_data(), recv.raw_data(),
-                                                            static_cast<size_t>(recv.numel()), type,
-                                                            NcclOp(op), comm, s);
-                                 }));
+  RETURN_IF_ERROR(ReapInFlight());
+  return Park(call, LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
+                                   call.stream_ordered, "ncclReduceScatter",
+                                   [&](ncclComm_t comm, cudaStream_t s) {
+                                     return ncclReduceScatter(send.raw_data(), recv.raw_data(),
+                                                              static_cast<size_t>(recv.numel()),
+                                                              type, NcclOp(op), comm, s);
+                                   }));
 }
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartAllGather(const Call& call,
@@ -239,12 +254,13 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartAllGather(const Cal
   }
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (send.numel() == 0) return Completed(absl::OkStatus());
-  return HandOver(call,
-                  LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
-                                 "ncclAllGather", [&](ncclComm_t comm, cudaStream_t s) {
-                                   return ncclAllGather(send.raw_data(), recv.raw_data(),
-                                                        send.nbytes(), ncclUint8, comm, s);
-                                 }));
+  RETURN_IF_ERROR(ReapInFlight());
+  return Park(call, LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
+                                   call.stream_ordered, "ncclAllGather",
+                                   [&](ncclComm_t comm, cudaStream_t s) {
+                                     return ncclAllGather(send.raw_data(), recv.raw_data(),
+                                                          send.nbytes(), ncclUint8, comm, s);
+                                   }));
 }
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartBroadcast(const Call& call,
@@ -252,32 +268,35 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartBroadcast(const Cal
                                                                        int root) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (tensor.numel() == 0) return Completed(absl::OkStatus());
-  return HandOver(call, LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {tensor},
-                                       "ncclBroadcast", [&](ncclComm_t comm, cudaStream_t s) {
-                                         return ncclBroadcast(tensor.raw_data(), tensor.raw_data(),
-                                                              tensor.nbytes(), ncclUint8, root,
-                                                              comm, s);
-                                       }));
+  RETURN_IF_ERROR(ReapInFlight());
+  return Park(call, LaunchNcclCall(
+                        comm_, *stream, call.Describe(*this), call.timeout, {tensor},
+                        call.stream_ordered, "ncclBroadcast", [&](ncclComm_t comm, cudaStream_t s) {
+                          return ncclBroadcast(tensor.raw_data(), tensor.raw_data(),
+                                               tensor.nbytes(), ncclUint8, root, comm, s);
+                        }));
 }
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartBarrier(const Call& call) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
-  return HandOver(call,
-                  LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {barrier_},
-                                 "ncclAllReduce", [&](ncclComm_t comm, cudaStream_t s) {
-                                   return ncclAllReduce(barrier_.raw_data(), barrier_.raw_data(), 1,
-                                                        ncclInt32, ncclSum, comm, s);
-                                 }));
+  RETURN_IF_ERROR(ReapInFlight());
+  return Park(call, LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {barrier_},
+                                   call.stream_ordered, "ncclAllReduce",
+                                   [&](ncclComm_t comm, cudaStream_t s) {
+                                     return ncclAllReduce(barrier_.raw_data(), barrier_.raw_data(),
+                                                          1, ncclInt32, ncclSum, comm, s);
+                                   }));
 }
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartSend(const Call& call,
                                                                   const Tensor& tensor, int peer) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (tensor.numel() == 0) return Completed(absl::OkStatus());
-  return HandOver(
+  RETURN_IF_ERROR(ReapInFlight());
+  return Park(
       call, LaunchNcclCall(
                 comm_, *stream, absl::StrCat(call.Describe(*this), " to rank ", peer), call.timeout,
-                {tensor}, "ncclSend", [&](ncclComm_t comm, cudaStream_t s) {
+                {tensor}, call.stream_ordered, "ncclSend", [&](ncclComm_t comm, cudaStream_t s) {
                   return ncclSend(tensor.raw_data(), tensor.nbytes(), ncclUint8, peer, comm, s);
                 }));
 }
@@ -286,12 +305,14 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartRecv(const Call& ca
                                                                   const Tensor& tensor, int peer) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (tensor.numel() == 0) return Completed(absl::OkStatus());
-  return HandOver(
-      call, LaunchNcclCall(
-                comm_, *stream, absl::StrCat(call.Describe(*this), " from rank ", peer),
-                call.timeout, {tensor}, "ncclRecv", [&](ncclComm_t comm, cudaStream_t s) {
-                  return ncclRecv(tensor.raw_data(), tensor.nbytes(), ncclUint8, peer, comm, s);
-                }));
+  RETURN_IF_ERROR(ReapInFlight());
+  return Park(
+      call, LaunchNcclCall(comm_, *stream, absl::StrCat(call.Describe(*this), " from rank ", peer),
+                           call.timeout, {tensor}, call.stream_ordered, "ncclRecv",
+                           [&](ncclComm_t comm, cudaStream_t s) {
+                             return ncclRecv(tensor.raw_data(), tensor.nbytes(), ncclUint8, peer,
+                                             comm, s);
+                           }));
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> NcclCommunicator::DoSplit(const Call& call, int color,

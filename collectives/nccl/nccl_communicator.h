@@ -20,9 +20,11 @@
 //   have made theirs), not once it has run: its Work's Wait() blocks the host until the device
 //   has finished it, and the synchronous forms (AllReduce, ...) do so before returning --
 //   except with CollectiveOptions::stream_ordered, where they return at once and the
-//   communicator holds the call's Work (its tensors and its watch) until a later call finds
-//   it has run, or until the communicator is destroyed, which waits for it. The watchdog stops
-//   watching such a call once it has run, without anyone waiting on it.
+//   communicator holds the call's Work (its tensors) until a later call finds it has run, or
+//   until the communicator is destroyed, which waits for it and logs its error. Meanwhile the
+//   watchdog polls it (about every 100 ms): it leaves the watch once it has run, and an error
+//   NCCL reports aborts the communicator at once (so that the host's synchronisations return)
+//   and fails the next call.
 // - In place, with no copy, as NCCL does it: AllReduce when send and recv are the same memory,
 //   ReduceScatter when recv is chunk rank() of send, AllGather when send is chunk rank() of
 //   recv, Broadcast always. Other overlaps of send and recv are rejected.
@@ -118,10 +120,13 @@ class NcclCommunicator final : public Communicator {
       CommunicatorOptions options);
   // The stream `call` runs on; an error if it is not a stream of device().
   absl::StatusOr<const Stream*> StreamFor(const Call& call) const;
+  // Before each launch: drops the stream-ordered calls that have run from in_flight_, and
+  // returns the error of the first that failed (NCCL's or CUDA's).
+  absl::Status ReapInFlight();
   // What the caller of a launched call gets: `work` itself, or for a stream-ordered call a
-  // completed Work, `work` going to in_flight_. First drops the calls there that have run.
-  absl::StatusOr<std::unique_ptr<Work>> HandOver(const Call& call,
-                                                 absl::StatusOr<std::unique_ptr<Work>> work);
+  // completed Work, `work` going to in_flight_.
+  absl::StatusOr<std::unique_ptr<Work>> Park(const Call& call,
+                                             absl::StatusOr<std::unique_ptr<Work>> work);
 
   std::shared_ptr<collectives_internal::NcclComm> comm_;
   MpiCommunicator* bootstrap_;                        // nullptr in a world of one.
@@ -130,8 +135,8 @@ class NcclCommunicator final : public Communicator {
   Stream stream_;
   Tensor barrier_;  // One int32 on device(), all-reduced by Barrier.
   std::mutex in_flight_mu_;
-  // The stream-ordered calls not known to have run, oldest first. Declared last, so destroyed
-  // first: each Work waits for its call.
+  // The stream-ordered calls not known to have run, oldest first; the destructor waits for
+  // them and logs their errors.
   std::deque<std::unique_ptr<Work>> in_flight_ ABSL_GUARDED_BY(in_flight_mu_);
 };
 

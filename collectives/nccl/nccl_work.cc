@@ -1,6 +1,8 @@
 #include "collectives/nccl/nccl_work.h"
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -10,6 +12,7 @@
 #include "absl/time/clock.h"
 
 #include "collectives/watchdog.h"
+#include "runtime/core/logging.h"
 #include "runtime/core/status_macros.h"
 
 namespace usine::collectives_internal {
@@ -25,8 +28,8 @@ constexpr auto kPollInterval = std::chrono::microseconds(50);
 // Thread-safe: Wait and Test may be called from any thread.
 class NcclWork final : public Work {
  public:
-  NcclWork(std::shared_ptr<NcclComm> comm, Event done, std::vector<Tensor> keep_alive,
-           Watchdog::Token token, std::string description);
+  NcclWork(std::shared_ptr<NcclComm> comm, std::shared_ptr<const Event> done,
+           std::vector<Tensor> keep_alive, Watchdog::Token token, std::string description);
   ~NcclWork() override { Wait().IgnoreError(); }
 
   absl::Status Wait() override;
@@ -40,27 +43,39 @@ class NcclWork final : public Work {
   const std::shared_ptr<NcclComm> comm_;
   const std::string description_;
   // Recorded after the call before this Work was made; only queried since, which any thread
-  // may do (the watchdog's too).
-  const Event done_;
+  // may do (the watchdog's too: shared with a completion test).
+  const std::shared_ptr<const Event> done_;
   std::mutex mu_;
   std::vector<Tensor> keep_alive_ ABSL_GUARDED_BY(mu_);       // Cleared once the call is over.
   Watchdog::Token token_ ABSL_GUARDED_BY(mu_);                // Released once the call is over.
   std::optional<absl::Status> outcome_ ABSL_GUARDED_BY(mu_);  // Set once the call is over.
 };
 
-NcclWork::NcclWork(std::shared_ptr<NcclComm> comm, Event done, std::vector<Tensor> keep_alive,
-                   Watchdog::Token token, std::string description)
+NcclWork::NcclWork(std::shared_ptr<NcclComm> comm, std::shared_ptr<const Event> done,
+                   std::vector<Tensor> keep_alive, Watchdog::Token token, std::string description)
     : comm_(std::move(comm)),
       description_(std::move(description)),
       done_(std::move(done)),
       keep_alive_(std::move(keep_alive)),
-      token_(std::move(token)) {
-  // A call nobody waits on (stream-ordered, nccl_communicator.h) still leaves the watch once
-  // it has run. done_ outlives the token, which the destructor releases first.
-  Watchdog::Get().SetCompletionTest(token_, [this] {
-    const absl::StatusOr<bool> completed = done_.IsComplete();
-    return completed.ok() && *completed;
-  });
+      token_(std::move(token)) {}
+
+// The completion test of a call nobody waits on (Watchdog::SetCompletionTest): over once its
+// event has completed; or at once when NCCL reports an error, which Check answers by aborting
+// the communicator, so that its kernels quit and the host's next synchronisation returns
+// (the error, logged here, then fails the communicator's next call). Owns what it reads.
+std::function<bool()> UnwaitedCallTest(std::weak_ptr<NcclComm> comm,
+                                       std::shared_ptr<const Event> done, std::string description) {
+  return [comm = std::move(comm), done = std::move(done), description = std::move(description)] {
+    const std::shared_ptr<NcclComm> alive = comm.lock();
+    if (alive == nullptr) return true;  // Its Works are gone, so is the call.
+    if (absl::Status nccl = alive->Check(description); !nccl.ok()) {
+      USINE_LOG(ERROR) << nccl;
+      return true;
+    }
+    const absl::StatusOr<bool> completed = done->IsComplete();
+    if (!completed.ok()) USINE_LOG(ERROR) << WithContext(completed.status(), description);
+    return !completed.ok() || *completed;
+  };
 }
 
 absl::Status NcclWork::Wait() {
@@ -92,7 +107,7 @@ absl::StatusOr<bool> NcclWork::Test() {
 }
 
 absl::StatusOr<bool> NcclWork::EventCompleted() const {
-  absl::StatusOr<bool> completed = done_.IsComplete();  // cudaEventQuery; clears NotReady.
+  absl::StatusOr<bool> completed = done_->IsComplete();  // cudaEventQuery; clears NotReady.
   if (!completed.ok()) return WithContext(completed.status(), description_);
   return completed;
 }
@@ -101,13 +116,14 @@ absl::StatusOr<bool> NcclWork::EventCompleted() const {
 
 absl::StatusOr<std::unique_ptr<Work>> LaunchNcclCall(
     std::shared_ptr<NcclComm> comm, const Stream& stream, std::string description,
-    absl::Duration timeout, std::vector<Tensor> keep_alive, const char* op_name,
+    absl::Duration timeout, std::vector<Tensor> keep_alive, bool unwaited, const char* op_name,
     absl::FunctionRef<ncclResult_t(ncclComm_t, cudaStream_t)> op) {
   Watchdog::Token token = Watchdog::Get().Track(description, timeout, comm->probe());
   const absl::Time deadline = absl::Now() + timeout;
   // Created before the call, so that a failure here leaves nothing in flight.
-  absl::StatusOr<Event> done = Event::Create(comm->device());
-  if (!done.ok()) return WithContext(done.status(), description);
+  absl::StatusOr<Event> created = Event::Create(comm->device());
+  if (!created.ok()) return WithContext(created.status(), description);
+  const auto done = std::make_shared<Event>(*std::move(created));
   const cudaStream_t handle = stream.handle();
   RETURN_IF_ERROR(
       comm->Enqueue([&](ncclComm_t c) { return op(c, handle); }, op_name, description, deadline));
@@ -118,8 +134,11 @@ absl::StatusOr<std::unique_ptr<Work>> LaunchNcclCall(
     comm->Abort(recorded);
     return recorded;
   }
-  return std::make_unique<NcclWork>(std::move(comm), *std::move(done), std::move(keep_alive),
-                                    std::move(token), std::move(description));
+  if (unwaited) {
+    Watchdog::Get().SetCompletionTest(token, UnwaitedCallTest(comm, done, description));
+  }
+  return std::make_unique<NcclWork>(std::move(comm), done, std::move(keep_alive), std::move(token),
+                                    std::move(description));
 }
 
 }  // namespace usine::collectives_internal

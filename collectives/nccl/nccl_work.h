@@ -32,11 +32,14 @@ namespace usine::collectives_internal {
 // through comm->Enqueue, records an event after it and returns the Work that follows it. The
 // Work keeps `keep_alive` (the call's tensors) until the call has completed, and the watch
 // until then; its Wait and Test may be called from any thread, and destroying it waits for the
-// call (the device may still be using the tensors).
+// call (the device may still be using the tensors). `unwaited`: nobody will wait on the Work
+// soon (a stream-ordered call), so the watchdog itself polls the event and NCCL's errors
+// (Watchdog::SetCompletionTest), to drop the call from the watch once it has run and to abort
+// the communicator when NCCL reports an error.
 // REQUIRES: stream.device() == comm->device().
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Work>> LaunchNcclCall(
     std::shared_ptr<NcclComm> comm, const Stream& stream, std::string description,
-    absl::Duration timeout, std::vector<Tensor> keep_alive, const char* op_name,
+    absl::Duration timeout, std::vector<Tensor> keep_alive, bool unwaited, const char* op_name,
     absl::FunctionRef<ncclResult_t(ncclComm_t, cudaStream_t)> op);
 
 }  // namespace usine::collectives_internal

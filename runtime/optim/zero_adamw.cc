@@ -162,9 +162,7 @@ absl::StatusOr<double> ZeroAdamW::Step(double lr, double max_norm) {
   MarkOp("zero_adamw (reduce-scatter, clip, update, all-gather)", flat_grad_.device());
   const Stream stream = Stream::Default(flat_grad_.device());
   ASSIGN_OR_RETURN(Tensor grad_shard, flat_grad_.View(shard_begin(), {shard_numel_}));
-  // Read by the norms' kernels on the same stream, then on the host after a copy from it.
-  RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg,
-                                    {.stream = &stream, .stream_ordered = true}));
+  RETURN_IF_ERROR(dp_.ReduceScatter(flat_grad_, grad_shard, ReduceOp::kAvg, {.stream = &stream}));
   ASSIGN_OR_RETURN(const double norm, GlobalNorm(grad_shard));
   if (!std::isfinite(norm)) return norm;  // The same on every rank: nothing is updated.
 
