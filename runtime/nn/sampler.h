@@ -14,8 +14,10 @@
 // Once it does not (the context then drops its first token at every step, which no cache of
 // earlier positions can follow), or where the model's device has no cached kernel for its heads
 // (CUDA, heads over 256 wide), each token costs a forward pass over the context
-// (Gpt::NextTokenLogits). Both give the same logits up to the
-// order of floating-point sums, so a seed draws the tokens it drew before the cache was added.
+// (Gpt::NextTokenLogits). Both give the same logits up to the order of floating-point sums
+// (on CUDA under bf16 products with the flash kernel, up to its rounding of the probabilities
+// to bf16 too), so a seed draws the tokens it drew before the cache was added, but for near
+// ties.
 //
 // With tensor parallelism Sample is a collective over the model's TP group (the logits are
 // gathered from it) and every rank of the group must call it with the same prompt and

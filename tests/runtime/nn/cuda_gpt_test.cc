@@ -273,26 +273,35 @@ Tensor DecoderIds(int64_t batch, int64_t begin, int64_t end) {
 // The key/value cache on CUDA (cuda_cached_attention.h) against a forward pass over the whole
 // context on the same model, after each chunk appended to two sequences: f32 with the unfused
 // attention, and bf16 products with the flash kernel (where c_attn writes q|k|v in bf16 for the
-// cached kernel to read). Within 1e-4 relative to max(1, |logit|) in f32: the cached kernel's
-// online softmax and FMA dot products against cuBLASLt's products; 2e-2 under bf16 products,
-// where the full pass's flash kernel rounds its probabilities to bf16 and the cached one does
-// not. The f32 decoder is also held to the cpu decoder of the same weights.
+// cached kernel to read). The tiny GPT at 128 wide with 2 heads of 64 (GPT-2's head size: two
+// elements per lane, and the bf16 flash kernels, which take multiples of 16). Within 1e-4
+// relative to max(1, |logit|) in f32: the cached kernel's online softmax and FMA dot products
+// against cuBLASLt's products; 2e-2 under bf16 products, where the full pass's flash kernel
+// rounds its probabilities to bf16 and the cached one does not. There the weights stay at
+// GPT-2's scale: at ten times it, two blocks amplify that rounding to 6e-2 on the emulated GPU
+// after 11 tokens; the f32 case is the one that shows a wrong context. The f32 decoder is also held
+// to the cpu decoder of the same weights.
 TEST_F(CudaGptGpuTest, DecoderWithAKeyValueCacheGivesTheWholeContextsLogits) {
   constexpr int64_t kBatch = 2;
-  const int64_t v = tiny_.vocab_size;
+  GptConfig config = tiny_;
+  config.n_embd = 128;
+  config.n_head = 2;
+  const int64_t v = config.vocab_size;
   for (const bool bf16_flash : {false, true}) {
     SCOPED_TRACE(bf16_flash ? "bf16 products, flash attention" : "f32, unfused attention");
     testing::ScopedMatmulPrecision precision(bf16_flash ? MatmulPrecision::kBf16
                                                         : MatmulPrecision::kF32);
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Gpt> cuda,
-                         Gpt::Create({.config = tiny_,
+                         Gpt::Create({.config = config,
                                       .seed = 21,
                                       .device = kCuda,
                                       .attention = bf16_flash ? AttentionKernel::kFlash
                                                               : AttentionKernel::kUnfused}));
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Gpt> cpu, Gpt::Create({.config = tiny_, .seed = 21}));
-    ScaleMatrices(*cuda);
-    ScaleMatrices(*cpu);
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Gpt> cpu, Gpt::Create({.config = config, .seed = 21}));
+    if (!bf16_flash) {
+      ScaleMatrices(*cuda);
+      ScaleMatrices(*cpu);
+    }
     ASSERT_OK_AND_ASSIGN(GptDecoder decoder, GptDecoder::Create(*cuda, kBatch));
     ASSERT_OK_AND_ASSIGN(GptDecoder cpu_decoder, GptDecoder::Create(*cpu, kBatch));
     const double tolerance = bf16_flash ? 2e-2 : 1e-4;
@@ -319,7 +328,9 @@ TEST_F(CudaGptGpuTest, DecoderWithAKeyValueCacheGivesTheWholeContextsLogits) {
               << "cpu decoder, after " << length << " tokens, id " << i;
         }
       }
-      EXPECT_GT(largest, 0.5);
+      if (!bf16_flash) {
+        EXPECT_GT(largest, 0.5);
+      }
     }
   }
 }
