@@ -34,8 +34,8 @@ __global__ void AppendKeysAndValuesKernel(const TQkv* qkv, CachedAttentionDims d
 // and the softmax runs online: the running max, the running sum of e^(score - max), and the
 // accumulator rescaled whenever the max grows.
 template <typename TQkv>
-__global__ void AttendKernel(const TQkv* qkv, CachedAttentionDims d, float scale,
-                             const float* keys, const float* values, float* out) {
+__global__ void AttendKernel(const TQkv* qkv, CachedAttentionDims d, float scale, const float* keys,
+                             const float* values, float* out) {
   const int64_t rows = d.batch * d.fresh * d.heads;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarpSize;
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
@@ -87,24 +87,23 @@ __global__ void AttendKernel(const TQkv* qkv, CachedAttentionDims d, float scale
 }  // namespace
 
 template <typename TQkv>
-cudaError_t LaunchCachedAttentionForward(const TQkv* qkv, const CachedAttentionDims& d,
-                                         float* keys, float* values, float* out,
-                                         cudaStream_t stream) {
+cudaError_t LaunchCachedAttentionForward(const TQkv* qkv, const CachedAttentionDims& d, float* keys,
+                                         float* values, float* out, cudaStream_t stream) {
   if (d.head_dim < 1 || d.head_dim > kCachedAttentionMaxHeadDim || d.past < 0 ||
       d.past + d.fresh > d.capacity) {
     return cudaErrorInvalidValue;
   }
   const int64_t c = d.heads * d.head_dim;
-  const cudaError_t appended = LaunchElementwise(AppendKeysAndValuesKernel<TQkv>,
-                                                 d.batch * d.fresh * c, stream, qkv, d,
-                                                 d.batch * d.fresh * c, keys, values);
+  const cudaError_t appended =
+      LaunchElementwise(AppendKeysAndValuesKernel<TQkv>, d.batch * d.fresh * c, stream, qkv, d,
+                        d.batch * d.fresh * c, keys, values);
   if (appended != cudaSuccess) return appended;
   const int64_t rows = d.batch * d.fresh * d.heads;
   if (rows <= 0) return cudaSuccess;
   const auto blocks = static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
   const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d.head_dim)));
-  AttendKernel<TQkv><<<blocks, kWarpsPerBlock * kWarpSize, 0, stream>>>(qkv, d, scale, keys,
-                                                                        values, out);
+  AttendKernel<TQkv>
+      <<<blocks, kWarpsPerBlock * kWarpSize, 0, stream>>>(qkv, d, scale, keys, values, out);
   return cudaGetLastError();
 }
 
