@@ -182,13 +182,16 @@ absl::StatusOr<const Stream*> NcclCommunicator::StreamFor(const Call& call) cons
   return call.stream;
 }
 
-absl::Status NcclCommunicator::ReapInFlight() {
+absl::Status NcclCommunicator::ReapInFlight(const Call& call) {
   std::lock_guard<std::mutex> lock(in_flight_mu_);
   while (!in_flight_.empty()) {
     const absl::StatusOr<bool> done = in_flight_.front()->Test();
     if (done.ok() && !*done) return absl::OkStatus();
     in_flight_.pop_front();
-    RETURN_IF_ERROR(done.status());  // NCCL's error, or CUDA's, in an earlier call.
+    // NCCL's error, or CUDA's, in an earlier call (which its message names).
+    RETURN_IF_ERROR(WithContext(
+        done.status(), absl::StrCat(call.Describe(*this),
+                                    ": not started: a stream-ordered call before it failed")));
   }
   return absl::OkStatus();
 }
@@ -212,7 +215,7 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartAllReduce(const Cal
   ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(send.dtype()));
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (send.numel() == 0) return Completed(absl::OkStatus());
-  RETURN_IF_ERROR(ReapInFlight());
+  RETURN_IF_ERROR(ReapInFlight(call));
   return Park(call, LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
                                    call.stream_ordered, "ncclAllReduce",
                                    [&](ncclComm_t comm, cudaStream_t s) {
@@ -234,7 +237,7 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartReduceScatter(const
   ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(send.dtype()));
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (recv.numel() == 0) return Completed(absl::OkStatus());
-  RETURN_IF_ERROR(ReapInFlight());
+  RETURN_IF_ERROR(ReapInFlight(call));
   return Park(call, LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
                                    call.stream_ordered, "ncclReduceScatter",
                                    [&](ncclComm_t comm, cudaStream_t s) {
@@ -254,7 +257,7 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartAllGather(const Cal
   }
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (send.numel() == 0) return Completed(absl::OkStatus());
-  RETURN_IF_ERROR(ReapInFlight());
+  RETURN_IF_ERROR(ReapInFlight(call));
   return Park(call, LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {send, recv},
                                    call.stream_ordered, "ncclAllGather",
                                    [&](ncclComm_t comm, cudaStream_t s) {
@@ -268,7 +271,7 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartBroadcast(const Cal
                                                                        int root) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (tensor.numel() == 0) return Completed(absl::OkStatus());
-  RETURN_IF_ERROR(ReapInFlight());
+  RETURN_IF_ERROR(ReapInFlight(call));
   return Park(call, LaunchNcclCall(
                         comm_, *stream, call.Describe(*this), call.timeout, {tensor},
                         call.stream_ordered, "ncclBroadcast", [&](ncclComm_t comm, cudaStream_t s) {
@@ -279,7 +282,7 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartBroadcast(const Cal
 
 absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartBarrier(const Call& call) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
-  RETURN_IF_ERROR(ReapInFlight());
+  RETURN_IF_ERROR(ReapInFlight(call));
   return Park(call, LaunchNcclCall(comm_, *stream, call.Describe(*this), call.timeout, {barrier_},
                                    call.stream_ordered, "ncclAllReduce",
                                    [&](ncclComm_t comm, cudaStream_t s) {
@@ -292,7 +295,7 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartSend(const Call& ca
                                                                   const Tensor& tensor, int peer) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (tensor.numel() == 0) return Completed(absl::OkStatus());
-  RETURN_IF_ERROR(ReapInFlight());
+  RETURN_IF_ERROR(ReapInFlight(call));
   return Park(
       call, LaunchNcclCall(
                 comm_, *stream, absl::StrCat(call.Describe(*this), " to rank ", peer), call.timeout,
@@ -305,7 +308,7 @@ absl::StatusOr<std::unique_ptr<Work>> NcclCommunicator::StartRecv(const Call& ca
                                                                   const Tensor& tensor, int peer) {
   ASSIGN_OR_RETURN(const Stream* stream, StreamFor(call));
   if (tensor.numel() == 0) return Completed(absl::OkStatus());
-  RETURN_IF_ERROR(ReapInFlight());
+  RETURN_IF_ERROR(ReapInFlight(call));
   return Park(
       call, LaunchNcclCall(comm_, *stream, absl::StrCat(call.Describe(*this), " from rank ", peer),
                            call.timeout, {tensor}, call.stream_ordered, "ncclRecv",

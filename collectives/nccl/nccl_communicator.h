@@ -120,9 +120,9 @@ class NcclCommunicator final : public Communicator {
       CommunicatorOptions options);
   // The stream `call` runs on; an error if it is not a stream of device().
   absl::StatusOr<const Stream*> StreamFor(const Call& call) const;
-  // Before each launch: drops the stream-ordered calls that have run from in_flight_, and
-  // returns the error of the first that failed (NCCL's or CUDA's).
-  absl::Status ReapInFlight();
+  // Before `call` launches: drops the stream-ordered calls that have run from in_flight_, and
+  // returns the error of the first that failed (NCCL's or CUDA's), as `call`'s.
+  absl::Status ReapInFlight(const Call& call);
   // What the caller of a launched call gets: `work` itself, or for a stream-ordered call a
   // completed Work, `work` going to in_flight_.
   absl::StatusOr<std::unique_ptr<Work>> Park(const Call& call,

@@ -112,6 +112,14 @@ struct Statistics {
 };
 Statistics TotalStatistics();
 
+// Makes the next NCCL collective or point-to-point call of this process (on any communicator)
+// fail after it has been taken in, as when a peer dies while it runs: the call does its work and
+// answers as usual, then its communicator's state (ncclCommGetAsyncError) reports
+// ncclRemoteError, once it is no longer in progress, until the communicator is aborted. (A
+// non-blocking communicator's first call answers ncclInProgress, so its caller, polling the
+// state, finds the failure while it takes the call in: make another call first.)
+void FailNextNcclCallInTheBackground();
+
 }  // namespace usine::testing::cuda_emulator
 
 #endif  // USINE_TESTS_TESTING_CUDA_EMULATOR_CUDA_EMULATOR_H_

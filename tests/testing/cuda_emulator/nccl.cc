@@ -1,4 +1,5 @@
 // NCCL's calls carried out over MPI on the host (shim/nccl.h says the contract).
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <mpi.h>
 #include <nccl.h>
 
+#include "tests/testing/cuda_emulator/cuda_emulator.h"
 #include "tests/testing/cuda_emulator/internal/memory.h"
 
 struct ncclComm {
@@ -27,12 +29,18 @@ struct ncclComm {
   // at the first query that finds the state complete.
   ncclComm* split_child = nullptr;
   ncclComm** split_out = nullptr;
+  // A failure of a call taken in (cuda_emulator.h's FailNextNcclCallInTheBackground): what the
+  // state reports once no longer in progress, ncclSuccess while there is none.
+  ncclResult_t background_failure = ncclSuccess;
 };
 
 namespace usine::testing::cuda_emulator_internal {
 namespace {
 
 thread_local std::string last_nccl_error;
+
+// Set by FailNextNcclCallInTheBackground, cleared by the call it fails.
+std::atomic<bool> fail_next_call{false};
 
 ncclResult_t Fail(ncclResult_t result, std::string message) {
   last_nccl_error = std::move(message);
@@ -281,6 +289,8 @@ ncclResult_t Started(ncclComm_t comm) {
 // ncclInProgress instead, as NCCL's may while it connects the ranks, and the state says so for a
 // few queries.
 ncclResult_t Answer(ncclComm_t comm, ncclResult_t done) {
+  if (done == ncclSuccess && fail_next_call.exchange(false))
+    comm->background_failure = ncclRemoteError;
   if (done != ncclSuccess || !comm->non_blocking || comm->answered_in_progress) return done;
   comm->answered_in_progress = true;
   comm->in_progress_queries = kInProgressQueries;
@@ -420,7 +430,11 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* state) {
     comm->split_out = nullptr;
     comm->split_child = nullptr;
   }
-  *state = ncclSuccess;
+  *state = comm->background_failure;
+  if (*state != ncclSuccess) {
+    emu::last_nccl_error =
+        "a call failed after it was taken in (cuda_emulator's FailNextNcclCallInTheBackground)";
+  }
   return ncclSuccess;
 }
 
@@ -454,6 +468,10 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm) {
 }
 
 ncclResult_t ncclCommAbort(ncclComm_t comm) { return ncclCommDestroy(comm); }
+
+void usine::testing::cuda_emulator::FailNextNcclCallInTheBackground() {
+  emu::fail_next_call.store(true);
+}
 
 ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t type,
                            ncclRedOp_t op, ncclComm_t comm, cudaStream_t) {
