@@ -467,17 +467,50 @@ absl::StatusOr<bool> UseBf16Flash(const cuda::FlashShape& shape, const Tensor& q
   return false;
 }
 
+// Whether the arrays of CudaCachedAttentionForward are as `d` says (cuda_layers.h), on qkv's
+// device: the kernels index them by `d` alone.
+absl::Status CheckCachedAttentionArrays(const Tensor& qkv, const CachedAttentionDims& d,
+                                        const Tensor& keys, const Tensor& values,
+                                        const Tensor& out) {
+  constexpr absl::string_view kWhat = "CudaCachedAttentionForward";
+  if (d.batch < 1 || d.fresh < 1 || d.past < 0 || d.heads < 1 || d.head_dim < 1 ||
+      d.past + d.fresh > d.capacity) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kWhat, ": dims batch ", d.batch, ", fresh ", d.fresh, ", past ", d.past,
+                     ", capacity ", d.capacity, ", heads ", d.heads, ", head size ", d.head_dim,
+                     " (expected >= 1 each, past >= 0, past + fresh <= capacity)"));
+  }
+  if (d.head_dim > kCachedAttentionMaxHeadDim) {
+    return absl::InvalidArgumentError(absl::StrCat(kWhat, ": head size ", d.head_dim, " (at most ",
+                                                   kCachedAttentionMaxHeadDim, ")"));
+  }
+  const int64_t c = d.heads * d.head_dim;
+  if ((qkv.dtype() != DType::kF32 && qkv.dtype() != DType::kBF16) ||
+      qkv.shape() != Shape{d.batch, d.fresh, 3 * c} || qkv.device().is_cpu()) {
+    return absl::InvalidArgumentError(absl::StrCat(kWhat, ": expected an f32 or bf16 qkv [",
+                                                   d.batch, ", ", d.fresh, ", ", 3 * c,
+                                                   "] on a CUDA device, got ", qkv.DebugString()));
+  }
+  const std::pair<const Tensor*, Shape> arrays[] = {{&keys, Shape{d.batch, d.capacity, c}},
+                                                    {&values, Shape{d.batch, d.capacity, c}},
+                                                    {&out, Shape{d.batch, d.fresh, c}}};
+  for (const auto& [t, shape] : arrays) {
+    if (t->dtype() != DType::kF32 || t->shape() != shape || t->device() != qkv.device()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kWhat, ": expected an f32 array ", shape.ToString(), " on ",
+                       qkv.device().ToString(), ", got ", t->DebugString()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CudaCachedAttentionForward(const Tensor& qkv, const CachedAttentionDims& d,
                                         const Tensor& keys, const Tensor& values,
                                         const Tensor& out) {
   static_assert(kCachedAttentionMaxHeadDim == cuda::kCachedAttentionMaxHeadDim);
-  if (d.head_dim > kCachedAttentionMaxHeadDim) {
-    return absl::InvalidArgumentError(absl::StrCat("CudaCachedAttentionForward: head size ",
-                                                   d.head_dim, " (at most ",
-                                                   kCachedAttentionMaxHeadDim, ")"));
-  }
+  RETURN_IF_ERROR(CheckCachedAttentionArrays(qkv, d, keys, values, out));
   USINE_ENTER_DEVICE_OF(qkv);
   return USINE_CUDA_STATUS(WithInput(qkv, [&](const auto* in) {
     return cuda::LaunchCachedAttentionForward(in, d, F32(keys), F32(values), F32(out),

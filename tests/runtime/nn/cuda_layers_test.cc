@@ -735,5 +735,44 @@ TEST_F(CudaLayersGpuTest, MismatchedDevicesAreErrors) {
   EXPECT_NE(s.message().find("Linear input"), absl::string_view::npos) << s;
 }
 
+// The cached kernel indexes its arrays by the dims alone: arrays of another dtype, shape or
+// device, and impossible dims, are refused before it launches.
+TEST_F(CudaLayersGpuTest, CachedAttentionRefusesArraysOtherThanItsDims) {
+  const ni::CachedAttentionDims d{
+      .batch = 2, .fresh = 3, .past = 1, .capacity = 8, .heads = 2, .head_dim = 16};
+  auto empty = [](Shape shape, DType dtype, Device device) {
+    return Tensor::Empty(std::move(shape), dtype, device).value();
+  };
+  const Tensor qkv = empty({2, 3, 96}, DType::kF32, kCuda);
+  const Tensor keys = empty({2, 8, 32}, DType::kF32, kCuda);
+  const Tensor values = empty({2, 8, 32}, DType::kF32, kCuda);
+  const Tensor out = empty({2, 3, 32}, DType::kF32, kCuda);
+  ASSERT_OK(ni::CudaCachedAttentionForward(qkv, d, keys, values, out));
+
+  auto expect_refused = [&](const absl::Status& s) {
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+    EXPECT_NE(s.message().find("CudaCachedAttentionForward"), absl::string_view::npos) << s;
+  };
+  expect_refused(
+      ni::CudaCachedAttentionForward(empty({2, 3, 95}, DType::kF32, kCuda), d, keys, values, out));
+  expect_refused(ni::CudaCachedAttentionForward(empty({2, 3, 96}, DType::kF32, Device::Cpu()), d,
+                                                keys, values, out));
+  expect_refused(
+      ni::CudaCachedAttentionForward(empty({2, 3, 96}, DType::kI32, kCuda), d, keys, values, out));
+  expect_refused(
+      ni::CudaCachedAttentionForward(qkv, d, empty({2, 7, 32}, DType::kF32, kCuda), values, out));
+  expect_refused(
+      ni::CudaCachedAttentionForward(qkv, d, keys, empty({2, 8, 32}, DType::kBF16, kCuda), out));
+  expect_refused(ni::CudaCachedAttentionForward(qkv, d, keys, values,
+                                                empty({2, 3, 32}, DType::kF32, Device::Cpu())));
+  ni::CachedAttentionDims overflowing = d;
+  overflowing.past = 6;  // 6 + 3 rows past a capacity of 8.
+  expect_refused(ni::CudaCachedAttentionForward(qkv, overflowing, keys, values, out));
+  ni::CachedAttentionDims wide = d;
+  wide.heads = 1;
+  wide.head_dim = 2 * ni::kCachedAttentionMaxHeadDim;
+  expect_refused(ni::CudaCachedAttentionForward(qkv, wide, keys, values, out));
+}
+
 }  // namespace
 }  // namespace usine
