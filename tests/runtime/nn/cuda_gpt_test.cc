@@ -15,6 +15,7 @@
 #include "runtime/nn/gpt_decoder.h"
 #include "runtime/optim/adamw.h"
 #include "runtime/optim/grad_clip.h"
+#include "tests/runtime/nn/context_ids.h"
 #include "tests/runtime/nn/cuda_compare.h"
 #include "tests/testing/device_test.h"
 
@@ -23,6 +24,7 @@ namespace {
 
 using testing::BitIdentical;
 using testing::Close;
+using testing::ContextIds;
 using testing::F32Tensor;
 using testing::kCuda;
 using testing::MakeTensor;
@@ -260,16 +262,6 @@ void ScaleMatrices(Gpt& model) {
   }
 }
 
-// [B, end - begin] i32 ids: row b, position t holds (131 b + 37 t + 5) mod 500.
-Tensor DecoderIds(int64_t batch, int64_t begin, int64_t end) {
-  std::vector<int32_t> ids;
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t t = begin; t < end; ++t)
-      ids.push_back(static_cast<int32_t>((131 * b + 37 * t + 5) % 500));
-  }
-  return MakeTensor(Device::Cpu(), {batch, end - begin}, ids).value();
-}
-
 // The key/value cache on CUDA (cuda_cached_attention.h) against a forward pass over the whole
 // context on the same model, after each chunk appended to two sequences: f32 with the unfused
 // attention, and bf16 products with the flash kernel (where c_attn writes q|k|v in bf16 for the
@@ -307,11 +299,11 @@ TEST_F(CudaGptGpuTest, DecoderWithAKeyValueCacheGivesTheWholeContextsLogits) {
     const double tolerance = bf16_flash ? 2e-2 : 1e-4;
     int64_t length = 0;
     for (const int64_t chunk : {5, 1, 1, 3, 1, 20, 1}) {
-      const Tensor fresh = DecoderIds(kBatch, length, length + chunk);
+      const Tensor fresh = ContextIds(kBatch, length, length + chunk);
       ASSERT_OK_AND_ASSIGN(const Tensor got, decoder.Append(fresh));
       ASSERT_OK_AND_ASSIGN(const Tensor on_cpu, cpu_decoder.Append(fresh));
       length += chunk;
-      ASSERT_OK_AND_ASSIGN(const Tensor want, cuda->NextTokenLogits(DecoderIds(kBatch, 0, length)));
+      ASSERT_OK_AND_ASSIGN(const Tensor want, cuda->NextTokenLogits(ContextIds(kBatch, 0, length)));
       ASSERT_EQ(got.shape(), Shape({kBatch, v}));
       ASSERT_TRUE(got.device().is_cpu());
       ASSERT_OK_AND_ASSIGN(const std::vector<float> g, testing::ReadTensor<float>(got));

@@ -9,11 +9,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "tests/runtime/nn/context_ids.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {
 namespace {
 
+using testing::ContextIds;
 using ::testing::HasSubstr;
 using testing::MakeTensor;
 using testing::ReadTensor;
@@ -35,17 +37,6 @@ std::unique_ptr<Gpt> RandomTiny(DType dtype) {
   return model;
 }
 
-// Columns [begin, end) of a [B, 64] table of ids: row b, position t holds (131 b + 37 t + 5)
-// mod 500.
-Tensor Ids(int64_t batch, int64_t begin, int64_t end) {
-  std::vector<int32_t> ids;
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t t = begin; t < end; ++t)
-      ids.push_back(static_cast<int32_t>((131 * b + 37 * t + 5) % 500));
-  }
-  return MakeTensor(Device::Cpu(), {batch, end - begin}, ids).value();
-}
-
 // Appends chunks of these sizes to a decoder of two sequences and checks, after each, every
 // logit against NextTokenLogits of the whole context: within `tolerance` relative to
 // max(1, |logit|).
@@ -57,12 +48,13 @@ void ExpectAppendsGiveNextTokenLogits(DType dtype, double tolerance) {
   ASSERT_OK_AND_ASSIGN(GptDecoder decoder, GptDecoder::Create(*model, kBatch));
   int64_t length = 0;
   for (const int64_t chunk : {5, 1, 1, 1, 3, 1, 7, 1}) {
-    ASSERT_OK_AND_ASSIGN(const Tensor got, decoder.Append(Ids(kBatch, length, length + chunk)));
+    ASSERT_OK_AND_ASSIGN(const Tensor got,
+                         decoder.Append(ContextIds(kBatch, length, length + chunk)));
     length += chunk;
     ASSERT_EQ(decoder.length(), length);
     ASSERT_EQ(got.shape(), Shape({kBatch, v}));
     ASSERT_EQ(got.dtype(), dtype);
-    ASSERT_OK_AND_ASSIGN(const Tensor want, model->NextTokenLogits(Ids(kBatch, 0, length)));
+    ASSERT_OK_AND_ASSIGN(const Tensor want, model->NextTokenLogits(ContextIds(kBatch, 0, length)));
     ASSERT_OK_AND_ASSIGN(const std::vector<T> g, ReadTensor<T>(got));
     ASSERT_OK_AND_ASSIGN(const std::vector<T> w, ReadTensor<T>(want));
     double largest = 0;  // The logits are not all alike: a wrong context would show.
@@ -86,28 +78,28 @@ TEST(GptDecoder, EachAppendGivesNextTokenLogitsOfTheWholeContextInF64) {
 TEST(GptDecoder, AppendingPastTheBlockSizeIsAnErrorNamingItThatChangesNothing) {
   std::unique_ptr<Gpt> model = RandomTiny<float>(DType::kF32);
   ASSERT_OK_AND_ASSIGN(GptDecoder decoder, GptDecoder::Create(*model));
-  ASSERT_OK(decoder.Append(Ids(1, 0, 60)).status());
-  const absl::StatusOr<Tensor> over = decoder.Append(Ids(1, 60, 65));
+  ASSERT_OK(decoder.Append(ContextIds(1, 0, 60)).status());
+  const absl::StatusOr<Tensor> over = decoder.Append(ContextIds(1, 60, 65));
   EXPECT_TRUE(absl::IsInvalidArgument(over.status())) << over.status();
   EXPECT_THAT(std::string(over.status().message()),
               HasSubstr("5 more tokens after 60 exceed the block size 64"));
   EXPECT_EQ(decoder.length(), 60);
   // The last four positions still fit, and give the logits of the whole block.
-  ASSERT_OK_AND_ASSIGN(const Tensor got, decoder.Append(Ids(1, 60, 64)));
-  ASSERT_OK_AND_ASSIGN(const Tensor want, model->NextTokenLogits(Ids(1, 0, 64)));
+  ASSERT_OK_AND_ASSIGN(const Tensor got, decoder.Append(ContextIds(1, 60, 64)));
+  ASSERT_OK_AND_ASSIGN(const Tensor want, model->NextTokenLogits(ContextIds(1, 0, 64)));
   ASSERT_OK_AND_ASSIGN(const std::vector<float> g, ReadTensor<float>(got));
   ASSERT_OK_AND_ASSIGN(const std::vector<float> w, ReadTensor<float>(want));
   for (size_t i = 0; i < w.size(); ++i) {
     ASSERT_NEAR(g[i], w[i], 1e-5 * std::max(1.0f, std::abs(w[i]))) << "id " << i;
   }
-  EXPECT_THAT(std::string(decoder.Append(Ids(1, 64, 65)).status().message()),
+  EXPECT_THAT(std::string(decoder.Append(ContextIds(1, 64, 65)).status().message()),
               HasSubstr("1 more tokens after 64 exceed the block size 64"));
 }
 
 TEST(GptDecoder, BadTokensAreErrorsAndAppendKeepsNothingForABackward) {
   std::unique_ptr<Gpt> model = RandomTiny<float>(DType::kF32);
   ASSERT_OK_AND_ASSIGN(GptDecoder decoder, GptDecoder::Create(*model, 2));
-  EXPECT_THAT(std::string(decoder.Append(Ids(1, 0, 3)).status().message()),
+  EXPECT_THAT(std::string(decoder.Append(ContextIds(1, 0, 3)).status().message()),
               HasSubstr("expected [2, Tn >= 1], got i32[1, 3]"));
   ASSERT_OK_AND_ASSIGN(const Tensor outside,
                        MakeTensor(Device::Cpu(), {2, 2}, std::vector<int32_t>{1, 2, 3, 500}));
@@ -118,8 +110,8 @@ TEST(GptDecoder, BadTokensAreErrorsAndAppendKeepsNothingForABackward) {
   EXPECT_EQ(decoder.length(), 0);
   EXPECT_TRUE(absl::IsInvalidArgument(GptDecoder::Create(*model, 0).status()));
   // A training Forward's activations are dropped by Append, as by Logits.
-  ASSERT_OK(model->Forward(Ids(2, 0, 9)).status());
-  ASSERT_OK(decoder.Append(Ids(2, 0, 4)).status());
+  ASSERT_OK(model->Forward(ContextIds(2, 0, 9)).status());
+  ASSERT_OK(decoder.Append(ContextIds(2, 0, 4)).status());
   EXPECT_THAT(std::string(model->Backward().message()), HasSubstr("before Forward"));
 }
 
