@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "collectives/byte_exchange.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/nn/gpt_decoder.h"
 #include "runtime/nn/token_draw.h"
@@ -108,10 +109,14 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> SampleMany(Gpt& model,
   std::optional<GptDecoder> decoder;
   if (static_cast<int64_t>(prompt.size()) <= config.block_size) {
     absl::StatusOr<GptDecoder> made = GptDecoder::Create(model, count);
-    if (made.ok()) {
+    absl::Status created = made.status();
+    // Under TP, one outcome on every rank: a cache that failed to allocate on one rank must not
+    // leave the others in collectives of a decoding step that rank never takes.
+    if (model.tp() != nullptr) created = AgreeOnStatus(*model.tp(), created);
+    if (created.ok()) {
       decoder = *std::move(made);
-    } else if (!absl::IsUnimplemented(made.status())) {  // CUDA heads over 256: no cache.
-      return made.status();
+    } else if (!absl::IsUnimplemented(created)) {  // CUDA heads over 256: no cache.
+      return created;
     }
   }
   for (int64_t i = 0; i < options.max_new_tokens &&
