@@ -12,6 +12,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -130,9 +131,11 @@ class Addr2Line {
   // After a failure: no more queries (a reply half read would put later ones out of step).
   std::vector<std::string>& Stop(std::vector<std::string>& lines) {
     lines.clear();
-    close(socket_);  // addr2line reads its end of input and exits.
+    close(socket_);
     socket_ = -1;
-    waitpid(pid_, nullptr, WNOHANG);
+    // Ended and reaped at once: it may be the one that stopped answering.
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
     return lines;
   }
 

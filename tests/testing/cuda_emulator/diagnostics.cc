@@ -4,6 +4,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 
@@ -47,9 +48,19 @@ std::string LaunchContext() {
   return context + "\n";
 }
 
+// ", rank R" under mpirun (Open MPI's variable, or PMI's), where several processes share
+// stderr; "" otherwise.
+std::string RankTag() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK"}) {
+    const char* rank = std::getenv(name);
+    if (rank != nullptr && rank[0] != '\0') return std::string(", rank ") + rank;
+  }
+  return "";
+}
+
 void Report(const char* kind, const std::string& message) {
   std::fflush(stdout);
-  std::fprintf(stderr, "\n[cuda emulator %s] %s\n%s", kind, message.c_str(),
+  std::fprintf(stderr, "\n[cuda emulator %s%s] %s\n%s", kind, RankTag().c_str(), message.c_str(),
                LaunchContext().c_str());
   std::fflush(stderr);
 }
