@@ -5,6 +5,7 @@
 // that moved nothing fails. The suites named ...GpuTest skip themselves without a GPU.
 #include "collectives/nccl/nccl_communicator.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -13,11 +14,14 @@
 #include <thread>
 #include <vector>
 
+#include <cuda_runtime_api.h>
+
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 #include "collectives/watchdog.h"
+#include "runtime/core/caching_allocator.h"
 #include "runtime/kernels/copy.h"
 #include "tests/testing/device_test.h"
 
@@ -290,6 +294,43 @@ TEST_F(NcclCommunicatorGpuTest, AStreamOrderedCallNobodyWaitsOnLeavesTheWatchOnc
   ASSERT_OK_AND_ASSIGN(std::vector<double> got, Read(tensor));
   EXPECT_THAT(got, ElementsAreArray(Values(DType::kF32, 4096)));
 }
+
+#if !USINE_CUDA_EMULATED  // The emulator runs work when it is issued.
+// Enqueued on a stream, holds it until *open is set (or 10 s have passed).
+void CUDART_CB WaitUntilOpen(void* open) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!static_cast<std::atomic<bool>*>(open)->load() &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// A stream-ordered call returns once enqueued, not once run: here its stream is held by a host
+// function until after the call has returned, and the tensor it reduces is dropped at once; the
+// communicator keeps that tensor's memory until a later call finds the call has run. A call
+// that waited for the GPU would return only once the gate gave up, its stream done.
+TEST_F(NcclCommunicatorGpuTest, AStreamOrderedCallReturnsBeforeItsStreamHasRunIt) {
+  constexpr int64_t kN = 1 << 20;
+  ASSERT_OK_AND_ASSIGN(CachingAllocator * allocator, CudaCachingAllocator(kGpu.index()));
+  ASSERT_OK_AND_ASSIGN(Stream user, Stream::Create(kGpu));
+  std::atomic<bool> open{false};
+  ASSERT_EQ(cudaLaunchHostFunc(user.handle(), WaitUntilOpen, &open), cudaSuccess);
+  size_t held = 0;
+  {
+    ASSERT_OK_AND_ASSIGN(Tensor dropped, Filled(kGpu, DType::kF32, Values(DType::kF32, kN)));
+    held = allocator->stats().allocated_bytes;
+    ASSERT_OK(comm_->AllReduce(dropped, ReduceOp::kSum,
+                               {.timeout = absl::Seconds(30), .stream = &user,
+                                .stream_ordered = true}));
+  }
+  EXPECT_EQ(cudaStreamQuery(user.handle()), cudaErrorNotReady);
+  EXPECT_EQ(allocator->stats().allocated_bytes, held);
+  open.store(true);
+  ASSERT_OK(user.Synchronize());
+  ASSERT_OK(comm_->Barrier());  // Finds the call has run, and lets its tensor go.
+  EXPECT_EQ(allocator->stats().allocated_bytes, held - CachingAllocator::SizeClass(kN * 4));
+}
+#endif
 
 TEST_F(NcclCommunicatorGpuTest, EmptyTensorsCompleteAtOnce) {
   ASSERT_OK_AND_ASSIGN(Tensor empty, Tensor::Empty({0}, DType::kF32, kGpu));
