@@ -188,10 +188,8 @@ absl::Status NcclCommunicator::ReapInFlight(const Call& call) {
     const absl::StatusOr<bool> done = in_flight_.front()->Test();
     if (done.ok() && !*done) return absl::OkStatus();
     in_flight_.pop_front();
-    // NCCL's error, or CUDA's, in an earlier call (which its message names).
-    RETURN_IF_ERROR(WithContext(
-        done.status(), absl::StrCat(call.Describe(*this),
-                                    ": not started: a stream-ordered call before it failed")));
+    // NCCL's error, or CUDA's, found by an earlier call (whose description it starts with).
+    if (!done.ok()) return WithContext(done.status(), call.Describe(*this) + ": not started");
   }
   return absl::OkStatus();
 }

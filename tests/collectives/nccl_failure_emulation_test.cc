@@ -3,7 +3,8 @@
 // (cuda_emulator.h's FailNextNcclCallInTheBackground), in a world of one. Checked: a waited call
 // fails its Wait; a stream-ordered call, which nobody waits on, fails the communicator's next
 // call before that one starts, or, when no call follows, is found by the watchdog, which logs
-// it and aborts the communicator; destroying the communicator reports it. In every case the
+// it and aborts the communicator; destroying the communicator reports it.
+// (FailNextNcclCallInTheBackground is process-wide, and each case consumes it.) In every case the
 // error names the call that failed and NCCL's reason, and later calls fail instead of running.
 #include <chrono>
 #include <memory>
@@ -33,12 +34,14 @@ constexpr Device kGpu = Device::Cuda(0);
 constexpr int64_t kN = 1024;
 // NCCL's text for ncclRemoteError, which the emulated failure reports.
 constexpr char kRemoteError[] = "remote process exited or there was a network error";
-// Ten times the longest the watchdog sleeps between completion tests (watchdog.h).
-constexpr auto kWatchdogRounds = std::chrono::seconds(1);
+// How long a case waits for the watchdog, which runs its completion tests every 100 ms or so.
+constexpr auto kWatchdogPatience = std::chrono::seconds(30);
 
 class NcclFailureGpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // Log lines go to logs_[sink_], never read while it is the sink (LoggedSoFar).
+    SetLogSinkForTesting(&logs_[sink_]);
     ASSERT_OK_AND_ASSIGN(comm_, NcclCommunicator::Create(nullptr, kGpu, "world"));
     ASSERT_OK_AND_ASSIGN(tensor_, MakeTensor(kGpu, {kN}, std::vector<float>(kN, 1.0f)));
     ASSERT_OK_AND_ASSIGN(gathered_, MakeTensor(kGpu, {kN}, std::vector<float>(kN, -7.0f)));
@@ -47,15 +50,42 @@ class NcclFailureGpuTest : public ::testing::Test {
     ASSERT_OK(comm_->AllReduce(tensor_, ReduceOp::kSum));
   }
 
+  void TearDown() override { SetLogSinkForTesting(nullptr); }
+
   // Whether gathered_ still holds what SetUp wrote: no all-gather into it has run.
   void ExpectNothingGathered() {
     ASSERT_OK_AND_ASSIGN(const std::vector<float> values, ReadTensor<float>(gathered_));
     EXPECT_THAT(values, Each(-7.0f));
   }
 
+  // What has been logged since SetUp: the sink moves to the other string, and the one it left
+  // is read (the logger's lock orders its writes before the move).
+  std::string LoggedSoFar() {
+    const int idle = sink_;
+    sink_ = 1 - sink_;
+    SetLogSinkForTesting(&logs_[sink_]);
+    logged_ += logs_[idle];
+    logs_[idle].clear();
+    return logged_;
+  }
+
+  // The log once it holds `text`, or after kWatchdogPatience.
+  std::string LoggedOnceItHolds(const std::string& text) {
+    const auto give_up = std::chrono::steady_clock::now() + kWatchdogPatience;
+    std::string logged = LoggedSoFar();
+    while (logged.find(text) == std::string::npos && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      logged = LoggedSoFar();
+    }
+    return logged;
+  }
+
   std::unique_ptr<NcclCommunicator> comm_;
   Tensor tensor_;
   Tensor gathered_;
+  std::string logs_[2];
+  int sink_ = 0;
+  std::string logged_;
 };
 
 TEST_F(NcclFailureGpuTest, AWaitedCallFailsItsWaitAndTheCallsAfterItDoNotRun) {
@@ -79,42 +109,36 @@ TEST_F(NcclFailureGpuTest, AStreamOrderedCallFailsTheNextCallBeforeItStarts) {
   FailNextNcclCallInTheBackground();
   ASSERT_OK(comm_->AllReduce(tensor_, ReduceOp::kSum, {.stream_ordered = true}));
   // The watchdog may have found the failure first (aborting the communicator): either way the
-  // next call fails, naming itself, the stream-ordered call and NCCL's reason.
+  // next call fails before it starts, naming itself, the stream-ordered call and NCCL's reason.
   const absl::Status next = comm_->AllGather(tensor_, gathered_);
-  EXPECT_FALSE(next.ok());
+  EXPECT_TRUE(absl::IsAborted(next) || absl::IsFailedPrecondition(next)) << next;
   EXPECT_THAT(std::string(next.message()),
-              AllOf(HasSubstr("allgather #3 on communicator 'world'"),
+              AllOf(HasSubstr("allgather #3 on communicator 'world' (rank 0 of 1): not started"),
                     HasSubstr("allreduce #2 on communicator 'world'"), HasSubstr(kRemoteError)));
   ExpectNothingGathered();
 }
 
 TEST_F(NcclFailureGpuTest, TheWatchdogAbortsTheCommunicatorOfAFailedCallNobodyWaitsOn) {
-  std::string log;
-  SetLogSinkForTesting(&log);
   FailNextNcclCallInTheBackground();
   ASSERT_OK(comm_->AllReduce(tensor_, ReduceOp::kSum, {.stream_ordered = true}));
-  std::this_thread::sleep_for(kWatchdogRounds);
-  SetLogSinkForTesting(nullptr);
-  EXPECT_THAT(log,
+  // No call follows: only the watchdog can find the failure.
+  EXPECT_THAT(LoggedOnceItHolds(kRemoteError),
               AllOf(HasSubstr("allreduce #2 on communicator 'world'"), HasSubstr(kRemoteError)));
 
   // Aborted already, not by this call's check.
   const absl::Status next = comm_->AllGather(tensor_, gathered_);
   EXPECT_TRUE(absl::IsFailedPrecondition(next)) << next;
   EXPECT_THAT(std::string(next.message()),
-              AllOf(HasSubstr("allgather #3"), HasSubstr("was aborted after an error"),
-                    HasSubstr(kRemoteError)));
+              AllOf(HasSubstr("allgather #3"), HasSubstr("not started"),
+                    HasSubstr("was aborted after an error"), HasSubstr(kRemoteError)));
   ExpectNothingGathered();
 }
 
 TEST_F(NcclFailureGpuTest, DestroyingTheCommunicatorReportsAFailedCallNobodyWaitedOn) {
-  std::string log;
-  SetLogSinkForTesting(&log);
   FailNextNcclCallInTheBackground();
   ASSERT_OK(comm_->AllReduce(tensor_, ReduceOp::kSum, {.stream_ordered = true}));
   comm_.reset();  // Whether the watchdog or the destructor reports it, it is reported.
-  SetLogSinkForTesting(nullptr);
-  EXPECT_THAT(log,
+  EXPECT_THAT(LoggedSoFar(),
               AllOf(HasSubstr("allreduce #2 on communicator 'world'"), HasSubstr(kRemoteError)));
 }
 
