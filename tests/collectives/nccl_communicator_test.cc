@@ -296,14 +296,36 @@ TEST_F(NcclCommunicatorGpuTest, AStreamOrderedCallNobodyWaitsOnLeavesTheWatchOnc
 }
 
 #if !USINE_CUDA_EMULATED  // The emulator runs work when it is issued.
-// Enqueued on a stream, holds it until *open is set (or 10 s have passed).
-void CUDART_CB WaitUntilOpen(void* open) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!static_cast<std::atomic<bool>*>(open)->load() &&
-         std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+// Holds `stream` with a host function until Open(), or until 10 s have passed; destroying it
+// opens it and waits for the stream, which the function reads it from.
+class StreamGate {
+ public:
+  explicit StreamGate(const Stream& stream) : stream_(stream) {
+    launched_ = cudaLaunchHostFunc(stream.handle(), Wait, &open_);
   }
-}
+  ~StreamGate() {
+    Open();
+    if (launched_ == cudaSuccess) stream_.Synchronize().IgnoreError();
+  }
+  StreamGate(const StreamGate&) = delete;
+  StreamGate& operator=(const StreamGate&) = delete;
+
+  cudaError_t launched() const { return launched_; }
+  void Open() { open_.store(true); }
+
+ private:
+  static void CUDART_CB Wait(void* open) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!static_cast<std::atomic<bool>*>(open)->load() &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  const Stream& stream_;
+  std::atomic<bool> open_{false};
+  cudaError_t launched_;
+};
 
 // A stream-ordered call returns once enqueued, not once run: here its stream is held by a host
 // function until after the call has returned, and the tensor it reduces is dropped at once; the
@@ -313,19 +335,20 @@ TEST_F(NcclCommunicatorGpuTest, AStreamOrderedCallReturnsBeforeItsStreamHasRunIt
   constexpr int64_t kN = 1 << 20;
   ASSERT_OK_AND_ASSIGN(CachingAllocator * allocator, CudaCachingAllocator(kGpu.index()));
   ASSERT_OK_AND_ASSIGN(Stream user, Stream::Create(kGpu));
-  std::atomic<bool> open{false};
-  ASSERT_EQ(cudaLaunchHostFunc(user.handle(), WaitUntilOpen, &open), cudaSuccess);
+  StreamGate gate(user);
+  ASSERT_EQ(gate.launched(), cudaSuccess);
   size_t held = 0;
   {
     ASSERT_OK_AND_ASSIGN(Tensor dropped, Filled(kGpu, DType::kF32, Values(DType::kF32, kN)));
     held = allocator->stats().allocated_bytes;
-    ASSERT_OK(comm_->AllReduce(dropped, ReduceOp::kSum,
-                               {.timeout = absl::Seconds(30), .stream = &user,
-                                .stream_ordered = true}));
+    ASSERT_OK(
+        comm_->AllReduce(dropped, ReduceOp::kSum,
+                         {.timeout = absl::Seconds(30), .stream = &user, .stream_ordered = true}));
   }
   EXPECT_EQ(cudaStreamQuery(user.handle()), cudaErrorNotReady);
+  cudaGetLastError();  // Clears the not-ready the query left, which later calls would report.
   EXPECT_EQ(allocator->stats().allocated_bytes, held);
-  open.store(true);
+  gate.Open();
   ASSERT_OK(user.Synchronize());
   ASSERT_OK(comm_->Barrier());  // Finds the call has run, and lets its tensor go.
   EXPECT_EQ(allocator->stats().allocated_bytes, held - CachingAllocator::SizeClass(kN * 4));
