@@ -116,8 +116,8 @@ namespace usine::nn_internal {
 // The decoding step over a key/value cache (cpu_cached_attention.h's CachedAttentionForward):
 // writes rows [d.past, d.past + d.fresh) of keys and values [B, capacity, C] from qkv [B, Tn,
 // 3C] (f32 or bf16), then out [B, Tn, C]; caches and out f32, all on one CUDA device.
-// InvalidArgument for arrays other than `d` says, or a head size over
-// kCachedAttentionMaxHeadDim.
+// InvalidArgument for impossible dims (a count under 1, past < 0, past + fresh over the
+// capacity), a head size over kCachedAttentionMaxHeadDim, or arrays other than `d` says.
 [[nodiscard]] absl::Status CudaCachedAttentionForward(const Tensor& qkv,
                                                       const CachedAttentionDims& d,
                                                       const Tensor& keys, const Tensor& values,

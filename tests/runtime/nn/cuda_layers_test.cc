@@ -8,10 +8,12 @@
 #include <cmath>
 #include <functional>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 #include "runtime/kernels/copy.h"
@@ -749,29 +751,42 @@ TEST_F(CudaLayersGpuTest, CachedAttentionRefusesArraysOtherThanItsDims) {
   const Tensor out = empty({2, 3, 32}, DType::kF32, kCuda);
   ASSERT_OK(ni::CudaCachedAttentionForward(qkv, d, keys, values, out));
 
-  auto expect_refused = [&](const absl::Status& s) {
+  // Refused, for the reason `why` names.
+  auto expect_refused = [&](const absl::Status& s, absl::string_view why) {
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
-    EXPECT_NE(s.message().find("CudaCachedAttentionForward"), absl::string_view::npos) << s;
+    EXPECT_NE(s.message().find(absl::StrCat("CudaCachedAttentionForward: ", why)),
+              absl::string_view::npos)
+        << s;
   };
+  const std::string f32_qkv = "expected an f32 or bf16 qkv [2, 3, 96] on a CUDA device, got";
   expect_refused(
-      ni::CudaCachedAttentionForward(empty({2, 3, 95}, DType::kF32, kCuda), d, keys, values, out));
+      ni::CudaCachedAttentionForward(empty({2, 3, 95}, DType::kF32, kCuda), d, keys, values, out),
+      f32_qkv);
   expect_refused(ni::CudaCachedAttentionForward(empty({2, 3, 96}, DType::kF32, Device::Cpu()), d,
-                                                keys, values, out));
+                                                keys, values, out),
+                 f32_qkv);
   expect_refused(
-      ni::CudaCachedAttentionForward(empty({2, 3, 96}, DType::kI32, kCuda), d, keys, values, out));
+      ni::CudaCachedAttentionForward(empty({2, 3, 96}, DType::kI32, kCuda), d, keys, values, out),
+      f32_qkv);
+  const std::string cache = "expected an f32 array [2, 8, 32] on cuda:0, got";
   expect_refused(
-      ni::CudaCachedAttentionForward(qkv, d, empty({2, 7, 32}, DType::kF32, kCuda), values, out));
+      ni::CudaCachedAttentionForward(qkv, d, empty({2, 7, 32}, DType::kF32, kCuda), values, out),
+      cache);
   expect_refused(
-      ni::CudaCachedAttentionForward(qkv, d, keys, empty({2, 8, 32}, DType::kBF16, kCuda), out));
+      ni::CudaCachedAttentionForward(qkv, d, keys, empty({2, 8, 32}, DType::kBF16, kCuda), out),
+      cache);
   expect_refused(ni::CudaCachedAttentionForward(qkv, d, keys, values,
-                                                empty({2, 3, 32}, DType::kF32, Device::Cpu())));
+                                                empty({2, 3, 32}, DType::kF32, Device::Cpu())),
+                 "expected an f32 array [2, 3, 32] on cuda:0, got");
   ni::CachedAttentionDims overflowing = d;
   overflowing.past = 6;  // 6 + 3 rows past a capacity of 8.
-  expect_refused(ni::CudaCachedAttentionForward(qkv, overflowing, keys, values, out));
+  expect_refused(ni::CudaCachedAttentionForward(qkv, overflowing, keys, values, out),
+                 "dims batch 2, fresh 3, past 6, capacity 8");
   ni::CachedAttentionDims wide = d;
   wide.heads = 1;
   wide.head_dim = 2 * ni::kCachedAttentionMaxHeadDim;
-  expect_refused(ni::CudaCachedAttentionForward(qkv, wide, keys, values, out));
+  expect_refused(ni::CudaCachedAttentionForward(qkv, wide, keys, values, out),
+                 absl::StrCat("head size ", wide.head_dim, " (at most"));
 }
 
 }  // namespace
