@@ -12,6 +12,7 @@
 #include "tests/testing/cuda_emulator/internal/cublas_lt_product.h"
 #include "tests/testing/cuda_emulator/internal/diagnostics.h"
 #include "tests/testing/cuda_emulator/internal/memory.h"
+#include "tests/testing/cuda_emulator/internal/streams.h"
 
 struct cublasLtContext {};
 
@@ -484,6 +485,14 @@ cublasStatus_t CheckOperands(const char* call, const MatmulProblem& p, const Mat
       }
     }
   }
+  // cuBLASLt writes its workspace: no operand may lie in the part the algorithm uses.
+  const Range used_workspace = RangeOf(workspace, static_cast<size_t>(record.workspace_bytes));
+  for (int i = 0; i < 6; ++i) {
+    if (Overlap(used_workspace, ranges[i])) {
+      return Refuse(call, CUBLAS_STATUS_INVALID_VALUE,
+                    StringPrintf("the workspace overlaps %s", kOperandNames[i]));
+    }
+  }
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -723,9 +732,12 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
                               cublasLtMatrixLayout_t b_layout, const void* beta, const void* c,
                               cublasLtMatrixLayout_t c_layout, void* d,
                               cublasLtMatrixLayout_t d_layout, const cublasLtMatmulAlgo_t* algo,
-                              void* workspace, size_t workspace_bytes, cudaStream_t /*stream*/) {
+                              void* workspace, size_t workspace_bytes, cudaStream_t stream) {
   constexpr const char* kCall = "cublasLtMatmul";
   if (handle == nullptr) return lt::Refuse(kCall, CUBLAS_STATUS_NOT_INITIALIZED, "a null handle");
+  if (!lt::ValidStream(stream)) {
+    return lt::Refuse(kCall, CUBLAS_STATUS_INVALID_VALUE, "a destroyed or unknown stream");
+  }
   if (c_layout == nullptr) c_layout = d_layout;
   lt::MatmulProblem problem;
   cublasStatus_t status =

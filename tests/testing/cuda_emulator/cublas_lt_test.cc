@@ -150,13 +150,14 @@ class LtProduct {
   }
   // With the algorithm FindAlgo found (calling it first if it has not found one).
   cublasStatus_t Run(const void* a, const void* b, const void* c, void* d, float alpha, float beta,
-                     void* workspace = nullptr, size_t workspace_bytes = 0) {
+                     void* workspace = nullptr, size_t workspace_bytes = 0,
+                     cudaStream_t stream = nullptr) {
     if (found_ != 1) {
       const cublasStatus_t status = FindAlgo();
       if (status != kOk) return status;
     }
     return cublasLtMatmul(handle_, desc_, &alpha, a, a_, b, b_, &beta, c, c_, d, c_, &result_.algo,
-                          workspace, workspace_bytes, nullptr);
+                          workspace, workspace_bytes, stream);
   }
 
   // With `algo` in place of FindAlgo's (null: cuBLASLt's implicit choice).
@@ -741,6 +742,43 @@ TEST_F(CublasLt, WorkspaceIsCheckedAndClobbered) {
   for (size_t i = 0; i < bytes + 256; ++i) ASSERT_EQ(workspace[i], 0) << i;  // Untouched.
   ASSERT_EQ(product.Run(a.data(), b.data(), nullptr, d.data(), 1, 0, workspace.data(), bytes), kOk);
   for (size_t i = 0; i < bytes; ++i) ASSERT_EQ(workspace[i], 0xFF) << i;
+}
+
+// cuBLASLt writes the part of the workspace its algorithm uses: an operand there is refused,
+// one just past it is not.
+TEST_F(CublasLt, RefusesAWorkspaceOverlappingAnOperand) {
+  Matrix a(CUDA_R_32F, 8, 8, 8), b(CUDA_R_32F, 8, 8, 8), d(CUDA_R_32F, 8, 8, 8);
+  a.Fill(26);
+  b.Fill(27);
+  LtProduct product(CUBLAS_COMPUTE_32F, a, b, d);
+  ASSERT_EQ(product.Prefer(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t{4096}), kOk);
+  ASSERT_EQ(product.FindAlgo(), kOk);
+  const size_t bytes = product.result().workspaceSize;
+  ASSERT_EQ(bytes, 4096u);
+  const size_t a_bytes = 64 * sizeof(float);
+  DeviceArray<unsigned char> shared(2 * bytes, "workspace and A");
+  unsigned char* const inside = shared.data() + bytes - 256;  // A's first 256 bytes in it.
+  std::memcpy(inside, a.data(), a_bytes);
+  EXPECT_EQ(product.Run(inside, b.data(), nullptr, d.data(), 1, 0, shared.data(), bytes),
+            CUBLAS_STATUS_INVALID_VALUE);
+  EXPECT_EQ(product.Run(a.data(), b.data(), nullptr, inside, 1, 0, shared.data(), bytes),
+            CUBLAS_STATUS_INVALID_VALUE);  // D in it.
+  unsigned char* const past = shared.data() + bytes;
+  std::memcpy(past, a.data(), a_bytes);
+  EXPECT_EQ(product.Run(past, b.data(), nullptr, d.data(), 1, 0, shared.data(), bytes), kOk);
+}
+
+TEST_F(CublasLt, RefusesADestroyedStream) {
+  Matrix a(CUDA_R_32F, 8, 8, 8), b(CUDA_R_32F, 8, 8, 8), d(CUDA_R_32F, 8, 8, 8);
+  a.Fill(28);
+  b.Fill(29);
+  LtProduct product(CUBLAS_COMPUTE_32F, a, b, d);
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  EXPECT_EQ(product.Run(a.data(), b.data(), nullptr, d.data(), 1, 0, nullptr, 0, stream), kOk);
+  ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  EXPECT_EQ(product.Run(a.data(), b.data(), nullptr, d.data(), 1, 0, nullptr, 0, stream),
+            CUBLAS_STATUS_INVALID_VALUE);
 }
 
 TEST_F(CublasLt, RefusesAnOutputOverlappingAnInputAndAForeignAlgo) {

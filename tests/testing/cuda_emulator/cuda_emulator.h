@@ -115,7 +115,8 @@ Statistics TotalStatistics();
 // Makes the next NCCL collective or point-to-point call of this process (on any communicator)
 // fail after it has been taken in, as when a peer dies while it runs: the call does its work and
 // answers as usual, then its communicator's state (ncclCommGetAsyncError) reports
-// ncclRemoteError, once it is no longer in progress, until the communicator is aborted. (A
+// ncclRemoteError, once it is no longer in progress, until the communicator is aborted. A next
+// call refused outright (a bad argument) fails as it would have, and takes the failure too. (A
 // non-blocking communicator's first call answers ncclInProgress, so its caller, polling the
 // state, finds the failure while it takes the call in: make another call first.)
 void FailNextNcclCallInTheBackground();

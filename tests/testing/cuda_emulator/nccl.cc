@@ -14,6 +14,7 @@
 
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
 #include "tests/testing/cuda_emulator/internal/memory.h"
+#include "tests/testing/cuda_emulator/internal/streams.h"
 
 struct ncclComm {
   MPI_Comm mpi;  // MPI_COMM_NULL for a communicator of one rank.
@@ -39,7 +40,7 @@ namespace {
 
 thread_local std::string last_nccl_error;
 
-// Set by FailNextNcclCallInTheBackground, cleared by the call it fails.
+// Set by FailNextNcclCallInTheBackground, cleared by the next call (CheckCall).
 std::atomic<bool> fail_next_call{false};
 
 ncclResult_t Fail(ncclResult_t result, std::string message) {
@@ -232,11 +233,16 @@ void Reduce(const unsigned char* parts, int nparts, size_t count, ncclDataType_t
   }
 }
 
-// The checks every call makes: a live communicator, a type the emulation knows, buffers in
-// device memory, a message MPI can count.
-ncclResult_t CheckCall(const char* call, ncclComm_t comm, ncclDataType_t type,
+// The checks every call makes: a live communicator, a valid stream, a type the emulation knows,
+// buffers in device memory, a message MPI can count. Takes a failure that
+// FailNextNcclCallInTheBackground asked for, whether the call passes them or not.
+ncclResult_t CheckCall(const char* call, ncclComm_t comm, cudaStream_t stream, ncclDataType_t type,
                        std::initializer_list<std::pair<const void*, size_t>> buffers) {
+  const bool fail_in_the_background = fail_next_call.exchange(false);
   if (comm == nullptr) return Fail(ncclInvalidArgument, std::string(call) + ": null communicator");
+  if (!ValidStream(stream)) {
+    return Fail(ncclInvalidArgument, std::string(call) + ": a destroyed or unknown stream");
+  }
   if (ElementBytes(type) == 0) {
     return Fail(ncclInvalidArgument,
                 std::string(call) + ": data type " + std::to_string(type) + " is not emulated");
@@ -252,6 +258,7 @@ ncclResult_t CheckCall(const char* call, ncclComm_t comm, ncclDataType_t type,
                                            ") is not within one device allocation");
     }
   }
+  if (fail_in_the_background) comm->background_failure = ncclRemoteError;
   return ncclSuccess;
 }
 
@@ -289,8 +296,6 @@ ncclResult_t Started(ncclComm_t comm) {
 // ncclInProgress instead, as NCCL's may while it connects the ranks, and the state says so for a
 // few queries.
 ncclResult_t Answer(ncclComm_t comm, ncclResult_t done) {
-  if (done == ncclSuccess && fail_next_call.exchange(false))
-    comm->background_failure = ncclRemoteError;
   if (done != ncclSuccess || !comm->non_blocking || comm->answered_in_progress) return done;
   comm->answered_in_progress = true;
   comm->in_progress_queries = kInProgressQueries;
@@ -474,9 +479,10 @@ void usine::testing::cuda_emulator::FailNextNcclCallInTheBackground() {
 }
 
 ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t type,
-                           ncclRedOp_t op, ncclComm_t comm, cudaStream_t) {
+                           ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
   const size_t bytes = count * emu::ElementBytes(type);
-  if (ncclResult_t r = emu::CheckCall("ncclAllReduce", comm, type, {{send, bytes}, {recv, bytes}});
+  if (ncclResult_t r =
+          emu::CheckCall("ncclAllReduce", comm, stream, type, {{send, bytes}, {recv, bytes}});
       r != ncclSuccess) {
     return r;
   }
@@ -495,11 +501,11 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
 }
 
 ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recv_count, ncclDataType_t type,
-                               ncclRedOp_t op, ncclComm_t comm, cudaStream_t) {
+                               ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
   const size_t chunk = recv_count * emu::ElementBytes(type);
   const int size = comm != nullptr ? comm->size : 1;
-  if (ncclResult_t r =
-          emu::CheckCall("ncclReduceScatter", comm, type, {{send, chunk * size}, {recv, chunk}});
+  if (ncclResult_t r = emu::CheckCall("ncclReduceScatter", comm, stream, type,
+                                      {{send, chunk * size}, {recv, chunk}});
       r != ncclSuccess) {
     return r;
   }
@@ -518,11 +524,11 @@ ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recv_count, 
 }
 
 ncclResult_t ncclAllGather(const void* send, void* recv, size_t send_count, ncclDataType_t type,
-                           ncclComm_t comm, cudaStream_t) {
+                           ncclComm_t comm, cudaStream_t stream) {
   const size_t chunk = send_count * emu::ElementBytes(type);
   const int size = comm != nullptr ? comm->size : 1;
-  if (ncclResult_t r =
-          emu::CheckCall("ncclAllGather", comm, type, {{send, chunk}, {recv, chunk * size}});
+  if (ncclResult_t r = emu::CheckCall("ncclAllGather", comm, stream, type,
+                                      {{send, chunk}, {recv, chunk * size}});
       r != ncclSuccess) {
     return r;
   }
@@ -539,10 +545,10 @@ ncclResult_t ncclAllGather(const void* send, void* recv, size_t send_count, nccl
 }
 
 ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataType_t type,
-                           int root, ncclComm_t comm, cudaStream_t) {
+                           int root, ncclComm_t comm, cudaStream_t stream) {
   const size_t bytes = count * emu::ElementBytes(type);
   const bool is_root = comm != nullptr && comm->rank == root;
-  if (ncclResult_t r = emu::CheckCall("ncclBroadcast", comm, type,
+  if (ncclResult_t r = emu::CheckCall("ncclBroadcast", comm, stream, type,
                                       {{is_root ? send : recv, bytes}, {recv, bytes}});
       r != ncclSuccess) {
     return r;
@@ -559,9 +565,10 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
 }
 
 ncclResult_t ncclSend(const void* send, size_t count, ncclDataType_t type, int peer,
-                      ncclComm_t comm, cudaStream_t) {
+                      ncclComm_t comm, cudaStream_t stream) {
   const size_t bytes = count * emu::ElementBytes(type);
-  if (ncclResult_t r = emu::CheckCall("ncclSend", comm, type, {{send, bytes}}); r != ncclSuccess) {
+  if (ncclResult_t r = emu::CheckCall("ncclSend", comm, stream, type, {{send, bytes}});
+      r != ncclSuccess) {
     return r;
   }
   if (peer < 0 || peer >= comm->size || peer == comm->rank) {
@@ -574,9 +581,10 @@ ncclResult_t ncclSend(const void* send, size_t count, ncclDataType_t type, int p
 }
 
 ncclResult_t ncclRecv(void* recv, size_t count, ncclDataType_t type, int peer, ncclComm_t comm,
-                      cudaStream_t) {
+                      cudaStream_t stream) {
   const size_t bytes = count * emu::ElementBytes(type);
-  if (ncclResult_t r = emu::CheckCall("ncclRecv", comm, type, {{recv, bytes}}); r != ncclSuccess) {
+  if (ncclResult_t r = emu::CheckCall("ncclRecv", comm, stream, type, {{recv, bytes}});
+      r != ncclSuccess) {
     return r;
   }
   if (peer < 0 || peer >= comm->size || peer == comm->rank) {

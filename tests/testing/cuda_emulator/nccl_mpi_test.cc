@@ -199,6 +199,18 @@ TEST_F(NcclEmulationTest, ANonBlockingCommunicatorAnswersInProgressWhereNcclMay)
   }
 }
 
+// Refused before any rank communicates, so every rank refuses alike without waiting.
+TEST_F(NcclEmulationTest, ADestroyedStreamIsRefused) {
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  DeviceArray<float> x(4, "x");
+  EXPECT_EQ(ncclAllReduce(x.data(), x.data(), 4, ncclFloat32, ncclSum, comm_, stream),
+            ncclInvalidArgument);
+  EXPECT_NE(std::strstr(ncclGetLastError(comm_), "a destroyed or unknown stream"), nullptr)
+      << ncclGetLastError(comm_);
+}
+
 TEST_F(NcclEmulationTest, HostMemoryAndSelfSendsAreRefused) {
   float host = 1.0f;
   EXPECT_EQ(ncclAllReduce(&host, &host, 1, ncclFloat32, ncclSum, comm_, nullptr),

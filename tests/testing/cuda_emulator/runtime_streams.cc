@@ -10,6 +10,7 @@
 
 #include "tests/testing/cuda_emulator/internal/diagnostics.h"
 #include "tests/testing/cuda_emulator/internal/launch_limits.h"
+#include "tests/testing/cuda_emulator/internal/streams.h"
 
 // A stream holds nothing: its work has run by the time the call that issued it returns.
 struct CUstream_st {};
@@ -34,9 +35,6 @@ bool Live(const void* handle) {
   return LiveHandles().count(handle) != 0;
 }
 
-// The default stream (null) or a live one.
-bool ValidStream(cudaStream_t stream) { return stream == nullptr || Live(stream); }
-
 bool Forget(const void* handle) {
   std::lock_guard<std::mutex> lock(handles_mu);
   return LiveHandles().erase(handle) != 0;
@@ -48,6 +46,9 @@ void Remember(const void* handle) {
 }
 
 }  // namespace
+
+bool ValidStream(cudaStream_t stream) { return stream == nullptr || Live(stream); }
+
 }  // namespace usine::testing::cuda_emulator_internal
 
 using usine::testing::cuda_emulator_internal::Forget;

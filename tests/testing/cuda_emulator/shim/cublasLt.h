@@ -34,13 +34,13 @@
 // aux and workspace within one device allocation of the emulator (a host pointer is refused),
 // outputs overlapping inputs, pointers less aligned than the algorithm was chosen for (the
 // preference's MIN_ALIGNMENT attributes, 256 bytes by default, and the bias and aux pointers'
-// own alignments at the heuristic query), a workspace smaller than the algorithm's or not
-// 256-byte aligned.
+// own alignments at the heuristic query), a workspace smaller than the algorithm's, not
+// 256-byte aligned or overlapping an operand, a destroyed or unknown stream.
 //
 // The heuristic gives one algorithm per supported problem, with a workspace of
 // min(1 MiB, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES); cublasLtMatmul fills that much of the
-// workspace with 0xFF bytes, so that a workspace shared by mistake shows. Streams are ignored:
-// the product is done when cublasLtMatmul returns. Safe to call from several host threads on
+// workspace with 0xFF bytes, so that a workspace shared by mistake shows. Streams are only
+// checked: the product is done when cublasLtMatmul returns. Safe to call from several host threads on
 // distinct descriptors (one handle may be shared); a descriptor may be read by several threads at
 // once but not changed while another uses it, as with cuBLASLt.
 //
