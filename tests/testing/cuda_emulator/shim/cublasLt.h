@@ -40,9 +40,9 @@
 // The heuristic gives one algorithm per supported problem, with a workspace of
 // min(1 MiB, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES); cublasLtMatmul fills that much of the
 // workspace with 0xFF bytes, so that a workspace shared by mistake shows. Streams are only
-// checked: the product is done when cublasLtMatmul returns. Safe to call from several host threads on
-// distinct descriptors (one handle may be shared); a descriptor may be read by several threads at
-// once but not changed while another uses it, as with cuBLASLt.
+// checked: the product is done when cublasLtMatmul returns. Safe to call from several host threads
+// on distinct descriptors (one handle may be shared); a descriptor may be read by several threads
+// at once but not changed while another uses it, as with cuBLASLt.
 //
 //   cublasLtHandle_t lt;                   cublasLtCreate(&lt);
 //   cublasLtMatmulDesc_t desc;             cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F,
