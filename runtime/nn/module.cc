@@ -4,6 +4,7 @@
 
 #include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/core/stream.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/nn/shard_boxes.h"
 
@@ -34,12 +35,15 @@ absl::Status RequireGradients(absl::Span<const NamedParameter> parameters, absl:
 absl::Status Module::ZeroGrad() {
   const std::vector<NamedParameter> parameters = Parameters();
   RETURN_IF_ERROR(RequireGradients(parameters, "ZeroGrad"));
-  if (!parameters.empty()) MarkOp("zero_grad", parameters.front().parameter->value.device());
+  if (parameters.empty()) return absl::OkStatus();
+  MarkOp("zero_grad", parameters.front().parameter->value.device());
   if (const std::optional<std::vector<Tensor>> grads = GradientsOfOneKind(parameters)) {
-    return WithContext(Fill(*grads, 0.0), "ZeroGrad");
+    const Stream stream = Stream::Default(grads->front().device());
+    return WithContext(Fill(*grads, 0.0, stream), "ZeroGrad");
   }
   for (const NamedParameter& p : parameters) {
-    RETURN_IF_ERROR(WithContext(Fill(p.parameter->grad, 0.0), p.name));
+    const Tensor& grad = p.parameter->grad;
+    RETURN_IF_ERROR(WithContext(Fill(grad, 0.0, Stream::Default(grad.device())), p.name));
   }
   return absl::OkStatus();
 }

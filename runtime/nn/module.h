@@ -99,7 +99,9 @@ class Module {
   // Parameter used by two computations, e.g. Gpt's wte and output projection: listed once.)
   std::vector<NamedParameter> Parameters();
 
-  // Sets every gradient to zero. FailedPrecondition for a model without gradients.
+  // Sets every gradient to zero: on a CUDA device enqueued on its default stream, where the
+  // layers run, without waiting for the device. FailedPrecondition for a model without
+  // gradients.
   [[nodiscard]] absl::Status ZeroGrad();
 
   // Adds every parameter's value (not its gradient) to `state` as "<prefix><name>", a tensor of

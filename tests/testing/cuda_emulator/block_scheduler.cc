@@ -9,6 +9,7 @@
 
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
 #include "tests/testing/cuda_emulator/device_builtins.h"
+#include "tests/testing/cuda_emulator/internal/api_counts.h"
 #include "tests/testing/cuda_emulator/internal/diagnostics.h"
 #include "tests/testing/cuda_emulator/internal/launch_limits.h"
 #include "tests/testing/cuda_emulator/internal/memory.h"
@@ -246,6 +247,15 @@ std::string DescribeExecutionOrder(const ExecutionOrder& order) {
          (order.cp_async_landing == CpAsyncLanding::kAtWait ? "at the wait" : "at issue");
 }
 
-Statistics TotalStatistics() { return cuda_emulator_internal::statistics; }
+Statistics TotalStatistics() {
+  using cuda_emulator_internal::ApiCall;
+  using cuda_emulator_internal::CountOf;
+  Statistics totals = cuda_emulator_internal::statistics;
+  totals.host_waits = CountOf(ApiCall::kHostWait);
+  totals.pageable_uploads = CountOf(ApiCall::kPageableUpload);
+  totals.device_allocations = CountOf(ApiCall::kDeviceAllocation);
+  totals.device_frees = CountOf(ApiCall::kDeviceFree);
+  return totals;
+}
 
 }  // namespace usine::testing::cuda_emulator

@@ -109,6 +109,18 @@ std::string LastErrorMessage();
 struct Statistics {
   int64_t launches = 0;         // Kernel launches that ran (not those refused).
   int64_t cp_async_copies = 0;  // cp.async instructions executed, by all threads.
+  // Calls after which a GPU's host would have waited for the device to run what was enqueued
+  // (work runs when issued here, so none of them waits): cudaStreamSynchronize,
+  // cudaEventSynchronize, cudaDeviceSynchronize, a cudaMemcpyAsync from device memory into
+  // pageable host memory (not cudaHostAlloc's), which returns only once it has copied, and
+  // cudaFree and cudaFreeHost, which synchronise the device. Not the polling of an event
+  // (cudaEventQuery), which is complete once recorded here.
+  int64_t host_waits = 0;
+  // cudaMemcpyAsync calls from pageable host memory into device memory, which a GPU's driver may
+  // make wait for the stream, to stage the bytes in pinned memory first.
+  int64_t pageable_uploads = 0;
+  int64_t device_allocations = 0;  // cudaMalloc calls that allocated.
+  int64_t device_frees = 0;        // cudaFree calls that freed (host waits too).
 };
 Statistics TotalStatistics();
 

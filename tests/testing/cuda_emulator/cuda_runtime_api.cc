@@ -9,6 +9,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "tests/testing/cuda_emulator/internal/api_counts.h"
 #include "tests/testing/cuda_emulator/internal/launch_limits.h"
 
 namespace usine::testing::cuda_emulator_internal {
@@ -55,7 +56,9 @@ cudaError_t SetMaxDynamicSharedBytes(const void* kernel, int bytes) {
 
 }  // namespace usine::testing::cuda_emulator
 
+using usine::testing::cuda_emulator_internal::ApiCall;
 using usine::testing::cuda_emulator_internal::CheckDevice;
+using usine::testing::cuda_emulator_internal::Count;
 using usine::testing::cuda_emulator_internal::SetLastError;
 
 const char* cudaGetErrorName(cudaError_t error) {
@@ -157,4 +160,7 @@ cudaError_t cudaDeviceGetPCIBusId(char* bus_id, int length, int device) {
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }  // Work runs when issued.
+cudaError_t cudaDeviceSynchronize() {  // Work runs when issued: nothing to wait for.
+  Count(ApiCall::kHostWait);
+  return cudaSuccess;
+}

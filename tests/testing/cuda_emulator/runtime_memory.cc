@@ -5,12 +5,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
-#include <set>
 
 #include <cuda_runtime_api.h>
 
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
+#include "tests/testing/cuda_emulator/internal/api_counts.h"
 #include "tests/testing/cuda_emulator/internal/diagnostics.h"
 #include "tests/testing/cuda_emulator/internal/launch_limits.h"
 #include "tests/testing/cuda_emulator/internal/memory.h"
@@ -21,9 +22,22 @@ namespace {
 constexpr size_t kHostAlignment = 4096;
 
 std::mutex host_mu;
-std::set<void*>& HostAllocations() {
-  static std::set<void*> allocations;
+// Pinned host allocations: start -> bytes.
+std::map<const void*, size_t>& HostAllocations() {
+  static std::map<const void*, size_t> allocations;
   return allocations;
+}
+
+// Whether [p, p + bytes) lies in one pinned host allocation.
+bool InPinnedHostAllocation(const void* p, size_t bytes) {
+  const auto p_address = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> lock(host_mu);
+  auto it = HostAllocations().upper_bound(p);
+  if (it == HostAllocations().begin()) return false;
+  --it;
+  const auto start = reinterpret_cast<uintptr_t>(it->first);
+  const uintptr_t offset = p_address - start;
+  return offset < it->second && bytes <= it->second - offset;
 }
 
 // Whether [p, p + bytes) is device memory as `kind` says (cudaMemcpyDefault: either, as with
@@ -47,7 +61,10 @@ bool ValidSide(const void* p, size_t bytes, bool device, bool any, const char* c
 }  // namespace
 }  // namespace usine::testing::cuda_emulator_internal
 
+using usine::testing::cuda_emulator_internal::ApiCall;
+using usine::testing::cuda_emulator_internal::Count;
 using usine::testing::cuda_emulator_internal::InDeviceAllocation;
+using usine::testing::cuda_emulator_internal::InPinnedHostAllocation;
 using usine::testing::cuda_emulator_internal::Note;
 using usine::testing::cuda_emulator_internal::SetLastError;
 using usine::testing::cuda_emulator_internal::ValidSide;
@@ -55,7 +72,9 @@ using usine::testing::cuda_emulator_internal::ValidSide;
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (ptr == nullptr) return SetLastError(cudaErrorInvalidValue);
   *ptr = usine::testing::cuda_emulator::DeviceMalloc(bytes, "cudaMalloc");
-  return *ptr != nullptr ? cudaSuccess : SetLastError(cudaErrorMemoryAllocation);
+  if (*ptr == nullptr) return SetLastError(cudaErrorMemoryAllocation);
+  Count(ApiCall::kDeviceAllocation);
+  return cudaSuccess;
 }
 
 cudaError_t cudaFree(void* ptr) {
@@ -64,6 +83,8 @@ cudaError_t cudaFree(void* ptr) {
     Note("cudaFree(%p): not the start of a device allocation", ptr);
     return SetLastError(cudaErrorInvalidValue);
   }
+  Count(ApiCall::kDeviceFree);
+  Count(ApiCall::kHostWait);
   return cudaSuccess;
 }
 
@@ -76,7 +97,7 @@ cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int flags) {
   *ptr = std::aligned_alloc(usine::testing::cuda_emulator_internal::kHostAlignment, rounded);
   if (*ptr == nullptr) return SetLastError(cudaErrorMemoryAllocation);
   std::lock_guard<std::mutex> lock(usine::testing::cuda_emulator_internal::host_mu);
-  usine::testing::cuda_emulator_internal::HostAllocations().insert(*ptr);
+  usine::testing::cuda_emulator_internal::HostAllocations().emplace(*ptr, rounded);
   return cudaSuccess;
 }
 
@@ -90,6 +111,7 @@ cudaError_t cudaFreeHost(void* ptr) {
     }
   }
   std::free(ptr);
+  Count(ApiCall::kHostWait);
   return cudaSuccess;
 }
 
@@ -108,6 +130,14 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
     return SetLastError(cudaErrorInvalidValue);
   }
   std::memmove(dst, src, bytes);
+  // Into pageable host memory from the device, a GPU's call returns once it has copied; from
+  // pageable host memory into the device, it may wait for the stream to stage the bytes.
+  const bool from_device = InDeviceAllocation(src, 1), to_device = InDeviceAllocation(dst, 1);
+  if (from_device && !to_device && !InPinnedHostAllocation(dst, bytes)) {
+    Count(ApiCall::kHostWait);
+  } else if (!from_device && to_device && !InPinnedHostAllocation(src, bytes)) {
+    Count(ApiCall::kPageableUpload);
+  }
   return cudaSuccess;
 }
 

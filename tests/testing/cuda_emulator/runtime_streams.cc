@@ -8,6 +8,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "tests/testing/cuda_emulator/internal/api_counts.h"
 #include "tests/testing/cuda_emulator/internal/diagnostics.h"
 #include "tests/testing/cuda_emulator/internal/launch_limits.h"
 #include "tests/testing/cuda_emulator/internal/streams.h"
@@ -51,6 +52,8 @@ bool ValidStream(cudaStream_t stream) { return stream == nullptr || Live(stream)
 
 }  // namespace usine::testing::cuda_emulator_internal
 
+using usine::testing::cuda_emulator_internal::ApiCall;
+using usine::testing::cuda_emulator_internal::Count;
 using usine::testing::cuda_emulator_internal::Forget;
 using usine::testing::cuda_emulator_internal::Live;
 using usine::testing::cuda_emulator_internal::Note;
@@ -77,7 +80,9 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  return ValidStream(stream) ? cudaSuccess : SetLastError(cudaErrorInvalidResourceHandle);
+  if (!ValidStream(stream)) return SetLastError(cudaErrorInvalidResourceHandle);
+  Count(ApiCall::kHostWait);
+  return cudaSuccess;
 }
 
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
@@ -121,7 +126,11 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
   return cudaSuccess;  // Complete, or never recorded: both are cudaSuccess in CUDA.
 }
 
-cudaError_t cudaEventSynchronize(cudaEvent_t event) { return cudaEventQuery(event); }
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  const cudaError_t status = cudaEventQuery(event);
+  if (status == cudaSuccess) Count(ApiCall::kHostWait);
+  return status;
+}
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (ms == nullptr) return SetLastError(cudaErrorInvalidValue);
