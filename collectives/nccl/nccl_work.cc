@@ -7,9 +7,11 @@
 #include <optional>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 #include "collectives/watchdog.h"
 #include "runtime/core/logging.h"
@@ -24,13 +26,18 @@ namespace {
 // doubled the wait for a call of 100 us when the spin was 100 polls (measured on an H100).
 constexpr auto kSpinTime = std::chrono::milliseconds(2);
 constexpr auto kPollInterval = std::chrono::microseconds(50);
+// How long a failed call's Work, destroyed, waits for its kernels to quit (the communicator is
+// aborted) before it leaks the call's tensors rather than hand them back to the allocator.
+constexpr absl::Duration kQuitGrace = absl::Seconds(5);
 
 // Thread-safe: Wait and Test may be called from any thread.
 class NcclWork final : public Work {
  public:
   NcclWork(std::shared_ptr<NcclComm> comm, std::shared_ptr<const Event> done,
            std::vector<Tensor> keep_alive, Watchdog::Token token, std::string description);
-  ~NcclWork() override { Wait().IgnoreError(); }
+  // Waits for the call; after a failure, for its tensors' release (ReleaseTensorsLocked), up to
+  // kQuitGrace, then leaks them.
+  ~NcclWork() override;
 
   absl::Status Wait() override;
   absl::StatusOr<bool> Test() override;
@@ -38,6 +45,10 @@ class NcclWork final : public Work {
  private:
   // Whether the event has completed (Event::IsComplete makes its device current).
   absl::StatusOr<bool> EventCompleted() const;
+  // Drops keep_alive_ once the call is over, and says whether it is gone. After a failure the
+  // communicator is aborted and its kernels quit, but may still be running: the tensors go
+  // once the call's event has completed (one query here; Test asks again, the destructor polls).
+  bool ReleaseTensorsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Declared first so that it outlives token_, whose probe it owns.
   const std::shared_ptr<NcclComm> comm_;
@@ -100,10 +111,40 @@ absl::StatusOr<bool> NcclWork::Test() {
     }
     outcome_ = status;
     token_.Release();
-    keep_alive_.clear();
   }
+  ReleaseTensorsLocked();
   if (!outcome_->ok()) return *outcome_;
   return true;
+}
+
+bool NcclWork::ReleaseTensorsLocked() {
+  if (keep_alive_.empty()) return true;
+  if (!outcome_->ok()) {
+    const absl::StatusOr<bool> completed = EventCompleted();
+    if (!completed.ok() || !*completed) return false;
+  }
+  keep_alive_.clear();
+  return true;
+}
+
+NcclWork::~NcclWork() {
+  Wait().IgnoreError();
+  std::lock_guard<std::mutex> lock(mu_);
+  const absl::Time give_up = absl::Now() + kQuitGrace;
+  while (!ReleaseTensorsLocked()) {
+    if (absl::Now() >= give_up) {
+      USINE_LOG(ERROR) << description_
+                       << ": failed, and its kernels did not quit; leaking its tensors, which "
+                          "they may still write";
+      static std::mutex leaked_mu;
+      static std::vector<Tensor>* const leaked = new std::vector<Tensor>;  // Never freed.
+      std::lock_guard<std::mutex> leak_lock(leaked_mu);
+      for (Tensor& tensor : keep_alive_) leaked->push_back(std::move(tensor));
+      keep_alive_.clear();
+      return;
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
 }
 
 absl::StatusOr<bool> NcclWork::EventCompleted() const {

@@ -30,9 +30,12 @@ namespace usine::collectives_internal {
 
 // Tracks `description` with the watchdog for `timeout` (from now), runs `op` on `stream`
 // through comm->Enqueue, records an event after it and returns the Work that follows it. The
-// Work keeps `keep_alive` (the call's tensors) until the call has completed, and the watch
-// until then; its Wait and Test may be called from any thread, and destroying it waits for the
-// call (the device may still be using the tensors). `unwaited`: nobody will wait on the Work
+// Work keeps `keep_alive` (the call's tensors) until the call has completed (after a failure,
+// until its event has: NCCL's kernels quit once the communicator is aborted, but may still be
+// running when the error is seen), and the watch until then; its Wait and Test may be called
+// from any thread, and destroying it waits for the call (the device may still be using the
+// tensors; after a failure for at most a few seconds, after which the tensors are leaked rather
+// than handed back). `unwaited`: nobody will wait on the Work
 // soon (a stream-ordered call), so the watchdog itself polls the event and NCCL's errors
 // (Watchdog::SetCompletionTest), to drop the call from the watch once it has run and to abort
 // the communicator when NCCL reports an error.

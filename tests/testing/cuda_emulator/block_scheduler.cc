@@ -3,6 +3,7 @@
 // in the order that SetExecutionOrder chose (cuda_emulator.h) whenever the running one waits or
 // exits. A block in which no thread can go on is a deadlock: a fatal error.
 #include <algorithm>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "tests/testing/cuda_emulator/internal/launch_limits.h"
 #include "tests/testing/cuda_emulator/internal/memory.h"
 #include "tests/testing/cuda_emulator/internal/simt_state.h"
+#include "tests/testing/cuda_emulator/internal/stream_order.h"
 #include "tests/testing/cuda_emulator/kernel_launch.h"
 
 namespace usine::testing::cuda_emulator {
@@ -163,7 +165,29 @@ void RunBlock(uint3 block_idx) {
   EndBlockSharedMemory();
 }
 
+// A launch's pointer arguments as its accesses on `stream` (internal/stream_order.h): from each
+// pointer to its allocation's end.
+void IssueLaunch(const void* kernel, const char* name, cudaStream_t stream,
+                 const std::vector<cuda_emulator::KernelPointer>& pointers) {
+  // Argument k of a kernel (from 1), in reports: each access names a string that outlives it.
+  static constexpr const char* kArguments[] = {
+      "argument 1",  "argument 2",  "argument 3",  "argument 4",  "argument 5",  "argument 6",
+      "argument 7",  "argument 8",  "argument 9",  "argument 10", "argument 11", "argument 12",
+      "argument 13", "argument 14", "argument 15", "argument 16", "argument 17", "argument 18",
+      "argument 19", "argument 20", "argument 21", "argument 22", "argument 23", "argument 24"};
+  constexpr int kNamed = sizeof(kArguments) / sizeof(kArguments[0]);
+  std::vector<DeviceAccess> accesses;
+  accesses.reserve(pointers.size());
+  for (const cuda_emulator::KernelPointer& pointer : pointers) {
+    accesses.push_back(
+        {pointer.p, SIZE_MAX, pointer.written ? DeviceAccess::kWrite : DeviceAccess::kRead,
+         pointer.position < kNamed ? kArguments[pointer.position] : "an argument past the 24th"});
+  }
+  IssueKernelOnStream(kernel, name, stream, accesses);
+}
+
 void RunLaunch(const void* kernel, const char* name, dim3 grid, dim3 block, size_t shared_bytes,
+               cudaStream_t stream, const std::vector<cuda_emulator::KernelPointer>& pointers,
                void (*thread_body)(const void* closure), const void* closure) {
   if (launch.kernel != nullptr) ReportFatal("a kernel launch inside a kernel");
   // Named only for a report: FunctionAt runs addr2line over the executable.
@@ -182,6 +206,7 @@ void RunLaunch(const void* kernel, const char* name, dim3 grid, dim3 block, size
     SetLastError(cudaErrorInvalidValue);
     return;
   }
+  IssueLaunch(kernel, name, stream, pointers);
   ++statistics.launches;
   launch.kernel = kernel;
   launch.name = name;
@@ -218,11 +243,13 @@ cuda_emulator::Statistics& MutableStatistics() { return statistics; }
 namespace usine::testing::cuda_emulator {
 
 void RunKernel(const void* kernel, const char* name, dim3 grid, dim3 block, size_t shared_bytes,
+               cudaStream_t stream, const std::vector<KernelPointer>& pointers,
                void (*thread_body)(const void* closure), const void* closure) {
   // Launches from several host threads run one at a time: the running launch is global state.
   static std::mutex launch_mu;
   std::lock_guard<std::mutex> lock(launch_mu);
-  cuda_emulator_internal::RunLaunch(kernel, name, grid, block, shared_bytes, thread_body, closure);
+  cuda_emulator_internal::RunLaunch(kernel, name, grid, block, shared_bytes, stream, pointers,
+                                    thread_body, closure);
 }
 
 void SetExecutionOrder(const ExecutionOrder& order) {

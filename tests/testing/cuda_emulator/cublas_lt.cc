@@ -12,6 +12,7 @@
 #include "tests/testing/cuda_emulator/internal/cublas_lt_product.h"
 #include "tests/testing/cuda_emulator/internal/diagnostics.h"
 #include "tests/testing/cuda_emulator/internal/memory.h"
+#include "tests/testing/cuda_emulator/internal/stream_order.h"
 #include "tests/testing/cuda_emulator/internal/streams.h"
 
 struct cublasLtContext {};
@@ -765,6 +766,17 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   status = lt::CheckOperands(kCall, problem, pointers, record, *c_layout, *d_layout, workspace,
                              workspace_bytes);
   if (status != CUBLAS_STATUS_SUCCESS) return status;
+  constexpr auto kRead = lt::DeviceAccess::kRead;
+  constexpr auto kWrite = lt::DeviceAccess::kWrite;
+  lt::IssueOnStream(
+      kCall, stream,
+      {{a, lt::Bytes(problem.a), kRead, "A"},
+       {b, lt::Bytes(problem.b), kRead, "B"},
+       {c_read, c_read != nullptr ? lt::Bytes(problem.c) : 0, kRead, "C"},
+       {d, lt::Bytes(problem.d), kWrite, "D"},
+       {desc->bias, problem.bias ? lt::Bytes(problem.bias_vector) : 0, kRead, "bias"},
+       {desc->aux, problem.aux ? lt::Bytes(problem.aux_matrix) : 0, kWrite, "GELU input (aux)"},
+       {workspace, static_cast<size_t>(record.workspace_bytes), kWrite, "workspace"}});
   if (record.workspace_bytes > 0) std::memset(workspace, 0xFF, record.workspace_bytes);
   lt::ComputeMatmul(problem, pointers, alpha_value, beta_value);
   return CUBLAS_STATUS_SUCCESS;

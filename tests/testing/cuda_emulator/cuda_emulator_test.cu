@@ -435,6 +435,45 @@ void ExpectOverrunReported(Launch launch, const char* message) {
   EXPECT_THAT(LastErrorMessage(), HasSubstr(message));
 }
 
+__global__ void AddOneKernel(float* out, const float* in) {
+  out[threadIdx.x] = in[threadIdx.x] + 1;
+}
+
+// A launch's pointer arguments are its accesses for the checks of the order between streams
+// (internal/stream_order.h): written through a pointer, read through a pointer to const.
+TEST(CudaEmulator, ReportsALaunchThatMayRunWhileAnotherStreamsLaunchReadsItsOutput) {
+  DeviceArray<float> a(32, "a"), b(32, "b"), c(32, "c");
+  cudaStream_t first = nullptr, second = nullptr;
+  cudaEvent_t written = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&first, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreateWithFlags(&second, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&written, cudaEventDisableTiming), cudaSuccess);
+  const int errors = ErrorCount();
+  AddOneKernel<<<1, 32, 0, first>>>(b.data(), a.data());
+  ASSERT_EQ(cudaEventRecord(written, first), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(second, written, 0), cudaSuccess);
+  AddOneKernel<<<1, 32, 0, second>>>(c.data(), b.data());  // Reads b once it is written.
+  EXPECT_EQ(ErrorCount(), errors);
+  AddOneKernel<<<1, 32, 0, first>>>(b.data(), a.data());  // Writes b while `second` may read it.
+  EXPECT_EQ(ErrorCount(), errors + 1);
+  EXPECT_THAT(LastErrorMessage(), HasSubstr(": argument 1 on stream #"));
+  EXPECT_THAT(LastErrorMessage(), HasSubstr(": argument 2 on stream #"));
+  EXPECT_THAT(LastErrorMessage(), HasSubstr("with nothing ordering the two"));
+  // Reads through pointers to const, on two streams at once, are no race.
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  AddOneKernel<<<1, 32, 0, first>>>(b.data(), a.data());
+  AddOneKernel<<<1, 32, 0, second>>>(c.data(), a.data());
+  EXPECT_EQ(ErrorCount(), errors + 1);
+  // A refused launch runs nothing: no access.
+  AddOneKernel<<<1, 2048, 0, second>>>(b.data(), a.data());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  EXPECT_EQ(ErrorCount(), errors + 1);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  ASSERT_EQ(cudaEventDestroy(written), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(first), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(second), cudaSuccess);
+}
+
 __global__ void WriteShiftedKernel(float* out) { out[threadIdx.x + 3] = 1.0f; }
 
 TEST(CudaEmulator, ReportsWritesPastTheEndOfADeviceArray) {

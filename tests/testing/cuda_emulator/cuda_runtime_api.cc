@@ -11,6 +11,7 @@
 
 #include "tests/testing/cuda_emulator/internal/api_counts.h"
 #include "tests/testing/cuda_emulator/internal/launch_limits.h"
+#include "tests/testing/cuda_emulator/internal/stream_order.h"
 
 namespace usine::testing::cuda_emulator_internal {
 namespace {
@@ -162,5 +163,6 @@ cudaError_t cudaDeviceGetPCIBusId(char* bus_id, int length, int device) {
 
 cudaError_t cudaDeviceSynchronize() {  // Work runs when issued: nothing to wait for.
   Count(ApiCall::kHostWait);
+  usine::testing::cuda_emulator_internal::HostWaitsForDevice();
   return cudaSuccess;
 }

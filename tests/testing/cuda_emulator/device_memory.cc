@@ -14,6 +14,7 @@
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
 #include "tests/testing/cuda_emulator/internal/diagnostics.h"
 #include "tests/testing/cuda_emulator/internal/memory.h"
+#include "tests/testing/cuda_emulator/internal/stream_order.h"
 
 namespace usine::testing::cuda_emulator_internal {
 namespace {
@@ -69,6 +70,17 @@ bool InDeviceAllocation(const void* p, size_t bytes) {
   return address + bytes <= it->first + it->second.bytes;
 }
 
+size_t DeviceBytesFrom(const void* p) {
+  const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> lock(allocations_mu);
+  const std::map<uintptr_t, Allocation>& allocations = Allocations();
+  auto it = allocations.upper_bound(address);
+  if (it == allocations.begin()) return 0;
+  --it;
+  const uintptr_t end = it->first + it->second.bytes;
+  return address < end ? end - address : 0;
+}
+
 bool FreeDeviceAllocation(void* p) {
   Allocation allocation;
   {
@@ -78,6 +90,8 @@ bool FreeDeviceAllocation(void* p) {
     allocation = std::move(it->second);
     Allocations().erase(it);
   }
+  // Before the addresses can come back.
+  ForgetAccesses(p, static_cast<unsigned char*>(p) + allocation.bytes);
   if (allocation.mapping != nullptr) {
     munmap(allocation.mapping, allocation.mapping_bytes);
   } else {

@@ -58,11 +58,17 @@ std::string RankTag() {
   return "";
 }
 
-void Report(const char* kind, const std::string& message) {
+void Report(const char* kind, const std::string& message, bool with_launch = true) {
   std::fflush(stdout);
   std::fprintf(stderr, "\n[cuda emulator %s%s] %s\n%s", kind, RankTag().c_str(), message.c_str(),
-               LaunchContext().c_str());
+               with_launch ? LaunchContext().c_str() : "");
   std::fflush(stderr);
+}
+
+void CountError(const std::string& message) {
+  std::lock_guard<std::mutex> lock(errors_mu);
+  last_error = message;
+  ++error_count;
 }
 
 }  // namespace
@@ -80,12 +86,17 @@ void ReportError(const char* format, ...) {
   va_start(args, format);
   const std::string message = VStringPrintf(format, args);
   va_end(args);
-  {
-    std::lock_guard<std::mutex> lock(errors_mu);
-    last_error = message;
-    ++error_count;
-  }
+  CountError(message);
   Report("ERROR", message);
+}
+
+void ReportCallError(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  const std::string message = VStringPrintf(format, args);
+  va_end(args);
+  CountError(message);
+  Report("ERROR", message, /*with_launch=*/false);
 }
 
 void ReportFatal(const char* format, ...) {

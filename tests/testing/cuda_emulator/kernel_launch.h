@@ -10,8 +10,11 @@
 //     -> float* const shared =
 //            reinterpret_cast<float*>(::usine::testing::cuda_emulator::DynamicShared());
 //
-// A launch runs every thread of the grid before it returns (streams are ignored); a launch
-// configuration that CUDA refuses runs nothing and leaves its error for cudaGetLastError.
+// A launch runs every thread of the grid before it returns; its stream and its pointer arguments
+// go to the checks of the order between streams (internal/stream_order.h: each pointer into
+// device memory as an access from it to the end of its allocation, read through a pointer to
+// const, written otherwise). A launch configuration that CUDA refuses runs nothing and leaves its
+// error for cudaGetLastError.
 #ifndef USINE_TESTS_TESTING_CUDA_EMULATOR_KERNEL_LAUNCH_H_
 #define USINE_TESTS_TESTING_CUDA_EMULATOR_KERNEL_LAUNCH_H_
 
@@ -19,15 +22,26 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <cuda_runtime_api.h>
 
 namespace usine::testing::cuda_emulator {
 
+// A pointer argument of a launch: its position among the arguments (from 0), and whether it is
+// written (unless it points to const, as the argument's type, declared or deduced, says).
+struct KernelPointer {
+  const void* p;
+  int position;
+  bool written;
+};
+
 // Runs thread_body(closure) in every thread of a grid x block launch of the kernel at `kernel`,
 // which keys its cudaFuncSetAttribute limit and, unless `name` is given, names it in reports
-// (the function at that address).
+// (the function at that address). A launch that runs is issued on `stream` with its pointer
+// arguments as its accesses, for the checks of the order between streams.
 void RunKernel(const void* kernel, const char* name, dim3 grid, dim3 block, size_t shared_bytes,
+               cudaStream_t stream, const std::vector<KernelPointer>& pointers,
                void (*thread_body)(const void* closure), const void* closure);
 
 // The running block's dynamic shared memory: the launch's bytes, 128-byte aligned, poisoned with
@@ -40,20 +54,25 @@ template <typename Call, typename... Params>
 class KernelLaunch {
  public:
   KernelLaunch(const void* kernel, const char* name, Call call, dim3 grid, dim3 block,
-               size_t shared_bytes)
+               size_t shared_bytes, cudaStream_t stream)
       : kernel_(kernel),
         name_(name),
         call_(call),
         grid_(grid),
         block_(block),
-        shared_bytes_(shared_bytes) {}
+        shared_bytes_(shared_bytes),
+        stream_(stream) {}
 
   template <typename... Args>
   void operator()(Args&&... args) const {
     using Arguments = std::conditional_t<sizeof...(Params) == 0, std::tuple<std::decay_t<Args>...>,
                                          std::tuple<std::decay_t<Params>...>>;
     const Closure<Arguments> closure{&call_, Arguments(std::forward<Args>(args)...)};
-    RunKernel(kernel_, name_, grid_, block_, shared_bytes_, &RunThread<Arguments>, &closure);
+    std::vector<KernelPointer> pointers;
+    AddPointers(pointers, closure.arguments,
+                std::make_index_sequence<std::tuple_size_v<Arguments>>());
+    RunKernel(kernel_, name_, grid_, block_, shared_bytes_, stream_, pointers,
+              &RunThread<Arguments>, &closure);
   }
 
  private:
@@ -62,6 +81,19 @@ class KernelLaunch {
     const Call* call;
     Arguments arguments;
   };
+
+  template <typename Arguments, size_t... kPositions>
+  static void AddPointers(std::vector<KernelPointer>& pointers, const Arguments& arguments,
+                          std::index_sequence<kPositions...>) {
+    (AddIfPointer(pointers, std::get<kPositions>(arguments), static_cast<int>(kPositions)), ...);
+  }
+  template <typename T>
+  static void AddIfPointer(std::vector<KernelPointer>& pointers, const T& argument, int position) {
+    if constexpr (std::is_pointer_v<T> && !std::is_function_v<std::remove_pointer_t<T>>) {
+      pointers.push_back({const_cast<const void*>(static_cast<const volatile void*>(argument)),
+                          position, !std::is_const_v<std::remove_pointer_t<T>>});
+    }
+  }
 
   template <typename Arguments>
   static void RunThread(const void* closure) {
@@ -75,21 +107,23 @@ class KernelLaunch {
   Call call_;
   dim3 grid_, block_;
   size_t shared_bytes_;
+  cudaStream_t stream_;
 };
 
 template <typename... Params>
 KernelLaunch<void (*)(Params...), Params...> Launch(void (*kernel)(Params...), dim3 grid,
                                                     dim3 block, size_t shared_bytes = 0,
-                                                    cudaStream_t = nullptr) {
-  return {reinterpret_cast<const void*>(kernel), nullptr, kernel, grid, block, shared_bytes};
+                                                    cudaStream_t stream = nullptr) {
+  return {
+      reinterpret_cast<const void*>(kernel), nullptr, kernel, grid, block, shared_bytes, stream};
 }
 
 // A kernel template launched with deduced template arguments: `call` forwards the arguments to
 // it, and `name` (a string literal: its address is the kernel's identity) names it.
 template <typename Call>
 KernelLaunch<Call> LaunchTemplate(const char* name, Call call, dim3 grid, dim3 block,
-                                  size_t shared_bytes = 0, cudaStream_t = nullptr) {
-  return {name, name, call, grid, block, shared_bytes};
+                                  size_t shared_bytes = 0, cudaStream_t stream = nullptr) {
+  return {name, name, call, grid, block, shared_bytes, stream};
 }
 
 }  // namespace usine::testing::cuda_emulator

@@ -14,6 +14,7 @@
 
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
 #include "tests/testing/cuda_emulator/internal/memory.h"
+#include "tests/testing/cuda_emulator/internal/stream_order.h"
 #include "tests/testing/cuda_emulator/internal/streams.h"
 
 struct ncclComm {
@@ -237,7 +238,7 @@ void Reduce(const unsigned char* parts, int nparts, size_t count, ncclDataType_t
 // buffers in device memory, a message MPI can count. Takes a failure that
 // FailNextNcclCallInTheBackground asked for, whether the call passes them or not.
 ncclResult_t CheckCall(const char* call, ncclComm_t comm, cudaStream_t stream, ncclDataType_t type,
-                       std::initializer_list<std::pair<const void*, size_t>> buffers) {
+                       std::initializer_list<DeviceAccess> buffers) {
   const bool fail_in_the_background = fail_next_call.exchange(false);
   if (comm == nullptr) return Fail(ncclInvalidArgument, std::string(call) + ": null communicator");
   if (!ValidStream(stream)) {
@@ -247,7 +248,9 @@ ncclResult_t CheckCall(const char* call, ncclComm_t comm, cudaStream_t stream, n
     return Fail(ncclInvalidArgument,
                 std::string(call) + ": data type " + std::to_string(type) + " is not emulated");
   }
-  for (const auto& [p, bytes] : buffers) {
+  for (const DeviceAccess& buffer : buffers) {
+    const void* p = buffer.p;
+    const size_t bytes = buffer.bytes;
     if (bytes > static_cast<size_t>(INT32_MAX) / 2) {
       return Fail(ncclInvalidArgument, std::string(call) + ": message too large to emulate");
     }
@@ -259,6 +262,7 @@ ncclResult_t CheckCall(const char* call, ncclComm_t comm, cudaStream_t stream, n
     }
   }
   if (fail_in_the_background) comm->background_failure = ncclRemoteError;
+  IssueOnStream(call, stream, buffers);
   return ncclSuccess;
 }
 
@@ -481,8 +485,9 @@ void usine::testing::cuda_emulator::FailNextNcclCallInTheBackground() {
 ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t type,
                            ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
   const size_t bytes = count * emu::ElementBytes(type);
-  if (ncclResult_t r =
-          emu::CheckCall("ncclAllReduce", comm, stream, type, {{send, bytes}, {recv, bytes}});
+  if (ncclResult_t r = emu::CheckCall("ncclAllReduce", comm, stream, type,
+                                      {{send, bytes, emu::DeviceAccess::kRead, "sendbuff"},
+                                       {recv, bytes, emu::DeviceAccess::kWrite, "recvbuff"}});
       r != ncclSuccess) {
     return r;
   }
@@ -505,7 +510,8 @@ ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recv_count, 
   const size_t chunk = recv_count * emu::ElementBytes(type);
   const int size = comm != nullptr ? comm->size : 1;
   if (ncclResult_t r = emu::CheckCall("ncclReduceScatter", comm, stream, type,
-                                      {{send, chunk * size}, {recv, chunk}});
+                                      {{send, chunk * size, emu::DeviceAccess::kRead, "sendbuff"},
+                                       {recv, chunk, emu::DeviceAccess::kWrite, "recvbuff"}});
       r != ncclSuccess) {
     return r;
   }
@@ -527,8 +533,10 @@ ncclResult_t ncclAllGather(const void* send, void* recv, size_t send_count, nccl
                            ncclComm_t comm, cudaStream_t stream) {
   const size_t chunk = send_count * emu::ElementBytes(type);
   const int size = comm != nullptr ? comm->size : 1;
-  if (ncclResult_t r = emu::CheckCall("ncclAllGather", comm, stream, type,
-                                      {{send, chunk}, {recv, chunk * size}});
+  if (ncclResult_t r =
+          emu::CheckCall("ncclAllGather", comm, stream, type,
+                         {{send, chunk, emu::DeviceAccess::kRead, "sendbuff"},
+                          {recv, chunk * size, emu::DeviceAccess::kWrite, "recvbuff"}});
       r != ncclSuccess) {
     return r;
   }
@@ -548,8 +556,10 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
                            int root, ncclComm_t comm, cudaStream_t stream) {
   const size_t bytes = count * emu::ElementBytes(type);
   const bool is_root = comm != nullptr && comm->rank == root;
-  if (ncclResult_t r = emu::CheckCall("ncclBroadcast", comm, stream, type,
-                                      {{is_root ? send : recv, bytes}, {recv, bytes}});
+  if (ncclResult_t r =
+          emu::CheckCall("ncclBroadcast", comm, stream, type,
+                         {{send, is_root ? bytes : 0, emu::DeviceAccess::kRead, "sendbuff"},
+                          {recv, bytes, emu::DeviceAccess::kWrite, "recvbuff"}});
       r != ncclSuccess) {
     return r;
   }
@@ -567,7 +577,8 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
 ncclResult_t ncclSend(const void* send, size_t count, ncclDataType_t type, int peer,
                       ncclComm_t comm, cudaStream_t stream) {
   const size_t bytes = count * emu::ElementBytes(type);
-  if (ncclResult_t r = emu::CheckCall("ncclSend", comm, stream, type, {{send, bytes}});
+  if (ncclResult_t r = emu::CheckCall("ncclSend", comm, stream, type,
+                                      {{send, bytes, emu::DeviceAccess::kRead, "sendbuff"}});
       r != ncclSuccess) {
     return r;
   }
@@ -583,7 +594,8 @@ ncclResult_t ncclSend(const void* send, size_t count, ncclDataType_t type, int p
 ncclResult_t ncclRecv(void* recv, size_t count, ncclDataType_t type, int peer, ncclComm_t comm,
                       cudaStream_t stream) {
   const size_t bytes = count * emu::ElementBytes(type);
-  if (ncclResult_t r = emu::CheckCall("ncclRecv", comm, stream, type, {{recv, bytes}});
+  if (ncclResult_t r = emu::CheckCall("ncclRecv", comm, stream, type,
+                                      {{recv, bytes, emu::DeviceAccess::kWrite, "recvbuff"}});
       r != ncclSuccess) {
     return r;
   }

@@ -1,6 +1,7 @@
 // The CUDA runtime emulation's counts of the calls that make a GPU's host wait or that reach the
 // device allocator (cuda_emulator.h's Statistics), which tests of a training step read.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -92,6 +93,128 @@ TEST(RuntimeApiCounts, AllocationsAndFreesAreCounted) {
   EXPECT_EQ(freed.device_frees, 1);
   EXPECT_EQ(freed.host_waits, 1);  // cudaFree synchronises the device.
   EXPECT_EQ(Added([&] { ASSERT_EQ(cudaFree(nullptr), cudaSuccess); }).device_frees, 0);
+}
+
+// Two streams and two device buffers, for the checks of the order between streams: each case
+// asks how many errors a few calls add.
+class StreamOrder : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(cudaStreamCreateWithFlags(&a_, cudaStreamNonBlocking), cudaSuccess);
+    ASSERT_EQ(cudaStreamCreateWithFlags(&b_, cudaStreamNonBlocking), cudaSuccess);
+    ASSERT_EQ(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&x_, kBytes), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&y_, kBytes), cudaSuccess);
+  }
+  void TearDown() override {
+    cudaFree(x_);
+    cudaFree(y_);
+    cudaEventDestroy(event_);
+    cudaStreamDestroy(a_);
+    cudaStreamDestroy(b_);
+  }
+
+  // The errors that `calls` reported, issued after a wait for the device (which orders every
+  // call before it before them).
+  template <typename Calls>
+  int Races(Calls&& calls) {
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const int before = ErrorCount();
+    calls();
+    return ErrorCount() - before;
+  }
+  void Write(void* p, cudaStream_t stream, size_t bytes = kBytes) {
+    ASSERT_EQ(cudaMemsetAsync(p, 1, bytes, stream), cudaSuccess);
+  }
+  // Reads x into y on `stream`.
+  void CopyXToY(cudaStream_t stream) {
+    ASSERT_EQ(cudaMemcpyAsync(y_, x_, kBytes, cudaMemcpyDeviceToDevice, stream), cudaSuccess);
+  }
+
+  static constexpr size_t kBytes = 1024;
+  cudaStream_t a_ = nullptr, b_ = nullptr;
+  cudaEvent_t event_ = nullptr;
+  void* x_ = nullptr;
+  void* y_ = nullptr;
+};
+
+TEST_F(StreamOrder, AReadOnAnotherStreamOfWhatOneWroteIsARace) {
+  EXPECT_EQ(Races([&] {
+              Write(x_, a_);
+              CopyXToY(b_);
+            }),
+            1);
+  EXPECT_NE(LastErrorMessage().find("cudaMemcpyAsync source on stream #"), std::string::npos)
+      << LastErrorMessage();
+  EXPECT_NE(LastErrorMessage().find("which cudaMemsetAsync destination on stream #"),
+            std::string::npos)
+      << LastErrorMessage();
+}
+
+TEST_F(StreamOrder, AWriteOnAnotherStreamOfWhatOneReadIsARace) {
+  EXPECT_EQ(Races([&] {
+              CopyXToY(a_);
+              Write(x_, b_);
+            }),
+            1);
+  EXPECT_EQ(Races([&] {
+              CopyXToY(a_);
+              Write(y_, nullptr);  // The default stream orders nothing by itself either.
+            }),
+            1);
+}
+
+TEST_F(StreamOrder, AnEventWaitedForOrdersTheStreams) {
+  EXPECT_EQ(Races([&] {
+              Write(x_, a_);
+              ASSERT_EQ(cudaEventRecord(event_, a_), cudaSuccess);
+              ASSERT_EQ(cudaStreamWaitEvent(b_, event_, 0), cudaSuccess);
+              CopyXToY(b_);
+            }),
+            0);
+  // Recorded before the write: it orders nothing after it.
+  EXPECT_EQ(Races([&] {
+              ASSERT_EQ(cudaEventRecord(event_, a_), cudaSuccess);
+              Write(x_, a_);
+              ASSERT_EQ(cudaStreamWaitEvent(b_, event_, 0), cudaSuccess);
+              CopyXToY(b_);
+            }),
+            1);
+}
+
+TEST_F(StreamOrder, HostWaitsOrderWhatTheHostIssuesAfterThem) {
+  EXPECT_EQ(Races([&] {
+              Write(x_, a_);
+              ASSERT_EQ(cudaStreamSynchronize(a_), cudaSuccess);
+              CopyXToY(b_);
+              ASSERT_EQ(cudaEventRecord(event_, b_), cudaSuccess);
+              ASSERT_EQ(cudaEventQuery(event_), cudaSuccess);  // Found complete.
+              Write(y_, a_);
+              Write(x_, a_);
+              ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+              CopyXToY(b_);
+            }),
+            0);
+  EXPECT_EQ(Races([&] {
+              Write(x_, a_);
+              CopyXToY(b_);
+            }),
+            1);
+}
+
+TEST_F(StreamOrder, OneStreamsCallsReadsOnTwoAndDisjointWritesAreNoRaces) {
+  char* const y = static_cast<char*>(y_);
+  EXPECT_EQ(
+      Races([&] {
+        Write(x_, a_);
+        CopyXToY(a_);  // After the write on its stream.
+        ASSERT_EQ(cudaStreamSynchronize(a_), cudaSuccess);
+        // Both read x; each writes its own half of y.
+        ASSERT_EQ(cudaMemcpyAsync(y, x_, kBytes / 2, cudaMemcpyDeviceToDevice, a_), cudaSuccess);
+        ASSERT_EQ(cudaMemcpyAsync(y + kBytes / 2, x_, kBytes / 2, cudaMemcpyDeviceToDevice, b_),
+                  cudaSuccess);
+      }),
+      0);
 }
 
 }  // namespace

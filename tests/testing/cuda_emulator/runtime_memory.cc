@@ -15,6 +15,7 @@
 #include "tests/testing/cuda_emulator/internal/diagnostics.h"
 #include "tests/testing/cuda_emulator/internal/launch_limits.h"
 #include "tests/testing/cuda_emulator/internal/memory.h"
+#include "tests/testing/cuda_emulator/internal/stream_order.h"
 
 namespace usine::testing::cuda_emulator_internal {
 namespace {
@@ -63,8 +64,12 @@ bool ValidSide(const void* p, size_t bytes, bool device, bool any, const char* c
 
 using usine::testing::cuda_emulator_internal::ApiCall;
 using usine::testing::cuda_emulator_internal::Count;
+using usine::testing::cuda_emulator_internal::DeviceAccess;
+using usine::testing::cuda_emulator_internal::HostWaitsForDevice;
+using usine::testing::cuda_emulator_internal::HostWaitsForStream;
 using usine::testing::cuda_emulator_internal::InDeviceAllocation;
 using usine::testing::cuda_emulator_internal::InPinnedHostAllocation;
+using usine::testing::cuda_emulator_internal::IssueOnStream;
 using usine::testing::cuda_emulator_internal::Note;
 using usine::testing::cuda_emulator_internal::SetLastError;
 using usine::testing::cuda_emulator_internal::ValidSide;
@@ -79,6 +84,7 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
 
 cudaError_t cudaFree(void* ptr) {
   if (ptr == nullptr) return cudaSuccess;
+  HostWaitsForDevice();  // As CUDA's does, before it frees.
   if (!usine::testing::cuda_emulator_internal::FreeDeviceAllocation(ptr)) {
     Note("cudaFree(%p): not the start of a device allocation", ptr);
     return SetLastError(cudaErrorInvalidValue);
@@ -112,6 +118,7 @@ cudaError_t cudaFreeHost(void* ptr) {
   }
   std::free(ptr);
   Count(ApiCall::kHostWait);
+  HostWaitsForDevice();
   return cudaSuccess;
 }
 
@@ -129,12 +136,16 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
       !ValidSide(dst, bytes, dst_device, any, "cudaMemcpyAsync", "destination")) {
     return SetLastError(cudaErrorInvalidValue);
   }
+  IssueOnStream("cudaMemcpyAsync", stream,
+                {{src, bytes, DeviceAccess::kRead, "source"},
+                 {dst, bytes, DeviceAccess::kWrite, "destination"}});
   std::memmove(dst, src, bytes);
   // Into pageable host memory from the device, a GPU's call returns once it has copied; from
   // pageable host memory into the device, it may wait for the stream to stage the bytes.
   const bool from_device = InDeviceAllocation(src, 1), to_device = InDeviceAllocation(dst, 1);
   if (from_device && !to_device && !InPinnedHostAllocation(dst, bytes)) {
     Count(ApiCall::kHostWait);
+    HostWaitsForStream(stream);
   } else if (!from_device && to_device && !InPinnedHostAllocation(src, bytes)) {
     Count(ApiCall::kPageableUpload);
   }
@@ -153,6 +164,7 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
     Note("cudaMemsetAsync: [%p, +%zu) is not within one device allocation", ptr, bytes);
     return SetLastError(cudaErrorInvalidValue);
   }
+  IssueOnStream("cudaMemsetAsync", stream, {{ptr, bytes, DeviceAccess::kWrite, "destination"}});
   std::memset(ptr, value, bytes);
   return cudaSuccess;
 }

@@ -11,6 +11,7 @@
 #include "tests/testing/cuda_emulator/internal/api_counts.h"
 #include "tests/testing/cuda_emulator/internal/diagnostics.h"
 #include "tests/testing/cuda_emulator/internal/launch_limits.h"
+#include "tests/testing/cuda_emulator/internal/stream_order.h"
 #include "tests/testing/cuda_emulator/internal/streams.h"
 
 // A stream holds nothing: its work has run by the time the call that issued it returns.
@@ -54,12 +55,19 @@ bool ValidStream(cudaStream_t stream) { return stream == nullptr || Live(stream)
 
 using usine::testing::cuda_emulator_internal::ApiCall;
 using usine::testing::cuda_emulator_internal::Count;
+using usine::testing::cuda_emulator_internal::EventDestroyed;
 using usine::testing::cuda_emulator_internal::Forget;
+using usine::testing::cuda_emulator_internal::HostWaitsForEvent;
+using usine::testing::cuda_emulator_internal::HostWaitsForStream;
 using usine::testing::cuda_emulator_internal::Live;
 using usine::testing::cuda_emulator_internal::Note;
+using usine::testing::cuda_emulator_internal::RecordEvent;
 using usine::testing::cuda_emulator_internal::Remember;
 using usine::testing::cuda_emulator_internal::SetLastError;
+using usine::testing::cuda_emulator_internal::StreamCreated;
+using usine::testing::cuda_emulator_internal::StreamDestroyed;
 using usine::testing::cuda_emulator_internal::ValidStream;
+using usine::testing::cuda_emulator_internal::WaitForEvent;
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
   if (stream == nullptr || (flags & ~cudaStreamNonBlocking) != 0) {
@@ -67,6 +75,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) 
   }
   *stream = new CUstream_st;
   Remember(*stream);
+  StreamCreated(*stream, /*blocking=*/(flags & cudaStreamNonBlocking) == 0);
   return cudaSuccess;
 }
 
@@ -75,6 +84,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
     Note("cudaStreamDestroy(%p): not a live stream", static_cast<void*>(stream));
     return SetLastError(cudaErrorInvalidResourceHandle);
   }
+  StreamDestroyed(stream);
   delete stream;
   return cudaSuccess;
 }
@@ -82,6 +92,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (!ValidStream(stream)) return SetLastError(cudaErrorInvalidResourceHandle);
   Count(ApiCall::kHostWait);
+  HostWaitsForStream(stream);
   return cudaSuccess;
 }
 
@@ -89,7 +100,9 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   if (!ValidStream(stream) || event == nullptr || !Live(event)) {
     return SetLastError(cudaErrorInvalidResourceHandle);
   }
-  return flags == 0 ? cudaSuccess : SetLastError(cudaErrorInvalidValue);
+  if (flags != 0) return SetLastError(cudaErrorInvalidValue);
+  WaitForEvent(stream, event);
+  return cudaSuccess;
 }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
@@ -106,6 +119,7 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
     Note("cudaEventDestroy(%p): not a live event", static_cast<void*>(event));
     return SetLastError(cudaErrorInvalidResourceHandle);
   }
+  EventDestroyed(event);
   delete event;
   return cudaSuccess;
 }
@@ -118,12 +132,14 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   }
   event->recorded = true;
   event->time = std::chrono::steady_clock::now();
+  RecordEvent(event, stream);
   return cudaSuccess;
 }
 
 cudaError_t cudaEventQuery(cudaEvent_t event) {
   if (event == nullptr || !Live(event)) return SetLastError(cudaErrorInvalidResourceHandle);
-  return cudaSuccess;  // Complete, or never recorded: both are cudaSuccess in CUDA.
+  HostWaitsForEvent(event);  // The host now knows the event's work is done.
+  return cudaSuccess;        // Complete, or never recorded: both are cudaSuccess in CUDA.
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {

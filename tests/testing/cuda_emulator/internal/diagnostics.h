@@ -15,6 +15,10 @@ namespace usine::testing::cuda_emulator_internal {
 void ReportError(const char* format, ...) __attribute__((format(printf, 1, 2)));
 [[noreturn]] void ReportFatal(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
+// An error (counted as ReportError's) about calls of the host, not the running launch: without
+// the launch's context, which another host thread may be running.
+void ReportCallError(const char* format, ...) __attribute__((format(printf, 1, 2)));
+
 // A note on stderr without the launch's context, for what CUDA returns as an error code (a
 // launch configuration it refuses) rather than what the emulator finds.
 void Note(const char* format, ...) __attribute__((format(printf, 1, 2)));

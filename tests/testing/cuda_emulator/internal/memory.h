@@ -19,6 +19,8 @@ namespace usine::testing::cuda_emulator_internal {
 
 // Whether [p, p + bytes) lies within one device allocation.
 bool InDeviceAllocation(const void* p, size_t bytes);
+// The bytes from `p` to the end of its device allocation; 0 when `p` is in none.
+size_t DeviceBytesFrom(const void* p);
 
 // Frees the device allocation that starts at `p`; false (nothing freed) when none does.
 bool FreeDeviceAllocation(void* p);

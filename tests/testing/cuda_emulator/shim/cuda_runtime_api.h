@@ -7,7 +7,9 @@
 // One device, 0, with an H100's compute capability and limits. Work runs when it is issued: a
 // launch, a copy or a memset is complete when the call returns, whatever its stream, so events
 // are complete once recorded and streams never wait. That is one valid order of what CUDA runs;
-// a missing wait between streams goes unnoticed. Device memory is the emulator's guarded host
+// the order CUDA gives the work of different streams is checked (../internal/stream_order.h):
+// two calls on different streams that nothing orders, touching the same device bytes, one of
+// them writing, are reported as a race. Device memory is the emulator's guarded host
 // memory (DeviceMalloc): a copy or memset on device memory outside every allocation is refused
 // (cudaErrorInvalidValue), as a kernel's access outside is caught (../README.md). Thread-safe;
 // the last error is per host thread, as CUDA's.
