@@ -781,6 +781,36 @@ TEST_F(CublasLt, RefusesADestroyedStream) {
             CUBLAS_STATUS_INVALID_VALUE);
 }
 
+// The product's operands are its accesses for the checks of the order between streams
+// (internal/stream_order.h): A written on another stream is read safely after an event; B
+// written there while the product may still read it is a race. (Not a CublasLt case: those
+// fail on any error the emulator reports.)
+TEST(CublasLtStreamOrder, AnOperandWrittenOnAnotherStreamNeedsAnEventBetween) {
+  Matrix a(CUDA_R_32F, 8, 8, 8), b(CUDA_R_32F, 8, 8, 8), d(CUDA_R_32F, 8, 8, 8);
+  a.Fill(30);
+  b.Fill(31);
+  LtProduct product(CUBLAS_COMPUTE_32F, a, b, d);
+  cudaStream_t writer = nullptr, reader = nullptr;
+  cudaEvent_t written = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&writer, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreateWithFlags(&reader, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&written, cudaEventDisableTiming), cudaSuccess);
+  const int errors = ErrorCount();
+  ASSERT_EQ(cudaMemsetAsync(a.data(), 0, 64 * sizeof(float), writer), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(written, writer), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(reader, written, 0), cudaSuccess);
+  EXPECT_EQ(product.Run(a.data(), b.data(), nullptr, d.data(), 1, 0, nullptr, 0, reader), kOk);
+  EXPECT_EQ(ErrorCount(), errors);
+  ASSERT_EQ(cudaMemsetAsync(b.data(), 0, 64 * sizeof(float), writer), cudaSuccess);
+  EXPECT_EQ(ErrorCount(), errors + 1);
+  EXPECT_NE(LastErrorMessage().find("which cublasLtMatmul B on stream #"), std::string::npos)
+      << LastErrorMessage();
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  ASSERT_EQ(cudaEventDestroy(written), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(writer), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(reader), cudaSuccess);
+}
+
 TEST_F(CublasLt, RefusesAnOutputOverlappingAnInputAndAForeignAlgo) {
   Matrix a(CUDA_R_32F, 8, 8, 8), b(CUDA_R_32F, 8, 8, 8), d(CUDA_R_32F, 8, 8, 8);
   a.Fill(24);
