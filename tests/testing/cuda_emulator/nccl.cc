@@ -485,9 +485,11 @@ void usine::testing::cuda_emulator::FailNextNcclCallInTheBackground() {
 ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t type,
                            ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
   const size_t bytes = count * emu::ElementBytes(type);
-  if (ncclResult_t r = emu::CheckCall("ncclAllReduce", comm, stream, type,
-                                      {{send, bytes, emu::DeviceAccess::kRead, "sendbuff"},
-                                       {recv, bytes, emu::DeviceAccess::kWrite, "recvbuff"}});
+  if (ncclResult_t r =
+          emu::CheckCall("ncclAllReduce", comm, stream, type,
+                         // In place, the write covers the read.
+                         {{send, send == recv ? 0 : bytes, emu::DeviceAccess::kRead, "sendbuff"},
+                          {recv, bytes, emu::DeviceAccess::kWrite, "recvbuff"}});
       r != ncclSuccess) {
     return r;
   }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <cuda_runtime_api.h>
+#include <nccl.h>
 
 #include "gtest/gtest.h"
 
@@ -215,6 +216,42 @@ TEST_F(StreamOrder, OneStreamsCallsReadsOnTwoAndDisjointWritesAreNoRaces) {
                   cudaSuccess);
       }),
       0);
+}
+
+// NCCL's buffers are its calls' accesses (a world of one: no MPI): an all-reduce reads its send
+// buffer and writes its receive buffer, in place one access.
+TEST_F(StreamOrder, AnNcclCallReadsAndWritesItsBuffers) {
+  ncclUniqueId id;
+  ASSERT_EQ(ncclGetUniqueId(&id), ncclSuccess);
+  ncclComm_t comm = nullptr;
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  ASSERT_EQ(ncclCommInitRankConfig(&comm, 1, id, 0, &config), ncclSuccess);
+  constexpr size_t kFloats = kBytes / sizeof(float);
+  EXPECT_EQ(Races([&] {
+              Write(x_, a_);
+              ASSERT_EQ(cudaEventRecord(event_, a_), cudaSuccess);
+              ASSERT_EQ(cudaStreamWaitEvent(b_, event_, 0), cudaSuccess);
+              ASSERT_EQ(ncclAllReduce(x_, y_, kFloats, ncclFloat32, ncclSum, comm, b_),
+                        ncclSuccess);
+            }),
+            0);
+  EXPECT_EQ(Races([&] {
+              Write(x_, a_);
+              ASSERT_EQ(ncclAllReduce(x_, y_, kFloats, ncclFloat32, ncclSum, comm, b_),
+                        ncclSuccess);
+            }),
+            1);
+  EXPECT_NE(LastErrorMessage().find("ncclAllReduce sendbuff on stream #"), std::string::npos)
+      << LastErrorMessage();
+  EXPECT_EQ(Races([&] {
+              ASSERT_EQ(ncclAllReduce(y_, y_, kFloats, ncclFloat32, ncclSum, comm, b_),
+                        ncclSuccess);
+              Write(y_, a_);
+            }),
+            1);
+  EXPECT_NE(LastErrorMessage().find("which ncclAllReduce recvbuff on stream #"), std::string::npos)
+      << LastErrorMessage();
+  ASSERT_EQ(ncclCommDestroy(comm), ncclSuccess);
 }
 
 }  // namespace
