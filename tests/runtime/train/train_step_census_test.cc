@@ -28,33 +28,9 @@ namespace usine {
 namespace {
 
 using testing::cuda_emulator::Statistics;
-using testing::cuda_emulator::TotalStatistics;
+using testing::cuda_emulator::StatisticsOf;
 
 constexpr Device kGpu = Device::Cuda(0);
-
-// What the emulator counted between two snapshots.
-struct Census {
-  int64_t launches = 0;
-  int64_t host_waits = 0;
-  int64_t pageable_uploads = 0;
-  int64_t device_allocations = 0;
-  int64_t device_frees = 0;
-};
-
-Census Between(const Statistics& before, const Statistics& after) {
-  return {after.launches - before.launches, after.host_waits - before.host_waits,
-          after.pageable_uploads - before.pageable_uploads,
-          after.device_allocations - before.device_allocations,
-          after.device_frees - before.device_frees};
-}
-
-// Counts what `phase` does.
-template <typename Phase>
-Census Count(Phase&& phase) {
-  const Statistics before = TotalStatistics();
-  phase();
-  return Between(before, TotalStatistics());
-}
 
 // Two layers, two heads of 16 (the bf16 flash kernel's smallest head), a vocabulary of 500.
 GptConfig Small() { return GptConfig{"census", 500, 64, 2, 2, 32}; }
@@ -87,13 +63,14 @@ TEST_P(TrainStepCensusGpuTest, PhasesWaitOnlyToReadTheLossAndTheNorms) {
   const Tensor tokens = Tokens();
   for (int step = 0; step < 3; ++step) {
     SCOPED_TRACE(::testing::Message() << "step " << step);
-    const Census zero_grad = Count([&] { ASSERT_OK(model->ZeroGrad()); });
-    const Census forward = Count([&] { ASSERT_OK(model->Forward(tokens).status()); });
-    const Census backward = Count([&] { ASSERT_OK(model->Backward()); });
+    const Statistics zero_grad = StatisticsOf([&] { ASSERT_OK(model->ZeroGrad()); });
+    const Statistics forward = StatisticsOf([&] { ASSERT_OK(model->Forward(tokens).status()); });
+    const Statistics backward = StatisticsOf([&] { ASSERT_OK(model->Backward()); });
     double norm = 0;
-    const Census clip = Count(
+    const Statistics clip = StatisticsOf(
         [&] { ASSERT_OK_AND_ASSIGN(norm, ClipGradientNorm(model->Parameters(), /*max_norm=*/0)); });
-    const Census update = Count([&] { ASSERT_OK(adamw->Step(1e-3, ClipFactor(norm, 1.0))); });
+    const Statistics update =
+        StatisticsOf([&] { ASSERT_OK(adamw->Step(1e-3, ClipFactor(norm, 1.0))); });
     EXPECT_EQ(zero_grad.host_waits, 0);
     EXPECT_EQ(forward.host_waits, 2);
     EXPECT_EQ(backward.host_waits, 0);
@@ -105,7 +82,7 @@ TEST_P(TrainStepCensusGpuTest, PhasesWaitOnlyToReadTheLossAndTheNorms) {
     EXPECT_GT(forward.launches, 0);
     EXPECT_GT(backward.launches, forward.launches);
     if (step == 0) continue;
-    for (const Census& phase : {zero_grad, forward, backward, clip, update}) {
+    for (const Statistics& phase : {zero_grad, forward, backward, clip, update}) {
       EXPECT_EQ(phase.device_allocations, 0);
       EXPECT_EQ(phase.device_frees, 0);
     }
@@ -146,9 +123,9 @@ TEST_F(DataParallelStepCensusGpuTest, AReducedStepAllocatesNothingAndWaitsOnlyTo
   ASSERT_GT(reducer->num_buckets(), 2);
   ASSERT_OK_AND_ASSIGN(auto adamw, AdamW::Create(model->Parameters()));
   const Tensor tokens = Tokens();
-  std::vector<Census> steps;
+  std::vector<Statistics> steps;
   for (int step = 0; step < 3; ++step) {
-    steps.push_back(Count([&] {
+    steps.push_back(StatisticsOf([&] {
       ASSERT_OK(TrainStep(*model, {tokens, tokens}, *adamw,
                           {.lr = 1e-3, .reducer = reducer.get(), .dp = nccl_.get()})
                     .status());
@@ -168,9 +145,9 @@ TEST_F(DataParallelStepCensusGpuTest, AZeroStepAllocatesNothing) {
   ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = Small(), .seed = 3, .device = kGpu}));
   ASSERT_OK_AND_ASSIGN(auto zero, ZeroAdamW::Create(*nccl_, model->Parameters()));
   const Tensor tokens = Tokens();
-  std::vector<Census> steps;
+  std::vector<Statistics> steps;
   for (int step = 0; step < 3; ++step) {
-    steps.push_back(Count([&] {
+    steps.push_back(StatisticsOf([&] {
       ASSERT_OK(
           TrainStep(*model, {tokens, tokens}, *zero, {.lr = 1e-3, .dp = nccl_.get()}).status());
     }));

@@ -274,6 +274,15 @@ std::string DescribeExecutionOrder(const ExecutionOrder& order) {
          (order.cp_async_landing == CpAsyncLanding::kAtWait ? "at the wait" : "at issue");
 }
 
+Statistics operator-(const Statistics& after, const Statistics& before) {
+  return {.launches = after.launches - before.launches,
+          .cp_async_copies = after.cp_async_copies - before.cp_async_copies,
+          .host_waits = after.host_waits - before.host_waits,
+          .pageable_uploads = after.pageable_uploads - before.pageable_uploads,
+          .device_allocations = after.device_allocations - before.device_allocations,
+          .device_frees = after.device_frees - before.device_frees};
+}
+
 Statistics TotalStatistics() {
   using cuda_emulator_internal::ApiCall;
   using cuda_emulator_internal::CountOf;

@@ -123,6 +123,16 @@ struct Statistics {
   int64_t device_frees = 0;        // cudaFree calls that freed (host waits too).
 };
 Statistics TotalStatistics();
+// Each count of `after` less that of `before`.
+Statistics operator-(const Statistics& after, const Statistics& before);
+
+// What `calls` (run here) added to the totals.
+template <typename Calls>
+Statistics StatisticsOf(Calls&& calls) {
+  const Statistics before = TotalStatistics();
+  calls();
+  return TotalStatistics() - before;
+}
 
 // Makes the next NCCL collective or point-to-point call of this process (on any communicator)
 // fail after it has been taken in, as when a peer dies while it runs: the call does its work and

@@ -14,36 +14,27 @@
 namespace usine::testing::cuda_emulator {
 namespace {
 
-// What `calls` added to the statistics.
-template <typename Calls>
-Statistics Added(Calls&& calls) {
-  const Statistics before = TotalStatistics();
-  calls();
-  const Statistics after = TotalStatistics();
-  return {.launches = after.launches - before.launches,
-          .cp_async_copies = after.cp_async_copies - before.cp_async_copies,
-          .host_waits = after.host_waits - before.host_waits,
-          .pageable_uploads = after.pageable_uploads - before.pageable_uploads,
-          .device_allocations = after.device_allocations - before.device_allocations,
-          .device_frees = after.device_frees - before.device_frees};
-}
-
 TEST(RuntimeApiCounts, SynchronisationsWaitAndQueriesDoNot) {
   cudaStream_t stream = nullptr;
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
   cudaEvent_t event = nullptr;
   ASSERT_EQ(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), cudaSuccess);
   ASSERT_EQ(cudaEventRecord(event, stream), cudaSuccess);
-  EXPECT_EQ(Added([&] { ASSERT_EQ(cudaEventQuery(event), cudaSuccess); }).host_waits, 0);
-  EXPECT_EQ(
-      Added([&] { ASSERT_EQ(cudaStreamWaitEvent(nullptr, event, 0), cudaSuccess); }).host_waits, 0);
-  EXPECT_EQ(Added([&] { ASSERT_EQ(cudaEventSynchronize(event), cudaSuccess); }).host_waits, 1);
-  EXPECT_EQ(Added([&] { ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess); }).host_waits, 1);
-  EXPECT_EQ(Added([&] { ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess); }).host_waits, 1);
+  EXPECT_EQ(StatisticsOf([&] { ASSERT_EQ(cudaEventQuery(event), cudaSuccess); }).host_waits, 0);
+  EXPECT_EQ(StatisticsOf([&] {
+              ASSERT_EQ(cudaStreamWaitEvent(nullptr, event, 0), cudaSuccess);
+            }).host_waits,
+            0);
+  EXPECT_EQ(StatisticsOf([&] { ASSERT_EQ(cudaEventSynchronize(event), cudaSuccess); }).host_waits,
+            1);
+  EXPECT_EQ(StatisticsOf([&] { ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess); }).host_waits,
+            1);
+  EXPECT_EQ(StatisticsOf([&] { ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess); }).host_waits, 1);
   ASSERT_EQ(cudaEventDestroy(event), cudaSuccess);
   ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
   // A refused call waits for nothing.
-  EXPECT_EQ(Added([&] { EXPECT_NE(cudaStreamSynchronize(stream), cudaSuccess); }).host_waits, 0);
+  EXPECT_EQ(StatisticsOf([&] { EXPECT_NE(cudaStreamSynchronize(stream), cudaSuccess); }).host_waits,
+            0);
   cudaGetLastError();
 }
 
@@ -59,7 +50,8 @@ TEST(RuntimeApiCounts, CopiesBetweenTheDeviceAndPageableMemoryAreCounted) {
   std::vector<char> pageable(kBytes);
   char* pinned_bytes = static_cast<char*>(pinned);
   const auto copy = [&](void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-    return Added([&] { ASSERT_EQ(cudaMemcpyAsync(dst, src, bytes, kind, nullptr), cudaSuccess); });
+    return StatisticsOf(
+        [&] { ASSERT_EQ(cudaMemcpyAsync(dst, src, bytes, kind, nullptr), cudaSuccess); });
   };
   for (cudaMemcpyKind kind : {cudaMemcpyDeviceToHost, cudaMemcpyDefault}) {
     const Statistics down = copy(pageable.data(), device, kBytes, kind);
@@ -80,20 +72,20 @@ TEST(RuntimeApiCounts, CopiesBetweenTheDeviceAndPageableMemoryAreCounted) {
     EXPECT_EQ(pinned_copy.host_waits, 0);
     EXPECT_EQ(pinned_copy.pageable_uploads, 0);
   }
-  EXPECT_EQ(Added([&] { ASSERT_EQ(cudaFreeHost(pinned), cudaSuccess); }).host_waits, 1);
+  EXPECT_EQ(StatisticsOf([&] { ASSERT_EQ(cudaFreeHost(pinned), cudaSuccess); }).host_waits, 1);
   ASSERT_EQ(cudaFree(device), cudaSuccess);
 }
 
 TEST(RuntimeApiCounts, AllocationsAndFreesAreCounted) {
   void* p = nullptr;
-  const Statistics malloced = Added([&] { ASSERT_EQ(cudaMalloc(&p, 1000), cudaSuccess); });
+  const Statistics malloced = StatisticsOf([&] { ASSERT_EQ(cudaMalloc(&p, 1000), cudaSuccess); });
   EXPECT_EQ(malloced.device_allocations, 1);
   EXPECT_EQ(malloced.device_frees, 0);
-  const Statistics freed = Added([&] { ASSERT_EQ(cudaFree(p), cudaSuccess); });
+  const Statistics freed = StatisticsOf([&] { ASSERT_EQ(cudaFree(p), cudaSuccess); });
   EXPECT_EQ(freed.device_allocations, 0);
   EXPECT_EQ(freed.device_frees, 1);
   EXPECT_EQ(freed.host_waits, 1);  // cudaFree synchronises the device.
-  EXPECT_EQ(Added([&] { ASSERT_EQ(cudaFree(nullptr), cudaSuccess); }).device_frees, 0);
+  EXPECT_EQ(StatisticsOf([&] { ASSERT_EQ(cudaFree(nullptr), cudaSuccess); }).device_frees, 0);
 }
 
 // Two streams and two device buffers, for the checks of the order between streams: each case
@@ -181,6 +173,25 @@ TEST_F(StreamOrder, AnEventWaitedForOrdersTheStreams) {
               CopyXToY(b_);
             }),
             1);
+}
+
+// The legacy default stream and a blocking stream (created without cudaStreamNonBlocking) each
+// run after what the other was given before; a non-blocking stream does not.
+TEST_F(StreamOrder, TheDefaultStreamAndABlockingStreamAreOrdered) {
+  cudaStream_t blocking = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&blocking, 0), cudaSuccess);
+  EXPECT_EQ(Races([&] {
+              Write(x_, blocking);
+              CopyXToY(nullptr);
+              Write(y_, blocking);
+            }),
+            0);
+  EXPECT_EQ(Races([&] {
+              Write(x_, a_);
+              CopyXToY(nullptr);
+            }),
+            1);
+  ASSERT_EQ(cudaStreamDestroy(blocking), cudaSuccess);
 }
 
 TEST_F(StreamOrder, HostWaitsOrderWhatTheHostIssuesAfterThem) {
