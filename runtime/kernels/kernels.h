@@ -3,7 +3,7 @@
 // per-concern headers it lists.
 //
 // Execution contract, for every operation:
-// - All tensor arguments are on one device (Copy excepted) and the call checks dtypes,
+// - All tensor arguments are on one device (Copy and Upload excepted) and the call checks dtypes,
 //   shapes and devices, returning InvalidArgument that names the argument; nothing is
 //   written when a check fails.
 // - cpu tensors: the work runs before the call returns, in the calling thread and, when it
@@ -28,5 +28,6 @@
 #include "runtime/kernels/matmul.h"       // IWYU pragma: export
 #include "runtime/kernels/random.h"       // IWYU pragma: export
 #include "runtime/kernels/reduce.h"       // IWYU pragma: export
+#include "runtime/kernels/upload.h"       // IWYU pragma: export
 
 #endif  // USINE_RUNTIME_KERNELS_KERNELS_H_

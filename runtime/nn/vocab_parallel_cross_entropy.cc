@@ -7,6 +7,7 @@
 
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/copy.h"
+#include "runtime/kernels/upload.h"
 #include "runtime/nn/internal/cpu_vocab_parallel.h"
 #include "runtime/nn/internal/cuda_layers.h"
 #include "runtime/nn/internal/real_types.h"
@@ -96,10 +97,9 @@ absl::StatusOr<double> VocabParallelCrossEntropy::Forward(const Tensor& logits,
     return sum;
   });
   if (device.is_cuda()) {
-    // From pageable memory: CUDA has read `lse` when the call returns, and the device side is
-    // ordered before the gradient's kernel on the same stream.
+    // Ordered before the gradient's kernel on the same stream.
     ASSIGN_OR_RETURN(const Tensor on_device, Tensor::Empty(lse.shape(), lse.dtype(), device));
-    RETURN_IF_ERROR(Copy(lse, on_device, Stream::Default(device)));
+    RETURN_IF_ERROR(Upload(lse, on_device, Stream::Default(device)));
     lse = on_device;
   }
   saved_ = Saved{logits, lse, std::move(ids), device_targets};

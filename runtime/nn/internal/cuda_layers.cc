@@ -24,6 +24,7 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/copy.h"
 #include "runtime/kernels/matmul.h"
+#include "runtime/kernels/upload.h"
 #include "runtime/nn/internal/cuda_attention.h"
 #include "runtime/nn/internal/cuda_cached_attention.h"
 #include "runtime/nn/internal/cuda_cross_entropy.h"
@@ -176,9 +177,7 @@ absl::StatusOr<Tensor> CudaUploadIds(const std::vector<int32_t>& ids, Device dev
   ASSIGN_OR_RETURN(Tensor host,
                    Tensor::Wrap(const_cast<int32_t*>(ids.data()), {n}, DType::kI32, Device::Cpu()));
   ASSIGN_OR_RETURN(Tensor on_device, Tensor::Empty({n}, DType::kI32, device));
-  // From pageable memory CUDA stages the copy and returns once `ids` has been read, so the
-  // caller may free it; the device side is ordered on the default stream like the kernels.
-  RETURN_IF_ERROR(Copy(host, on_device, LayerStream(device)));
+  RETURN_IF_ERROR(Upload(host, on_device, LayerStream(device)));
   return on_device;
 }
 
@@ -210,8 +209,7 @@ absl::Status CudaEmbeddingBackward(const std::vector<int32_t>& ids, const Tensor
   }
   if (positions.empty()) return absl::OkStatus();  // No id of this table's.
   group_begin.push_back(static_cast<int32_t>(positions.size()));
-  // One upload of [positions | group_ids | group_begin] (a pageable copy may wait for the
-  // stream: once, not three times).
+  // One upload of [positions | group_ids | group_begin].
   const int64_t n_positions = static_cast<int64_t>(positions.size());
   const int64_t n_groups = static_cast<int64_t>(group_ids.size());
   std::vector<int32_t> packed = std::move(positions);

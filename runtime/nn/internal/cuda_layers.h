@@ -52,9 +52,8 @@ namespace usine::nn_internal {
 [[nodiscard]] absl::StatusOr<Tensor> CudaRoundAndAccumulateColumnSums(const Tensor& x, int64_t cols,
                                                                       const Tensor& sums);
 
-// `ids` (host) as an i32 tensor on `device`, copied on the default stream. Returns once `ids`
-// has been read (CUDA stages a copy from pageable memory before cudaMemcpyAsync returns), so
-// the caller may free it at once.
+// `ids` (host) as an i32 tensor on `device`, uploaded on the default stream (Upload,
+// runtime/kernels/upload.h: the host does not wait, and may free `ids` at once).
 [[nodiscard]] absl::StatusOr<Tensor> CudaUploadIds(const std::vector<int32_t>& ids, Device device);
 
 // out [n, dim] = table[ids]; ids: i32 [n] on the table's device. An id < 0 gives a row of 0
