@@ -474,6 +474,37 @@ TEST(CudaEmulator, ReportsALaunchThatMayRunWhileAnotherStreamsLaunchReadsItsOutp
   ASSERT_EQ(cudaStreamDestroy(second), cudaSuccess);
 }
 
+struct TwoInputs {
+  const float* in[2];
+  int n;
+};
+
+__global__ void SumTwoKernel(TwoInputs inputs, float* out) {
+  out[threadIdx.x] = inputs.in[0][threadIdx.x] + inputs.in[1][threadIdx.x];
+}
+
+// The pointers inside a struct argument count as reads: a launch that reads through one races
+// with another stream's write that nothing orders it after, and reads on two streams do not.
+TEST(CudaEmulator, ReportsALaunchThatReadsThroughAStructWhatAnotherStreamMayStillWrite) {
+  DeviceArray<float> a(32, "a"), b(32, "b"), c(32, "c"), d(32, "d");
+  cudaStream_t first = nullptr, second = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&first, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreateWithFlags(&second, cudaStreamNonBlocking), cudaSuccess);
+  const int errors = ErrorCount();
+  SumTwoKernel<<<1, 32, 0, first>>>(TwoInputs{{a.data(), b.data()}, 32}, c.data());
+  SumTwoKernel<<<1, 32, 0, second>>>(TwoInputs{{a.data(), b.data()}, 32}, d.data());
+  EXPECT_EQ(ErrorCount(), errors);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(b.data(), 0, 32 * sizeof(float), first), cudaSuccess);
+  SumTwoKernel<<<1, 32, 0, second>>>(TwoInputs{{a.data(), b.data()}, 32}, d.data());
+  EXPECT_EQ(ErrorCount(), errors + 1);
+  EXPECT_THAT(LastErrorMessage(), HasSubstr(": argument 1 on stream #"));
+  EXPECT_THAT(LastErrorMessage(), HasSubstr("reads"));
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(first), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(second), cudaSuccess);
+}
+
 __global__ void WriteShiftedKernel(float* out) { out[threadIdx.x + 3] = 1.0f; }
 
 TEST(CudaEmulator, ReportsWritesPastTheEndOfADeviceArray) {

@@ -13,12 +13,17 @@
 // A launch runs every thread of the grid before it returns; its stream and its pointer arguments
 // go to the checks of the order between streams (internal/stream_order.h: each pointer into
 // device memory as an access from it to the end of its allocation, read through a pointer to
-// const, written otherwise). A launch configuration that CUDA refuses runs nothing and leaves its
-// error for cudaGetLastError.
+// const, written otherwise). The pointers inside an argument of class type (a multi-tensor
+// launch's table, a functor's captures) are not visible as types: each aligned word of the
+// argument that holds a device address counts as a read through it, since its const-ness is not
+// visible either (what a kernel writes through one is checked against other streams' writes,
+// not their reads). A launch configuration that CUDA refuses runs nothing and leaves its error
+// for cudaGetLastError.
 #ifndef USINE_TESTS_TESTING_CUDA_EMULATOR_KERNEL_LAUNCH_H_
 #define USINE_TESTS_TESTING_CUDA_EMULATOR_KERNEL_LAUNCH_H_
 
 #include <cstddef>
+#include <cstring>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -28,8 +33,9 @@
 
 namespace usine::testing::cuda_emulator {
 
-// A pointer argument of a launch: its position among the arguments (from 0), and whether it is
-// written (unless it points to const, as the argument's type, declared or deduced, says).
+// A pointer argument of a launch, or a word of a class argument: its position among the arguments
+// (from 0), and whether it is written (unless it points to const, as the argument's type,
+// declared or deduced, says; a class argument's words are read).
 struct KernelPointer {
   const void* p;
   int position;
@@ -92,6 +98,14 @@ class KernelLaunch {
     if constexpr (std::is_pointer_v<T> && !std::is_function_v<std::remove_pointer_t<T>>) {
       pointers.push_back({const_cast<const void*>(static_cast<const volatile void*>(argument)),
                           position, !std::is_const_v<std::remove_pointer_t<T>>});
+    } else if constexpr (std::is_class_v<T> && std::is_trivially_copyable_v<T>) {
+      // Every aligned word: the checks ignore what is not device memory.
+      const auto* bytes = reinterpret_cast<const unsigned char*>(&argument);
+      for (size_t offset = 0; offset + sizeof(void*) <= sizeof(T); offset += alignof(void*)) {
+        const void* word = nullptr;
+        std::memcpy(&word, bytes + offset, sizeof(word));
+        if (word != nullptr) pointers.push_back({word, position, false});
+      }
     }
   }
 
