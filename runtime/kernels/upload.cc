@@ -15,6 +15,10 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/copy.h"
 
+#if USINE_WITH_CUDA
+#include "runtime/core/internal/cuda_device_guard.h"
+#endif
+
 namespace usine {
 namespace {
 
@@ -35,30 +39,40 @@ class UploadRing {
     std::lock_guard<std::mutex> lock(mu_);
     Slot& slot = slots_[next_];
     next_ = (next_ + 1) % kUploadSlots;
+    if (!slot.copied.has_value()) {
+      ASSIGN_OR_RETURN(Event event, Event::Create(device_));
+      slot.copied = std::move(event);
+    }
     RETURN_IF_ERROR(AwaitLastCopy(slot));
     RETURN_IF_ERROR(Reserve(slot, src.nbytes()));
     std::memcpy(slot.memory, src.raw_data(), src.nbytes());
     ASSIGN_OR_RETURN(const Tensor staged,
                      Tensor::Wrap(slot.memory, src.shape(), src.dtype(), Device::Cpu()));
     RETURN_IF_ERROR(Copy(staged, dst, stream));
-    if (!slot.copied.has_value()) {
-      ASSIGN_OR_RETURN(Event event, Event::Create(device_));
-      slot.copied = std::move(event);
+    absl::Status recorded = slot.copied->Record(stream);
+    if (!recorded.ok()) {
+      // Without its event the slot cannot tell when the copy is done: wait for it here.
+      stream.Synchronize().IgnoreError();
     }
-    return slot.copied->Record(stream);
+    return recorded;
   }
 
  private:
-  // Waits (only if it has not finished) for the copy that last read the slot.
+  // Waits (only if it has not finished) for the copy that last read the slot (none: an event
+  // never recorded is complete).
   static absl::Status AwaitLastCopy(const Slot& slot) {
-    if (!slot.copied.has_value()) return absl::OkStatus();
     ASSIGN_OR_RETURN(const bool done, slot.copied->IsComplete());
     return done ? absl::OkStatus() : slot.copied->Synchronize();
   }
 
   // Gives the slot at least `bytes`. REQUIRES: no copy still reads the slot.
-  static absl::Status Reserve(Slot& slot, size_t bytes) {
+  absl::Status Reserve(Slot& slot, size_t bytes) const {
     if (slot.capacity >= bytes) return absl::OkStatus();
+#if USINE_WITH_CUDA
+    // cudaHostAlloc and cudaFreeHost act on the current device: make it this ring's.
+    core_internal::CudaDeviceGuard guard;
+    RETURN_IF_ERROR(guard.Enter(device_));
+#endif
     PinnedHostAllocator().Deallocate(slot.memory);
     slot.memory = nullptr;
     slot.capacity = 0;
@@ -94,15 +108,15 @@ absl::Status Upload(const Tensor& src, const Tensor& dst, const Stream& stream) 
     return absl::InvalidArgumentError(
         absl::StrCat("Upload src: expected a cpu tensor, got ", src.DebugString()));
   }
+  if (!stream.is_host() && stream.device() != dst.device()) {
+    return absl::InvalidArgumentError(absl::StrCat("Upload: dst on ", dst.device().ToString(),
+                                                   " cannot be written on a stream of ",
+                                                   stream.device().ToString()));
+  }
   // Nothing to stage: a host copy, a synchronous one (the host stream), an empty or a large one.
   if (dst.device().is_cpu() || stream.is_host() || src.nbytes() == 0 ||
       src.nbytes() > kMaxStagedUploadBytes) {
     return Copy(src, dst, stream);
-  }
-  if (stream.device() != dst.device()) {
-    return absl::InvalidArgumentError(absl::StrCat("Upload: dst on ", dst.device().ToString(),
-                                                   " cannot be written on a stream of ",
-                                                   stream.device().ToString()));
   }
   return RingOf(dst.device()).Upload(src, dst, stream);
 }

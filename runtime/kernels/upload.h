@@ -29,11 +29,11 @@
 namespace usine {
 
 inline constexpr int kUploadSlots = 8;
-inline constexpr size_t kMaxStagedUploadBytes = size_t{64} << 20;
+inline constexpr size_t kMaxStagedUploadBytes = size_t{4} << 20;
 
 // dst <- src, asynchronously on `stream` (a stream of dst's device). src on the cpu (any
-// host memory); dst on a CUDA device, or on the cpu, where Upload is Copy on the host stream.
-// REQUIRES: same dtype and shape.
+// host memory); dst on a CUDA device, or on the cpu, where Upload is Copy (and `stream` the
+// host stream). REQUIRES: same dtype and shape.
 [[nodiscard]] absl::Status Upload(const Tensor& src, const Tensor& dst, const Stream& stream);
 
 }  // namespace usine

@@ -36,7 +36,7 @@ absl::Status CudaAdamWUpdate(const AdamWCoefficients& c, absl::Span<const AdamWA
                                       .decay = a.decay};
     if (launch.count == cuda::kAdamWTensorsPerLaunch || i + 1 == arrays.size()) {
       RETURN_IF_ERROR(USINE_CUDA_STATUS(cuda::LaunchAdamW(step, launch, /*stream=*/nullptr)));
-      launch.count = 0;
+      launch = {};  // No stale entries past count (unused entries are null).
     }
   }
   return absl::OkStatus();

@@ -12,6 +12,11 @@
 
 #if USINE_CUDA_EMULATED
 #include "tests/testing/cuda_emulator/cuda_emulator.h"
+#elif USINE_WITH_CUDA
+#include <chrono>
+#include <thread>
+
+#include <cuda_runtime_api.h>
 #endif
 
 namespace usine {
@@ -94,6 +99,37 @@ TEST(UploadGpuTest, AWarmRingNeitherWaitsNorCopiesFromPageableMemory) {
   const Statistics plain = StatisticsOf([&] { ASSERT_OK(Copy(host, on_device, stream)); });
   EXPECT_EQ(plain.pageable_uploads, 1);  // What Upload avoids.
   ASSERT_OK(stream.Synchronize());
+}
+#elif USINE_WITH_CUDA
+// On a GPU: uploads queued behind a stream that a host function holds for 100 ms, twice as
+// many as the ring has slots, each from a source overwritten at once. A slot taken again
+// before its last copy ran would hand that copy the later upload's values.
+TEST(UploadGpuTest, UploadsQueuedBehindABusyStreamKeepTheirValues) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
+  const Device gpu = Device::Cuda(0);
+  ASSERT_OK_AND_ASSIGN(Stream stream, Stream::Create(gpu));
+  ASSERT_EQ(
+      cudaLaunchHostFunc(
+          stream.handle(),
+          [](void*) { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }, nullptr),
+      cudaSuccess);
+  constexpr int kUploads = 2 * kUploadSlots;
+  std::vector<int32_t> source(4096);
+  std::vector<Tensor> uploaded;
+  for (int u = 0; u < kUploads; ++u) {
+    std::fill(source.begin(), source.end(), u);
+    ASSERT_OK_AND_ASSIGN(Tensor host,
+                         Tensor::Wrap(source.data(), {4096}, DType::kI32, Device::Cpu()));
+    ASSERT_OK_AND_ASSIGN(Tensor on_device,
+                         Tensor::Empty({4096}, DType::kI32, gpu, stream.handle()));
+    ASSERT_OK(Upload(host, on_device, stream));
+    uploaded.push_back(on_device);
+  }
+  ASSERT_OK(stream.Synchronize());
+  for (int u = 0; u < kUploads; ++u) {
+    ASSERT_OK_AND_ASSIGN(std::vector<int32_t> got, ReadTensor<int32_t>(uploaded[u]));
+    ASSERT_EQ(got, std::vector<int32_t>(4096, u)) << "upload " << u;
+  }
 }
 #endif
 

@@ -17,8 +17,8 @@
 // launch's table, a functor's captures) are not visible as types: each aligned word of the
 // argument that holds a device address counts as a read through it, since its const-ness is not
 // visible either (what a kernel writes through one is checked against other streams' writes,
-// not their reads). A launch configuration that CUDA refuses runs nothing and leaves its error
-// for cudaGetLastError.
+// not their reads). So a table's unused entries must be null, or they count as reads. A launch
+// configuration that CUDA refuses runs nothing and leaves its error for cudaGetLastError.
 #ifndef USINE_TESTS_TESTING_CUDA_EMULATOR_KERNEL_LAUNCH_H_
 #define USINE_TESTS_TESTING_CUDA_EMULATOR_KERNEL_LAUNCH_H_
 
@@ -99,8 +99,13 @@ class KernelLaunch {
       pointers.push_back({const_cast<const void*>(static_cast<const volatile void*>(argument)),
                           position, !std::is_const_v<std::remove_pointer_t<T>>});
     } else if constexpr (std::is_class_v<T> && std::is_trivially_copyable_v<T>) {
-      // Every aligned word: the checks ignore what is not device memory.
-      const auto* bytes = reinterpret_cast<const unsigned char*>(&argument);
+      // Every aligned word: the checks ignore what is not device memory. Padding, which may
+      // hold anything (an old pointer), is cleared first.
+      T copy = argument;
+#if __has_builtin(__builtin_clear_padding)
+      __builtin_clear_padding(&copy);
+#endif
+      const auto* bytes = reinterpret_cast<const unsigned char*>(&copy);
       for (size_t offset = 0; offset + sizeof(void*) <= sizeof(T); offset += alignof(void*)) {
         const void* word = nullptr;
         std::memcpy(&word, bytes + offset, sizeof(word));
