@@ -6,14 +6,21 @@
 // FLOPs per token: 6 N + 12 L C T (TrainingFlopsPerToken, runtime/train/flops.h, which the
 // Trainer's MFU uses too); the sgemm rate is the better of OpenBLAS on its own threads and
 // of usine's Matmul (OpenBLAS single-threaded, cut over ParallelFor's threads).
+//
+// The step's two floors (runtime/train/roofline.h): its FLOPs over the device's product rate
+// (on the cpu that sgemm rate, on CUDA a Matmul of 8192^3 in the step's precision) and its
+// least bytes (runtime/train/step_cost.h) over the device's copy bandwidth, both measured in
+// the same run; with --profile, each op's time next to its own floor.
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 
 #include "CLI/CLI.hpp"
@@ -32,6 +39,8 @@
 #include "runtime/optim/adamw.h"
 #include "runtime/optim/grad_clip.h"
 #include "runtime/train/flops.h"
+#include "runtime/train/roofline.h"
+#include "runtime/train/step_cost.h"
 
 namespace usine::cli_internal {
 namespace {
@@ -162,21 +171,62 @@ std::string PeerPython(const std::string& flag) {
   return "python3";
 }
 
-// The --profile table: each op's share of one more step.
-void PrintOpTimes(const std::vector<OpTime>& ops, Device device) {
+// The --profile table: each op's share of one more step, and its time over its floor (the
+// slower of its products and its bytes at the device's rates; "-" for an op with no cost).
+void PrintOpTimes(const std::vector<OpTime>& ops, const std::vector<OpCost>& costs,
+                  const DeviceRates& rates, Device device) {
   double total = 0;
   for (const OpTime& op : ops) total += op.milliseconds;
+  std::map<std::string, OpCost> cost_of;
+  for (const OpCost& cost : costs) cost_of[cost.name] = cost;
   absl::PrintF("  where the time goes: one more step, %.1f ms timed op by op on %s%s\n", total,
                device.ToString(), device.is_cpu() ? "" : "'s default stream");
   absl::PrintF(
-      "  (each op from its start to the next op's; with recompute, the recomputed\n"
-      "  forward passes count under their forward names)\n");
+      "  (each op from its start to the next op's; its floor is the slower of its products\n"
+      "  and its bytes at the rates above, and \"bound\" says which)\n");
   size_t width = 0;  // Of the longest name, for one column.
   for (const OpTime& op : ops) width = std::max(width, op.name.size());
+  absl::PrintF("    %-*s %7s  %12s  %6s  %9s  %7s  %s\n", static_cast<int>(width), "op", "count",
+               "time", "share", "floor", "x floor", "bound");
   for (const OpTime& op : ops) {
-    absl::PrintF("    %-*s %5d x  %9.2f ms  %5.1f%%\n", static_cast<int>(width), op.name, op.count,
-                 op.milliseconds, total > 0 ? 100.0 * op.milliseconds / total : 0.0);
+    std::string floor = "        -        -  -";
+    if (const auto it = cost_of.find(op.name); it != cost_of.end()) {
+      const double floor_ms = 1e3 * FloorSeconds(it->second, rates);
+      const bool products =
+          it->second.flops / rates.flops_per_second >= it->second.bytes / rates.bytes_per_second;
+      floor = absl::StrFormat("%6.2f ms  %6.1fx  %s", floor_ms,
+                              floor_ms > 0 ? op.milliseconds / floor_ms : 0.0,
+                              products ? "products" : "memory");
+    }
+    absl::PrintF("    %-*s %5d x  %9.2f ms  %5.1f%%  %s\n", static_cast<int>(width), op.name,
+                 op.count, op.milliseconds, total > 0 ? 100.0 * op.milliseconds / total : 0.0,
+                 floor);
   }
+}
+
+// `value` in giga or, from 10^12, tera `unit`s: "103.1 GFLOP", "14.03 TFLOP/s".
+std::string Scaled(double value, absl::string_view unit) {
+  return value >= 1e12 ? absl::StrFormat("%.2f T%s", value / 1e12, unit)
+                       : absl::StrFormat("%.1f G%s", value / 1e9, unit);
+}
+
+// The step's floors (roofline.h) at `rates`: all its FLOPs at the product rate, all its bytes
+// at the copy bandwidth, and each op at the slower of its two, summed.
+void PrintFloors(const std::vector<OpCost>& costs, const DeviceRates& rates,
+                 const std::string& product_source, const std::string& copy_source, double step_s) {
+  const OpCost step = TotalCost(costs);
+  double op_by_op_s = 0;
+  for (const OpCost& cost : costs) op_by_op_s += FloorSeconds(cost, rates);
+  absl::PrintF("  floors: products %8.1f ms  (%s at %s: %s, measured)\n",
+               1e3 * step.flops / rates.flops_per_second, Scaled(step.flops, "FLOP"),
+               Scaled(rates.flops_per_second, "FLOP/s"), product_source);
+  absl::PrintF("          memory   %8.1f ms  (%s at %s: %s, measured)\n",
+               1e3 * step.bytes / rates.bytes_per_second, Scaled(step.bytes, "B"),
+               Scaled(rates.bytes_per_second, "B/s"), copy_source);
+  absl::PrintF(
+      "          op by op %8.1f ms  (each op at the slower of its two); the step takes %.2fx "
+      "it\n",
+      1e3 * op_by_op_s, op_by_op_s > 0 ? step_s / op_by_op_s : 0.0);
 }
 
 absl::Status RunTrain(const TrainFlags& f) {
@@ -222,7 +272,8 @@ absl::Status RunTrain(const TrainFlags& f) {
       "%.1f)  %8.1f GFLOP/s  loss %.4f\n",
       tokens / step_s, step_s * 1e3, Median(usine.forward) * 1e3, Median(usine.backward) * 1e3,
       Median(usine.optimizer) * 1e3, tokens * flops_per_token / step_s / 1e9, usine.loss);
-  if (f.profile) PrintOpTimes(usine.ops, device);
+  DeviceRates rates;
+  std::string product_source;
   if (device.is_cpu()) {
     // The machine's sgemm rate: the better of OpenBLAS threading the product itself and
     // usine's cut of it (cpu_gemm.h), the stricter reference of the two.
@@ -230,13 +281,27 @@ absl::Status RunTrain(const TrainFlags& f) {
     constexpr double kFlops = 2.0 * kSgemm * kSgemm * kSgemm;
     ASSIGN_OR_RETURN(const double blas_s, SgemmSeconds(kSgemm, threads));
     ASSIGN_OR_RETURN(const double cut_s, SgemmSeconds(kSgemm, 0));
-    const double sgemm_rate = kFlops / std::min(blas_s, cut_s);
+    rates.flops_per_second = kFlops / std::min(blas_s, cut_s);
+    product_source = absl::StrFormat("sgemm %d^3", kSgemm);
     absl::PrintF(
         "  sgemm %dx%dx%d  %8.1f GFLOP/s on OpenBLAS's threads, %.1f cut by usine; usine's "
         "step reaches %.0f%% of the better  (goal >= 50%%)\n",
         kSgemm, kSgemm, kSgemm, kFlops / blas_s / 1e9, kFlops / cut_s / 1e9,
-        100.0 * tokens * flops_per_token / step_s / sgemm_rate);
+        100.0 * tokens * flops_per_token / step_s / rates.flops_per_second);
+  } else {
+    constexpr int64_t kProduct = 8192;
+    ASSIGN_OR_RETURN(rates.flops_per_second, MeasureProductRate(device, kProduct));
+    product_source = absl::StrFormat("Matmul %s %d^3", MatmulPrecisionName(precision), kProduct);
   }
+  const int64_t copy_mib = device.is_cpu() ? 256 : 1024;
+  ASSIGN_OR_RETURN(rates.bytes_per_second, MeasureCopyBandwidth(device, copy_mib << 20));
+  const std::vector<OpCost> costs = GptStepCost(
+      config,
+      {.batch = f.batch,
+       .seq = f.seq,
+       .activation_bytes = static_cast<int>(DTypeSize(ProductOperandDType(DType::kF32, device)))});
+  PrintFloors(costs, rates, product_source, absl::StrFormat("a %d MiB copy", copy_mib), step_s);
+  if (f.profile) PrintOpTimes(usine.ops, costs, rates, device);
   if (f.peer.empty()) return absl::OkStatus();
   const std::string command = absl::StrCat(
       ShellQuote(PeerPython(f.python)), " ", ShellQuote(f.peer), " --layers ", config.n_layer,
