@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -65,20 +66,23 @@ class UploadRing {
     return done ? absl::OkStatus() : slot.copied->Synchronize();
   }
 
-  // Gives the slot at least `bytes`. REQUIRES: no copy still reads the slot.
-  absl::Status Reserve(Slot& slot, size_t bytes) const {
+  // Gives the slot at least `bytes`, and at least the ring's largest slot, so that a ring
+  // serving uploads of a few sizes in turn (a step's ids, targets and groups) grows each slot
+  // once. The old buffer is retired, not freed: cudaFreeHost would synchronise the device.
+  // REQUIRES: no copy still reads the slot.
+  absl::Status Reserve(Slot& slot, size_t bytes) {
     if (slot.capacity >= bytes) return absl::OkStatus();
 #if USINE_WITH_CUDA
-    // cudaHostAlloc and cudaFreeHost act on the current device: make it this ring's.
+    // cudaHostAlloc acts on the current device: make it this ring's.
     core_internal::CudaDeviceGuard guard;
     RETURN_IF_ERROR(guard.Enter(device_));
 #endif
-    PinnedHostAllocator().Deallocate(slot.memory);
-    slot.memory = nullptr;
-    slot.capacity = 0;
-    const size_t capacity = std::max(kMinSlotBytes, std::bit_ceil(bytes));
-    ASSIGN_OR_RETURN(slot.memory, PinnedHostAllocator().Allocate(capacity, nullptr));
+    const size_t capacity = std::max({kMinSlotBytes, std::bit_ceil(bytes), largest_});
+    ASSIGN_OR_RETURN(void* memory, PinnedHostAllocator().Allocate(capacity, nullptr));
+    if (slot.memory != nullptr) retired_.push_back(slot.memory);
+    slot.memory = memory;
     slot.capacity = capacity;
+    largest_ = std::max(largest_, capacity);
     return absl::OkStatus();
   }
 
@@ -86,6 +90,8 @@ class UploadRing {
   std::mutex mu_;
   std::array<Slot, kUploadSlots> slots_;
   int next_ = 0;
+  size_t largest_ = 0;          // The largest slot's capacity.
+  std::vector<void*> retired_;  // Outgrown slots' buffers, kept for the life of the process.
 };
 
 // The ring of `device`, created at first use and kept for the life of the process (its

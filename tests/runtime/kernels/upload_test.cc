@@ -100,6 +100,33 @@ TEST(UploadGpuTest, AWarmRingNeitherWaitsNorCopiesFromPageableMemory) {
   EXPECT_EQ(plain.pageable_uploads, 1);  // What Upload avoids.
   ASSERT_OK(stream.Synchronize());
 }
+
+// A training step uploads a few arrays of different sizes in turn (ids, targets, the
+// embedding gradient's groups), so every slot of the ring meets the largest in its first
+// laps and grows: growing must not free page-locked memory, which synchronises the device.
+TEST(UploadGpuTest, SlotsGrowWithoutWaitingForTheDevice) {
+  const Device gpu = Device::Cuda(0);
+  ASSERT_OK_AND_ASSIGN(Stream stream, Stream::Create(gpu));
+  constexpr int64_t kLarge = kMaxStagedUploadBytes / sizeof(int32_t);
+  std::vector<int32_t> values(kLarge, 5);
+  std::vector<Tensor> on_device;
+  for (const int64_t n : {int64_t{1000}, int64_t{30000}, kLarge}) {
+    ASSERT_OK_AND_ASSIGN(Tensor t, Tensor::Empty({n}, DType::kI32, gpu));
+    on_device.push_back(t);
+  }
+  const Statistics laps = StatisticsOf([&] {
+    for (int u = 0; u < 4 * kUploadSlots; ++u) {
+      const Tensor& dst = on_device[u % on_device.size()];
+      ASSERT_OK_AND_ASSIGN(Tensor host,
+                           Tensor::Wrap(values.data(), dst.shape(), DType::kI32, Device::Cpu()));
+      ASSERT_OK(Upload(host, dst, stream));
+    }
+  });
+  EXPECT_EQ(laps.host_waits, 0);
+  ASSERT_OK(stream.Synchronize());
+  ASSERT_OK_AND_ASSIGN(std::vector<int32_t> got, ReadTensor<int32_t>(on_device.back()));
+  EXPECT_EQ(got, values);
+}
 #elif USINE_WITH_CUDA
 // On a GPU: uploads queued behind a stream that a host function holds for 100 ms, twice as
 // many as the ring has slots, each from a source overwritten at once. A slot taken again
