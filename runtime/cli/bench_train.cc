@@ -48,7 +48,9 @@ namespace {
 constexpr char kDescription[] =
     "Times training steps of a GPT (forward, backward, clip at 1.0, AdamW) on random tokens,\n"
     "then the same model, batch and step in PyTorch (--peer), and prints tokens/s, the\n"
-    "achieved GFLOP/s and, on the cpu, its share of the sgemm rate measured in the same run.\n"
+    "achieved GFLOP/s and, on the cpu, its share of the sgemm rate measured in the same run;\n"
+    "then the step's floors: its FLOPs at the measured product rate, its least bytes at the\n"
+    "measured copy bandwidth, and each op at the slower of the two (with --profile, per op).\n"
     "On the cpu both sides use usine's threads (USINE_CPU_THREADS, else OPENBLAS_NUM_THREADS,\n"
     "else every core; set OPENBLAS_NUM_THREADS, which OpenBLAS reads too). --layers, --heads and "
     "--embd override the --model preset (0 keeps it).";
@@ -69,6 +71,8 @@ struct TrainFlags {
   std::string matmul_precision = "f32";
   std::string attention = "unfused";
   bool profile = false;
+  int64_t product_size = 0;  // 0: 2048 on the cpu, 8192 on CUDA.
+  int64_t copy_mib = 0;      // 0: 256 on the cpu, 1024 on CUDA.
 };
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
@@ -189,18 +193,18 @@ void PrintOpTimes(const std::vector<OpTime>& ops, const std::vector<OpCost>& cos
   absl::PrintF("    %-*s %7s  %12s  %6s  %9s  %7s  %s\n", static_cast<int>(width), "op", "count",
                "time", "share", "floor", "x floor", "bound");
   for (const OpTime& op : ops) {
-    std::string floor = "        -        -  -";
+    std::string floor_text = "        -        -  -";
     if (const auto it = cost_of.find(op.name); it != cost_of.end()) {
       const double floor_ms = 1e3 * FloorSeconds(it->second, rates);
       const bool products =
           it->second.flops / rates.flops_per_second >= it->second.bytes / rates.bytes_per_second;
-      floor = absl::StrFormat("%6.2f ms  %6.1fx  %s", floor_ms,
-                              floor_ms > 0 ? op.milliseconds / floor_ms : 0.0,
-                              products ? "products" : "memory");
+      floor_text = absl::StrFormat("%6.2f ms  %6.1fx  %s", floor_ms,
+                                   floor_ms > 0 ? op.milliseconds / floor_ms : 0.0,
+                                   products ? "products" : "memory");
     }
     absl::PrintF("    %-*s %5d x  %9.2f ms  %5.1f%%  %s\n", static_cast<int>(width), op.name,
                  op.count, op.milliseconds, total > 0 ? 100.0 * op.milliseconds / total : 0.0,
-                 floor);
+                 floor_text);
   }
 }
 
@@ -277,23 +281,23 @@ absl::Status RunTrain(const TrainFlags& f) {
   if (device.is_cpu()) {
     // The machine's sgemm rate: the better of OpenBLAS threading the product itself and
     // usine's cut of it (cpu_gemm.h), the stricter reference of the two.
-    constexpr int64_t kSgemm = 2048;
-    constexpr double kFlops = 2.0 * kSgemm * kSgemm * kSgemm;
-    ASSIGN_OR_RETURN(const double blas_s, SgemmSeconds(kSgemm, threads));
-    ASSIGN_OR_RETURN(const double cut_s, SgemmSeconds(kSgemm, 0));
-    rates.flops_per_second = kFlops / std::min(blas_s, cut_s);
-    product_source = absl::StrFormat("sgemm %d^3", kSgemm);
+    const int64_t n = f.product_size > 0 ? f.product_size : 2048;
+    const double flops = 2.0 * static_cast<double>(n * n) * static_cast<double>(n);
+    ASSIGN_OR_RETURN(const double blas_s, SgemmSeconds(n, threads));
+    ASSIGN_OR_RETURN(const double cut_s, SgemmSeconds(n, 0));
+    rates.flops_per_second = flops / std::min(blas_s, cut_s);
+    product_source = absl::StrFormat("sgemm %d^3", n);
     absl::PrintF(
         "  sgemm %dx%dx%d  %8.1f GFLOP/s on OpenBLAS's threads, %.1f cut by usine; usine's "
         "step reaches %.0f%% of the better  (goal >= 50%%)\n",
-        kSgemm, kSgemm, kSgemm, kFlops / blas_s / 1e9, kFlops / cut_s / 1e9,
+        n, n, n, flops / blas_s / 1e9, flops / cut_s / 1e9,
         100.0 * tokens * flops_per_token / step_s / rates.flops_per_second);
   } else {
-    constexpr int64_t kProduct = 8192;
-    ASSIGN_OR_RETURN(rates.flops_per_second, MeasureProductRate(device, kProduct));
-    product_source = absl::StrFormat("Matmul %s %d^3", MatmulPrecisionName(precision), kProduct);
+    const int64_t n = f.product_size > 0 ? f.product_size : 8192;
+    ASSIGN_OR_RETURN(rates.flops_per_second, MeasureProductRate(device, n));
+    product_source = absl::StrFormat("Matmul %s %d^3", MatmulPrecisionName(precision), n);
   }
-  const int64_t copy_mib = device.is_cpu() ? 256 : 1024;
+  const int64_t copy_mib = f.copy_mib > 0 ? f.copy_mib : device.is_cpu() ? 256 : 1024;
   ASSIGN_OR_RETURN(rates.bytes_per_second, MeasureCopyBandwidth(device, copy_mib << 20));
   const std::vector<OpCost> costs = GptStepCost(
       config,
@@ -362,6 +366,13 @@ cli::Command AddBenchTrain(CLI::App& bench) {
       ->check(CLI::IsMember({"unfused", "flash"}));
   app->add_flag("--profile", flags->profile,
                 "after the timed steps, time one more op by op (OpTimeline) and print the shares");
+  AddFlag(*app, "--product-size", flags->product_size,
+          "n of the [n, n] x [n, n] product that measures the product rate (0: 2048 on the cpu, "
+          "8192 on CUDA)",
+          "N");
+  AddFlag(*app, "--copy-mib", flags->copy_mib,
+          "MiB of the copy that measures the memory bandwidth (0: 256 on the cpu, 1024 on CUDA)",
+          "MIB");
   return {app, [flags] {
             if (absl::Status status = RunTrain(*flags); !status.ok()) {
               std::fprintf(stderr, "usine bench train: %s\n",

@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/allocator.h"
@@ -66,32 +67,29 @@ class UploadRing {
     return done ? absl::OkStatus() : slot.copied->Synchronize();
   }
 
-  // Gives the slot at least `bytes`, and at least the ring's largest slot, so that a ring
-  // serving uploads of a few sizes in turn (a step's ids, targets and groups) grows each slot
-  // once. The old buffer is retired, not freed: cudaFreeHost would synchronise the device.
-  // REQUIRES: no copy still reads the slot.
-  absl::Status Reserve(Slot& slot, size_t bytes) {
+  // Gives the slot at least `bytes`. The old buffer is retired, not freed: cudaFreeHost would
+  // synchronise the device. REQUIRES: no copy still reads the slot.
+  absl::Status Reserve(Slot& slot, size_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (slot.capacity >= bytes) return absl::OkStatus();
 #if USINE_WITH_CUDA
     // cudaHostAlloc acts on the current device: make it this ring's.
     core_internal::CudaDeviceGuard guard;
     RETURN_IF_ERROR(guard.Enter(device_));
 #endif
-    const size_t capacity = std::max({kMinSlotBytes, std::bit_ceil(bytes), largest_});
+    const size_t capacity = std::max(kMinSlotBytes, std::bit_ceil(bytes));
     ASSIGN_OR_RETURN(void* memory, PinnedHostAllocator().Allocate(capacity, nullptr));
     if (slot.memory != nullptr) retired_.push_back(slot.memory);
     slot.memory = memory;
     slot.capacity = capacity;
-    largest_ = std::max(largest_, capacity);
     return absl::OkStatus();
   }
 
   const Device device_;
   std::mutex mu_;
-  std::array<Slot, kUploadSlots> slots_;
-  int next_ = 0;
-  size_t largest_ = 0;          // The largest slot's capacity.
-  std::vector<void*> retired_;  // Outgrown slots' buffers, kept for the life of the process.
+  std::array<Slot, kUploadSlots> slots_ ABSL_GUARDED_BY(mu_);
+  int next_ ABSL_GUARDED_BY(mu_) = 0;
+  // Outgrown slots' buffers, kept for the life of the process.
+  std::vector<void*> retired_ ABSL_GUARDED_BY(mu_);
 };
 
 // The ring of `device`, created at first use and kept for the life of the process (its

@@ -11,11 +11,10 @@
 //
 // Staging: each device has a ring of kUploadSlots page-locked buffers. A slot is taken again
 // once the copy that last used it has finished, so Upload waits only when the device lags
-// the host by kUploadSlots uploads. A slot too small for an upload grows to a power of two
-// at least 64 KiB and at least the ring's largest slot, so uploads of a few sizes in turn
-// grow each slot once. Outgrown buffers are kept, not freed (freeing page-locked memory
+// the host by kUploadSlots uploads. A slot too small for an upload grows to the next power of
+// two (at least 64 KiB). Outgrown buffers are kept, not freed (freeing page-locked memory
 // synchronises the device), for the life of the process: less than each slot's final size,
-// at most kUploadSlots x kMaxStagedUploadBytes in all.
+// so at most kUploadSlots x kMaxStagedUploadBytes a device.
 // Sources above kMaxStagedUploadBytes are not staged: they are copied as Copy does.
 //
 // Thread-safe: the uploads to one device are serialised.

@@ -7,7 +7,7 @@
 //   ASSIGN_OR_RETURN(const double flops_per_s, MeasureProductRate(device, 8192));
 //   ASSIGN_OR_RETURN(const double bytes_per_s, MeasureCopyBandwidth(device, 1 << 30));
 //   const DeviceRates rates{flops_per_s, bytes_per_s};
-//   const double floor_s = FloorSeconds({"lm_head forward", 2.6e12, 1.7e9}, rates);
+//   const double floor_s = FloorSeconds({"lm_head forward", 1.27e12, 1.75e9}, rates);
 //
 // The measurements run on the device's default stream and wait for it; not for a device that
 // other threads are using at the same time.
@@ -46,13 +46,14 @@ double FloorSeconds(const OpCost& cost, const DeviceRates& rates);
 // sgemm cut over usine's threads (MeasureCpuMatmulFlops); on CUDA in the process's
 // F32MatmulPrecision(), with bf16 operands and result under kBf16 (as the layers' products
 // read and write them), f32 ones otherwise. The median of 5 timings after 2 warm-ups.
-// InvalidArgument for n < 1; the device's errors otherwise.
+// InvalidArgument for n < 1; Internal if the clock saw no time pass; the device's errors.
 [[nodiscard]] absl::StatusOr<double> MeasureProductRate(Device device, int64_t n);
 
 // The memory traffic of copying `bytes` from one buffer of `device` to another, in bytes/s
 // (each byte counted read and written: 2 x bytes per copy): on CUDA a device-to-device Copy,
 // on the cpu memcpy cut over usine's threads (ParallelFor). The median of 5 timings after 2
-// warm-ups. InvalidArgument for bytes < 4 or not a multiple of 4; the device's errors otherwise.
+// warm-ups. InvalidArgument for bytes < 4 or not a multiple of 4; Internal if the clock saw no
+// time pass; the device's errors.
 [[nodiscard]] absl::StatusOr<double> MeasureCopyBandwidth(Device device, int64_t bytes);
 
 }  // namespace usine

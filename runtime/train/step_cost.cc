@@ -32,11 +32,11 @@ std::vector<OpCost> GptStepCost(const GptConfig& config, const StepShape& shape)
 
   add("zero_grad", 1, 0, parameters * f32);
   // Reads the rows of wte and wpe that the tokens pick, writes the residual stream.
-  add("embed forward", 1, 0, nc * f32 + t * c * f32 + nc * f32);
+  add("embed forward", 1, 0, std::min(n, v) * c * f32 + t * c * f32 + nc * f32);
   // A block: the residual stream x (f32) through ln_1, attention, ln_2 and the MLP.
   add("ln_1 forward", layers, forward(ln_parameters), nc * (f32 + a));
   add("attn.c_attn forward", layers, forward(3 * cc + 3 * c), a * (nc + 3 * cc + 3 * nc));
-  add("attn.core forward", layers, 4 * n * t * c, a * (3 * nc + nc));
+  add("attn.core forward", layers, 2 * n * (t + 1) * c, a * (3 * nc + nc));
   add("attn.c_proj forward", layers, forward(cc + c), a * (nc + cc + nc));
   add("residual forward", 2 * layers, 0, nc * f32 + nc * a + nc * f32);
   add("ln_2 forward", layers, forward(ln_parameters), nc * (f32 + a));
@@ -63,7 +63,7 @@ std::vector<OpCost> GptStepCost(const GptConfig& config, const StepShape& shape)
   add("attn.c_proj backward", layers, backward(cc + c),
       nc * f32 + a * (cc + nc + nc) + 2 * cc * f32);
   // Reads q, k, v, the output and its gradient; writes q's, k's and v's.
-  add("attn.core backward", layers, 8 * n * t * c, a * (4 * nc + nc + 3 * nc));
+  add("attn.core backward", layers, 4 * n * (t + 1) * c, a * (4 * nc + nc + 3 * nc));
   add("attn.c_attn backward", layers, backward(3 * cc + 3 * c),
       a * (3 * nc + nc + 3 * cc + nc) + 2 * 3 * cc * f32);
   add("ln_1 backward", layers, backward(ln_parameters), nc * f32 + nc * a + nc * f32 + nc * f32);

@@ -11,11 +11,12 @@
 // train` and the Trainer run it: zero_grad, forward, the loss with the logits' gradient,
 // backward, clip, AdamW. Each layer's entries are summed over the layers.
 //
-// FLOPs are each op's share of flops.h's 6 N + 12 L C T per token: 2 per parameter a token
-// meets in the forward pass and 4 in the backward pass (a product's weight and bias, a
-// LayerNorm's scale and shift, the output projection's table), and attention's 4 T C per token
-// forward and 8 T C backward (the T x T scores, the causal mask not discounted). So
-// TotalCost(ops).flops is tokens x TrainingFlopsPerToken exactly.
+// FLOPs: 2 per parameter a token meets in the forward pass and 4 in the backward pass (a
+// product's weight and bias, a LayerNorm's scale and shift, the output projection's table),
+// flops.h's 6 N; and attention's scores and weighted sums over the (query, key) pairs the
+// causal mask keeps, T (T + 1) / 2 a sequence: 4 C a pair forward, 8 C backward. A kernel that
+// skips the hidden pairs (the flash kernels) needs no more. So TotalCost(ops).flops is tokens x
+// (6 N + 6 L C (T + 1)), not MFU's 6 N + 12 L C T, which counts the whole T x T square.
 //
 // Bytes follow three rules, which make them a floor for this sequence of ops:
 //  - an op reads each of its inputs once and writes each of its outputs once; nothing stays
@@ -27,8 +28,8 @@
 //  - gradients accumulate: zero_grad writes them, and each op that adds to one reads and
 //    writes it.
 // attn.core's bytes are a fused kernel's (the T x T scores never reach memory), so the unfused
-// attention runs above its floor by design. Terms smaller than B T C or C^2 are left out of
-// the bytes (biases, LayerNorm parameters, per-row statistics, token ids).
+// attention runs above its floor by design. Terms of order C or B T are left out of the bytes
+// (biases, LayerNorm parameters, per-row statistics, token ids).
 #ifndef USINE_RUNTIME_TRAIN_STEP_COST_H_
 #define USINE_RUNTIME_TRAIN_STEP_COST_H_
 

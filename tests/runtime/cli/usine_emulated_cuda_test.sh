@@ -3,7 +3,8 @@
 # that a machine without a GPU runs what a GPU session runs first, at a tiny size:
 #   - `usine bench train --device cuda --profile` at two rungs of scripts/gpu-bench.sh (bf16
 #     products with flash attention, TF32 ones with the unfused attention), without the
-#     PyTorch peer (about 30 s each: the emulator's cost grows with the threads launched);
+#     PyTorch peer (about 30 s each: the emulator's cost grows with the threads launched), with
+#     the floors' rates measured at small sizes (--product-size, --copy-mib);
 #   - `usine train` of a 2-layer GPT on "cuda" with bf16 products, flash attention and ZeRO,
 #     then resumed: its losses are finite and fall, and the resumed run picks up the checkpoint.
 #   usine_emulated_cuda_test.sh USINE_EMULATED TOKENIZER_DIR SOURCE_DIR MPIEXEC
@@ -15,13 +16,17 @@ for rung in "bf16 flash" "tf32 unfused"; do
   read -r precision attention <<<"$rung"
   "$usine" bench train --device cuda --model tiny --batch 2 --seq 32 --steps 1 --warmup 1 \
     --matmul-precision "$precision" --attention "$attention" --peer '' --profile \
-    >"$dir/bench.out" 2>&1
+    --product-size 64 --copy-mib 1 >"$dir/bench.out" 2>&1
   if [[ $? -ne 0 ]]; then
     failed "bench train ($rung): $(tail -5 "$dir/bench.out")"
     continue
   fi
   grep -q "usine  *[0-9]* tokens/s" "$dir/bench.out" ||
     failed "bench train ($rung) gives no tokens/s: $(cat "$dir/bench.out")"
+  # The floors, at the small sizes given, and each op against its own.
+  grep -q "floors: products .*Matmul $precision 64^3" "$dir/bench.out" &&
+    grep -qE "attn.core forward .* ms +[0-9.]+x +(products|memory)$" "$dir/bench.out" ||
+    failed "bench train ($rung) gives no floors: $(cat "$dir/bench.out")"
   grep -qi "flash" "$dir/bench.out" || [[ $attention != flash ]] ||
     failed "bench train ($rung): the profile names no flash attention kernel: $(cat "$dir/bench.out")"
 done

@@ -1,6 +1,6 @@
-// A GPT step's work op by op (step_cost.h): the FLOPs add up to the MFU's count, the bytes of
-// GPT-2 124M's largest ops are the hand computation, the precision changes only what it
-// should, and the names are the ones a profiled step marks.
+// A GPT step's work op by op (step_cost.h): the FLOPs add up to the MFU's count with attention
+// over the causal pairs only, the bytes of GPT-2 124M's largest ops are the hand computation,
+// the precision changes only what it should, and the names are the ones a profiled step marks.
 #include "runtime/train/step_cost.h"
 
 #include <map>
@@ -30,16 +30,23 @@ std::map<std::string, OpCost> ByName(const std::vector<OpCost>& ops) {
   return by_name;
 }
 
-TEST(GptStepCost, FlopsAreTheTokensTimesTheFlopsPerToken) {
+// MFU's count (flops.h) with attention's 12 L C T per token, the whole T x T square, replaced
+// by the pairs the causal mask keeps: 6 L C (T + 1).
+double CausalFlops(const GptConfig& config, const StepShape& shape) {
+  const auto layers_width = static_cast<double>(config.n_layer * config.n_embd);
+  const auto t = static_cast<double>(shape.seq);
+  return static_cast<double>(shape.batch) * t *
+         (TrainingFlopsPerToken(config, shape.seq) - 12 * layers_width * t +
+          6 * layers_width * (t + 1));
+}
+
+TEST(GptStepCost, FlopsAreMfusWithAttentionOverTheCausalPairs) {
   ASSERT_OK_AND_ASSIGN(GptConfig gpt2, GptConfigNamed("gpt2"));
   for (const StepShape shape : {StepShape{16, 1024, 2}, StepShape{3, 77, 4}}) {
-    EXPECT_DOUBLE_EQ(
-        TotalCost(GptStepCost(gpt2, shape)).flops,
-        static_cast<double>(shape.batch * shape.seq) * TrainingFlopsPerToken(gpt2, shape.seq));
+    EXPECT_DOUBLE_EQ(TotalCost(GptStepCost(gpt2, shape)).flops, CausalFlops(gpt2, shape));
   }
-  GptConfig odd{"odd", 1000, 64, 3, 6, 48};  // Not a preset: no remembered numbers.
-  EXPECT_DOUBLE_EQ(TotalCost(GptStepCost(odd, {5, 33, 2})).flops,
-                   5.0 * 33.0 * TrainingFlopsPerToken(odd, 33));
+  const GptConfig odd{"odd", 1000, 64, 3, 6, 48};  // Not a preset: no remembered numbers.
+  EXPECT_DOUBLE_EQ(TotalCost(GptStepCost(odd, {5, 33, 2})).flops, CausalFlops(odd, {5, 33, 2}));
 }
 
 TEST(GptStepCost, Gpt2BytesAreTheHandComputation) {
@@ -55,7 +62,8 @@ TEST(GptStepCost, Gpt2BytesAreTheHandComputation) {
   EXPECT_EQ(bf16.at("zero_grad").bytes, 4.0 * 124475904.0);
   // 12 layers of q, k, v read and the output written: 12 x 4 n C x 2 bytes.
   EXPECT_EQ(bf16.at("attn.core forward").bytes, 12.0 * 4.0 * 12582912.0 * 2.0);
-  EXPECT_EQ(bf16.at("attn.core forward").flops, 12.0 * 4.0 * 16384.0 * 1024.0 * 768.0);
+  // 16 sequences of 1024 x 1025 / 2 causal pairs, 4 C FLOPs each, in 12 layers.
+  EXPECT_EQ(bf16.at("attn.core forward").flops, 12.0 * 16.0 * (1024.0 * 1025.0 / 2) * 4 * 768);
   // Two residual sums a layer: the stream read and written in f32, the branch read in bf16.
   EXPECT_EQ(bf16.at("residual forward").bytes, 24.0 * 12582912.0 * (4.0 + 2.0 + 4.0));
   // The whole step, added up op by op by hand from the rules in step_cost.h: 1,020,788,736
