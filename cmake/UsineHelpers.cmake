@@ -20,7 +20,10 @@
 #        known multiple of the vector width, nearly every loop of the cpu kernels. Only the
 #        speed changes: -O3 allows no reassociation or contraction that -O2 does not, so the
 #        loops compute the same bits (reductions stay in order). (-fvect-cost-model=dynamic
-#        alone would do for GCC, but clang and clang-tidy reject it.)
+#        alone would do for GCC, but clang and clang-tidy reject it.) And -ffp-contract=off:
+#        GCC contracts a * b + c into an FMA wherever the instruction set has one (C++ is not
+#        ISO C's -ffp-contract=off default), which the functions compiled for AVX2 or AVX-512
+#        would otherwise do, and their results must be the 4-lane code's bits (cpu_exp.h).
 #   usine_cuda_emulation_test(NAME ... SRCS ... CUDA_SRCS ... CUDA_HDRS ...)
 #     -> CUDA sources run on the CPU under the CUDA emulator (label `emu`);
 #        UsineCudaEmulation.cmake.
@@ -45,7 +48,8 @@ function(_usine_warnings target)
 endfunction()
 
 function(usine_cpu_loops)
-  set_property(SOURCE ${ARGN} APPEND PROPERTY COMPILE_OPTIONS $<$<NOT:$<CONFIG:Debug>>:-O3>)
+  set_property(SOURCE ${ARGN} APPEND PROPERTY COMPILE_OPTIONS $<$<NOT:$<CONFIG:Debug>>:-O3>
+    -ffp-contract=off)
 endfunction()
 
 function(usine_cc_library)

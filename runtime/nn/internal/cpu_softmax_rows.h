@@ -2,7 +2,8 @@
 // maximum, and e^(x - shift) over a row with its sum. In f32 they run four lanes at a time
 // (cpu_exp.h's Float4) with four independent accumulators, added up in a fixed order at the
 // end, so that a row gives the same bits on every call and thread; in f64 they are plain
-// loops over std::exp.
+// loops over std::exp. The exponentials run on the widest vectors the cpu has (AVX-512's 16
+// lanes, AVX2's 8, else 4), chosen once: the same bits at every width (cpu_exp.h).
 //
 //   const float max = RowMax(row, n);
 //   const double sum = ExpShifted(row, n, max, row);  // row[j] <- e^(row[j] - max)
@@ -12,6 +13,7 @@
 #define USINE_RUNTIME_NN_INTERNAL_CPU_SOFTMAX_ROWS_H_
 
 #include <cstdint>
+#include <optional>
 
 namespace usine::nn_internal {
 
@@ -27,6 +29,11 @@ double SumExpShifted(const double* x, int64_t n, double shift);
 // same bits as SumExpShifted. `out` may be `x` (in place).
 double ExpShifted(const float* x, int64_t n, float shift, float* out);
 double ExpShifted(const double* x, int64_t n, double shift, double* out);
+
+// ExpShifted on vectors of `lanes` (4, 8 or 16) floats, for the tests that hold the widths to
+// the same bits; nullopt where the cpu has no such vectors.
+std::optional<double> ExpShiftedAtLanes(int lanes, const float* x, int64_t n, float shift,
+                                        float* out);
 
 }  // namespace usine::nn_internal
 

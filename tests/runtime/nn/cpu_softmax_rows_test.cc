@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -102,6 +104,34 @@ TEST(SoftmaxRows, SumsOfExponentialsMatchDoublePrecision) {
       ASSERT_EQ(in_place[j], out[j]) << n << " " << j;
     }
   }
+}
+
+// The 8- and 16-lane rows (AVX2, AVX-512), where this cpu has them, give the 4-lane row's bits:
+// every term and the sum, for lengths around the 16-element steps and 1024-element blocks,
+// and values that under- and overflow (and a NaN in the last row).
+TEST(SoftmaxRows, EveryVectorWidthGivesTheSameBits) {
+  int widths_checked = 0;
+  for (const int lanes : {8, 16}) {
+    std::vector<float> probe(1, 0.0f);
+    if (!ExpShiftedAtLanes(lanes, probe.data(), 1, 0.0f, probe.data()).has_value()) continue;
+    ++widths_checked;
+    unsigned seed = 1;
+    for (const int64_t n : {1, 15, 16, 17, 1023, 1024, 1025, 5000, 50304}) {
+      std::vector<float> row = RandomRow(n, 100.0f, seed++);
+      if (n == 50304) row[777] = std::numeric_limits<float>::quiet_NaN();
+      std::vector<float> narrow(n), wide(n);
+      const std::optional<double> narrow_sum =
+          ExpShiftedAtLanes(4, row.data(), n, 3.0f, narrow.data());
+      const std::optional<double> wide_sum =
+          ExpShiftedAtLanes(lanes, row.data(), n, 3.0f, wide.data());
+      ASSERT_TRUE(narrow_sum.has_value() && wide_sum.has_value());
+      EXPECT_EQ(std::memcmp(narrow_sum.operator->(), wide_sum.operator->(), sizeof(double)), 0)
+          << lanes << " lanes, n " << n << ": " << *narrow_sum << " vs " << *wide_sum;
+      EXPECT_EQ(std::memcmp(narrow.data(), wide.data(), n * sizeof(float)), 0)
+          << lanes << " lanes, n " << n;
+    }
+  }
+  if (widths_checked == 0) GTEST_SKIP() << "this cpu has neither AVX2 nor AVX-512";
 }
 
 TEST(SoftmaxRows, DoubleRowsUseTheCLibrary) {
