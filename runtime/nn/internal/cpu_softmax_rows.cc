@@ -32,7 +32,7 @@ double ExpBlock(const float* x, int64_t begin, int64_t end, float shift, float* 
   F acc[kVectors] = {};
   int64_t j = begin;
   for (; j + kStep <= end; j += kStep) {
-    for (int v = 0; v < kVectors; ++v) {
+    for (int64_t v = 0; v < kVectors; ++v) {
       const F e = ExpLanes(Load<F>(x + j + kLanes * v) - shift);
       if constexpr (kStore) Store(out + j + kLanes * v, e);
       acc[v] += e;
