@@ -369,10 +369,12 @@ cli::Command AddBenchTrain(CLI::App& bench) {
   AddFlag(*app, "--product-size", flags->product_size,
           "n of the [n, n] x [n, n] product that measures the product rate (0: 2048 on the cpu, "
           "8192 on CUDA)",
-          "N");
+          "N")
+      ->check(CLI::NonNegativeNumber);
   AddFlag(*app, "--copy-mib", flags->copy_mib,
           "MiB of the copy that measures the memory bandwidth (0: 256 on the cpu, 1024 on CUDA)",
-          "MIB");
+          "MIB")
+      ->check(CLI::NonNegativeNumber);
   return {app, [flags] {
             if (absl::Status status = RunTrain(*flags); !status.ok()) {
               std::fprintf(stderr, "usine bench train: %s\n",

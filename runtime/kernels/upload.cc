@@ -12,6 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 #include "runtime/core/allocator.h"
 #include "runtime/core/status_macros.h"
@@ -38,7 +39,7 @@ class UploadRing {
   explicit UploadRing(Device device) : device_(device) {}
 
   absl::Status Upload(const Tensor& src, const Tensor& dst, const Stream& stream) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Slot& slot = slots_[next_];
     next_ = (next_ + 1) % kUploadSlots;
     if (!slot.copied.has_value()) {
@@ -85,7 +86,7 @@ class UploadRing {
   }
 
   const Device device_;
-  std::mutex mu_;
+  absl::Mutex mu_;
   std::array<Slot, kUploadSlots> slots_ ABSL_GUARDED_BY(mu_);
   int next_ ABSL_GUARDED_BY(mu_) = 0;
   // Outgrown slots' buffers, kept for the life of the process.

@@ -10,7 +10,9 @@
 // for AVX2 or AVX-512 (a function with __attribute__((target(...), flatten)), chosen at run
 // time): each lane does the same IEEE operations in the same order as in a Float4, so the
 // results are the same bits, as long as nothing contracts a product and a sum into an FMA
-// (the cpu loops are compiled with -ffp-contract=off; usine_cpu_loops).
+// (the cpu loops are compiled with -ffp-contract=off; usine_cpu_loops). NaN payloads aside:
+// where two NaNs meet in a sum, which one comes out may depend on the operand order the
+// compiler picked.
 //
 //   for (j = 0; j + 4 <= n; j += 4) Store(out + j, Exp(Load(in + j) - max));
 //   for (; j < n; ++j) out[j] = Exp(in[j] - max);
@@ -46,18 +48,20 @@ using Int4 = IntLanes<4>;
 template <typename F>
 inline constexpr int kLanesOf = static_cast<int>(sizeof(F) / sizeof(float));
 
+// The lane-generic helpers are always inlined, so that in a function compiled for AVX2 or
+// AVX-512 they are compiled for it too, at -O0 as well: no wide vector crosses a call.
 template <typename F = Float4>
-inline F Load(const float* p) {
+[[gnu::always_inline]] inline F Load(const float* p) {
   F v;
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
 template <typename F>
-inline void Store(float* p, F v) {
+[[gnu::always_inline]] inline void Store(float* p, F v) {
   std::memcpy(p, &v, sizeof(v));
 }
 template <typename F>
-inline F Splat(float x) {
+[[gnu::always_inline]] inline F Splat(float x) {
   F v;
   for (int l = 0; l < kLanesOf<F>; ++l) v[l] = x;
   return v;
@@ -68,7 +72,7 @@ inline Float4 Splat4(float x) { return Float4{x, x, x, x}; }
 
 // Lane by lane: mask (all ones or all zeros, as comparisons give) ? a : b.
 template <typename F, typename I>
-inline F Select(I mask, F a, F b) {
+[[gnu::always_inline]] inline F Select(I mask, F a, F b) {
   return reinterpret_cast<F>((mask & reinterpret_cast<I>(a)) | (~mask & reinterpret_cast<I>(b)));
 }
 inline Float4 Select4(Int4 mask, Float4 a, Float4 b) { return Select(mask, a, b); }
@@ -76,7 +80,7 @@ inline Float4 Select4(Int4 mask, Float4 a, Float4 b) { return Select(mask, a, b)
 // e^x within 1 ulp; 0 below -86.6 (where e^x < 2^-125, next to expf's subnormals), +inf
 // above 88.72 (where expf overflows), NaN for NaN. F: FloatLanes<4>, <8> or <16>.
 template <typename F>
-inline F ExpLanes(F x) {
+[[gnu::always_inline]] inline F ExpLanes(F x) {
   using I = IntLanes<kLanesOf<F>>;
   constexpr float kLow = -86.6f, kHigh = 88.7228394f;  // e^kHigh: FLT_MAX.
   constexpr float kLog2e = 1.44269504088896341f;

@@ -1,9 +1,10 @@
 #include "runtime/nn/internal/cpu_softmax_rows.h"
 
 // The 8- and 16-lane vectors live only inside the AVX2 and AVX-512 functions below, which
-// inline (flatten) everything they call: no vector crosses a call between the instruction sets,
-// so GCC's note that such a call would pass them differently does not apply.
-#if defined(__GNUC__) && !defined(__clang__)
+// inline everything they call (flatten; always_inline helpers, at -O0 too): no vector crosses
+// a call between the instruction sets, so the compilers' note that such a call would pass them
+// differently does not apply.
+#if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
@@ -26,7 +27,8 @@ constexpr int64_t kBlock = 1024;
 // kLanes, and the partial sums are added in the order of i: the same bits at every width.
 // REQUIRES: end - begin <= kBlock.
 template <bool kStore, int kLanes>
-double ExpBlock(const float* x, int64_t begin, int64_t end, float shift, float* out) {
+[[gnu::always_inline]] inline double ExpBlock(const float* x, int64_t begin, int64_t end,
+                                              float shift, float* out) {
   using F = FloatLanes<kLanes>;
   constexpr int kVectors = kStep / kLanes;
   F acc[kVectors] = {};
@@ -51,7 +53,8 @@ double ExpBlock(const float* x, int64_t begin, int64_t end, float shift, float* 
 }
 
 template <bool kStore, int kLanes>
-double ExpShiftedRow(const float* x, int64_t n, float shift, float* out) {
+[[gnu::always_inline]] inline double ExpShiftedRow(const float* x, int64_t n, float shift,
+                                                   float* out) {
   double sum = 0;
   for (int64_t begin = 0; begin < n; begin += kBlock) {
     sum += ExpBlock<kStore, kLanes>(x, begin, std::min(n, begin + kBlock), shift, out);

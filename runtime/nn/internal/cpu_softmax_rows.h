@@ -3,7 +3,8 @@
 // (cpu_exp.h's Float4) with four independent accumulators, added up in a fixed order at the
 // end, so that a row gives the same bits on every call and thread; in f64 they are plain
 // loops over std::exp. The exponentials run on the widest vectors the cpu has (AVX-512's 16
-// lanes, AVX2's 8, else 4), chosen once: the same bits at every width (cpu_exp.h).
+// lanes, AVX2's 8, else 4), chosen once: the same bits at every width (cpu_exp.h; NaN
+// payloads aside).
 //
 //   const float max = RowMax(row, n);
 //   const double sum = ExpShifted(row, n, max, row);  // row[j] <- e^(row[j] - max)
