@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/copy.h"
 #include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/internal/backends.h"
 #include "runtime/kernels/internal/dispatch.h"
@@ -163,6 +164,24 @@ absl::Status CheckEpilogue(const Tensor& a, const Tensor& b, const Tensor& c,
   return absl::OkStatus();
 }
 
+// MatmulOptions::addend's conditions. REQUIRES: c's device and dtype checked.
+absl::Status CheckAddend(const Tensor& a, const Tensor& b, const Tensor& c,
+                         const MatmulOptions& o) {
+  const Tensor& addend = *o.addend;
+  RETURN_IF_ERROR(CheckDefined(addend, "Matmul addend"));
+  RETURN_IF_ERROR(CheckSameDevice(addend, c, "Matmul addend", "c"));
+  RETURN_IF_ERROR(CheckSameDType(addend, c, "Matmul addend", "c"));
+  RETURN_IF_ERROR(CheckShape(addend, c.shape(), "Matmul addend"));
+  if (addend.raw_data() == c.raw_data()) return absl::OkStatus();  // c itself
+  if (addend.Overlaps(a) || addend.Overlaps(b) || addend.Overlaps(c) ||
+      (o.bias != nullptr && addend.Overlaps(*o.bias)) ||
+      (o.gelu_input != nullptr && addend.Overlaps(*o.gelu_input))) {
+    return absl::InvalidArgumentError(
+        "Matmul: the addend overlaps another operand without being c itself");
+  }
+  return absl::OkStatus();
+}
+
 // The checks of both entry points but their shapes'; `what` names the entry point.
 absl::Status CheckOperands(const Tensor& a, const Tensor& b, const Tensor& c,
                            const MatmulOptions& options, absl::string_view what) {
@@ -195,7 +214,17 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   if (options.epilogue != MatmulEpilogue::kNone && dims.k == 0) {
     return absl::InvalidArgumentError("Matmul: the GELU epilogue needs k > 0");
   }
-  return MultiplyInPrecision(a, b, c, options, dims, stream);
+  if (options.addend == nullptr) return MultiplyInPrecision(a, b, c, options, dims, stream);
+  RETURN_IF_ERROR(CheckAddend(a, b, c, options));
+  MatmulOptions own = options;
+  if (options.addend->raw_data() == c.raw_data()) {
+    own.addend = nullptr;  // c itself: the product as without one.
+  } else if (dims.k == 0) {
+    // The empty product scales c in place (both backends): c holds the addend first.
+    if (dims.m > 0 && dims.n > 0) RETURN_IF_ERROR(Copy(*options.addend, c, stream));
+    own.addend = nullptr;
+  }
+  return MultiplyInPrecision(a, b, c, own, dims, stream);
 }
 
 DType ProductOperandDType(DType dtype, Device device) {
@@ -231,6 +260,9 @@ absl::Status BatchedMatmul(const Tensor& a, const Tensor& b, const Tensor& c,
                            const MatmulOptions& options, const Stream& stream) {
   if (options.epilogue != MatmulEpilogue::kNone) {
     return absl::InvalidArgumentError("BatchedMatmul: no epilogue is taken");
+  }
+  if (options.addend != nullptr) {
+    return absl::InvalidArgumentError("BatchedMatmul: no addend is taken");
   }
   RETURN_IF_ERROR(CheckOperands(a, b, c, options, "BatchedMatmul"));
   ASSIGN_OR_RETURN(const ki::MatmulDims dims, CheckBatchedShapes(a, b, c, options));

@@ -9,6 +9,8 @@
 // On CUDA a bf16 c may also take GELU as an epilogue (MatmulEpilogue::kGelu).
 //
 //   RETURN_IF_ERROR(Matmul(x, w, y, {.transpose_b = true, .bias = &b}, stream));  // y = x w^T + b
+//   RETURN_IF_ERROR(Matmul(x, w, y, {.transpose_b = true, .beta = 1, .addend = &r}, stream));
+//                                                                                // y = r + x w^T
 //   RETURN_IF_ERROR(Matmul(dy, x, dw, {.transpose_a = true, .beta = 1}, stream)); // dw += dy^T x
 #ifndef USINE_RUNTIME_KERNELS_MATMUL_H_
 #define USINE_RUNTIME_KERNELS_MATMUL_H_
@@ -46,6 +48,12 @@ struct MatmulOptions {
   MatmulEpilogue epilogue = MatmulEpilogue::kNone;  // Default: none.
   // kGelu's second output: c's shape, dtype and device, overlapping no other operand.
   const Tensor* gelu_input = nullptr;
+  // What beta scales in place of c's old values: c <- alpha op(a) op(b) + beta *addend
+  // (+ bias), so that a sum lands in a new tensor without a pass of its own (a residual stream
+  // plus a layer's output). c's shape, dtype and device; c itself, or overlapping no operand.
+  // Matmul only. On CUDA cuBLASLt's C operand apart from its D (c); on the cpu each thread's
+  // piece of c is copied from it before the product adds into it. Default: none (c itself).
+  const Tensor* addend = nullptr;
 };
 
 // REQUIRES: c does not overlap a, b or bias.
@@ -62,7 +70,7 @@ struct MatmulOptions {
 //
 //   RETURN_IF_ERROR(BatchedMatmul(q, k, scores, {.transpose_b = true, .alpha = scale}, stream));
 //
-// InvalidArgument when c overlaps a or b, or for a bias or an epilogue.
+// InvalidArgument when c overlaps a or b, or for a bias, an epilogue or an addend.
 [[nodiscard]] absl::Status BatchedMatmul(const Tensor& a, const Tensor& b, const Tensor& c,
                                          const MatmulOptions& options = {},
                                          const Stream& stream = Stream::Host());

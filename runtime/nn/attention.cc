@@ -99,6 +99,19 @@ absl::Status CausalSelfAttention::CheckInput(const Tensor& x) const {
 }
 
 absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
+  return ForwardWith(x, nullptr);
+}
+
+absl::StatusOr<Tensor> CausalSelfAttention::ForwardAdding(const Tensor& x, const Tensor& residual) {
+  return ForwardWith(x, &residual);
+}
+
+absl::StatusOr<Tensor> CausalSelfAttention::Project(const Tensor& out, const Tensor* residual) {
+  MarkOp("attn.c_proj forward", options_.device);
+  return residual != nullptr ? c_proj_->ForwardAdding(out, *residual) : c_proj_->Forward(out);
+}
+
+absl::StatusOr<Tensor> CausalSelfAttention::ForwardWith(const Tensor& x, const Tensor* residual) {
   const Device device = options_.device;
   RETURN_IF_ERROR(CheckInput(x));
   const ni::AttentionDims d{x.dim(0), x.dim(1), local_heads(), options_.n_embd / options_.n_head};
@@ -112,8 +125,7 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
     ASSIGN_OR_RETURN(Tensor lse, Tensor::Empty({d.batch, d.heads, d.seq}, options_.dtype, device));
     RETURN_IF_ERROR(ni::CudaFlashAttentionForward(qkv, d, out, lse));
     saved_ = Saved{.qkv = qkv, .lse = lse, .out = out, .dims = d};
-    MarkOp("attn.c_proj forward", device);
-    return c_proj_->Forward(out);
+    return Project(out, residual);
   }
   ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(out_shape, options_.dtype, device));
   ASSIGN_OR_RETURN(Tensor probs,
@@ -123,8 +135,7 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
                                                  options_.dtype, device));
     RETURN_IF_ERROR(ni::CudaCausalAttentionForward(qkv, d, out, heads, probs));
     saved_ = Saved{.qkv = heads, .probs = probs, .dims = d};
-    MarkOp("attn.c_proj forward", device);
-    return c_proj_->Forward(out);
+    return Project(out, residual);
   }
   ni::VisitReal(options_.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -132,8 +143,7 @@ absl::StatusOr<Tensor> CausalSelfAttention::Forward(const Tensor& x) {
                                ni::Elements<T>(probs));
   });
   saved_ = Saved{.qkv = qkv, .probs = probs, .dims = d};
-  MarkOp("attn.c_proj forward", device);
-  return c_proj_->Forward(out);
+  return Project(out, residual);
 }
 
 absl::StatusOr<AttentionCache> CausalSelfAttention::CreateCache(int64_t batch,

@@ -92,6 +92,9 @@ class CausalSelfAttention : public Sublayer {
   // (kFlash: the attention output [B, T, C] and each row's log-sum-exp [B, H, T] instead). x is
   // in the layer's dtype, or already c_attn's operand (Linear::Forward); y in the layer's.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
+  // residual + Forward(x) (sublayer.h), the sum made by c_proj's ForwardAdding.
+  [[nodiscard]] absl::StatusOr<Tensor> ForwardAdding(const Tensor& x,
+                                                     const Tensor& residual) override;
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
   // An empty cache for `batch` sequences of up to `capacity` positions each, in the layer's
@@ -113,6 +116,10 @@ class CausalSelfAttention : public Sublayer {
   // This rank's heads: all of them, or n_head / tp under tensor parallelism.
   int64_t local_heads() const;
   absl::Status CheckInput(const Tensor& x) const;
+  // Forward, plus *residual unless null.
+  absl::StatusOr<Tensor> ForwardWith(const Tensor& x, const Tensor* residual);
+  // c_proj's forward pass over the heads' output, plus *residual unless null.
+  absl::StatusOr<Tensor> Project(const Tensor& out, const Tensor* residual);
   void ClearSaved() override { saved_.reset(); }
 
   AttentionOptions options_;

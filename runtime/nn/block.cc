@@ -2,34 +2,11 @@
 
 #include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
-#include "runtime/kernels/elementwise.h"
-#include "runtime/nn/internal/cpu_elementwise.h"
-#include "runtime/nn/internal/real_types.h"
+#include "runtime/nn/internal/residual_sum.h"
 
 namespace usine {
 
 namespace ni = nn_internal;
-
-namespace {
-
-// a + b into a new tensor. REQUIRES: same dtype and device, f32 or f64 on the cpu, f32 on
-// CUDA (checked by the layers that produced them).
-absl::StatusOr<Tensor> Sum(const Tensor& a, const Tensor& b, absl::string_view what) {
-  RETURN_IF_ERROR(CheckSameShape(a, b, what, "residual"));
-  RETURN_IF_ERROR(CheckSameDevice(a, b, what, "residual"));
-  ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(a.shape(), a.dtype(), a.device()));
-  if (a.device().is_cuda()) {
-    RETURN_IF_ERROR(Add(a, b, out, ni::LayerStream(a.device())));
-    return out;
-  }
-  ni::VisitReal(a.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    ni::AddArrays(ni::Elements<T>(a), ni::Elements<T>(b), a.numel(), ni::Elements<T>(out));
-  });
-  return out;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Block>> Block::Create(const BlockOptions& options,
                                                      ParameterInitializer& init) {
@@ -69,14 +46,19 @@ absl::StatusOr<Tensor> Block::ForwardChildren(const Tensor& x, AttentionCache* c
   MarkOp("ln_1 forward", device);
   // ln_1's and ln_2's only readers are c_attn and c_fc: written as their operands.
   ASSIGN_OR_RETURN(Tensor a, ln_1_->ForwardOperand(x));
-  ASSIGN_OR_RETURN(a, cache != nullptr ? attn_->ForwardCached(a, *cache) : attn_->Forward(a));
-  MarkOp("residual forward", device);
-  ASSIGN_OR_RETURN(Tensor r, Sum(x, a, "Block attention output"));
+  // Each residual sum is made by the branch's last product where it can (Sublayer's
+  // ForwardAdding); decoding adds its attention's output in a pass of its own.
+  Tensor r;
+  if (cache != nullptr) {
+    ASSIGN_OR_RETURN(a, attn_->ForwardCached(a, *cache));
+    MarkOp("residual forward", device);
+    ASSIGN_OR_RETURN(r, ni::ResidualSum(x, a, "Block attention output"));
+  } else {
+    ASSIGN_OR_RETURN(r, attn_->ForwardAdding(a, x));
+  }
   MarkOp("ln_2 forward", device);
   ASSIGN_OR_RETURN(Tensor m, ln_2_->ForwardOperand(r));
-  ASSIGN_OR_RETURN(m, mlp_->Forward(m));
-  MarkOp("residual forward", device);
-  return Sum(r, m, "Block mlp output");
+  return mlp_->ForwardAdding(m, r);
 }
 
 absl::StatusOr<Tensor> Block::Forward(const Tensor& x) {

@@ -37,6 +37,13 @@ absl::StatusOr<Tensor> Linear::Forward(const Tensor& x) {
   return product_.Forward(x, weight_->value, bias_ != nullptr ? &bias_->value : nullptr);
 }
 
+absl::StatusOr<Tensor> Linear::ForwardAdding(const Tensor& x, const Tensor& residual) {
+  if (options_.activation != LinearActivation::kNone || options_.output_operand) {
+    return Sublayer::ForwardAdding(x, residual);
+  }
+  return product_.Forward(x, weight_->value, bias_ != nullptr ? &bias_->value : nullptr, &residual);
+}
+
 absl::StatusOr<Tensor> Linear::Backward(const Tensor& dy) {
   return product_.Backward(dy, weight_->grad, bias_ != nullptr ? &bias_->grad : nullptr);
 }

@@ -58,6 +58,11 @@ class Linear : public Sublayer {
   // LayerNorm::ForwardOperand writes it), then taken as it is. y is in the layer's dtype; with
   // an activation or output_operand, in ProductOperandDType's, as the next product reads it.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
+  // residual + Forward(x) (sublayer.h). Without an activation or output_operand the product
+  // makes the sum, in the layer's dtype: y = (residual + x W^T) + b, one pass over y instead of
+  // three. Otherwise Forward and then a sum.
+  [[nodiscard]] absl::StatusOr<Tensor> ForwardAdding(const Tensor& x,
+                                                     const Tensor& residual) override;
   // dy [..., out] (in the layer's dtype, or already in ProductOperandDType's as Forward's x may
   // be) -> dx [..., in]; adds dL/dW and dL/db into the gradients.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;

@@ -33,12 +33,18 @@ absl::StatusOr<std::unique_ptr<Mlp>> Mlp::Create(const MlpOptions& options,
   return mlp;
 }
 
-absl::StatusOr<Tensor> Mlp::Forward(const Tensor& x) {
+absl::StatusOr<Tensor> Mlp::Forward(const Tensor& x) { return ForwardWith(x, nullptr); }
+
+absl::StatusOr<Tensor> Mlp::ForwardAdding(const Tensor& x, const Tensor& residual) {
+  return ForwardWith(x, &residual);
+}
+
+absl::StatusOr<Tensor> Mlp::ForwardWith(const Tensor& x, const Tensor* residual) {
   MarkOp("mlp.c_fc+gelu forward", x.device());
   // Written as c_proj's operand (bf16 on CUDA under bf16 products).
   ASSIGN_OR_RETURN(Tensor g, c_fc_->Forward(x));
   MarkOp("mlp.c_proj forward", x.device());
-  return c_proj_->Forward(g);
+  return residual != nullptr ? c_proj_->ForwardAdding(g, *residual) : c_proj_->Forward(g);
 }
 
 absl::StatusOr<Tensor> Mlp::Backward(const Tensor& dy) {

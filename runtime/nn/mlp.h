@@ -49,10 +49,15 @@ class Mlp : public Sublayer {
                                                                    ParameterInitializer& init);
 
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
+  // residual + Forward(x) (sublayer.h), the sum made by c_proj's ForwardAdding.
+  [[nodiscard]] absl::StatusOr<Tensor> ForwardAdding(const Tensor& x,
+                                                     const Tensor& residual) override;
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
 
  private:
   Mlp() = default;
+  // Forward, plus *residual unless null.
+  absl::StatusOr<Tensor> ForwardWith(const Tensor& x, const Tensor* residual);
 
   std::unique_ptr<Sublayer> c_fc_;    // Linear, or ColumnParallelLinear under TP; with GELU.
   std::unique_ptr<Sublayer> c_proj_;  // Linear, or RowParallelLinear under TP.

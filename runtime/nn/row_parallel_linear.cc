@@ -49,10 +49,20 @@ int64_t RowParallelLinear::local_in_features() const {
 }
 
 absl::StatusOr<Tensor> RowParallelLinear::Forward(const Tensor& x) {
-  // The bias joins rank 0's partial product only, so the sum holds it once.
-  const bool add_bias = bias_ != nullptr && TensorParallelRank(options_.tp) == 0;
-  ASSIGN_OR_RETURN(Tensor y,
-                   product_.Forward(x, weight_->value, add_bias ? &bias_->value : nullptr));
+  return ForwardWith(x, nullptr);
+}
+
+absl::StatusOr<Tensor> RowParallelLinear::ForwardAdding(const Tensor& x, const Tensor& residual) {
+  return ForwardWith(x, &residual);
+}
+
+absl::StatusOr<Tensor> RowParallelLinear::ForwardWith(const Tensor& x, const Tensor* residual) {
+  // The bias and the residual join rank 0's partial product only, so the sum holds them once.
+  const bool rank0 = TensorParallelRank(options_.tp) == 0;
+  const Tensor* bias = bias_ != nullptr && rank0 ? &bias_->value : nullptr;
+  ASSIGN_OR_RETURN(Tensor y, product_.Forward(x, weight_->value, bias, rank0 ? residual : nullptr));
+  // Every rank refuses a wrong residual before the collective, as rank 0's product did.
+  if (residual != nullptr && !rank0) RETURN_IF_ERROR(product_.CheckResidual(*residual, y.shape()));
   RETURN_IF_ERROR(AllReduceOverTensorParallel(options_.tp, y, ReduceOp::kSum));
   return y;
 }

@@ -57,6 +57,10 @@ class RowParallelLinear : public Sublayer {
   // x [..., in / tp] (this rank's slice) -> y [..., out], all-reduced over the group. Saves x
   // and the weight as the products read them.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x) override;
+  // residual + Forward(x) (sublayer.h): rank 0's product adds the residual (the same on every
+  // rank) with the bias, so that the all-reduced sum holds it once.
+  [[nodiscard]] absl::StatusOr<Tensor> ForwardAdding(const Tensor& x,
+                                                     const Tensor& residual) override;
   // dy [..., out] (the same on every rank) -> dx [..., in / tp]; adds dL/dW (this rank's
   // columns) and dL/db into the gradients. No communication.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
@@ -66,6 +70,8 @@ class RowParallelLinear : public Sublayer {
 
  private:
   explicit RowParallelLinear(const RowParallelLinearOptions& options);
+  // Forward, plus *residual unless null.
+  absl::StatusOr<Tensor> ForwardWith(const Tensor& x, const Tensor* residual);
   void ClearSaved() override { product_.Clear(); }
 
   RowParallelLinearOptions options_;

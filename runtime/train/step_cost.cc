@@ -37,12 +37,13 @@ std::vector<OpCost> GptStepCost(const GptConfig& config, const StepShape& shape)
   add("ln_1 forward", layers, forward(ln_parameters), nc * (f32 + a));
   add("attn.c_attn forward", layers, forward(3 * cc + 3 * c), a * (nc + 3 * cc + 3 * nc));
   add("attn.core forward", layers, 2 * n * (t + 1) * c, a * (3 * nc + nc));
-  add("attn.c_proj forward", layers, forward(cc + c), a * (nc + cc + nc));
-  add("residual forward", 2 * layers, 0, nc * f32 + nc * a + nc * f32);
+  // Each c_proj adds its output to the residual stream in its product: reads the stream, writes
+  // the sum (f32).
+  add("attn.c_proj forward", layers, forward(cc + c), a * (nc + cc) + 2 * nc * f32);
   add("ln_2 forward", layers, forward(ln_parameters), nc * (f32 + a));
   // Writes GELU's input (its backward pass reads it) and its output.
   add("mlp.c_fc+gelu forward", layers, forward(4 * cc + 4 * c), a * (nc + 4 * cc + 8 * nc));
-  add("mlp.c_proj forward", layers, forward(4 * cc + c), a * (4 * nc + 4 * cc + nc));
+  add("mlp.c_proj forward", layers, forward(4 * cc + c), a * (4 * nc + 4 * cc) + 2 * nc * f32);
   add("ln_f forward", 1, forward(ln_parameters), nc * (f32 + a));
   add("lm_head forward", 1, forward(v * c), a * (nc + v * c + n * v));
   // Reads the logits, writes their gradient.

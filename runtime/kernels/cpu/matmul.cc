@@ -56,14 +56,20 @@ void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const
 }
 
 // c[rows, cols) <- alpha op(a) op(b) + beta c (+ bias on every row) for one piece: rows
-// [r0, r1) and columns [c0, c1) of c.
+// [r0, r1) and columns [c0, c1) of c, whose old values are first those of `addend` (laid out as
+// c) unless it is null.
 template <typename T>
 void GemmPiece(bool ta, bool tb, int64_t r0, int64_t r1, int64_t c0, int64_t c1, int64_t k, T alpha,
                const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
-               const T* bias) {
+               const T* bias, const T* addend) {
   const int64_t rows = r1 - r0, cols = c1 - c0;
   if (rows <= 0 || cols <= 0) return;
   T* piece = c + r0 * ldc + c0;
+  if (addend != nullptr) {
+    for (int64_t i = 0; i < rows; ++i) {
+      std::copy_n(addend + (r0 + i) * ldc + c0, cols, piece + i * ldc);
+    }
+  }
   if (k == 0) {  // gemm rejects a zero leading dimension; the product is empty.
     for (int64_t i = 0; i < rows; ++i) {
       for (int64_t j = 0; j < cols; ++j) {
@@ -87,7 +93,7 @@ void GemmPiece(bool ta, bool tb, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
 template <typename T>
 void ThreadedGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                   int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
-                  const T* bias = nullptr) {
+                  const T* bias = nullptr, const T* addend = nullptr) {
   UseOneBlasThread();
   const bool cut_rows = m >= n;
   const int64_t length = cut_rows ? m : n, breadth = cut_rows ? n : m;
@@ -97,9 +103,9 @@ void ThreadedGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, co
   ParallelFor(units, grain, [&](int64_t begin, int64_t end) {
     const int64_t from = begin * kCutUnit, to = std::min(end * kCutUnit, length);
     if (cut_rows) {
-      GemmPiece(ta, tb, from, to, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+      GemmPiece(ta, tb, from, to, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, addend);
     } else {
-      GemmPiece(ta, tb, 0, m, from, to, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+      GemmPiece(ta, tb, 0, m, from, to, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, addend);
     }
   });
 }
@@ -113,7 +119,10 @@ void TypedMatmul(const Tensor& a, const Tensor& b, const Tensor& c, const Matmul
                     static_cast<const T*>(a.raw_data()) + i * d.m * d.k, o.transpose_a ? d.m : d.k,
                     static_cast<const T*>(b.raw_data()) + i * d.k * d.n, o.transpose_b ? d.k : d.n,
                     static_cast<T>(o.beta), static_cast<T*>(c.raw_data()) + i * d.m * d.n, d.n,
-                    o.bias != nullptr ? static_cast<const T*>(o.bias->raw_data()) : nullptr);
+                    o.bias != nullptr ? static_cast<const T*>(o.bias->raw_data()) : nullptr,
+                    o.addend != nullptr
+                        ? static_cast<const T*>(o.addend->raw_data()) + i * d.m * d.n
+                        : nullptr);
   }
 }
 

@@ -70,15 +70,15 @@ struct AlgoKey {
   bool bias, transpose_a, transpose_b, tf32;
   MatmulEpilogue epilogue;
   int64_t m, n, k, batch;
-  uint32_t align_a, align_b, align_c, align_bias, align_gelu_input;
+  uint32_t align_a, align_b, align_c, align_addend, align_bias, align_gelu_input;
 
   friend bool operator==(const AlgoKey&, const AlgoKey&) = default;
   template <typename H>
   friend H AbslHashValue(H h, const AlgoKey& key) {
     return H::combine(std::move(h), key.device, key.ab_type, key.c_type, key.bias_type, key.bias,
                       key.transpose_a, key.transpose_b, key.tf32, key.epilogue, key.m, key.n, key.k,
-                      key.batch, key.align_a, key.align_b, key.align_c, key.align_bias,
-                      key.align_gelu_input);
+                      key.batch, key.align_a, key.align_b, key.align_c, key.align_addend,
+                      key.align_bias, key.align_gelu_input);
   }
 };
 
@@ -240,14 +240,15 @@ absl::Status SetEpilogue(cublasLtMatmulDesc_t desc, const MatmulOptions& o, cons
 
 std::string Describe(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& o,
                      const MatmulDims& d) {
-  return absl::StrCat(d.batch > 1 ? absl::StrCat(d.batch, " products of ") : "", "op(a) [", d.m,
-                      ", ", d.k, "] x op(b) [", d.k, ", ", d.n, "]",
-                      o.transpose_a ? " (a transposed)" : "",
-                      o.transpose_b ? " (b transposed)" : "", ", a and b ", DTypeName(a.dtype()),
-                      ", c ", DTypeName(c.dtype()), o.bias != nullptr ? " with bias" : "",
-                      o.epilogue == MatmulEpilogue::kGelu ? " and GELU" : "", ", alignments a ",
-                      Alignment(a.raw_data()), " B, b ", Alignment(b.raw_data()), " B, c ",
-                      Alignment(c.raw_data()), " B");
+  return absl::StrCat(
+      d.batch > 1 ? absl::StrCat(d.batch, " products of ") : "", "op(a) [", d.m, ", ", d.k,
+      "] x op(b) [", d.k, ", ", d.n, "]", o.transpose_a ? " (a transposed)" : "",
+      o.transpose_b ? " (b transposed)" : "", ", a and b ", DTypeName(a.dtype()), ", c ",
+      DTypeName(c.dtype()), o.bias != nullptr ? " with bias" : "",
+      o.epilogue == MatmulEpilogue::kGelu ? " and GELU" : "", ", alignments a ",
+      Alignment(a.raw_data()), " B, b ", Alignment(b.raw_data()), " B, c ", Alignment(c.raw_data()),
+      " B",
+      o.addend != nullptr ? absl::StrCat(", addend ", Alignment(o.addend->raw_data()), " B") : "");
 }
 
 }  // namespace
@@ -273,8 +274,9 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   // cuBLASLt's B: a as stored, column-major [k, m] ([m, k] with transpose_a).
   ASSIGN_OR_RETURN(const MatrixLayout a_layout, MakeLayout(ab_type, o.transpose_a ? d.m : d.k,
                                                            o.transpose_a ? d.k : d.m, d.batch));
-  // cuBLASLt's C and D: c, column-major [n, m].
+  // cuBLASLt's D: c, column-major [n, m]; its C the addend, laid out as c, or else c itself.
   ASSIGN_OR_RETURN(const MatrixLayout c_layout, MakeLayout(c_type, d.n, d.m, d.batch));
+  const void* addend = o.addend != nullptr ? o.addend->raw_data() : c.raw_data();
 
   ASSIGN_OR_RETURN(const MatmulPreference preference, MakePreference());
   RETURN_IF_ERROR(
@@ -284,7 +286,7 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   RETURN_IF_ERROR(SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                                Alignment(a.raw_data())));
   RETURN_IF_ERROR(SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-                               Alignment(c.raw_data())));
+                               Alignment(addend)));
   RETURN_IF_ERROR(SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
                                Alignment(c.raw_data())));
 
@@ -305,6 +307,7 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
       .align_a = Alignment(a.raw_data()),
       .align_b = Alignment(b.raw_data()),
       .align_c = Alignment(c.raw_data()),
+      .align_addend = Alignment(addend),
       .align_bias = o.bias != nullptr ? Alignment(o.bias->raw_data()) : 0,
       .align_gelu_input = o.gelu_input != nullptr ? Alignment(o.gelu_input->raw_data()) : 0};
   std::optional<cublasLtMatmulHeuristicResult_t> cached = Algos().Find(key);
@@ -330,8 +333,8 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   ASSIGN_OR_RETURN(void* workspace, allocator->Allocate(heuristic.workspaceSize, stream));
   absl::Status status = USINE_CUBLAS_STATUS(
       cublasLtMatmul(handle, desc.get(), &o.alpha, b.raw_data(), b_layout.get(), a.raw_data(),
-                     a_layout.get(), &o.beta, c.raw_data(), c_layout.get(), c.raw_data(),
-                     c_layout.get(), &heuristic.algo, workspace, heuristic.workspaceSize, stream));
+                     a_layout.get(), &o.beta, addend, c_layout.get(), c.raw_data(), c_layout.get(),
+                     &heuristic.algo, workspace, heuristic.workspaceSize, stream));
   // Freed while the matmul may still run: the allocator hands the block out again only for
   // work on this same stream, which the stream orders after it.
   allocator->Deallocate(workspace);

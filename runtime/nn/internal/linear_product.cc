@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -18,13 +19,15 @@
 namespace usine::nn_internal {
 
 absl::StatusOr<Tensor> LinearProduct::Forward(const Tensor& x, const Tensor& weight,
-                                              const Tensor* bias) {
+                                              const Tensor* bias, const Tensor* residual) {
   RETURN_IF_ERROR(CheckProductInput(x, dtype_, device_, in_, absl::StrCat(layer_, " input")));
   std::vector<int64_t> dims(x.shape().dims().begin(), x.shape().dims().end());
   dims.back() = out_;
   const bool gelu = activation_ == LinearActivation::kGelu;
   const DType y_dtype = gelu || output_operand_ ? ProductOperandDType(dtype_, device_) : dtype_;
-  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(Shape(absl::MakeConstSpan(dims)), y_dtype, device_));
+  const Shape y_shape(absl::MakeConstSpan(dims));
+  if (residual != nullptr) RETURN_IF_ERROR(CheckResidual(*residual, y_shape));
+  ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(y_shape, y_dtype, device_));
   const Stream stream = LayerStream(device_);
   ASSIGN_OR_RETURN(Tensor x_operand, ProductOperand(x, stream));
   ASSIGN_OR_RETURN(Tensor w_operand, ProductOperand(weight, stream));
@@ -33,11 +36,30 @@ absl::StatusOr<Tensor> LinearProduct::Forward(const Tensor& x, const Tensor& wei
   } else {
     ASSIGN_OR_RETURN(const std::optional<Tensor> y_bias, BiasOf(bias, y));
     RETURN_IF_ERROR(Matmul(x_operand, w_operand, y,
-                           {.transpose_b = true, .bias = y_bias ? &*y_bias : nullptr}, stream));
+                           {.transpose_b = true,
+                            .beta = residual != nullptr ? 1.0f : 0.0f,
+                            .bias = y_bias ? &*y_bias : nullptr,
+                            .addend = residual},
+                           stream));
   }
   x_ = std::move(x_operand);
   w_ = std::move(w_operand);
   return y;
+}
+
+absl::Status LinearProduct::CheckResidual(const Tensor& residual, const Shape& y_shape) const {
+  const std::string what = absl::StrCat(layer_, " residual");
+  if (activation_ != LinearActivation::kNone || output_operand_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": a residual is added to an output in the layer's dtype only, with no activation"));
+  }
+  RETURN_IF_ERROR(CheckDefined(residual, what));
+  if (residual.device() != device_ || residual.dtype() != dtype_) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": expected ", DTypeName(dtype_), " on ",
+                                                   device_.ToString(), ", got ",
+                                                   residual.DebugString()));
+  }
+  return CheckShape(residual, y_shape, what);
 }
 
 absl::StatusOr<std::optional<Tensor>> LinearProduct::BiasOf(const Tensor* bias,

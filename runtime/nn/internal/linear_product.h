@@ -57,8 +57,12 @@ class LinearProduct {
   // a bf16 y adds the bias rounded to bf16, as cuBLASLt adds a bias of y's type). x is in the
   // layer's dtype or already ProductOperandDType's (CheckProductInput). Keeps x's and W's
   // operands (and the activation's input) for Backward. W: [out, in]; bias: [out].
+  // With a residual (y's shape, the layer's dtype and device; no activation and no
+  // output_operand, else InvalidArgument): y = *residual + x W^T (+ bias), the sum made by the
+  // product itself (MatmulOptions::addend), the bias added last.
   [[nodiscard]] absl::StatusOr<Tensor> Forward(const Tensor& x, const Tensor& weight,
-                                               const Tensor* bias);
+                                               const Tensor* bias,
+                                               const Tensor* residual = nullptr);
   // dy [..., out] (the gradient of Forward's output, in the layer's dtype or already in
   // ProductOperandDType's: as a next layer with input_gradient_operand writes it, or the bf16
   // flash attention its dqkv; then the bias gradient sums its bf16 values) ->
@@ -69,6 +73,9 @@ class LinearProduct {
   // output) into *bias_grad. FailedPrecondition before Forward.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy, const Tensor& weight_grad,
                                                 const Tensor* bias_grad);
+
+  // Forward's conditions on a residual for an output of `y_shape` (InvalidArgument naming it).
+  [[nodiscard]] absl::Status CheckResidual(const Tensor& residual, const Shape& y_shape) const;
 
   // Drops the kept operands.
   void Clear() {

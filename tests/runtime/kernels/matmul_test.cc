@@ -98,6 +98,44 @@ TEST_P(MatmulTest, MatchesTheReferenceExactlyOnIntegerData) {
   }
 }
 
+// An addend stands in for c's old values (c <- alpha op(a) op(b) + beta addend + bias), c's
+// own old values are ignored and the addend is left as it was; an addend that is c itself is
+// the product in place. Exact on integer data, for empty products and pieces cut over threads.
+TEST_P(MatmulTest, AnAddendStandsInForTheOldValuesOfC) {
+  for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{3, 5, 7},
+                         {1000, 96, 200},
+                         {96, 150, 1100},
+                         {5, 0, 4}}) {
+    const std::vector<float> a = Ints(m * k, 1), b = Ints(k * n, 2), r = Ints(m * n, 3);
+    const std::vector<float> bias = Ints(n, 4), junk = Ints(m * n, 5);
+    ASSERT_OK_AND_ASSIGN(Tensor ta_, MakeTensor(device(), ta() ? Shape{k, m} : Shape{m, k}, a));
+    ASSERT_OK_AND_ASSIGN(Tensor tb_, MakeTensor(device(), tb() ? Shape{n, k} : Shape{k, n}, b));
+    ASSERT_OK_AND_ASSIGN(Tensor tbias, MakeTensor(device(), {n}, bias));
+    ASSERT_OK_AND_ASSIGN(Tensor tr, MakeTensor(device(), {m, n}, r));
+    for (auto [alpha, beta, with_bias] :
+         {std::tuple<float, float, bool>{1, 1, false}, {1, 1, true}, {-1, 0.5f, true}}) {
+      const std::vector<float> want = Reference(a, b, r, with_bias ? bias : std::vector<float>{}, m,
+                                                n, k, ta(), tb(), alpha, beta);
+      MatmulOptions options{.transpose_a = ta(),
+                            .transpose_b = tb(),
+                            .alpha = alpha,
+                            .beta = beta,
+                            .bias = with_bias ? &tbias : nullptr,
+                            .addend = &tr};
+      ASSERT_OK_AND_ASSIGN(Tensor tc, MakeTensor(device(), {m, n}, junk));
+      ASSERT_OK(Matmul(ta_, tb_, tc, options));
+      EXPECT_EQ(ReadTensor<float>(tc).value(), want)
+          << "m=" << m << " k=" << k << " n=" << n << " alpha=" << alpha << " beta=" << beta
+          << " bias=" << with_bias;
+      EXPECT_EQ(ReadTensor<float>(tr).value(), r);
+      ASSERT_OK_AND_ASSIGN(Tensor in_place, MakeTensor(device(), {m, n}, r));
+      options.addend = &in_place;
+      ASSERT_OK(Matmul(ta_, tb_, in_place, options));
+      EXPECT_EQ(ReadTensor<float>(in_place).value(), want) << "in place";
+    }
+  }
+}
+
 // Debian's OpenBLAS sums a long K in float, so compare with a tolerance scaled by K.
 TEST_P(MatmulTest, CloseToDoublePrecisionOnFractionalData) {
   const int64_t m = 96, k = 1000, n = 80;
@@ -242,6 +280,32 @@ TEST_P(MatmulShapesTest, ShapeAndDTypeErrorsNameTheProblem) {
   EXPECT_THAT(std::string(Matmul(ints, b2, c).message()), HasSubstr("dtype mismatch"));
 }
 
+TEST_P(MatmulShapesTest, AddendErrorsNameTheProblem) {
+  ASSERT_OK_AND_ASSIGN(Tensor a, Tensor::Empty({4, 5}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor b, Tensor::Empty({5, 3}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({4, 3}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor wide, Tensor::Empty({4, 4}, DType::kF32, device()));
+  EXPECT_THAT(std::string(Matmul(a, b, c, {.beta = 1, .addend = &wide}).message()),
+              HasSubstr("Matmul addend: expected shape [4, 3]"));
+  ASSERT_OK_AND_ASSIGN(Tensor f64, Tensor::Empty({4, 3}, DType::kF64));
+  EXPECT_THAT(std::string(Matmul(a, b, c, {.beta = 1, .addend = &f64}).message()),
+              HasSubstr("Matmul addend"));
+  ASSERT_OK_AND_ASSIGN(Tensor in_a, a.View(0, {4, 3}));
+  EXPECT_THAT(std::string(Matmul(a, b, c, {.beta = 1, .addend = &in_a}).message()),
+              HasSubstr("addend overlaps another operand"));
+  ASSERT_OK_AND_ASSIGN(Tensor all, Tensor::Empty({13}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor c_part, all.View(0, {4, 3}));
+  ASSERT_OK_AND_ASSIGN(Tensor shifted, all.View(1, {4, 3}));
+  EXPECT_THAT(std::string(Matmul(a, b, c_part, {.beta = 1, .addend = &shifted}).message()),
+              HasSubstr("addend overlaps another operand"));
+  ASSERT_OK_AND_ASSIGN(Tensor a3, Tensor::Empty({1, 4, 5}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor b3, Tensor::Empty({1, 5, 3}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor c3, Tensor::Empty({1, 4, 3}, DType::kF32, device()));
+  ASSERT_OK_AND_ASSIGN(Tensor r3, Tensor::Empty({1, 4, 3}, DType::kF32, device()));
+  EXPECT_THAT(std::string(BatchedMatmul(a3, b3, c3, {.beta = 1, .addend = &r3}).message()),
+              HasSubstr("no addend"));
+}
+
 TEST(MatmulCpu, Bf16IsCudaOnly) {
   ASSERT_OK_AND_ASSIGN(Tensor a, Tensor::Empty({2, 2}, DType::kBF16));
   ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({2, 2}, DType::kF32));
@@ -319,6 +383,24 @@ TEST(MatmulGpuTest, Bf16InputsAccumulateInFloat) {
   for (int64_t i = 0; i < m * n; ++i) {
     ASSERT_EQ(got16[i].bits, FloatToBFloat16Bits(want[i])) << i;
   }
+}
+
+// bf16 inputs added to an f32 addend with an f32 bias, into f32 (a residual stream plus a
+// projection, as LinearProduct makes it): exact on small integers.
+TEST(MatmulGpuTest, Bf16InputsAddToAnF32Addend) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  const int64_t m = 64, k = 512, n = 48;
+  const std::vector<float> a = Ints(m * k, 7), b = Ints(k * n, 8), bias = Ints(n, 9);
+  const std::vector<float> r = Ints(m * n, 10);
+  const Device gpu = Device::Cuda(0);
+  ASSERT_OK_AND_ASSIGN(Tensor ta, Bf16OnGpu({m, k}, a));
+  ASSERT_OK_AND_ASSIGN(Tensor tb, Bf16OnGpu({n, k}, b));  // Stored transposed.
+  ASSERT_OK_AND_ASSIGN(Tensor tbias, MakeTensor(gpu, {n}, bias));
+  ASSERT_OK_AND_ASSIGN(Tensor tr, MakeTensor(gpu, {m, n}, r));
+  ASSERT_OK_AND_ASSIGN(Tensor c32, Tensor::Empty({m, n}, DType::kF32, gpu));
+  ASSERT_OK(Matmul(ta, tb, c32, {.transpose_b = true, .beta = 1, .bias = &tbias, .addend = &tr}));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(c32));
+  EXPECT_EQ(got, Reference(a, b, r, bias, m, n, k, false, true, 1, 1));
 }
 
 // GPT-2's GELU (tanh approximation) in double.

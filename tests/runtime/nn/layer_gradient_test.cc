@@ -2,6 +2,7 @@
 // (tolerances in gradient_check.h).
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "runtime/nn/linear.h"
 #include "runtime/nn/mlp.h"
 #include "runtime/nn/splittable_linear.h"
+#include "runtime/nn/sublayer.h"
 #include "tests/runtime/nn/gradient_check.h"
 #include "tests/testing/device_test.h"
 
@@ -230,6 +232,45 @@ TEST(LayerGradient, Mlp) {
   CheckLayer(
       *mlp, RandomF64({2, 3, 6}, 5), [&](const Tensor& x) { return mlp->Forward(x); },
       [&](const Tensor& dy) { return mlp->Backward(dy); });
+}
+
+// ForwardAdding (sublayer.h) adds a residual stream to the output: its gradients are Forward's,
+// whether a Linear's product makes the sum or a sum follows the branch (GELU's Linear).
+TEST(LayerGradient, ForwardAddingOfEachSublayer) {
+  ParameterInitializer init(1);
+  ASSERT_OK_AND_ASSIGN(auto fc,
+                       Linear::Create({.in_features = 6, .out_features = 5, .dtype = kF64}, init));
+  ASSERT_OK_AND_ASSIGN(auto gelu_fc, Linear::Create({.in_features = 6,
+                                                     .out_features = 5,
+                                                     .dtype = kF64,
+                                                     .activation = LinearActivation::kGelu},
+                                                    init));
+  ASSERT_OK_AND_ASSIGN(auto mlp, Mlp::Create({.n_embd = 6, .dtype = kF64}, init));
+  ASSERT_OK_AND_ASSIGN(
+      auto attn, CausalSelfAttention::Create({.n_embd = 6, .n_head = 2, .dtype = kF64}, init));
+  const Tensor x = RandomF64({2, 3, 6}, 7);
+  uint64_t seed = 60;
+  for (Sublayer* layer :
+       std::initializer_list<Sublayer*>{fc.get(), gelu_fc.get(), mlp.get(), attn.get()}) {
+    RandomizeParameters(*layer, seed++);
+    ASSERT_OK_AND_ASSIGN(const Tensor plain, layer->Forward(x));
+    const Tensor residual = RandomF64(plain.shape(), seed++);
+    CheckLayer(
+        *layer, x, [&](const Tensor& in) { return layer->ForwardAdding(in, residual); },
+        [&](const Tensor& dy) { return layer->Backward(dy); });
+    ASSERT_OK_AND_ASSIGN(const Tensor sum, layer->ForwardAdding(x, residual));
+    const auto* got = static_cast<const double*>(sum.raw_data());
+    const auto* y = static_cast<const double*>(plain.raw_data());
+    const auto* r = static_cast<const double*>(residual.raw_data());
+    for (int64_t i = 0; i < sum.numel(); ++i) {
+      ASSERT_NEAR(got[i], y[i] + r[i], 1e-14 * (1 + std::abs(y[i] + r[i]))) << i;
+    }
+  }
+  // The residual must be the output's shape.
+  ASSERT_OK_AND_ASSIGN(const Tensor wrong, Tensor::Empty({2, 3, 6}, kF64));
+  const absl::Status s = fc->ForwardAdding(x, wrong).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find("Linear residual"), absl::string_view::npos) << s;
 }
 
 class BlockGradient : public ::testing::TestWithParam<bool> {};

@@ -204,6 +204,35 @@ TEST_F(TensorParallelTest, RowParallelLinearMatchesLinearAndAddsTheBiasOnce) {
       [&](const Tensor& t) { return rfc->Backward(t); }, x, Shard(x, x_split), Whole(), x_split);
 }
 
+// ForwardAdding (sublayer.h): the residual joins the all-reduced sum once, and a residual of
+// another shape is refused on every rank before the collective (none is left waiting in it).
+TEST_F(TensorParallelTest, RowParallelLinearAddsTheResidualOnceAndEveryRankRefusesAWrongOne) {
+  const int64_t in = 3 * tp_->size(), out = 5;
+  ParameterInitializer full_init(9), split_init(9);
+  ASSERT_OK_AND_ASSIGN(
+      auto fc, Linear::Create({.in_features = in, .out_features = out, .dtype = kF64}, full_init));
+  ASSERT_OK_AND_ASSIGN(
+      auto rfc,
+      RowParallelLinear::Create(
+          {.in_features = in, .out_features = out, .dtype = kF64, .tp = tp_.get()}, split_init));
+  RandomizeParameters(*fc, 12);
+  LoadShards(*fc, *rfc);
+  const Tensor x = RandomF64({2, 3, in}, 3);
+  const Tensor residual = RandomF64({2, 3, out}, 4);
+  const TensorParallelSplit x_split = LastDimSplit(*tp_, x.shape());
+  CompareLayers(
+      *fc, [&](const Tensor& t) { return fc->ForwardAdding(t, residual); },
+      [&](const Tensor& t) { return fc->Backward(t); }, *rfc,
+      [&](const Tensor& t) { return rfc->ForwardAdding(t, residual); },
+      [&](const Tensor& t) { return rfc->Backward(t); }, x, Shard(x, x_split), Whole(), x_split);
+  const absl::Status wrong =
+      rfc->ForwardAdding(Shard(x, x_split), RandomF64({2, 3, out + 1}, 5)).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(wrong)) << wrong;
+  EXPECT_NE(wrong.message().find("residual"), absl::string_view::npos) << wrong;
+  // The group still works: no rank entered the all-reduce alone.
+  ASSERT_OK(rfc->Forward(Shard(x, x_split)).status());
+}
+
 TEST_F(TensorParallelTest, AttentionSplitByHeadsMatchesTheUnsplitAttention) {
   const int64_t heads = 2 * tp_->size(), embd = 3 * heads;
   ParameterInitializer full_init(3), split_init(3);
