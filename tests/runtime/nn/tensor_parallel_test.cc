@@ -28,6 +28,7 @@
 #include "runtime/nn/mlp.h"
 #include "runtime/nn/row_parallel_linear.h"
 #include "runtime/nn/splittable_linear.h"
+#include "runtime/nn/sublayer.h"
 #include "runtime/nn/vocab_parallel_cross_entropy.h"
 #include "runtime/nn/vocab_parallel_embedding.h"
 #include "tests/runtime/nn/gradient_check.h"
@@ -182,7 +183,10 @@ TEST_F(TensorParallelTest, ColumnParallelLinearSplitsEachOutputGroup) {
       LastDimSplit(*tp_, {5, out}, /*groups=*/3), Whole());
 }
 
-TEST_F(TensorParallelTest, RowParallelLinearMatchesLinearAndAddsTheBiasOnce) {
+// Forward, and ForwardAdding (sublayer.h), whose residual joins the all-reduced sum once; a
+// residual of another shape is refused on every rank before the collective (none is left
+// waiting in it).
+TEST_F(TensorParallelTest, RowParallelLinearMatchesLinearAndAddsTheBiasAndTheResidualOnce) {
   const int64_t in = 3 * tp_->size(), out = 5;
   ParameterInitializer full_init(9), split_init(9);
   ASSERT_OK_AND_ASSIGN(
@@ -197,34 +201,18 @@ TEST_F(TensorParallelTest, RowParallelLinearMatchesLinearAndAddsTheBiasOnce) {
   LoadShards(*fc, *rfc);
   const Tensor x = RandomF64({2, 3, in}, 3);
   const TensorParallelSplit x_split = LastDimSplit(*tp_, x.shape());
-  CompareLayers(
-      *fc, [&](const Tensor& t) { return fc->Forward(t); },
-      [&](const Tensor& t) { return fc->Backward(t); }, *rfc,
-      [&](const Tensor& t) { return rfc->Forward(t); },
-      [&](const Tensor& t) { return rfc->Backward(t); }, x, Shard(x, x_split), Whole(), x_split);
-}
-
-// ForwardAdding (sublayer.h): the residual joins the all-reduced sum once, and a residual of
-// another shape is refused on every rank before the collective (none is left waiting in it).
-TEST_F(TensorParallelTest, RowParallelLinearAddsTheResidualOnceAndEveryRankRefusesAWrongOne) {
-  const int64_t in = 3 * tp_->size(), out = 5;
-  ParameterInitializer full_init(9), split_init(9);
-  ASSERT_OK_AND_ASSIGN(
-      auto fc, Linear::Create({.in_features = in, .out_features = out, .dtype = kF64}, full_init));
-  ASSERT_OK_AND_ASSIGN(
-      auto rfc,
-      RowParallelLinear::Create(
-          {.in_features = in, .out_features = out, .dtype = kF64, .tp = tp_.get()}, split_init));
-  RandomizeParameters(*fc, 12);
-  LoadShards(*fc, *rfc);
-  const Tensor x = RandomF64({2, 3, in}, 3);
   const Tensor residual = RandomF64({2, 3, out}, 4);
-  const TensorParallelSplit x_split = LastDimSplit(*tp_, x.shape());
-  CompareLayers(
-      *fc, [&](const Tensor& t) { return fc->ForwardAdding(t, residual); },
-      [&](const Tensor& t) { return fc->Backward(t); }, *rfc,
-      [&](const Tensor& t) { return rfc->ForwardAdding(t, residual); },
-      [&](const Tensor& t) { return rfc->Backward(t); }, x, Shard(x, x_split), Whole(), x_split);
+  for (const Tensor* r : {static_cast<const Tensor*>(nullptr), &residual}) {
+    SCOPED_TRACE(r != nullptr ? "ForwardAdding" : "Forward");
+    const auto forward = [r](Sublayer& layer, const Tensor& t) {
+      return r != nullptr ? layer.ForwardAdding(t, *r) : layer.Forward(t);
+    };
+    CompareLayers(
+        *fc, [&](const Tensor& t) { return forward(*fc, t); },
+        [&](const Tensor& t) { return fc->Backward(t); }, *rfc,
+        [&](const Tensor& t) { return forward(*rfc, t); },
+        [&](const Tensor& t) { return rfc->Backward(t); }, x, Shard(x, x_split), Whole(), x_split);
+  }
   const absl::Status wrong =
       rfc->ForwardAdding(Shard(x, x_split), RandomF64({2, 3, out + 1}, 5)).status();
   EXPECT_TRUE(absl::IsInvalidArgument(wrong)) << wrong;
