@@ -164,20 +164,19 @@ absl::Status CheckEpilogue(const Tensor& a, const Tensor& b, const Tensor& c,
   return absl::OkStatus();
 }
 
-// MatmulOptions::addend's conditions. REQUIRES: c's device and dtype checked.
-absl::Status CheckAddend(const Tensor& a, const Tensor& b, const Tensor& c,
-                         const MatmulOptions& o) {
+// MatmulOptions::addend's conditions.
+absl::Status CheckAddend(const Tensor& c, const MatmulOptions& o) {
   const Tensor& addend = *o.addend;
   RETURN_IF_ERROR(CheckDefined(addend, "Matmul addend"));
   RETURN_IF_ERROR(CheckSameDevice(addend, c, "Matmul addend", "c"));
   RETURN_IF_ERROR(CheckSameDType(addend, c, "Matmul addend", "c"));
   RETURN_IF_ERROR(CheckShape(addend, c.shape(), "Matmul addend"));
   if (addend.raw_data() == c.raw_data()) return absl::OkStatus();  // c itself
-  if (addend.Overlaps(a) || addend.Overlaps(b) || addend.Overlaps(c) ||
-      (o.bias != nullptr && addend.Overlaps(*o.bias)) ||
-      (o.gelu_input != nullptr && addend.Overlaps(*o.gelu_input))) {
-    return absl::InvalidArgumentError(
-        "Matmul: the addend overlaps another operand without being c itself");
+  // Only the outputs matter: a, b and the bias are read, as the addend is.
+  if (addend.Overlaps(c) || (o.gelu_input != nullptr && addend.Overlaps(*o.gelu_input))) {
+    return absl::InvalidArgumentError(absl::StrCat("Matmul: the addend ", addend.DebugString(),
+                                                   " overlaps the output c ", c.DebugString(),
+                                                   " (or gelu_input) without being c itself"));
   }
   return absl::OkStatus();
 }
@@ -215,7 +214,7 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
     return absl::InvalidArgumentError("Matmul: the GELU epilogue needs k > 0");
   }
   if (options.addend == nullptr) return MultiplyInPrecision(a, b, c, options, dims, stream);
-  RETURN_IF_ERROR(CheckAddend(a, b, c, options));
+  RETURN_IF_ERROR(CheckAddend(c, options));
   MatmulOptions own = options;
   if (options.addend->raw_data() == c.raw_data()) {
     own.addend = nullptr;  // c itself: the product as without one.

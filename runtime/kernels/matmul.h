@@ -1,5 +1,6 @@
 // Matrix product, row-major: c <- alpha * op(a) * op(b) + beta * c (+ bias on every row),
-// where op(x) is x or its transpose. Execution contract: kernels.h.
+// where op(x) is x or its transpose, and beta scales an addend instead of c where one is given
+// (MatmulOptions::addend). Execution contract: kernels.h.
 //
 // Shapes: op(a) is [M, K], op(b) is [K, N], c is [M, N], bias is [N]. Without transpose_a,
 // `a` and `c` may have more dimensions, flattened into rows ([B, T, K] x [K, N] -> [B, T, N]).
@@ -25,7 +26,8 @@
 
 namespace usine {
 
-// What a product does to its result r = alpha op(a) op(b) + beta c (+ bias) before c holds it.
+// What a product does to its result r = alpha op(a) op(b) + beta c (+ bias) (the addend in c's
+// place where one is given) before c holds it.
 enum class MatmulEpilogue {
   kNone,  // c <- r. The default.
   // c <- gelu(r), GPT-2's tanh approximation computed on the f32 r, and *gelu_input <- r (what
@@ -48,9 +50,10 @@ struct MatmulOptions {
   MatmulEpilogue epilogue = MatmulEpilogue::kNone;  // Default: none.
   // kGelu's second output: c's shape, dtype and device, overlapping no other operand.
   const Tensor* gelu_input = nullptr;
-  // What beta scales in place of c's old values: c <- alpha op(a) op(b) + beta *addend
+  // What beta scales in place of c's old values: c <- alpha op(a) op(b) + beta addend
   // (+ bias), so that a sum lands in a new tensor without a pass of its own (a residual stream
-  // plus a layer's output). c's shape, dtype and device; c itself, or overlapping no operand.
+  // plus a layer's output). c's shape, dtype and device; c itself, or overlapping neither c nor
+  // gelu_input (it may share memory with a, b or the bias, which are read as it is).
   // Matmul only. On CUDA cuBLASLt's C operand apart from its D (c); on the cpu each thread's
   // piece of c is copied from it before the product adds into it. Default: none (c itself).
   const Tensor* addend = nullptr;

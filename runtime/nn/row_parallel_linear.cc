@@ -1,5 +1,8 @@
 #include "runtime/nn/row_parallel_linear.h"
 
+#include <cstdint>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 
 #include "runtime/core/status_macros.h"
@@ -60,9 +63,13 @@ absl::StatusOr<Tensor> RowParallelLinear::ForwardWith(const Tensor& x, const Ten
   // The bias and the residual join rank 0's partial product only, so the sum holds them once.
   const bool rank0 = TensorParallelRank(options_.tp) == 0;
   const Tensor* bias = bias_ != nullptr && rank0 ? &bias_->value : nullptr;
+  if (residual != nullptr && !rank0) {
+    // Every rank refuses a wrong residual before the collective, as rank 0's product does.
+    std::vector<int64_t> dims(x.shape().dims().begin(), x.shape().dims().end());
+    if (!dims.empty()) dims.back() = options_.out_features;
+    RETURN_IF_ERROR(product_.CheckResidual(*residual, Shape(absl::MakeConstSpan(dims))));
+  }
   ASSIGN_OR_RETURN(Tensor y, product_.Forward(x, weight_->value, bias, rank0 ? residual : nullptr));
-  // Every rank refuses a wrong residual before the collective, as rank 0's product did.
-  if (residual != nullptr && !rank0) RETURN_IF_ERROR(product_.CheckResidual(*residual, y.shape()));
   RETURN_IF_ERROR(AllReduceOverTensorParallel(options_.tp, y, ReduceOp::kSum));
   return y;
 }

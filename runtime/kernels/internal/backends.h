@@ -59,6 +59,7 @@ absl::Status Sum(const Tensor& x, const Tensor& out, bool squares, bool square_r
                  StreamHandle stream);
 // out (f32 [xs.size()] on the device) <- each x's L2 norm, with Sum's bits; xs of one dtype.
 absl::Status L2Norms(absl::Span<const Tensor> xs, const Tensor& out, StreamHandle stream);
+// REQUIRES: no addend when dims.k == 0 (Matmul copies it into c first).
 absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const MatmulOptions& options,
                     const MatmulDims& dims, StreamHandle stream);
 absl::Status RandomUniform(const Tensor& t, uint64_t seed, uint64_t offset, float low, float high,

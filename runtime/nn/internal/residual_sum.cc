@@ -11,6 +11,7 @@ absl::StatusOr<Tensor> ResidualSum(const Tensor& stream, const Tensor& branch,
                                    absl::string_view what) {
   RETURN_IF_ERROR(CheckSameShape(branch, stream, what, "the residual stream"));
   RETURN_IF_ERROR(CheckSameDevice(branch, stream, what, "the residual stream"));
+  RETURN_IF_ERROR(CheckSameDType(branch, stream, what, "the residual stream"));
   ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(stream.shape(), stream.dtype(), stream.device()));
   if (stream.device().is_cuda()) {
     RETURN_IF_ERROR(Add(stream, branch, out, LayerStream(stream.device())));

@@ -14,8 +14,8 @@
 namespace usine::nn_internal {
 
 // stream + branch, elementwise, ordered on LayerStream. `what` names the branch in errors
-// (InvalidArgument for other shapes or devices). REQUIRES: the same real dtype (the layers that
-// produced them checked it).
+// (InvalidArgument for other shapes, devices or dtypes). REQUIRES: a real dtype, f32 on CUDA
+// (the layers that produced them checked it).
 [[nodiscard]] absl::StatusOr<Tensor> ResidualSum(const Tensor& stream, const Tensor& branch,
                                                  absl::string_view what);
 

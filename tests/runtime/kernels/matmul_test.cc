@@ -12,6 +12,7 @@
 
 #include "runtime/core/float16.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/kernels/copy.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -112,8 +113,11 @@ TEST_P(MatmulTest, AnAddendStandsInForTheOldValuesOfC) {
     ASSERT_OK_AND_ASSIGN(Tensor tb_, MakeTensor(device(), tb() ? Shape{n, k} : Shape{k, n}, b));
     ASSERT_OK_AND_ASSIGN(Tensor tbias, MakeTensor(device(), {n}, bias));
     ASSERT_OK_AND_ASSIGN(Tensor tr, MakeTensor(device(), {m, n}, r));
-    for (auto [alpha, beta, with_bias] :
-         {std::tuple<float, float, bool>{1, 1, false}, {1, 1, true}, {-1, 0.5f, true}}) {
+    // beta 0: the addend is not read, as c's old values would not be.
+    for (auto [alpha, beta, with_bias] : {std::tuple<float, float, bool>{1, 1, false},
+                                          {1, 1, true},
+                                          {-1, 0.5f, true},
+                                          {2, 0, true}}) {
       const std::vector<float> want = Reference(a, b, r, with_bias ? bias : std::vector<float>{}, m,
                                                 n, k, ta(), tb(), alpha, beta);
       MatmulOptions options{.transpose_a = ta(),
@@ -290,14 +294,14 @@ TEST_P(MatmulShapesTest, AddendErrorsNameTheProblem) {
   ASSERT_OK_AND_ASSIGN(Tensor f64, Tensor::Empty({4, 3}, DType::kF64));
   EXPECT_THAT(std::string(Matmul(a, b, c, {.beta = 1, .addend = &f64}).message()),
               HasSubstr("Matmul addend"));
+  // An input may share memory with it (both are only read); the output may not.
   ASSERT_OK_AND_ASSIGN(Tensor in_a, a.View(0, {4, 3}));
-  EXPECT_THAT(std::string(Matmul(a, b, c, {.beta = 1, .addend = &in_a}).message()),
-              HasSubstr("addend overlaps another operand"));
+  EXPECT_OK(Matmul(a, b, c, {.beta = 1, .addend = &in_a}));
   ASSERT_OK_AND_ASSIGN(Tensor all, Tensor::Empty({13}, DType::kF32, device()));
   ASSERT_OK_AND_ASSIGN(Tensor c_part, all.View(0, {4, 3}));
   ASSERT_OK_AND_ASSIGN(Tensor shifted, all.View(1, {4, 3}));
   EXPECT_THAT(std::string(Matmul(a, b, c_part, {.beta = 1, .addend = &shifted}).message()),
-              HasSubstr("addend overlaps another operand"));
+              HasSubstr("overlaps the output c"));
   ASSERT_OK_AND_ASSIGN(Tensor a3, Tensor::Empty({1, 4, 5}, DType::kF32, device()));
   ASSERT_OK_AND_ASSIGN(Tensor b3, Tensor::Empty({1, 5, 3}, DType::kF32, device()));
   ASSERT_OK_AND_ASSIGN(Tensor c3, Tensor::Empty({1, 4, 3}, DType::kF32, device()));
@@ -401,6 +405,15 @@ TEST(MatmulGpuTest, Bf16InputsAddToAnF32Addend) {
   ASSERT_OK(Matmul(ta, tb, c32, {.transpose_b = true, .beta = 1, .bias = &tbias, .addend = &tr}));
   ASSERT_OK_AND_ASSIGN(std::vector<float> got, ReadTensor<float>(c32));
   EXPECT_EQ(got, Reference(a, b, r, bias, m, n, k, false, true, 1, 1));
+  // An addend less aligned than c, after an aligned one of the same product: cuBLASLt is told
+  // the addend's own alignment, and the algorithm chosen for the first is not reused for it
+  // (the emulator refuses a pointer less aligned than its algorithm was promised).
+  ASSERT_OK_AND_ASSIGN(Tensor spare, Tensor::Empty({m * n + 1}, DType::kF32, gpu));
+  ASSERT_OK_AND_ASSIGN(Tensor shifted, spare.View(1, {m, n}));
+  ASSERT_OK(Copy(tr, shifted));
+  ASSERT_OK(
+      Matmul(ta, tb, c32, {.transpose_b = true, .beta = 1, .bias = &tbias, .addend = &shifted}));
+  EXPECT_EQ(ReadTensor<float>(c32).value(), Reference(a, b, r, bias, m, n, k, false, true, 1, 1));
 }
 
 // GPT-2's GELU (tanh approximation) in double.
