@@ -135,8 +135,8 @@ absl::Status MultiplyInPrecision(const Tensor& a, const Tensor& b, const Tensor&
   return Multiply(a, b, c, options, dims, stream);
 }
 
-// MatmulEpilogue::kGelu's conditions (matmul.h) but BatchedMatmul's refusal of any epilogue,
-// which it checks first, and no gelu_input without it.
+// The conditions of MatmulEpilogue::kGelu and kGeluGradient (matmul.h) but BatchedMatmul's
+// refusal of any epilogue, which it checks first, and no gelu_input without one.
 absl::Status CheckEpilogue(const Tensor& a, const Tensor& b, const Tensor& c,
                            const MatmulOptions& o, absl::string_view what) {
   if (o.epilogue == MatmulEpilogue::kNone) {
@@ -144,22 +144,36 @@ absl::Status CheckEpilogue(const Tensor& a, const Tensor& b, const Tensor& c,
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": a gelu_input without the GELU epilogue"));
   }
+  const bool gradient = o.epilogue == MatmulEpilogue::kGeluGradient;
+  const absl::string_view epilogue = gradient ? "GELU-gradient" : "GELU";
   if (!a.device().is_cuda() || a.dtype() != DType::kBF16 || c.dtype() != DType::kBF16) {
     return absl::InvalidArgumentError(
-        absl::StrCat("Matmul: the GELU epilogue needs bf16 a, b and c on CUDA, got a ",
+        absl::StrCat("Matmul: the ", epilogue, " epilogue needs bf16 a, b and c on CUDA, got a ",
                      a.DebugString(), ", c ", c.DebugString()));
   }
+  if (gradient && (o.bias != nullptr || o.addend != nullptr || o.beta != 0.0f)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Matmul: the GELU-gradient epilogue takes no bias, no addend and beta 0, got ",
+                     o.bias != nullptr ? "a bias, " : "", o.addend != nullptr ? "an addend, " : "",
+                     "beta ", o.beta));
+  }
   if (o.gelu_input == nullptr) {
-    return absl::InvalidArgumentError("Matmul: the GELU epilogue needs a gelu_input");
+    return absl::InvalidArgumentError(
+        absl::StrCat("Matmul: the ", epilogue, " epilogue needs a gelu_input"));
   }
   const Tensor& aux = *o.gelu_input;
   RETURN_IF_ERROR(CheckDefined(aux, "Matmul gelu_input"));
   RETURN_IF_ERROR(CheckSameDevice(aux, c, "Matmul gelu_input", "c"));
   RETURN_IF_ERROR(CheckSameDType(aux, c, "Matmul gelu_input", "c"));
   RETURN_IF_ERROR(CheckShape(aux, c.shape(), "Matmul gelu_input"));
-  if (aux.Overlaps(a) || aux.Overlaps(b) || aux.Overlaps(c) ||
-      (o.bias != nullptr && aux.Overlaps(*o.bias))) {
-    return absl::InvalidArgumentError("Matmul: gelu_input overlaps another operand");
+  // kGelu writes it, so it overlaps nothing; kGeluGradient reads it, as it does a and b.
+  const bool overlaps = gradient ? aux.Overlaps(c)
+                                 : aux.Overlaps(a) || aux.Overlaps(b) || aux.Overlaps(c) ||
+                                       (o.bias != nullptr && aux.Overlaps(*o.bias));
+  if (overlaps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Matmul: gelu_input ", aux.DebugString(),
+                     gradient ? " overlaps c" : " overlaps another operand"));
   }
   return absl::OkStatus();
 }
@@ -211,7 +225,7 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   RETURN_IF_ERROR(CheckOperands(a, b, c, options, "Matmul"));
   ASSIGN_OR_RETURN(const ki::MatmulDims dims, CheckShapes(a, b, c, options));
   if (options.epilogue != MatmulEpilogue::kNone && dims.k == 0) {
-    return absl::InvalidArgumentError("Matmul: the GELU epilogue needs k > 0");
+    return absl::InvalidArgumentError("Matmul: an epilogue needs k > 0");
   }
   if (options.addend == nullptr) return MultiplyInPrecision(a, b, c, options, dims, stream);
   RETURN_IF_ERROR(CheckAddend(c, options));

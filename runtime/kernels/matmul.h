@@ -7,7 +7,7 @@
 // dtypes: cpu: all f32 or all f64 (OpenBLAS sgemm, dgemm). CUDA: all f32, or a and b bf16
 // with c and bias bf16 or f32, accumulated in f32 (cuBLASLt; the bias is fused as an
 // epilogue). All-f32 products compute in the process's F32MatmulPrecision() (below).
-// On CUDA a bf16 c may also take GELU as an epilogue (MatmulEpilogue::kGelu).
+// On CUDA a bf16 c may also take GELU, or its derivative, as an epilogue (MatmulEpilogue).
 //
 //   RETURN_IF_ERROR(Matmul(x, w, y, {.transpose_b = true, .bias = &b}, stream));  // y = x w^T + b
 //   RETURN_IF_ERROR(Matmul(x, w, y, {.transpose_b = true, .beta = 1, .addend = &r}, stream));
@@ -39,6 +39,12 @@ enum class MatmulEpilogue {
   // algorithm); a misaligned gelu_input view may be refused. Elsewhere a layer runs the
   // product and then a GELU kernel.
   kGelu,
+  // c <- r * gelu'(*gelu_input), elementwise, the derivative of kGelu's GELU in f32 on the f32 r:
+  // the gradient of a GELU's input from the product that makes the gradient of its output (the
+  // MLP's, from c_proj's input-gradient product). cuBLASLt's DGELU epilogue: CUDA, a, b, c and
+  // *gelu_input bf16, no bias, no addend, beta 0, no batch. Unimplemented where cuBLASLt has
+  // no such product (as kGelu); elsewhere the product and then a GELU-backward kernel.
+  kGeluGradient,
 };
 
 struct MatmulOptions {
@@ -48,7 +54,8 @@ struct MatmulOptions {
   float beta = 0.0f;             // Default: 0 (c is overwritten; its old values are ignored).
   const Tensor* bias = nullptr;  // Default: none. Added after alpha/beta.
   MatmulEpilogue epilogue = MatmulEpilogue::kNone;  // Default: none.
-  // kGelu's second output: c's shape, dtype and device, overlapping no other operand.
+  // kGelu's second output (c's shape, dtype and device, overlapping no other operand), or
+  // kGeluGradient's third input (c's shape, dtype and device, not overlapping c).
   const Tensor* gelu_input = nullptr;
   // What beta scales in place of c's old values: c <- alpha op(a) op(b) + beta addend
   // (+ bias), so that a sum lands in a new tensor without a pass of its own (a residual stream

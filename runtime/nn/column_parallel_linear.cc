@@ -55,10 +55,28 @@ absl::StatusOr<Tensor> ColumnParallelLinear::Forward(const Tensor& x) {
 }
 
 absl::StatusOr<Tensor> ColumnParallelLinear::Backward(const Tensor& dy) {
-  ASSIGN_OR_RETURN(Tensor dx,
-                   product_.Backward(dy, weight_->grad, bias_ != nullptr ? &bias_->grad : nullptr));
-  RETURN_IF_ERROR(AllReduceOverTensorParallel(options_.tp, dx, ReduceOp::kSum));
-  return dx;
+  return AllReduced(product_.Backward(dy, weight_->grad, bias_grad()));
+}
+
+absl::StatusOr<Tensor> ColumnParallelLinear::Preactivation() const {
+  return product_.Preactivation();
+}
+
+absl::StatusOr<Tensor> ColumnParallelLinear::BackwardThroughGelu(const Tensor& dy,
+                                                                 const Tensor& preactivation) {
+  // Each rank's share of dh is its partial dx times gelu'(h), h the same on every rank: the sum
+  // of the shares is dh.
+  return AllReduced(product_.BackwardThroughGelu(dy, preactivation, weight_->grad, bias_grad()));
+}
+
+absl::StatusOr<Tensor> ColumnParallelLinear::BackwardFromPreactivation(const Tensor& dh) {
+  return AllReduced(product_.BackwardFromPreactivation(dh, weight_->grad, bias_grad()));
+}
+
+absl::StatusOr<Tensor> ColumnParallelLinear::AllReduced(absl::StatusOr<Tensor> partial) const {
+  if (!partial.ok()) return partial.status();
+  RETURN_IF_ERROR(AllReduceOverTensorParallel(options_.tp, *partial, ReduceOp::kSum));
+  return partial;
 }
 
 }  // namespace usine

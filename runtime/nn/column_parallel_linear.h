@@ -31,8 +31,8 @@
 #include "runtime/nn/init.h"
 #include "runtime/nn/internal/linear_product.h"
 #include "runtime/nn/linear_activation.h"
+#include "runtime/nn/linear_sublayer.h"
 #include "runtime/nn/module.h"
-#include "runtime/nn/sublayer.h"
 
 namespace usine {
 
@@ -50,7 +50,7 @@ struct ColumnParallelLinearOptions {
   bool output_operand = false;                            // As Linear's (linear.h). Default: false.
 };
 
-class ColumnParallelLinear : public Sublayer {
+class ColumnParallelLinear : public LinearSublayer {
  public:
   // Draws the full W from `init` (the same counters as Linear) and keeps this rank's rows.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ColumnParallelLinear>> Create(
@@ -62,6 +62,12 @@ class ColumnParallelLinear : public Sublayer {
   // dy [..., out / tp] -> dx [..., in], all-reduced over the group (a collective); adds this
   // rank's dL/dW and dL/db into the gradients.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
+  // LinearSublayer's (linear_sublayer.h): Preactivation is this rank's columns; the other two
+  // all-reduce dx (dh) as Backward does.
+  [[nodiscard]] absl::StatusOr<Tensor> Preactivation() const override;
+  [[nodiscard]] absl::StatusOr<Tensor> BackwardThroughGelu(const Tensor& dy,
+                                                           const Tensor& preactivation) override;
+  [[nodiscard]] absl::StatusOr<Tensor> BackwardFromPreactivation(const Tensor& dh) override;
 
   Parameter& weight() { return *weight_; }
   int64_t local_out_features() const;
@@ -69,6 +75,9 @@ class ColumnParallelLinear : public Sublayer {
  private:
   explicit ColumnParallelLinear(const ColumnParallelLinearOptions& options);
   void ClearSaved() override { product_.Clear(); }
+  const Tensor* bias_grad() const { return bias_ != nullptr ? &bias_->grad : nullptr; }
+  // The sum over the group of each rank's `partial` input gradient, or its error.
+  absl::StatusOr<Tensor> AllReduced(absl::StatusOr<Tensor> partial) const;
 
   ColumnParallelLinearOptions options_;
   Parameter* weight_ = nullptr;

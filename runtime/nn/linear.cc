@@ -45,7 +45,17 @@ absl::StatusOr<Tensor> Linear::ForwardAdding(const Tensor& x, const Tensor& resi
 }
 
 absl::StatusOr<Tensor> Linear::Backward(const Tensor& dy) {
-  return product_.Backward(dy, weight_->grad, bias_ != nullptr ? &bias_->grad : nullptr);
+  return product_.Backward(dy, weight_->grad, bias_grad());
+}
+
+absl::StatusOr<Tensor> Linear::Preactivation() const { return product_.Preactivation(); }
+
+absl::StatusOr<Tensor> Linear::BackwardThroughGelu(const Tensor& dy, const Tensor& preactivation) {
+  return product_.BackwardThroughGelu(dy, preactivation, weight_->grad, bias_grad());
+}
+
+absl::StatusOr<Tensor> Linear::BackwardFromPreactivation(const Tensor& dh) {
+  return product_.BackwardFromPreactivation(dh, weight_->grad, bias_grad());
 }
 
 }  // namespace usine

@@ -20,8 +20,8 @@
 #include "runtime/nn/init.h"
 #include "runtime/nn/internal/linear_product.h"
 #include "runtime/nn/linear_activation.h"
+#include "runtime/nn/linear_sublayer.h"
 #include "runtime/nn/module.h"
-#include "runtime/nn/sublayer.h"
 
 namespace usine {
 
@@ -45,7 +45,7 @@ struct LinearOptions {
   bool input_gradient_operand = false;
 };
 
-class Linear : public Sublayer {
+class Linear : public LinearSublayer {
  public:
   // Draws W from `init`. REQUIRES: positive feature counts.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Linear>> Create(const LinearOptions& options,
@@ -66,6 +66,11 @@ class Linear : public Sublayer {
   // dy [..., out] (in the layer's dtype, or already in ProductOperandDType's as Forward's x may
   // be) -> dx [..., in]; adds dL/dW and dL/db into the gradients.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
+  // LinearSublayer's hand-off of a GELU's gradient (linear_sublayer.h).
+  [[nodiscard]] absl::StatusOr<Tensor> Preactivation() const override;
+  [[nodiscard]] absl::StatusOr<Tensor> BackwardThroughGelu(const Tensor& dy,
+                                                           const Tensor& preactivation) override;
+  [[nodiscard]] absl::StatusOr<Tensor> BackwardFromPreactivation(const Tensor& dh) override;
 
   Parameter& weight() { return *weight_; }
   const LinearOptions& options() const { return options_; }
@@ -76,6 +81,7 @@ class Linear : public Sublayer {
         product_("Linear", options.in_features, options.out_features, options.dtype, options.device,
                  options.activation, options.output_operand, options.input_gradient_operand) {}
   void ClearSaved() override { product_.Clear(); }
+  const Tensor* bias_grad() const { return bias_ != nullptr ? &bias_->grad : nullptr; }
 
   LinearOptions options_;
   Parameter* weight_ = nullptr;

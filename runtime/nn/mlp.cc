@@ -48,11 +48,13 @@ absl::StatusOr<Tensor> Mlp::ForwardWith(const Tensor& x, const Tensor* residual)
 }
 
 absl::StatusOr<Tensor> Mlp::Backward(const Tensor& dy) {
-  MarkOp("mlp.c_proj backward", dy.device());
-  // Written as c_fc's GELU backward takes it (bf16 on CUDA under bf16 products).
-  ASSIGN_OR_RETURN(Tensor dg, c_proj_->Backward(dy));
-  MarkOp("mlp.c_fc+gelu backward", dy.device());
-  return c_fc_->Backward(dg);
+  MarkOp("mlp.c_proj+gelu backward", dy.device());
+  ASSIGN_OR_RETURN(const Tensor h, c_fc_->Preactivation());
+  // The gradient of c_fc's pre-activation output, as c_fc's products read it (bf16 on CUDA
+  // under bf16 products).
+  ASSIGN_OR_RETURN(Tensor dh, c_proj_->BackwardThroughGelu(dy, h));
+  MarkOp("mlp.c_fc backward", dy.device());
+  return c_fc_->BackwardFromPreactivation(dh);
 }
 
 }  // namespace usine

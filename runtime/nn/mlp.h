@@ -1,7 +1,8 @@
 // GPT-2's feed-forward block: c_fc (Linear C -> 4C), GELU (tanh), c_proj (Linear 4C -> C).
 // Children "c_fc" (a Linear with the GELU as its activation, linear_activation.h, so that the
-// product and the GELU share their passes over the 4C-wide hidden layer) and "c_proj". Module
-// contract: module.h.
+// product and the GELU share their passes over the 4C-wide hidden layer) and "c_proj". In the
+// backward pass c_proj's input-gradient product applies the GELU's derivative, and c_fc takes
+// the gradient of its pre-activation output (linear_sublayer.h). Module contract: module.h.
 //
 // Split over a tensor-parallel group (MlpOptions::tp, Megatron-LM's): c_fc is a
 // ColumnParallelLinear (rank r computes hidden units [r 4C / tp, (r + 1) 4C / tp)), GELU runs
@@ -26,6 +27,7 @@
 #include "runtime/core/dtype.h"
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
+#include "runtime/nn/linear_sublayer.h"
 #include "runtime/nn/module.h"
 #include "runtime/nn/sublayer.h"
 
@@ -59,8 +61,8 @@ class Mlp : public Sublayer {
   // Forward, plus *residual unless null.
   absl::StatusOr<Tensor> ForwardWith(const Tensor& x, const Tensor* residual);
 
-  std::unique_ptr<Sublayer> c_fc_;    // Linear, or ColumnParallelLinear under TP; with GELU.
-  std::unique_ptr<Sublayer> c_proj_;  // Linear, or RowParallelLinear under TP.
+  std::unique_ptr<LinearSublayer> c_fc_;    // Linear, or ColumnParallelLinear under TP; GELU.
+  std::unique_ptr<LinearSublayer> c_proj_;  // Linear, or RowParallelLinear under TP.
 };
 
 }  // namespace usine

@@ -75,7 +75,18 @@ absl::StatusOr<Tensor> RowParallelLinear::ForwardWith(const Tensor& x, const Ten
 }
 
 absl::StatusOr<Tensor> RowParallelLinear::Backward(const Tensor& dy) {
-  return product_.Backward(dy, weight_->grad, bias_ != nullptr ? &bias_->grad : nullptr);
+  return product_.Backward(dy, weight_->grad, bias_grad());
+}
+
+absl::StatusOr<Tensor> RowParallelLinear::Preactivation() const { return product_.Preactivation(); }
+
+absl::StatusOr<Tensor> RowParallelLinear::BackwardThroughGelu(const Tensor& dy,
+                                                              const Tensor& preactivation) {
+  return product_.BackwardThroughGelu(dy, preactivation, weight_->grad, bias_grad());
+}
+
+absl::StatusOr<Tensor> RowParallelLinear::BackwardFromPreactivation(const Tensor& dh) {
+  return product_.BackwardFromPreactivation(dh, weight_->grad, bias_grad());
 }
 
 }  // namespace usine

@@ -29,8 +29,8 @@
 #include "runtime/core/tensor.h"
 #include "runtime/nn/init.h"
 #include "runtime/nn/internal/linear_product.h"
+#include "runtime/nn/linear_sublayer.h"
 #include "runtime/nn/module.h"
-#include "runtime/nn/sublayer.h"
 
 namespace usine {
 
@@ -48,7 +48,7 @@ struct RowParallelLinearOptions {
   bool input_gradient_operand = false;
 };
 
-class RowParallelLinear : public Sublayer {
+class RowParallelLinear : public LinearSublayer {
  public:
   // Draws the full W from `init` (the same counters as Linear) and keeps this rank's columns.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RowParallelLinear>> Create(
@@ -64,6 +64,12 @@ class RowParallelLinear : public Sublayer {
   // dy [..., out] (the same on every rank) -> dx [..., in / tp]; adds dL/dW (this rank's
   // columns) and dL/db into the gradients. No communication.
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy) override;
+  // LinearSublayer's (linear_sublayer.h), each rank on its slice, with no communication. The
+  // layer has no activation: Preactivation and BackwardFromPreactivation fail.
+  [[nodiscard]] absl::StatusOr<Tensor> Preactivation() const override;
+  [[nodiscard]] absl::StatusOr<Tensor> BackwardThroughGelu(const Tensor& dy,
+                                                           const Tensor& preactivation) override;
+  [[nodiscard]] absl::StatusOr<Tensor> BackwardFromPreactivation(const Tensor& dh) override;
 
   Parameter& weight() { return *weight_; }
   int64_t local_in_features() const;
@@ -73,6 +79,7 @@ class RowParallelLinear : public Sublayer {
   // Forward, plus *residual unless null.
   absl::StatusOr<Tensor> ForwardWith(const Tensor& x, const Tensor* residual);
   void ClearSaved() override { product_.Clear(); }
+  const Tensor* bias_grad() const { return bias_ != nullptr ? &bias_->grad : nullptr; }
 
   RowParallelLinearOptions options_;
   Parameter* weight_ = nullptr;

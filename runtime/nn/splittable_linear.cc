@@ -8,8 +8,8 @@
 
 namespace usine {
 
-absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(const SplittableLinearOptions& o,
-                                                                 ParameterInitializer& init) {
+absl::StatusOr<std::unique_ptr<LinearSublayer>> CreateSplittableLinear(
+    const SplittableLinearOptions& o, ParameterInitializer& init) {
   if (o.split == LinearSplit::kRows &&
       (o.activation != LinearActivation::kNone || o.output_operand)) {
     return absl::InvalidArgumentError(

@@ -20,7 +20,7 @@
 #include "runtime/core/dtype.h"
 #include "runtime/nn/init.h"
 #include "runtime/nn/linear_activation.h"
-#include "runtime/nn/sublayer.h"
+#include "runtime/nn/linear_sublayer.h"
 
 namespace usine {
 
@@ -48,7 +48,7 @@ struct SplittableLinearOptions {
   bool input_gradient_operand = false;
 };
 
-[[nodiscard]] absl::StatusOr<std::unique_ptr<Sublayer>> CreateSplittableLinear(
+[[nodiscard]] absl::StatusOr<std::unique_ptr<LinearSublayer>> CreateSplittableLinear(
     const SplittableLinearOptions& options, ParameterInitializer& init);
 
 }  // namespace usine

@@ -52,13 +52,13 @@ std::vector<OpCost> GptStepCost(const GptConfig& config, const StepShape& shape)
   // gradient; adds to the table's.
   add("lm_head backward", 1, backward(v * c), a * (n * v + nc + v * c + nc) + 2 * v * c * f32);
   add("ln_f backward", 1, backward(ln_parameters), nc * f32 + nc * a + nc * f32);
-  // Reads the residual gradient, the weight and GELU's output; writes GELU's output's gradient.
-  add("mlp.c_proj backward", layers, backward(4 * cc + c),
-      nc * f32 + a * (4 * cc + 4 * nc + 4 * nc) + 2 * 4 * cc * f32);
-  // Reads that gradient, GELU's input, ln_2's output and the weight; writes ln_2's output's
-  // gradient.
-  add("mlp.c_fc+gelu backward", layers, backward(4 * cc + 4 * c),
-      a * (4 * nc + 4 * nc + nc + 4 * cc + nc) + 2 * 4 * cc * f32);
+  // Reads the residual gradient, the weight, GELU's output and GELU's input; writes the gradient
+  // of GELU's input (its product applies GELU's derivative).
+  add("mlp.c_proj+gelu backward", layers, backward(4 * cc + c),
+      nc * f32 + a * (4 * cc + 4 * nc + 4 * nc + 4 * nc) + 2 * 4 * cc * f32);
+  // Reads that gradient, ln_2's output and the weight; writes ln_2's output's gradient.
+  add("mlp.c_fc backward", layers, backward(4 * cc + 4 * c),
+      a * (4 * nc + nc + 4 * cc + nc) + 2 * 4 * cc * f32);
   // Reads the residual stream, the branch's gradient and the skip's; writes their sum's.
   add("ln_2 backward", layers, backward(ln_parameters), nc * f32 + nc * a + nc * f32 + nc * f32);
   add("attn.c_proj backward", layers, backward(cc + c),

@@ -208,10 +208,12 @@ absl::Status EmptyProduct(const Tensor& c, const MatmulOptions& o, const MatmulD
 // The bias and GELU epilogues. Set before the heuristic query, which reads the pointers'
 // alignments.
 absl::Status SetEpilogue(cublasLtMatmulDesc_t desc, const MatmulOptions& o, const MatmulDims& d) {
-  const bool gelu = o.epilogue == MatmulEpilogue::kGelu;
+  const bool gelu = o.epilogue != MatmulEpilogue::kNone;
   if (o.bias == nullptr && !gelu) return absl::OkStatus();
   cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-  if (gelu) {
+  if (o.epilogue == MatmulEpilogue::kGeluGradient) {
+    epilogue = CUBLASLT_EPILOGUE_DGELU;  // Matmul refused a bias.
+  } else if (gelu) {
     epilogue = o.bias != nullptr ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
   }
   RETURN_IF_ERROR(SetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue));
@@ -224,11 +226,11 @@ absl::Status SetEpilogue(cublasLtMatmulDesc_t desc, const MatmulOptions& o, cons
     RETURN_IF_ERROR(SetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type));
   }
   if (gelu) {
-    // The GELU's input, laid out as c^T (column-major [n, m]) in c's type (the default).
-    // cuBLASLt wants its leading dimension divisible by 8.
+    // The GELU's input (written by GELU_AUX, read by DGELU), laid out as c^T (column-major
+    // [n, m]) in c's type (the default). cuBLASLt wants its leading dimension divisible by 8.
     if (d.n % 8 != 0) {
       return absl::UnimplementedError(absl::StrCat(
-          "cuBLASLt's GELU epilogue needs the output's last dimension divisible by 8, got ", d.n));
+          "cuBLASLt's GELU epilogues need the output's last dimension divisible by 8, got ", d.n));
     }
     void* aux = o.gelu_input->raw_data();
     const int64_t ld = d.n;
@@ -245,9 +247,10 @@ std::string Describe(const Tensor& a, const Tensor& b, const Tensor& c, const Ma
       "] x op(b) [", d.k, ", ", d.n, "]", o.transpose_a ? " (a transposed)" : "",
       o.transpose_b ? " (b transposed)" : "", ", a and b ", DTypeName(a.dtype()), ", c ",
       DTypeName(c.dtype()), o.bias != nullptr ? " with bias" : "",
-      o.epilogue == MatmulEpilogue::kGelu ? " and GELU" : "", ", alignments a ",
-      Alignment(a.raw_data()), " B, b ", Alignment(b.raw_data()), " B, c ", Alignment(c.raw_data()),
-      " B",
+      o.epilogue == MatmulEpilogue::kGelu ? " and GELU" : "",
+      o.epilogue == MatmulEpilogue::kGeluGradient ? " and GELU's derivative" : "",
+      ", alignments a ", Alignment(a.raw_data()), " B, b ", Alignment(b.raw_data()), " B, c ",
+      Alignment(c.raw_data()), " B",
       o.addend != nullptr ? absl::StrCat(", addend ", Alignment(o.addend->raw_data()), " B") : "");
 }
 

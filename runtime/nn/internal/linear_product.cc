@@ -150,6 +150,40 @@ absl::StatusOr<Tensor> LinearProduct::GeluGradientOperand(const Tensor& dy2,
 
 absl::StatusOr<Tensor> LinearProduct::Backward(const Tensor& dy, const Tensor& weight_grad,
                                                const Tensor* bias_grad) {
+  return BackwardWith(dy, weight_grad, bias_grad, /*through_gelu=*/true, /*gelu_below=*/nullptr);
+}
+
+absl::StatusOr<Tensor> LinearProduct::Preactivation() const {
+  if (activation_ != LinearActivation::kGelu) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(layer_, ": no pre-activation output without a GELU"));
+  }
+  if (!gelu_input_) {
+    return absl::FailedPreconditionError(absl::StrCat(layer_, "::Preactivation before Forward"));
+  }
+  return *gelu_input_;
+}
+
+absl::StatusOr<Tensor> LinearProduct::BackwardThroughGelu(const Tensor& dy,
+                                                          const Tensor& preactivation,
+                                                          const Tensor& weight_grad,
+                                                          const Tensor* bias_grad) {
+  return BackwardWith(dy, weight_grad, bias_grad, /*through_gelu=*/true, &preactivation);
+}
+
+absl::StatusOr<Tensor> LinearProduct::BackwardFromPreactivation(const Tensor& dh,
+                                                                const Tensor& weight_grad,
+                                                                const Tensor* bias_grad) {
+  if (activation_ != LinearActivation::kGelu) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(layer_, "::BackwardFromPreactivation: the layer has no GELU (call Backward)"));
+  }
+  return BackwardWith(dh, weight_grad, bias_grad, /*through_gelu=*/false, nullptr);
+}
+
+absl::StatusOr<Tensor> LinearProduct::BackwardWith(const Tensor& dy, const Tensor& weight_grad,
+                                                   const Tensor* bias_grad, bool through_gelu,
+                                                   const Tensor* gelu_below) {
   if (!x_) return absl::FailedPreconditionError(absl::StrCat(layer_, "::Backward before Forward"));
   RETURN_IF_ERROR(CheckProductInput(dy, dtype_, device_, out_, absl::StrCat(layer_, " dy")));
   const int64_t rows = x_->numel() / in_;
@@ -157,20 +191,48 @@ absl::StatusOr<Tensor> LinearProduct::Backward(const Tensor& dy, const Tensor& w
     return absl::InvalidArgumentError(absl::StrCat(
         layer_, " dy: ", dy.DebugString(), " does not match the input ", x_->DebugString()));
   }
+  if (gelu_below != nullptr) {
+    // Checked before any gradient is added to, so that a refusal changes nothing.
+    const std::string what = absl::StrCat(layer_, " preactivation");
+    RETURN_IF_ERROR(CheckProductInput(*gelu_below, dtype_, device_, in_, what));
+    RETURN_IF_ERROR(CheckShape(*gelu_below, x_->shape(), what));
+  }
   ASSIGN_OR_RETURN(Tensor dy2, dy.Reshape({rows, out_}));
   ASSIGN_OR_RETURN(Tensor x2, x_->Reshape({rows, in_}));
-  const Stream stream = LayerStream(device_);
-  ASSIGN_OR_RETURN(Tensor dy2_operand, activation_ == LinearActivation::kGelu
+  ASSIGN_OR_RETURN(Tensor dy2_operand, activation_ == LinearActivation::kGelu && through_gelu
                                            ? GeluGradientOperand(dy2, bias_grad)
                                            : OperandAndBiasGradient(dy2, dy2, bias_grad));
-  RETURN_IF_ERROR(
-      Matmul(dy2_operand, x2, weight_grad, {.transpose_a = true, .beta = 1.0f}, stream));
+  RETURN_IF_ERROR(Matmul(dy2_operand, x2, weight_grad, {.transpose_a = true, .beta = 1.0f},
+                         LayerStream(device_)));
+  return InputGradient(dy2_operand, gelu_below);
+}
+
+absl::StatusOr<Tensor> LinearProduct::InputGradient(const Tensor& dy2_operand,
+                                                    const Tensor* gelu_below) const {
+  const Stream stream = LayerStream(device_);
+  const int64_t rows = dy2_operand.dim(0);
   const DType dx_dtype = input_gradient_operand_ ? ProductOperandDType(dtype_, device_) : dtype_;
   ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(x_->shape(), dx_dtype, device_));
   ASSIGN_OR_RETURN(Tensor dx2, dx.Reshape({rows, in_}));
+  if (gelu_below != nullptr && dx_dtype == DType::kBF16 && gelu_below->dtype() == DType::kBF16) {
+    // CUDA under bf16 products: the product writes dh itself.
+    ASSIGN_OR_RETURN(Tensor below2, gelu_below->Reshape({rows, in_}));
+    const absl::Status fused =
+        Matmul(dy2_operand, *w_, dx2,
+               {.epilogue = MatmulEpilogue::kGeluGradient, .gelu_input = &below2}, stream);
+    if (!absl::IsUnimplemented(fused)) return fused.ok() ? absl::StatusOr<Tensor>(dx) : fused;
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      USINE_LOG(WARNING) << layer_ << ": no GELU-gradient epilogue (" << fused.message()
+                         << "); a GELU-backward kernel follows the product instead";
+    }
+  }
   RETURN_IF_ERROR(Matmul(dy2_operand, *w_, dx2, {}, stream));
   if (input_gradient_operand_) RETURN_IF_ERROR(EmulateProductOperandOutput(dx));
-  return dx;
+  if (gelu_below == nullptr) return dx;
+  ASSIGN_OR_RETURN(Tensor dh, Tensor::Empty(x_->shape(), dx_dtype, device_));
+  RETURN_IF_ERROR(GeluBackwardOn(*gelu_below, dx, dh));
+  return dh;
 }
 
 }  // namespace usine::nn_internal

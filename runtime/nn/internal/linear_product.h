@@ -74,6 +74,30 @@ class LinearProduct {
   [[nodiscard]] absl::StatusOr<Tensor> Backward(const Tensor& dy, const Tensor& weight_grad,
                                                 const Tensor* bias_grad);
 
+  // The backward pass of two linear layers with a GELU between them (linear_sublayer.h): the
+  // layer whose activation the GELU is keeps its input, the pre-activation output h
+  // (Preactivation); the layer that reads the GELU's output makes dh from its input-gradient
+  // product (BackwardThroughGelu); the first takes dh in place of its output's gradient
+  // (BackwardFromPreactivation).
+  //
+  // With a GELU, after Forward: h as Forward kept it, y's shape (bf16 where the product's
+  // GELU epilogue wrote it, else the layer's dtype). FailedPrecondition otherwise.
+  [[nodiscard]] absl::StatusOr<Tensor> Preactivation() const;
+  // Backward, but dx multiplied elementwise by gelu'(preactivation) (x's shape, on the layer's
+  // device, in the layer's dtype or bf16): dh in the dtype Backward's dx has. On CUDA, for a
+  // bf16 dx and a bf16 h, the input-gradient product applies it (MatmulEpilogue::
+  // kGeluGradient), else a GELU-backward kernel follows the product.
+  [[nodiscard]] absl::StatusOr<Tensor> BackwardThroughGelu(const Tensor& dy,
+                                                           const Tensor& preactivation,
+                                                           const Tensor& weight_grad,
+                                                           const Tensor* bias_grad);
+  // With a GELU: Backward from dh, the gradient of the pre-activation output (as
+  // BackwardThroughGelu writes it, or as Backward's dy may be), in place of the GELU output's.
+  // FailedPrecondition without a GELU.
+  [[nodiscard]] absl::StatusOr<Tensor> BackwardFromPreactivation(const Tensor& dh,
+                                                                 const Tensor& weight_grad,
+                                                                 const Tensor* bias_grad);
+
   // Forward's conditions on a residual for an output of `y_shape` (InvalidArgument naming it).
   [[nodiscard]] absl::Status CheckResidual(const Tensor& residual, const Shape& y_shape) const;
 
@@ -101,6 +125,15 @@ class LinearProduct {
   // GELU's gradient from dy2 [rows, out] as the products read it, with its column sums added
   // into *bias_grad unless null.
   absl::StatusOr<Tensor> GeluGradientOperand(const Tensor& dy2, const Tensor* bias_grad) const;
+  // What Backward, BackwardThroughGelu and BackwardFromPreactivation share: `through_gelu`
+  // says whether dy passes through this layer's GELU (false for a pre-activation gradient);
+  // `gelu_below` is BackwardThroughGelu's h, or null.
+  absl::StatusOr<Tensor> BackwardWith(const Tensor& dy, const Tensor& weight_grad,
+                                      const Tensor* bias_grad, bool through_gelu,
+                                      const Tensor* gelu_below);
+  // dx [rows, in] = dy2_operand W, or with gelu_below dh = dx * gelu'(*gelu_below), in the dtype
+  // Backward's dx has, shaped as Forward's x.
+  absl::StatusOr<Tensor> InputGradient(const Tensor& dy2_operand, const Tensor* gelu_below) const;
 
   absl::string_view layer_;
   int64_t in_;

@@ -325,6 +325,10 @@ TEST(MatmulCpu, GeluEpilogueErrorsNameTheProblem) {
       std::string(
           Matmul(a, b, c, {.epilogue = MatmulEpilogue::kGelu, .gelu_input = &aux}).message()),
       HasSubstr("needs bf16 a, b and c on CUDA"));
+  EXPECT_THAT(
+      std::string(Matmul(a, b, c, {.epilogue = MatmulEpilogue::kGeluGradient, .gelu_input = &aux})
+                      .message()),
+      HasSubstr("GELU-gradient epilogue needs bf16 a, b and c on CUDA"));
   EXPECT_THAT(std::string(Matmul(a, b, c, {.gelu_input = &aux}).message()),
               HasSubstr("without the GELU epilogue"));
   ASSERT_OK_AND_ASSIGN(Tensor a3, Tensor::Empty({1, 2, 3}, DType::kF32));
@@ -458,6 +462,56 @@ TEST(MatmulGpuTest, GeluEpilogueIsTheProductThenGelu) {
           << "output " << i << " (GELU of " << want[i] << ")";
     }
   }
+}
+
+// GELU's derivative (tanh approximation) in double.
+double GeluDerivative(double x) {
+  const double k = 0.7978845608028654, t = std::tanh(k * (x + 0.044715 * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x);
+}
+
+// cuBLASLt's DGELU epilogue (kGeluGradient) on bf16 operands, as the MLP's c_proj backward
+// pass runs it: the product r (exact here, as above) times GELU's derivative at the bf16 GELU
+// input, rounded to bf16, within a bf16 step of the double value (and, where the derivative
+// cancels near x = -0.75, 2^-9 |r|: cuBLASLt computes its own tanh); the GELU input unchanged.
+// It takes no bias, no addend and beta 0.
+TEST(MatmulGpuTest, GeluGradientEpilogueIsTheProductTimesTheDerivative) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  const int64_t m = 40, k = 16, n = 24;
+  std::vector<float> a = Ints(m * k, 6), b = Ints(k * n, 7);
+  for (std::vector<float>* v : {&a, &b}) {
+    for (float& x : *v) x /= 8.0f;
+  }
+  std::vector<float> h(m * n);
+  for (int64_t i = 0; i < m * n; ++i) h[i] = 3.0f * std::sin(0.37f * static_cast<float>(i));
+  const Device gpu = Device::Cuda(0);
+  ASSERT_OK_AND_ASSIGN(Tensor ta, Bf16OnGpu({m, k}, a));
+  ASSERT_OK_AND_ASSIGN(Tensor tb, Bf16OnGpu({k, n}, b));
+  ASSERT_OK_AND_ASSIGN(Tensor th, Bf16OnGpu({m, n}, h));
+  ASSERT_OK_AND_ASSIGN(Tensor c, Tensor::Empty({m, n}, DType::kBF16, gpu));
+  ASSERT_OK(Matmul(ta, tb, c, {.epilogue = MatmulEpilogue::kGeluGradient, .gelu_input = &th}));
+  const std::vector<float> r =
+      Reference(a, b, std::vector<float>(m * n), {}, m, n, k, false, false, 1, 0);
+  ASSERT_OK_AND_ASSIGN(std::vector<BFloat16> got, ReadTensor<BFloat16>(c));
+  ASSERT_OK_AND_ASSIGN(std::vector<BFloat16> h_after, ReadTensor<BFloat16>(th));
+  for (int64_t i = 0; i < m * n; ++i) {
+    ASSERT_EQ(h_after[i].bits, FloatToBFloat16Bits(h[i])) << "GELU input " << i;
+    const double x = h_after[i].ToFloat(), want = r[i] * GeluDerivative(x);
+    EXPECT_NEAR(got[i].ToFloat(), want,
+                std::ldexp(std::abs(want), -7) + std::ldexp(std::abs(r[i]), -9))
+        << "output " << i << " (" << r[i] << " gelu'(" << x << "))";
+  }
+  ASSERT_OK_AND_ASSIGN(Tensor bias, Tensor::Empty({n}, DType::kBF16, gpu));
+  EXPECT_THAT(
+      std::string(
+          Matmul(ta, tb, c,
+                 {.bias = &bias, .epilogue = MatmulEpilogue::kGeluGradient, .gelu_input = &th})
+              .message()),
+      HasSubstr("takes no bias, no addend and beta 0"));
+  EXPECT_THAT(
+      std::string(Matmul(ta, tb, c, {.epilogue = MatmulEpilogue::kGeluGradient, .gelu_input = &c})
+                      .message()),
+      HasSubstr("overlaps c"));
 }
 
 // Values that bf16 cannot hold (so that rounding them shows), sin- and cos-shaped.

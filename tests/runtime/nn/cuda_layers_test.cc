@@ -431,6 +431,25 @@ TEST_F(CudaLayersGpuTest, LinearWithGeluUnderBf16MatchesTheCpusEmulation) {
   }
 }
 
+// Under bf16 products the MLP's backward pass hands GELU's gradient from c_proj to c_fc
+// (linear_sublayer.h): where 4C is a multiple of 8 (256 here) c_proj's input-gradient product
+// applies GELU's derivative as cuBLASLt's DGELU epilogue, reading the bf16 GELU input that
+// c_fc's GELU epilogue kept, and c_fc sums its bias gradient from that bf16 product; at 4C = 12
+// the products are followed by the GELU kernels. Against the cpu's emulation (f32 GELU input
+// and gradient) within 1e-2 of the norms, as the GELU Linear above; two CUDA MLPs give the same
+// bits.
+TEST_F(CudaLayersGpuTest, MlpUnderBf16MatchesTheCpusEmulation) {
+  testing::ScopedMatmulPrecision bf16(MatmulPrecision::kBf16);
+  for (const int64_t embd : {int64_t{64}, int64_t{3}}) {
+    SCOPED_TRACE(absl::StrCat("n_embd ", embd));
+    ParameterInitializer i1(4), i2(4), i3(4);
+    ASSERT_OK_AND_ASSIGN(auto cpu, Mlp::Create({.n_embd = embd}, i1));
+    ASSERT_OK_AND_ASSIGN(auto cuda, Mlp::Create({.n_embd = embd, .device = kCuda}, i2));
+    ASSERT_OK_AND_ASSIGN(auto again, Mlp::Create({.n_embd = embd, .device = kCuda}, i3));
+    testing::CompareLayerUnderBf16(*cpu, *cuda, *again, {2, 33, embd}, 17, 1e-2, DType::kF32);
+  }
+}
+
 // Under f32 and TF32 products, a Linear of options `with` (on CUDA) computes what one of
 // `plain` does (`with` without its bf16 options), bit for bit: f32 output and input gradient.
 void ExpectAPlainLinearOutsideBf16(const LinearOptions& with, const LinearOptions& plain,

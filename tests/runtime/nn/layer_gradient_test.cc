@@ -4,11 +4,16 @@
 #include <cstring>
 #include <initializer_list>
 #include <limits>
+#include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 #include "runtime/core/float16.h"
+#include "runtime/kernels/elementwise.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/nn/attention.h"
 #include "runtime/nn/block.h"
@@ -134,6 +139,80 @@ TEST(LinearActivation, GeluIsLinearThenGeluBitForBit) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_TRUE(SameBits(got[i].parameter->grad, want[i].parameter->grad)) << got[i].name;
+  }
+}
+
+// The MLP's pair: c_fc with GELU, then c_proj writing its input gradient as an operand.
+struct GeluPair {
+  std::unique_ptr<Linear> c_fc, c_proj;
+};
+
+GeluPair MakeGeluPair(uint64_t seed) {
+  ParameterInitializer init(seed);
+  GeluPair pair{
+      Linear::Create({.in_features = 6, .out_features = 24, .activation = LinearActivation::kGelu},
+                     init)
+          .value(),
+      Linear::Create({.in_features = 24, .out_features = 6, .input_gradient_operand = true}, init)
+          .value()};
+  uint64_t p = 20;
+  for (Module* m :
+       {static_cast<Module*>(pair.c_fc.get()), static_cast<Module*>(pair.c_proj.get())}) {
+    for (const NamedParameter& np : m->Parameters()) SetRandomF32(np.parameter->value, p++, 0.5);
+    EXPECT_OK(m->ZeroGrad());
+  }
+  return pair;
+}
+
+// On the cpu the GELU's gradient handed from c_proj to c_fc (linear_sublayer.h) gives the bits
+// of c_fc->Backward(c_proj->Backward(dy)): the same kernels, moved from one layer to the other.
+TEST(LinearSublayer, GeluHandOffIsBackwardInSequenceBitForBit) {
+  GeluPair handed = MakeGeluPair(5), sequence = MakeGeluPair(5);
+  const Tensor x = RandomF32({3, 7, 6}, 6, 3.0);
+  const Tensor dy = RandomF32({3, 7, 6}, 7);
+  for (GeluPair* pair : {&handed, &sequence}) {
+    ASSERT_OK_AND_ASSIGN(const Tensor g, pair->c_fc->Forward(x));
+    ASSERT_OK(pair->c_proj->Forward(g).status());
+  }
+  ASSERT_OK_AND_ASSIGN(const Tensor h, handed.c_fc->Preactivation());
+  EXPECT_EQ(h.shape(), Shape({3, 7, 24}));
+  ASSERT_OK_AND_ASSIGN(const Tensor dh, handed.c_proj->BackwardThroughGelu(dy, h));
+  ASSERT_OK_AND_ASSIGN(const Tensor dx, handed.c_fc->BackwardFromPreactivation(dh));
+  ASSERT_OK_AND_ASSIGN(const Tensor dg, sequence.c_proj->Backward(dy));
+  ASSERT_OK_AND_ASSIGN(const Tensor want_dx, sequence.c_fc->Backward(dg));
+  EXPECT_TRUE(SameBits(dx, want_dx)) << "input gradient";
+  for (auto [got, want] : {std::pair{handed.c_fc.get(), sequence.c_fc.get()},
+                           std::pair{handed.c_proj.get(), sequence.c_proj.get()}}) {
+    const auto g = got->Parameters(), w = want->Parameters();
+    ASSERT_EQ(g.size(), w.size());
+    for (size_t i = 0; i < g.size(); ++i) {
+      EXPECT_TRUE(SameBits(g[i].parameter->grad, w[i].parameter->grad)) << g[i].name;
+    }
+  }
+}
+
+// The hand-off's refusals name the layer and what is wrong, and add to no gradient.
+TEST(LinearSublayer, GeluHandOffErrorsNameTheProblem) {
+  GeluPair pair = MakeGeluPair(6);
+  const absl::StatusOr<Tensor> early = pair.c_fc->Preactivation();
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(early.status().message()), ::testing::HasSubstr("before Forward"));
+  const Tensor x = RandomF32({2, 6}, 8);
+  ASSERT_OK_AND_ASSIGN(const Tensor g, pair.c_fc->Forward(x));
+  ASSERT_OK(pair.c_proj->Forward(g).status());
+  const absl::StatusOr<Tensor> none = pair.c_proj->Preactivation();
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(none.status().message()), ::testing::HasSubstr("without a GELU"));
+  const Tensor dy = RandomF32({2, 6}, 9);
+  EXPECT_EQ(pair.c_proj->BackwardFromPreactivation(dy).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  const absl::StatusOr<Tensor> wrong = pair.c_proj->BackwardThroughGelu(dy, RandomF32({2, 23}, 10));
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(wrong.status().message()), ::testing::HasSubstr("Linear preactivation"));
+  for (const NamedParameter& np : pair.c_proj->Parameters()) {
+    ASSERT_OK_AND_ASSIGN(const Tensor zero, Tensor::Empty(np.parameter->grad.shape(), DType::kF32));
+    ASSERT_OK(Fill(zero, 0.0));
+    EXPECT_TRUE(SameBits(np.parameter->grad, zero)) << np.name << " was added to";
   }
 }
 

@@ -154,6 +154,14 @@ TEST_F(TensorParallelTest, ColumnParallelLinearMatchesLinearOnItsOutputColumns) 
       [&](const Tensor& t) { return cfc->Forward(t); },
       [&](const Tensor& t) { return cfc->Backward(t); }, x, x, LastDimSplit(*tp_, {2, 3, out}),
       Whole());
+  // Through a GELU below (linear_sublayer.h): each rank's partial dx times gelu'(h), summed.
+  const Tensor h = RandomF64({2, 3, in}, 2, 2.0);
+  CompareLayers(
+      *fc, [&](const Tensor& t) { return fc->Forward(t); },
+      [&](const Tensor& t) { return fc->BackwardThroughGelu(t, h); }, *cfc,
+      [&](const Tensor& t) { return cfc->Forward(t); },
+      [&](const Tensor& t) { return cfc->BackwardThroughGelu(t, h); }, x, x,
+      LastDimSplit(*tp_, {2, 3, out}), Whole());
 }
 
 TEST_F(TensorParallelTest, ColumnParallelLinearSplitsEachOutputGroup) {

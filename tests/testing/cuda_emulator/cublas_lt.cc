@@ -250,9 +250,13 @@ cublasStatus_t AnalyzeEpilogue(const char* call, const cublasLtMatmulDescOpaque_
     case CUBLASLT_EPILOGUE_GELU:
       p->gelu = true;
       break;
+    case CUBLASLT_EPILOGUE_DGELU:
+      p->aux = p->dgelu = true;
+      break;
     default:
       return Refuse(call, CUBLAS_STATUS_NOT_SUPPORTED,
-                    StringPrintf("epilogue %u: only DEFAULT, BIAS and the GELU ones are emulated",
+                    StringPrintf("epilogue %u: only DEFAULT, BIAS, the GELU ones and DGELU are "
+                                 "emulated",
                                  desc.epilogue));
   }
   if (p->bias) {
@@ -478,6 +482,7 @@ cublasStatus_t CheckOperands(const char* call, const MatmulProblem& p, const Mat
   for (int i = 0; i < 6; ++i) ranges[i] = RangeOf(pointers[i], bytes[i]);
   if (in_place) ranges[2] = {};  // C is D's own elements, each read before it is written.
   for (int out : {3, 5}) {
+    if (out == 5 && p.dgelu) continue;  // DGELU reads aux: D's check covers it.
     for (int other = 0; other < 6; ++other) {
       if (other != out && Overlap(ranges[out], ranges[other])) {
         return Refuse(
@@ -775,7 +780,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
        {c_read, c_read != nullptr ? lt::Bytes(problem.c) : 0, kRead, "C"},
        {d, lt::Bytes(problem.d), kWrite, "D"},
        {desc->bias, problem.bias ? lt::Bytes(problem.bias_vector) : 0, kRead, "bias"},
-       {desc->aux, problem.aux ? lt::Bytes(problem.aux_matrix) : 0, kWrite, "GELU input (aux)"},
+       {desc->aux, problem.aux ? lt::Bytes(problem.aux_matrix) : 0, problem.dgelu ? kRead : kWrite,
+        "GELU input (aux)"},
        {workspace, static_cast<size_t>(record.workspace_bytes), kWrite, "workspace"}});
   if (record.workspace_bytes > 0) std::memset(workspace, 0xFF, record.workspace_bytes);
   lt::ComputeMatmul(problem, pointers, alpha_value, beta_value);

@@ -1,6 +1,7 @@
 // cublasLtMatmul's arithmetic on the host (internal/cublas_lt_product.h): operands read as f32
 // (TF32 or bf16 converted), a product tiled over m and n and summed in double over k, the epilogue
-// (alpha and beta, bias, GELU, aux) and the stores in D's type. Holds no global state.
+// (alpha and beta, bias, GELU or its derivative, aux) and the stores in D's type. Holds no global
+// state.
 #include "tests/testing/cuda_emulator/internal/cublas_lt_product.h"
 
 #include <algorithm>
@@ -36,10 +37,18 @@ float RoundToTf32(float f) {
   return std::bit_cast<float>(bits & ~0x1fffu);
 }
 
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+
 float Gelu(float x) {
-  constexpr float kSqrt2OverPi = 0.7978845608028654f;
   const float cube = x * x * x;
   return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * cube)));
+}
+
+// d gelu / dx of the tanh approximation above.
+float GeluDerivative(float x) {
+  const float t = std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x));
+  return 0.5f * (1.0f + t) +
+         0.5f * x * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
 }
 
 // out[q * out_ld + r] = Y(r, q) for r < rows, q < cols, where Y is the column-major matrix at
@@ -99,7 +108,11 @@ struct Epilogue {
     float value = alpha * static_cast<float>(dot);
     if (c != nullptr) value = value + beta * Load(c, p.c.type, i + j * p.c.ld);
     if (p.bias) value = value + Load(bias, p.bias_vector.type, i);
-    if (p.aux) Store(aux, p.aux_matrix.type, i + j * p.aux_matrix.ld, value);
+    if (p.dgelu) {
+      value = value * GeluDerivative(Load(aux, p.aux_matrix.type, i + j * p.aux_matrix.ld));
+    } else if (p.aux) {
+      Store(aux, p.aux_matrix.type, i + j * p.aux_matrix.ld, value);
+    }
     if (p.gelu) value = Gelu(value);
     Store(d, p.d.type, i + j * p.d.ld, value);
   }

@@ -432,6 +432,58 @@ TEST_F(CublasLt, BiasAndGeluEpiloguesWithTheGeluInputAtItsOwnLeadingDimension) {
   }
 }
 
+// DGELU reads the GELU input at aux (leading dimension 40, more than D's 24 rows) and writes
+// D = r gelu'(aux), r = alpha op(A) op(B) + beta C, within a few rounding steps of |r| of a
+// double derivative (one bf16 step for bf16); aux, gaps included, is as it was.
+TEST_F(CublasLt, DgeluEpilogueMultipliesByTheGeluDerivativeAtAux) {
+  for (const cudaDataType type : {CUDA_R_32F, CUDA_R_16BF}) {
+    SCOPED_TRACE(type == CUDA_R_32F ? "f32" : "bf16");
+    const int64_t m = 24, n = 16, k = 12, aux_ld = 40;
+    Matrix a(type, m, k, m), b(type, n, k, n), c(type, m, n, m), d(type, m, n, m);
+    Matrix aux(type, m, n, aux_ld);
+    a.Fill(11);
+    b.Fill(12);
+    c.Fill(13);
+    aux.Fill(14);
+    d.FillWith(std::numeric_limits<float>::quiet_NaN());
+    const std::vector<float> aux_before = aux.Values();
+    LtProduct product(CUBLAS_COMPUTE_32F, a, b, c);
+    product.Transpose(false, true);
+    ASSERT_EQ(product.Set(CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_DGELU), kOk);
+    ASSERT_EQ(product.Set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, aux.data()), kOk);
+    ASSERT_EQ(product.Set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, aux_ld), kOk);
+    const float alpha = 0.5f, beta = 0.25f;
+    ASSERT_EQ(product.Run(a.data(), b.data(), c.data(), d.data(), alpha, beta), kOk);
+
+    const std::vector<float> a_values = a.Values(), b_values = b.Values(), c_values = c.Values();
+    const float step = type == CUDA_R_16BF ? 0x1p-7f : 0x1p-20f;
+    int failures = 0;
+    for (size_t i = 0; i < aux_before.size(); ++i) {
+      ExpectSame(aux.At(i), aux_before[i], "aux element " + std::to_string(i), &failures);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t i = 0; i < m; ++i) {
+        const float r =
+            Reference(a, false, a_values, b, true, b_values, c, c_values, 0, i, j, alpha, beta);
+        const double x = aux.At(aux.Index(0, i, j));
+        const double u = std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x);
+        const double slope =
+            0.5 * (1 + std::tanh(u)) + 0.5 * x * (1 - std::tanh(u) * std::tanh(u)) *
+                                           std::sqrt(2 / M_PI) * (1 + 3 * 0.044715 * x * x);
+        const double expected = r * slope;
+        const float got = d.At(d.Index(0, i, j));
+        // The derivative cancels near x = -0.75: its error scales with |r|, not the result.
+        if (!(std::abs(got - expected) <= step * (std::abs(expected) + std::abs(r))) &&
+            ++failures <= 5) {
+          ADD_FAILURE() << "D " << Where(0, i, j) << ": got " << got << ", expected " << r
+                        << " gelu'(" << x << ") = " << expected;
+        }
+      }
+    }
+    EXPECT_EQ(failures, 0);
+  }
+}
+
 // Batch t's bias at + t * BIAS_BATCH_STRIDE and GELU input at + t * EPILOGUE_AUX_BATCH_STRIDE;
 // with the stride's default of 0 the batches' GELU inputs would overlap, which is refused.
 TEST_F(CublasLt, BatchedEpilogueUsesTheBiasAndAuxBatchStrides) {

@@ -36,7 +36,9 @@ struct MatmulProblem {
   int64_t m = 0, n = 0, k = 0, batch = 1;
   bool transpose_a = false, transpose_b = false, tf32 = false;
   MatmulOperand a, b, c, d;
-  bool bias = false, gelu = false, aux = false;
+  // aux: the GELU input, written by the GELU_AUX epilogues, read by DGELU (dgelu: D times the
+  // GELU's derivative at aux).
+  bool bias = false, gelu = false, aux = false, dgelu = false;
   MatmulOperand bias_vector;  // m x 1, its batch stride BIAS_BATCH_STRIDE.
   MatmulOperand aux_matrix;   // m x n, ld EPILOGUE_AUX_LD, batch stride EPILOGUE_AUX_BATCH_STRIDE.
 };
@@ -51,14 +53,14 @@ struct MatmulPointers {
   void* aux;
 };
 
-// Writes D (and, with p.aux, the GELU input) for each of p.batch products:
+// Writes D (and, with p.aux but not p.dgelu, the GELU input) for each of p.batch products:
 // D = epilogue(alpha op(A) op(B) + beta C), the dot products summed in double in order of
 // increasing k (TF32 operands when p.tf32) and rounded once to f32, the epilogue in f32, bf16
 // stored to nearest even. C is not read when ptr.c is null. Holds no state: calls with disjoint
 // outputs may run on several threads at once.
 // REQUIRES: p as Analyze leaves it (consistent and emulated); each pointer that p uses holds its
-// operand's span (all batches); D and aux overlap no input, except that D may be C with C's
-// layout (in place: each element of C is read before D's is written).
+// operand's span (all batches); D and a written aux overlap no input, except that D may be C with
+// C's layout (in place: each element of C is read before D's is written).
 void ComputeMatmul(const MatmulProblem& p, const MatmulPointers& ptr, float alpha, float beta);
 
 }  // namespace usine::testing::cuda_emulator_internal
