@@ -13,8 +13,8 @@
 //   ASSIGN_OR_RETURN(auto c_proj, RowParallelLinear::Create(
 //       {.in_features = 3072, .out_features = 768, .tp = &grid.comm(ParallelAxis::kTensor)},
 //       init));
-//   ASSIGN_OR_RETURN(Tensor y, c_proj->Forward(h));   // h [B, T, 3072 / tp] -> y [B, T, 768]
-//   ASSIGN_OR_RETURN(Tensor dh, c_proj->Backward(dy)); // dh [B, T, 3072 / tp]
+//   ASSIGN_OR_RETURN(Tensor y, c_proj->Forward(g));   // g [B, T, 3072 / tp] -> y [B, T, 768]
+//   ASSIGN_OR_RETURN(Tensor dg, c_proj->Backward(dy)); // dg [B, T, 3072 / tp]
 #ifndef USINE_RUNTIME_NN_ROW_PARALLEL_LINEAR_H_
 #define USINE_RUNTIME_NN_ROW_PARALLEL_LINEAR_H_
 

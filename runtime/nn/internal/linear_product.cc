@@ -228,11 +228,15 @@ absl::StatusOr<Tensor> LinearProduct::InputGradient(const Tensor& dy2_operand,
     }
   }
   RETURN_IF_ERROR(Matmul(dy2_operand, *w_, dx2, {}, stream));
-  if (input_gradient_operand_) RETURN_IF_ERROR(EmulateProductOperandOutput(dx));
-  if (gelu_below == nullptr) return dx;
-  ASSIGN_OR_RETURN(Tensor dh, Tensor::Empty(x_->shape(), dx_dtype, device_));
-  RETURN_IF_ERROR(GeluBackwardOn(*gelu_below, dx, dh));
-  return dh;
+  // The cpu's emulation of a bf16 output rounds where cuBLASLt does: dx, or with a GELU below
+  // dh alone, once, after the derivative, as the DGELU epilogue does.
+  Tensor out = dx;
+  if (gelu_below != nullptr) {
+    ASSIGN_OR_RETURN(out, Tensor::Empty(x_->shape(), dx_dtype, device_));
+    RETURN_IF_ERROR(GeluBackwardOn(*gelu_below, dx, out));
+  }
+  if (input_gradient_operand_) RETURN_IF_ERROR(EmulateProductOperandOutput(out));
+  return out;
 }
 
 }  // namespace usine::nn_internal

@@ -8,10 +8,12 @@
 //
 // With GELU, under bf16 products on CUDA, the forward pass is one cuBLASLt product with a GELU
 // epilogue (matmul.h): it writes y in bf16 and the GELU's input in bf16, the bias rounded to
-// bf16 first (cuBLASLt adds a bias of the output's type); the backward pass is one kernel that
-// reads dy and that input and writes the bf16 gradient operand and the bias sums. Elsewhere
-// the product writes the GELU's input in the layer's dtype and a GELU kernel follows, with the
-// bits of a Linear and a Gelu (gelu.h) in sequence.
+// bf16 first (cuBLASLt adds a bias of the output's type); Backward is one kernel that reads dy
+// and that input and writes the bf16 gradient operand and the bias sums. Elsewhere the product
+// writes the GELU's input in the layer's dtype and a GELU kernel follows, with the bits of a
+// Linear and a Gelu (gelu.h) in sequence. The MLP hands the GELU's gradient to the next layer
+// instead (Preactivation, BackwardThroughGelu, BackwardFromPreactivation below), whose
+// input-gradient product applies the derivative (on CUDA under bf16, cuBLASLt's DGELU).
 //
 //   LinearProduct product("Linear", /*in=*/768, /*out=*/3072, DType::kF32, device);
 //   ASSIGN_OR_RETURN(Tensor y, product.Forward(x, weight.value, &bias.value));

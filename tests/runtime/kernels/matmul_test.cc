@@ -508,6 +508,20 @@ TEST(MatmulGpuTest, GeluGradientEpilogueIsTheProductTimesTheDerivative) {
                  {.bias = &bias, .epilogue = MatmulEpilogue::kGeluGradient, .gelu_input = &th})
               .message()),
       HasSubstr("takes no bias, no addend and beta 0"));
+  ASSERT_OK_AND_ASSIGN(Tensor addend, Tensor::Empty({m, n}, DType::kBF16, gpu));
+  EXPECT_THAT(std::string(Matmul(ta, tb, c,
+                                 {.beta = 1,
+                                  .epilogue = MatmulEpilogue::kGeluGradient,
+                                  .gelu_input = &th,
+                                  .addend = &addend})
+                              .message()),
+              HasSubstr("takes no bias, no addend and beta 0"));
+  EXPECT_THAT(
+      std::string(
+          Matmul(ta, tb, c,
+                 {.beta = 0.5f, .epilogue = MatmulEpilogue::kGeluGradient, .gelu_input = &th})
+              .message()),
+      HasSubstr("beta 0.5"));
   EXPECT_THAT(
       std::string(Matmul(ta, tb, c, {.epilogue = MatmulEpilogue::kGeluGradient, .gelu_input = &c})
                       .message()),

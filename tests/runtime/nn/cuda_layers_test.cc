@@ -33,6 +33,10 @@
 #include "tests/runtime/nn/cuda_compare.h"
 #include "tests/testing/device_test.h"
 
+#if USINE_CUDA_EMULATED
+#include "tests/testing/cuda_emulator/cuda_emulator.h"
+#endif
+
 namespace usine {
 namespace {
 
@@ -450,6 +454,27 @@ TEST_F(CudaLayersGpuTest, MlpUnderBf16MatchesTheCpusEmulation) {
   }
 }
 
+#if USINE_CUDA_EMULATED
+// The emulator counts the DGELU products: one per MLP backward pass where 4C is a multiple of 8,
+// none where it is not (the kernel path), so the test above compares both paths.
+TEST_F(CudaLayersGpuTest, MlpBackwardUnderBf16UsesTheDgeluProductWhereItFits) {
+  testing::ScopedMatmulPrecision bf16(MatmulPrecision::kBf16);
+  for (const auto& [embd, products] : {std::pair<int64_t, int64_t>{64, 1}, {3, 0}}) {
+    SCOPED_TRACE(absl::StrCat("n_embd ", embd));
+    ParameterInitializer init(4);
+    ASSERT_OK_AND_ASSIGN(auto mlp, Mlp::Create({.n_embd = embd, .device = kCuda}, init));
+    const TensorPair x = RandomPair({2, 5, embd}, 3, 2.0f);
+    const TensorPair dy = RandomPair({2, 5, embd}, 4);
+    ASSERT_OK(mlp->ZeroGrad());
+    const testing::cuda_emulator::Statistics stats = testing::cuda_emulator::StatisticsOf([&] {
+      ASSERT_OK(mlp->Forward(x.cuda).status());
+      ASSERT_OK(mlp->Backward(dy.cuda).status());
+    });
+    EXPECT_EQ(stats.dgelu_products, products);
+  }
+}
+#endif
+
 // Under f32 and TF32 products, a Linear of options `with` (on CUDA) computes what one of
 // `plain` does (`with` without its bf16 options), bit for bit: f32 output and input gradient.
 void ExpectAPlainLinearOutsideBf16(const LinearOptions& with, const LinearOptions& plain,
@@ -598,9 +623,10 @@ TEST_F(CudaLayersGpuTest, GeluBackwardWithColumnSumsIsTheKernelsApart) {
   }
 }
 
-// A bf16 dy (an MLP's c_proj writes c_fc's output gradient so under bf16 products) gives the
-// GELU backward kernels the bits of an f32 dy holding the same values, with and without the
-// column sums, for both dtypes of the GELU's input; a bf16 dy with an f32 dx is refused.
+// A bf16 dy (as an MLP's c_proj writes its input gradient under bf16 products, for the GELU
+// kernel where cuBLASLt has no DGELU product) gives the GELU backward kernels the bits of an
+// f32 dy holding the same values, with and without the column sums, for both dtypes of the
+// GELU's input; a bf16 dy with an f32 dx is refused.
 TEST_F(CudaLayersGpuTest, GeluBackwardTakesABf16GradientAsItsF32Copy) {
   const int64_t rows = 37, cols = 45;
   for (const DType in : {DType::kF32, DType::kBF16}) {

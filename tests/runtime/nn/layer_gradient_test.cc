@@ -206,9 +206,14 @@ TEST(LinearSublayer, GeluHandOffErrorsNameTheProblem) {
   const Tensor dy = RandomF32({2, 6}, 9);
   EXPECT_EQ(pair.c_proj->BackwardFromPreactivation(dy).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  const absl::StatusOr<Tensor> wrong = pair.c_proj->BackwardThroughGelu(dy, RandomF32({2, 23}, 10));
-  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(wrong.status().message()), ::testing::HasSubstr("Linear preactivation"));
+  // Another width, another row count, another dtype.
+  ASSERT_OK_AND_ASSIGN(const Tensor f64, Tensor::Empty({2, 24}, kF64));
+  for (const Tensor& h : {RandomF32({2, 23}, 10), RandomF32({3, 24}, 11), f64}) {
+    const absl::StatusOr<Tensor> wrong = pair.c_proj->BackwardThroughGelu(dy, h);
+    EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument) << h.DebugString();
+    EXPECT_THAT(std::string(wrong.status().message()),
+                ::testing::HasSubstr("Linear preactivation"));
+  }
   for (const NamedParameter& np : pair.c_proj->Parameters()) {
     ASSERT_OK_AND_ASSIGN(const Tensor zero, Tensor::Empty(np.parameter->grad.shape(), DType::kF32));
     ASSERT_OK(Fill(zero, 0.0));

@@ -280,7 +280,8 @@ Statistics operator-(const Statistics& after, const Statistics& before) {
           .host_waits = after.host_waits - before.host_waits,
           .pageable_uploads = after.pageable_uploads - before.pageable_uploads,
           .device_allocations = after.device_allocations - before.device_allocations,
-          .device_frees = after.device_frees - before.device_frees};
+          .device_frees = after.device_frees - before.device_frees,
+          .dgelu_products = after.dgelu_products - before.dgelu_products};
 }
 
 Statistics TotalStatistics() {
@@ -291,6 +292,7 @@ Statistics TotalStatistics() {
   totals.pageable_uploads = CountOf(ApiCall::kPageableUpload);
   totals.device_allocations = CountOf(ApiCall::kDeviceAllocation);
   totals.device_frees = CountOf(ApiCall::kDeviceFree);
+  totals.dgelu_products = CountOf(ApiCall::kDgeluProduct);
   return totals;
 }
 

@@ -9,6 +9,7 @@
 
 #include <cublasLt.h>
 
+#include "tests/testing/cuda_emulator/internal/api_counts.h"
 #include "tests/testing/cuda_emulator/internal/cublas_lt_product.h"
 #include "tests/testing/cuda_emulator/internal/diagnostics.h"
 #include "tests/testing/cuda_emulator/internal/memory.h"
@@ -785,5 +786,6 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
        {workspace, static_cast<size_t>(record.workspace_bytes), kWrite, "workspace"}});
   if (record.workspace_bytes > 0) std::memset(workspace, 0xFF, record.workspace_bytes);
   lt::ComputeMatmul(problem, pointers, alpha_value, beta_value);
+  if (problem.dgelu) lt::Count(lt::ApiCall::kDgeluProduct);
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -121,6 +121,7 @@ struct Statistics {
   int64_t pageable_uploads = 0;
   int64_t device_allocations = 0;  // cudaMalloc calls that allocated.
   int64_t device_frees = 0;        // cudaFree calls that freed (host waits too).
+  int64_t dgelu_products = 0;      // cublasLtMatmul calls with the DGELU epilogue that ran.
 };
 Statistics TotalStatistics();
 // Each count of `after` less that of `before`.

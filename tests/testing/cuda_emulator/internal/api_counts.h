@@ -14,6 +14,7 @@ enum class ApiCall {
   kPageableUpload,    // A copy from pageable host memory into device memory.
   kDeviceAllocation,  // cudaMalloc.
   kDeviceFree,        // cudaFree.
+  kDgeluProduct,      // cublasLtMatmul with the DGELU epilogue, run.
   kCount,             // How many kinds there are.
 };
 
