@@ -109,8 +109,13 @@ template <typename F>
 }
 inline Float4 Exp(Float4 x) { return ExpLanes(x); }
 
-// tanh(x) = 1 - 2 / (e^2x + 1): -1 and 1 at the ends, absolute error below 2e-7.
-inline Float4 Tanh(Float4 x) { return 1.0f - 2.0f / (Exp(x + x) + 1.0f); }
+// tanh(x) = 1 - 2 / (e^2x + 1): -1 and 1 at the ends, absolute error below 2e-7. F as
+// ExpLanes's.
+template <typename F>
+[[gnu::always_inline]] inline F TanhLanes(F x) {
+  return 1.0f - 2.0f / (ExpLanes(x + x) + 1.0f);
+}
+inline Float4 Tanh(Float4 x) { return TanhLanes(x); }
 
 // One element: lane 0 of the vector function (for the tails of rows).
 inline float Exp(float x) { return Exp(Splat4(x))[0]; }

@@ -1,5 +1,11 @@
 #include "runtime/nn/internal/cpu_gelu.h"
 
+// The 8- and 16-lane vectors live only inside the AVX2 and AVX-512 functions below, which
+// inline everything they call (cpu_softmax_rows.cc's scheme).
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 #include <cmath>
 
 #include "runtime/core/parallel_for.h"
@@ -13,47 +19,107 @@ constexpr double kCubic = 0.044715;
 constexpr int64_t kGrain = 1 << 14;  // Elements per thread at least.
 
 // GELU's tanh argument u(v), GELU from v and t = tanh(u), and GELU's slope from v and t; V is
-// float, Float4 or double, S its scalar type.
+// float, FloatLanes or double, S its scalar type.
 template <typename S, typename V>
-V GeluArgument(V v) {
+[[gnu::always_inline]] inline V GeluArgument(V v) {
   return static_cast<S>(kSqrt2OverPi) * (v + static_cast<S>(kCubic) * v * v * v);
 }
 template <typename S, typename V>
-V Gelu(V v, V t) {
+[[gnu::always_inline]] inline V Gelu(V v, V t) {
   return static_cast<S>(0.5) * v * (static_cast<S>(1) + t);
 }
 template <typename S, typename V>
-V GeluSlope(V v, V t) {
+[[gnu::always_inline]] inline V GeluSlope(V v, V t) {
   const V du =
       static_cast<S>(kSqrt2OverPi) * (static_cast<S>(1) + static_cast<S>(3 * kCubic) * v * v);
   return static_cast<S>(0.5) * (static_cast<S>(1) + t) +
          static_cast<S>(0.5) * v * (static_cast<S>(1) - t * t) * du;
 }
 
+// The f32 loops, over [begin, end): vectors of kLanes, then one element at a time (lane 0 of a
+// Float4). Each element takes the same IEEE operations at every width, so every width gives the
+// same bits (cpu_exp.h).
+struct ForwardSpan {
+  const float* x;
+  float* y;
+  template <int kLanes>
+  [[gnu::always_inline]] inline void Run(int64_t begin, int64_t end) const {
+    using F = FloatLanes<kLanes>;
+    int64_t i = begin;
+    for (; i + kLanes <= end; i += kLanes) {
+      const F v = Load<F>(x + i);
+      Store(y + i, Gelu<float>(v, TanhLanes(GeluArgument<float>(v))));
+    }
+    for (; i < end; ++i) y[i] = Gelu<float>(x[i], Tanh(GeluArgument<float>(x[i])));
+  }
+};
+struct BackwardSpan {
+  const float* x;
+  const float* dy;
+  float* dx;
+  template <int kLanes>
+  [[gnu::always_inline]] inline void Run(int64_t begin, int64_t end) const {
+    using F = FloatLanes<kLanes>;
+    int64_t i = begin;
+    for (; i + kLanes <= end; i += kLanes) {
+      const F v = Load<F>(x + i);
+      Store(dx + i, Load<F>(dy + i) * GeluSlope<float>(v, TanhLanes(GeluArgument<float>(v))));
+    }
+    for (; i < end; ++i) dx[i] = dy[i] * GeluSlope<float>(x[i], Tanh(GeluArgument<float>(x[i])));
+  }
+};
+
+// A span at each width the cpu may run; `flatten` compiles what they call for their
+// instruction sets too.
+template <typename Span>
+void RunSse(const Span& span, int64_t begin, int64_t end) {
+  span.template Run<4>(begin, end);
+}
+#if defined(__x86_64__)
+template <typename Span>
+__attribute__((target("avx2"), flatten)) void RunAvx2(const Span& span, int64_t begin,
+                                                      int64_t end) {
+  span.template Run<8>(begin, end);
+}
+template <typename Span>
+__attribute__((target("avx512f"), flatten)) void RunAvx512(const Span& span, int64_t begin,
+                                                           int64_t end) {
+  span.template Run<16>(begin, end);
+}
+#endif
+
+template <typename Span>
+using RunFn = void (*)(const Span&, int64_t, int64_t);
+
+// The widest this cpu runs, chosen once.
+template <typename Span>
+RunFn<Span> Widest() {
+  static const RunFn<Span> widest = [] {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) return &RunAvx512<Span>;
+    if (__builtin_cpu_supports("avx2")) return &RunAvx2<Span>;
+#endif
+    return &RunSse<Span>;
+  }();
+  return widest;
+}
+
+template <typename Span>
+void RunInParallel(const Span& span, int64_t n) {
+  const RunFn<Span> run = Widest<Span>();
+  ParallelFor(n, kGrain, [&](int64_t begin, int64_t end) { run(span, begin, end); });
+}
+
 }  // namespace
 
 template <>
 void GeluForward<float>(const float* x, int64_t n, float* y) {
-  ParallelFor(n, kGrain, [&](int64_t begin, int64_t end) {
-    int64_t i = begin;
-    for (; i + 4 <= end; i += 4) {
-      const Float4 v = Load4(x + i);
-      Store4(y + i, Gelu<float>(v, Tanh(GeluArgument<float>(v))));
-    }
-    for (; i < end; ++i) y[i] = Gelu<float>(x[i], Tanh(GeluArgument<float>(x[i])));
-  });
+  RunInParallel(ForwardSpan{x, y}, n);
 }
 
 template <>
 void GeluBackward<float>(const float* x, const float* dy, int64_t n, float* dx) {
-  ParallelFor(n, kGrain, [&](int64_t begin, int64_t end) {
-    int64_t i = begin;
-    for (; i + 4 <= end; i += 4) {
-      const Float4 v = Load4(x + i);
-      Store4(dx + i, Load4(dy + i) * GeluSlope<float>(v, Tanh(GeluArgument<float>(v))));
-    }
-    for (; i < end; ++i) dx[i] = dy[i] * GeluSlope<float>(x[i], Tanh(GeluArgument<float>(x[i])));
-  });
+  RunInParallel(BackwardSpan{x, dy, dx}, n);
 }
 
 template <>

@@ -1,5 +1,5 @@
-// The cpu layers' vectorised exp, tanh and softmax row operations (nn/internal/cpu_exp.h,
-// cpu_softmax_rows.h) against the C library's, in double.
+// The cpu layers' vectorised exp, tanh, softmax row operations and GELU (nn/internal/cpu_exp.h,
+// cpu_softmax_rows.h, cpu_gelu.h) against the C library's, in double, and across vector widths.
 #include "runtime/nn/internal/cpu_softmax_rows.h"
 
 #include <cmath>
@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 
 #include "runtime/nn/internal/cpu_exp.h"
+#include "runtime/nn/internal/cpu_gelu.h"
 
 namespace usine::nn_internal {
 namespace {
@@ -142,6 +143,31 @@ TEST(SoftmaxRows, DoubleRowsUseTheCLibrary) {
   std::vector<double> in_place = row;
   EXPECT_EQ(ExpShifted(in_place.data(), 3, 3.0, in_place.data()), want);
   EXPECT_EQ(in_place[0], std::exp(0.5 - 3.0));
+}
+
+// GELU's f32 loops run on the widest vectors the cpu has, and one element at a time at the end
+// of a span (lane 0 of a Float4): each element of a long array, on the wide path, has the bits
+// of that element alone, on the narrow one; and the values are GELU's and its slope's in
+// double within the tanh's error.
+TEST(CpuGelu, EveryElementHasTheBitsItHasAlone) {
+  constexpr int64_t n = 1000;  // Not a multiple of 16: a tail as well.
+  const std::vector<float> x = RandomRow(n, 6.0f, 21), dy = RandomRow(n, 1.0f, 22);
+  std::vector<float> y(n), dx(n);
+  GeluForward(x.data(), n, y.data());
+  GeluBackward(x.data(), dy.data(), n, dx.data());
+  int differ = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float y1, dx1;
+    GeluForward(&x[i], 1, &y1);
+    GeluBackward(&x[i], &dy[i], 1, &dx1);
+    differ += std::memcmp(&y1, &y[i], 4) != 0 || std::memcmp(&dx1, &dx[i], 4) != 0;
+    const double v = x[i], t = std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v));
+    const double slope =
+        0.5 * (1 + t) + 0.5 * v * (1 - t * t) * 0.7978845608028654 * (1 + 3 * 0.044715 * v * v);
+    EXPECT_NEAR(y[i], 0.5 * v * (1 + t), 1e-6 * (1 + std::abs(v))) << v;
+    EXPECT_NEAR(dx[i], dy[i] * slope, 1e-6 * (1 + std::abs(v))) << v;
+  }
+  EXPECT_EQ(differ, 0);
 }
 
 }  // namespace
