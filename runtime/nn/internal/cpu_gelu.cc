@@ -7,6 +7,7 @@
 #endif
 
 #include <cmath>
+#include <type_traits>
 
 #include "runtime/core/parallel_for.h"
 #include "runtime/nn/internal/cpu_exp.h"
@@ -36,36 +37,36 @@ template <typename S, typename V>
          static_cast<S>(0.5) * v * (static_cast<S>(1) - t * t) * du;
 }
 
-// The f32 loops, over [begin, end): vectors of kLanes, then one element at a time (lane 0 of a
-// Float4). Each element takes the same IEEE operations at every width, so every width gives the
-// same bits (cpu_exp.h).
-struct ForwardSpan {
+// The f32 loops, over [begin, end): out <- GELU(x), or with kBackward out <- dy GELU'(x), in
+// vectors of kLanes, then one element at a time (lane 0 of a Float4). Each element takes the
+// same IEEE operations at every width, so every width gives the same bits (cpu_exp.h).
+template <bool kBackward>
+struct GeluSpan {
   const float* x;
-  float* y;
-  template <int kLanes>
-  [[gnu::always_inline]] inline void Run(int64_t begin, int64_t end) const {
-    using F = FloatLanes<kLanes>;
-    int64_t i = begin;
-    for (; i + kLanes <= end; i += kLanes) {
-      const F v = Load<F>(x + i);
-      Store(y + i, Gelu<float>(v, TanhLanes(GeluArgument<float>(v))));
+  const float* dy;  // kBackward only.
+  float* out;
+
+  // V: float or FloatLanes.
+  template <typename V>
+  [[gnu::always_inline]] static inline V Value(V v, V g) {
+    V t;
+    if constexpr (std::is_same_v<V, float>) {
+      t = Tanh(GeluArgument<float>(v));
+    } else {
+      t = TanhLanes(GeluArgument<float>(v));
     }
-    for (; i < end; ++i) y[i] = Gelu<float>(x[i], Tanh(GeluArgument<float>(x[i])));
+    if constexpr (kBackward) return g * GeluSlope<float>(v, t);
+    return Gelu<float>(v, t);
   }
-};
-struct BackwardSpan {
-  const float* x;
-  const float* dy;
-  float* dx;
+
   template <int kLanes>
   [[gnu::always_inline]] inline void Run(int64_t begin, int64_t end) const {
     using F = FloatLanes<kLanes>;
     int64_t i = begin;
     for (; i + kLanes <= end; i += kLanes) {
-      const F v = Load<F>(x + i);
-      Store(dx + i, Load<F>(dy + i) * GeluSlope<float>(v, TanhLanes(GeluArgument<float>(v))));
+      Store(out + i, Value(Load<F>(x + i), kBackward ? Load<F>(dy + i) : F{}));
     }
-    for (; i < end; ++i) dx[i] = dy[i] * GeluSlope<float>(x[i], Tanh(GeluArgument<float>(x[i])));
+    for (; i < end; ++i) out[i] = Value(x[i], kBackward ? dy[i] : 0.0f);
   }
 };
 
@@ -114,12 +115,12 @@ void RunInParallel(const Span& span, int64_t n) {
 
 template <>
 void GeluForward<float>(const float* x, int64_t n, float* y) {
-  RunInParallel(ForwardSpan{x, y}, n);
+  RunInParallel(GeluSpan<false>{x, nullptr, y}, n);
 }
 
 template <>
 void GeluBackward<float>(const float* x, const float* dy, int64_t n, float* dx) {
-  RunInParallel(BackwardSpan{x, dy, dx}, n);
+  RunInParallel(GeluSpan<true>{x, dy, dx}, n);
 }
 
 template <>
