@@ -6,7 +6,8 @@
 # precision with the unfused attention, and TF32 with the flash kernel. Each also times one
 # more step op by op (--profile), which says where the time goes. Runs the `usine` of a pack unpacked by
 # scripts/gpu-run.sh (default /tmp/usine-gpu); each line is one `usine bench train`, and its
-# output goes to the terminal and to DIR/bench-<name>.log.
+# output goes to the terminal and to DIR/bench-<name>.log. Where the pack holds llm.c's CUDA
+# trainer (LLMC_DIR given to scripts/gpu-pack.sh), the two bf16 + flash rungs run it too.
 #
 #   scripts/gpu-run.sh && scripts/gpu-bench.sh [DIR]
 set -uo pipefail
@@ -15,14 +16,16 @@ cuda_dirs=$(find / \( -name "libcudart.so.13" -o -name "libcublasLt.so.13" -o -n
   -not -path "/proc/*" 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
 export LD_LIBRARY_PATH=$dir/lib:$cuda_dirs${LD_LIBRARY_PATH:-}
 common=(--device cuda --model gpt2 --layers 0 --heads 0 --embd 0 --seq 1024 --profile)
+llmc=()
+[[ -x $dir/bin/llmc_train_gpt2cu ]] && llmc=(--llmc "$dir/bin/llmc_train_gpt2cu")
 run() {
   local name=$1
   shift
   echo "== $name: usine bench train ${common[*]} $*"
   timeout 300 "$dir/usine" bench train "${common[@]}" "$@" 2>&1 | tee "$dir/bench-$name.log"
 }
-run bf16-flash-b16 --batch 16 --matmul-precision bf16 --attention flash --compile
-run bf16-flash --batch 8 --matmul-precision bf16 --attention flash --compile
+run bf16-flash-b16 --batch 16 --matmul-precision bf16 --attention flash --compile "${llmc[@]}"
+run bf16-flash --batch 8 --matmul-precision bf16 --attention flash --compile "${llmc[@]}"
 run f32-unfused --batch 8 --matmul-precision f32 --peer ''
 run tf32-unfused --batch 8 --matmul-precision tf32 --peer ''
 run bf16-unfused --batch 8 --matmul-precision bf16 --peer ''
@@ -31,4 +34,4 @@ echo "== summary (each rung's median step; the profiles are in $dir/bench-*.log)
 for name in bf16-flash-b16 bf16-flash f32-unfused tf32-unfused bf16-unfused tf32-flash; do
   printf '%-13s %s\n' "$name" "$(grep -m1 '^  usine ' "$dir/bench-$name.log" 2>/dev/null)"
 done
-grep -h "PyTorch" "$dir/bench-bf16-flash-b16.log" "$dir/bench-bf16-flash.log" 2>/dev/null
+grep -h "PyTorch\|llm.c" "$dir/bench-bf16-flash-b16.log" "$dir/bench-bf16-flash.log" 2>/dev/null

@@ -4,7 +4,10 @@
 # libraries they use except the C/C++ runtime and the CUDA, NCCL and cuDNN ones (the GPU
 # machine brings its own), stripped of debug information and compressed into one file.
 #
-#   scripts/gpu-pack.sh [BUILD_DIR] [OUT]     # default build/ and .gpu/pack.tar.xz
+# With LLMC_DIR, an llm.c checkout, the pack also holds llm.c's CUDA trainer built here
+# (scripts/bench/llmc_gpt_train.py --build), which scripts/gpu-bench.sh then runs beside usine.
+#
+#   [LLMC_DIR=~/llm.c] scripts/gpu-pack.sh [BUILD_DIR] [OUT]   # default build/, .gpu/pack.tar.xz
 #   then, on the GPU machine, from the repository root:  scripts/gpu-run.sh [OUT]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,6 +28,10 @@ for src in $(grep -lE "USINE_INSTANTIATE_DEVICE_TESTS|GpuTest" -r "$root/tests" 
   [[ -n $bin ]] && strip --strip-debug -o "$work/bin/$name" "$bin"
 done
 strip --strip-debug -o "$work/usine" "$build/runtime/cli/usine"
+if [[ -n ${LLMC_DIR:-} ]]; then
+  python3 "$root/scripts/bench/llmc_gpt_train.py" --llmc "$LLMC_DIR" --build "$work/bin/llmc_train_gpt2cu" \
+    --nvcc "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+fi
 [[ -f $build/examples/nccl_perf/nccl_perf ]] &&
   strip --strip-debug -o "$work/bin/nccl_perf" "$build/examples/nccl_perf/nccl_perf"
 # The shared libraries, as ldd resolves them here, but those the GPU machine has already.

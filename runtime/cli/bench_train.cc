@@ -1,6 +1,7 @@
 // `usine bench train`: the speed of a GPT training step (forward, backward, clip, AdamW) next
-// to the same model, batch and step in PyTorch (scripts/bench/torch_gpt_train.py), run in the
-// same invocation on the same machine; and, on the cpu, the achieved FLOP rate as a share of
+// to the same model, batch and step in PyTorch (scripts/bench/torch_gpt_train.py) and, given an
+// llm.c checkout, in llm.c's trainer (scripts/bench/llmc_gpt_train.py), run in the same
+// invocation on the same machine; and, on the cpu, the achieved FLOP rate as a share of
 // the machine's sgemm rate measured in the same run (docs/BENCHMARKS.md records the figures).
 //
 // FLOPs per token: 6 N + 12 L C T (TrainingFlopsPerToken, runtime/train/flops.h, which the
@@ -47,11 +48,12 @@ namespace {
 
 constexpr char kDescription[] =
     "Times training steps of a GPT (forward, backward, clip at 1.0, AdamW) on random tokens,\n"
-    "then the same model, batch and step in PyTorch (--peer), and prints tokens/s, the\n"
-    "achieved GFLOP/s and, on the cpu, its share of the sgemm rate measured in the same run;\n"
+    "then the same model, batch and step in PyTorch (--peer) and, with --llmc, in llm.c's\n"
+    "trainer, and prints tokens/s, the achieved GFLOP/s and, on the cpu, its share of the\n"
+    "sgemm rate measured in the same run;\n"
     "then the step's floors: its FLOPs at the measured product rate, its least bytes at the\n"
     "measured copy bandwidth, and each op at the slower of the two (with --profile, per op).\n"
-    "On the cpu both sides use usine's threads (USINE_CPU_THREADS, else OPENBLAS_NUM_THREADS,\n"
+    "On the cpu every side uses usine's threads (USINE_CPU_THREADS, else OPENBLAS_NUM_THREADS,\n"
     "else every core; set OPENBLAS_NUM_THREADS, which OpenBLAS reads too). --layers, --heads and "
     "--embd override the --model preset (0 keeps it).";
 
@@ -66,7 +68,9 @@ struct TrainFlags {
   int64_t warmup = 2;
   std::string device = "cpu";
   std::string peer = "scripts/bench/torch_gpt_train.py";
-  std::string python;  // Empty: the first of python3 and /usr/bin/python3 that has torch.
+  std::string python;  // Empty: the first of python3 and /usr/bin/python3 with the peer's need.
+  std::string llmc;    // An llm.c checkout: its trainer is the second peer. Empty: none.
+  std::string llmc_peer = "scripts/bench/llmc_gpt_train.py";
   bool compile = false;
   std::string matmul_precision = "f32";
   std::string attention = "unfused";
@@ -163,16 +167,68 @@ absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f
 }
 
 // --python, or the first of python3 (the PATH's) and Debian's /usr/bin/python3 that imports
-// torch (a pyenv python3 may come first without it); python3 when neither does, whose error
-// the peer's line then shows.
-std::string PeerPython(const std::string& flag) {
+// `module`, the peer's need (a pyenv python3 may come first without it); python3 when neither
+// does, whose error the peer's line then shows.
+std::string PeerPython(const std::string& flag, absl::string_view module) {
   if (!flag.empty()) return flag;
   for (const char* candidate : {"python3", "/usr/bin/python3"}) {
-    if (RunCommand(absl::StrCat(candidate, " -c 'import torch' 2>/dev/null")).ok()) {
+    if (RunCommand(absl::StrCat(candidate, " -c 'import ", module, "' 2>/dev/null")).ok()) {
       return candidate;
     }
   }
   return "python3";
+}
+
+// A peer's figures, from the JSON object on the last line of its output.
+struct PeerFigures {
+  double tokens_per_s = 0;
+  double step_ms = 0;
+  double loss = 0;
+  std::string what;  // Its recipe, version and threads, as the line shows them.
+};
+
+// Runs `command`, a peer script, and reads its figures: tokens_per_s, step_ms, loss, recipe,
+// threads and `version_key` (shown as "`version_label` <value>"). An error says why there are
+// none.
+absl::StatusOr<PeerFigures> RunPeer(const std::string& command, const std::string& version_key,
+                                    absl::string_view version_label) {
+  ASSIGN_OR_RETURN(const std::string output, RunCommand(command));
+  const size_t brace = output.rfind('{');
+  const nlohmann::json peer =
+      brace == std::string::npos
+          ? nlohmann::json()
+          : nlohmann::json::parse(output.substr(brace), nullptr, /*allow_exceptions=*/false);
+  const auto number = [&](const char* key) {
+    return peer.is_object() && peer.contains(key) && peer[key].is_number();
+  };
+  const auto text = [&](const std::string& key) {
+    return peer.is_object() && peer.contains(key) && peer[key].is_string();
+  };
+  const bool complete = number("tokens_per_s") && number("step_ms") && number("loss") &&
+                        number("threads") && text("recipe") && text(version_key) &&
+                        peer["tokens_per_s"].get<double>() > 0;
+  if (!complete) {
+    return absl::InternalError(absl::StrCat("unexpected output of `", command, "`: ", output));
+  }
+  return PeerFigures{.tokens_per_s = peer["tokens_per_s"].get<double>(),
+                     .step_ms = peer["step_ms"].get<double>(),
+                     .loss = peer["loss"].get<double>(),
+                     .what = absl::StrCat(peer["recipe"].get<std::string>(), ", ", version_label,
+                                          " ", peer[version_key].get<std::string>(), ", ",
+                                          peer["threads"].get<int>(), " threads")};
+}
+
+// A peer's line, named `name`, and usine's ratio to it, followed by `goal`; or why it has none.
+void PrintPeer(absl::string_view name, const absl::StatusOr<PeerFigures>& peer,
+               double usine_tokens_per_s, double flops_per_token, absl::string_view goal) {
+  if (!peer.ok()) {
+    absl::PrintF("  %-9s not measured: %s\n", name, peer.status().message());
+    return;
+  }
+  absl::PrintF("  %-9s %10.0f tokens/s  step %8.1f ms  %8.1f GFLOP/s  loss %.4f  (%s)\n", name,
+               peer->tokens_per_s, peer->step_ms, peer->tokens_per_s * flops_per_token / 1e9,
+               peer->loss, peer->what);
+  absl::PrintF("  usine / %s: %.2fx%s\n", name, usine_tokens_per_s / peer->tokens_per_s, goal);
 }
 
 // The --profile table: each op's share of one more step, and its time over its floor (the
@@ -306,32 +362,26 @@ absl::Status RunTrain(const TrainFlags& f) {
        .activation_bytes = static_cast<int>(DTypeSize(ProductOperandDType(DType::kF32, device)))});
   PrintFloors(costs, rates, product_source, absl::StrFormat("a %d MiB copy", copy_mib), step_s);
   if (f.profile) PrintOpTimes(usine.ops, costs, rates, device);
-  if (f.peer.empty()) return absl::OkStatus();
-  const std::string command = absl::StrCat(
-      ShellQuote(PeerPython(f.python)), " ", ShellQuote(f.peer), " --layers ", config.n_layer,
-      " --heads ", config.n_head, " --embd ", config.n_embd, " --vocab ", config.vocab_size,
-      " --block ", config.block_size, " --batch ", f.batch, " --seq ", f.seq, " --steps ", f.steps,
-      " --warmup ", f.warmup, " --device ", f.device,
-      device.is_cpu() ? absl::StrCat(" --threads ", threads) : "", f.compile ? " --compile" : "");
-  absl::StatusOr<std::string> output = RunCommand(command);
-  if (!output.ok()) {
-    absl::PrintF("  PyTorch   not measured: %s\n", output.status().message());
-    return absl::OkStatus();
+  const std::string shape = absl::StrCat(
+      " --layers ", config.n_layer, " --heads ", config.n_head, " --embd ", config.n_embd,
+      " --vocab ", config.vocab_size, " --block ", config.block_size, " --batch ", f.batch,
+      " --seq ", f.seq, " --steps ", f.steps, " --warmup ", f.warmup, " --device ", f.device,
+      device.is_cpu() ? absl::StrCat(" --threads ", threads) : "");
+  if (!f.peer.empty()) {
+    PrintPeer("PyTorch",
+              RunPeer(absl::StrCat(ShellQuote(PeerPython(f.python, "torch")), " ",
+                                   ShellQuote(f.peer), shape, f.compile ? " --compile" : ""),
+                      "torch", "torch"),
+              tokens / step_s, flops_per_token,
+              device.is_cpu() ? "  (goal >= 2)" : "  (goal >= 1 against torch.compile)");
   }
-  const std::string last_line = output->substr(output->rfind('{'));
-  const nlohmann::json peer = nlohmann::json::parse(last_line, nullptr, /*allow_exceptions=*/false);
-  if (peer.is_discarded() || !peer.contains("tokens_per_s")) {
-    return absl::InternalError(absl::StrCat("unexpected output of `", command, "`: ", *output));
+  if (!f.llmc.empty()) {
+    PrintPeer("llm.c",
+              RunPeer(absl::StrCat(ShellQuote(PeerPython(f.python, "numpy")), " ",
+                                   ShellQuote(f.llmc_peer), " --llmc ", ShellQuote(f.llmc), shape),
+                      "llmc", "commit"),
+              tokens / step_s, flops_per_token, "");
   }
-  const double peer_tokens_per_s = peer["tokens_per_s"].get<double>();
-  absl::PrintF(
-      "  PyTorch   %10.0f tokens/s  step %8.1f ms  %8.1f GFLOP/s  loss %.4f  (torch %s, %s, "
-      "%d threads)\n",
-      peer_tokens_per_s, peer["step_ms"].get<double>(), peer_tokens_per_s * flops_per_token / 1e9,
-      peer["loss"].get<double>(), peer["torch"].get<std::string>(),
-      peer["recipe"].get<std::string>(), peer["threads"].get<int>());
-  absl::PrintF("  usine / PyTorch: %.2fx%s\n", tokens / step_s / peer_tokens_per_s,
-               device.is_cpu() ? "  (goal >= 2)" : "  (goal >= 1 against torch.compile)");
   return absl::OkStatus();
 }
 
@@ -355,9 +405,15 @@ cli::Command AddBenchTrain(CLI::App& bench) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
   AddFlag(*app, "--peer", flags->peer, "the PyTorch peer script ('' to skip it)", "SCRIPT");
   AddFlag(*app, "--python", flags->python,
-          "the Python that has torch (default: python3 or /usr/bin/python3, whichever has it)",
+          "the peers' Python (default: the first of python3 and /usr/bin/python3 that has torch, "
+          "for the llm.c peer numpy)",
           "PATH");
   app->add_flag("--compile", flags->compile, "the peer uses torch.compile");
+  AddFlag(*app, "--llmc", flags->llmc,
+          "an llm.c checkout: its train_gpt2.c (cpu) or train_gpt2.cu (cuda) trains the same "
+          "model and batch as a second peer, built and run by --llmc-peer",
+          "DIR");
+  AddFlag(*app, "--llmc-peer", flags->llmc_peer, "the llm.c peer script", "SCRIPT");
   AddFlag(*app, "--matmul-precision", flags->matmul_precision,
           "what products compute in (SetF32MatmulPrecision; bf16 on the cpu is an emulation)", "P")
       ->check(CLI::IsMember({"f32", "tf32", "bf16"}));
