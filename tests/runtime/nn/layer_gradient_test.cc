@@ -309,6 +309,18 @@ TEST(LayerGradient, CausalSelfAttention) {
       [&](const Tensor& dy) { return attn->Backward(dy); });
 }
 
+// The cpu attention's products skip the hidden half of the square in blocks of 64 positions
+// (cpu_attention.cc): 130 positions cross two block edges and end inside a third block.
+TEST(LayerGradient, CausalSelfAttentionAcrossItsCausalBlocks) {
+  ParameterInitializer init(1);
+  ASSERT_OK_AND_ASSIGN(
+      auto attn, CausalSelfAttention::Create({.n_embd = 4, .n_head = 2, .dtype = kF64}, init));
+  RandomizeParameters(*attn, 31);
+  CheckLayer(
+      *attn, RandomF64({1, 130, 4}, 5), [&](const Tensor& x) { return attn->Forward(x); },
+      [&](const Tensor& dy) { return attn->Backward(dy); });
+}
+
 TEST(LayerGradient, Mlp) {
   ParameterInitializer init(1);
   ASSERT_OK_AND_ASSIGN(auto mlp, Mlp::Create({.n_embd = 6, .dtype = kF64}, init));
