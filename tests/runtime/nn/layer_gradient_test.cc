@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -299,26 +300,24 @@ TEST(LayerGradient, Gelu) {
       [&](const Tensor& dy) { return gelu.Backward(dy); });
 }
 
-TEST(LayerGradient, CausalSelfAttention) {
-  ParameterInitializer init(1);
-  ASSERT_OK_AND_ASSIGN(
-      auto attn, CausalSelfAttention::Create({.n_embd = 8, .n_head = 2, .dtype = kF64}, init));
-  RandomizeParameters(*attn, 30);
-  CheckLayer(
-      *attn, RandomF64({2, 5, 8}, 4), [&](const Tensor& x) { return attn->Forward(x); },
-      [&](const Tensor& dy) { return attn->Backward(dy); });
-}
-
 // The cpu attention's products skip the hidden half of the square in blocks of 64 positions
-// (cpu_attention.cc): 130 positions cross two block edges and end inside a third block.
-TEST(LayerGradient, CausalSelfAttentionAcrossItsCausalBlocks) {
-  ParameterInitializer init(1);
-  ASSERT_OK_AND_ASSIGN(
-      auto attn, CausalSelfAttention::Create({.n_embd = 4, .n_head = 2, .dtype = kF64}, init));
-  RandomizeParameters(*attn, 31);
-  CheckLayer(
-      *attn, RandomF64({1, 130, 4}, 5), [&](const Tensor& x) { return attn->Forward(x); },
-      [&](const Tensor& dy) { return attn->Backward(dy); });
+// (cpu_attention.cc): 5 positions are one block; 130 cross two block edges and end inside a
+// third block.
+TEST(LayerGradient, CausalSelfAttention) {
+  struct Case {
+    int64_t n_embd, batch, seq;
+  };
+  for (const Case& c : {Case{8, 2, 5}, Case{4, 1, 130}}) {
+    SCOPED_TRACE(absl::StrCat("T ", c.seq));
+    ParameterInitializer init(1);
+    ASSERT_OK_AND_ASSIGN(auto attn, CausalSelfAttention::Create(
+                                        {.n_embd = c.n_embd, .n_head = 2, .dtype = kF64}, init));
+    RandomizeParameters(*attn, 30);
+    CheckLayer(
+        *attn, RandomF64({c.batch, c.seq, c.n_embd}, 4),
+        [&](const Tensor& x) { return attn->Forward(x); },
+        [&](const Tensor& dy) { return attn->Backward(dy); });
+  }
 }
 
 TEST(LayerGradient, Mlp) {
