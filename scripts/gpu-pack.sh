@@ -38,6 +38,7 @@ fi
 mkdir -p "$work/lib"
 keep_out='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libgcc_s|libstdc\+\+|libcuda|libcudart|libcublas|libnccl|libcudnn|libnvidia|libnvrtc|libnvJitLink|libcupti)'
 for program in "$work"/bin/* "$work/usine"; do
+  [[ -x $program ]] || continue  # llm.c's commit, beside its trainer
   ldd "$program" | awk '/=> \//{print $1, $3}' | while read -r name path; do
     [[ $name =~ $keep_out ]] || cp -Lu "$path" "$work/lib/$name"
   done

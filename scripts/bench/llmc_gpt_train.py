@@ -122,6 +122,7 @@ def patched_cpu_main(source, a, work):
         (r'for \(int step = 0; step <= 40; step\+\+\)',
          f'for (int step = 0; step < {a.warmup + a.steps}; step++)'),
         (r'if \(step % 10 == 0\) \{', 'if (0) {'),  # no validation passes
+        (r'if \(step > 0 && step % 20 == 0\) \{', 'if (0) {'),  # no sampling
         # usine's recipe: lr 3e-4, betas 0.9 and 0.95, weight decay 0.1 (on every parameter
         # here: the cpu trainer has no groups).
         (r'gpt2_update\(&model, 1e-4f, 0\.9f, 0\.999f, 1e-8f, 0\.0f, step\+1\);',
@@ -150,7 +151,9 @@ def cuda13_tree(llmc, work):
            "cudaCheck_(cudaMemAdvise(*out, bytes, cudaMemAdviseSetPreferredLocation, "
            "cudaMemLocation{cudaMemLocationTypeHost, 0}), file, line);\n#else\n"
            f"{old}\n#endif\n")
-    with open(utils, "w") as f:
+    if text.count(old) > 1:
+        fail(f"{utils}: expected the cudaMemAdvise call at most once")
+    with open(utils, "w") as f:  # unchanged where a newer llm.c has the new form already
         f.write(text.replace(old, new))
     return os.path.join(src, "train_gpt2.cu")
 
@@ -172,13 +175,20 @@ def build_cuda_trainer(a, work, binary):
 
 
 def run(command, env=None, cwd=None):
-    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    try:
+        result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    except OSError as e:
+        fail(f"cannot run `{command[0]}`: {e}")
     if result.returncode != 0:
         fail(f"`{' '.join(command)}` exited {result.returncode}:\n{result.stdout}{result.stderr}")
     return result.stdout
 
 
 def commit_of(llmc):
+    """The checkout's commit; for a trainer built by --build, the one recorded beside it."""
+    if os.path.isfile(llmc + ".commit"):
+        with open(llmc + ".commit") as f:
+            return f.read().strip()
     try:
         return subprocess.run(["git", "-C", llmc, "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, check=True).stdout.strip()
@@ -212,10 +222,14 @@ def main():
             fail("--build needs an llm.c checkout as --llmc")
         with tempfile.TemporaryDirectory(prefix="usine-llmc-") as work:
             build_cuda_trainer(a, work, a.build)
+        with open(a.build + ".commit", "w") as f:
+            f.write(commit_of(a.llmc) + "\n")
         print(f"llmc_gpt_train.py: llm.c's train_gpt2.cu built into {a.build}")
         return
     if a.seq > a.block:
         fail(f"--seq {a.seq} is longer than --block {a.block}")
+    if cuda and a.seq % 4 != 0:
+        fail(f"--seq {a.seq}: llm.c's CUDA attention needs a multiple of 4")
 
     with tempfile.TemporaryDirectory(prefix="usine-llmc-") as work:
         # One batch, read again at every step (llm.c's loader starts its one shard over), as
@@ -231,7 +245,7 @@ def main():
             tokens = os.path.join(work, "tokens.bin")
             command = [binary, "-e", cuda_model(a, work), "-i", tokens, "-j", tokens,
                        "-b", str(a.batch), "-t", str(a.seq), "-x", str(a.warmup + a.steps),
-                       "-v", "1000000", "-m", "1", "-s", "1000000", "-l", "3e-4", "-c", "0.1"]
+                       "-v", "1000000", "-m", "1", "-s", "0", "-l", "3e-4", "-c", "0.1"]
             step = re.compile(r"step\s+\d+/\d+ \| loss ([0-9.]+).*\| ([0-9.]+) ms \|")
             recipe = "train_gpt2.cu, bf16, f32 master weights, its own attention"
         else:

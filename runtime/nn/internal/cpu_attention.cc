@@ -17,9 +17,9 @@ namespace usine::nn_internal {
 // the threads.
 //
 // The products skip the hidden half of the T x T square in blocks of kCausalBlock positions:
-// a block of query rows [r0, r1) reads the keys [0, r1) alone, and a block of keys [s0, s1) is
-// read by the query rows [s0, T) alone. What a block computes beyond the diagonal (within its
-// own square) is masked, as the whole square was before.
+// a block of query rows [r0, r1) reads the keys [0, past + r1) alone; in the backward pass, a
+// block of keys [s0, s1) is read by the query rows [s0, T) alone. What a block computes beyond
+// the diagonal (within its own square) is masked, as the whole square was before.
 constexpr int64_t kCausalBlock = 64;
 
 template <typename T>
@@ -79,7 +79,9 @@ void CausalAttentionBackward(const T* dout, const T* qkv, const T* probs, const 
       for (int64_t r0 = 0; r0 < n; r0 += kCausalBlock) {
         const int64_t r1 = std::min(n, r0 + kCausalBlock);
         // dp <- dout v^T (into ds) over the keys the rows see; then through the softmax and
-        // the scaling: ds = scale * p (dp - sum_s p dp), zero above the diagonal where p is.
+        // the scaling: ds = scale * p (dp - sum_s p dp), zero above the diagonal up to r1.
+        // Columns [r1, T) of these rows keep whatever an earlier item left: no product reads
+        // them.
         CpuGemmInMatmulPrecision(false, true, r1 - r0, r1, dim, T(1), go + r0 * c, c, v, 3 * c,
                                  T(0), ds.data() + r0 * n, n);
         for (int64_t t = r0; t < r1; ++t) {
