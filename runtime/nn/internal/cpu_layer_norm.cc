@@ -76,7 +76,7 @@ void LayerNormBackward(const T* dy, const T* x, const T* weight, const T* mean, 
         for (int64_t c = 0; c < cols; ++c) {
           const double xhat = (xr[c] - m) * s;
           const double dyc = dyr[c];
-          dxr[c] = static_cast<T>(s * (dyc * weight[c] - g_mean - xhat * g_xhat_mean));
+          dxr[c] = static_cast<T>(s * (g(c) - g_mean - xhat * g_xhat_mean));
           pw[c] += dyc * xhat;
           pb[c] += dyc;
         }
