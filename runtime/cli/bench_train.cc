@@ -188,10 +188,11 @@ struct PeerFigures {
 };
 
 // Runs `command`, a peer script, and reads its figures: tokens_per_s, step_ms, loss, recipe,
-// threads and `version_key` (shown as "`version_label` <value>"). An error says why there are
-// none.
+// threads and `version_key` (shown as "`version_label` <value>", and the threads only for a
+// peer `on_cpu`: a GPU peer's host threads say nothing of its speed). An error says why there
+// are none.
 absl::StatusOr<PeerFigures> RunPeer(const std::string& command, const std::string& version_key,
-                                    absl::string_view version_label) {
+                                    absl::string_view version_label, bool on_cpu) {
   ASSIGN_OR_RETURN(const std::string output, RunCommand(command));
   const size_t brace = output.rfind('{');
   const nlohmann::json peer =
@@ -213,9 +214,10 @@ absl::StatusOr<PeerFigures> RunPeer(const std::string& command, const std::strin
   return PeerFigures{.tokens_per_s = peer["tokens_per_s"].get<double>(),
                      .step_ms = peer["step_ms"].get<double>(),
                      .loss = peer["loss"].get<double>(),
-                     .what = absl::StrCat(peer["recipe"].get<std::string>(), ", ", version_label,
-                                          " ", peer[version_key].get<std::string>(), ", ",
-                                          peer["threads"].get<int>(), " threads")};
+                     .what = absl::StrCat(
+                         peer["recipe"].get<std::string>(), ", ", version_label, " ",
+                         peer[version_key].get<std::string>(),
+                         on_cpu ? absl::StrCat(", ", peer["threads"].get<int>(), " threads") : "")};
 }
 
 // A peer's line, named `name`, and usine's ratio to it, followed by `goal`; or why it has none.
@@ -368,18 +370,20 @@ absl::Status RunTrain(const TrainFlags& f) {
       " --seq ", f.seq, " --steps ", f.steps, " --warmup ", f.warmup, " --device ", f.device,
       device.is_cpu() ? absl::StrCat(" --threads ", threads) : "");
   if (!f.peer.empty()) {
-    PrintPeer("PyTorch",
-              RunPeer(absl::StrCat(ShellQuote(PeerPython(f.python, "torch")), " ",
-                                   ShellQuote(f.peer), shape, f.compile ? " --compile" : ""),
-                      "torch", "torch"),
-              tokens / step_s, flops_per_token,
-              device.is_cpu() ? "  (goal >= 2)" : "  (goal >= 1 against torch.compile)");
+    PrintPeer(
+        "PyTorch",
+        RunPeer(absl::StrCat(ShellQuote(PeerPython(f.python, "torch")), " ",
+                             ShellQuote(PeerScript(f.peer)), shape, f.compile ? " --compile" : ""),
+                "torch", "torch", device.is_cpu()),
+        tokens / step_s, flops_per_token,
+        device.is_cpu() ? "  (goal >= 2)" : "  (goal >= 1 against torch.compile)");
   }
   if (!f.llmc.empty()) {
     PrintPeer("llm.c",
               RunPeer(absl::StrCat(ShellQuote(PeerPython(f.python, "numpy")), " ",
-                                   ShellQuote(f.llmc_peer), " --llmc ", ShellQuote(f.llmc), shape),
-                      "llmc", "commit"),
+                                   ShellQuote(PeerScript(f.llmc_peer)), " --llmc ",
+                                   ShellQuote(f.llmc), shape),
+                      "llmc", "commit", device.is_cpu()),
               tokens / step_s, flops_per_token, "");
   }
   return absl::OkStatus();

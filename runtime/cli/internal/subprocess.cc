@@ -1,30 +1,83 @@
 #include "runtime/cli/internal/subprocess.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+#include <vector>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 
 namespace usine::cli_internal {
+namespace {
+
+// The last line of `text` that is not blank, stripped; empty if there is none.
+std::string LastLine(const std::string& text) {
+  std::string last;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!line.empty()) last = std::string(line);
+  }
+  return last;
+}
+
+}  // namespace
+
+std::string PeerScript(const std::string& path) {
+  std::error_code error;
+  if (path.empty() || path.front() == '/' || std::filesystem::exists(path, error)) return path;
+  std::vector<std::filesystem::path> roots;
+  const std::filesystem::path executable = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error) roots.push_back(executable.parent_path().parent_path() / "share" / "usine");
+  roots.emplace_back(USINE_SOURCE_DIR);
+  for (const std::filesystem::path& root : roots) {
+    if (std::filesystem::exists(root / path, error)) return (root / path).string();
+  }
+  return path;
+}
 
 std::string ShellQuote(absl::string_view s) {
   return absl::StrCat("'", absl::StrReplaceAll(s, {{"'", "'\\''"}}), "'");
 }
 
 absl::StatusOr<std::string> RunCommand(const std::string& command) {
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return absl::InternalError(absl::StrCat("cannot run `", command, "`"));
+  char stderr_path[] = "/tmp/usine-subprocess-XXXXXX";
+  const int stderr_fd = ::mkstemp(stderr_path);
+  if (stderr_fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot make a file for the standard error of `", command, "`"));
+  }
+  ::close(stderr_fd);
+  const std::string shell = absl::StrCat("{ ", command, "\n} 2>", ShellQuote(stderr_path));
+  std::FILE* pipe = ::popen(shell.c_str(), "r");
   std::string output;
-  char chunk[4096];
-  while (std::fgets(chunk, sizeof(chunk), pipe) != nullptr) output += chunk;
-  const int status = ::pclose(pipe);
+  int status = -1;
+  if (pipe != nullptr) {
+    char chunk[4096];
+    while (std::fgets(chunk, sizeof(chunk), pipe) != nullptr) output += chunk;
+    status = ::pclose(pipe);
+  }
+  std::ostringstream errors;
+  errors << std::ifstream(stderr_path).rdbuf();
+  ::unlink(stderr_path);
+  const std::string error_text = errors.str();
+  std::fputs(error_text.c_str(), stderr);
+  if (pipe == nullptr) return absl::InternalError(absl::StrCat("cannot run `", command, "`"));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "`", command, "` failed (",
-        WIFEXITED(status) ? absl::StrCat("exit ", WEXITSTATUS(status)) : "killed", ")"));
+    const std::string reason = LastLine(error_text);
+    return absl::UnavailableError(
+        absl::StrCat("`", command, "` failed (",
+                     WIFEXITED(status) ? absl::StrCat("exit ", WEXITSTATUS(status)) : "killed", ")",
+                     reason.empty() ? "" : absl::StrCat(": ", reason)));
   }
   return output;
 }

@@ -1,5 +1,5 @@
 // Running a peer program from a benchmark: a shell command whose standard output is the
-// result (its standard error passes through to the terminal).
+// result (its standard error is passed on to the caller's when it ends).
 #ifndef USINE_RUNTIME_CLI_INTERNAL_SUBPROCESS_H_
 #define USINE_RUNTIME_CLI_INTERNAL_SUBPROCESS_H_
 
@@ -13,8 +13,18 @@ namespace usine::cli_internal {
 // `s` as one word for /bin/sh, whatever it holds.
 std::string ShellQuote(absl::string_view s);
 
-// Runs `command` with /bin/sh and returns its standard output; an error naming the command and
-// its exit status if it could not start or exited non-zero.
+// A peer script's path, for a `path` relative to the repository's root as the flags' defaults
+// are ("scripts/bench/torch_gpt_train.py"): `path` itself if it is absolute or names a file from
+// the working directory; else the first that exists of the same path under the installed data
+// directory beside the executable (`../share/usine/`, where `cmake --install` puts the scripts)
+// and under the source tree `usine` was built from; else `path`, whose error the peer's line
+// then shows.
+std::string PeerScript(const std::string& path);
+
+// Runs `command` with /bin/sh and returns its standard output; an error naming the command, its
+// exit status and the last line of its standard error (a script's reason, a traceback's last
+// line) if it could not start or exited non-zero. Its standard error, held in a temporary file
+// while it runs, is then written to the caller's.
 [[nodiscard]] absl::StatusOr<std::string> RunCommand(const std::string& command);
 
 }  // namespace usine::cli_internal

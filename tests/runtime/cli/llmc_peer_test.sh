@@ -1,7 +1,8 @@
 #!/bin/bash
 # `usine bench train --llmc`: the llm.c peer (scripts/bench/llmc_gpt_train.py).
-#   - without LLMC_DIR: a directory that is no llm.c checkout; the bench still exits 0, its
-#     llm.c line says "not measured" and the peer's error names what is missing;
+#   - without LLMC_DIR: a directory that is no llm.c checkout; the bench, run from outside the
+#     source tree, still finds the peer script and exits 0, and its llm.c line says "not
+#     measured" and why, in the peer's words, which name what is missing;
 #   - with LLMC_DIR, an llm.c checkout: the peer builds and runs llm.c's cpu trainer beside
 #     usine on a small GPT; a tokens/s figure, a loss within 5% of usine's and a ratio.
 #   llmc_peer_test.sh USINE SOURCE_DIR [LLMC_DIR]
@@ -15,13 +16,15 @@ cd "$source_dir" || exit 1
 tiny=(--model tiny --batch 2 --seq 32 --steps 2 --warmup 1 --peer '' --product-size 64 --copy-mib 1)
 
 if [[ -z $llmc ]]; then
-  OPENBLAS_NUM_THREADS=1 "$usine" bench train "${tiny[@]}" --llmc "$dir/absent" \
-    >"$dir/out" 2>"$dir/err"
+  (cd "$dir" && OPENBLAS_NUM_THREADS=1 "$usine" bench train "${tiny[@]}" --llmc "$dir/absent" \
+    >"$dir/out" 2>"$dir/err")
   [[ $? -eq 0 ]] || failed "the bench fails without llm.c: $(cat "$dir/out" "$dir/err")"
-  grep -q "^  llm.c     not measured: .*llmc_gpt_train.py" "$dir/out" ||
-    failed "no 'llm.c not measured' line: $(cat "$dir/out")"
+  grep -q "^  llm.c     not measured: .*/scripts/bench/llmc_gpt_train.py" "$dir/out" ||
+    failed "no 'llm.c not measured' line naming the script's path: $(cat "$dir/out")"
+  grep -qE "^  llm.c     not measured: .*failed \(exit [0-9]+\): .*(no train_gpt2.c there|has no numpy)" \
+    "$dir/out" || failed "the line does not say what is missing: $(cat "$dir/out")"
   grep -qE "no train_gpt2.c there|has no numpy" "$dir/err" ||
-    failed "the peer's error does not name what is missing: $(cat "$dir/err")"
+    failed "the peer's standard error is not passed on: $(cat "$dir/err")"
 else
   OPENBLAS_NUM_THREADS=1 "$usine" bench train "${tiny[@]}" --llmc "$llmc" >"$dir/out" 2>&1 ||
     failed "the bench with llm.c fails: $(cat "$dir/out")"

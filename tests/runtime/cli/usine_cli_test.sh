@@ -87,6 +87,7 @@ if [[ -z $mpiexec ]]; then
   "$usine" bench train --model tiny --layers 0 --heads 0 --embd 0 --seq 16 --steps 1 \
     --warmup 0 --peer "$dir/absent.py" >"$dir/out" 2>"$dir/err"
   check "a failing peer is said, not fatal" grep -q "PyTorch *not measured" "$dir/out"
+  check "with its reason" grep -q "PyTorch *not measured: .*failed (exit 2): .*absent.py.*No such file" "$dir/out"
   "$usine" bench train --model nano 2>"$dir/err"
   check "an unknown model exits 1" test $? -eq 1
   "$usine" bench train --model tiny --seq 16 --steps 1 --warmup 0 --peer '' --attention flash \
