@@ -284,6 +284,12 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
   ASSIGN_OR_RETURN(const MatmulPreference preference, MakePreference());
   RETURN_IF_ERROR(
       SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, kMaxWorkspaceBytes));
+  // A split dot product's parts are added in f32, never in c's type: a bf16 c is rounded once,
+  // from the f32 sum (matmul.h; the cpu's emulation rounds there). The default allows every
+  // reduction scheme, and a split-K algorithm that adds its parts in bf16 would round twice.
+  RETURN_IF_ERROR(SetAttribute(
+      preference.get(), CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+      uint32_t{CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE}));
   RETURN_IF_ERROR(SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
                                Alignment(b.raw_data())));
   RETURN_IF_ERROR(SetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,

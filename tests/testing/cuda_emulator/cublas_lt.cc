@@ -48,6 +48,7 @@ struct cublasLtMatmulDescOpaque_t {
 struct cublasLtMatmulPreferenceOpaque_t {
   uint32_t search_mode = CUBLASLT_SEARCH_BEST_FIT;
   uint64_t max_workspace_bytes = 0;
+  uint32_t reduction_scheme_mask = CUBLASLT_REDUCTION_SCHEME_MASK;
   uint32_t min_alignment[4] = {256, 256, 256, 256};  // A, B, C, D.
 };
 
@@ -357,20 +358,24 @@ uint32_t AddressAlignment(const void* p) {
 
 // What an algorithm records in cublasLtMatmulAlgo_t's data.
 struct AlgoRecord {
-  uint64_t workspace_bytes = 0;
-  uint32_t alignment[6] = {};  // A, B, C, D, bias, aux: what the pointers are promised to be.
+  uint64_t workspace_bytes = 0;  // At most kWorkspaceBytes.
+  uint32_t alignment[6] = {};    // A, B, C, D, bias, aux: what the pointers are promised to be.
+  bool split_k_in_output_type = false;  // shim/cublasLt.h: "Split-K in D's type".
 };
+
+constexpr uint64_t kSplitKBit = uint64_t{1} << 63;  // In data[1], above the workspace bytes.
 
 void Encode(const AlgoRecord& record, cublasLtMatmulAlgo_t* algo) {
   *algo = {};
   algo->data[0] = kAlgoTag;
-  algo->data[1] = record.workspace_bytes;
+  algo->data[1] = record.workspace_bytes | (record.split_k_in_output_type ? kSplitKBit : 0);
   for (int i = 0; i < 6; ++i) algo->data[2 + i] = record.alignment[i];
 }
 
 bool Decode(const cublasLtMatmulAlgo_t& algo, AlgoRecord* record) {
   if (algo.data[0] != kAlgoTag) return false;
-  record->workspace_bytes = algo.data[1];
+  record->workspace_bytes = algo.data[1] & ~kSplitKBit;
+  record->split_k_in_output_type = (algo.data[1] & kSplitKBit) != 0;
   for (int i = 0; i < 6; ++i) record->alignment[i] = static_cast<uint32_t>(algo.data[2 + i]);
   return true;
 }
@@ -391,6 +396,10 @@ cublasStatus_t ChooseAlgo(const char* call, const MatmulProblem& p,
   const int32_t types[6] = {p.a.type, p.b.type,           p.c.type,
                             p.d.type, p.bias_vector.type, p.aux_matrix.type};
   for (int i = 0; i < 4; ++i) record.alignment[i] = preference.min_alignment[i];
+  constexpr uint32_t kOutputTypeSchemes =
+      CUBLASLT_REDUCTION_SCHEME_INPLACE | CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
+  record.split_k_in_output_type = (preference.reduction_scheme_mask & kOutputTypeSchemes) != 0 &&
+                                  p.d.type != CUDA_R_32F && p.k >= 2;
   record.alignment[4] = p.bias ? AddressAlignment(desc.bias) : 1;
   record.alignment[5] = p.aux ? AddressAlignment(desc.aux) : 1;
   for (int i = 0; i < 6; ++i) {
@@ -698,6 +707,8 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p
       return lt::SetField(preference->search_mode, buf, size, kCall, attribute);
     case CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES:
       return lt::SetField(preference->max_workspace_bytes, buf, size, kCall, attribute);
+    case CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK:
+      return lt::SetField(preference->reduction_scheme_mask, buf, size, kCall, attribute);
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES:
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES:
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES:
@@ -785,6 +796,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
         "GELU input (aux)"},
        {workspace, static_cast<size_t>(record.workspace_bytes), kWrite, "workspace"}});
   if (record.workspace_bytes > 0) std::memset(workspace, 0xFF, record.workspace_bytes);
+  problem.split_k_in_output_type = record.split_k_in_output_type;
   lt::ComputeMatmul(problem, pointers, alpha_value, beta_value);
   if (problem.dgelu) lt::Count(lt::ApiCall::kDgeluProduct);
   return CUBLAS_STATUS_SUCCESS;

@@ -103,9 +103,10 @@ struct Epilogue {
   void* aux;
   float alpha, beta;
 
-  // D(i, j) (and aux(i, j)) from the dot product of row i of op(A) and column j of op(B).
-  void Finish(int64_t i, int64_t j, double dot) const {
-    float value = alpha * static_cast<float>(dot);
+  // D(i, j) (and aux(i, j)) from `product`, alpha times the dot product of row i of op(A) and
+  // column j of op(B).
+  void Finish(int64_t i, int64_t j, float product) const {
+    float value = product;
     if (c != nullptr) value = value + beta * Load(c, p.c.type, i + j * p.c.ld);
     if (p.bias) value = value + Load(bias, p.bias_vector.type, i);
     if (p.dgelu) {
@@ -133,7 +134,7 @@ void ComputeMatmul(const MatmulProblem& p, const MatmulPointers& ptr, float alph
   // op(A) as [k][m_padded] and op(B) as [k][n_padded], the padding zeros.
   std::vector<double> a_op(static_cast<size_t>(p.k * m_padded), 0.0);
   std::vector<double> b_op(static_cast<size_t>(p.k * n_padded), 0.0);
-  double sums[kTileRows][kTileCols];
+  double sums[kTileRows][kTileCols], second[kTileRows][kTileCols];
   for (int64_t batch = 0; batch < p.batch; ++batch) {
     Gather(Advance(ptr.a, batch * p.a.batch_stride, p.a.type), p.a.type, p.a.ld, !p.transpose_a,
            p.m, p.k, p.tf32, a_op.data(), m_padded);
@@ -147,12 +148,31 @@ void ComputeMatmul(const MatmulProblem& p, const MatmulPointers& ptr, float alph
         Advance(ptr.aux, batch * p.aux_matrix.batch_stride, p.aux_matrix.type),
         alpha,
         beta};
+    // With split_k_in_output_type, k's first half goes into `sums` and its second into
+    // `second`, each product rounded to D's type and their sum too.
+    const int64_t k_first = p.split_k_in_output_type ? p.k / 2 : p.k;
+    const auto in_d_type = [&](float x) {
+      return p.d.type == CUDA_R_32F
+                 ? x
+                 : cuda_emulator::FloatOfBf16Bits(cuda_emulator::Bf16BitsNearest(x));
+    };
     for (int64_t i0 = 0; i0 < p.m; i0 += kTileRows) {
       for (int64_t j0 = 0; j0 < p.n; j0 += kTileCols) {
-        MultiplyTile(&a_op[i0], m_padded, &b_op[j0], n_padded, p.k, sums);
+        MultiplyTile(&a_op[i0], m_padded, &b_op[j0], n_padded, k_first, sums);
+        if (k_first < p.k) {
+          MultiplyTile(&a_op[k_first * m_padded + i0], m_padded, &b_op[k_first * n_padded + j0],
+                       n_padded, p.k - k_first, second);
+        }
         const int64_t rows = std::min(kTileRows, p.m - i0), cols = std::min(kTileCols, p.n - j0);
         for (int64_t s = 0; s < cols; ++s) {
-          for (int64_t r = 0; r < rows; ++r) epilogue.Finish(i0 + r, j0 + s, sums[r][s]);
+          for (int64_t r = 0; r < rows; ++r) {
+            float product = alpha * static_cast<float>(sums[r][s]);
+            if (k_first < p.k) {
+              product = in_d_type(in_d_type(product) +
+                                  in_d_type(alpha * static_cast<float>(second[r][s])));
+            }
+            epilogue.Finish(i0 + r, j0 + s, product);
+          }
         }
       }
     }

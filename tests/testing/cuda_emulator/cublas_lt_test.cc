@@ -122,6 +122,11 @@ class LtProduct {
     b_ = Layout(b);
     c_ = Layout(c);
     EXPECT_EQ(cublasLtMatmulPreferenceCreate(&preference_), kOk);
+    // One rounding of a bf16 D, as matmul.cc asks (ReductionSchemes... below has the default).
+    EXPECT_EQ(
+        Prefer(CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+               uint32_t{CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE}),
+        kOk);
   }
   ~LtProduct() {
     cublasLtMatmulPreferenceDestroy(preference_);
@@ -293,6 +298,54 @@ TEST_F(CublasLt, Bf16InputsWithBf16OrF32Outputs) {
     for (bool tb : {false, true}) {
       CheckProduct(CUBLAS_COMPUTE_32F, CUDA_R_16BF, CUDA_R_16BF, ta, tb, 33, 65, 40, 1, 0, false);
       CheckProduct(CUBLAS_COMPUTE_32F, CUDA_R_16BF, CUDA_R_32F, ta, tb, 33, 65, 40, 1, 0, false);
+    }
+  }
+}
+
+// Under the default REDUCTION_SCHEME_MASK, which lets cuBLASLt add the parts of a split dot
+// product in D's type, a bf16 D is rounded twice, as the header says: each half of k rounded to
+// bf16, then their sum. An f32 D is not affected.
+TEST_F(CublasLt, DefaultReductionSchemesMayAddSplitKPartsInBf16) {
+  constexpr int64_t m = 33, n = 65, k = 40;
+  for (const cudaDataType cd_type : {CUDA_R_16BF, CUDA_R_32F}) {
+    SCOPED_TRACE(cd_type == CUDA_R_16BF ? "bf16 D" : "f32 D");
+    Matrix a(CUDA_R_16BF, m, k, m, 1, m * k), b(CUDA_R_16BF, k, n, k, 1, k * n);
+    Matrix c(cd_type, m, n, m, 1, m * n), d(cd_type, m, n, m, 1, m * n);
+    a.Fill(1);
+    b.Fill(2);
+    c.Fill(3);
+    const std::vector<float> av = a.Values(), bv = b.Values(), cv = c.Values();
+    LtProduct product(CUBLAS_COMPUTE_32F, a, b, c);
+    ASSERT_EQ(product.Prefer(CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                             uint32_t{CUBLASLT_REDUCTION_SCHEME_MASK}),
+              kOk);
+    const float alpha = 0.75f, beta = -1.25f;
+    ASSERT_EQ(product.Run(a.data(), b.data(), c.data(), d.data(), alpha, beta), kOk);
+    int failures = 0, twice_differs = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t i = 0; i < m; ++i) {
+        double half[2] = {0, 0};
+        for (int64_t p = 0; p < k; ++p) {
+          half[p < k / 2 ? 0 : 1] +=
+              static_cast<double>(av[a.Index(0, i, p)]) * static_cast<double>(bv[b.Index(0, p, j)]);
+        }
+        const float once = Bf16(Reference(a, false, av, b, false, bv, c, cv, 0, i, j, alpha, beta));
+        const float split = Bf16(Bf16(Bf16(alpha * static_cast<float>(half[0])) +
+                                      Bf16(alpha * static_cast<float>(half[1]))) +
+                                 beta * cv[c.Index(0, i, j)]);
+        if (cd_type == CUDA_R_32F) {
+          ExpectSame(d.At(d.Index(0, i, j)),
+                     Reference(a, false, av, b, false, bv, c, cv, 0, i, j, alpha, beta),
+                     Where(0, i, j), &failures);
+          continue;
+        }
+        ExpectSame(d.At(d.Index(0, i, j)), split, Where(0, i, j), &failures);
+        twice_differs += split != once;
+      }
+    }
+    EXPECT_EQ(failures, 0);
+    if (cd_type == CUDA_R_16BF) {
+      EXPECT_GT(twice_differs, 0) << "the two roundings never showed";
     }
   }
 }

@@ -41,6 +41,9 @@ struct MatmulProblem {
   bool bias = false, gelu = false, aux = false, dgelu = false;
   MatmulOperand bias_vector;  // m x 1, its batch stride BIAS_BATCH_STRIDE.
   MatmulOperand aux_matrix;   // m x n, ld EPILOGUE_AUX_LD, batch stride EPILOGUE_AUX_BATCH_STRIDE.
+  // The algorithm adds the two halves of each dot product in D's type (shim/cublasLt.h:
+  // "Split-K in D's type"); set from the algorithm, not by Analyze.
+  bool split_k_in_output_type = false;
 };
 
 // Where the operands start: batch i of each at + i * its batch_stride elements.
@@ -55,12 +58,13 @@ struct MatmulPointers {
 
 // Writes D (and, with p.aux but not p.dgelu, the GELU input) for each of p.batch products:
 // D = epilogue(alpha op(A) op(B) + beta C), the dot products summed in double in order of
-// increasing k (TF32 operands when p.tf32) and rounded once to f32, the epilogue in f32, bf16
-// stored to nearest even. C is not read when ptr.c is null. Holds no state: calls with disjoint
-// outputs may run on several threads at once.
-// REQUIRES: p as Analyze leaves it (consistent and emulated); each pointer that p uses holds its
-// operand's span (all batches); D and a written aux overlap no input, except that D may be C with
-// C's layout (in place: each element of C is read before D's is written).
+// increasing k (TF32 operands when p.tf32) and rounded once to f32 (with
+// p.split_k_in_output_type, each half of k so, and the halves added as shim/cublasLt.h says),
+// the epilogue in f32, bf16 stored to nearest even. C is not read when ptr.c is null. Holds no
+// state: calls with disjoint outputs may run on several threads at once. REQUIRES: p as Analyze
+// leaves it (consistent and emulated); each pointer that p uses holds its operand's span (all
+// batches); D and a written aux overlap no input, except that D may be C with C's layout (in place:
+// each element of C is read before D's is written).
 void ComputeMatmul(const MatmulProblem& p, const MatmulPointers& ptr, float alpha, float beta);
 
 }  // namespace usine::testing::cuda_emulator_internal

@@ -20,6 +20,13 @@
 //   hold NaNs), r = r + bias[row] (BIAS), aux = r (AUX), r = gelu(r) (GELU), with
 //   gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) in f32 with the host's tanhf.
 // - D and aux are stored in D's type, bf16 rounded to nearest even.
+// - Split-K in D's type: where the preference's REDUCTION_SCHEME_MASK allows INPLACE or
+//   OUTPUT_TYPE (the default allows every scheme) and D is bf16, cuBLASLt may choose an
+//   algorithm that adds the parts of a split dot product in bf16. The emulator's heuristic
+//   then chooses one for every k >= 2: the dot product over k in two halves, [0, k/2) and
+//   [k/2, k), each alpha * (its sum rounded to f32) rounded to bf16, their f32 sum rounded to
+//   bf16 again and then the epilogue (beta C, bias, GELU) on it. A caller that wants one
+//   rounding restricts the mask to NONE and COMPUTE_TYPE.
 // D may be C (in place: the same pointer and an equal layout); C's element is read before D's
 // is written.
 //
@@ -167,9 +174,21 @@ typedef enum {
   CUBLASLT_SEARCH_BEST_FIT = 0,
 } cublasLtMatmulSearch_t;
 
+// How the parts of a dot product split over k are added (cuBLASLt's names and values).
+typedef enum {
+  CUBLASLT_REDUCTION_SCHEME_NONE = 0,          // No split.
+  CUBLASLT_REDUCTION_SCHEME_INPLACE = 1,       // Parts added in the output buffer and type.
+  CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE = 2,  // Parts kept in the compute type (f32).
+  CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE = 4,   // Parts kept in the output type.
+  CUBLASLT_REDUCTION_SCHEME_MASK = 0x7,
+} cublasLtReductionScheme_t;
+
 typedef enum {
   CUBLASLT_MATMUL_PREF_SEARCH_MODE = 0,          // uint32_t. Only CUBLASLT_SEARCH_BEST_FIT.
   CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,  // uint64_t. Default: 0.
+  // uint32_t, the reduction schemes allowed (cublasLtReductionScheme_t bits). Default:
+  // CUBLASLT_REDUCTION_SCHEME_MASK, all of them.
+  CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK = 3,
   // The alignments (bytes) that the caller promises for A, B, C and D's pointers: uint32_t.
   // Default: 256.
   CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,
