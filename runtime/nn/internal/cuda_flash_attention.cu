@@ -1,12 +1,12 @@
 // Flash-attention-style causal attention kernels behind cuda_flash_attention.h.
 //
-// Every kernel works on one head (blockIdx.x = b H + h) and one tile of kTile rows
-// (blockIdx.y), with kThreads threads seen as a kSide x kSide grid (ty, tx). In a product
-// with kTile columns (scores) thread (ty, tx) owns rows ty + kSide i and columns tx + kSide j,
-// i, j < kPer; in one with kMaxD columns (outputs, gradients) rows ty + kSide i and columns
-// tx + kSide j, j < kMaxD / kSide. The head size D is padded with zeros to kMaxD (32, 64 or
-// 128) in shared memory, and rows past T are zeros too, so every tile is whole: padded columns
-// add 0 to the dot products, and neither padded columns nor padded rows are written out.
+// Every kernel works on one head and one tile of kTile rows (cuda_flash_tiles.cuh's
+// FlashHead and tile order), with kThreads threads seen as a kSide x kSide grid (ty, tx). In a
+// product with kTile columns (scores) thread (ty, tx) owns rows ty + kSide i and columns tx + kSide
+// j, i, j < kPer; in one with kMaxD columns (outputs, gradients) rows ty + kSide i and columns tx +
+// kSide j, j < kMaxD / kSide. The head size D is padded with zeros to kMaxD (32, 64 or 128) in
+// shared memory, and rows past T are zeros too, so every tile is whole: padded columns add 0 to the
+// dot products, and neither padded columns nor padded rows are written out.
 #include <cmath>
 
 #include "runtime/nn/internal/cuda_flash_attention.h"
@@ -147,7 +147,7 @@ __global__ void __launch_bounds__(kThreads)
   float* p = v + kHeadTile<kMaxD>;
   float* row_factor = p + kScoreTile;
   const int ty = static_cast<int>(threadIdx.x) / kSide, tx = static_cast<int>(threadIdx.x) % kSide;
-  const int64_t bh = blockIdx.x, first = LastTileFirst(), stride = 3 * s.heads * s.head_dim;
+  const int64_t bh = FlashHead(s), first = LastTileFirst(s), stride = 3 * s.heads * s.head_dim;
   const float* q_rows = HeadRows(qkv, s, 3, 0, bh);
   const float* k_rows = HeadRows(qkv, s, 3, 1, bh);
   const float* v_rows = HeadRows(qkv, s, 3, 2, bh);
@@ -271,7 +271,7 @@ __global__ void __launch_bounds__(kThreads)
   float* ds = v + kHeadTile<kMaxD>;
   float* row_lse = ds + kScoreTile;
   float* row_delta = row_lse + kTile;
-  const int64_t bh = blockIdx.x, first = LastTileFirst(), c = s.heads * s.head_dim;
+  const int64_t bh = FlashHead(s), first = LastTileFirst(s), c = s.heads * s.head_dim;
   const float* k_rows = HeadRows(qkv, s, 3, 1, bh);
   const float* v_rows = HeadRows(qkv, s, 3, 2, bh);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 0, bh), 3 * c, first, s.seq, s.head_dim, q);
@@ -308,7 +308,7 @@ __global__ void __launch_bounds__(kThreads)
   float* row_lse = ds + kScoreTile;
   float* row_delta = row_lse + kTile;
   // The first key tiles have the most work (every later query sees them): they start first.
-  const int64_t bh = blockIdx.x, first = static_cast<int64_t>(blockIdx.y) * kTile;
+  const int64_t bh = FlashHead(s), first = FirstTileFirst(s);
   const int64_t c = s.heads * s.head_dim;
   const float* q_rows = HeadRows(qkv, s, 3, 0, bh);
   const float* g_rows = HeadRows(dout, s, 1, 0, bh);

@@ -37,7 +37,7 @@ struct FlashShape {
 
 // Writes out [B, T, C] (softmax(q k^T / sqrt(D), causal) v per head) and lse [B, H, T], the
 // natural log of each row's sum of exp(scores). Returns cudaErrorInvalidValue for a head size
-// out of range or a sequence beyond 65535 tiles of 64; a device that cannot give a block the
+// out of range or B H times the tiles of 64 beyond 2^31 - 1; a device that cannot give a block the
 // shared memory the kernel needs (66 KB at D <= 64, 114 KB at D <= 128) fails the launch.
 cudaError_t LaunchFlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,
                                         float* lse, cudaStream_t stream);

@@ -295,7 +295,7 @@ __global__ void __launch_bounds__(kThreads)
   SharedArrays arrays(shared);
   Bf16* q = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
   const int row0 = WarpIndex() * kStrip;
-  const int64_t bh = blockIdx.x, first = LastTileFirst();
+  const int64_t bh = FlashHead(s), first = LastTileFirst(s);
   KeyTiles<kMaxD, T> keys(arrays, qkv, s, bh, first);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 0, bh), 3 * s.heads * s.head_dim, first, s.seq, s.head_dim,
                   q);
@@ -384,7 +384,7 @@ __global__ void __launch_bounds__(kThreads)
   Bf16* q = arrays.Take<Bf16>(kHeadBytes<kMaxD>);
   Bf16* g = arrays.Take<Bf16>(kHeadBytes<kMaxD>);  // dout
   const int lane = Lane(), row0 = WarpIndex() * kStrip;
-  const int64_t bh = blockIdx.x, first = LastTileFirst(), c = s.heads * s.head_dim;
+  const int64_t bh = FlashHead(s), first = LastTileFirst(s), c = s.heads * s.head_dim;
   KeyTiles<kMaxD, T> keys(arrays, qkv, s, bh, first);
   float* row_lse = arrays.Take<float>(kRowBytes);
   float* row_delta = arrays.Take<float>(kRowBytes);
@@ -492,7 +492,7 @@ __global__ void __launch_bounds__(kThreads)
   float* row_delta = arrays.Take<float>(2 * kRowBytes);
   const int warp = WarpIndex(), row0 = warp * kStrip;
   // The first key tiles have the most work (every later query sees them): they start first.
-  const int64_t bh = blockIdx.x, first = static_cast<int64_t>(blockIdx.y) * kTile;
+  const int64_t bh = FlashHead(s), first = FirstTileFirst(s);
   const int64_t c = s.heads * s.head_dim;
   const T* q_rows = HeadRows(qkv, s, 3, 0, bh);
   const T* g_rows = HeadRows(dout, s, 1, 0, bh);

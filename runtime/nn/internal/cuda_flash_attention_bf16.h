@@ -43,7 +43,7 @@ bool Bf16FlashAttentionTakes(const FlashShape& shape, const BFloat16* qkv, const
 // LaunchFlashAttentionForward's results. Shared memory per block: 25 KB at D <= 32, 45 KB at
 // D <= 64, 85 KB at D <= 128 (beyond 48 KB an opt-in, which the launcher makes). Returns
 // cudaErrorInvalidValue unless Bf16FlashAttentionTakes(shape, qkv, nullptr, out), or for a shape
-// the f32 launchers refuse (a sequence beyond 65535 tiles of 64, B H beyond 2^31 - 1); a device
+// the f32 launchers refuse (B H times the tiles of 64 beyond 2^31 - 1); a device
 // whose per-block opt-in limit is below the shared memory needed (GeForce-class GPUs allow 99 KB)
 // fails the launch.
 cudaError_t LaunchBf16FlashAttentionForward(const float* qkv, const FlashShape& shape, float* out,

@@ -7,6 +7,7 @@
 
 #define __global__
 #define __device__
+#define __host__
 #define __launch_bounds__(...)
 // Static __shared__ variables become one static variable per declaration (blocks run one after
 // another), neither poisoned nor bounds-checked; only dynamic shared memory is.
