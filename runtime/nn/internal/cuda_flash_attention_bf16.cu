@@ -392,25 +392,39 @@ __global__ void __launch_bounds__(kThreads)
   LoadTile<kMaxD>(HeadRows(dout, s, 1, 0, bh), c, first, s.seq, s.head_dim, g);
   keys.Load(0);
   AwaitTile(false);  // g is loaded.
-  // The strip's rows' lse and delta, a row at a time over the warp's lanes in WarpSum's fixed
-  // order; 0 past the sequence. delta is the sum of out times dout as rounded to bf16, as dp
+  // The strip's rows' lse and delta, each row's dot product over the warp's lanes in WarpSum's
+  // fixed order; 0 past the sequence. delta is the sum of out times dout as rounded to bf16, as dp
   // has it: then ds = p (dp - delta) sums to 0 over a row up to the rounding of out (f32, or
   // bf16 when the arrays are, as in FlashAttention-2) and of f32, as the exact gradient does,
   // where delta from the f32 dout would leave dout's rounding in each ds.
+  // Every lane's loads for all the strip's rows are issued before any sum waits on them, so
+  // that the warp waits for global memory once, not once a row.
   const T* o_rows = HeadRows(out, s, 1, 0, bh);
-  for (int r = row0; r < row0 + kStrip; ++r) {
+  float partial[kStrip];  // The lane's part of each row's dot product, d = lane + 32 i.
+#pragma unroll
+  for (int i = 0; i < kStrip; ++i) {
+    const int r = row0 + i;
     const int64_t t = first + r;
-    float dot = 0.0f;
-    if (t < s.seq) {
-      for (int d = lane; d < s.head_dim; d += kWarpSize) {
-        dot =
-            fmaf(ToFloat(o_rows[t * c + d]), __bfloat162float(g[r * kHeadStride<kMaxD> + d]), dot);
+    partial[i] = 0.0f;
+#pragma unroll
+    for (int d0 = 0; d0 < kMaxD; d0 += kWarpSize) {
+      const int d = d0 + lane;
+      if (t < s.seq && d < s.head_dim) {
+        partial[i] = fmaf(ToFloat(o_rows[t * c + d]),
+                          __bfloat162float(g[r * kHeadStride<kMaxD> + d]), partial[i]);
       }
     }
-    dot = WarpSum(dot);
+  }
+  if (lane < kStrip) {  // Lane i: row i's lse.
+    const int64_t t = first + row0 + lane;
+    row_lse[row0 + lane] = t < s.seq ? lse[bh * s.seq + t] * kLog2e : 0.0f;
+  }
+#pragma unroll
+  for (int i = 0; i < kStrip; ++i) {
+    const int64_t t = first + row0 + i;
+    const float dot = WarpSum(partial[i]);
     if (lane == 0) {
-      row_delta[r] = dot;
-      row_lse[r] = t < s.seq ? lse[bh * s.seq + t] * kLog2e : 0.0f;
+      row_delta[row0 + i] = dot;
       if (t < s.seq) delta[bh * s.seq + t] = dot;
     }
   }
@@ -456,22 +470,41 @@ __global__ void __launch_bounds__(kThreads)
                     HeadRows(dqkv, s, 3, 0, bh));
 }
 
-// Starts filling the query tile at q0 of the dk, dv kernel: q and dout (LoadTile), and each
-// row's lse (in log2 units) and delta (0 past the sequence; plain stores, visible after the
-// next __syncthreads()).
+// Starts filling the query tile at q0 of the dk, dv kernel: q and dout (LoadTile).
 template <int kMaxD, typename T>
-__device__ void LoadQueryTile(const T* q_rows, const T* g_rows, const float* lse,
-                              const float* delta, const FlashShape& s, int64_t bh, int64_t q0,
-                              Bf16* q, Bf16* g, float* row_lse, float* row_delta) {
+__device__ void LoadQueryTile(const T* q_rows, const T* g_rows, const FlashShape& s, int64_t q0,
+                              Bf16* q, Bf16* g) {
   const int64_t c = s.heads * s.head_dim;
   LoadTile<kMaxD>(q_rows, 3 * c, q0, s.seq, s.head_dim, q);
   LoadTile<kMaxD>(g_rows, c, q0, s.seq, s.head_dim, g);
-  for (int r = static_cast<int>(threadIdx.x); r < kTile; r += kThreads) {
-    const int64_t t = q0 + r;
-    row_lse[r] = t < s.seq ? lse[bh * s.seq + t] * kLog2e : 0.0f;
-    row_delta[r] = t < s.seq ? delta[bh * s.seq + t] : 0.0f;
-  }
   CpAsyncCommit();
+}
+
+// Row threadIdx.x's lse (in log2 units) and delta of the query tile at q0, in registers: 0 past
+// the sequence and for threads past the tile's rows. Read while the current tile is in use and
+// stored after it (StoreQueryRow), so that no barrier waits on global memory for them.
+struct QueryRow {
+  float lse = 0.0f;
+  float delta = 0.0f;
+};
+static_assert(kThreads >= kTile, "a thread for every row of a tile");
+__device__ inline QueryRow LoadQueryRow(const float* lse, const float* delta, const FlashShape& s,
+                                        int64_t bh, int64_t q0) {
+  QueryRow row;
+  const int64_t t = q0 + threadIdx.x;
+  if (threadIdx.x < kTile && t < s.seq) {
+    row.lse = lse[bh * s.seq + t] * kLog2e;
+    row.delta = delta[bh * s.seq + t];
+  }
+  return row;
+}
+// Into a tile's row_lse and row_delta [kTile]; visible to the block after the next
+// __syncthreads().
+__device__ inline void StoreQueryRow(const QueryRow& row, float* row_lse, float* row_delta) {
+  if (threadIdx.x < kTile) {
+    row_lse[threadIdx.x] = row.lse;
+    row_delta[threadIdx.x] = row.delta;
+  }
 }
 
 // dk and dv over key tiles: each warp's strip holds 16 keys, and its scores and probabilities
@@ -500,7 +533,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t tiles = (s.seq - first + kTile - 1) / kTile;
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 1, bh), 3 * c, first, s.seq, s.head_dim, k);
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 2, bh), 3 * c, first, s.seq, s.head_dim, v);
-  LoadQueryTile<kMaxD>(q_rows, g_rows, lse, delta, s, bh, first, q, g, row_lse, row_delta);
+  LoadQueryTile<kMaxD>(q_rows, g_rows, s, first, q, g);
+  StoreQueryRow(LoadQueryRow(lse, delta, s, bh, first), row_lse, row_delta);
   const Bf16* warp_k = k + row0 * kHeadStride<kMaxD>;
   const Bf16* warp_v = v + row0 * kHeadStride<kMaxD>;
   ResultStrip<kMaxD> dk = {}, dv = {};
@@ -512,11 +546,11 @@ __global__ void __launch_bounds__(kThreads)
     const float* tile_delta = row_delta + buf * kTile;
     const int64_t q0 = first + qt * kTile;
     const bool next = qt + 1 < tiles;
+    QueryRow next_row;
     if (next) {
-      LoadQueryTile<kMaxD>(q_rows, g_rows, lse, delta, s, bh, q0 + kTile,
-                           q + (1 - buf) * kTileElements<kMaxD>,
-                           g + (1 - buf) * kTileElements<kMaxD>, row_lse + (1 - buf) * kTile,
-                           row_delta + (1 - buf) * kTile);
+      LoadQueryTile<kMaxD>(q_rows, g_rows, s, q0 + kTile, q + (1 - buf) * kTileElements<kMaxD>,
+                           g + (1 - buf) * kTileElements<kMaxD>);
+      next_row = LoadQueryRow(lse, delta, s, bh, q0 + kTile);
     }
     AwaitTile(next);
     // The 16-query blocks [j0, j1) hold real queries that see some key of the strip: on the
@@ -549,6 +583,8 @@ __global__ void __launch_bounds__(kThreads)
     }
     AccumulateStripTimesTile<kMaxD>(p, g_tile, j0, j1, dv);   // dv += p^T dout
     AccumulateStripTimesTile<kMaxD>(ds, q_tile, j0, j1, dk);  // dk += ds^T q
+    // The next tile's rows, into the buffers that the last iteration used.
+    if (next) StoreQueryRow(next_row, row_lse + (1 - buf) * kTile, row_delta + (1 - buf) * kTile);
     __syncthreads();  // Every warp is done with the query tile before it is refilled.
   }
   StoreStrip<kMaxD>(dk, {scale, scale}, first + row0, s.seq, s.head_dim, 3 * c,
