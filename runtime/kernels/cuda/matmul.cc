@@ -331,6 +331,11 @@ absl::Status Matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Mat
           absl::StrCat("cuBLASLt has no algorithm for ", Describe(a, b, c, o, d)));
     }
     RETURN_IF_ERROR(USINE_CUBLAS_STATUS(search));
+    if (heuristic.state != CUBLAS_STATUS_SUCCESS) {  // An algorithm that cannot run after all.
+      return absl::UnimplementedError(
+          absl::StrCat("cuBLASLt's algorithm for ", Describe(a, b, c, o, d),
+                       " cannot run: ", cublasLtGetStatusString(heuristic.state)));
+    }
     Algos().Insert(key, heuristic);
     cached = heuristic;
   }
