@@ -50,14 +50,17 @@ std::string ShellQuote(absl::string_view s) {
 }
 
 absl::StatusOr<std::string> RunCommand(const std::string& command) {
-  char stderr_path[] = "/tmp/usine-subprocess-XXXXXX";
-  const int stderr_fd = ::mkstemp(stderr_path);
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string stderr_path = absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
+                                         "/usine-subprocess-XXXXXX");
+  const int stderr_fd = ::mkstemp(stderr_path.data());
   if (stderr_fd < 0) {
     return absl::InternalError(
-        absl::StrCat("cannot make a file for the standard error of `", command, "`"));
+        absl::StrCat("cannot make ", stderr_path, " for the standard error of `", command, "`"));
   }
   ::close(stderr_fd);
-  const std::string shell = absl::StrCat("{ ", command, "\n} 2>", ShellQuote(stderr_path));
+  // The blank line ends a command whose last line ends in a backslash.
+  const std::string shell = absl::StrCat("{ ", command, "\n\n} 2>", ShellQuote(stderr_path));
   std::FILE* pipe = ::popen(shell.c_str(), "r");
   std::string output;
   int status = -1;
@@ -68,9 +71,9 @@ absl::StatusOr<std::string> RunCommand(const std::string& command) {
   }
   std::ostringstream errors;
   errors << std::ifstream(stderr_path).rdbuf();
-  ::unlink(stderr_path);
+  ::unlink(stderr_path.c_str());
   const std::string error_text = errors.str();
-  std::fputs(error_text.c_str(), stderr);
+  std::fwrite(error_text.data(), 1, error_text.size(), stderr);
   if (pipe == nullptr) return absl::InternalError(absl::StrCat("cannot run `", command, "`"));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     const std::string reason = LastLine(error_text);

@@ -796,7 +796,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
         "GELU input (aux)"},
        {workspace, static_cast<size_t>(record.workspace_bytes), kWrite, "workspace"}});
   if (record.workspace_bytes > 0) std::memset(workspace, 0xFF, record.workspace_bytes);
-  problem.split_k_in_output_type = record.split_k_in_output_type;
+  problem.split_k_in_output_type =
+      record.split_k_in_output_type && problem.d.type != CUDA_R_32F && problem.k >= 2;
   lt::ComputeMatmul(problem, pointers, alpha_value, beta_value);
   if (problem.dgelu) lt::Count(lt::ApiCall::kDgeluProduct);
   return CUBLAS_STATUS_SUCCESS;

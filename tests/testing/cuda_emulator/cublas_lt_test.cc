@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <cublasLt.h>
@@ -306,9 +307,12 @@ TEST_F(CublasLt, Bf16InputsWithBf16OrF32Outputs) {
 // product in D's type, a bf16 D is rounded twice, as the header says: each half of k rounded to
 // bf16, then their sum. An f32 D is not affected.
 TEST_F(CublasLt, DefaultReductionSchemesMayAddSplitKPartsInBf16) {
-  constexpr int64_t m = 33, n = 65, k = 40;
-  for (const cudaDataType cd_type : {CUDA_R_16BF, CUDA_R_32F}) {
-    SCOPED_TRACE(cd_type == CUDA_R_16BF ? "bf16 D" : "f32 D");
+  constexpr int64_t m = 33, n = 65;
+  for (const auto& [cd_type, k] :
+       {std::pair{CUDA_R_16BF, int64_t{40}}, std::pair{CUDA_R_16BF, int64_t{41}},
+        std::pair{CUDA_R_32F, int64_t{40}}}) {
+    SCOPED_TRACE(std::string(cd_type == CUDA_R_16BF ? "bf16 D" : "f32 D") + ", k " +
+                 std::to_string(k));
     Matrix a(CUDA_R_16BF, m, k, m, 1, m * k), b(CUDA_R_16BF, k, n, k, 1, k * n);
     Matrix c(cd_type, m, n, m, 1, m * n), d(cd_type, m, n, m, 1, m * n);
     a.Fill(1);
