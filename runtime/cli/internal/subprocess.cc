@@ -1,13 +1,14 @@
 #include "runtime/cli/internal/subprocess.h"
 
+#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 #include <vector>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,33 +51,80 @@ std::string ShellQuote(absl::string_view s) {
 }
 
 absl::StatusOr<std::string> RunCommand(const std::string& command) {
-  const char* tmpdir = std::getenv("TMPDIR");
-  std::string stderr_path = absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
-                                         "/usine-subprocess-XXXXXX");
-  const int stderr_fd = ::mkstemp(stderr_path.data());
-  if (stderr_fd < 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot make ", stderr_path, " for the standard error of `", command, "`"));
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("cannot make a pipe for `", command, "`"));
   }
-  ::close(stderr_fd);
-  // The blank line ends a command whose last line ends in a backslash.
-  const std::string shell = absl::StrCat("{ ", command, "\n\n} 2>", ShellQuote(stderr_path));
-  std::FILE* pipe = ::popen(shell.c_str(), "r");
-  std::string output;
-  int status = -1;
-  if (pipe != nullptr) {
-    char chunk[4096];
-    while (std::fgets(chunk, sizeof(chunk), pipe) != nullptr) output += chunk;
-    status = ::pclose(pipe);
+  if (::pipe2(err, O_CLOEXEC) != 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    return absl::InternalError(absl::StrCat("cannot make a pipe for `", command, "`"));
   }
-  std::ostringstream errors;
-  errors << std::ifstream(stderr_path).rdbuf();
-  ::unlink(stderr_path.c_str());
-  const std::string error_text = errors.str();
-  std::fwrite(error_text.data(), 1, error_text.size(), stderr);
-  if (pipe == nullptr) return absl::InternalError(absl::StrCat("cannot run `", command, "`"));
+  // The child's standard output and error are the pipes' write ends (dup2 clears O_CLOEXEC on
+  // them); every other pipe end closes on exec.
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  ::posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
+  std::string sh = "sh", dash_c = "-c", text = command;
+  char* argv[] = {sh.data(), dash_c.data(), text.data(), nullptr};
+  pid_t pid = -1;
+  const int spawned = ::posix_spawn(&pid, "/bin/sh", &actions, nullptr, argv, environ);
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::close(out[1]);
+  ::close(err[1]);
+  if (spawned != 0) {
+    ::close(out[0]);
+    ::close(err[0]);
+    return absl::InternalError(absl::StrCat("cannot run `", command, "`"));
+  }
+  // Both pipes are read as the child writes them, so that neither fills and blocks it; its
+  // standard error is passed on at once (a long build shows its progress), and its last 64 KB
+  // are kept for the reason of a failure.
+  constexpr size_t kKeptErrorBytes = 64 << 10;
+  std::string output, error_tail;
+  pollfd fds[2] = {{.fd = out[0], .events = POLLIN, .revents = 0},
+                   {.fd = err[0], .events = POLLIN, .revents = 0}};
+  int open_pipes = 2;
+  while (open_pipes > 0) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (pollfd& f : fds) {
+      if (f.fd < 0 || f.revents == 0) continue;
+      char chunk[4096];
+      const ssize_t n = ::read(f.fd, chunk, sizeof(chunk));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ::close(f.fd);
+        f.fd = -1;
+        --open_pipes;
+        continue;
+      }
+      if (&f == &fds[0]) {
+        output.append(chunk, static_cast<size_t>(n));
+        continue;
+      }
+      std::fwrite(chunk, 1, static_cast<size_t>(n), stderr);
+      std::fflush(stderr);
+      error_tail.append(chunk, static_cast<size_t>(n));
+      if (error_tail.size() > 2 * kKeptErrorBytes) {
+        error_tail.erase(0, error_tail.size() - kKeptErrorBytes);
+      }
+    }
+  }
+  for (const pollfd& f : fds) {
+    if (f.fd >= 0) ::close(f.fd);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      return absl::InternalError(absl::StrCat("cannot wait for `", command, "`"));
+    }
+  }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    const std::string reason = LastLine(error_text);
+    const std::string reason = LastLine(error_tail);
     return absl::UnavailableError(
         absl::StrCat("`", command, "` failed (",
                      WIFEXITED(status) ? absl::StrCat("exit ", WEXITSTATUS(status)) : "killed", ")",

@@ -1,5 +1,5 @@
 // Running a peer program from a benchmark: a shell command whose standard output is the
-// result (its standard error is passed on to the caller's when it ends).
+// result (its standard error is passed on to the caller's).
 #ifndef USINE_RUNTIME_CLI_INTERNAL_SUBPROCESS_H_
 #define USINE_RUNTIME_CLI_INTERNAL_SUBPROCESS_H_
 
@@ -23,8 +23,8 @@ std::string PeerScript(const std::string& path);
 
 // Runs `command` with /bin/sh and returns its standard output; an error naming the command, its
 // exit status and the last line of its standard error (a script's reason, a traceback's last
-// line) if it could not start or exited non-zero. Its standard error, held in a temporary file
-// while it runs, is then written to the caller's.
+// line) if it could not start or exited non-zero. Its standard error is passed on to the
+// caller's as it comes.
 [[nodiscard]] absl::StatusOr<std::string> RunCommand(const std::string& command);
 
 }  // namespace usine::cli_internal
