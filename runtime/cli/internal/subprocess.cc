@@ -38,7 +38,7 @@ std::string PeerScript(const std::string& path) {
   if (path.empty() || path.front() == '/' || std::filesystem::exists(path, error)) return path;
   std::vector<std::filesystem::path> roots;
   const std::filesystem::path executable = std::filesystem::read_symlink("/proc/self/exe", error);
-  if (!error) roots.push_back(executable.parent_path().parent_path() / "share" / "usine");
+  if (!error) roots.push_back((executable.parent_path() / USINE_DATA_FROM_BIN).lexically_normal());
   roots.emplace_back(USINE_SOURCE_DIR);
   for (const std::filesystem::path& root : roots) {
     if (std::filesystem::exists(root / path, error)) return (root / path).string();

@@ -16,9 +16,9 @@ std::string ShellQuote(absl::string_view s);
 // A peer script's path, for a `path` relative to the repository's root as the flags' defaults
 // are ("scripts/bench/torch_gpt_train.py"): `path` itself if it is absolute or names a file from
 // the working directory; else the first that exists of the same path under the installed data
-// directory beside the executable (`../share/usine/`, where `cmake --install` puts the scripts)
-// and under the source tree `usine` was built from; else `path`, whose error the peer's line
-// then shows.
+// directory's usine/, where `cmake --install` puts the scripts (found from the executable's
+// directory: `../share/usine/` with the default install directories), and under the source
+// tree `usine` was built from; else `path`, whose error the peer's line then shows.
 std::string PeerScript(const std::string& path);
 
 // Runs `command` with /bin/sh and returns its standard output; an error naming the command, its
