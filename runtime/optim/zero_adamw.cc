@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "runtime/core/allocator.h"
 #include "runtime/core/op_timeline.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/copy.h"
@@ -25,6 +26,13 @@ float* Floats(const Tensor& t, int64_t offset = 0) {
   return static_cast<float*>(t.raw_data()) + offset;
 }
 
+// Each parameter, and each rank's shard, starts this many elements into the flat vector: at
+// the alignment of an allocation of its own (allocator.h), which cuBLASLt's bias epilogue, the
+// vectorised kernels and the collectives then get from a view as from a tensor.
+constexpr int64_t kFlatAlignment = kAllocationAlignment / sizeof(float);
+
+int64_t AlignUp(int64_t n) { return (n + kFlatAlignment - 1) / kFlatAlignment * kFlatAlignment; }
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
@@ -41,6 +49,7 @@ absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
                                                    device.ToString()));
   }
   auto zero = std::unique_ptr<ZeroAdamW>(new ZeroAdamW(dp, tp, options));
+  int64_t flat_end = 0;  // Of the parameters placed so far.
   for (const NamedParameter& p : parameters) {
     const std::string what = absl::StrCat("ZeroAdamW parameter ", p.name);
     const TensorParallelSplit& split = p.parameter->split;
@@ -60,12 +69,14 @@ absl::StatusOr<std::unique_ptr<ZeroAdamW>> ZeroAdamW::Create(Communicator& dp,
     RETURN_IF_ERROR(CheckSameShape(p.parameter->grad, p.parameter->value, what + " grad", "value"));
     RETURN_IF_ERROR(CheckDType(p.parameter->grad, DType::kF32, what + " grad"));
     RETURN_IF_ERROR(CheckDevice(p.parameter->grad, device, what + " grad" + where));
-    zero->offsets_.push_back(zero->numel_);
+    const int64_t offset = zero->offsets_.empty() ? 0 : AlignUp(flat_end);
+    zero->offsets_.push_back(offset);
+    flat_end = offset + p.parameter->value.numel();
     zero->numel_ += p.parameter->value.numel();
   }
   zero->parameters_ = std::move(parameters);
   const int64_t ranks = dp.size();
-  zero->shard_numel_ = (zero->numel_ + ranks - 1) / ranks;
+  zero->shard_numel_ = AlignUp((flat_end + ranks - 1) / ranks);
   const int64_t padded = zero->shard_numel_ * ranks;
   ASSIGN_OR_RETURN(zero->flat_grad_, Tensor::Empty({padded}, DType::kF32, device));
   ASSIGN_OR_RETURN(zero->flat_value_, Tensor::Empty({padded}, DType::kF32, device));

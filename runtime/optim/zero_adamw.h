@@ -1,7 +1,8 @@
 // ZeRO stage 1 (Rajbhandari et al., "ZeRO: Memory Optimizations Toward Training Trillion
 // Parameter Models", 2020): AdamW (adamw.h) with its moments sharded over the data-parallel
-// group. The parameters are viewed as one flat vector (in the order given, padded with zeros
-// to a multiple of the group's size), and rank r owns the r-th of size() equal, contiguous
+// group. The parameters are viewed as one flat vector (in the order given, each starting at a
+// multiple of 256 bytes, as an allocation does; zeros in the gaps and at the end, up to size()
+// equal shards of a multiple of 256 bytes), and rank r owns the r-th of those contiguous
 // shards. Create moves the parameters' values and gradients into two flat buffers (each
 // Parameter's `value` and `grad` become views of them, with the same contents), so that the
 // collectives run in place and nothing is copied; the moments are held for the shard alone
@@ -93,7 +94,8 @@ class ZeroAdamW {
 
   // Updates made so far.
   int64_t step() const { return step_; }
-  // Elements of all parameters together, and with the padding (a multiple of dp.size()).
+  // Elements of all parameters together, and of the flat vector with its padding (size()
+  // shards).
   int64_t numel() const { return numel_; }
   int64_t padded_numel() const { return shard_numel_ * dp_.size(); }
   // This rank's shard: flat elements [shard_begin(), shard_begin() + shard_numel()).
@@ -136,8 +138,8 @@ class ZeroAdamW {
   std::vector<Segment> segments_;
   int64_t numel_ = 0;
   int64_t shard_numel_ = 0;
-  Tensor flat_grad_;   // [padded_numel]: the parameters' gradients, then zero padding.
-  Tensor flat_value_;  // [padded_numel]: the parameters' values, then zero padding.
+  Tensor flat_grad_;   // [padded_numel]: the parameters' gradients at offsets_, zeros elsewhere.
+  Tensor flat_value_;  // [padded_numel]: the parameters' values at offsets_, zeros elsewhere.
   Tensor exp_avg_;     // [shard_numel]
   Tensor exp_avg_sq_;  // [shard_numel]
   int64_t step_ = 0;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +26,7 @@
 #include "collectives/byte_exchange.h"
 #include "collectives/local/local_communicator.h"
 #include "collectives/mpi/mpi_communicator.h"
+#include "runtime/core/allocator.h"
 #include "runtime/nn/gpt.h"
 #include "runtime/optim/adamw.h"
 #include "runtime/optim/grad_clip.h"
@@ -77,17 +79,18 @@ void ExpectPiecesOf(const StateDict& pieces, const StateDict& whole) {
   }
 }
 
-// A module of 13 elements (not a multiple of 2 or 4: the flat vector is padded) whose
-// parameters are cut by the shard boundaries: weight [3, 3] and scale [2] decayed, bias [2]
-// not. At 2 ranks (shards of 7) and at 4 (shards of 4) rank 0 holds whole rows and part of a
-// row of the weight: two boxes of each moment.
+// A module of 332 elements whose sizes are not multiples of 64 (each parameter starts at a
+// multiple of 64 elements of the flat vector, the end is padded) and whose weight is cut by the
+// shard boundaries: weight [20, 13] and scale [70] decayed, bias [2] not; flat offsets 0, 320
+// and 384. At 2 ranks (shards of 256) and at 4 (shards of 128) rank 0 holds whole rows and
+// part of a row of the weight: two boxes of each moment.
 class ThreeParameters : public Module {
  public:
   static std::unique_ptr<ThreeParameters> Create() {
     auto m = std::make_unique<ThreeParameters>();
-    m->AddParameter("weight", {3, 3}, DType::kF32, Device::Cpu(), true).value();
+    m->AddParameter("weight", {20, 13}, DType::kF32, Device::Cpu(), true).value();
     m->AddParameter("bias", {2}, DType::kF32, Device::Cpu(), false).value();
-    m->AddParameter("scale", {2}, DType::kF32, Device::Cpu(), true).value();
+    m->AddParameter("scale", {70}, DType::kF32, Device::Cpu(), true).value();
     for (const NamedParameter& p : m->Parameters()) {
       absl::Span<float> v = p.parameter->value.host_span<float>().value();
       for (size_t i = 0; i < v.size(); ++i) v[i] = 0.5f + 0.1f * static_cast<float>(i);
@@ -132,13 +135,17 @@ TEST_F(ZeroAdamWTest, ShardsThePaddedFlatParametersEvenly) {
   auto model = ThreeParameters::Create();
   ASSERT_OK_AND_ASSIGN(auto zero, ZeroAdamW::Create(*dp_, model->Parameters()));
   const int n = dp_->size();
-  EXPECT_EQ(zero->numel(), 13);
-  EXPECT_EQ(zero->shard_numel(), (13 + n - 1) / n);
-  EXPECT_EQ(zero->padded_numel(), zero->shard_numel() * n);
-  EXPECT_GT(zero->padded_numel(), 13);
+  EXPECT_EQ(zero->numel(), 332);
+  EXPECT_EQ(zero->shard_numel(), 512 / n);  // The flat vector's 454 elements in 64-element steps.
+  EXPECT_EQ(zero->padded_numel(), 512);
   EXPECT_EQ(zero->shard_begin(), dp_->rank() * zero->shard_numel());
-  // The parameters now live in the flat buffer, with their values kept.
+  // The parameters now live in the flat buffer, with their values kept, each at the alignment
+  // of an allocation of its own (cuBLASLt's bias epilogue wants at least 16 bytes).
   for (const NamedParameter& p : model->Parameters()) {
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p.parameter->value.raw_data()) % kAllocationAlignment, 0u)
+        << p.name;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p.parameter->grad.raw_data()) % kAllocationAlignment, 0u)
+        << p.name;
     const std::vector<float> v = ReadTensor<float>(p.parameter->value).value();
     for (size_t i = 0; i < v.size(); ++i) {
       EXPECT_EQ(v[i], 0.5f + 0.1f * static_cast<float>(i)) << p.name << "[" << i << "]";
@@ -201,11 +208,11 @@ TEST_F(ZeroAdamWTest, MatchesDataParallelAdamWWithPaddingAndClipping) {
   if (dp_->rank() == 0) {
     EXPECT_EQ(got_state.tensors().at("optim/exp_avg/weight").pieces.size(), 2u);
   }
-  // The pieces of all ranks tile both moments of all 13 elements.
+  // The pieces of all ranks tile both moments of all 332 elements.
   ASSERT_OK_AND_ASSIGN(Tensor count,
                        MakeTensor(Device::Cpu(), {1}, std::vector<int64_t>{elements}));
   ASSERT_OK(dp_->AllReduce(count, ReduceOp::kSum));
-  EXPECT_EQ(ReadTensor<int64_t>(count).value()[0], 2 * 13);
+  EXPECT_EQ(ReadTensor<int64_t>(count).value()[0], 2 * 332);
 
   // Written to a file by every rank (several boxes per rank and moment), read back whole by
   // each rank alone: the ZeroAdamW ranks' moments, bit for bit.
