@@ -10,11 +10,12 @@ namespace usine::cli {
 
 Command AddBenchCommand(CLI::App& parent) {
   CLI::App* bench = parent.add_subcommand(
-      "bench", "benchmarks against a peer measured in the same run: data, checkpoint, train");
+      "bench",
+      "benchmarks against a peer measured in the same run: data, checkpoint, train, attention");
   bench->require_subcommand(1);
-  std::vector<Command> benchmarks = {cli_internal::AddBenchData(*bench),
-                                     cli_internal::AddBenchCheckpoint(*bench),
-                                     cli_internal::AddBenchTrain(*bench)};
+  std::vector<Command> benchmarks = {
+      cli_internal::AddBenchData(*bench), cli_internal::AddBenchCheckpoint(*bench),
+      cli_internal::AddBenchTrain(*bench), cli_internal::AddBenchAttention(*bench)};
   return {bench, [benchmarks = std::move(benchmarks)] {
             for (const Command& benchmark : benchmarks) {
               if (benchmark.app->parsed()) return benchmark.run();

@@ -166,20 +166,7 @@ absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f
   return times;
 }
 
-// --python, or the first of python3 (the PATH's) and Debian's /usr/bin/python3 that imports
-// `module`, the peer's need (a pyenv python3 may come first without it); python3 when neither
-// does, whose error the peer's line then shows.
-std::string PeerPython(const std::string& flag, absl::string_view module) {
-  if (!flag.empty()) return flag;
-  for (const char* candidate : {"python3", "/usr/bin/python3"}) {
-    if (RunCommand(absl::StrCat(candidate, " -c 'import ", module, "' 2>/dev/null")).ok()) {
-      return candidate;
-    }
-  }
-  return "python3";
-}
-
-// A peer's figures, from the JSON object on the last line of its output.
+// A peer's figures, from the JSON object on the last line of its output (RunPeerJson).
 struct PeerFigures {
   double tokens_per_s = 0;
   double step_ms = 0;
@@ -193,23 +180,16 @@ struct PeerFigures {
 // are none.
 absl::StatusOr<PeerFigures> RunPeer(const std::string& command, const std::string& version_key,
                                     absl::string_view version_label, bool on_cpu) {
-  ASSIGN_OR_RETURN(const std::string output, RunCommand(command));
-  const size_t brace = output.rfind('{');
-  const nlohmann::json peer =
-      brace == std::string::npos
-          ? nlohmann::json()
-          : nlohmann::json::parse(output.substr(brace), nullptr, /*allow_exceptions=*/false);
-  const auto number = [&](const char* key) {
-    return peer.is_object() && peer.contains(key) && peer[key].is_number();
-  };
+  ASSIGN_OR_RETURN(const nlohmann::json peer, RunPeerJson(command));
+  const auto number = [&](const char* key) { return peer.contains(key) && peer[key].is_number(); };
   const auto text = [&](const std::string& key) {
-    return peer.is_object() && peer.contains(key) && peer[key].is_string();
+    return peer.contains(key) && peer[key].is_string();
   };
   const bool complete = number("tokens_per_s") && number("step_ms") && number("loss") &&
                         number("threads") && text("recipe") && text(version_key) &&
                         peer["tokens_per_s"].get<double>() > 0;
   if (!complete) {
-    return absl::InternalError(absl::StrCat("unexpected output of `", command, "`: ", output));
+    return absl::InternalError(absl::StrCat("unexpected output of `", command, "`: ", peer.dump()));
   }
   return PeerFigures{.tokens_per_s = peer["tokens_per_s"].get<double>(),
                      .step_ms = peer["step_ms"].get<double>(),

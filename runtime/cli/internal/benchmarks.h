@@ -13,6 +13,8 @@ cli::Command AddBenchData(CLI::App& bench);
 cli::Command AddBenchCheckpoint(CLI::App& bench);
 // A GPT training step's tokens/s and FLOP rate vs PyTorch on the same model and batch.
 cli::Command AddBenchTrain(CLI::App& bench);
+// Causal attention's forward and backward vs PyTorch's kernels on the same shape.
+cli::Command AddBenchAttention(CLI::App& bench);
 
 }  // namespace usine::cli_internal
 

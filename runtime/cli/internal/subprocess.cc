@@ -18,6 +18,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 
+#include "runtime/core/status_macros.h"
+
 namespace usine::cli_internal {
 namespace {
 
@@ -131,6 +133,26 @@ absl::StatusOr<std::string> RunCommand(const std::string& command) {
                      reason.empty() ? "" : absl::StrCat(": ", reason)));
   }
   return output;
+}
+
+absl::StatusOr<nlohmann::json> RunPeerJson(const std::string& command) {
+  ASSIGN_OR_RETURN(const std::string output, RunCommand(command));
+  nlohmann::json figures =
+      nlohmann::json::parse(LastLine(output), nullptr, /*allow_exceptions=*/false);
+  if (!figures.is_object()) {
+    return absl::InternalError(absl::StrCat("unexpected output of `", command, "`: ", output));
+  }
+  return figures;
+}
+
+std::string PeerPython(const std::string& flag, absl::string_view module) {
+  if (!flag.empty()) return flag;
+  for (const char* candidate : {"python3", "/usr/bin/python3"}) {
+    if (RunCommand(absl::StrCat(candidate, " -c 'import ", module, "' 2>/dev/null")).ok()) {
+      return candidate;
+    }
+  }
+  return "python3";
 }
 
 }  // namespace usine::cli_internal

@@ -8,6 +8,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
+#include "nlohmann/json.hpp"
+
 namespace usine::cli_internal {
 
 // `s` as one word for /bin/sh, whatever it holds.
@@ -26,6 +28,16 @@ std::string PeerScript(const std::string& path);
 // line) if it could not start or exited non-zero. Its standard error is passed on to the
 // caller's as it comes.
 [[nodiscard]] absl::StatusOr<std::string> RunCommand(const std::string& command);
+
+// RunCommand, then the JSON object on the last line of its output that is not blank, the way
+// the peer scripts report their figures; an error naming the command and its output if that
+// line is not a JSON object.
+[[nodiscard]] absl::StatusOr<nlohmann::json> RunPeerJson(const std::string& command);
+
+// `flag` (a --python given), or else the first of python3 (the PATH's) and Debian's
+// /usr/bin/python3 that imports `module`, the peer's need (a pyenv python3 may come first without
+// it); python3 when neither does, whose error the peer's line then shows.
+std::string PeerPython(const std::string& flag, absl::string_view module);
 
 }  // namespace usine::cli_internal
 

@@ -52,7 +52,7 @@ if [[ -z $mpiexec ]]; then
   check "a missing --out is named" grep -q -- "^usine prep: --out is required" "$dir/err"
   "$usine" bench >"$dir/out" 2>"$dir/err"
   check "bench without a benchmark exits 2" test $? -eq 2
-  check "and lists them" grep -q "usine bench: give a command: data, checkpoint, train" "$dir/err"
+  check "and lists them" grep -q "usine bench: give a command: data, checkpoint, train, attention" "$dir/err"
 
   "$usine" prep "$dir/in" --out "$dir/one" --tokenizer-dir "$gpt2" --shard-tokens 64 \
     --val-fraction 0.2 --threads 2 >"$dir/out" 2>"$dir/err"
@@ -94,6 +94,27 @@ if [[ -z $mpiexec ]]; then
     >"$dir/out" 2>"$dir/err"
   check "flash attention on the cpu exits 1" test $? -eq 1
   check "and says why" grep -q "CUDA devices only" "$dir/err"
+
+  # usine bench attention on a small shape: usine's line alone, with a failing peer, and with
+  # the PyTorch peer where this machine's python3 has torch.
+  "$usine" bench attention --batch 2 --seq 40 --heads 2 --embd 32 --reps 2 --warmup 1 \
+    --peer '' >"$dir/out" 2>"$dir/err"
+  check "bench attention exits 0" test $? -eq 0
+  check "bench attention times the core" \
+    grep -qE "usine attn.core +forward +[0-9.]+ ms +[0-9.]+ GFLOP/s +backward +[0-9.]+ ms" "$dir/out"
+  "$usine" bench attention --batch 1 --seq 8 --heads 1 --embd 8 --reps 1 \
+    --peer "$dir/absent.py" >"$dir/out" 2>"$dir/err"
+  check "a failing attention peer is said" \
+    grep -q "PyTorch not measured: .*failed (exit 2): .*absent.py.*No such file" "$dir/out"
+  "$usine" bench attention --heads 3 --embd 32 2>"$dir/err"
+  check "heads not dividing the width exit 1" test $? -eq 1
+  check "and are named" grep -q "\-\-heads 3 does not divide --embd 32" "$dir/err"
+  if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    "$usine" bench attention --batch 2 --seq 40 --heads 2 --embd 32 --reps 2 --warmup 1 \
+      --python /usr/bin/python3 >"$dir/out" 2>"$dir/err"
+    check "bench attention's PyTorch peer gives ratios" \
+      grep -qE "usine / [a-z ]+: forward [0-9.]+x, backward [0-9.]+x, both [0-9.]+x" "$dir/out"
+  fi
 
   echo '{"text": broken}' >>"$dir/in/lines.jsonl"
   "$usine" prep "$dir/in" --out "$dir/bad" --tokenizer-dir "$gpt2" 2>"$dir/err"

@@ -5,6 +5,7 @@
 #     products with flash attention, TF32 ones with the unfused attention), without the
 #     PyTorch peer (about 30 s each: the emulator's cost grows with the threads launched), with
 #     the floors' rates measured at small sizes (--product-size, --copy-mib);
+#   - `usine bench attention --device cuda` at the bf16 flash rung, without the peer;
 #   - `usine train` of a 2-layer GPT on "cuda" with bf16 products, flash attention and ZeRO,
 #     then resumed: its losses are finite and fall, and the resumed run picks up the checkpoint.
 #   usine_emulated_cuda_test.sh USINE_EMULATED TOKENIZER_DIR SOURCE_DIR MPIEXEC
@@ -30,6 +31,13 @@ for rung in "bf16 flash" "tf32 unfused"; do
   grep -qi "flash" "$dir/bench.out" || [[ $attention != flash ]] ||
     failed "bench train ($rung): the profile names no flash attention kernel: $(cat "$dir/bench.out")"
 done
+
+# The attention core's bench at the bf16 flash rung, without the PyTorch peer.
+"$usine" bench attention --device cuda --matmul-precision bf16 --attention flash --batch 1 \
+  --seq 40 --heads 2 --embd 64 --reps 1 --warmup 1 --peer '' >"$dir/attention.out" 2>&1 ||
+  failed "bench attention: $(tail -5 "$dir/attention.out")"
+grep -qE "usine attn.core +forward +[0-9.]+ ms .* TFLOP/s +backward" "$dir/attention.out" ||
+  failed "bench attention times no core: $(cat "$dir/attention.out")"
 
 prep_docs "$dir/data" 0.1
 write_config() {  # write_config MAX_STEPS
