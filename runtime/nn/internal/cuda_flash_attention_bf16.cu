@@ -9,11 +9,11 @@
 // their maxima and sums by shuffles), round the probabilities (or score gradients) to bf16 as
 // the A operand of the next product, and add that product with the other side's tile into f32
 // accumulators that stay in registers for the whole walk. The walked tiles are shared by the
-// warps in shared memory, double-buffered: for bf16 arrays the next tile's copy (cp.async) is
-// under way while the current one is used; f32 arrays are read and rounded before the current
-// tile's products. The head size D, a multiple of 16, is padded with zeros to kMaxD (32, 64 or
-// 128) and rows past T are zeros too, as in the f32 kernels; 16-column or 16-row blocks that the
-// causal mask hides from a whole strip are skipped.
+// warps in shared memory, double-buffered, with one barrier per tile: after it, for bf16 arrays
+// the next tile's copy (cp.async) is under way while the current one is used; f32 arrays are
+// read and rounded before the current tile's products. The head size D, a multiple of 16, is padded
+// with zeros to kMaxD (32, 64 or 128) and rows past T are zeros too, as in the f32 kernels;
+// 16-column or 16-row blocks that the causal mask hides from a whole strip are skipped.
 //
 // Softmax arithmetic is in units of log2: scores are scaled by log2(e) / sqrt(D) and
 // exponentiated with exp2f; lse is converted back to natural logs when it is written.
@@ -228,14 +228,12 @@ __device__ void Hide(Hidden hidden, ScoreStrip& s) {
   }
 }
 
-// Waits for the copies of the tile about to be used (all but the `next` group just committed,
-// when there is one), then makes them visible to the whole block.
-__device__ inline void AwaitTile(bool next) {
-  if (next) {
-    CpAsyncWait<1>();
-  } else {
-    CpAsyncWait<0>();
-  }
+// Waits for the calling thread's copies (all of its committed groups), then for the whole
+// block: the copies are visible to every thread, and every warp is done with what it read
+// before (the last tile, whose buffer the next copy then refills). One barrier per tile: the
+// kernels start the next tile's copy after it, so it runs while the current tile is used.
+__device__ inline void AwaitTile() {
+  CpAsyncWait<0>();
   __syncthreads();
 }
 
@@ -243,6 +241,12 @@ __device__ inline void AwaitTile(bool next) {
 // bf16, twice in shared memory (taken from `arrays`), key tile kt in buffer kt % 2, so that the
 // next tile is copied while the current one is used. Keys [0, end) are visible to some query of
 // the tile, end = min(first + kTile, T).
+//
+//   keys.Load(0);
+//   for (int64_t kt = 0; kt < keys.tiles(); ++kt) {
+//     keys.AwaitAndLoadNext(kt);  // the one barrier of the iteration
+//     ... read keys.k(kt), keys.v(kt) ...
+//   }
 template <int kMaxD, typename T>
 class KeyTiles {
  public:
@@ -265,12 +269,12 @@ class KeyTiles {
     CpAsyncCommit();
   }
 
-  // Starts the copy of the tile after kt, if there is one, and waits until tile kt (whose copy
-  // was started before) is in shared memory for the whole block. Called by every thread.
-  __device__ void LoadNextAndAwait(int64_t kt) {
-    const bool next = kt + 1 < tiles_;
-    if (next) Load(kt + 1);
-    AwaitTile(next);
+  // Waits until tile kt (whose copy was started before) is in shared memory for the whole
+  // block and every warp is done with tile kt - 1, then starts the copy of tile kt + 1, if there
+  // is one, into tile kt - 1's buffer. Called by every thread.
+  __device__ void AwaitAndLoadNext(int64_t kt) {
+    AwaitTile();
+    if (kt + 1 < tiles_) Load(kt + 1);
   }
 
   __device__ int64_t tiles() const { return tiles_; }
@@ -311,7 +315,7 @@ __global__ void __launch_bounds__(kThreads)
   ResultStrip<kMaxD> o = {};
   // Every row sees key 0 (see Visible), so its maximum is finite from the first key tile on.
   for (int64_t kt = 0; kt < keys.tiles(); ++kt) {
-    keys.LoadNextAndAwait(kt);
+    keys.AwaitAndLoadNext(kt);
     const int64_t k0 = kt * kTile;
     // Blocks past `blocks` hold no key that the strip's rows see: not computed (0), and masked.
     const int blocks = KeyBlocks(first + row0 + kStrip - 1, k0, s.seq);
@@ -359,7 +363,6 @@ __global__ void __launch_bounds__(kThreads)
       for (int e = 0; e < 4; ++e) o[n][e] *= factor[e / 2];
     }
     AccumulateStripTimesTile<kMaxD>(p, keys.v(kt), 0, blocks, o);
-    __syncthreads();  // Every warp is done with key tile kt before its buffers are refilled.
   }
   float inverse_sum[2];
   for (int h = 0; h < 2; ++h) {
@@ -391,7 +394,7 @@ __global__ void __launch_bounds__(kThreads)
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 0, bh), 3 * c, first, s.seq, s.head_dim, q);
   LoadTile<kMaxD>(HeadRows(dout, s, 1, 0, bh), c, first, s.seq, s.head_dim, g);
   keys.Load(0);
-  AwaitTile(false);  // g is loaded.
+  AwaitTile();  // g is loaded.
   // The strip's rows' lse and delta, each row's dot product over the warp's lanes in WarpSum's
   // fixed order; 0 past the sequence. delta is the sum of out times dout as rounded to bf16, as dp
   // has it: then ds = p (dp - delta) sums to 0 over a row up to the rounding of out (f32, or
@@ -438,7 +441,7 @@ __global__ void __launch_bounds__(kThreads)
   const Bf16* warp_g = g + row0 * kHeadStride<kMaxD>;
   ResultStrip<kMaxD> dq = {};
   for (int64_t kt = 0; kt < keys.tiles(); ++kt) {
-    keys.LoadNextAndAwait(kt);
+    keys.AwaitAndLoadNext(kt);
     const int64_t k0 = kt * kTile;
     const int blocks = KeyBlocks(first + row0 + kStrip - 1, k0, s.seq);
     ScoreStrip ds, dp;
@@ -464,7 +467,6 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
     AccumulateStripTimesTile<kMaxD>(ds, keys.k(kt), 0, blocks, dq);  // dq += ds k
-    __syncthreads();  // Every warp is done with key tile kt before its buffers are refilled.
   }
   StoreStrip<kMaxD>(dq, {scale, scale}, first + row0, s.seq, s.head_dim, 3 * c,
                     HeadRows(dqkv, s, 3, 0, bh));
@@ -546,13 +548,15 @@ __global__ void __launch_bounds__(kThreads)
     const float* tile_delta = row_delta + buf * kTile;
     const int64_t q0 = first + qt * kTile;
     const bool next = qt + 1 < tiles;
+    // Query tile qt and its rows are in shared memory for the whole block, and every warp is
+    // done with tile qt - 1, whose buffers now take tile qt + 1.
+    AwaitTile();
     QueryRow next_row;
     if (next) {
       LoadQueryTile<kMaxD>(q_rows, g_rows, s, q0 + kTile, q + (1 - buf) * kTileElements<kMaxD>,
                            g + (1 - buf) * kTileElements<kMaxD>);
       next_row = LoadQueryRow(lse, delta, s, bh, q0 + kTile);
     }
-    AwaitTile(next);
     // The 16-query blocks [j0, j1) hold real queries that see some key of the strip: on the
     // diagonal tile the blocks before the strip's own see none.
     const int j0 = q0 == first ? warp : 0;
@@ -583,9 +587,9 @@ __global__ void __launch_bounds__(kThreads)
     }
     AccumulateStripTimesTile<kMaxD>(p, g_tile, j0, j1, dv);   // dv += p^T dout
     AccumulateStripTimesTile<kMaxD>(ds, q_tile, j0, j1, dk);  // dk += ds^T q
-    // The next tile's rows, into the buffers that the last iteration used.
+    // The next tile's rows, into the buffers that the last iteration used (visible after the
+    // next iteration's AwaitTile).
     if (next) StoreQueryRow(next_row, row_lse + (1 - buf) * kTile, row_delta + (1 - buf) * kTile);
-    __syncthreads();  // Every warp is done with the query tile before it is refilled.
   }
   StoreStrip<kMaxD>(dk, {scale, scale}, first + row0, s.seq, s.head_dim, 3 * c,
                     HeadRows(dqkv, s, 3, 1, bh));
