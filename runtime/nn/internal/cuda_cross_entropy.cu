@@ -5,6 +5,7 @@
 #include "runtime/core/float16.h"
 #include "runtime/kernels/internal/float_convert.h"
 #include "runtime/nn/internal/cuda_cross_entropy.h"
+#include "runtime/nn/internal/cuda_mma.cuh"
 #include "runtime/nn/internal/cuda_reduce.cuh"
 
 namespace usine::nn_internal::cuda {
@@ -165,6 +166,56 @@ __global__ void CrossEntropyForwardWithGradientKernel(const TIn* logits, const i
                            gradient + r * padded_vocab);
 }
 
+// Eight bf16 elements, loaded or stored in one 16-byte access.
+constexpr int kWidth = 8;
+struct alignas(16) Chunk {
+  BFloat16 e[kWidth];
+};
+
+// CrossEntropyForwardWithGradientKernel for bf16 logits and gradient whose row fits in shared
+// memory (CrossEntropyRowCached): the row is copied there once (cp.async, 16 bytes at a time),
+// and the statistics and the gradient read it there, so global memory sees each logit read
+// once and each gradient element written once, 16 bytes an access. The same elements in the
+// same order as the uncached kernel, so the same bits.
+__global__ void CachedRowForwardWithGradientKernel(const BFloat16* logits, const int32_t* targets,
+                                                   int64_t vocab, int64_t padded_vocab, float scale,
+                                                   float* losses, BFloat16* gradient) {
+  extern __shared__ __align__(16) unsigned char cached[];
+  __shared__ float scratch[kThreads / kWarpSize];
+  auto* row = reinterpret_cast<BFloat16*>(cached);
+  const int64_t r = blockIdx.x;
+  // The 16-byte chunks that hold the classes [0, vocab); padded_vocab is a multiple of kWidth.
+  const int64_t chunks = (vocab + kWidth - 1) / kWidth;
+  const BFloat16* from = logits + r * padded_vocab;
+  for (int64_t i = threadIdx.x; i < chunks; i += kThreads) {
+    CpAsync16(row + i * kWidth, from + i * kWidth, /*zero=*/false);
+  }
+  CpAsyncCommit();
+  CpAsyncWait<0>();
+  __syncthreads();
+  const int64_t target = targets[r];
+  const RowStats stats = RowStatsOf</*kPairs=*/true>(row, vocab, scratch);
+  if (threadIdx.x == 0) losses[r] = stats.LogSumExp() - ToFloat(row[target]);
+  const float factor = scale / stats.sum;
+  const auto* in = reinterpret_cast<const Chunk*>(row);
+  auto* to = reinterpret_cast<Chunk*>(gradient + r * padded_vocab);
+  for (int64_t i = threadIdx.x; i < padded_vocab / kWidth; i += kThreads) {
+    Chunk out = {};  // Zeros for the padding.
+    if (i < chunks) {
+      const Chunk x = in[i];
+#pragma unroll
+      for (int e = 0; e < kWidth; ++e) {
+        const int64_t j = i * kWidth + e;
+        if (j < vocab) {
+          out.e[e] = FromFloat<BFloat16>(expf(ToFloat(x.e[e]) - stats.max) * factor -
+                                         (j == target ? scale : 0.0f));
+        }
+      }
+    }
+    to[i] = out;
+  }
+}
+
 // The vocabulary-parallel forms: row r of this rank's logits [rows, count], whose columns
 // [0, valid) are the classes [begin, begin + valid).
 template <bool kPairs, typename TIn>
@@ -211,7 +262,18 @@ cudaError_t LaunchRows(bool pairs, int64_t rows, cudaStream_t stream, const Kern
   return cudaGetLastError();
 }
 
+// Bytes of shared memory for CachedRowForwardWithGradientKernel's row: two blocks fit in an
+// H100 multiprocessor's 228 KB, one row of GPT-2's padded vocabulary (100.6 KB) each.
+constexpr int64_t kCachedRowBytes = 112 << 10;
+
 }  // namespace
+
+bool CrossEntropyRowCached(int64_t padded_vocab, const void* logits, const void* gradient) {
+  return padded_vocab % kWidth == 0 &&
+         padded_vocab * static_cast<int64_t>(sizeof(BFloat16)) <= kCachedRowBytes &&
+         reinterpret_cast<uintptr_t>(logits) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(gradient) % 16 == 0;
+}
 
 template <typename TIn>
 cudaError_t LaunchCrossEntropyForward(const TIn* logits, const int32_t* targets, int64_t rows,
@@ -238,6 +300,22 @@ cudaError_t LaunchCrossEntropyForwardWithGradient(const TIn* logits, const int32
                                                   int64_t rows, int64_t vocab, int64_t padded_vocab,
                                                   float scale, float* losses, TOut* gradient,
                                                   cudaStream_t stream) {
+  if constexpr (std::is_same_v<TIn, BFloat16> && std::is_same_v<TOut, BFloat16>) {
+    // The limit is raised to the most any row takes, the same on every call (a device whose
+    // blocks cannot have that much, under 112 KB before Hopper's 227, keeps the two passes).
+    if (rows > 0 && CrossEntropyRowCached(padded_vocab, logits, gradient)) {
+      if (cudaFuncSetAttribute(CachedRowForwardWithGradientKernel,
+                               cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(kCachedRowBytes)) == cudaSuccess) {
+        const auto bytes = static_cast<size_t>(padded_vocab) * sizeof(BFloat16);
+        CachedRowForwardWithGradientKernel<<<static_cast<unsigned>(rows), kThreads, bytes,
+                                             stream>>>(logits, targets, vocab, padded_vocab, scale,
+                                                       losses, gradient);
+        return cudaGetLastError();
+      }
+      (void)cudaGetLastError();  // The refusal is not this launch's error.
+    }
+  }
   return LaunchRows(
       PairsFit(padded_vocab, logits, gradient), rows, stream,
       [](auto pairs) {

@@ -37,12 +37,18 @@ cudaError_t LaunchCrossEntropyBackward(const int32_t* targets, const float* lse,
 // onehot(targets[r])), padding 0, computed in f32 as e^(x - max) * (scale / sum) (closer than
 // the backward kernel's e^(x - lse), whose lse is rounded), bf16 ones then rounded to nearest,
 // ties to even. `gradient` may be `logits` (in place). No lse: nothing needs it. TOut: TIn, or
-// BFloat16 for float logits.
+// BFloat16 for float logits. bf16 logits and gradient whose rows CrossEntropyRowCached takes are
+// read from global memory once: each row is copied into shared memory and read there twice.
 template <typename TIn, typename TOut>
 cudaError_t LaunchCrossEntropyForwardWithGradient(const TIn* logits, const int32_t* targets,
                                                   int64_t rows, int64_t vocab, int64_t padded_vocab,
                                                   float scale, float* losses, TOut* gradient,
                                                   cudaStream_t stream);
+
+// Whether LaunchCrossEntropyForwardWithGradient keeps a row of bf16 logits in shared memory:
+// padded_vocab a multiple of 8 and at most 112 KB of bf16, logits and gradient 16-byte aligned
+// (on a device whose blocks may have 112 KB of shared memory: Hopper's and the A100's).
+bool CrossEntropyRowCached(int64_t padded_vocab, const void* logits, const void* gradient);
 
 // The vocabulary-parallel forms (cpu_vocab_parallel.h's Slice*), one block per row of this
 // rank's logits [rows, count], whose columns [0, valid) are the classes [begin, begin + valid)

@@ -5,7 +5,8 @@
 // the gradient gives the forward pass's losses bit for bit, the same gradient in place or not,
 // and its bf16 gradient is its f32 one rounded; the padding's gradient is +0; the vocabulary-
 // parallel kernels over two slices give the whole row's loss and gradient; the same bits under
-// every thread schedule; and no error of the emulator's.
+// every thread schedule; bf16 rows kept in shared memory give the bits of their f32 copy; and no
+// error of the emulator's.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -230,6 +231,48 @@ TEST_P(CrossEntropyEmulation, ForwardWithGradientRepeatsBitForBitUnderEverySched
     return bits;
   };
   ExpectTheSameUnderEveryOrder(run, CpAsync::kNotUsed);
+}
+
+// bf16 logits, whose rows of an even width (a multiple of 8) are kept in shared memory
+// (CrossEntropyRowCached), give the losses and gradient of their f32 copy, read from global
+// memory, bit for bit; and the same bits under every schedule and landing of the row's copy.
+TEST_P(CrossEntropyEmulation, Bf16RowsGiveTheBitsOfTheirF32CopyUnderEverySchedule) {
+  const Logits& s = GetParam();
+  const CrossEntropyProblem<BFloat16> p(s);
+  DeviceArray<float> copy(s.rows * s.padded, "f32 copy");
+  for (int64_t i = 0; i < s.rows * s.padded; ++i) copy[i] = ToFloat(p.logits()[i]);
+  const auto run = [&](const auto* logits) {
+    DeviceArray<float> losses(s.rows, "losses");
+    DeviceArray<BFloat16> gradient(s.rows * s.padded, "gradient");
+    EXPECT_EQ(
+        ni::LaunchCrossEntropyForwardWithGradient(logits, p.targets(), s.rows, s.vocab, s.padded,
+                                                  0.5f, losses.data(), gradient.data(), nullptr),
+        cudaSuccess);
+    std::vector<uint32_t> bits;
+    for (float x : losses.ToVector()) bits.push_back(std::bit_cast<uint32_t>(x));
+    for (BFloat16 g : gradient.ToVector()) bits.push_back(g.bits);
+    return bits;
+  };
+  const std::vector<uint32_t> want = run(copy.data());
+  EXPECT_EQ(run(p.logits().data()), want);
+  ExpectTheSameUnderEveryOrder(
+      [&](const ExecutionOrder& order) {
+        SetExecutionOrder(order);
+        return run(p.logits().data());
+      },
+      CpAsync::kUsed);
+}
+
+TEST(CrossEntropyRowCached, TakesAlignedBf16RowsOfAMultipleOf8UpTo112KB) {
+  alignas(16) static BFloat16 row[16];
+  EXPECT_TRUE(ni::CrossEntropyRowCached(1024, row, row));
+  EXPECT_TRUE(ni::CrossEntropyRowCached(50304, row, row + 8));  // GPT-2's padded vocabulary.
+  EXPECT_TRUE(ni::CrossEntropyRowCached(57344, row, row));      // 112 KB.
+  EXPECT_FALSE(ni::CrossEntropyRowCached(57352, row, row));
+  EXPECT_FALSE(ni::CrossEntropyRowCached(1001, row, row));
+  EXPECT_FALSE(ni::CrossEntropyRowCached(1020, row, row));
+  EXPECT_FALSE(ni::CrossEntropyRowCached(1024, row + 1, row));
+  EXPECT_FALSE(ni::CrossEntropyRowCached(1024, row, row + 4));
 }
 
 // The vocabulary cut into two slices of `count` columns (the second one shorter), as two ranks of

@@ -284,7 +284,8 @@ TEST_F(CudaLayersGpuTest, CrossEntropyOnBf16LogitsGivesTheBitsOfTheirF32Copy) {
     int64_t offset;  // Of the logits in their buffer, in elements.
   };
   for (const Case& c :
-       {Case{1, 5, 5, 0}, Case{37, 39, 128, 0}, Case{37, 40, 128, 1}, Case{3, 50257, 50304, 0}}) {
+       {Case{1, 5, 5, 0}, Case{37, 39, 128, 0}, Case{37, 40, 128, 1}, Case{3, 50257, 50304, 0},
+        Case{2, 57400, 57408, 0}}) {  // Rows kept in shared memory, and one too wide for it.
     SCOPED_TRACE(absl::StrCat("rows ", c.rows, " vocab ", c.vocab, " padded ", c.padded, " offset ",
                               c.offset));
     const Shape shape{c.rows, c.padded};
