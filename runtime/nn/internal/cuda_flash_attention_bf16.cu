@@ -129,12 +129,46 @@ __device__ void LoadTile(const TIn* rows, int64_t stride, int64_t first, int64_t
   }
 }
 
-// s = a b^T over the 16-row blocks [j0, j1) of b, for the warp's [16, kMaxD] strip a and a
-// [kTile, kMaxD] tile b (both bf16, rows kHeadStride apart): s's blocks 2 j and 2 j + 1 hold
-// columns [16 j, 16 j + 16), summed over d in blocks of 16 in increasing order; the other
-// blocks are 0. j0 and j1 are the same in every lane.
+// A warp's [16, kMaxD] bf16 strip in shared memory (rows kHeadStride apart), as the A
+// fragments of its blocks of 16 columns: each loaded when a product asks for it.
 template <int kMaxD>
-__device__ void StripTimesTileT(const Bf16* a, const Bf16* b, int j0, int j1, ScoreStrip& s) {
+class SharedStrip {
+ public:
+  __device__ explicit SharedStrip(const Bf16* rows) : rows_(rows) {}
+  // The fragment of columns [d0, d0 + 16).
+  __device__ void Fragment(int d0, uint32_t (&fa)[4]) const {
+    LdMatrixX4(rows_ + (Lane() % 16) * kHeadStride<kMaxD> + d0 + Lane() / 16 * 8, fa);
+  }
+
+ private:
+  const Bf16* rows_;
+};
+
+// The same strip's fragments, all loaded into registers at construction, for a kernel that
+// multiplies the strip with every tile it walks. REQUIRES: the strip is in shared memory then.
+template <int kMaxD>
+class HeldStrip {
+ public:
+  __device__ explicit HeldStrip(const Bf16* rows) {
+    const SharedStrip<kMaxD> strip(rows);
+#pragma unroll
+    for (int d0 = 0; d0 < kMaxD; d0 += kBlock) strip.Fragment(d0, fragments_[d0 / kBlock]);
+  }
+  __device__ void Fragment(int d0, uint32_t (&fa)[4]) const {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) fa[e] = fragments_[d0 / kBlock][e];
+  }
+
+ private:
+  uint32_t fragments_[kMaxD / kBlock][4];
+};
+
+// s = a b^T over the 16-row blocks [j0, j1) of b, for the warp's [16, kMaxD] strip a (a
+// SharedStrip or a HeldStrip) and a [kTile, kMaxD] tile b (bf16, rows kHeadStride apart): s's
+// blocks 2 j and 2 j + 1 hold columns [16 j, 16 j + 16), summed over d in blocks of 16 in
+// increasing order; the other blocks are 0. j0 and j1 are the same in every lane.
+template <int kMaxD, typename Strip>
+__device__ void StripTimesTileT(const Strip& a, const Bf16* b, int j0, int j1, ScoreStrip& s) {
   const int lane = Lane();
 #pragma unroll
   for (int n = 0; n < kScoreBlocks; ++n) {
@@ -144,7 +178,7 @@ __device__ void StripTimesTileT(const Bf16* a, const Bf16* b, int j0, int j1, Sc
 #pragma unroll
   for (int d0 = 0; d0 < kMaxD; d0 += kBlock) {
     uint32_t fa[4];
-    LdMatrixX4(a + (lane % 16) * kHeadStride<kMaxD> + d0 + lane / 16 * 8, fa);
+    a.Fragment(d0, fa);
 #pragma unroll
     for (int j = 0; j < kBlocks; ++j) {
       if (j < j0 || j >= j1) continue;
@@ -304,7 +338,7 @@ __global__ void __launch_bounds__(kThreads)
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 0, bh), 3 * s.heads * s.head_dim, first, s.seq, s.head_dim,
                   q);
   keys.Load(0);
-  const Bf16* warp_q = q + row0 * kHeadStride<kMaxD>;
+  const SharedStrip<kMaxD> warp_q(q + row0 * kHeadStride<kMaxD>);
   int64_t t[2];  // The queries of the lane's two strip rows.
   float row_max[2], row_sum[2];
   for (int h = 0; h < 2; ++h) {
@@ -437,8 +471,8 @@ __global__ void __launch_bounds__(kThreads)
     lse_row[h] = row_lse[row0 + StripRow(2 * h)];
     delta_row[h] = row_delta[row0 + StripRow(2 * h)];
   }
-  const Bf16* warp_q = q + row0 * kHeadStride<kMaxD>;
-  const Bf16* warp_g = g + row0 * kHeadStride<kMaxD>;
+  const SharedStrip<kMaxD> warp_q(q + row0 * kHeadStride<kMaxD>);
+  const SharedStrip<kMaxD> warp_g(g + row0 * kHeadStride<kMaxD>);
   ResultStrip<kMaxD> dq = {};
   for (int64_t kt = 0; kt < keys.tiles(); ++kt) {
     keys.AwaitAndLoadNext(kt);
@@ -509,6 +543,14 @@ __device__ inline void StoreQueryRow(const QueryRow& row, float* row_lse, float*
   }
 }
 
+// Whether the dk/dv kernel holds its warp's strips of k and v in registers for the whole walk
+// (HeldStrip): at D = 64 that spares 8 of the 72 fragment loads from shared memory (ldmatrix.x4)
+// that each query tile takes per warp, one in nine. ptxas (sm_90, bf16 arrays): at D = 64 its
+// registers go from 213 to 245, still 2 blocks an SM, no spills; at D = 32 from 168 to 184, 2
+// blocks an SM instead of 3; at D = 128 it spills.
+template <int kMaxD>
+constexpr bool kHoldKeyStrips = kMaxD == 64;
+
 // dk and dv over key tiles: each warp's strip holds 16 keys, and its scores and probabilities
 // are those of the tile transposed ([key, query]). Shared memory: k, v [kTile, kMaxD] bf16, then
 // q and dout twice (the current query tile and the next); row_lse (in log2 units) and row_delta
@@ -537,8 +579,10 @@ __global__ void __launch_bounds__(kThreads)
   LoadTile<kMaxD>(HeadRows(qkv, s, 3, 2, bh), 3 * c, first, s.seq, s.head_dim, v);
   LoadQueryTile<kMaxD>(q_rows, g_rows, s, first, q, g);
   StoreQueryRow(LoadQueryRow(lse, delta, s, bh, first), row_lse, row_delta);
-  const Bf16* warp_k = k + row0 * kHeadStride<kMaxD>;
-  const Bf16* warp_v = v + row0 * kHeadStride<kMaxD>;
+  AwaitTile();  // k and v are in shared memory, where a HeldStrip reads them at once.
+  using KeyStrip = std::conditional_t<kHoldKeyStrips<kMaxD>, HeldStrip<kMaxD>, SharedStrip<kMaxD>>;
+  const KeyStrip warp_k(k + row0 * kHeadStride<kMaxD>);
+  const KeyStrip warp_v(v + row0 * kHeadStride<kMaxD>);
   ResultStrip<kMaxD> dk = {}, dv = {};
   for (int64_t qt = 0; qt < tiles; ++qt) {
     const int buf = static_cast<int>(qt % 2);  // The query tile in use; the other is the next.
