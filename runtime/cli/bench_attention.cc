@@ -12,7 +12,6 @@
 // backward pass's four (dp, dq, dk, dv); a kernel's recomputed scores are not counted, so the
 // rates of kernels that recompute and of those that keep the probabilities compare.
 #include <algorithm>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +22,7 @@
 
 #include "CLI/CLI.hpp"
 #include "nlohmann/json.hpp"
+#include "runtime/cli/internal/bench_options.h"
 #include "runtime/cli/internal/benchmarks.h"
 #include "runtime/cli/internal/command_line.h"
 #include "runtime/cli/internal/subprocess.h"
@@ -53,9 +53,7 @@ struct AttentionFlags {
   int64_t embd = 256;
   int64_t reps = 10;
   int64_t warmup = 3;
-  std::string device = "cpu";
-  std::string matmul_precision = "f32";
-  std::string attention = "unfused";
+  KernelFlags kernel;
   std::string peer = "scripts/bench/torch_attention.py";
   std::string python;
 };
@@ -66,14 +64,14 @@ struct CoreTimes {
   double backward_ms = 0;
 };
 
-absl::StatusOr<CoreTimes> TimeUsine(const AttentionFlags& f, Device device) {
-  const AttentionKernel kernel =
-      f.attention == "flash" ? AttentionKernel::kFlash : AttentionKernel::kUnfused;
+absl::StatusOr<CoreTimes> TimeUsine(const AttentionFlags& f, const KernelChoice& kernel) {
+  const Device device = kernel.device;
   ParameterInitializer init(1337);
   ASSIGN_OR_RETURN(
       auto layer,
       CausalSelfAttention::Create(
-          {.n_embd = f.embd, .n_head = f.heads, .device = device, .kernel = kernel}, init));
+          {.n_embd = f.embd, .n_head = f.heads, .device = device, .kernel = kernel.attention},
+          init));
   ASSIGN_OR_RETURN(const Tensor x, Tensor::Empty({f.batch, f.seq, f.embd}, DType::kF32, device));
   ASSIGN_OR_RETURN(const Tensor dy, Tensor::Empty({f.batch, f.seq, f.embd}, DType::kF32, device));
   RETURN_IF_ERROR(RandomUniform(x, 7, 0, -1.0f, 1.0f));
@@ -118,12 +116,12 @@ void PrintSide(absl::string_view name, double forward_ms, double backward_ms, do
 // there are none.
 void RunAndPrintPeer(const AttentionFlags& f, Device device, const CoreTimes& usine,
                      double forward_flops) {
-  const bool bf16 = !device.is_cpu() && f.matmul_precision == "bf16";
+  const bool bf16 = !device.is_cpu() && F32MatmulPrecision() == MatmulPrecision::kBf16;
   const std::string command = absl::StrCat(
       ShellQuote(PeerPython(f.python, "torch")), " ", ShellQuote(PeerScript(f.peer)), " --batch ",
       f.batch, " --seq ", f.seq, " --heads ", f.heads, " --head-dim ", f.embd / f.heads,
-      " --device ", f.device, " --dtype ", bf16 ? "bf16" : "f32", " --reps ", f.reps, " --warmup ",
-      f.warmup, device.is_cpu() ? absl::StrCat(" --threads ", CpuThreads()) : "");
+      " --device ", f.kernel.device, " --dtype ", bf16 ? "bf16" : "f32", " --reps ", f.reps,
+      " --warmup ", f.warmup, device.is_cpu() ? absl::StrCat(" --threads ", CpuThreads()) : "");
   absl::StatusOr<nlohmann::json> peer = RunPeerJson(command);
   if (peer.ok() && !(peer->contains("kernels") && (*peer)["kernels"].is_array() &&
                      peer->contains("torch") && (*peer)["torch"].is_string())) {
@@ -160,18 +158,9 @@ absl::Status RunAttention(const AttentionFlags& f) {
     return absl::InvalidArgumentError(
         absl::StrCat("--heads ", f.heads, " does not divide --embd ", f.embd));
   }
-  Device device = Device::Cpu();
-  if (f.device == "cuda") {
-    if (CudaDeviceCount() == 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("--device cuda: no CUDA device (", CudaUnavailableReason(), ")"));
-    }
-    device = Device::Cuda(0);
-  }
-  const MatmulPrecision precision =
-      MatmulPrecisionNamed(f.matmul_precision).value_or(MatmulPrecision::kF32);
-  SetF32MatmulPrecision(precision);
-  ASSIGN_OR_RETURN(const CoreTimes usine, TimeUsine(f, device));
+  ASSIGN_OR_RETURN(const KernelChoice kernel, ApplyKernelFlags(f.kernel));
+  const Device device = kernel.device;
+  ASSIGN_OR_RETURN(const CoreTimes usine, TimeUsine(f, kernel));
   // q k^T and p v over the causal half: T (T + 1) / 2 scores per head, 2 D FLOPs each.
   const double forward_flops = 2.0 * 2.0 * static_cast<double>(f.batch * f.heads) *
                                static_cast<double>(f.seq * (f.seq + 1) / 2) *
@@ -181,8 +170,8 @@ absl::Status RunAttention(const AttentionFlags& f) {
       "passes after %d\n",
       f.batch, f.seq, f.heads, f.embd / f.heads, device.ToString(),
       device.is_cpu() ? absl::StrCat(" (", CpuThreads(), " threads)")
-                      : absl::StrCat(", ", f.attention, " attention"),
-      MatmulPrecisionName(precision), f.reps, f.warmup);
+                      : absl::StrCat(", ", f.kernel.attention, " attention"),
+      MatmulPrecisionName(F32MatmulPrecision()), f.reps, f.warmup);
   absl::PrintF("  %.2f GFLOP forward, %.2f backward (the causal half's products)\n",
                forward_flops / 1e9, 2 * forward_flops / 1e9);
   PrintSide("usine attn.core", usine.forward_ms, usine.backward_ms, forward_flops, device);
@@ -203,28 +192,14 @@ cli::Command AddBenchAttention(CLI::App& bench) {
   AddFlag(*app, "--embd", flags->embd, "width (heads of --embd / --heads)", "C");
   AddFlag(*app, "--reps", flags->reps, "timed passes (the mean is shown)", "N");
   AddFlag(*app, "--warmup", flags->warmup, "untimed passes first", "N");
-  AddFlag(*app, "--device", flags->device, "where the layer runs", "DEVICE")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
-  AddFlag(*app, "--matmul-precision", flags->matmul_precision,
-          "what products compute in (SetF32MatmulPrecision; the peer runs in bf16 for bf16 on "
-          "CUDA, else f32)",
-          "P")
-      ->check(CLI::IsMember({"f32", "tf32", "bf16"}));
-  AddFlag(*app, "--attention", flags->attention,
-          "the CUDA attention kernel (AttentionKernel; flash: CUDA only)", "KERNEL")
-      ->check(CLI::IsMember({"unfused", "flash"}));
+  AddKernelFlags(*app, flags->kernel,
+                 "what products compute in (SetF32MatmulPrecision; the peer runs in bf16 for "
+                 "bf16 on CUDA, else f32)");
   AddFlag(*app, "--peer", flags->peer, "the PyTorch peer script ('' to skip it)", "SCRIPT");
   AddFlag(*app, "--python", flags->python,
           "the peer's Python (default: the first of python3 and /usr/bin/python3 that has torch)",
           "PATH");
-  return {app, [flags] {
-            if (absl::Status status = RunAttention(*flags); !status.ok()) {
-              std::fprintf(stderr, "usine bench attention: %s\n",
-                           std::string(status.message()).c_str());
-              return 1;
-            }
-            return 0;
-          }};
+  return {app, [flags] { return ExitCode("usine bench attention", RunAttention(*flags)); }};
 }
 
 }  // namespace usine::cli_internal

@@ -1,7 +1,6 @@
 // `usine bench data`: DataStream against read(2) of the same shards, and the tokenizer against
 // gpt-3-encoder under node, in the same run (docs/BENCHMARKS.md records the figures).
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -205,13 +204,7 @@ cli::Command AddBenchData(CLI::App& bench) {
   AddFlag(*app, "--fill-threads", f->fill_threads, "DataStream's fill threads", "N");
   AddFlag(*app, "--seconds", f->seconds, "duration of each measurement", "S");
   AddFlag(*app, "--rounds", f->rounds, "alternating rounds; the best of each side is shown", "N");
-  return {app, [f] {
-            if (absl::Status status = Run(*f); !status.ok()) {
-              std::fprintf(stderr, "usine bench data: %s\n", std::string(status.message()).c_str());
-              return 1;
-            }
-            return 0;
-          }};
+  return {app, [f] { return ExitCode("usine bench data", Run(*f)); }};
 }
 
 }  // namespace usine::cli_internal

@@ -13,7 +13,6 @@
 // least bytes (runtime/train/step_cost.h) over the device's copy bandwidth, both measured in
 // the same run; with --profile, each op's time next to its own floor.
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,6 +25,7 @@
 
 #include "CLI/CLI.hpp"
 #include "nlohmann/json.hpp"
+#include "runtime/cli/internal/bench_options.h"
 #include "runtime/cli/internal/benchmarks.h"
 #include "runtime/cli/internal/command_line.h"
 #include "runtime/cli/internal/subprocess.h"
@@ -66,14 +66,12 @@ struct TrainFlags {
   int64_t seq = 256;
   int64_t steps = 5;
   int64_t warmup = 2;
-  std::string device = "cpu";
+  KernelFlags kernel;
   std::string peer = "scripts/bench/torch_gpt_train.py";
   std::string python;  // Empty: the first of python3 and /usr/bin/python3 with the peer's need.
   std::string llmc;    // An llm.c checkout: its trainer is the second peer. Empty: none.
   std::string llmc_peer = "scripts/bench/llmc_gpt_train.py";
   bool compile = false;
-  std::string matmul_precision = "f32";
-  std::string attention = "unfused";
   bool profile = false;
   int64_t product_size = 0;  // 0: 2048 on the cpu, 8192 on CUDA.
   int64_t copy_mib = 0;      // 0: 256 on the cpu, 1024 on CUDA.
@@ -117,9 +115,8 @@ struct StepTimes {
   std::vector<OpTime> ops;  // One more step, op by op (--profile).
 };
 
-absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f, Device device) {
-  const AttentionKernel attention =
-      f.attention == "flash" ? AttentionKernel::kFlash : AttentionKernel::kUnfused;
+absl::StatusOr<StepTimes> TimeUsine(const GptConfig& config, const TrainFlags& f, Device device,
+                                    AttentionKernel attention) {
   ASSIGN_OR_RETURN(
       auto model,
       Gpt::Create({.config = config, .seed = 1337, .device = device, .attention = attention}));
@@ -282,19 +279,11 @@ absl::Status RunTrain(const TrainFlags& f) {
     return absl::InvalidArgumentError(absl::StrCat("need 1 <= --seq <= ", config.block_size,
                                                    ", --batch >= 1, --steps >= 1, --warmup >= 0"));
   }
-  Device device = Device::Cpu();
-  if (f.device == "cuda") {
-    if (CudaDeviceCount() == 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("--device cuda: no CUDA device (", CudaUnavailableReason(), ")"));
-    }
-    device = Device::Cuda(0);
-  }
+  ASSIGN_OR_RETURN(const KernelChoice kernel, ApplyKernelFlags(f.kernel));
+  const Device device = kernel.device;
   const int threads = CpuThreads();
-  const MatmulPrecision precision =
-      MatmulPrecisionNamed(f.matmul_precision).value_or(MatmulPrecision::kF32);
-  SetF32MatmulPrecision(precision);
-  ASSIGN_OR_RETURN(StepTimes usine, TimeUsine(config, f, device));
+  const MatmulPrecision precision = F32MatmulPrecision();
+  ASSIGN_OR_RETURN(StepTimes usine, TimeUsine(config, f, device, kernel.attention));
   const double tokens = static_cast<double>(f.batch * f.seq);
   const double flops_per_token = TrainingFlopsPerToken(config, f.seq);
   const double step_s = Median(usine.step);
@@ -305,7 +294,7 @@ absl::Status RunTrain(const TrainFlags& f) {
       f.model, config.n_layer, config.n_head, config.n_embd, config.vocab_size, f.batch, f.seq,
       device.ToString(),
       device.is_cpu() ? absl::StrCat(" (", threads, " threads)")
-                      : absl::StrCat(", ", f.attention, " attention"),
+                      : absl::StrCat(", ", f.kernel.attention, " attention"),
       MatmulPrecisionName(precision), f.steps, f.warmup);
   absl::PrintF("  parameters %.2f M; %.3f GFLOP per token (6N + 12LCT)\n",
                MatmulParameterCount(config) / 1e6, flops_per_token / 1e9);
@@ -347,7 +336,7 @@ absl::Status RunTrain(const TrainFlags& f) {
   const std::string shape = absl::StrCat(
       " --layers ", config.n_layer, " --heads ", config.n_head, " --embd ", config.n_embd,
       " --vocab ", config.vocab_size, " --block ", config.block_size, " --batch ", f.batch,
-      " --seq ", f.seq, " --steps ", f.steps, " --warmup ", f.warmup, " --device ", f.device,
+      " --seq ", f.seq, " --steps ", f.steps, " --warmup ", f.warmup, " --device ", f.kernel.device,
       device.is_cpu() ? absl::StrCat(" --threads ", threads) : "");
   if (!f.peer.empty()) {
     PrintPeer(
@@ -385,8 +374,6 @@ cli::Command AddBenchTrain(CLI::App& bench) {
   AddFlag(*app, "--seq", flags->seq, "tokens per sequence", "T");
   AddFlag(*app, "--steps", flags->steps, "timed steps (the median is shown)", "N");
   AddFlag(*app, "--warmup", flags->warmup, "untimed steps first", "N");
-  AddFlag(*app, "--device", flags->device, "where the model trains", "DEVICE")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
   AddFlag(*app, "--peer", flags->peer, "the PyTorch peer script ('' to skip it)", "SCRIPT");
   AddFlag(*app, "--python", flags->python,
           "the peers' Python (default: the first of python3 and /usr/bin/python3 that has torch, "
@@ -398,12 +385,9 @@ cli::Command AddBenchTrain(CLI::App& bench) {
           "model and batch as a second peer, built and run by --llmc-peer",
           "DIR");
   AddFlag(*app, "--llmc-peer", flags->llmc_peer, "the llm.c peer script", "SCRIPT");
-  AddFlag(*app, "--matmul-precision", flags->matmul_precision,
-          "what products compute in (SetF32MatmulPrecision; bf16 on the cpu is an emulation)", "P")
-      ->check(CLI::IsMember({"f32", "tf32", "bf16"}));
-  AddFlag(*app, "--attention", flags->attention,
-          "the CUDA attention kernel (AttentionKernel; flash: CUDA only)", "KERNEL")
-      ->check(CLI::IsMember({"unfused", "flash"}));
+  AddKernelFlags(
+      *app, flags->kernel,
+      "what products compute in (SetF32MatmulPrecision; bf16 on the cpu is an emulation)");
   app->add_flag("--profile", flags->profile,
                 "after the timed steps, time one more op by op (OpTimeline) and print the shares");
   AddFlag(*app, "--product-size", flags->product_size,
@@ -415,14 +399,7 @@ cli::Command AddBenchTrain(CLI::App& bench) {
           "MiB of the copy that measures the memory bandwidth (0: 256 on the cpu, 1024 on CUDA)",
           "MIB")
       ->check(CLI::NonNegativeNumber);
-  return {app, [flags] {
-            if (absl::Status status = RunTrain(*flags); !status.ok()) {
-              std::fprintf(stderr, "usine bench train: %s\n",
-                           std::string(status.message()).c_str());
-              return 1;
-            }
-            return 0;
-          }};
+  return {app, [flags] { return ExitCode("usine bench train", RunTrain(*flags)); }};
 }
 
 }  // namespace usine::cli_internal

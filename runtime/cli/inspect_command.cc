@@ -2,7 +2,6 @@
 // shape, bytes, recorded CRC-32C) — and with --verify whether every tensor still matches its
 // CRC. CKPT may be a checkpoint directory, for the checkpoint that its `latest` names.
 // One process, no MPI. Exit code 1 for an unreadable file or a CRC that does not match.
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -17,6 +16,7 @@
 #include "checkpoint/checkpoint_directory.h"
 #include "checkpoint/inspect.h"
 #include "runtime/cli/commands.h"
+#include "runtime/cli/internal/command_line.h"
 #include "runtime/core/status_macros.h"
 
 namespace usine::cli {
@@ -96,12 +96,7 @@ Command AddInspectCommand(CLI::App& parent) {
   app->add_option("CKPT", flags->ckpt, "a checkpoint file or directory")->required()->type_name("");
   app->add_flag("--verify", flags->verify, "read every tensor and check its CRC-32C");
   return {app, [flags] {
-            const absl::Status status = Run(flags->ckpt, flags->verify);
-            if (!status.ok()) {
-              std::fprintf(stderr, "usine inspect: %s\n", std::string(status.message()).c_str());
-              return 1;
-            }
-            return 0;
+            return cli_internal::ExitCode("usine inspect", Run(flags->ckpt, flags->verify));
           }};
 }
 

@@ -106,4 +106,11 @@ int PrintParseFailure(const ParseFailure& failure) {
   return failure.exit_code;
 }
 
+int ExitCode(absl::string_view command, const absl::Status& status) {
+  if (status.ok()) return 0;
+  std::fprintf(stderr, "%s: %s\n", std::string(command).c_str(),
+               std::string(status.message()).c_str());
+  return 1;
+}
+
 }  // namespace usine::cli_internal

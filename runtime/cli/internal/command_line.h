@@ -10,6 +10,9 @@
 
 #include <string>
 
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
 #include "CLI/CLI.hpp"
 
 namespace usine::cli_internal {
@@ -36,6 +39,10 @@ CLI::Option* AddFlag(CLI::App& app, const std::string& name, T& value, const std
 
 // "usine bench data": the names of `app` and of the commands above it.
 std::string CommandPath(const CLI::App& app);
+
+// A command's exit code from its outcome: 0 when `status` is ok, else 1 after printing
+// "<command>: <message>" to stderr ("usine inspect: no checkpoint at ...").
+int ExitCode(absl::string_view command, const absl::Status& status);
 
 }  // namespace usine::cli_internal
 
