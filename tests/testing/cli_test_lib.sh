@@ -7,7 +7,8 @@
 # cli_test_setup sets usine, tokenizer, source_dir, dir (a temporary directory, removed at
 # exit unless the caller sets its own EXIT trap after), mpirun (an array: mpiexec with
 # --oversubscribe, and --allow-run-as-root as root), fail=0 and `failed MESSAGE` (prints FAIL
-# and sets fail=1); it exports one cpu thread per rank, so that runs are bit-for-bit
+# and sets fail=1; a test without usine sets fail=0 itself and uses `failed` and `check`); it
+# exports one cpu thread per rank, so that runs are bit-for-bit
 # repeatable.
 
 cli_test_setup() {
@@ -23,6 +24,13 @@ cli_test_setup() {
 failed() {
   echo "FAIL: $*"
   fail=1
+}
+
+# check DESCRIPTION COMMAND...: the command must succeed, else `failed DESCRIPTION`.
+check() {
+  local what=$1
+  shift
+  "$@" || failed "$what"
 }
 
 # prep_docs OUT VAL_FRACTION: the docs and README as token shards in OUT (exits on failure).

@@ -5,17 +5,10 @@
 # separators; a raw page with its row of units; a file that is missing.
 #   ncu_summary_test.sh SOURCE_DIR
 set -u
+source "$1/tests/testing/cli_test_lib.sh"  # failed, check
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fail=0
-check() {  # check DESCRIPTION COMMAND...: the command must succeed
-  local what=$1
-  shift
-  if ! "$@"; then
-    echo "FAIL: $what"
-    fail=1
-  fi
-}
 summary="$1/scripts/ncu_summary.py"
 head='"ID","Process ID","Process Name","Host Name","Kernel Name","Context","Stream","Block Size","Grid Size","Device","CC"'
 launch() { echo "\"$1\",\"1\",\"usine\",\"h\",\"$2\",\"1\",\"7\",\"(128, 1, 1)\",\"(3072, 1, 1)\",\"0\",\"9.0\""; }

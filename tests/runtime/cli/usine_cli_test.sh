@@ -5,17 +5,10 @@
 #   usine_cli_test.sh USINE GPT2_DIR [MPIEXEC]
 set -u
 usine=$1 gpt2=$2 mpiexec=${3:-}
+source "$(dirname "${BASH_SOURCE[0]}")/../../testing/cli_test_lib.sh"  # failed, check
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fail=0
-check() {  # check DESCRIPTION COMMAND...: the command must succeed
-  local what=$1
-  shift
-  if ! "$@"; then
-    echo "FAIL: $what"
-    fail=1
-  fi
-}
 
 # A corpus: 6 text files and a JSONL file of 40 lines.
 mkdir -p "$dir/in/sub"
