@@ -2,7 +2,9 @@
 // f32 accumulators, ldmatrix loads of its operands from shared memory, and cp.async copies from
 // global into shared memory. Thin wrappers over the PTX instructions of the same names, so that
 // kernels name what they do; every lane of the warp must call the warp-wide ones (Mma, the
-// LdMatrix ones) together. Only for .cu files.
+// LdMatrix ones) together. Only for .cu files. The ones that touch memory (LdMatrix, CpAsync)
+// tell the compiler so ("memory" clobbers), so it moves no load or store of the caller's
+// across them (the PTX of the flash kernels is the same with them as without).
 //
 // Fragments (PTX ISA, "Matrix Fragments for mma.m16n8k16 with floating point type"), for lane
 // l with g = l / 4 and i = l % 4; a register of two bf16 holds the lower column (or row) in its
@@ -46,7 +48,8 @@ __device__ inline void Mma(const uint32_t (&a)[4], uint32_t b0, uint32_t b1, flo
 __device__ inline void LdMatrixX4(const __nv_bfloat16* row, uint32_t (&r)[4]) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(SharedAddress(row)));
+               : "r"(SharedAddress(row))
+               : "memory");
 }
 
 // LdMatrixX4 transposed (.trans): r[j] of lane l is matrix j's column l / 4, rows 2 (l % 4) and
@@ -54,7 +57,8 @@ __device__ inline void LdMatrixX4(const __nv_bfloat16* row, uint32_t (&r)[4]) {
 __device__ inline void LdMatrixX4Trans(const __nv_bfloat16* row, uint32_t (&r)[4]) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(SharedAddress(row)));
+               : "r"(SharedAddress(row))
+               : "memory");
 }
 
 // Two f32 values rounded to bf16 (to nearest, ties to even) in one register, `lo` in the low
@@ -71,16 +75,17 @@ __device__ inline uint32_t PackBf16(float lo, float hi) {
 // and for the block's other threads after a __syncthreads() that follows that wait.
 __device__ inline void CpAsync16(void* to, const void* from, bool zero) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SharedAddress(to)),
-               "l"(from), "r"(zero ? 0 : 16));
+               "l"(from), "r"(zero ? 0 : 16)
+               : "memory");
 }
 
 // Closes this thread's group of the copies started since its last commit.
-__device__ inline void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ inline void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 
 // Waits until at most kPending of this thread's committed groups are still copying (0: all).
 template <int kPending>
 __device__ inline void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 }
 
 }  // namespace usine::nn_internal::cuda
