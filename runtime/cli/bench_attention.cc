@@ -11,7 +11,6 @@
 // FLOPs are those of the causal half's products: the forward pass's two (q k^T, p v), the
 // backward pass's four (dp, dq, dk, dv); a kernel's recomputed scores are not counted, so the
 // rates of kernels that recompute and of those that keep the probabilities compare.
-#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,7 +41,7 @@ constexpr char kDescription[] =
     "Times the core of a GPT-2 attention layer (the causal softmax(q k^T / sqrt(D)) v of every\n"
     "head, forward and backward) as a training step runs it, then PyTorch's attention kernels\n"
     "on the same shape, device and dtype (--peer; on CUDA each scaled_dot_product_attention\n"
-    "backend), and prints each side's milliseconds, TFLOP/s (of the causal half's products:\n"
+    "backend), and prints each side's milliseconds, FLOP rate (of the causal half's products:\n"
     "two forward, four backward) and usine's ratio to each peer. On the cpu both sides use\n"
     "usine's threads (USINE_CPU_THREADS, else OPENBLAS_NUM_THREADS, else every core).";
 

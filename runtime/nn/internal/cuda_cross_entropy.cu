@@ -113,16 +113,23 @@ __device__ float RowSumExp(const T* row, int64_t n, float max, float* scratch) {
   return BlockReduce<kThreads>(sum, scratch);
 }
 
-// gradient[j] <- e^(row[j] - shift) * factor - (j == target ? scale : 0) over [0, vocab), 0
-// over the padding: scale * (softmax - onehot) with shift = max and factor = scale / sum, or
-// shift = log-sum-exp and factor = scale. `gradient` may be `row` (in place).
+// The gradient of class j, whose logit is x: e^(x - shift) * factor - (j == target ? scale : 0).
+// Every kernel that writes a gradient computes it here, so that they give the same bits.
+__device__ inline float ClassGradient(float x, int64_t j, int64_t target, float shift, float factor,
+                                      float scale) {
+  return expf(x - shift) * factor - (j == target ? scale : 0.0f);
+}
+
+// gradient[j] <- ClassGradient(row[j], j, ...) over [0, vocab), 0 over the padding: scale *
+// (softmax - onehot) with shift = max and factor = scale / sum, or shift = log-sum-exp and factor =
+// scale. `gradient` may be `row` (in place).
 template <bool kPairs, typename TIn, typename TOut>
 __device__ void WriteRowGradient(const TIn* row, int64_t target, float shift, float factor,
                                  int64_t vocab, int64_t padded_vocab, float scale, TOut* gradient) {
   MapRow<kPairs>(
       row, padded_vocab,
       [&](int64_t j, float x) {
-        return j < vocab ? expf(x - shift) * factor - (j == target ? scale : 0.0f) : 0.0f;
+        return j < vocab ? ClassGradient(x, j, target, shift, factor, scale) : 0.0f;
       },
       gradient);
 }
@@ -207,8 +214,8 @@ __global__ void CachedRowForwardWithGradientKernel(const BFloat16* logits, const
       for (int e = 0; e < kWidth; ++e) {
         const int64_t j = i * kWidth + e;
         if (j < vocab) {
-          out.e[e] = FromFloat<BFloat16>(expf(ToFloat(x.e[e]) - stats.max) * factor -
-                                         (j == target ? scale : 0.0f));
+          out.e[e] = FromFloat<BFloat16>(
+              ClassGradient(ToFloat(x.e[e]), j, target, stats.max, factor, scale));
         }
       }
     }
@@ -302,7 +309,7 @@ cudaError_t LaunchCrossEntropyForwardWithGradient(const TIn* logits, const int32
                                                   cudaStream_t stream) {
   if constexpr (std::is_same_v<TIn, BFloat16> && std::is_same_v<TOut, BFloat16>) {
     // The limit is raised to the most any row takes, the same on every call (a device whose
-    // blocks cannot have that much, under 112 KB before Hopper's 227, keeps the two passes).
+    // blocks may not have that much, 99 KB on sm_86 and sm_89, keeps the two passes).
     if (rows > 0 && CrossEntropyRowCached(padded_vocab, logits, gradient)) {
       if (cudaFuncSetAttribute(CachedRowForwardWithGradientKernel,
                                cudaFuncAttributeMaxDynamicSharedMemorySize,
