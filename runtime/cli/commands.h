@@ -38,6 +38,9 @@ Command AddFinetuneCommand(CLI::App& parent);
 // `usine inspect`: a checkpoint's metadata and tensors; --verify checks its CRCs.
 Command AddInspectCommand(CLI::App& parent);
 
+// `usine import`: a Hugging Face GPT-2 (safetensors) as a usine checkpoint file.
+Command AddImportCommand(CLI::App& parent);
+
 // `usine bench <what>`: benchmarks against a peer measured in the same run (docs/BENCHMARKS.md):
 // data (DataStream, tokenizer), checkpoint (stall, write and load against copy and dd), train.
 Command AddBenchCommand(CLI::App& parent);

@@ -17,6 +17,7 @@ inline constexpr char kRunConfig[] = "run_config";            // string: the run
 inline constexpr char kModelConfig[] = "model_config";        // json: e.g. GptConfigToJson's.
 inline constexpr char kParallelLayout[] = "parallel_layout";  // json: {"tp": .., "dp": ..}.
 inline constexpr char kDataPosition[] = "data_position";      // json: DataStreamState's.
+inline constexpr char kImportedFrom[] = "imported_from";      // string: hf_gpt2_import.h's.
 // Before the model's parameter names (Module::AddToStateDict); "optim/" is the optimizer's.
 inline constexpr char kModelPrefix[] = "model/";
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The `usine` executable: the dispatcher, `usine prep --help`, flag errors, and small prep
 # runs (alone, or with MPIEXEC under `mpirun -np 2`, where an error on one rank must fail
-# the job and be printed once).
+# the job and be printed once); alone, `usine import` of a Hugging Face GPT-2.
 #   usine_cli_test.sh USINE GPT2_DIR [MPIEXEC]
 set -u
 usine=$1 gpt2=$2 mpiexec=${3:-}
@@ -160,6 +160,52 @@ EOF
   check "no step was taken" test ! -e "$dir/run/checkpoints/latest"
   "$mpiexec" -np 2 "$usine" train --config "$dir/run.toml" >"$dir/out" 2>"$dir/err"
   check "one configuration under mpirun trains" test $? -eq 0
+fi
+
+if [[ -z $mpiexec ]]; then
+  # `usine import`: a 1-layer GPT-2 over GPT-2's vocabulary in Hugging Face's layout (written
+  # here with python3's standard library alone), then sampled with GPT-2's tokenizer.
+  mkdir "$dir/hf"
+  python3 - "$dir/hf" <<'PY'
+import json, random, struct, sys
+out, (V, T, C) = sys.argv[1], (50257, 16, 8)
+rnd, tensors = random.Random(1), {}
+def add(name, *shape):
+    n = 1
+    for d in shape:
+        n *= d
+    tensors[name] = (list(shape), struct.pack(f"<{n}f", *(rnd.uniform(-0.1, 0.1) for _ in range(n))))
+add("wte.weight", V, C); add("wpe.weight", T, C); add("ln_f.weight", C); add("ln_f.bias", C)
+for name, shape in [("ln_1", [C]), ("ln_2", [C]), ("attn.c_attn", [C, 3 * C]),
+                    ("attn.c_proj", [C, C]), ("mlp.c_fc", [C, 4 * C]), ("mlp.c_proj", [4 * C, C])]:
+    add(f"h.0.{name}.weight", *shape); add(f"h.0.{name}.bias", shape[-1])
+add("h.0.attn.bias", 1, 1, T, T)
+header, offset = {}, 0
+for name, (shape, data) in tensors.items():
+    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(data)]}
+    offset += len(data)
+text = json.dumps(header).encode()
+with open(f"{out}/model.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(text)) + text + b"".join(d for _, d in tensors.values()))
+with open(f"{out}/config.json", "w") as f:
+    json.dump({"model_type": "gpt2", "vocab_size": V, "n_positions": T, "n_embd": C,
+               "n_layer": 1, "n_head": 2, "activation_function": "gelu_new"}, f)
+PY
+  "$usine" import "$dir/hf" "$dir/hf.h5" >"$dir/out" 2>"$dir/err"
+  check "import exits 0" test $? -eq 0
+  check "import names the shape" grep -q \
+    "hf-gpt2 (1 layers, 2 heads, 8 wide, vocab 50257 padded to 50304, block 16), 16 tensors" "$dir/out"
+  check "import leaves the mask buffer out" grep -q "left out (not weights, or tied to wte): h.0.attn.bias" "$dir/out"
+  "$usine" sample "$dir/hf.h5" --tokenizer-dir "$gpt2" --prompt "The jury" --tokens 3 >"$dir/out" 2>"$dir/err"
+  check "the imported model samples" test $? -eq 0
+  check "from its step 0" grep -q "hf.h5 (step 0)" "$dir/out"
+  "$usine" import "$dir/hf" "$dir/hf.h5" >"$dir/out" 2>"$dir/err"
+  check "import onto an existing file exits 1" test $? -eq 1
+  check "and says so" grep -q "^usine import: .*hf.h5 exists; name a new file" "$dir/err"
+  "$usine" import "$dir/nothing" "$dir/x.h5" >"$dir/out" 2>"$dir/err"
+  check "import of a missing model exits 1" test $? -eq 1
+  check "naming what it lacks" grep -q "^usine import: .*/nothing does not exist" "$dir/err"
+  check "and writes nothing" test ! -e "$dir/x.h5"
 fi
 
 if [[ $fail -ne 0 ]]; then
