@@ -41,6 +41,9 @@ Command AddInspectCommand(CLI::App& parent);
 // `usine import`: a Hugging Face GPT-2 (safetensors) as a usine checkpoint file.
 Command AddImportCommand(CLI::App& parent);
 
+// `usine export`: a checkpoint's GPT as a Hugging Face GPT-2 (safetensors).
+Command AddExportCommand(CLI::App& parent);
+
 // `usine bench <what>`: benchmarks against a peer measured in the same run (docs/BENCHMARKS.md):
 // data (DataStream, tokenizer), checkpoint (stall, write and load against copy and dd), train.
 Command AddBenchCommand(CLI::App& parent);

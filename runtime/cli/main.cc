@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
       usine::cli::AddPrepCommand(usine),     usine::cli::AddTrainCommand(usine),
       usine::cli::AddFinetuneCommand(usine), usine::cli::AddEvalCommand(usine),
       usine::cli::AddSampleCommand(usine),   usine::cli::AddInspectCommand(usine),
-      usine::cli::AddImportCommand(usine),   usine::cli::AddBenchCommand(usine),
+      usine::cli::AddImportCommand(usine),   usine::cli::AddExportCommand(usine),
+      usine::cli::AddBenchCommand(usine),
   };
   try {
     usine.parse(argc, argv);

@@ -21,9 +21,9 @@
 #include "runtime/cli/internal/command_line.h"
 #include "runtime/cli/internal/printable_text.h"
 #include "runtime/cli/internal/run_on_world.h"
+#include "runtime/cli/internal/run_tokenizer.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/data/gpt2_tokenizer.h"
-#include "runtime/data/prep.h"
 #include "runtime/nn/sampler.h"
 
 namespace usine::cli {
@@ -50,26 +50,15 @@ struct SampleFlags {
 // The tokenizer that --tokenizer-dir names, or the one the run's data were made with.
 absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> LoadTokenizer(
     const SampleFlags& f, const cli_internal::CheckpointModel& m) {
-  if (!f.tokenizer_dir.empty()) {
-    return Gpt2Tokenizer::Load(f.tokenizer_dir + "/vocab.bpe", f.tokenizer_dir + "/encoder.json");
-  }
-  if (!m.run_config.has_value()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(m.loaded.path, " has no run configuration: give --tokenizer-dir"));
-  }
-  const std::string manifest_path = m.run_config->data.dir + "/manifest.json";
-  absl::StatusOr<PrepManifest> manifest = ReadPrepManifest(manifest_path);
-  if (!manifest.ok() || manifest->vocab_bpe.path.empty() || manifest->encoder_json.path.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "the run's tokenizer is not recorded in ", manifest_path, " (",
-        manifest.ok() ? "no paths" : manifest.status().message(), "): give --tokenizer-dir"));
-  }
+  ASSIGN_OR_RETURN(const cli_internal::TokenizerFiles files,
+                   cli_internal::RunTokenizerFiles(f.tokenizer_dir, m.run_config, m.loaded.path));
   absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> tokenizer =
-      Gpt2Tokenizer::Load(manifest->vocab_bpe.path, manifest->encoder_json.path);
-  if (!tokenizer.ok()) {
-    return absl::NotFoundError(absl::StrCat("the run's tokenizer, recorded in ", manifest_path,
-                                            ", cannot be loaded (", tokenizer.status().message(),
-                                            "): give --tokenizer-dir"));
+      Gpt2Tokenizer::Load(files.vocab_bpe, files.encoder_json);
+  if (!tokenizer.ok() && f.tokenizer_dir.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("the run's tokenizer, recorded in ", m.run_config->data.dir,
+                     "/manifest.json, cannot be loaded (", tokenizer.status().message(),
+                     "): give --tokenizer-dir"));
   }
   return tokenizer;
 }

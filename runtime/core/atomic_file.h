@@ -13,6 +13,7 @@
 
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -21,6 +22,22 @@ namespace usine {
 
 [[nodiscard]] absl::Status WriteFileAtomically(const std::string& path,
                                                absl::Span<const absl::string_view> pieces);
+
+// The same, for a file made piece by piece rather than held whole (a model's weights):
+// `produce` calls `write` with each piece in order, and its error, or write's, fails the
+// write as above (nothing at `path` changes).
+//
+//   RETURN_IF_ERROR(WriteFileAtomically(path, [&](const PieceWriter& write) -> absl::Status {
+//     for (const Tensor& t : tensors) RETURN_IF_ERROR(write(BytesOf(t)));
+//     return absl::OkStatus();
+//   }));
+using PieceWriter = absl::FunctionRef<absl::Status(absl::string_view)>;
+[[nodiscard]] absl::Status WriteFileAtomically(
+    const std::string& path, absl::FunctionRef<absl::Status(const PieceWriter&)> produce);
+
+// Syncs the directory that holds `path` (its entries: a file or directory renamed into it),
+// so that the entry survives a crash. The error names the directory.
+[[nodiscard]] absl::Status SyncDirectoryOf(const std::string& path);
 
 }  // namespace usine
 

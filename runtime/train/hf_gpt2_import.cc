@@ -4,10 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -22,27 +20,19 @@
 #include "checkpoint/state_dict.h"
 #include "collectives/local/local_communicator.h"
 #include "nlohmann/json.hpp"
+#include "runtime/core/read_file.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/nn/gpt.h"
 #include "runtime/train/checkpoint_keys.h"
+#include "runtime/train/internal/hf_gpt2_names.h"
 
 namespace usine {
 namespace {
 
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
-
-// GPT-2's linear layers that Hugging Face stores as Conv1D, [in, out].
-constexpr const char* kConv1dSuffixes[] = {".attn.c_attn.weight", ".attn.c_proj.weight",
-                                           ".mlp.c_fc.weight", ".mlp.c_proj.weight"};
-constexpr char kHfPrefix[] = "transformer.";
-
-bool IsConv1dWeight(absl::string_view name) {
-  for (const char* suffix : kConv1dSuffixes) {
-    if (absl::EndsWith(name, suffix)) return true;
-  }
-  return false;
-}
+using train_internal::IsConv1dWeight;
+using train_internal::kHfPrefix;
 
 // Not weights: GPT2Attention's causal-mask buffers, which some checkpoints hold.
 bool IsMaskBuffer(absl::string_view name) {
@@ -83,15 +73,6 @@ std::string PresetNameOf(const GptConfig& config) {
   return "hf-gpt2";
 }
 
-absl::StatusOr<std::string> ReadText(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot be opened"));
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (file.bad()) return absl::DataLossError(absl::StrCat(path, ": read failed"));
-  return text.str();
-}
-
 // The config.json and the safetensors file of `model` (a directory or a .safetensors file).
 struct HfFiles {
   std::string config;
@@ -128,7 +109,7 @@ absl::StatusOr<HfFiles> FindFiles(const std::string& model) {
 absl::Status FillFrom(const SafetensorsFile& file, const std::string& hf_name,
                       const std::string& name, const Shape& shape, int64_t vocab,
                       const Tensor& to) {
-  const bool conv1d = IsConv1dWeight(absl::StrCat(".", name));
+  const bool conv1d = IsConv1dWeight(name);
   std::vector<int64_t> want(shape.dims().begin(), shape.dims().end());
   if (conv1d) std::swap(want[0], want[1]);
   if (name == "wte.weight") want[0] = vocab;
@@ -228,7 +209,7 @@ absl::StatusOr<HfGpt2Import> ImportHuggingFaceGpt2(const std::string& model,
     return absl::AlreadyExistsError(absl::StrCat(out, " exists; name a new file"));
   }
   ASSIGN_OR_RETURN(const HfFiles files, FindFiles(model));
-  ASSIGN_OR_RETURN(const std::string config_text, ReadText(files.config));
+  ASSIGN_OR_RETURN(const std::string config_text, ReadFile(files.config));
   HfGpt2Import result;
   ASSIGN_OR_RETURN(result.config, GptConfigFromHuggingFace(config_text, files.config));
   result.weights = files.weights;

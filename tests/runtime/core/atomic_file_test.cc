@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "runtime/core/status_macros.h"
 #include "tests/testing/device_test.h"
 
 namespace usine {
@@ -53,6 +54,29 @@ TEST_F(AtomicFileTest, AFailureNamesTheFileAndLeavesNothing) {
   EXPECT_THAT(std::string(status.message()), HasSubstr(path + ".tmp."));
   EXPECT_FALSE(std::filesystem::exists(path));
   EXPECT_EQ(Files(), 0);
+}
+
+TEST_F(AtomicFileTest, PiecesMadeOneByOneAreWrittenInOrder) {
+  const std::string path = (dir_ / "w.bin").string();
+  ASSERT_OK(WriteFileAtomically(path, [](const PieceWriter& write) -> absl::Status {
+    for (const char* piece : {"ab", "", "cde"}) RETURN_IF_ERROR(write(piece));
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(Read(path), "abcde");
+  EXPECT_EQ(Files(), 1);
+}
+
+TEST_F(AtomicFileTest, AProducersErrorKeepsTheOldFileAndLeavesNothingElse) {
+  const std::string path = (dir_ / "w.bin").string();
+  ASSERT_OK(WriteFileAtomically(path, {"old"}));
+  const absl::Status status =
+      WriteFileAtomically(path, [](const PieceWriter& write) -> absl::Status {
+        RETURN_IF_ERROR(write("new, but "));
+        return absl::DataLossError("the source went bad");
+      });
+  EXPECT_EQ(status, absl::DataLossError("the source went bad"));
+  EXPECT_EQ(Read(path), "old");
+  EXPECT_EQ(Files(), 1) << "no temporary file is left";
 }
 
 }  // namespace

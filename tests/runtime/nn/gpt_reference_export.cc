@@ -6,6 +6,7 @@
 //   tensors/model/<name>   the parameters          tensors/grad/<name>   their gradients
 //   tensors/batch/tokens   i32 [B, T+1]            metadata/loss         the loss (double)
 //   metadata/model_config  the GptConfig as JSON   tensors/logits        Gpt::Logits of the inputs
+//   metadata/step          0 (what `usine export` reads besides the model)
 //
 //   gpt_reference_export OUT.h5 f32|f64
 #include <cmath>
@@ -73,6 +74,7 @@ absl::Status Export(const std::string& path, DType dtype) {
                              R"(, "block_size": )", config.block_size, R"(, "n_layer": )",
                              config.n_layer, R"(, "n_head": )", config.n_head, R"(, "n_embd": )",
                              config.n_embd, R"(, "padded_vocab": )", config.padded_vocab(), "}"));
+  state.SetInt("step", 0);
   // The logits of the batch's inputs, for the check of the PyTorch export.
   ASSIGN_OR_RETURN(Tensor inputs, Tensor::Empty({kBatch, kSeq}, DType::kI32));
   for (int64_t b = 0; b < kBatch; ++b) {

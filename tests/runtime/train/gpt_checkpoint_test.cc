@@ -19,21 +19,15 @@
 #include "collectives/local/local_communicator.h"
 #include "runtime/optim/adamw.h"
 #include "tests/testing/device_test.h"
+#include "tests/testing/small_gpt.h"
 
 namespace usine {
 namespace {
 
+using testing::FixedLogits;
 using ::testing::HasSubstr;
 using testing::ReadTensor;
-
-GptConfig Small() { return GptConfig{"small", 40, 8, 2, 2, 8}; }
-
-// The logits of a fixed [2, 6] input.
-std::vector<float> FixedLogits(Gpt& model) {
-  Tensor inputs = Tensor::Empty({2, 6}, DType::kI32).value();
-  for (int i = 0; i < 12; ++i) static_cast<int32_t*>(inputs.raw_data())[i] = (i * 7 + 3) % 40;
-  return ReadTensor<float>(model.Logits(inputs).value()).value();
-}
+using testing::SmallGptConfig;
 
 class GptCheckpointTest : public ::testing::Test {
  protected:
@@ -72,10 +66,10 @@ class GptCheckpointTest : public ::testing::Test {
 };
 
 TEST_F(GptCheckpointTest, LoadsTheLatestOfARunOrADirectoryAndAnyFile) {
-  ASSERT_OK_AND_ASSIGN(auto early, Gpt::Create({.config = Small(), .seed = 1}));
-  ASSERT_OK_AND_ASSIGN(auto late, Gpt::Create({.config = Small(), .seed = 2}));
-  Save(*early, 3, GptConfigToJson(Small()));
-  Save(*late, 5, GptConfigToJson(Small()));
+  ASSERT_OK_AND_ASSIGN(auto early, Gpt::Create({.config = SmallGptConfig(), .seed = 1}));
+  ASSERT_OK_AND_ASSIGN(auto late, Gpt::Create({.config = SmallGptConfig(), .seed = 2}));
+  Save(*early, 3, GptConfigToJson(SmallGptConfig()));
+  Save(*late, 5, GptConfigToJson(SmallGptConfig()));
   const std::vector<float> want_late = FixedLogits(*late);
   for (const std::string& path : {dir_ + "/run", ckpt_dir_, ckpt_dir_ + "/step-00000005.h5"}) {
     ASSERT_OK_AND_ASSIGN(GptCheckpoint loaded, LoadGptCheckpoint(comm_, path));
@@ -100,13 +94,13 @@ TEST_F(GptCheckpointTest, PathsAndFilesWithoutAModelAreErrorsNamingThem) {
   EXPECT_TRUE(absl::IsNotFound(s)) << s;
   EXPECT_THAT(s.message(), HasSubstr("no checkpoint in " + dir_ + ": neither"));
 
-  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = Small(), .seed = 1}));
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = SmallGptConfig(), .seed = 1}));
   Save(*model, 1, "");
   s = LoadError(ckpt_dir_);
   EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
   EXPECT_THAT(s.message(), HasSubstr(CheckpointPath(ckpt_dir_, 1) + ": no model to build"));
 
-  GptConfig bad = Small();
+  GptConfig bad = SmallGptConfig();
   bad.n_head = 3;
   Save(*model, 2, GptConfigToJson(bad));
   s = LoadError(ckpt_dir_);
@@ -114,7 +108,7 @@ TEST_F(GptCheckpointTest, PathsAndFilesWithoutAModelAreErrorsNamingThem) {
   EXPECT_THAT(s.message(),
               HasSubstr(CheckpointPath(ckpt_dir_, 2) + ": GptConfig 'small': n_head 3"));
 
-  GptConfig deeper = Small();
+  GptConfig deeper = SmallGptConfig();
   deeper.n_layer = 3;  // The file has no h.2.
   Save(*model, 3, GptConfigToJson(deeper));
   s = LoadError(ckpt_dir_);
@@ -138,8 +132,8 @@ class GptCheckpointGpuTest : public GptCheckpointTest {
 };
 
 TEST_F(GptCheckpointGpuTest, LoadsOntoACudaDevice) {
-  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = Small(), .seed = 4}));
-  Save(*model, 1, GptConfigToJson(Small()));
+  ASSERT_OK_AND_ASSIGN(auto model, Gpt::Create({.config = SmallGptConfig(), .seed = 4}));
+  Save(*model, 1, GptConfigToJson(SmallGptConfig()));
   ASSERT_OK_AND_ASSIGN(GptCheckpoint loaded,
                        LoadGptCheckpoint(comm_, ckpt_dir_, {.device = Device::Cuda(0)}));
   const std::vector<float> want = FixedLogits(*model), got = FixedLogits(*loaded.model);
@@ -149,7 +143,7 @@ TEST_F(GptCheckpointGpuTest, LoadsOntoACudaDevice) {
   for (int i = 0; i < 12; ++i) static_cast<int32_t*>(inputs.raw_data())[i] = (i * 7 + 3) % 40;
   ASSERT_OK_AND_ASSIGN(Tensor next, loaded.model->NextTokenLogits(inputs));
   ASSERT_OK_AND_ASSIGN(std::vector<float> rows, ReadTensor<float>(next));
-  const int64_t v = Small().vocab_size;
+  const int64_t v = SmallGptConfig().vocab_size;
   for (int64_t b = 0; b < 2; ++b) {
     for (int64_t j = 0; j < v; ++j) {
       EXPECT_NEAR(rows[b * v + j], want[(b * 6 + 5) * v + j], 1e-4) << "row " << b << ", id " << j;

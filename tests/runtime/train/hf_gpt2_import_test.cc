@@ -22,27 +22,22 @@
 #include "runtime/train/gpt_checkpoint.h"
 #include "tests/testing/device_test.h"
 #include "tests/testing/safetensors_image.h"
+#include "tests/testing/small_gpt.h"
 
 namespace usine {
 namespace {
 
 using ::testing::ElementsAre;
+using testing::FixedLogits;
 using ::testing::HasSubstr;
 using testing::ReadTensor;
 using testing::SafetensorsEntry;
-
-GptConfig Small() { return GptConfig{"small", 40, 8, 2, 2, 8}; }
+using testing::SmallGptConfig;
 
 constexpr char kSmallConfigJson[] =
     R"({"model_type": "gpt2", "vocab_size": 40, "n_positions": 8, "n_ctx": 8, "n_embd": 8,
         "n_layer": 2, "n_head": 2, "n_inner": null, "activation_function": "gelu_new",
         "layer_norm_epsilon": 1e-05, "tie_word_embeddings": true, "scale_attn_weights": true})";
-
-std::vector<float> FixedLogits(Gpt& model) {
-  Tensor inputs = Tensor::Empty({2, 6}, DType::kI32).value();
-  for (int i = 0; i < 12; ++i) static_cast<int32_t*>(inputs.raw_data())[i] = (i * 7 + 3) % 40;
-  return ReadTensor<float>(model.Logits(inputs).value()).value();
-}
 
 bool IsConv1d(const std::string& name) {
   for (const char* s :
@@ -71,7 +66,7 @@ std::vector<SafetensorsEntry> HfEntries(Gpt& model, const std::string& prefix) {
       std::swap(shape[0], shape[1]);
     }
     if (name == "wte.weight") {
-      shape[0] = Small().vocab_size;
+      shape[0] = SmallGptConfig().vocab_size;
       values.resize(shape[0] * shape[1]);
       wte = values;
     }
@@ -96,7 +91,7 @@ class HfGpt2ImportTest : public ::testing::Test {
     model_dir_ = dir_ + "/hf";
     std::filesystem::create_directories(model_dir_);
     out_ = dir_ + "/imported.h5";
-    ASSERT_OK_AND_ASSIGN(source_, Gpt::Create({.config = Small(), .seed = 3}));
+    ASSERT_OK_AND_ASSIGN(source_, Gpt::Create({.config = SmallGptConfig(), .seed = 3}));
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
