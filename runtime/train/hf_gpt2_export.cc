@@ -41,8 +41,9 @@ void Transpose(const float* in, int64_t rows, int64_t cols, float* out) {
   for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
     for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
       for (int64_t r = r0; r < std::min(rows, r0 + kTile); ++r) {
-        for (int64_t c = c0; c < std::min(cols, c0 + kTile); ++c)
+        for (int64_t c = c0; c < std::min(cols, c0 + kTile); ++c) {
           out[c * rows + r] = in[r * cols + c];
+        }
       }
     }
   }
@@ -94,6 +95,7 @@ absl::Status CopyFile(const std::string& from, const std::string& to) {
 absl::Status WriteDirectory(Gpt& model, const std::string& dir, const HfGpt2ExportOptions& options,
                             const std::vector<Exported>& tensors) {
   std::vector<SafetensorsSpec> specs;
+  specs.reserve(tensors.size());
   for (const Exported& e : tensors) specs.push_back(e.spec);
   RETURN_IF_ERROR(WriteSafetensorsFile(dir + "/model.safetensors", specs,
                                        [&tensors](size_t i) { return AsStored(tensors[i]); },
