@@ -2,9 +2,11 @@
 // directory that `from_pretrained` reads (runtime/train/hf_gpt2_export.h), with the run's
 // tokenizer when it is known. One process, no MPI. Exit code 1 for any error, nothing written
 // then.
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -47,13 +49,21 @@ absl::Status Run(const ExportFlags& f) {
     ASSIGN_OR_RETURN(run,
                      ParseRunConfig(loaded.run_config, absl::StrCat(loaded.path, ": run_config")));
   }
-  const absl::StatusOr<cli_internal::TokenizerFiles> tokenizer =
+  // --tokenizer-dir's files (the export fails without them), else the run's while they are
+  // still there, else none (the summary says why).
+  absl::StatusOr<cli_internal::TokenizerFiles> tokenizer =
       cli_internal::RunTokenizerFiles(f.tokenizer_dir, run, loaded.path);
+  std::error_code error;
+  if (tokenizer.ok() && f.tokenizer_dir.empty() &&
+      !(std::filesystem::exists(tokenizer->encoder_json, error) &&
+        std::filesystem::exists(tokenizer->vocab_bpe, error))) {
+    tokenizer =
+        absl::NotFoundError(absl::StrCat("the run's ", tokenizer->encoder_json, " or ",
+                                         tokenizer->vocab_bpe, " is gone: give --tokenizer-dir"));
+  }
   if (tokenizer.ok()) {
     options.vocab_bpe = tokenizer->vocab_bpe;
     options.encoder_json = tokenizer->encoder_json;
-  } else if (!f.tokenizer_dir.empty()) {
-    return tokenizer.status();
   }
   ASSIGN_OR_RETURN(const HfGpt2Export exported,
                    ExportHuggingFaceGpt2(*loaded.model, f.out, options));
