@@ -1,6 +1,5 @@
 #include "runtime/train/hf_gpt2_export.h"
 
-#include <algorithm>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -19,7 +18,7 @@
 #include "runtime/core/read_file.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/kernels/elementwise.h"
-#include "runtime/train/internal/hf_gpt2_names.h"
+#include "runtime/train/internal/hf_gpt2_layout.h"
 
 namespace usine {
 namespace {
@@ -27,6 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using train_internal::IsConv1dWeight;
 using train_internal::kHfPrefix;
+using train_internal::TransposeConv1dWeight;
 
 // A model tensor and how Hugging Face stores it.
 struct Exported {
@@ -35,27 +35,13 @@ struct Exported {
   SafetensorsSpec spec;
 };
 
-// [rows, cols] -> [cols, rows], in tiles that keep both sides in cache.
-void Transpose(const float* in, int64_t rows, int64_t cols, float* out) {
-  constexpr int64_t kTile = 32;
-  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
-    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-      for (int64_t r = r0; r < std::min(rows, r0 + kTile); ++r) {
-        for (int64_t c = c0; c < std::min(cols, c0 + kTile); ++c) {
-          out[c * rows + r] = in[r * cols + c];
-        }
-      }
-    }
-  }
-}
-
 // `e`'s value laid out as its spec says: transposed, wte's padding rows dropped, cast.
 absl::StatusOr<Tensor> AsStored(const Exported& e) {
   const float* in = static_cast<const float*>(e.value.raw_data());
   Tensor f32;
   if (IsConv1dWeight(e.name)) {
     ASSIGN_OR_RETURN(f32, Tensor::Empty(e.spec.shape, DType::kF32));
-    Transpose(in, e.value.dim(0), e.value.dim(1), static_cast<float*>(f32.raw_data()));
+    TransposeConv1dWeight(in, e.value.dim(0), e.value.dim(1), static_cast<float*>(f32.raw_data()));
   } else {  // The leading rows (all of them but for wte), a view.
     ASSIGN_OR_RETURN(
         f32, Tensor::Wrap(const_cast<float*>(in), e.spec.shape, DType::kF32, Device::Cpu()));

@@ -24,7 +24,7 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/nn/gpt.h"
 #include "runtime/train/checkpoint_keys.h"
-#include "runtime/train/internal/hf_gpt2_names.h"
+#include "runtime/train/internal/hf_gpt2_layout.h"
 
 namespace usine {
 namespace {
@@ -33,6 +33,7 @@ using Json = nlohmann::json;
 namespace fs = std::filesystem;
 using train_internal::IsConv1dWeight;
 using train_internal::kHfPrefix;
+using train_internal::TransposeConv1dWeight;
 
 // Not weights: GPT2Attention's causal-mask buffers, which some checkpoints hold.
 bool IsMaskBuffer(absl::string_view name) {
@@ -122,11 +123,8 @@ absl::Status FillFrom(const SafetensorsFile& file, const std::string& hf_name,
   ASSIGN_OR_RETURN(const absl::Span<float> out, to.host_span<float>());
   ASSIGN_OR_RETURN(const Tensor in_tensor, file.ReadF32(hf_name));
   ASSIGN_OR_RETURN(const absl::Span<float> in, in_tensor.host_span<float>());
-  if (conv1d) {  // in [rows, cols] -> out [cols, rows].
-    const int64_t rows = have.dim(0), cols = have.dim(1);
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
-    }
+  if (conv1d) {
+    TransposeConv1dWeight(in.data(), have.dim(0), have.dim(1), out.data());
   } else {
     std::memcpy(out.data(), in.data(), in.size() * sizeof(float));
     std::fill(out.begin() + static_cast<int64_t>(in.size()), out.end(), 0.0f);  // wte's padding

@@ -5,11 +5,7 @@
 set -euo pipefail
 tool=$1
 source "$(dirname "${BASH_SOURCE[0]}")/../testing/python_with.sh"
-python=$(python_with h5py)
-if [[ -z $python ]]; then
-  echo "SKIP: no python3 with h5py (scripts/install-deps.sh installs python3-h5py)"
-  exit 77
-fi
+python_or_skip h5py
 dir=$(mktemp -d /tmp/usine_ckpt_h5py_XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 "$tool" save "$dir" 3 1

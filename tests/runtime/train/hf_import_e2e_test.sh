@@ -11,11 +11,7 @@ tool=$2
 export_to_torch=$3
 torch_to_safetensors=$4
 source "$(dirname "${BASH_SOURCE[0]}")/../../testing/python_with.sh"
-python=$(python_with torch h5py)
-if [[ -z $python ]]; then
-  echo "SKIP: no python3 with torch and h5py (Debian: python3-torch, python3-h5py)"
-  exit 77
-fi
+python_or_skip torch h5py
 dir=$(mktemp -d /tmp/usine_hf_import_XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 mkdir "$dir/hf"
